@@ -1,0 +1,82 @@
+"""The one place where storage errors become HTTP errors for the REST API.
+
+Messages are written for the person in front of the notebook: what happened and what to do. This
+module must not decide policy (what is allowed); it only translates what a driver reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tornado.web import HTTPError
+
+from .storage.base import (
+    AlreadyExists,
+    Conflict,
+    DirectoryNotEmpty,
+    InvalidPath,
+    IsADirectory,
+    Locked,
+    NotADirectory,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    StorageError,
+    StorageUnavailable,
+)
+
+
+def _shown(path: str) -> str:
+    path = path.strip("/")
+    return f"/{path}" if path else "/"
+
+
+def http_error(e: StorageError) -> HTTPError:
+    """The HTTP error a user should see for a storage error."""
+    where = _shown(e.path)
+    detail = f" ({e.detail})" if e.detail else ""
+    if isinstance(e, InvalidPath):
+        return HTTPError(400, f"Invalid path {where}: {e.detail or 'not a valid name'}")
+    if isinstance(e, NotFound):
+        return HTTPError(404, f"No such file or folder: {where}{detail}")
+    if isinstance(e, Conflict):
+        return HTTPError(
+            409,
+            f"{where} was changed by someone else since you opened it; your version was not "
+            "saved and the stored file is unchanged. Reload it, or save yours under another name.",
+        )
+    if isinstance(e, AlreadyExists):
+        return HTTPError(409, f"A file or folder named {where} already exists")
+    if isinstance(e, NotADirectory):
+        return HTTPError(400, f"Cannot use {where}{detail}")
+    if isinstance(e, IsADirectory):
+        return HTTPError(400, f"{where} is a folder, not a file{detail}")
+    if isinstance(e, DirectoryNotEmpty):
+        return HTTPError(400, f"The folder {where} is not empty")
+    if isinstance(e, PermissionDenied):
+        return HTTPError(403, f"Permission denied: {where}{detail}")
+    if isinstance(e, Locked):
+        return HTTPError(423, f"{where} is locked by another application; try again later")
+    if isinstance(e, QuotaExceeded):
+        return HTTPError(
+            507,
+            f"Not enough space to write {where}: the storage is full or over quota. "
+            "Nothing was changed; free some space and try again.",
+        )
+    if isinstance(e, StorageUnavailable):
+        return HTTPError(
+            503,
+            f"The storage is not available right now, nothing was changed ({where}: "
+            f"{e.detail or 'no answer'}). Try again in a moment.",
+        )
+    return HTTPError(500, f"Storage error on {where}{detail}")
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Raise the matching `HTTPError` for any `StorageError` raised inside the block."""
+    try:
+        yield
+    except StorageError as e:
+        raise http_error(e) from e

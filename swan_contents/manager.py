@@ -1,0 +1,436 @@
+"""`SwanContentsManager`: Jupyter's contents API on top of one async `Storage`.
+
+It turns storage entries into Jupyter models (the same fields and statuses as jupyter_server's
+stock manager) and applies Jupyter's policy (hidden files, notebook signing, hooks). It must not
+touch files itself: every byte goes through `self.storage`, so the same code serves a POSIX mount
+and a WebDAV storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import mimetypes
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+import nbformat
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.services.contents.manager import AsyncContentsManager, copy_pat
+from tornado.web import HTTPError
+from traitlets import Enum, Instance, TraitError, Unicode, default, validate
+
+from .checkpoints import SwanCheckpoints
+from .errors import http_error, storage_errors
+from .storage.base import (
+    Entry,
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    Storage,
+    StorageError,
+    join_path,
+    normalize_path,
+    split_path,
+)
+from .storage.posix import PosixStorage
+
+
+def _utc(timestamp: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class SwanContentsManager(AsyncContentsManager):
+    """Serve a user's storage space (POSIX mount or WebDAV) through Jupyter's contents API."""
+
+    root_dir = Unicode(
+        config=True,
+        help="""The user's storage space on this machine's file system (a local folder or a
+        FUSE mount such as EOS). Defaults to the server's root_dir.""",
+    )
+
+    @default("root_dir")
+    def _default_root_dir(self) -> str:
+        if self.parent is not None and getattr(self.parent, "root_dir", None):
+            return self.parent.root_dir
+        return os.getcwd()
+
+    @validate("root_dir")
+    def _validate_root_dir(self, proposal: dict[str, Any]) -> str:
+        value = os.path.abspath(proposal["value"])
+        if not os.path.isdir(value):
+            raise TraitError(
+                f"The storage space {value} does not exist or is not a folder; "
+                "create it, mount the storage there, or point root_dir elsewhere."
+            )
+        return value
+
+    versions_dir = Unicode(
+        config=True,
+        help="""A folder outside the synced space where checkpoints are kept, so that they never
+        sync to the user's other devices. Created when missing. Defaults to a folder per space
+        under Jupyter's data directory.""",
+    )
+
+    @default("versions_dir")
+    def _default_versions_dir(self) -> str:
+        key = hashlib.sha256(self.root_dir.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return os.path.join(jupyter_data_dir(), "swan", "versions", key)
+
+    storage = Instance(
+        Storage,
+        help="""The storage driver of the user's space. Defaults to a PosixStorage on root_dir.""",
+    )
+
+    @default("storage")
+    def _default_storage(self) -> Storage:
+        return PosixStorage(self.root_dir)
+
+    hash_algorithm = Enum(
+        sorted(hashlib.algorithms_available),
+        default_value="sha256",
+        config=True,
+        help="The hash algorithm of the `hash` field, when a client asks for it.",
+    )
+
+    @default("files_handler_params")
+    def _default_files_handler_params(self) -> dict[str, Any]:
+        # /files/ is served through get() (jupyter_server's FilesHandler); its static-file base
+        # class still wants a path, which it never reads for our requests.
+        return {"path": self.root_dir}
+
+    @default("checkpoints_class")
+    def _default_checkpoints_class(self) -> type:
+        return SwanCheckpoints
+
+    # -- paths and policy ---------------------------------------------------------------------
+
+    def storage_path(self, path: str) -> str:
+        """The storage path for an API path; 400 for `..`, `.` or NUL."""
+        with storage_errors():
+            return normalize_path(path or "")
+
+    def local_path(self, path: str) -> str | None:
+        """The OS path of an API path where the storage is a mounted folder, else None."""
+        local = getattr(self.storage, "root", None)
+        return os.path.join(local, self.storage_path(path)) if local else None
+
+    def _hidden(self, path: str) -> bool:
+        return any(part.startswith(".") for part in path.split("/") if part)
+
+    def _listed(self, entry: Entry) -> bool:
+        return self.should_list(entry.name) and (
+            self.allow_hidden or not entry.name.startswith(".")
+        )
+
+    def _refuse_hidden(self, path: str) -> None:
+        if not self.allow_hidden and self._hidden(path):
+            raise HTTPError(404, f"No such file or folder: /{path}")
+
+    # -- models -------------------------------------------------------------------------------
+
+    def _model(self, entry: Entry, type: str | None = None) -> dict[str, Any]:
+        """The model (without content) of an entry; `type` forces notebook/file for files."""
+        if entry.is_dir:
+            kind = "directory"
+        elif type in ("notebook", "file"):
+            kind = type
+        else:
+            kind = "notebook" if entry.name.endswith(".ipynb") else "file"
+        return {
+            "name": entry.name,
+            "path": entry.path,
+            "type": kind,
+            "last_modified": _utc(entry.mtime),
+            "created": _utc(entry.ctime),
+            "content": None,
+            "format": None,
+            "mimetype": mimetypes.guess_type(entry.name)[0] if kind == "file" else None,
+            "size": None if entry.is_dir else entry.size,
+            "writable": entry.writable,
+            "hash": None,
+            "hash_algorithm": None,
+        }
+
+    def _hash(self, data: bytes) -> dict[str, str]:
+        digest = hashlib.new(self.hash_algorithm, data).hexdigest()
+        return {"hash": digest, "hash_algorithm": self.hash_algorithm}
+
+    async def _notebook_content(self, model: dict[str, Any], data: bytes) -> None:
+        path = model["path"]
+        validation_error: dict[str, Any] = {}
+        try:
+            text = data.decode("utf-8")
+            nb = await asyncio.to_thread(
+                nbformat.reads, text, as_version=4, capture_validation_error=validation_error
+            )
+        except Exception as e:
+            raise HTTPError(400, f"Unreadable Notebook: /{path} {e!r}") from e
+        self.mark_trusted_cells(nb, path)
+        model["content"] = nb
+        model["format"] = "json"
+        self.validate_notebook_model(model, validation_error)
+
+    def _file_content(self, model: dict[str, Any], data: bytes, format: str | None) -> None:
+        if format in (None, "text"):
+            try:
+                model["content"] = data.decode("utf-8")
+                model["format"] = "text"
+            except UnicodeError as e:
+                if format == "text":
+                    raise HTTPError(
+                        400, f"/{model['path']} is not UTF-8 encoded", reason="bad format"
+                    ) from e
+        if model["format"] is None:
+            model["content"] = base64.encodebytes(data).decode("ascii")
+            model["format"] = "base64"
+        if model["mimetype"] is None:
+            model["mimetype"] = (
+                "text/plain" if model["format"] == "text" else ("application/octet-stream")
+            )
+
+    # -- the ContentsManager API --------------------------------------------------------------
+
+    async def dir_exists(self, path: str) -> bool:
+        entry = await self._stat_or_none(path)
+        return entry is not None and entry.is_dir
+
+    async def file_exists(self, path: str) -> bool:
+        entry = await self._stat_or_none(path)
+        return entry is not None and not entry.is_dir
+
+    async def exists(self, path: str) -> bool:
+        return await self._stat_or_none(path) is not None
+
+    async def _stat_or_none(self, path: str) -> Entry | None:
+        path = self.storage_path(path)
+        try:
+            return await self.storage.stat(path)
+        except (NotFound, NotADirectory):
+            return None
+        except StorageError as e:
+            raise http_error(e) from e
+
+    async def is_hidden(self, path: str) -> bool:
+        return self._hidden(self.storage_path(path))
+
+    async def get(
+        self,
+        path: str,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        require_hash: bool = False,
+    ) -> dict[str, Any]:
+        """One storage round trip for a directory listing or a typed file read, two otherwise."""
+        path = self.storage_path(path)
+        self._refuse_hidden(path)
+        data: bytes | None = None
+        with storage_errors():
+            if type in ("file", "notebook") and (content or require_hash):
+                try:
+                    entry, data = await self.storage.read(path)
+                except IsADirectory:
+                    raise HTTPError(
+                        400, f"/{path} is a directory, not a {type}", reason="bad type"
+                    ) from None
+            else:
+                entry = await self.storage.stat(path, children=content)
+        if entry.is_dir:
+            if type not in (None, "directory"):
+                raise HTTPError(400, f"/{path} is a directory, not a {type}", reason="bad type")
+            model = self._model(entry)
+            if content:
+                model["content"] = [
+                    self._model(child) for child in entry.children or () if self._listed(child)
+                ]
+                model["format"] = "json"
+        else:
+            if type == "directory":
+                raise HTTPError(400, f"/{path} is not a directory", reason="bad type")
+            model = self._model(entry, type)
+            if data is None and (content or require_hash):
+                with storage_errors():
+                    entry, data = await self.storage.read(path)
+                model = self._model(entry, type)
+            if content:
+                if model["type"] == "notebook":
+                    await self._notebook_content(model, data)
+                else:
+                    self._file_content(model, data, format)
+            if require_hash:
+                model.update(self._hash(data))
+        self.emit(data={"action": "get", "path": path})
+        return model
+
+    def _decode_file(self, model: dict[str, Any], path: str) -> bytes:
+        format = model.get("format")
+        if format not in ("text", "base64"):
+            raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
+        try:
+            if format == "text":
+                return model["content"].encode("utf-8")
+            return base64.decodebytes(model["content"].encode("ascii"))
+        except Exception as e:
+            raise HTTPError(400, f"Encoding error saving /{path}: {e}") from e
+
+    async def _encode_notebook(self, model: dict[str, Any], path: str) -> tuple[bytes, dict]:
+        validation_error: dict[str, Any] = {}
+        try:
+            nb = nbformat.from_dict(model["content"])
+            self.check_and_sign(nb, path)
+            text = await asyncio.to_thread(
+                nbformat.writes,
+                nb,
+                version=nbformat.NO_CONVERT,
+                capture_validation_error=validation_error,
+            )
+        except Exception as e:
+            raise HTTPError(400, f"Unreadable Notebook content for /{path}: {e!r}") from e
+        if not text.endswith("\n"):
+            text += "\n"
+        return text.encode("utf-8"), validation_error
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        """Write a model atomically and return its model without content.
+
+        A `chunk` field (1..n, -1) is one part of an upload: parts are gathered beside the target
+        and published at once by the last one, so a file never exists half-uploaded.
+        """
+        path = self.storage_path(path)
+        chunk = model.get("chunk")
+        if chunk is not None:
+            return await self._save_chunk(model, path, chunk)
+
+        self.run_pre_save_hooks(model=model, path=path)
+        if "type" not in model:
+            raise HTTPError(400, "No file type provided")
+        kind = model["type"]
+        if "content" not in model and kind != "directory":
+            raise HTTPError(400, "No file content provided")
+        if not path:
+            raise HTTPError(400, "Cannot replace the root folder of the space")
+
+        validation_error: dict[str, Any] = {}
+        with storage_errors():
+            if kind == "notebook":
+                data, validation_error = await self._encode_notebook(model, path)
+                entry = await self.storage.write(path, data)
+                if not await self.checkpoints.list_checkpoints(path):
+                    await self._first_checkpoint(path)
+            elif kind == "file":
+                entry = await self.storage.write(path, self._decode_file(model, path))
+            elif kind == "directory":
+                entry = await self._save_directory(path)
+            else:
+                raise HTTPError(400, f"Unhandled contents type: {kind}")
+
+        saved = self._model(entry, kind if kind != "directory" else None)
+        if kind == "notebook":
+            self.validate_notebook_model(saved, validation_error=validation_error)
+        self.run_post_save_hooks(model=saved, os_path=self.local_path(path))
+        self.emit(data={"action": "save", "path": path})
+        return saved
+
+    async def _first_checkpoint(self, path: str) -> None:
+        """Jupyter expects one checkpoint per notebook; failing to make it must not fail a save."""
+        try:
+            await self.create_checkpoint(path)
+        except (HTTPError, OSError) as e:
+            self.log.warning("Could not create the first checkpoint of /%s: %s", path, e)
+
+    async def _save_directory(self, path: str) -> Entry:
+        if not self.allow_hidden and self._hidden(path):
+            raise HTTPError(400, f"Cannot create hidden directory /{path}")
+        try:
+            entry = await self.storage.stat(path)
+        except NotFound:
+            return await self.storage.mkdir(path)
+        if not entry.is_dir:
+            raise HTTPError(400, f"Not a directory: /{path}")
+        return entry
+
+    async def _save_chunk(self, model: dict[str, Any], path: str, chunk: Any) -> dict[str, Any]:
+        if not isinstance(chunk, int) or isinstance(chunk, bool) or (chunk < 1 and chunk != -1):
+            raise HTTPError(400, f"Invalid chunk number {chunk!r}: use 1, 2, … and -1 for the last")
+        if chunk == 1:
+            self.run_pre_save_hooks(model=model, path=path)
+        if "type" not in model:
+            raise HTTPError(400, "No file type provided")
+        if model["type"] != "file":
+            raise HTTPError(
+                400, f'File type "{model["type"]}" is not supported for large file transfer'
+            )
+        if "content" not in model:
+            raise HTTPError(400, "No file content provided")
+        data = self._decode_file(model, path)
+        with storage_errors():
+            entry = await self.storage.write_chunk(path, chunk, data)
+        saved = self._model(entry, "file")
+        if chunk == -1:
+            self.run_post_save_hooks(model=saved, os_path=self.local_path(path))
+        self.emit(data={"action": "save", "path": path})
+        return saved
+
+    async def delete_file(self, path: str) -> None:
+        path = self.storage_path(path)
+        if not self.allow_hidden and self._hidden(path):
+            raise HTTPError(400, f"Cannot delete file or directory /{path}")
+        if not path:
+            raise HTTPError(400, "Can't delete root")
+        with storage_errors():
+            await self.storage.delete(path, recursive=True)
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        old = self.storage_path(old_path)
+        new = self.storage_path(new_path)
+        if old == new:
+            return
+        if not self.allow_hidden and (self._hidden(old) or self._hidden(new)):
+            raise HTTPError(400, f"Cannot rename file or directory /{old}")
+        if not old or not new:
+            raise HTTPError(400, "The root folder of the space cannot be renamed or replaced")
+        with storage_errors():
+            await self.storage.move(old, new)
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        """Copy a file or folder inside the storage (no bytes pass through this server).
+
+        As in Jupyter: into a folder, the copy is named `name-Copy1.ext`, `name-Copy2.ext`, …
+        Unlike the stock manager, an existing file is never overwritten (409).
+        """
+        src = self.storage_path(from_path)
+        if not src:
+            raise HTTPError(400, "The root folder of the space cannot be copied")
+        from_dir, from_name = split_path(src)
+        with storage_errors():
+            await self.storage.stat(src)
+        destination = from_dir if to_path is None else self.storage_path(to_path)
+        if await self.dir_exists(destination):
+            name = copy_pat.sub(".", from_name)
+            to_name = await self.increment_filename(name, destination, insert="-Copy")
+            dst = join_path(destination, to_name)
+        else:
+            parent = split_path(destination)[0]
+            if not await self.dir_exists(parent):
+                raise HTTPError(404, f"No such parent directory: /{parent} to copy file in")
+            dst = destination
+        with storage_errors():
+            entry = await self.storage.copy(src, dst)
+        self.emit(data={"action": "copy", "path": dst, "source_path": src})
+        return self._model(entry)
+
+    async def get_kernel_path(self, path: str, model: dict | None = None) -> str:
+        """Kernels start in the notebook's folder (the folder itself for a folder)."""
+        path = self.storage_path(path)
+        if await self.dir_exists(path):
+            return path
+        return split_path(path)[0]
+
+    def info_string(self) -> str:
+        return f"Serving notebooks from the {self.storage.kind} storage at {self.root_dir}"

@@ -1,0 +1,39 @@
+"""Storage drivers behind one async interface; see `base.Storage`."""
+
+from .base import (
+    AlreadyExists,
+    Conflict,
+    DirectoryNotEmpty,
+    Entry,
+    InvalidPath,
+    IsADirectory,
+    Locked,
+    NotADirectory,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+    normalize_path,
+)
+from .posix import PosixStorage
+
+__all__ = [
+    "AlreadyExists",
+    "Conflict",
+    "DirectoryNotEmpty",
+    "Entry",
+    "InvalidPath",
+    "IsADirectory",
+    "Locked",
+    "NotADirectory",
+    "NotFound",
+    "PermissionDenied",
+    "PosixStorage",
+    "QuotaExceeded",
+    "Storage",
+    "StorageError",
+    "StorageUnavailable",
+    "normalize_path",
+]

@@ -1,0 +1,184 @@
+"""The async storage seam: the `Storage` interface, the `Entry` it returns, its errors and paths.
+
+The contents manager talks only to this interface; drivers (POSIX, WebDAV) know only their
+protocol. Nothing here knows about HTTP or Jupyter models.
+"""
+
+from __future__ import annotations
+
+import abc
+import posixpath
+from dataclasses import dataclass, field
+from typing import Literal
+
+EntryKind = Literal["file", "directory"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file or directory as the storage reports it, in one round trip.
+
+    `path` is the storage path: `/`-separated, relative to the user's space, "" for the root.
+    `etag` is the storage's version of the entry; it changes whenever the content changes.
+    `children` is filled only by `Storage.stat(path, children=True)` on a directory.
+    """
+
+    name: str
+    path: str
+    kind: EntryKind
+    size: int | None
+    mtime: float
+    ctime: float
+    etag: str
+    writable: bool
+    file_id: str | None = None
+    children: tuple[Entry, ...] | None = field(default=None, compare=False)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == "directory"
+
+
+class StorageError(Exception):
+    """Base of every error a driver raises; `path` is the storage path it concerns."""
+
+    def __init__(self, path: str, detail: str = ""):
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path!r}: {detail}" if detail else repr(path))
+
+
+class InvalidPath(StorageError):
+    """The path is not a valid name in a user's space (`..`, NUL, empty segment)."""
+
+
+class NotFound(StorageError):
+    """Nothing exists at the path (or it is outside the space)."""
+
+
+class AlreadyExists(StorageError):
+    """The target of a create, move or copy exists already."""
+
+
+class NotADirectory(StorageError):
+    """A directory was expected: a parent in the path, or the path itself, is a file."""
+
+
+class IsADirectory(StorageError):
+    """A file was expected and a directory was found."""
+
+
+class DirectoryNotEmpty(StorageError):
+    """A non-recursive delete found a directory with children."""
+
+
+class Conflict(StorageError):
+    """The stored version is not the one the write was based on."""
+
+    def __init__(self, path: str, current_etag: str | None, detail: str = ""):
+        self.current_etag = current_etag
+        super().__init__(path, detail or "the file was changed by another writer")
+
+
+class PermissionDenied(StorageError):
+    """The storage refused the operation for this user."""
+
+
+class Locked(StorageError):
+    """The entry is locked by another client (WebDAV 423, an office lock file)."""
+
+
+class QuotaExceeded(StorageError):
+    """The space is full: the user's quota or the device."""
+
+
+class StorageUnavailable(StorageError):
+    """The storage cannot be reached or failed; the operation did not happen."""
+
+
+def normalize_path(path: str) -> str:
+    """Return the canonical storage path for an API path, or raise `InvalidPath`.
+
+    Leading, trailing and doubled slashes are dropped. A `..` or `.` segment or a NUL byte never
+    reaches a driver: the space is a closed tree and traversal is refused outright rather than
+    resolved, so no spelling of it can escape.
+    """
+    if "\x00" in path:
+        raise InvalidPath(path, "names must not contain a NUL byte")
+    parts = [p for p in path.split("/") if p]
+    for part in parts:
+        if part in (".", ".."):
+            raise InvalidPath(path, f"a path must not contain a {part!r} segment")
+    return "/".join(parts)
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """Split a normalized storage path into (parent, name); the root's parent is ""."""
+    parent, _, name = path.rpartition("/")
+    return parent, name
+
+
+def join_path(parent: str, name: str) -> str:
+    """Join a normalized parent path and a single name."""
+    return posixpath.join(parent, name) if parent else name
+
+
+class Storage(abc.ABC):
+    """A user's space in a sync&share storage, reached asynchronously.
+
+    Every method takes normalized storage paths (see `normalize_path`) and raises only
+    `StorageError` subclasses. Each is one round trip to the storage where the protocol allows:
+    the manager relies on that to keep listings and saves cheap.
+    """
+
+    #: a short name of the driver, shown by /swan/api/info ("posix", "webdav")
+    kind: str = ""
+
+    @abc.abstractmethod
+    async def stat(self, path: str, *, children: bool = False) -> Entry:
+        """The entry at `path`; with `children=True` a directory comes with its children."""
+
+    @abc.abstractmethod
+    async def read(self, path: str) -> tuple[Entry, bytes]:
+        """The content of the file at `path` and the entry of exactly that content."""
+
+    @abc.abstractmethod
+    async def write(self, path: str, data: bytes, *, if_match: str | None = None) -> Entry:
+        """Replace or create the file at `path` atomically; readers see old or new, never a mix.
+
+        With `if_match`, the write happens only if the stored etag is that one (else `Conflict`).
+        """
+
+    @abc.abstractmethod
+    async def write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
+        """One part of an upload in parts: `chunk` 1 starts it, 2.. append, -1 appends and
+        publishes the whole file at `path` atomically. Until -1 nothing at `path` changes.
+        Returns the entry of the published file at -1, else the entry of the upload so far
+        (named after `path`).
+        """
+
+    @abc.abstractmethod
+    async def mkdir(self, path: str) -> Entry:
+        """Create the directory `path` (its parent must exist)."""
+
+    @abc.abstractmethod
+    async def move(self, src: str, dst: str) -> Entry:
+        """Rename `src` to `dst`; never replaces an existing `dst` (`AlreadyExists`)."""
+
+    @abc.abstractmethod
+    async def copy(self, src: str, dst: str) -> Entry:
+        """Copy the file or directory tree `src` to `dst`, which must not exist."""
+
+    @abc.abstractmethod
+    async def delete(self, path: str, *, recursive: bool = False) -> None:
+        """Delete `path`; a non-empty directory only when `recursive`."""
+
+    async def exists(self, path: str) -> bool:
+        try:
+            await self.stat(path)
+        except (NotFound, NotADirectory):
+            return False
+        return True
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, most drivers hold nothing
+        """Release connections and other resources; the default holds none."""

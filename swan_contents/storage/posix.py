@@ -1,0 +1,448 @@
+"""`PosixStorage`: a user's space as a directory tree (local disk, or a FUSE mount such as EOS).
+
+Owns the mapping of storage paths to OS paths, keeping every operation inside the space (symlinks
+are followed only while they stay inside), atomic writes and the translation of OSError into
+storage errors. Blocking calls run in worker threads; nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Callable
+from typing import TypeVar
+
+from .base import (
+    AlreadyExists,
+    Conflict,
+    DirectoryNotEmpty,
+    Entry,
+    InvalidPath,
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+    join_path,
+    split_path,
+)
+
+T = TypeVar("T")
+
+#: Prefix and suffix of every temporary name this driver creates beside a target. Hidden (a dot
+#: name) and ending in ".part", which the ownCloud and Nextcloud desktop clients never upload.
+TEMP_PREFIX = ".~swan-"
+TEMP_SUFFIX = ".part"
+
+_RENAME_NOREPLACE = 1
+
+
+def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
+    """renameat2(2) with RENAME_NOREPLACE: a rename that fails instead of replacing the target."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return None
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return None
+    at_fdcwd = -100
+
+    def rename_noreplace(src: bytes, dst: bytes) -> int:
+        if fn(at_fdcwd, src, at_fdcwd, dst, _RENAME_NOREPLACE) == 0:
+            return 0
+        return ctypes.get_errno()
+
+    return rename_noreplace
+
+
+_renameat2 = _load_renameat2()
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it (Linux); 0o022 where it cannot be read."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def make_etag(st: os.stat_result) -> str:
+    """A version tag from one stat: changes when the file is replaced, written or resized."""
+    return f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+class PosixStorage(Storage):
+    """A user's space rooted at a directory of the local file system or of a FUSE mount."""
+
+    kind = "posix"
+
+    def __init__(self, root: str):
+        real = os.path.realpath(root)
+        if not os.path.isdir(real):
+            raise StorageUnavailable(
+                "", f"the storage root {root} does not exist or is not a directory"
+            )
+        self.root = real
+        self._root_prefix = real.rstrip("/") + "/"
+        self._euid = os.geteuid()
+        self._groups = set(os.getgroups()) | {os.getegid()}
+        self._file_mode = 0o666 & ~_current_umask()
+
+    # -- helpers (run in worker threads) ------------------------------------------------------
+
+    async def _run(self, path: str, fn: Callable[..., T], *args) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except StorageError:
+            raise
+        except OSError as e:
+            raise self._translate(path, e) from e
+
+    def _translate(self, path: str, e: OSError) -> StorageError:
+        code = e.errno
+        if code in (errno.ENOENT, errno.ELOOP):
+            return self._not_found(path)
+        if code == errno.ENOTDIR:
+            return NotADirectory(path, "a parent in the path is a file, not a directory")
+        if code == errno.EISDIR:
+            return IsADirectory(path)
+        if code == errno.EEXIST:
+            return AlreadyExists(path)
+        if code == errno.ENOTEMPTY:
+            return DirectoryNotEmpty(path)
+        if code in (errno.EACCES, errno.EPERM):
+            return PermissionDenied(path)
+        if code == errno.EROFS:
+            return PermissionDenied(path, "the storage is read-only")
+        if code in (errno.ENOSPC, errno.EDQUOT):
+            return QuotaExceeded(path)
+        if code in (errno.ENAMETOOLONG, errno.EINVAL):
+            return InvalidPath(path, e.strerror or "invalid name")
+        return StorageUnavailable(path, e.strerror or str(e))
+
+    def _not_found(self, path: str, detail: str = "") -> StorageError:
+        # a missing root means an unmounted or removed storage, not a missing file
+        if not os.path.isdir(self.root):
+            return StorageUnavailable(path, "the storage is not mounted or was removed")
+        return NotFound(path, detail)
+
+    def _inside(self, real: str) -> bool:
+        return real == self.root or real.startswith(self._root_prefix)
+
+    def _resolve(self, path: str) -> tuple[str, os.stat_result | None]:
+        """The OS path of `path` with links inside the space resolved, and its stat if it exists.
+
+        Walks the path one lstat per segment from the (already real) root, so a symlink anywhere
+        in it is noticed; one that leads out of the space is refused as not found.
+        """
+        current = self.root
+        st: os.stat_result | None = None
+        parts = path.split("/") if path else []
+        for i, part in enumerate(parts):
+            candidate = f"{current}/{part}"
+            try:
+                st = os.lstat(candidate)
+            except FileNotFoundError:
+                return "/".join([candidate, *parts[i + 1 :]]), None
+            except NotADirectoryError:
+                raise NotFound(path) from None
+            if stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(candidate)
+                if not self._inside(real):
+                    raise NotFound(path, "it is a link that leads outside the user's space")
+                try:
+                    st = os.stat(real)
+                except FileNotFoundError:
+                    return "/".join([real, *parts[i + 1 :]]), None
+                current = real
+            else:
+                current = candidate
+        if st is None:
+            st = os.stat(current)
+        return current, st
+
+    def _existing(self, path: str) -> tuple[str, os.stat_result]:
+        os_path, st = self._resolve(path)
+        if st is None:
+            raise self._not_found(path)
+        return os_path, st
+
+    def _writable(self, st: os.stat_result) -> bool:
+        if self._euid == 0:
+            return True
+        if st.st_uid == self._euid:
+            return bool(st.st_mode & stat.S_IWUSR)
+        if st.st_gid in self._groups:
+            return bool(st.st_mode & stat.S_IWGRP)
+        return bool(st.st_mode & stat.S_IWOTH)
+
+    def _entry(self, path: str, st: os.stat_result) -> Entry:
+        is_dir = stat.S_ISDIR(st.st_mode)
+        return Entry(
+            name=split_path(path)[1],
+            path=path,
+            kind="directory" if is_dir else "file",
+            size=st.st_size,
+            mtime=st.st_mtime,
+            ctime=st.st_ctime,
+            etag=make_etag(st),
+            writable=self._writable(st),
+            file_id=f"{st.st_dev:x}:{st.st_ino:x}",
+        )
+
+    def _children(self, path: str, os_path: str) -> tuple[Entry, ...]:
+        children = []
+        with os.scandir(os_path) as it:
+            for de in it:
+                name = de.name
+                if name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    if de.is_symlink():
+                        real = os.path.realpath(de.path)
+                        if not self._inside(real):
+                            continue
+                        st = os.stat(real)
+                    else:
+                        st = de.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # vanished, broken link or unreadable: not listed
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                    continue
+                children.append(self._entry(join_path(path, name), st))
+        return tuple(children)
+
+    def _stat(self, path: str, children: bool) -> Entry:
+        os_path, st = self._existing(path)
+        entry = self._entry(path, st)
+        if children and entry.is_dir:
+            object.__setattr__(entry, "children", self._children(path, os_path))
+        return entry
+
+    def _read(self, path: str) -> tuple[Entry, bytes]:
+        os_path, st = self._existing(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectory(path)
+        with open(os_path, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read()
+        return self._entry(path, st), data
+
+    def _parent_dir(self, path: str) -> str:
+        parent, _ = split_path(path)
+        os_parent, st = self._resolve(parent)
+        if st is None:
+            raise self._not_found(path, f"the folder {parent or '/'} does not exist")
+        if not stat.S_ISDIR(st.st_mode):
+            raise NotADirectory(path, f"{parent} is a file, not a folder")
+        return os_parent
+
+    def _publish(self, fd: int, tmp: str, target: str, mode: int) -> os.stat_result:
+        """fsync a finished temp file, give it its final mode and put it in place atomically."""
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+        st = os.fstat(fd)
+        os.replace(tmp, target)
+        self._fsync_dir(os.path.dirname(target))
+        return st
+
+    @staticmethod
+    def _fsync_dir(os_dir: str) -> None:
+        fd = os.open(os_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _target(self, path: str) -> tuple[str, os.stat_result | None]:
+        """The OS path a write to `path` replaces (a link inside the space is written through)."""
+        if not path:
+            raise IsADirectory(path, "the root of the space is a folder")
+        self._parent_dir(path)
+        os_path, st = self._resolve(path)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise IsADirectory(path, "a folder of that name exists")
+        return os_path, st
+
+    def _write(self, path: str, data: bytes, if_match: str | None) -> Entry:
+        os_path, current = self._target(path)
+        if if_match is not None:
+            current_etag = make_etag(current) if current is not None else None
+            if current_etag != if_match:
+                raise Conflict(path, current_etag)
+        mode = stat.S_IMODE(current.st_mode) if current is not None else self._file_mode
+        fd, tmp = self._mkstemp(os.path.dirname(os_path))
+        try:
+            with os.fdopen(fd, "wb", closefd=False) as f:
+                f.write(data)
+            st = self._publish(fd, tmp, os_path, mode)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        finally:
+            os.close(fd)
+        return self._entry(path, st)
+
+    @staticmethod
+    def _mkstemp(os_dir: str) -> tuple[int, str]:
+        for _ in range(100):
+            tmp = f"{os_dir}/{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+            try:
+                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+            except FileExistsError:
+                continue
+        raise StorageUnavailable(os_dir, "could not create a temporary file")
+
+    @staticmethod
+    def spool_name(name: str) -> str:
+        """The hidden name beside the target under which an upload in parts is gathered."""
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+        return f"{TEMP_PREFIX}upload-{digest}{TEMP_SUFFIX}"
+
+    def _write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
+        os_path, current = self._target(path)
+        spool = f"{os.path.dirname(os_path)}/{self.spool_name(os.path.basename(os_path))}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if chunk == 1 else os.O_WRONLY | os.O_APPEND
+        try:
+            fd = os.open(spool, flags, 0o600)
+        except FileNotFoundError:
+            raise NotFound(
+                path, "this upload was not started (its first part is missing); upload it again"
+            ) from None
+        try:
+            with os.fdopen(fd, "ab", closefd=False) as f:
+                f.write(data)
+            if chunk == -1:
+                mode = stat.S_IMODE(current.st_mode) if current is not None else self._file_mode
+                st = self._publish(fd, spool, os_path, mode)
+            else:
+                st = os.fstat(fd)
+        except BaseException:
+            _unlink_quietly(spool)
+            raise
+        finally:
+            os.close(fd)
+        return self._entry(path, st)
+
+    def _mkdir(self, path: str) -> Entry:
+        if not path:
+            raise AlreadyExists(path)
+        parent = self._parent_dir(path)
+        os_path = f"{parent}/{split_path(path)[1]}"
+        os.mkdir(os_path)
+        return self._entry(path, os.stat(os_path))
+
+    def _rename_noreplace(self, src: str, dst: str) -> None:
+        if _renameat2 is not None:
+            err = _renameat2(os.fsencode(src), os.fsencode(dst))
+            if err == 0:
+                return
+            if err not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+                raise OSError(err, os.strerror(err), dst)
+        # file systems without RENAME_NOREPLACE (some FUSE mounts): check, then rename
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "exists", dst)
+        os.rename(src, dst)
+
+    def _move(self, src: str, dst: str) -> Entry:
+        if not src or not dst:
+            raise InvalidPath(src or dst, "the root of the space cannot be moved or replaced")
+        os_src, _ = self._existing(src)
+        os_dst = f"{self._parent_dir(dst)}/{split_path(dst)[1]}"
+        if (os_dst + "/").startswith(os_src + "/"):
+            raise InvalidPath(dst, "a folder cannot be moved into itself")
+        self._rename_noreplace(os_src, os_dst)
+        return self._entry(dst, os.stat(os_dst))
+
+    def _copy(self, src: str, dst: str) -> Entry:
+        os_src, st = self._existing(src)
+        os_dst = f"{self._parent_dir(dst)}/{split_path(dst)[1]}"
+        if os.path.lexists(os_dst):
+            raise AlreadyExists(dst)
+        if stat.S_ISDIR(st.st_mode):
+            if (os_dst + "/").startswith(os_src + "/"):
+                raise InvalidPath(dst, "a folder cannot be copied into itself")
+            tmp = f"{os.path.dirname(os_dst)}/{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+            try:
+                shutil.copytree(os_src, tmp, symlinks=True)
+                self._rename_noreplace(tmp, os_dst)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        else:
+            fd, tmp = self._mkstemp(os.path.dirname(os_dst))
+            try:
+                with open(os_src, "rb") as fsrc, os.fdopen(fd, "wb", closefd=False) as fdst:
+                    shutil.copyfileobj(fsrc, fdst, 1024 * 1024)
+                os.fchmod(fd, stat.S_IMODE(st.st_mode))
+                os.fsync(fd)
+                self._rename_noreplace(tmp, os_dst)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+            finally:
+                os.close(fd)
+        return self._entry(dst, os.stat(os_dst))
+
+    def _delete(self, path: str, recursive: bool) -> None:
+        if not path:
+            raise InvalidPath(path, "the root of the space cannot be deleted")
+        parent, name = split_path(path)
+        os_parent, _ = self._resolve(parent)
+        # the entry itself, not a link's target: deleting a link removes the link
+        os_path = f"{os_parent}/{name}"
+        st = os.lstat(os_path)
+        if stat.S_ISDIR(st.st_mode):
+            if recursive:
+                shutil.rmtree(os_path)
+            else:
+                os.rmdir(os_path)
+        else:
+            os.unlink(os_path)
+
+    # -- the Storage interface ----------------------------------------------------------------
+
+    async def stat(self, path: str, *, children: bool = False) -> Entry:
+        return await self._run(path, self._stat, path, children)
+
+    async def read(self, path: str) -> tuple[Entry, bytes]:
+        return await self._run(path, self._read, path)
+
+    async def write(self, path: str, data: bytes, *, if_match: str | None = None) -> Entry:
+        return await self._run(path, self._write, path, data, if_match)
+
+    async def write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
+        return await self._run(path, self._write_chunk, path, chunk, data)
+
+    async def mkdir(self, path: str) -> Entry:
+        return await self._run(path, self._mkdir, path)
+
+    async def move(self, src: str, dst: str) -> Entry:
+        return await self._run(dst, self._move, src, dst)
+
+    async def copy(self, src: str, dst: str) -> Entry:
+        return await self._run(dst, self._copy, src, dst)
+
+    async def delete(self, path: str, *, recursive: bool = False) -> None:
+        await self._run(path, self._delete, path, recursive)
+
+
+def _unlink_quietly(os_path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(os_path)

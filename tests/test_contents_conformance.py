@@ -1,0 +1,281 @@
+"""The contents REST API behaves as jupyter_server's stock manager does.
+
+Every test here runs twice, against a real jupyter-server with the stock AsyncLargeFileManager and
+with SwanContentsManager, on a real directory, and asserts the same statuses and model fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import nbformat
+from conftest import notebook_body, text_body
+
+MODEL_KEYS = {
+    "name",
+    "path",
+    "type",
+    "last_modified",
+    "created",
+    "content",
+    "format",
+    "mimetype",
+    "size",
+    "writable",
+    "hash",
+    "hash_algorithm",
+}
+
+
+async def test_an_empty_space_lists_as_an_empty_directory(api):
+    r = await api("GET", "")
+    assert r.code == 200
+    assert set(r.body) == MODEL_KEYS
+    assert (r.body["type"], r.body["format"], r.body["content"]) == ("directory", "json", [])
+
+
+async def test_a_new_notebook_is_created_then_saved_then_read_back(api, jp_root_dir):
+    created = await api("PUT", "nb.ipynb", notebook_body("1 + 1"))
+    assert created.code == 201
+    assert set(created.body) == MODEL_KEYS
+    assert created.body["type"] == "notebook" and created.body["content"] is None
+
+    saved = await api("PUT", "nb.ipynb", notebook_body("2 + 2"))
+    assert saved.code == 200
+
+    got = await api("GET", "nb.ipynb")
+    assert got.code == 200
+    assert (got.body["type"], got.body["format"], got.body["mimetype"]) == (
+        "notebook",
+        "json",
+        None,
+    )
+    assert got.body["content"]["cells"][0]["source"] == "2 + 2"
+    on_disk = nbformat.read(jp_root_dir / "nb.ipynb", as_version=4)
+    assert on_disk.cells[0].source == "2 + 2"
+    assert (jp_root_dir / "nb.ipynb").read_text().endswith("\n")
+
+
+async def test_untitled_names_count_up_like_jupyter(api):
+    names = []
+    for body in (
+        {"type": "notebook"},
+        {"type": "notebook"},
+        {"type": "directory"},
+        {"type": "directory"},
+        {"type": "file", "ext": ".txt"},
+        {"type": "file", "ext": ".txt"},
+    ):
+        r = await api("POST", "", body)
+        assert r.code == 201, r.message
+        names.append(r.body["name"])
+    assert names == [
+        "Untitled.ipynb",
+        "Untitled1.ipynb",
+        "Untitled Folder",
+        "Untitled Folder 1",
+        "untitled.txt",
+        "untitled1.txt",
+    ]
+
+
+async def test_text_and_binary_files_round_trip_in_each_format(api):
+    assert (await api("PUT", "a.txt", text_body("héllo\n"))).code == 201
+    text = await api("GET", "a.txt")
+    assert (text.body["format"], text.body["content"], text.body["mimetype"]) == (
+        "text",
+        "héllo\n",
+        "text/plain",
+    )
+    as_b64 = await api("GET", "a.txt", format="base64")
+    assert base64.b64decode(as_b64.body["content"]) == "héllo\n".encode()
+
+    blob = bytes(range(256)) * 4
+    body = {"type": "file", "format": "base64", "content": base64.b64encode(blob).decode()}
+    assert (await api("PUT", "blob.bin", body)).code == 201
+    got = await api("GET", "blob.bin")
+    assert (got.body["format"], got.body["mimetype"]) == ("base64", "application/octet-stream")
+    assert base64.b64decode(got.body["content"]) == blob
+    assert got.body["size"] == len(blob)
+    refused = await api("GET", "blob.bin", format="text")
+    assert refused.code == 400
+
+
+async def test_the_hash_is_the_sha256_of_the_stored_bytes(api):
+    await api("PUT", "h.txt", text_body("abc"))
+    r = await api("GET", "h.txt", hash="1", content="0")
+    assert r.code == 200
+    assert r.body["hash"] == hashlib.sha256(b"abc").hexdigest()
+    assert r.body["hash_algorithm"] == "sha256"
+
+
+async def test_asking_for_the_wrong_type_is_a_400(api):
+    await api("PUT", "d", {"type": "directory"})
+    await api("PUT", "f.txt", text_body("x"))
+    assert (await api("GET", "d", type="file")).code == 400
+    assert (await api("GET", "f.txt", type="directory")).code == 400
+    assert (await api("GET", "f.txt", type="notebook")).code == 400
+
+
+async def test_missing_things_are_404(api):
+    assert (await api("GET", "nope.ipynb")).code == 404
+    assert (await api("GET", "no/such/dir/x.txt")).code == 404
+    assert (await api("POST", "no-such-dir", {"type": "notebook"})).code == 404
+    assert (await api("DELETE", "nope.txt")).code == 404
+    assert (await api("PATCH", "nope.txt", {"path": "other.txt"})).code == 404
+
+
+async def test_posting_to_an_existing_file_is_refused(api):
+    await api("PUT", "f.txt", text_body("x"))
+    assert (await api("POST", "f.txt", {"type": "file"})).code == 400
+
+
+async def test_copies_are_named_like_jupyter_names_them(api):
+    await api("PUT", "nb.ipynb", notebook_body())
+    await api("PUT", "sub", {"type": "directory"})
+    await api("PUT", "sub/inner.txt", text_body("in"))
+    first = await api("POST", "", {"copy_from": "nb.ipynb"})
+    second = await api("POST", "", {"copy_from": "nb.ipynb"})
+    into_sub = await api("POST", "sub", {"copy_from": "nb.ipynb"})
+    folder = await api("POST", "", {"copy_from": "sub"})
+    assert [r.code for r in (first, second, into_sub, folder)] == [201] * 4
+    assert [first.body["path"], second.body["path"], into_sub.body["path"]] == [
+        "nb-Copy1.ipynb",
+        "nb-Copy2.ipynb",
+        "sub/nb.ipynb",
+    ]
+    assert folder.body["path"] == "sub-Copy1"
+    assert (await api("GET", "sub-Copy1/inner.txt")).body["content"] == "in"
+
+
+async def test_rename_moves_and_refuses_to_overwrite(api):
+    await api("PUT", "a.ipynb", notebook_body("a"))
+    await api("PUT", "b.ipynb", notebook_body("b"))
+    moved = await api("PATCH", "a.ipynb", {"path": "c.ipynb"})
+    assert moved.code == 200 and moved.body["path"] == "c.ipynb"
+    assert (await api("GET", "a.ipynb")).code == 404
+    clash = await api("PATCH", "c.ipynb", {"path": "b.ipynb"})
+    assert clash.code == 409
+    assert (await api("GET", "b.ipynb")).body["content"]["cells"][0]["source"] == "b"
+    assert (await api("GET", "c.ipynb")).body["content"]["cells"][0]["source"] == "a"
+
+
+async def test_delete_removes_files_and_folders(api):
+    await api("PUT", "f.txt", text_body("x"))
+    await api("PUT", "d", {"type": "directory"})
+    await api("PUT", "d/inner.txt", text_body("y"))
+    assert (await api("DELETE", "f.txt")).code == 204
+    assert (await api("DELETE", "d")).code == 204
+    assert (await api("GET", "")).body["content"] == []
+
+
+async def test_deleting_the_root_is_refused(api):
+    assert (await api("DELETE", "")).code == 400
+
+
+async def test_a_checkpoint_is_made_on_first_save_and_can_be_restored(api):
+    await api("PUT", "nb.ipynb", notebook_body("original"))
+    listed = await api("GET", "nb.ipynb/checkpoints")
+    assert listed.code == 200 and [c["id"] for c in listed.body] == ["checkpoint"]
+
+    made = await api("POST", "nb.ipynb/checkpoints")
+    assert made.code == 201 and made.body["id"] == "checkpoint"
+    await api("PUT", "nb.ipynb", notebook_body("changed"))
+    restored = await api("POST", "nb.ipynb/checkpoints/checkpoint")
+    assert restored.code == 204
+    assert (await api("GET", "nb.ipynb")).body["content"]["cells"][0]["source"] == "original"
+
+    assert (await api("DELETE", "nb.ipynb/checkpoints/checkpoint")).code == 204
+    assert (await api("GET", "nb.ipynb/checkpoints")).body == []
+    assert (await api("DELETE", "nb.ipynb/checkpoints/checkpoint")).code == 404
+
+
+async def test_checkpoints_follow_a_rename_and_go_with_a_delete(api):
+    await api("PUT", "dir", {"type": "directory"})
+    await api("PUT", "dir/nb.ipynb", notebook_body("v1"))
+    await api("PATCH", "dir", {"path": "moved"})
+    assert [c["id"] for c in (await api("GET", "moved/nb.ipynb/checkpoints")).body] == [
+        "checkpoint"
+    ]
+    await api("DELETE", "moved/nb.ipynb")
+    await api("PUT", "moved/nb.ipynb", {"type": "file", "format": "text", "content": "{}"})
+    assert (await api("GET", "moved/nb.ipynb/checkpoints")).body == []
+
+
+async def test_hidden_files_are_neither_listed_nor_served_nor_created(api, jp_root_dir):
+    (jp_root_dir / ".secret").write_text("s")
+    (jp_root_dir / ".hiddendir").mkdir()
+    (jp_root_dir / ".hiddendir" / "x.txt").write_text("x")
+    (jp_root_dir / "visible.txt").write_text("v")
+    (jp_root_dir / "junk.pyc").write_bytes(b"\0")
+    listing = await api("GET", "")
+    assert [m["name"] for m in listing.body["content"]] == ["visible.txt"]
+    assert (await api("GET", ".secret")).code == 404
+    assert (await api("GET", ".hiddendir/x.txt")).code == 404
+    assert (await api("PUT", ".new", text_body("n"))).code == 400
+    assert (await api("DELETE", ".secret")).code == 400
+    assert (await api("PATCH", "visible.txt", {"path": ".renamed"})).code == 400
+    assert (jp_root_dir / ".secret").read_text() == "s"
+
+
+async def test_unicode_and_space_names_work_everywhere(api, jp_root_dir):
+    folder = "Ünïcødé Ördner"
+    name = "naïve ✓ notebook 数据.ipynb"
+    assert (await api("PUT", folder, {"type": "directory"})).code == 201
+    assert (await api("PUT", f"{folder}/{name}", notebook_body())).code == 201
+    assert (jp_root_dir / folder / name).is_file()
+    listing = await api("GET", folder)
+    assert [(m["name"], m["path"]) for m in listing.body["content"]] == [(name, f"{folder}/{name}")]
+    renamed = await api("PATCH", f"{folder}/{name}", {"path": f"{folder}/é ü.ipynb"})
+    assert renamed.code == 200
+
+
+async def test_a_large_upload_in_chunks_arrives_whole(api, jp_root_dir):
+    parts = [bytes([i]) * 1000 for i in range(1, 5)]
+    for i, part in enumerate(parts):
+        chunk = -1 if i == len(parts) - 1 else i + 1
+        body = {
+            "type": "file",
+            "format": "base64",
+            "chunk": chunk,
+            "content": base64.b64encode(part).decode(),
+        }
+        r = await api("PUT", "big.bin", body)
+        assert r.code in (200, 201), r.message
+    assert (jp_root_dir / "big.bin").read_bytes() == b"".join(parts)
+    assert (await api("GET", "big.bin", content="0")).body["size"] == 4000
+
+
+async def test_a_notebook_can_be_trusted(api):
+    await api("PUT", "nb.ipynb", notebook_body())
+    assert (await api("POST", "nb.ipynb/trust")).code == 201
+
+
+async def test_saving_without_type_or_content_is_a_400(api):
+    await api("PUT", "x.txt", text_body("x"))
+    assert (await api("PUT", "x.txt", {"content": "x"})).code == 400
+    assert (await api("PUT", "x.txt", {"type": "file"})).code == 400
+    assert (await api("PUT", "x.txt", {"type": "file", "content": "x"})).code == 400
+
+
+async def test_broken_notebooks_are_a_400_and_stay_on_disk(api, jp_root_dir):
+    (jp_root_dir / "broken.ipynb").write_text("{not json")
+    r = await api("GET", "broken.ipynb")
+    assert r.code == 400
+    assert "Unreadable Notebook" in r.message
+    assert (jp_root_dir / "broken.ipynb").read_text() == "{not json"
+
+
+async def test_files_endpoint_serves_raw_bytes(jp_fetch, api):
+    await api("PUT", "data.csv", text_body("a,b\n1,2\n"))
+    r = await jp_fetch("files", "data.csv")
+    assert r.code == 200 and r.body == b"a,b\n1,2\n"
+
+
+async def test_server_info_lists_the_extension(jp_fetch, manager):
+    r = await jp_fetch("swan", "api", "info")
+    info = json.loads(r.body)
+    assert info["version"]
+    assert info["storage"]["kind"] == ("posix" if manager == "swan" else "unknown")
