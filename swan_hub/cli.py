@@ -1,0 +1,280 @@
+"""The `swan` command: `swan up` runs the embedded default (JupyterHub, proxy, local servers).
+
+This module owns the command line, the layout of the data directory and the hub's base
+configuration (built in Python, with an admin's jupyterhub_config.py layered on top). It must not
+hold spawner or authenticator logic; those live in `spawner.py` and `auth.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from jupyterhub.app import JupyterHub
+from jupyterhub.proxy import ConfigurableHTTPProxy
+from traitlets import Dict, Unicode
+from traitlets.config import Config
+
+from swan_hub.auth import (
+    CREDENTIALS_FILE,
+    PASSWORDS_FILE,
+    SwanDemoAuthenticator,
+    ensure_demo_credentials,
+)
+from swan_hub.spawner import SwanLocalSpawner, UnsafeUsernameError, filesystem_safe_name
+
+PROXY_INSTALL_HINT = (
+    "configurable-http-proxy was not found on PATH. JupyterHub needs it to route requests.\n"
+    "Install it with:  npm install -g configurable-http-proxy\n"
+    "(npm comes with Node.js, e.g. `apt-get install nodejs npm`)."
+)
+
+
+def _version() -> str:
+    from swan_contents._version import __version__
+
+    return __version__
+
+
+def free_port(ip: str = "127.0.0.1") -> int:
+    """A TCP port on ``ip`` that is free right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((ip, 0))
+        return int(s.getsockname()[1])
+
+
+def _secret_file(path: str) -> str:
+    """Read a secret from ``path``, creating it (mode 0600) on first use."""
+    try:
+        with open(path, encoding="ascii") as f:
+            token = f.read().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    token = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(token + "\n")
+    return token
+
+
+class DataDir:
+    """Where `swan up` keeps everything: one directory, movable and deletable as a whole."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.hub = os.path.join(self.root, "hub")
+        self.users = os.path.join(self.root, "users")
+        self.versions = os.path.join(self.root, "versions")
+        self.runtime = os.path.join(self.root, "runtime")
+
+    def create(self) -> None:
+        os.makedirs(self.root, exist_ok=True)
+        for path in (self.hub, self.users, self.versions, self.runtime):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+
+    def template(self, area: str) -> str:
+        # The data dir is literal text inside a str.format template.
+        escaped = area.replace("{", "{{").replace("}", "}}")
+        return os.path.join(escaped, "{username}")
+
+
+def build_config(args: argparse.Namespace, data: DataDir) -> Config:
+    """The hub configuration of `swan up`; an admin's ``-f`` file is loaded on top of it."""
+    c = Config()
+    c.JupyterHub.ip = args.ip
+    c.JupyterHub.port = args.port
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = args.hub_port or free_port()
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{args.proxy_api_port or free_port()}"
+    c.ConfigurableHTTPProxy.pid_file = os.path.join(data.hub, "proxy.pid")
+    c.ConfigurableHTTPProxy.auth_token = _secret_file(os.path.join(data.hub, "proxy-auth-token"))
+    c.JupyterHub.db_url = "sqlite:///" + os.path.join(data.hub, "jupyterhub.sqlite")
+    c.JupyterHub.cookie_secret_file = os.path.join(data.hub, "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = os.path.join(data.hub, "jupyterhub.pid")
+    c.JupyterHub.internal_certs_location = os.path.join(data.hub, "internal-ssl")
+    if args.config:
+        c.JupyterHub.config_file = os.path.abspath(args.config)
+
+    c.JupyterHub.spawner_class = SwanLocalSpawner
+    c.SwanSpawnerMixin.space_template = data.template(data.users)
+    c.SwanSpawnerMixin.versions_template = data.template(data.versions)
+    c.SwanLocalSpawner.jupyter_dir_template = data.template(data.runtime)
+
+    c.JupyterHub.authenticator_class = SwanDemoAuthenticator
+    c.SwanDemoAuthenticator.credentials_file = os.path.join(data.hub, CREDENTIALS_FILE)
+    if args.debug:
+        c.Application.log_level = "DEBUG"
+    return c
+
+
+class SwanHub(JupyterHub):
+    """JupyterHub as run by `swan up`: no implicit ./jupyterhub_config.py, a start banner."""
+
+    swan_data_dir = Unicode("", help="The data directory of `swan up`, for the banner.")
+    swan_demo_passwords = Dict(help="Demo users and their plain passwords, for the banner.")
+
+    def load_config_file(self, filename: str, path: Any = None) -> None:
+        # JupyterHub's default would pick up a jupyterhub_config.py from whatever directory
+        # `swan up` was started in; only a file the admin names with -f is loaded.
+        if "config_file" in self.config.JupyterHub:
+            super().load_config_file(filename, path=path)
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> None:
+        await super().initialize(*args, **kwargs)
+        proxy = getattr(self, "proxy", None)
+        if (
+            isinstance(proxy, ConfigurableHTTPProxy)
+            and proxy.should_start
+            and shutil.which(proxy.command[0]) is None
+        ):
+            print(PROXY_INSTALL_HINT, file=sys.stderr)
+            self.exit(1)
+
+    async def start(self) -> None:
+        await super().start()
+        print(self._banner(), flush=True)
+
+    def _banner(self) -> str:
+        host = self.ip if self.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        url = f"http://{host}:{self.port}{self.base_url}"
+        lines = ["", f"SWAN is running at {url}", ""]
+        if isinstance(self.authenticator, SwanDemoAuthenticator):
+            lines.append("Log in with one of the demo users:")
+            width = max((len(n) for n in self.swan_demo_passwords), default=0)
+            for name, password in self.swan_demo_passwords.items():
+                shown = password or "(unchanged; not stored, restart with --reset-passwords)"
+                lines.append(f"    {name.ljust(width)}  {shown}")
+            lines.append(f"(also in {os.path.join(self.swan_data_dir, 'hub', PASSWORDS_FILE)})")
+        else:
+            lines.append(f"Log in with {type(self.authenticator).__name__}.")
+        lines += [
+            "",
+            f"Data directory: {self.swan_data_dir}",
+            f"  storage spaces: {os.path.join(self.swan_data_dir, 'users', '<name>')}",
+            "Stop with Ctrl-C.",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _user_list(text: str) -> list[str]:
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one user name")
+    try:
+        return [filesystem_safe_name(n) for n in names]
+    except UnsafeUsernameError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port")
+    return port
+
+
+class _VersionAction(argparse.Action):
+    # Like argparse's "version" action, but imports the version only when asked, so that
+    # `swan --help` works even while the contents package is broken.
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show version and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swan",
+        description="SWAN: JupyterHub as the notebook front door of a sync&share storage.",
+    )
+    parser.add_argument("--version", action=_VersionAction)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    up = sub.add_parser(
+        "up",
+        help="run JupyterHub with a local storage space per user",
+        description=(
+            "Run JupyterHub with configurable-http-proxy and one local Jupyter server per user, "
+            "whose files are the user's storage space under DATA_DIR/users/<name>/. "
+            "Demo users get generated passwords, printed at start."
+        ),
+    )
+    up.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    up.add_argument("--port", type=_port, default=8000, help="public port (default: %(default)s)")
+    up.add_argument(
+        "--data-dir",
+        default="swan-data",
+        help="where spaces, versions and hub state are kept (default: ./%(default)s)",
+    )
+    up.add_argument(
+        "--users",
+        type=_user_list,
+        default=["alice", "bob"],
+        help="comma-separated demo user names (default: alice,bob)",
+    )
+    up.add_argument(
+        "--reset-passwords",
+        action="store_true",
+        help="give the demo users new passwords instead of keeping those of earlier runs",
+    )
+    up.add_argument(
+        "-f",
+        "--config",
+        metavar="FILE",
+        help="a jupyterhub_config.py loaded on top of swan's settings "
+        "(e.g. a production authenticator or spawner)",
+    )
+    up.add_argument(
+        "--hub-port", type=_port, help="internal hub API port on 127.0.0.1 (default: a free one)"
+    )
+    up.add_argument(
+        "--proxy-api-port",
+        type=_port,
+        help="internal proxy API port on 127.0.0.1 (default: a free one)",
+    )
+    up.add_argument("--debug", action="store_true", help="log at debug level")
+    return parser
+
+
+def up(args: argparse.Namespace) -> int:
+    """Run `swan up` until Ctrl-C or SIGTERM; returns the exit status."""
+    if args.config and not os.path.isfile(args.config):
+        print(f"swan up: config file not found: {args.config}", file=sys.stderr)
+        return 2
+    if not args.config and shutil.which("configurable-http-proxy") is None:
+        # Fail before touching the data directory; with -f the admin may use another proxy,
+        # which SwanHub checks once the configuration is loaded.
+        print(PROXY_INSTALL_HINT, file=sys.stderr)
+        return 1
+    data = DataDir(args.data_dir)
+    data.create()
+    passwords = ensure_demo_credentials(data.hub, args.users, reset=args.reset_passwords)
+
+    hub = SwanHub.instance(config=build_config(args, data))
+    hub.swan_data_dir = data.root
+    hub.swan_demo_passwords = passwords
+    # argv=[]: the hub must not parse swan's own command line.
+    SwanHub.launch_instance(argv=[])
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `swan` console script."""
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return up(args)
+    parser.print_help()
+    return 2

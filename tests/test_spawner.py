@@ -1,0 +1,167 @@
+"""SwanSpawnerMixin and SwanLocalSpawner, built on a real JupyterHub user (in-memory database) but
+never started: the arguments and environment the server would get, where its files go, and how
+unsafe user names are refused."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+import pytest
+from jupyterhub import orm
+from jupyterhub.objects import Hub
+from jupyterhub.user import User
+from traitlets.config import Config
+
+from swan_hub import SwanLocalSpawner, SwanSpawnerMixin
+from swan_hub.cli import DataDir
+from swan_hub.spawner import UnsafeUsernameError, filesystem_safe_name
+
+
+@pytest.fixture
+def db():
+    session = orm.new_session_factory("sqlite:///:memory:")()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def data(tmp_path) -> DataDir:
+    return DataDir(str(tmp_path / "swan-data"))
+
+
+@pytest.fixture
+def make_spawner(db, data):
+    def make(name: str = "alice", config: Config | None = None, **kwargs) -> SwanLocalSpawner:
+        orm_user = orm.User.find(db, name)
+        if orm_user is None:
+            orm_user = orm.User(name=name)
+            db.add(orm_user)
+            db.commit()
+        c = Config()
+        c.SwanSpawnerMixin.space_template = data.template(data.users)
+        c.SwanSpawnerMixin.versions_template = data.template(data.versions)
+        c.SwanLocalSpawner.jupyter_dir_template = data.template(data.runtime)
+        if config is not None:
+            c.merge(config)
+        user = User(orm_user, {"config": c})
+        return user._new_spawner(
+            "",
+            spawner_class=SwanLocalSpawner,
+            hub=Hub(),
+            oauth_client_id="swan-test-client",
+            **kwargs,
+        )
+
+    return make
+
+
+def test_the_server_serves_the_space_with_the_swan_contents_manager(make_spawner, data):
+    args = make_spawner().get_args()
+    assert "--ServerApp.contents_manager_class=swan_contents.SwanContentsManager" in args
+    assert f"--ServerApp.root_dir={data.users}/alice" in args
+    assert f"--SwanContentsManager.versions_dir={data.versions}/alice" in args
+
+
+def test_allow_root_is_passed_exactly_when_the_hub_runs_as_root(make_spawner):
+    assert ("--allow-root" in make_spawner().get_args()) == (os.geteuid() == 0)
+
+
+def test_admin_args_are_kept_before_the_swan_args(make_spawner):
+    args = make_spawner(args=["--ServerApp.shutdown_no_activity_timeout=600"]).get_args()
+    assert args[0] == "--ServerApp.shutdown_no_activity_timeout=600"
+    assert args.count("--allow-root") <= 1
+
+
+def test_home_is_the_space_and_jupyter_state_lives_outside_it(make_spawner, data):
+    env = make_spawner().get_env()
+    space = os.path.join(data.users, "alice")
+    assert env["HOME"] == space
+    assert env["SWAN_SPACE"] == space
+    assert env["USER"] == "alice"
+    for key in (
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_DATA_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "IPYTHONDIR",
+        "XDG_CACHE_HOME",
+        "npm_config_cache",
+    ):
+        assert env[key].startswith(os.path.join(data.runtime, "alice") + os.sep), key
+        assert not env[key].startswith(data.users), key
+
+
+def test_the_hub_api_token_still_reaches_the_server(make_spawner):
+    spawner = make_spawner()
+    spawner.api_token = "a-token"
+    assert spawner.get_env()["JUPYTERHUB_API_TOKEN"] == "a-token"
+
+
+def test_users_land_in_jupyterlab_unless_configured_otherwise(make_spawner):
+    assert make_spawner().default_url == "/lab"
+    c = Config()
+    c.Spawner.default_url = "/tree"
+    assert make_spawner(config=c).default_url == "/tree"
+
+
+def test_the_server_command_is_the_one_next_to_the_hubs_python(make_spawner):
+    expected = os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")
+    assert make_spawner().cmd == [expected]
+
+
+def test_missing_space_is_created_private(make_spawner, data):
+    spawner = make_spawner()
+    spawner.ensure_storage_dirs()
+    for path in (spawner.space_path, spawner.versions_path, spawner.jupyter_dir_path):
+        assert os.path.isdir(path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
+    assert spawner.space_path == os.path.join(data.users, "alice")
+
+
+def test_missing_space_fails_the_spawn_by_name_when_creation_is_off(make_spawner, data):
+    c = Config()
+    c.SwanSpawnerMixin.create_space = False
+    spawner = make_spawner(config=c)
+    with pytest.raises(RuntimeError, match=os.path.join(data.users, "alice")):
+        spawner.ensure_storage_dirs()
+    assert not os.path.exists(os.path.join(data.users, "alice"))
+
+
+def test_an_existing_space_is_used_when_creation_is_off(make_spawner, data):
+    os.makedirs(os.path.join(data.users, "alice"))
+    c = Config()
+    c.SwanSpawnerMixin.create_space = False
+    make_spawner(config=c).ensure_storage_dirs()
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../etc", "a\0b"])
+def test_names_that_would_leave_the_data_dir_are_refused(name):
+    with pytest.raises(UnsafeUsernameError):
+        filesystem_safe_name(name)
+
+
+@pytest.mark.parametrize("name", ["alice", "a.b", "first.last@example.org", "zoë", "..a", "a.."])
+def test_ordinary_names_are_used_as_they_are(name):
+    assert filesystem_safe_name(name) == name
+
+
+def test_a_spawner_for_an_unsafe_name_refuses_to_build_paths(make_spawner, data):
+    spawner = make_spawner(name="..")
+    with pytest.raises(UnsafeUsernameError):
+        spawner.get_args()
+    with pytest.raises(UnsafeUsernameError):
+        spawner.ensure_storage_dirs()
+    assert not os.path.exists(data.root)
+
+
+def test_braces_in_the_data_dir_do_not_break_the_templates(tmp_path, make_spawner):
+    odd = DataDir(str(tmp_path / "data {x}"))
+    c = Config()
+    c.SwanSpawnerMixin.space_template = odd.template(odd.users)
+    assert make_spawner(config=c).space_path == os.path.join(odd.users, "alice")
+
+
+def test_the_mixin_is_configured_under_its_own_name_for_every_spawner():
+    assert "SwanSpawnerMixin" in SwanLocalSpawner.section_names()
+    assert issubclass(SwanLocalSpawner, SwanSpawnerMixin)
