@@ -263,19 +263,32 @@ async def test_saves_are_atomic_for_a_concurrent_reader(api, jp_root_dir):
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MiB tmpfs as the space, to fill the disk for real."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+def tmpfs(tmp_path):
+    """Mount a real tmpfs of the given size (and options) for the test; skip where we cannot."""
+    mounted = []
+
+    def mount(size: str, name: str = "mnt"):
+        point = tmp_path / name
+        point.mkdir()
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmpfs):
+    """A 1 MiB file system, to fill the disk for real."""
+    return tmpfs("1m")
 
 
 async def test_a_full_disk_is_a_507_and_the_stored_file_stays_intact(small_disk, jp_fetch):
@@ -322,3 +335,33 @@ async def test_a_storage_that_disappears_answers_503_then_recovers(tmp_path):
     assert raised.value.status_code == 503
     os.rename(tmp_path / "unmounted", space)
     assert (await cm.get("a.txt"))["content"] == "x"
+
+
+async def test_a_read_only_storage_answers_403_and_keeps_the_file(tmpfs, tmp_path):
+    from tornado.web import HTTPError
+
+    from swan_contents import SwanContentsManager
+
+    space = tmpfs("1m")
+    (space / "nb.ipynb").write_text(json.dumps(notebook_body("stored")["content"]))
+    subprocess.run(["mount", "-o", "remount,ro", str(space)], check=True)
+    cm = SwanContentsManager(root_dir=str(space), versions_dir=str(tmp_path / "v"))
+    for attempt in (
+        cm.save(notebook_body("new"), "nb.ipynb"),
+        cm.delete("nb.ipynb"),
+        cm.rename("nb.ipynb", "other.ipynb"),
+        cm.new_untitled(type="notebook"),
+    ):
+        with pytest.raises(HTTPError) as raised:
+            await attempt
+        assert raised.value.status_code == 403
+        assert "read-only" in raised.value.log_message
+    assert (await cm.get("nb.ipynb"))["content"]["cells"][0]["source"] == "stored"
+
+
+@pytest.mark.parametrize("ext", ["/../../escape.txt", "/evil.txt", ".txt\x00.sh", "/.."])
+async def test_a_hostile_extension_for_a_new_file_writes_nothing_outside(api, jp_root_dir, ext):
+    r = await api("POST", "", {"type": "file", "ext": ext})
+    assert r.code in (400, 404), (ext, r.code)
+    assert list(jp_root_dir.iterdir()) == []
+    assert not (jp_root_dir.parent / "escape.txt").exists()
