@@ -1,0 +1,29 @@
+"""Run every benchmark in this folder, one after the other, and print their tables.
+
+Each benchmark measures its baseline in the same run and prints ratios against it; none of them
+is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import listing  # noqa: E402
+
+BENCHMARKS = {"listing": listing.main}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        sys.exit(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    for name in names:
+        BENCHMARKS[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,32 @@
+# Shared set-up of the scripts in this folder (sourced, not run): a virtual environment in .venv
+# with the project installed, and configurable-http-proxy from npm. Safe to run again.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# apt_install PKG...: install Debian packages that are missing (apt-get update first, once).
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "==> installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+command -v python3 >/dev/null || apt_install python3 python3-venv
+command -v npm >/dev/null || apt_install nodejs npm
+if ! command -v configurable-http-proxy >/dev/null; then
+  echo "==> installing configurable-http-proxy (npm)"
+  as_root npm install -g --silent configurable-http-proxy >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  python3 -m venv .venv
+fi
+echo "==> installing the project into .venv"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".${SWAN_EXTRAS:-}"
