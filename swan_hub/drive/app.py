@@ -116,17 +116,18 @@ class DriveWSGI:
         self.pages = web.Pages(self)
 
     def _dav_config(self) -> dict[str, Any]:
-        files = DriveProvider(self.spaces, user_in_path=True)
+        # Shares are keyed by their full public path (no WsgiDAV mount_path): hrefs then carry
+        # the service prefix, and a MOVE's Destination resolves to the same provider.
+        providers = {
+            "/remote.php/dav/files": DriveProvider(self.spaces, user_in_path=True),
+            "/remote.php/webdav": DriveProvider(self.spaces, user_in_path=False),
+            "/remote.php/dav/uploads": UploadsProvider(self.spaces),
+            "/remote.php/dav/versions": areas.VersionsProvider(self.spaces),
+            "/remote.php/dav/trashbin": areas.TrashProvider(self.spaces),
+            "/public.php/webdav": PublicLinkProvider(self.spaces),
+        }
         return {
-            "mount_path": self.base_path or None,
-            "provider_mapping": {
-                "/remote.php/dav/files": files,
-                "/remote.php/webdav": DriveProvider(self.spaces, user_in_path=False),
-                "/remote.php/dav/uploads": UploadsProvider(self.spaces),
-                "/remote.php/dav/versions": areas.VersionsProvider(self.spaces),
-                "/remote.php/dav/trashbin": areas.TrashProvider(self.spaces),
-                "/public.php/webdav": PublicLinkProvider(self.spaces),
-            },
+            "provider_mapping": {self.base_path + k: v for k, v in providers.items()},
             "middleware_stack": [
                 "wsgidav.error_printer.ErrorPrinter",
                 areas.OwnCloudMiddleware,
@@ -236,7 +237,7 @@ class DriveWSGI:
                 return plain(start_response, 403, "Missing or wrong request token")
             environ[ENV_USER] = caller.name
             environ["wsgidav.auth.user_name"] = caller.name
-            return self.dav(environ, start_response)
+            return self._dav(environ, start_response)
         if path.startswith("/public.php/webdav"):
             link = self._link_for_basic(environ)
             if link is None:
@@ -248,7 +249,7 @@ class DriveWSGI:
                 )
             environ[ENV_LINK] = link
             environ["wsgidav.auth.user_name"] = f"link:{link.id}"
-            return self.dav(environ, start_response)
+            return self._dav(environ, start_response)
         if path == "/oauth_callback":
             return self._oauth_callback(environ, start_response)
         if path.startswith("/s/"):
@@ -272,6 +273,11 @@ class DriveWSGI:
                 [("Set-Cookie", self._cookie(SESSION_COOKIE, "", 0))],
             )
         return plain(start_response, 404, "Not found")
+
+    def _dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        environ["PATH_INFO"] = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
+        environ["SCRIPT_NAME"] = ""
+        return self.dav(environ, start_response)
 
     def _ocs(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         match = re.fullmatch(r"/ocs/v([12])\.php/(.*)", path)
@@ -493,6 +499,14 @@ class DriveService(Application):
         ),
     }
 
+    def initialize(self, argv: list[str] | None = None) -> None:
+        self.parse_command_line(argv)
+        # Admins tune the drive (quota, share acceptance, ...) in a file kept with its data.
+        config_file = os.path.join(os.path.abspath(self.data_dir), "drive", "drive_config.py")
+        if os.path.isfile(config_file):
+            self.load_config_file(config_file)
+            self.parse_command_line(argv)
+
     def make_wsgi(self) -> DriveWSGI:
         data_dir = os.path.abspath(self.data_dir)
         drive_root = os.path.join(data_dir, "drive")
@@ -562,5 +576,3 @@ class DriveService(Application):
 def main(argv: list[str] | None = None) -> None:
     DriveService.launch_instance(argv=argv if argv is not None else sys.argv[1:])
 
-
-quote_path = quote

@@ -72,6 +72,14 @@ def dav_error(e: DriveError | OSError) -> DAVError:
     return DAVError(500, f"Storage error: {e.strerror}")
 
 
+def require(place: Place, perm: int, what: str) -> None:
+    """`Place.require` answering in WebDAV terms (403 with the reason)."""
+    try:
+        place.require(perm, what)
+    except DriveError as e:
+        raise dav_error(e) from e
+
+
 def tree(environ: dict) -> TreeSummary:
     found = environ.get(ENV_TREE)
     if found is None:
@@ -184,7 +192,7 @@ class _Node:
     def _removable(self) -> None:
         if self.place.mount:
             raise DAVError(HTTP_FORBIDDEN, "A received share cannot be deleted or moved here")
-        self.place.require(PERM_DELETE, "delete or move this")
+        require(self.place, PERM_DELETE, "delete or move this")
 
     def handle_delete(self) -> bool:
         self._removable()
@@ -223,7 +231,7 @@ class _Node:
 
 def _require_create(provider: DriveProvider, dest_path: str, environ: dict) -> Place:
     parent = provider.place_for(util.get_uri_parent(dest_path), environ)
-    parent.require(PERM_CREATE, "create files")
+    require(parent, PERM_CREATE, "create files")
     return parent
 
 
@@ -262,11 +270,11 @@ class DriveFile(_Node, DAVNonCollection):
         return self.st.st_size if self.st else 0
 
     def get_content(self) -> Any:
-        self.place.require(PERM_READ, "read this")
+        require(self.place, PERM_READ, "read this")
         return open(self.place.fs_path, "rb", 65536)  # noqa: SIM115 - WsgiDAV closes it
 
     def begin_write(self, *, content_type: str | None = None) -> _QuotaWriter:
-        self.place.require(PERM_UPDATE if self.st else PERM_CREATE, "write this file")
+        require(self.place, PERM_UPDATE if self.st else PERM_CREATE, "write this file")
         limit = None
         if self.provider.area == "space" and self.spaces.quota_bytes is not None:
             used = self.spaces.used_bytes(self.place.owner)
@@ -311,7 +319,7 @@ class DriveFile(_Node, DAVNonCollection):
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         dest = self.provider.place_for(dest_path, self.environ)
-        dest.require(PERM_UPDATE if os.path.exists(dest.fs_path) else PERM_CREATE, "write there")
+        require(dest, PERM_UPDATE if os.path.exists(dest.fs_path) else PERM_CREATE, "write there")
         temp = self.spaces.temp_beside(dest.fs_path)
         try:
             shutil.copy2(self.place.fs_path, temp)
@@ -377,7 +385,7 @@ class DriveFolder(_Node, DAVCollection):
         return self.provider.get_resource_inst(util.join_uri(self.path, name), self.environ)
 
     def get_member_list(self) -> list[Any]:
-        self.place.require(PERM_READ, "list this folder")
+        require(self.place, PERM_READ, "list this folder")
         members: list[Any] = []
         try:
             with os.scandir(self.place.fs_path) as it:
@@ -412,13 +420,13 @@ class DriveFolder(_Node, DAVCollection):
 
     def create_empty_resource(self, name: str) -> DriveFile:
         self._check_new_name(name)
-        self.place.require(PERM_CREATE, "create files")
+        require(self.place, PERM_CREATE, "create files")
         path = util.join_uri(self.path, name)
         return DriveFile(path, self.environ, self.place.child(name), None, self.provider)
 
     def create_collection(self, name: str) -> None:
         self._check_new_name(name)
-        self.place.require(PERM_CREATE, "create folders")
+        require(self.place, PERM_CREATE, "create folders")
         try:
             os.mkdir(self.place.child(name).fs_path, 0o700)
         except OSError as e:
@@ -670,15 +678,11 @@ class UploadsProvider(DriveProvider):
 
 
 def destination_path(environ: dict) -> str:
-    """The Destination header as a path below the drive's mount point."""
+    """The path of the Destination header (as WsgiDAV resolves providers by it)."""
     raw = environ.get("HTTP_DESTINATION")
     if not raw:
         raise DAVError(400, "Missing Destination header")
-    path = unquote(urlparse(raw).path)
-    mount = environ["wsgidav.app"].mount_path
-    if mount and path.startswith(mount + "/"):
-        path = path[len(mount) :]
-    return util.normalize_path(path)
+    return util.normalize_path(unquote(urlparse(raw).path))
 
 
 def _unlink(path: str) -> None:

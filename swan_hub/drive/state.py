@@ -236,7 +236,7 @@ class DriveState:
             db.execute(
                 "DELETE FROM files WHERE owner = ? AND ((parent = ? AND name = ?) "
                 "OR parent = ? OR parent LIKE ? ESCAPE '\\')",
-                (owner, parent, name, path, path, _like_prefix(path)),
+                (owner, parent, name, path, _like_prefix(path)),
             )
             db.execute(
                 "DELETE FROM shares WHERE owner = ? AND (path = ? OR path LIKE ? ESCAPE '\\')",
