@@ -196,6 +196,11 @@ class _Node:
 
     def handle_delete(self) -> bool:
         self._removable()
+        locks = self.provider.lock_manager
+        if locks and locks.is_url_locked(self.get_ref_url()) and not getattr(self, "_unlocked", False):
+            # WsgiDAV checks lock tokens only on its own per-resource path: take it.
+            self._unlocked = True
+            return False
         try:
             if self.provider.area == "space":
                 self.spaces.to_trash(self.place)
