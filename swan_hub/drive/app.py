@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterable
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 from cheroot import wsgi
 from jupyterhub.services.auth import HubOAuth
@@ -194,9 +194,10 @@ class DriveWSGI:
         share = self.spaces.state.share_by_token(token)
         if share is None or ocs.link_expired(share):
             return None
-        if share.password_hash:
-            if not password or not verify_password(password, json.loads(share.password_hash)):
-                return None
+        if share.password_hash and not (
+            password and verify_password(password, json.loads(share.password_hash))
+        ):
+            return None
         return share
 
     # -- routing ----------------------------------------------------------------------------------
@@ -575,4 +576,3 @@ class DriveService(Application):
 
 def main(argv: list[str] | None = None) -> None:
     DriveService.launch_instance(argv=argv if argv is not None else sys.argv[1:])
-

@@ -8,6 +8,7 @@ or public link into the WSGI environ before a request gets here).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -197,7 +198,11 @@ class _Node:
     def handle_delete(self) -> bool:
         self._removable()
         locks = self.provider.lock_manager
-        if locks and locks.is_url_locked(self.get_ref_url()) and not getattr(self, "_unlocked", False):
+        if (
+            locks
+            and locks.is_url_locked(self.get_ref_url())
+            and not getattr(self, "_unlocked", False)
+        ):
             # WsgiDAV checks lock tokens only on its own per-resource path: take it.
             self._unlocked = True
             return False
@@ -691,7 +696,5 @@ def destination_path(environ: dict) -> str:
 
 
 def _unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass

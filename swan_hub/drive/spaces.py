@@ -253,10 +253,11 @@ class Spaces:
         Raises DriveError(404) when ``rel`` goes through a share folder name that does not exist.
         """
         segments = split_segments(rel)
-        if segments and segments[0] == self.share_folder:
+        mounts = self.mounts(user) if segments and segments[0] == self.share_folder else {}
+        if mounts:
             if len(segments) == 1:
                 return None
-            share = self.mounts(user).get(segments[1])
+            share = mounts.get(segments[1])
             if share is None:
                 raise DriveError(404, f"No share named {segments[1]!r}")
             place = self.place_of_share(share)

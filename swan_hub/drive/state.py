@@ -167,7 +167,7 @@ class DriveState:
     # -- file ids ---------------------------------------------------------------------------------
 
     def file_ids(self, owner: str, parent: str, names: Iterable[str]) -> dict[str, int]:
-        """The ids of ``names`` in folder ``parent`` of ``owner``'s space, assigning missing ones."""
+        """The ids of ``names`` in folder ``parent`` of ``owner``'s space (missing ones made)."""
         wanted = set(names)
         if not wanted:
             return {}
@@ -185,7 +185,8 @@ class DriveState:
                 )
                 marks = ",".join("?" * len(missing))
                 for r in w.execute(
-                    f"SELECT name, id FROM files WHERE owner = ? AND parent = ? AND name IN ({marks})",  # noqa: S608 - only placeholders
+                    "SELECT name, id FROM files WHERE owner = ? AND parent = ? "  # noqa: S608
+                    f"AND name IN ({marks})",
                     (owner, parent, *missing),
                 ):
                     found[r["name"]] = r["id"]
@@ -280,7 +281,8 @@ class DriveState:
         row = (
             self._db()
             .execute(
-                f"SELECT {self._SHARE_COLUMNS} FROM shares s WHERE s.token = ? AND s.share_type = ?",  # noqa: S608
+                f"SELECT {self._SHARE_COLUMNS} FROM shares s "  # noqa: S608
+                "WHERE s.token = ? AND s.share_type = ?",
                 (token, SHARE_LINK),
             )
             .fetchone()
@@ -332,7 +334,7 @@ class DriveState:
         )
         shares = []
         for row in rows:
-            share = self._share({k: row[k] for k in row.keys()})  # type: ignore[arg-type]
+            share = self._share(row)
             if share.state is None:
                 share.state = default_state
             shares.append(share)
@@ -374,7 +376,8 @@ class DriveState:
         now = time.time()
         with self._write() as db:
             cur = db.execute(
-                "INSERT INTO versions (owner, file_id, mtime, size, created) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO versions (owner, file_id, mtime, size, created) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (owner, file_id, mtime, size, now),
             )
             version_id = int(cur.lastrowid or 0)

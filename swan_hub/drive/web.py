@@ -142,7 +142,8 @@ class Pages:
             rows = (
                 "".join(
                     f"<tr><td><a href='?dir={quote(self.spaces.share_folder + '/' + name)}'>"
-                    f"{html.escape(name)}/</a></td><td colspan='3'>from {html.escape(s.owner)}</td></tr>"
+                    f"{html.escape(name)}/</a></td>"
+                    f"<td colspan='3'>from {html.escape(s.owner)}</td></tr>"
                     for name, s in sorted(mounts.items())
                 )
                 or "<tr><td colspan='4'>Nothing shared with you yet.</td></tr>"
@@ -170,7 +171,8 @@ class Pages:
         pending = [s for s in self.spaces.received(caller.name) if s.state == STATE_PENDING]
         pending_html = "".join(
             f"<li>{html.escape(s.owner)} shares <b>{html.escape(s.name)}</b> "
-            f"<button data-accept='{s.id}'>Accept</button> <button data-decline='{s.id}'>Decline</button></li>"
+            f"<button data-accept='{s.id}'>Accept</button> "
+            f"<button data-decline='{s.id}'>Decline</button></li>"
             for s in pending
         )
         body = (
@@ -179,7 +181,8 @@ class Pages:
             f"data-ocs='{html.escape(self._url('/ocs/v2.php/apps/files_sharing/api/v1'))}' "
             f"data-requesttoken='{html.escape(caller.csrf)}'>"
             + (
-                f"<section class='pending'><h2>Shared with you, waiting</h2><ul>{pending_html}</ul></section>"
+                "<section class='pending'><h2>Shared with you, waiting</h2>"
+                f"<ul>{pending_html}</ul></section>"
                 if pending
                 else ""
             )
@@ -215,7 +218,8 @@ class Pages:
         if share.item_type == "file":
             body = (
                 f"<h1>{html.escape(share.name)}</h1><p>Shared by {html.escape(share.owner)}.</p>"
-                f"<p><a href='{html.escape(self._url('/s/' + token + '/download'))}'>Download</a></p>"
+                f"<p><a href='{html.escape(self._url(f'/s/{token}/download'))}'>"
+                "Download</a></p>"
             )
         else:
             dav = self._url("/public.php/webdav/")
