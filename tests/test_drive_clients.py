@@ -53,12 +53,18 @@ def sync(drive: Drive, client: str, user: str, folder: Path) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("client", list(CLIENTS))
-def test_a_desktop_client_syncs_both_ways(drive, client, tmp_path):
-    user = "alice"
-    log_in(drive.swan, user)
+@pytest.fixture
+def laptop(tmp_path) -> Path:
+    """An empty local folder to sync."""
     folder = tmp_path / "laptop"
     folder.mkdir()
+    return folder
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_a_desktop_client_syncs_both_ways(drive, client, laptop):
+    user, folder = "alice", laptop
+    log_in(drive.swan, user)
     (folder / f"from-{client}.txt").write_text("written on the laptop")
     (folder / "sub").mkdir()
     (folder / "sub" / "data.csv").write_text("x,y\n1,2\n")
@@ -89,10 +95,8 @@ def bobs_server(drive):
 
 
 @pytest.mark.parametrize("client", list(CLIENTS))
-def test_a_notebook_saved_in_jupyter_arrives_on_the_next_sync(drive, bobs_server, client, tmp_path):
-    user = bobs_server
-    folder = tmp_path / "laptop"
-    folder.mkdir()
+def test_a_notebook_saved_in_jupyter_arrives_on_the_next_sync(drive, bobs_server, client, laptop):
+    user, folder = bobs_server, laptop
     sync(drive, client, user, folder)
     name = f"saved-by-jupyter-{client}.ipynb"
     notebook = {
@@ -107,11 +111,9 @@ def test_a_notebook_saved_in_jupyter_arrives_on_the_next_sync(drive, bobs_server
 
 
 @pytest.mark.parametrize("client", list(CLIENTS))
-def test_a_conflicting_edit_keeps_both_sides(drive, client, tmp_path):
-    user = "alice"
+def test_a_conflicting_edit_keeps_both_sides(drive, client, laptop):
+    user, folder = "alice", laptop
     log_in(drive.swan, user)
-    folder = tmp_path / "laptop"
-    folder.mkdir()
     name = f"shared-notes-{client}.txt"
     drive.dav(user, "PUT", name, content=b"original")
     sync(drive, client, user, folder)

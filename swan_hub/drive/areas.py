@@ -51,7 +51,12 @@ class VirtualFolder(DAVCollection):
 
 
 class _AreaProvider(DriveProvider):
-    """A per-user area below ``/<user>/``; subclasses map the rest of the path."""
+    """A per-user area in Nextcloud's layout: ``/<user>/<listing>/...`` and ``/<user>/restore/``.
+
+    Subclasses name their ``listing`` folder and map what is below it.
+    """
+
+    listing = ""
 
     def __init__(self, spaces: Any):
         super().__init__(spaces, user_in_path=True)
@@ -62,9 +67,16 @@ class _AreaProvider(DriveProvider):
         if split is None:
             return VirtualFolder(path, environ, lambda: [self._user(environ)])
         user, segments = split
-        return self.area_resource(path, environ, user, segments)
+        if not segments:
+            return VirtualFolder(path, environ, lambda: [self.listing, "restore"])
+        if segments == ["restore"]:
+            return VirtualFolder(path, environ, lambda: [])
+        if segments[0] != self.listing:
+            return None
+        return self.listed_resource(path, environ, user, segments[1:])
 
-    def area_resource(self, path: str, environ: dict, user: str, segments: list[str]) -> Any:
+    def listed_resource(self, path: str, environ: dict, user: str, below: list[str]) -> Any:
+        """The resource at ``below`` the listing folder (``[]``: the listing itself)."""
         raise NotImplementedError
 
     def place_for(self, path: str, environ: dict) -> Place:
@@ -81,32 +93,27 @@ class VersionsProvider(_AreaProvider):
     """``/remote.php/dav/versions/<user>/versions/<fileid>/<mtime>`` and ``.../restore/target``."""
 
     area = "versions"
+    listing = "versions"
 
     def versions_by_name(self, user: str, file_id: int) -> dict[str, Any]:
         return {str(v.mtime): v for v in self.spaces.state.versions(user, file_id)}
 
-    def area_resource(self, path: str, environ: dict, user: str, segments: list[str]) -> Any:
-        if not segments:
-            return VirtualFolder(path, environ, lambda: ["versions", "restore"])
-        if segments == ["restore"]:
+    def listed_resource(self, path: str, environ: dict, user: str, below: list[str]) -> Any:
+        if not below:
             return VirtualFolder(path, environ, lambda: [])
-        if segments[0] != "versions":
+        if not below[0].isdigit() or len(below) > 2:
             return None
-        if len(segments) == 1:
-            return VirtualFolder(path, environ, lambda: [])
-        if not segments[1].isdigit() or len(segments) > 3:
-            return None
-        file_id = int(segments[1])
+        file_id = int(below[0])
         if self.spaces.state.path_of_file_id(user, file_id) is None:
             return None
         found = self.versions_by_name(user, file_id)
-        if len(segments) == 2:
+        if len(below) == 1:
             return VirtualFolder(path, environ, lambda: sorted(found))
-        version = found.get(segments[2])
+        version = found.get(below[1])
         if version is None:
             return None
         blob = self.spaces.version_file(user, version.id)
-        return self.blob_node(path, environ, Place(user, segments[2], blob, PERM_READ))
+        return self.blob_node(path, environ, Place(user, below[1], blob, PERM_READ))
 
     def restore(self, environ: dict) -> tuple[int, list[tuple[str, str]]]:
         user = self._user(environ)
@@ -173,6 +180,7 @@ class TrashProvider(_AreaProvider):
     """``/remote.php/dav/trashbin/<user>/trash/<name>.d<time>`` and ``.../restore/<name>``."""
 
     area = "trash"
+    listing = "trash"
 
     def items(self, user: str) -> dict[str, TrashItem]:
         named: dict[str, TrashItem] = {}
@@ -183,23 +191,17 @@ class TrashProvider(_AreaProvider):
             named[name] = item
         return named
 
-    def area_resource(self, path: str, environ: dict, user: str, segments: list[str]) -> Any:
-        if not segments:
-            return VirtualFolder(path, environ, lambda: ["trash", "restore"])
-        if segments == ["restore"]:
-            return VirtualFolder(path, environ, lambda: [])
-        if segments[0] != "trash":
-            return None
+    def listed_resource(self, path: str, environ: dict, user: str, below: list[str]) -> Any:
         items = self.items(user)
-        if len(segments) == 1:
+        if not below:
             return VirtualFolder(path, environ, lambda: sorted(items))
-        item = items.get(segments[1])
+        item = items.get(below[0])
         if item is None:
             return None
         blob = self.spaces.trash_file(user, item.id)
-        place = Place(user, segments[-1], os.path.join(blob, *segments[2:]), PERM_READ)
+        place = Place(user, below[-1], os.path.join(blob, *below[1:]), PERM_READ)
         node = self.blob_node(path, environ, place)
-        if node is None or len(segments) > 2:
+        if node is None or len(below) > 1:
             return node
         cls = TrashFolder if node.is_collection else TrashFile
         wrapped = cls(path, environ, node.place, node.st, self)  # type: ignore[call-arg]

@@ -164,6 +164,17 @@ class DriveState:
                 raise
             db.execute("COMMIT")
 
+    def _insert(self, table: str, **values: Any) -> int:
+        """Insert one row (column names come from this module only); return its id."""
+        columns = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        with self._write() as db:
+            cur = db.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608 - fixed names
+                tuple(values.values()),
+            )
+            return int(cur.lastrowid or 0)
+
     # -- file ids ---------------------------------------------------------------------------------
 
     def file_ids(self, owner: str, parent: str, names: Iterable[str]) -> dict[str, int]:
@@ -257,15 +268,7 @@ class DriveState:
 
     def create_share(self, **fields: Any) -> Share:
         fields.setdefault("stime", int(time.time()))
-        columns = ", ".join(fields)
-        marks = ", ".join("?" * len(fields))
-        with self._write() as db:
-            cur = db.execute(
-                f"INSERT INTO shares ({columns}) VALUES ({marks})",  # noqa: S608 - fixed names
-                tuple(fields.values()),
-            )
-            share_id = int(cur.lastrowid or 0)
-        share = self.share(share_id)
+        share = self.share(self._insert("shares", **fields))
         assert share is not None
         return share
 
@@ -352,15 +355,10 @@ class DriveState:
     # -- trash and versions -----------------------------------------------------------------------
 
     def add_trash(self, owner: str, original_path: str, kind: str, size: int) -> TrashItem:
-        now = time.time()
-        with self._write() as db:
-            cur = db.execute(
-                "INSERT INTO trash (owner, original_path, kind, size, deleted_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (owner, original_path, kind, size, now),
-            )
-            item_id = int(cur.lastrowid or 0)
-        return TrashItem(item_id, owner, original_path, kind, size, now)
+        item = TrashItem(0, owner, original_path, kind, size, time.time())
+        fields = {k: v for k, v in vars(item).items() if k != "id"}
+        item.id = self._insert("trash", **fields)
+        return item
 
     def trash(self, owner: str) -> list[TrashItem]:
         rows = self._db().execute(
@@ -373,15 +371,10 @@ class DriveState:
             db.execute("DELETE FROM trash WHERE id = ?", (item_id,))
 
     def add_version(self, owner: str, file_id: int, mtime: int, size: int) -> Version:
-        now = time.time()
-        with self._write() as db:
-            cur = db.execute(
-                "INSERT INTO versions (owner, file_id, mtime, size, created) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (owner, file_id, mtime, size, now),
-            )
-            version_id = int(cur.lastrowid or 0)
-        return Version(version_id, owner, file_id, mtime, size, now)
+        version = Version(0, owner, file_id, mtime, size, time.time())
+        fields = {k: v for k, v in vars(version).items() if k != "id"}
+        version.id = self._insert("versions", **fields)
+        return version
 
     def versions(self, owner: str, file_id: int) -> list[Version]:
         rows = self._db().execute(
