@@ -8,6 +8,7 @@ the same space with its FilesystemProvider on cheroot. Prints medians and the dr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -66,6 +67,18 @@ def wait_for(url: str, proc: subprocess.Popen, **kw) -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer")
+
+
+def stop_leftovers(marker: str) -> None:
+    """Stop processes the hub started for this run that outlived it (the drive service)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline and int(pid) != os.getpid():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
 
 
 def make_folder(root: Path) -> None:
@@ -164,6 +177,7 @@ def main(rounds: int = 15) -> dict:
                 plain.wait(timeout=30)
             os.killpg(hub.pid, signal.SIGTERM)
             hub.wait(timeout=60)
+            stop_leftovers(str(data))
 
     print("\nDrive (ownCloud layer) vs plain WsgiDAV on the same files (median ms)")
     print(f"  {'operation':<34} {'WsgiDAV':>9} {'drive':>9} {'ratio':>7}")
