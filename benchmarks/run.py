@@ -11,9 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import drive  # noqa: E402
 import listing  # noqa: E402
 
-BENCHMARKS = {"listing": listing.main}
+BENCHMARKS = {"listing": listing.main, "drive": drive.main}
 
 
 def main(argv: list[str]) -> None:

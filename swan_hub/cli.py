@@ -110,9 +110,36 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
 
     c.JupyterHub.authenticator_class = SwanDemoAuthenticator
     c.SwanDemoAuthenticator.credentials_file = os.path.join(data.hub, CREDENTIALS_FILE)
+    add_drive_service(c, data, free_port())
+    if args.demo_group:
+        c.JupyterHub.load_groups = {args.demo_group: {"users": list(args.users)}}
     if args.debug:
         c.Application.log_level = "DEBUG"
     return c
+
+
+DRIVE_SCOPES = ["list:users", "read:users:name", "list:groups", "read:groups"]
+
+
+def add_drive_service(c: Config, data: DataDir, port: int) -> None:
+    """Run the drive (``python -m swan_hub.drive``) as a hub-managed service at /services/drive/.
+
+    Users' tokens may use it (``access:services!service=drive`` in the user role), and the
+    service may read user and group names for share recipients and group shares.
+    """
+    c.JupyterHub.services = [
+        {
+            "name": "drive",
+            "url": f"http://127.0.0.1:{port}",
+            "command": [sys.executable, "-m", "swan_hub.drive", f"--data-dir={data.root}"],
+            "oauth_no_confirm": True,
+            "display": True,
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {"name": "user", "scopes": ["self", "access:services!service=drive"]},
+        {"name": "swan-drive", "services": ["drive"], "scopes": DRIVE_SCOPES},
+    ]
 
 
 class SwanHub(JupyterHub):
@@ -159,6 +186,9 @@ class SwanHub(JupyterHub):
             "",
             f"Data directory: {self.swan_data_dir}",
             f"  storage spaces: {os.path.join(self.swan_data_dir, 'users', '<name>')}",
+            f"Drive (web page, WebDAV and desktop sync clients): {url}services/drive/",
+            "  sync clients log in with the hub user name and a token from "
+            f"{url}hub/token as password",
             "Stop with Ctrl-C.",
             "",
         ]
@@ -243,6 +273,12 @@ def make_parser() -> argparse.ArgumentParser:
         "--proxy-api-port",
         type=_port,
         help="internal proxy API port on 127.0.0.1 (default: a free one)",
+    )
+    up.add_argument(
+        "--demo-group",
+        default="class-2026",
+        help="a hub group holding all demo users, for group shares ('' for none; "
+        "default: %(default)s)",
     )
     up.add_argument("--debug", action="store_true", help="log at debug level")
     return parser

@@ -1,0 +1,578 @@
+"""The drive service process: configuration, the WSGI front door that authenticates and routes
+every request, and the threaded cheroot server it runs on.
+
+This module owns the URL map (status.php, ocs/, remote.php/, public.php/, s/, the web page) and
+who is let in where. WebDAV itself is WsgiDAV's; OCS, files and pages live in their own modules.
+Handlers run in cheroot's worker threads, so blocking calls here block one request, never a loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable, Iterable
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlparse
+
+from cheroot import wsgi
+from jupyterhub.services.auth import HubOAuth
+from traitlets import Bool, Integer, Unicode, default
+from traitlets.config import Application
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from swan_hub.auth import verify_password
+
+from . import areas, ocs, web
+from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
+from .identity import Caller, HubIdentity
+from .spaces import Spaces
+from .state import DriveState
+
+log = logging.getLogger("swan_hub.drive")
+
+SESSION_COOKIE = "swan-drive-session"
+STATE_COOKIE = "swan-drive-oauth-state"
+UNSAFE_METHODS = {
+    "PUT",
+    "POST",
+    "DELETE",
+    "MKCOL",
+    "MOVE",
+    "COPY",
+    "PROPPATCH",
+    "LOCK",
+    "UNLOCK",
+    "PATCH",
+}
+WWW_AUTHENTICATE = ("WWW-Authenticate", 'Basic realm="SWAN drive", charset="UTF-8"')
+
+StartResponse = Callable[..., Any]
+
+
+def _json(
+    start_response: StartResponse, status: int, data: Any, headers: Iterable = ()
+) -> list[bytes]:
+    body = json.dumps(data).encode()
+    start_response(
+        _status_line(status),
+        [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(body)))]
+        + list(headers),
+    )
+    return [body]
+
+
+def _status_line(code: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"{code} Error"
+
+
+def plain(
+    start_response: StartResponse, status: int, text: str, headers: Iterable = ()
+) -> list[bytes]:
+    body = text.encode()
+    start_response(
+        _status_line(status),
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        + list(headers),
+    )
+    return [body]
+
+
+def _cookies(environ: dict) -> dict[str, str]:
+    jar = SimpleCookie()
+    try:
+        jar.load(environ.get("HTTP_COOKIE", ""))
+    except Exception:  # noqa: BLE001 - a malformed cookie header means no cookies
+        return {}
+    return {k: v.value for k, v in jar.items()}
+
+
+class DriveWSGI:
+    """The WSGI application of the drive behind ``base_path`` (e.g. ``/services/drive``)."""
+
+    def __init__(self, service: DriveService, identity: HubIdentity, spaces: Spaces):
+        self.service = service
+        self.identity = identity
+        self.spaces = spaces
+        self.base_path = service.base_path.rstrip("/")
+        self.shares = ocs.ShareAPI(
+            spaces,
+            users=identity.users,
+            groups=identity.groups,
+            public_url=self.public_url,
+            public_links=service.public_links,
+        )
+        self.dav = WsgiDAVApp(self._dav_config())
+        self.pages = web.Pages(self)
+
+    def _dav_config(self) -> dict[str, Any]:
+        # Shares are keyed by their full public path (no WsgiDAV mount_path): hrefs then carry
+        # the service prefix, and a MOVE's Destination resolves to the same provider.
+        providers = {
+            "/remote.php/dav/files": DriveProvider(self.spaces, user_in_path=True),
+            "/remote.php/webdav": DriveProvider(self.spaces, user_in_path=False),
+            "/remote.php/dav/uploads": UploadsProvider(self.spaces),
+            "/remote.php/dav/versions": areas.VersionsProvider(self.spaces),
+            "/remote.php/dav/trashbin": areas.TrashProvider(self.spaces),
+            "/public.php/webdav": PublicLinkProvider(self.spaces),
+        }
+        return {
+            "provider_mapping": {self.base_path + k: v for k, v in providers.items()},
+            "middleware_stack": [
+                "wsgidav.error_printer.ErrorPrinter",
+                areas.OwnCloudMiddleware,
+                "wsgidav.request_resolver.RequestResolver",
+            ],
+            "property_manager": True,
+            "lock_storage": True,
+            "verbose": 1,
+            "logging": {"enable": False},
+            "suppress_version_info": True,
+            "add_header_MS_Author_Via": True,
+            "hotfixes": {"re_encode_path_info": True},
+            "dir_browser": {"enable": False},
+        }
+
+    # -- URLs -------------------------------------------------------------------------------------
+
+    def public_url(self, environ: dict, token: str) -> str:
+        return f"{self.origin(environ)}{self.base_path}/s/{token}"
+
+    def origin(self, environ: dict) -> str:
+        scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST", "127.0.0.1")
+        return f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+
+    # -- authentication ---------------------------------------------------------------------------
+
+    def caller(self, environ: dict) -> Caller | None:
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        scheme = authorization.split(" ", 1)[0].lower()
+        if scheme == "basic":
+            name = self.identity.user_for_basic(authorization)
+            return Caller(name, "token") if name else None
+        if scheme in ("token", "bearer"):
+            model = self.identity.user_for_token(authorization.split(" ", 1)[1].strip())
+            return Caller(model["name"], "token") if model else None
+        session = _cookies(environ).get(SESSION_COOKIE)
+        if session:
+            return self.identity.user_for_session(session)
+        return None
+
+    def _csrf_ok(self, environ: dict, caller: Caller) -> bool:
+        """Cookie-authenticated writes must carry the page's request token (no cross-site forms)."""
+        if caller.via != "session" or environ["REQUEST_METHOD"].upper() not in UNSAFE_METHODS:
+            return True
+        sent = environ.get("HTTP_REQUESTTOKEN", "")
+        return bool(sent) and secrets.compare_digest(sent, caller.csrf)
+
+    def _link_for_basic(self, environ: dict) -> Any:
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        if not authorization.lower().startswith("basic "):
+            return None
+        try:
+            decoded = base64.b64decode(authorization.split(" ", 1)[1]).decode("utf-8")
+        except ValueError:
+            return None
+        token, _, password = decoded.partition(":")
+        return self.open_link(token, password)
+
+    def open_link(self, token: str, password: str | None) -> Any:
+        """The live link share of ``token`` if ``password`` opens it (None: no password given)."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", token or ""):
+            return None
+        share = self.spaces.state.share_by_token(token)
+        if share is None or ocs.link_expired(share):
+            return None
+        if share.password_hash and not (
+            password and verify_password(password, json.loads(share.password_hash))
+        ):
+            return None
+        return share
+
+    # -- routing ----------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if self.base_path:
+            if path == self.base_path:
+                path = "/"
+            elif path.startswith(self.base_path + "/"):
+                path = path[len(self.base_path) :]
+            else:
+                return plain(start_response, 404, "Not found")
+        environ["SCRIPT_NAME"] = self.base_path
+        environ["PATH_INFO"] = path
+        try:
+            return self._route(path, environ, start_response)
+        except Exception:
+            log.exception("Unexpected error on %s %s", environ.get("REQUEST_METHOD"), path)
+            return plain(start_response, 500, "Internal error of the drive; nothing was changed")
+
+    def _route(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"].upper()
+        if path in ("/status.php", "/ocs/v1.php/cloud/status", "/ocs/v2.php/cloud/status"):
+            return _json(start_response, 200, ocs.status_document())
+        if path.startswith("/ocs/"):
+            return self._ocs(path, environ, start_response)
+        if path.startswith("/remote.php/"):
+            caller = self.caller(environ)
+            if caller is None:
+                return plain(
+                    start_response,
+                    401,
+                    "Log in with your hub user name and a hub API token",
+                    [WWW_AUTHENTICATE],
+                )
+            if not self._csrf_ok(environ, caller):
+                return plain(start_response, 403, "Missing or wrong request token")
+            environ[ENV_USER] = caller.name
+            environ["wsgidav.auth.user_name"] = caller.name
+            return self._dav(environ, start_response)
+        if path.startswith("/public.php/webdav"):
+            link = self._link_for_basic(environ)
+            if link is None:
+                return plain(
+                    start_response,
+                    401,
+                    "Log in with the link token and its password",
+                    [WWW_AUTHENTICATE],
+                )
+            environ[ENV_LINK] = link
+            environ["wsgidav.auth.user_name"] = f"link:{link.id}"
+            return self._dav(environ, start_response)
+        if path == "/oauth_callback":
+            return self._oauth_callback(environ, start_response)
+        if path.startswith("/s/"):
+            return self.pages.public(path[3:], environ, start_response)
+        if path.startswith("/static/"):
+            return self.pages.static(path[len("/static/") :], start_response)
+        if method in ("GET", "HEAD") and (
+            path in ("/", "/index.php") or path.startswith("/apps/files")
+        ):
+            caller = self.caller(environ)
+            if caller is None or caller.via != "session":
+                return self._login(environ, start_response)
+            return self.pages.drive(caller, environ, start_response)
+        if path == "/logout" and method == "POST":
+            session = _cookies(environ).get(SESSION_COOKIE, "")
+            self.identity.end_session(session)
+            return plain(
+                start_response,
+                200,
+                "Logged out",
+                [("Set-Cookie", self._cookie(SESSION_COOKIE, "", 0))],
+            )
+        return plain(start_response, 404, "Not found")
+
+    def _dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        environ["PATH_INFO"] = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
+        environ["SCRIPT_NAME"] = ""
+        return self.dav(environ, start_response)
+
+    def _ocs(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        match = re.fullmatch(r"/ocs/v([12])\.php/(.*)", path)
+        version = int(match.group(1)) if match else 1
+        rest = match.group(2) if match else ""
+        query = environ.get("QUERY_STRING", "")
+        as_json = "format=json" in query or "application/json" in environ.get("HTTP_ACCEPT", "")
+        caller = self.caller(environ)
+        if caller is None:
+            status, doc = ocs.envelope(version, None, 997, "Current user is not logged in")
+            ctype, body = ocs.render(doc, as_json)
+            start_response(
+                _status_line(401),
+                [("Content-Type", ctype), ("Content-Length", str(len(body))), WWW_AUTHENTICATE],
+            )
+            return [body]
+        if not self._csrf_ok(environ, caller):
+            status, doc = ocs.envelope(version, None, 403, "Missing or wrong request token")
+        else:
+            try:
+                req = ocs.Request(environ, caller.name)
+                data = self._ocs_data(req, rest)
+                status, doc = ocs.envelope(version, data)
+            except ocs.OCSError as e:
+                status, doc = ocs.envelope(version, None, e.code, e.message)
+        ctype, body = ocs.render(doc, as_json)
+        start_response(
+            _status_line(status), [("Content-Type", ctype), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    def _ocs_data(self, req: ocs.Request, rest: str) -> Any:
+        if rest == "cloud/capabilities":
+            return ocs.capabilities(self.service.public_links)
+        if rest in ("cloud/user", f"cloud/users/{req.user}"):
+            quota = self.spaces.quota_bytes
+            used = self.spaces.used_bytes(req.user)
+            return {
+                "id": req.user,
+                "display-name": req.user,
+                "displayname": req.user,
+                "email": None,
+                "groups": self.identity.groups_of(req.user),
+                "quota": {
+                    "free": (quota - used) if quota is not None else -3,
+                    "used": used,
+                    "total": quota if quota is not None else -3,
+                    "relative": round(100 * used / quota, 2) if quota else 0,
+                    "quota": quota if quota is not None else -3,
+                },
+            }
+        if rest.startswith("apps/files_sharing/api/v1/"):
+            return self.shares.handle(req, rest[len("apps/files_sharing/api/v1/") :])
+        raise ocs.OCSError(404, "Unknown OCS endpoint")
+
+    # -- browser login ----------------------------------------------------------------------------
+
+    def _cookie(self, name: str, value: str, max_age: int | None = None) -> str:
+        parts = [
+            f"{name}={value}",
+            f"Path={self.base_path or '/'}/".replace("//", "/"),
+            "HttpOnly",
+            "SameSite=Lax",
+        ]
+        if max_age is not None:
+            parts.append(f"Max-Age={max_age}")
+        return "; ".join(parts)
+
+    def _login(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        next_url = self.base_path + environ["PATH_INFO"]
+        if environ.get("QUERY_STRING"):
+            next_url += "?" + environ["QUERY_STRING"]
+        state, url = self.identity.start_login(next_url)
+        start_response(
+            "302 Found",
+            [
+                ("Location", url),
+                ("Set-Cookie", self._cookie(STATE_COOKIE, state, 600)),
+                ("Content-Length", "0"),
+            ],
+        )
+        return [b""]
+
+    def _oauth_callback(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        from urllib.parse import parse_qs
+
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        state, code = query.get("state", ""), query.get("code", "")
+        expected = _cookies(environ).get(STATE_COOKIE, "")
+        if not code or not state or not secrets.compare_digest(state, expected):
+            return plain(
+                start_response, 400, "OAuth state mismatch: start again from the drive page"
+            )
+        try:
+            result = self.identity.finish_login(code, state)
+        except Exception:  # noqa: BLE001 - any hub failure means the login did not happen
+            log.exception("OAuth code exchange with the hub failed")
+            result = None
+        if result is None:
+            return plain(start_response, 403, "The hub did not confirm your login")
+        session, next_url = result
+        target = urlparse(next_url)
+        if target.scheme or target.netloc or not next_url.startswith(self.base_path + "/"):
+            next_url = self.base_path + "/"
+        start_response(
+            "302 Found",
+            [
+                ("Location", next_url),
+                ("Set-Cookie", self._cookie(SESSION_COOKIE, session)),
+                ("Set-Cookie", self._cookie(STATE_COOKIE, "", 0)),
+                ("Content-Length", "0"),
+            ],
+        )
+        return [b""]
+
+
+class DriveService(Application):
+    """``python -m swan_hub.drive``: the drive as a JupyterHub-managed service."""
+
+    name = "swan-drive"
+    description = "The embedded sync&share drive of SWAN (WebDAV, OCS shares, web page)."
+
+    data_dir = Unicode(
+        "swan-data",
+        config=True,
+        help="""
+        The data directory of ``swan up``. Users' files are read from and written to
+        ``<data_dir>/users/<name>/`` (the spaces the spawner mounts); the drive's own state
+        (SQLite database, trash, versions, uploads in progress) lives in ``<data_dir>/drive/``,
+        outside every synced tree.
+        """,
+    )
+
+    ip = Unicode("127.0.0.1", config=True, help="Address to listen on (loopback only by default).")
+
+    port = Integer(
+        0,
+        config=True,
+        help="""
+        Port to listen on. 0 takes the port of JUPYTERHUB_SERVICE_URL, which the hub sets for a
+        managed service.
+        """,
+    )
+
+    base_path = Unicode(
+        config=True,
+        help="""
+        URL prefix the drive is served under, e.g. ``/services/drive``. Defaults to
+        JUPYTERHUB_SERVICE_PREFIX (without its trailing slash); empty when run alone.
+        """,
+    )
+
+    @default("base_path")
+    def _base_path_default(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").rstrip("/")
+
+    open_in_url = Unicode(
+        "/hub/user-redirect/swan/open?path={path}",
+        config=True,
+        help="""
+        Target of the "Open in SWAN" button of the web drive page, with ``{path}`` replaced by
+        the URL-encoded path in the user's space. Until the hub's open-in page exists, use
+        ``/hub/user-redirect/lab/tree/{path}`` to open the file in the user's JupyterLab.
+        """,
+    )
+
+    share_folder = Unicode(
+        "Shared",
+        config=True,
+        help="""
+        Name of the virtual folder at the root of each user's space where accepted shares
+        appear. A real folder of that name at the root is hidden from WebDAV while the user has
+        accepted shares, and cannot be created through the drive.
+        """,
+    )
+
+    auto_accept_shares = Bool(
+        False,
+        config=True,
+        help="""
+        Whether new user and group shares appear at once in the recipients' ``Shared/`` folder
+        (Nextcloud's default) or wait as pending until accepted (``POST
+        /ocs/v2.php/apps/files_sharing/api/v1/shares/pending/<id>``), so nothing lands in a
+        synced folder without the recipient's consent.
+        """,
+    )
+
+    public_links = Bool(True, config=True, help="Allow public link shares (share type 3).")
+
+    quota_bytes = Integer(
+        0,
+        config=True,
+        help="""
+        Per-user quota in bytes for writes through the drive (0: none). A write that would
+        exceed it is refused with HTTP 507 before anything is published.
+        """,
+    )
+
+    token_cache_seconds = Integer(
+        60,
+        config=True,
+        help="How long a token's check with the hub is trusted before asking the hub again.",
+    )
+
+    threads = Integer(16, config=True, help="Worker threads of the HTTP server (one per request).")
+
+    aliases = {
+        "data-dir": "DriveService.data_dir",
+        "port": "DriveService.port",
+        "ip": "DriveService.ip",
+        "base-path": "DriveService.base_path",
+        "open-in-url": "DriveService.open_in_url",
+        "quota-bytes": "DriveService.quota_bytes",
+    }
+    flags = {
+        "auto-accept-shares": (
+            {"DriveService": {"auto_accept_shares": True}},
+            "Accept new shares for the recipients.",
+        ),
+    }
+
+    def initialize(self, argv: list[str] | None = None) -> None:
+        self.parse_command_line(argv)
+        # Admins tune the drive (quota, share acceptance, ...) in a file kept with its data.
+        config_file = os.path.join(os.path.abspath(self.data_dir), "drive", "drive_config.py")
+        if os.path.isfile(config_file):
+            self.load_config_file(config_file)
+            self.parse_command_line(argv)
+
+    def make_wsgi(self) -> DriveWSGI:
+        data_dir = os.path.abspath(self.data_dir)
+        drive_root = os.path.join(data_dir, "drive")
+        state = DriveState(os.path.join(drive_root, "drive.sqlite"))
+        hub_auth = HubOAuth(cache_max_age=self.token_cache_seconds)
+        identity = HubIdentity(hub_auth, cache_seconds=self.token_cache_seconds)
+        spaces = Spaces(
+            os.path.join(data_dir, "users"),
+            drive_root,
+            state,
+            share_folder=self.share_folder,
+            auto_accept=self.auto_accept_shares,
+            quota_bytes=self.quota_bytes or None,
+            groups_of=identity.groups_of,
+            instance_id=self._instance_id(drive_root),
+        )
+        return DriveWSGI(self, identity, spaces)
+
+    @staticmethod
+    def _instance_id(drive_root: str) -> str:
+        path = os.path.join(drive_root, "instance-id")
+        try:
+            with open(path, encoding="ascii") as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            value = "oc" + secrets.token_hex(5)
+            with open(path, "w", encoding="ascii") as f:
+                f.write(value + "\n")
+            return value
+
+    def _listen_port(self) -> int:
+        if self.port:
+            return self.port
+        url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
+        port = urlparse(url).port
+        if not port:
+            self.log.error("No port: set --port or run the drive as a hub-managed service")
+            self.exit(2)
+        return int(port)
+
+    def start(self) -> None:
+        logging.basicConfig(
+            level=logging.INFO, format="[%(levelname)s %(asctime)s drive] %(message)s"
+        )
+        app = self.make_wsgi()
+        port = self._listen_port()
+        server = wsgi.Server(
+            (self.ip, port), app, numthreads=self.threads, server_name="swan-drive"
+        )
+        # Large uploads stream through; no request body size limit beyond the quota.
+        server.max_request_body_size = 0
+        log.info(
+            "SWAN drive on http://%s:%s%s/ (data in %s)",
+            self.ip,
+            port,
+            self.base_path,
+            self.data_dir,
+        )
+        try:
+            server.start()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    DriveService.launch_instance(argv=argv if argv is not None else sys.argv[1:])

@@ -1,0 +1,700 @@
+"""WsgiDAV providers of the drive: files (own space + ``Shared/``), public links, chunked uploads,
+versions and trash, in the ownCloud/Nextcloud URL layout with the ``oc:`` properties.
+
+This module owns the DAV resources and how each WebDAV verb maps onto `Spaces`. It must not parse
+HTTP or XML itself (WsgiDAV does) nor decide who the user is (the app puts the authenticated user
+or public link into the WSGI environ before a request gets here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from wsgidav import util
+from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+
+from .spaces import (
+    PERM_CREATE,
+    PERM_DELETE,
+    PERM_READ,
+    PERM_UPDATE,
+    DriveError,
+    Place,
+    Spaces,
+    TreeSummary,
+    check_name,
+    file_etag,
+    is_hidden_entry,
+    permission_letters,
+    remove_tree,
+    split_segments,
+)
+from .state import Share
+
+OC = "{http://owncloud.org/ns}"
+NC = "{http://nextcloud.org/ns}"
+OC_PROPERTIES = [
+    f"{OC}fileid",
+    f"{OC}id",
+    f"{OC}permissions",
+    f"{OC}size",
+    f"{OC}owner-id",
+    f"{OC}owner-display-name",
+    f"{NC}has-preview",
+]
+FOLDER_MIME = "httpd/unix-directory"
+
+ENV_USER = "swan_drive.user"
+ENV_LINK = "swan_drive.link"
+ENV_HEADERS = "swan_drive.response_headers"
+ENV_TREE = "swan_drive.tree"
+
+
+def dav_error(e: DriveError | OSError) -> DAVError:
+    """The WebDAV error for a refused operation or a failed file call."""
+    if isinstance(e, DriveError):
+        return DAVError(e.status, e.message)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DAVError(507, "The storage is full; nothing was changed")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return DAVError(HTTP_FORBIDDEN, "Permission denied by the storage")
+    if e.errno == errno.ENOENT:
+        return DAVError(HTTP_NOT_FOUND)
+    if e.errno == errno.EEXIST:
+        return DAVError(405, "It exists already")
+    return DAVError(500, f"Storage error: {e.strerror}")
+
+
+def require(place: Place, perm: int, what: str) -> None:
+    """`Place.require` answering in WebDAV terms (403 with the reason)."""
+    try:
+        place.require(perm, what)
+    except DriveError as e:
+        raise dav_error(e) from e
+
+
+def tree(environ: dict) -> TreeSummary:
+    found = environ.get(ENV_TREE)
+    if found is None:
+        found = environ[ENV_TREE] = TreeSummary()
+    return found
+
+
+def add_response_headers(environ: dict, headers: Iterable[tuple[str, str]]) -> None:
+    environ.setdefault(ENV_HEADERS, []).extend(headers)
+
+
+def parse_mtime(environ: dict) -> int | None:
+    value = environ.get("HTTP_X_OC_MTIME")
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        raise DAVError(400, "X-OC-Mtime must be seconds since the epoch") from None
+
+
+class _QuotaWriter:
+    """The temp file of an upload; refuses bytes beyond ``limit`` (507) while they arrive."""
+
+    def __init__(self, path: str, limit: int | None):
+        self.path = path
+        self.limit = limit
+        self.written = 0
+        self._file = open(path, "xb")  # noqa: SIM115 - closed by WsgiDAV after the body
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+        if self.limit is not None and self.written > self.limit:
+            raise DAVError(507, "Not enough space for this upload; nothing was changed")
+        self._file.write(data)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _Node:
+    """What files and folders of the drive have in common (mixed into WsgiDAV's classes)."""
+
+    place: Place
+    st: os.stat_result | None
+    provider: DriveProvider
+    environ: dict
+    is_collection: bool
+    _file_id: int | None = None
+
+    @property
+    def spaces(self) -> Spaces:
+        return self.provider.spaces
+
+    def file_id(self) -> int:
+        if self._file_id is None:
+            self._file_id = self.spaces.state.file_id(self.place.owner, self.place.rel)
+        return self._file_id
+
+    def oc_permissions(self) -> str:
+        return permission_letters(
+            self.place.perms,
+            is_dir=self.is_collection,
+            shared=self.place.share is not None,
+            mount=self.place.mount,
+        )
+
+    def get_creation_date(self) -> float | None:
+        return self.st.st_ctime if self.st else None
+
+    def get_last_modified(self) -> float | None:
+        return int(self.st.st_mtime) if self.st else None
+
+    def get_display_name(self) -> str:
+        return self.name  # type: ignore[attr-defined]
+
+    def oc_size(self) -> int:
+        raise NotImplementedError
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
+        return names + OC_PROPERTIES
+
+    def get_property_value(self, name: str) -> Any:
+        if name == "{DAV:}getetag":
+            return f'"{self.get_etag()}"'  # type: ignore[attr-defined]
+        if name.startswith(OC) or name.startswith(NC):
+            return self._oc_property(name)
+        return super().get_property_value(name)  # type: ignore[misc]
+
+    def _oc_property(self, name: str) -> Any:
+        if self.provider.area != "space":
+            raise DAVError(HTTP_NOT_FOUND)
+        if name == f"{OC}fileid":
+            return str(self.file_id())
+        if name == f"{OC}id":
+            return f"{self.file_id():08d}{self.spaces.instance_id}"
+        if name == f"{OC}permissions":
+            return self.oc_permissions()
+        if name == f"{OC}size":
+            return str(self.oc_size())
+        if name in (f"{OC}owner-id", f"{OC}owner-display-name"):
+            return self.place.owner
+        if name == f"{NC}has-preview":
+            return "false"
+        raise DAVError(HTTP_NOT_FOUND)
+
+    # -- writes shared by files and folders -------------------------------------------------------
+
+    def _removable(self) -> None:
+        if self.place.mount:
+            raise DAVError(HTTP_FORBIDDEN, "A received share cannot be deleted or moved here")
+        require(self.place, PERM_DELETE, "delete or move this")
+
+    def handle_delete(self) -> bool:
+        self._removable()
+        locks = self.provider.lock_manager
+        if (
+            locks
+            and locks.is_url_locked(self.get_ref_url())
+            and not getattr(self, "_unlocked", False)
+        ):
+            # WsgiDAV checks lock tokens only on its own per-resource path: take it.
+            self._unlocked = True
+            return False
+        try:
+            if self.provider.area == "space":
+                self.spaces.to_trash(self.place)
+            else:
+                remove_tree(self.place.fs_path)
+        except OSError as e:
+            raise dav_error(e) from e
+        return True
+
+    def delete(self) -> None:
+        self.handle_delete()
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    def move_recursive(self, dest_path: str) -> None:
+        self._removable()
+        dest = self.provider.place_for(dest_path, self.environ)
+        _require_create(self.provider, dest_path, self.environ)
+        if self.provider.area == "space" and dest.owner != self.place.owner:
+            used = tree(self.environ).size(self.place.fs_path) if self.is_collection else 0
+            self.spaces.check_quota(dest.owner, used or (self.st.st_size if self.st else 0))
+        try:
+            shutil.move(self.place.fs_path, dest.fs_path)
+        except OSError as e:
+            raise dav_error(e) from e
+        if self.provider.area == "space":
+            if dest.owner == self.place.owner:
+                self.spaces.state.moved(self.place.owner, self.place.rel, dest.rel)
+            else:
+                self.spaces.state.forgotten(self.place.owner, self.place.rel)
+
+
+def _require_create(provider: DriveProvider, dest_path: str, environ: dict) -> Place:
+    parent = provider.place_for(util.get_uri_parent(dest_path), environ)
+    require(parent, PERM_CREATE, "create files")
+    return parent
+
+
+class DriveFile(_Node, DAVNonCollection):
+    def __init__(
+        self,
+        path: str,
+        environ: dict,
+        place: Place,
+        st: os.stat_result | None,
+        provider: DriveProvider,
+    ):
+        DAVNonCollection.__init__(self, path, environ)
+        self.provider = provider
+        self.place = place
+        self.st = st
+        self.name = place.name or place.fs_path.rsplit("/", 1)[-1]
+        self._writer: _QuotaWriter | None = None
+
+    def get_content_length(self) -> int | None:
+        return self.st.st_size if self.st else 0
+
+    def get_content_type(self) -> str:
+        return util.guess_mime_type(self.name, self.environ["wsgidav.config"])
+
+    def get_etag(self) -> str | None:
+        return file_etag(self.st) if self.st else None
+
+    def support_etag(self) -> bool:
+        return True
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def oc_size(self) -> int:
+        return self.st.st_size if self.st else 0
+
+    def get_content(self) -> Any:
+        require(self.place, PERM_READ, "read this")
+        return open(self.place.fs_path, "rb", 65536)  # noqa: SIM115 - WsgiDAV closes it
+
+    def begin_write(self, *, content_type: str | None = None) -> _QuotaWriter:
+        require(self.place, PERM_UPDATE if self.st else PERM_CREATE, "write this file")
+        limit = None
+        if self.provider.area == "space" and self.spaces.quota_bytes is not None:
+            used = self.spaces.used_bytes(self.place.owner)
+            limit = self.spaces.quota_bytes - used + (self.st.st_size if self.st else 0)
+            announced = util.get_content_length(self.environ)
+            if announced and announced > limit:
+                raise DAVError(507, "Not enough space for this upload; nothing was changed")
+        try:
+            self._writer = _QuotaWriter(self.spaces.temp_beside(self.place.fs_path), limit)
+        except OSError as e:
+            raise dav_error(e) from e
+        return self._writer
+
+    def end_write(self, *, with_errors: bool) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        if with_errors:
+            _unlink(writer.path)
+            return
+        mtime = parse_mtime(self.environ)
+        try:
+            if self.provider.area == "space":
+                self.st = self.spaces.publish(
+                    self.place,
+                    writer.path,
+                    if_match=self.environ.get("HTTP_IF_MATCH"),
+                    mtime=mtime,
+                )
+            else:
+                os.replace(writer.path, self.place.fs_path)
+                self.st = os.stat(self.place.fs_path)
+        except (DriveError, OSError) as e:
+            _unlink(writer.path)
+            raise dav_error(e) from e
+        headers = [("OC-ETag", f'"{file_etag(self.st)}"')]
+        if self.provider.area == "space":
+            headers.append(("OC-FileId", f"{self.file_id():08d}{self.spaces.instance_id}"))
+        if mtime is not None:
+            headers.append(("X-OC-MTime", "accepted"))
+        add_response_headers(self.environ, headers)
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        dest = self.provider.place_for(dest_path, self.environ)
+        require(dest, PERM_UPDATE if os.path.exists(dest.fs_path) else PERM_CREATE, "write there")
+        temp = self.spaces.temp_beside(dest.fs_path)
+        try:
+            shutil.copy2(self.place.fs_path, temp)
+            if self.provider.area == "space":
+                self.spaces.publish(dest, temp)
+            else:
+                os.replace(temp, dest.fs_path)
+        except (DriveError, OSError) as e:
+            _unlink(temp)
+            raise dav_error(e) from e
+
+
+class DriveFolder(_Node, DAVCollection):
+    def __init__(
+        self,
+        path: str,
+        environ: dict,
+        place: Place,
+        st: os.stat_result,
+        provider: DriveProvider,
+        *,
+        with_shares_folder: bool = False,
+    ):
+        DAVCollection.__init__(self, path, environ)
+        self.provider = provider
+        self.place = place
+        self.st = st
+        self.name = place.name or provider.root_name(environ)
+        self.with_shares_folder = with_shares_folder
+
+    def get_etag(self) -> str:
+        etag = tree(self.environ).etag(self.place.fs_path)
+        if self.with_shares_folder:
+            etag += self._shares_folder().get_etag()
+        return etag
+
+    def support_etag(self) -> bool:
+        return True
+
+    def oc_size(self) -> int:
+        return tree(self.environ).size(self.place.fs_path)
+
+    def get_content_type(self) -> str:
+        return FOLDER_MIME
+
+    def get_used_bytes(self) -> int:
+        return self.oc_size()
+
+    def get_available_bytes(self) -> int:
+        if self.provider.area != "space" or self.spaces.quota_bytes is None:
+            return -3  # unlimited, as ownCloud and Nextcloud report it
+        used = tree(self.environ).size(self.spaces.space_dir(self.place.owner))
+        return max(0, self.spaces.quota_bytes - used)
+
+    def _shares_folder(self) -> SharesFolder:
+        path = util.join_uri(self.path, self.spaces.share_folder)
+        return SharesFolder(path, self.environ, self.provider, self.place.owner)
+
+    def get_member_names(self) -> list[str]:
+        return [m.name for m in self.get_member_list()]
+
+    def get_member(self, name: str) -> Any:
+        return self.provider.get_resource_inst(util.join_uri(self.path, name), self.environ)
+
+    def get_member_list(self) -> list[Any]:
+        require(self.place, PERM_READ, "list this folder")
+        members: list[Any] = []
+        try:
+            with os.scandir(self.place.fs_path) as it:
+                entries = [e for e in it if not is_hidden_entry(e.name)]
+        except OSError as e:
+            raise dav_error(e) from e
+        ids: dict[str, int] = {}
+        if self.provider.area == "space":
+            names = [e.name for e in entries]
+            ids = self.spaces.state.file_ids(self.place.owner, self.place.rel, names)
+        for e in entries:
+            try:
+                if e.is_symlink():
+                    continue
+                st = e.stat()
+            except FileNotFoundError:
+                continue
+            child = self.place.child(e.name)
+            path = util.join_uri(self.path, e.name)
+            if stat.S_ISDIR(st.st_mode):
+                member: Any = DriveFolder(path, self.environ, child, st, self.provider)
+            elif stat.S_ISREG(st.st_mode):
+                member = DriveFile(path, self.environ, child, st, self.provider)
+            else:
+                continue
+            member._file_id = ids.get(e.name)
+            members.append(member)
+        if self.with_shares_folder and self.spaces.mounts(self.place.owner):
+            members = [m for m in members if m.name != self.spaces.share_folder]
+            members.append(self._shares_folder())
+        return members
+
+    def create_empty_resource(self, name: str) -> DriveFile:
+        self._check_new_name(name)
+        require(self.place, PERM_CREATE, "create files")
+        path = util.join_uri(self.path, name)
+        return DriveFile(path, self.environ, self.place.child(name), None, self.provider)
+
+    def create_collection(self, name: str) -> None:
+        self._check_new_name(name)
+        require(self.place, PERM_CREATE, "create folders")
+        try:
+            os.mkdir(self.place.child(name).fs_path, 0o700)
+        except OSError as e:
+            raise dav_error(e) from e
+
+    def _check_new_name(self, name: str) -> None:
+        try:
+            check_name(name)
+        except DriveError as e:
+            raise dav_error(e) from e
+        if self.with_shares_folder and name == self.spaces.share_folder:
+            raise DAVError(
+                HTTP_FORBIDDEN, f"{name!r} is where received shares appear; pick another name"
+            )
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        dest = self.provider.place_for(dest_path, self.environ)
+        if not os.path.isdir(dest.fs_path):
+            _require_create(self.provider, dest_path, self.environ)
+            try:
+                os.mkdir(dest.fs_path, 0o700)
+            except OSError as e:
+                raise dav_error(e) from e
+
+
+class SharesFolder(_Node, DAVCollection):
+    """The virtual ``Shared/`` folder: one entry per accepted share, named by its mount name."""
+
+    def __init__(self, path: str, environ: dict, provider: DriveProvider, user: str):
+        DAVCollection.__init__(self, path, environ)
+        self.provider = provider
+        self.user = user
+        self.name = provider.spaces.share_folder
+        self.place = Place(user, self.name, "", PERM_READ)
+        self.st = None
+
+    def _mounts(self) -> dict[str, Share]:
+        return self.spaces.mounts(self.user)
+
+    def get_etag(self) -> str:
+        parts = []
+        for name, share in sorted(self._mounts().items()):
+            place = self.spaces.place_of_share(share)
+            try:
+                st = os.stat(place.fs_path)
+            except FileNotFoundError:
+                continue
+            inner = tree(self.environ).etag(place.fs_path) if stat.S_ISDIR(st.st_mode) else ""
+            parts.append(f"{name}:{share.id}:{share.permissions}:{file_etag(st)}:{inner}")
+        return TreeSummary.digest_of(parts)
+
+    def support_etag(self) -> bool:
+        return True
+
+    def oc_size(self) -> int:
+        return 0
+
+    def oc_permissions(self) -> str:
+        return "G"
+
+    def get_content_type(self) -> str:
+        return FOLDER_MIME
+
+    def get_member_names(self) -> list[str]:
+        return sorted(self._mounts())
+
+    def get_member(self, name: str) -> Any:
+        return self.provider.get_resource_inst(util.join_uri(self.path, name), self.environ)
+
+    def create_empty_resource(self, name: str) -> Any:
+        raise DAVError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
+
+    def create_collection(self, name: str) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
+
+    def handle_delete(self) -> bool:
+        raise DAVError(HTTP_FORBIDDEN, "The folder of received shares cannot be deleted")
+
+    def move_recursive(self, dest_path: str) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "The folder of received shares cannot be moved")
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+
+class UsersFolder(DAVCollection):
+    """``/remote.php/dav/files/`` itself: it lists only the signed-in user."""
+
+    def __init__(self, path: str, environ: dict, user: str):
+        super().__init__(path, environ)
+        self.user = user
+
+    def get_member_names(self) -> list[str]:
+        return [self.user]
+
+    def get_member(self, name: str) -> Any:
+        return self.provider.get_resource_inst(util.join_uri(self.path, name), self.environ)
+
+
+class DriveProvider(DAVProvider):
+    """Files of the signed-in user's view, at ``/<user>/...`` (``user_in_path``) or at ``/...``.
+
+    ``area`` is ``space`` for users' spaces and ``uploads`` for the chunked-upload area.
+    """
+
+    area = "space"
+
+    def __init__(self, spaces: Spaces, *, user_in_path: bool):
+        super().__init__()
+        self.spaces = spaces
+        self.user_in_path = user_in_path
+
+    def is_readonly(self) -> bool:
+        return False
+
+    def root_name(self, environ: dict) -> str:
+        return environ.get(ENV_USER) or ""
+
+    def _user(self, environ: dict) -> str:
+        user = environ.get(ENV_USER)
+        if not user:
+            raise DAVError(401)
+        return user
+
+    def _split(self, path: str, environ: dict) -> tuple[str, list[str]] | None:
+        """(user, names below the user's root), None for the list of users."""
+        user = self._user(environ)
+        try:
+            segments = split_segments(path)
+        except DriveError as e:
+            raise dav_error(e) from e
+        if self.user_in_path:
+            if not segments:
+                return None
+            if segments[0] != user:
+                # Another user's space: the same answer as for a name that does not exist.
+                raise DAVError(HTTP_NOT_FOUND)
+            segments = segments[1:]
+        return user, segments
+
+    def place_for(self, path: str, environ: dict) -> Place:
+        split = self._split(path, environ)
+        if split is None:
+            raise DAVError(HTTP_FORBIDDEN, "Not a place for files")
+        user, segments = split
+        try:
+            place = self.spaces.resolve(user, "/".join(segments))
+        except DriveError as e:
+            raise dav_error(e) from e
+        if place is None:
+            raise DAVError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
+        return place
+
+    def get_resource_inst(self, path: str, environ: dict) -> Any:
+        self._count_get_resource_inst += 1
+        split = self._split(path, environ)
+        if split is None:
+            return UsersFolder(path, environ, self._user(environ))
+        user, segments = split
+        try:
+            place = self.spaces.resolve(user, "/".join(segments))
+        except DriveError as e:
+            if e.status == 404:
+                return None
+            raise dav_error(e) from e
+        if place is None:
+            return SharesFolder(path, environ, self, user)
+        return self._node(path, environ, place, at_root=not segments)
+
+    def _node(self, path: str, environ: dict, place: Place, *, at_root: bool) -> Any:
+        try:
+            st = os.stat(place.fs_path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            raise dav_error(e) from e
+        if stat.S_ISDIR(st.st_mode):
+            return DriveFolder(path, environ, place, st, self, with_shares_folder=at_root)
+        if stat.S_ISREG(st.st_mode):
+            return DriveFile(path, environ, place, st, self)
+        return None
+
+
+class PublicLinkProvider(DriveProvider):
+    """``/public.php/webdav/``: the file or folder of the public link in the environ."""
+
+    def __init__(self, spaces: Spaces):
+        super().__init__(spaces, user_in_path=False)
+
+    def root_name(self, environ: dict) -> str:
+        link: Share = environ[ENV_LINK]
+        return link.name
+
+    def _link_place(self, environ: dict) -> Place:
+        link: Share | None = environ.get(ENV_LINK)
+        if link is None:
+            raise DAVError(401)
+        place = self.spaces.place_of_share(link)
+        place.mount = False
+        if link.item_type == "file":
+            place.perms &= PERM_READ
+        return place
+
+    def place_for(self, path: str, environ: dict) -> Place:
+        place = self._link_place(environ)
+        try:
+            for name in split_segments(path):
+                place = place.child(name)
+        except DriveError as e:
+            raise dav_error(e) from e
+        return place
+
+    def get_resource_inst(self, path: str, environ: dict) -> Any:
+        self._count_get_resource_inst += 1
+        place = self.place_for(path, environ)
+        if place.share is not None and place.share.item_type == "file" and path.strip("/"):
+            return None
+        node = self._node(path, environ, place, at_root=False)
+        if node is not None and not path.strip("/"):
+            node.place.perms &= ~PERM_DELETE  # the link's own root stays
+        return node
+
+
+class UploadsProvider(DriveProvider):
+    """``/remote.php/dav/uploads/<user>/<upload-id>/<part>``: Nextcloud chunking v2."""
+
+    area = "uploads"
+
+    def __init__(self, spaces: Spaces):
+        super().__init__(spaces, user_in_path=True)
+
+    def place_for(self, path: str, environ: dict) -> Place:
+        split = self._split(path, environ)
+        if split is None:
+            raise DAVError(HTTP_FORBIDDEN, "Not a place for files")
+        user, segments = split
+        root = self.spaces.area_dir("uploads", user)
+        return Place(user, "/".join(segments), os.path.join(root, *segments), 31)
+
+    def get_resource_inst(self, path: str, environ: dict) -> Any:
+        self._count_get_resource_inst += 1
+        split = self._split(path, environ)
+        if split is None:
+            return UsersFolder(path, environ, self._user(environ))
+        return self._node(path, environ, self.place_for(path, environ), at_root=False)
+
+
+def destination_path(environ: dict) -> str:
+    """The path of the Destination header (as WsgiDAV resolves providers by it)."""
+    raw = environ.get("HTTP_DESTINATION")
+    if not raw:
+        raise DAVError(400, "Missing Destination header")
+    return util.normalize_path(unquote(urlparse(raw).path))
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

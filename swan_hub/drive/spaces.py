@@ -1,0 +1,370 @@
+"""The users' spaces on disk as the drive sees them: names, places, ETags, atomic publishing.
+
+This module owns the mapping from a user's view (their own files plus the shares they accepted
+under the virtual ``Shared/`` folder) to files on disk with permissions, the folder ETags that
+change when anything inside changes, and the one way bytes are published (temp file beside the
+target, then rename), with versions and trash kept outside the synced tree. It knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag
+
+from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, Share
+
+PERM_READ = 1
+PERM_UPDATE = 2
+PERM_CREATE = 4
+PERM_DELETE = 8
+PERM_SHARE = 16
+PERM_ALL = 31
+
+MAX_NAME_BYTES = 255
+
+
+class DriveError(Exception):
+    """A refused or failed operation, with the HTTP status and a message for the person."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it can name a file in a space, else raise DriveError(400)."""
+    if name in ("", ".", ".."):
+        raise DriveError(400, f"{name!r} is not a valid file name")
+    if "/" in name or "\\" in name or "\0" in name:
+        raise DriveError(400, f"File names must not contain '/', '\\' or NUL: {name!r}")
+    if any(ord(c) < 32 for c in name):
+        raise DriveError(400, f"File names must not contain control characters: {name!r}")
+    if name.startswith(TEMP_PREFIX):
+        raise DriveError(400, f"Names starting with {TEMP_PREFIX!r} are reserved: {name!r}")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise DriveError(400, f"File name too long (over {MAX_NAME_BYTES} bytes)")
+    return name
+
+
+def split_segments(path: str) -> list[str]:
+    """The checked names of a `/`-separated path (no traversal can pass)."""
+    return [check_name(p) for p in path.split("/") if p]
+
+
+def is_hidden_entry(name: str) -> bool:
+    """Temporary files of uploads in progress: never listed, never part of an ETag."""
+    return name.startswith(TEMP_PREFIX)
+
+
+def file_etag(st: os.stat_result) -> str:
+    """The ETag of a file (unquoted), the same value the notebook server's storage uses."""
+    return make_etag(st).strip('"')
+
+
+def permission_letters(perms: int, *, is_dir: bool, shared: bool, mount: bool) -> str:
+    """oc:permissions as ownCloud/Nextcloud spell it (S R M G D N V W C K)."""
+    letters = ""
+    if shared:
+        letters += "S"
+    if perms & PERM_SHARE:
+        letters += "R"
+    if mount:
+        letters += "M"
+    letters += "G"
+    if perms & PERM_DELETE and not mount:
+        letters += "DNV"
+    if not is_dir and perms & PERM_UPDATE:
+        letters += "W"
+    if is_dir and perms & PERM_CREATE:
+        letters += "CK"
+    return letters
+
+
+@dataclass
+class Place:
+    """Where a path of a user's view lands on disk, and what that user may do there."""
+
+    owner: str
+    rel: str
+    fs_path: str
+    perms: int
+    share: Share | None = None
+    mount: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.rel.rsplit("/", 1)[-1]
+
+    def child(self, name: str) -> Place:
+        rel = f"{self.rel}/{name}" if self.rel else name
+        return Place(self.owner, rel, os.path.join(self.fs_path, name), self.perms, self.share)
+
+    def require(self, perm: int, what: str) -> None:
+        if not self.perms & perm:
+            raise DriveError(403, f"You may not {what} here: the share does not allow it")
+
+
+class TreeSummary:
+    """Folder ETags and sizes computed from the files themselves, memoised for one request.
+
+    A folder's ETag is a digest over its whole subtree (names, inodes, mtimes in nanoseconds,
+    sizes), so any change below it, made through the drive, a notebook server or directly on
+    disk, changes it and the ETags of all its parents. No change feed is needed to stay right.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[str, tuple[bytes, int]] = {}
+
+    def summary(self, path: str) -> tuple[bytes, int]:
+        found = self._memo.get(path)
+        if found is not None:
+            return found
+        h = hashlib.blake2b(digest_size=16)
+        size = 0
+        try:
+            st = os.stat(path)
+            h.update(f"{st.st_ino}:{st.st_mtime_ns}\n".encode())
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except FileNotFoundError:
+            entries = []
+        for e in entries:
+            if is_hidden_entry(e.name):
+                continue
+            try:
+                if e.is_symlink():
+                    continue
+                name = e.name.encode("utf-8", "surrogateescape")
+                if e.is_dir():
+                    digest, sub = self.summary(e.path)
+                    h.update(b"d" + name + b"\0" + digest)
+                    size += sub
+                else:
+                    s = e.stat()
+                    h.update(b"f" + name + f"\0{s.st_ino}:{s.st_mtime_ns}:{s.st_size}\n".encode())
+                    size += s.st_size
+            except FileNotFoundError:
+                continue
+        result = (h.digest(), size)
+        self._memo[path] = result
+        return result
+
+    def etag(self, path: str) -> str:
+        return self.summary(path)[0].hex()
+
+    @staticmethod
+    def digest_of(parts: list[str]) -> str:
+        return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+
+    def size(self, path: str) -> int:
+        return self.summary(path)[1]
+
+
+class Spaces:
+    """Every user's space under ``users_root`` plus the drive's own areas under ``drive_root``."""
+
+    def __init__(
+        self,
+        users_root: str,
+        drive_root: str,
+        state: DriveState,
+        *,
+        share_folder: str = "Shared",
+        auto_accept: bool = False,
+        quota_bytes: int | None = None,
+        groups_of: Callable[[str], list[str]] = lambda user: [],
+        instance_id: str = "ocswan",
+    ):
+        self.users_root = os.path.abspath(users_root)
+        self.drive_root = os.path.abspath(drive_root)
+        self.state = state
+        self.share_folder = share_folder
+        self.auto_accept = auto_accept
+        self.quota_bytes = quota_bytes
+        self.groups_of = groups_of
+        self.instance_id = instance_id
+        self._publish_lock = threading.Lock()
+        for area in ("trash", "versions", "uploads"):
+            os.makedirs(os.path.join(self.drive_root, area), mode=0o700, exist_ok=True)
+
+    # -- where things are -------------------------------------------------------------------------
+
+    def space_dir(self, user: str) -> str:
+        """The user's space, created (0700) on first use like the spawner does."""
+        check_name(user)
+        path = os.path.join(self.users_root, user)
+        if not os.path.isdir(path):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            os.chmod(path, 0o700)
+        return path
+
+    def area_dir(self, area: str, user: str, *parts: str) -> str:
+        path = os.path.join(self.drive_root, area, check_name(user), *parts)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        return path
+
+    def own_place(self, user: str, rel: str = "") -> Place:
+        segments = split_segments(rel)
+        fs_path = os.path.join(self.space_dir(user), *segments)
+        return Place(user, "/".join(segments), fs_path, PERM_ALL)
+
+    def default_state(self) -> int:
+        return STATE_ACCEPTED if self.auto_accept else STATE_PENDING
+
+    def received(self, user: str) -> list[Share]:
+        return self.state.received_shares(user, self.groups_of(user), self.default_state())
+
+    def mounts(self, user: str) -> dict[str, Share]:
+        """The user's accepted shares by the name they appear under in ``Shared/``."""
+        mounts: dict[str, Share] = {}
+        for share in self.received(user):
+            if share.state == STATE_ACCEPTED:
+                name = share.mount_name or share.name
+                if name in mounts:
+                    name = f"{name} ({share.id})"
+                mounts[name] = share
+        return mounts
+
+    def place_of_share(self, share: Share, perms: int | None = None) -> Place:
+        owner_root = self.space_dir(share.owner)
+        fs_path = os.path.join(owner_root, *share.path.split("/"))
+        return Place(
+            share.owner,
+            share.path,
+            fs_path,
+            share.permissions if perms is None else perms,
+            share,
+            mount=True,
+        )
+
+    def resolve(self, user: str, rel: str) -> Place | None:
+        """The place of ``rel`` in ``user``'s view; None for the virtual shares folder itself.
+
+        Raises DriveError(404) when ``rel`` goes through a share folder name that does not exist.
+        """
+        segments = split_segments(rel)
+        mounts = self.mounts(user) if segments and segments[0] == self.share_folder else {}
+        if mounts:
+            if len(segments) == 1:
+                return None
+            share = mounts.get(segments[1])
+            if share is None:
+                raise DriveError(404, f"No share named {segments[1]!r}")
+            place = self.place_of_share(share)
+            if share.item_type == "file":
+                place.perms &= ~(PERM_CREATE | PERM_DELETE)
+            for name in segments[2:]:
+                place = place.child(name)
+            return place
+        return self.own_place(user, "/".join(segments))
+
+    def trash_file(self, owner: str, item_id: int) -> str:
+        return os.path.join(self.area_dir("trash", owner), str(item_id))
+
+    def version_file(self, owner: str, version_id: int) -> str:
+        return os.path.join(self.area_dir("versions", owner), str(version_id))
+
+    # -- changing things --------------------------------------------------------------------------
+
+    def temp_beside(self, fs_path: str) -> str:
+        parent = os.path.dirname(fs_path)
+        return os.path.join(parent, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+
+    def used_bytes(self, user: str) -> int:
+        return TreeSummary().size(self.space_dir(user))
+
+    def check_quota(self, owner: str, adding: int, replacing: int = 0) -> None:
+        if self.quota_bytes is None:
+            return
+        if self.used_bytes(owner) - replacing + adding > self.quota_bytes:
+            raise DriveError(
+                507,
+                f"Not enough space: {owner}'s quota of {self.quota_bytes} bytes would be "
+                "exceeded. Nothing was changed; free some space and try again.",
+            )
+
+    def publish(
+        self,
+        place: Place,
+        temp: str,
+        *,
+        if_match: str | None = None,
+        mtime: int | None = None,
+    ) -> os.stat_result:
+        """Move the finished upload ``temp`` to ``place`` atomically; keep the old as a version.
+
+        ``if_match`` (an ETag, quotes optional) is compared again under a lock right before the
+        rename, so two writers that both passed the HTTP precondition cannot both win.
+        """
+        if mtime is not None:
+            os.utime(temp, (mtime, mtime))
+        with self._publish_lock:
+            try:
+                old = os.stat(place.fs_path)
+            except FileNotFoundError:
+                old = None
+            if old is not None and stat.S_ISDIR(old.st_mode):
+                raise DriveError(409, f"{place.name} is a folder")
+            if if_match is not None and if_match.strip() != "*":
+                tags = {t.strip().strip('"') for t in if_match.split(",")}
+                if old is None or file_etag(old) not in tags:
+                    raise DriveError(412, "The file was changed by someone else (If-Match)")
+            size = os.stat(temp).st_size
+            self.check_quota(place.owner, size, old.st_size if old else 0)
+            if old is not None:
+                self._keep_version(place, old)
+            os.replace(temp, place.fs_path)
+        return os.stat(place.fs_path)
+
+    def _keep_version(self, place: Place, old: os.stat_result) -> None:
+        file_id = self.state.file_id(place.owner, place.rel)
+        for v in self.state.versions(place.owner, file_id):
+            if v.mtime == int(old.st_mtime):
+                self.state.remove_version(v.id)
+                _unlink_quietly(self.version_file(place.owner, v.id))
+        version = self.state.add_version(place.owner, file_id, int(old.st_mtime), old.st_size)
+        target = self.version_file(place.owner, version.id)
+        try:
+            # The old inode leaves the space with the rename: a hard link keeps it for free.
+            os.link(place.fs_path, target)
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            shutil.copy2(place.fs_path, target)
+
+    def to_trash(self, place: Place) -> None:
+        """Move ``place`` out of the space into its owner's trash."""
+        st = os.lstat(place.fs_path)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        size = TreeSummary().size(place.fs_path) if is_dir else st.st_size
+        item = self.state.add_trash(place.owner, place.rel, "folder" if is_dir else "file", size)
+        try:
+            os.rename(place.fs_path, self.trash_file(place.owner, item.id))
+        except OSError:
+            self.state.remove_trash(item.id)
+            raise
+        self.state.forgotten(place.owner, place.rel)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_tree(path: str) -> None:
+    _unlink_quietly(path)

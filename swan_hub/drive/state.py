@@ -1,0 +1,388 @@
+"""The drive's state in SQLite: file ids, shares and their per-recipient state, trash and versions.
+
+This module owns the schema and every query. It must not touch the files themselves nor know about
+HTTP: callers move bytes, this records what they did. One connection per thread (SQLite objects
+cannot cross threads); WAL mode lets readers run beside the one writer.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+SHARE_USER = 0
+SHARE_GROUP = 1
+SHARE_LINK = 3
+
+STATE_ACCEPTED = 0
+STATE_PENDING = 1
+STATE_DECLINED = 2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL, parent TEXT NOT NULL, name TEXT NOT NULL,
+    UNIQUE (owner, parent, name)
+);
+CREATE TABLE IF NOT EXISTS shares (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    share_type INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    path TEXT NOT NULL,
+    item_type TEXT NOT NULL,
+    file_id INTEGER,
+    share_with TEXT,
+    permissions INTEGER NOT NULL,
+    token TEXT UNIQUE,
+    password_hash TEXT,
+    expiration TEXT,
+    label TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    stime INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shares_by_owner ON shares (owner, path);
+CREATE INDEX IF NOT EXISTS shares_by_recipient ON shares (share_type, share_with);
+CREATE TABLE IF NOT EXISTS share_state (
+    share_id INTEGER NOT NULL REFERENCES shares (id) ON DELETE CASCADE,
+    user TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    mount_name TEXT,
+    PRIMARY KEY (share_id, user)
+);
+CREATE TABLE IF NOT EXISTS trash (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    original_path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    deleted_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    file_id INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_by_file ON versions (owner, file_id);
+"""
+
+
+@dataclass
+class Share:
+    """One row of `shares`, with the recipient's state when read for a recipient."""
+
+    id: int
+    share_type: int
+    owner: str
+    path: str
+    item_type: str
+    file_id: int | None
+    share_with: str | None
+    permissions: int
+    token: str | None
+    password_hash: str | None
+    expiration: str | None
+    label: str
+    note: str
+    stime: int
+    state: int | None = None
+    mount_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass
+class TrashItem:
+    id: int
+    owner: str
+    original_path: str
+    kind: str
+    size: int
+    deleted_at: float
+
+    @property
+    def name(self) -> str:
+        return self.original_path.rsplit("/", 1)[-1]
+
+
+@dataclass
+class Version:
+    id: int
+    owner: str
+    file_id: int
+    mtime: int
+    size: int
+    created: float
+
+
+def _like_prefix(path: str) -> str:
+    escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
+
+
+class DriveState:
+    """The SQLite database at ``path`` (created with its directory on first use)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._write_lock:
+            self._db().executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _insert(self, table: str, **values: Any) -> int:
+        """Insert one row (column names come from this module only); return its id."""
+        columns = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        with self._write() as db:
+            cur = db.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608 - fixed names
+                tuple(values.values()),
+            )
+            return int(cur.lastrowid or 0)
+
+    # -- file ids ---------------------------------------------------------------------------------
+
+    def file_ids(self, owner: str, parent: str, names: Iterable[str]) -> dict[str, int]:
+        """The ids of ``names`` in folder ``parent`` of ``owner``'s space (missing ones made)."""
+        wanted = set(names)
+        if not wanted:
+            return {}
+        db = self._db()
+        rows = db.execute(
+            "SELECT name, id FROM files WHERE owner = ? AND parent = ?", (owner, parent)
+        ).fetchall()
+        found = {r["name"]: r["id"] for r in rows if r["name"] in wanted}
+        missing = wanted - found.keys()
+        if missing:
+            with self._write() as w:
+                w.executemany(
+                    "INSERT OR IGNORE INTO files (owner, parent, name) VALUES (?, ?, ?)",
+                    [(owner, parent, n) for n in missing],
+                )
+                marks = ",".join("?" * len(missing))
+                for r in w.execute(
+                    "SELECT name, id FROM files WHERE owner = ? AND parent = ? "  # noqa: S608
+                    f"AND name IN ({marks})",
+                    (owner, parent, *missing),
+                ):
+                    found[r["name"]] = r["id"]
+        return found
+
+    def file_id(self, owner: str, path: str) -> int:
+        parent, _, name = path.rpartition("/")
+        return self.file_ids(owner, parent, [name])[name]
+
+    def path_of_file_id(self, owner: str, file_id: int) -> str | None:
+        row = (
+            self._db()
+            .execute("SELECT parent, name FROM files WHERE owner = ? AND id = ?", (owner, file_id))
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return f"{row['parent']}/{row['name']}" if row["parent"] else row["name"]
+
+    def moved(self, owner: str, src: str, dst: str) -> None:
+        """Record that ``src`` (a file or a whole folder) of ``owner`` is now at ``dst``."""
+        src_parent, _, src_name = src.rpartition("/")
+        dst_parent, _, dst_name = dst.rpartition("/")
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM files WHERE owner = ? AND parent = ? AND name = ?",
+                (owner, dst_parent, dst_name),
+            )
+            db.execute(
+                "UPDATE files SET parent = ?, name = ? WHERE owner = ? AND parent = ? AND name = ?",
+                (dst_parent, dst_name, owner, src_parent, src_name),
+            )
+            db.execute(
+                "UPDATE files SET parent = ? || substr(parent, ?) "
+                "WHERE owner = ? AND (parent = ? OR parent LIKE ? ESCAPE '\\')",
+                (dst, len(src) + 1, owner, src, _like_prefix(src)),
+            )
+            db.execute(
+                "UPDATE shares SET path = ? || substr(path, ?) "
+                "WHERE owner = ? AND (path = ? OR path LIKE ? ESCAPE '\\')",
+                (dst, len(src) + 1, owner, src, _like_prefix(src)),
+            )
+
+    def forgotten(self, owner: str, path: str) -> None:
+        """Forget the ids and shares of ``path`` (and below) after it left ``owner``'s space."""
+        parent, _, name = path.rpartition("/")
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM files WHERE owner = ? AND ((parent = ? AND name = ?) "
+                "OR parent = ? OR parent LIKE ? ESCAPE '\\')",
+                (owner, parent, name, path, _like_prefix(path)),
+            )
+            db.execute(
+                "DELETE FROM shares WHERE owner = ? AND (path = ? OR path LIKE ? ESCAPE '\\')",
+                (owner, path, _like_prefix(path)),
+            )
+
+    # -- shares -----------------------------------------------------------------------------------
+
+    _SHARE_COLUMNS = (
+        "s.id, s.share_type, s.owner, s.path, s.item_type, s.file_id, s.share_with, "
+        "s.permissions, s.token, s.password_hash, s.expiration, s.label, s.note, s.stime"
+    )
+
+    def _share(self, row: sqlite3.Row) -> Share:
+        data: dict[str, Any] = dict(row)
+        return Share(**data)
+
+    def create_share(self, **fields: Any) -> Share:
+        fields.setdefault("stime", int(time.time()))
+        share = self.share(self._insert("shares", **fields))
+        assert share is not None
+        return share
+
+    def share(self, share_id: int) -> Share | None:
+        row = (
+            self._db()
+            .execute(f"SELECT {self._SHARE_COLUMNS} FROM shares s WHERE s.id = ?", (share_id,))  # noqa: S608
+            .fetchone()
+        )
+        return self._share(row) if row else None
+
+    def share_by_token(self, token: str) -> Share | None:
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {self._SHARE_COLUMNS} FROM shares s "  # noqa: S608
+                "WHERE s.token = ? AND s.share_type = ?",
+                (token, SHARE_LINK),
+            )
+            .fetchone()
+        )
+        return self._share(row) if row else None
+
+    def shares_of_owner(
+        self, owner: str, path: str | None = None, subfiles: bool = False
+    ) -> list[Share]:
+        query = f"SELECT {self._SHARE_COLUMNS} FROM shares s WHERE s.owner = ?"  # noqa: S608
+        args: list[Any] = [owner]
+        if path is not None and subfiles:
+            query += " AND s.path LIKE ? ESCAPE '\\'"
+            args.append(_like_prefix(path) if path else "%")
+        elif path is not None:
+            query += " AND s.path = ?"
+            args.append(path)
+        rows = self._db().execute(query + " ORDER BY s.id", args).fetchall()
+        return [self._share(r) for r in rows]
+
+    def update_share(self, share_id: int, **fields: Any) -> Share | None:
+        if fields:
+            assignments = ", ".join(f"{k} = ?" for k in fields)
+            with self._write() as db:
+                db.execute(
+                    f"UPDATE shares SET {assignments} WHERE id = ?",  # noqa: S608 - fixed names
+                    (*fields.values(), share_id),
+                )
+        return self.share(share_id)
+
+    def delete_share(self, share_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM shares WHERE id = ?", (share_id,))
+
+    def received_shares(self, user: str, groups: Iterable[str], default_state: int) -> list[Share]:
+        """Shares with ``user`` directly or through one of ``groups``, with the user's state."""
+        groups = list(groups)
+        marks = ",".join("?" * len(groups)) or "NULL"
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT {self._SHARE_COLUMNS}, st.state AS state, st.mount_name AS mount_name "  # noqa: S608
+                "FROM shares s LEFT JOIN share_state st ON st.share_id = s.id AND st.user = ? "
+                "WHERE s.owner != ? AND ((s.share_type = ? AND s.share_with = ?) "
+                f"OR (s.share_type = ? AND s.share_with IN ({marks}))) ORDER BY s.id",
+                (user, user, SHARE_USER, user, SHARE_GROUP, *groups),
+            )
+            .fetchall()
+        )
+        shares = []
+        for row in rows:
+            share = self._share(row)
+            if share.state is None:
+                share.state = default_state
+            shares.append(share)
+        return shares
+
+    def set_share_state(self, share_id: int, user: str, state: int, mount_name: str | None) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO share_state (share_id, user, state, mount_name) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (share_id, user) DO UPDATE SET state = excluded.state, "
+                "mount_name = excluded.mount_name",
+                (share_id, user, state, mount_name),
+            )
+
+    # -- trash and versions -----------------------------------------------------------------------
+
+    def add_trash(self, owner: str, original_path: str, kind: str, size: int) -> TrashItem:
+        item = TrashItem(0, owner, original_path, kind, size, time.time())
+        fields = {k: v for k, v in vars(item).items() if k != "id"}
+        item.id = self._insert("trash", **fields)
+        return item
+
+    def trash(self, owner: str) -> list[TrashItem]:
+        rows = self._db().execute(
+            "SELECT * FROM trash WHERE owner = ? ORDER BY deleted_at", (owner,)
+        )
+        return [TrashItem(**dict(r)) for r in rows]
+
+    def remove_trash(self, item_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM trash WHERE id = ?", (item_id,))
+
+    def add_version(self, owner: str, file_id: int, mtime: int, size: int) -> Version:
+        version = Version(0, owner, file_id, mtime, size, time.time())
+        fields = {k: v for k, v in vars(version).items() if k != "id"}
+        version.id = self._insert("versions", **fields)
+        return version
+
+    def versions(self, owner: str, file_id: int) -> list[Version]:
+        rows = self._db().execute(
+            "SELECT * FROM versions WHERE owner = ? AND file_id = ? ORDER BY mtime, id",
+            (owner, file_id),
+        )
+        return [Version(**dict(r)) for r in rows]
+
+    def remove_version(self, version_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM versions WHERE id = ?", (version_id,))

@@ -1,0 +1,249 @@
+"""The drive's web pages: the signed-in user's drive (browse, upload, download, shares, "Open in
+SWAN") and the page of a public link, server-rendered with the drive's own small script.
+
+This module owns HTML only. It reads through `Spaces` and leaves every change to the WebDAV and
+OCS endpoints, which the script calls with the page's request token.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
+
+from .spaces import DriveError, Place, is_hidden_entry
+from .state import STATE_PENDING
+
+if TYPE_CHECKING:
+    from .app import DriveWSGI
+    from .identity import Caller
+
+STATIC = os.path.join(os.path.dirname(__file__), "static")
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+OPENABLE = (".ipynb",)
+
+StartResponse = Callable[..., Any]
+
+
+def _page(
+    start_response: StartResponse, title: str, body: str, status: str = "200 OK", head: str = ""
+) -> list[bytes]:
+    doc = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>{head}"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "</head><body>" + body + "</body></html>"
+    ).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(doc))),
+            (
+                "Content-Security-Policy",
+                "default-src 'self'; style-src 'self'; frame-ancestors 'none'",
+            ),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    )
+    return [doc]
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+class Pages:
+    def __init__(self, app: DriveWSGI):
+        self.app = app
+        self.spaces = app.spaces
+
+    def _url(self, path: str) -> str:
+        return self.app.base_path + path
+
+    def static(self, name: str, start_response: StartResponse) -> Iterable[bytes]:
+        ext = os.path.splitext(name)[1]
+        if "/" in name or ext not in STATIC_TYPES:
+            return self._missing(start_response)
+        try:
+            with open(os.path.join(STATIC, name), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return self._missing(start_response)
+        start_response(
+            "200 OK", [("Content-Type", STATIC_TYPES[ext]), ("Content-Length", str(len(data)))]
+        )
+        return [data]
+
+    def _missing(self, start_response: StartResponse) -> list[bytes]:
+        return _page(start_response, "Not found", "<p>Not found.</p>", "404 Not Found")
+
+    def _head(self) -> str:
+        return (
+            f"<link rel='stylesheet' href='{self._url('/static/drive.css')}'>"
+            f"<script defer src='{self._url('/static/drive.js')}'></script>"
+        )
+
+    def _rows(self, place: Place, href: Callable[[str, bool], str], *, open_in: bool) -> str:
+        try:
+            with os.scandir(place.fs_path) as it:
+                entries = sorted(
+                    (e for e in it if not is_hidden_entry(e.name) and not e.is_symlink()),
+                    key=lambda e: (not e.is_dir(), e.name.lower()),
+                )
+        except OSError:
+            entries = []
+        rows = []
+        for e in entries:
+            try:
+                st = e.stat()
+            except OSError:
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            rel = f"{place.rel}/{e.name}" if place.rel else e.name
+            name = html.escape(e.name + ("/" if is_dir else ""))
+            cells = [
+                f"<td><a href='{html.escape(href(rel, is_dir))}'>{name}</a></td>",
+                f"<td>{'' if is_dir else _size(st.st_size)}</td>",
+                f"<td>{time.strftime('%Y-%m-%d %H:%M', time.localtime(st.st_mtime))}</td>",
+            ]
+            action = ""
+            if open_in and (is_dir or e.name.endswith(OPENABLE)):
+                target = self.app.service.open_in_url.replace("{path}", quote(rel))
+                action = f"<a class='open' href='{html.escape(target)}'>Open in SWAN</a>"
+            cells.append(f"<td>{action}</td>")
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        if not rows:
+            rows.append("<tr><td colspan='4'>This folder is empty.</td></tr>")
+        return "".join(rows)
+
+    def drive(
+        self, caller: Caller, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        folder = query.get("dir", "").strip("/")
+        try:
+            place = self.spaces.resolve(caller.name, folder)
+        except DriveError as e:
+            return _page(
+                start_response, "Not found", f"<p>{html.escape(e.message)}</p>", "404 Not Found"
+            )
+        dav = self._url(f"/remote.php/dav/files/{quote(caller.name)}/")
+        if place is None:
+            mounts = self.spaces.mounts(caller.name)
+            rows = (
+                "".join(
+                    f"<tr><td><a href='?dir={quote(self.spaces.share_folder + '/' + name)}'>"
+                    f"{html.escape(name)}/</a></td>"
+                    f"<td colspan='3'>from {html.escape(s.owner)}</td></tr>"
+                    for name, s in sorted(mounts.items())
+                )
+                or "<tr><td colspan='4'>Nothing shared with you yet.</td></tr>"
+            )
+        elif not os.path.isdir(place.fs_path):
+            return _page(start_response, "Not found", "<p>No such folder.</p>", "404 Not Found")
+        else:
+
+            def href(rel: str, is_dir: bool) -> str:
+                shown = f"{folder}/{rel.rsplit('/', 1)[-1]}" if folder else rel
+                return f"?dir={quote(shown)}" if is_dir else dav + quote(shown)
+
+            rows = self._rows(place, href, open_in=place.share is None)
+            if not folder and self.spaces.mounts(caller.name):
+                rows = (
+                    f"<tr><td><a href='?dir={quote(self.spaces.share_folder)}'>"
+                    f"{html.escape(self.spaces.share_folder)}/</a></td><td colspan='3'>"
+                    "shared with you</td></tr>" + rows
+                )
+        crumbs = [f"<a href='{self._url('/')}'>{html.escape(caller.name)}</a>"]
+        walked = ""
+        for part in [p for p in folder.split("/") if p]:
+            walked = f"{walked}/{part}" if walked else part
+            crumbs.append(f"<a href='?dir={quote(walked)}'>{html.escape(part)}</a>")
+        pending = [s for s in self.spaces.received(caller.name) if s.state == STATE_PENDING]
+        pending_html = "".join(
+            f"<li>{html.escape(s.owner)} shares <b>{html.escape(s.name)}</b> "
+            f"<button data-accept='{s.id}'>Accept</button> "
+            f"<button data-decline='{s.id}'>Decline</button></li>"
+            for s in pending
+        )
+        body = (
+            f"<header><h1>SWAN drive</h1><nav>{' / '.join(crumbs)}</nav></header>"
+            f"<main id='drive' data-dav='{html.escape(dav)}' data-dir='{html.escape(folder)}' "
+            f"data-ocs='{html.escape(self._url('/ocs/v2.php/apps/files_sharing/api/v1'))}' "
+            f"data-requesttoken='{html.escape(caller.csrf)}'>"
+            + (
+                "<section class='pending'><h2>Shared with you, waiting</h2>"
+                f"<ul>{pending_html}</ul></section>"
+                if pending
+                else ""
+            )
+            + "<form id='upload'><input type='file' name='file' multiple> <button>Upload</button> "
+            "<span id='status' role='status'></span></form>"
+            "<table><thead><tr><th>Name</th><th>Size</th><th>Modified</th><th></th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></main>"
+        )
+        return _page(start_response, f"{caller.name} · SWAN drive", body, head=self._head())
+
+    def public(self, rest: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        token, _, sub = rest.partition("/")
+        share = self.app.open_link(token, None)
+        if share is None and self.app.spaces.state.share_by_token(token) is not None and sub == "":
+            # A password-protected link: the page asks for it; the files are at public.php/webdav.
+            body = (
+                "<h1>Protected link</h1><p>This link needs a password. Use it with the download "
+                f"address <code>{html.escape(self._url('/public.php/webdav/'))}</code>, user "
+                f"<code>{html.escape(token)}</code> and the password you were given.</p>"
+            )
+            return _page(start_response, "Protected link", body, "401 Unauthorized")
+        if share is None:
+            return _page(
+                start_response,
+                "Not found",
+                "<p>This link does not exist or has expired.</p>",
+                "404 Not Found",
+            )
+        place = self.spaces.place_of_share(share)
+        place.mount = False
+        if sub == "download" and share.item_type == "file":
+            return self._download(place, start_response)
+        if share.item_type == "file":
+            body = (
+                f"<h1>{html.escape(share.name)}</h1><p>Shared by {html.escape(share.owner)}.</p>"
+                f"<p><a href='{html.escape(self._url(f'/s/{token}/download'))}'>"
+                "Download</a></p>"
+            )
+        else:
+            dav = self._url("/public.php/webdav/")
+            body = (
+                f"<h1>{html.escape(share.name)}</h1><p>Shared by {html.escape(share.owner)}. "
+                f"WebDAV: <code>{html.escape(self.app.origin(environ) + dav)}</code> "
+                f"(user <code>{html.escape(token)}</code>).</p><table><tbody>"
+                + self._rows(place, lambda rel, is_dir: "#", open_in=False)
+                + "</tbody></table>"
+            )
+        return _page(start_response, share.name, body, head=self._head())
+
+    def _download(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            f = open(place.fs_path, "rb")  # noqa: SIM115 - closed by the WSGI server
+            size = os.fstat(f.fileno()).st_size
+        except OSError:
+            return self._missing(start_response)
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Length", str(size)),
+                ("Content-Disposition", f"attachment; filename*=UTF-8''{quote(place.name)}"),
+            ],
+        )
+        return iter(lambda: f.read(1 << 16), b"")

@@ -1,0 +1,471 @@
+"""The embedded drive as `swan up` runs it (real hub, proxy and drive service on 127.0.0.1), driven
+over HTTP with hub API tokens as app passwords: the ownCloud/Nextcloud WebDAV layer, chunked
+uploads, versions, trash, the OCS share API, public links, quota, and who may see what."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import xml.etree.ElementTree as ET  # noqa: S405 - parses our own server's answers
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from test_swan_up import Swan, log_in, start_swan
+
+pytestmark = pytest.mark.hub
+
+DAV = "{DAV:}"
+OC = "{http://owncloud.org/ns}"
+NC = "{http://nextcloud.org/ns}"
+PROPFIND_BODY = (
+    '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" '
+    'xmlns:nc="http://nextcloud.org/ns"><d:prop><d:getetag/><d:resourcetype/>'
+    "<d:getcontentlength/><oc:fileid/><oc:id/><oc:permissions/><oc:size/>"
+    "<nc:trashbin-original-location/></d:prop></d:propfind>"
+)
+QUOTA = 200_000
+
+
+def parse_xml(content: bytes) -> ET.Element:
+    return ET.fromstring(content)  # noqa: S314 - the answer of our own server under test
+
+
+class Drive:
+    """Clients of one running drive, one per demo user, speaking through the hub's proxy."""
+
+    def __init__(self, swan: Swan):
+        self.swan = swan
+        self.base = f"{swan.url}/services/drive"
+        self.clients: dict[str, httpx.Client] = {}
+
+    def client(self, user: str) -> httpx.Client:
+        if user not in self.clients:
+            token = self.swan.tokens.get(user) or log_in(self.swan, user)
+            self.clients[user] = httpx.Client(auth=(user, token), timeout=60)
+        return self.clients[user]
+
+    def dav(self, user: str, method: str, path: str, *, owner: str | None = None, **kw):
+        url = f"{self.base}/remote.php/dav/files/{owner or user}/{quote(path)}"
+        return self.client(user).request(method, url, **kw)
+
+    def propfind(self, user: str, path: str, depth: str = "1", *, owner: str | None = None):
+        r = self.dav(
+            user, "PROPFIND", path, owner=owner, headers={"Depth": depth}, content=PROPFIND_BODY
+        )
+        assert r.status_code == 207, r.text
+        found = {}
+        for response in parse_xml(r.content).iter(f"{DAV}response"):
+            href = response.findtext(f"{DAV}href") or ""
+            props = {}
+            for propstat in response.iter(f"{DAV}propstat"):
+                if "200" in (propstat.findtext(f"{DAV}status") or ""):
+                    for prop in propstat.find(f"{DAV}prop") or []:
+                        props[prop.tag] = prop.text or ("collection" if len(prop) else "")
+            found[href] = props
+        return found
+
+    def ocs(self, user: str, method: str, path: str, version: int = 2, **kw):
+        url = f"{self.base}/ocs/v{version}.php/apps/files_sharing/api/v1/{path}"
+        params = {"format": "json", **kw.pop("params", {})}
+        headers = {"OCS-APIRequest": "true"}
+        return self.client(user).request(method, url, params=params, headers=headers, **kw)
+
+    def space(self, user: str) -> Path:
+        return self.swan.data / "users" / user
+
+
+@pytest.fixture(scope="module")
+def drive(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("drive")
+    config = workdir / "swan-data" / "drive" / "drive_config.py"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"c.DriveService.quota_bytes = {QUOTA}\n")
+    swan = start_swan(workdir, "--users", "alice,bob,carol")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{swan.url}/services/drive/status.php", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        yield Drive(swan)
+    finally:
+        swan.kill_everything()
+
+
+def test_status_and_capabilities_answer_as_sync_clients_expect(drive):
+    status = httpx.get(f"{drive.base}/status.php").json()
+    assert status["installed"] is True and status["maintenance"] is False
+    caps = drive.client("alice").get(
+        f"{drive.base}/ocs/v1.php/cloud/capabilities", params={"format": "json"}
+    )
+    data = caps.json()["ocs"]
+    assert data["meta"]["statuscode"] == 100
+    capabilities = data["data"]["capabilities"]
+    assert capabilities["dav"]["chunking"] == "1.0"
+    assert capabilities["files"]["versioning"] and capabilities["files"]["undelete"]
+    assert capabilities["files_sharing"]["api_enabled"]
+    for version, code in ((1, 100), (2, 200)):
+        user = drive.client("alice").get(
+            f"{drive.base}/ocs/v{version}.php/cloud/user", params={"format": "json"}
+        )
+        assert user.json()["ocs"]["meta"]["statuscode"] == code
+        assert user.json()["ocs"]["data"]["id"] == "alice"
+        assert "class-2026" in user.json()["ocs"]["data"]["groups"]
+
+
+def test_without_a_valid_token_nothing_is_served(drive):
+    assert httpx.get(f"{drive.base}/remote.php/webdav/").status_code == 401
+    wrong = httpx.request(
+        "PROPFIND", f"{drive.base}/remote.php/webdav/", auth=("alice", "not-a-token")
+    )
+    assert wrong.status_code == 401
+    assert "Basic" in wrong.headers["WWW-Authenticate"]
+    # bob's own token with alice's name is not alice
+    drive.client("bob")
+    token = drive.swan.tokens["bob"]
+    r = httpx.request("PROPFIND", f"{drive.base}/remote.php/webdav/", auth=("alice", token))
+    assert r.status_code == 401
+
+
+def test_put_answers_oc_etag_and_file_id_and_honours_if_match_and_mtime(drive):
+    r = drive.dav("alice", "PUT", "notes.txt", content=b"v1", headers={"X-OC-Mtime": "1600000000"})
+    assert r.status_code == 201, r.text
+    etag, file_id = r.headers["OC-ETag"], r.headers["OC-FileId"]
+    assert etag.startswith('"') and file_id
+    assert r.headers["X-OC-MTime"] == "accepted"
+    assert os.stat(drive.space("alice") / "notes.txt").st_mtime == 1600000000
+
+    props = drive.propfind("alice", "notes.txt", "0")
+    (entry,) = props.values()
+    assert entry[f"{DAV}getetag"] == etag
+    assert entry[f"{OC}id"] == file_id
+    assert entry[f"{OC}permissions"] == "RGDNVW"
+    assert entry[f"{OC}size"] == "2"
+
+    stale = drive.dav("alice", "PUT", "notes.txt", content=b"v2", headers={"If-Match": '"old"'})
+    assert stale.status_code == 412
+    assert (drive.space("alice") / "notes.txt").read_bytes() == b"v1"
+    fresh = drive.dav("alice", "PUT", "notes.txt", content=b"v2", headers={"If-Match": etag})
+    assert fresh.status_code == 204
+    assert fresh.headers["OC-FileId"] == file_id  # same file, new content
+    assert fresh.headers["OC-ETag"] != etag
+
+
+def test_folder_etags_change_when_anything_deep_inside_changes(drive):
+    drive.dav("alice", "MKCOL", "deep")
+    drive.dav("alice", "MKCOL", "deep/er")
+    drive.dav("alice", "PUT", "deep/er/file.txt", content=b"one")
+
+    def etags():
+        root = drive.propfind("alice", "", "0")
+        deep = drive.propfind("alice", "deep", "0")
+        return next(iter(root.values()))[f"{DAV}getetag"], next(iter(deep.values()))[
+            f"{DAV}getetag"
+        ]
+
+    before = etags()
+    assert etags() == before  # stable while nothing changes
+    # a change made beside the drive (as a notebook server does) counts too
+    (drive.space("alice") / "deep" / "er" / "file.txt").write_bytes(b"two")
+    after = etags()
+    assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_move_copy_and_delete_keep_file_ids_and_fill_the_trash(drive):
+    r = drive.dav("alice", "PUT", "draft.txt", content=b"draft")
+    file_id = r.headers["OC-FileId"]
+    dest = f"{drive.base}/remote.php/dav/files/alice/final.txt"
+    assert drive.dav("alice", "MOVE", "draft.txt", headers={"Destination": dest}).status_code == 201
+    (entry,) = drive.propfind("alice", "final.txt", "0").values()
+    assert entry[f"{OC}id"] == file_id
+
+    copy = f"{drive.base}/remote.php/dav/files/alice/copy.txt"
+    assert drive.dav("alice", "COPY", "final.txt", headers={"Destination": copy}).status_code == 201
+    assert (drive.space("alice") / "copy.txt").read_bytes() == b"draft"
+
+    assert drive.dav("alice", "DELETE", "final.txt").status_code == 204
+    assert not (drive.space("alice") / "final.txt").exists()
+    trash_url = f"{drive.base}/remote.php/dav/trashbin/alice/trash"
+    r = drive.client("alice").request(
+        "PROPFIND", trash_url, headers={"Depth": "1"}, content=PROPFIND_BODY
+    )
+    assert r.status_code == 207
+    tree = parse_xml(r.content)
+    items = [
+        resp.findtext(f"{DAV}href")
+        for resp in tree.iter(f"{DAV}response")
+        if resp.find(f".//{NC}trashbin-original-location") is not None
+        and resp.findtext(f".//{NC}trashbin-original-location") == "final.txt"
+    ]
+    assert len(items) == 1
+    restore = f"{drive.base}/remote.php/dav/trashbin/alice/restore/final.txt"
+    r = drive.client("alice").request(
+        "MOVE", f"{drive.swan.url}{items[0]}", headers={"Destination": restore}
+    )
+    assert r.status_code == 201, r.text
+    assert (drive.space("alice") / "final.txt").read_bytes() == b"draft"
+    # the trash lives outside the synced space
+    assert not any(p.name.startswith(".") for p in drive.space("alice").iterdir())
+
+
+def test_chunked_upload_v2_publishes_the_parts_at_once(drive):
+    upload = f"{drive.base}/remote.php/dav/uploads/alice/web-1234"
+    c = drive.client("alice")
+    assert c.request("MKCOL", upload).status_code == 201
+    parts = [os.urandom(300), os.urandom(300), os.urandom(7)]
+    for i, part in enumerate(parts, start=1):
+        assert c.put(f"{upload}/{i:05d}", content=part).status_code == 201
+    assert not (drive.space("alice") / "big.bin").exists()
+    dest = f"{drive.base}/remote.php/dav/files/alice/big.bin"
+    wrong = c.request(
+        "MOVE", f"{upload}/.file", headers={"Destination": dest, "OC-Total-Length": "1"}
+    )
+    assert wrong.status_code == 400
+    assert not (drive.space("alice") / "big.bin").exists()
+    r = c.request(
+        "MOVE",
+        f"{upload}/.file",
+        headers={"Destination": dest, "OC-Total-Length": str(sum(map(len, parts)))},
+    )
+    assert r.status_code == 201, r.text
+    assert r.headers["OC-FileId"] and r.headers["OC-ETag"]
+    assert (drive.space("alice") / "big.bin").read_bytes() == b"".join(parts)
+    assert not (drive.swan.data / "drive" / "uploads" / "alice" / "web-1234").exists()
+
+
+def test_overwrites_keep_versions_that_can_be_listed_and_restored(drive):
+    first = drive.dav("alice", "PUT", "paper.md", content=b"first", headers={"X-OC-Mtime": "1000"})
+    file_id = first.headers["OC-FileId"][:8].lstrip("0")
+    drive.dav("alice", "PUT", "paper.md", content=b"second", headers={"X-OC-Mtime": "2000"})
+    versions = f"{drive.base}/remote.php/dav/versions/alice/versions/{file_id}"
+    r = drive.client("alice").request("PROPFIND", versions, headers={"Depth": "1"})
+    assert r.status_code == 207
+    hrefs = [h.text for h in parse_xml(r.content).iter(f"{DAV}href")]
+    assert any(h.endswith("/1000") for h in hrefs)
+    assert drive.client("alice").get(f"{versions}/1000").content == b"first"
+    target = f"{drive.base}/remote.php/dav/versions/alice/restore/target"
+    r = drive.client("alice").request("COPY", f"{versions}/1000", headers={"Destination": target})
+    assert r.status_code == 204, r.text
+    assert (drive.space("alice") / "paper.md").read_bytes() == b"first"
+    r = drive.client("alice").request("PROPFIND", versions, headers={"Depth": "1"})
+    assert any(h.text.endswith("/2000") for h in parse_xml(r.content).iter(f"{DAV}href"))
+
+
+def test_traversal_and_odd_names_are_refused_and_write_nothing(drive):
+    c = drive.client("alice")
+    for raw in ("../bob/x.txt", "%2e%2e/bob/x.txt", "a/%2e%2e/%2e%2e/bob/x.txt"):
+        r = c.put(f"{drive.base}/remote.php/dav/files/alice/{raw}", content=b"x")
+        assert r.status_code in (400, 403, 404), (raw, r.status_code)
+    assert not (drive.space("bob") / "x.txt").exists()
+    for name in ("bad%5Cname.txt", "ctl%01.txt", ".~swan-x.part"):
+        r = c.put(f"{drive.base}/remote.php/dav/files/alice/{name}", content=b"x")
+        assert r.status_code == 400, (name, r.status_code)
+    assert drive.dav("alice", "MKCOL", "Shared").status_code in (403, 405)
+    assert not (drive.space("alice") / "Shared").exists()
+
+
+def test_no_user_reaches_another_users_files_with_any_verb(drive):
+    drive.dav("alice", "PUT", "secret.txt", content=b"alice only")
+    dest = f"{drive.base}/remote.php/dav/files/bob/stolen.txt"
+    for method, kw in [
+        ("GET", {}),
+        ("PROPFIND", {"headers": {"Depth": "1"}}),
+        ("PUT", {"content": b"planted"}),
+        ("DELETE", {}),
+        ("MKCOL", {}),
+        ("MOVE", {"headers": {"Destination": dest}}),
+        ("COPY", {"headers": {"Destination": dest}}),
+        ("PROPPATCH", {"content": b"<x/>"}),
+        ("LOCK", {"content": b""}),
+    ]:
+        path = "newdir" if method == "MKCOL" else "secret.txt"
+        r = drive.dav("bob", method, path, owner="alice", **kw)
+        assert r.status_code in (403, 404), (method, r.status_code)
+        assert b"alice only" not in r.content
+    assert (drive.space("alice") / "secret.txt").read_bytes() == b"alice only"
+    assert not (drive.space("bob") / "stolen.txt").exists()
+    assert not (drive.space("alice") / "newdir").exists()
+    # bob cannot move his files into alice's space either
+    drive.dav("bob", "PUT", "gift.txt", content=b"gift")
+    into_alice = f"{drive.base}/remote.php/dav/files/alice/gift.txt"
+    r = drive.dav("bob", "MOVE", "gift.txt", headers={"Destination": into_alice})
+    assert r.status_code in (403, 404, 502)
+    assert not (drive.space("alice") / "gift.txt").exists()
+    # nor list alice's trash or versions
+    for area in ("trashbin/alice/trash", "versions/alice/versions"):
+        r = drive.client("bob").request(
+            "PROPFIND", f"{drive.base}/remote.php/dav/{area}", headers={"Depth": "1"}
+        )
+        assert r.status_code in (403, 404)
+
+
+def _share(drive, owner: str, **form):
+    r = drive.ocs(owner, "POST", "shares", data=form)
+    assert r.status_code == 200, r.text
+    return r.json()["ocs"]["data"]
+
+
+def test_a_user_share_waits_for_acceptance_then_appears_with_its_permissions(drive):
+    drive.dav("alice", "MKCOL", "project")
+    drive.dav("alice", "PUT", "project/data.csv", content=b"a,b\n")
+    share = _share(drive, "alice", path="/project", shareType="0", shareWith="bob", permissions="1")
+    assert share["share_type"] == 0 and share["permissions"] == 1
+
+    pending = drive.ocs("bob", "GET", "shares", params={"shared_with_me": "true", "state": "1"})
+    assert [s["id"] for s in pending.json()["ocs"]["data"]] == [share["id"]]
+    assert "Shared" not in drive.propfind("bob", "", "1").__repr__()
+
+    accepted = drive.ocs("bob", "POST", f"shares/pending/{share['id']}")
+    assert accepted.status_code == 200, accepted.text
+    listing = drive.propfind("bob", "Shared/project", "1")
+    perms = {href.rsplit("/", 1)[-1]: p[f"{OC}permissions"] for href, p in listing.items()}
+    assert perms["data.csv"] == "SG"
+    assert drive.dav("bob", "GET", "Shared/project/data.csv").content == b"a,b\n"
+    # read-only: no verb may change anything
+    assert drive.dav("bob", "PUT", "Shared/project/data.csv", content=b"x").status_code == 403
+    assert drive.dav("bob", "PUT", "Shared/project/new.csv", content=b"x").status_code == 403
+    assert drive.dav("bob", "DELETE", "Shared/project/data.csv").status_code == 403
+    assert drive.dav("bob", "MKCOL", "Shared/project/sub").status_code == 403
+    mine = f"{drive.base}/remote.php/dav/files/bob/mine.csv"
+    moved = drive.dav("bob", "MOVE", "Shared/project/data.csv", headers={"Destination": mine})
+    assert moved.status_code == 403
+    assert (drive.space("alice") / "project" / "data.csv").read_bytes() == b"a,b\n"
+    # carol was not given anything
+    assert drive.dav("carol", "GET", "Shared/project/data.csv").status_code == 404
+
+    # alice widens the share: bob may now edit and create
+    r = drive.ocs("alice", "PUT", f"shares/{share['id']}", data={"permissions": "7"})
+    assert r.json()["ocs"]["data"]["permissions"] == 7
+    assert drive.dav("bob", "PUT", "Shared/project/data.csv", content=b"c,d\n").status_code == 204
+    assert drive.dav("bob", "PUT", "Shared/project/new.csv", content=b"n").status_code == 201
+    assert (drive.space("alice") / "project" / "new.csv").read_bytes() == b"n"
+    assert drive.dav("bob", "DELETE", "Shared/project/new.csv").status_code == 403
+
+    # only the owner changes or deletes a share
+    r = drive.ocs("bob", "PUT", f"shares/{share['id']}", data={"permissions": "31"})
+    assert r.status_code == 403
+    assert drive.ocs("alice", "DELETE", f"shares/{share['id']}").status_code == 200
+    assert drive.dav("bob", "GET", "Shared/project/data.csv").status_code == 404
+
+
+def test_a_group_share_reaches_every_member_who_accepts_it(drive):
+    drive.dav("carol", "PUT", "syllabus.md", content=b"week 1")
+    share = _share(
+        drive, "carol", path="syllabus.md", shareType="1", shareWith="class-2026", permissions="31"
+    )
+    assert share["permissions"] == 3  # a file cannot grant create/delete; no resharing
+    for user in ("alice", "bob"):
+        drive.ocs(user, "POST", f"shares/pending/{share['id']}")
+        assert drive.dav(user, "GET", "Shared/syllabus.md").content == b"week 1"
+    assert drive.ocs("alice", "DELETE", f"shares/pending/{share['id']}").status_code == 200
+    assert drive.dav("alice", "GET", "Shared/syllabus.md").status_code == 404
+    assert drive.dav("bob", "GET", "Shared/syllabus.md").status_code == 200
+    declined = drive.ocs("alice", "GET", "shares", params={"shared_with_me": "true", "state": "2"})
+    assert [s["id"] for s in declined.json()["ocs"]["data"]] == [share["id"]]
+
+
+def test_sharing_what_you_do_not_own_is_refused_with_an_ocs_error(drive):
+    drive.dav("alice", "PUT", "mine.txt", content=b"m")
+    for version, status in ((1, 200), (2, 404)):
+        r = drive.ocs(
+            "bob",
+            "POST",
+            "shares",
+            version=version,
+            data={"path": "/mine.txt", "shareType": "0", "shareWith": "carol"},
+        )
+        assert r.status_code == status
+        meta = r.json()["ocs"]["meta"]
+        assert meta["status"] == "failure" and meta["statuscode"] == 404
+    r = drive.ocs(
+        "alice",
+        "POST",
+        "shares",
+        data={"path": "/mine.txt", "shareType": "0", "shareWith": "nobody"},
+    )
+    assert r.json()["ocs"]["meta"]["statuscode"] == 404
+    r = drive.ocs(
+        "alice", "POST", "shares", data={"path": "/../bob", "shareType": "0", "shareWith": "bob"}
+    )
+    assert r.json()["ocs"]["meta"]["status"] == "failure"
+    assert drive.ocs("bob", "GET", "shares/999999").status_code == 404
+
+
+def test_sharees_finds_users_and_groups(drive):
+    r = drive.ocs("alice", "GET", "sharees", params={"search": "b", "itemType": "file"})
+    data = r.json()["ocs"]["data"]
+    assert [u["value"]["shareWith"] for u in data["users"]] == ["bob"]
+    r = drive.ocs("alice", "GET", "sharees", params={"search": "class"})
+    assert r.json()["ocs"]["data"]["groups"][0]["value"] == {
+        "shareType": 1,
+        "shareWith": "class-2026",
+    }
+
+
+def test_a_public_link_with_password_serves_its_folder_read_only(drive):
+    drive.dav("alice", "MKCOL", "public")
+    drive.dav("alice", "PUT", "public/poster.pdf", content=b"%PDF")
+    link = _share(drive, "alice", path="public", shareType="3", password="open sesame")
+    token = link["token"]
+    assert len(token) >= 32 and link["url"].endswith(f"/s/{token}")
+    db = sqlite3.connect(drive.swan.data / "drive" / "drive.sqlite")
+    stored = db.execute("SELECT password_hash FROM shares WHERE token = ?", (token,)).fetchone()[0]
+    assert "open sesame" not in stored and json.loads(stored)["scheme"] == "scrypt"
+
+    webdav = f"{drive.base}/public.php/webdav"
+    assert httpx.get(f"{webdav}/poster.pdf", auth=(token, "wrong")).status_code == 401
+    assert httpx.get(f"{webdav}/poster.pdf").status_code == 401
+    assert httpx.get(f"{webdav}/poster.pdf", auth=(token, "open sesame")).content == b"%PDF"
+    put = httpx.put(f"{webdav}/planted.txt", content=b"x", auth=(token, "open sesame"))
+    assert put.status_code == 403
+    assert not (drive.space("alice") / "public" / "planted.txt").exists()
+    assert httpx.get(f"{drive.base}/s/{token}").status_code == 401  # asks for the password
+    assert httpx.get(f"{drive.base}/s/not-a-real-token-at-all").status_code == 404
+
+    drop = _share(drive, "alice", path="public", shareType="3", publicUpload="true")
+    put = httpx.put(f"{webdav}/upload.txt", content=b"up", auth=(drop["token"], ""))
+    assert put.status_code == 201
+    page = httpx.get(f"{drive.base}/s/{drop['token']}")
+    assert page.status_code == 200 and "poster.pdf" in page.text
+
+
+def test_over_quota_uploads_answer_507_and_leave_no_partial_file(drive):
+    big = os.urandom(QUOTA + 1)
+    r = drive.dav("carol", "PUT", "huge.bin", content=big)
+    assert r.status_code == 507
+    upload = f"{drive.base}/remote.php/dav/uploads/carol/q-1"
+    c = drive.client("carol")
+    c.request("MKCOL", upload)
+    c.put(f"{upload}/1", content=big)
+    dest = f"{drive.base}/remote.php/dav/files/carol/huge.bin"
+    assert c.request("MOVE", f"{upload}/.file", headers={"Destination": dest}).status_code == 507
+    assert not (drive.space("carol") / "huge.bin").exists()
+    assert not [p for p in drive.space("carol").iterdir() if p.name.startswith(".")]
+
+
+def test_the_web_page_logs_in_through_the_hub_and_offers_open_in_swan(drive):
+    drive.dav("alice", "PUT", "analysis.ipynb", content=b"{}")
+    with httpx.Client(follow_redirects=True, timeout=60) as browser:
+        login = browser.get(f"{drive.base}/")
+        assert "/hub/login" in str(login.url)
+        xsrf = browser.cookies.get("_xsrf")
+        page = browser.post(
+            str(login.url),
+            data={"username": "alice", "password": drive.swan.passwords()["alice"], "_xsrf": xsrf},
+        )
+        assert page.status_code == 200, page.text
+        assert str(page.url).startswith(f"{drive.base}/")
+        assert "analysis.ipynb" in page.text
+        assert "/hub/user-redirect/swan/open?path=analysis.ipynb" in page.text
+        # a cookie-authenticated write needs the page's request token
+        planted = browser.put(f"{drive.base}/remote.php/dav/files/alice/csrf.txt", content=b"x")
+        assert planted.status_code == 403
+        assert not (drive.space("alice") / "csrf.txt").exists()
+        assert browser.get(f"{drive.base}/static/drive.js").status_code == 200
