@@ -306,6 +306,41 @@ def test_no_user_reaches_another_users_files_with_any_verb(drive):
         assert r.status_code in (403, 404)
 
 
+def test_links_in_a_space_are_never_followed_into_other_spaces(drive):
+    """A user's code can make symbolic links in their space (in a container they name host paths);
+    the drive must not let one lead to another user's files, for the owner or through a share."""
+    drive.dav("bob", "PUT", "diary.txt", content=b"bob only")
+    alice = drive.space("alice")
+    (alice / "linked").mkdir(parents=True)
+    os.symlink(drive.space("bob"), alice / "linked" / "to-bob")
+    os.symlink(drive.space("bob") / "diary.txt", alice / "linked" / "diary.txt")
+    os.symlink(drive.space("bob"), alice / "to-bob")
+
+    listed = drive.propfind("alice", "linked")
+    assert not [href for href in listed if "to-bob" in href or "diary" in href]
+    for path in ("to-bob/diary.txt", "linked/to-bob/diary.txt", "linked/diary.txt", "to-bob"):
+        for method, kw in [("GET", {}), ("PROPFIND", {"headers": {"Depth": "1"}}), ("DELETE", {})]:
+            r = drive.dav("alice", method, path, **kw)
+            assert r.status_code in (403, 404, 409), (method, path, r.status_code)
+            assert b"bob only" not in r.content
+        assert drive.dav("alice", "MKCOL", f"{path}/new").status_code in (403, 404, 409)
+    for path in ("to-bob/diary.txt", "linked/to-bob/diary.txt", "to-bob/new.txt"):
+        put = drive.dav("alice", "PUT", path, content=b"planted")
+        assert put.status_code in (403, 404, 409), (path, put.status_code)
+    # a link's own name is alice's entry: writing it replaces the link, never its target
+    assert drive.dav("alice", "PUT", "linked/diary.txt", content=b"alice's").status_code == 201
+    assert not os.path.islink(alice / "linked" / "diary.txt")
+    assert (drive.space("bob") / "diary.txt").read_bytes() == b"bob only"
+    assert not (drive.space("bob") / "new.txt").exists()
+    assert not (drive.space("bob") / "new").exists()
+
+    link = _share(drive, "alice", path="linked", shareType="3")
+    webdav = f"{drive.base}/public.php/webdav"
+    r = httpx.get(f"{webdav}/to-bob/diary.txt", auth=(link["token"], ""))
+    assert r.status_code in (403, 404) and b"bob only" not in r.content
+    assert httpx.get(f"{webdav}/diary.txt", auth=(link["token"], "")).content == b"alice's"
+
+
 def _share(drive, owner: str, **form):
     r = drive.ocs(owner, "POST", "shares", data=form)
     assert r.status_code == 200, r.text

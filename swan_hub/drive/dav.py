@@ -482,10 +482,10 @@ class SharesFolder(_Node, DAVCollection):
     def get_etag(self) -> str:
         parts = []
         for name, share in sorted(self._mounts().items()):
-            place = self.spaces.place_of_share(share)
             try:
+                place = self.spaces.place_of_share(share)
                 st = os.stat(place.fs_path)
-            except FileNotFoundError:
+            except (FileNotFoundError, DriveError):
                 continue
             inner = tree(self.environ).etag(place.fs_path) if stat.S_ISDIR(st.st_mode) else ""
             parts.append(f"{name}:{share.id}:{share.permissions}:{file_etag(st)}:{inner}")
@@ -644,13 +644,13 @@ class PublicLinkProvider(DriveProvider):
         return place
 
     def place_for(self, path: str, environ: dict) -> Place:
-        place = self._link_place(environ)
         try:
+            place = self._link_place(environ)
             for name in split_segments(path):
                 place = place.child(name)
+            return self.spaces.confined(place)
         except DriveError as e:
             raise dav_error(e) from e
-        return place
 
     def get_resource_inst(self, path: str, environ: dict) -> Any:
         self._count_get_resource_inst += 1

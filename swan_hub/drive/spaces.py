@@ -216,7 +216,25 @@ class Spaces:
     def own_place(self, user: str, rel: str = "") -> Place:
         segments = split_segments(rel)
         fs_path = os.path.join(self.space_dir(user), *segments)
-        return Place(user, "/".join(segments), fs_path, PERM_ALL)
+        return self.confined(Place(user, "/".join(segments), fs_path, PERM_ALL))
+
+    def confined(self, place: Place) -> Place:
+        """``place`` if no existing part of its path below the owner's space is a symbolic link.
+
+        A link in a space can point anywhere the drive's process may read, including other
+        users' spaces (a container user's link names a host path), so the drive follows none:
+        a path through a link is answered like a path that does not exist.
+        """
+        current = self.space_dir(place.owner)
+        for name in place.rel.split("/") if place.rel else ():
+            current = os.path.join(current, name)
+            try:
+                st = os.lstat(current)
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            if stat.S_ISLNK(st.st_mode):
+                raise DriveError(404, f"No such file or folder: {place.rel}")
+        return place
 
     def default_state(self) -> int:
         return STATE_ACCEPTED if self.auto_accept else STATE_PENDING
@@ -238,7 +256,7 @@ class Spaces:
     def place_of_share(self, share: Share, perms: int | None = None) -> Place:
         owner_root = self.space_dir(share.owner)
         fs_path = os.path.join(owner_root, *share.path.split("/"))
-        return Place(
+        place = Place(
             share.owner,
             share.path,
             fs_path,
@@ -246,6 +264,7 @@ class Spaces:
             share,
             mount=True,
         )
+        return self.confined(place)
 
     def resolve(self, user: str, rel: str) -> Place | None:
         """The place of ``rel`` in ``user``'s view; None for the virtual shares folder itself.
@@ -265,7 +284,7 @@ class Spaces:
                 place.perms &= ~(PERM_CREATE | PERM_DELETE)
             for name in segments[2:]:
                 place = place.child(name)
-            return place
+            return self.confined(place)
         return self.own_place(user, "/".join(segments))
 
     def trash_file(self, owner: str, item_id: int) -> str:

@@ -204,14 +204,17 @@ class Pages:
                 f"<code>{html.escape(token)}</code> and the password you were given.</p>"
             )
             return _page(start_response, "Protected link", body, "401 Unauthorized")
-        if share is None:
+        try:
+            place = self.spaces.place_of_share(share) if share is not None else None
+        except DriveError:
+            place = None
+        if place is None:
             return _page(
                 start_response,
                 "Not found",
                 "<p>This link does not exist or has expired.</p>",
                 "404 Not Found",
             )
-        place = self.spaces.place_of_share(share)
         place.mount = False
         if sub == "download" and share.item_type == "file":
             return self._download(place, start_response)
