@@ -253,7 +253,7 @@ def _git_failure(stderr: str) -> Refused:
             "The repository asks for a login: it is private or does not exist. "
             "Only public repositories can be opened."
         )
-    if "redirect" in text:
+    if "redirect" in text or re.search(r"returned error: 30[12378]", text):
         return SourceFailed(
             "The repository address redirects elsewhere; use the address it redirects to."
         )

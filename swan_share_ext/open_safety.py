@@ -134,7 +134,8 @@ def _unwrapped(address: IPAddress) -> IPAddress:
 def address_problem(address: IPAddress) -> str | None:
     """Why a connection to ``address`` is refused by default, or None for a public address."""
     inner = _unwrapped(address)
-    for candidate in {address, inner}:
+    # The embedded IPv4 address first: it is where the packets go, and it names the reason.
+    for candidate in dict.fromkeys((inner, address)):
         if candidate in METADATA_ADDRESSES:
             return "a cloud metadata address"
         if candidate.is_loopback:
