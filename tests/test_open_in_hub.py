@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -16,6 +17,16 @@ from open_servers import GitHttpServer, SourceServer, UpstreamRepository, reply
 from test_swan_up import SPAWN_TIMEOUT, Swan, log_in, start_swan
 
 pytestmark = [pytest.mark.hub]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 SOURCE = "127.0.0.2"
 # The users' servers read this config (through JUPYTER_CONFIG_PATH): the local sources are
@@ -212,3 +223,40 @@ def test_the_hub_serves_the_badge_and_the_link_generator(swan, source):
         f"{swan.url}/hub/user-redirect/swan/open?url=https%3A%2F%2Fgithub.com%2Fowner%2Frepo&kind=git"
     )
     assert made["markdown"] == f"[![Open in SWAN]({made['badge']})]({made['link']})"
+
+
+def test_in_a_browser_a_generated_link_is_confirmed_and_lands_in_the_notebook(swan, source):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    source.routes["/browser/walkthrough.ipynb"] = reply(200, notebook("print('hi')").encode())
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{swan.url}/hub/login")
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", swan.passwords()["alice"])
+            page.click("[type=submit]")
+            page.wait_for_url(re.compile(r".*/(hub/(home|spawn)|user/alice/).*"), timeout=60_000)
+
+            page.goto(f"{swan.url}/services/swan-links/")
+            page.fill("input[name=url]", source.url("/browser/walkthrough.ipynb"))
+            page.click("#make-link")
+            page.wait_for_selector("#link-result", state="visible")
+            link = page.get_attribute("#link-open", "href")
+            assert link.startswith(f"{swan.url}/hub/user-redirect/swan/open?url=")
+
+            page.click("#link-open")
+            page.wait_for_selector("#open-confirm", timeout=SPAWN_TIMEOUT * 1000)
+            assert "SWAN_projects/walkthrough/" in page.inner_text("#open-folder")
+            page.click("#open-confirm")
+            page.wait_for_url(
+                "**/user/alice/lab/tree/SWAN_projects/walkthrough/walkthrough.ipynb",
+                timeout=60_000,
+            )
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        finally:
+            browser.close()
+    saved = swan.data / "users" / "alice" / "SWAN_projects" / "walkthrough" / "walkthrough.ipynb"
+    assert saved.read_text() == notebook("print('hi')")
