@@ -21,7 +21,7 @@ from .open_safety import BadLink, UrlPolicy
 
 PARAMETERS = ("path", "owner", "url", "projurl", "kind", "branch", "open")
 _SHARE_LINK = re.compile(r"^(?P<prefix>(?:/index\.php)?)/s/(?P<token>[A-Za-z0-9_-]{4,128})/?$")
-_DRIVE_LINK = re.compile(r"^(?P<base>/.*?/)?services/drive/s/(?P<token>[A-Za-z0-9_-]{4,128})/?$")
+_DRIVE_LINK = re.compile(r"^/(?:.*/)?services/drive/s/(?P<token>[A-Za-z0-9_-]{4,128})/?$")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 

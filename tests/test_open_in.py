@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from open_servers import GitHttpServer, SourceServer, UpstreamRepository, reply
 
+from swan_share_ext.open_safety import BadLink, Refused, UrlPolicy
+from swan_share_ext.open_sources import LinkReader
+
 SOURCE_HOST = "127.0.0.2"
 
 
@@ -362,3 +365,53 @@ async def test_a_file_deleted_by_the_user_comes_back_and_untouched_files_follow_
     actions = {e["path"]: e["action"] for e in events if e["event"] == "file"}
     assert actions == {"a.txt": "restored", "b.txt": "updated"}
     assert (project / "b.txt").read_text() == "b2\n"
+
+
+# -- reading links, without a server -----------------------------------------------------------
+
+
+def reader(**kwargs) -> LinkReader:
+    policy = UrlPolicy.from_lists(["github.com", "cloud.example.org", "gitlab.cern.ch"])
+    defaults = {
+        "user": "alice",
+        "space": "/eos/user/a/alice",
+        "storage_path_template": "/eos/user/{initial}/{username}",
+        "git_hosts": ("github.com",),
+        "share_link_hosts": ("cloud.example.org",),
+    }
+    return LinkReader(policy, **{**defaults, **kwargs})
+
+
+def test_links_name_their_kind_source_and_project_folder():
+    r = reader()
+    repo = r.plan({"url": "https://github.com/owner/my-repo", "branch": "dev"})
+    assert (repo.kind, repo.name, repo.branch) == ("git", "my-repo", "dev")
+    assert r.plan({"url": "https://gitlab.cern.ch/a/b/c.git"}).name == "c"
+    assert r.plan({"url": "https://github.com/o/r/raw/main/x.ipynb"}).kind == "download"
+    zipped = r.plan({"url": "https://github.com/o/r/archive/main.zip", "kind": "file"})
+    assert (zipped.kind, zipped.name) == ("download", "main")
+    share = r.plan({"url": "https://cloud.example.org/index.php/s/AbCdEf123"})
+    assert share.kind == "share-link"
+    assert share.fetch_url == "https://cloud.example.org/index.php/s/AbCdEf123/download"
+    odd = r.plan({"url": "https://github.com/o/r/raw/main/%3Cscript%3E%20x.ipynb"})
+    assert odd.name == "script- x"
+
+
+def test_eos_paths_map_to_their_owner_and_own_paths_open_in_place():
+    r = reader()
+    own = r.plan({"projurl": "file://eos/user/a/alice/work/fit.ipynb"})
+    assert (own.kind, own.path) == ("own-path", "work/fit.ipynb")
+    other = r.plan({"path": "/eos/user/b/bob/thesis.ipynb"})
+    assert (other.kind, other.owner, other.path) == ("other-path", "bob", "thesis.ipynb")
+    with pytest.raises(BadLink):
+        r.plan({"path": "/eos/user/x/bob/thesis.ipynb"})  # the initial must match the name
+
+
+def test_a_public_link_of_this_hubs_drive_is_fetched_from_the_drive_itself():
+    r = reader(drive_url="http://127.0.0.1:8000/services/drive/", hub_host="swan.example.org")
+    plan = r.plan({"url": "https://swan.example.org/services/drive/s/Tok3n_abc"})
+    assert plan.kind == "share-link"
+    assert plan.fetch_url == "http://127.0.0.1:8000/services/drive/s/Tok3n_abc/download"
+    # The same path on another host is just a URL, held to the allowlist.
+    with pytest.raises(Refused, match="not among the hosts"):
+        r.plan({"url": "https://evil.example/services/drive/s/Tok3n_abc"})

@@ -334,3 +334,23 @@ async def test_a_subdomain_rule_admits_subdomains_only_and_hosts_compare_exactly
     assert not policy.host_allowed("gist.github.com")
     # A trailing dot and upper case are the same host after parsing.
     assert policy.check_form("https://GitHub.COM./a")[1] == "github.com"
+
+
+async def test_a_repository_larger_than_allowed_is_refused_and_nothing_is_written(
+    jp_fetch, jp_serverapp, tmp_path, space
+):
+    import os
+
+    from open_servers import UpstreamRepository
+
+    jp_serverapp.web_app.settings["swan_open_in"].max_repository_bytes = 512 * 1024
+    server = GitHttpServer(tmp_path / "served", SOURCE)
+    try:
+        UpstreamRepository(tmp_path, "heavy").commit({"blob.bin": os.urandom(2 * 1024 * 1024)})
+        events = await post_open(jp_fetch, {"url": server.url("heavy.git")})
+        assert events[-1]["event"] == "error", events
+        assert events[-1]["status"] == 413
+        assert "allowed" in events[-1]["message"]
+        assert [p for p in space.rglob("*") if p.is_file()] == []
+    finally:
+        server.stop()

@@ -155,6 +155,17 @@ def test_a_swan_projurl_link_fetches_the_notebook_after_confirmation(swan, sourc
     assert client.get(done["url"]).status_code == 200
 
 
+def test_a_post_from_the_browser_without_the_pages_xsrf_token_is_refused(swan, source):
+    source.routes["/forged.ipynb"] = reply(200, notebook("forged").encode())
+    client = browser_login(swan, "alice")
+    link = "/hub/user-redirect/swan/open?" + urlencode({"url": source.url("/forged.ipynb")})
+    follow_link(client, link, until="/swan/open")
+    r = client.post("/user/alice/swan/api/open", json={"url": source.url("/forged.ipynb")})
+    assert r.status_code == 403
+    assert source.requested("/forged.ipynb") == 0
+    assert not (swan.data / "users" / "alice" / "SWAN_projects" / "forged").exists()
+
+
 def test_a_git_repository_is_cloned_edited_reopened_and_both_sides_survive(swan, tmp_path):
     git_server = GitHttpServer(tmp_path / "served", SOURCE)
     try:
