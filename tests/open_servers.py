@@ -3,6 +3,7 @@ counts what it was asked, and a real git smart-HTTP server (`git http-backend`) 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -228,3 +229,28 @@ class UpstreamRepository:
         git(self.work, "commit", "-q", "-m", message)
         git(self.work, "push", "-q", "origin", "main")
         return git(self.work, "rev-parse", "HEAD").strip()
+
+
+def server_config(space: Path, state: Path, **open_in: object) -> dict:
+    """jupyter-server config for the open-in tests: our contents manager on ``space`` and the
+    extension, with ``open_in`` as the SwanOpenIn settings."""
+    return {
+        "ServerApp": {
+            "root_dir": str(space),
+            "contents_manager_class": "swan_contents.SwanContentsManager",
+            "jpserver_extensions": {"swan_share_ext": True},
+        },
+        "SwanContentsManager": {"versions_dir": str(state / "versions")},
+        "SwanOpenIn": {"state_dir": str(state / "open-in"), **open_in},
+    }
+
+
+async def post_open(jp_fetch: Callable, params: dict) -> list[dict]:
+    """The events of POST /swan/api/open, or the JSON error as a single error event."""
+    r = await jp_fetch(
+        "swan", "api", "open", method="POST", body=json.dumps(params), raise_error=False
+    )
+    text = r.body.decode()
+    if r.code != 200:
+        return [{"event": "error", "status": r.code, **json.loads(text)}]
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -10,7 +10,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from open_servers import GitHttpServer, SourceServer, UpstreamRepository, reply
+from open_servers import (
+    GitHttpServer,
+    SourceServer,
+    UpstreamRepository,
+    post_open,
+    reply,
+    server_config,
+)
 
 from swan_share_ext.open_safety import BadLink, Refused, UrlPolicy
 from swan_share_ext.open_sources import LinkReader
@@ -51,32 +58,18 @@ def zip_of(files: dict[str, bytes]) -> bytes:
 
 
 @pytest.fixture
-def space(tmp_path) -> Path:
-    root = tmp_path / "space"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
 def jp_server_config(space, tmp_path):
-    return {
-        "ServerApp": {
-            "root_dir": str(space),
-            "contents_manager_class": "swan_contents.SwanContentsManager",
-            "jpserver_extensions": {"swan_share_ext": True},
-        },
-        "SwanContentsManager": {"versions_dir": str(tmp_path / "versions")},
-        "SwanOpenIn": {
-            "allowed_hosts": [SOURCE_HOST, "github.com"],
-            "allowed_schemes": ["https", "http"],
-            "allowed_networks": [f"{SOURCE_HOST}/32"],
-            "share_link_hosts": [SOURCE_HOST],
-            "state_dir": str(tmp_path / "open-in-state"),
-            "max_download_bytes": 1024 * 1024,
-            "download_timeout": 5.0,
-            "storage_path_template": "/eos/user/{initial}/{username}",
-        },
-    }
+    return server_config(
+        space,
+        tmp_path,
+        allowed_hosts=[SOURCE_HOST, "github.com"],
+        allowed_schemes=["https", "http"],
+        allowed_networks=[f"{SOURCE_HOST}/32"],
+        share_link_hosts=[SOURCE_HOST],
+        max_download_bytes=1024 * 1024,
+        download_timeout=5.0,
+        storage_path_template="/eos/user/{initial}/{username}",
+    )
 
 
 @pytest.fixture
@@ -98,13 +91,7 @@ def open_api(jp_fetch):
     """``await open_api(**query)``: the events of POST /swan/api/open, or the JSON error."""
 
     async def call(**params: str) -> list[dict]:
-        r = await jp_fetch(
-            "swan", "api", "open", method="POST", body=json.dumps(params), raise_error=False
-        )
-        text = r.body.decode()
-        if r.code != 200:
-            return [{"event": "error", "status": r.code, **json.loads(text)}]
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return await post_open(jp_fetch, params)
 
     return call
 

@@ -8,13 +8,20 @@ and the only real source is a local HTTP server on 127.0.0.2, allowed by this te
 from __future__ import annotations
 
 import io
-import json
 import stat
 import zipfile
-from pathlib import Path
 
 import pytest
-from open_servers import GitHttpServer, SourceServer, endless, redirect, reply, trickle
+from open_servers import (
+    GitHttpServer,
+    SourceServer,
+    endless,
+    post_open,
+    redirect,
+    reply,
+    server_config,
+    trickle,
+)
 
 from swan_share_ext.open_safety import Refused, SourceFailed, UrlPolicy
 
@@ -185,47 +192,33 @@ CASES = [
 
 
 @pytest.fixture
-def space(tmp_path) -> Path:
-    root = tmp_path / "space"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
 def jp_server_config(space, tmp_path):
-    return {
-        "ServerApp": {
-            "root_dir": str(space),
-            "contents_manager_class": "swan_contents.SwanContentsManager",
-            "jpserver_extensions": {"swan_share_ext": True},
-        },
-        "SwanContentsManager": {"versions_dir": str(tmp_path / "versions")},
-        "SwanOpenIn": {
-            # Literal addresses and a wildcard are allowed as *hosts* so that the address
-            # checks behind the allowlist are what refuses them.
-            "allowed_hosts": [
-                SOURCE,
-                "github.com",
-                "localhost",
-                "*.example.org",
-                "127.0.0.1",
-                "::1",
-                "::ffff:7f00:1",
-                "0.0.0.0",
-                "169.254.169.254",
-            ],
-            "allowed_schemes": ["https", "http"],
-            "allowed_networks": [f"{SOURCE}/32"],
-            "state_dir": str(tmp_path / "state"),
-            "max_download_bytes": 1024 * 1024,
-            "download_timeout": 1.5,
-            "max_redirects": 3,
-            "max_files": 50,
-            "max_unpacked_bytes": 4 * 1024 * 1024,
-            "git_timeout": 20.0,
-            "storage_path_template": "/eos/user/{initial}/{username}",
-        },
-    }
+    return server_config(
+        space,
+        tmp_path,
+        # Literal addresses and a wildcard are allowed as *hosts* so that the address
+        # checks behind the allowlist are what refuses them.
+        allowed_hosts=[
+            SOURCE,
+            "github.com",
+            "localhost",
+            "*.example.org",
+            "127.0.0.1",
+            "::1",
+            "::ffff:7f00:1",
+            "0.0.0.0",
+            "169.254.169.254",
+        ],
+        allowed_schemes=["https", "http"],
+        allowed_networks=[f"{SOURCE}/32"],
+        max_download_bytes=1024 * 1024,
+        download_timeout=1.5,
+        max_redirects=3,
+        max_files=50,
+        max_unpacked_bytes=4 * 1024 * 1024,
+        git_timeout=20.0,
+        storage_path_template="/eos/user/{initial}/{username}",
+    )
 
 
 @pytest.fixture
@@ -238,16 +231,6 @@ def source():
     server = SourceServer(SOURCE, routes=dict(SOURCE_ROUTES))
     yield server
     server.stop()
-
-
-async def post_open(jp_fetch, params: dict) -> list[dict]:
-    r = await jp_fetch(
-        "swan", "api", "open", method="POST", body=json.dumps(params), raise_error=False
-    )
-    text = r.body.decode()
-    if r.code != 200:
-        return [{"event": "error", "status": r.code, **json.loads(text)}]
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 @pytest.mark.parametrize(
