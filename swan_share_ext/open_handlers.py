@@ -90,29 +90,32 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
         params = {k: self.get_argument(k) for k in self.request.arguments}
         try:
             plan = self.link_reader().plan(params)
+            run = OpenRun(
+                self.open_settings,
+                self.contents_manager,
+                space=self.space,
+                user=self.username,
+                emit=lambda event: None,
+            )
             if plan.kind in ("own-path", "other-path"):
                 # Nothing is fetched: resolving a path only reads, so it is done right here.
-                done = await OpenRun(
-                    self.open_settings,
-                    self.contents_manager,
-                    space=self.space,
-                    user=self.username,
-                    emit=lambda event: None,
-                ).run(plan)
+                done = await run.run(plan)
                 self.redirect(url_path_join(self.base_url, done["redirect"]))
                 return
+            if plan.name:
+                folder = (await run.project(plan.name, plan.source))[0] + "/"
+            else:
+                folder = f"{self.open_settings.projects_dir.strip('/')}/(named after the file)/"
         except Refused as e:
             self.set_status(e.status)
-            self.finish(self._page("refused", reason=e.message, plan=None, params={}))
+            self.finish(self._page("refused", reason=e.message, plan=None, folder="", params={}))
             return
-        self.finish(self._page("confirm", reason="", plan=plan, params=params))
+        self.finish(self._page("confirm", reason="", plan=plan, folder=folder, params=params))
 
-    def _page(self, state: str, *, reason: str, plan: Plan | None, params: dict) -> str:
+    def _page(
+        self, state: str, *, reason: str, plan: Plan | None, folder: str, params: dict
+    ) -> str:
         s = self.open_settings
-        folder = ""
-        if plan is not None:
-            name = plan.name or "(named after the shared file)"
-            folder = f"{s.projects_dir.strip('/')}/{name}/"
         return _TEMPLATES.get_template("open.html").render(
             state=state,
             reason=reason,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import posixpath
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -53,8 +54,13 @@ def _hidden(path: str) -> bool:
 
 
 def _safe_file_name(name: str, fallback: str) -> str:
-    cleaned = safe_project_name(posixpath.basename(name))
-    return cleaned if cleaned != "project" or name == "project" else fallback
+    """A visible file name made of the suggested one's words, keeping its extension."""
+    stem, ext = posixpath.splitext(posixpath.basename(name))
+    ext = re.sub(r"[^A-Za-z0-9]+", "", ext)[:16]
+    cleaned = safe_project_name(stem)
+    if cleaned == "project" and stem != "project":
+        return fallback
+    return f"{cleaned}.{ext}" if ext else cleaned
 
 
 class OpenRun:
@@ -131,7 +137,7 @@ class OpenRun:
 
     # -- projects -----------------------------------------------------------------------------
 
-    async def _project(self, name: str, source: str) -> tuple[str, ProjectState]:
+    async def project(self, name: str, source: str) -> tuple[str, ProjectState]:
         """The folder for ``source``: ``SWAN_projects/<name>``, or ``<name>-2``… when ``<name>``
         holds another source's files."""
         base = posixpath.join(self.settings.projects_dir.strip("/"), name)
@@ -152,7 +158,7 @@ class OpenRun:
         merge: Any = None,
         before_save: Any = None,
     ) -> dict[str, Any]:
-        folder, state = await self._project(name, plan.source)
+        folder, state = await self.project(name, plan.source)
         async with project_lock(state.folder):
             state = await state.load()
             self.step(f"Writing {len(files)} file(s) into {folder}/")
@@ -229,7 +235,7 @@ class OpenRun:
         s = self.settings
         self.step(f"Checking {plan.host}")
         target = await self.policy.check(plan.source)
-        folder, state = await self._project(plan.name, plan.source)
+        folder, state = await self.project(plan.name, plan.source)
         repo = GitRepository(
             state.git_dir,
             git=s.git_command,

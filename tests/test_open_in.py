@@ -402,3 +402,16 @@ def test_a_public_link_of_this_hubs_drive_is_fetched_from_the_drive_itself():
     # The same path on another host is just a URL, held to the allowlist.
     with pytest.raises(Refused, match="not among the hosts"):
         r.plan({"url": "https://evil.example/services/drive/s/Tok3n_abc"})
+
+
+async def test_a_second_source_with_the_same_name_gets_its_own_folder(
+    open_api, jp_fetch, source, space
+):
+    source.routes["/a/report.ipynb"] = reply(200, notebook("a").encode())
+    source.routes["/b/report.ipynb"] = reply(200, notebook("b").encode())
+    assert last(await open_api(url=source.url("/a/report.ipynb")))["event"] == "done"
+    page = await jp_fetch("swan", "open", params={"url": source.url("/b/report.ipynb")})
+    assert "SWAN_projects/report-2/" in page.body.decode()
+    done = last(await open_api(url=source.url("/b/report.ipynb")))
+    assert done["path"] == "SWAN_projects/report-2/report.ipynb"
+    assert (space / "SWAN_projects/report/report.ipynb").read_text() == notebook("a")
