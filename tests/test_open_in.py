@@ -194,9 +194,10 @@ async def test_a_zip_is_unpacked_without_its_top_folder_and_hidden_files(open_ap
 async def test_a_public_share_link_downloads_the_shared_file_under_its_own_name(
     open_api, source, space
 ):
-    # Shaped like a Nextcloud/ownCloud public link: GET /s/<token>/download answers the file with
-    # `Content-Disposition: attachment; filename*=UTF-8''<name>` (the server's documented
-    # behaviour for a single-file share).
+    # A double of a Nextcloud/ownCloud public link (no such server runs here): appending
+    # /download to /index.php/s/<token> answers the shared file, named in Content-Disposition,
+    # as the Nextcloud maintainers describe in nextcloud/server issues #3776 and #16858; the
+    # header's RFC 6266 form `attachment; filename*=UTF-8''<name>` is what the client parses.
     source.routes["/s/Ab12Cd34/download"] = reply(
         200,
         notebook("shared").encode(),
