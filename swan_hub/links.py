@@ -66,19 +66,24 @@ def link_problem(params: Mapping[str, str]) -> str | None:
     return None
 
 
-class BadgeHandler(web.RequestHandler):
+class AssetHandler(web.RequestHandler):
+    """One small file of ``links_static/``, read once when the service starts."""
+
+    def initialize(self, body: bytes, content_type: str, max_age: int = 0) -> None:
+        self.body = body
+        self.content_type = content_type
+        self.max_age = max_age
+
     def get(self) -> None:
-        self.set_header("Content-Type", "image/svg+xml; charset=utf-8")
-        self.set_header("Cache-Control", "public, max-age=86400")
-        with open(os.path.join(STATIC_DIR, "badge.svg"), "rb") as f:
-            self.finish(f.read())
+        self.set_header("Content-Type", self.content_type)
+        if self.max_age:
+            self.set_header("Cache-Control", f"public, max-age={self.max_age}")
+        self.finish(self.body)
 
 
-class GeneratorPageHandler(web.RequestHandler):
-    def get(self) -> None:
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        with open(os.path.join(STATIC_DIR, "links.html"), "rb") as f:
-            self.finish(f.read())
+def _asset(name: str) -> bytes:
+    with open(os.path.join(STATIC_DIR, name), "rb") as f:
+        return f.read()
 
 
 class LinksApiHandler(web.RequestHandler):
@@ -106,8 +111,20 @@ def make_app(prefix: str, hub_base_url: str) -> web.Application:
     return web.Application(
         [
             (prefix.rstrip("/"), web.RedirectHandler, {"url": prefix}),
-            (prefix, GeneratorPageHandler),
-            (prefix + "badge.svg", BadgeHandler),
+            (
+                prefix,
+                AssetHandler,
+                {"body": _asset("links.html"), "content_type": "text/html; charset=utf-8"},
+            ),
+            (
+                prefix + "badge.svg",
+                AssetHandler,
+                {
+                    "body": _asset("badge.svg"),
+                    "content_type": "image/svg+xml; charset=utf-8",
+                    "max_age": 86400,
+                },
+            ),
             (prefix + "api/links", LinksApiHandler, {"hub_base_url": hub_base_url}),
             (prefix + "static/(.*)", web.StaticFileHandler, {"path": STATIC_DIR}),
         ]

@@ -15,7 +15,7 @@ import re
 import shutil
 import signal
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from .open_safety import BadLink, CheckedUrl, Refused, SourceFailed, TooLarge, TooSlow
@@ -108,7 +108,7 @@ class GitRepository:
         self, args: Sequence[str], *, stdin: bytes | None = None, watch: str | None = None
     ) -> bytes:
         """Run git; `TooSlow`/`TooLarge` stop it (and its helpers) at the limits."""
-        with tempfile.TemporaryDirectory(prefix="swan-git-home-") as home:
+        async with _scratch_dir("swan-git-home-") as home:
             proc = await asyncio.create_subprocess_exec(
                 self.git,
                 *args,
@@ -229,7 +229,7 @@ class GitRepository:
         """A three-way merge of a text file; None when the two sides conflict."""
         if b"\0" in ours + base + theirs:
             return None
-        with tempfile.TemporaryDirectory(prefix="swan-merge-") as tmp:
+        async with _scratch_dir("swan-merge-") as tmp:
             paths = [os.path.join(tmp, name) for name in ("ours", "base", "theirs")]
             for path, data in zip(paths, (ours, base, theirs), strict=True):
                 await asyncio.to_thread(_write_bytes, path, data)
@@ -237,6 +237,16 @@ class GitRepository:
                 return await self._run(["merge-file", "-p", "-q", *paths])
             except SourceFailed:
                 return None
+
+
+@contextlib.asynccontextmanager
+async def _scratch_dir(prefix: str) -> AsyncIterator[str]:
+    """A private temporary folder, made and removed off the event loop."""
+    path = await asyncio.to_thread(tempfile.mkdtemp, prefix=prefix)
+    try:
+        yield path
+    finally:
+        await asyncio.to_thread(shutil.rmtree, path, True)
 
 
 def _write_bytes(path: str, data: bytes) -> None:

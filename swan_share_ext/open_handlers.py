@@ -34,6 +34,8 @@ _TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
+# Loaded once at import: no file is read while a request is served.
+_OPEN_PAGE = _TEMPLATES.get_template("open.html")
 KIND_TITLES = {
     "git": "a git repository",
     "download": "a file from the web",
@@ -116,7 +118,7 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
         self, state: str, *, reason: str, plan: Plan | None, folder: str, params: dict
     ) -> str:
         s = self.open_settings
-        return _TEMPLATES.get_template("open.html").render(
+        return _OPEN_PAGE.render(
             state=state,
             reason=reason,
             plan=plan,
