@@ -13,8 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import drive  # noqa: E402
 import listing  # noqa: E402
+import openin  # noqa: E402
 
-BENCHMARKS = {"listing": listing.main, "drive": drive.main}
+BENCHMARKS = {"listing": listing.main, "drive": drive.main, "openin": openin.main}
 
 
 def main(argv: list[str]) -> None:

@@ -27,6 +27,7 @@ from swan_hub.auth import (
     SwanDemoAuthenticator,
     ensure_demo_credentials,
 )
+from swan_hub.links import links_service
 from swan_hub.spawner import SwanLocalSpawner, UnsafeUsernameError, filesystem_safe_name
 
 PROXY_INSTALL_HINT = (
@@ -107,6 +108,9 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
     c.SwanSpawnerMixin.space_template = data.template(data.users)
     c.SwanSpawnerMixin.versions_template = data.template(data.versions)
     c.SwanLocalSpawner.jupyter_dir_template = data.template(data.runtime)
+
+    # The badge and the link generator page of "Open in SWAN" (/services/swan-links/).
+    c.JupyterHub.services.append(links_service(free_port()))
 
     c.JupyterHub.authenticator_class = SwanDemoAuthenticator
     c.SwanDemoAuthenticator.credentials_file = os.path.join(data.hub, CREDENTIALS_FILE)

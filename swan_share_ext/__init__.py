@@ -9,6 +9,7 @@ from typing import Any
 
 from ._version import __version__
 from .handlers import setup_handlers
+from .open_handlers import setup_open_in
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -17,6 +18,7 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 def _load_jupyter_server_extension(server_app: Any) -> None:
     setup_handlers(server_app.web_app)
+    setup_open_in(server_app)
     server_app.log.info("swan_share_ext %s: /swan/api/ is enabled", __version__)
 
 

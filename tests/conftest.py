@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +111,11 @@ def notebook_body(source: str = "print('hi')") -> dict:
 
 def text_body(text: str) -> dict:
     return {"type": "file", "format": "text", "content": text}
+
+
+@pytest.fixture
+def space(tmp_path) -> Path:
+    """An empty folder to serve as a user's storage space."""
+    root = tmp_path / "space"
+    root.mkdir()
+    return root

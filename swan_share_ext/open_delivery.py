@@ -1,0 +1,226 @@
+"""Landing fetched files in ``SWAN_projects/<name>/`` without ever destroying the user's edits.
+
+This module owns the promise of a repeated click: a file the user changed is never overwritten;
+the new version is merged in (git) or put beside it, and each decision is reported. It writes only
+through the contents manager (so POSIX and WebDAV spaces behave alike) and keeps what it delivered
+in a small state file outside the space. It must not fetch anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import posixpath
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from tornado.web import HTTPError
+
+Loader = Callable[[], Awaitable[bytes]]
+Merger = Callable[[str, bytes], Awaitable[bytes | None]]
+Emit = Callable[[dict[str, Any]], None]
+
+_LOCKS: dict[str, asyncio.Lock] = {}
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def beside_name(path: str, data: bytes) -> str:
+    """Where the new version of an edited file goes: ``b.ipynb`` -> ``b.upstream-1a2b3c4.ipynb``.
+
+    Named after the content, so clicking again with the same upstream version finds it there
+    instead of making another copy.
+    """
+    folder, name = posixpath.split(path)
+    stem, ext = posixpath.splitext(name)
+    if not stem:
+        stem, ext = name, ""
+    return posixpath.join(folder, f"{stem}.upstream-{digest(data)[:7]}{ext}")
+
+
+class ProjectState:
+    """What was delivered last into one project folder; kept as JSON outside the user's space."""
+
+    def __init__(self, state_dir: str, space: str, project: str) -> None:
+        key = digest(f"{space}\0{project}".encode())[:24]
+        self.folder = os.path.join(state_dir, key)
+        self.file = os.path.join(self.folder, "state.json")
+        self.git_dir = os.path.join(self.folder, "repository.git")
+        self.source: str | None = None
+        self.files: dict[str, str] = {}
+
+    async def load(self) -> ProjectState:
+        try:
+            text = await asyncio.to_thread(_read_text, self.file)
+        except (OSError, ValueError):
+            return self
+        try:
+            saved = json.loads(text)
+            self.source = saved.get("source")
+            self.files = {str(k): str(v) for k, v in saved.get("files", {}).items()}
+        except (ValueError, AttributeError):
+            self.files = {}
+        return self
+
+    async def save(self, source: str, files: dict[str, str]) -> None:
+        self.source, self.files = source, dict(files)
+        text = json.dumps({"source": source, "files": files}, indent=1, sort_keys=True)
+        await asyncio.to_thread(_write_text_atomically, self.file, text)
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _write_text_atomically(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def project_lock(key: str) -> asyncio.Lock:
+    """One delivery at a time per project folder (a double click must not interleave writes)."""
+    return _LOCKS.setdefault(key, asyncio.Lock())
+
+
+@dataclass
+class Outcome:
+    """What happened to each file; `changes` are the events shown on the page."""
+
+    changes: list[dict[str, str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, action: str, path: str, message: str = "", beside: str = "") -> dict[str, str]:
+        self.counts[action] = self.counts.get(action, 0) + 1
+        change = {"action": action, "path": path, "message": message}
+        if beside:
+            change["beside"] = beside
+        self.changes.append(change)
+        return change
+
+    def summary(self) -> str:
+        words = {
+            "added": "added",
+            "restored": "restored",
+            "updated": "updated",
+            "merged": "merged with your edits",
+            "beside": "kept as you edited them, new version beside",
+            "kept": "kept with your edits",
+            "unchanged": "unchanged",
+        }
+        parts = [f"{n} {words.get(a, a)}" for a, n in self.counts.items() if n]
+        return ", ".join(parts) if parts else "nothing to do"
+
+
+class ProjectWriter:
+    """Writes one project's files through ``contents_manager`` under ``project`` (a folder path)."""
+
+    def __init__(self, contents_manager: Any, project: str, emit: Emit | None = None) -> None:
+        self.cm = contents_manager
+        self.project = project.strip("/")
+        self.emit = emit or (lambda event: None)
+        self._known_dirs: set[str] = set()
+
+    def _path(self, relative: str) -> str:
+        return posixpath.join(self.project, relative) if relative else self.project
+
+    async def ensure_folder(self, path: str) -> None:
+        """Create ``path`` and its parents (one level at a time, through the contents manager)."""
+        if not path or path in self._known_dirs:
+            return
+        parent = posixpath.dirname(path)
+        await self.ensure_folder(parent)
+        if not await ensure_async(self.cm.dir_exists(path)):
+            if await ensure_async(self.cm.file_exists(path)):
+                raise HTTPError(409, f"/{path} is a file, so no folder can be made there.")
+            await ensure_async(self.cm.save({"type": "directory"}, path))
+        self._known_dirs.add(path)
+
+    async def read(self, relative: str) -> bytes | None:
+        path = self._path(relative)
+        try:
+            model = await ensure_async(
+                self.cm.get(path, content=True, type="file", format="base64")
+            )
+        except HTTPError as e:
+            if e.status_code == 404:
+                return None
+            raise
+        return base64.b64decode(model["content"])
+
+    async def write(self, relative: str, data: bytes) -> None:
+        path = self._path(relative)
+        await self.ensure_folder(posixpath.dirname(path))
+        model = {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}
+        await ensure_async(self.cm.save(model, path))
+
+    async def deliver(
+        self,
+        files: Sequence[tuple[str, Loader]],
+        delivered: dict[str, str],
+        merge: Merger | None = None,
+    ) -> tuple[Outcome, dict[str, str]]:
+        """Bring ``files`` (relative path, loader) in; ``delivered`` maps paths to the digests
+        written last time. Returns what happened and the digests to remember now.
+        """
+        outcome = Outcome()
+        remembered: dict[str, str] = {}
+        await self.ensure_folder(self.project)
+        for relative, load in files:
+            new = await load()
+            new_digest = digest(new)
+            remembered[relative] = new_digest
+            change = await self._deliver_one(relative, new, new_digest, delivered, merge, outcome)
+            self.emit({"event": "file", **change})
+        return outcome, remembered
+
+    async def _deliver_one(
+        self,
+        relative: str,
+        new: bytes,
+        new_digest: str,
+        delivered: dict[str, str],
+        merge: Merger | None,
+        outcome: Outcome,
+    ) -> dict[str, str]:
+        base_digest = delivered.get(relative)
+        local = await self.read(relative)
+        if local is None:
+            await self.write(relative, new)
+            if base_digest:
+                return outcome.add("restored", relative, "was deleted here; fetched again")
+            return outcome.add("added", relative)
+        local_digest = digest(local)
+        if local_digest == new_digest:
+            return outcome.add("unchanged", relative)
+        if base_digest == new_digest:
+            return outcome.add("kept", relative, "your edits are kept (no new version upstream)")
+        if base_digest == local_digest:
+            await self.write(relative, new)
+            return outcome.add("updated", relative, "new version (you had not changed it)")
+        if merge is not None and base_digest is not None:
+            merged = await merge(relative, local)
+            if merged is not None:
+                await self.write(relative, merged)
+                return outcome.add("merged", relative, "upstream changes merged into your edits")
+        other = beside_name(relative, new)
+        existing = await self.read(other)
+        if existing is None:
+            await self.write(other, new)
+        elif digest(existing) != new_digest:
+            return outcome.add(
+                "kept", relative, f"your edits are kept; {other} exists already, so not updated"
+            )
+        return outcome.add(
+            "beside", relative, f"your edits are kept; the new version is {other}", beside=other
+        )

@@ -1,0 +1,167 @@
+"""Downloads for the open-in flow: one GET, connected to the checked address, within the limits.
+
+This module owns the HTTP side: every hop of a redirect chain is checked by `UrlPolicy` again and
+connected to the address that was checked (the host name goes only into Host and TLS SNI), bodies
+are streamed and cut off at the size and time limits. It must not write anything anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.message
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+from .open_safety import (
+    CheckedUrl,
+    Refused,
+    SourceFailed,
+    TooLarge,
+    TooSlow,
+    UrlPolicy,
+    literal_address,
+)
+
+Progress = Callable[[int, int | None], None]
+_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Download:
+    """A complete response body and what is known about it."""
+
+    url: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def filename_of(url: str, content_disposition: str | None) -> str:
+    """The file name a server suggests (Content-Disposition), else the URL's last path segment."""
+    if content_disposition:
+        message = email.message.Message()
+        message["content-disposition"] = content_disposition
+        suggested = message.get_filename()
+        if suggested:
+            return posixpath.basename(suggested.replace("\\", "/"))
+    return posixpath.basename(unquote(urlsplit(url).path.rstrip("/")))
+
+
+def _human(size: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:g} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+class Fetcher:
+    """Fetch URLs under one policy; ``trusted_prefix`` (the admin's drive) skips address checks."""
+
+    def __init__(
+        self,
+        policy: UrlPolicy,
+        *,
+        max_bytes: int,
+        timeout: float,
+        max_redirects: int,
+        verify: bool = True,
+        trusted_prefix: str = "",
+    ) -> None:
+        self.policy = policy
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self.verify = verify
+        self.trusted_prefix = trusted_prefix
+
+    def _trusted(self, url: str) -> bool:
+        return bool(self.trusted_prefix) and url.startswith(self.trusted_prefix)
+
+    async def _target(self, url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+        """(URL to connect to, extra headers, request extensions) for one hop."""
+        if self._trusted(url):
+            return url, {}, {}
+        checked: CheckedUrl = await self.policy.check(url)
+        extensions = {}
+        if checked.scheme == "https" and literal_address(checked.host) is None:
+            # TLS must name (and verify) the host, though the connection goes to its address.
+            extensions["sni_hostname"] = checked.host
+        return checked.pinned_url, {"Host": checked.host_header}, extensions
+
+    async def fetch(self, url: str, progress: Progress | None = None) -> Download:
+        """The body at ``url``; raises `Refused` (with the reason) instead of ever going too far."""
+        try:
+            return await asyncio.wait_for(self._fetch(url, progress), self.timeout)
+        except asyncio.TimeoutError:
+            raise TooSlow(
+                f"The download took longer than {self.timeout:g} s and was stopped; "
+                "nothing was saved."
+            ) from None
+
+    async def _fetch(self, url: str, progress: Progress | None) -> Download:
+        async with httpx.AsyncClient(
+            trust_env=False, follow_redirects=False, verify=self.verify, timeout=self.timeout
+        ) as client:
+            current = url
+            for _hop in range(self.max_redirects + 1):
+                target, headers, extensions = await self._target(current)
+                request = client.build_request(
+                    "GET",
+                    target,
+                    headers={"User-Agent": "SWAN open-in", "Accept": "*/*", **headers},
+                    extensions=extensions,
+                )
+                host = urlsplit(current).hostname
+                try:
+                    response = await client.send(request, stream=True)
+                except httpx.HTTPError as e:
+                    raise SourceFailed(f"{host} could not be reached ({e}).") from e
+                try:
+                    if response.is_redirect and response.headers.get("location"):
+                        current = urljoin(current, response.headers["location"])
+                        continue
+                    if response.status_code != 200:
+                        reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+                        raise SourceFailed(
+                            f"{host} answered {response.status_code}{reason} "
+                            f"for {urlsplit(current).path}; nothing was saved."
+                        )
+                    data = await self._read(response, progress)
+                    return Download(
+                        url=current,
+                        filename=filename_of(current, response.headers.get("content-disposition")),
+                        content_type=response.headers.get("content-type", ""),
+                        data=data,
+                    )
+                finally:
+                    await response.aclose()
+            raise Refused(f"The link redirected more than {self.max_redirects} times; stopped.")
+
+    async def _read(self, response: httpx.Response, progress: Progress | None) -> bytes:
+        limit = self.max_bytes
+        declared = response.headers.get("content-length")
+        total = int(declared) if declared and declared.isdigit() else None
+        if total is not None and total > limit:
+            raise TooLarge(
+                f"The file is {_human(total)}, more than the {_human(limit)} allowed; "
+                "nothing was downloaded."
+            )
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes(_CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise TooLarge(
+                        f"The download grew past the {_human(limit)} allowed and was stopped; "
+                        "nothing was saved."
+                    )
+                if progress:
+                    progress(len(body), total)
+        except httpx.HTTPError as e:
+            raise SourceFailed(f"The download broke off ({e}); nothing was saved.") from e
+        return bytes(body)

@@ -1,0 +1,230 @@
+"""HTTP side of "Open in SWAN" in the user's server: the confirmation page and the JSON API.
+
+``GET /swan/open`` only reads (shows the plan, or redirects for a path in the user's own space);
+``POST /swan/api/open`` does the work and streams newline-delimited JSON events; ``POST
+/swan/api/links`` builds links and badges; ``GET /download`` keeps SWAN's old links working. Errors
+become pages or JSON here, once; the work itself lives in `open_run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from swan_hub.links import link_set
+
+from .open_config import SwanOpenIn
+from .open_run import OpenRun, policy_of, refusal_event, view_url
+from .open_safety import Refused
+from .open_sources import LinkReader, Plan
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STATIC_DIR = os.path.join(HERE, "static")
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates")),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+# Loaded once at import: no file is read while a request is served.
+_OPEN_PAGE = _TEMPLATES.get_template("open.html")
+KIND_TITLES = {
+    "git": "a git repository",
+    "download": "a file from the web",
+    "share-link": "a public share link",
+    "other-path": "a file in someone else's space",
+    "own-path": "a file in your space",
+}
+
+
+class OpenMixin:
+    """What the page and the API share: settings, the link reader and the user's space."""
+
+    auth_resource = "contents"
+
+    @property
+    def open_settings(self) -> SwanOpenIn:
+        return self.settings["swan_open_in"]
+
+    @property
+    def space(self) -> str:
+        return getattr(self.contents_manager, "root_dir", "") or ""
+
+    @property
+    def username(self) -> str:
+        user = self.current_user
+        return getattr(user, "username", None) or os.environ.get("JUPYTERHUB_USER", "")
+
+    def link_reader(self) -> LinkReader:
+        s = self.open_settings
+        return LinkReader(
+            policy_of(s, self.settings.get("swan_open_resolver")),
+            user=self.username,
+            space=self.space,
+            storage_path_template=s.storage_path_template,
+            git_hosts=tuple(h.lower() for h in s.git_hosts),
+            share_link_hosts=tuple(h.lower() for h in s.share_link_hosts),
+            drive_url=s.drive_url,
+            hub_host=self.request.host,
+        )
+
+    def hub_url(self) -> str:
+        if self.open_settings.hub_url:
+            return self.open_settings.hub_url
+        base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+        return f"{self.request.protocol}://{self.request.host}{base}"
+
+
+class OpenPageHandler(OpenMixin, JupyterHandler):
+    """GET /swan/open?…: what will be fetched, from where, into which folder; nothing changes."""
+
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        params = {k: self.get_argument(k) for k in self.request.arguments}
+        try:
+            plan = self.link_reader().plan(params)
+            run = OpenRun(
+                self.open_settings,
+                self.contents_manager,
+                space=self.space,
+                user=self.username,
+                emit=lambda event: None,
+            )
+            if plan.kind in ("own-path", "other-path"):
+                # Nothing is fetched: resolving a path only reads, so it is done right here.
+                done = await run.run(plan)
+                self.redirect(url_path_join(self.base_url, done["redirect"]))
+                return
+            if plan.name:
+                folder = (await run.project(plan.name, plan.source))[0] + "/"
+            else:
+                folder = f"{self.open_settings.projects_dir.strip('/')}/(named after the file)/"
+        except Refused as e:
+            self.set_status(e.status)
+            self.finish(self._page("refused", reason=e.message, plan=None, folder="", params={}))
+            return
+        self.finish(self._page("confirm", reason="", plan=plan, folder=folder, params=params))
+
+    def _page(
+        self, state: str, *, reason: str, plan: Plan | None, folder: str, params: dict
+    ) -> str:
+        s = self.open_settings
+        return _OPEN_PAGE.render(
+            state=state,
+            reason=reason,
+            plan=plan,
+            kind_title=KIND_TITLES.get(plan.kind, plan.kind) if plan else "",
+            folder=folder,
+            params_json=json.dumps(params),
+            api_url=url_path_join(self.base_url, "swan/api/open"),
+            home_url=url_path_join(self.base_url, view_url("", True, s.open_with)),
+            static_url=url_path_join(self.base_url, "swan/static/"),
+            xsrf=self.xsrf_token.decode("ascii"),
+        )
+
+
+class OpenApiHandler(OpenMixin, APIHandler):
+    """POST /swan/api/open: carry out a link; the body streams ``application/x-ndjson`` events."""
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if "redirect" in event:
+            event["url"] = url_path_join(self.base_url, event["redirect"])
+        try:
+            self.write(json.dumps(event) + "\n")
+            self.flush()
+        except StreamClosedError:
+            # The page went away; the work goes on so that the project is left consistent.
+            pass
+
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        body = self.get_json_body() or {}
+        if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+            raise web.HTTPError(
+                400, "The body must be a JSON object of strings (the link's query)."
+            )
+        try:
+            plan = self.link_reader().plan(body)
+        except Refused as e:
+            raise web.HTTPError(e.status, e.message) from e
+        self.set_header("Content-Type", "application/x-ndjson; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Accel-Buffering", "no")
+        run = OpenRun(
+            self.open_settings,
+            self.contents_manager,
+            space=self.space,
+            user=self.username,
+            emit=self._emit,
+            resolver=self.settings.get("swan_open_resolver"),
+        )
+        try:
+            self._emit(await run.run(plan))
+        except Refused as e:
+            self._emit(refusal_event(e))
+        except web.HTTPError as e:
+            self._emit({"event": "error", "status": e.status_code, "message": e.log_message})
+        except Exception as e:
+            self.log.exception("Open in SWAN failed for %s", plan.source)
+            self._emit({"event": "error", "status": 500, "message": f"Unexpected error: {e}"})
+        self.finish()
+
+
+class LinksApiHandler(OpenMixin, APIHandler):
+    """POST /swan/api/links: the open-in link, badge and markdown for a path or a source."""
+
+    @web.authenticated
+    @authorized("read")
+    async def post(self) -> None:
+        body = self.get_json_body() or {}
+        if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+            raise web.HTTPError(400, "The body must be a JSON object of strings.")
+        params = {k: v for k, v in body.items() if v}
+        if params.get("path") and not params.get("owner"):
+            # A link is for others: it names whose space the path is in.
+            params["owner"] = self.username
+        try:
+            self.link_reader().plan(params)
+        except Refused as e:
+            raise web.HTTPError(e.status, e.message) from e
+        links = link_set(self.hub_url(), params, service=self.open_settings.links_service_name)
+        self.finish(json.dumps(links))
+
+
+class DownloadRedirectHandler(JupyterHandler):
+    """GET /download?projurl=…: SWAN's old links, sent on to /swan/open with the same query."""
+
+    def get(self) -> None:
+        query = urlencode([(k, self.get_argument(k)) for k in self.request.arguments])
+        self.redirect(url_path_join(self.base_url, "swan/open") + (f"?{query}" if query else ""))
+
+
+def setup_open_in(server_app: Any) -> None:
+    """Read ``c.SwanOpenIn`` from the server's config and register the open-in handlers."""
+    web_app = server_app.web_app
+    web_app.settings["swan_open_in"] = SwanOpenIn(parent=server_app)
+    web_app.add_handlers(".*$", open_handlers(web_app.settings["base_url"]))
+
+
+def open_handlers(base_url: str) -> list[tuple[Any, ...]]:
+    return [
+        (url_path_join(base_url, "swan/open"), OpenPageHandler),
+        (url_path_join(base_url, "swan/api/open"), OpenApiHandler),
+        (url_path_join(base_url, "swan/api/links"), LinksApiHandler),
+        (url_path_join(base_url, "download"), DownloadRedirectHandler),
+        (
+            url_path_join(base_url, "swan/static/(.*)"),
+            web.StaticFileHandler,
+            {"path": STATIC_DIR},
+        ),
+    ]

@@ -1,0 +1,112 @@
+// The confirmation page of /swan/open: on "Open", POST the link to /swan/api/open and show the
+// newline-delimited JSON events it streams, then go to the notebook.
+"use strict";
+
+(function () {
+  const page = document.getElementById("swan-open");
+  if (!page || page.dataset.state !== "confirm") {
+    return;
+  }
+  const button = document.getElementById("open-confirm");
+  const log = document.getElementById("open-log");
+  const status = document.getElementById("open-status");
+  const bar = document.getElementById("open-bar");
+  const summary = document.getElementById("open-summary");
+  const next = document.getElementById("open-continue");
+  // Changes that touched the user's own edits are worth a look before moving on.
+  const notable = new Set(["kept", "beside", "merged"]);
+  let sawNotable = false;
+
+  function line(text, kind) {
+    const item = document.createElement("li");
+    item.textContent = text;
+    if (kind) {
+      item.className = kind;
+    }
+    log.appendChild(item);
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function handle(event) {
+    if (event.event === "step") {
+      line(event.message);
+    } else if (event.event === "progress") {
+      bar.hidden = false;
+      if (event.total) {
+        bar.max = event.total;
+        bar.value = event.received;
+      }
+    } else if (event.event === "file") {
+      if (event.action !== "unchanged") {
+        line(event.action + ": " + event.path + (event.message ? " (" + event.message + ")" : ""), event.action);
+      }
+      sawNotable = sawNotable || notable.has(event.action);
+    } else if (event.event === "done") {
+      status.textContent = "Done";
+      bar.hidden = true;
+      next.href = event.url;
+      if (event.summary) {
+        summary.textContent = "Files: " + event.summary + ".";
+        summary.hidden = false;
+      }
+      if (sawNotable) {
+        next.textContent = "Continue to " + event.path;
+        next.hidden = false;
+      } else {
+        window.location.assign(event.url);
+      }
+    } else if (event.event === "error") {
+      status.textContent = "This link cannot be opened";
+      status.className = "error";
+      bar.hidden = true;
+      line(event.message, "error");
+    }
+  }
+
+  async function open() {
+    button.disabled = true;
+    document.getElementById("open-progress").hidden = false;
+    let response;
+    try {
+      response = await fetch(page.dataset.api, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-XSRFToken": page.dataset.xsrf },
+        body: page.dataset.params,
+      });
+    } catch (err) {
+      handle({ event: "error", message: "Your SWAN server did not answer (" + err + ")." });
+      return;
+    }
+    if (!response.ok) {
+      let message = response.status + " " + response.statusText;
+      try {
+        message = (await response.json()).message || message;
+      } catch (err) {
+        // not JSON: keep the status line
+      }
+      handle({ event: "error", message: message });
+      return;
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) {
+        break;
+      }
+      buffered += decoder.decode(value, { stream: true });
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const text = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (text) {
+          handle(JSON.parse(text));
+        }
+      }
+    }
+  }
+
+  button.addEventListener("click", open);
+})();
