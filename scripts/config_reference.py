@@ -23,6 +23,8 @@ CLASSES = [
     ("swan_hub.spawner.SwanSpawnerMixin", "Every SWAN spawner"),
     ("swan_hub.spawner.SwanLocalSpawner", "Local-process spawner"),
     ("swan_hub.auth.SwanDemoAuthenticator", "Demo logins of `swan up`"),
+    ("swan_hub.drive.app.DriveService", "Embedded drive (`<data-dir>/drive/drive_config.py`)"),
+    ("swan_share_ext.open_config.SwanOpenIn", "Open in SWAN (user's server)"),
 ]
 
 HEADER = """\

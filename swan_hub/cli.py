@@ -131,7 +131,7 @@ def add_drive_service(c: Config, data: DataDir, port: int) -> None:
     Users' tokens may use it (``access:services!service=drive`` in the user role), and the
     service may read user and group names for share recipients and group shares.
     """
-    c.JupyterHub.services = [
+    c.JupyterHub.services.append(
         {
             "name": "drive",
             "url": f"http://127.0.0.1:{port}",
@@ -139,7 +139,7 @@ def add_drive_service(c: Config, data: DataDir, port: int) -> None:
             "oauth_no_confirm": True,
             "display": True,
         }
-    ]
+    )
     c.JupyterHub.load_roles = [
         {"name": "user", "scopes": ["self", "access:services!service=drive"]},
         {"name": "swan-drive", "services": ["drive"], "scopes": DRIVE_SCOPES},

@@ -440,8 +440,8 @@ class DriveService(Application):
         config=True,
         help="""
         Target of the "Open in SWAN" button of the web drive page, with ``{path}`` replaced by
-        the URL-encoded path in the user's space. Until the hub's open-in page exists, use
-        ``/hub/user-redirect/lab/tree/{path}`` to open the file in the user's JupyterLab.
+        the URL-encoded path in the user's space. ``/hub/user-redirect/lab/tree/{path}`` opens
+        the file in the user's JupyterLab directly, without the open-in page.
         """,
     )
 
