@@ -23,6 +23,7 @@ CLASSES = [
     ("swan_hub.spawner.SwanSpawnerMixin", "Every SWAN spawner"),
     ("swan_hub.spawner.SwanLocalSpawner", "Local-process spawner"),
     ("swan_hub.auth.SwanDemoAuthenticator", "Demo logins of `swan up`"),
+    ("swan_share_ext.OCSShareBackend", "Sharing through the storage's OCS API (user's server)"),
 ]
 
 HEADER = """\

@@ -9,6 +9,8 @@ from typing import Any
 
 from ._version import __version__
 from .handlers import setup_handlers
+from .ocs import OCSShareBackend
+from .shares import setup_share_handlers
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -17,7 +19,11 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 def _load_jupyter_server_extension(server_app: Any) -> None:
     setup_handlers(server_app.web_app)
+    backend = OCSShareBackend(parent=server_app, log=server_app.log)
+    setup_share_handlers(server_app.web_app, backend)
+    if not backend.configured:
+        server_app.log.info("swan_share_ext: sharing is off (c.OCSShareBackend.url is not set)")
     server_app.log.info("swan_share_ext %s: /swan/api/ is enabled", __version__)
 
 
-__all__ = ["__version__"]
+__all__ = ["OCSShareBackend", "__version__"]
