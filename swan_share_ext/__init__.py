@@ -13,6 +13,11 @@ from .ocs import OCSShareBackend
 from .shares import setup_share_handlers
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt labextension lives (`jupyter labextension develop` links it)."""
+    return [{"src": "labextension", "dest": "@swan-suite/labextension"}]
+
+
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "swan_share_ext"}]
 

@@ -8,6 +8,7 @@ to the test's temporary folder.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -63,7 +64,10 @@ def lab(tmp_path, replay) -> Iterator[Lab]:
     """JupyterLab on a free port of 127.0.0.1 serving a teacher's space (SwanContentsManager)."""
     root = tmp_path / "space"
     (root / "class-2026").mkdir(parents=True)
-    (root / "class-2026" / "exercise-1.ipynb").write_text(json.dumps(notebook_body()["content"]))
+    notebook = notebook_body()["content"]
+    # a kernel named in the notebook: no "Select Kernel" dialog over the page
+    notebook["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    (root / "class-2026" / "exercise-1.ipynb").write_text(json.dumps(notebook))
     (root / "physics-lab").mkdir()
     secret = tmp_path / "app-password"
     secret.write_text(replay.recording["credentials"]["password"])
@@ -204,6 +208,30 @@ def test_a_teacher_shares_a_folder_from_the_context_menu_and_revokes_it(
         {"path": "/class-2026", "shareType": "1", "shareWith": "class-2026", "permissions": "1"}
     ]
     assert len(replay.requests("DELETE", "/shares/7")) == 1
+    assert replay.unmatched == []
+
+
+def test_a_teacher_gives_students_a_public_link_with_a_password_and_an_expiry_date(
+    page, lab, replay, screenshots
+):
+    _open_lab(page, lab)
+    page.locator(".jp-DirListing-item", has_text="class-2026").click(button="right")
+    page.get_by_role("menuitem", name="Share…").click()
+    dialog = page.locator(".swan-ShareDialog")
+    dialog.get_by_label("Link password").fill("Correct-Horse-7")
+    expiry = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
+    dialog.get_by_label("Link expiry date").fill(expiry)
+    dialog.get_by_role("button", name="Create link").click()
+    link = dialog.locator(".swan-ShareDialog-share", has_text="public link")
+    link.wait_for()
+    assert "password" in link.inner_text() and "expires 2026-12-31" in link.inner_text()
+    assert link.get_by_role("button", name="Copy link").is_visible()
+    page.locator(".jp-Dialog-content").screenshot(path=str(screenshots / "share-link.png"))
+
+    (sent,) = replay.requests("POST", "/shares")
+    assert sent.form["expireDate"] == expiry and sent.form["password"] == "Correct-Horse-7"
+    link.get_by_role("button", name="Revoke").click()
+    dialog.locator(".swan-ShareDialog-empty", has_text="Only you have access").wait_for()
     assert replay.unmatched == []
 
 

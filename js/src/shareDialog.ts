@@ -208,6 +208,7 @@ export class ShareDialogBody extends Widget {
     try {
       const link = await swanAPI<IShare>('shares', jsonBody('POST', request));
       this.passwordInput.value = '';
+      this.expiryInput.value = '';
       if (link.url) {
         Clipboard.copyToSystem(link.url);
       }
