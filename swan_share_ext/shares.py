@@ -211,6 +211,10 @@ class ShareHandler(APIHandler):
         self.set_status(status)
         self.finish(json.dumps(payload))
 
+    def no_content(self) -> None:
+        self.set_status(204)
+        self.finish()
+
     async def received_share(self, share_id: str) -> Share:
         """A share made with this user, as the storage sees it right now."""
         with share_errors():
@@ -268,8 +272,7 @@ class ShareItemHandler(ShareHandler):
         with share_errors():
             await self.backend.delete_share(share_id)
         self.log.info("Revoked share %s", share_id)
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class SharedWithMeHandler(ShareHandler):
@@ -304,8 +307,7 @@ class DeclineHandler(ShareHandler):
     async def post(self, share_id: str) -> None:
         with share_errors():
             await self.backend.decline_share(share_id)
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class CloneHandler(ShareHandler):

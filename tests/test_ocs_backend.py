@@ -151,39 +151,6 @@ async def test_sharee_search_puts_exact_matches_first_and_names_each_once(serve,
     assert found[1].info == "student1@example.org"
 
 
-@pytest.mark.parametrize(
-    ("new", "error", "message"),
-    [
-        (
-            NewShare(path="class-2026", kind="user", share_with="nobody"),
-            ShareNotFound,
-            "Please specify a valid user",
-        ),
-        (
-            NewShare(path="not-mine", kind="user", share_with="student1"),
-            ShareNotFound,
-            "Wrong path, file/folder doesn't exist",
-        ),
-        (
-            NewShare(path="physics-lab", kind="user", share_with="student2", permissions=15),
-            ShareNotFound,
-            "Cannot increase permissions of /physics-lab",
-        ),
-        (
-            NewShare(path="class-2026", kind="link", expiration="2099-01-01"),
-            ShareNotFound,
-            "Cannot set expiration date more than 7 days in the future",
-        ),
-    ],
-)
-async def test_nextcloud_refusals_keep_the_storages_message(serve, closing, new, error, message):
-    _, backend = serve("nextcloud", dialect="nextcloud")
-    closing(backend)
-    with pytest.raises(error) as refused:
-        await backend.create_share(new)
-    assert refused.value.message == message
-
-
 async def test_credentials_the_storage_refuses_are_reported_as_such(serve, closing, tmp_path):
     wrong = tmp_path / "wrong"
     wrong.write_text("not-the-password")
@@ -217,36 +184,6 @@ async def test_owncloud_shares_a_notebook_with_a_student_for_editing(serve, clos
     assert (share.id, share.item_type, share.permissions) == ("41", "file", 3)
     assert share.path == "class-2026/exercise-1.ipynb"
     assert replay.requests()[0].path == "/ocs/v1.php/apps/files_sharing/api/v1/shares"
-
-
-@pytest.mark.parametrize(
-    ("new", "error", "message"),
-    [
-        (
-            NewShare(path="class-2026", kind="user", share_with="nobody"),
-            ShareNotFound,
-            "Please specify a valid user",
-        ),
-        (
-            NewShare(path="class-2026", kind="user", share_with="student1", permissions=9),
-            InvalidShareRequest,
-            "invalid permissions",
-        ),
-        (
-            NewShare(path="restricted", kind="user", share_with="student1"),
-            ShareForbidden,
-            "Sharing is not allowed for this user",
-        ),
-    ],
-)
-async def test_owncloud_errors_come_with_http_200_and_are_still_refusals(
-    serve, closing, new, error, message
-):
-    _, backend = serve("owncloud10", dialect="owncloud")
-    closing(backend)
-    with pytest.raises(error) as refused:
-        await backend.create_share(new)
-    assert refused.value.message == message
 
 
 async def test_owncloud_received_shares_carry_their_state_and_accept_and_decline_them(
@@ -305,30 +242,6 @@ async def test_reva_link_passwords_are_redacted_and_opaque_ids_kept(reva):
     assert link.expiration == "2026-12-31"
 
 
-@pytest.mark.parametrize(
-    ("new", "error", "message"),
-    [
-        (
-            NewShare(path="class-2026", kind="user", share_with="nobody"),
-            ShareNotFound,
-            "error searching recipient",
-        ),
-        (
-            NewShare(path="eos-down", kind="user", share_with="student1"),
-            SharingUnavailable,
-            "The storage's share service failed: error sending a grpc stat request",
-        ),
-    ],
-)
-async def test_reva_status_codes_998_and_996_are_not_found_and_unavailable(
-    reva, new, error, message
-):
-    _, backend = reva
-    with pytest.raises(error) as refused:
-        await backend.create_share(new)
-    assert refused.value.message == message
-
-
 async def test_reva_received_shares_are_filtered_by_state(reva):
     replay, backend = reva
     everything = await backend.received_shares("all")
@@ -352,6 +265,67 @@ async def test_reva_remote_sharees_are_addressed_as_user_at_provider(reva):
 
 
 # -- any server ---------------------------------------------------------------------------------
+
+NOBODY = NewShare(path="class-2026", kind="user", share_with="nobody")
+
+
+@pytest.mark.parametrize(
+    ("recording", "new", "error", "message"),
+    [
+        ("nextcloud", NOBODY, ShareNotFound, "Please specify a valid user"),
+        (
+            "nextcloud",
+            NewShare(path="not-mine", kind="user", share_with="student1"),
+            ShareNotFound,
+            "Wrong path, file/folder doesn't exist",
+        ),
+        (
+            "nextcloud",
+            NewShare(path="physics-lab", kind="user", share_with="student2", permissions=15),
+            ShareNotFound,
+            "Cannot increase permissions of /physics-lab",
+        ),
+        (
+            "nextcloud",
+            NewShare(path="class-2026", kind="link", expiration="2099-01-01"),
+            ShareNotFound,
+            "Cannot set expiration date more than 7 days in the future",
+        ),
+        # ownCloud answers its refusals with HTTP 200: the meta statuscode decides
+        ("owncloud10", NOBODY, ShareNotFound, "Please specify a valid user"),
+        (
+            "owncloud10",
+            NewShare(path="class-2026", kind="user", share_with="student1", permissions=9),
+            InvalidShareRequest,
+            "invalid permissions",
+        ),
+        (
+            "owncloud10",
+            NewShare(path="restricted", kind="user", share_with="student1"),
+            ShareForbidden,
+            "Sharing is not allowed for this user",
+        ),
+        # Reva's own codes: 998 not found, 996 server error
+        ("reva", NOBODY, ShareNotFound, "error searching recipient"),
+        (
+            "reva",
+            NewShare(path="eos-down", kind="user", share_with="student1"),
+            SharingUnavailable,
+            "The storage's share service failed: error sending a grpc stat request",
+        ),
+    ],
+)
+async def test_refusals_of_each_storage_keep_the_storages_message(
+    serve, closing, tmp_path, recording, new, error, message
+):
+    token = tmp_path / "token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.teacher.sig")
+    traits = {"token_file": str(token)} if recording == "reva" else {}
+    _, backend = serve(recording, dialect="auto", **traits)
+    closing(backend)
+    with pytest.raises(error) as refused:
+        await backend.create_share(new)
+    assert refused.value.message == message
 
 
 async def test_a_share_id_cannot_reach_another_endpoint(serve, closing):

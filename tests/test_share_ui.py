@@ -181,13 +181,18 @@ def _open_lab(page, lab: Lab) -> None:
     page.locator(".jp-DirListing-item", has_text="class-2026").wait_for()
 
 
+def _share_dialog_of(page, lab: Lab, name: str):
+    """Open the share dialog of an item of the file browser from its context menu."""
+    _open_lab(page, lab)
+    page.locator(".jp-DirListing-item", has_text=name).click(button="right")
+    page.get_by_role("menuitem", name="Share…").click()
+    return page.locator(".swan-ShareDialog")
+
+
 def test_a_teacher_shares_a_folder_from_the_context_menu_and_revokes_it(
     page, lab, replay, screenshots
 ):
-    _open_lab(page, lab)
-    page.locator(".jp-DirListing-item", has_text="class-2026").click(button="right")
-    page.get_by_role("menuitem", name="Share…").click()
-    dialog = page.locator(".swan-ShareDialog")
+    dialog = _share_dialog_of(page, lab, "class-2026")
     dialog.locator(".swan-ShareDialog-empty", has_text="Only you have access").wait_for()
 
     # typed at a person's pace: the storage is searched once, when typing pauses
@@ -214,10 +219,7 @@ def test_a_teacher_shares_a_folder_from_the_context_menu_and_revokes_it(
 def test_a_teacher_gives_students_a_public_link_with_a_password_and_an_expiry_date(
     page, lab, replay, screenshots
 ):
-    _open_lab(page, lab)
-    page.locator(".jp-DirListing-item", has_text="class-2026").click(button="right")
-    page.get_by_role("menuitem", name="Share…").click()
-    dialog = page.locator(".swan-ShareDialog")
+    dialog = _share_dialog_of(page, lab, "class-2026")
     dialog.get_by_label("Link password").fill("Correct-Horse-7")
     expiry = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
     dialog.get_by_label("Link expiry date").fill(expiry)

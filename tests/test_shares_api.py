@@ -85,12 +85,7 @@ def swan(jp_fetch):
             params=params,
             raise_error=False,
         )
-        text = r.body.decode("utf-8") if r.body else ""
-        try:
-            payload = json.loads(text) if text else None
-        except ValueError:
-            payload = text
-        return Reply(r.code, payload)
+        return Reply.of(r)
 
     return call
 
