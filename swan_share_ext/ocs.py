@@ -11,7 +11,7 @@ import asyncio
 import datetime
 import os
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 from traitlets import Bool, Enum, Float, Unicode, default
@@ -44,6 +44,31 @@ OCS_OK = (100, 200)
 REVA_SERVER_ERROR, REVA_UNAUTHORIZED, REVA_NOT_FOUND, REVA_UNKNOWN = 996, 997, 998, 999
 
 
+#: Where the storage driver's settings live: `c.WebDAVStorage.*`, else these variables.
+STORAGE_SECTION = "WebDAVStorage"
+STORAGE_URL_ENV = "SWAN_WEBDAV_URL"
+STORAGE_USER_ENV = "SWAN_WEBDAV_USER"
+STORAGE_PASSWORD_ENV = "SWAN_WEBDAV_PASSWORD"  # noqa: S105 - a variable name, not a secret
+STORAGE_TOKEN_ENV = "SWAN_WEBDAV_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+
+def split_dav_url(url: str) -> tuple[str, str, str]:
+    """(server base URL, user, folder inside the user's space) of a WebDAV URL such as
+    https://cloud.example.org/remote.php/dav/files/alice/SWAN_projects/; empty parts where the
+    URL does not say (a plain WebDAV server has no OCS API: its base is "")."""
+    parts = urlsplit(url)
+    before, marker, after = parts.path.partition("/remote.php/")
+    if not marker or parts.scheme not in ("http", "https"):
+        return "", "", ""
+    base = urlunsplit((parts.scheme, parts.netloc, before.rstrip("/") + "/", "", ""))
+    segments = [unquote(p) for p in after.split("/") if p]
+    if segments[:2] == ["dav", "files"] and len(segments) >= 3:
+        return base, segments[2], "/".join(segments[3:])
+    if segments[:1] == ["webdav"]:
+        return base, "", "/".join(segments[1:])
+    return base, "", ""
+
+
 def _share_kind(share_type: Any) -> str:
     try:
         return KIND_OF_TYPE.get(int(share_type), "other")
@@ -62,16 +87,24 @@ def _expiration(value: Any) -> str | None:
 
 
 class OCSShareBackend(ShareBackend):
-    """Shares through the OCS share API of the storage behind this notebook server."""
+    """Shares through the OCS share API of the storage behind this notebook server.
+
+    Unless set here, the URL, user and credentials are those of the storage driver
+    (`c.WebDAVStorage.*` or its SWAN_WEBDAV_* variables), so one configuration serves both.
+    """
 
     url = Unicode(
-        "",
         config=True,
         help="""Base URL of the storage server whose shares this server manages, the one in
         front of `/ocs/` and `/remote.php/` (for example `https://cernbox.example.org/`, or
-        `http://127.0.0.1:8000/services/drive/` for the embedded drive). Empty: sharing is
-        not set up and the share API answers 503.""",
+        `http://127.0.0.1:8000/services/drive/` for the embedded drive). Defaults to the part of
+        the storage driver's WebDAV URL (c.WebDAVStorage.url or $SWAN_WEBDAV_URL) in front of
+        `/remote.php/`. Empty: sharing is not set up and the share API answers 503.""",
     )
+
+    @default("url")
+    def _default_url(self) -> str:
+        return self._dav_url_parts[0]
 
     api_version = Enum(
         ["1", "2"],
@@ -94,36 +127,74 @@ class OCSShareBackend(ShareBackend):
     username = Unicode(
         config=True,
         help="""The user's name on the storage, for basic authentication. Defaults to the
-        JupyterHub user name of this server ($JUPYTERHUB_USER).""",
+        storage driver's (c.WebDAVStorage.username, the user in its URL, $SWAN_WEBDAV_USER),
+        else the JupyterHub user name of this server ($JUPYTERHUB_USER).""",
     )
 
     @default("username")
     def _default_username(self) -> str:
-        return os.environ.get("JUPYTERHUB_USER", "")
+        return (
+            self._storage_setting("username")
+            or self._dav_url_parts[1]
+            or os.environ.get(STORAGE_USER_ENV, "")
+            or os.environ.get("JUPYTERHUB_USER", "")
+        )
 
     password_file = Unicode(
-        "",
         config=True,
-        help="""A file holding the user's app password for the storage (basic authentication),
-        the same one the storage driver uses. Read at every request, so a renewed password is
-        picked up without a restart.""",
+        help="""A file holding the user's app password for the storage (basic authentication).
+        Defaults to the storage driver's (c.WebDAVStorage.password_file). Read at every
+        request, so a renewed password is picked up without a restart.""",
     )
+
+    @default("password_file")
+    def _default_password_file(self) -> str:
+        return self._storage_setting("password_file")
+
+    password_env = Unicode(
+        config=True,
+        help="""The environment variable holding the app password when password_file is unset.
+        Defaults to the storage driver's (c.WebDAVStorage.password_env, else
+        SWAN_WEBDAV_PASSWORD).""",
+    )
+
+    @default("password_env")
+    def _default_password_env(self) -> str:
+        return self._storage_setting("password_env") or STORAGE_PASSWORD_ENV
 
     token_file = Unicode(
-        "",
         config=True,
         help="""A file holding a bearer token for the storage (OpenID Connect deployments such
-        as CERNBox and oCIS), the same one the storage driver uses. Read at every request, so
-        a refreshed token is picked up without a restart. Wins over password_file.""",
+        as CERNBox and oCIS). Defaults to the storage driver's (c.WebDAVStorage.token_file).
+        Read at every request, so a refreshed token is picked up without a restart. A token
+        wins over a password.""",
     )
 
+    @default("token_file")
+    def _default_token_file(self) -> str:
+        return self._storage_setting("token_file")
+
+    token_env = Unicode(
+        config=True,
+        help="""The environment variable holding a bearer token when token_file is unset.
+        Defaults to the storage driver's (c.WebDAVStorage.token_env, else SWAN_WEBDAV_TOKEN).""",
+    )
+
+    @default("token_env")
+    def _default_token_env(self) -> str:
+        return self._storage_setting("token_env") or STORAGE_TOKEN_ENV
+
     path_prefix = Unicode(
-        "",
         config=True,
         help="""Where the folder this server shows lies inside the user's storage space, when it
         is not the whole space (for example `SWAN_projects`). Paths sent to the storage get this
-        prefix; shares outside it are listed with an empty path.""",
+        prefix; shares outside it are listed with an empty path. Defaults to the folder of the
+        storage driver's WebDAV URL below /remote.php/dav/files/<user>/.""",
     )
+
+    @default("path_prefix")
+    def _default_path_prefix(self) -> str:
+        return self._dav_url_parts[2]
 
     timeout = Float(
         30.0,
@@ -141,6 +212,16 @@ class OCSShareBackend(ShareBackend):
         super().__init__(**kwargs)
         self._client: httpx.AsyncClient | None = None
         self._dialect: str | None = None if self.dialect == "auto" else self.dialect
+
+    # -- the storage driver's configuration ---------------------------------------------------
+
+    def _storage_setting(self, name: str) -> str:
+        value = self.config.get(STORAGE_SECTION, {}).get(name, "")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def _dav_url_parts(self) -> tuple[str, str, str]:
+        return split_dav_url(self._storage_setting("url") or os.environ.get(STORAGE_URL_ENV, ""))
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -162,9 +243,13 @@ class OCSShareBackend(ShareBackend):
         """The user's credentials, read afresh: a bearer token, else an app password."""
         if self.token_file:
             return BearerAuth((await self._read_secret(self.token_file)).strip())
+        if os.environ.get(self.token_env):
+            return BearerAuth(os.environ[self.token_env])
         if self.password_file:
             password = (await self._read_secret(self.password_file)).strip()
             return httpx.BasicAuth(self.username, password)
+        if os.environ.get(self.password_env):
+            return httpx.BasicAuth(self.username, os.environ[self.password_env])
         return None
 
     async def _read_secret(self, path: str) -> str:

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 from ocs_replay import OCSReplay
+from traitlets.config import Config
 
 from swan_share_ext.ocs import OCSShareBackend
 from swan_share_ext.shares_backend import (
@@ -350,6 +351,41 @@ async def test_paths_are_mapped_through_the_prefix_of_the_servers_folder(serve, 
     assert share.path == "exercise-1.ipynb"
     (pending,) = await backend.received_shares("pending")
     assert pending.path == "" and pending.location is None  # outside this server's folder
+
+
+async def test_without_settings_of_its_own_it_uses_the_storage_drivers(tmp_path, closing):
+    replay = OCSReplay.load("owncloud10").start()
+    try:
+        secret = tmp_path / "app-password"
+        secret.write_text("app-password-teacher")
+        config = Config()
+        config.WebDAVStorage.url = f"{replay.url}remote.php/dav/files/teacher/"
+        config.WebDAVStorage.password_file = str(secret)
+        backend = OCSShareBackend(config=config, dialect="owncloud")
+        closing(backend)
+        assert (backend.url, backend.username, backend.path_prefix) == (replay.url, "teacher", "")
+        (pending,) = await backend.received_shares("pending")
+        assert pending.id == "42"
+        assert replay.requests()[0].headers["authorization"].startswith("Basic ")
+    finally:
+        replay.stop()
+
+
+async def test_the_storage_drivers_environment_gives_url_folder_and_token(monkeypatch, closing):
+    replay = OCSReplay.load("reva").start()
+    try:
+        monkeypatch.setenv("SWAN_WEBDAV_URL", f"{replay.url}remote.php/dav/files/teacher/")
+        monkeypatch.setenv("SWAN_WEBDAV_TOKEN", replay.recording["credentials"]["token"])
+        backend = OCSShareBackend(dialect="reva")
+        closing(backend)
+        assert [s.share_with for s in await backend.search_sharees("alice")] == [
+            "alocal",
+            "alice@university.example",
+        ]
+        monkeypatch.setenv("SWAN_WEBDAV_URL", f"{replay.url}remote.php/dav/files/teacher/SWAN/")
+        assert OCSShareBackend().path_prefix == "SWAN"
+    finally:
+        replay.stop()
 
 
 def _closed_port() -> int:
