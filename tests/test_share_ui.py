@@ -245,6 +245,15 @@ def test_a_notebook_toolbar_has_a_share_button(page, lab, replay):
     assert replay.unmatched == []
 
 
+def test_notebook_7_offers_the_same_share_dialog_in_its_file_browser(page, lab, replay):
+    page.goto(f"{lab.url}/tree?token={lab.token}")
+    page.locator(".jp-DirListing-item", has_text="class-2026").click(button="right")
+    page.get_by_role("menuitem", name="Share…").click()
+    page.locator(".jp-Dialog-header", has_text="Share class-2026").wait_for()
+    page.locator(".swan-ShareDialog-empty", has_text="Only you have access").wait_for()
+    assert replay.unmatched == []
+
+
 def test_the_shared_with_me_panel_offers_open_clone_and_accept(page, lab, replay, screenshots):
     _open_lab(page, lab)
     page.locator('.lm-TabBar-tab[data-id="swan-shared-with-me"]').click()
