@@ -42,6 +42,8 @@ BACKEND_SETTING = "swan_share_backend"
 
 MAX_TEXT = 255
 MAX_PASSWORD = 200
+#: A share request is a few fields: anything larger is refused unread.
+MAX_BODY = 64 * 1024
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -199,6 +201,8 @@ class ShareHandler(APIHandler):
         return backend
 
     def json_body(self) -> dict[str, Any]:
+        if len(self.request.body or b"") > MAX_BODY:
+            raise web.HTTPError(413, f"The request body is larger than {MAX_BODY} bytes")
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError as e:

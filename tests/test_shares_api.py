@@ -186,6 +186,12 @@ async def test_a_body_that_is_not_a_json_object_is_refused(swan, space, replay):
     assert replay.requests() == []
 
 
+async def test_an_oversized_body_is_refused_unread(swan, space, replay):
+    refused = await swan("POST", "shares", {**GROUP_SHARE, "name": "x" * 70_000})
+    assert (refused.code, refused.message) == (413, "The request body is larger than 65536 bytes")
+    assert replay.requests() == []
+
+
 async def test_sharing_a_path_missing_from_the_space_is_404_before_the_storage_is_asked(
     swan, space, replay
 ):
