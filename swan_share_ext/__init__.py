@@ -9,7 +9,14 @@ from typing import Any
 
 from ._version import __version__
 from .handlers import setup_handlers
+from .ocs import OCSShareBackend
 from .open_handlers import setup_open_in
+from .shares import setup_share_handlers
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt labextension lives (`jupyter labextension develop` links it)."""
+    return [{"src": "labextension", "dest": "@swan-suite/labextension"}]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -19,7 +26,11 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 def _load_jupyter_server_extension(server_app: Any) -> None:
     setup_handlers(server_app.web_app)
     setup_open_in(server_app)
+    backend = OCSShareBackend(parent=server_app, log=server_app.log)
+    setup_share_handlers(server_app.web_app, backend)
+    if not backend.configured:
+        server_app.log.info("swan_share_ext: sharing is off (c.OCSShareBackend.url is not set)")
     server_app.log.info("swan_share_ext %s: /swan/api/ is enabled", __version__)
 
 
-__all__ = ["__version__"]
+__all__ = ["OCSShareBackend", "__version__"]

@@ -43,6 +43,16 @@ class Reply:
     code: int
     body: Any
 
+    @classmethod
+    def of(cls, response: Any) -> Reply:
+        """The reply of a tornado response: its JSON body, or its text when it is not JSON."""
+        text = response.body.decode("utf-8") if response.body else ""
+        try:
+            payload = json.loads(text) if text else None
+        except ValueError:
+            payload = text
+        return cls(response.code, payload)
+
     @property
     def message(self) -> str:
         return self.body.get("message", "") if isinstance(self.body, dict) else str(self.body)
@@ -59,12 +69,7 @@ def api(jp_fetch):
             data = None if body is None else json.dumps(body)
         parts = ["api", "contents", *[p for p in path.split("/") if p]]
         r = await jp_fetch(*parts, method=method, body=data, params=params, raise_error=False)
-        text = r.body.decode("utf-8") if r.body else ""
-        try:
-            payload = json.loads(text) if text else None
-        except ValueError:
-            payload = text
-        return Reply(r.code, payload)
+        return Reply.of(r)
 
     return call
 

@@ -1,0 +1,106 @@
+/**
+ * The client of the user server's /swan/api/ (see swan_share_ext/openapi.yaml). It owns the
+ * request plumbing and the error messages; it never changes anything the server did not say.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** A share as /swan/api/ answers it. */
+export interface IShare {
+  id: string;
+  kind: 'user' | 'group' | 'link' | 'email' | 'federated' | 'other';
+  path: string;
+  item_type: 'file' | 'folder';
+  permissions: number;
+  share_with: string | null;
+  share_with_name: string | null;
+  owner: string;
+  owner_name: string;
+  expiration: string | null;
+  url: string | null;
+  password_protected: boolean;
+  name: string;
+  created: number | null;
+  state: 'accepted' | 'pending' | 'declined' | null;
+  location: string | null;
+}
+
+/** Someone to share with. */
+export interface ISharee {
+  kind: string;
+  share_with: string;
+  name: string;
+  info: string;
+}
+
+/** What a new share asks for. */
+export interface INewShare {
+  path: string;
+  kind: 'user' | 'group' | 'link' | 'federated';
+  share_with?: string;
+  permissions: number;
+  password?: string;
+  expiration?: string;
+  name?: string;
+}
+
+export const READ = 1;
+export const UPDATE = 2;
+export const CREATE = 4;
+export const DELETE = 8;
+
+/** The permissions of "can edit": a file can be changed, a folder also filled and emptied. */
+export function editPermissions(itemType: 'file' | 'folder'): number {
+  return itemType === 'folder' ? READ | UPDATE | CREATE | DELETE : READ | UPDATE;
+}
+
+/** Whether permissions allow more than reading. */
+export function canEdit(permissions: number): boolean {
+  return (permissions & UPDATE) !== 0;
+}
+
+/** An answer of the API that is not a success; `message` is written for people. */
+export class SwanAPIError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message);
+  }
+}
+
+/** Call /swan/api/<endpoint>; JSON in and out, errors as SwanAPIError. */
+export async function swanAPI<T>(
+  endpoint: string,
+  init: RequestInit = {},
+  query: Record<string, string> = {}
+): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const search = new URLSearchParams(query).toString();
+  const url =
+    URLExt.join(settings.baseUrl, 'swan', 'api', endpoint) + (search ? `?${search}` : '');
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new SwanAPIError(0, `The notebook server cannot be reached: ${error}`);
+  }
+  const text = await response.text();
+  let body: any = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = text;
+  }
+  if (!response.ok) {
+    const message =
+      (body && typeof body === 'object' && body.message) ||
+      `${response.status} ${response.statusText}`;
+    throw new SwanAPIError(response.status, message);
+  }
+  return body as T;
+}
+
+export function jsonBody(method: string, body: unknown): RequestInit {
+  return { method, body: JSON.stringify(body) };
+}

@@ -1,0 +1,56 @@
+/**
+ * Small helpers to build the extension's DOM without a framework. They only create elements;
+ * behaviour lives in the widgets.
+ */
+
+type Child = Node | string | null | undefined | false;
+
+/** Create an element with attributes (`class`, `aria-*`, `data-*`, …) and children. */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Record<string, string | boolean | undefined> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === false) {
+      continue;
+    }
+    element.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) {
+      continue;
+    }
+    element.append(child);
+  }
+  return element;
+}
+
+/** Run `fn` once calls have stopped for `wait` milliseconds. */
+export function debounce<A extends unknown[]>(
+  fn: (...args: A) => void,
+  wait: number
+): (...args: A) => void {
+  let timer: number | undefined;
+  return (...args: A) => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => fn(...args), wait);
+  };
+}
+
+/** A share's recipient as a person reads it. */
+export function describeKind(kind: string): string {
+  switch (kind) {
+    case 'user':
+      return 'person';
+    case 'group':
+      return 'group';
+    case 'federated':
+      return 'person on another site';
+    case 'link':
+      return 'public link';
+    default:
+      return kind;
+  }
+}
