@@ -107,14 +107,14 @@ class Swan:
         self.proc.wait(timeout=10)
 
 
-def start_swan(workdir: Path, *extra: str) -> Swan:
+def start_swan(workdir: Path, *extra: str, users: str = "alice,bob") -> Swan:
     port = free_port()
     data = workdir / "swan-data"
     log = workdir / "swan-up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [*swan_command(), "up", "--port", str(port), "--data-dir", str(data)]
-            + ["--users", "alice,bob", *extra],
+            + ["--users", users, *extra],
             cwd=workdir,
             env=swan_env(),
             stdout=out,
