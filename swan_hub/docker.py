@@ -8,29 +8,23 @@ the spawn form's choice. It must not pull images nor use Docker's bridge network
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import docker.errors
 from docker.types import DeviceRequest
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import random_port
-from traitlets import Int, Unicode, default
+from traitlets import default
 
 from swan_hub.form import Choice
-from swan_hub.spawner import (
-    CREDENTIALS_FILE,
-    SwanSpawnerMixin,
-    filesystem_safe_name,
-    jupyter_state_env,
-)
+from swan_hub.spawner import SwanContainerMixin
 
 
 class ImageNotAvailable(RuntimeError):
     """The image of the chosen software environment is not on this Docker host."""
 
 
-class SwanDockerSpawner(SwanSpawnerMixin, DockerSpawner):
+class SwanDockerSpawner(SwanContainerMixin, DockerSpawner):
     """Runs each user's server in a Docker container on this host.
 
     The container sees exactly one user's files: their storage space (``space_template`` on
@@ -44,63 +38,6 @@ class SwanDockerSpawner(SwanSpawnerMixin, DockerSpawner):
     which owns the directories the spawner creates. Images are never pulled: a missing image
     is a clear spawn error. A container is removed when its server stops or fails to start.
     """
-
-    container_space_template = Unicode(
-        "",
-        config=True,
-        help="""
-        Path of the storage space inside the container. Empty (the default) mounts it at the
-        same path as on the host, so paths in notebooks mean the same thing inside and outside
-        (e.g. ``/eos/user/a/alice``). Set e.g. ``/home/{username}`` to give every user a
-        short home path instead. ``{username}`` and ``{username[0]}`` are replaced as in
-        ``space_template``.
-        """,
-    )
-
-    container_versions_path = Unicode(
-        "/var/lib/swan/versions",
-        config=True,
-        help="""
-        Where the user's versions area (``versions_template`` on the host) is mounted inside
-        the container; outside the space so sync clients never see it.
-        """,
-    )
-
-    container_credentials_dir = Unicode(
-        "/run/swan/credentials",
-        config=True,
-        help="""
-        Where the user's credentials directory (``credentials_template`` on the host) is
-        mounted, read-only, inside the container. The directory is mounted rather than the
-        file so that a refreshed file (written beside and renamed) is seen at once.
-        """,
-    )
-
-    container_state_dir = Unicode(
-        "/tmp/swan-state",  # noqa: S108 (inside the container, private to it)
-        config=True,
-        help="""
-        Directory inside the container for Jupyter's own config, runtime and cache files (and
-        IPython's, XDG's and npm's), so that no hidden state is written into the storage
-        space. It lives and dies with the container.
-        """,
-    )
-
-    container_uid = Int(
-        1000,
-        config=True,
-        help="""
-        User id the container runs as; directories the spawner creates for it (space,
-        versions area, credentials) are owned by it. With a storage whose files belong to
-        each user's own uid (an EOS or NFS mount), set this per user in a ``pre_spawn_hook``.
-        """,
-    )
-
-    container_gid = Int(
-        1000,
-        config=True,
-        help="Group id the container runs as and of the directories created for it.",
-    )
 
     @default("image")
     def _image_default(self) -> str:
@@ -129,21 +66,6 @@ class SwanDockerSpawner(SwanSpawnerMixin, DockerSpawner):
 
     # --- where things are inside the container -------------------------------------------
 
-    def server_space_path(self) -> str:
-        if not self.container_space_template:
-            return self.space_path
-        name = filesystem_safe_name(self.user.name)
-        return os.path.normpath(self.container_space_template.format(username=name))
-
-    def server_versions_path(self) -> str:
-        return self.container_versions_path
-
-    def server_credentials_path(self) -> str:
-        return os.path.join(self.container_credentials_dir, CREDENTIALS_FILE)
-
-    def storage_owner(self) -> tuple[int, int]:
-        return (self.container_uid, self.container_gid)
-
     @property
     def volume_binds(self) -> dict[str, dict[str, str]]:
         # The SWAN mounts are absolute paths already; they bypass format_volume_name, which
@@ -154,13 +76,6 @@ class SwanDockerSpawner(SwanSpawnerMixin, DockerSpawner):
         if self._credentials:
             binds[self.credentials_dir] = {"bind": self.container_credentials_dir, "mode": "ro"}
         return binds
-
-    def get_env(self) -> dict[str, str]:
-        env = super().get_env()
-        env["HOME"] = self.server_space_path()
-        env["USER"] = self.user.name
-        env.update(jupyter_state_env(self.container_state_dir))
-        return env
 
     # --- the form's choice ---------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Bool, Dict, Float, Unicode, default
+from traitlets import Bool, Dict, Float, Int, Unicode, default
 from traitlets import Callable as CallableTrait
 from traitlets.config import LoggingConfigurable
 
@@ -391,6 +391,7 @@ class SwanSpawnerMixin(_MixinBase):
     # --- spawn progress ------------------------------------------------------------------
 
     _progress_events: list[dict[str, Any]] | None = None
+    _concrete_start_began = False
     _start_returned = False
 
     def report_progress(self, percent: int, message: str) -> None:
@@ -400,17 +401,30 @@ class SwanSpawnerMixin(_MixinBase):
         self._progress_events.append({"progress": percent, "message": message})
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        # Our own steps first; once the concrete spawner starts, its events (e.g. Kubernetes'
+        # scheduling and image pulls) interleaved with ours, then ours until start returns.
         sent = 0
-        while True:
-            events = self._progress_events or []
-            while sent < len(events):
-                yield events[sent]
-                sent += 1
-            if self._start_returned:
-                break
+
+        def new_events() -> list[dict[str, Any]]:
+            nonlocal sent
+            events = (self._progress_events or [])[sent:]
+            sent += len(events)
+            return events
+
+        while not (self._concrete_start_began or self._start_returned):
+            for event in new_events():
+                yield event
             await asyncio.sleep(0.2)
-        async for event in super().progress():
-            yield event
+        async for upstream_event in super().progress():
+            for event in new_events():
+                yield event
+            yield upstream_event
+        while True:
+            for event in new_events():
+                yield event
+            if self._start_returned:
+                return
+            await asyncio.sleep(0.2)
 
     def get_args(self) -> list[str]:
         args = list(super().get_args())
@@ -434,7 +448,7 @@ class SwanSpawnerMixin(_MixinBase):
 
     async def start(self) -> Any:
         self._progress_events = []
-        self._start_returned = False
+        self._concrete_start_began = self._start_returned = False
         try:
             if self.spawn_form is not None:
                 # The REST API hands user_options over unchecked: validate every spawn here.
@@ -448,6 +462,7 @@ class SwanSpawnerMixin(_MixinBase):
             credentials = await self._current_credentials()
             if credentials:
                 self._write_credentials(credentials)
+            self._concrete_start_began = True
             result = await super().start()
         finally:
             self._start_returned = True
@@ -465,6 +480,94 @@ class SwanSpawnerMixin(_MixinBase):
             return await super().stop(now=now)
         finally:
             self._remove_credentials()
+
+
+class SwanContainerMixin(SwanSpawnerMixin):
+    """The SWAN part of spawners whose servers run in containers (Docker, Kubernetes).
+
+    Adds where the space, the versions area and the credentials appear inside the container,
+    the uid it runs as, and a container-local directory for Jupyter's own state. Combine it
+    with a container spawner, mixin first, like :class:`SwanSpawnerMixin`.
+    """
+
+    container_space_template = Unicode(
+        "",
+        config=True,
+        help="""
+        Path of the storage space inside the container. Empty (the default) mounts it at the
+        same path as on the host, so paths in notebooks mean the same thing inside and outside
+        (e.g. ``/eos/user/a/alice``). Set e.g. ``/home/{username}`` to give every user a
+        short home path instead. ``{username}`` and ``{username[0]}`` are replaced as in
+        ``space_template``.
+        """,
+    )
+
+    container_versions_path = Unicode(
+        "/var/lib/swan/versions",
+        config=True,
+        help="""
+        Where the user's versions area (``versions_template`` on the host) is mounted inside
+        the container; outside the space so sync clients never see it.
+        """,
+    )
+
+    container_credentials_dir = Unicode(
+        "/run/swan/credentials",
+        config=True,
+        help="""
+        Where the user's credentials directory (``credentials_template`` on the host) is
+        mounted, read-only, inside the container. The directory is mounted rather than the
+        file so that a refreshed file (written beside and renamed) is seen at once.
+        """,
+    )
+
+    container_state_dir = Unicode(
+        "/tmp/swan-state",  # noqa: S108 (inside the container, private to it)
+        config=True,
+        help="""
+        Directory inside the container for Jupyter's own config, runtime and cache files (and
+        IPython's, XDG's and npm's), so that no hidden state is written into the storage
+        space. It lives and dies with the container.
+        """,
+    )
+
+    container_uid = Int(
+        1000,
+        config=True,
+        help="""
+        User id the container runs as; directories the spawner creates for it (space,
+        versions area, credentials) are owned by it. With a storage whose files belong to
+        each user's own uid (an EOS or NFS mount), set this per user in a ``pre_spawn_hook``.
+        """,
+    )
+
+    container_gid = Int(
+        1000,
+        config=True,
+        help="Group id the container runs as and of the directories created for it.",
+    )
+
+    def server_space_path(self) -> str:
+        if not self.container_space_template:
+            return self.space_path
+        name = filesystem_safe_name(self.user.name)
+        return os.path.normpath(self.container_space_template.format(username=name))
+
+    def server_versions_path(self) -> str:
+        return self.container_versions_path
+
+    def server_credentials_path(self) -> str:
+        return os.path.join(self.container_credentials_dir, CREDENTIALS_FILE)
+
+    def storage_owner(self) -> tuple[int, int]:
+        return (self.container_uid, self.container_gid)
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        env["HOME"] = self.server_space_path()
+        env["USER"] = self.user.name
+        env.update(jupyter_state_env(self.container_state_dir))
+        return env
 
 
 def _singleuser_command() -> list[str]:
