@@ -11,9 +11,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import hubload  # noqa: E402
 import listing  # noqa: E402
+import spawn  # noqa: E402
 
-BENCHMARKS = {"listing": listing.main}
+BENCHMARKS = {"listing": listing.main, "spawn": spawn.main, "hubload": hubload.main}
 
 
 def main(argv: list[str]) -> None:
