@@ -19,24 +19,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from dockerhost import EngineUnavailable, running_engine, single_user_image  # noqa: E402
-from test_swan_up import log_in, start_swan  # noqa: E402
+from test_swan_up import log_in, start_swan, wait_until_ready, wait_until_stopped  # noqa: E402
 
 TIMEOUT = 120.0
-
-
-def wait_for(swan, name: str, ready: bool) -> None:
-    headers = {"Authorization": f"token {swan.tokens[name]}"}
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        servers = httpx.get(f"{swan.url}/hub/api/users/{name}", headers=headers).json()["servers"]
-        if ready and servers.get("", {}).get("ready"):
-            return
-        if not ready and not servers:
-            return
-        if ready and not servers:
-            raise RuntimeError(f"the server failed to start:\n{swan.output()[-3000:]}")
-        time.sleep(0.05)
-    raise RuntimeError(f"no {'start' if ready else 'stop'} within {TIMEOUT}s")
 
 
 def spawn_times(workdir: Path, runs: int, *extra: str) -> list[float]:
@@ -49,10 +34,10 @@ def spawn_times(workdir: Path, runs: int, *extra: str) -> list[float]:
             t0 = time.perf_counter()
             r = httpx.post(f"{swan.url}/hub/api/users/alice/server", headers=headers, timeout=60)
             r.raise_for_status()
-            wait_for(swan, "alice", ready=True)
+            wait_until_ready(swan, "alice", timeout=TIMEOUT)
             times.append(time.perf_counter() - t0)
             httpx.delete(f"{swan.url}/hub/api/users/alice/server", headers=headers, timeout=60)
-            wait_for(swan, "alice", ready=False)
+            wait_until_stopped(swan, "alice", timeout=TIMEOUT)
         return times[1:]
     finally:
         swan.kill_everything()

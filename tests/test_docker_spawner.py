@@ -11,14 +11,21 @@ import os
 import re
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from dockerhost import EngineUnavailable, running_engine, single_user_image
-from test_swan_up import NOTEBOOK, Swan, log_in, start_swan, user_api
+from test_swan_up import (
+    NOTEBOOK,
+    Swan,
+    log_in,
+    start_swan,
+    user_api,
+    wait_until_ready,
+    wait_until_stopped,
+)
 
 pytestmark = [pytest.mark.hub, pytest.mark.docker]
 
@@ -114,28 +121,6 @@ def api(hub: Swan, name: str, method: str, path: str, **kwargs) -> httpx.Respons
     return httpx.request(method, f"{hub.url}/hub/api{path}", headers=headers, timeout=60, **kwargs)
 
 
-def wait_until_ready(hub: Swan, name: str) -> None:
-    deadline = time.monotonic() + SPAWN_TIMEOUT
-    while time.monotonic() < deadline:
-        server = api(hub, name, "GET", f"/users/{name}").json()["servers"].get("")
-        if server and server["ready"]:
-            return
-        if not server:
-            pytest.fail(f"the server of {name} stopped while starting:\n{hub.output()[-4000:]}")
-        time.sleep(0.5)
-    pytest.fail(f"the server of {name} was not ready in {SPAWN_TIMEOUT}s")
-
-
-def wait_until_stopped(hub: Swan, name: str) -> dict:
-    deadline = time.monotonic() + SPAWN_TIMEOUT
-    while time.monotonic() < deadline:
-        model = api(hub, name, "GET", f"/users/{name}").json()
-        if not model["servers"]:
-            return model
-        time.sleep(0.5)
-    pytest.fail(f"the server of {name} did not stop in {SPAWN_TIMEOUT}s")
-
-
 def space(hub: Swan, name: str) -> Path:
     return hub.data / "users" / name
 
@@ -153,7 +138,7 @@ def alice(hub) -> Iterator[str]:
         follow_redirects=False,
     )
     assert r.status_code == 302, r.text
-    wait_until_ready(hub, "alice")
+    wait_until_ready(hub, "alice", timeout=SPAWN_TIMEOUT)
     yield f"{hub.prefix}-alice"
 
 

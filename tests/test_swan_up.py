@@ -155,16 +155,36 @@ def start_server(swan: Swan, name: str) -> None:
     headers = {"Authorization": f"token {swan.tokens[name]}"}
     r = httpx.post(f"{swan.url}/hub/api/users/{name}/server", headers=headers, timeout=60)
     assert r.status_code in (201, 202), r.text
-    deadline = time.monotonic() + SPAWN_TIMEOUT
+    wait_until_ready(swan, name)
+
+
+def user_servers(swan: Swan, name: str) -> dict:
+    headers = {"Authorization": f"token {swan.tokens[name]}"}
+    r = httpx.get(f"{swan.url}/hub/api/users/{name}", headers=headers, timeout=10)
+    return r.json().get("servers", {})
+
+
+def wait_until_ready(swan: Swan, name: str, timeout: float = SPAWN_TIMEOUT) -> None:
+    """Wait until the hub reports ``name``'s default server ready; fail if it stops."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        model = httpx.get(f"{swan.url}/hub/api/users/{name}", headers=headers, timeout=10).json()
-        server = model.get("servers", {}).get("")
+        server = user_servers(swan, name).get("")
         if server and server["ready"]:
             return
         if not server:
             pytest.fail(f"the server of {name} stopped while starting:\n{swan.output()[-4000:]}")
-        time.sleep(0.3)
-    pytest.fail(f"the server of {name} was not ready in {SPAWN_TIMEOUT}s")
+        time.sleep(0.1)
+    pytest.fail(f"the server of {name} was not ready in {timeout}s")
+
+
+def wait_until_stopped(swan: Swan, name: str, timeout: float = STOP_TIMEOUT) -> None:
+    """Wait until ``name`` has no server left."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not user_servers(swan, name):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the server of {name} did not stop in {timeout}s")
 
 
 def user_api(swan: Swan, as_user: str, method: str, path: str, **kwargs) -> httpx.Response:
