@@ -273,3 +273,22 @@ def test_a_missing_space_is_refused_by_name_when_creation_is_off(hub):
     assert not carol.exists()
     wait_until_stopped(hub, "carol")
     assert f"{hub.prefix}-carol" not in containers(hub.prefix)
+
+
+def test_swan_up_docker_without_an_engine_fails_at_once_with_what_to_do(tmp_path):
+    from test_swan_up import swan_command, swan_env
+
+    env = swan_env()
+    env["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"
+    done = subprocess.run(
+        [*swan_command(), "up", "--docker", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no Docker engine answers" in done.stderr
+    assert "docker/build-image" in done.stderr
+    assert not (tmp_path / "data").exists()
