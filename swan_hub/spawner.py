@@ -230,18 +230,6 @@ class SwanSpawnerMixin(_MixinBase):
     def _storage_credentials_default(self) -> Callable[..., Any]:
         return credentials_from_auth_state
 
-    @default("options_form")
-    def _options_form_default(self) -> Any:
-        if self.spawn_form is None:
-            return ""
-        return SwanSpawnerMixin._render_options_form
-
-    @default("options_from_form")
-    def _options_from_form_default(self) -> Any:
-        if self.spawn_form is None:
-            return super()._options_from_form()
-        return self._validated_user_options
-
     @cached_property
     def spawn_form(self) -> SpawnForm | None:
         """The spawn form of ``form_config_file`` / ``form_config``, or None without one."""
@@ -251,9 +239,13 @@ class SwanSpawnerMixin(_MixinBase):
             return SpawnForm.from_config(self.form_config)
         return None
 
-    def _render_options_form(self) -> str:
-        # Called by JupyterHub with the spawner when the spawn page is shown; the handler
-        # carries the page's query, whose opt- arguments pre-fill the form.
+    # The SWAN form, when configured, takes over from the concrete spawner's own options form
+    # (e.g. KubeSpawner's profile list); without one, the upstream behaviour is unchanged.
+
+    async def get_options_form(self) -> str:
+        if self.spawn_form is None:
+            return await super().get_options_form()
+        # The handler of the spawn page carries its query, whose opt- arguments pre-fill.
         prefill: dict[str, list[str]] = {}
         handler = getattr(self, "handler", None)
         if handler is not None:
@@ -262,11 +254,18 @@ class SwanSpawnerMixin(_MixinBase):
                     prefill[key[4:]] = [v.decode("utf-8", "replace") for v in values]
         return self.spawn_form.render(prefill)
 
-    def _validated_user_options(self, form_data: dict[str, Any]) -> dict[str, Any]:
-        # Form posts and opt- URLs: refuse a bad choice before anything starts; the hub shows
-        # the message above the form again.
+    def run_options_from_form(self, form_data: dict[str, Any]) -> Any:
+        if self.spawn_form is None:
+            return super().run_options_from_form(form_data)
+        # Refuse a bad choice before anything starts; the hub shows the form again with the
+        # message.
         options = {k: v for k, v in form_data.items() if k != "_xsrf"}
         return self.spawn_form.validate(options).as_user_options()
+
+    def options_from_query(self, query_data: dict[str, Any]) -> Any:
+        if self.spawn_form is None:
+            return super().options_from_query(query_data)
+        return self.run_options_from_form(query_data)
 
     @default("default_url")
     def _default_url_default(self) -> str:

@@ -213,3 +213,17 @@ async def test_the_pod_manifest_is_valid_for_kubernetes():
     pod.setdefault("apiVersion", "v1")
     pod.setdefault("kind", "Pod")
     kubernetes_validate.validate(pod, "1.30", strict=True)
+
+
+async def test_the_swan_form_replaces_the_profile_list_only_when_configured():
+    spawner = make_spawner()
+    assert 'name="environment"' in await spawner.get_options_form()
+
+    from swan_hub import SwanKubeSpawner
+
+    c = Config()
+    c.KubeSpawner.profile_list = [{"display_name": "Upstream profile", "slug": "up"}]
+    upstream = SwanKubeSpawner(_mock=True, user=User("alice"), config=c)
+    assert upstream.spawn_form is None
+    assert "Upstream profile" in await upstream.get_options_form()
+    assert upstream.run_options_from_form({"profile": ["up"]}) == {"profile": "up"}
