@@ -276,18 +276,9 @@ def test_a_missing_space_is_refused_by_name_when_creation_is_off(hub):
 
 
 def test_swan_up_docker_without_an_engine_fails_at_once_with_what_to_do(tmp_path):
-    from test_swan_up import swan_command, swan_env
+    from test_swan_up import run_swan_up
 
-    env = swan_env()
-    env["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"
-    done = subprocess.run(
-        [*swan_command(), "up", "--docker", "--data-dir", str(tmp_path / "data")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_swan_up(tmp_path, "--docker", DOCKER_HOST=f"unix://{tmp_path}/no-engine.sock")
     assert done.returncode == 1
     assert "no Docker engine answers" in done.stderr
     assert "docker/build-image" in done.stderr

@@ -15,10 +15,6 @@ from test_kube_spawner import User, dummy_kubeconfig, manifest  # noqa: F401 (au
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-# KubeSpawner's shared API client is never used without a cluster; its close coroutine is
-# collected unawaited at exit.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 CHART = Path(__file__).resolve().parent.parent / "helm" / "swan"
 EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
 # The oldest Kubernetes the chart declares support for is checked too.

@@ -8,10 +8,6 @@ from __future__ import annotations
 import pytest
 from traitlets.config import Config
 
-# KubeSpawner's shared API client is never used without a cluster; its close coroutine is
-# collected unawaited at exit.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 FORM = {
     "environments": [
         {"id": "py", "display_name": "Python", "image": "registry.example.org/swan/py:1"},

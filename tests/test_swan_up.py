@@ -331,19 +331,23 @@ def test_sigterm_stops_the_hub_the_proxy_and_every_user_server(tmp_path):
         swan.kill_everything()
 
 
-def test_without_configurable_http_proxy_swan_up_fails_at_once_with_the_install_command(
-    tmp_path,
-):
-    env = swan_env()
-    env["PATH"] = str(tmp_path)  # nothing to find there
-    done = subprocess.run(
-        [*swan_command(), "up", "--data-dir", str(tmp_path / "data"), "--port", str(free_port())],
-        cwd=tmp_path,
-        env=env,
+def run_swan_up(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `swan up` expecting it to stop at once (a refused start), with ``env`` changes."""
+    return subprocess.run(
+        [*swan_command(), "up", "--data-dir", str(workdir / "data")]
+        + ["--port", str(free_port()), *args],
+        cwd=workdir,
+        env={**swan_env(), **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_without_configurable_http_proxy_swan_up_fails_at_once_with_the_install_command(
+    tmp_path,
+):
+    done = run_swan_up(tmp_path, PATH=str(tmp_path))  # nothing to find on PATH
     assert done.returncode == 1
     assert "npm install -g configurable-http-proxy" in done.stderr
 
