@@ -12,10 +12,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import drive  # noqa: E402
+import hubload  # noqa: E402
 import listing  # noqa: E402
 import openin  # noqa: E402
+import spawn  # noqa: E402
 
-BENCHMARKS = {"listing": listing.main, "drive": drive.main, "openin": openin.main}
+BENCHMARKS = {
+    "listing": listing.main,
+    "drive": drive.main,
+    "openin": openin.main,
+    "spawn": spawn.main,
+    "hubload": hubload.main,
+}
 
 
 def main(argv: list[str]) -> None:

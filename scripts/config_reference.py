@@ -21,7 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 CLASSES = [
     ("swan_contents.SwanContentsManager", "Contents manager (user's server)"),
     ("swan_hub.spawner.SwanSpawnerMixin", "Every SWAN spawner"),
+    ("swan_hub.spawner.SwanContainerMixin", "Spawners of containers (Docker, Kubernetes)"),
     ("swan_hub.spawner.SwanLocalSpawner", "Local-process spawner"),
+    ("swan_hub.docker.SwanDockerSpawner", "Docker spawner"),
+    ("swan_hub.kube.SwanKubeSpawner", "Kubernetes spawner"),
     ("swan_hub.auth.SwanDemoAuthenticator", "Demo logins of `swan up`"),
     ("swan_hub.drive.app.DriveService", "Embedded drive (`<data-dir>/drive/drive_config.py`)"),
     ("swan_share_ext.open_config.SwanOpenIn", "Open in SWAN (user's server)"),

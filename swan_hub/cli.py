@@ -30,6 +30,13 @@ from swan_hub.auth import (
 from swan_hub.links import links_service
 from swan_hub.spawner import SwanLocalSpawner, UnsafeUsernameError, filesystem_safe_name
 
+DOCKER_FORM_CONFIG = os.path.join(os.path.dirname(__file__), "docker_form.yaml")
+DOCKER_HINT = (
+    "swan up --docker: no Docker engine answers. Start one (e.g. `dockerd --bridge=none "
+    "--iptables=false`; containers use the host network) and build the single-user image "
+    "with docker/build-image --tag swan-singleuser:latest."
+)
+
 PROXY_INSTALL_HINT = (
     "configurable-http-proxy was not found on PATH. JupyterHub needs it to route requests.\n"
     "Install it with:  npm install -g configurable-http-proxy\n"
@@ -75,10 +82,11 @@ class DataDir:
         self.users = os.path.join(self.root, "users")
         self.versions = os.path.join(self.root, "versions")
         self.runtime = os.path.join(self.root, "runtime")
+        self.credentials = os.path.join(self.root, "credentials")
 
     def create(self) -> None:
         os.makedirs(self.root, exist_ok=True)
-        for path in (self.hub, self.users, self.versions, self.runtime):
+        for path in (self.hub, self.users, self.versions, self.runtime, self.credentials):
             os.makedirs(path, mode=0o700, exist_ok=True)
 
     def template(self, area: str) -> str:
@@ -104,9 +112,16 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
     if args.config:
         c.JupyterHub.config_file = os.path.abspath(args.config)
 
-    c.JupyterHub.spawner_class = SwanLocalSpawner
+    form_config = os.path.abspath(args.form_config) if args.form_config else ""
+    if args.docker:
+        c.JupyterHub.spawner_class = "swan_hub.SwanDockerSpawner"
+        c.SwanSpawnerMixin.form_config_file = form_config or DOCKER_FORM_CONFIG
+    else:
+        c.JupyterHub.spawner_class = SwanLocalSpawner
+        c.SwanSpawnerMixin.form_config_file = form_config
     c.SwanSpawnerMixin.space_template = data.template(data.users)
     c.SwanSpawnerMixin.versions_template = data.template(data.versions)
+    c.SwanSpawnerMixin.credentials_template = data.template(data.credentials)
     c.SwanLocalSpawner.jupyter_dir_template = data.template(data.runtime)
 
     # The badge and the link generator page of "Open in SWAN" (/services/swan-links/).
@@ -284,6 +299,18 @@ def make_parser() -> argparse.ArgumentParser:
         help="a hub group holding all demo users, for group shares ('' for none; "
         "default: %(default)s)",
     )
+    up.add_argument(
+        "--docker",
+        action="store_true",
+        help="run each user's server in a Docker container of the local engine "
+        "(SwanDockerSpawner with the spawn form)",
+    )
+    up.add_argument(
+        "--form-config",
+        metavar="FILE",
+        help="spawn form config (YAML/JSON: environments, CPU, memory, GPU); "
+        "with --docker the default offers the image swan-singleuser:latest",
+    )
     up.add_argument("--debug", action="store_true", help="log at debug level")
     return parser
 
@@ -298,6 +325,12 @@ def up(args: argparse.Namespace) -> int:
         # which SwanHub checks once the configuration is loaded.
         print(PROXY_INSTALL_HINT, file=sys.stderr)
         return 1
+    if args.form_config and not os.path.isfile(args.form_config):
+        print(f"swan up: form config not found: {args.form_config}", file=sys.stderr)
+        return 2
+    if args.docker and not _docker_answers():
+        print(DOCKER_HINT, file=sys.stderr)
+        return 1
     data = DataDir(args.data_dir)
     data.create()
     passwords = ensure_demo_credentials(data.hub, args.users, reset=args.reset_passwords)
@@ -308,6 +341,16 @@ def up(args: argparse.Namespace) -> int:
     # argv=[]: the hub must not parse swan's own command line.
     SwanHub.launch_instance(argv=[])
     return 0
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=10).ping()
+    except Exception:
+        return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,22 +1,30 @@
 """Spawners that give each user a Jupyter server whose files are their storage space.
 
 This module owns the SWAN behaviour shared by every spawner (where the space and the versions area
-live, which contents manager serves them) and the local-process spawner for laptops and tests.
-It must not know about any particular storage protocol nor reach into upstream spawner internals.
+live, which contents manager serves them, the spawn form's choice, storage credentials, spawn
+progress) and the local-process spawner for laptops and tests. It must not know about any
+particular storage protocol nor reach into upstream spawner internals.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 import pwd
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, Dict, Float, Int, Unicode, default
+from traitlets import Callable as CallableTrait
 from traitlets.config import LoggingConfigurable
+
+from swan_hub.form import Choice, SpawnForm
 
 if TYPE_CHECKING:
     from jupyterhub.spawner import Spawner as _MixinBase
@@ -26,6 +34,8 @@ else:
     _MixinBase = LoggingConfigurable
 
 CONTENTS_MANAGER_CLASS = "swan_contents.SwanContentsManager"
+CREDENTIALS_FILE = "storage.json"
+CREDENTIALS_ENV = "SWAN_STORAGE_CREDENTIALS"
 
 
 class UnsafeUsernameError(ValueError):
@@ -49,6 +59,51 @@ def filesystem_safe_name(name: str) -> str:
 
 def _resolve(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
+
+
+def _make_private_dir(path: str, owner: tuple[int, int] | None) -> None:
+    """Create ``path`` (mode 0700, owned by ``owner`` when given) if it does not exist."""
+    if os.path.isdir(path):
+        return
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    # makedirs' mode is filtered by the umask; the directory must be private regardless.
+    os.chmod(path, 0o700)
+    if owner is not None:
+        os.chown(path, *owner)
+
+
+def jupyter_state_env(state_dir: str) -> dict[str, str]:
+    """Environment that sends Jupyter's, IPython's, XDG and npm's own files to ``state_dir``.
+
+    Without it they land in the home directory, which is the storage space: hidden state that
+    sync clients would upload to every device.
+    """
+    join = os.path.join
+    return {
+        "JUPYTER_CONFIG_DIR": join(state_dir, "config"),
+        "JUPYTER_DATA_DIR": join(state_dir, "data"),
+        "JUPYTER_RUNTIME_DIR": join(state_dir, "runtime"),
+        "IPYTHONDIR": join(state_dir, "ipython"),
+        "XDG_CONFIG_HOME": join(state_dir, "xdg-config"),
+        "XDG_CACHE_HOME": join(state_dir, "xdg-cache"),
+        "XDG_DATA_HOME": join(state_dir, "xdg-data"),
+        "XDG_STATE_HOME": join(state_dir, "xdg-state"),
+        # jupyter-lsp and the extension manager run npm, which logs to ~/.npm by default.
+        "npm_config_cache": join(state_dir, "npm"),
+    }
+
+
+def credentials_from_auth_state(spawner: Any, auth_state: dict[str, Any] | None) -> dict | None:
+    """The storage credentials of the default ``storage_credentials`` hook.
+
+    An OAuth/OIDC authenticator (e.g. OAuthenticator against CERNBox, ownCloud, Nextcloud or
+    oCIS) keeps the user's ``access_token`` in ``auth_state``; the storage accepts it as a
+    bearer token. Without auth state, or without a token in it, there are no credentials.
+    """
+    token = (auth_state or {}).get("access_token")
+    if not token:
+        return None
+    return {"token_type": "Bearer", "access_token": token}
 
 
 class SwanSpawnerMixin(_MixinBase):
@@ -113,6 +168,105 @@ class SwanSpawnerMixin(_MixinBase):
         """,
     )
 
+    credentials_template = Unicode(
+        "swan-data/credentials/{username}",
+        config=True,
+        help="""
+        Host path of a per-user directory, outside the storage space, where the spawner writes
+        the user's storage credentials (``storage.json``, mode 0600) for the server to read.
+
+        The server finds the file through the ``SWAN_STORAGE_CREDENTIALS`` environment
+        variable (a path, never the secret itself, so nothing reaches the browser or child
+        processes' listings). The file is rewritten while the server runs when the hub
+        refreshes the user's auth state, and deleted when the server stops.
+        """,
+    )
+
+    storage_credentials = CallableTrait(
+        config=True,
+        help="""
+        A function ``(spawner, auth_state) -> dict | None`` giving the storage credentials to
+        hand to the user's server, written as JSON into the credentials file. ``None`` means
+        no credentials (no file is written and ``SWAN_STORAGE_CREDENTIALS`` is not set).
+
+        The default takes ``access_token`` from the authenticator's auth state (OAuth/OIDC
+        against the sync&share storage) and writes
+        ``{"token_type": "Bearer", "access_token": ...}``. It may be async.
+        """,
+    )
+
+    credentials_refresh_interval = Float(
+        60.0,
+        config=True,
+        help="""
+        Seconds between checks of the user's auth state while the server runs; when the
+        storage credentials derived from it changed (a refreshed token), the credentials file
+        is rewritten in place. 0 turns the refresh off.
+        """,
+    )
+
+    form_config_file = Unicode(
+        "",
+        config=True,
+        help="""
+        Path of the spawn form's config (YAML, or JSON with a ``.json`` name): software
+        environments (images and/or software stacks), CPU and memory choices or ranges, and
+        whether a GPU may be requested. The same file drives the form, the server-side
+        validation of every spawn (form, ``opt-`` URL or REST API) and, on Kubernetes, the
+        profiles. See docs/admin-docker.md for the format. Overrides ``form_config``.
+        """,
+    )
+
+    form_config = Dict(
+        config=True,
+        help="""
+        The spawn form's config inline, with the same keys as ``form_config_file``. Empty (and
+        no file) means no form: the spawner's own ``image`` and limits apply and the SWAN
+        spawn options are not used.
+        """,
+    )
+
+    @default("storage_credentials")
+    def _storage_credentials_default(self) -> Callable[..., Any]:
+        return credentials_from_auth_state
+
+    @cached_property
+    def spawn_form(self) -> SpawnForm | None:
+        """The spawn form of ``form_config_file`` / ``form_config``, or None without one."""
+        if self.form_config_file:
+            return SpawnForm.load(self.form_config_file)
+        if self.form_config:
+            return SpawnForm.from_config(self.form_config)
+        return None
+
+    # The SWAN form, when configured, takes over from the concrete spawner's own options form
+    # (e.g. KubeSpawner's profile list); without one, the upstream behaviour is unchanged.
+
+    async def get_options_form(self) -> str:
+        if self.spawn_form is None:
+            return await super().get_options_form()
+        # The handler of the spawn page carries its query, whose opt- arguments pre-fill.
+        prefill: dict[str, list[str]] = {}
+        handler = getattr(self, "handler", None)
+        if handler is not None:
+            for key, values in handler.request.query_arguments.items():
+                if key.startswith("opt-"):
+                    prefill[key[4:]] = [v.decode("utf-8", "replace") for v in values]
+        return self.spawn_form.render(prefill)
+
+    def run_options_from_form(self, form_data: dict[str, Any]) -> Any:
+        if self.spawn_form is None:
+            return super().run_options_from_form(form_data)
+        # Refuse a bad choice before anything starts; the hub shows the form again with the
+        # message.
+        options = {k: v for k, v in form_data.items() if k != "_xsrf"}
+        return self.spawn_form.validate(options).as_user_options()
+
+    def options_from_query(self, query_data: dict[str, Any]) -> Any:
+        if self.spawn_form is None:
+            return super().options_from_query(query_data)
+        return self.run_options_from_form(query_data)
+
     @default("default_url")
     def _default_url_default(self) -> str:
         # JupyterLab shows the file browser, the share dialog and the shared-with-me panel of
@@ -143,29 +297,133 @@ class SwanSpawnerMixin(_MixinBase):
         """Path of the versions area as the single-user server sees it."""
         return self.versions_path
 
+    @property
+    def credentials_dir(self) -> str:
+        """Absolute host path of this user's credentials directory."""
+        return self._format_path(self.credentials_template)
+
+    def server_credentials_path(self) -> str:
+        """Path of the credentials file as the single-user server sees it."""
+        return os.path.join(self.credentials_dir, CREDENTIALS_FILE)
+
     def server_runs_as_root(self) -> bool:
         """Whether the single-user server process runs as root (it then needs --allow-root)."""
         return False
 
+    def storage_owner(self) -> tuple[int, int] | None:
+        """(uid, gid) that directories created for the server must belong to; None keeps the
+        hub's own user (the server runs as the hub's user)."""
+        return None
+
     def ensure_storage_dirs(self) -> None:
         """Make sure the space and the versions area exist on the host before the server starts.
 
+        Directories created here are private (0700) and belong to :meth:`storage_owner`.
         Raises RuntimeError naming the missing space when ``create_space`` is off.
         """
         space = self.space_path
-        if not os.path.isdir(space):
-            if not self.create_space:
-                raise RuntimeError(
-                    f"The storage space of user {self.user.name!r} does not exist: {space}. "
-                    "Create it (or enable SwanSpawnerMixin.create_space) and start again."
-                )
-            os.makedirs(space, mode=0o700, exist_ok=True)
-            # makedirs' mode is filtered by the umask; the space must be private regardless.
-            os.chmod(space, 0o700)
-        versions = self.versions_path
-        if not os.path.isdir(versions):
-            os.makedirs(versions, mode=0o700, exist_ok=True)
-            os.chmod(versions, 0o700)
+        if not os.path.isdir(space) and not self.create_space:
+            raise RuntimeError(
+                f"The storage space of user {self.user.name!r} does not exist: {space}. "
+                "Create it (or enable SwanSpawnerMixin.create_space) and start again."
+            )
+        _make_private_dir(space, self.storage_owner())
+        _make_private_dir(self.versions_path, self.storage_owner())
+
+    # --- the spawn form's choice ---------------------------------------------------------
+
+    choice: Choice | None = None
+
+    def apply_choice(self, choice: Choice) -> None:
+        """Apply a validated spawn form choice to this spawner before it starts.
+
+        Sets the CPU and memory limits; subclasses extend it (the image, a GPU, Kubernetes
+        overrides).
+        """
+        self.cpu_limit = choice.cpu
+        self.mem_limit = choice.memory
+
+    # --- storage credentials -------------------------------------------------------------
+
+    _credentials: dict[str, Any] | None = None
+    _credentials_task: asyncio.Task | None = None
+
+    async def _current_credentials(self) -> dict[str, Any] | None:
+        auth_state = await self.user.get_auth_state()
+        credentials = self.storage_credentials(self, auth_state)
+        if asyncio.iscoroutine(credentials):
+            credentials = await credentials
+        return credentials
+
+    def _write_credentials(self, credentials: dict[str, Any]) -> None:
+        directory = self.credentials_dir
+        owner = self.storage_owner()
+        _make_private_dir(directory, owner)
+        path = os.path.join(directory, CREDENTIALS_FILE)
+        # Write beside and rename: the server (or a bind mount of the directory) sees either
+        # the old file or the new one, never half of it.
+        tmp = f"{path}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(credentials, f)
+        if owner is not None:
+            os.chown(tmp, *owner)
+        os.replace(tmp, path)
+        self._credentials = credentials
+
+    def _remove_credentials(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.credentials_dir, CREDENTIALS_FILE))
+        self._credentials = None
+
+    async def _refresh_credentials_while_running(self) -> None:
+        while True:
+            await asyncio.sleep(self.credentials_refresh_interval)
+            try:
+                credentials = await self._current_credentials()
+                if credentials and credentials != self._credentials:
+                    self.log.info("Refreshing the storage credentials of %s", self._log_name)
+                    self._write_credentials(credentials)
+            except Exception:
+                self.log.exception("Refreshing the storage credentials of %s", self._log_name)
+
+    # --- spawn progress ------------------------------------------------------------------
+
+    _progress_events: list[dict[str, Any]] | None = None
+    _concrete_start_began = False
+    _start_returned = False
+
+    def report_progress(self, percent: int, message: str) -> None:
+        """Add a step to the spawn page's progress bar (JupyterHub's progress API)."""
+        if self._progress_events is None:
+            self._progress_events = []
+        self._progress_events.append({"progress": percent, "message": message})
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        # Our own steps first; once the concrete spawner starts, its events (e.g. Kubernetes'
+        # scheduling and image pulls) interleaved with ours, then ours until start returns.
+        sent = 0
+
+        def new_events() -> list[dict[str, Any]]:
+            nonlocal sent
+            events = (self._progress_events or [])[sent:]
+            sent += len(events)
+            return events
+
+        while not (self._concrete_start_began or self._start_returned):
+            for event in new_events():
+                yield event
+            await asyncio.sleep(0.2)
+        async for upstream_event in super().progress():
+            for event in new_events():
+                yield event
+            yield upstream_event
+        while True:
+            for event in new_events():
+                yield event
+            if self._start_returned:
+                return
+            await asyncio.sleep(0.2)
 
     def get_args(self) -> list[str]:
         args = list(super().get_args())
@@ -181,11 +439,134 @@ class SwanSpawnerMixin(_MixinBase):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env["SWAN_SPACE"] = self.server_space_path()
+        if self.choice is not None:
+            env.update(self.choice.environment.env)
+        if self._credentials:
+            env[CREDENTIALS_ENV] = self.server_credentials_path()
         return env
 
     async def start(self) -> Any:
-        self.ensure_storage_dirs()
-        return await super().start()
+        self._progress_events = []
+        self._concrete_start_began = self._start_returned = False
+        try:
+            if self.spawn_form is not None:
+                # The REST API hands user_options over unchecked: validate every spawn here.
+                self.choice = self.spawn_form.validate(self.user_options or {})
+                self.apply_choice(self.choice)
+                self.report_progress(
+                    10, f"Software environment: {self.choice.environment.display_name}"
+                )
+            self.report_progress(20, "Preparing your storage space")
+            self.ensure_storage_dirs()
+            credentials = await self._current_credentials()
+            if credentials:
+                self._write_credentials(credentials)
+            self._concrete_start_began = True
+            result = await super().start()
+        finally:
+            self._start_returned = True
+        if self._credentials and self.credentials_refresh_interval > 0:
+            self._credentials_task = asyncio.ensure_future(
+                self._refresh_credentials_while_running()
+            )
+        return result
+
+    async def stop(self, now: bool = False) -> Any:
+        if self._credentials_task is not None:
+            self._credentials_task.cancel()
+            self._credentials_task = None
+        try:
+            return await super().stop(now=now)
+        finally:
+            self._remove_credentials()
+
+
+class SwanContainerMixin(SwanSpawnerMixin):
+    """The SWAN part of spawners whose servers run in containers (Docker, Kubernetes).
+
+    Adds where the space, the versions area and the credentials appear inside the container,
+    the uid it runs as, and a container-local directory for Jupyter's own state. Combine it
+    with a container spawner, mixin first, like :class:`SwanSpawnerMixin`.
+    """
+
+    container_space_template = Unicode(
+        "",
+        config=True,
+        help="""
+        Path of the storage space inside the container. Empty (the default) mounts it at the
+        same path as on the host, so paths in notebooks mean the same thing inside and outside
+        (e.g. ``/eos/user/a/alice``). Set e.g. ``/home/{username}`` to give every user a
+        short home path instead. ``{username}`` and ``{username[0]}`` are replaced as in
+        ``space_template``.
+        """,
+    )
+
+    container_versions_path = Unicode(
+        "/var/lib/swan/versions",
+        config=True,
+        help="""
+        Where the user's versions area (``versions_template`` on the host) is mounted inside
+        the container; outside the space so sync clients never see it.
+        """,
+    )
+
+    container_credentials_dir = Unicode(
+        "/run/swan/credentials",
+        config=True,
+        help="""
+        Where the user's credentials directory (``credentials_template`` on the host) is
+        mounted, read-only, inside the container. The directory is mounted rather than the
+        file so that a refreshed file (written beside and renamed) is seen at once.
+        """,
+    )
+
+    container_state_dir = Unicode(
+        "/tmp/swan-state",  # noqa: S108 (inside the container, private to it)
+        config=True,
+        help="""
+        Directory inside the container for Jupyter's own config, runtime and cache files (and
+        IPython's, XDG's and npm's), so that no hidden state is written into the storage
+        space. It lives and dies with the container.
+        """,
+    )
+
+    container_uid = Int(
+        1000,
+        config=True,
+        help="""
+        User id the container runs as; directories the spawner creates for it (space,
+        versions area, credentials) are owned by it. With a storage whose files belong to
+        each user's own uid (an EOS or NFS mount), set this per user in a ``pre_spawn_hook``.
+        """,
+    )
+
+    container_gid = Int(
+        1000,
+        config=True,
+        help="Group id the container runs as and of the directories created for it.",
+    )
+
+    def server_space_path(self) -> str:
+        if not self.container_space_template:
+            return self.space_path
+        name = filesystem_safe_name(self.user.name)
+        return os.path.normpath(self.container_space_template.format(username=name))
+
+    def server_versions_path(self) -> str:
+        return self.container_versions_path
+
+    def server_credentials_path(self) -> str:
+        return os.path.join(self.container_credentials_dir, CREDENTIALS_FILE)
+
+    def storage_owner(self) -> tuple[int, int]:
+        return (self.container_uid, self.container_gid)
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        env["HOME"] = self.server_space_path()
+        env["USER"] = self.user.name
+        env.update(jupyter_state_env(self.container_state_dir))
+        return env
 
 
 def _singleuser_command() -> list[str]:
@@ -254,10 +635,7 @@ class SwanLocalSpawner(SwanSpawnerMixin, LocalProcessSpawner):
 
     def ensure_storage_dirs(self) -> None:
         super().ensure_storage_dirs()
-        jupyter_dir = self.jupyter_dir_path
-        if not os.path.isdir(jupyter_dir):
-            os.makedirs(jupyter_dir, mode=0o700, exist_ok=True)
-            os.chmod(jupyter_dir, 0o700)
+        _make_private_dir(self.jupyter_dir_path, None)
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
         space = self.space_path
@@ -269,20 +647,10 @@ class SwanLocalSpawner(SwanSpawnerMixin, LocalProcessSpawner):
         return preexec
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
-        state = self.jupyter_dir_path
         env["USER"] = self.user.name
         env["HOME"] = self.space_path
         env["SHELL"] = _login_shell()
-        env["JUPYTER_CONFIG_DIR"] = os.path.join(state, "config")
-        env["JUPYTER_DATA_DIR"] = os.path.join(state, "data")
-        env["JUPYTER_RUNTIME_DIR"] = os.path.join(state, "runtime")
-        env["IPYTHONDIR"] = os.path.join(state, "ipython")
-        env["XDG_CONFIG_HOME"] = os.path.join(state, "xdg-config")
-        env["XDG_CACHE_HOME"] = os.path.join(state, "xdg-cache")
-        env["XDG_DATA_HOME"] = os.path.join(state, "xdg-data")
-        env["XDG_STATE_HOME"] = os.path.join(state, "xdg-state")
-        # jupyter-lsp and the extension manager run npm, which logs to ~/.npm by default.
-        env["npm_config_cache"] = os.path.join(state, "npm")
+        env.update(jupyter_state_env(self.jupyter_dir_path))
         return env
 
     async def move_certs(self, paths: dict[str, str]) -> dict[str, str]:

@@ -4,6 +4,7 @@ unsafe user names are refused."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
@@ -33,7 +34,12 @@ def data(tmp_path) -> DataDir:
 
 @pytest.fixture
 def make_spawner(db, data):
-    def make(name: str = "alice", config: Config | None = None, **kwargs) -> SwanLocalSpawner:
+    def make(
+        name: str = "alice",
+        config: Config | None = None,
+        spawner_class: type = SwanLocalSpawner,
+        **kwargs,
+    ) -> SwanLocalSpawner:
         orm_user = orm.User.find(db, name)
         if orm_user is None:
             orm_user = orm.User(name=name)
@@ -43,12 +49,13 @@ def make_spawner(db, data):
         c.SwanSpawnerMixin.space_template = data.template(data.users)
         c.SwanSpawnerMixin.versions_template = data.template(data.versions)
         c.SwanLocalSpawner.jupyter_dir_template = data.template(data.runtime)
+        c.SwanSpawnerMixin.credentials_template = data.template(data.credentials)
         if config is not None:
             c.merge(config)
         user = User(orm_user, {"config": c})
         return user._new_spawner(
             "",
-            spawner_class=SwanLocalSpawner,
+            spawner_class=spawner_class,
             hub=Hub(),
             oauth_client_id="swan-test-client",
             **kwargs,
@@ -165,3 +172,74 @@ def test_braces_in_the_data_dir_do_not_break_the_templates(tmp_path, make_spawne
 def test_the_mixin_is_configured_under_its_own_name_for_every_spawner():
     assert "SwanSpawnerMixin" in SwanLocalSpawner.section_names()
     assert issubclass(SwanLocalSpawner, SwanSpawnerMixin)
+
+
+def test_templates_can_use_the_first_letter_of_the_username(make_spawner, tmp_path):
+    c = Config()
+    c.SwanSpawnerMixin.space_template = str(tmp_path / "eos/user/{username[0]}/{username}")
+    assert make_spawner(config=c).space_path == str(tmp_path / "eos/user/a/alice")
+
+
+def docker_spawner(make_spawner, config: Config | None = None):
+    from swan_hub import SwanDockerSpawner
+
+    return make_spawner(config=config, spawner_class=SwanDockerSpawner)
+
+
+def test_the_container_sees_the_space_at_the_host_path_by_default(make_spawner, data):
+    spawner = docker_spawner(make_spawner)
+    space = os.path.join(data.users, "alice")
+    binds = spawner.volume_binds
+    assert binds[space] == {"bind": space, "mode": "rw"}
+    assert binds[os.path.join(data.versions, "alice")]["bind"] == "/var/lib/swan/versions"
+    assert f"--ServerApp.root_dir={space}" in spawner.get_args()
+    assert "--SwanContentsManager.versions_dir=/var/lib/swan/versions" in spawner.get_args()
+    assert "--allow-root" not in spawner.get_args()
+    env = spawner.get_env()
+    assert env["HOME"] == space
+    assert env["JUPYTER_RUNTIME_DIR"].startswith("/tmp/swan-state/")
+
+
+def test_the_space_can_appear_under_another_path_in_the_container(make_spawner, data):
+    c = Config()
+    c.SwanDockerSpawner.container_space_template = "/home/{username}"
+    spawner = docker_spawner(make_spawner, c)
+    assert spawner.volume_binds[os.path.join(data.users, "alice")]["bind"] == "/home/alice"
+    assert spawner.get_env()["HOME"] == "/home/alice"
+    assert "--ServerApp.root_dir=/home/alice" in spawner.get_args()
+
+
+def test_docker_defaults_use_host_networking_and_never_pull(make_spawner):
+    spawner = docker_spawner(make_spawner)
+    assert spawner.network_name == "host"
+    assert spawner.pull_policy == "never"
+    assert spawner.remove is True
+    assert spawner.ip == "127.0.0.1"
+
+
+def test_credentials_are_written_privately_mounted_read_only_and_removed_at_stop(
+    make_spawner, data
+):
+    spawner = docker_spawner(make_spawner)
+    spawner._write_credentials({"token_type": "Bearer", "access_token": "t0k3n"})
+    path = os.path.join(data.root, "credentials", "alice", "storage.json")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert os.stat(path).st_uid == spawner.container_uid
+    bind = spawner.volume_binds[os.path.dirname(path)]
+    assert bind == {"bind": "/run/swan/credentials", "mode": "ro"}
+    env = spawner.get_env()
+    assert env["SWAN_STORAGE_CREDENTIALS"] == "/run/swan/credentials/storage.json"
+    assert "t0k3n" not in json.dumps(env)
+    spawner._remove_credentials()
+    assert not os.path.exists(path)
+
+
+def test_an_access_token_in_auth_state_becomes_bearer_credentials():
+    from swan_hub.spawner import credentials_from_auth_state
+
+    assert credentials_from_auth_state(None, {"access_token": "x"}) == {
+        "token_type": "Bearer",
+        "access_token": "x",
+    }
+    assert credentials_from_auth_state(None, None) is None
+    assert credentials_from_auth_state(None, {"refresh_token": "y"}) is None

@@ -107,14 +107,14 @@ class Swan:
         self.proc.wait(timeout=10)
 
 
-def start_swan(workdir: Path, *extra: str) -> Swan:
+def start_swan(workdir: Path, *extra: str, users: str = "alice,bob") -> Swan:
     port = free_port()
     data = workdir / "swan-data"
     log = workdir / "swan-up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [*swan_command(), "up", "--port", str(port), "--data-dir", str(data)]
-            + ["--users", "alice,bob", *extra],
+            + ["--users", users, *extra],
             cwd=workdir,
             env=swan_env(),
             stdout=out,
@@ -155,16 +155,36 @@ def start_server(swan: Swan, name: str) -> None:
     headers = {"Authorization": f"token {swan.tokens[name]}"}
     r = httpx.post(f"{swan.url}/hub/api/users/{name}/server", headers=headers, timeout=60)
     assert r.status_code in (201, 202), r.text
-    deadline = time.monotonic() + SPAWN_TIMEOUT
+    wait_until_ready(swan, name)
+
+
+def user_servers(swan: Swan, name: str) -> dict:
+    headers = {"Authorization": f"token {swan.tokens[name]}"}
+    r = httpx.get(f"{swan.url}/hub/api/users/{name}", headers=headers, timeout=10)
+    return r.json().get("servers", {})
+
+
+def wait_until_ready(swan: Swan, name: str, timeout: float = SPAWN_TIMEOUT) -> None:
+    """Wait until the hub reports ``name``'s default server ready; fail if it stops."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        model = httpx.get(f"{swan.url}/hub/api/users/{name}", headers=headers, timeout=10).json()
-        server = model.get("servers", {}).get("")
+        server = user_servers(swan, name).get("")
         if server and server["ready"]:
             return
         if not server:
             pytest.fail(f"the server of {name} stopped while starting:\n{swan.output()[-4000:]}")
-        time.sleep(0.3)
-    pytest.fail(f"the server of {name} was not ready in {SPAWN_TIMEOUT}s")
+        time.sleep(0.1)
+    pytest.fail(f"the server of {name} was not ready in {timeout}s")
+
+
+def wait_until_stopped(swan: Swan, name: str, timeout: float = STOP_TIMEOUT) -> None:
+    """Wait until ``name`` has no server left."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not user_servers(swan, name):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the server of {name} did not stop in {timeout}s")
 
 
 def user_api(swan: Swan, as_user: str, method: str, path: str, **kwargs) -> httpx.Response:
@@ -311,19 +331,23 @@ def test_sigterm_stops_the_hub_the_proxy_and_every_user_server(tmp_path):
         swan.kill_everything()
 
 
-def test_without_configurable_http_proxy_swan_up_fails_at_once_with_the_install_command(
-    tmp_path,
-):
-    env = swan_env()
-    env["PATH"] = str(tmp_path)  # nothing to find there
-    done = subprocess.run(
-        [*swan_command(), "up", "--data-dir", str(tmp_path / "data"), "--port", str(free_port())],
-        cwd=tmp_path,
-        env=env,
+def run_swan_up(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `swan up` expecting it to stop at once (a refused start), with ``env`` changes."""
+    return subprocess.run(
+        [*swan_command(), "up", "--data-dir", str(workdir / "data")]
+        + ["--port", str(free_port()), *args],
+        cwd=workdir,
+        env={**swan_env(), **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_without_configurable_http_proxy_swan_up_fails_at_once_with_the_install_command(
+    tmp_path,
+):
+    done = run_swan_up(tmp_path, PATH=str(tmp_path))  # nothing to find on PATH
     assert done.returncode == 1
     assert "npm install -g configurable-http-proxy" in done.stderr
 
