@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import getpass
 import hashlib
 import mimetypes
 import os
@@ -25,6 +26,7 @@ from traitlets import Enum, Instance, TraitError, Unicode, default, validate
 from .checkpoints import SwanCheckpoints
 from .errors import http_error, storage_errors
 from .storage.base import (
+    Conflict,
     Entry,
     IsADirectory,
     NotADirectory,
@@ -98,6 +100,17 @@ class SwanContentsManager(AsyncContentsManager):
         help="The hash algorithm of the `hash` field, when a client asks for it.",
     )
 
+    user_name = Unicode(
+        config=True,
+        help="""The user's name as it appears in conflict copies
+        (`name (conflict <user_name> <YYYY-MM-DD HHMMSS>).ipynb`). Defaults to JUPYTERHUB_USER,
+        else the name of the system user running the server.""",
+    )
+
+    @default("user_name")
+    def _default_user_name(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
     @default("files_handler_params")
     def _default_files_handler_params(self) -> dict[str, Any]:
         # /files/ is served through get() (jupyter_server's FilesHandler); its static-file base
@@ -155,6 +168,7 @@ class SwanContentsManager(AsyncContentsManager):
             "writable": entry.writable,
             "hash": None,
             "hash_algorithm": None,
+            "etag": entry.etag or None,
         }
 
     def _hash(self, data: bytes) -> dict[str, str]:
@@ -299,6 +313,11 @@ class SwanContentsManager(AsyncContentsManager):
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         """Write a model atomically and return its model without content.
 
+        A save whose model names the `etag` it was based on happens only if the storage still
+        holds that version; otherwise it is a 409 carrying the current etag, or, with
+        `on_conflict: "copy"`, the content goes to a conflict copy beside the file and its model
+        is returned. Without `etag` the last writer wins, as with the stock manager.
+
         A `chunk` field (1..n, -1) is one part of an upload: parts are gathered beside the target
         and published at once by the last one, so a file never exists half-uploaded.
         """
@@ -306,6 +325,12 @@ class SwanContentsManager(AsyncContentsManager):
         chunk = model.get("chunk")
         if chunk is not None:
             return await self._save_chunk(model, path, chunk)
+        base_etag = model.get("etag")
+        if base_etag is not None and (not isinstance(base_etag, str) or not base_etag):
+            raise HTTPError(400, "The etag of a save must be the non-empty string of a model")
+        on_conflict = model.get("on_conflict", "fail")
+        if on_conflict not in ("fail", "copy"):
+            raise HTTPError(400, f'Invalid on_conflict {on_conflict!r}: use "fail" or "copy"')
 
         self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:
@@ -320,11 +345,12 @@ class SwanContentsManager(AsyncContentsManager):
         with storage_errors():
             if kind == "notebook":
                 data, validation_error = await self._encode_notebook(model, path)
-                entry = await self.storage.write(path, data)
-                if not await self.checkpoints.list_checkpoints(path):
-                    await self._first_checkpoint(path)
+                entry = await self._write(path, data, base_etag, on_conflict)
+                if not await self.checkpoints.list_checkpoints(entry.path):
+                    await self._first_checkpoint(entry.path)
             elif kind == "file":
-                entry = await self.storage.write(path, self._decode_file(model, path))
+                data = self._decode_file(model, path)
+                entry = await self._write(path, data, base_etag, on_conflict)
             elif kind == "directory":
                 entry = await self._save_directory(path)
             else:
@@ -333,9 +359,34 @@ class SwanContentsManager(AsyncContentsManager):
         saved = self._model(entry, kind if kind != "directory" else None)
         if kind == "notebook":
             self.validate_notebook_model(saved, validation_error=validation_error)
-        self.run_post_save_hooks(model=saved, os_path=self.local_path(path))
-        self.emit(data={"action": "save", "path": path})
+        self.run_post_save_hooks(model=saved, os_path=self.local_path(entry.path))
+        self.emit(data={"action": "save", "path": entry.path})
         return saved
+
+    async def _write(
+        self, path: str, data: bytes, base_etag: str | None, on_conflict: str
+    ) -> Entry:
+        try:
+            return await self.storage.write(path, data, if_match=base_etag)
+        except Conflict:
+            if on_conflict != "copy":
+                raise
+        return await self._write_conflict_copy(path, data)
+
+    def conflict_name(self, name: str, attempt: int = 1) -> str:
+        """The ownCloud-style name of a conflict copy of `name`, made now by this user."""
+        stem, ext = os.path.splitext(name)
+        stamp = datetime.now().strftime("%Y-%m-%d %H%M%S")
+        number = f" {attempt}" if attempt > 1 else ""
+        return f"{stem} (conflict {self.user_name} {stamp}{number}){ext}"
+
+    async def _write_conflict_copy(self, path: str, data: bytes) -> Entry:
+        parent, name = split_path(path)
+        for attempt in range(1, 100):
+            candidate = join_path(parent, self.conflict_name(name, attempt))
+            if not await self.storage.exists(candidate):
+                return await self.storage.write(candidate, data)
+        raise HTTPError(409, f"Too many conflict copies of /{path} this second; try again")
 
     async def _first_checkpoint(self, path: str) -> None:
         """Jupyter expects one checkpoint per notebook; failing to make it must not fail a save."""

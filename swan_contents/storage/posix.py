@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import stat
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -83,8 +84,23 @@ def _current_umask() -> int:
 
 
 def make_etag(st: os.stat_result) -> str:
-    """A version tag from one stat: changes when the file is replaced, written or resized."""
+    """A version tag from one stat: changes when the file is replaced, written or resized.
+
+    The inode changes on every atomic replace (ours and the sync clients', which write a temp
+    file and rename it); mtime and size catch writes in place. Its one blind spot is a rewrite in
+    place to the same size within the file system's mtime granularity (docs/storage.md).
+    """
     return f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+#: Writes to one path in this process take the same lock, so a conditional write's compare and
+#: replace cannot interleave with another of ours. A fixed set of locks keeps memory bounded;
+#: two paths sharing a lock only wait for each other.
+_WRITE_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _write_lock(os_path: str) -> threading.Lock:
+    return _WRITE_LOCKS[hash(os_path) % len(_WRITE_LOCKS)]
 
 
 class PosixStorage(Storage):
@@ -253,12 +269,27 @@ class PosixStorage(Storage):
             raise NotADirectory(path, f"{parent} is a file, not a folder")
         return os_parent
 
-    def _publish(self, fd: int, tmp: str, target: str, mode: int) -> os.stat_result:
-        """fsync a finished temp file, give it its final mode and put it in place atomically."""
+    def _publish(
+        self, fd: int, tmp: str, target: str, mode: int, if_match: str | None = None
+    ) -> os.stat_result:
+        """fsync a finished temp file, give it its final mode and put it in place atomically.
+
+        With `if_match`, the stored version is compared as the very last step before the
+        rename, under this path's lock: no writer of this process can slip in between, and an
+        outside writer only in the microseconds between that stat and rename(2).
+        """
         os.fchmod(fd, mode)
         os.fsync(fd)
         st = os.fstat(fd)
-        os.replace(tmp, target)
+        with _write_lock(target):
+            if if_match is not None:
+                try:
+                    current = make_etag(os.stat(target))
+                except FileNotFoundError:
+                    current = None
+                if current != if_match:
+                    raise Conflict(target, current)
+            os.replace(tmp, target)
         self._fsync_dir(os.path.dirname(target))
         return st
 
@@ -283,6 +314,7 @@ class PosixStorage(Storage):
     def _write(self, path: str, data: bytes, if_match: str | None) -> Entry:
         os_path, current = self._target(path)
         if if_match is not None:
+            # fail early without writing anything; _publish checks again at the last moment
             current_etag = make_etag(current) if current is not None else None
             if current_etag != if_match:
                 raise Conflict(path, current_etag)
@@ -291,7 +323,10 @@ class PosixStorage(Storage):
         try:
             with os.fdopen(fd, "wb", closefd=False) as f:
                 f.write(data)
-            st = self._publish(fd, tmp, os_path, mode)
+            st = self._publish(fd, tmp, os_path, mode, if_match)
+        except Conflict as e:
+            _unlink_quietly(tmp)
+            raise Conflict(path, e.current_etag) from None
         except BaseException:
             _unlink_quietly(tmp)
             raise

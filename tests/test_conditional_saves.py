@@ -1,0 +1,161 @@
+"""Conditional saves through the REST API: a save based on an old version never overwrites
+another writer's edit; it is a 409 with the current etag, or a conflict copy when asked for.
+
+The other writer here is a second client of the API or a program writing the file directly.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+
+import pytest
+from conftest import notebook_body, text_body
+
+
+@pytest.fixture
+def manager() -> str:
+    return "swan"
+
+
+def source(reply) -> str:
+    return reply.body["content"]["cells"][0]["source"]
+
+
+async def test_every_model_carries_the_storage_version(api):
+    created = await api("PUT", "nb.ipynb", notebook_body("v1"))
+    got = await api("GET", "nb.ipynb")
+    listed = await api("GET", "")
+    assert created.body["etag"] and created.body["etag"] == got.body["etag"]
+    assert listed.body["content"][0]["etag"] == got.body["etag"]
+    saved = await api("PUT", "nb.ipynb", notebook_body("v2"))
+    assert saved.body["etag"] != created.body["etag"]
+
+
+async def test_a_save_based_on_the_current_version_succeeds(api):
+    first = await api("PUT", "nb.ipynb", notebook_body("v1"))
+    second = await api("PUT", "nb.ipynb", {**notebook_body("v2"), "etag": first.body["etag"]})
+    assert second.code == 200
+    third = await api("PUT", "nb.ipynb", {**notebook_body("v3"), "etag": second.body["etag"]})
+    assert third.code == 200
+    assert source(await api("GET", "nb.ipynb")) == "v3"
+
+
+async def test_a_save_based_on_an_old_version_is_a_409_and_keeps_the_other_edit(api):
+    mine = await api("PUT", "nb.ipynb", notebook_body("base"))
+    theirs = await api("PUT", "nb.ipynb", notebook_body("their edit"))
+    refused = await api("PUT", "nb.ipynb", {**notebook_body("my edit"), "etag": mine.body["etag"]})
+    assert refused.code == 409
+    assert refused.body["etag"] == theirs.body["etag"]
+    assert "changed by someone else" in refused.message
+    assert source(await api("GET", "nb.ipynb")) == "their edit"
+
+
+async def test_a_file_changed_on_disk_by_another_program_is_a_409(api, jp_root_dir):
+    mine = await api("PUT", "notes.txt", text_body("base"))
+    # a sync client writes in place, same size, and restores the old mtime: only the inode and
+    # the content differ; an atomic replace by a sync client changes the inode
+    path = jp_root_dir / "notes.txt"
+    tmp = jp_root_dir / "notes.txt.sync"
+    tmp.write_text("sync")
+    st = path.stat()
+    os.replace(tmp, path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    refused = await api("PUT", "notes.txt", {**text_body("mine"), "etag": mine.body["etag"]})
+    assert refused.code == 409
+    assert path.read_text() == "sync"
+
+
+async def test_a_save_of_a_file_deleted_meanwhile_is_a_409_with_no_etag(api, jp_root_dir):
+    mine = await api("PUT", "nb.ipynb", notebook_body("base"))
+    (jp_root_dir / "nb.ipynb").unlink()
+    refused = await api("PUT", "nb.ipynb", {**notebook_body("mine"), "etag": mine.body["etag"]})
+    assert refused.code == 409
+    assert refused.body["etag"] is None and "deleted" in refused.message
+    assert not (jp_root_dir / "nb.ipynb").exists()
+
+
+async def test_the_version_may_come_in_an_if_match_header(jp_fetch, api):
+    first = await api("PUT", "nb.ipynb", notebook_body("v1"))
+    await api("PUT", "nb.ipynb", notebook_body("v2"))
+
+    r = await jp_fetch(
+        "api",
+        "contents",
+        "nb.ipynb",
+        method="PUT",
+        body=json.dumps(notebook_body("mine")),
+        headers={"If-Match": first.body["etag"]},
+        raise_error=False,
+    )
+    assert r.code == 409
+    assert json.loads(r.body)["etag"] == (await api("GET", "nb.ipynb")).body["etag"]
+    current = (await api("GET", "nb.ipynb")).body["etag"]
+    ok = await jp_fetch(
+        "api",
+        "contents",
+        "nb.ipynb",
+        method="PUT",
+        body=json.dumps(notebook_body("mine")),
+        headers={"If-Match": current},
+    )
+    assert ok.code == 200
+
+
+async def test_an_if_match_header_that_contradicts_the_model_is_a_400(jp_fetch, api):
+
+    first = await api("PUT", "a.txt", text_body("a"))
+    for header in ('"other"', "*", f'{first.body["etag"]}, "x"'):
+        r = await jp_fetch(
+            "api",
+            "contents",
+            "a.txt",
+            method="PUT",
+            body=json.dumps({**text_body("b"), "etag": first.body["etag"]}),
+            headers={"If-Match": header},
+            raise_error=False,
+        )
+        assert r.code == 400, header
+    assert (await api("GET", "a.txt")).body["content"] == "a"
+
+
+async def test_a_conflict_copy_keeps_both_edits(api, jp_root_dir):
+    mine = await api("PUT", "nb.ipynb", notebook_body("base"))
+    await api("PUT", "nb.ipynb", notebook_body("their edit"))
+    body = {**notebook_body("my edit"), "etag": mine.body["etag"], "on_conflict": "copy"}
+    copied = await api("PUT", "nb.ipynb", body)
+    assert copied.code == 200
+    name = copied.body["name"]
+    assert re.fullmatch(r"nb \(conflict \S+ \d{4}-\d\d-\d\d \d{6}\)\.ipynb", name), name
+    assert copied.body["path"] == name and copied.body["type"] == "notebook"
+    assert source(await api("GET", "nb.ipynb")) == "their edit"
+    assert source(await api("GET", name)) == "my edit"
+    again = await api("PUT", "nb.ipynb", body)
+    assert again.body["name"] not in ("nb.ipynb", name)
+
+
+async def test_the_conflict_copy_names_the_user(api):
+    mine = await api("PUT", "data.csv", text_body("a"))
+    await api("PUT", "data.csv", text_body("b"))
+    body = {**text_body("c"), "etag": mine.body["etag"], "on_conflict": "copy"}
+    copied = await api("PUT", "data.csv", body)
+    user = os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    assert copied.body["name"].startswith(f"data (conflict {user} ")
+    assert copied.body["name"].endswith(").csv")
+
+
+async def test_a_save_without_a_version_is_last_writer_wins(api):
+    await api("PUT", "nb.ipynb", notebook_body("one"))
+    await api("PUT", "nb.ipynb", notebook_body("two"))
+    assert (await api("PUT", "nb.ipynb", notebook_body("three"))).code == 200
+    assert source(await api("GET", "nb.ipynb")) == "three"
+
+
+@pytest.mark.parametrize("bad", [{"etag": ""}, {"etag": 5}, {"on_conflict": "merge"}])
+async def test_a_malformed_version_or_conflict_choice_is_a_400(api, bad):
+    await api("PUT", "a.txt", text_body("a"))
+    r = await api("PUT", "a.txt", {**text_body("b"), **bad})
+    assert r.code == 400
+    assert (await api("GET", "a.txt")).body["content"] == "a"
