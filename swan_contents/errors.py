@@ -23,6 +23,7 @@ from .storage.base import (
     PermissionDenied,
     QuotaExceeded,
     StorageError,
+    StorageTimeout,
     StorageUnavailable,
 )
 
@@ -78,6 +79,12 @@ def http_error(e: StorageError) -> HTTPError:
             507,
             f"Not enough space to write {where}: the storage is full or over quota. "
             "Nothing was changed; free some space and try again.",
+        )
+    if isinstance(e, StorageTimeout):
+        return HTTPError(
+            504,
+            f"The storage did not answer in time ({where}: {e.detail or 'timeout'}). The "
+            "operation may or may not have happened; reload before trying again.",
         )
     if isinstance(e, StorageUnavailable):
         return HTTPError(

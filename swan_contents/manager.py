@@ -21,7 +21,7 @@ import nbformat
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.services.contents.manager import AsyncContentsManager, copy_pat
 from tornado.web import HTTPError
-from traitlets import Enum, Instance, TraitError, Unicode, default, validate
+from traitlets import Enum, Instance, TraitError, Type, Unicode, default, validate
 
 from .checkpoints import SwanCheckpoints
 from .errors import http_error, storage_errors
@@ -84,14 +84,25 @@ class SwanContentsManager(AsyncContentsManager):
         key = hashlib.sha256(self.root_dir.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         return os.path.join(jupyter_data_dir(), "swan", "versions", key)
 
+    storage_class = Type(
+        PosixStorage,
+        klass=Storage,
+        config=True,
+        help="""The storage driver of the user's space: PosixStorage (a local folder or FUSE
+        mount at root_dir) or swan_contents.storage.WebDAVStorage (configured with
+        c.WebDAVStorage.url and credentials).""",
+    )
+
     storage = Instance(
         Storage,
-        help="""The storage driver of the user's space. Defaults to a PosixStorage on root_dir.""",
+        help="""The storage driver of the user's space, made from storage_class.""",
     )
 
     @default("storage")
     def _default_storage(self) -> Storage:
-        return PosixStorage(self.root_dir)
+        if issubclass(self.storage_class, PosixStorage):
+            return self.storage_class(self.root_dir)
+        return self.storage_class(parent=self, log=self.log)
 
     hash_algorithm = Enum(
         sorted(hashlib.algorithms_available),
@@ -484,4 +495,5 @@ class SwanContentsManager(AsyncContentsManager):
         return split_path(path)[0]
 
     def info_string(self) -> str:
-        return f"Serving notebooks from the {self.storage.kind} storage at {self.root_dir}"
+        where = getattr(self.storage, "url", None) or self.root_dir
+        return f"Serving notebooks from the {self.storage.kind} storage at {where}"

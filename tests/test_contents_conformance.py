@@ -11,7 +11,24 @@ import hashlib
 import json
 
 import nbformat
-from conftest import notebook_body, text_body
+import pytest
+from conftest import ALL_STORAGES, notebook_body, text_body
+
+
+@pytest.fixture(params=ALL_STORAGES, ids=lambda p: "-".join(dict.fromkeys(p)))
+def storage_setup(request) -> tuple[str, str]:
+    return request.param
+
+
+@pytest.fixture
+def manager(storage_setup) -> str:
+    return storage_setup[0]
+
+
+@pytest.fixture
+def backend(storage_setup) -> str:
+    return storage_setup[1]
+
 
 MODEL_KEYS = {
     "name",
@@ -279,8 +296,9 @@ async def test_files_endpoint_serves_raw_bytes(jp_fetch, api):
     assert r.code == 200 and r.body == b"a,b\n1,2\n"
 
 
-async def test_server_info_lists_the_extension(jp_fetch, manager):
+async def test_server_info_lists_the_extension(jp_fetch, manager, backend):
     r = await jp_fetch("swan", "api", "info")
     info = json.loads(r.body)
     assert info["version"]
-    assert info["storage"]["kind"] == ("posix" if manager == "swan" else "unknown")
+    expected = {"stock": "unknown"}.get(manager, "posix" if backend == "posix" else "webdav")
+    assert info["storage"]["kind"] == expected

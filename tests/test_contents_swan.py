@@ -373,3 +373,20 @@ async def test_a_hostile_extension_for_a_new_file_writes_nothing_outside(api, jp
     assert r.code in (400, 404), (ext, r.code)
     assert list(jp_root_dir.iterdir()) == []
     assert not (jp_root_dir.parent / "escape.txt").exists()
+
+
+async def test_a_file_replaced_on_disk_by_a_sync_client_is_a_409_even_with_the_same_mtime(
+    api, jp_root_dir
+):
+    mine = await api("PUT", "notes.txt", text_body("base"))
+    # a sync client writes in place, same size, and restores the old mtime: only the inode and
+    # the content differ; an atomic replace by a sync client changes the inode
+    path = jp_root_dir / "notes.txt"
+    tmp = jp_root_dir / "notes.txt.sync"
+    tmp.write_text("sync")
+    st = path.stat()
+    os.replace(tmp, path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    refused = await api("PUT", "notes.txt", {**text_body("mine"), "etag": mine.body["etag"]})
+    assert refused.code == 409
+    assert path.read_text() == "sync"

@@ -96,6 +96,10 @@ class StorageUnavailable(StorageError):
     """The storage cannot be reached or failed; the operation did not happen."""
 
 
+class StorageTimeout(StorageUnavailable):
+    """The storage did not answer in time; the operation may not have happened."""
+
+
 def normalize_path(path: str) -> str:
     """Return the canonical storage path for an API path, or raise `InvalidPath`.
 
