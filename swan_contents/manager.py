@@ -280,9 +280,11 @@ class SwanContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"/{path} is not a directory", reason="bad type")
             model = self._model(entry, type)
             if data is None and (content or require_hash):
+                writable = entry.writable  # a stat knows of locks; a read may not
                 with storage_errors():
                     entry, data = await self.storage.read(path)
                 model = self._model(entry, type)
+                model["writable"] = model["writable"] and writable
             if content:
                 if model["type"] == "notebook":
                     await self._notebook_content(model, data)

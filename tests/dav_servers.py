@@ -107,7 +107,11 @@ class WsgiDavServer(DavServer):
             "host": "127.0.0.1",
             "port": self.port,
             "provider_mapping": {"/": str(self.root)},
-            "simple_dc": {"user_mapping": {"*": {DAV_USER: {"password": DAV_PASSWORD}}}},
+            "simple_dc": {
+                "user_mapping": {
+                    "*": {self.username: {"password": self.password}} if self.username else True
+                }
+            },
             "http_authenticator": {
                 "accept_basic": True,
                 "accept_digest": False,
@@ -223,10 +227,15 @@ DocumentRoot {self.root}
             ) from None
 
     def requests(self) -> list[tuple[str, str]]:
-        if not self.access_log.exists():
-            return []
-        lines = self.access_log.read_text().splitlines()
+        # Apache logs a request just after answering it: wait until the log stops growing
+        lines, previous = self._log_lines(), None
+        while lines != previous:
+            time.sleep(0.03)
+            previous, lines = lines, self._log_lines()
         return [(m, unquote(p)) for m, p, *_ in (line.split(" ") for line in lines if line)]
+
+    def _log_lines(self) -> list[str]:
+        return self.access_log.read_text().splitlines() if self.access_log.exists() else []
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -254,6 +254,8 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         self._auth = _Credentials(self)
         self._client: httpx.AsyncClient | None = None
         self._capabilities: dict[str, Any] | None = None
+        #: etags the server called weak, with when (monotonic) we saw them so (see _put)
+        self._weak_since: dict[str, float] = {}
         #: requests sent, by method (for tests and benchmarks that check the cost of operations)
         self.requests: dict[str, int] = {}
 
@@ -406,6 +408,25 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             entries.append(self._entry(entry_path, props))
         return entries
 
+    def _version(self, raw: str | None) -> str:
+        """The normalized etag of a raw one, remembering when a server first called it weak."""
+        etag = normalize_etag(raw)
+        if raw and raw.strip().startswith("W/") and etag not in self._weak_since:
+            if len(self._weak_since) > 1000:
+                horizon = time.monotonic() - 5
+                self._weak_since = {e: t for e, t in self._weak_since.items() if t > horizon}
+            self._weak_since[etag] = time.monotonic()
+        return etag
+
+    async def _until_strong(self, etag: str) -> None:
+        """Wait out the second in which Apache calls a new file's etag weak: during it, it
+        compares If-Match strongly and refuses every version (a server property, not a change)."""
+        seen = self._weak_since.get(etag)
+        if seen is not None:
+            wait = seen + 1.05 - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
     def _entry(self, path: str, props: dict[str, Element]) -> Entry:
         def text(tag: str) -> str | None:
             element = props.get(tag)
@@ -436,7 +457,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             size=size,
             mtime=mtime,
             ctime=mtime,
-            etag=normalize_etag(text(f"{DAV}getetag")),
+            etag=self._version(text(f"{DAV}getetag")),
             writable=writable,
             file_id=text(f"{OC}fileid") or text(f"{OC}id"),
         )
@@ -473,7 +494,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
     # -- read and write -----------------------------------------------------------------------
 
     def _entry_from_headers(self, path: str, response: httpx.Response, size: int) -> Entry | None:
-        etag = normalize_etag(response.headers.get("OC-ETag") or response.headers.get("ETag"))
+        etag = self._version(response.headers.get("OC-ETag") or response.headers.get("ETag"))
         if not etag:
             return None
         mtime = _http_date(response.headers.get("Last-Modified")) or time.time()
@@ -529,6 +550,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         if if_match is not None:
             headers["If-Match"] = if_match
+            await self._until_strong(if_match)
         url = self.url_of(path)
         response = await self._send("PUT", url, path, headers=headers, content=content)
         code = response.status_code
@@ -540,13 +562,11 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 current = (await self.stat(path)).etag or None
             except NotFound:
                 current = None
-            if current is not None and current == if_match and not retried:
-                # Apache compares If-Match strongly and calls its ETag weak for the first second
-                # of a file's life: the version is the one asked for, so try once more when the
-                # second is over (a real change meanwhile still fails, with another etag)
-                await asyncio.sleep(1.05)
-                if isinstance(content, bytes):
-                    return await self._put(path, content, size, if_match, retried=True)
+            if current == if_match and not retried and isinstance(content, bytes):
+                # the version asked for is stored but was still weak (see _until_strong); try
+                # once more after its second (a real change meanwhile fails with another etag)
+                await self._until_strong(if_match)
+                return await self._put(path, content, size, if_match, retried=True)
             raise Conflict(path, current)
         if code in (400, 403, 405, 409):
             raise await self._write_failure(path, response)
