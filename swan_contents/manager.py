@@ -21,7 +21,17 @@ import nbformat
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.services.contents.manager import AsyncContentsManager, copy_pat
 from tornado.web import HTTPError
-from traitlets import Enum, Instance, TraitError, Type, Unicode, default, validate
+from traitlets import (
+    Enum,
+    Float,
+    Instance,
+    Int,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 
 from .checkpoints import SwanCheckpoints
 from .errors import http_error, storage_errors
@@ -38,6 +48,8 @@ from .storage.base import (
     split_path,
 )
 from .storage.posix import PosixStorage
+from .trash import LocalTrash, TrashItem
+from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource
 
 
 def _utc(timestamp: float) -> datetime:
@@ -74,15 +86,48 @@ class SwanContentsManager(AsyncContentsManager):
 
     versions_dir = Unicode(
         config=True,
-        help="""A folder outside the synced space where checkpoints are kept, so that they never
-        sync to the user's other devices. Created when missing. Defaults to a folder per space
-        under Jupyter's data directory.""",
+        help="""A folder outside the synced space where versions (Jupyter's checkpoints) are
+        kept, so that they never sync to the user's other devices. Created when missing.
+        Defaults to a folder per space under Jupyter's data directory.""",
+    )
+
+    versions_max_count = Int(
+        50,
+        config=True,
+        help="""How many versions of a file the versions folder keeps at the most; the oldest go
+        first. A version is made on each save that changes the content (on storages that keep
+        no versions of their own) and on each explicit checkpoint.""",
+    )
+
+    versions_max_age_days = Float(
+        30.0,
+        config=True,
+        help="""Versions older than this many days are dropped when a newer one is made; the
+        newest version of a file is always kept.""",
     )
 
     @default("versions_dir")
     def _default_versions_dir(self) -> str:
         key = hashlib.sha256(self.root_dir.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         return os.path.join(jupyter_data_dir(), "swan", "versions", key)
+
+    trash_dir = Unicode(
+        config=True,
+        help="""A folder outside the synced space where deleted files and folders of a POSIX
+        storage go, to be restored from /swan/api/trash. Defaults to `trash` inside
+        versions_dir. (WebDAV storages use the server's own trash bin, where it has one.)""",
+    )
+
+    @default("trash_dir")
+    def _default_trash_dir(self) -> str:
+        return os.path.join(self.versions_dir, "trash")
+
+    trash_max_age_days = Float(
+        30.0,
+        config=True,
+        help="""Deleted entries older than this many days are removed from the trash for good
+        (checked whenever something is deleted).""",
+    )
 
     storage_class = Type(
         PosixStorage,
@@ -359,11 +404,11 @@ class SwanContentsManager(AsyncContentsManager):
             if kind == "notebook":
                 data, validation_error = await self._encode_notebook(model, path)
                 entry = await self._write(path, data, base_etag, on_conflict)
-                if not await self.checkpoints.list_checkpoints(entry.path):
-                    await self._first_checkpoint(entry.path)
+                await self.record_version(entry.path, data)
             elif kind == "file":
                 data = self._decode_file(model, path)
                 entry = await self._write(path, data, base_etag, on_conflict)
+                await self.record_version(entry.path, data)
             elif kind == "directory":
                 entry = await self._save_directory(path)
             else:
@@ -401,12 +446,90 @@ class SwanContentsManager(AsyncContentsManager):
                 return await self.storage.write(candidate, data)
         raise HTTPError(409, f"Too many conflict copies of /{path} this second; try again")
 
-    async def _first_checkpoint(self, path: str) -> None:
-        """Jupyter expects one checkpoint per notebook; failing to make it must not fail a save."""
+    # -- versions (Jupyter's checkpoints are these) -------------------------------------------
+
+    _local_versions: LocalVersions | None = None
+
+    @property
+    def local_versions(self) -> LocalVersions:
+        """Snapshots in versions_dir, outside the synced space."""
+        if self._local_versions is None:
+            os.makedirs(self.versions_dir, mode=0o700, exist_ok=True)
+            self._local_versions = LocalVersions(
+                PosixStorage(self.versions_dir),
+                max_count=self.versions_max_count,
+                max_age=self.versions_max_age_days * 86400,
+            )
+        return self._local_versions
+
+    async def storage_keeps_versions(self) -> bool:
+        """Whether the storage makes versions of each write itself (Nextcloud, ownCloud)."""
+        keeps = getattr(self.storage, "keeps_versions", None)
+        return bool(keeps is not None and await keeps())
+
+    async def version_sources(self) -> list[VersionSource]:
+        sources: list[VersionSource] = [self.local_versions]
+        if await self.storage_keeps_versions():
+            sources.append(ServerVersions(self.storage))
+        if self.storage.kind == "posix":
+            sources.append(EosVersions(self.storage))
+        return sources
+
+    async def list_versions(self, path: str) -> list[Version]:
+        """Every version of the file at `path` from every source, newest first."""
+        path = self.storage_path(path)
+        self._refuse_hidden(path)
+        found: list[Version] = []
+        with storage_errors():
+            if (await self.storage.stat(path)).is_dir:
+                raise HTTPError(400, f"/{path} is a folder; folders have no versions")
+            for source in await self.version_sources():
+                found += await source.list(path)
+        return sorted(found, key=lambda v: (v.mtime, v.id), reverse=True)
+
+    async def _source_of(self, version_id: str) -> VersionSource:
+        for source in await self.version_sources():
+            if source.owns(version_id):
+                return source
+        raise HTTPError(404, f"No such version: {version_id}")
+
+    async def record_version(self, path: str, data: bytes) -> Version | None:
+        """Keep `data` as a version of `path` where the storage keeps none itself; a failure
+        is logged, never raised: it must not fail the save that asked for it."""
         try:
-            await self.create_checkpoint(path)
-        except (HTTPError, OSError) as e:
-            self.log.warning("Could not create the first checkpoint of /%s: %s", path, e)
+            if await self.storage_keeps_versions():
+                return None
+            return await self.local_versions.record(path, data)
+        except (StorageError, OSError) as e:
+            self.log.warning("Could not keep a version of /%s: %s", path, e)
+            return None
+
+    async def restore_version(self, path: str, version_id: str) -> dict[str, Any]:
+        """Make the version `version_id` the current content of `path` and return its model.
+
+        The content it replaces is kept as a version first, and the replacement is conditional
+        on it: a file changed meanwhile is a 409, not an overwrite.
+        """
+        path = self.storage_path(path)
+        self._refuse_hidden(path)
+        source = await self._source_of(version_id)
+        with storage_errors():
+            try:
+                if isinstance(source, ServerVersions):
+                    await source.restore(path, version_id)
+                    entry = await self.storage.stat(path)
+                else:
+                    data = await source.read(path, version_id)
+                    current, current_data = await self.storage.read(path)
+                    await self.record_version(path, current_data)
+                    entry = await self.storage.write(path, data, if_match=current.etag or None)
+                    await self.record_version(path, data)
+            except NotFound as e:
+                if e.path == path:
+                    raise
+                raise HTTPError(404, f"No such version of /{path}: {version_id}") from e
+        self.emit(data={"action": "save", "path": path})
+        return self._model(entry)
 
     async def _save_directory(self, path: str) -> Entry:
         if not self.allow_hidden and self._hidden(path):
@@ -442,13 +565,61 @@ class SwanContentsManager(AsyncContentsManager):
         return saved
 
     async def delete_file(self, path: str) -> None:
+        """Move a file or folder to the trash: the local trash area on POSIX, the server's
+        trash bin on WebDAV (a plain WebDAV server without one deletes for good)."""
         path = self.storage_path(path)
         if not self.allow_hidden and self._hidden(path):
             raise HTTPError(400, f"Cannot delete file or directory /{path}")
         if not path:
             raise HTTPError(400, "Can't delete root")
         with storage_errors():
-            await self.storage.delete(path, recursive=True)
+            if self.local_trash is not None:
+                await self.local_trash.put(path, await self.storage.stat(path))
+            else:
+                await self.storage.delete(path, recursive=True)
+
+    # -- trash --------------------------------------------------------------------------------
+
+    _local_trash: LocalTrash | None = None
+
+    @property
+    def local_trash(self) -> LocalTrash | None:
+        """The trash area of a POSIX storage; None for storages with a trash of their own."""
+        if self._local_trash is None and isinstance(self.storage, PosixStorage):
+            self._local_trash = LocalTrash(
+                self.storage, self.trash_dir, max_age=self.trash_max_age_days * 86400
+            )
+        return self._local_trash
+
+    async def _server_trash(self) -> bool:
+        has_trash = getattr(self.storage, "has_trash", None)
+        return bool(has_trash is not None and await has_trash())
+
+    async def list_trash(self) -> dict[str, Any]:
+        """`{"supported": bool, "items": [TrashItem, ...]}`, newest first."""
+        items: list[TrashItem] = []
+        with storage_errors():
+            if self.local_trash is not None:
+                items = await self.local_trash.list()
+            elif await self._server_trash():
+                items = await self.storage.list_trash()
+            else:
+                return {"supported": False, "items": []}
+        return {"supported": True, "items": sorted(items, key=lambda i: -i.deleted)}
+
+    async def restore_from_trash(self, item_id: str, path: str | None = None) -> dict[str, Any]:
+        """Put a deleted entry back where it was (or at `path`) and return its model; 409 if
+        something of that name is there now."""
+        target = None if path is None else self.storage_path(path)
+        with storage_errors():
+            if self.local_trash is not None:
+                entry = await self.local_trash.restore(item_id, target)
+            elif await self._server_trash():
+                entry = await self.storage.restore_trash(item_id, target)
+            else:
+                raise HTTPError(404, "This storage has no trash: deleted files are gone")
+        self._refuse_hidden(entry.path)
+        return self._model(entry)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         old = self.storage_path(old_path)

@@ -204,16 +204,18 @@ async def test_a_copy_never_overwrites_an_existing_file(api, jp_root_dir):
 
 async def test_restoring_a_missing_checkpoint_is_a_404(api):
     await api("PUT", "nb.ipynb", notebook_body())
-    await api("DELETE", "nb.ipynb/checkpoints/checkpoint")
-    assert (await api("POST", "nb.ipynb/checkpoints/checkpoint")).code == 404
+    (made,) = (await api("GET", "nb.ipynb/checkpoints")).body
+    await api("DELETE", f"nb.ipynb/checkpoints/{made['id']}")
+    assert (await api("POST", f"nb.ipynb/checkpoints/{made['id']}")).code == 404
     assert (await api("POST", "nb.ipynb/checkpoints/other-id")).code == 404
+    assert (await api("POST", "nb.ipynb/checkpoints/swan-20200101T000000000000Z-x")).code == 404
 
 
 async def test_checkpoints_live_outside_the_space(api, jp_root_dir, versions_dir):
     await api("PUT", "nb.ipynb", notebook_body())
-    await api("POST", "nb.ipynb/checkpoints")
+    made = await api("POST", "nb.ipynb/checkpoints")
     assert sorted(p.name for p in jp_root_dir.iterdir()) == ["nb.ipynb"]
-    assert (versions_dir / "f.nb.ipynb" / "checkpoint").is_file()
+    assert (versions_dir / "f.nb.ipynb" / made.body["id"]).is_file()
 
 
 async def test_a_chunked_upload_changes_nothing_until_its_last_part(api, jp_root_dir):

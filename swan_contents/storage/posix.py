@@ -451,6 +451,59 @@ class PosixStorage(Storage):
         else:
             os.unlink(os_path)
 
+    def _move_out(self, path: str, os_dst: str) -> None:
+        """Move the entry at `path` (a link itself, not its target) to `os_dst` outside the
+        space. Across file systems it is copied, then deleted; a copy whose source could not
+        be deleted is removed again, so the entry is in exactly one place."""
+        if not path:
+            raise InvalidPath(path, "the root of the space cannot be moved out")
+        parent, name = split_path(path)
+        os_parent, _ = self._resolve(parent)
+        os_path = f"{os_parent}/{name}"
+        st = os.lstat(os_path)
+        try:
+            os.rename(os_path, os_dst)
+            return
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+        if os.statvfs(os_parent).f_flag & os.ST_RDONLY:
+            raise PermissionDenied(path, "the storage is read-only")
+        if stat.S_ISDIR(st.st_mode):
+            shutil.copytree(os_path, os_dst, symlinks=True)
+            # a folder deleted half way stays whole in its copy; nothing is lost either way
+            shutil.rmtree(os_path)
+        else:
+            shutil.copy2(os_path, os_dst, follow_symlinks=False)
+            try:
+                os.unlink(os_path)
+            except OSError:
+                _unlink_quietly(os_dst)
+                raise
+
+    def _move_in(self, os_src: str, path: str) -> Entry:
+        """Move `os_src` from outside the space to `path`, never replacing what is there."""
+        os_dst = f"{self._parent_dir(path)}/{split_path(path)[1]}"
+        if os.path.lexists(os_dst):
+            raise AlreadyExists(path)
+        try:
+            self._rename_noreplace(os_src, os_dst)
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+            tmp = f"{os.path.dirname(os_dst)}/{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+            try:
+                if os.path.isdir(os_src):
+                    shutil.copytree(os_src, tmp, symlinks=True)
+                else:
+                    shutil.copy2(os_src, tmp, follow_symlinks=False)
+                self._rename_noreplace(tmp, os_dst)
+            except BaseException:
+                _remove_quietly(tmp)
+                raise
+            _remove_quietly(os_src)
+        return self._entry(path, os.stat(os_dst))
+
     # -- the Storage interface ----------------------------------------------------------------
 
     async def stat(self, path: str, *, children: bool = False) -> Entry:
@@ -477,7 +530,23 @@ class PosixStorage(Storage):
     async def delete(self, path: str, *, recursive: bool = False) -> None:
         await self._run(path, self._delete, path, recursive)
 
+    async def move_out(self, path: str, os_dst: str) -> None:
+        """Move an entry out of the space to a local path (a trash area)."""
+        await self._run(path, self._move_out, path, os_dst)
+
+    async def move_in(self, os_src: str, path: str) -> Entry:
+        """Move a local file or folder (from a trash area) into the space at `path`."""
+        return await self._run(path, self._move_in, os_src, path)
+
 
 def _unlink_quietly(os_path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(os_path)
+
+
+def _remove_quietly(os_path: str) -> None:
+    """Remove a file or a whole folder, whichever it is, ignoring what cannot be removed."""
+    if os.path.isdir(os_path) and not os.path.islink(os_path):
+        shutil.rmtree(os_path, ignore_errors=True)
+    else:
+        _unlink_quietly(os_path)
