@@ -13,28 +13,16 @@ import os
 import secrets
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 
-from .storage.base import Entry, NotFound
+from .storage.base import Entry, NotFound, TrashItem
 from .storage.posix import PosixStorage
 
 INFO = "info.json"
 ENTRY = "entry"
 
-
-@dataclass(frozen=True)
-class TrashItem:
-    """One deleted file or folder."""
-
-    id: str
-    name: str
-    #: where it was, as a storage path
-    path: str
-    #: when it was deleted (seconds since the epoch)
-    deleted: float
-    size: int | None
-    type: str
+__all__ = ["LocalTrash", "TrashItem"]
 
 
 class LocalTrash:

@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -43,11 +44,13 @@ from .base import (
     StorageError,
     StorageTimeout,
     StorageUnavailable,
+    TrashItem,
     split_path,
 )
 
 DAV = "{DAV:}"
 OC = "{http://owncloud.org/ns}"
+NC = "{http://nextcloud.org/ns}"
 
 #: The properties of every PROPFIND: all a model needs, so a listing is one request.
 PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -55,6 +58,18 @@ PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
  <d:prop>
   <d:getetag/><d:getlastmodified/><d:getcontentlength/><d:getcontenttype/><d:resourcetype/>
   <d:lockdiscovery/><oc:fileid/><oc:id/><oc:permissions/><oc:size/>
+ </d:prop>
+</d:propfind>
+"""
+
+#: The properties of a trash listing, in both dialects (each server answers its own, 404s the rest)
+TRASH_PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">
+ <d:prop>
+  <d:getcontentlength/><d:resourcetype/><d:getlastmodified/>
+  <nc:trashbin-filename/><nc:trashbin-original-location/><nc:trashbin-deletion-time/>
+  <oc:trashbin-original-filename/><oc:trashbin-original-location/>
+  <oc:trashbin-delete-timestamp/><oc:trashbin-delete-datetime/>
  </d:prop>
 </d:propfind>
 """
@@ -245,8 +260,16 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         its spool deleted (checked whenever an upload starts).""",
     )
 
-    def __init__(self, **kwargs: Any):
+    chunk_size = Int(
+        10 * 1024 * 1024,
+        config=True,
+        help="""Bytes per part when a large upload is sent with Nextcloud's chunked upload (v2),
+        which servers that advertise it get instead of one PUT (parts must be 5 MB or more).""",
+    )
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self._transport = transport
         if not self.url:
             raise StorageUnavailable("", "no WebDAV URL is configured (WebDAVStorage.url)")
         self._base = urlsplit(self.url)
@@ -269,6 +292,15 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         if marker not in path:
             return ""
         return path.split(marker, 1)[1].split("/", 1)[0]
+
+    @property
+    def space_prefix(self) -> str:
+        """Where the space lies inside the user's files (`work` for …/files/alice/work/)."""
+        marker = "/remote.php/dav/files/"
+        path = unquote(self._base.path)
+        if marker not in path:
+            return ""
+        return path.split(marker, 1)[1].partition("/")[2].strip("/")
 
     @property
     def instance_url(self) -> str | None:
@@ -309,6 +341,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 ),
                 verify=self.verify_tls,
                 follow_redirects=False,
+                transport=self._transport,
             )
         return self._client
 
@@ -386,16 +419,17 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             raise self._error(response, path)
         return self._parse_multistatus(response.content, path)
 
-    def _parse_multistatus(self, body: bytes, path: str) -> list[Entry]:
+    @staticmethod
+    def _responses(body: bytes, path: str) -> list[tuple[str, dict[str, Element]]]:
+        """(href, found properties) of each response of a multistatus answer."""
         try:
             root = parse_xml(body)
         except Exception as e:
             raise StorageUnavailable(path, f"the storage sent an unreadable listing ({e})") from e
-        entries = []
+        found = []
         for response in root.iter(f"{DAV}response"):
             href = response.findtext(f"{DAV}href")
-            entry_path = self.path_of(href) if href else None
-            if entry_path is None:
+            if not href:
                 continue
             props: dict[str, Element] = {}
             for propstat in response.iter(f"{DAV}propstat"):
@@ -405,7 +439,15 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 for prop in propstat.iter(f"{DAV}prop"):
                     for child in prop:
                         props[child.tag] = child
-            entries.append(self._entry(entry_path, props))
+            found.append((href.strip(), props))
+        return found
+
+    def _parse_multistatus(self, body: bytes, path: str) -> list[Entry]:
+        entries = []
+        for href, props in self._responses(body, path):
+            entry_path = self.path_of(href)
+            if entry_path is not None:
+                entries.append(self._entry(entry_path, props))
         return entries
 
     def _version(self, raw: str | None) -> str:
@@ -706,6 +748,154 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         if response.status_code not in (200, 204):
             raise self._error(response, path)
 
+    # -- the server's versions and trash (Nextcloud; ownCloud, oCIS and Reva) -----------------
+
+    @property
+    def dav_root(self) -> str:
+        """`…/remote.php/dav/`, under which versions, trash and uploads live."""
+        root = self.instance_url
+        if root is None:
+            raise StorageUnavailable("", "this WebDAV URL has no /remote.php/dav/ endpoints")
+        return urljoin(root, "remote.php/dav/")
+
+    @property
+    def dav_user_segment(self) -> str:
+        return quote(self.dav_user or self.username, safe="")
+
+    async def _versions_url(self, path: str) -> str:
+        entry = await self.stat(path)
+        if entry.is_dir:
+            raise IsADirectory(path, "folders have no versions")
+        if not entry.file_id:
+            raise StorageUnavailable(path, "the storage gives this file no id to ask versions of")
+        file_id = quote(entry.file_id, safe="")
+        if (await self.capabilities())["dialect"] == "nextcloud":
+            return f"{self.dav_root}versions/{self.dav_user_segment}/versions/{file_id}/"
+        return f"{self.dav_root}meta/{file_id}/v/"
+
+    async def _propfind_collection(
+        self, url: str, path: str, body: bytes
+    ) -> list[tuple[str, dict[str, Element]]]:
+        """(name, properties) of each member of the collection at `url` (not itself)."""
+        response = await self._send(
+            "PROPFIND",
+            url,
+            path,
+            headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+            content=body,
+        )
+        if response.status_code != 207:
+            raise self._error(response, path)
+        own = unquote(urlsplit(url).path).rstrip("/")
+        members = []
+        for href, props in self._responses(response.content, path):
+            href_path = unquote(urlsplit(href).path).rstrip("/")
+            if href_path != own and href_path.startswith(own + "/"):
+                members.append((href_path[len(own) + 1 :], props))
+        return members
+
+    async def list_versions(self, path: str) -> list[Entry]:
+        """The server's earlier versions of the file at `path` (name = the server's version key)."""
+        url = await self._versions_url(path)
+        members = await self._propfind_collection(url, path, PROPFIND_BODY)
+        return [replace(self._entry(path, props), name=name) for name, props in members]
+
+    async def read_version(self, path: str, name: str) -> bytes:
+        url = await self._versions_url(path) + quote(name, safe="")
+        response = await self._send("GET", url, path)
+        if response.status_code != 200:
+            raise self._error(response, path)
+        return response.content
+
+    async def restore_version(self, path: str, name: str) -> None:
+        """Make a version current, on the server (which keeps the replaced one as a version)."""
+        url = await self._versions_url(path) + quote(name, safe="")
+        if (await self.capabilities())["dialect"] == "nextcloud":
+            method = "MOVE"
+            destination = f"{self.dav_root}versions/{self.dav_user_segment}/restore/target"
+        else:
+            method, destination = "COPY", self.url_of(path)
+        response = await self._send(method, url, path, headers={"Destination": destination})
+        if response.status_code not in (200, 201, 204):
+            raise self._error(response, path)
+
+    def _trash_url(self, dialect: str) -> str:
+        if dialect == "nextcloud":
+            return f"{self.dav_root}trashbin/{self.dav_user_segment}/trash/"
+        return f"{self.dav_root}trash-bin/{self.dav_user_segment}/"
+
+    def _space_path(self, location: str) -> str | None:
+        """The path in the space of a location in the user's files, None if outside it."""
+        location = location.strip("/")
+        prefix = self.space_prefix
+        if not prefix:
+            return location
+        if location.startswith(prefix + "/"):
+            return location[len(prefix) + 1 :]
+        return None
+
+    async def list_trash(self) -> list[TrashItem]:
+        """What the server's trash bin holds of this space, newest first."""
+        dialect = (await self.capabilities())["dialect"]
+        items = []
+        members = await self._propfind_collection(self._trash_url(dialect), "", TRASH_PROPFIND_BODY)
+        for key, props in members:
+
+            def text(tag: str, props=props) -> str | None:
+                element = props.get(tag)
+                return element.text.strip() if element is not None and element.text else None
+
+            location = text(f"{NC}trashbin-original-location") or text(
+                f"{OC}trashbin-original-location"
+            )
+            path = self._space_path(location or "")
+            if not path:
+                continue
+            deleted = text(f"{NC}trashbin-deletion-time") or text(f"{OC}trashbin-delete-timestamp")
+            if deleted is None:
+                deleted_at = _http_date(text(f"{OC}trashbin-delete-datetime")) or 0.0
+            else:
+                deleted_at = float(deleted)
+            entry = self._entry(path, props)
+            items.append(
+                TrashItem(
+                    id=key,
+                    name=split_path(path)[1],
+                    path=path,
+                    deleted=deleted_at,
+                    size=entry.size,
+                    type="directory" if entry.is_dir else "file",
+                )
+            )
+        return sorted(items, key=lambda i: -i.deleted)
+
+    async def restore_trash(self, item_id: str, target: str | None = None) -> Entry:
+        """Put a trashed entry back where it was (ownCloud/Reva: or at `target`)."""
+        if not item_id or "/" in item_id:
+            raise NotFound("", f"no trash entry {item_id!r}")
+        dialect = (await self.capabilities())["dialect"]
+        original = {i.id: i.path for i in await self.list_trash()}.get(item_id)
+        if original is None:
+            raise NotFound("", f"no trash entry {item_id!r}")
+        url = self._trash_url(dialect) + quote(item_id, safe="")
+        if dialect == "nextcloud":
+            if target not in (None, original):
+                raise InvalidPath(target, "Nextcloud restores an entry to where it was only")
+            destination = f"{self.dav_root}trashbin/{self.dav_user_segment}/restore/"
+            destination += quote(item_id, safe="")
+            target = original
+        else:
+            target = original if target is None else target
+            destination = self.url_of(target)
+        response = await self._send(
+            "MOVE", url, target, headers={"Destination": destination, "Overwrite": "F"}
+        )
+        if response.status_code == 412:
+            raise AlreadyExists(target)
+        if response.status_code not in (200, 201, 204):
+            raise self._error(response, target)
+        return await self.stat(target)
+
     # -- what the server offers ---------------------------------------------------------------
 
     async def capabilities(self) -> dict[str, Any]:
@@ -724,6 +914,16 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         self._capabilities = found
         return found
 
+    async def keeps_versions(self) -> bool:
+        """Whether the server keeps versions of each file (Nextcloud, ownCloud, Reva)."""
+        caps = await self.capabilities()
+        return caps["dialect"] != "plain" and caps.get("versioning", True)
+
+    async def has_trash(self) -> bool:
+        """Whether deleted files go to a trash bin on the server."""
+        caps = await self.capabilities()
+        return caps["dialect"] != "plain" and caps.get("undelete", True)
+
     async def _ask_instance(self, root: str) -> dict[str, Any]:
         found: dict[str, Any] = {}
         try:
@@ -739,8 +939,11 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 headers={"OCS-APIRequest": "true"},
             )
             data = caps.json().get("ocs", {}).get("data", {}) if caps.status_code == 200 else {}
-            dav = data.get("capabilities", {}).get("dav", {})
-            found["chunking"] = dav.get("chunking")
+            capabilities = data.get("capabilities", {})
+            found["chunking"] = capabilities.get("dav", {}).get("chunking")
+            files = capabilities.get("files", {})
+            found["versioning"] = bool(files.get("versioning", True))
+            found["undelete"] = bool(files.get("undelete", True))
         except (ValueError, AttributeError, StorageError) as e:
             self.log.info("The storage at %s tells nothing of itself (%s): plain WebDAV", root, e)
             found = {"dialect": "plain"}
