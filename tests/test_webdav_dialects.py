@@ -30,6 +30,9 @@ class RecordedServer:
         self.dialect = dialect
         self.occupied = occupied
         self.requests: list[httpx.Request] = []
+        #: parts of chunked uploads by upload folder, and assembled sizes by target path
+        self.parts: dict[str, list[int]] = {}
+        self.assembled: dict[str, int] = {}
 
     def recording(self, name: str) -> bytes:
         return (self.dir / name).read_bytes()
@@ -37,7 +40,11 @@ class RecordedServer:
     def _file_listing(self, raw_path: bytes) -> bytes:
         """The recorded file listing, about the file that was asked for."""
         href = b"/remote.php/dav/files/alice/analysis%20notes/nb.ipynb"
-        return self.recording("propfind-file.xml").replace(href, raw_path)
+        listing = self.recording("propfind-file.xml").replace(href, raw_path)
+        size = self.assembled.get(unquote(raw_path.decode()))
+        if size is not None:
+            listing = listing.replace(b">1207<", f">{size}<".encode())
+        return listing
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -55,6 +62,8 @@ class RecordedServer:
             return httpx.Response(207, content=self.recording(name))
         if method == "GET" and ("/versions/" in path or "/v/" in path):
             return httpx.Response(200, content=b'{"cells": [], "from": "a server version"}')
+        if "/remote.php/dav/uploads/" in path:
+            return self._chunked_upload(request, path)
         if method in ("MOVE", "COPY"):
             target = unquote(urlsplit(request.headers["Destination"]).path)
             if target in self.occupied and request.headers.get("Overwrite") == "F":
@@ -63,6 +72,21 @@ class RecordedServer:
         if method == "DELETE":
             return httpx.Response(204)
         return httpx.Response(404)
+
+    def _chunked_upload(self, request: httpx.Request, path: str) -> httpx.Response:
+        folder, _, part = path.rstrip("/").rpartition("/")
+        if request.method == "MKCOL":
+            self.parts[path.rstrip("/")] = []
+            return httpx.Response(201)
+        if request.method == "PUT":
+            self.parts[folder].append(len(request.read()))
+            return httpx.Response(201)
+        if request.method == "MOVE" and part == ".file":
+            total = sum(self.parts[folder])
+            assert int(request.headers["OC-Total-Length"]) == total
+            self.assembled[unquote(urlsplit(request.headers["Destination"]).path)] = total
+            return httpx.Response(201)
+        return httpx.Response(405)
 
     def sent(self, method: str) -> list[httpx.Request]:
         return [r for r in self.requests if r.method == method]
@@ -203,6 +227,27 @@ async def test_reva_trash_restores_to_the_original_place_or_another_but_never_ov
     moves = server.sent("MOVE")
     assert [m.headers["Overwrite"] for m in moves] == ["F", "F"]
     assert moves[-1].headers["Destination"] == SPACE + "old%20results%20%28restored%29.csv"
+
+
+async def test_a_large_upload_to_nextcloud_goes_in_chunked_upload_parts(tmp_path):
+    import base64
+
+    server = RecordedServer("nextcloud")
+    cm = manager_for(server, tmp_path)
+    cm.storage.chunk_size = 5 * 1024 * 1024
+    cm.storage.spool_dir = str(tmp_path / "spool")
+    part = base64.b64encode(b"x" * (1024 * 1024)).decode()
+    for chunk in [*range(1, 12), -1]:
+        body = {"type": "file", "format": "base64", "chunk": chunk, "content": part}
+        await cm.save(body, "big.bin")
+    (folder,) = server.parts
+    assert folder.startswith("/remote.php/dav/uploads/alice/swan-")
+    assert server.parts[folder] == [5 * 1024 * 1024, 5 * 1024 * 1024, 2 * 1024 * 1024]
+    assert server.assembled == {"/remote.php/dav/files/alice/analysis notes/big.bin": 12 << 20}
+    (mkcol,) = server.sent("MKCOL")
+    assert unquote(mkcol.headers["Destination"]).endswith("/analysis notes/big.bin")
+    assert not [r for r in server.sent("PUT") if "/files/" in r.url.path]
+    assert not list(Path(cm.storage.spool_dir).glob("*.part"))
 
 
 async def test_a_missing_trash_entry_is_a_404(tmp_path):

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -588,7 +589,9 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         if_match: str | None = None,
         *,
         retried: bool = False,
-    ) -> Entry:
+        describe: bool = True,
+    ) -> Entry | None:
+        """PUT `content`; the new entry (None without `describe`: the caller stats itself)."""
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         if if_match is not None:
             headers["If-Match"] = if_match
@@ -598,7 +601,9 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         code = response.status_code
         if code in (200, 201, 204):
             entry = self._entry_from_headers(path, response, size)
-            return entry if entry is not None else await self.stat(path)
+            if entry is None and describe:
+                entry = await self.stat(path)
+            return entry
         if code == 412:
             try:
                 current = (await self.stat(path)).etag or None
@@ -651,16 +656,57 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             f.flush()
             return os.fstat(f.fileno()).st_size
 
-    async def _spool_chunks(self, spool: str) -> AsyncIterator[bytes]:
+    async def _spool_chunks(
+        self, spool: str, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """The spool's bytes from `start` (`length` of them, or to the end), a block at a time:
+        at most one block of an upload is in memory."""
         f = await asyncio.to_thread(open, spool, "rb")
         try:
-            while True:
-                block = await asyncio.to_thread(f.read, SPOOL_BLOCK)
+            await asyncio.to_thread(f.seek, start)
+            left = length
+            while left is None or left > 0:
+                want = SPOOL_BLOCK if left is None else min(SPOOL_BLOCK, left)
+                block = await asyncio.to_thread(f.read, want)
                 if not block:
                     return
+                if left is not None:
+                    left -= len(block)
                 yield block
         finally:
             await asyncio.to_thread(f.close)
+
+    async def _publish_in_parts(self, path: str, spool: str, size: int) -> None:
+        """Nextcloud's chunked upload (v2): parts into uploads/<user>/<id>/, assembled on the
+        server by one MOVE of `.file`. Used where the server advertises `dav.chunking` 1.0; an
+        upload that fails half way is deleted on the server."""
+        folder = f"{self.dav_root}uploads/{self.dav_user_segment}/swan-{secrets.token_hex(12)}/"
+        target = {"Destination": self.url_of(path)}
+        total = {**target, "OC-Total-Length": str(size)}
+        response = await self._send("MKCOL", folder, path, headers=target)
+        if response.status_code not in (200, 201):
+            raise self._error(response, path)
+        try:
+            for number, start in enumerate(range(0, max(size, 1), self.chunk_size), start=1):
+                length = min(self.chunk_size, size - start)
+                response = await self._send(
+                    "PUT",
+                    f"{folder}{number:05d}",
+                    path,
+                    headers={**total, "Content-Length": str(length)},
+                    content=self._spool_chunks(spool, start, length),
+                )
+                if response.status_code not in (200, 201, 204):
+                    raise self._error(response, path)
+            response = await self._send("MOVE", f"{folder}.file", path, headers=total)
+            if response.status_code in (409, 412):
+                raise await self._write_failure(path, response)
+            if response.status_code not in (200, 201, 204):
+                raise self._error(response, path)
+        except BaseException:
+            with contextlib.suppress(StorageError):
+                await self._send("DELETE", folder, path)
+            raise
 
     async def write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
         if not path:
@@ -686,7 +732,11 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 writable=True,
             )
         try:
-            await self._put(path, self._spool_chunks(spool), size)
+            caps = await self.capabilities()
+            if caps["dialect"] == "nextcloud" and caps.get("chunking") == "1.0":
+                await self._publish_in_parts(path, spool, size)
+            else:
+                await self._put(path, self._spool_chunks(spool), size, describe=False)
             entry = await self.stat(path)
             if entry.size is not None and entry.size != size:
                 raise StorageUnavailable(
