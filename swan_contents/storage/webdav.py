@@ -17,6 +17,7 @@ import os
 import secrets
 import tempfile
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
@@ -278,6 +279,10 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         self._auth = _Credentials(self)
         self._client: httpx.AsyncClient | None = None
         self._capabilities: dict[str, Any] | None = None
+        #: one lock per path being written conditionally; gone when no write holds it
+        self._write_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         #: etags the server called weak, with when (monotonic) we saw them so (see _put)
         self._weak_since: dict[str, float] = {}
         #: requests sent, by method (for tests and benchmarks that check the cost of operations)
@@ -620,9 +625,18 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         raise self._error(response, path)
 
     async def write(self, path: str, data: bytes, *, if_match: str | None = None) -> Entry:
+        """PUT, conditional with `if_match`. Conditional writes to one path from this process go
+        one at a time, so two of ours never race on a server whose If-Match check and write are
+        not one step (WsgiDAV's are not)."""
         if not path:
             raise IsADirectory(path, "the root of the space is a folder")
-        return await self._put(path, data, len(data), if_match)
+        if if_match is None:
+            return await self._put(path, data, len(data))
+        lock = self._write_locks.get(path)
+        if lock is None:
+            lock = self._write_locks[path] = asyncio.Lock()
+        async with lock:
+            return await self._put(path, data, len(data), if_match)
 
     # -- uploads in parts: a local spool, published by one streamed PUT ------------------------
 
