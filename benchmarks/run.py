@@ -12,8 +12,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import listing  # noqa: E402
+import webdav  # noqa: E402
 
-BENCHMARKS = {"listing": listing.main}
+BENCHMARKS = {"listing": listing.main, "webdav": webdav.main}
 
 
 def main(argv: list[str]) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
 import getpass
 import hashlib
 import mimetypes
 import os
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -192,6 +194,16 @@ class SwanContentsManager(AsyncContentsManager):
     def _hidden(self, path: str) -> bool:
         return any(part.startswith(".") for part in path.split("/") if part)
 
+    _hidden_by_globs: tuple[tuple[str, ...], re.Pattern] | None = None
+
+    def should_list(self, name: str) -> bool:
+        """As jupyter_server's (hide_globs), with the globs compiled once, not per entry."""
+        globs = tuple(self.hide_globs)
+        if self._hidden_by_globs is None or self._hidden_by_globs[0] != globs:
+            pattern = "|".join(fnmatch.translate(g) for g in globs) or "(?!)"
+            self._hidden_by_globs = (globs, re.compile(pattern))
+        return self._hidden_by_globs[1].match(name) is None
+
     def _listed(self, entry: Entry) -> bool:
         return self.should_list(entry.name) and (
             self.allow_hidden or not entry.name.startswith(".")
@@ -355,6 +367,8 @@ class SwanContentsManager(AsyncContentsManager):
         validation_error: dict[str, Any] = {}
         try:
             nb = nbformat.from_dict(model["content"])
+            # on the event loop, as in the stock manager: nbformat's trust database is a sqlite
+            # connection that may only be used from the thread that opened it
             self.check_and_sign(nb, path)
             text = await asyncio.to_thread(
                 nbformat.writes,
@@ -456,7 +470,7 @@ class SwanContentsManager(AsyncContentsManager):
         if self._local_versions is None:
             os.makedirs(self.versions_dir, mode=0o700, exist_ok=True)
             self._local_versions = LocalVersions(
-                PosixStorage(self.versions_dir),
+                PosixStorage(self.versions_dir, durable=False),
                 max_count=self.versions_max_count,
                 max_age=self.versions_max_age_days * 86400,
             )

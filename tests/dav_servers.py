@@ -181,7 +181,7 @@ DefaultRuntimeDir {self.state}
 Mutex file:{self.state} default
 ErrorLog {self.state}/error.log
 LogLevel warn
-LogFormat "%m %U %>s" swan
+LogFormat "%m %U %>s %{{Content-Length}}i" swan
 CustomLog {self.access_log} swan
 TypesConfig /etc/mime.types
 KeepAlive On
@@ -233,6 +233,15 @@ DocumentRoot {self.root}
             time.sleep(0.03)
             previous, lines = lines, self._log_lines()
         return [(m, unquote(p)) for m, p, *_ in (line.split(" ") for line in lines if line)]
+
+    def bytes_received(self) -> int:
+        """Request body bytes the server was sent (from each request's Content-Length)."""
+        self.requests()
+        total = 0
+        for line in self._log_lines():
+            length = line.rsplit(" ", 1)[-1]
+            total += int(length) if length.isdigit() else 0
+        return total
 
     def _log_lines(self) -> list[str]:
         return self.access_log.read_text().splitlines() if self.access_log.exists() else []

@@ -18,7 +18,14 @@ TOKEN = "swan-test-token"
 class JupyterProcess:
     """`jupyter server` serving `root` with the given contents manager and extra options."""
 
-    def __init__(self, root: Path, state: Path, manager: str, options: list[str] = ()):
+    def __init__(
+        self,
+        root: Path,
+        state: Path,
+        manager: str,
+        options: list[str] = (),
+        env: dict[str, str] | None = None,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         state.mkdir(parents=True, exist_ok=True)
@@ -38,7 +45,7 @@ class JupyterProcess:
             "--ServerApp.log_level=WARN",
             *options,
         ]
-        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(state / "runtime"))
+        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(state / "runtime"), **(env or {}))
         self.proc = subprocess.Popen(
             args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=state
         )

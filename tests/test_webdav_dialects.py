@@ -16,7 +16,8 @@ import pytest
 from tornado.web import HTTPError
 
 from swan_contents import SwanContentsManager
-from swan_contents.storage import WebDAVStorage
+from swan_contents.storage import StorageUnavailable, WebDAVStorage
+from swan_contents.storage.webdav import parse_xml
 
 RECORDINGS = Path(__file__).parent / "recordings"
 SPACE = "http://cloud.test/remote.php/dav/files/alice/analysis%20notes/"
@@ -261,7 +262,14 @@ async def test_a_missing_trash_entry_is_a_404(tmp_path):
 def test_recordings_are_well_formed():
     for path in RECORDINGS.rglob("*.json"):
         json.loads(path.read_text())
-    from defusedxml.ElementTree import fromstring
-
     for path in RECORDINGS.rglob("*.xml"):
-        fromstring(path.read_bytes())
+        parse_xml(path.read_bytes())
+
+
+def test_xml_with_a_document_type_is_refused_before_parsing():
+    bomb = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><d:multistatus xmlns:d="DAV:"/>'
+    with pytest.raises(ValueError, match="document type"):
+        parse_xml(bomb)
+    storage = WebDAVStorage(url=SPACE)
+    with pytest.raises(StorageUnavailable, match="unreadable"):
+        storage._parse_multistatus(bomb, "")

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import stat
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -108,7 +109,13 @@ class PosixStorage(Storage):
 
     kind = "posix"
 
-    def __init__(self, root: str):
+    #: seconds after which an unfinished upload's spool is deleted (when another one starts)
+    spool_max_age = 6 * 3600.0
+
+    def __init__(self, root: str, *, durable: bool = True):
+        """`durable=False` skips the fsyncs of writes: for areas where losing the newest write
+        to a power cut is acceptable (our versions folder), never for the user's space."""
+        self.durable = durable
         real = os.path.realpath(root)
         if not os.path.isdir(real):
             raise StorageUnavailable(
@@ -279,7 +286,8 @@ class PosixStorage(Storage):
         outside writer only in the microseconds between that stat and rename(2).
         """
         os.fchmod(fd, mode)
-        os.fsync(fd)
+        if self.durable:
+            os.fsync(fd)
         st = os.fstat(fd)
         with _write_lock(target):
             if if_match is not None:
@@ -290,7 +298,8 @@ class PosixStorage(Storage):
                 if current != if_match:
                     raise Conflict(target, current)
             os.replace(tmp, target)
-        self._fsync_dir(os.path.dirname(target))
+        if self.durable:
+            self._fsync_dir(os.path.dirname(target))
         return st
 
     @staticmethod
@@ -350,8 +359,20 @@ class PosixStorage(Storage):
         digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
         return f"{TEMP_PREFIX}upload-{digest}{TEMP_SUFFIX}"
 
+    def _sweep_spools(self, os_dir: str) -> None:
+        """Delete spools of abandoned uploads in a folder (older than `spool_max_age`)."""
+        horizon = time.time() - self.spool_max_age
+        with os.scandir(os_dir) as it:
+            for de in it:
+                if de.name.startswith(f"{TEMP_PREFIX}upload-"):
+                    with contextlib.suppress(OSError):
+                        if de.stat(follow_symlinks=False).st_mtime < horizon:
+                            os.unlink(de.path)
+
     def _write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
         os_path, current = self._target(path)
+        if chunk == 1:
+            self._sweep_spools(os.path.dirname(os_path))
         spool = f"{os.path.dirname(os_path)}/{self.spool_name(os.path.basename(os_path))}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if chunk == 1 else os.O_WRONLY | os.O_APPEND
         try:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import calendar
 import contextlib
+import functools
 import hashlib
 import os
 import secrets
@@ -23,10 +25,9 @@ from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
-from xml.etree.ElementTree import Element  # noqa: S405 - only the type; parsing is below
+from xml.etree.ElementTree import Element, fromstring  # noqa: S405 - guarded in parse_xml
 
 import httpx
-from defusedxml.ElementTree import fromstring as parse_xml
 from traitlets import Bool, Enum, Float, Int, MetaHasTraits, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
@@ -64,6 +65,17 @@ PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
 </d:propfind>
 """
 
+#: The same for a plain WebDAV server, which has no `oc:` properties: asking for them would only
+#: add a "404" block per entry to every listing (Apache), twice the XML to parse
+PLAIN_PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:">
+ <d:prop>
+  <d:getetag/><d:getlastmodified/><d:getcontentlength/><d:getcontenttype/><d:resourcetype/>
+  <d:lockdiscovery/>
+ </d:prop>
+</d:propfind>
+"""
+
 #: The properties of a trash listing, in both dialects (each server answers its own, 404s the rest)
 TRASH_PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">
@@ -84,13 +96,43 @@ class _ConfigurableStorageMeta(MetaHasTraits, abc.ABCMeta):
     """Lets a driver be both a `Storage` (an ABC) and a traitlets `Configurable`."""
 
 
+_MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
+
+
+@functools.lru_cache(maxsize=4096)
 def _http_date(value: str | None) -> float | None:
+    """Seconds since the epoch of an HTTP date; the usual RFC 1123 GMT form on a fast path, and
+    remembered, since a listing has one per entry and many entries share one."""
     if not value:
         return None
+    parts = value.split()
+    if len(parts) == 6 and parts[5] == "GMT" and parts[2] in _MONTHS:
+        try:
+            hours, minutes, seconds = (int(p) for p in parts[4].split(":"))
+            return float(
+                calendar.timegm(
+                    (int(parts[3]), _MONTHS[parts[2]], int(parts[1]), hours, minutes, seconds)
+                )
+            )
+        except ValueError:
+            pass
     try:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def parse_xml(body: bytes) -> Element:
+    """Parse a server's XML answer with the standard library's C parser.
+
+    A document type declaration is refused outright: WebDAV answers never have one, and without
+    one there are no entities to expand or to fetch (the expat shipped with Python also limits
+    entity amplification). This is what defusedxml guards against, at the C parser's speed,
+    which matters for listings of thousands of entries.
+    """
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise ValueError("an XML answer with a document type declaration is refused")
+    return fromstring(body)  # noqa: S314 - no DTD, so no entities (checked above)
 
 
 def normalize_etag(value: str | None) -> str:
@@ -283,8 +325,8 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         self._write_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
-        #: etags the server called weak, with when (monotonic) we saw them so (see _put)
-        self._weak_since: dict[str, float] = {}
+        #: etags the server called weak, with when (monotonic) we last saw them so (see _put)
+        self._weak_seen: dict[str, float] = {}
         #: requests sent, by method (for tests and benchmarks that check the cost of operations)
         self.requests: dict[str, int] = {}
 
@@ -326,7 +368,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
 
     def path_of(self, href: str) -> str | None:
         """The storage path of an href in a PROPFIND answer, or None if it is outside the space."""
-        decoded = unquote(urlsplit(href).path)
+        decoded = unquote(href if href.startswith("/") else urlsplit(href).path)
         if not decoded.startswith(self._base_path):
             if decoded.rstrip("/") == self._base_path.rstrip("/"):
                 return ""
@@ -402,13 +444,21 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
 
     # -- PROPFIND -----------------------------------------------------------------------------
 
+    @property
+    def propfind_body(self) -> bytes:
+        """What to ask a PROPFIND for: the `oc:` properties only where the server may have them
+        (an ownCloud-style URL, or a dialect configured)."""
+        if self.instance_url is None and self.dialect in ("auto", "plain"):
+            return PLAIN_PROPFIND_BODY
+        return PROPFIND_BODY
+
     async def _propfind(self, path: str, depth: int) -> list[Entry]:
         response = await self._send(
             "PROPFIND",
             self.url_of(path),
             path,
             headers={"Depth": str(depth), "Content-Type": "application/xml; charset=utf-8"},
-            content=PROPFIND_BODY,
+            content=self.propfind_body,
         )
         if response.status_code in (301, 302, 307, 308):
             # some servers redirect a folder's URL without the trailing slash
@@ -417,7 +467,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 self.url_of(path, folder=True),
                 path,
                 headers={"Depth": str(depth), "Content-Type": "application/xml; charset=utf-8"},
-                content=PROPFIND_BODY,
+                content=self.propfind_body,
             )
         if response.status_code == 409:
             raise NotFound(path, "a folder in the path does not exist")
@@ -457,23 +507,27 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         return entries
 
     def _version(self, raw: str | None) -> str:
-        """The normalized etag of a raw one, remembering when a server first called it weak."""
+        """The normalized etag of a raw one, remembering when a server last called it weak."""
         etag = normalize_etag(raw)
-        if raw and raw.strip().startswith("W/") and etag not in self._weak_since:
-            if len(self._weak_since) > 1000:
+        if raw and raw.strip().startswith("W/"):
+            if len(self._weak_seen) > 1000:
                 horizon = time.monotonic() - 5
-                self._weak_since = {e: t for e, t in self._weak_since.items() if t > horizon}
-            self._weak_since[etag] = time.monotonic()
+                self._weak_seen = {e: t for e, t in self._weak_seen.items() if t > horizon}
+            self._weak_seen[etag] = time.monotonic()
         return etag
 
-    async def _until_strong(self, etag: str) -> None:
-        """Wait out the second in which Apache calls a new file's etag weak: during it, it
-        compares If-Match strongly and refuses every version (a server property, not a change)."""
-        seen = self._weak_since.get(etag)
-        if seen is not None:
-            wait = seen + 1.05 - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+    def _condition(self, etag: str, weak: bool) -> dict[str, str]:
+        """The header that makes a write conditional on `etag`.
+
+        Apache calls an ETag weak during its file's first second and compares If-Match
+        strongly, so no If-Match matches a version that young; the WebDAV If header naming the
+        weak form does. Everywhere else, If-Match.
+        """
+        return {"If": f"([W/{etag}])"} if weak else {"If-Match": etag}
+
+    def _seen_weak(self, etag: str) -> bool:
+        seen = self._weak_seen.get(etag)
+        return seen is not None and time.monotonic() - seen < 1.5
 
     def _entry(self, path: str, props: dict[str, Element]) -> Entry:
         def text(tag: str) -> str | None:
@@ -593,14 +647,14 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         size: int,
         if_match: str | None = None,
         *,
-        retried: bool = False,
+        weak: bool | None = None,
         describe: bool = True,
     ) -> Entry | None:
         """PUT `content`; the new entry (None without `describe`: the caller stats itself)."""
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         if if_match is not None:
-            headers["If-Match"] = if_match
-            await self._until_strong(if_match)
+            as_weak = self._seen_weak(if_match) if weak is None else weak
+            headers.update(self._condition(if_match, as_weak))
         url = self.url_of(path)
         response = await self._send("PUT", url, path, headers=headers, content=content)
         code = response.status_code
@@ -614,11 +668,11 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 current = (await self.stat(path)).etag or None
             except NotFound:
                 current = None
-            if current == if_match and not retried and isinstance(content, bytes):
-                # the version asked for is stored but was still weak (see _until_strong); try
-                # once more after its second (a real change meanwhile fails with another etag)
-                await self._until_strong(if_match)
-                return await self._put(path, content, size, if_match, retried=True)
+            if current == if_match and weak is None and isinstance(content, bytes):
+                # the version asked for is the stored one, but the server judged its weakness
+                # otherwise than we guessed (see _condition): ask once more the other way; a
+                # change meanwhile still fails, with another etag
+                return await self._put(path, content, size, if_match, weak=not as_weak)
             raise Conflict(path, current)
         if code in (400, 403, 405, 409):
             raise await self._write_failure(path, response)
