@@ -29,6 +29,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from conftest import notebook_body  # noqa: E402
 from dav_servers import (  # noqa: E402
     ApacheDavServer,
     DavServer,
@@ -74,21 +75,7 @@ class WsgiDavProcess(DavServer):
 def notebook(size: int) -> dict:
     """A notebook of about `size` bytes of JSON."""
     line = "x = 'swan' * 8  # a line of code\n"
-    return {
-        "cells": [
-            {
-                "id": "c1",
-                "cell_type": "code",
-                "source": line * max(1, size // (len(line) + 4)),
-                "metadata": {},
-                "outputs": [],
-                "execution_count": None,
-            }
-        ],
-        "metadata": {},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
+    return notebook_body(line * max(1, size // (len(line) + 4)))["content"]
 
 
 def fill(folder: Path, entries: int) -> None:
@@ -163,26 +150,20 @@ def jupyterfs_server(server: DavServer, folder: str, state: Path, deps: str) -> 
 
 def stock_listing_ms(folder: Path, state: Path, rounds: int) -> float:
     """Jupyter's own floor: the stock manager listing the same entries from a local disk."""
-    stock = JupyterProcess(folder, state, STOCK)
-    try:
+    with JupyterProcess(folder, state, STOCK) as stock:
         client = httpx.Client(headers=stock.headers, timeout=120)
         client.get(f"{stock.url}/api/contents/").raise_for_status()
         return median_ms(lambda: client.get(f"{stock.url}/api/contents/"), rounds)
-    finally:
-        stock.stop()
 
 
 def stock_save_ms(model: dict, state: Path, rounds: int) -> float:
     """Jupyter's own floor: the stock manager saving the same notebook to a local disk."""
     (state / "space").mkdir(parents=True)
-    stock = JupyterProcess(state / "space", state, STOCK)
-    try:
+    with JupyterProcess(state / "space", state, STOCK) as stock:
         client = httpx.Client(headers=stock.headers, timeout=300)
         url = f"{stock.url}/api/contents/nb.ipynb"
         client.put(url, json=model).raise_for_status()
         return median_ms(lambda: client.put(url, json=model).raise_for_status(), rounds)
-    finally:
-        stock.stop()
 
 
 def bench_listing(servers: dict[str, DavServer], rounds: int = 20) -> dict:

@@ -3,6 +3,7 @@ contents manager or ours, and a small client for its contents API."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import shutil
@@ -115,6 +116,21 @@ ALL_STORAGES = [("stock", "posix"), ("swan", "posix"), ("swan", "wsgidav"), ("sw
 SWAN_STORAGES = ALL_STORAGES[1:]
 
 
+def swan_on_every_storage():
+    """The `manager` and `backend` fixtures of a module whose tests run SwanContentsManager on
+    POSIX and on each real WebDAV server: `manager, backend = swan_on_every_storage()`."""
+
+    @pytest.fixture
+    def manager() -> str:
+        return "swan"
+
+    @pytest.fixture(params=[b for _, b in SWAN_STORAGES])
+    def backend(request) -> str:
+        return request.param
+
+    return manager, backend
+
+
 @dataclass
 class Reply:
     code: int
@@ -188,3 +204,9 @@ def notebook_body(source: str = "print('hi')") -> dict:
 
 def text_body(text: str) -> dict:
     return {"type": "file", "format": "text", "content": text}
+
+
+def chunk_body(chunk: int, data: bytes) -> dict:
+    """One part of an upload in parts, as JupyterLab sends it (`chunk` 1, 2, …, -1 for the last)."""
+    content = base64.b64encode(data).decode()
+    return {"type": "file", "format": "base64", "chunk": chunk, "content": content}

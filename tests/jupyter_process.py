@@ -60,6 +60,12 @@ class JupyterProcess:
         self.stop()
         raise RuntimeError(f"jupyter-server with {manager} did not start")
 
+    def __enter__(self) -> JupyterProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

@@ -15,17 +15,9 @@ import os
 import re
 
 import pytest
-from conftest import SWAN_STORAGES, notebook_body, text_body
+from conftest import notebook_body, swan_on_every_storage, text_body
 
-
-@pytest.fixture
-def manager() -> str:
-    return "swan"
-
-
-@pytest.fixture(params=[b for _, b in SWAN_STORAGES])
-def backend(request) -> str:
-    return request.param
+manager, backend = swan_on_every_storage()
 
 
 def source(reply) -> str:
@@ -75,30 +67,28 @@ async def test_a_save_of_a_file_deleted_meanwhile_is_a_409_with_no_etag(api, jp_
     assert not (jp_root_dir / "nb.ipynb").exists()
 
 
+def put_if_match(jp_fetch, path: str, body: dict, if_match: str):
+    """PUT /api/contents/<path> with an If-Match header; never raises on HTTP errors."""
+    return jp_fetch(
+        "api",
+        "contents",
+        path,
+        method="PUT",
+        body=json.dumps(body),
+        headers={"If-Match": if_match},
+        raise_error=False,
+    )
+
+
 async def test_the_version_may_come_in_an_if_match_header(jp_fetch, api):
     first = await api("PUT", "nb.ipynb", notebook_body("v1"))
     await api("PUT", "nb.ipynb", notebook_body("v2 is longer"))
 
-    r = await jp_fetch(
-        "api",
-        "contents",
-        "nb.ipynb",
-        method="PUT",
-        body=json.dumps(notebook_body("mine")),
-        headers={"If-Match": first.body["etag"]},
-        raise_error=False,
-    )
+    r = await put_if_match(jp_fetch, "nb.ipynb", notebook_body("mine"), first.body["etag"])
     assert r.code == 409
-    assert json.loads(r.body)["etag"] == (await api("GET", "nb.ipynb")).body["etag"]
     current = (await api("GET", "nb.ipynb")).body["etag"]
-    ok = await jp_fetch(
-        "api",
-        "contents",
-        "nb.ipynb",
-        method="PUT",
-        body=json.dumps(notebook_body("mine")),
-        headers={"If-Match": current},
-    )
+    assert json.loads(r.body)["etag"] == current
+    ok = await put_if_match(jp_fetch, "nb.ipynb", notebook_body("mine"), current)
     assert ok.code == 200
 
 
@@ -106,15 +96,8 @@ async def test_an_if_match_header_that_contradicts_the_model_is_a_400(jp_fetch, 
 
     first = await api("PUT", "a.txt", text_body("a"))
     for header in ('"other"', "*", f'{first.body["etag"]}, "x"'):
-        r = await jp_fetch(
-            "api",
-            "contents",
-            "a.txt",
-            method="PUT",
-            body=json.dumps({**text_body("b"), "etag": first.body["etag"]}),
-            headers={"If-Match": header},
-            raise_error=False,
-        )
+        body = {**text_body("b"), "etag": first.body["etag"]}
+        r = await put_if_match(jp_fetch, "a.txt", body, header)
         assert r.code == 400, header
     assert (await api("GET", "a.txt")).body["content"] == "a"
 

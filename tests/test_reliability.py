@@ -14,21 +14,14 @@ import time
 
 import httpx
 import pytest
-from conftest import SWAN_STORAGES, notebook_body
+from conftest import notebook_body, swan_on_every_storage
 from jupyter_process import JupyterProcess
 
 #: rounds per storage; Apache makes a conditional save wait while an ETag is under a second old
 ROUNDS = {"posix": 30, "wsgidav": 30, "apache": 12}
 
 
-@pytest.fixture
-def manager() -> str:
-    return "swan"
-
-
-@pytest.fixture(params=[b for _, b in SWAN_STORAGES])
-def backend(request) -> str:
-    return request.param
+manager, backend = swan_on_every_storage()
 
 
 def source(reply) -> str:

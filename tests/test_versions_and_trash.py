@@ -10,17 +10,9 @@ import json
 import os
 
 import pytest
-from conftest import SWAN_STORAGES, notebook_body, text_body
+from conftest import notebook_body, swan_on_every_storage, text_body
 
-
-@pytest.fixture
-def manager() -> str:
-    return "swan"
-
-
-@pytest.fixture(params=[b for _, b in SWAN_STORAGES])
-def backend(request) -> str:
-    return request.param
+manager, backend = swan_on_every_storage()
 
 
 @pytest.fixture

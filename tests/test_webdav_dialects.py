@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
+from conftest import chunk_body
 from tornado.web import HTTPError
 
 from swan_contents import SwanContentsManager
@@ -231,16 +232,12 @@ async def test_reva_trash_restores_to_the_original_place_or_another_but_never_ov
 
 
 async def test_a_large_upload_to_nextcloud_goes_in_chunked_upload_parts(tmp_path):
-    import base64
-
     server = RecordedServer("nextcloud")
     cm = manager_for(server, tmp_path)
     cm.storage.chunk_size = 5 * 1024 * 1024
     cm.storage.spool_dir = str(tmp_path / "spool")
-    part = base64.b64encode(b"x" * (1024 * 1024)).decode()
     for chunk in [*range(1, 12), -1]:
-        body = {"type": "file", "format": "base64", "chunk": chunk, "content": part}
-        await cm.save(body, "big.bin")
+        await cm.save(chunk_body(chunk, b"x" * (1024 * 1024)), "big.bin")
     (folder,) = server.parts
     assert folder.startswith("/remote.php/dav/uploads/alice/swan-")
     assert server.parts[folder] == [5 * 1024 * 1024, 5 * 1024 * 1024, 2 * 1024 * 1024]

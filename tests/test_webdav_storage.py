@@ -7,13 +7,12 @@ Requests are counted by the servers themselves (a WSGI middleware, Apache's acce
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from conftest import notebook_body, text_body
+from conftest import chunk_body, notebook_body, text_body
 from dav_servers import WsgiDavServer, shared_root
 
 from swan_contents import SwanContentsManager
@@ -135,13 +134,7 @@ async def test_a_chunked_upload_is_spooled_locally_and_sent_once(api, jp_root_di
     methods = []
     for i, part in enumerate(parts):
         chunk = -1 if i == len(parts) - 1 else i + 1
-        body = {
-            "type": "file",
-            "format": "base64",
-            "chunk": chunk,
-            "content": base64.b64encode(part).decode(),
-        }
-        methods += await cost(served, api("PUT", "big.bin", body))
+        methods += await cost(served, api("PUT", "big.bin", chunk_body(chunk, part)))
         if chunk != -1:
             assert not (jp_root_dir / "big.bin").exists()
     assert (jp_root_dir / "big.bin").read_bytes() == b"".join(parts)

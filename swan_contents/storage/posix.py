@@ -456,14 +456,18 @@ class PosixStorage(Storage):
                 os.close(fd)
         return self._entry(dst, os.stat(os_dst))
 
-    def _delete(self, path: str, recursive: bool) -> None:
+    def _own(self, path: str, action: str) -> tuple[str, str, os.stat_result]:
+        """(OS path, OS parent, lstat) of the entry itself at `path`, not a link's target:
+        deleting or moving out a link acts on the link."""
         if not path:
-            raise InvalidPath(path, "the root of the space cannot be deleted")
+            raise InvalidPath(path, f"the root of the space cannot be {action}")
         parent, name = split_path(path)
         os_parent, _ = self._resolve(parent)
-        # the entry itself, not a link's target: deleting a link removes the link
         os_path = f"{os_parent}/{name}"
-        st = os.lstat(os_path)
+        return os_path, os_parent, os.lstat(os_path)
+
+    def _delete(self, path: str, recursive: bool) -> None:
+        os_path, _, st = self._own(path, "deleted")
         if stat.S_ISDIR(st.st_mode):
             if recursive:
                 shutil.rmtree(os_path)
@@ -476,12 +480,7 @@ class PosixStorage(Storage):
         """Move the entry at `path` (a link itself, not its target) to `os_dst` outside the
         space. Across file systems it is copied, then deleted; a copy whose source could not
         be deleted is removed again, so the entry is in exactly one place."""
-        if not path:
-            raise InvalidPath(path, "the root of the space cannot be moved out")
-        parent, name = split_path(path)
-        os_parent, _ = self._resolve(parent)
-        os_path = f"{os_parent}/{name}"
-        st = os.lstat(os_path)
+        os_path, os_parent, st = self._own(path, "moved out")
         try:
             os.rename(os_path, os_dst)
             return
