@@ -98,7 +98,10 @@ def median_ms(fn, rounds: int) -> float:
     return statistics.median(times) * 1000
 
 
-def swan_server(space_url: str, state: Path) -> JupyterProcess:
+def swan_server(space_url: str, state: Path | None = None) -> JupyterProcess:
+    """Our jupyter-server on the WebDAV folder at `space_url` (its own state in `state`)."""
+    state = state or Path(tempfile.mkdtemp(prefix="swan-bench-"))
+    (state / "cwd").mkdir(exist_ok=True)
     return JupyterProcess(
         state / "cwd",
         state,
@@ -178,7 +181,6 @@ def listing_on(name: str, server: DavServer, deps: str | None, why_not: str, rou
     local, url = server.folder("listing")
     fill(local, 1000)
     state = Path(tempfile.mkdtemp(prefix="swan-bench-"))
-    (state / "cwd").mkdir()
     ours = swan_server(url, state)
     try:
         client = httpx.Client(headers=ours.headers, timeout=120)
@@ -262,9 +264,7 @@ def save_model(size: int) -> dict:
 def save_on(name: str, server: DavServer, rounds: int, floors: dict[int, float]) -> dict:
     results = {}
     _, url = server.folder("save")
-    state = Path(tempfile.mkdtemp(prefix="swan-bench-"))
-    (state / "cwd").mkdir()
-    ours = swan_server(url, state)
+    ours = swan_server(url)
     try:
         client = httpx.Client(headers=ours.headers, timeout=300)
         raw = httpx.Client(timeout=300)
@@ -355,7 +355,6 @@ def bench_upload(server: ApacheDavServer, megabytes: int = 100) -> dict:
     print(f"\n== Uploading {megabytes} MB in 1 MiB base64 chunks through /api/contents (Apache)")
     local, url = server.folder("upload")
     state = Path(tempfile.mkdtemp(prefix="swan-bench-"))
-    (state / "cwd").mkdir()
     source = state / "big.bin"
     with source.open("wb") as f:
         for _ in range(megabytes):

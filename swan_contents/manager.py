@@ -147,9 +147,18 @@ class SwanContentsManager(AsyncContentsManager):
 
     @default("storage")
     def _default_storage(self) -> Storage:
-        if issubclass(self.storage_class, PosixStorage):
-            return self.storage_class(self.root_dir)
-        return self.storage_class(parent=self, log=self.log)
+        try:
+            if issubclass(self.storage_class, PosixStorage):
+                return self.storage_class(self.root_dir)
+            return self.storage_class(parent=self, log=self.log)
+        except (StorageError, TraitError) as e:
+            raise TraitError(f"The storage cannot be used as configured: {e}") from e
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        # made now, so that a storage configured wrongly stops the server at start with its
+        # reason, not at the first request
+        self.storage  # noqa: B018
 
     hash_algorithm = Enum(
         sorted(hashlib.algorithms_available),

@@ -241,3 +241,15 @@ async def test_listing_and_reading_run_concurrently(api, jp_root_dir):
     assert [r.code for r in replies] == [200] * 11
     assert [r.body["content"] for r in replies[:10]] == [str(i) * 1000 for i in range(10)]
     assert json.dumps(replies[10].body)
+
+
+async def test_a_webdav_storage_without_a_url_stops_the_server_at_start(tmp_path, monkeypatch):
+    from traitlets import TraitError
+
+    monkeypatch.delenv("SWAN_WEBDAV_URL", raising=False)
+    with pytest.raises(TraitError, match="no WebDAV URL is configured"):
+        SwanContentsManager(
+            root_dir=str(tmp_path), storage_class="swan_contents.storage.WebDAVStorage"
+        )
+    with pytest.raises(TraitError, match="http"):
+        WebDAVStorage(url="file:///etc/")

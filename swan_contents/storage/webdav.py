@@ -28,7 +28,17 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 from xml.etree.ElementTree import Element, fromstring  # noqa: S405 - guarded in parse_xml
 
 import httpx
-from traitlets import Bool, Enum, Float, Int, MetaHasTraits, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Enum,
+    Float,
+    Int,
+    MetaHasTraits,
+    TraitError,
+    Unicode,
+    default,
+    validate,
+)
 from traitlets.config import LoggingConfigurable
 
 from .base import (
@@ -232,7 +242,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         value = proposal["value"]
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"WebDAVStorage.url must be an http(s) URL of a folder, not {value!r}")
+            raise TraitError(f"WebDAVStorage.url must be an http(s) URL of a folder, not {value!r}")
         return value if value.endswith("/") else value + "/"
 
     username = Unicode(
