@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,15 @@ from jupyter_process import JupyterProcess  # noqa: E402
 from swan_contents.storage import WebDAVStorage  # noqa: E402
 
 SWAN = "swan_contents.SwanContentsManager"
+#: where this run keeps its state and files; removed at the end of main()
+WORK = Path(tempfile.gettempdir())
+
+
+def scratch() -> Path:
+    """A new empty folder for this run's state."""
+    return Path(tempfile.mkdtemp(dir=WORK))
+
+
 STOCK = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
 MIB = 1024 * 1024
 
@@ -100,7 +110,7 @@ def median_ms(fn, rounds: int) -> float:
 
 def swan_server(space_url: str, state: Path | None = None) -> JupyterProcess:
     """Our jupyter-server on the WebDAV folder at `space_url` (its own state in `state`)."""
-    state = state or Path(tempfile.mkdtemp(prefix="swan-bench-"))
+    state = state or Path(scratch())
     (state / "cwd").mkdir(exist_ok=True)
     return JupyterProcess(
         state / "cwd",
@@ -180,7 +190,7 @@ def bench_listing(servers: dict[str, DavServer], rounds: int = 20) -> dict:
 def listing_on(name: str, server: DavServer, deps: str | None, why_not: str, rounds: int) -> dict:
     local, url = server.folder("listing")
     fill(local, 1000)
-    state = Path(tempfile.mkdtemp(prefix="swan-bench-"))
+    state = Path(scratch())
     ours = swan_server(url, state)
     try:
         client = httpx.Client(headers=ours.headers, timeout=120)
@@ -248,7 +258,7 @@ def bench_save(servers: dict[str, DavServer], rounds: int = 8) -> dict:
     sizes = (1 * MIB, 10 * MIB)
     floors = {}
     for size in sizes:
-        state = Path(tempfile.mkdtemp(prefix="swan-bench-"))
+        state = Path(scratch())
         floors[size] = stock_save_ms(save_model(size), state, rounds)
         print(f"  stock manager, {size // MIB:>2} MB to a local disk: {floors[size]:7.1f} ms")
     results = {}
@@ -354,7 +364,7 @@ def upload_in_chunks(client: httpx.Client, url: str, source: Path) -> None:
 def bench_upload(server: ApacheDavServer, megabytes: int = 100) -> dict:
     print(f"\n== Uploading {megabytes} MB in 1 MiB base64 chunks through /api/contents (Apache)")
     local, url = server.folder("upload")
-    state = Path(tempfile.mkdtemp(prefix="swan-bench-"))
+    state = Path(scratch())
     source = state / "big.bin"
     with source.open("wb") as f:
         for _ in range(megabytes):
@@ -440,7 +450,9 @@ def start_servers() -> tuple[dict[str, DavServer], Path]:
 
 
 def main() -> dict:
-    servers, _ = start_servers()
+    global WORK
+    WORK = Path(tempfile.mkdtemp(prefix="swan-bench-webdav-"))
+    servers, root = start_servers()
     try:
         return {
             "listing": bench_listing(servers),
@@ -450,6 +462,9 @@ def main() -> dict:
     finally:
         for server in servers.values():
             server.stop()
+            getattr(server, "cleanup", lambda: None)()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(WORK, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -141,8 +142,16 @@ async def test_a_chunked_upload_is_spooled_locally_and_sent_once(api, jp_root_di
     assert methods.count("PUT") == 1
 
 
-async def test_wrong_credentials_are_a_403_that_says_to_log_in_again(tmp_path):
-    server = WsgiDavServer(shared_root())
+@pytest.fixture
+def private_root():
+    """A folder for a server of the test's own (one it stops or configures differently)."""
+    root = shared_root()
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_wrong_credentials_are_a_403_that_says_to_log_in_again(tmp_path, private_root):
+    server = WsgiDavServer(private_root)
     server.start()
     try:
         _, url = server.folder("space")
@@ -183,8 +192,8 @@ class BearerDavServer(WsgiDavServer):
         return gate
 
 
-async def test_a_renewed_token_in_the_token_file_is_used_without_a_restart(tmp_path):
-    server = BearerDavServer(shared_root())
+async def test_a_renewed_token_in_the_token_file_is_used_without_a_restart(tmp_path, private_root):
+    server = BearerDavServer(private_root)
     server.start()
     token_file = tmp_path / "token"
     token_file.write_text("token-one\n")
@@ -203,10 +212,10 @@ async def test_a_renewed_token_in_the_token_file_is_used_without_a_restart(tmp_p
         server.stop()
 
 
-async def test_a_stopped_server_is_a_503_then_recovers_without_a_restart(tmp_path):
+async def test_a_stopped_server_is_a_503_then_recovers_without_a_restart(tmp_path, private_root):
     from tornado.web import HTTPError
 
-    server = WsgiDavServer(shared_root())
+    server = WsgiDavServer(private_root)
     server.start()
     local, url = server.folder("space")
     os.environ["SWAN_TEST_DAV"] = server.password
