@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,13 +20,15 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from jupyter_process import TOKEN, JupyterProcess  # noqa: E402
+
 MANAGERS = {
     "stock AsyncLargeFileManager": "jupyter_server.services.contents.largefilemanager."
     "AsyncLargeFileManager",
     "SwanContentsManager": "swan_contents.SwanContentsManager",
 }
 STAT_CALLS = "%%stat,access,faccessat,faccessat2,readlink,readlinkat"
-TOKEN = "bench-token"
 
 
 def make_folder(root: Path, entries: int) -> None:
@@ -49,43 +50,9 @@ def make_folder(root: Path, entries: int) -> None:
             (root / f"folder {i:04d}").mkdir()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(cls: str, root: Path, state: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        "--no-browser",
-        "--allow-root",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        "--ServerApp.ip=127.0.0.1",
-        f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={root}",
-        f"--ServerApp.contents_manager_class={cls}",
-        f"--SwanContentsManager.versions_dir={state / 'versions'}",
-        "--ServerApp.log_level=WARN",
-    ]
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(state / "runtime"))
-    proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=state
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/status", params={"token": TOKEN}).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"{cls} server did not start")
+    server = JupyterProcess(root, state, cls)
+    return server.proc, server.url
 
 
 def list_once(client: httpx.Client, url: str, entries: int) -> float:

@@ -16,9 +16,11 @@ import hubload  # noqa: E402
 import listing  # noqa: E402
 import openin  # noqa: E402
 import spawn  # noqa: E402
+import webdav  # noqa: E402
 
 BENCHMARKS = {
     "listing": listing.main,
+    "webdav": webdav.main,
     "drive": drive.main,
     "openin": openin.main,
     "spawn": spawn.main,

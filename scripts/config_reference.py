@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 #: (import path, section heading); each class lists only the options it defines itself.
 CLASSES = [
     ("swan_contents.SwanContentsManager", "Contents manager (user's server)"),
+    ("swan_contents.storage.webdav.WebDAVStorage", "WebDAV storage (user's server)"),
     ("swan_hub.spawner.SwanSpawnerMixin", "Every SWAN spawner"),
     ("swan_hub.spawner.SwanContainerMixin", "Spawners of containers (Docker, Kubernetes)"),
     ("swan_hub.spawner.SwanLocalSpawner", "Local-process spawner"),

@@ -1,15 +1,12 @@
-"""Checkpoints kept in a versions area outside the user's synced space.
+"""Jupyter's checkpoints API over the version history of files (`swan_contents.versions`).
 
-Nothing of them lands in the space, so desktop sync clients never upload them. The area mirrors
-the space's tree with each folder stored as `d.<name>` and each file's checkpoints in
-`f.<name>/`, so no file name can collide with another's checkpoints. This module must not read or
-write the space except through the contents manager's storage.
+Every version is a checkpoint: snapshots in the versions folder outside the synced space, EOS's
+and a WebDAV server's own versions. Nothing of them lands in the synced space (no
+`.ipynb_checkpoints`). This module only translates; the contents manager owns the history.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,107 +14,61 @@ from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
 from tornado.web import HTTPError
 
 from .errors import storage_errors
-from .storage.base import AlreadyExists, NotFound, split_path
-from .storage.posix import PosixStorage
-
-CHECKPOINT_ID = "checkpoint"
+from .storage.base import NotFound
+from .versions import Version
 
 
-def _area_path(path: str, *, is_file: bool) -> str:
-    """Where the checkpoints of the storage path `path` live inside the versions area."""
-    parent, name = split_path(path)
-    parts = [f"d.{p}" for p in parent.split("/") if p]
-    parts.append(f"f.{name}" if is_file else f"d.{name}")
-    return "/".join(parts)
+def checkpoint_model(version: Version) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "last_modified": datetime.fromtimestamp(version.mtime, tz=timezone.utc),
+    }
 
 
 class SwanCheckpoints(AsyncCheckpoints):
-    """One checkpoint per file (id "checkpoint"), as Jupyter's stock checkpoints, stored in
-    `SwanContentsManager.versions_dir`."""
-
-    _area: PosixStorage | None = None
-
-    @property
-    def area(self) -> PosixStorage:
-        if self._area is None:
-            versions_dir = self.parent.versions_dir
-            os.makedirs(versions_dir, mode=0o700, exist_ok=True)
-            self._area = PosixStorage(versions_dir)
-        return self._area
-
-    def _model(self, mtime: float) -> dict[str, Any]:
-        return {
-            "id": CHECKPOINT_ID,
-            "last_modified": datetime.fromtimestamp(mtime, tz=timezone.utc),
-        }
-
-    async def _makedirs(self, area_dir: str) -> None:
-        parts = area_dir.split("/")
-        for i in range(1, len(parts) + 1):
-            with contextlib.suppress(AlreadyExists):
-                await self.area.mkdir("/".join(parts[:i]))
+    """Checkpoints = versions, listed newest first; `create` snapshots the stored content."""
 
     async def create_checkpoint(self, contents_mgr, path: str) -> dict[str, Any]:
         path = contents_mgr.storage_path(path)
         with storage_errors():
             _, data = await contents_mgr.storage.read(path)
-            area_dir = _area_path(path, is_file=True)
-            await self._makedirs(area_dir)
-            entry = await self.area.write(f"{area_dir}/{CHECKPOINT_ID}", data)
-        return self._model(entry.mtime)
+            version = await contents_mgr.local_versions.record(path, data)
+        return checkpoint_model(version)
 
     async def restore_checkpoint(self, contents_mgr, checkpoint_id: str, path: str) -> None:
-        path = contents_mgr.storage_path(path)
-        try:
-            _, data = await self.area.read(self._file(path, checkpoint_id))
-        except NotFound:
-            raise HTTPError(404, f"Checkpoint does not exist: /{path}@{checkpoint_id}") from None
-        with storage_errors():
-            await contents_mgr.storage.write(path, data)
-
-    def _file(self, path: str, checkpoint_id: str) -> str:
-        if checkpoint_id != CHECKPOINT_ID:
-            raise HTTPError(404, f"Checkpoint does not exist: /{path}@{checkpoint_id}")
-        return f"{_area_path(path, is_file=True)}/{CHECKPOINT_ID}"
+        await contents_mgr.restore_version(path, checkpoint_id)
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
-        path = self.parent.storage_path(path)
         try:
-            entry = await self.area.stat(self._file(path, CHECKPOINT_ID))
-        except NotFound:
-            return []
-        return [self._model(entry.mtime)]
+            versions = await self.parent.list_versions(path)
+        except HTTPError as e:
+            if e.status_code == 404:
+                return []
+            raise
+        return [checkpoint_model(v) for v in versions]
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
         await self.rename_all_checkpoints(old_path, new_path)
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
-        """Move the checkpoints of a file, or of everything below a folder, with it."""
+        """Move the versions of a file, or of everything below a folder, with it."""
         old = self.parent.storage_path(old_path)
         new = self.parent.storage_path(new_path)
-        for is_file in (True, False):
-            src = _area_path(old, is_file=is_file)
-            dst = _area_path(new, is_file=is_file)
-            with storage_errors():
-                if not await self.area.exists(src):
-                    continue
-                parent = split_path(dst)[0]
-                if parent:
-                    await self._makedirs(parent)
-                # leftovers of an earlier file of that name are stale
-                with contextlib.suppress(NotFound):
-                    await self.area.delete(dst, recursive=True)
-                await self.area.move(src, dst)
+        with storage_errors():
+            await self.parent.local_versions.rename_all(old, new)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         path = self.parent.storage_path(path)
+        if not self.parent.local_versions.owns(checkpoint_id):
+            raise HTTPError(
+                403, f"Version {checkpoint_id} of /{path} is kept by the storage and stays there"
+            )
         try:
-            await self.area.delete(self._file(path, checkpoint_id))
+            await self.parent.local_versions.delete(path, checkpoint_id)
         except NotFound:
             raise HTTPError(404, f"Checkpoint does not exist: /{path}@{checkpoint_id}") from None
 
     async def delete_all_checkpoints(self, path: str) -> None:
         path = self.parent.storage_path(path)
-        for is_file in (True, False):
-            with storage_errors(), contextlib.suppress(NotFound):
-                await self.area.delete(_area_path(path, is_file=is_file), recursive=True)
+        with storage_errors():
+            await self.parent.local_versions.delete_all(path)

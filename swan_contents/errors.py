@@ -23,8 +23,18 @@ from .storage.base import (
     PermissionDenied,
     QuotaExceeded,
     StorageError,
+    StorageTimeout,
     StorageUnavailable,
 )
+
+
+class StorageHTTPError(HTTPError):
+    """An HTTP error with fields for the JSON error body beside `message` (e.g. the current
+    `etag` of a 409), which the SWAN contents handler writes out."""
+
+    def __init__(self, status_code: int, message: str, **fields: object):
+        super().__init__(status_code, message)
+        self.fields = fields
 
 
 def _shown(path: str) -> str:
@@ -41,10 +51,16 @@ def http_error(e: StorageError) -> HTTPError:
     if isinstance(e, NotFound):
         return HTTPError(404, f"No such file or folder: {where}{detail}")
     if isinstance(e, Conflict):
-        return HTTPError(
+        if e.current_etag is None:
+            happened = "was deleted or moved by someone else since you opened it"
+        else:
+            happened = "was changed by someone else since you opened it"
+        return StorageHTTPError(
             409,
-            f"{where} was changed by someone else since you opened it; your version was not "
-            "saved and the stored file is unchanged. Reload it, or save yours under another name.",
+            f"{where} {happened}; your version was not saved and the stored file is unchanged. "
+            "Reload it, save yours as a conflict copy, or save again without a version to "
+            "overwrite.",
+            etag=e.current_etag,
         )
     if isinstance(e, AlreadyExists):
         return HTTPError(409, f"A file or folder named {where} already exists")
@@ -63,6 +79,12 @@ def http_error(e: StorageError) -> HTTPError:
             507,
             f"Not enough space to write {where}: the storage is full or over quota. "
             "Nothing was changed; free some space and try again.",
+        )
+    if isinstance(e, StorageTimeout):
+        return HTTPError(
+            504,
+            f"The storage did not answer in time ({where}: {e.detail or 'timeout'}). The "
+            "operation may or may not have happened; reload before trying again.",
         )
     if isinstance(e, StorageUnavailable):
         return HTTPError(

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
+import getpass
 import hashlib
 import mimetypes
 import os
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,11 +23,22 @@ import nbformat
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.services.contents.manager import AsyncContentsManager, copy_pat
 from tornado.web import HTTPError
-from traitlets import Enum, Instance, TraitError, Unicode, default, validate
+from traitlets import (
+    Enum,
+    Float,
+    Instance,
+    Int,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 
 from .checkpoints import SwanCheckpoints
 from .errors import http_error, storage_errors
 from .storage.base import (
+    Conflict,
     Entry,
     IsADirectory,
     NotADirectory,
@@ -36,6 +50,8 @@ from .storage.base import (
     split_path,
 )
 from .storage.posix import PosixStorage
+from .trash import LocalTrash, TrashItem
+from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource
 
 
 def _utc(timestamp: float) -> datetime:
@@ -72,9 +88,24 @@ class SwanContentsManager(AsyncContentsManager):
 
     versions_dir = Unicode(
         config=True,
-        help="""A folder outside the synced space where checkpoints are kept, so that they never
-        sync to the user's other devices. Created when missing. Defaults to a folder per space
-        under Jupyter's data directory.""",
+        help="""A folder outside the synced space where versions (Jupyter's checkpoints) are
+        kept, so that they never sync to the user's other devices. Created when missing.
+        Defaults to a folder per space under Jupyter's data directory.""",
+    )
+
+    versions_max_count = Int(
+        50,
+        config=True,
+        help="""How many versions of a file the versions folder keeps at the most; the oldest go
+        first. A version is made on each save that changes the content (on storages that keep
+        no versions of their own) and on each explicit checkpoint.""",
+    )
+
+    versions_max_age_days = Float(
+        30.0,
+        config=True,
+        help="""Versions older than this many days are dropped when a newer one is made; the
+        newest version of a file is always kept.""",
     )
 
     @default("versions_dir")
@@ -82,14 +113,52 @@ class SwanContentsManager(AsyncContentsManager):
         key = hashlib.sha256(self.root_dir.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         return os.path.join(jupyter_data_dir(), "swan", "versions", key)
 
+    trash_dir = Unicode(
+        config=True,
+        help="""A folder outside the synced space where deleted files and folders of a POSIX
+        storage go, to be restored from /swan/api/trash. Defaults to `trash` inside
+        versions_dir. (WebDAV storages use the server's own trash bin, where it has one.)""",
+    )
+
+    @default("trash_dir")
+    def _default_trash_dir(self) -> str:
+        return os.path.join(self.versions_dir, "trash")
+
+    trash_max_age_days = Float(
+        30.0,
+        config=True,
+        help="""Deleted entries older than this many days are removed from the trash for good
+        (checked whenever something is deleted).""",
+    )
+
+    storage_class = Type(
+        PosixStorage,
+        klass=Storage,
+        config=True,
+        help="""The storage driver of the user's space: PosixStorage (a local folder or FUSE
+        mount at root_dir) or swan_contents.storage.WebDAVStorage (configured with
+        c.WebDAVStorage.url and credentials).""",
+    )
+
     storage = Instance(
         Storage,
-        help="""The storage driver of the user's space. Defaults to a PosixStorage on root_dir.""",
+        help="""The storage driver of the user's space, made from storage_class.""",
     )
 
     @default("storage")
     def _default_storage(self) -> Storage:
-        return PosixStorage(self.root_dir)
+        try:
+            if issubclass(self.storage_class, PosixStorage):
+                return self.storage_class(self.root_dir)
+            return self.storage_class(parent=self, log=self.log)
+        except (StorageError, TraitError) as e:
+            raise TraitError(f"The storage cannot be used as configured: {e}") from e
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        # made now, so that a storage configured wrongly stops the server at start with its
+        # reason, not at the first request
+        self.storage  # noqa: B018
 
     hash_algorithm = Enum(
         sorted(hashlib.algorithms_available),
@@ -97,6 +166,17 @@ class SwanContentsManager(AsyncContentsManager):
         config=True,
         help="The hash algorithm of the `hash` field, when a client asks for it.",
     )
+
+    user_name = Unicode(
+        config=True,
+        help="""The user's name as it appears in conflict copies
+        (`name (conflict <user_name> <YYYY-MM-DD HHMMSS>).ipynb`). Defaults to JUPYTERHUB_USER,
+        else the name of the system user running the server.""",
+    )
+
+    @default("user_name")
+    def _default_user_name(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
     @default("files_handler_params")
     def _default_files_handler_params(self) -> dict[str, Any]:
@@ -122,6 +202,16 @@ class SwanContentsManager(AsyncContentsManager):
 
     def _hidden(self, path: str) -> bool:
         return any(part.startswith(".") for part in path.split("/") if part)
+
+    _hidden_by_globs: tuple[tuple[str, ...], re.Pattern] | None = None
+
+    def should_list(self, name: str) -> bool:
+        """As jupyter_server's (hide_globs), with the globs compiled once, not per entry."""
+        globs = tuple(self.hide_globs)
+        if self._hidden_by_globs is None or self._hidden_by_globs[0] != globs:
+            pattern = "|".join(fnmatch.translate(g) for g in globs) or "(?!)"
+            self._hidden_by_globs = (globs, re.compile(pattern))
+        return self._hidden_by_globs[1].match(name) is None
 
     def _listed(self, entry: Entry) -> bool:
         return self.should_list(entry.name) and (
@@ -155,6 +245,7 @@ class SwanContentsManager(AsyncContentsManager):
             "writable": entry.writable,
             "hash": None,
             "hash_algorithm": None,
+            "etag": entry.etag or None,
         }
 
     def _hash(self, data: bytes) -> dict[str, str]:
@@ -255,9 +346,11 @@ class SwanContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"/{path} is not a directory", reason="bad type")
             model = self._model(entry, type)
             if data is None and (content or require_hash):
+                writable = entry.writable  # a stat knows of locks; a read may not
                 with storage_errors():
                     entry, data = await self.storage.read(path)
                 model = self._model(entry, type)
+                model["writable"] = model["writable"] and writable
             if content:
                 if model["type"] == "notebook":
                     await self._notebook_content(model, data)
@@ -283,6 +376,8 @@ class SwanContentsManager(AsyncContentsManager):
         validation_error: dict[str, Any] = {}
         try:
             nb = nbformat.from_dict(model["content"])
+            # on the event loop, as in the stock manager: nbformat's trust database is a sqlite
+            # connection that may only be used from the thread that opened it
             self.check_and_sign(nb, path)
             text = await asyncio.to_thread(
                 nbformat.writes,
@@ -299,6 +394,11 @@ class SwanContentsManager(AsyncContentsManager):
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         """Write a model atomically and return its model without content.
 
+        A save whose model names the `etag` it was based on happens only if the storage still
+        holds that version; otherwise it is a 409 carrying the current etag, or, with
+        `on_conflict: "copy"`, the content goes to a conflict copy beside the file and its model
+        is returned. Without `etag` the last writer wins, as with the stock manager.
+
         A `chunk` field (1..n, -1) is one part of an upload: parts are gathered beside the target
         and published at once by the last one, so a file never exists half-uploaded.
         """
@@ -306,6 +406,12 @@ class SwanContentsManager(AsyncContentsManager):
         chunk = model.get("chunk")
         if chunk is not None:
             return await self._save_chunk(model, path, chunk)
+        base_etag = model.get("etag")
+        if base_etag is not None and (not isinstance(base_etag, str) or not base_etag):
+            raise HTTPError(400, "The etag of a save must be the non-empty string of a model")
+        on_conflict = model.get("on_conflict", "fail")
+        if on_conflict not in ("fail", "copy"):
+            raise HTTPError(400, f'Invalid on_conflict {on_conflict!r}: use "fail" or "copy"')
 
         self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:
@@ -320,11 +426,12 @@ class SwanContentsManager(AsyncContentsManager):
         with storage_errors():
             if kind == "notebook":
                 data, validation_error = await self._encode_notebook(model, path)
-                entry = await self.storage.write(path, data)
-                if not await self.checkpoints.list_checkpoints(path):
-                    await self._first_checkpoint(path)
+                entry = await self._write(path, data, base_etag, on_conflict)
+                await self.record_version(entry.path, data)
             elif kind == "file":
-                entry = await self.storage.write(path, self._decode_file(model, path))
+                data = self._decode_file(model, path)
+                entry = await self._write(path, data, base_etag, on_conflict)
+                await self.record_version(entry.path, data)
             elif kind == "directory":
                 entry = await self._save_directory(path)
             else:
@@ -333,16 +440,119 @@ class SwanContentsManager(AsyncContentsManager):
         saved = self._model(entry, kind if kind != "directory" else None)
         if kind == "notebook":
             self.validate_notebook_model(saved, validation_error=validation_error)
-        self.run_post_save_hooks(model=saved, os_path=self.local_path(path))
-        self.emit(data={"action": "save", "path": path})
+        self.run_post_save_hooks(model=saved, os_path=self.local_path(entry.path))
+        self.emit(data={"action": "save", "path": entry.path})
         return saved
 
-    async def _first_checkpoint(self, path: str) -> None:
-        """Jupyter expects one checkpoint per notebook; failing to make it must not fail a save."""
+    async def _write(
+        self, path: str, data: bytes, base_etag: str | None, on_conflict: str
+    ) -> Entry:
         try:
-            await self.create_checkpoint(path)
-        except (HTTPError, OSError) as e:
-            self.log.warning("Could not create the first checkpoint of /%s: %s", path, e)
+            return await self.storage.write(path, data, if_match=base_etag)
+        except Conflict:
+            if on_conflict != "copy":
+                raise
+        return await self._write_conflict_copy(path, data)
+
+    def conflict_name(self, name: str, attempt: int = 1) -> str:
+        """The ownCloud-style name of a conflict copy of `name`, made now by this user."""
+        stem, ext = os.path.splitext(name)
+        stamp = datetime.now().strftime("%Y-%m-%d %H%M%S")
+        number = f" {attempt}" if attempt > 1 else ""
+        return f"{stem} (conflict {self.user_name} {stamp}{number}){ext}"
+
+    async def _write_conflict_copy(self, path: str, data: bytes) -> Entry:
+        parent, name = split_path(path)
+        for attempt in range(1, 100):
+            candidate = join_path(parent, self.conflict_name(name, attempt))
+            if not await self.storage.exists(candidate):
+                return await self.storage.write(candidate, data)
+        raise HTTPError(409, f"Too many conflict copies of /{path} this second; try again")
+
+    # -- versions (Jupyter's checkpoints are these) -------------------------------------------
+
+    _local_versions: LocalVersions | None = None
+
+    @property
+    def local_versions(self) -> LocalVersions:
+        """Snapshots in versions_dir, outside the synced space."""
+        if self._local_versions is None:
+            os.makedirs(self.versions_dir, mode=0o700, exist_ok=True)
+            self._local_versions = LocalVersions(
+                PosixStorage(self.versions_dir, durable=False),
+                max_count=self.versions_max_count,
+                max_age=self.versions_max_age_days * 86400,
+            )
+        return self._local_versions
+
+    async def storage_keeps_versions(self) -> bool:
+        """Whether the storage makes versions of each write itself (Nextcloud, ownCloud)."""
+        keeps = getattr(self.storage, "keeps_versions", None)
+        return bool(keeps is not None and await keeps())
+
+    async def version_sources(self) -> list[VersionSource]:
+        sources: list[VersionSource] = [self.local_versions]
+        if await self.storage_keeps_versions():
+            sources.append(ServerVersions(self.storage))
+        if self.storage.kind == "posix":
+            sources.append(EosVersions(self.storage))
+        return sources
+
+    async def list_versions(self, path: str) -> list[Version]:
+        """Every version of the file at `path` from every source, newest first."""
+        path = self.storage_path(path)
+        self._refuse_hidden(path)
+        found: list[Version] = []
+        with storage_errors():
+            if (await self.storage.stat(path)).is_dir:
+                raise HTTPError(400, f"/{path} is a folder; folders have no versions")
+            for source in await self.version_sources():
+                found += await source.list(path)
+        return sorted(found, key=lambda v: (v.mtime, v.id), reverse=True)
+
+    async def _source_of(self, version_id: str) -> VersionSource:
+        for source in await self.version_sources():
+            if source.owns(version_id):
+                return source
+        raise HTTPError(404, f"No such version: {version_id}")
+
+    async def record_version(self, path: str, data: bytes) -> Version | None:
+        """Keep `data` as a version of `path` where the storage keeps none itself; a failure
+        is logged, never raised: it must not fail the save that asked for it."""
+        try:
+            if await self.storage_keeps_versions():
+                return None
+            return await self.local_versions.record(path, data)
+        except (StorageError, OSError) as e:
+            self.log.warning("Could not keep a version of /%s: %s", path, e)
+            return None
+
+    async def restore_version(self, path: str, version_id: str) -> dict[str, Any]:
+        """Make the version `version_id` the current content of `path` and return its model.
+
+        The content it replaces is kept as a version first, and the replacement is conditional
+        on it: a file changed meanwhile is a 409, not an overwrite.
+        """
+        path = self.storage_path(path)
+        self._refuse_hidden(path)
+        source = await self._source_of(version_id)
+        with storage_errors():
+            try:
+                if isinstance(source, ServerVersions):
+                    await source.restore(path, version_id)
+                    entry = await self.storage.stat(path)
+                else:
+                    data = await source.read(path, version_id)
+                    current, current_data = await self.storage.read(path)
+                    await self.record_version(path, current_data)
+                    entry = await self.storage.write(path, data, if_match=current.etag or None)
+                    await self.record_version(path, data)
+            except NotFound as e:
+                if e.path == path:
+                    raise
+                raise HTTPError(404, f"No such version of /{path}: {version_id}") from e
+        self.emit(data={"action": "save", "path": path})
+        return self._model(entry)
 
     async def _save_directory(self, path: str) -> Entry:
         if not self.allow_hidden and self._hidden(path):
@@ -378,13 +588,61 @@ class SwanContentsManager(AsyncContentsManager):
         return saved
 
     async def delete_file(self, path: str) -> None:
+        """Move a file or folder to the trash: the local trash area on POSIX, the server's
+        trash bin on WebDAV (a plain WebDAV server without one deletes for good)."""
         path = self.storage_path(path)
         if not self.allow_hidden and self._hidden(path):
             raise HTTPError(400, f"Cannot delete file or directory /{path}")
         if not path:
             raise HTTPError(400, "Can't delete root")
         with storage_errors():
-            await self.storage.delete(path, recursive=True)
+            if self.local_trash is not None:
+                await self.local_trash.put(path, await self.storage.stat(path))
+            else:
+                await self.storage.delete(path, recursive=True)
+
+    # -- trash --------------------------------------------------------------------------------
+
+    _local_trash: LocalTrash | None = None
+
+    @property
+    def local_trash(self) -> LocalTrash | None:
+        """The trash area of a POSIX storage; None for storages with a trash of their own."""
+        if self._local_trash is None and isinstance(self.storage, PosixStorage):
+            self._local_trash = LocalTrash(
+                self.storage, self.trash_dir, max_age=self.trash_max_age_days * 86400
+            )
+        return self._local_trash
+
+    async def _server_trash(self) -> bool:
+        has_trash = getattr(self.storage, "has_trash", None)
+        return bool(has_trash is not None and await has_trash())
+
+    async def list_trash(self) -> dict[str, Any]:
+        """`{"supported": bool, "items": [TrashItem, ...]}`, newest first."""
+        items: list[TrashItem] = []
+        with storage_errors():
+            if self.local_trash is not None:
+                items = await self.local_trash.list()
+            elif await self._server_trash():
+                items = await self.storage.list_trash()
+            else:
+                return {"supported": False, "items": []}
+        return {"supported": True, "items": sorted(items, key=lambda i: -i.deleted)}
+
+    async def restore_from_trash(self, item_id: str, path: str | None = None) -> dict[str, Any]:
+        """Put a deleted entry back where it was (or at `path`) and return its model; 409 if
+        something of that name is there now."""
+        target = None if path is None else self.storage_path(path)
+        with storage_errors():
+            if self.local_trash is not None:
+                entry = await self.local_trash.restore(item_id, target)
+            elif await self._server_trash():
+                entry = await self.storage.restore_trash(item_id, target)
+            else:
+                raise HTTPError(404, "This storage has no trash: deleted files are gone")
+        self._refuse_hidden(entry.path)
+        return self._model(entry)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         old = self.storage_path(old_path)
@@ -433,4 +691,5 @@ class SwanContentsManager(AsyncContentsManager):
         return split_path(path)[0]
 
     def info_string(self) -> str:
-        return f"Serving notebooks from the {self.storage.kind} storage at {self.root_dir}"
+        where = getattr(self.storage, "url", None) or self.root_dir
+        return f"Serving notebooks from the {self.storage.kind} storage at {where}"

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from swan_contents import SwanContentsManager
+
 from ._version import __version__
 from .handlers import setup_handlers
 from .ocs import OCSShareBackend
 from .open_handlers import setup_open_in
 from .shares import setup_share_handlers
+from .storage_api import storage_handlers
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -30,6 +33,9 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
     setup_share_handlers(server_app.web_app, backend)
     if not backend.configured:
         server_app.log.info("swan_share_ext: sharing is off (c.OCSShareBackend.url is not set)")
+    if isinstance(server_app.contents_manager, SwanContentsManager):
+        web_app = server_app.web_app
+        web_app.add_handlers(".*$", storage_handlers(web_app.settings["base_url"]))
     server_app.log.info("swan_share_ext %s: /swan/api/ is enabled", __version__)
 
 

@@ -3,12 +3,16 @@ contents manager or ours, and a small client for its contents API."""
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dav_servers import SERVERS, apache_available, shared_root
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -23,19 +27,109 @@ def manager(request) -> str:
 
 
 @pytest.fixture
+def backend() -> str:
+    """The storage behind SwanContentsManager: "posix", or a WebDAV server ("wsgidav",
+    "apache"). Modules that run against every storage override this (or `manager`) with
+    parametrized fixtures."""
+    return "posix"
+
+
+@pytest.fixture(scope="session")
+def dav_servers():
+    """Start each kind of WebDAV server once per session, when first asked for; stop them at the
+    end. Each test gets a fresh folder on it (see `dav_space`)."""
+    root = shared_root()
+    started = {}
+
+    def get(name: str):
+        if name not in started:
+            if name == "apache" and not apache_available():
+                pytest.skip("Apache (Debian apache2) is not installed; scripts/test installs it")
+            server = SERVERS[name](root / name)
+            server.root.mkdir(mode=0o777)
+            server.root.chmod(0o777)
+            server.start()
+            started[name] = server
+        return started[name]
+
+    yield get
+    for server in started.values():
+        server.stop()
+        getattr(server, "cleanup", lambda: None)()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+_space_numbers = itertools.count()
+
+
+@pytest.fixture
+def dav_server(backend, dav_servers):
+    return dav_servers(backend)
+
+
+@pytest.fixture
+def dav_space(dav_server):
+    """A fresh folder on the test's WebDAV server: (local path, URL)."""
+    return dav_server.folder(f"space-{next(_space_numbers)}")
+
+
+@pytest.fixture
+def jp_root_dir(tmp_path, backend, request):
+    """The user's space as a local folder. On WebDAV it is the folder the server serves, so
+    tests can look at (and change, as another writer would) what the server stored; the
+    contents manager itself reaches it only through WebDAV."""
+    if backend == "posix":
+        root = tmp_path / "root_dir"
+        root.mkdir()
+        return root
+    return request.getfixturevalue("dav_space")[0]
+
+
+@pytest.fixture
 def versions_dir(tmp_path):
     return tmp_path / "versions"
 
 
 @pytest.fixture
-def jp_server_config(manager, versions_dir):
-    return {
+def jp_server_config(manager, backend, versions_dir, request):
+    config = {
         "ServerApp": {
             "contents_manager_class": STOCK if manager == "stock" else SWAN,
             "jpserver_extensions": {"swan_share_ext": True},
         },
         "SwanContentsManager": {"versions_dir": str(versions_dir)},
     }
+    if backend != "posix":
+        server = request.getfixturevalue("dav_server")
+        config["SwanContentsManager"]["storage_class"] = "swan_contents.storage.WebDAVStorage"
+        config["WebDAVStorage"] = {"url": request.getfixturevalue("dav_space")[1]}
+        if server.username:
+            config["WebDAVStorage"].update(
+                {"username": server.username, "password_env": "SWAN_TEST_DAV_PASSWORD"}
+            )
+            request.getfixturevalue("monkeypatch").setenv("SWAN_TEST_DAV_PASSWORD", server.password)
+    return config
+
+
+#: (manager, backend) pairs a suite runs against: the stock manager on a folder, and ours on
+#: a folder and on each real WebDAV server
+ALL_STORAGES = [("stock", "posix"), ("swan", "posix"), ("swan", "wsgidav"), ("swan", "apache")]
+SWAN_STORAGES = ALL_STORAGES[1:]
+
+
+def swan_on_every_storage():
+    """The `manager` and `backend` fixtures of a module whose tests run SwanContentsManager on
+    POSIX and on each real WebDAV server: `manager, backend = swan_on_every_storage()`."""
+
+    @pytest.fixture
+    def manager() -> str:
+        return "swan"
+
+    @pytest.fixture(params=[b for _, b in SWAN_STORAGES])
+    def backend(request) -> str:
+        return request.param
+
+    return manager, backend
 
 
 @dataclass
@@ -124,3 +218,9 @@ def space(tmp_path) -> Path:
     root = tmp_path / "space"
     root.mkdir()
     return root
+
+
+def chunk_body(chunk: int, data: bytes) -> dict:
+    """One part of an upload in parts, as JupyterLab sends it (`chunk` 1, 2, …, -1 for the last)."""
+    content = base64.b64encode(data).decode()
+    return {"type": "file", "format": "base64", "chunk": chunk, "content": content}

@@ -41,3 +41,9 @@ def test_the_document_is_valid_openapi():
 def test_every_route_of_the_extension_is_documented_and_nothing_else(jp_serverapp):
     documented = {p for p in load()["paths"] if p.startswith("/swan/api/")}
     assert registered_routes(jp_serverapp.web_app) == documented
+
+
+def test_conditional_saves_on_the_contents_api_are_documented():
+    put = load()["paths"]["/api/contents/{path}"]["put"]
+    assert "If-Match" in [p["name"] for p in put["parameters"]]
+    assert "409" in put["responses"]

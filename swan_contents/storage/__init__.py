@@ -14,10 +14,12 @@ from .base import (
     QuotaExceeded,
     Storage,
     StorageError,
+    StorageTimeout,
     StorageUnavailable,
     normalize_path,
 )
 from .posix import PosixStorage
+from .webdav import WebDAVStorage
 
 __all__ = [
     "AlreadyExists",
@@ -34,6 +36,8 @@ __all__ = [
     "QuotaExceeded",
     "Storage",
     "StorageError",
+    "StorageTimeout",
     "StorageUnavailable",
+    "WebDAVStorage",
     "normalize_path",
 ]

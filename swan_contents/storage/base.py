@@ -39,6 +39,20 @@ class Entry:
         return self.kind == "directory"
 
 
+@dataclass(frozen=True)
+class TrashItem:
+    """One deleted file or folder in a trash (ours or the storage's)."""
+
+    id: str
+    name: str
+    #: where it was, as a storage path
+    path: str
+    #: when it was deleted (seconds since the epoch)
+    deleted: float
+    size: int | None
+    type: str
+
+
 class StorageError(Exception):
     """Base of every error a driver raises; `path` is the storage path it concerns."""
 
@@ -94,6 +108,10 @@ class QuotaExceeded(StorageError):
 
 class StorageUnavailable(StorageError):
     """The storage cannot be reached or failed; the operation did not happen."""
+
+
+class StorageTimeout(StorageUnavailable):
+    """The storage did not answer in time; the operation may not have happened."""
 
 
 def normalize_path(path: str) -> str:

@@ -17,6 +17,8 @@ import os
 import secrets
 import shutil
 import stat
+import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -83,8 +85,23 @@ def _current_umask() -> int:
 
 
 def make_etag(st: os.stat_result) -> str:
-    """A version tag from one stat: changes when the file is replaced, written or resized."""
+    """A version tag from one stat: changes when the file is replaced, written or resized.
+
+    The inode changes on every atomic replace (ours and the sync clients', which write a temp
+    file and rename it); mtime and size catch writes in place. Its one blind spot is a rewrite in
+    place to the same size within the file system's mtime granularity (docs/storage.md).
+    """
     return f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+#: Writes to one path in this process take the same lock, so a conditional write's compare and
+#: replace cannot interleave with another of ours. A fixed set of locks keeps memory bounded;
+#: two paths sharing a lock only wait for each other.
+_WRITE_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _write_lock(os_path: str) -> threading.Lock:
+    return _WRITE_LOCKS[hash(os_path) % len(_WRITE_LOCKS)]
 
 
 class PosixStorage(Storage):
@@ -92,7 +109,13 @@ class PosixStorage(Storage):
 
     kind = "posix"
 
-    def __init__(self, root: str):
+    #: seconds after which an unfinished upload's spool is deleted (when another one starts)
+    spool_max_age = 6 * 3600.0
+
+    def __init__(self, root: str, *, durable: bool = True):
+        """`durable=False` skips the fsyncs of writes: for areas where losing the newest write
+        to a power cut is acceptable (our versions folder), never for the user's space."""
+        self.durable = durable
         real = os.path.realpath(root)
         if not os.path.isdir(real):
             raise StorageUnavailable(
@@ -253,13 +276,30 @@ class PosixStorage(Storage):
             raise NotADirectory(path, f"{parent} is a file, not a folder")
         return os_parent
 
-    def _publish(self, fd: int, tmp: str, target: str, mode: int) -> os.stat_result:
-        """fsync a finished temp file, give it its final mode and put it in place atomically."""
+    def _publish(
+        self, fd: int, tmp: str, target: str, mode: int, if_match: str | None = None
+    ) -> os.stat_result:
+        """fsync a finished temp file, give it its final mode and put it in place atomically.
+
+        With `if_match`, the stored version is compared as the very last step before the
+        rename, under this path's lock: no writer of this process can slip in between, and an
+        outside writer only in the microseconds between that stat and rename(2).
+        """
         os.fchmod(fd, mode)
-        os.fsync(fd)
+        if self.durable:
+            os.fsync(fd)
         st = os.fstat(fd)
-        os.replace(tmp, target)
-        self._fsync_dir(os.path.dirname(target))
+        with _write_lock(target):
+            if if_match is not None:
+                try:
+                    current = make_etag(os.stat(target))
+                except FileNotFoundError:
+                    current = None
+                if current != if_match:
+                    raise Conflict(target, current)
+            os.replace(tmp, target)
+        if self.durable:
+            self._fsync_dir(os.path.dirname(target))
         return st
 
     @staticmethod
@@ -283,6 +323,7 @@ class PosixStorage(Storage):
     def _write(self, path: str, data: bytes, if_match: str | None) -> Entry:
         os_path, current = self._target(path)
         if if_match is not None:
+            # fail early without writing anything; _publish checks again at the last moment
             current_etag = make_etag(current) if current is not None else None
             if current_etag != if_match:
                 raise Conflict(path, current_etag)
@@ -291,7 +332,10 @@ class PosixStorage(Storage):
         try:
             with os.fdopen(fd, "wb", closefd=False) as f:
                 f.write(data)
-            st = self._publish(fd, tmp, os_path, mode)
+            st = self._publish(fd, tmp, os_path, mode, if_match)
+        except Conflict as e:
+            _unlink_quietly(tmp)
+            raise Conflict(path, e.current_etag) from None
         except BaseException:
             _unlink_quietly(tmp)
             raise
@@ -315,8 +359,20 @@ class PosixStorage(Storage):
         digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
         return f"{TEMP_PREFIX}upload-{digest}{TEMP_SUFFIX}"
 
+    def _sweep_spools(self, os_dir: str) -> None:
+        """Delete spools of abandoned uploads in a folder (older than `spool_max_age`)."""
+        horizon = time.time() - self.spool_max_age
+        with os.scandir(os_dir) as it:
+            for de in it:
+                if de.name.startswith(f"{TEMP_PREFIX}upload-"):
+                    with contextlib.suppress(OSError):
+                        if de.stat(follow_symlinks=False).st_mtime < horizon:
+                            os.unlink(de.path)
+
     def _write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
         os_path, current = self._target(path)
+        if chunk == 1:
+            self._sweep_spools(os.path.dirname(os_path))
         spool = f"{os.path.dirname(os_path)}/{self.spool_name(os.path.basename(os_path))}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if chunk == 1 else os.O_WRONLY | os.O_APPEND
         try:
@@ -400,14 +456,18 @@ class PosixStorage(Storage):
                 os.close(fd)
         return self._entry(dst, os.stat(os_dst))
 
-    def _delete(self, path: str, recursive: bool) -> None:
+    def _own(self, path: str, action: str) -> tuple[str, str, os.stat_result]:
+        """(OS path, OS parent, lstat) of the entry itself at `path`, not a link's target:
+        deleting or moving out a link acts on the link."""
         if not path:
-            raise InvalidPath(path, "the root of the space cannot be deleted")
+            raise InvalidPath(path, f"the root of the space cannot be {action}")
         parent, name = split_path(path)
         os_parent, _ = self._resolve(parent)
-        # the entry itself, not a link's target: deleting a link removes the link
         os_path = f"{os_parent}/{name}"
-        st = os.lstat(os_path)
+        return os_path, os_parent, os.lstat(os_path)
+
+    def _delete(self, path: str, recursive: bool) -> None:
+        os_path, _, st = self._own(path, "deleted")
         if stat.S_ISDIR(st.st_mode):
             if recursive:
                 shutil.rmtree(os_path)
@@ -415,6 +475,54 @@ class PosixStorage(Storage):
                 os.rmdir(os_path)
         else:
             os.unlink(os_path)
+
+    def _move_out(self, path: str, os_dst: str) -> None:
+        """Move the entry at `path` (a link itself, not its target) to `os_dst` outside the
+        space. Across file systems it is copied, then deleted; a copy whose source could not
+        be deleted is removed again, so the entry is in exactly one place."""
+        os_path, os_parent, st = self._own(path, "moved out")
+        try:
+            os.rename(os_path, os_dst)
+            return
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+        if os.statvfs(os_parent).f_flag & os.ST_RDONLY:
+            raise PermissionDenied(path, "the storage is read-only")
+        if stat.S_ISDIR(st.st_mode):
+            shutil.copytree(os_path, os_dst, symlinks=True)
+            # a folder deleted half way stays whole in its copy; nothing is lost either way
+            shutil.rmtree(os_path)
+        else:
+            shutil.copy2(os_path, os_dst, follow_symlinks=False)
+            try:
+                os.unlink(os_path)
+            except OSError:
+                _unlink_quietly(os_dst)
+                raise
+
+    def _move_in(self, os_src: str, path: str) -> Entry:
+        """Move `os_src` from outside the space to `path`, never replacing what is there."""
+        os_dst = f"{self._parent_dir(path)}/{split_path(path)[1]}"
+        if os.path.lexists(os_dst):
+            raise AlreadyExists(path)
+        try:
+            self._rename_noreplace(os_src, os_dst)
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+            tmp = f"{os.path.dirname(os_dst)}/{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+            try:
+                if os.path.isdir(os_src):
+                    shutil.copytree(os_src, tmp, symlinks=True)
+                else:
+                    shutil.copy2(os_src, tmp, follow_symlinks=False)
+                self._rename_noreplace(tmp, os_dst)
+            except BaseException:
+                _remove_quietly(tmp)
+                raise
+            _remove_quietly(os_src)
+        return self._entry(path, os.stat(os_dst))
 
     # -- the Storage interface ----------------------------------------------------------------
 
@@ -442,7 +550,23 @@ class PosixStorage(Storage):
     async def delete(self, path: str, *, recursive: bool = False) -> None:
         await self._run(path, self._delete, path, recursive)
 
+    async def move_out(self, path: str, os_dst: str) -> None:
+        """Move an entry out of the space to a local path (a trash area)."""
+        await self._run(path, self._move_out, path, os_dst)
+
+    async def move_in(self, os_src: str, path: str) -> Entry:
+        """Move a local file or folder (from a trash area) into the space at `path`."""
+        return await self._run(path, self._move_in, os_src, path)
+
 
 def _unlink_quietly(os_path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(os_path)
+
+
+def _remove_quietly(os_path: str) -> None:
+    """Remove a file or a whole folder, whichever it is, ignoring what cannot be removed."""
+    if os.path.isdir(os_path) and not os.path.islink(os_path):
+        shutil.rmtree(os_path, ignore_errors=True)
+    else:
+        _unlink_quietly(os_path)

@@ -1,0 +1,1083 @@
+"""`WebDAVStorage`: a user's space on a WebDAV server (ownCloud, Nextcloud, oCIS, CERNBox/Reva,
+the embedded drive, or any plain WebDAV server such as Apache mod_dav or WsgiDAV).
+
+Owns the HTTP conversation with the server (httpx, pooled and with timeouts), the mapping of
+storage paths to URLs and of HTTP statuses to storage errors. It must not know about Jupyter
+models, and it never reads or writes the user's files anywhere but on the server (except the
+local spool of an upload in parts).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import calendar
+import contextlib
+import functools
+import hashlib
+import os
+import secrets
+import tempfile
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, unquote, urljoin, urlsplit
+from xml.etree.ElementTree import Element, fromstring  # noqa: S405 - guarded in parse_xml
+
+import httpx
+from traitlets import (
+    Bool,
+    Enum,
+    Float,
+    Int,
+    MetaHasTraits,
+    TraitError,
+    Unicode,
+    default,
+    validate,
+)
+from traitlets.config import LoggingConfigurable
+
+from .base import (
+    AlreadyExists,
+    Conflict,
+    DirectoryNotEmpty,
+    Entry,
+    InvalidPath,
+    IsADirectory,
+    Locked,
+    NotADirectory,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    Storage,
+    StorageError,
+    StorageTimeout,
+    StorageUnavailable,
+    TrashItem,
+    split_path,
+)
+
+DAV = "{DAV:}"
+OC = "{http://owncloud.org/ns}"
+NC = "{http://nextcloud.org/ns}"
+
+#: The properties of every PROPFIND: all a model needs, so a listing is one request.
+PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">
+ <d:prop>
+  <d:getetag/><d:getlastmodified/><d:getcontentlength/><d:getcontenttype/><d:resourcetype/>
+  <d:lockdiscovery/><oc:fileid/><oc:id/><oc:permissions/><oc:size/>
+ </d:prop>
+</d:propfind>
+"""
+
+#: The same for a plain WebDAV server, which has no `oc:` properties: asking for them would only
+#: add a "404" block per entry to every listing (Apache), twice the XML to parse
+PLAIN_PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:">
+ <d:prop>
+  <d:getetag/><d:getlastmodified/><d:getcontentlength/><d:getcontenttype/><d:resourcetype/>
+  <d:lockdiscovery/>
+ </d:prop>
+</d:propfind>
+"""
+
+#: The properties of a trash listing, in both dialects (each server answers its own, 404s the rest)
+TRASH_PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">
+ <d:prop>
+  <d:getcontentlength/><d:resourcetype/><d:getlastmodified/>
+  <nc:trashbin-filename/><nc:trashbin-original-location/><nc:trashbin-deletion-time/>
+  <oc:trashbin-original-filename/><oc:trashbin-original-location/>
+  <oc:trashbin-delete-timestamp/><oc:trashbin-delete-datetime/>
+ </d:prop>
+</d:propfind>
+"""
+
+#: Bytes read from or sent to the spool of an upload per step (bounds the memory an upload takes).
+SPOOL_BLOCK = 1024 * 1024
+
+
+class _ConfigurableStorageMeta(MetaHasTraits, abc.ABCMeta):
+    """Lets a driver be both a `Storage` (an ABC) and a traitlets `Configurable`."""
+
+
+_MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(value: str | None) -> float | None:
+    """Seconds since the epoch of an HTTP date; the usual RFC 1123 GMT form on a fast path, and
+    remembered, since a listing has one per entry and many entries share one."""
+    if not value:
+        return None
+    parts = value.split()
+    if len(parts) == 6 and parts[5] == "GMT" and parts[2] in _MONTHS:
+        try:
+            hours, minutes, seconds = (int(p) for p in parts[4].split(":"))
+            return float(
+                calendar.timegm(
+                    (int(parts[3]), _MONTHS[parts[2]], int(parts[1]), hours, minutes, seconds)
+                )
+            )
+        except ValueError:
+            pass
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def parse_xml(body: bytes) -> Element:
+    """Parse a server's XML answer with the standard library's C parser.
+
+    A document type declaration is refused outright: WebDAV answers never have one, and without
+    one there are no entities to expand or to fetch (the expat shipped with Python also limits
+    entity amplification). This is what defusedxml guards against, at the C parser's speed,
+    which matters for listings of thousands of entries.
+    """
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise ValueError("an XML answer with a document type declaration is refused")
+    return fromstring(body)  # noqa: S314 - no DTD, so no entities (checked above)
+
+
+def normalize_etag(value: str | None) -> str:
+    """One spelling per version, whichever way the server wrote it ("" for none).
+
+    Servers differ: WsgiDAV leaves `getetag` unquoted but quotes its `ETag` header; Apache marks
+    an ETag weak (`W/`) while the file is less than a second old and strong afterwards, for the
+    same version. The quoted strong form is what we keep and send back in `If-Match`.
+    """
+    if not value:
+        return ""
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    if not (len(value) >= 2 and value.startswith('"') and value.endswith('"')):
+        value = f'"{value}"'
+    return value
+
+
+class _Credentials(httpx.Auth):
+    """Basic (user + app password) or bearer auth; secrets from a file are re-read when the file
+    changes, so a renewed token is used without a restart."""
+
+    #: how often (seconds) the secret file's mtime is looked at, at most
+    recheck_every = 2.0
+
+    def __init__(self, storage: WebDAVStorage):
+        self.storage = storage
+        self._cached: tuple[str, float, str] | None = None  # (file, mtime, secret)
+        self._checked = 0.0
+
+    def _from_file(self, path: str) -> str:
+        now = time.monotonic()
+        cached = self._cached
+        if cached and cached[0] == path and now - self._checked < self.recheck_every:
+            return cached[2]
+        self._checked = now
+        try:
+            mtime = os.stat(path).st_mtime_ns
+            if cached and cached[0] == path and cached[1] == mtime:
+                return cached[2]
+            with open(path, encoding="utf-8") as f:
+                secret = f.read().strip()
+        except OSError as e:
+            raise PermissionDenied("", f"cannot read the storage credentials in {path}: {e}") from e
+        self._cached = (path, mtime, secret)
+        return secret
+
+    def _secret(self, file: str, env: str) -> str | None:
+        if file:
+            return self._from_file(file)
+        if env:
+            return os.environ.get(env)
+        return None
+
+    def forget(self) -> None:
+        """Read the secret again on the next request (after a 401)."""
+        self._checked = 0.0
+
+    def auth_flow(self, request: httpx.Request):
+        s = self.storage
+        token = self._secret(s.token_file, s.token_env)
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+        else:
+            password = self._secret(s.password_file, s.password_env)
+            if s.username and password is not None:
+                request.headers["Authorization"] = httpx.BasicAuth(
+                    s.username, password
+                )._auth_header
+        yield request
+
+
+class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorageMeta):
+    """A user's space at a WebDAV URL, e.g. `https://cloud.example.org/remote.php/dav/files/alice/`.
+
+    Select it with `c.SwanContentsManager.storage_class = "swan_contents.storage.WebDAVStorage"`
+    and configure it with `c.WebDAVStorage.*`.
+    """
+
+    kind = "webdav"
+
+    url = Unicode(
+        config=True,
+        help="""The WebDAV URL of the user's space (a folder), e.g.
+        https://cloud.example.org/remote.php/dav/files/alice/ for ownCloud, Nextcloud, oCIS and
+        CERNBox, or the URL of a folder on a plain WebDAV server. Can also be set with the
+        SWAN_WEBDAV_URL environment variable.""",
+    )
+
+    @default("url")
+    def _default_url(self) -> str:
+        return os.environ.get("SWAN_WEBDAV_URL", "")
+
+    @validate("url")
+    def _validate_url(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise TraitError(f"WebDAVStorage.url must be an http(s) URL of a folder, not {value!r}")
+        return value if value.endswith("/") else value + "/"
+
+    username = Unicode(
+        config=True,
+        help="""The user name for basic auth (with an app password). Defaults to the user in a
+        /remote.php/dav/files/<user>/ URL, else SWAN_WEBDAV_USER.""",
+    )
+
+    @default("username")
+    def _default_username(self) -> str:
+        return self.dav_user or os.environ.get("SWAN_WEBDAV_USER", "")
+
+    password_file = Unicode(
+        config=True,
+        help="A file holding the (app) password for basic auth; re-read when it changes.",
+    )
+    password_env = Unicode(
+        "SWAN_WEBDAV_PASSWORD",
+        config=True,
+        help="The environment variable holding the (app) password, when password_file is unset.",
+    )
+    token_file = Unicode(
+        config=True,
+        help="""A file holding a bearer token (e.g. an OIDC access token written by a token
+        refresher); re-read when it changes. A token takes precedence over a password.""",
+    )
+    token_env = Unicode(
+        "SWAN_WEBDAV_TOKEN",
+        config=True,
+        help="The environment variable holding a bearer token, when token_file is unset.",
+    )
+    timeout = Float(
+        60.0,
+        config=True,
+        help="Seconds to wait for the server to answer one read or write step before giving up.",
+    )
+    connect_timeout = Float(
+        5.0, config=True, help="Seconds to wait for a connection to the server."
+    )
+    max_connections = Int(
+        16, config=True, help="Connections to the server kept open and reused at the most."
+    )
+    verify_tls = Bool(
+        True, config=True, help="Check the server's TLS certificate (turn off only for tests)."
+    )
+    dialect = Enum(
+        ["auto", "plain", "nextcloud", "owncloud"],
+        default_value="auto",
+        config=True,
+        help="""Which server family to speak to for versions, trash and chunked uploads. `auto`
+        asks status.php and the capabilities once, when first needed; `plain` uses none of
+        them (a plain WebDAV server).""",
+    )
+    spool_dir = Unicode(
+        config=True,
+        help="""A local folder where uploads in parts are gathered until their last part, then
+        sent to the server in one streamed PUT. Defaults to a private folder in the system's
+        temporary directory.""",
+    )
+
+    @default("spool_dir")
+    def _default_spool_dir(self) -> str:
+        return os.path.join(tempfile.gettempdir(), f"swan-uploads-{os.getuid()}")
+
+    spool_max_age = Float(
+        6 * 3600.0,
+        config=True,
+        help="""Seconds after its last part arrived that an unfinished upload is abandoned and
+        its spool deleted (checked whenever an upload starts).""",
+    )
+
+    chunk_size = Int(
+        10 * 1024 * 1024,
+        config=True,
+        help="""Bytes per part when a large upload is sent with Nextcloud's chunked upload (v2),
+        which servers that advertise it get instead of one PUT (parts must be 5 MB or more).""",
+    )
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._transport = transport
+        if not self.url:
+            raise StorageUnavailable("", "no WebDAV URL is configured (WebDAVStorage.url)")
+        self._base = urlsplit(self.url)
+        self._base_path = unquote(self._base.path)
+        self._auth = _Credentials(self)
+        self._client: httpx.AsyncClient | None = None
+        self._capabilities: dict[str, Any] | None = None
+        #: one lock per path being written conditionally; gone when no write holds it
+        self._write_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        #: etags the server called weak, with when (monotonic) we last saw them so (see _put)
+        self._weak_seen: dict[str, float] = {}
+        #: requests sent, by method (for tests and benchmarks that check the cost of operations)
+        self.requests: dict[str, int] = {}
+
+    # -- URLs and paths -----------------------------------------------------------------------
+
+    @property
+    def dav_user(self) -> str:
+        """The user in a `…/remote.php/dav/files/<user>/` URL, else ""."""
+        marker = "/remote.php/dav/files/"
+        path = unquote(urlsplit(self.url).path)
+        if marker not in path:
+            return ""
+        return path.split(marker, 1)[1].split("/", 1)[0]
+
+    @property
+    def space_prefix(self) -> str:
+        """Where the space lies inside the user's files (`work` for …/files/alice/work/)."""
+        marker = "/remote.php/dav/files/"
+        path = unquote(self._base.path)
+        if marker not in path:
+            return ""
+        return path.split(marker, 1)[1].partition("/")[2].strip("/")
+
+    @property
+    def instance_url(self) -> str | None:
+        """The URL of the ownCloud/Nextcloud instance (where status.php is), if the URL has one."""
+        path = self._base.path
+        if "/remote.php/" not in path:
+            return None
+        root = path.split("/remote.php/", 1)[0] + "/"
+        return f"{self._base.scheme}://{self._base.netloc}{root}"
+
+    def url_of(self, path: str, *, folder: bool = False) -> str:
+        """The URL of a storage path: each segment percent-encoded as UTF-8 (spaces, `#`, `%`)."""
+        encoded = quote(path, safe="/")
+        if folder and encoded:
+            encoded += "/"
+        return urljoin(self.url, encoded)
+
+    def path_of(self, href: str) -> str | None:
+        """The storage path of an href in a PROPFIND answer, or None if it is outside the space."""
+        decoded = unquote(href if href.startswith("/") else urlsplit(href).path)
+        if not decoded.startswith(self._base_path):
+            if decoded.rstrip("/") == self._base_path.rstrip("/"):
+                return ""
+            return None
+        return decoded[len(self._base_path) :].strip("/")
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                auth=self._auth,
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                limits=httpx.Limits(
+                    max_connections=self.max_connections,
+                    max_keepalive_connections=self.max_connections,
+                ),
+                verify=self.verify_tls,
+                follow_redirects=False,
+                transport=self._transport,
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | AsyncIterator[bytes] | None = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """One request; transport failures become `StorageUnavailable`, nothing else is judged."""
+        self.requests[method] = self.requests.get(method, 0) + 1
+        request = self.client.build_request(method, url, headers=headers, content=content)
+        try:
+            response = await self.client.send(request, stream=stream)
+        except httpx.TimeoutException as e:
+            raise StorageTimeout(path, f"the storage did not answer in time ({e!r})") from e
+        except httpx.TransportError as e:
+            raise StorageUnavailable(path, f"cannot reach the storage ({e!r})") from e
+        if response.status_code == 401:
+            self._auth.forget()
+        return response
+
+    def _error(self, response: httpx.Response, path: str) -> StorageError:
+        """The storage error for a failed answer whose meaning does not depend on the method."""
+        code = response.status_code
+        if code == 401:
+            return PermissionDenied(
+                path, "the storage did not accept the credentials; log in again"
+            )
+        if code == 403:
+            return PermissionDenied(path, "the storage refused the operation")
+        if code == 404:
+            return NotFound(path)
+        if code == 423:
+            return Locked(path)
+        if code == 507:
+            return QuotaExceeded(path)
+        if code in (400, 414):
+            return InvalidPath(path, f"the storage refused the name ({code})")
+        if code in (502, 503, 504) or code >= 500:
+            return StorageUnavailable(path, f"the storage answered {code}")
+        return StorageUnavailable(path, f"unexpected answer {code} from the storage")
+
+    # -- PROPFIND -----------------------------------------------------------------------------
+
+    @property
+    def propfind_body(self) -> bytes:
+        """What to ask a PROPFIND for: the `oc:` properties only where the server may have them
+        (an ownCloud-style URL, or a dialect configured)."""
+        if self.instance_url is None and self.dialect in ("auto", "plain"):
+            return PLAIN_PROPFIND_BODY
+        return PROPFIND_BODY
+
+    async def _propfind(self, path: str, depth: int) -> list[Entry]:
+        response = await self._send(
+            "PROPFIND",
+            self.url_of(path),
+            path,
+            headers={"Depth": str(depth), "Content-Type": "application/xml; charset=utf-8"},
+            content=self.propfind_body,
+        )
+        if response.status_code in (301, 302, 307, 308):
+            # some servers redirect a folder's URL without the trailing slash
+            response = await self._send(
+                "PROPFIND",
+                self.url_of(path, folder=True),
+                path,
+                headers={"Depth": str(depth), "Content-Type": "application/xml; charset=utf-8"},
+                content=self.propfind_body,
+            )
+        if response.status_code == 409:
+            raise NotFound(path, "a folder in the path does not exist")
+        if response.status_code != 207:
+            raise self._error(response, path)
+        return self._parse_multistatus(response.content, path)
+
+    @staticmethod
+    def _responses(body: bytes, path: str) -> list[tuple[str, dict[str, Element]]]:
+        """(href, found properties) of each response of a multistatus answer."""
+        try:
+            root = parse_xml(body)
+        except Exception as e:
+            raise StorageUnavailable(path, f"the storage sent an unreadable listing ({e})") from e
+        found = []
+        for response in root.iter(f"{DAV}response"):
+            href = response.findtext(f"{DAV}href")
+            if not href:
+                continue
+            props: dict[str, Element] = {}
+            for propstat in response.iter(f"{DAV}propstat"):
+                status = propstat.findtext(f"{DAV}status") or ""
+                if " 200 " not in f"{status} ":
+                    continue
+                for prop in propstat.iter(f"{DAV}prop"):
+                    for child in prop:
+                        props[child.tag] = child
+            found.append((href.strip(), props))
+        return found
+
+    def _parse_multistatus(self, body: bytes, path: str) -> list[Entry]:
+        entries = []
+        for href, props in self._responses(body, path):
+            entry_path = self.path_of(href)
+            if entry_path is not None:
+                entries.append(self._entry(entry_path, props))
+        return entries
+
+    def _version(self, raw: str | None) -> str:
+        """The normalized etag of a raw one, remembering when a server last called it weak."""
+        etag = normalize_etag(raw)
+        if raw and raw.strip().startswith("W/"):
+            if len(self._weak_seen) > 1000:
+                horizon = time.monotonic() - 5
+                self._weak_seen = {e: t for e, t in self._weak_seen.items() if t > horizon}
+            self._weak_seen[etag] = time.monotonic()
+        return etag
+
+    def _condition(self, etag: str, weak: bool) -> dict[str, str]:
+        """The header that makes a write conditional on `etag`.
+
+        Apache calls an ETag weak during its file's first second and compares If-Match
+        strongly, so no If-Match matches a version that young; the WebDAV If header naming the
+        weak form does. Everywhere else, If-Match.
+        """
+        return {"If": f"([W/{etag}])"} if weak else {"If-Match": etag}
+
+    def _seen_weak(self, etag: str) -> bool:
+        seen = self._weak_seen.get(etag)
+        return seen is not None and time.monotonic() - seen < 1.5
+
+    def _entry(self, path: str, props: dict[str, Element]) -> Entry:
+        def text(tag: str) -> str | None:
+            element = props.get(tag)
+            return element.text.strip() if element is not None and element.text else None
+
+        resourcetype = props.get(f"{DAV}resourcetype")
+        is_dir = resourcetype is not None and resourcetype.find(f"{DAV}collection") is not None
+        size_text = text(f"{OC}size") if is_dir else text(f"{DAV}getcontentlength")
+        try:
+            size = int(size_text) if size_text is not None else (None if is_dir else 0)
+        except ValueError:
+            size = None
+        mtime = _http_date(text(f"{DAV}getlastmodified")) or 0.0
+        permissions = text(f"{OC}permissions")
+        if permissions is None:
+            writable = True
+        elif is_dir:
+            writable = "C" in permissions or "K" in permissions
+        else:
+            writable = "W" in permissions
+        lock = props.get(f"{DAV}lockdiscovery")
+        if lock is not None and lock.find(f"{DAV}activelock") is not None:
+            writable = False
+        return Entry(
+            name=split_path(path)[1],
+            path=path,
+            kind="directory" if is_dir else "file",
+            size=size,
+            mtime=mtime,
+            ctime=mtime,
+            etag=self._version(text(f"{DAV}getetag")),
+            writable=writable,
+            file_id=text(f"{OC}fileid") or text(f"{OC}id"),
+        )
+
+    async def stat(self, path: str, *, children: bool = False) -> Entry:
+        entries = await self._propfind(path, 1 if children else 0)
+        own = [e for e in entries if e.path == path]
+        if not own:
+            raise StorageUnavailable(path, "the storage's answer does not describe the path")
+        entry = own[0]
+        if children and entry.is_dir:
+            kids = tuple(e for e in entries if e.path != path and split_path(e.path)[0] == path)
+            object.__setattr__(entry, "children", kids)
+        return entry
+
+    async def _write_failure(self, path: str, response: httpx.Response) -> StorageError:
+        """Why a write to `path` was refused with a status servers use for several causes
+        (400, 403, 405, 409): a missing parent folder, a parent that is a file, a folder in the
+        way, or else the status's own meaning. Costs a PROPFIND or two, on failures only."""
+        parent = split_path(path)[0]
+        try:
+            parent_entry = await self.stat(parent)
+        except (NotFound, NotADirectory):
+            return NotFound(path, f"the folder /{parent} does not exist")
+        if not parent_entry.is_dir:
+            return NotADirectory(path, f"/{parent} is a file, not a folder")
+        try:
+            if (await self.stat(path)).is_dir:
+                return IsADirectory(path, "a folder of that name exists")
+        except NotFound:
+            pass
+        return self._error(response, path)
+
+    # -- read and write -----------------------------------------------------------------------
+
+    def _entry_from_headers(self, path: str, response: httpx.Response, size: int) -> Entry | None:
+        etag = self._version(response.headers.get("OC-ETag") or response.headers.get("ETag"))
+        if not etag:
+            return None
+        mtime = _http_date(response.headers.get("Last-Modified")) or time.time()
+        return Entry(
+            name=split_path(path)[1],
+            path=path,
+            kind="file",
+            size=size,
+            mtime=mtime,
+            ctime=mtime,
+            etag=etag,
+            writable=True,
+            file_id=response.headers.get("OC-FileId"),
+        )
+
+    async def read(self, path: str) -> tuple[Entry, bytes]:
+        if not path:
+            raise IsADirectory(path, "the root of the space is a folder")
+        response = await self._send("GET", self.url_of(path), path, stream=True)
+        try:
+            if response.status_code in (301, 302, 307, 308):
+                raise IsADirectory(path)
+            if response.status_code != 200:
+                if response.status_code in (403, 404, 405, 409):
+                    # servers refuse a GET of a folder in different ways: ask what it is
+                    entry = await self.stat(path)
+                    if entry.is_dir:
+                        raise IsADirectory(path)
+                raise self._error(response, path)
+            chunks = [chunk async for chunk in response.aiter_bytes(SPOOL_BLOCK)]
+        except httpx.TransportError as e:
+            raise StorageUnavailable(path, f"the download broke off ({e!r})") from e
+        finally:
+            await response.aclose()
+        data = b"".join(chunks)
+        entry = self._entry_from_headers(path, response, len(data))
+        if entry is None or response.headers.get("Content-Type", "").startswith("text/html"):
+            # no version header (or a server's folder page): ask the storage what this is
+            entry = await self.stat(path)
+            if entry.is_dir:
+                raise IsADirectory(path)
+        return entry, data
+
+    async def _put(
+        self,
+        path: str,
+        content: bytes | AsyncIterator[bytes],
+        size: int,
+        if_match: str | None = None,
+        *,
+        weak: bool | None = None,
+        describe: bool = True,
+    ) -> Entry | None:
+        """PUT `content`; the new entry (None without `describe`: the caller stats itself)."""
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        if if_match is not None:
+            as_weak = self._seen_weak(if_match) if weak is None else weak
+            headers.update(self._condition(if_match, as_weak))
+        url = self.url_of(path)
+        response = await self._send("PUT", url, path, headers=headers, content=content)
+        code = response.status_code
+        if code in (200, 201, 204):
+            entry = self._entry_from_headers(path, response, size)
+            if entry is None and describe:
+                entry = await self.stat(path)
+            return entry
+        if code == 412:
+            try:
+                current = (await self.stat(path)).etag or None
+            except NotFound:
+                current = None
+            if current == if_match and weak is None and isinstance(content, bytes):
+                # the version asked for is the stored one, but the server judged its weakness
+                # otherwise than we guessed (see _condition): ask once more the other way; a
+                # change meanwhile still fails, with another etag
+                return await self._put(path, content, size, if_match, weak=not as_weak)
+            raise Conflict(path, current)
+        if code in (400, 403, 405, 409):
+            raise await self._write_failure(path, response)
+        raise self._error(response, path)
+
+    async def write(self, path: str, data: bytes, *, if_match: str | None = None) -> Entry:
+        """PUT, conditional with `if_match`. Conditional writes to one path from this process go
+        one at a time, so two of ours never race on a server whose If-Match check and write are
+        not one step (WsgiDAV's are not)."""
+        if not path:
+            raise IsADirectory(path, "the root of the space is a folder")
+        if if_match is None:
+            return await self._put(path, data, len(data))
+        lock = self._write_locks.get(path)
+        if lock is None:
+            lock = self._write_locks[path] = asyncio.Lock()
+        async with lock:
+            return await self._put(path, data, len(data), if_match)
+
+    # -- uploads in parts: a local spool, published by one streamed PUT ------------------------
+
+    def spool_path(self, path: str) -> str:
+        key = hashlib.sha256(self.url_of(path).encode()).hexdigest()[:32]
+        return os.path.join(self.spool_dir, f"{key}.part")
+
+    def _sweep_spools(self) -> None:
+        """Delete spools of uploads whose last part is older than `spool_max_age`."""
+        horizon = time.time() - self.spool_max_age
+        try:
+            with os.scandir(self.spool_dir) as it:
+                for de in it:
+                    try:
+                        if de.name.endswith(".part") and de.stat().st_mtime < horizon:
+                            os.unlink(de.path)
+                    except OSError:
+                        continue
+        except OSError:
+            pass
+
+    def _append_to_spool(self, spool: str, chunk: int, data: bytes) -> int:
+        if chunk == 1:
+            os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
+            self._sweep_spools()
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        else:
+            flags = os.O_WRONLY | os.O_APPEND
+        with open(os.open(spool, flags, 0o600), "wb") as f:
+            f.write(data)
+            f.flush()
+            return os.fstat(f.fileno()).st_size
+
+    async def _spool_chunks(
+        self, spool: str, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """The spool's bytes from `start` (`length` of them, or to the end), a block at a time:
+        at most one block of an upload is in memory."""
+        f = await asyncio.to_thread(open, spool, "rb")
+        try:
+            await asyncio.to_thread(f.seek, start)
+            left = length
+            while left is None or left > 0:
+                want = SPOOL_BLOCK if left is None else min(SPOOL_BLOCK, left)
+                block = await asyncio.to_thread(f.read, want)
+                if not block:
+                    return
+                if left is not None:
+                    left -= len(block)
+                yield block
+        finally:
+            await asyncio.to_thread(f.close)
+
+    async def _publish_in_parts(self, path: str, spool: str, size: int) -> None:
+        """Nextcloud's chunked upload (v2): parts into uploads/<user>/<id>/, assembled on the
+        server by one MOVE of `.file`. Used where the server advertises `dav.chunking` 1.0; an
+        upload that fails half way is deleted on the server."""
+        folder = f"{self.dav_root}uploads/{self.dav_user_segment}/swan-{secrets.token_hex(12)}/"
+        target = {"Destination": self.url_of(path)}
+        total = {**target, "OC-Total-Length": str(size)}
+        response = await self._send("MKCOL", folder, path, headers=target)
+        if response.status_code not in (200, 201):
+            raise self._error(response, path)
+        try:
+            for number, start in enumerate(range(0, max(size, 1), self.chunk_size), start=1):
+                length = min(self.chunk_size, size - start)
+                response = await self._send(
+                    "PUT",
+                    f"{folder}{number:05d}",
+                    path,
+                    headers={**total, "Content-Length": str(length)},
+                    content=self._spool_chunks(spool, start, length),
+                )
+                if response.status_code not in (200, 201, 204):
+                    raise self._error(response, path)
+            response = await self._send("MOVE", f"{folder}.file", path, headers=total)
+            if response.status_code in (409, 412):
+                raise await self._write_failure(path, response)
+            if response.status_code not in (200, 201, 204):
+                raise self._error(response, path)
+        except BaseException:
+            with contextlib.suppress(StorageError):
+                await self._send("DELETE", folder, path)
+            raise
+
+    async def write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
+        if not path:
+            raise IsADirectory(path, "the root of the space is a folder")
+        spool = self.spool_path(path)
+        try:
+            size = await asyncio.to_thread(self._append_to_spool, spool, chunk, data)
+        except FileNotFoundError:
+            raise NotFound(
+                path, "this upload was not started (its first part is missing); upload it again"
+            ) from None
+        except OSError as e:
+            raise StorageUnavailable(path, f"cannot keep the upload on this server: {e}") from e
+        if chunk != -1:
+            return Entry(
+                name=split_path(path)[1],
+                path=path,
+                kind="file",
+                size=size,
+                mtime=time.time(),
+                ctime=time.time(),
+                etag="",
+                writable=True,
+            )
+        try:
+            caps = await self.capabilities()
+            if caps["dialect"] == "nextcloud" and caps.get("chunking") == "1.0":
+                await self._publish_in_parts(path, spool, size)
+            else:
+                await self._put(path, self._spool_chunks(spool), size, describe=False)
+            entry = await self.stat(path)
+            if entry.size is not None and entry.size != size:
+                raise StorageUnavailable(
+                    path, f"the storage holds {entry.size} bytes of the {size} sent; upload again"
+                )
+            return entry
+        finally:
+            await asyncio.to_thread(_unlink_quietly, spool)
+
+    # -- folders, moves, copies, deletes ------------------------------------------------------
+
+    async def mkdir(self, path: str) -> Entry:
+        if not path:
+            raise AlreadyExists(path)
+        response = await self._send("MKCOL", self.url_of(path, folder=True), path)
+        code = response.status_code
+        if code in (200, 201):
+            return await self.stat(path)
+        if code == 405:
+            raise AlreadyExists(path)
+        if code in (400, 403, 409):
+            raise await self._write_failure(path, response)
+        raise self._error(response, path)
+
+    async def _transfer(self, method: str, src: str, dst: str) -> Entry:
+        if not src or not dst:
+            raise InvalidPath(src or dst, "the root of the space cannot be moved or replaced")
+        if (dst + "/").startswith(src + "/"):
+            raise InvalidPath(dst, "a folder cannot be moved or copied into itself")
+        headers = {"Destination": self.url_of(dst), "Overwrite": "F"}
+        if method == "COPY":
+            headers["Depth"] = "infinity"
+        response = await self._send(method, self.url_of(src), src, headers=headers)
+        code = response.status_code
+        if code in (201, 204):
+            return await self.stat(dst)
+        if code == 412:
+            raise AlreadyExists(dst)
+        if code == 404:
+            raise NotFound(src)
+        if code in (400, 403, 409):
+            raise await self._write_failure(dst, response)
+        raise self._error(response, src)
+
+    async def move(self, src: str, dst: str) -> Entry:
+        return await self._transfer("MOVE", src, dst)
+
+    async def copy(self, src: str, dst: str) -> Entry:
+        return await self._transfer("COPY", src, dst)
+
+    async def delete(self, path: str, *, recursive: bool = False) -> None:
+        if not path:
+            raise InvalidPath(path, "the root of the space cannot be deleted")
+        if not recursive:
+            entry = await self.stat(path, children=True)
+            if entry.is_dir and entry.children:
+                raise DirectoryNotEmpty(path)
+        response = await self._send("DELETE", self.url_of(path), path)
+        if response.status_code not in (200, 204):
+            raise self._error(response, path)
+
+    # -- the server's versions and trash (Nextcloud; ownCloud, oCIS and Reva) -----------------
+
+    @property
+    def dav_root(self) -> str:
+        """`…/remote.php/dav/`, under which versions, trash and uploads live."""
+        root = self.instance_url
+        if root is None:
+            raise StorageUnavailable("", "this WebDAV URL has no /remote.php/dav/ endpoints")
+        return urljoin(root, "remote.php/dav/")
+
+    @property
+    def dav_user_segment(self) -> str:
+        return quote(self.dav_user or self.username, safe="")
+
+    async def _versions_url(self, path: str) -> str:
+        entry = await self.stat(path)
+        if entry.is_dir:
+            raise IsADirectory(path, "folders have no versions")
+        if not entry.file_id:
+            raise StorageUnavailable(path, "the storage gives this file no id to ask versions of")
+        file_id = quote(entry.file_id, safe="")
+        if (await self.capabilities())["dialect"] == "nextcloud":
+            return f"{self.dav_root}versions/{self.dav_user_segment}/versions/{file_id}/"
+        return f"{self.dav_root}meta/{file_id}/v/"
+
+    async def _propfind_collection(
+        self, url: str, path: str, body: bytes
+    ) -> list[tuple[str, dict[str, Element]]]:
+        """(name, properties) of each member of the collection at `url` (not itself)."""
+        response = await self._send(
+            "PROPFIND",
+            url,
+            path,
+            headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+            content=body,
+        )
+        if response.status_code != 207:
+            raise self._error(response, path)
+        own = unquote(urlsplit(url).path).rstrip("/")
+        members = []
+        for href, props in self._responses(response.content, path):
+            href_path = unquote(urlsplit(href).path).rstrip("/")
+            if href_path != own and href_path.startswith(own + "/"):
+                members.append((href_path[len(own) + 1 :], props))
+        return members
+
+    async def list_versions(self, path: str) -> list[Entry]:
+        """The server's earlier versions of the file at `path` (name = the server's version key)."""
+        url = await self._versions_url(path)
+        members = await self._propfind_collection(url, path, PROPFIND_BODY)
+        return [replace(self._entry(path, props), name=name) for name, props in members]
+
+    async def read_version(self, path: str, name: str) -> bytes:
+        url = await self._versions_url(path) + quote(name, safe="")
+        response = await self._send("GET", url, path)
+        if response.status_code != 200:
+            raise self._error(response, path)
+        return response.content
+
+    async def restore_version(self, path: str, name: str) -> None:
+        """Make a version current, on the server (which keeps the replaced one as a version)."""
+        url = await self._versions_url(path) + quote(name, safe="")
+        if (await self.capabilities())["dialect"] == "nextcloud":
+            method = "MOVE"
+            destination = f"{self.dav_root}versions/{self.dav_user_segment}/restore/target"
+        else:
+            method, destination = "COPY", self.url_of(path)
+        response = await self._send(method, url, path, headers={"Destination": destination})
+        if response.status_code not in (200, 201, 204):
+            raise self._error(response, path)
+
+    def _trash_url(self, dialect: str) -> str:
+        if dialect == "nextcloud":
+            return f"{self.dav_root}trashbin/{self.dav_user_segment}/trash/"
+        return f"{self.dav_root}trash-bin/{self.dav_user_segment}/"
+
+    def _space_path(self, location: str) -> str | None:
+        """The path in the space of a location in the user's files, None if outside it."""
+        location = location.strip("/")
+        prefix = self.space_prefix
+        if not prefix:
+            return location
+        if location.startswith(prefix + "/"):
+            return location[len(prefix) + 1 :]
+        return None
+
+    async def list_trash(self) -> list[TrashItem]:
+        """What the server's trash bin holds of this space, newest first."""
+        dialect = (await self.capabilities())["dialect"]
+        items = []
+        members = await self._propfind_collection(self._trash_url(dialect), "", TRASH_PROPFIND_BODY)
+        for key, props in members:
+
+            def text(tag: str, props=props) -> str | None:
+                element = props.get(tag)
+                return element.text.strip() if element is not None and element.text else None
+
+            location = text(f"{NC}trashbin-original-location") or text(
+                f"{OC}trashbin-original-location"
+            )
+            path = self._space_path(location or "")
+            if not path:
+                continue
+            deleted = text(f"{NC}trashbin-deletion-time") or text(f"{OC}trashbin-delete-timestamp")
+            if deleted is None:
+                deleted_at = _http_date(text(f"{OC}trashbin-delete-datetime")) or 0.0
+            else:
+                deleted_at = float(deleted)
+            entry = self._entry(path, props)
+            items.append(
+                TrashItem(
+                    id=key,
+                    name=split_path(path)[1],
+                    path=path,
+                    deleted=deleted_at,
+                    size=entry.size,
+                    type="directory" if entry.is_dir else "file",
+                )
+            )
+        return sorted(items, key=lambda i: -i.deleted)
+
+    async def restore_trash(self, item_id: str, target: str | None = None) -> Entry:
+        """Put a trashed entry back where it was (ownCloud/Reva: or at `target`)."""
+        if not item_id or "/" in item_id:
+            raise NotFound("", f"no trash entry {item_id!r}")
+        dialect = (await self.capabilities())["dialect"]
+        original = {i.id: i.path for i in await self.list_trash()}.get(item_id)
+        if original is None:
+            raise NotFound("", f"no trash entry {item_id!r}")
+        url = self._trash_url(dialect) + quote(item_id, safe="")
+        if dialect == "nextcloud":
+            if target not in (None, original):
+                raise InvalidPath(target, "Nextcloud restores an entry to where it was only")
+            destination = f"{self.dav_root}trashbin/{self.dav_user_segment}/restore/"
+            destination += quote(item_id, safe="")
+            target = original
+        else:
+            target = original if target is None else target
+            destination = self.url_of(target)
+        response = await self._send(
+            "MOVE", url, target, headers={"Destination": destination, "Overwrite": "F"}
+        )
+        if response.status_code == 412:
+            raise AlreadyExists(target)
+        if response.status_code not in (200, 201, 204):
+            raise self._error(response, target)
+        return await self.stat(target)
+
+    # -- what the server offers ---------------------------------------------------------------
+
+    async def capabilities(self) -> dict[str, Any]:
+        """What the server says of itself: `{"dialect": ..., "chunking": ..., ...}`, asked once.
+
+        Plain WebDAV servers have no status.php: they are `plain`, and nothing more is asked.
+        """
+        if self._capabilities is not None:
+            return self._capabilities
+        found: dict[str, Any] = {"dialect": "plain", "chunking": None}
+        root = self.instance_url
+        if self.dialect != "auto":
+            found["dialect"] = self.dialect
+        elif root is not None:
+            found.update(await self._ask_instance(root))
+        self._capabilities = found
+        return found
+
+    async def keeps_versions(self) -> bool:
+        """Whether the server keeps versions of each file (Nextcloud, ownCloud, Reva)."""
+        caps = await self.capabilities()
+        return caps["dialect"] != "plain" and caps.get("versioning", True)
+
+    async def has_trash(self) -> bool:
+        """Whether deleted files go to a trash bin on the server."""
+        caps = await self.capabilities()
+        return caps["dialect"] != "plain" and caps.get("undelete", True)
+
+    async def _ask_instance(self, root: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        try:
+            status = await self._send("GET", urljoin(root, "status.php"), "")
+            info = status.json() if status.status_code == 200 else {}
+            product = str(info.get("productname") or info.get("product") or "").lower()
+            found["dialect"] = "nextcloud" if "nextcloud" in product else "owncloud"
+            found["version"] = info.get("versionstring") or info.get("version")
+            caps = await self._send(
+                "GET",
+                urljoin(root, "ocs/v1.php/cloud/capabilities?format=json"),
+                "",
+                headers={"OCS-APIRequest": "true"},
+            )
+            data = caps.json().get("ocs", {}).get("data", {}) if caps.status_code == 200 else {}
+            capabilities = data.get("capabilities", {})
+            found["chunking"] = capabilities.get("dav", {}).get("chunking")
+            files = capabilities.get("files", {})
+            found["versioning"] = bool(files.get("versioning", True))
+            found["undelete"] = bool(files.get("undelete", True))
+        except (ValueError, AttributeError, StorageError) as e:
+            self.log.info("The storage at %s tells nothing of itself (%s): plain WebDAV", root, e)
+            found = {"dialect": "plain"}
+        return found
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

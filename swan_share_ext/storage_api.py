@@ -1,0 +1,168 @@
+"""The storage part of the REST API: conditional saves on /api/contents, and
+/swan/api/versions and /swan/api/trash (swan_share_ext/openapi.yaml).
+
+It only reads requests and writes answers; what a save, a version or a trash entry is, the
+contents manager decides. Routes here are added only when the server runs SwanContentsManager.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_client.jsonutil import json_default
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.services.contents.handlers import ContentsHandler
+from jupyter_server.services.contents.handlers import default_handlers as contents_routes
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from swan_contents.errors import StorageHTTPError
+from swan_contents.trash import TrashItem
+from swan_contents.versions import Version
+
+
+class ErrorFieldsMixin:
+    """Errors that carry more than a message (the current `etag` of a 409) have those fields
+    in the JSON error body."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = (kwargs.get("exc_info") or (None, None))[1]
+        if not isinstance(error, StorageHTTPError):
+            super().write_error(status_code, **kwargs)
+            return
+        self.set_header("Content-Type", "application/json")
+        reply = {"message": error.log_message, "reason": error.reason, **error.fields}
+        self.log.warning("wrote error: %r", error.log_message)
+        self.finish(json.dumps(reply))
+
+
+class SwanContentsHandler(ErrorFieldsMixin, ContentsHandler):
+    """/api/contents as jupyter_server serves it, plus conditional saves.
+
+    A PUT may name the version it was based on in an `If-Match` header (the model's `etag`,
+    quotes included) instead of, or as well as, the model's `etag` field.
+    """
+
+    def get_json_body(self) -> Any:
+        model = super().get_json_body()
+        if_match = self.request.headers.get("If-Match")
+        if self.request.method != "PUT" or if_match is None or not isinstance(model, dict):
+            return model
+        if_match = if_match.strip()
+        if not if_match or if_match == "*" or "," in if_match:
+            raise web.HTTPError(400, "If-Match must hold exactly one etag, as a model gives it")
+        if model.get("etag") not in (None, if_match):
+            raise web.HTTPError(400, "If-Match and the model's etag name different versions")
+        model["etag"] = if_match
+        return model
+
+
+class StorageAPIHandler(ErrorFieldsMixin, APIHandler):
+    """Shared by the /swan/api/ storage endpoints: the contents permission, JSON in and out."""
+
+    auth_resource = "contents"
+
+    def body_fields(self, *names: str, optional: tuple[str, ...] = ()) -> list[str | None]:
+        """The string fields of the JSON body; 400 when one is missing or not a string."""
+        body = self.get_json_body()
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, f"Send a JSON object with {', '.join(names)}")
+        values: list[str | None] = []
+        for name in (*names, *optional):
+            value = body.get(name)
+            if value is None and name in optional:
+                values.append(None)
+                continue
+            if not isinstance(value, str) or (name == "id" and not value):
+                raise web.HTTPError(400, f"{name!r} must be a string")
+            values.append(value)
+        return values
+
+    def reply(self, payload: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(payload, default=json_default))
+
+
+def version_json(version: Version) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "last_modified": version.mtime,
+        "size": version.size,
+        "source": version.source,
+        "read_only": version.read_only,
+    }
+
+
+class VersionsHandler(StorageAPIHandler):
+    """GET /swan/api/versions?path=: every version of a file, newest first."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = self.get_query_argument("path")
+        versions = await self.contents_manager.list_versions(path)
+        self.reply({"path": path.strip("/"), "versions": [version_json(v) for v in versions]})
+
+
+class VersionRestoreHandler(StorageAPIHandler):
+    """POST /swan/api/versions/restore {path, id}: make a version the current content."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        path, version_id = self.body_fields("path", "id")
+        self.reply(await self.contents_manager.restore_version(path, version_id))
+
+
+def trash_json(item: TrashItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "path": item.path,
+        "deleted": item.deleted,
+        "size": item.size,
+        "type": item.type,
+    }
+
+
+class TrashHandler(StorageAPIHandler):
+    """GET /swan/api/trash: deleted files and folders that can be restored, newest first."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        trash = await self.contents_manager.list_trash()
+        self.reply(
+            {"supported": trash["supported"], "items": [trash_json(i) for i in trash["items"]]}
+        )
+
+
+class TrashRestoreHandler(StorageAPIHandler):
+    """POST /swan/api/trash/restore {id, path?}: put a deleted entry back (409 if taken)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        item_id, path = self.body_fields("id", optional=("path",))
+        self.reply(await self.contents_manager.restore_from_trash(item_id, path))
+
+
+def storage_handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
+    """Routes to add ahead of jupyter_server's own (tornado tries added rules first).
+
+    The contents routes are repeated in jupyter_server's order with our handler in place of
+    theirs, so `…/checkpoints` and `…/trust` still reach their handlers.
+    """
+    routes = [
+        (pattern, SwanContentsHandler if handler is ContentsHandler else handler)
+        for pattern, handler in contents_routes
+    ]
+    routes += [
+        ("/swan/api/versions", VersionsHandler),
+        ("/swan/api/versions/restore", VersionRestoreHandler),
+        ("/swan/api/trash", TrashHandler),
+        ("/swan/api/trash/restore", TrashRestoreHandler),
+    ]
+    return [(url_path_join(base_url, pattern), handler) for pattern, handler in routes]
