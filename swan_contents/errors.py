@@ -14,6 +14,7 @@ from tornado.web import HTTPError
 from .storage.base import (
     AlreadyExists,
     Conflict,
+    CredentialsUnavailable,
     DirectoryNotEmpty,
     InvalidPath,
     IsADirectory,
@@ -79,6 +80,13 @@ def http_error(e: StorageError) -> HTTPError:
             507,
             f"Not enough space to write {where}: the storage is full or over quota. "
             "Nothing was changed; free some space and try again.",
+        )
+    if isinstance(e, CredentialsUnavailable):
+        return HTTPError(
+            503,
+            f"This server cannot use its storage credentials ({e.detail}), so nothing was read "
+            "or changed. Log out and in again so that the hub hands them over anew, or ask your "
+            "administrator.",
         )
     if isinstance(e, StorageTimeout):
         return HTTPError(

@@ -1,25 +1,38 @@
 """SwanKubeSpawner: each user's server in a Kubernetes pod, with the storage space mounted
-from a hostPath, a shared PersistentVolumeClaim or a CSI volume.
+from a hostPath, a shared PersistentVolumeClaim or a CSI volume, and the storage credentials in
+a per-user Secret.
 
-This module owns turning the space and versions templates into pod volumes and mounts, and
-applying the spawn form's choice to the pod (image, limits, GPU, overrides). It must not talk to
-the Kubernetes API itself: KubeSpawner does that.
+This module owns turning the space and versions templates into pod volumes and mounts, the
+credentials Secret (its manifest, and creating, updating and deleting it through KubeSpawner's
+API client), and applying the spawn form's choice to the pod (image, limits, GPU, overrides).
+Pods themselves are KubeSpawner's to create and delete.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import os
 from typing import Any
 
+from kubernetes_asyncio.client import V1ObjectMeta, V1Secret
+from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
+from kubespawner.slugs import is_valid_label, safe_slug
 from traitlets import CaselessStrEnum, Dict, Unicode, default
 
 from swan_hub.form import Choice
-from swan_hub.spawner import SwanContainerMixin
+from swan_hub.spawner import CREDENTIALS_FILE, SwanContainerMixin
 
 SPACE_VOLUME = "swan-space"
 VERSIONS_VOLUME = "swan-versions"
 STORAGE_VOLUME = "swan-storage"
+CREDENTIALS_VOLUME = "swan-credentials"
+CREDENTIALS_COMPONENT = "swan-storage-credentials"
+#: Read-only for the pod's user through its group: the kubelet gives the files to the pod's
+#: fsGroup (SwanKubeSpawner sets it to container_gid).
+CREDENTIALS_MODE = 0o440
 
 
 class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
@@ -40,6 +53,12 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
     ``container_uid``/``container_gid`` (``fs_gid`` too, unless configured). The spawn form
     replaces KubeSpawner's ``profile_list``: each environment may carry a
     ``kubespawner_override`` applied like a profile's.
+
+    Storage credentials (see ``storage_credentials``) go into a Secret of the user's own,
+    ``<pod name>-swan-credentials``, created before the pod, mounted read-only at
+    ``container_credentials_dir`` as a projected volume (which the kubelet updates in place
+    when the Secret changes), updated while the server runs, owned by the pod once it runs
+    (Kubernetes deletes it with the pod) and deleted when the server stops.
     """
 
     storage_kind = CaselessStrEnum(
@@ -101,12 +120,6 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
     def _fs_gid_default(self) -> int:
         return self.container_gid
 
-    @default("storage_credentials")
-    def _storage_credentials_default(self) -> Any:
-        # The hub's file system is not the pod's: credentials files are a Docker/local
-        # feature until they are handed over as Kubernetes Secrets.
-        return lambda spawner, auth_state: None
-
     def ensure_storage_dirs(self) -> None:
         # The hub cannot reach the nodes' or the volume's file system: the kubelet creates
         # (hostPath DirectoryOrCreate) or refuses (Directory) the space when the pod starts.
@@ -151,8 +164,31 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
             mounts.append(mount)
         return volumes, mounts
 
+    def credentials_volumes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The pod volume and container mount of the credentials Secret (none without
+        credentials)."""
+        if not self._credentials:
+            return [], []
+        source = {
+            "name": self.credentials_secret_name,
+            "items": [{"key": CREDENTIALS_FILE, "path": CREDENTIALS_FILE}],
+        }
+        volume = {
+            "name": CREDENTIALS_VOLUME,
+            "projected": {"defaultMode": CREDENTIALS_MODE, "sources": [{"secret": source}]},
+        }
+        mount = {
+            "name": CREDENTIALS_VOLUME,
+            "mountPath": self.container_credentials_dir,
+            "readOnly": True,
+        }
+        return [volume], [mount]
+
     async def get_pod_manifest(self) -> Any:
         volumes, mounts = self.storage_volumes()
+        credential_volumes, credential_mounts = self.credentials_volumes()
+        volumes += credential_volumes
+        mounts += credential_mounts
         # KubeSpawner lists volumes from config; ours come first so an admin's extra volumes
         # are kept, and are put back afterwards so a restart does not add them twice.
         admin_volumes, admin_mounts = self.volumes, self.volume_mounts
@@ -163,6 +199,91 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
             return await super().get_pod_manifest()
         finally:
             self.volumes, self.volume_mounts = admin_volumes, admin_mounts
+
+    # --- the credentials Secret ----------------------------------------------------------
+
+    @property
+    def credentials_secret_name(self) -> str:
+        """The name of the user's credentials Secret (the pod's name is kept in the
+        spawner's state, so a restarted hub finds the same Secret)."""
+        return f"{self.pod_name}-swan-credentials"
+
+    def get_credentials_secret_manifest(self, credentials: dict[str, Any]) -> V1Secret:
+        """The Secret holding the credentials file's JSON under the key ``storage.json``."""
+        labels = {
+            **self.common_labels,
+            "app.kubernetes.io/component": CREDENTIALS_COMPONENT,
+            "component": CREDENTIALS_COMPONENT,
+            "hub.jupyter.org/username": safe_slug(self.user.name, is_valid=is_valid_label),
+        }
+        return V1Secret(
+            api_version="v1",
+            kind="Secret",
+            type="Opaque",
+            metadata=V1ObjectMeta(
+                name=self.credentials_secret_name,
+                labels=labels,
+                annotations={"hub.jupyter.org/username": self.user.name},
+            ),
+            data={CREDENTIALS_FILE: _base64_json(credentials)},
+        )
+
+    async def _kubernetes(self, call: Any) -> Any:
+        return await asyncio.wait_for(call, self.k8s_api_request_timeout)
+
+    async def store_credentials(self, credentials: dict[str, Any]) -> None:
+        """Create the credentials Secret, or update the data of the existing one (a refresh,
+        or one left by a server that was not stopped cleanly)."""
+        secret = self.get_credentials_secret_manifest(credentials)
+        try:
+            await self._kubernetes(self.api.create_namespaced_secret(self.namespace, secret))
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            await self._kubernetes(
+                self.api.patch_namespaced_secret(
+                    self.credentials_secret_name, self.namespace, {"data": secret.data}
+                )
+            )
+
+    async def _let_the_pod_own_the_credentials(self) -> None:
+        """Make the running pod the owner of the Secret, so that Kubernetes deletes the Secret
+        with the pod even if the hub never stops the server."""
+        pod = await self._kubernetes(self.api.read_namespaced_pod(self.pod_name, self.namespace))
+        owner = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": self.pod_name,
+            "uid": pod.metadata.uid,
+        }
+        await self._kubernetes(
+            self.api.patch_namespaced_secret(
+                self.credentials_secret_name,
+                self.namespace,
+                {"metadata": {"ownerReferences": [owner]}},
+            )
+        )
+
+    async def discard_credentials(self) -> None:
+        try:
+            await self._kubernetes(
+                self.api.delete_namespaced_secret(self.credentials_secret_name, self.namespace)
+            )
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+    async def start(self) -> Any:
+        result = await super().start()
+        if self._credentials:
+            try:
+                await self._let_the_pod_own_the_credentials()
+            except Exception:
+                # stop() still deletes the Secret; only a hub that dies first leaves it
+                self.log.exception(
+                    "Could not make the pod of %s own its credentials Secret", self._log_name
+                )
+        return result
 
     def apply_choice(self, choice: Choice) -> None:
         super().apply_choice(choice)
@@ -187,3 +308,7 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [value[k] for k in sorted(value)]
     return list(value)
+
+
+def _base64_json(data: dict[str, Any]) -> str:
+    return base64.b64encode(json.dumps(data).encode("utf-8")).decode("ascii")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import pwd
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ else:
 
 CONTENTS_MANAGER_CLASS = "swan_contents.SwanContentsManager"
 CREDENTIALS_FILE = "storage.json"
+#: The variable the server reads the file's path from (swan_contents.storage.credentials).
 CREDENTIALS_ENV = "SWAN_STORAGE_CREDENTIALS"
 
 
@@ -103,7 +106,25 @@ def credentials_from_auth_state(spawner: Any, auth_state: dict[str, Any] | None)
     token = (auth_state or {}).get("access_token")
     if not token:
         return None
-    return {"token_type": "Bearer", "access_token": token}
+    return {"kind": "bearer", "token": token}
+
+
+def write_private_file(path: str, data: bytes, owner: tuple[int, int] | None) -> None:
+    """Replace ``path`` with ``data`` atomically: a reader (the server, through a bind mount)
+    sees the old file or the new one, never half of one, nor a file readable by others."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if owner is not None:
+            os.chown(tmp, *owner)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 class SwanSpawnerMixin(_MixinBase):
@@ -177,31 +198,38 @@ class SwanSpawnerMixin(_MixinBase):
 
         The server finds the file through the ``SWAN_STORAGE_CREDENTIALS`` environment
         variable (a path, never the secret itself, so nothing reaches the browser or child
-        processes' listings). The file is rewritten while the server runs when the hub
-        refreshes the user's auth state, and deleted when the server stops.
+        processes' listings). The file is replaced atomically while the server runs when the
+        hub refreshes the user's auth state, and deleted when the server stops. (Kubernetes
+        hands the file over as a Secret instead.)
         """,
     )
 
     storage_credentials = CallableTrait(
         config=True,
         help="""
-        A function ``(spawner, auth_state) -> dict | None`` giving the storage credentials to
-        hand to the user's server, written as JSON into the credentials file. ``None`` means
-        no credentials (no file is written and ``SWAN_STORAGE_CREDENTIALS`` is not set).
+        A function ``(spawner, auth_state) -> dict | None`` (it may be async) giving the
+        storage credentials to hand to the user's server, in the format of the credentials
+        file: ``{"kind": "bearer", "token": ...}`` or ``{"kind": "basic", "username": ...,
+        "password": ...}``, optionally with ``expires_at`` (seconds since the epoch) and
+        ``url`` (the user's WebDAV folder). ``None`` means no credentials: nothing is handed
+        over and ``SWAN_STORAGE_CREDENTIALS`` is not set. Credentials the server could not use
+        fail the spawn with the reason.
 
         The default takes ``access_token`` from the authenticator's auth state (OAuth/OIDC
-        against the sync&share storage) and writes
-        ``{"token_type": "Bearer", "access_token": ...}``. It may be async.
+        against the sync&share storage) as a bearer token. docs/admin-docker.md has an
+        example for app passwords.
         """,
     )
 
     credentials_refresh_interval = Float(
-        60.0,
+        15.0,
         config=True,
         help="""
         Seconds between checks of the user's auth state while the server runs; when the
-        storage credentials derived from it changed (a refreshed token), the credentials file
-        is rewritten in place. 0 turns the refresh off.
+        storage credentials derived from it changed (JupyterHub refreshed the auth state
+        through the authenticator's ``refresh_user``), they are handed over again: the file is
+        replaced atomically (Kubernetes: the Secret is updated). A check reads the auth state
+        from the hub's database, nothing more. 0 turns the refresh off.
         """,
     )
 
@@ -302,9 +330,14 @@ class SwanSpawnerMixin(_MixinBase):
         """Absolute host path of this user's credentials directory."""
         return self._format_path(self.credentials_template)
 
+    @property
+    def credentials_path(self) -> str:
+        """Absolute host path of this user's credentials file."""
+        return os.path.join(self.credentials_dir, CREDENTIALS_FILE)
+
     def server_credentials_path(self) -> str:
         """Path of the credentials file as the single-user server sees it."""
-        return os.path.join(self.credentials_dir, CREDENTIALS_FILE)
+        return self.credentials_path
 
     def server_runs_as_root(self) -> bool:
         """Whether the single-user server process runs as root (it then needs --allow-root)."""
@@ -345,47 +378,133 @@ class SwanSpawnerMixin(_MixinBase):
 
     # --- storage credentials -------------------------------------------------------------
 
+    #: the credentials last handed over (the credentials file's JSON object), None without
     _credentials: dict[str, Any] | None = None
     _credentials_task: asyncio.Task | None = None
+    #: whether the running server was given credentials; kept in the spawner's state, so that
+    #: a restarted hub goes on refreshing them. Only stop() clears it (not clear_state(), which
+    #: LocalProcessSpawner calls in the middle of stopping), and takes the credentials away.
+    _credentials_handed_over = False
+    #: one hand-over or removal at a time (made on first use, in the hub's event loop)
+    _credentials_lock_instance: asyncio.Lock | None = None
 
-    async def _current_credentials(self) -> dict[str, Any] | None:
+    @property
+    def _credentials_lock(self) -> asyncio.Lock:
+        if self._credentials_lock_instance is None:
+            self._credentials_lock_instance = asyncio.Lock()
+        return self._credentials_lock_instance
+
+    async def current_credentials(self) -> dict[str, Any] | None:
+        """The user's storage credentials now, from ``storage_credentials`` and the auth
+        state, as the credentials file's JSON object; None when there are none.
+
+        Raises ValueError (with the reason, never the secret) for credentials the server
+        could not use: they are checked by the server's own reader of the file.
+        """
         auth_state = await self.user.get_auth_state()
         credentials = self.storage_credentials(self, auth_state)
-        if asyncio.iscoroutine(credentials):
+        if inspect.isawaitable(credentials):
             credentials = await credentials
-        return credentials
+        if credentials is None:
+            return None
+        # Imported here: the hub imports no single-user server package at import time.
+        from swan_contents.storage.credentials import Credentials, InvalidCredentials
 
-    def _write_credentials(self, credentials: dict[str, Any]) -> None:
-        directory = self.credentials_dir
+        try:
+            return Credentials.from_json(credentials).to_json()
+        except InvalidCredentials as e:
+            raise ValueError(
+                f"The storage credentials of {self.user.name!r} (from "
+                f"SwanSpawnerMixin.storage_credentials) cannot be used: {e}"
+            ) from None
+
+    async def store_credentials(self, credentials: dict[str, Any]) -> None:
+        """Hand ``credentials`` to the server: replace the credentials file atomically.
+
+        Spawners whose servers cannot see the hub's files (Kubernetes) override this and
+        :meth:`discard_credentials`.
+        """
+        data = json.dumps(credentials).encode("utf-8")
         owner = self.storage_owner()
-        _make_private_dir(directory, owner)
-        path = os.path.join(directory, CREDENTIALS_FILE)
-        # Write beside and rename: the server (or a bind mount of the directory) sees either
-        # the old file or the new one, never half of it.
-        tmp = f"{path}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(credentials, f)
-        if owner is not None:
-            os.chown(tmp, *owner)
-        os.replace(tmp, path)
-        self._credentials = credentials
 
-    def _remove_credentials(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(self.credentials_dir, CREDENTIALS_FILE))
-        self._credentials = None
+        def write() -> None:
+            _make_private_dir(self.credentials_dir, owner)
+            write_private_file(self.credentials_path, data, owner)
+
+        await asyncio.to_thread(write)
+
+    async def discard_credentials(self) -> None:
+        """Take the credentials away from a stopped server: delete the file."""
+
+        def remove() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.credentials_path)
+
+        await asyncio.to_thread(remove)
+
+    async def hand_over_credentials(self) -> None:
+        """Give the server about to start the user's current credentials, if there are any."""
+        self._credentials = await self.current_credentials()
+        self._credentials_handed_over = False
+        if self._credentials:
+            await self.store_credentials(self._credentials)
+            self._credentials_handed_over = True
+
+    async def refresh_credentials(self) -> bool:
+        """Hand the credentials over again if the auth state now gives other ones (a
+        refreshed token); returns whether it did. Runs every ``credentials_refresh_interval``
+        seconds while the server runs; a hook may also call it at once."""
+        if not self._credentials_handed_over:
+            return False
+        credentials = await self.current_credentials()
+        if not credentials or credentials == self._credentials:
+            return False
+        # Shielded: a stop that cancels the refresh must not find a file half handed over
+        # (the write goes on in its thread), so it waits for the lock instead.
+        return await asyncio.shield(self._hand_over_again(credentials))
+
+    async def _hand_over_again(self, credentials: dict[str, Any]) -> bool:
+        async with self._credentials_lock:
+            if not self._credentials_handed_over:
+                return False  # the server stopped meanwhile
+            self.log.info(
+                "Handing refreshed storage credentials to the server of %s", self._log_name
+            )
+            await self.store_credentials(credentials)
+            self._credentials = credentials
+            return True
 
     async def _refresh_credentials_while_running(self) -> None:
         while True:
             await asyncio.sleep(self.credentials_refresh_interval)
             try:
-                credentials = await self._current_credentials()
-                if credentials and credentials != self._credentials:
-                    self.log.info("Refreshing the storage credentials of %s", self._log_name)
-                    self._write_credentials(credentials)
+                await self.refresh_credentials()
             except Exception:
                 self.log.exception("Refreshing the storage credentials of %s", self._log_name)
+
+    def _keep_credentials_fresh(self) -> None:
+        running = self._credentials_task is not None and not self._credentials_task.done()
+        if self.credentials_refresh_interval > 0 and not running:
+            self._credentials_task = asyncio.ensure_future(
+                self._refresh_credentials_while_running()
+            )
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self._credentials_handed_over:
+            state["swan_credentials"] = True
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self._credentials_handed_over = bool(state.get("swan_credentials"))
+
+    async def poll(self) -> int | None:
+        status = await super().poll()
+        if status is None and self._credentials_handed_over:
+            # after a restart of the hub, whose refresh task died with it
+            self._keep_credentials_fresh()
+        return status
 
     # --- spawn progress ------------------------------------------------------------------
 
@@ -458,27 +577,32 @@ class SwanSpawnerMixin(_MixinBase):
                 )
             self.report_progress(20, "Preparing your storage space")
             self.ensure_storage_dirs()
-            credentials = await self._current_credentials()
-            if credentials:
-                self._write_credentials(credentials)
+            await self.hand_over_credentials()
             self._concrete_start_began = True
             result = await super().start()
         finally:
             self._start_returned = True
-        if self._credentials and self.credentials_refresh_interval > 0:
-            self._credentials_task = asyncio.ensure_future(
-                self._refresh_credentials_while_running()
-            )
+        if self._credentials_handed_over:
+            self._keep_credentials_fresh()
         return result
 
     async def stop(self, now: bool = False) -> Any:
+        # Cleared first: LocalProcessSpawner polls while it stops, and a poll must not start
+        # the refresh again.
+        handed_over, self._credentials_handed_over = self._credentials_handed_over, False
         if self._credentials_task is not None:
             self._credentials_task.cancel()
             self._credentials_task = None
         try:
             return await super().stop(now=now)
         finally:
-            self._remove_credentials()
+            if handed_over:
+                async with self._credentials_lock:
+                    try:
+                        await self.discard_credentials()
+                    except Exception:
+                        self.log.exception("Removing the storage credentials of %s", self._log_name)
+            self._credentials = None
 
 
 class SwanContainerMixin(SwanSpawnerMixin):
@@ -514,9 +638,10 @@ class SwanContainerMixin(SwanSpawnerMixin):
         "/run/swan/credentials",
         config=True,
         help="""
-        Where the user's credentials directory (``credentials_template`` on the host) is
-        mounted, read-only, inside the container. The directory is mounted rather than the
-        file so that a refreshed file (written beside and renamed) is seen at once.
+        Where the user's storage credentials appear, read-only, inside the container: on
+        Docker the credentials directory (``credentials_template`` on the host), on Kubernetes
+        the user's credentials Secret. A directory rather than the file is mounted so that a
+        replaced file is seen at once (a file bind mount would keep the old one).
         """,
     )
 

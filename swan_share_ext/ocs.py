@@ -7,7 +7,6 @@ It owns the dialect differences between those servers and the translation of OCS
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import os
 from typing import Any
@@ -16,7 +15,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import httpx
 from traitlets import Bool, Enum, Float, Unicode, default
 
-from swan_contents.storage.base import normalize_path
+from swan_contents.storage import credentials as storage_credentials
+from swan_contents.storage.base import CredentialsUnavailable, normalize_path
 
 from .shares_backend import (
     InvalidShareRequest,
@@ -44,12 +44,9 @@ OCS_OK = (100, 200)
 REVA_SERVER_ERROR, REVA_UNAUTHORIZED, REVA_NOT_FOUND, REVA_UNKNOWN = 996, 997, 998, 999
 
 
-#: Where the storage driver's settings live: `c.WebDAVStorage.*`, else these variables.
+#: Where the storage driver's settings live: `c.WebDAVStorage.*`, else the variables and the
+#: credentials file of swan_contents.storage.credentials.
 STORAGE_SECTION = "WebDAVStorage"
-STORAGE_URL_ENV = "SWAN_WEBDAV_URL"
-STORAGE_USER_ENV = "SWAN_WEBDAV_USER"
-STORAGE_PASSWORD_ENV = "SWAN_WEBDAV_PASSWORD"  # noqa: S105 - a variable name, not a secret
-STORAGE_TOKEN_ENV = "SWAN_WEBDAV_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 
 def split_dav_url(url: str) -> tuple[str, str, str]:
@@ -90,7 +87,8 @@ class OCSShareBackend(ShareBackend):
     """Shares through the OCS share API of the storage behind this notebook server.
 
     Unless set here, the URL, user and credentials are those of the storage driver
-    (`c.WebDAVStorage.*` or its SWAN_WEBDAV_* variables), so one configuration serves both.
+    (`c.WebDAVStorage.*`, the hub's credentials file or the SWAN_WEBDAV_* variables), found in
+    the same order, so one configuration serves both (docs/storage.md, "Credentials").
     """
 
     url = Unicode(
@@ -136,53 +134,65 @@ class OCSShareBackend(ShareBackend):
         return (
             self._storage_setting("username")
             or self._dav_url_parts[1]
-            or os.environ.get(STORAGE_USER_ENV, "")
+            or os.environ.get(storage_credentials.USER_ENV, "")
             or os.environ.get("JUPYTERHUB_USER", "")
         )
 
-    password_file = Unicode(
-        config=True,
-        help="""A file holding the user's app password for the storage (basic authentication).
-        Defaults to the storage driver's (c.WebDAVStorage.password_file). Read at every
-        request, so a renewed password is picked up without a restart.""",
-    )
-
-    @default("password_file")
-    def _default_password_file(self) -> str:
-        return self._storage_setting("password_file")
-
-    password_env = Unicode(
-        config=True,
-        help="""The environment variable holding the app password when password_file is unset.
-        Defaults to the storage driver's (c.WebDAVStorage.password_env, else
-        SWAN_WEBDAV_PASSWORD).""",
-    )
-
-    @default("password_env")
-    def _default_password_env(self) -> str:
-        return self._storage_setting("password_env") or STORAGE_PASSWORD_ENV
-
     token_file = Unicode(
         config=True,
-        help="""A file holding a bearer token for the storage (OpenID Connect deployments such
-        as CERNBox and oCIS). Defaults to the storage driver's (c.WebDAVStorage.token_file).
-        Read at every request, so a refreshed token is picked up without a restart. A token
-        wins over a password.""",
+        help="""A file holding just a bearer token for the storage (OpenID Connect deployments
+        such as CERNBox and oCIS), re-read when it changes. Defaults to the storage driver's
+        (c.WebDAVStorage.token_file). The first source of credentials, as for the driver.""",
     )
 
     @default("token_file")
     def _default_token_file(self) -> str:
         return self._storage_setting("token_file")
 
+    password_file = Unicode(
+        config=True,
+        help="""A file holding just the user's app password for the storage (basic
+        authentication), re-read when it changes. Defaults to the storage driver's
+        (c.WebDAVStorage.password_file).""",
+    )
+
+    @default("password_file")
+    def _default_password_file(self) -> str:
+        return self._storage_setting("password_file")
+
+    credentials_file = Unicode(
+        config=True,
+        help="""The hub's credentials file (JSON, see docs/storage.md), re-read when the hub
+        replaces it. Defaults to the storage driver's (c.WebDAVStorage.credentials_file, else
+        the path in SWAN_STORAGE_CREDENTIALS).""",
+    )
+
+    @default("credentials_file")
+    def _default_credentials_file(self) -> str:
+        from_environment = os.environ.get(storage_credentials.CREDENTIALS_ENV, "")
+        return self._storage_setting("credentials_file") or from_environment
+
     token_env = Unicode(
         config=True,
-        help="""The environment variable holding a bearer token when token_file is unset.
-        Defaults to the storage driver's (c.WebDAVStorage.token_env, else SWAN_WEBDAV_TOKEN).""",
+        help="""The environment variable holding a bearer token, used when no file source is
+        set. Defaults to the storage driver's (c.WebDAVStorage.token_env, else
+        SWAN_WEBDAV_TOKEN).""",
     )
 
     @default("token_env")
     def _default_token_env(self) -> str:
-        return self._storage_setting("token_env") or STORAGE_TOKEN_ENV
+        return self._storage_setting("token_env") or storage_credentials.TOKEN_ENV
+
+    password_env = Unicode(
+        config=True,
+        help="""The environment variable holding the app password, used when no file source is
+        set and the token variable is empty. Defaults to the storage driver's
+        (c.WebDAVStorage.password_env, else SWAN_WEBDAV_PASSWORD).""",
+    )
+
+    @default("password_env")
+    def _default_password_env(self) -> str:
+        return self._storage_setting("password_env") or storage_credentials.PASSWORD_ENV
 
     path_prefix = Unicode(
         config=True,
@@ -212,6 +222,7 @@ class OCSShareBackend(ShareBackend):
         super().__init__(**kwargs)
         self._client: httpx.AsyncClient | None = None
         self._dialect: str | None = None if self.dialect == "auto" else self.dialect
+        self._storage_auth = storage_credentials.StorageAuth.configured_by(self)
 
     # -- the storage driver's configuration ---------------------------------------------------
 
@@ -221,7 +232,9 @@ class OCSShareBackend(ShareBackend):
 
     @property
     def _dav_url_parts(self) -> tuple[str, str, str]:
-        return split_dav_url(self._storage_setting("url") or os.environ.get(STORAGE_URL_ENV, ""))
+        url = self._storage_setting("url") or os.environ.get(storage_credentials.URL_ENV, "")
+        url = url or storage_credentials.url_from_credentials_file(self.credentials_file)
+        return split_dav_url(url)
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -239,28 +252,6 @@ class OCSShareBackend(ShareBackend):
             )
         return self._client
 
-    async def _auth(self) -> httpx.Auth | None:
-        """The user's credentials, read afresh: a bearer token, else an app password."""
-        if self.token_file:
-            return BearerAuth((await self._read_secret(self.token_file)).strip())
-        if os.environ.get(self.token_env):
-            return BearerAuth(os.environ[self.token_env])
-        if self.password_file:
-            password = (await self._read_secret(self.password_file)).strip()
-            return httpx.BasicAuth(self.username, password)
-        if os.environ.get(self.password_env):
-            return httpx.BasicAuth(self.username, os.environ[self.password_env])
-        return None
-
-    async def _read_secret(self, path: str) -> str:
-        try:
-            return await asyncio.to_thread(_read_text, path)
-        except OSError as e:
-            raise SharingAuthFailed(
-                f"This server cannot read its storage credentials ({path}: {e.strerror}); "
-                "log out and in again, or ask your administrator."
-            ) from e
-
     async def _request(
         self,
         method: str,
@@ -277,11 +268,16 @@ class OCSShareBackend(ShareBackend):
         url = f"{self._base()}ocs/v{self.api_version}.php/{endpoint}"
         headers = {"OCS-APIRequest": "true", "Accept": "application/json"}
         query = {**(params or {}), "format": "json"}
-        auth = await self._auth()
         try:
             response = await self._http().request(
-                method, url, params=query, data=data, headers=headers, auth=auth
+                method, url, params=query, data=data, headers=headers, auth=self._storage_auth
             )
+        except CredentialsUnavailable as e:
+            raise SharingUnavailable(
+                f"This server cannot use its storage credentials ({e.detail}); nothing was "
+                "changed. Log out and in again so that the hub hands them over anew, or ask "
+                "your administrator."
+            ) from e
         except httpx.TimeoutException as e:
             raise SharingUnavailable(
                 f"The storage's share service at {self._base()} did not answer in time; "
@@ -571,22 +567,6 @@ def _sharee(match: Any) -> Sharee | None:
         name=str(match.get("label") or share_with),
         info=str(info) if info != share_with else "",
     )
-
-
-class BearerAuth(httpx.Auth):
-    """An OAuth2 bearer token in the Authorization header."""
-
-    def __init__(self, token: str):
-        self.token = token
-
-    def auth_flow(self, request: httpx.Request):
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        yield request
-
-
-def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f.read()
 
 
 __all__ = ["OCSShareBackend", "ShareError"]

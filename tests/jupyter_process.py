@@ -25,6 +25,8 @@ class JupyterProcess:
         manager: str,
         options: list[str] = (),
         env: dict[str, str] | None = None,
+        log: Path | None = None,
+        log_level: str = "WARN",
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -42,13 +44,17 @@ class JupyterProcess:
             f"--ServerApp.root_dir={root}",
             f"--ServerApp.contents_manager_class={manager}",
             f"--SwanContentsManager.versions_dir={state / 'versions'}",
-            "--ServerApp.log_level=WARN",
+            f"--ServerApp.log_level={log_level}",
             *options,
         ]
         env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(state / "runtime"), **(env or {}))
-        self.proc = subprocess.Popen(
-            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=state
-        )
+        # the server's log goes to `log` when given (tests that read what it logged)
+        output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child's
+        try:
+            self.proc = subprocess.Popen(args, env=env, stdout=output, stderr=output, cwd=state)
+        finally:
+            if log:
+                output.close()
         self.headers = {"Authorization": f"token {TOKEN}"}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ only their own user's space, limits come from the form, and bad choices start no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -54,30 +55,16 @@ def image(tmp_path_factory) -> Iterator[str]:
         pytest.skip(f"the Docker engine cannot run here: {e}")
 
 
-@pytest.fixture(scope="module")
-def hub(image, tmp_path_factory) -> Iterator[Swan]:
-    """`swan up --docker` with a form of two environments (one with a missing image) for
-    alice, bob and carol; carol's storage space must exist already (create_space off)."""
-    workdir = tmp_path_factory.mktemp("swan-docker")
+@contextlib.contextmanager
+def docker_swan(workdir: Path, form: dict, admin_config: str, users: str) -> Iterator[Swan]:
+    """`swan up --docker` with the spawn form ``form`` and the admin's ``admin_config``, whose
+    containers have a prefix of their own (``swan.prefix``) and are removed at the end."""
     prefix = f"swantest-{secrets.token_hex(3)}"
-    form = {
-        "environments": [
-            {"id": "test", "display_name": "Test image", "image": image},
-            {"id": "gone", "display_name": "Missing image", "image": "swan-missing:none"},
-        ],
-        "cpu": {"choices": [0.5, 1, 2], "default": 1},
-        "memory": {"choices": ["512M", "1G", "2G"], "default": "1G"},
-    }
     (workdir / "form.json").write_text(json.dumps(form))
     (workdir / "admin_config.py").write_text(
         f"c.DockerSpawner.prefix = {prefix!r}\n"
         "c.Spawner.start_timeout = 120\n"
-        "c.Spawner.http_timeout = 120\n"
-        # Answer spawn requests at once, so that the progress stream is watched from the start.
-        "c.JupyterHub.tornado_settings = {'slow_spawn_timeout': 0}\n"
-        "def only_carol_needs_an_existing_space(spawner):\n"
-        "    spawner.create_space = spawner.user.name != 'carol'\n"
-        "c.Spawner.pre_spawn_hook = only_carol_needs_an_existing_space\n"
+        "c.Spawner.http_timeout = 120\n" + admin_config
     )
     swan = start_swan(
         workdir,
@@ -86,17 +73,41 @@ def hub(image, tmp_path_factory) -> Iterator[Swan]:
         str(workdir / "form.json"),
         "-f",
         str(workdir / "admin_config.py"),
-        users="alice,bob,carol",
+        users=users,
     )
     swan.prefix = prefix
     try:
-        for name in ("alice", "bob", "carol"):
-            log_in(swan, name)
         yield swan
     finally:
         swan.kill_everything()
         for name in containers(prefix):
             docker("rm", "--force", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def hub(image, tmp_path_factory) -> Iterator[Swan]:
+    """`swan up --docker` with a form of two environments (one with a missing image) for
+    alice, bob and carol; carol's storage space must exist already (create_space off)."""
+    form = {
+        "environments": [
+            {"id": "test", "display_name": "Test image", "image": image},
+            {"id": "gone", "display_name": "Missing image", "image": "swan-missing:none"},
+        ],
+        "cpu": {"choices": [0.5, 1, 2], "default": 1},
+        "memory": {"choices": ["512M", "1G", "2G"], "default": "1G"},
+    }
+    admin_config = (
+        # Answer spawn requests at once, so that the progress stream is watched from the start.
+        "c.JupyterHub.tornado_settings = {'slow_spawn_timeout': 0}\n"
+        "def only_carol_needs_an_existing_space(spawner):\n"
+        "    spawner.create_space = spawner.user.name != 'carol'\n"
+        "c.Spawner.pre_spawn_hook = only_carol_needs_an_existing_space\n"
+    )
+    workdir = tmp_path_factory.mktemp("swan-docker")
+    with docker_swan(workdir, form, admin_config, users="alice,bob,carol") as swan:
+        for name in ("alice", "bob", "carol"):
+            log_in(swan, name)
+        yield swan
 
 
 def browser(hub: Swan, name: str) -> httpx.Client:

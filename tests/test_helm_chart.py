@@ -5,13 +5,20 @@ config loader, gives a SwanKubeSpawner whose pod mounts the configured storage."
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import helm_python
 import kubernetes_validate
 import pytest
 import yaml
-from test_kube_spawner import User, dummy_kubeconfig, manifest  # noqa: F401 (autouse fixture)
+from test_kube_spawner import (  # noqa: F401 (dummy_kubeconfig: an autouse fixture)
+    KubernetesAPIStandIn,
+    User,
+    dummy_kubeconfig,
+    manifest,
+)
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -83,6 +90,9 @@ def test_the_rbac_lets_the_hub_manage_pods_but_nothing_cluster_wide():
     role = by_kind(manifests, "Role")["swan-hub"]
     resources = {r for rule in role["rules"] for r in rule["resources"]}
     assert {"pods", "persistentvolumeclaims", "events"} <= resources
+    secrets = {v for rule in role["rules"] if "secrets" in rule["resources"] for v in rule["verbs"]}
+    # the users' credentials Secrets: created, updated while servers run, deleted at stop
+    assert {"create", "patch", "delete"} <= secrets
     assert "ClusterRole" not in {m["kind"] for m in manifests}
     assert render({"rbac": {"create": False}}) and "Role" not in {
         m["kind"] for m in render({"rbac": {"create": False}})
@@ -93,9 +103,10 @@ def test_secrets_never_reach_the_config_map():
     values = values_of(CHART / "examples" / "external-db-csi.yaml")
     values["proxy"] = {"secretToken": "proxy-token-value"}
     values["hub"]["cookieSecret"] = "cookie-secret-value"
+    values["hub"]["cryptKey"] = "crypt-key-value"
     manifests = render(values)
     config = yaml.safe_dump(by_kind(manifests, "ConfigMap"))
-    for secret in ("change-me", "proxy-token-value", "cookie-secret-value"):
+    for secret in ("change-me", "proxy-token-value", "cookie-secret-value", "crypt-key-value"):
         assert secret not in config
 
 
@@ -124,6 +135,7 @@ def hub_config(manifests: list[dict], tmp_path: Path, monkeypatch) -> Config:
         "SWAN_RELEASE": "swan",
         "POD_NAMESPACE": "swan",
         "SWAN_COOKIE_SECRET": "x" * 64,
+        "SWAN_CRYPT_KEY": "y" * 64,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -166,3 +178,48 @@ def test_an_external_database_url_is_used_with_the_password_from_the_secret(tmp_
     assert config.JupyterHub.db_url.startswith("postgresql+psycopg2://swan@postgres")
     assert "change-me" not in config.JupyterHub.db_url
     assert "--cull-users" in config.JupyterHub.services[0]["command"]
+
+
+def test_auth_state_is_kept_encrypted_with_a_key_from_the_hubs_secret(tmp_path, monkeypatch):
+    manifests = render({"hub": {"cryptKey": "crypt-key-value"}})
+    hub = by_kind(manifests, "Deployment")["swan-hub"]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in hub["containers"][0]["env"]}
+    assert env["SWAN_CRYPT_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "crypt-key"
+    secret = by_kind(manifests, "Secret")["swan-hub"]
+    assert "crypt-key" in secret["data"]
+    config = hub_config(manifests, tmp_path, monkeypatch)
+    assert config.Authenticator.enable_auth_state is True
+    assert [len(key) for key in config.CryptKeeper["keys"]] == [32]
+
+
+class UserWithToken(User):
+    """A user whose authenticator keeps an OIDC access token in auth state."""
+
+    async def get_auth_state(self) -> dict:
+        return {"access_token": "eyJ.token-of-alice.sig", "refresh_token": "r"}
+
+
+async def test_the_webdav_example_hands_each_server_its_token_in_a_secret(tmp_path, monkeypatch):
+    from swan_hub import SwanKubeSpawner
+
+    example = CHART / "examples" / "oidc-webdav.yaml"
+    config = hub_config(render(values_of(example)), tmp_path, monkeypatch)
+    spawner = SwanKubeSpawner(_mock=True, user=UserWithToken("first.last"), config=config)
+    api = spawner.api = KubernetesAPIStandIn()
+    await spawner.hand_over_credentials()
+    secret = api.secrets[spawner.credentials_secret_name]
+    stored = json.loads(base64.b64decode(secret["data"]["storage.json"]))
+    assert stored == {"kind": "bearer", "token": "eyJ.token-of-alice.sig"}
+    pod = await manifest(spawner, {})
+    server = pod["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["SWAN_WEBDAV_URL"] == "https://cloud.example.org/remote.php/dav/files/first.last/"
+    assert env["SWAN_STORAGE_CREDENTIALS"] == "/run/swan/credentials/storage.json"
+    assert (
+        "--SwanContentsManager.storage_class=swan_contents.storage.WebDAVStorage"
+        in (server["args"])
+    )
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    source = volumes["swan-credentials"]["projected"]["sources"][0]["secret"]
+    assert source["name"] == spawner.credentials_secret_name
+    assert "token-of-alice" not in str(pod)

@@ -223,3 +223,196 @@ async def test_the_swan_form_replaces_the_profile_list_only_when_configured():
     assert upstream.spawn_form is None
     assert "Upstream profile" in await upstream.get_options_form()
     assert upstream.run_options_from_form({"profile": ["up"]}) == {"profile": "up"}
+
+
+# -- storage credentials: a Secret per user ---------------------------------------------------
+
+BEARER = {"kind": "bearer", "token": "eyJ.access-token-of-alice.sig"}
+
+
+def with_credentials(credentials: dict | None = BEARER, **config):
+    return make_spawner(
+        SwanSpawnerMixin__storage_credentials=lambda spawner, auth_state: credentials, **config
+    )
+
+
+async def credentials_pod(spawner) -> dict:
+    """The pod manifest after the credentials were handed over, as in start."""
+    spawner.api = KubernetesAPIStandIn()
+    await spawner.hand_over_credentials()
+    return await manifest(spawner)
+
+
+def serialized(obj) -> dict:
+    from kubernetes_asyncio.client import ApiClient
+
+    return ApiClient().sanitize_for_serialization(obj)
+
+
+async def test_the_credentials_secret_holds_the_file_the_server_reads():
+    import base64
+    import json
+
+    import kubernetes_validate
+
+    spawner = with_credentials()
+    credentials = await spawner.current_credentials()
+    secret = serialized(spawner.get_credentials_secret_manifest(credentials))
+    assert secret["metadata"]["name"] == f"{spawner.pod_name}-swan-credentials"
+    assert secret["type"] == "Opaque"
+    assert json.loads(base64.b64decode(secret["data"]["storage.json"])) == BEARER
+    labels = secret["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "swan-storage-credentials"
+    assert labels["hub.jupyter.org/username"] == "alice"
+    kubernetes_validate.validate(secret, "1.30", strict=True)
+
+
+async def test_the_pod_mounts_the_secret_read_only_where_the_server_looks():
+    import json
+
+    import kubernetes_validate
+
+    pod = await credentials_pod(with_credentials())
+    volume = volumes_of(pod)["swan-credentials"]
+    assert volume["projected"] == {
+        "defaultMode": 0o440,
+        "sources": [
+            {
+                "secret": {
+                    "name": f"{pod['metadata']['name']}-swan-credentials",
+                    "items": [{"key": "storage.json", "path": "storage.json"}],
+                }
+            }
+        ],
+    }
+    mount = mounts_of(pod)["swan-credentials"]
+    assert (mount["mountPath"], mount["readOnly"]) == ("/run/swan/credentials", True)
+    assert "subPath" not in mount  # a subPath mount would never see an updated Secret
+    assert env_of(pod)["SWAN_STORAGE_CREDENTIALS"] == "/run/swan/credentials/storage.json"
+    # the pod's group can read the file: the kubelet gives it to the pod's fsGroup
+    assert (
+        pod["spec"]["securityContext"]["fsGroup"] == container(pod)["securityContext"]["runAsGroup"]
+    )
+    assert BEARER["token"] not in json.dumps(pod)
+    pod.setdefault("apiVersion", "v1")
+    pod.setdefault("kind", "Pod")
+    kubernetes_validate.validate(pod, "1.30", strict=True)
+
+
+async def test_without_credentials_the_pod_gets_no_secret_and_no_variable():
+    pod = await credentials_pod(with_credentials(None))
+    assert "swan-credentials" not in volumes_of(pod)
+    assert "swan-credentials" not in mounts_of(pod)
+    assert "SWAN_STORAGE_CREDENTIALS" not in env_of(pod)
+
+
+class KubernetesAPIStandIn:
+    """Stands in for KubeSpawner's CoreV1Api client, since no Kubernetes API server can run
+    here: it keeps Secrets in a dict and answers as the API server does (409 AlreadyExists on a
+    second create, 404 NotFound for a missing object, a strategic merge for a patch of maps).
+    Each call must bind to the signature of the real client's method."""
+
+    def __init__(self, pod_uid: str = "6f1c0c56-2d8e-4c1e-9a57-0b8d52c1f0aa"):
+        self.pod_uid = pod_uid
+        self.secrets: dict[str, dict] = {}
+        self.calls: list[str] = []
+
+    def _call(self, method: str, *args, **kwargs) -> None:
+        import inspect
+
+        from kubernetes_asyncio.client import CoreV1Api
+
+        inspect.signature(getattr(CoreV1Api, method)).bind(None, *args, **kwargs)
+        self.calls.append(method)
+
+    @staticmethod
+    def _missing(kind: str, name: str):
+        from kubernetes_asyncio.client.rest import ApiException
+
+        return ApiException(status=404, reason=f'{kind} "{name}" not found')
+
+    async def create_namespaced_secret(self, namespace, body, **kwargs):
+        from kubernetes_asyncio.client.rest import ApiException
+
+        self._call("create_namespaced_secret", namespace, body, **kwargs)
+        secret = serialized(body)
+        if secret["metadata"]["name"] in self.secrets:
+            raise ApiException(status=409, reason="AlreadyExists")
+        self.secrets[secret["metadata"]["name"]] = secret
+        return body
+
+    async def patch_namespaced_secret(self, name, namespace, body, **kwargs):
+        self._call("patch_namespaced_secret", name, namespace, body, **kwargs)
+        if name not in self.secrets:
+            raise self._missing("secrets", name)
+        secret = self.secrets[name]
+        secret["data"] = {**secret.get("data", {}), **body.get("data", {})}
+        secret["metadata"].update(body.get("metadata", {}))
+        return secret
+
+    async def delete_namespaced_secret(self, name, namespace, **kwargs):
+        self._call("delete_namespaced_secret", name, namespace, **kwargs)
+        if self.secrets.pop(name, None) is None:
+            raise self._missing("secrets", name)
+
+    async def read_namespaced_pod(self, name, namespace, **kwargs):
+        from kubernetes_asyncio.client import V1ObjectMeta, V1Pod
+
+        self._call("read_namespaced_pod", name, namespace, **kwargs)
+        return V1Pod(metadata=V1ObjectMeta(name=name, namespace=namespace, uid=self.pod_uid))
+
+
+async def test_the_secret_is_created_refreshed_owned_by_the_pod_and_deleted():
+    import base64
+    import json
+
+    import kubernetes_validate
+
+    state = {"token": "first-token"}
+    spawner = make_spawner(
+        SwanSpawnerMixin__storage_credentials=lambda spawner, auth_state: {
+            "kind": "bearer",
+            "token": state["token"],
+        }
+    )
+    api = spawner.api = KubernetesAPIStandIn()
+    name = spawner.credentials_secret_name
+
+    def stored_token() -> str:
+        return json.loads(base64.b64decode(api.secrets[name]["data"]["storage.json"]))["token"]
+
+    await spawner.hand_over_credentials()
+    await spawner._let_the_pod_own_the_credentials()
+    owner = api.secrets[name]["metadata"]["ownerReferences"]
+    assert owner == [
+        {"apiVersion": "v1", "kind": "Pod", "name": spawner.pod_name, "uid": api.pod_uid}
+    ]
+    kubernetes_validate.validate(api.secrets[name], "1.30", strict=True)
+
+    assert await spawner.refresh_credentials() is False  # unchanged: no call
+    state["token"] = "refreshed-token"
+    assert await spawner.refresh_credentials() is True
+    assert stored_token() == "refreshed-token"
+    assert api.secrets[name]["metadata"]["ownerReferences"] == owner
+
+    await spawner.discard_credentials()
+    assert name not in api.secrets
+    await spawner.discard_credentials()  # already gone: nothing to do
+    assert api.calls == [
+        "create_namespaced_secret",
+        "read_namespaced_pod",
+        "patch_namespaced_secret",
+        "create_namespaced_secret",
+        "patch_namespaced_secret",
+        "delete_namespaced_secret",
+        "delete_namespaced_secret",
+    ]
+
+
+async def test_a_secret_left_by_an_earlier_server_is_updated_not_duplicated():
+    spawner = with_credentials()
+    api = spawner.api = KubernetesAPIStandIn()
+    await spawner.store_credentials({"kind": "bearer", "token": "old"})
+    await spawner.store_credentials(BEARER)
+    assert len(api.secrets) == 1
+    assert api.calls[-2:] == ["create_namespaced_secret", "patch_namespaced_secret"]

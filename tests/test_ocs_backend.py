@@ -166,7 +166,7 @@ async def test_an_unreadable_credentials_file_is_reported_without_calling_the_st
 ):
     replay, backend = serve("nextcloud", password_file=str(tmp_path / "missing"))
     closing(backend)
-    with pytest.raises(SharingAuthFailed, match="cannot read its storage credentials"):
+    with pytest.raises(SharingUnavailable, match="cannot use its storage credentials"):
         await backend.list_shares()
     assert replay.seen == []
 

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import sys
+from pathlib import Path
 
 import pytest
 from jupyterhub import orm
@@ -217,20 +218,48 @@ def test_docker_defaults_use_host_networking_and_never_pull(make_spawner):
     assert spawner.ip == "127.0.0.1"
 
 
-def test_credentials_are_written_privately_mounted_read_only_and_removed_at_stop(
+@pytest.fixture
+def auth_state_encryption():
+    """Auth state encrypted with a key of the test's own, as a hub with JUPYTERHUB_CRYPT_KEY."""
+    from jupyterhub.crypto import CryptKeeper
+
+    CryptKeeper.clear_instance()
+    CryptKeeper.instance().keys = [os.urandom(32)]
+    yield
+    CryptKeeper.clear_instance()
+
+
+def stored(path: str) -> dict:
+    """The credentials file's JSON, as the server would read it."""
+    return json.loads(Path(path).read_text())
+
+
+def credentials_hook(credentials: dict | None) -> Config:
+    c = Config()
+    c.SwanSpawnerMixin.storage_credentials = lambda spawner, auth_state: credentials
+    return c
+
+
+async def test_credentials_are_written_privately_mounted_read_only_and_removed_at_stop(
     make_spawner, data
 ):
-    spawner = docker_spawner(make_spawner)
-    spawner._write_credentials({"token_type": "Bearer", "access_token": "t0k3n"})
+    from swan_hub import SwanDockerSpawner
+
+    hook = credentials_hook({"kind": "bearer", "token": "t0k3n"})
+    spawner = make_spawner(config=hook, spawner_class=SwanDockerSpawner)
+    await spawner.hand_over_credentials()
     path = os.path.join(data.root, "credentials", "alice", "storage.json")
+    assert stored(path) == {"kind": "bearer", "token": "t0k3n"}
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert os.stat(path).st_uid == spawner.container_uid
+    assert os.listdir(os.path.dirname(path)) == ["storage.json"]  # no temp file left beside
     bind = spawner.volume_binds[os.path.dirname(path)]
     assert bind == {"bind": "/run/swan/credentials", "mode": "ro"}
     env = spawner.get_env()
     assert env["SWAN_STORAGE_CREDENTIALS"] == "/run/swan/credentials/storage.json"
     assert "t0k3n" not in json.dumps(env)
-    spawner._remove_credentials()
+    assert "t0k3n" not in " ".join(spawner.get_args())
+    await spawner.discard_credentials()
     assert not os.path.exists(path)
 
 
@@ -238,8 +267,106 @@ def test_an_access_token_in_auth_state_becomes_bearer_credentials():
     from swan_hub.spawner import credentials_from_auth_state
 
     assert credentials_from_auth_state(None, {"access_token": "x"}) == {
-        "token_type": "Bearer",
-        "access_token": "x",
+        "kind": "bearer",
+        "token": "x",
     }
     assert credentials_from_auth_state(None, None) is None
     assert credentials_from_auth_state(None, {"refresh_token": "y"}) is None
+
+
+async def test_without_credentials_nothing_is_handed_over(make_spawner, data):
+    spawner = make_spawner()
+    assert await spawner.current_credentials() is None  # no auth state
+    assert "SWAN_STORAGE_CREDENTIALS" not in spawner.get_env()
+
+
+async def test_the_default_hook_hands_over_the_access_token_of_the_auth_state(
+    make_spawner, auth_state_encryption
+):
+    spawner = make_spawner()
+    await spawner.user.save_auth_state({"access_token": "a1", "refresh_token": "r1"})
+    assert await spawner.current_credentials() == {"kind": "bearer", "token": "a1"}
+
+
+async def test_credentials_the_server_could_not_use_fail_the_spawn_with_the_reason(make_spawner):
+    spawner = make_spawner(config=credentials_hook({"kind": "bearer", "access_token": "x"}))
+    with pytest.raises(ValueError, match='storage credentials of .alice.*"token"') as refused:
+        await spawner.current_credentials()
+    assert "x" not in str(refused.value).split(":")[-1]
+
+
+async def test_an_async_hook_is_awaited(make_spawner):
+    async def hook(spawner, auth_state):
+        return {"kind": "basic", "username": spawner.user.name, "password": "pw"}
+
+    c = Config()
+    c.SwanSpawnerMixin.storage_credentials = hook
+    credentials = await make_spawner(config=c).current_credentials()
+    assert credentials == {"kind": "basic", "username": "alice", "password": "pw"}
+
+
+def documented_example(heading: str) -> str:
+    """The Python block under ``heading`` in docs/admin-docker.md."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "admin-docker.md").read_text()
+    section = page.split(heading, 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_documented_app_password_hook_works(make_spawner, tmp_path):
+    c = Config()
+    namespace: dict = {"c": c}
+    exec(documented_example("#### App passwords"), namespace)  # noqa: S102 - our own docs
+    namespace["APP_PASSWORDS"] = tmp_path
+    spawner = make_spawner(config=c)
+    assert await spawner.current_credentials() is None  # no app password for alice yet
+    (tmp_path / "alice").write_text("app-password-of-alice\n")
+    assert await spawner.current_credentials() == {
+        "kind": "basic",
+        "username": "alice",
+        "password": "app-password-of-alice",
+        "url": "https://cloud.example.org/remote.php/dav/files/alice/",
+    }
+
+
+async def test_a_refreshed_token_replaces_the_file_atomically_and_an_unchanged_one_is_left(
+    make_spawner, auth_state_encryption
+):
+    spawner = make_spawner()
+    await spawner.user.save_auth_state({"access_token": "a1"})
+    await spawner.hand_over_credentials()
+    path = spawner.credentials_path
+    first = os.stat(path)
+    assert await spawner.refresh_credentials() is False
+    assert os.stat(path).st_ino == first.st_ino
+    await spawner.user.save_auth_state({"access_token": "a2"})
+    assert await spawner.refresh_credentials() is True
+    assert stored(path) == {"kind": "bearer", "token": "a2"}
+    assert os.stat(path).st_ino != first.st_ino  # replaced, not rewritten in place
+    await spawner.user.save_auth_state(None)
+    assert await spawner.refresh_credentials() is False  # no token now: keep the last one
+    assert stored(path)["token"] == "a2"
+
+
+async def test_a_restarted_hub_goes_on_refreshing_a_running_servers_credentials(
+    make_spawner, auth_state_encryption
+):
+    import asyncio
+
+    before = make_spawner()
+    await before.user.save_auth_state({"access_token": "a1"})
+    await before.hand_over_credentials()
+    state = {**before.get_state(), "pid": os.getpid()}  # a server process that is alive
+    assert state["swan_credentials"] is True
+
+    after = make_spawner(credentials_refresh_interval=0.05)
+    after.load_state(state)
+    assert await after.poll() is None
+    try:
+        await after.user.save_auth_state({"access_token": "a2"})
+        for _ in range(100):
+            if stored(after.credentials_path)["token"] == "a2":
+                break
+            await asyncio.sleep(0.05)
+        assert stored(after.credentials_path)["token"] == "a2"
+    finally:
+        after._credentials_task.cancel()

@@ -3,6 +3,7 @@
 from .base import (
     AlreadyExists,
     Conflict,
+    CredentialsUnavailable,
     DirectoryNotEmpty,
     Entry,
     InvalidPath,
@@ -24,6 +25,7 @@ from .webdav import WebDAVStorage
 __all__ = [
     "AlreadyExists",
     "Conflict",
+    "CredentialsUnavailable",
     "DirectoryNotEmpty",
     "Entry",
     "InvalidPath",

@@ -114,6 +114,12 @@ class StorageTimeout(StorageUnavailable):
     """The storage did not answer in time; the operation may not have happened."""
 
 
+class CredentialsUnavailable(StorageUnavailable):
+    """This server cannot use its storage credentials (a missing, unreadable or invalid
+    credentials file); nothing was sent to the storage. `detail` names the file, never a
+    secret."""
+
+
 def normalize_path(path: str) -> str:
     """Return the canonical storage path for an API path, or raise `InvalidPath`.
 

@@ -60,6 +60,15 @@ from .base import (
     TrashItem,
     split_path,
 )
+from .credentials import (
+    CREDENTIALS_ENV,
+    PASSWORD_ENV,
+    TOKEN_ENV,
+    URL_ENV,
+    USER_ENV,
+    StorageAuth,
+    url_from_credentials_file,
+)
 
 DAV = "{DAV:}"
 OC = "{http://owncloud.org/ns}"
@@ -162,60 +171,6 @@ def normalize_etag(value: str | None) -> str:
     return value
 
 
-class _Credentials(httpx.Auth):
-    """Basic (user + app password) or bearer auth; secrets from a file are re-read when the file
-    changes, so a renewed token is used without a restart."""
-
-    #: how often (seconds) the secret file's mtime is looked at, at most
-    recheck_every = 2.0
-
-    def __init__(self, storage: WebDAVStorage):
-        self.storage = storage
-        self._cached: tuple[str, float, str] | None = None  # (file, mtime, secret)
-        self._checked = 0.0
-
-    def _from_file(self, path: str) -> str:
-        now = time.monotonic()
-        cached = self._cached
-        if cached and cached[0] == path and now - self._checked < self.recheck_every:
-            return cached[2]
-        self._checked = now
-        try:
-            mtime = os.stat(path).st_mtime_ns
-            if cached and cached[0] == path and cached[1] == mtime:
-                return cached[2]
-            with open(path, encoding="utf-8") as f:
-                secret = f.read().strip()
-        except OSError as e:
-            raise PermissionDenied("", f"cannot read the storage credentials in {path}: {e}") from e
-        self._cached = (path, mtime, secret)
-        return secret
-
-    def _secret(self, file: str, env: str) -> str | None:
-        if file:
-            return self._from_file(file)
-        if env:
-            return os.environ.get(env)
-        return None
-
-    def forget(self) -> None:
-        """Read the secret again on the next request (after a 401)."""
-        self._checked = 0.0
-
-    def auth_flow(self, request: httpx.Request):
-        s = self.storage
-        token = self._secret(s.token_file, s.token_env)
-        if token:
-            request.headers["Authorization"] = f"Bearer {token}"
-        else:
-            password = self._secret(s.password_file, s.password_env)
-            if s.username and password is not None:
-                request.headers["Authorization"] = httpx.BasicAuth(
-                    s.username, password
-                )._auth_header
-        yield request
-
-
 class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorageMeta):
     """A user's space at a WebDAV URL, e.g. `https://cloud.example.org/remote.php/dav/files/alice/`.
 
@@ -229,50 +184,74 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         config=True,
         help="""The WebDAV URL of the user's space (a folder), e.g.
         https://cloud.example.org/remote.php/dav/files/alice/ for ownCloud, Nextcloud, oCIS and
-        CERNBox, or the URL of a folder on a plain WebDAV server. Can also be set with the
-        SWAN_WEBDAV_URL environment variable.""",
+        CERNBox, or the URL of a folder on a plain WebDAV server. Defaults to the
+        SWAN_WEBDAV_URL environment variable, else the `url` of the credentials file (read once,
+        at start).""",
     )
 
     @default("url")
     def _default_url(self) -> str:
-        return os.environ.get("SWAN_WEBDAV_URL", "")
+        return os.environ.get(URL_ENV) or url_from_credentials_file(self.credentials_file)
 
     @validate("url")
     def _validate_url(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
         parts = urlsplit(value)
+        if "@" in parts.netloc:
+            # said without the value, which holds a secret
+            raise TraitError(
+                "WebDAVStorage.url must not hold a user name or password: give them as "
+                "credentials (docs/storage.md, Credentials)"
+            )
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise TraitError(f"WebDAVStorage.url must be an http(s) URL of a folder, not {value!r}")
         return value if value.endswith("/") else value + "/"
 
     username = Unicode(
         config=True,
-        help="""The user name for basic auth (with an app password). Defaults to the user in a
-        /remote.php/dav/files/<user>/ URL, else SWAN_WEBDAV_USER.""",
+        help="""The user name for basic auth (with an app password) when the credentials do not
+        name one. Defaults to the user in a /remote.php/dav/files/<user>/ URL, else
+        SWAN_WEBDAV_USER.""",
     )
 
     @default("username")
     def _default_username(self) -> str:
-        return self.dav_user or os.environ.get("SWAN_WEBDAV_USER", "")
+        return self.dav_user or os.environ.get(USER_ENV, "")
 
-    password_file = Unicode(
-        config=True,
-        help="A file holding the (app) password for basic auth; re-read when it changes.",
-    )
-    password_env = Unicode(
-        "SWAN_WEBDAV_PASSWORD",
-        config=True,
-        help="The environment variable holding the (app) password, when password_file is unset.",
-    )
     token_file = Unicode(
         config=True,
-        help="""A file holding a bearer token (e.g. an OIDC access token written by a token
-        refresher); re-read when it changes. A token takes precedence over a password.""",
+        help="""A file holding just a bearer token (e.g. an OIDC access token written by a token
+        refresher), re-read when it changes. The first source of credentials: set, it wins over
+        every other (see docs/storage.md, "Credentials").""",
     )
-    token_env = Unicode(
-        "SWAN_WEBDAV_TOKEN",
+    password_file = Unicode(
         config=True,
-        help="The environment variable holding a bearer token, when token_file is unset.",
+        help="""A file holding just the (app) password for basic auth, re-read when it changes.
+        Used when token_file is unset.""",
+    )
+    credentials_file = Unicode(
+        config=True,
+        help="""The credentials file the hub writes for this server (JSON: `kind` "bearer" with
+        `token`, or "basic" with `password` and optionally `username`; optional `expires_at`
+        and `url`), re-read when the hub replaces it. Used when neither token_file nor
+        password_file is set. Defaults to the path in SWAN_STORAGE_CREDENTIALS.""",
+    )
+
+    @default("credentials_file")
+    def _default_credentials_file(self) -> str:
+        return os.environ.get(CREDENTIALS_ENV, "")
+
+    token_env = Unicode(
+        TOKEN_ENV,
+        config=True,
+        help="""The environment variable holding a bearer token, used when no file source
+        (token_file, password_file, credentials_file) is set.""",
+    )
+    password_env = Unicode(
+        PASSWORD_ENV,
+        config=True,
+        help="""The environment variable holding the (app) password, used when no file source is
+        set and the token_env variable is empty.""",
     )
     timeout = Float(
         60.0,
@@ -325,10 +304,15 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         super().__init__(**kwargs)
         self._transport = transport
         if not self.url:
-            raise StorageUnavailable("", "no WebDAV URL is configured (WebDAVStorage.url)")
+            raise StorageUnavailable(
+                "",
+                "no WebDAV URL is configured (WebDAVStorage.url, $SWAN_WEBDAV_URL, or the url "
+                "of the credentials file)",
+            )
         self._base = urlsplit(self.url)
         self._base_path = unquote(self._base.path)
-        self._auth = _Credentials(self)
+        self._auth = StorageAuth.configured_by(self)
+        self.log.info("WebDAV storage %s: credentials from %s", self.url, self._auth.source)
         self._client: httpx.AsyncClient | None = None
         self._capabilities: dict[str, Any] | None = None
         #: one lock per path being written conditionally; gone when no write holds it
@@ -427,8 +411,6 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             raise StorageTimeout(path, f"the storage did not answer in time ({e!r})") from e
         except httpx.TransportError as e:
             raise StorageUnavailable(path, f"cannot reach the storage ({e!r})") from e
-        if response.status_code == 401:
-            self._auth.forget()
         return response
 
     def _error(self, response: httpx.Response, path: str) -> StorageError:

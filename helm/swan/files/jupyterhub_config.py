@@ -24,6 +24,10 @@ c.ConfigurableHTTPProxy.api_url = os.environ["SWAN_PROXY_API_URL"]
 c.JupyterHub.cleanup_servers = False
 # Any length of secret becomes the 32 bytes JupyterHub wants.
 c.JupyterHub.cookie_secret = hashlib.sha256(os.environ["SWAN_COOKIE_SECRET"].encode()).digest()
+# Auth state keeps an OAuth authenticator's tokens, which SwanKubeSpawner hands to the user's
+# server as storage credentials (a Secret per user); it is encrypted with the chart's key.
+c.Authenticator.enable_auth_state = True
+c.CryptKeeper.keys = [hashlib.sha256(os.environ["SWAN_CRYPT_KEY"].encode()).digest()]
 
 db = hub["db"]
 if db["type"] == "sqlite-pvc":
