@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import notebook_body
 
 from swan_hub.cli import free_port
 
@@ -58,21 +59,9 @@ class Lab:
 
 def notebook_json(source: str) -> dict[str, Any]:
     """A one-cell notebook naming its kernel (so no "Select Kernel" dialog covers the page)."""
-    return {
-        "cells": [
-            {
-                "id": "cell-1",
-                "cell_type": "code",
-                "source": source,
-                "metadata": {},
-                "outputs": [],
-                "execution_count": None,
-            }
-        ],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
+    notebook = notebook_body(source)["content"]
+    notebook["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    return notebook
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 /**
- * The SWAN suite's JupyterLab 4 / Notebook 7 plugin: a "Share…" command in the file browser's
- * context menu and the notebook toolbar, and the "Shared with me" side panel. It wires widgets
- * into the application; what they do lives in their own modules.
+ * The SWAN suite's JupyterLab 4 / Notebook 7 plugins: the contents drive that saves
+ * conditionally and its conflict dialog; the "Share…" command and the "Shared with me" side
+ * panel. This module wires commands, menus and
+ * widgets into the application; what they do lives in their own modules.
  */
 import {
   ILabShell,
@@ -9,12 +10,23 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, ToolbarButton } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
+import {
+  Contents,
+  IDefaultDrive,
+  IServerSettings,
+  ServerConnection,
+  ServiceManagerPlugin
+} from '@jupyterlab/services';
 import { shareIcon, usersIcon } from '@jupyterlab/ui-components';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
+import { ConflictDialogs } from './conflicts';
+import { OpenDocuments } from './documents';
+import { SwanDrive } from './drive';
 import { openShareDialog } from './shareDialog';
 import { SharedWithMePanel } from './sharedWithMe';
 
@@ -38,7 +50,38 @@ class NotebookShareButton
   }
 }
 
-const plugin: JupyterFrontEndPlugin<void> = {
+/**
+ * Replaces JupyterLab's default drive (disabled in package.json) with the same REST drive that
+ * also sends the stored version with each save.
+ */
+const drivePlugin: ServiceManagerPlugin<Contents.IDrive> = {
+  id: '@swan-suite/labextension:drive',
+  description: 'The contents drive that never overwrites a change made elsewhere.',
+  autoStart: true,
+  provides: IDefaultDrive,
+  optional: [IServerSettings],
+  activate: (_: null, serverSettings: ServerConnection.ISettings | null) =>
+    new SwanDrive({ serverSettings: serverSettings ?? undefined })
+};
+
+const conflictsPlugin: JupyterFrontEndPlugin<void> = {
+  id: '@swan-suite/labextension:conflicts',
+  description: 'Asks what to do when a save finds the file changed elsewhere.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [IDefaultDrive],
+  activate: (
+    _app: JupyterFrontEnd,
+    documentManager: IDocumentManager,
+    drive: Contents.IDrive | null
+  ) => {
+    if (drive instanceof SwanDrive) {
+      drive.resolver = new ConflictDialogs(new OpenDocuments(documentManager));
+    }
+  }
+};
+
+const sharingPlugin: JupyterFrontEndPlugin<void> = {
   id: '@swan-suite/labextension:sharing',
   description: 'Share files and folders through the storage, and open what others share.',
   autoStart: true,
@@ -101,4 +144,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [drivePlugin, conflictsPlugin, sharingPlugin];
