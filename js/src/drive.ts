@@ -41,11 +41,6 @@ export class SwanDrive extends Drive {
   /** Set by the front-end; without one, a conflict is the server's 409 error. */
   resolver: IConflictResolver | null = null;
 
-  /** The version of `path` this drive last loaded or saved, if it knows one. */
-  versionOf(path: string): string | undefined {
-    return this._versions.get(path);
-  }
-
   async get(
     localPath: string,
     options?: Contents.IFetchOptions
@@ -87,14 +82,13 @@ export class SwanDrive extends Drive {
 
   async rename(oldPath: string, newPath: string): Promise<Contents.IModel> {
     const model = await super.rename(oldPath, newPath);
+    // The documents follow the move with the versions they loaded, not the one stored now: a
+    // change made elsewhere before the move must still be caught at their next save.
     for (const [path, version] of [...this._versions]) {
       if (path === oldPath || path.startsWith(`${oldPath}/`)) {
         this._versions.delete(path);
         this._versions.set(newPath + path.slice(oldPath.length), version);
       }
-    }
-    if (model.type !== 'directory') {
-      this._remember(newPath, model);
     }
     return model;
   }
