@@ -216,8 +216,11 @@ class SwanOpenIn(LoggingConfigurable):
         klass=ShareLookup,
         config=True,
         help="""
-        Finds how this user can reach a path in someone else's space (a share they received).
-        The default knows of no shares and shows an "ask the owner to share it" page.
+        Finds how this user can reach a path in someone else's space. The default asks the
+        server's share backend (``c.OCSShareBackend``) for the shares the user accepted and opens
+        the path where the share appears in the user's space (e.g. ``Shares/class-2026/…``);
+        without a backend, or without such a share, the link shows an "ask the owner to share
+        it" page. A subclass is built with the share backend and the contents manager.
         """,
     )
 

@@ -1,9 +1,11 @@
 """Landing fetched files in ``SWAN_projects/<name>/`` without ever destroying the user's edits.
 
 This module owns the promise of a repeated click: a file the user changed is never overwritten;
-the new version is merged in (git) or put beside it, and each decision is reported. It writes only
-through the contents manager (so POSIX and WebDAV spaces behave alike) and keeps what it delivered
-in a small state file outside the space. It must not fetch anything.
+the new version is merged in (git) or put beside it, and each decision is reported. A file is
+replaced only in the version it was read in (the model's `etag`), so a save the user makes while
+the delivery runs wins too. It writes only through the contents manager (so POSIX and WebDAV
+spaces behave alike) and keeps what it delivered in a small state file outside the space. It must
+not fetch anything.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from tornado.web import HTTPError
 
+from swan_contents.errors import StorageHTTPError
+
 Loader = Callable[[], Awaitable[bytes]]
 Merger = Callable[[str, bytes], Awaitable[bytes | None]]
 Emit = Callable[[dict[str, Any]], None]
 
 _LOCKS: dict[str, asyncio.Lock] = {}
+#: Why a file that was about to be replaced is kept after all: it was saved in between.
+CHANGED_MEANWHILE = "it was saved while the new version was being written"
 
 
 def digest(data: bytes) -> str:
@@ -93,6 +99,15 @@ def project_lock(key: str) -> asyncio.Lock:
     return _LOCKS.setdefault(key, asyncio.Lock())
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A file as read from the user's space: its bytes and the storage's version of them (None
+    where the contents manager gives no `etag`)."""
+
+    data: bytes
+    etag: str | None
+
+
 @dataclass
 class Outcome:
     """What happened to each file; `changes` are the events shown on the page."""
@@ -146,7 +161,7 @@ class ProjectWriter:
             await ensure_async(self.cm.save({"type": "directory"}, path))
         self._known_dirs.add(path)
 
-    async def read(self, relative: str) -> bytes | None:
+    async def read(self, relative: str) -> Stored | None:
         path = self._path(relative)
         try:
             model = await ensure_async(
@@ -156,13 +171,23 @@ class ProjectWriter:
             if e.status_code == 404:
                 return None
             raise
-        return base64.b64decode(model["content"])
+        return Stored(base64.b64decode(model["content"]), model.get("etag"))
 
-    async def write(self, relative: str, data: bytes) -> None:
+    async def write(self, relative: str, data: bytes, etag: str | None = None) -> bool:
+        """Write ``data``; with ``etag``, only over that version of the file. False when the
+        file was changed meanwhile (nothing was written then)."""
         path = self._path(relative)
         await self.ensure_folder(posixpath.dirname(path))
         model = {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}
-        await ensure_async(self.cm.save(model, path))
+        if etag is not None:
+            model["etag"] = etag
+        try:
+            await ensure_async(self.cm.save(model, path))
+        except StorageHTTPError as e:
+            if etag is not None and e.status_code == 409 and "etag" in e.fields:
+                return False
+            raise
+        return True
 
     async def deliver(
         self,
@@ -200,27 +225,33 @@ class ProjectWriter:
             if base_digest:
                 return outcome.add("restored", relative, "was deleted here; fetched again")
             return outcome.add("added", relative)
-        local_digest = digest(local)
+        local_digest = digest(local.data)
         if local_digest == new_digest:
             return outcome.add("unchanged", relative)
         if base_digest == new_digest:
             return outcome.add("kept", relative, "your edits are kept (no new version upstream)")
         if base_digest == local_digest:
-            await self.write(relative, new)
-            return outcome.add("updated", relative, "new version (you had not changed it)")
+            if await self.write(relative, new, local.etag):
+                return outcome.add("updated", relative, "new version (you had not changed it)")
+            return await self._beside(relative, new, new_digest, outcome, CHANGED_MEANWHILE)
         if merge is not None and base_digest is not None:
-            merged = await merge(relative, local)
+            merged = await merge(relative, local.data)
             if merged is not None:
-                await self.write(relative, merged)
-                return outcome.add("merged", relative, "upstream changes merged into your edits")
+                if await self.write(relative, merged, local.etag):
+                    message = "upstream changes merged into your edits"
+                    return outcome.add("merged", relative, message)
+                return await self._beside(relative, new, new_digest, outcome, CHANGED_MEANWHILE)
+        return await self._beside(relative, new, new_digest, outcome)
+
+    async def _beside(
+        self, relative: str, new: bytes, new_digest: str, outcome: Outcome, why: str = ""
+    ) -> dict[str, str]:
+        """Keep the user's file and put the new version beside it (once per upstream version)."""
         other = beside_name(relative, new)
+        kept = f"your edits are kept ({why})" if why else "your edits are kept"
         existing = await self.read(other)
         if existing is None:
             await self.write(other, new)
-        elif digest(existing) != new_digest:
-            return outcome.add(
-                "kept", relative, f"your edits are kept; {other} exists already, so not updated"
-            )
-        return outcome.add(
-            "beside", relative, f"your edits are kept; the new version is {other}", beside=other
-        )
+        elif digest(existing.data) != new_digest:
+            return outcome.add("kept", relative, f"{kept}; {other} exists already, so not updated")
+        return outcome.add("beside", relative, f"{kept}; the new version is {other}", beside=other)

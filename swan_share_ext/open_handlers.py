@@ -26,6 +26,7 @@ from .open_config import SwanOpenIn
 from .open_run import OpenRun, policy_of, refusal_event, view_url
 from .open_safety import Refused
 from .open_sources import LinkReader, Plan
+from .shares import BACKEND_SETTING
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STATIC_DIR = os.path.join(HERE, "static")
@@ -76,6 +77,17 @@ class OpenMixin:
             hub_host=self.request.host,
         )
 
+    def open_run(self, emit: Any) -> OpenRun:
+        return OpenRun(
+            self.open_settings,
+            self.contents_manager,
+            space=self.space,
+            user=self.username,
+            emit=emit,
+            resolver=self.settings.get("swan_open_resolver"),
+            share_backend=self.settings.get(BACKEND_SETTING),
+        )
+
     def hub_url(self) -> str:
         if self.open_settings.hub_url:
             return self.open_settings.hub_url
@@ -92,13 +104,7 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
         params = {k: self.get_argument(k) for k in self.request.arguments}
         try:
             plan = self.link_reader().plan(params)
-            run = OpenRun(
-                self.open_settings,
-                self.contents_manager,
-                space=self.space,
-                user=self.username,
-                emit=lambda event: None,
-            )
+            run = self.open_run(emit=lambda event: None)
             if plan.kind in ("own-path", "other-path"):
                 # Nothing is fetched: resolving a path only reads, so it is done right here.
                 done = await run.run(plan)
@@ -160,14 +166,7 @@ class OpenApiHandler(OpenMixin, APIHandler):
         self.set_header("Content-Type", "application/x-ndjson; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")
-        run = OpenRun(
-            self.open_settings,
-            self.contents_manager,
-            space=self.space,
-            user=self.username,
-            emit=self._emit,
-            resolver=self.settings.get("swan_open_resolver"),
-        )
+        run = self.open_run(emit=self._emit)
         try:
             self._emit(await run.run(plan))
         except Refused as e:

@@ -27,6 +27,7 @@ from .open_fetch import Download, Fetcher
 from .open_git import GitRepository
 from .open_safety import BadLink, Refused, TooLarge, UrlPolicy
 from .open_sources import Plan, safe_project_name
+from .shares_backend import ShareBackend
 
 Emit = Callable[[dict[str, Any]], None]
 _PROGRESS_EVERY = 0.25
@@ -75,12 +76,14 @@ class OpenRun:
         user: str,
         emit: Emit,
         resolver: Any = None,
+        share_backend: ShareBackend | None = None,
     ) -> None:
         self.settings = settings
         self.cm = contents_manager
         self.space = space
         self.user = user
         self.emit = emit
+        self.share_backend = share_backend
         self.policy = policy_of(settings, resolver)
         self._last_progress = 0.0
 
@@ -124,7 +127,7 @@ class OpenRun:
         return await self._done(path, await ensure_async(self.cm.dir_exists(path)))
 
     async def _other_path(self, plan: Plan) -> dict[str, Any]:
-        lookup = self.settings.share_lookup_class()
+        lookup = self.settings.share_lookup_class(self.share_backend, self.cm)
         shared = await lookup.path_for(self.user, plan.owner, plan.path)
         if shared is None:
             raise Refused(

@@ -1,20 +1,104 @@
 """The seam between "Open in SWAN" and sharing: how a user reaches a path in someone else's space.
 
-Sharing is a separate backend; this module only defines the question the open-in flow asks. It
-must not talk to any storage or share API itself.
+It maps the owner's path of a link onto where a share the user accepted appears in their own
+space (``Shares/<name>/…``), asking the configured `ShareBackend`. It must not speak a share
+protocol itself, nor decide who may see what: the storage did that when it listed the shares.
 """
 
 from __future__ import annotations
 
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+
+from .open_safety import Refused
+from .shares_backend import Share, ShareBackend, ShareError
+
+
+@dataclass(frozen=True)
+class Route:
+    """One way to reach the owner's path: through ``share``, at ``path`` in the user's view."""
+
+    share: Share
+    path: str
+    depth: int
+
+
+def item_names(share: Share) -> set[str]:
+    """The names the shared item goes by: its name in the owner's space where the storage says
+    (Reva), and the name of the place where it appears for the recipient (ownCloud, Nextcloud,
+    unless the recipient renamed it)."""
+    return {posixpath.basename(p.rstrip("/")) for p in (share.path, share.location or "") if p}
+
+
+def routes(shares: Iterable[Share], owner: str, path: str) -> Iterator[Route]:
+    """Every received share of ``owner`` that can hold ``path`` (a path in the owner's space), and
+    where that path then is for the recipient. OCS does not say where a received item lies in its
+    owner's space, so a folder named like one of the link's segments is taken to be that segment;
+    the caller checks that the path is really there."""
+    segments = [s for s in path.split("/") if s]
+    for share in shares:
+        if share.owner != owner or share.location is None or not segments:
+            continue
+        names = item_names(share)
+        if share.item_type == "file":
+            if segments[-1] in names:
+                yield Route(share, share.location, len(segments))
+            continue
+        for i, segment in enumerate(segments):
+            if segment in names:
+                rest = segments[i + 1 :]
+                yield Route(share, posixpath.join(share.location, *rest), i + 1)
+
 
 class ShareLookup:
-    """Answers whether ``user`` received a share that covers ``owner``'s ``path``.
+    """Answers where ``owner``'s ``path`` can be opened by this server's user, if anywhere.
 
-    The default knows of no shares: links into someone else's space then show a page asking
-    the user to have the owner share it. A share backend subclasses this and is configured as
-    ``c.SwanOpenIn.share_lookup_class``.
+    With a configured share backend (``c.OCSShareBackend``), that is through a share the user
+    received and accepted: a link to ``class-2026/exercise-1.ipynb`` of ``teacher`` opens
+    ``Shares/class-2026/exercise-1.ipynb`` when teacher shared ``class-2026`` with the user. A
+    share still waiting for the user's answer is a refusal that says to accept it first. Without
+    a backend, nothing is shared and links into someone else's space ask to have it shared.
+
+    Another lookup (e.g. one that knows a site's mount layout) subclasses this and is configured
+    as ``c.SwanOpenIn.share_lookup_class``.
     """
+
+    def __init__(self, backend: ShareBackend | None = None, contents_manager: Any = None) -> None:
+        self.backend = backend
+        self.contents_manager = contents_manager
 
     async def path_for(self, user: str, owner: str, path: str) -> str | None:
         """The path in ``user``'s own view where ``owner``'s ``path`` can be opened, or None."""
+        if self.backend is None or not self.backend.configured:
+            return None
+        try:
+            received = await self.backend.received_shares("all")
+        except ShareError as e:
+            raise Refused(
+                f"The storage could not say which shares you have, so /{path} of {owner} cannot "
+                f"be opened now: {e.message}",
+                status=503,
+            ) from e
+        found = sorted(routes(received, owner, path), key=lambda r: -r.depth)
+        accepted = [r for r in found if r.share.state in (None, "accepted")]
+        for route in accepted:
+            if await self._exists(route.path):
+                return route.path
+        if accepted:
+            return accepted[0].path
+        if any(r.share.state == "pending" for r in found):
+            raise Refused(
+                f"{owner} shared /{path} with you, but you have not accepted the share yet. "
+                "Accept it in the Shared with me panel of JupyterLab, then click the link again.",
+                status=409,
+            )
         return None
+
+    async def _exists(self, path: str) -> bool:
+        if self.contents_manager is None:
+            return True
+        return bool(await ensure_async(self.contents_manager.exists(path)))

@@ -13,20 +13,11 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
+from lab_browser import CHROMIUM, CHROMIUM_ARGS
 from open_servers import GitHttpServer, SourceServer, UpstreamRepository, reply
 from test_swan_up import SPAWN_TIMEOUT, Swan, log_in, start_swan
 
 pytestmark = [pytest.mark.hub]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 SOURCE = "127.0.0.2"
 # The users' servers read this config (through JUPYTER_CONFIG_PATH): the local sources are
@@ -242,7 +233,7 @@ def test_in_a_browser_a_generated_link_is_confirmed_and_lands_in_the_notebook(sw
         pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     source.routes["/browser/walkthrough.ipynb"] = reply(200, notebook("print('hi')").encode())
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.goto(f"{swan.url}/hub/login")

@@ -10,46 +10,24 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import notebook_body
+from lab_browser import (
+    Lab,
+    chromium_page,
+    eventually,
+    needs_chromium,
+    notebook_json,
+    running_lab,
+    screenshot_dir,
+)
 from ocs_replay import OCSReplay
 
-from swan_hub.cli import free_port
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-START_TIMEOUT = 90.0
-UI_TIMEOUT_MS = 30_000
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason="Debian's chromium is not installed (apt-get install chromium)",
-)
-
-
-@dataclass
-class Lab:
-    url: str
-    token: str
-    root: Path
+pytest.importorskip("playwright.sync_api")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -64,116 +42,32 @@ def lab(tmp_path, replay) -> Iterator[Lab]:
     """JupyterLab on a free port of 127.0.0.1 serving a teacher's space (SwanContentsManager)."""
     root = tmp_path / "space"
     (root / "class-2026").mkdir(parents=True)
-    notebook = notebook_body()["content"]
-    # a kernel named in the notebook: no "Select Kernel" dialog over the page
-    notebook["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    notebook = notebook_json("print('hi')")
     (root / "class-2026" / "exercise-1.ipynb").write_text(json.dumps(notebook))
     (root / "physics-lab").mkdir()
     secret = tmp_path / "app-password"
     secret.write_text(replay.recording["credentials"]["password"])
-    config = tmp_path / "jupyter_server_config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "ServerApp": {
-                    "contents_manager_class": "swan_contents.SwanContentsManager",
-                    "jpserver_extensions": {"swan_share_ext": True},
-                },
-                "SwanContentsManager": {"versions_dir": str(tmp_path / "versions")},
-                "OCSShareBackend": {
-                    "url": replay.url,
-                    "api_version": "2",
-                    "username": "teacher",
-                    "password_file": str(secret),
-                },
-            }
-        )
-    )
-    # no "Jupyter news?" toast over the screenshots
-    notification = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
-    notification.mkdir(parents=True)
-    (notification / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    port, token = free_port(), "browser-test-token"
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+    sharing = {
+        "OCSShareBackend": {
+            "url": replay.url,
+            "api_version": "2",
+            "username": "teacher",
+            "password_file": str(secret),
+        }
     }
-    log = (tmp_path / "lab.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            f"--config={config}",
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, token, server, tmp_path / "lab.log")
-        yield Lab(url, token, root)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-def _wait_until_up(url: str, token: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"JupyterLab exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if (
-                httpx.get(f"{url}/api/status", params={"token": token}, timeout=2).status_code
-                == 200
-            ):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"JupyterLab did not start in {START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
+    with running_lab(tmp_path, root, sharing) as served:
+        yield served
 
 
 @pytest.fixture
 def page(tmp_path):
-    with playwright_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800},
-        )
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
+    with chromium_page(tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture
 def screenshots(tmp_path) -> Path:
-    target = Path(os.environ.get("SWAN_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    target.mkdir(parents=True, exist_ok=True)
-    return target
+    return screenshot_dir(tmp_path)
 
 
 def _open_lab(page, lab: Lab) -> None:
@@ -267,8 +161,7 @@ def test_the_shared_with_me_panel_offers_open_clone_and_accept(page, lab, replay
     page.screenshot(path=str(screenshots / "shared-with-me.png"))
 
     pending.get_by_role("button", name="Accept").click()
-    panel.locator(".swan-SharedWithMe-share").first.wait_for()
-    assert len(replay.requests("POST", "/shares/pending/22")) == 1
+    eventually(lambda: len(replay.requests("POST", "/shares/pending/22")) == 1)
 
     # the clone is the student's own folder: the file browser opens it
     accepted.get_by_role("button", name="Clone").click()

@@ -104,3 +104,39 @@ export async function swanAPI<T>(
 export function jsonBody(method: string, body: unknown): RequestInit {
   return { method, body: JSON.stringify(body) };
 }
+
+/** One version of a file (GET /swan/api/versions). */
+export interface IVersion {
+  id: string;
+  /** Seconds since the epoch. */
+  last_modified: number;
+  size: number | null;
+  source: 'swan' | 'eos' | 'server';
+  read_only: boolean;
+}
+
+/** A deleted file or folder that can be restored (GET /swan/api/trash). */
+export interface ITrashItem {
+  id: string;
+  name: string;
+  /** Where it was in the user's space. */
+  path: string;
+  /** Seconds since the epoch. */
+  deleted: number;
+  size: number | null;
+  type: 'file' | 'directory';
+}
+
+/** A contents model as the restore endpoints answer it (only what the UI reads). */
+export interface IRestored {
+  path: string;
+  type: 'file' | 'notebook' | 'directory';
+}
+
+/** The open-in link of a path and its badge (POST /swan/api/links). */
+export interface ILinks {
+  link: string;
+  badge: string;
+  markdown: string;
+  html: string;
+}

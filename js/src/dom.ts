@@ -54,3 +54,37 @@ export function describeKind(kind: string): string {
       return kind;
   }
 }
+
+/** A size in bytes as a person reads it (1.2 MB). */
+export function formatSize(bytes: number | null): string {
+  if (bytes === null) {
+    return '';
+  }
+  const units = ['bytes', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} ${units[0]}` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A time in seconds since the epoch, in the person's own format. */
+export function formatTime(seconds: number): string {
+  return new Date(seconds * 1000).toLocaleString();
+}
+
+/** The line under a dialog's content that says what just happened, or what went wrong. */
+export class StatusLine {
+  readonly node: HTMLParagraphElement;
+
+  constructor(className: string) {
+    this.node = h('p', { class: className, role: 'status' });
+  }
+
+  say(message: unknown, isError = false): void {
+    this.node.textContent = message instanceof Error ? message.message : String(message);
+    this.node.classList.toggle('swan-mod-error', isError);
+  }
+}

@@ -1,25 +1,52 @@
 /**
- * The SWAN suite's JupyterLab 4 / Notebook 7 plugin: a "Share…" command in the file browser's
- * context menu and the notebook toolbar, and the "Shared with me" side panel. It wires widgets
- * into the application; what they do lives in their own modules.
+ * The SWAN suite's JupyterLab 4 / Notebook 7 plugins: the contents drive that saves
+ * conditionally and its conflict dialog; Versions…, Trash… and Copy Open-in-SWAN Link; the
+ * "Share…" command and the "Shared with me" side panel. This module wires commands, menus and
+ * widgets into the application; what they do lives in their own modules.
  */
 import {
   ILabShell,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, ToolbarButton } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  showErrorMessage,
+  ToolbarButton
+} from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
-import { shareIcon, usersIcon } from '@jupyterlab/ui-components';
+import {
+  Contents,
+  IDefaultDrive,
+  IServerSettings,
+  ServerConnection,
+  ServiceManagerPlugin
+} from '@jupyterlab/services';
+import { linkIcon, shareIcon, usersIcon } from '@jupyterlab/ui-components';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
+import { ConflictDialogs } from './conflicts';
+import { OpenDocuments } from './documents';
+import { SwanDrive } from './drive';
+import { copyOpenLink } from './openLink';
 import { openShareDialog } from './shareDialog';
 import { SharedWithMePanel } from './sharedWithMe';
+import { openTrashDialog } from './trash';
+import { openVersionsDialog } from './versions';
 
 const SHARE_COMMAND = 'swan:share';
 const PANEL_COMMAND = 'swan:shared-with-me';
+const VERSIONS_COMMAND = 'swan:versions';
+const TRASH_COMMAND = 'swan:trash';
+const LINK_COMMAND = 'swan:copy-open-link';
+
+/** Context-menu items of the file browser pass this, so commands act on its selection. */
+const FROM_FILE_BROWSER = { origin: 'file-browser' };
 
 /** Adds a Share button to every notebook's toolbar. */
 class NotebookShareButton
@@ -38,7 +65,142 @@ class NotebookShareButton
   }
 }
 
-const plugin: JupyterFrontEndPlugin<void> = {
+/**
+ * Replaces JupyterLab's default drive (disabled in package.json) with the same REST drive that
+ * also sends the stored version with each save.
+ */
+const drivePlugin: ServiceManagerPlugin<Contents.IDrive> = {
+  id: '@swan-suite/labextension:drive',
+  description: 'The contents drive that never overwrites a change made elsewhere.',
+  autoStart: true,
+  provides: IDefaultDrive,
+  optional: [IServerSettings],
+  activate: (_: null, serverSettings: ServerConnection.ISettings | null) =>
+    new SwanDrive({ serverSettings: serverSettings ?? undefined })
+};
+
+const conflictsPlugin: JupyterFrontEndPlugin<void> = {
+  id: '@swan-suite/labextension:conflicts',
+  description: 'Asks what to do when a save finds the file changed elsewhere.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [IDefaultDrive],
+  activate: (
+    _app: JupyterFrontEnd,
+    documentManager: IDocumentManager,
+    drive: Contents.IDrive | null
+  ) => {
+    if (drive instanceof SwanDrive) {
+      drive.resolver = new ConflictDialogs(new OpenDocuments(documentManager));
+    }
+  }
+};
+
+/**
+ * The path a command acts on: the one it was given, the file browser's selection when run from
+ * its context menu, else the document in the main area.
+ */
+function targetPath(
+  args: ReadonlyPartialJSONObject,
+  app: JupyterFrontEnd,
+  documents: OpenDocuments,
+  fileBrowser: IDefaultFileBrowser | null,
+  acceptFolders: boolean
+): string | undefined {
+  if (typeof args.path === 'string') {
+    return args.path;
+  }
+  if (args.origin === FROM_FILE_BROWSER.origin) {
+    const item = fileBrowser?.selectedItems().next()?.value;
+    return item && (acceptFolders || item.type !== 'directory') ? item.path : undefined;
+  }
+  return documents.pathOf(app.shell.currentWidget);
+}
+
+const storagePlugin: JupyterFrontEndPlugin<void> = {
+  id: '@swan-suite/labextension:storage',
+  description: 'Versions and trash of the storage, and open-in-SWAN links of files.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [IDefaultFileBrowser, IMainMenu, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    documentManager: IDocumentManager,
+    fileBrowser: IDefaultFileBrowser | null,
+    mainMenu: IMainMenu | null,
+    palette: ICommandPalette | null
+  ) => {
+    const documents = new OpenDocuments(documentManager);
+    const pathFor = (args: ReadonlyPartialJSONObject, acceptFolders: boolean) =>
+      targetPath(args, app, documents, fileBrowser, acceptFolders);
+
+    app.commands.addCommand(VERSIONS_COMMAND, {
+      label: 'Versions…',
+      caption: 'Earlier versions of this file, to look at and restore',
+      isEnabled: args => !!pathFor(args, false),
+      execute: async args => {
+        const path = pathFor(args, false);
+        if (path) {
+          await openVersionsDialog(path, documents);
+        }
+      }
+    });
+    app.commands.addCommand(TRASH_COMMAND, {
+      label: 'Trash…',
+      caption: 'Deleted files and folders, to restore',
+      execute: () =>
+        openTrashDialog({
+          restored: async () => {
+            await fileBrowser?.model.refresh();
+          }
+        })
+    });
+    app.commands.addCommand(LINK_COMMAND, {
+      label: 'Copy Open-in-SWAN Link',
+      caption: 'A link that opens this file in the SWAN session of whoever clicks it',
+      icon: linkIcon,
+      isEnabled: args => !!pathFor(args, true),
+      execute: async args => {
+        const path = pathFor(args, true);
+        if (path === undefined) {
+          return;
+        }
+        try {
+          await copyOpenLink(path);
+        } catch (error) {
+          await showErrorMessage('No open-in-SWAN link', error as Error);
+        }
+      }
+    });
+
+    app.contextMenu.addItem({
+      command: VERSIONS_COMMAND,
+      selector: '.jp-DirListing-item[data-isdir="false"]',
+      args: FROM_FILE_BROWSER,
+      rank: 4
+    });
+    app.contextMenu.addItem({
+      command: LINK_COMMAND,
+      selector: '.jp-DirListing-item[data-isdir]',
+      args: FROM_FILE_BROWSER,
+      rank: 4
+    });
+    app.contextMenu.addItem({
+      command: TRASH_COMMAND,
+      selector: '.jp-DirListing-content',
+      rank: 10
+    });
+    mainMenu?.fileMenu.addGroup(
+      [{ command: VERSIONS_COMMAND }, { command: TRASH_COMMAND }, { command: LINK_COMMAND }],
+      6
+    );
+    for (const command of [VERSIONS_COMMAND, TRASH_COMMAND, LINK_COMMAND]) {
+      palette?.addItem({ command, category: 'Storage' });
+    }
+  }
+};
+
+const sharingPlugin: JupyterFrontEndPlugin<void> = {
   id: '@swan-suite/labextension:sharing',
   description: 'Share files and folders through the storage, and open what others share.',
   autoStart: true,
@@ -101,4 +263,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [drivePlugin, conflictsPlugin, storagePlugin, sharingPlugin];

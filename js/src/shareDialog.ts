@@ -16,7 +16,7 @@ import {
   READ,
   swanAPI
 } from './api';
-import { debounce, describeKind, h } from './dom';
+import { debounce, describeKind, h, StatusLine } from './dom';
 
 /** Milliseconds of quiet typing before the storage is searched. */
 const SEARCH_DELAY = 300;
@@ -48,7 +48,7 @@ export class ShareDialogBody extends Widget {
       this.buildLinkSection(),
       h('h3', {}, 'Who has access'),
       this.sharesList,
-      this.status
+      this.status.node
     );
     void this.refresh();
   }
@@ -59,7 +59,7 @@ export class ShareDialogBody extends Widget {
       const shares = await swanAPI<IShare[]>('shares', {}, { path: this.target.path });
       this.renderShares(shares);
     } catch (error) {
-      this.say(error, true);
+      this.status.say(error, true);
     }
   }
 
@@ -106,7 +106,7 @@ export class ShareDialogBody extends Widget {
       }
       this.renderResults(found);
     } catch (error) {
-      this.say(error, true);
+      this.status.say(error, true);
     }
   }
 
@@ -167,12 +167,12 @@ export class ShareDialogBody extends Widget {
           permissions
         })
       );
-      this.say(`Shared with ${sharee.name}`);
+      this.status.say(`Shared with ${sharee.name}`);
       this.searchInput.value = '';
       this.chosen = null;
       await this.refresh();
     } catch (error) {
-      this.say(error, true);
+      this.status.say(error, true);
       this.shareButton.disabled = false;
     }
   }
@@ -212,10 +212,10 @@ export class ShareDialogBody extends Widget {
       if (link.url) {
         Clipboard.copyToSystem(link.url);
       }
-      this.say('Link created and copied to the clipboard');
+      this.status.say('Link created and copied to the clipboard');
       await this.refresh();
     } catch (error) {
-      this.say(error, true);
+      this.status.say(error, true);
     } finally {
       button.disabled = false;
     }
@@ -278,7 +278,7 @@ export class ShareDialogBody extends Widget {
       const copy = h('button', { class: 'jp-mod-styled', type: 'button' }, 'Copy link');
       copy.addEventListener('click', () => {
         Clipboard.copyToSystem(share.url as string);
-        this.say('Link copied to the clipboard');
+        this.status.say('Link copied to the clipboard');
       });
       row.insertBefore(copy, revoke);
     }
@@ -289,9 +289,9 @@ export class ShareDialogBody extends Widget {
     const permissions = role.value === 'edit' ? editPermissions(share.item_type) : READ;
     try {
       await swanAPI<IShare>(`shares/${encodeURIComponent(share.id)}`, jsonBody('PATCH', { permissions }));
-      this.say('Rights changed');
+      this.status.say('Rights changed');
     } catch (error) {
-      this.say(error, true);
+      this.status.say(error, true);
     }
     await this.refresh();
   }
@@ -299,18 +299,11 @@ export class ShareDialogBody extends Widget {
   private async revoke(share: IShare, who: string): Promise<void> {
     try {
       await swanAPI<null>(`shares/${encodeURIComponent(share.id)}`, { method: 'DELETE' });
-      this.say(`${who} no longer has access`);
+      this.status.say(`${who} no longer has access`);
     } catch (error) {
-      this.say(error, true);
+      this.status.say(error, true);
     }
     await this.refresh();
-  }
-
-  // -- status line -------------------------------------------------------------------------
-
-  private say(message: unknown, isError = false): void {
-    this.status.textContent = message instanceof Error ? message.message : String(message);
-    this.status.classList.toggle('swan-mod-error', isError);
   }
 
   private chosen: ISharee | null = null;
@@ -344,5 +337,5 @@ export class ShareDialogBody extends Widget {
     'aria-label': 'Link expiry date'
   });
   private readonly sharesList = h('ul', { class: 'swan-ShareDialog-shares' });
-  private readonly status = h('p', { class: 'swan-ShareDialog-status', role: 'status' });
+  private readonly status = new StatusLine('swan-ShareDialog-status');
 }

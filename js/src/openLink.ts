@@ -1,0 +1,70 @@
+/**
+ * "Copy Open-in-SWAN Link": asks the server for the link of a path (POST /swan/api/links), copies
+ * it, and shows it with the badge markdown for a README. A colleague who clicks the link opens
+ * the file through their own access (a share), so the dialog says to share it first.
+ */
+import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
+import { Widget } from '@lumino/widgets';
+
+import { ILinks, jsonBody, swanAPI } from './api';
+import { h, StatusLine } from './dom';
+
+/** Make the link of `path`, copy it, and show it with its badge markdown. */
+export async function copyOpenLink(path: string): Promise<void> {
+  const links = await swanAPI<ILinks>('links', jsonBody('POST', { path }));
+  Clipboard.copyToSystem(links.link);
+  await showDialog({
+    title: `Open-in-SWAN link of ${PathExt.basename(path) || 'your space'}`,
+    body: new OpenLinkBody(path, links),
+    buttons: [Dialog.okButton({ label: 'Done' })],
+    hasClose: true
+  });
+}
+
+export class OpenLinkBody extends Widget {
+  constructor(path: string, links: ILinks) {
+    super();
+    this.addClass('swan-OpenLink');
+    this.status.say('The link is copied to the clipboard.');
+    this.node.append(
+      h(
+        'p',
+        {},
+        `Whoever clicks this link opens /${path} in their own SWAN session, through their ` +
+          'own access: share it with them first (Share…), or they will be asked to ask you.'
+      ),
+      this.field('Link', 'swan-OpenLink-link', links.link, 'input'),
+      this.field('Badge for a README (Markdown)', 'swan-OpenLink-markdown', links.markdown),
+      this.status.node
+    );
+  }
+
+  private field(
+    label: string,
+    className: string,
+    value: string,
+    tag: 'input' | 'textarea' = 'textarea'
+  ): HTMLElement {
+    const text = h(tag, {
+      class: `jp-mod-styled ${className}`,
+      readonly: true,
+      'aria-label': label
+    });
+    text.value = value;
+    text.addEventListener('focus', () => text.select());
+    const copy = h('button', { class: 'jp-mod-styled', type: 'button' }, 'Copy');
+    copy.addEventListener('click', () => {
+      Clipboard.copyToSystem(value);
+      this.status.say(`${label} copied to the clipboard.`);
+    });
+    return h(
+      'div',
+      { class: 'swan-OpenLink-field' },
+      h('label', {}, label),
+      h('div', { class: 'swan-Dialog-row' }, text, copy)
+    );
+  }
+
+  private readonly status = new StatusLine('swan-Dialog-status');
+}

@@ -1,0 +1,137 @@
+/**
+ * The "Versions…" dialog of a file: every version the storage or SWAN kept (GET
+ * /swan/api/versions), newest first, each with Restore. A restore keeps the content it replaces
+ * as a version and is refused when the file changed meanwhile; the server decides both.
+ */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
+import { Widget } from '@lumino/widgets';
+
+import { IVersion, jsonBody, swanAPI } from './api';
+import { formatSize, formatTime, h, StatusLine } from './dom';
+
+/** What the dialog asks of the open documents. */
+export interface IVersionsActions {
+  /** Whether a document open at `path` has unsaved changes. */
+  isDirty(path: string): boolean;
+  /** Load the stored content into the documents open at `path`. */
+  reload(path: string): Promise<void>;
+}
+
+/** Who kept a version, as a person reads it. */
+const KEPT_BY: Record<IVersion['source'], string> = {
+  swan: 'kept by SWAN',
+  eos: 'kept by EOS',
+  server: 'kept by the storage'
+};
+
+/** Show the versions of `path`; resolves when the dialog is closed. */
+export async function openVersionsDialog(
+  path: string,
+  actions: IVersionsActions
+): Promise<void> {
+  await showDialog({
+    title: `Versions of ${PathExt.basename(path)}`,
+    body: new VersionsBody(path, actions),
+    buttons: [Dialog.okButton({ label: 'Done' })],
+    hasClose: true
+  });
+}
+
+export class VersionsBody extends Widget {
+  constructor(
+    readonly path: string,
+    private readonly actions: IVersionsActions
+  ) {
+    super();
+    this.addClass('swan-Versions');
+    this.node.append(
+      h('p', { class: 'swan-Dialog-path' }, `/${path}`),
+      this.list,
+      this.status.node
+    );
+    void this.refresh();
+  }
+
+  /** Reload the list from the server. */
+  async refresh(): Promise<void> {
+    try {
+      const answer = await swanAPI<{ versions: IVersion[] }>(
+        'versions',
+        {},
+        { path: this.path }
+      );
+      this.render(answer.versions);
+    } catch (error) {
+      this.status.say(error, true);
+    }
+  }
+
+  private render(versions: IVersion[]): void {
+    this.list.replaceChildren();
+    if (versions.length === 0) {
+      this.list.append(
+        h('li', { class: 'swan-Dialog-empty' }, 'No earlier versions are kept of this file')
+      );
+    }
+    for (const version of versions) {
+      const restore = h(
+        'button',
+        { class: 'jp-mod-styled jp-mod-accept', type: 'button' },
+        'Restore'
+      );
+      restore.addEventListener('click', () => void this.restore(version, restore));
+      this.list.append(
+        h(
+          'li',
+          { class: 'swan-Dialog-row swan-Versions-version', 'data-version-id': version.id },
+          h(
+            'span',
+            { class: 'swan-Dialog-what' },
+            h('span', { class: 'swan-Dialog-name' }, formatTime(version.last_modified)),
+            h(
+              'span',
+              { class: 'swan-Dialog-info' },
+              [formatSize(version.size), KEPT_BY[version.source] ?? version.source]
+                .filter(Boolean)
+                .join(' · ')
+            )
+          ),
+          restore
+        )
+      );
+    }
+  }
+
+  private async restore(version: IVersion, button: HTMLButtonElement): Promise<void> {
+    if (this.actions.isDirty(this.path) && this.confirming !== version.id) {
+      // The open tab's unsaved changes would be replaced: ask once more, in place.
+      this.confirming = version.id;
+      button.textContent = 'Restore anyway';
+      this.status.say(
+        'The open tab has unsaved changes; restoring replaces them. Save them first, or ' +
+          'press Restore anyway.',
+        true
+      );
+      return;
+    }
+    this.confirming = null;
+    button.disabled = true;
+    try {
+      await swanAPI('versions/restore', jsonBody('POST', { path: this.path, id: version.id }));
+      await this.actions.reload(this.path);
+      this.status.say(
+        `Restored the version of ${formatTime(version.last_modified)}. ` +
+          'The content it replaced is kept as a version.'
+      );
+      await this.refresh();
+    } catch (error) {
+      this.status.say(error, true);
+      button.disabled = false;
+    }
+  }
+
+  private confirming: string | null = null;
+  private readonly list = h('ul', { class: 'swan-Dialog-list' });
+  private readonly status = new StatusLine('swan-Dialog-status');
+}
