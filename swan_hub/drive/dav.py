@@ -15,11 +15,13 @@ import shutil
 import stat
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from wsgidav import util
 from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+
+from swan_contents.storage.posix import TEMP_PREFIX
 
 from .spaces import (
     PERM_CREATE,
@@ -56,6 +58,11 @@ ENV_USER = "swan_drive.user"
 ENV_LINK = "swan_drive.link"
 ENV_HEADERS = "swan_drive.response_headers"
 ENV_TREE = "swan_drive.tree"
+ENV_DESTINATION = "swan_drive.destination"
+
+#: The name of the stand-in Destination (see `stand_in_destination`); names with the reserved
+#: temp-file prefix can never exist in a space, so no real path can be taken for it.
+DESTINATION_STAND_IN = f"/{TEMP_PREFIX}destination"
 
 
 def dav_error(e: DriveError | OSError) -> DAVError:
@@ -240,7 +247,7 @@ class _Node:
 
 
 def _require_create(provider: DriveProvider, dest_path: str, environ: dict) -> Place:
-    parent = provider.place_for(util.get_uri_parent(dest_path), environ)
+    parent = provider.place_for(util.get_uri_parent(real_path(dest_path, environ)), environ)
     require(parent, PERM_CREATE, "create files")
     return parent
 
@@ -568,7 +575,7 @@ class DriveProvider(DAVProvider):
         """(user, names below the user's root), None for the list of users."""
         user = self._user(environ)
         try:
-            segments = split_segments(path)
+            segments = split_segments(real_path(path, environ))
         except DriveError as e:
             raise dav_error(e) from e
         if self.user_in_path:
@@ -646,7 +653,7 @@ class PublicLinkProvider(DriveProvider):
     def place_for(self, path: str, environ: dict) -> Place:
         try:
             place = self._link_place(environ)
-            for name in split_segments(path):
+            for name in split_segments(real_path(path, environ)):
                 place = place.child(name)
             return self.spaces.confined(place)
         except DriveError as e:
@@ -692,7 +699,39 @@ def destination_path(environ: dict) -> str:
     raw = environ.get("HTTP_DESTINATION")
     if not raw:
         raise DAVError(400, "Missing Destination header")
-    return util.normalize_path(unquote(urlparse(raw).path))
+    return util.normalize_path(unquote(urlsplit(raw).path))
+
+
+def stand_in_destination(environ: dict) -> None:
+    """Let WsgiDAV COPY and MOVE to a path with `?` or `;` in a name.
+
+    WsgiDAV decodes the Destination header before it parses it as a URL, so such a character
+    in a file name cuts the path there (mar10/wsgidav#139). The real path is kept in the
+    environ, and WsgiDAV gets a stand-in path of a name no space can hold, directly below the
+    same provider, which `real_path` maps back to the real one (and everything below it).
+    """
+    if not environ.get("HTTP_DESTINATION"):
+        return
+    target = destination_path(environ)
+    if "?" not in target and ";" not in target:
+        return
+    share, provider = environ["wsgidav.app"].resolve_provider(target)
+    if provider is None:
+        return
+    environ[ENV_DESTINATION] = (DESTINATION_STAND_IN, target[len(share) :] or "/")
+    parts = urlsplit(environ["HTTP_DESTINATION"])
+    stand_in = quote(share + DESTINATION_STAND_IN)
+    environ["HTTP_DESTINATION"] = urlunsplit((parts.scheme, parts.netloc, stand_in, "", ""))
+
+
+def real_path(path: str, environ: dict) -> str:
+    """``path`` (below a provider) with the stand-in of `stand_in_destination` replaced."""
+    found = environ.get(ENV_DESTINATION)
+    if found is not None:
+        stand_in, real = found
+        if path == stand_in or path.startswith(stand_in + "/"):
+            return real.rstrip("/") + path[len(stand_in) :]
+    return path
 
 
 def _unlink(path: str) -> None:

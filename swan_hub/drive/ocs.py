@@ -40,7 +40,10 @@ from .state import (
 )
 
 SERVER_VERSION = (28, 0, 0, 0)
-PRODUCT = "SWAN drive"
+#: Clients tell the server families apart by this name (a "Nextcloud" in it means Nextcloud's
+#: URL layout for versions, trash and chunked uploads, and its way of listing and declining
+#: received shares), which is the layout the drive serves.
+PRODUCT = "SWAN drive (Nextcloud compatible)"
 
 
 def status_document() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag
 
-from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, Share
+from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, Share, Version
 
 PERM_READ = 1
 PERM_UPDATE = 2
@@ -184,6 +184,7 @@ class Spaces:
         quota_bytes: int | None = None,
         groups_of: Callable[[str], list[str]] = lambda user: [],
         instance_id: str = "ocswan",
+        versions_max_count: int = 50,
     ):
         self.users_root = os.path.abspath(users_root)
         self.drive_root = os.path.abspath(drive_root)
@@ -193,6 +194,7 @@ class Spaces:
         self.quota_bytes = quota_bytes
         self.groups_of = groups_of
         self.instance_id = instance_id
+        self.versions_max_count = versions_max_count
         self._publish_lock = threading.Lock()
         for area in ("trash", "versions", "uploads"):
             os.makedirs(os.path.join(self.drive_root, area), mode=0o700, exist_ok=True)
@@ -345,12 +347,20 @@ class Spaces:
             os.replace(temp, place.fs_path)
         return os.stat(place.fs_path)
 
+    def versions_by_name(self, owner: str, file_id: int) -> dict[str, Version]:
+        """The versions of a file by the name they are listed under: the mtime (seconds) of the
+        content each keeps, as Nextcloud names them, and ``<mtime>-<id>`` for each later
+        version of the same second, so that no save of a busy second is lost."""
+        named: dict[str, Version] = {}
+        for version in self.state.versions(owner, file_id):
+            name = str(version.mtime)
+            if name in named:
+                name = f"{name}-{version.id}"
+            named[name] = version
+        return named
+
     def _keep_version(self, place: Place, old: os.stat_result) -> None:
         file_id = self.state.file_id(place.owner, place.rel)
-        for v in self.state.versions(place.owner, file_id):
-            if v.mtime == int(old.st_mtime):
-                self.state.remove_version(v.id)
-                _unlink_quietly(self.version_file(place.owner, v.id))
         version = self.state.add_version(place.owner, file_id, int(old.st_mtime), old.st_size)
         target = self.version_file(place.owner, version.id)
         try:
@@ -360,6 +370,10 @@ class Spaces:
             if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
             shutil.copy2(place.fs_path, target)
+        kept = sorted(self.state.versions(place.owner, file_id), key=lambda v: v.id)
+        for stale in kept[: max(0, len(kept) - self.versions_max_count)]:
+            self.state.remove_version(stale.id)
+            _unlink_quietly(self.version_file(place.owner, stale.id))
 
     def to_trash(self, place: Place) -> None:
         """Move ``place`` out of the space into its owner's trash."""
