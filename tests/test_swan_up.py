@@ -136,6 +136,21 @@ def start_swan(workdir: Path, *extra: str, users: str = "alice,bob") -> Swan:
     pytest.fail(f"swan up did not answer within {START_TIMEOUT}s:\n{swan.output()[-4000:]}")
 
 
+def drive_url(swan: Swan) -> str:
+    """The drive's own loopback URL (`http://127.0.0.1:<port>/services/drive`), once it answers."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        found = re.search(r"SWAN drive on (http://\S+?)/ ", swan.output())
+        if found:
+            try:
+                if httpx.get(f"{found[1]}/status.php", timeout=2).status_code == 200:
+                    return found[1]
+            except httpx.TransportError:
+                pass
+        time.sleep(0.2)
+    pytest.fail(f"the drive did not answer within {START_TIMEOUT}s:\n{swan.output()[-4000:]}")
+
+
 def request_token(swan: Swan, name: str, password: str) -> httpx.Response:
     return httpx.post(
         f"{swan.url}/hub/api/users/{name}/tokens",
