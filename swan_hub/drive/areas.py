@@ -24,6 +24,7 @@ from .dav import (
     DriveFile,
     DriveFolder,
     DriveProvider,
+    RefusedError,
     UploadsProvider,
     dav_error,
     destination_path,
@@ -81,7 +82,7 @@ class _AreaProvider(DriveProvider):
         raise NotImplementedError
 
     def place_for(self, path: str, environ: dict) -> Place:
-        raise DAVError(HTTP_FORBIDDEN, "This area is read-only")
+        raise RefusedError(HTTP_FORBIDDEN, "This area is read-only")
 
     def blob_node(self, path: str, environ: dict, place: Place) -> Any:
         node = self._node(path, environ, place, at_root=False)

@@ -13,12 +13,19 @@ import errno
 import os
 import shutil
 import stat
+import xml.etree.ElementTree as ET  # noqa: S405 - writes XML, never parses any
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_error import (
+    HTTP_FORBIDDEN,
+    HTTP_NOT_FOUND,
+    DAVError,
+    get_http_status_code,
+    get_http_status_string,
+)
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from swan_contents.storage.posix import TEMP_PREFIX
@@ -43,6 +50,8 @@ from .state import Share
 
 OC = "{http://owncloud.org/ns}"
 NC = "{http://nextcloud.org/ns}"
+DAV_NS = "{DAV:}"
+SABRE = "{http://sabredav.org/ns}"
 OC_PROPERTIES = [
     f"{OC}fileid",
     f"{OC}id",
@@ -65,19 +74,50 @@ ENV_DESTINATION = "swan_drive.destination"
 DESTINATION_STAND_IN = f"/{TEMP_PREFIX}destination"
 
 
-def dav_error(e: DriveError | OSError) -> DAVError:
+#: Sabre's exception class of each status, which ownCloud and Nextcloud name in error bodies
+SABRE_EXCEPTIONS = {
+    400: "BadRequest",
+    401: "NotAuthenticated",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    412: "PreconditionFailed",
+    423: "Locked",
+    507: "InsufficientStorage",
+}
+
+
+class RefusedError(DAVError):
+    """A refusal of the drive, answered as ownCloud and Nextcloud answer one: an XML error body
+    (`d:error` with Sabre's `s:exception` and `s:message`) whose message clients can show."""
+
+    def get_response_page(self) -> tuple[str, bytes]:
+        if self.err_condition:
+            return super().get_response_page()
+        status = get_http_status_code(self)
+        exception = "Sabre\\DAV\\Exception\\" + SABRE_EXCEPTIONS.get(status, "")
+        message = str(self.context_info or get_http_status_string(self))
+        root = ET.Element(f"{DAV_NS}error")
+        ET.SubElement(root, f"{SABRE}exception").text = exception.rstrip("\\")
+        ET.SubElement(root, f"{SABRE}message").text = message
+        body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        return "application/xml; charset=utf-8", body
+
+
+def dav_error(e: DriveError | OSError) -> RefusedError:
     """The WebDAV error for a refused operation or a failed file call."""
     if isinstance(e, DriveError):
-        return DAVError(e.status, e.message)
+        return RefusedError(e.status, e.message)
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DAVError(507, "The storage is full; nothing was changed")
+        return RefusedError(507, "The storage is full; nothing was changed")
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return DAVError(HTTP_FORBIDDEN, "Permission denied by the storage")
+        return RefusedError(HTTP_FORBIDDEN, "Permission denied by the storage")
     if e.errno == errno.ENOENT:
-        return DAVError(HTTP_NOT_FOUND)
+        return RefusedError(HTTP_NOT_FOUND)
     if e.errno == errno.EEXIST:
-        return DAVError(405, "It exists already")
-    return DAVError(500, f"Storage error: {e.strerror}")
+        return RefusedError(405, "It exists already")
+    return RefusedError(500, f"Storage error: {e.strerror}")
 
 
 def require(place: Place, perm: int, what: str) -> None:
@@ -106,7 +146,7 @@ def parse_mtime(environ: dict) -> int | None:
     try:
         return int(float(value))
     except ValueError:
-        raise DAVError(400, "X-OC-Mtime must be seconds since the epoch") from None
+        raise RefusedError(400, "X-OC-Mtime must be seconds since the epoch") from None
 
 
 class _QuotaWriter:
@@ -121,7 +161,7 @@ class _QuotaWriter:
     def write(self, data: bytes) -> None:
         self.written += len(data)
         if self.limit is not None and self.written > self.limit:
-            raise DAVError(507, "Not enough space for this upload; nothing was changed")
+            raise RefusedError(507, "Not enough space for this upload; nothing was changed")
         self._file.write(data)
 
     def close(self) -> None:
@@ -180,7 +220,7 @@ class _Node:
 
     def _oc_property(self, name: str) -> Any:
         if self.provider.area != "space":
-            raise DAVError(HTTP_NOT_FOUND)
+            raise RefusedError(HTTP_NOT_FOUND)
         if name == f"{OC}fileid":
             return str(self.file_id())
         if name == f"{OC}id":
@@ -193,13 +233,13 @@ class _Node:
             return self.place.owner
         if name == f"{NC}has-preview":
             return "false"
-        raise DAVError(HTTP_NOT_FOUND)
+        raise RefusedError(HTTP_NOT_FOUND)
 
     # -- writes shared by files and folders -------------------------------------------------------
 
     def _removable(self) -> None:
         if self.place.mount:
-            raise DAVError(HTTP_FORBIDDEN, "A received share cannot be deleted or moved here")
+            raise RefusedError(HTTP_FORBIDDEN, "A received share cannot be deleted or moved here")
         require(self.place, PERM_DELETE, "delete or move this")
 
     def handle_delete(self) -> bool:
@@ -298,7 +338,7 @@ class DriveFile(_Node, DAVNonCollection):
             limit = self.spaces.quota_bytes - used + (self.st.st_size if self.st else 0)
             announced = util.get_content_length(self.environ)
             if announced and announced > limit:
-                raise DAVError(507, "Not enough space for this upload; nothing was changed")
+                raise RefusedError(507, "Not enough space for this upload; nothing was changed")
         try:
             self._writer = _QuotaWriter(self.spaces.temp_beside(self.place.fs_path), limit)
         except OSError as e:
@@ -455,7 +495,7 @@ class DriveFolder(_Node, DAVCollection):
         except DriveError as e:
             raise dav_error(e) from e
         if self.with_shares_folder and name == self.spaces.share_folder:
-            raise DAVError(
+            raise RefusedError(
                 HTTP_FORBIDDEN, f"{name!r} is where received shares appear; pick another name"
             )
 
@@ -517,16 +557,16 @@ class SharesFolder(_Node, DAVCollection):
         return self.provider.get_resource_inst(util.join_uri(self.path, name), self.environ)
 
     def create_empty_resource(self, name: str) -> Any:
-        raise DAVError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
+        raise RefusedError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
 
     def create_collection(self, name: str) -> None:
-        raise DAVError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
+        raise RefusedError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
 
     def handle_delete(self) -> bool:
-        raise DAVError(HTTP_FORBIDDEN, "The folder of received shares cannot be deleted")
+        raise RefusedError(HTTP_FORBIDDEN, "The folder of received shares cannot be deleted")
 
     def move_recursive(self, dest_path: str) -> None:
-        raise DAVError(HTTP_FORBIDDEN, "The folder of received shares cannot be moved")
+        raise RefusedError(HTTP_FORBIDDEN, "The folder of received shares cannot be moved")
 
     def support_recursive_delete(self) -> bool:
         return True
@@ -568,7 +608,7 @@ class DriveProvider(DAVProvider):
     def _user(self, environ: dict) -> str:
         user = environ.get(ENV_USER)
         if not user:
-            raise DAVError(401)
+            raise RefusedError(401)
         return user
 
     def _split(self, path: str, environ: dict) -> tuple[str, list[str]] | None:
@@ -583,21 +623,21 @@ class DriveProvider(DAVProvider):
                 return None
             if segments[0] != user:
                 # Another user's space: the same answer as for a name that does not exist.
-                raise DAVError(HTTP_NOT_FOUND)
+                raise RefusedError(HTTP_NOT_FOUND)
             segments = segments[1:]
         return user, segments
 
     def place_for(self, path: str, environ: dict) -> Place:
         split = self._split(path, environ)
         if split is None:
-            raise DAVError(HTTP_FORBIDDEN, "Not a place for files")
+            raise RefusedError(HTTP_FORBIDDEN, "Not a place for files")
         user, segments = split
         try:
             place = self.spaces.resolve(user, "/".join(segments))
         except DriveError as e:
             raise dav_error(e) from e
         if place is None:
-            raise DAVError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
+            raise RefusedError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
         return place
 
     def get_resource_inst(self, path: str, environ: dict) -> Any:
@@ -643,7 +683,7 @@ class PublicLinkProvider(DriveProvider):
     def _link_place(self, environ: dict) -> Place:
         link: Share | None = environ.get(ENV_LINK)
         if link is None:
-            raise DAVError(401)
+            raise RefusedError(401)
         place = self.spaces.place_of_share(link)
         place.mount = False
         if link.item_type == "file":
@@ -681,7 +721,7 @@ class UploadsProvider(DriveProvider):
     def place_for(self, path: str, environ: dict) -> Place:
         split = self._split(path, environ)
         if split is None:
-            raise DAVError(HTTP_FORBIDDEN, "Not a place for files")
+            raise RefusedError(HTTP_FORBIDDEN, "Not a place for files")
         user, segments = split
         root = self.spaces.area_dir("uploads", user)
         return Place(user, "/".join(segments), os.path.join(root, *segments), 31)
@@ -698,7 +738,7 @@ def destination_path(environ: dict) -> str:
     """The path of the Destination header (as WsgiDAV resolves providers by it)."""
     raw = environ.get("HTTP_DESTINATION")
     if not raw:
-        raise DAVError(400, "Missing Destination header")
+        raise RefusedError(400, "Missing Destination header")
     return util.normalize_path(unquote(urlsplit(raw).path))
 
 
