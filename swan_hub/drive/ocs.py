@@ -323,6 +323,15 @@ class ShareAPI:
                 return self.update_share(req, share_id)
             if req.method == "DELETE":
                 return self.delete_share(req, share_id)
+        elif parts == ["deletedshares"] and req.method == "GET":
+            # Nextcloud's name for the shares a recipient declined or left
+            return [
+                self.share_data(s, req, for_recipient=True)
+                for s in self.spaces.received(req.user)
+                if s.state == STATE_DECLINED
+            ]
+        elif len(parts) == 2 and parts[0] == "deletedshares" and req.method == "POST":
+            return self.accept(req, _share_id(parts[1]))
         elif parts == ["sharees"] and req.method == "GET":
             return self.sharees(req)
         else:
