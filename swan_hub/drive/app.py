@@ -147,6 +147,9 @@ class DriveWSGI:
     # -- URLs -------------------------------------------------------------------------------------
 
     def public_url(self, environ: dict, token: str) -> str:
+        """The URL of the public link ``token`` as a browser reaches it."""
+        if self.service.public_url:
+            return f"{self.service.public_url.rstrip('/')}/s/{token}"
         return f"{self.origin(environ)}{self.base_path}/s/{token}"
 
     def origin(self, environ: dict) -> str:
@@ -457,6 +460,17 @@ class DriveService(Application):
     def _base_path_default(self) -> str:
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").rstrip("/")
 
+    public_url = Unicode(
+        "",
+        config=True,
+        help="""
+        The drive's URL as browsers reach it, e.g. ``https://swan.example.org/services/drive``,
+        used in the URLs of public links. Empty: taken from each request (its Host and
+        X-Forwarded-* headers), which is right only for requests that came through the proxy;
+        ``swan up`` sets it, because notebook servers call the drive on its own port.
+        """,
+    )
+
     open_in_url = Unicode(
         "/hub/user-redirect/swan/open?path={path}",
         config=True,
@@ -533,6 +547,7 @@ class DriveService(Application):
         "ip": "DriveService.ip",
         "base-path": "DriveService.base_path",
         "open-in-url": "DriveService.open_in_url",
+        "public-url": "DriveService.public_url",
         "quota-bytes": "DriveService.quota_bytes",
     }
     flags = {
