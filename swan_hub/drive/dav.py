@@ -211,6 +211,15 @@ class _Node:
         names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
         return names + OC_PROPERTIES
 
+    _ref_url: str | None = None
+
+    def get_ref_url(self) -> str:
+        # WsgiDAV asks for it (and percent-encodes the path again) for every property of
+        # every listed entry; a node's path never changes.
+        if self._ref_url is None:
+            self._ref_url = super().get_ref_url()  # type: ignore[misc]
+        return self._ref_url
+
     def get_property_value(self, name: str) -> Any:
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'  # type: ignore[attr-defined]
