@@ -57,8 +57,12 @@ def swan_api(swan, user: str, method: str, endpoint: str, **kwargs) -> httpx.Res
 @pytest.fixture(scope="module")
 def swan(tmp_path_factory):
     """`swan up` (drive storage, the default) with alice and bob logged in, servers running;
-    both are in the demo group class-2026."""
-    swan = start_swan(tmp_path_factory.mktemp("swan-up-drive"))
+    both are in the demo group class-2026. The drive logs every request it serves."""
+    workdir = tmp_path_factory.mktemp("swan-up-drive")
+    config = workdir / "swan-data" / "drive" / "drive_config.py"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"c.DriveService.access_log = {str(workdir / 'drive.log')!r}\n")
+    swan = start_swan(workdir)
     try:
         for name in ("alice", "bob"):
             log_in(swan, name)
@@ -89,6 +93,12 @@ def accept(swan, user: str, share_id: str) -> dict:
     r = swan_api(swan, user, "POST", f"shared-with-me/{share_id}/accept")
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def drive_requests(swan) -> list[tuple[str, str]]:
+    """(method, path) of each request the drive served so far."""
+    log = swan.data.parent / "drive.log"
+    return [tuple(line.split(" ")[:2]) for line in log.read_text().splitlines() if line]
 
 
 def server_environment(swan, user: str) -> dict[str, str]:
@@ -179,8 +189,11 @@ def test_a_teacher_shares_a_class_folder_and_a_student_reads_clones_and_loses_it
     assert source_of(original) == "print('the teacher wrote this')"
 
     # cloned into the student's own space, inside the storage, then edited there
+    served_before = len(drive_requests(swan))
     cloned = swan_api(swan, "bob", "POST", f"shared-with-me/{share['id']}/clone", json={})
     assert cloned.status_code == 201, cloned.text
+    on_files = {m for m, p in drive_requests(swan)[served_before:] if "/dav/files/" in p}
+    assert "COPY" in on_files and not on_files & {"GET", "PUT"}
     clone = cloned.json()["path"]
     assert clone == "lesson-1" and cloned.json()["type"] == "directory"
     edited = contents(swan, "bob", "PUT", f"{clone}/intro.ipynb", json=notebook("print('mine')"))
