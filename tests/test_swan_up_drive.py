@@ -20,10 +20,8 @@ from test_drive_clients import sync
 from test_swan_up import (
     NOTEBOOK,
     _processes,
-    log_in,
     run_swan_up,
-    start_server,
-    start_swan,
+    swan_with_servers,
     user_api,
 )
 
@@ -62,14 +60,8 @@ def swan(tmp_path_factory):
     config = workdir / "swan-data" / "drive" / "drive_config.py"
     config.parent.mkdir(parents=True)
     config.write_text(f"c.DriveService.access_log = {str(workdir / 'drive.log')!r}\n")
-    swan = start_swan(workdir)
-    try:
-        for name in ("alice", "bob"):
-            log_in(swan, name)
-            start_server(swan, name)
+    with swan_with_servers(workdir) as swan:
         yield swan
-    finally:
-        swan.kill_everything()
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +85,16 @@ def accept(swan, user: str, share_id: str) -> dict:
     r = swan_api(swan, user, "POST", f"shared-with-me/{share_id}/accept")
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def shared_with_bob(swan, folder: str, name: str, text: str, permissions: int) -> str:
+    """alice shares ``folder`` holding the notebook ``name`` with bob, who accepts it; the
+    share's place in bob's space."""
+    files = {name: text}
+    share = share_folder(
+        swan, "alice", folder, files, kind="user", share_with="bob", permissions=permissions
+    )
+    return accept(swan, "bob", share["id"])["location"]
 
 
 def drive_requests(swan) -> list[tuple[str, str]]:
@@ -219,16 +221,7 @@ def test_a_teacher_shares_a_class_folder_and_a_student_reads_clones_and_loses_it
 
 
 def test_a_student_with_edit_rights_saves_into_the_teachers_folder(swan):
-    share = share_folder(
-        swan,
-        "alice",
-        "group-work",
-        {"draft.ipynb": "draft"},
-        kind="user",
-        share_with="bob",
-        permissions=3,
-    )
-    location = accept(swan, "bob", share["id"])["location"]
+    location = shared_with_bob(swan, "group-work", "draft.ipynb", "draft", permissions=3)
     opened = contents(swan, "bob", "GET", f"{location}/draft.ipynb").json()
     assert opened["writable"] is True
     saved = contents(
@@ -279,18 +272,7 @@ def test_a_declined_share_is_listed_as_declined_and_cannot_be_reached(swan, driv
 
 
 def test_a_notebook_opened_from_a_share_starts_its_kernel_in_the_space(swan):
-    share = share_folder(
-        swan,
-        "alice",
-        "lesson-2",
-        {"run.ipynb": "1 + 1"},
-        kind="user",
-        share_with="bob",
-        permissions=1,
-    )
-    location = accept(swan, "bob", share["id"])["location"]
-    started = swan_api(swan, "bob", "GET", "info")  # the server answers
-    assert started.status_code == 200
+    location = shared_with_bob(swan, "lesson-2", "run.ipynb", "1 + 1", permissions=1)
     session = user_api(
         swan,
         "bob",
@@ -391,10 +373,7 @@ def test_a_notebook_changed_on_a_laptop_while_open_is_a_409_on_save_and_never_lo
 
 
 def test_storage_posix_serves_the_space_as_a_folder_without_sharing(tmp_path):
-    swan = start_swan(tmp_path, "--storage", "posix", users="alice")
-    try:
-        log_in(swan, "alice")
-        start_server(swan, "alice")
+    with swan_with_servers(tmp_path, "--storage", "posix", names=("alice",)) as swan:
         assert swan_api(swan, "alice", "GET", "info").json()["storage"]["kind"] == "posix"
         r = contents(swan, "alice", "PUT", "direct.ipynb", json=notebook("on disk"))
         assert r.status_code == 201
@@ -402,8 +381,6 @@ def test_storage_posix_serves_the_space_as_a_folder_without_sharing(tmp_path):
         shares = swan_api(swan, "alice", "GET", "shares")
         assert shares.status_code == 503 and "not set up" in shares.json()["message"]
         assert "--storage posix" in swan.output()
-    finally:
-        swan.kill_everything()
 
 
 def test_the_drive_as_storage_of_docker_servers_is_refused_at_once(tmp_path):
