@@ -522,6 +522,15 @@ class DriveService(Application):
         """,
     )
 
+    upload_max_age = Integer(
+        24 * 3600,
+        config=True,
+        help="""
+        Seconds after its last part that an unfinished chunked upload (Nextcloud chunking v2)
+        is abandoned: its parts are deleted when the same user starts another upload.
+        """,
+    )
+
     token_cache_seconds = Integer(
         60,
         config=True,
@@ -581,6 +590,7 @@ class DriveService(Application):
             groups_of=identity.groups_of,
             instance_id=self._instance_id(drive_root),
             versions_max_count=self.versions_max_count,
+            upload_max_age=self.upload_max_age,
         )
         return DriveWSGI(self, identity, spaces)
 

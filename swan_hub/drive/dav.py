@@ -493,6 +493,9 @@ class DriveFolder(_Node, DAVCollection):
     def create_collection(self, name: str) -> None:
         self._check_new_name(name)
         require(self.place, PERM_CREATE, "create folders")
+        if self.provider.area == "uploads" and not self.place.rel:
+            # a new upload: the time to drop the user's uploads abandoned long ago
+            self.spaces.sweep_abandoned_uploads(self.place.owner)
         try:
             os.mkdir(self.place.child(name).fs_path, 0o700)
         except OSError as e:

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -185,6 +186,7 @@ class Spaces:
         groups_of: Callable[[str], list[str]] = lambda user: [],
         instance_id: str = "ocswan",
         versions_max_count: int = 50,
+        upload_max_age: float = 24 * 3600,
     ):
         self.users_root = os.path.abspath(users_root)
         self.drive_root = os.path.abspath(drive_root)
@@ -195,6 +197,7 @@ class Spaces:
         self.groups_of = groups_of
         self.instance_id = instance_id
         self.versions_max_count = versions_max_count
+        self.upload_max_age = upload_max_age
         self._publish_lock = threading.Lock()
         for area in ("trash", "versions", "uploads"):
             os.makedirs(os.path.join(self.drive_root, area), mode=0o700, exist_ok=True)
@@ -214,6 +217,16 @@ class Spaces:
         path = os.path.join(self.drive_root, area, check_name(user), *parts)
         os.makedirs(path, mode=0o700, exist_ok=True)
         return path
+
+    def sweep_abandoned_uploads(self, user: str) -> None:
+        """Delete the user's chunked uploads that got no part for ``upload_max_age`` seconds
+        (a client that died half way never sends the final MOVE)."""
+        horizon = time.time() - self.upload_max_age
+        root = self.area_dir("uploads", user)
+        with os.scandir(root) as it:
+            stale = [e.path for e in it if e.is_dir() and e.stat().st_mtime < horizon]
+        for path in stale:
+            _unlink_quietly(path)
 
     def own_place(self, user: str, rel: str = "") -> Place:
         segments = split_segments(rel)
