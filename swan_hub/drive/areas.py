@@ -310,7 +310,8 @@ def finish_chunked_upload(
 
 
 class OwnCloudMiddleware(BaseMiddleware):
-    """WsgiDAV middleware: the cross-area MOVEs/COPYs of Nextcloud and the OC response headers."""
+    """WsgiDAV middleware: the cross-area MOVEs/COPYs of Nextcloud, destinations WsgiDAV would
+    misread (see `stand_in_destination`), and the OC response headers."""
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Any:
         provider = environ.get("wsgidav.provider")
