@@ -19,6 +19,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -118,66 +119,71 @@ def measure(client: httpx.Client, base: str, rounds: int) -> dict[str, float]:
     return {name: statistics.median(times) * 1000 for name, times in results.items()}
 
 
-def main(rounds: int = 15) -> dict:
+@contextlib.contextmanager
+def running_drive(tmp: Path) -> Iterator[tuple[str, str, Path]]:
+    """`swan up` with the one user alice, in ``tmp``: (the drive's own URL
+    http://127.0.0.1:<port>/services/drive, alice's hub token, alice's space); stopped after."""
     repo = Path(__file__).resolve().parent.parent
     swan = Path(sys.executable).with_name("swan")
-    with tempfile.TemporaryDirectory(prefix="swan-bench-drive-") as tmp:
-        data = Path(tmp) / "data"
-        log = Path(tmp) / "swan.log"
-        port = free_port()
-        env = dict(os.environ, PYTHONPATH=str(repo))
-        with open(log, "wb") as out:
-            hub = subprocess.Popen(
-                [str(swan), "up", "--port", str(port), "--data-dir", str(data), "--users", "alice"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=tmp,
-                env=env,
-                start_new_session=True,
-            )
-        plain = None
-        try:
-            deadline = time.monotonic() + 90
-            while not re.search(r"SWAN drive on (http://\S+?)/services", log.read_text()):
-                if time.monotonic() > deadline or hub.poll() is not None:
-                    raise RuntimeError(log.read_text()[-3000:])
-                time.sleep(0.3)
-            drive_url = re.search(r"SWAN drive on (http://\S+?)/services", log.read_text())[1]
-            while httpx.get(f"http://127.0.0.1:{port}/hub/api", timeout=5).status_code != 200:
-                time.sleep(0.3)
-            password = (
-                (data / "hub" / "demo-passwords.txt").read_text().split("alice ")[1].split()[0]
-            )
-            token = httpx.post(
-                f"http://127.0.0.1:{port}/hub/api/users/alice/tokens",
-                json={"auth": {"username": "alice", "password": password}},
-                timeout=30,
-            ).json()["token"]
-            space = data / "users" / "alice"
-            drive_base = f"{drive_url}/services/drive/remote.php/dav/files/alice"
-            wait_for(drive_base + "/", hub, auth=("alice", token))
-            make_folder(space / "listing")
+    data = tmp / "data"
+    log = tmp / "swan.log"
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    with open(log, "wb") as out:
+        hub = subprocess.Popen(
+            [str(swan), "up", "--port", str(port), "--data-dir", str(data), "--users", "alice"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while not re.search(r"SWAN drive on (http://\S+?)/ ", log.read_text()):
+            if time.monotonic() > deadline or hub.poll() is not None:
+                raise RuntimeError(log.read_text()[-3000:])
+            time.sleep(0.3)
+        drive_url = re.search(r"SWAN drive on (http://\S+?)/ ", log.read_text())[1]
+        while httpx.get(f"http://127.0.0.1:{port}/hub/api", timeout=5).status_code != 200:
+            time.sleep(0.3)
+        password = (data / "hub" / "demo-passwords.txt").read_text().split("alice ")[1].split()[0]
+        token = httpx.post(
+            f"http://127.0.0.1:{port}/hub/api/users/alice/tokens",
+            json={"auth": {"username": "alice", "password": password}},
+            timeout=30,
+        ).json()["token"]
+        wait_for(f"{drive_url}/remote.php/dav/files/alice/", hub, auth=("alice", token))
+        yield drive_url, token, data / "users" / "alice"
+    finally:
+        os.killpg(hub.pid, signal.SIGTERM)
+        hub.wait(timeout=60)
+        stop_leftovers(str(data))
 
-            plain_port = free_port()
-            plain = subprocess.Popen(
-                [sys.executable, "-c", PLAIN_WSGIDAV, str(space), str(plain_port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+
+def main(rounds: int = 15) -> dict:
+    with (
+        tempfile.TemporaryDirectory(prefix="swan-bench-drive-") as tmp,
+        running_drive(Path(tmp)) as (drive_url, token, space),
+    ):
+        drive_base = f"{drive_url}/remote.php/dav/files/alice"
+        make_folder(space / "listing")
+        plain_port = free_port()
+        plain = subprocess.Popen(
+            [sys.executable, "-c", PLAIN_WSGIDAV, str(space), str(plain_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
             plain_base = f"http://127.0.0.1:{plain_port}"
             wait_for(plain_base + "/", plain)
-
             with httpx.Client(timeout=300) as anonymous:
                 baseline = measure(anonymous, plain_base, rounds)
             with httpx.Client(timeout=300, auth=("alice", token)) as client:
                 drive = measure(client, drive_base, rounds)
         finally:
-            if plain is not None:
-                plain.terminate()
-                plain.wait(timeout=30)
-            os.killpg(hub.pid, signal.SIGTERM)
-            hub.wait(timeout=60)
-            stop_leftovers(str(data))
+            plain.terminate()
+            plain.wait(timeout=30)
 
     print("\nDrive (ownCloud layer) vs plain WsgiDAV on the same files (median ms)")
     print(f"  {'operation':<34} {'WsgiDAV':>9} {'drive':>9} {'ratio':>7}")

@@ -37,6 +37,16 @@ DOCKER_HINT = (
     "with docker/build-image --tag swan-singleuser:latest."
 )
 
+DOCKER_DRIVE_HINT = (
+    "swan up --docker --storage drive is not offered yet: containers mount their space as a "
+    "folder (--storage posix, the default with --docker)."
+)
+
+STORAGE_LINES = {
+    "drive": "  notebook servers reach their space through the drive (WebDAV + OCS, sharing on)",
+    "posix": "  notebook servers read their space as a folder (--storage posix: no sharing)",
+}
+
 PROXY_INSTALL_HINT = (
     "configurable-http-proxy was not found on PATH. JupyterHub needs it to route requests.\n"
     "Install it with:  npm install -g configurable-http-proxy\n"
@@ -129,7 +139,10 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
 
     c.JupyterHub.authenticator_class = SwanDemoAuthenticator
     c.SwanDemoAuthenticator.credentials_file = os.path.join(data.hub, CREDENTIALS_FILE)
-    add_drive_service(c, data, free_port())
+    drive_port = free_port()
+    add_drive_service(c, data, drive_port, public_url=_public_url(args) + DRIVE_PREFIX)
+    if args.storage == "drive":
+        use_drive_as_storage(c, drive_port)
     if args.demo_group:
         c.JupyterHub.load_groups = {args.demo_group: {"users": list(args.users)}}
     if args.debug:
@@ -138,27 +151,55 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
 
 
 DRIVE_SCOPES = ["list:users", "read:users:name", "list:groups", "read:groups"]
+DRIVE_ACCESS = "access:services!service=drive"
+DRIVE_PREFIX = "services/drive"
+#: The scopes of the server's own API token (JupyterHub's "server" role), plus the drive's.
+SERVER_TOKEN_SCOPES = ["access:servers!server", "users:activity!user", DRIVE_ACCESS]
 
 
-def add_drive_service(c: Config, data: DataDir, port: int) -> None:
+def _public_url(args: argparse.Namespace) -> str:
+    """The hub's URL as browsers reach it (loopback when it listens on every address)."""
+    host = args.ip if args.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    return f"http://{host}:{args.port}/"
+
+
+def add_drive_service(c: Config, data: DataDir, port: int, *, public_url: str) -> None:
     """Run the drive (``python -m swan_hub.drive``) as a hub-managed service at /services/drive/.
 
     Users' tokens may use it (``access:services!service=drive`` in the user role), and the
     service may read user and group names for share recipients and group shares.
+    ``public_url`` is where browsers reach it (for the URLs of public links).
     """
+    command = [sys.executable, "-m", "swan_hub.drive", f"--data-dir={data.root}"]
     c.JupyterHub.services.append(
         {
             "name": "drive",
             "url": f"http://127.0.0.1:{port}",
-            "command": [sys.executable, "-m", "swan_hub.drive", f"--data-dir={data.root}"],
+            "command": [*command, f"--public-url={public_url}"],
             "oauth_no_confirm": True,
             "display": True,
         }
     )
     c.JupyterHub.load_roles = [
-        {"name": "user", "scopes": ["self", "access:services!service=drive"]},
+        {"name": "user", "scopes": ["self", DRIVE_ACCESS]},
         {"name": "swan-drive", "services": ["drive"], "scopes": DRIVE_SCOPES},
     ]
+
+
+def use_drive_as_storage(c: Config, port: int) -> None:
+    """Make the drive the storage of every user's server, as a sync&share storage is in
+    production: WebDAV for the files and OCS for the shares, with the user's credentials.
+
+    Servers call the drive on its loopback port rather than through the proxy: one hop less
+    on every storage request, and the drive checks each caller's token itself anyway. The
+    credentials are the server's own API token, given the drive's scope, so a server acts
+    with its user's rights and no more; the hub revokes the token when the server stops.
+    """
+    c.SwanSpawnerMixin.webdav_url_template = (
+        f"http://127.0.0.1:{port}/{DRIVE_PREFIX}/remote.php/dav/files/{{username}}/"
+    )
+    c.SwanSpawnerMixin.webdav_password_is_api_token = True
+    c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
 
 
 class SwanHub(JupyterHub):
@@ -166,6 +207,9 @@ class SwanHub(JupyterHub):
 
     swan_data_dir = Unicode("", help="The data directory of `swan up`, for the banner.")
     swan_demo_passwords = Dict(help="Demo users and their plain passwords, for the banner.")
+    swan_storage = Unicode(
+        "drive", help="How servers reach their space (--storage), for the banner."
+    )
 
     def load_config_file(self, filename: str, path: Any = None) -> None:
         # JupyterHub's default would pick up a jupyterhub_config.py from whatever directory
@@ -205,6 +249,7 @@ class SwanHub(JupyterHub):
             "",
             f"Data directory: {self.swan_data_dir}",
             f"  storage spaces: {os.path.join(self.swan_data_dir, 'users', '<name>')}",
+            STORAGE_LINES[self.swan_storage],
             f"Drive (web page, WebDAV and desktop sync clients): {url}services/drive/",
             "  sync clients log in with the hub user name and a token from "
             f"{url}hub/token as password",
@@ -306,6 +351,14 @@ def make_parser() -> argparse.ArgumentParser:
         "(SwanDockerSpawner with the spawn form)",
     )
     up.add_argument(
+        "--storage",
+        choices=["drive", "posix"],
+        help="how each user's server reaches its storage space: 'drive' over WebDAV and OCS "
+        "through the embedded drive, as with a production sync&share storage, with sharing "
+        "on (the default); 'posix' as a folder on disk, faster, without sharing in "
+        "JupyterLab. With --docker only 'posix' is offered (the default there).",
+    )
+    up.add_argument(
         "--form-config",
         metavar="FILE",
         help="spawn form config (YAML/JSON: environments, CPU, memory, GPU); "
@@ -328,6 +381,11 @@ def up(args: argparse.Namespace) -> int:
     if args.form_config and not os.path.isfile(args.form_config):
         print(f"swan up: form config not found: {args.form_config}", file=sys.stderr)
         return 2
+    if args.storage is None:
+        args.storage = "posix" if args.docker else "drive"
+    if args.docker and args.storage == "drive":
+        print(DOCKER_DRIVE_HINT, file=sys.stderr)
+        return 2
     if args.docker and not _docker_answers():
         print(DOCKER_HINT, file=sys.stderr)
         return 1
@@ -338,6 +396,7 @@ def up(args: argparse.Namespace) -> int:
     hub = SwanHub.instance(config=build_config(args, data))
     hub.swan_data_dir = data.root
     hub.swan_demo_passwords = passwords
+    hub.swan_storage = args.storage
     # argv=[]: the hub must not parse swan's own command line.
     SwanHub.launch_instance(argv=[])
     return 0

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Bool, Dict, Float, Int, Unicode, default
@@ -36,6 +37,7 @@ else:
     _MixinBase = LoggingConfigurable
 
 CONTENTS_MANAGER_CLASS = "swan_contents.SwanContentsManager"
+WEBDAV_STORAGE_CLASS = "swan_contents.storage.WebDAVStorage"
 CREDENTIALS_FILE = "storage.json"
 #: The variable the server reads the file's path from (swan_contents.storage.credentials).
 CREDENTIALS_ENV = "SWAN_STORAGE_CREDENTIALS"
@@ -233,6 +235,34 @@ class SwanSpawnerMixin(_MixinBase):
         """,
     )
 
+    webdav_url_template = Unicode(
+        "",
+        config=True,
+        help="""
+        WebDAV URL of a user's storage space, e.g.
+        ``http://127.0.0.1:8001/services/drive/remote.php/dav/files/{username}/``, with
+        ``{username}`` replaced by the (URL-encoded) JupyterHub username. When set, the
+        server's contents manager reaches the space over WebDAV
+        (``swan_contents.storage.WebDAVStorage``, given the URL and the user name in
+        ``SWAN_WEBDAV_URL`` and ``SWAN_WEBDAV_USER``) instead of at the space path, and sharing
+        uses the OCS API of the same server with the same credentials. The space path stays
+        the server's working directory, where kernels start.
+
+        Empty (the default): the server serves the space path directly (POSIX).
+        """,
+    )
+
+    webdav_password_is_api_token = Bool(
+        False,
+        config=True,
+        help="""
+        Give the server its own JupyterHub API token as the WebDAV (and OCS) app password
+        (``SWAN_WEBDAV_PASSWORD``): what the embedded drive accepts. The token then needs the
+        scope ``access:services!service=drive`` (``Spawner.server_token_scopes``); it acts with
+        its user's rights only and is revoked when the server stops. ``swan up`` sets both.
+        """,
+    )
+
     form_config_file = Unicode(
         "",
         config=True,
@@ -324,6 +354,13 @@ class SwanSpawnerMixin(_MixinBase):
     def server_versions_path(self) -> str:
         """Path of the versions area as the single-user server sees it."""
         return self.versions_path
+
+    def webdav_url(self) -> str:
+        """The WebDAV URL of this user's space ("" when the server serves the space path)."""
+        if not self.webdav_url_template:
+            return ""
+        name = quote(filesystem_safe_name(self.user.name), safe="")
+        return self.webdav_url_template.format(username=name)
 
     @property
     def credentials_dir(self) -> str:
@@ -551,6 +588,8 @@ class SwanSpawnerMixin(_MixinBase):
             f"--ServerApp.root_dir={self.server_space_path()}",
             f"--SwanContentsManager.versions_dir={self.server_versions_path()}",
         ]
+        if self.webdav_url_template:
+            args.append(f"--SwanContentsManager.storage_class={WEBDAV_STORAGE_CLASS}")
         if self.server_runs_as_root() and "--allow-root" not in args:
             args.append("--allow-root")
         return args
@@ -558,6 +597,11 @@ class SwanSpawnerMixin(_MixinBase):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env["SWAN_SPACE"] = self.server_space_path()
+        if self.webdav_url_template:
+            env["SWAN_WEBDAV_URL"] = self.webdav_url()
+            env["SWAN_WEBDAV_USER"] = self.user.name
+            if self.webdav_password_is_api_token:
+                env["SWAN_WEBDAV_PASSWORD"] = self.api_token
         if self.choice is not None:
             env.update(self.choice.environment.env)
         if self._credentials:

@@ -29,7 +29,7 @@ def manager(request) -> str:
 @pytest.fixture
 def backend() -> str:
     """The storage behind SwanContentsManager: "posix", or a WebDAV server ("wsgidav",
-    "apache"). Modules that run against every storage override this (or `manager`) with
+    "apache", "drive"). Modules that run against every storage override this (or `manager`) with
     parametrized fixtures."""
     return "posix"
 
@@ -112,9 +112,22 @@ def jp_server_config(manager, backend, versions_dir, request):
 
 
 #: (manager, backend) pairs a suite runs against: the stock manager on a folder, and ours on
-#: a folder and on each real WebDAV server
-ALL_STORAGES = [("stock", "posix"), ("swan", "posix"), ("swan", "wsgidav"), ("swan", "apache")]
+#: a folder and on each real WebDAV server (the drive being the one of the ownCloud family)
+ALL_STORAGES = [
+    ("stock", "posix"),
+    ("swan", "posix"),
+    ("swan", "wsgidav"),
+    ("swan", "apache"),
+    ("swan", "drive"),
+]
 SWAN_STORAGES = ALL_STORAGES[1:]
+
+
+#: Backends whose server keeps versions and a trash bin of its own (the Nextcloud layout). There,
+#: a version is a content the server replaced (the current content is none, as in Nextcloud's
+#: versions list), restoring one moves it back in place, and a trashed entry comes back only
+#: where it was.
+SERVER_HISTORY = {"drive"}
 
 
 def swan_on_every_storage():

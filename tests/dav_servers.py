@@ -1,8 +1,9 @@
 """Real WebDAV servers on free 127.0.0.1 ports for tests and benchmarks: WsgiDAV (embedded, in a
-thread, with cheroot) and Apache 2.4 mod_dav (Debian `apache2`, a private config in a temp dir).
+thread, with cheroot), Apache 2.4 mod_dav (Debian `apache2`, a private config in a temp dir) and
+the suite's own drive (as `swan up` runs it, with a real hub checking its tokens).
 
-Each counts the requests it serves (WsgiDAV with a WSGI middleware, Apache from its access log),
-so tests can assert what an operation costs at the server.
+Each counts the requests it serves (WsgiDAV with a WSGI middleware, Apache and the drive from
+their access logs), so tests can assert what an operation costs at the server.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import httpx
 
@@ -260,7 +261,54 @@ DocumentRoot {self.root}
         shutil.rmtree(self.state, ignore_errors=True)
 
 
-SERVERS = {"wsgidav": WsgiDavServer, "apache": ApacheDavServer}
+class DriveDavServer(DavServer):
+    """The embedded drive as `swan up` runs it: real hub, proxy and drive service, the drive called
+    on its own loopback port (as the notebook servers of `swan up` call it) with alice's hub
+    token as app password. Test folders are folders of alice's space."""
+
+    name = "drive"
+    username = DAV_USER
+
+    def __init__(self, root: Path):
+        super().__init__(root)
+        self.swan = None
+        self.drive_url = ""
+        self.access_log = root / "drive-access.log"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "swan-data"
+
+    @property
+    def url(self) -> str:
+        return f"{self.drive_url}/remote.php/dav/files/{self.username}/"
+
+    def folder(self, name: str) -> tuple[Path, str]:
+        local = self.data / "users" / self.username / name
+        local.mkdir(parents=True)
+        return local, f"{self.url}{quote(name)}/"
+
+    def start(self) -> None:
+        from test_swan_up import drive_url, log_in, start_swan
+
+        config = self.data / "drive" / "drive_config.py"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(f"c.DriveService.access_log = {str(self.access_log)!r}\n")
+        self.swan = start_swan(self.root, users=self.username)
+        self.password = log_in(self.swan, self.username)
+        self.drive_url = drive_url(self.swan)
+
+    def requests(self) -> list[tuple[str, str]]:
+        lines = self.access_log.read_text().splitlines() if self.access_log.exists() else []
+        return [(m, unquote(p)) for m, p, _ in (line.split(" ") for line in lines if line)]
+
+    def stop(self) -> None:
+        if self.swan is not None:
+            self.swan.kill_everything()
+            self.swan = None
+
+
+SERVERS = {"wsgidav": WsgiDavServer, "apache": ApacheDavServer, "drive": DriveDavServer}
 
 
 def apache_available() -> bool:

@@ -240,6 +240,20 @@ def test_chunked_upload_v2_publishes_the_parts_at_once(drive):
     assert not (drive.swan.data / "drive" / "uploads" / "alice" / "web-1234").exists()
 
 
+def test_an_upload_abandoned_for_a_day_is_swept_when_the_next_one_starts(drive):
+    uploads = f"{drive.base}/remote.php/dav/uploads/alice"
+    c = drive.client("alice")
+    assert c.request("MKCOL", f"{uploads}/died-half-way").status_code == 201
+    assert c.put(f"{uploads}/died-half-way/00001", content=b"x" * 1000).status_code == 201
+    assert c.request("MKCOL", f"{uploads}/still-going").status_code == 201
+    area = drive.swan.data / "drive" / "uploads" / "alice"
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(area / "died-half-way", (two_days_ago, two_days_ago))
+    assert c.request("MKCOL", f"{uploads}/next").status_code == 201
+    assert not (area / "died-half-way").exists()
+    assert (area / "still-going").is_dir() and (area / "next").is_dir()
+
+
 def test_overwrites_keep_versions_that_can_be_listed_and_restored(drive):
     first = drive.dav("alice", "PUT", "paper.md", content=b"first", headers={"X-OC-Mtime": "1000"})
     file_id = first.headers["OC-FileId"][:8].lstrip("0")

@@ -100,6 +100,32 @@ def test_home_is_the_space_and_jupyter_state_lives_outside_it(make_spawner, data
         assert not env[key].startswith(data.users), key
 
 
+def test_a_space_on_webdav_gets_the_storage_url_user_and_the_servers_own_token(make_spawner):
+    c = Config()
+    c.SwanSpawnerMixin.webdav_url_template = "http://127.0.0.1:9/dav/files/{username}/"
+    c.SwanSpawnerMixin.webdav_password_is_api_token = True
+    spawner = make_spawner("ana maría", config=c)
+    spawner.api_token = "the-servers-token"
+    env = spawner.get_env()
+    assert env["SWAN_WEBDAV_URL"] == "http://127.0.0.1:9/dav/files/ana%20mar%C3%ADa/"
+    assert env["SWAN_WEBDAV_USER"] == "ana maría"
+    assert env["SWAN_WEBDAV_PASSWORD"] == "the-servers-token"
+    args = spawner.get_args()
+    assert "--SwanContentsManager.storage_class=swan_contents.storage.WebDAVStorage" in args
+    # kernels still start in the space on disk
+    assert any(a.startswith("--ServerApp.root_dir=") for a in args)
+
+
+def test_without_a_webdav_url_the_server_serves_the_space_path_and_gets_no_password(
+    make_spawner,
+):
+    spawner = make_spawner()
+    spawner.api_token = "the-servers-token"
+    env = spawner.get_env()
+    assert not [k for k in env if k.startswith("SWAN_WEBDAV_")]
+    assert not [a for a in spawner.get_args() if "storage_class" in a]
+
+
 def test_the_hub_api_token_still_reaches_the_server(make_spawner):
     spawner = make_spawner()
     spawner.api_token = "a-token"

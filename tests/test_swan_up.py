@@ -136,6 +136,21 @@ def start_swan(workdir: Path, *extra: str, users: str = "alice,bob") -> Swan:
     pytest.fail(f"swan up did not answer within {START_TIMEOUT}s:\n{swan.output()[-4000:]}")
 
 
+def drive_url(swan: Swan) -> str:
+    """The drive's own loopback URL (`http://127.0.0.1:<port>/services/drive`), once it answers."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        found = re.search(r"SWAN drive on (http://\S+?)/ ", swan.output())
+        if found:
+            try:
+                if httpx.get(f"{found[1]}/status.php", timeout=2).status_code == 200:
+                    return found[1]
+            except httpx.TransportError:
+                pass
+        time.sleep(0.2)
+    pytest.fail(f"the drive did not answer within {START_TIMEOUT}s:\n{swan.output()[-4000:]}")
+
+
 def request_token(swan: Swan, name: str, password: str) -> httpx.Response:
     return httpx.post(
         f"{swan.url}/hub/api/users/{name}/tokens",
@@ -219,6 +234,20 @@ NOTEBOOK = {
 }
 
 
+@contextlib.contextmanager
+def swan_with_servers(workdir: Path, *extra: str, names=("alice", "bob")) -> Iterator[Swan]:
+    """`swan up` in ``workdir`` with each of ``names`` logged in and their servers running;
+    everything it started is stopped after."""
+    swan = start_swan(workdir, *extra, users=",".join(names))
+    try:
+        for name in names:
+            log_in(swan, name)
+            start_server(swan, name)
+        yield swan
+    finally:
+        swan.kill_everything()
+
+
 @pytest.fixture(scope="module")
 def swan(tmp_path_factory) -> Iterator[Swan]:
     """`swan up -f admin.py` with alice and bob logged in and their servers running."""
@@ -226,14 +255,8 @@ def swan(tmp_path_factory) -> Iterator[Swan]:
     (workdir / "admin_config.py").write_text("c.Authenticator.admin_users = {'alice'}\n")
     # A stray config in the working directory must not be picked up behind the admin's back.
     (workdir / "jupyterhub_config.py").write_text("c.Authenticator.admin_users = {'bob'}\n")
-    swan = start_swan(workdir, "-f", str(workdir / "admin_config.py"))
-    try:
-        for name in ("alice", "bob"):
-            log_in(swan, name)
-            start_server(swan, name)
+    with swan_with_servers(workdir, "-f", str(workdir / "admin_config.py")) as swan:
         yield swan
-    finally:
-        swan.kill_everything()
 
 
 def test_the_start_banner_gives_the_url_the_passwords_and_the_data_dir(swan):

@@ -25,7 +25,7 @@ def manager() -> str:
     return "swan"
 
 
-@pytest.fixture(params=["wsgidav", "apache"])
+@pytest.fixture(params=["wsgidav", "apache", "drive"])
 def backend(request) -> str:
     return request.param
 
@@ -108,6 +108,11 @@ async def test_names_that_need_encoding_round_trip(api, jp_root_dir, name, backe
     assert (await api("GET", name)).body["content"]["cells"][0]["source"] == "x"
     renamed = await api("PATCH", name, {"path": f"moved {name}"})
     assert renamed.code == 200 and (jp_root_dir / f"moved {name}").is_file()
+    copied = await api("POST", "", {"copy_from": f"moved {name}"})
+    assert copied.code == 201, copied.body
+    assert (jp_root_dir / copied.body["name"]).read_bytes() == (
+        jp_root_dir / f"moved {name}"
+    ).read_bytes()
 
 
 async def test_a_locked_file_is_a_423_and_stays_unchanged(api, jp_root_dir, dav_server, dav_space):
@@ -130,16 +135,47 @@ async def test_a_locked_file_is_a_423_and_stays_unchanged(api, jp_root_dir, dav_
     assert (await api("GET", "locked.txt")).body["writable"] is False
 
 
-async def test_a_chunked_upload_is_spooled_locally_and_sent_once(api, jp_root_dir, served):
+async def test_a_chunked_upload_is_spooled_locally_and_sent_once(api, jp_root_dir, dav_server):
     parts = [os.urandom(256 * 1024) for _ in range(5)]
-    methods = []
+    # anywhere on the server: the drive receives it in its uploads area (Nextcloud chunking v2)
+    before = len(dav_server.requests())
     for i, part in enumerate(parts):
         chunk = -1 if i == len(parts) - 1 else i + 1
-        methods += await cost(served, api("PUT", "big.bin", chunk_body(chunk, part)))
+        await api("PUT", "big.bin", chunk_body(chunk, part))
         if chunk != -1:
             assert not (jp_root_dir / "big.bin").exists()
     assert (jp_root_dir / "big.bin").read_bytes() == b"".join(parts)
-    assert methods.count("PUT") == 1
+    assert [m for m, _ in dav_server.requests()[before:]].count("PUT") == 1
+
+
+# a plain WebDAV server has no status.php, capabilities nor chunked uploads
+@pytest.mark.parametrize("backend", ["drive"])
+async def test_the_drive_is_driven_in_the_nextcloud_dialect_with_uploads_in_parts(
+    dav_server, dav_space
+):
+    local, url = dav_space
+    os.environ["SWAN_WEBDAV_PASSWORD"] = dav_server.password
+    storage = WebDAVStorage(url=url, username=dav_server.username, chunk_size=300_000)
+    try:
+        caps = await storage.capabilities()
+        assert caps["dialect"] == "nextcloud" and caps["chunking"] == "1.0"
+        assert await storage.keeps_versions() and await storage.has_trash()
+        data = os.urandom(1_000_000)
+        before = len(dav_server.requests())
+        for number, start in enumerate(range(0, len(data), 256 * 1024), start=1):
+            last = start + 256 * 1024 >= len(data)
+            entry = await storage.write_chunk(
+                "big.bin", -1 if last else number, data[start:][:262144]
+            )
+        assert (local / "big.bin").read_bytes() == data and entry.size == len(data)
+        sent = dav_server.requests()[before:]
+        uploads = [m for m, p in sent if "/remote.php/dav/uploads/" in p]
+        # one folder, four parts of at most 300,000 bytes, one assembling MOVE
+        assert uploads == ["MKCOL", "PUT", "PUT", "PUT", "PUT", "MOVE"]
+        assert not [p for m, p in sent if m == "PUT" and "/dav/files/" in p]
+    finally:
+        os.environ.pop("SWAN_WEBDAV_PASSWORD", None)
+        await storage.close()
 
 
 @pytest.fixture

@@ -73,6 +73,7 @@ from .credentials import (
 DAV = "{DAV:}"
 OC = "{http://owncloud.org/ns}"
 NC = "{http://nextcloud.org/ns}"
+SABRE = "{http://sabredav.org/ns}"
 
 #: The properties of every PROPFIND: all a model needs, so a listing is one request.
 PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -152,6 +153,22 @@ def parse_xml(body: bytes) -> Element:
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise ValueError("an XML answer with a document type declaration is refused")
     return fromstring(body)  # noqa: S314 - no DTD, so no entities (checked above)
+
+
+def server_message(response: httpx.Response) -> str:
+    """The reason a server of the ownCloud family gives in its XML error body (Sabre's
+    `s:message`, e.g. why a share may not be written), or "" when it gives none."""
+    try:
+        body = response.content
+    except httpx.ResponseNotRead:
+        return ""
+    if "xml" not in response.headers.get("Content-Type", "") or len(body) > 65536:
+        return ""
+    try:
+        message = parse_xml(body).findtext(f"{SABRE}message")
+    except Exception:
+        return ""
+    return " ".join((message or "").split())[:300]
 
 
 def normalize_etag(value: str | None) -> str:
@@ -421,7 +438,8 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 path, "the storage did not accept the credentials; log in again"
             )
         if code == 403:
-            return PermissionDenied(path, "the storage refused the operation")
+            detail = server_message(response) or "the storage refused the operation"
+            return PermissionDenied(path, detail)
         if code == 404:
             return NotFound(path)
         if code == 423:

@@ -15,10 +15,11 @@ import os
 import re
 import secrets
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from cheroot import wsgi
 from jupyterhub.services.auth import HubOAuth
@@ -146,6 +147,9 @@ class DriveWSGI:
     # -- URLs -------------------------------------------------------------------------------------
 
     def public_url(self, environ: dict, token: str) -> str:
+        """The URL of the public link ``token`` as a browser reaches it."""
+        if self.service.public_url:
+            return f"{self.service.public_url.rstrip('/')}/s/{token}"
         return f"{self.origin(environ)}{self.base_path}/s/{token}"
 
     def origin(self, environ: dict) -> str:
@@ -395,6 +399,27 @@ class DriveWSGI:
         return [b""]
 
 
+class AccessLog:
+    """WSGI wrapper that appends ``METHOD PATH STATUS`` for each request to a file."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], path: str):
+        self.app = app
+        self.path = path
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        # PATH_INFO is the request's bytes read as latin-1 (PEP 3333): log them as sent.
+        raw = environ.get("PATH_INFO", "").encode("latin-1", "replace")
+        line = f"{environ.get('REQUEST_METHOD', '-')} {quote(raw, safe='/')}"
+
+        def logged(status: str, headers: list, exc_info: Any = None) -> Any:
+            with self._lock, open(self.path, "a", encoding="ascii") as f:
+                f.write(f"{line} {status.split(' ', 1)[0]}\n")
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, logged)
+
+
 class DriveService(Application):
     """``python -m swan_hub.drive``: the drive as a JupyterHub-managed service."""
 
@@ -434,6 +459,17 @@ class DriveService(Application):
     @default("base_path")
     def _base_path_default(self) -> str:
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").rstrip("/")
+
+    public_url = Unicode(
+        "",
+        config=True,
+        help="""
+        The drive's URL as browsers reach it, e.g. ``https://swan.example.org/services/drive``,
+        used in the URLs of public links. Empty: taken from each request (its Host and
+        X-Forwarded-* headers), which is right only for requests that came through the proxy;
+        ``swan up`` sets it, because notebook servers call the drive on its own port.
+        """,
+    )
 
     open_in_url = Unicode(
         "/hub/user-redirect/swan/open?path={path}",
@@ -477,6 +513,24 @@ class DriveService(Application):
         """,
     )
 
+    versions_max_count = Integer(
+        50,
+        config=True,
+        help="""
+        How many earlier versions of each file the drive keeps at the most (every overwrite
+        keeps the replaced content as a version; the oldest go first).
+        """,
+    )
+
+    upload_max_age = Integer(
+        24 * 3600,
+        config=True,
+        help="""
+        Seconds after its last part that an unfinished chunked upload (Nextcloud chunking v2)
+        is abandoned: its parts are deleted when the same user starts another upload.
+        """,
+    )
+
     token_cache_seconds = Integer(
         60,
         config=True,
@@ -485,12 +539,24 @@ class DriveService(Application):
 
     threads = Integer(16, config=True, help="Worker threads of the HTTP server (one per request).")
 
+    access_log = Unicode(
+        "",
+        config=True,
+        help="""
+        A file to which every request is appended as one line ``METHOD PATH STATUS`` (the path
+        percent-encoded, without its query), for admins who want to see what clients do and for
+        tests that count requests. Empty (the default): no access log. Paths of public links
+        carry the link's token, so keep this file as private as the data directory.
+        """,
+    )
+
     aliases = {
         "data-dir": "DriveService.data_dir",
         "port": "DriveService.port",
         "ip": "DriveService.ip",
         "base-path": "DriveService.base_path",
         "open-in-url": "DriveService.open_in_url",
+        "public-url": "DriveService.public_url",
         "quota-bytes": "DriveService.quota_bytes",
     }
     flags = {
@@ -523,6 +589,8 @@ class DriveService(Application):
             quota_bytes=self.quota_bytes or None,
             groups_of=identity.groups_of,
             instance_id=self._instance_id(drive_root),
+            versions_max_count=self.versions_max_count,
+            upload_max_age=self.upload_max_age,
         )
         return DriveWSGI(self, identity, spaces)
 
@@ -552,7 +620,9 @@ class DriveService(Application):
         logging.basicConfig(
             level=logging.INFO, format="[%(levelname)s %(asctime)s drive] %(message)s"
         )
-        app = self.make_wsgi()
+        app: Any = self.make_wsgi()
+        if self.access_log:
+            app = AccessLog(app, self.access_log)
         port = self._listen_port()
         server = wsgi.Server(
             (self.ip, port), app, numthreads=self.threads, server_name="swan-drive"

@@ -24,10 +24,12 @@ from .dav import (
     DriveFile,
     DriveFolder,
     DriveProvider,
+    RefusedError,
     UploadsProvider,
     dav_error,
     destination_path,
     parse_mtime,
+    stand_in_destination,
 )
 from .spaces import PERM_CREATE, PERM_READ, PERM_UPDATE, DriveError, Place, file_etag, remove_tree
 from .state import TrashItem
@@ -80,7 +82,7 @@ class _AreaProvider(DriveProvider):
         raise NotImplementedError
 
     def place_for(self, path: str, environ: dict) -> Place:
-        raise DAVError(HTTP_FORBIDDEN, "This area is read-only")
+        raise RefusedError(HTTP_FORBIDDEN, "This area is read-only")
 
     def blob_node(self, path: str, environ: dict, place: Place) -> Any:
         node = self._node(path, environ, place, at_root=False)
@@ -95,9 +97,6 @@ class VersionsProvider(_AreaProvider):
     area = "versions"
     listing = "versions"
 
-    def versions_by_name(self, user: str, file_id: int) -> dict[str, Any]:
-        return {str(v.mtime): v for v in self.spaces.state.versions(user, file_id)}
-
     def listed_resource(self, path: str, environ: dict, user: str, below: list[str]) -> Any:
         if not below:
             return VirtualFolder(path, environ, lambda: [])
@@ -106,7 +105,7 @@ class VersionsProvider(_AreaProvider):
         file_id = int(below[0])
         if self.spaces.state.path_of_file_id(user, file_id) is None:
             return None
-        found = self.versions_by_name(user, file_id)
+        found = self.spaces.versions_by_name(user, file_id)
         if len(below) == 1:
             return VirtualFolder(path, environ, lambda: sorted(found))
         version = found.get(below[1])
@@ -126,7 +125,7 @@ class VersionsProvider(_AreaProvider):
         ):
             raise DriveError(400, "Restore a version by COPY or MOVE to .../restore/target")
         file_id = int(segments[2]) if segments[2].isdigit() else -1
-        version = self.versions_by_name(user, file_id).get(segments[3])
+        version = self.spaces.versions_by_name(user, file_id).get(segments[3])
         current = self.spaces.state.path_of_file_id(user, file_id)
         if version is None or current is None:
             raise DriveError(404, "No such version")
@@ -194,7 +193,9 @@ class TrashProvider(_AreaProvider):
     def listed_resource(self, path: str, environ: dict, user: str, below: list[str]) -> Any:
         items = self.items(user)
         if not below:
-            return VirtualFolder(path, environ, lambda: sorted(items))
+            # newest first, so that entries deleted in the same second keep their order
+            newest_first = sorted(items, key=lambda name: -items[name].deleted_at)
+            return VirtualFolder(path, environ, lambda: newest_first)
         item = items.get(below[0])
         if item is None:
             return None
@@ -226,6 +227,11 @@ class TrashProvider(_AreaProvider):
         os.makedirs(parent, mode=0o700, exist_ok=True)
         rel = item.original_path
         if os.path.lexists(place.fs_path):
+            if environ.get("HTTP_OVERWRITE", "T").upper() == "F":
+                raise DriveError(
+                    412, f"{rel} exists already: rename or move it, then restore again"
+                )
+            # Nextcloud's way: the item comes back beside what took its place.
             stem, dot, ext = item.name.rpartition(".")
             restored = f"{stem} (restored).{ext}" if dot and stem else f"{item.name} (restored)"
             rel = f"{rel.rpartition('/')[0]}/{restored}".lstrip("/")
@@ -304,7 +310,8 @@ def finish_chunked_upload(
 
 
 class OwnCloudMiddleware(BaseMiddleware):
-    """WsgiDAV middleware: the cross-area MOVEs/COPYs of Nextcloud and the OC response headers."""
+    """WsgiDAV middleware: the cross-area MOVEs/COPYs of Nextcloud, destinations WsgiDAV would
+    misread (see `stand_in_destination`), and the OC response headers."""
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Any:
         provider = environ.get("wsgidav.provider")
@@ -322,6 +329,8 @@ class OwnCloudMiddleware(BaseMiddleware):
             action = lambda: provider.restore(environ)  # noqa: E731
         elif isinstance(provider, TrashProvider) and method == "DELETE":
             action = lambda: provider.purge(environ)  # noqa: E731
+        if action is None and method in ("MOVE", "COPY"):
+            stand_in_destination(environ)
         if action is not None:
             util.read_and_discard_input(environ)
             try:

@@ -13,13 +13,22 @@ import errno
 import os
 import shutil
 import stat
+import xml.etree.ElementTree as ET  # noqa: S405 - writes XML, never parses any
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_error import (
+    HTTP_FORBIDDEN,
+    HTTP_NOT_FOUND,
+    DAVError,
+    get_http_status_code,
+    get_http_status_string,
+)
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+
+from swan_contents.storage.posix import TEMP_PREFIX
 
 from .spaces import (
     PERM_CREATE,
@@ -41,6 +50,8 @@ from .state import Share
 
 OC = "{http://owncloud.org/ns}"
 NC = "{http://nextcloud.org/ns}"
+DAV_NS = "{DAV:}"
+SABRE = "{http://sabredav.org/ns}"
 OC_PROPERTIES = [
     f"{OC}fileid",
     f"{OC}id",
@@ -56,21 +67,57 @@ ENV_USER = "swan_drive.user"
 ENV_LINK = "swan_drive.link"
 ENV_HEADERS = "swan_drive.response_headers"
 ENV_TREE = "swan_drive.tree"
+ENV_DESTINATION = "swan_drive.destination"
+
+#: The name of the stand-in Destination (see `stand_in_destination`); names with the reserved
+#: temp-file prefix can never exist in a space, so no real path can be taken for it.
+DESTINATION_STAND_IN = f"/{TEMP_PREFIX}destination"
 
 
-def dav_error(e: DriveError | OSError) -> DAVError:
+#: Sabre's exception class of each status, which ownCloud and Nextcloud name in error bodies
+SABRE_EXCEPTIONS = {
+    400: "BadRequest",
+    401: "NotAuthenticated",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    412: "PreconditionFailed",
+    423: "Locked",
+    507: "InsufficientStorage",
+}
+
+
+class RefusedError(DAVError):
+    """A refusal of the drive, answered as ownCloud and Nextcloud answer one: an XML error body
+    (`d:error` with Sabre's `s:exception` and `s:message`) whose message clients can show."""
+
+    def get_response_page(self) -> tuple[str, bytes]:
+        if self.err_condition:
+            return super().get_response_page()
+        status = get_http_status_code(self)
+        exception = "Sabre\\DAV\\Exception\\" + SABRE_EXCEPTIONS.get(status, "")
+        message = str(self.context_info or get_http_status_string(self))
+        root = ET.Element(f"{DAV_NS}error")
+        ET.SubElement(root, f"{SABRE}exception").text = exception.rstrip("\\")
+        ET.SubElement(root, f"{SABRE}message").text = message
+        body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        return "application/xml; charset=utf-8", body
+
+
+def dav_error(e: DriveError | OSError) -> RefusedError:
     """The WebDAV error for a refused operation or a failed file call."""
     if isinstance(e, DriveError):
-        return DAVError(e.status, e.message)
+        return RefusedError(e.status, e.message)
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DAVError(507, "The storage is full; nothing was changed")
+        return RefusedError(507, "The storage is full; nothing was changed")
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return DAVError(HTTP_FORBIDDEN, "Permission denied by the storage")
+        return RefusedError(HTTP_FORBIDDEN, "Permission denied by the storage")
     if e.errno == errno.ENOENT:
-        return DAVError(HTTP_NOT_FOUND)
+        return RefusedError(HTTP_NOT_FOUND)
     if e.errno == errno.EEXIST:
-        return DAVError(405, "It exists already")
-    return DAVError(500, f"Storage error: {e.strerror}")
+        return RefusedError(405, "It exists already")
+    return RefusedError(500, f"Storage error: {e.strerror}")
 
 
 def require(place: Place, perm: int, what: str) -> None:
@@ -99,7 +146,7 @@ def parse_mtime(environ: dict) -> int | None:
     try:
         return int(float(value))
     except ValueError:
-        raise DAVError(400, "X-OC-Mtime must be seconds since the epoch") from None
+        raise RefusedError(400, "X-OC-Mtime must be seconds since the epoch") from None
 
 
 class _QuotaWriter:
@@ -114,7 +161,7 @@ class _QuotaWriter:
     def write(self, data: bytes) -> None:
         self.written += len(data)
         if self.limit is not None and self.written > self.limit:
-            raise DAVError(507, "Not enough space for this upload; nothing was changed")
+            raise RefusedError(507, "Not enough space for this upload; nothing was changed")
         self._file.write(data)
 
     def close(self) -> None:
@@ -164,6 +211,15 @@ class _Node:
         names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
         return names + OC_PROPERTIES
 
+    _ref_url: str | None = None
+
+    def get_ref_url(self) -> str:
+        # WsgiDAV asks for it (and percent-encodes the path again) for every property of
+        # every listed entry; a node's path never changes.
+        if self._ref_url is None:
+            self._ref_url = super().get_ref_url()  # type: ignore[misc]
+        return self._ref_url
+
     def get_property_value(self, name: str) -> Any:
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'  # type: ignore[attr-defined]
@@ -173,7 +229,7 @@ class _Node:
 
     def _oc_property(self, name: str) -> Any:
         if self.provider.area != "space":
-            raise DAVError(HTTP_NOT_FOUND)
+            raise RefusedError(HTTP_NOT_FOUND)
         if name == f"{OC}fileid":
             return str(self.file_id())
         if name == f"{OC}id":
@@ -186,13 +242,13 @@ class _Node:
             return self.place.owner
         if name == f"{NC}has-preview":
             return "false"
-        raise DAVError(HTTP_NOT_FOUND)
+        raise RefusedError(HTTP_NOT_FOUND)
 
     # -- writes shared by files and folders -------------------------------------------------------
 
     def _removable(self) -> None:
         if self.place.mount:
-            raise DAVError(HTTP_FORBIDDEN, "A received share cannot be deleted or moved here")
+            raise RefusedError(HTTP_FORBIDDEN, "A received share cannot be deleted or moved here")
         require(self.place, PERM_DELETE, "delete or move this")
 
     def handle_delete(self) -> bool:
@@ -240,7 +296,7 @@ class _Node:
 
 
 def _require_create(provider: DriveProvider, dest_path: str, environ: dict) -> Place:
-    parent = provider.place_for(util.get_uri_parent(dest_path), environ)
+    parent = provider.place_for(util.get_uri_parent(real_path(dest_path, environ)), environ)
     require(parent, PERM_CREATE, "create files")
     return parent
 
@@ -291,7 +347,7 @@ class DriveFile(_Node, DAVNonCollection):
             limit = self.spaces.quota_bytes - used + (self.st.st_size if self.st else 0)
             announced = util.get_content_length(self.environ)
             if announced and announced > limit:
-                raise DAVError(507, "Not enough space for this upload; nothing was changed")
+                raise RefusedError(507, "Not enough space for this upload; nothing was changed")
         try:
             self._writer = _QuotaWriter(self.spaces.temp_beside(self.place.fs_path), limit)
         except OSError as e:
@@ -437,6 +493,9 @@ class DriveFolder(_Node, DAVCollection):
     def create_collection(self, name: str) -> None:
         self._check_new_name(name)
         require(self.place, PERM_CREATE, "create folders")
+        if self.provider.area == "uploads" and not self.place.rel:
+            # a new upload: the time to drop the user's uploads abandoned long ago
+            self.spaces.sweep_abandoned_uploads(self.place.owner)
         try:
             os.mkdir(self.place.child(name).fs_path, 0o700)
         except OSError as e:
@@ -448,7 +507,7 @@ class DriveFolder(_Node, DAVCollection):
         except DriveError as e:
             raise dav_error(e) from e
         if self.with_shares_folder and name == self.spaces.share_folder:
-            raise DAVError(
+            raise RefusedError(
                 HTTP_FORBIDDEN, f"{name!r} is where received shares appear; pick another name"
             )
 
@@ -510,16 +569,16 @@ class SharesFolder(_Node, DAVCollection):
         return self.provider.get_resource_inst(util.join_uri(self.path, name), self.environ)
 
     def create_empty_resource(self, name: str) -> Any:
-        raise DAVError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
+        raise RefusedError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
 
     def create_collection(self, name: str) -> None:
-        raise DAVError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
+        raise RefusedError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
 
     def handle_delete(self) -> bool:
-        raise DAVError(HTTP_FORBIDDEN, "The folder of received shares cannot be deleted")
+        raise RefusedError(HTTP_FORBIDDEN, "The folder of received shares cannot be deleted")
 
     def move_recursive(self, dest_path: str) -> None:
-        raise DAVError(HTTP_FORBIDDEN, "The folder of received shares cannot be moved")
+        raise RefusedError(HTTP_FORBIDDEN, "The folder of received shares cannot be moved")
 
     def support_recursive_delete(self) -> bool:
         return True
@@ -561,14 +620,14 @@ class DriveProvider(DAVProvider):
     def _user(self, environ: dict) -> str:
         user = environ.get(ENV_USER)
         if not user:
-            raise DAVError(401)
+            raise RefusedError(401)
         return user
 
     def _split(self, path: str, environ: dict) -> tuple[str, list[str]] | None:
         """(user, names below the user's root), None for the list of users."""
         user = self._user(environ)
         try:
-            segments = split_segments(path)
+            segments = split_segments(real_path(path, environ))
         except DriveError as e:
             raise dav_error(e) from e
         if self.user_in_path:
@@ -576,21 +635,21 @@ class DriveProvider(DAVProvider):
                 return None
             if segments[0] != user:
                 # Another user's space: the same answer as for a name that does not exist.
-                raise DAVError(HTTP_NOT_FOUND)
+                raise RefusedError(HTTP_NOT_FOUND)
             segments = segments[1:]
         return user, segments
 
     def place_for(self, path: str, environ: dict) -> Place:
         split = self._split(path, environ)
         if split is None:
-            raise DAVError(HTTP_FORBIDDEN, "Not a place for files")
+            raise RefusedError(HTTP_FORBIDDEN, "Not a place for files")
         user, segments = split
         try:
             place = self.spaces.resolve(user, "/".join(segments))
         except DriveError as e:
             raise dav_error(e) from e
         if place is None:
-            raise DAVError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
+            raise RefusedError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
         return place
 
     def get_resource_inst(self, path: str, environ: dict) -> Any:
@@ -636,7 +695,7 @@ class PublicLinkProvider(DriveProvider):
     def _link_place(self, environ: dict) -> Place:
         link: Share | None = environ.get(ENV_LINK)
         if link is None:
-            raise DAVError(401)
+            raise RefusedError(401)
         place = self.spaces.place_of_share(link)
         place.mount = False
         if link.item_type == "file":
@@ -646,7 +705,7 @@ class PublicLinkProvider(DriveProvider):
     def place_for(self, path: str, environ: dict) -> Place:
         try:
             place = self._link_place(environ)
-            for name in split_segments(path):
+            for name in split_segments(real_path(path, environ)):
                 place = place.child(name)
             return self.spaces.confined(place)
         except DriveError as e:
@@ -674,7 +733,7 @@ class UploadsProvider(DriveProvider):
     def place_for(self, path: str, environ: dict) -> Place:
         split = self._split(path, environ)
         if split is None:
-            raise DAVError(HTTP_FORBIDDEN, "Not a place for files")
+            raise RefusedError(HTTP_FORBIDDEN, "Not a place for files")
         user, segments = split
         root = self.spaces.area_dir("uploads", user)
         return Place(user, "/".join(segments), os.path.join(root, *segments), 31)
@@ -691,8 +750,40 @@ def destination_path(environ: dict) -> str:
     """The path of the Destination header (as WsgiDAV resolves providers by it)."""
     raw = environ.get("HTTP_DESTINATION")
     if not raw:
-        raise DAVError(400, "Missing Destination header")
-    return util.normalize_path(unquote(urlparse(raw).path))
+        raise RefusedError(400, "Missing Destination header")
+    return util.normalize_path(unquote(urlsplit(raw).path))
+
+
+def stand_in_destination(environ: dict) -> None:
+    """Let WsgiDAV COPY and MOVE to a path with `?` or `;` in a name.
+
+    WsgiDAV decodes the Destination header before it parses it as a URL, so such a character
+    in a file name cuts the path there (mar10/wsgidav#139). The real path is kept in the
+    environ, and WsgiDAV gets a stand-in path of a name no space can hold, directly below the
+    same provider, which `real_path` maps back to the real one (and everything below it).
+    """
+    if not environ.get("HTTP_DESTINATION"):
+        return
+    target = destination_path(environ)
+    if "?" not in target and ";" not in target:
+        return
+    share, provider = environ["wsgidav.app"].resolve_provider(target)
+    if provider is None:
+        return
+    environ[ENV_DESTINATION] = (DESTINATION_STAND_IN, target[len(share) :] or "/")
+    parts = urlsplit(environ["HTTP_DESTINATION"])
+    stand_in = quote(share + DESTINATION_STAND_IN)
+    environ["HTTP_DESTINATION"] = urlunsplit((parts.scheme, parts.netloc, stand_in, "", ""))
+
+
+def real_path(path: str, environ: dict) -> str:
+    """``path`` (below a provider) with the stand-in of `stand_in_destination` replaced."""
+    found = environ.get(ENV_DESTINATION)
+    if found is not None:
+        stand_in, real = found
+        if path == stand_in or path.startswith(stand_in + "/"):
+            return real.rstrip("/") + path[len(stand_in) :]
+    return path
 
 
 def _unlink(path: str) -> None:

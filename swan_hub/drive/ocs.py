@@ -40,7 +40,10 @@ from .state import (
 )
 
 SERVER_VERSION = (28, 0, 0, 0)
-PRODUCT = "SWAN drive"
+#: Clients tell the server families apart by this name (a "Nextcloud" in it means Nextcloud's
+#: URL layout for versions, trash and chunked uploads, and its way of listing and declining
+#: received shares), which is the layout the drive serves.
+PRODUCT = "SWAN drive (Nextcloud compatible)"
 
 
 def status_document() -> dict[str, Any]:
@@ -320,6 +323,15 @@ class ShareAPI:
                 return self.update_share(req, share_id)
             if req.method == "DELETE":
                 return self.delete_share(req, share_id)
+        elif parts == ["deletedshares"] and req.method == "GET":
+            # Nextcloud's name for the shares a recipient declined or left
+            return [
+                self.share_data(s, req, for_recipient=True)
+                for s in self.spaces.received(req.user)
+                if s.state == STATE_DECLINED
+            ]
+        elif len(parts) == 2 and parts[0] == "deletedshares" and req.method == "POST":
+            return self.accept(req, _share_id(parts[1]))
         elif parts == ["sharees"] and req.method == "GET":
             return self.sharees(req)
         else:

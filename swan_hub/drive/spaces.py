@@ -15,12 +15,13 @@ import secrets
 import shutil
 import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag
 
-from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, Share
+from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, Share, Version
 
 PERM_READ = 1
 PERM_UPDATE = 2
@@ -184,6 +185,8 @@ class Spaces:
         quota_bytes: int | None = None,
         groups_of: Callable[[str], list[str]] = lambda user: [],
         instance_id: str = "ocswan",
+        versions_max_count: int = 50,
+        upload_max_age: float = 24 * 3600,
     ):
         self.users_root = os.path.abspath(users_root)
         self.drive_root = os.path.abspath(drive_root)
@@ -193,6 +196,8 @@ class Spaces:
         self.quota_bytes = quota_bytes
         self.groups_of = groups_of
         self.instance_id = instance_id
+        self.versions_max_count = versions_max_count
+        self.upload_max_age = upload_max_age
         self._publish_lock = threading.Lock()
         for area in ("trash", "versions", "uploads"):
             os.makedirs(os.path.join(self.drive_root, area), mode=0o700, exist_ok=True)
@@ -212,6 +217,16 @@ class Spaces:
         path = os.path.join(self.drive_root, area, check_name(user), *parts)
         os.makedirs(path, mode=0o700, exist_ok=True)
         return path
+
+    def sweep_abandoned_uploads(self, user: str) -> None:
+        """Delete the user's chunked uploads that got no part for ``upload_max_age`` seconds
+        (a client that died half way never sends the final MOVE)."""
+        horizon = time.time() - self.upload_max_age
+        root = self.area_dir("uploads", user)
+        with os.scandir(root) as it:
+            stale = [e.path for e in it if e.is_dir() and e.stat().st_mtime < horizon]
+        for path in stale:
+            _unlink_quietly(path)
 
     def own_place(self, user: str, rel: str = "") -> Place:
         segments = split_segments(rel)
@@ -345,12 +360,20 @@ class Spaces:
             os.replace(temp, place.fs_path)
         return os.stat(place.fs_path)
 
+    def versions_by_name(self, owner: str, file_id: int) -> dict[str, Version]:
+        """The versions of a file by the name they are listed under: the mtime (seconds) of the
+        content each keeps, as Nextcloud names them, and ``<mtime>-<id>`` for each later
+        version of the same second, so that no save of a busy second is lost."""
+        named: dict[str, Version] = {}
+        for version in self.state.versions(owner, file_id):
+            name = str(version.mtime)
+            if name in named:
+                name = f"{name}-{version.id}"
+            named[name] = version
+        return named
+
     def _keep_version(self, place: Place, old: os.stat_result) -> None:
         file_id = self.state.file_id(place.owner, place.rel)
-        for v in self.state.versions(place.owner, file_id):
-            if v.mtime == int(old.st_mtime):
-                self.state.remove_version(v.id)
-                _unlink_quietly(self.version_file(place.owner, v.id))
         version = self.state.add_version(place.owner, file_id, int(old.st_mtime), old.st_size)
         target = self.version_file(place.owner, version.id)
         try:
@@ -360,6 +383,10 @@ class Spaces:
             if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
             shutil.copy2(place.fs_path, target)
+        kept = sorted(self.state.versions(place.owner, file_id), key=lambda v: v.id)
+        for stale in kept[: max(0, len(kept) - self.versions_max_count)]:
+            self.state.remove_version(stale.id)
+            _unlink_quietly(self.version_file(place.owner, stale.id))
 
     def to_trash(self, place: Place) -> None:
         """Move ``place`` out of the space into its owner's trash."""
