@@ -28,7 +28,12 @@ from swan_hub.auth import (
     ensure_demo_credentials,
 )
 from swan_hub.links import links_service
-from swan_hub.spawner import SwanLocalSpawner, UnsafeUsernameError, filesystem_safe_name
+from swan_hub.spawner import (
+    SwanLocalSpawner,
+    UnsafeUsernameError,
+    credentials_from_api_token,
+    filesystem_safe_name,
+)
 
 DOCKER_FORM_CONFIG = os.path.join(os.path.dirname(__file__), "docker_form.yaml")
 DOCKER_HINT = (
@@ -198,7 +203,7 @@ def use_drive_as_storage(c: Config, port: int) -> None:
     c.SwanSpawnerMixin.webdav_url_template = (
         f"http://127.0.0.1:{port}/{DRIVE_PREFIX}/remote.php/dav/files/{{username}}/"
     )
-    c.SwanSpawnerMixin.webdav_password_is_api_token = True
+    c.SwanSpawnerMixin.storage_credentials = credentials_from_api_token
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
 
 

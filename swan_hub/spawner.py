@@ -98,6 +98,17 @@ def jupyter_state_env(state_dir: str) -> dict[str, str]:
     }
 
 
+def credentials_from_api_token(spawner: Any, auth_state: dict[str, Any] | None) -> dict | None:
+    """Storage credentials that are the server's own JupyterHub API token, as app password.
+
+    For a storage that checks tokens with the hub, as the embedded drive does (``swan up``
+    sets this hook). The token must carry the storage's access scope
+    (``Spawner.server_token_scopes``); it acts with its user's rights only and the hub revokes
+    it when the server stops.
+    """
+    return {"kind": "basic", "username": spawner.user.name, "password": spawner.api_token}
+
+
 def credentials_from_auth_state(spawner: Any, auth_state: dict[str, Any] | None) -> dict | None:
     """The storage credentials of the default ``storage_credentials`` hook.
 
@@ -245,21 +256,11 @@ class SwanSpawnerMixin(_MixinBase):
         server's contents manager reaches the space over WebDAV
         (``swan_contents.storage.WebDAVStorage``, given the URL and the user name in
         ``SWAN_WEBDAV_URL`` and ``SWAN_WEBDAV_USER``) instead of at the space path, and sharing
-        uses the OCS API of the same server with the same credentials. The space path stays
-        the server's working directory, where kernels start.
+        uses the OCS API of the same server with the same credentials (``storage_credentials``;
+        for the embedded drive, ``credentials_from_api_token``). The space path stays the
+        server's working directory, where kernels start.
 
         Empty (the default): the server serves the space path directly (POSIX).
-        """,
-    )
-
-    webdav_password_is_api_token = Bool(
-        False,
-        config=True,
-        help="""
-        Give the server its own JupyterHub API token as the WebDAV (and OCS) app password
-        (``SWAN_WEBDAV_PASSWORD``): what the embedded drive accepts. The token then needs the
-        scope ``access:services!service=drive`` (``Spawner.server_token_scopes``); it acts with
-        its user's rights only and is revoked when the server stops. ``swan up`` sets both.
         """,
     )
 
@@ -600,8 +601,6 @@ class SwanSpawnerMixin(_MixinBase):
         if self.webdav_url_template:
             env["SWAN_WEBDAV_URL"] = self.webdav_url()
             env["SWAN_WEBDAV_USER"] = self.user.name
-            if self.webdav_password_is_api_token:
-                env["SWAN_WEBDAV_PASSWORD"] = self.api_token
         if self.choice is not None:
             env.update(self.choice.environment.env)
         if self._credentials:

@@ -99,7 +99,8 @@ def hub(gate, tmp_path_factory) -> Iterator[Swan]:
     config = workdir / "hub_config.py"
     url = gate.folder("alice")[1]
     config.write_text(HUB_CONFIG.format(idp_token=str(idp_token)) + webdav_servers_config(url))
-    swan = start_swan(workdir, "-f", str(config), users="alice")
+    # the servers use the WebDAV server of this test, not the drive
+    swan = start_swan(workdir, "--storage", "posix", "-f", str(config), users="alice")
     swan.idp_token = idp_token
     try:
         yield swan

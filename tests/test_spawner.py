@@ -4,6 +4,7 @@ unsafe user names are refused."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -18,7 +19,11 @@ from traitlets.config import Config
 
 from swan_hub import SwanLocalSpawner, SwanSpawnerMixin
 from swan_hub.cli import DataDir
-from swan_hub.spawner import UnsafeUsernameError, filesystem_safe_name
+from swan_hub.spawner import (
+    UnsafeUsernameError,
+    credentials_from_api_token,
+    filesystem_safe_name,
+)
 
 
 @pytest.fixture
@@ -103,13 +108,19 @@ def test_home_is_the_space_and_jupyter_state_lives_outside_it(make_spawner, data
 def test_a_space_on_webdav_gets_the_storage_url_user_and_the_servers_own_token(make_spawner):
     c = Config()
     c.SwanSpawnerMixin.webdav_url_template = "http://127.0.0.1:9/dav/files/{username}/"
-    c.SwanSpawnerMixin.webdav_password_is_api_token = True
+    c.SwanSpawnerMixin.storage_credentials = credentials_from_api_token
     spawner = make_spawner("ana maría", config=c)
     spawner.api_token = "the-servers-token"
+    credentials = asyncio.run(spawner.current_credentials())
+    assert credentials == {
+        "kind": "basic",
+        "username": "ana maría",
+        "password": "the-servers-token",
+    }
     env = spawner.get_env()
     assert env["SWAN_WEBDAV_URL"] == "http://127.0.0.1:9/dav/files/ana%20mar%C3%ADa/"
     assert env["SWAN_WEBDAV_USER"] == "ana maría"
-    assert env["SWAN_WEBDAV_PASSWORD"] == "the-servers-token"
+    assert "SWAN_WEBDAV_PASSWORD" not in env, "secrets travel in the credentials file"
     args = spawner.get_args()
     assert "--SwanContentsManager.storage_class=swan_contents.storage.WebDAVStorage" in args
     # kernels still start in the space on disk

@@ -128,7 +128,8 @@ def test_each_server_reaches_its_space_through_the_drive(swan):
 
 
 def test_a_servers_token_has_its_users_rights_on_the_drive_and_nothing_more(swan, drive):
-    token = server_environment(swan, "bob")["SWAN_WEBDAV_PASSWORD"]
+    credentials_file = server_environment(swan, "bob")["SWAN_STORAGE_CREDENTIALS"]
+    token = json.loads(Path(credentials_file).read_text())["password"]
     as_bobs_server = httpx.Client(auth=("bob", token), timeout=30)
     own = as_bobs_server.request(
         "PROPFIND", f"{drive.base}/remote.php/dav/files/bob/", headers={"Depth": "0"}
