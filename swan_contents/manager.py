@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import fnmatch
+import functools
 import getpass
 import hashlib
 import mimetypes
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,6 +39,7 @@ from traitlets import (
 
 from .checkpoints import SwanCheckpoints
 from .errors import http_error, storage_errors
+from .gc_pause import gc_paused
 from .storage.base import (
     Conflict,
     Entry,
@@ -59,6 +62,21 @@ def _utc(timestamp: float) -> datetime:
         return datetime.fromtimestamp(timestamp, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mimetype_of_suffixes(suffixes: str) -> str | None:
+    return mimetypes.guess_type(f"x{suffixes}")[0]
+
+
+def mimetype_of(name: str) -> str | None:
+    """What `mimetypes.guess_type(name)` says, remembered per ending: a listing asks it for
+    every file, and the answer depends only on the last two suffixes (`.csv`, `.tar.gz`)."""
+    last = name.rfind(".")
+    if last <= 0:
+        return None
+    before = name.rfind(".", 0, last)
+    return _mimetype_of_suffixes(name[before:] if before > 0 else name[last:])
 
 
 class SwanContentsManager(AsyncContentsManager):
@@ -205,18 +223,25 @@ class SwanContentsManager(AsyncContentsManager):
 
     _hidden_by_globs: tuple[tuple[str, ...], re.Pattern] | None = None
 
-    def should_list(self, name: str) -> bool:
-        """As jupyter_server's (hide_globs), with the globs compiled once, not per entry."""
+    def _hide_pattern(self) -> re.Pattern:
+        """hide_globs as one regular expression, compiled again only when they change."""
         globs = tuple(self.hide_globs)
         if self._hidden_by_globs is None or self._hidden_by_globs[0] != globs:
             pattern = "|".join(fnmatch.translate(g) for g in globs) or "(?!)"
             self._hidden_by_globs = (globs, re.compile(pattern))
-        return self._hidden_by_globs[1].match(name) is None
+        return self._hidden_by_globs[1]
 
-    def _listed(self, entry: Entry) -> bool:
-        return self.should_list(entry.name) and (
-            self.allow_hidden or not entry.name.startswith(".")
-        )
+    def should_list(self, name: str) -> bool:
+        """As jupyter_server's (hide_globs), with the globs compiled once, not per entry."""
+        return self._hide_pattern().match(name) is None
+
+    def _listed_names(self) -> Callable[[str], bool]:
+        """Whether a name is listed in a folder: not hidden (unless allowed), not matched by
+        hide_globs. Made once per listing, not looked up per entry."""
+        hidden_by_globs = self._hide_pattern().match
+        if self.allow_hidden:
+            return lambda name: hidden_by_globs(name) is None
+        return lambda name: not name.startswith(".") and hidden_by_globs(name) is None
 
     def _refuse_hidden(self, path: str) -> None:
         if not self.allow_hidden and self._hidden(path):
@@ -226,21 +251,22 @@ class SwanContentsManager(AsyncContentsManager):
 
     def _model(self, entry: Entry, type: str | None = None) -> dict[str, Any]:
         """The model (without content) of an entry; `type` forces notebook/file for files."""
-        if entry.is_dir:
+        if entry.kind == "directory":
             kind = "directory"
         elif type in ("notebook", "file"):
             kind = type
         else:
             kind = "notebook" if entry.name.endswith(".ipynb") else "file"
+        modified = _utc(entry.mtime)
         return {
             "name": entry.name,
             "path": entry.path,
             "type": kind,
-            "last_modified": _utc(entry.mtime),
-            "created": _utc(entry.ctime),
+            "last_modified": modified,
+            "created": modified if entry.ctime == entry.mtime else _utc(entry.ctime),
             "content": None,
             "format": None,
-            "mimetype": mimetypes.guess_type(entry.name)[0] if kind == "file" else None,
+            "mimetype": mimetype_of(entry.name) if kind == "file" else None,
             "size": None if entry.is_dir else entry.size,
             "writable": entry.writable,
             "hash": None,
@@ -337,9 +363,11 @@ class SwanContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"/{path} is a directory, not a {type}", reason="bad type")
             model = self._model(entry)
             if content:
-                model["content"] = [
-                    self._model(child) for child in entry.children or () if self._listed(child)
-                ]
+                listed = self._listed_names()
+                with gc_paused():
+                    model["content"] = [
+                        self._model(child) for child in entry.children or () if listed(child.name)
+                    ]
                 model["format"] = "json"
         else:
             if type == "directory":
