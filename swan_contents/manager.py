@@ -455,11 +455,11 @@ class SwanContentsManager(AsyncContentsManager):
             if kind == "notebook":
                 data, validation_error = await self._encode_notebook(model, path)
                 entry = await self._write(path, data, base_etag, on_conflict)
-                await self.record_version(entry.path, data)
+                await self.record_version_later(entry.path, data)
             elif kind == "file":
                 data = self._decode_file(model, path)
                 entry = await self._write(path, data, base_etag, on_conflict)
-                await self.record_version(entry.path, data)
+                await self.record_version_later(entry.path, data)
             elif kind == "directory":
                 entry = await self._save_directory(path)
             else:
@@ -554,6 +554,16 @@ class SwanContentsManager(AsyncContentsManager):
         except (StorageError, OSError) as e:
             self.log.warning("Could not keep a version of /%s: %s", path, e)
             return None
+
+    async def record_version_later(self, path: str, data: bytes) -> None:
+        """As `record_version`, written after the save has answered (LocalVersions.record_later)."""
+        try:
+            if await self.storage_keeps_versions():
+                return
+        except StorageError as e:
+            self.log.warning("Could not keep a version of /%s: %s", path, e)
+            return
+        self.local_versions.record_later(path, data, self.log)
 
     async def restore_version(self, path: str, version_id: str) -> dict[str, Any]:
         """Make the version `version_id` the current content of `path` and return its model.

@@ -12,8 +12,10 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import logging
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -98,6 +100,33 @@ class LocalVersions(VersionSource):
         self.area = area
         self.max_count = max_count
         self.max_age = max_age
+        #: versions recorded after their save answered, one at a time, in order (record_later)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swan-versions")
+        self._last: Future | None = None
+
+    async def settled(self) -> None:
+        """Wait until every version handed to `record_later` is written (or failed)."""
+        last = self._last
+        if last is not None and not last.done():
+            await asyncio.wrap_future(last)
+
+    def record_later(self, path: str, data: bytes, log: logging.Logger) -> None:
+        """Record `data` as a version of `path` in a background thread, after the ones handed
+        here before; the other methods wait for them first.
+
+        A save answers without waiting for its version: hashing and writing a copy of a 10 MB
+        notebook took as long as its PUT to the storage. A failure is logged, never raised (the
+        save it belongs to has succeeded). The thread finishes its work before the process
+        exits, so a server that is stopped still writes the versions of its last saves.
+        """
+
+        def record() -> None:
+            try:
+                asyncio.run(self._record(path, data))
+            except (StorageError, OSError) as e:
+                log.warning("Could not keep a version of /%s: %s", path, e)
+
+        self._last = self._writer.submit(record)
 
     @staticmethod
     def _id(when: float, digest: str) -> str:
@@ -113,6 +142,7 @@ class LocalVersions(VersionSource):
         return sorted(entries, key=lambda e: e.name, reverse=True)
 
     async def list(self, path: str) -> list[Version]:
+        await self.settled()
         return [
             Version(id=e.name, mtime=e.mtime, size=e.size, source=self.name)
             for e in await self._entries(path)
@@ -121,11 +151,16 @@ class LocalVersions(VersionSource):
     async def read(self, path: str, version_id: str) -> bytes:
         if not ID_PATTERN.fullmatch(version_id):
             raise NotFound(path, f"no version {version_id}")
+        await self.settled()
         _, data = await self.area.read(f"{_area_path(path, is_file=True)}/{version_id}")
         return data
 
     async def record(self, path: str, data: bytes) -> Version:
         """Keep `data` as the newest version of `path` (unless it is the newest already)."""
+        await self.settled()
+        return await self._record(path, data)
+
+    async def _record(self, path: str, data: bytes) -> Version:
         digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
         entries = await self._entries(path)
         if entries and entries[0].name.endswith(f"-{digest[:16]}"):
@@ -160,10 +195,12 @@ class LocalVersions(VersionSource):
     async def delete(self, path: str, version_id: str) -> None:
         if not ID_PATTERN.fullmatch(version_id):
             raise NotFound(path, f"no version {version_id}")
+        await self.settled()
         await self.area.delete(f"{_area_path(path, is_file=True)}/{version_id}")
 
     async def rename_all(self, old: str, new: str) -> None:
         """Move the versions of a file, or of everything below a folder, with it."""
+        await self.settled()
         for is_file in (True, False):
             src = _area_path(old, is_file=is_file)
             dst = _area_path(new, is_file=is_file)
@@ -178,6 +215,7 @@ class LocalVersions(VersionSource):
             await self.area.move(src, dst)
 
     async def delete_all(self, path: str) -> None:
+        await self.settled()
         for is_file in (True, False):
             with contextlib.suppress(NotFound):
                 await self.area.delete(_area_path(path, is_file=is_file), recursive=True)
