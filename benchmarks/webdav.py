@@ -158,8 +158,8 @@ def jupyterfs_deps() -> tuple[str | None, str]:
 
 #: jupyter-fs (1.1 and 1.2, the versions with an fsspec backend) turns an fsspec entry's
 #: `created` into a date with datetime.fromtimestamp(), as fsspec's local file system gives it in
-#: seconds; webdav4 (every version) gives a datetime there, so jupyter-fs answers each listing of
-#: a webdav4 folder with a 400 ("'datetime.datetime' object cannot be interpreted as an
+#: seconds; webdav4 gives a datetime there (0.5.0 to 0.11.0 checked), so jupyter-fs answers every
+#: listing of a webdav4 folder with a 400 ("'datetime.datetime' object cannot be interpreted as an
 #: integer"). The benchmark gives jupyter-fs webdav4's own file system with times in seconds,
 #: registered as "webdav", which changes nothing else of what either does per entry.
 JUPYTERFS_CONFIG = """
