@@ -13,6 +13,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -213,6 +214,33 @@ class LocalVersions(VersionSource):
             with contextlib.suppress(NotFound):
                 await self.area.delete(dst, recursive=True)
             await self.area.move(src, dst)
+
+    async def move_out(self, path: str, os_folder: str) -> None:
+        """Move the versions of `path` (a file's, or all below a folder) out of the area into a
+        new local folder `os_folder` (a trash entry's), to come back with `move_in`."""
+        await self.settled()
+        for is_file, name in ((True, "f"), (False, "d")):
+            area_path = _area_path(path, is_file=is_file)
+            if not await self.area.exists(area_path):
+                continue
+            await asyncio.to_thread(os.makedirs, os_folder, 0o700, True)
+            await self.area.move_out(area_path, os.path.join(os_folder, name))
+
+    async def move_in(self, os_folder: str, path: str) -> None:
+        """Bring back versions kept by `move_out` as the versions of `path` (where the entry
+        came back to), in place of any left there by an earlier entry of that name."""
+        await self.settled()
+        for is_file, name in ((True, "f"), (False, "d")):
+            kept = os.path.join(os_folder, name)
+            if not await asyncio.to_thread(os.path.lexists, kept):
+                continue
+            area_path = _area_path(path, is_file=is_file)
+            parent = split_path(area_path)[0]
+            if parent:
+                await self._makedirs(parent)
+            with contextlib.suppress(NotFound):
+                await self.area.delete(area_path, recursive=True)
+            await self.area.move_in(kept, area_path)
 
     async def delete_all(self, path: str) -> None:
         await self.settled()

@@ -20,7 +20,7 @@ import secrets
 import tempfile
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -692,20 +692,22 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
     async def _put(
         self,
         path: str,
-        content: bytes | AsyncIterator[bytes],
+        content: bytes | Callable[[], AsyncIterator[bytes]],
         size: int,
         if_match: str | None = None,
         *,
         weak: bool | None = None,
         describe: bool = True,
     ) -> Entry | None:
-        """PUT `content`; the new entry (None without `describe`: the caller stats itself)."""
+        """PUT `content` (bytes, or a function giving a stream of them, which a retry calls
+        again); the new entry (None without `describe`: the caller stats itself)."""
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         if if_match is not None:
             as_weak = self._seen_weak(if_match) if weak is None else weak
             headers.update(self._condition(if_match, as_weak))
         url = self.url_of(path)
-        response = await self._send("PUT", url, path, headers=headers, content=content)
+        body = content() if callable(content) else content
+        response = await self._send("PUT", url, path, headers=headers, content=body)
         code = response.status_code
         if code in (200, 201, 204):
             entry = self._entry_from_headers(path, response, size)
@@ -717,11 +719,13 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 current = (await self.stat(path)).etag or None
             except NotFound:
                 current = None
-            if current == if_match and weak is None and isinstance(content, bytes):
+            if current == if_match and weak is None:
                 # the version asked for is the stored one, but the server judged its weakness
                 # otherwise than we guessed (see _condition): ask once more the other way; a
                 # change meanwhile still fails, with another etag
-                return await self._put(path, content, size, if_match, weak=not as_weak)
+                return await self._put(
+                    path, content, size, if_match, weak=not as_weak, describe=describe
+                )
             raise Conflict(path, current)
         if code in (400, 403, 405, 409):
             raise await self._write_failure(path, response)
@@ -735,11 +739,14 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             raise IsADirectory(path, "the root of the space is a folder")
         if if_match is None:
             return await self._put(path, data, len(data))
+        async with self._write_lock(path):
+            return await self._put(path, data, len(data), if_match)
+
+    def _write_lock(self, path: str) -> asyncio.Lock:
         lock = self._write_locks.get(path)
         if lock is None:
             lock = self._write_locks[path] = asyncio.Lock()
-        async with lock:
-            return await self._put(path, data, len(data), if_match)
+        return lock
 
     # -- uploads in parts: a local spool, published by one streamed PUT ------------------------
 
@@ -747,24 +754,26 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         key = hashlib.sha256(self.url_of(path).encode()).hexdigest()[:32]
         return os.path.join(self.spool_dir, f"{key}.part")
 
-    def _sweep_spools(self) -> None:
+    def sweep_leftovers(self) -> int:
         """Delete spools of uploads whose last part is older than `spool_max_age`."""
         horizon = time.time() - self.spool_max_age
+        deleted = 0
         try:
             with os.scandir(self.spool_dir) as it:
                 for de in it:
                     try:
                         if de.name.endswith(".part") and de.stat().st_mtime < horizon:
                             os.unlink(de.path)
+                            deleted += 1
                     except OSError:
                         continue
         except OSError:
             pass
+        return deleted
 
     def _append_to_spool(self, spool: str, chunk: int, data: bytes) -> int:
         if chunk == 1:
             os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
-            self._sweep_spools()
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         else:
             flags = os.O_WRONLY | os.O_APPEND
@@ -825,7 +834,12 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 await self._send("DELETE", folder, path)
             raise
 
-    async def write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
+    async def write_chunk(
+        self, path: str, chunk: int, data: bytes, *, if_match: str | None = None
+    ) -> Entry:
+        """Parts gather in a local spool; the last publishes it, conditionally with `if_match`
+        as one streamed PUT with If-Match (the server compares and writes in one step), else
+        as one PUT or, where the server offers it, Nextcloud's chunked upload."""
         if not path:
             raise IsADirectory(path, "the root of the space is a folder")
         spool = self.spool_path(path)
@@ -848,20 +862,31 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 etag="",
                 writable=True,
             )
+        keep_spool = False
         try:
             caps = await self.capabilities()
-            if caps["dialect"] == "nextcloud" and caps.get("chunking") == "1.0":
+            spooled = functools.partial(self._spool_chunks, spool)
+            if if_match is not None:
+                async with self._write_lock(path):
+                    await self._put(path, spooled, size, if_match, describe=False)
+            elif caps["dialect"] == "nextcloud" and caps.get("chunking") == "1.0":
                 await self._publish_in_parts(path, spool, size)
             else:
-                await self._put(path, self._spool_chunks(spool), size, describe=False)
+                await self._put(path, spooled, size, describe=False)
             entry = await self.stat(path)
             if entry.size is not None and entry.size != size:
                 raise StorageUnavailable(
                     path, f"the storage holds {entry.size} bytes of the {size} sent; upload again"
                 )
             return entry
+        except Conflict:
+            # the upload keeps its earlier parts, so the client may send the last one again
+            keep_spool = True
+            await asyncio.to_thread(os.truncate, spool, size - len(data))
+            raise
         finally:
-            await asyncio.to_thread(_unlink_quietly, spool)
+            if not keep_spool:
+                await asyncio.to_thread(_unlink_quietly, spool)
 
     # -- folders, moves, copies, deletes ------------------------------------------------------
 
