@@ -15,10 +15,7 @@ import copy
 import gc
 import hashlib
 import json
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,12 +36,7 @@ from swan_contents.storage.webdav import parse_xml  # noqa: E402
 def ms(fn, rounds: int = 15) -> float:
     """Median ms of `fn`, after one warm-up call."""
     fn()
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+    return webdav.median_ms(fn, rounds)
 
 
 def table(title: str, rows: dict[str, float]) -> None:
@@ -110,13 +102,9 @@ def save_layers(size: int, cm: SwanContentsManager) -> None:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="swan-bench-layers-"))
-    webdav.WORK = work
-    servers, root = webdav.start_servers()
-    try:
-        space = work / "space"
-        space.mkdir()
-        cm = SwanContentsManager(root_dir=str(space), versions_dir=str(work / "versions"))
+    with webdav.servers_running("swan-bench-layers-") as servers:
+        space = webdav.scratch()
+        cm = SwanContentsManager(root_dir=str(space), versions_dir=str(webdav.scratch()))
         gc.collect()
         for name, server in servers.items():
             local, url = server.folder("listing")
@@ -130,12 +118,6 @@ def main() -> None:
             "\n  (sha256 of the 10 MB alone: "
             f"{ms(lambda: hashlib.sha256(b'x' * 10 * webdav.MIB).digest(), 5):.2f} ms)"
         )
-    finally:
-        for server in servers.values():
-            server.stop()
-            getattr(server, "cleanup", lambda: None)()
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

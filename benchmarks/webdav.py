@@ -19,6 +19,7 @@ is compared with the raw request too.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -531,22 +533,29 @@ def start_servers() -> tuple[dict[str, DavServer], Path]:
     return servers, root
 
 
-def main() -> dict:
+@contextlib.contextmanager
+def servers_running(prefix: str) -> Iterator[dict[str, DavServer]]:
+    """WsgiDAV and Apache started, and this run's folder (WORK); all stopped and removed after."""
     global WORK
-    WORK = Path(tempfile.mkdtemp(prefix="swan-bench-webdav-"))
+    WORK = Path(tempfile.mkdtemp(prefix=prefix))
     servers, root = start_servers()
     try:
-        return {
-            "listing": bench_listing(servers),
-            "save": bench_save(servers),
-            "upload": bench_upload(servers["apache"]),
-        }
+        yield servers
     finally:
         for server in servers.values():
             server.stop()
             getattr(server, "cleanup", lambda: None)()
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(WORK, ignore_errors=True)
+
+
+def main() -> dict:
+    with servers_running("swan-bench-webdav-") as servers:
+        return {
+            "listing": bench_listing(servers),
+            "save": bench_save(servers),
+            "upload": bench_upload(servers["apache"]),
+        }
 
 
 if __name__ == "__main__":

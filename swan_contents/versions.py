@@ -207,13 +207,17 @@ class LocalVersions(VersionSource):
             dst = _area_path(new, is_file=is_file)
             if not await self.area.exists(src):
                 continue
-            parent = split_path(dst)[0]
-            if parent:
-                await self._makedirs(parent)
-            # leftovers of an earlier file of that name are stale
-            with contextlib.suppress(NotFound):
-                await self.area.delete(dst, recursive=True)
+            await self._make_room(dst)
             await self.area.move(src, dst)
+
+    async def _make_room(self, area_path: str) -> None:
+        """Make the parent folders of `area_path` and delete what is there: versions left by an
+        earlier file of that name are stale."""
+        parent = split_path(area_path)[0]
+        if parent:
+            await self._makedirs(parent)
+        with contextlib.suppress(NotFound):
+            await self.area.delete(area_path, recursive=True)
 
     async def move_out(self, path: str, os_folder: str) -> None:
         """Move the versions of `path` (a file's, or all below a folder) out of the area into a
@@ -235,11 +239,7 @@ class LocalVersions(VersionSource):
             if not await asyncio.to_thread(os.path.lexists, kept):
                 continue
             area_path = _area_path(path, is_file=is_file)
-            parent = split_path(area_path)[0]
-            if parent:
-                await self._makedirs(parent)
-            with contextlib.suppress(NotFound):
-                await self.area.delete(area_path, recursive=True)
+            await self._make_room(area_path)
             await self.area.move_in(kept, area_path)
 
     async def delete_all(self, path: str) -> None:
