@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import drive  # noqa: E402
 import hubload  # noqa: E402
+import layers  # noqa: E402
 import listing  # noqa: E402
 import openin  # noqa: E402
 import spawn  # noqa: E402
@@ -25,6 +26,7 @@ BENCHMARKS = {
     "openin": openin.main,
     "spawn": spawn.main,
     "hubload": hubload.main,
+    "layers": layers.main,
 }
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import fnmatch
+import functools
 import getpass
 import hashlib
 import mimetypes
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,6 +39,7 @@ from traitlets import (
 
 from .checkpoints import SwanCheckpoints
 from .errors import http_error, storage_errors
+from .gc_pause import gc_paused
 from .storage.base import (
     Conflict,
     Entry,
@@ -59,6 +62,21 @@ def _utc(timestamp: float) -> datetime:
         return datetime.fromtimestamp(timestamp, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mimetype_of_suffixes(suffixes: str) -> str | None:
+    return mimetypes.guess_type(f"x{suffixes}")[0]
+
+
+def mimetype_of(name: str) -> str | None:
+    """What `mimetypes.guess_type(name)` says, remembered per ending: a listing asks it for
+    every file, and the answer depends only on the last two suffixes (`.csv`, `.tar.gz`)."""
+    last = name.rfind(".")
+    if last <= 0:
+        return None
+    before = name.rfind(".", 0, last)
+    return _mimetype_of_suffixes(name[before:] if before > 0 else name[last:])
 
 
 class SwanContentsManager(AsyncContentsManager):
@@ -149,7 +167,8 @@ class SwanContentsManager(AsyncContentsManager):
     def _default_storage(self) -> Storage:
         try:
             if issubclass(self.storage_class, PosixStorage):
-                return self.storage_class(self.root_dir)
+                journal = os.path.join(self.versions_dir, "temp-folders")
+                return self.storage_class(self.root_dir, journal=journal)
             return self.storage_class(parent=self, log=self.log)
         except (StorageError, TraitError) as e:
             raise TraitError(f"The storage cannot be used as configured: {e}") from e
@@ -159,6 +178,15 @@ class SwanContentsManager(AsyncContentsManager):
         # made now, so that a storage configured wrongly stops the server at start with its
         # reason, not at the first request
         self.storage  # noqa: B018
+
+    temp_sweep_interval = Float(
+        3600.0,
+        config=True,
+        help="""Seconds between two sweeps for what interrupted operations left in the storage:
+        hidden temp files of saves killed half way and spools of abandoned uploads, deleted
+        once untouched for 6 hours (never one in use). The first sweep runs when the server
+        serves its first contents request; 0 sweeps only then.""",
+    )
 
     hash_algorithm = Enum(
         sorted(hashlib.algorithms_available),
@@ -205,42 +233,79 @@ class SwanContentsManager(AsyncContentsManager):
 
     _hidden_by_globs: tuple[tuple[str, ...], re.Pattern] | None = None
 
-    def should_list(self, name: str) -> bool:
-        """As jupyter_server's (hide_globs), with the globs compiled once, not per entry."""
+    def _hide_pattern(self) -> re.Pattern:
+        """hide_globs as one regular expression, compiled again only when they change."""
         globs = tuple(self.hide_globs)
         if self._hidden_by_globs is None or self._hidden_by_globs[0] != globs:
             pattern = "|".join(fnmatch.translate(g) for g in globs) or "(?!)"
             self._hidden_by_globs = (globs, re.compile(pattern))
-        return self._hidden_by_globs[1].match(name) is None
+        return self._hidden_by_globs[1]
 
-    def _listed(self, entry: Entry) -> bool:
-        return self.should_list(entry.name) and (
-            self.allow_hidden or not entry.name.startswith(".")
-        )
+    def should_list(self, name: str) -> bool:
+        """As jupyter_server's (hide_globs), with the globs compiled once, not per entry."""
+        return self._hide_pattern().match(name) is None
+
+    def _listed_names(self) -> Callable[[str], bool]:
+        """Whether a name is listed in a folder: not hidden (unless allowed), not matched by
+        hide_globs. Made once per listing, not looked up per entry."""
+        hidden_by_globs = self._hide_pattern().match
+        if self.allow_hidden:
+            return lambda name: hidden_by_globs(name) is None
+        return lambda name: not name.startswith(".") and hidden_by_globs(name) is None
 
     def _refuse_hidden(self, path: str) -> None:
         if not self.allow_hidden and self._hidden(path):
             raise HTTPError(404, f"No such file or folder: /{path}")
 
+    # -- sweeping leftovers -------------------------------------------------------------------
+
+    _sweeping = False
+
+    def _start_sweeping(self) -> None:
+        """Sweep the storage's leftovers now and every temp_sweep_interval (once per manager,
+        on the loop that serves it)."""
+        if self._sweeping:
+            return
+        self._sweeping = True
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self._sweep_now, loop)
+
+    def _sweep_now(self, loop: asyncio.AbstractEventLoop) -> None:
+        # a worker thread's future, not a task: a server stopped meanwhile just drops it
+        sweeping = loop.run_in_executor(None, self.storage.sweep_leftovers)
+        sweeping.add_done_callback(functools.partial(self._swept, loop))
+
+    def _swept(self, loop: asyncio.AbstractEventLoop, sweeping: asyncio.Future) -> None:
+        error = None if sweeping.cancelled() else sweeping.exception()
+        if isinstance(error, (StorageError, OSError)):
+            self.log.warning("Could not sweep the storage for leftovers: %s", error)
+        elif error is not None:
+            self.log.error("Sweeping the storage for leftovers failed", exc_info=error)
+        elif not sweeping.cancelled() and sweeping.result():
+            self.log.info("Deleted %d leftovers of interrupted saves", sweeping.result())
+        if self.temp_sweep_interval > 0 and not loop.is_closed():
+            loop.call_later(self.temp_sweep_interval, self._sweep_now, loop)
+
     # -- models -------------------------------------------------------------------------------
 
     def _model(self, entry: Entry, type: str | None = None) -> dict[str, Any]:
         """The model (without content) of an entry; `type` forces notebook/file for files."""
-        if entry.is_dir:
+        if entry.kind == "directory":
             kind = "directory"
         elif type in ("notebook", "file"):
             kind = type
         else:
             kind = "notebook" if entry.name.endswith(".ipynb") else "file"
+        modified = _utc(entry.mtime)
         return {
             "name": entry.name,
             "path": entry.path,
             "type": kind,
-            "last_modified": _utc(entry.mtime),
-            "created": _utc(entry.ctime),
+            "last_modified": modified,
+            "created": modified if entry.ctime == entry.mtime else _utc(entry.ctime),
             "content": None,
             "format": None,
-            "mimetype": mimetypes.guess_type(entry.name)[0] if kind == "file" else None,
+            "mimetype": mimetype_of(entry.name) if kind == "file" else None,
             "size": None if entry.is_dir else entry.size,
             "writable": entry.writable,
             "hash": None,
@@ -319,6 +384,7 @@ class SwanContentsManager(AsyncContentsManager):
         require_hash: bool = False,
     ) -> dict[str, Any]:
         """One storage round trip for a directory listing or a typed file read, two otherwise."""
+        self._start_sweeping()
         path = self.storage_path(path)
         self._refuse_hidden(path)
         data: bytes | None = None
@@ -337,9 +403,11 @@ class SwanContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"/{path} is a directory, not a {type}", reason="bad type")
             model = self._model(entry)
             if content:
-                model["content"] = [
-                    self._model(child) for child in entry.children or () if self._listed(child)
-                ]
+                listed = self._listed_names()
+                with gc_paused():
+                    model["content"] = [
+                        self._model(child) for child in entry.children or () if listed(child.name)
+                    ]
                 model["format"] = "json"
         else:
             if type == "directory":
@@ -402,16 +470,21 @@ class SwanContentsManager(AsyncContentsManager):
         A `chunk` field (1..n, -1) is one part of an upload: parts are gathered beside the target
         and published at once by the last one, so a file never exists half-uploaded.
         """
+        self._start_sweeping()
         path = self.storage_path(path)
-        chunk = model.get("chunk")
-        if chunk is not None:
-            return await self._save_chunk(model, path, chunk)
-        base_etag = model.get("etag")
-        if base_etag is not None and (not isinstance(base_etag, str) or not base_etag):
-            raise HTTPError(400, "The etag of a save must be the non-empty string of a model")
+        base_etag = self._base_etag(model)
         on_conflict = model.get("on_conflict", "fail")
         if on_conflict not in ("fail", "copy"):
             raise HTTPError(400, f'Invalid on_conflict {on_conflict!r}: use "fail" or "copy"')
+        chunk = model.get("chunk")
+        if chunk is not None:
+            if on_conflict == "copy":
+                raise HTTPError(
+                    400,
+                    "An upload in parts cannot go to a conflict copy; send the last part "
+                    "again after a 409, with the new etag or none",
+                )
+            return await self._save_chunk(model, path, chunk, base_etag)
 
         self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:
@@ -427,11 +500,11 @@ class SwanContentsManager(AsyncContentsManager):
             if kind == "notebook":
                 data, validation_error = await self._encode_notebook(model, path)
                 entry = await self._write(path, data, base_etag, on_conflict)
-                await self.record_version(entry.path, data)
+                await self.record_version_later(entry.path, data)
             elif kind == "file":
                 data = self._decode_file(model, path)
                 entry = await self._write(path, data, base_etag, on_conflict)
-                await self.record_version(entry.path, data)
+                await self.record_version_later(entry.path, data)
             elif kind == "directory":
                 entry = await self._save_directory(path)
             else:
@@ -443,6 +516,14 @@ class SwanContentsManager(AsyncContentsManager):
         self.run_post_save_hooks(model=saved, os_path=self.local_path(entry.path))
         self.emit(data={"action": "save", "path": entry.path})
         return saved
+
+    @staticmethod
+    def _base_etag(model: dict[str, Any]) -> str | None:
+        """The version a save says it is based on (the model's `etag`), if it names one."""
+        base_etag = model.get("etag")
+        if base_etag is not None and (not isinstance(base_etag, str) or not base_etag):
+            raise HTTPError(400, "The etag of a save must be the non-empty string of a model")
+        return base_etag
 
     async def _write(
         self, path: str, data: bytes, base_etag: str | None, on_conflict: str
@@ -527,6 +608,16 @@ class SwanContentsManager(AsyncContentsManager):
             self.log.warning("Could not keep a version of /%s: %s", path, e)
             return None
 
+    async def record_version_later(self, path: str, data: bytes) -> None:
+        """As `record_version`, written after the save has answered (LocalVersions.record_later)."""
+        try:
+            if await self.storage_keeps_versions():
+                return
+        except StorageError as e:
+            self.log.warning("Could not keep a version of /%s: %s", path, e)
+            return
+        self.local_versions.record_later(path, data, self.log)
+
     async def restore_version(self, path: str, version_id: str) -> dict[str, Any]:
         """Make the version `version_id` the current content of `path` and return its model.
 
@@ -565,7 +656,11 @@ class SwanContentsManager(AsyncContentsManager):
             raise HTTPError(400, f"Not a directory: /{path}")
         return entry
 
-    async def _save_chunk(self, model: dict[str, Any], path: str, chunk: Any) -> dict[str, Any]:
+    async def _save_chunk(
+        self, model: dict[str, Any], path: str, chunk: Any, base_etag: str | None
+    ) -> dict[str, Any]:
+        """One part of an upload; the last part publishes the file, only if the storage still
+        holds `base_etag` where one is given (a 409 keeps the earlier parts)."""
         if not isinstance(chunk, int) or isinstance(chunk, bool) or (chunk < 1 and chunk != -1):
             raise HTTPError(400, f"Invalid chunk number {chunk!r}: use 1, 2, … and -1 for the last")
         if chunk == 1:
@@ -580,7 +675,7 @@ class SwanContentsManager(AsyncContentsManager):
             raise HTTPError(400, "No file content provided")
         data = self._decode_file(model, path)
         with storage_errors():
-            entry = await self.storage.write_chunk(path, chunk, data)
+            entry = await self.storage.write_chunk(path, chunk, data, if_match=base_etag)
         saved = self._model(entry, "file")
         if chunk == -1:
             self.run_post_save_hooks(model=saved, os_path=self.local_path(path))
@@ -610,7 +705,11 @@ class SwanContentsManager(AsyncContentsManager):
         """The trash area of a POSIX storage; None for storages with a trash of their own."""
         if self._local_trash is None and isinstance(self.storage, PosixStorage):
             self._local_trash = LocalTrash(
-                self.storage, self.trash_dir, max_age=self.trash_max_age_days * 86400
+                self.storage,
+                self.trash_dir,
+                max_age=self.trash_max_age_days * 86400,
+                versions=self.local_versions,
+                log=self.log,
             )
         return self._local_trash
 

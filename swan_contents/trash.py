@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -16,24 +17,36 @@ import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from .storage.base import Entry, NotFound, TrashItem
+from .storage.base import Entry, NotFound, StorageError, TrashItem
 from .storage.posix import PosixStorage
+from .versions import LocalVersions
 
 INFO = "info.json"
 ENTRY = "entry"
+VERSIONS = "versions"
 
 __all__ = ["LocalTrash", "TrashItem"]
 
 
 class LocalTrash:
-    """A trash area in a local folder: one folder per deleted entry holding the entry itself and
-    `info.json` (where it was, when it was deleted). Entries older than `max_age` seconds are
-    removed for good whenever something new is deleted."""
+    """A trash area in a local folder: one folder per deleted entry holding the entry itself,
+    `info.json` (where it was, when it was deleted) and the entry's versions, which come back
+    with it. Entries older than `max_age` seconds are removed for good whenever something new is
+    deleted."""
 
-    def __init__(self, storage: PosixStorage, area: str, max_age: float):
+    def __init__(
+        self,
+        storage: PosixStorage,
+        area: str,
+        max_age: float,
+        versions: LocalVersions | None = None,
+        log: logging.Logger | None = None,
+    ):
         self.storage = storage
         self.area = area
         self.max_age = max_age
+        self.versions = versions
+        self.log = log or logging.getLogger(__name__)
 
     def _new_id(self) -> str:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -61,6 +74,12 @@ class LocalTrash:
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, item_dir, True)
             raise
+        if self.versions is not None:
+            try:
+                await self.versions.move_out(path, os.path.join(item_dir, VERSIONS))
+            except (StorageError, OSError) as e:
+                # the entry is in the trash: that is what the delete promised
+                self.log.warning("The versions of /%s stay behind, not in the trash: %s", path, e)
         await asyncio.to_thread(self._sweep)
         return item
 
@@ -107,5 +126,12 @@ class LocalTrash:
         item = await asyncio.to_thread(self._read_info, item_dir, item_id)
         destination = item.path if target is None else target
         entry = await self.storage.move_in(os.path.join(item_dir, ENTRY), destination)
+        if self.versions is not None:
+            try:
+                await self.versions.move_in(os.path.join(item_dir, VERSIONS), entry.path)
+            except (StorageError, OSError) as e:
+                self.log.warning(
+                    "The versions of /%s could not come back with it: %s", entry.path, e
+                )
         await asyncio.to_thread(shutil.rmtree, item_dir, True)
         return entry

@@ -12,8 +12,11 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import logging
+import os
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -98,6 +101,33 @@ class LocalVersions(VersionSource):
         self.area = area
         self.max_count = max_count
         self.max_age = max_age
+        #: versions recorded after their save answered, one at a time, in order (record_later)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swan-versions")
+        self._last: Future | None = None
+
+    async def settled(self) -> None:
+        """Wait until every version handed to `record_later` is written (or failed)."""
+        last = self._last
+        if last is not None and not last.done():
+            await asyncio.wrap_future(last)
+
+    def record_later(self, path: str, data: bytes, log: logging.Logger) -> None:
+        """Record `data` as a version of `path` in a background thread, after the ones handed
+        here before; the other methods wait for them first.
+
+        A save answers without waiting for its version: hashing and writing a copy of a 10 MB
+        notebook took as long as its PUT to the storage. A failure is logged, never raised (the
+        save it belongs to has succeeded). The thread finishes its work before the process
+        exits, so a server that is stopped still writes the versions of its last saves.
+        """
+
+        def record() -> None:
+            try:
+                asyncio.run(self._record(path, data))
+            except (StorageError, OSError) as e:
+                log.warning("Could not keep a version of /%s: %s", path, e)
+
+        self._last = self._writer.submit(record)
 
     @staticmethod
     def _id(when: float, digest: str) -> str:
@@ -113,6 +143,7 @@ class LocalVersions(VersionSource):
         return sorted(entries, key=lambda e: e.name, reverse=True)
 
     async def list(self, path: str) -> list[Version]:
+        await self.settled()
         return [
             Version(id=e.name, mtime=e.mtime, size=e.size, source=self.name)
             for e in await self._entries(path)
@@ -121,11 +152,16 @@ class LocalVersions(VersionSource):
     async def read(self, path: str, version_id: str) -> bytes:
         if not ID_PATTERN.fullmatch(version_id):
             raise NotFound(path, f"no version {version_id}")
+        await self.settled()
         _, data = await self.area.read(f"{_area_path(path, is_file=True)}/{version_id}")
         return data
 
     async def record(self, path: str, data: bytes) -> Version:
         """Keep `data` as the newest version of `path` (unless it is the newest already)."""
+        await self.settled()
+        return await self._record(path, data)
+
+    async def _record(self, path: str, data: bytes) -> Version:
         digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
         entries = await self._entries(path)
         if entries and entries[0].name.endswith(f"-{digest[:16]}"):
@@ -160,24 +196,54 @@ class LocalVersions(VersionSource):
     async def delete(self, path: str, version_id: str) -> None:
         if not ID_PATTERN.fullmatch(version_id):
             raise NotFound(path, f"no version {version_id}")
+        await self.settled()
         await self.area.delete(f"{_area_path(path, is_file=True)}/{version_id}")
 
     async def rename_all(self, old: str, new: str) -> None:
         """Move the versions of a file, or of everything below a folder, with it."""
+        await self.settled()
         for is_file in (True, False):
             src = _area_path(old, is_file=is_file)
             dst = _area_path(new, is_file=is_file)
             if not await self.area.exists(src):
                 continue
-            parent = split_path(dst)[0]
-            if parent:
-                await self._makedirs(parent)
-            # leftovers of an earlier file of that name are stale
-            with contextlib.suppress(NotFound):
-                await self.area.delete(dst, recursive=True)
+            await self._make_room(dst)
             await self.area.move(src, dst)
 
+    async def _make_room(self, area_path: str) -> None:
+        """Make the parent folders of `area_path` and delete what is there: versions left by an
+        earlier file of that name are stale."""
+        parent = split_path(area_path)[0]
+        if parent:
+            await self._makedirs(parent)
+        with contextlib.suppress(NotFound):
+            await self.area.delete(area_path, recursive=True)
+
+    async def move_out(self, path: str, os_folder: str) -> None:
+        """Move the versions of `path` (a file's, or all below a folder) out of the area into a
+        new local folder `os_folder` (a trash entry's), to come back with `move_in`."""
+        await self.settled()
+        for is_file, name in ((True, "f"), (False, "d")):
+            area_path = _area_path(path, is_file=is_file)
+            if not await self.area.exists(area_path):
+                continue
+            await asyncio.to_thread(os.makedirs, os_folder, 0o700, True)
+            await self.area.move_out(area_path, os.path.join(os_folder, name))
+
+    async def move_in(self, os_folder: str, path: str) -> None:
+        """Bring back versions kept by `move_out` as the versions of `path` (where the entry
+        came back to), in place of any left there by an earlier entry of that name."""
+        await self.settled()
+        for is_file, name in ((True, "f"), (False, "d")):
+            kept = os.path.join(os_folder, name)
+            if not await asyncio.to_thread(os.path.lexists, kept):
+                continue
+            area_path = _area_path(path, is_file=is_file)
+            await self._make_room(area_path)
+            await self.area.move_in(kept, area_path)
+
     async def delete_all(self, path: str) -> None:
+        await self.settled()
         for is_file in (True, False):
             with contextlib.suppress(NotFound):
                 await self.area.delete(_area_path(path, is_file=is_file), recursive=True)

@@ -66,6 +66,9 @@ class RecordedServer:
             return httpx.Response(200, content=b'{"cells": [], "from": "a server version"}')
         if "/remote.php/dav/uploads/" in path:
             return self._chunked_upload(request, path)
+        if method == "PUT" and path.startswith("/remote.php/dav/files/"):
+            self.assembled[path] = len(request.read())
+            return httpx.Response(201)
         if method in ("MOVE", "COPY"):
             target = unquote(urlsplit(request.headers["Destination"]).path)
             if target in self.occupied and request.headers.get("Overwrite") == "F":
@@ -245,6 +248,23 @@ async def test_a_large_upload_to_nextcloud_goes_in_chunked_upload_parts(tmp_path
     (mkcol,) = server.sent("MKCOL")
     assert unquote(mkcol.headers["Destination"]).endswith("/analysis notes/big.bin")
     assert not [r for r in server.sent("PUT") if "/files/" in r.url.path]
+    assert not list(Path(cm.storage.spool_dir).glob("*.part"))
+
+
+async def test_a_conditional_last_part_goes_as_one_put_with_if_match_not_in_parts(tmp_path):
+    server = RecordedServer("nextcloud")
+    cm = manager_for(server, tmp_path)
+    cm.storage.chunk_size = 5 * 1024 * 1024
+    cm.storage.spool_dir = str(tmp_path / "spool")
+    etag = (await cm.get("big.bin", content=False))["etag"]
+    for chunk in range(1, 7):
+        await cm.save(chunk_body(chunk, b"x" * (1024 * 1024)), "big.bin")
+    await cm.save({**chunk_body(-1, b"x" * 1024), "etag": etag}, "big.bin")
+    # the server compares and writes in one step only in a PUT: no MKCOL, no parts, no MOVE
+    assert not server.parts and not server.sent("MKCOL") and not server.sent("MOVE")
+    (put,) = server.sent("PUT")
+    assert put.headers["If-Match"] == etag
+    assert int(put.headers["Content-Length"]) == 6 * 1024 * 1024 + 1024
     assert not list(Path(cm.storage.spool_dir).glob("*.part"))
 
 

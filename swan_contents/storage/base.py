@@ -174,11 +174,17 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
+    async def write_chunk(
+        self, path: str, chunk: int, data: bytes, *, if_match: str | None = None
+    ) -> Entry:
         """One part of an upload in parts: `chunk` 1 starts it, 2.. append, -1 appends and
         publishes the whole file at `path` atomically. Until -1 nothing at `path` changes.
         Returns the entry of the published file at -1, else the entry of the upload so far
         (named after `path`).
+
+        With `if_match` the last part publishes only if the stored etag is that one; else
+        `Conflict`, and the upload keeps its earlier parts, so the last one may be sent again.
+        Earlier parts ignore it.
         """
 
     @abc.abstractmethod
@@ -203,6 +209,13 @@ class Storage(abc.ABC):
         except (NotFound, NotADirectory):
             return False
         return True
+
+    def sweep_leftovers(self) -> int:
+        """Delete what interrupted operations left behind (temp files, spools of abandoned
+        uploads) once it is old enough, never what an operation is using; how many went.
+        It blocks: the contents manager runs it in a worker thread, at start and then
+        periodically."""
+        return 0
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most drivers hold nothing
         """Release connections and other resources; the default holds none."""

@@ -19,7 +19,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from .base import (
@@ -109,13 +109,23 @@ class PosixStorage(Storage):
 
     kind = "posix"
 
-    #: seconds after which an unfinished upload's spool is deleted (when another one starts)
+    #: seconds after which a temp file no operation is using any more (the spool of an
+    #: unfinished upload, what a killed save left) is deleted by `sweep()`
     spool_max_age = 6 * 3600.0
 
-    def __init__(self, root: str, *, durable: bool = True):
+    def __init__(self, root: str, *, durable: bool = True, journal: str | None = None):
         """`durable=False` skips the fsyncs of writes: for areas where losing the newest write
-        to a power cut is acceptable (our versions folder), never for the user's space."""
+        to a power cut is acceptable (our versions folder), never for the user's space.
+
+        `journal` is a file outside the space where the folders that got temp files are noted,
+        so that a sweep after a crash visits them, and only them (never the whole tree of a
+        FUSE mount)."""
         self.durable = durable
+        self.journal = journal
+        #: folders (OS paths) this process has made temp files in
+        self._temp_folders: set[str] = set()
+        #: temp files (OS paths) that an operation of this process is using now
+        self._in_use: set[str] = set()
         real = os.path.realpath(root)
         if not os.path.isdir(real):
             raise StorageUnavailable(
@@ -328,30 +338,90 @@ class PosixStorage(Storage):
             if current_etag != if_match:
                 raise Conflict(path, current_etag)
         mode = stat.S_IMODE(current.st_mode) if current is not None else self._file_mode
-        fd, tmp = self._mkstemp(os.path.dirname(os_path))
-        try:
-            with os.fdopen(fd, "wb", closefd=False) as f:
-                f.write(data)
-            st = self._publish(fd, tmp, os_path, mode, if_match)
-        except Conflict as e:
-            _unlink_quietly(tmp)
-            raise Conflict(path, e.current_etag) from None
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-        finally:
-            os.close(fd)
+        with self._temp_in(os.path.dirname(os_path)) as tmp:
+            fd = _create_exclusive(tmp)
+            try:
+                with os.fdopen(fd, "wb", closefd=False) as f:
+                    f.write(data)
+                st = self._publish(fd, tmp, os_path, mode, if_match)
+            except Conflict as e:
+                raise Conflict(path, e.current_etag) from None
+            finally:
+                os.close(fd)
         return self._entry(path, st)
 
-    @staticmethod
-    def _mkstemp(os_dir: str) -> tuple[int, str]:
-        for _ in range(100):
-            tmp = f"{os_dir}/{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
-            try:
-                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
-            except FileExistsError:
+    # -- temp files: made beside their target, swept when abandoned ---------------------------
+
+    @contextlib.contextmanager
+    def _temp_in(self, os_dir: str) -> Iterator[str]:
+        """A fresh hidden temp name in `os_dir`, for the block to create and rename into place;
+        whatever is left of it when the block fails is removed. While the block runs `sweep()`
+        never takes it, and its folder is in the journal, so a sweep after a crash finds it."""
+        self._note_temp_folder(os_dir)
+        tmp = f"{os_dir}/{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        self._in_use.add(tmp)
+        try:
+            yield tmp
+        except BaseException:
+            _remove_quietly(tmp)
+            raise
+        finally:
+            self._in_use.discard(tmp)
+
+    def _note_temp_folder(self, os_dir: str) -> None:
+        if os_dir in self._temp_folders:
+            return
+        self._temp_folders.add(os_dir)
+        if self.journal:
+            os.makedirs(os.path.dirname(self.journal), mode=0o700, exist_ok=True)
+            with open(self.journal, "a", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(os.path.relpath(os_dir, self.root) + "\n")
+
+    def _journaled_folders(self) -> set[str]:
+        if not self.journal:
+            return set()
+        try:
+            with open(self.journal, encoding="utf-8", errors="surrogateescape") as f:
+                return {os.path.normpath(os.path.join(self.root, line.rstrip("\n"))) for line in f}
+        except FileNotFoundError:
+            return set()
+
+    def sweep_leftovers(self) -> int:
+        """Delete the temp files and folders older than `spool_max_age` that no operation of
+        this process is using, in the folders of the journal and of this process; keep in the
+        journal the folders that still hold some. Returns how many were deleted."""
+        horizon = time.time() - self.spool_max_age
+        still_there: set[str] = set()
+        deleted = 0
+        for os_dir in self._journaled_folders() | self._temp_folders:
+            if not self._inside(os.path.realpath(os_dir)):
                 continue
-        raise StorageUnavailable(os_dir, "could not create a temporary file")
+            try:
+                entries = list(os.scandir(os_dir))
+            except OSError:
+                continue  # removed meanwhile, or unreadable: nothing of ours to find there
+            for de in entries:
+                if not de.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    young = de.stat(follow_symlinks=False).st_mtime >= horizon
+                except OSError:
+                    continue
+                if young or de.path in self._in_use:
+                    still_there.add(os_dir)
+                    continue
+                _remove_quietly(de.path)
+                deleted += 1
+        if self.journal:
+            self._rewrite_journal(still_there | self._temp_folders)
+        return deleted
+
+    def _rewrite_journal(self, os_dirs: set[str]) -> None:
+        os.makedirs(os.path.dirname(self.journal), mode=0o700, exist_ok=True)
+        tmp = f"{self.journal}.new"
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.writelines(os.path.relpath(d, self.root) + "\n" for d in sorted(os_dirs))
+        os.replace(tmp, self.journal)
 
     @staticmethod
     def spool_name(name: str) -> str:
@@ -359,20 +429,14 @@ class PosixStorage(Storage):
         digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
         return f"{TEMP_PREFIX}upload-{digest}{TEMP_SUFFIX}"
 
-    def _sweep_spools(self, os_dir: str) -> None:
-        """Delete spools of abandoned uploads in a folder (older than `spool_max_age`)."""
-        horizon = time.time() - self.spool_max_age
-        with os.scandir(os_dir) as it:
-            for de in it:
-                if de.name.startswith(f"{TEMP_PREFIX}upload-"):
-                    with contextlib.suppress(OSError):
-                        if de.stat(follow_symlinks=False).st_mtime < horizon:
-                            os.unlink(de.path)
-
-    def _write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
+    def _write_chunk(self, path: str, chunk: int, data: bytes, if_match: str | None) -> Entry:
         os_path, current = self._target(path)
-        if chunk == 1:
-            self._sweep_spools(os.path.dirname(os_path))
+        if chunk == -1 and if_match is not None:
+            # refused before this part touches the spool: the client may send it again
+            current_etag = make_etag(current) if current is not None else None
+            if current_etag != if_match:
+                raise Conflict(path, current_etag)
+        self._note_temp_folder(os.path.dirname(os_path))
         spool = f"{os.path.dirname(os_path)}/{self.spool_name(os.path.basename(os_path))}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if chunk == 1 else os.O_WRONLY | os.O_APPEND
         try:
@@ -381,19 +445,27 @@ class PosixStorage(Storage):
             raise NotFound(
                 path, "this upload was not started (its first part is missing); upload it again"
             ) from None
+        self._in_use.add(spool)
         try:
+            size_before = os.fstat(fd).st_size
             with os.fdopen(fd, "ab", closefd=False) as f:
                 f.write(data)
             if chunk == -1:
                 mode = stat.S_IMODE(current.st_mode) if current is not None else self._file_mode
-                st = self._publish(fd, spool, os_path, mode)
+                st = self._publish(fd, spool, os_path, mode, if_match)
             else:
                 st = os.fstat(fd)
+        except Conflict as e:
+            # another writer came between the check above and the rename: the spool keeps
+            # the parts before this one, so the client may send the last part again
+            os.ftruncate(fd, size_before)
+            raise Conflict(path, e.current_etag) from None
         except BaseException:
             _unlink_quietly(spool)
             raise
         finally:
             os.close(fd)
+            self._in_use.discard(spool)
         return self._entry(path, st)
 
     def _mkdir(self, path: str) -> Entry:
@@ -434,26 +506,20 @@ class PosixStorage(Storage):
         if stat.S_ISDIR(st.st_mode):
             if (os_dst + "/").startswith(os_src + "/"):
                 raise InvalidPath(dst, "a folder cannot be copied into itself")
-            tmp = f"{os.path.dirname(os_dst)}/{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
-            try:
+            with self._temp_in(os.path.dirname(os_dst)) as tmp:
                 shutil.copytree(os_src, tmp, symlinks=True)
                 self._rename_noreplace(tmp, os_dst)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
         else:
-            fd, tmp = self._mkstemp(os.path.dirname(os_dst))
-            try:
-                with open(os_src, "rb") as fsrc, os.fdopen(fd, "wb", closefd=False) as fdst:
-                    shutil.copyfileobj(fsrc, fdst, 1024 * 1024)
-                os.fchmod(fd, stat.S_IMODE(st.st_mode))
-                os.fsync(fd)
-                self._rename_noreplace(tmp, os_dst)
-            except BaseException:
-                _unlink_quietly(tmp)
-                raise
-            finally:
-                os.close(fd)
+            with self._temp_in(os.path.dirname(os_dst)) as tmp:
+                fd = _create_exclusive(tmp)
+                try:
+                    with open(os_src, "rb") as fsrc, os.fdopen(fd, "wb", closefd=False) as fdst:
+                        shutil.copyfileobj(fsrc, fdst, 1024 * 1024)
+                    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+                    os.fsync(fd)
+                    self._rename_noreplace(tmp, os_dst)
+                finally:
+                    os.close(fd)
         return self._entry(dst, os.stat(os_dst))
 
     def _own(self, path: str, action: str) -> tuple[str, str, os.stat_result]:
@@ -511,16 +577,12 @@ class PosixStorage(Storage):
         except OSError as e:
             if e.errno != errno.EXDEV:
                 raise
-            tmp = f"{os.path.dirname(os_dst)}/{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
-            try:
+            with self._temp_in(os.path.dirname(os_dst)) as tmp:
                 if os.path.isdir(os_src):
                     shutil.copytree(os_src, tmp, symlinks=True)
                 else:
                     shutil.copy2(os_src, tmp, follow_symlinks=False)
                 self._rename_noreplace(tmp, os_dst)
-            except BaseException:
-                _remove_quietly(tmp)
-                raise
             _remove_quietly(os_src)
         return self._entry(path, os.stat(os_dst))
 
@@ -535,8 +597,10 @@ class PosixStorage(Storage):
     async def write(self, path: str, data: bytes, *, if_match: str | None = None) -> Entry:
         return await self._run(path, self._write, path, data, if_match)
 
-    async def write_chunk(self, path: str, chunk: int, data: bytes) -> Entry:
-        return await self._run(path, self._write_chunk, path, chunk, data)
+    async def write_chunk(
+        self, path: str, chunk: int, data: bytes, *, if_match: str | None = None
+    ) -> Entry:
+        return await self._run(path, self._write_chunk, path, chunk, data, if_match)
 
     async def mkdir(self, path: str) -> Entry:
         return await self._run(path, self._mkdir, path)
@@ -557,6 +621,11 @@ class PosixStorage(Storage):
     async def move_in(self, os_src: str, path: str) -> Entry:
         """Move a local file or folder (from a trash area) into the space at `path`."""
         return await self._run(path, self._move_in, os_src, path)
+
+
+def _create_exclusive(os_path: str) -> int:
+    """Open a new file for writing, private until it is published; fails if it exists."""
+    return os.open(os_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
 def _unlink_quietly(os_path: str) -> None:

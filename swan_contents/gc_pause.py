@@ -1,0 +1,29 @@
+"""`gc_paused()`: hold Python's cyclic garbage collector off while a listing is turned into
+thousands of small objects. It must only wrap synchronous code that makes no reference cycles
+(never an `await`), so pausing the collector loses nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Run the block with the cyclic collector off (and back on after, if it was on).
+
+    A listing of 1,000 entries builds some 15,000 XML elements and then 1,000 entries and models
+    that all stay alive until the answer is sent. In a jupyter-server, whose heap holds a few
+    hundred thousand objects, so many survivors make the collector scan the whole heap several
+    times per listing: measured, that is half the time of parsing the listing. Nothing built here
+    forms a cycle, so reference counting frees all of it without the collector.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
