@@ -591,6 +591,13 @@ class SwanContentsManager(AsyncContentsManager):
                 found += await source.list(path)
         return sorted(found, key=lambda v: (v.mtime, v.id), reverse=True)
 
+    async def current_version(self, path: str) -> Version | None:
+        """The current content of the file at `path` as a version, where the storage keeps
+        versions itself (`ServerVersions.current`); None elsewhere."""
+        if not await self.storage_keeps_versions():
+            return None
+        return await ServerVersions(self.storage).current(path)
+
     async def _source_of(self, version_id: str) -> VersionSource:
         for source in await self.version_sources():
             if source.owns(version_id):
@@ -641,7 +648,8 @@ class SwanContentsManager(AsyncContentsManager):
             except NotFound as e:
                 if e.path == path:
                     raise
-                raise HTTPError(404, f"No such version of /{path}: {version_id}") from e
+                why = f" ({e.detail})" if e.detail else ""
+                raise HTTPError(404, f"No such version of /{path}: {version_id}{why}") from e
         self.emit(data={"action": "save", "path": path})
         return self._model(entry)
 

@@ -19,6 +19,7 @@ from tornado.web import HTTPError
 from swan_contents import SwanContentsManager
 from swan_contents.storage import StorageUnavailable, WebDAVStorage
 from swan_contents.storage.webdav import parse_xml
+from swan_contents.versions import encode_id
 
 RECORDINGS = Path(__file__).parent / "recordings"
 SPACE = "http://cloud.test/remote.php/dav/files/alice/analysis%20notes/"
@@ -148,8 +149,9 @@ async def test_nextcloud_versions_are_listed_read_and_restored_on_the_server(tmp
     assert unquote(server.sent("PROPFIND")[-1].url.path) == (
         "/remote.php/dav/versions/alice/versions/12345/"
     )
-    checkpoints = await cm.list_checkpoints("nb.ipynb")
+    current, *checkpoints = await cm.list_checkpoints("nb.ipynb")
     assert [c["id"] for c in checkpoints] == [v.id for v in versions]
+    assert current["id"] == (await cm.create_checkpoint("nb.ipynb"))["id"]
 
     await cm.restore_version("nb.ipynb", "server-1699990000")
     (move,) = server.sent("MOVE")
@@ -158,6 +160,25 @@ async def test_nextcloud_versions_are_listed_read_and_restored_on_the_server(tmp
         "http://cloud.test/remote.php/dav/versions/alice/restore/target"
     )
     assert not server.sent("PUT"), "the server restores; no bytes pass through us"
+
+
+async def test_a_checkpoint_of_a_content_since_replaced_is_the_servers_version_of_it(tmp_path):
+    server = RecordedServer("nextcloud")
+    cm = manager_for(server, tmp_path)
+    # a checkpoint made while the file held what versions.xml lists as 1699990000 (980 bytes,
+    # modified then): the file has changed since, so the server's version is restored
+    made_then = encode_id("server", 'now@1699990000@980@"6553a0c1d2e3f"')
+    await cm.restore_checkpoint(made_then, "nb.ipynb")
+    (move,) = server.sent("MOVE")
+    assert unquote(move.url.path) == "/remote.php/dav/versions/alice/versions/12345/1699990000"
+    # a checkpoint of the current content restores nothing
+    current = await cm.create_checkpoint("nb.ipynb")
+    await cm.restore_checkpoint(current["id"], "nb.ipynb")
+    assert len(server.sent("MOVE")) == 1
+    # one of a content the server no longer keeps is a 404
+    with pytest.raises(HTTPError) as raised:
+        await cm.restore_checkpoint(encode_id("server", 'now@1600000000@9@"x"'), "nb.ipynb")
+    assert raised.value.status_code == 404 and "no longer keeps" in raised.value.log_message
 
 
 async def test_nextcloud_makes_its_own_versions_so_saves_keep_no_local_copy(tmp_path):
