@@ -152,6 +152,23 @@ def test_a_file_deleted_meanwhile_can_be_saved_again(page, lab):
     assert source_of(lab, "deleted.ipynb") == "z = 1  # mine"
 
 
+def test_saving_again_never_replaces_a_file_made_meanwhile_but_asks_about_it(page, lab):
+    write_notebook(lab, "remade.ipynb", "w = 1")
+    open_notebook(page, lab, "remade.ipynb")
+    assert lab.api("DELETE", "api/contents/remade.ipynb").status_code == 204
+
+    edit_first_cell_and_save(page, "  # mine")
+    box = dialog(page, "was deleted or moved elsewhere")
+    # while the dialog is open, someone makes a new file of that name
+    write_notebook(lab, "remade.ipynb", "w = 'theirs, new'")
+    box.get_by_role("button", name="Save mine again").click()
+    dialog(page, CHANGED).get_by_role("button", name=KEEP_BOTH).click()
+    copies = lambda: list(lab.root.glob("remade (conflict *).ipynb"))  # noqa: E731
+    eventually(lambda: len(copies()) == 1)
+    assert source_of(lab, copies()[0].name) == "w = 1  # mine"
+    assert source_of(lab, "remade.ipynb") == "w = 'theirs, new'"
+
+
 def test_notebook_7_asks_too_and_overwrite_saves_mine_over_theirs(page, lab):
     write_notebook(lab, "classic.ipynb", "a = 1")
     open_notebook(page, lab, "classic.ipynb", app="notebooks")
