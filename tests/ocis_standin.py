@@ -30,12 +30,13 @@ import io
 import json
 import os
 import secrets
-import threading
 import zlib
 from pathlib import Path
 from urllib.parse import unquote
 
-from dav_servers import DAV_PASSWORD, DAV_USER, DavServer, _wait_until_listening
+from dav_servers import DAV_USER, WsgiDavServer
+from wsgidav.fs_dav_provider import FileResource, FilesystemProvider
+from wsgidav.xml_tools import etree
 
 SPACE_PREFIX = f"/remote.php/dav/files/{DAV_USER}"
 OC_CHECKSUMS = "{http://owncloud.org/ns}checksums"
@@ -73,12 +74,31 @@ class Upload:
         self.part.write_bytes(b"")
 
 
-class OcisStandIn(DavServer):
+class ChecksumFile(FileResource):
+    """A file whose `oc:checksums` are computed from its bytes, as oCIS reports them."""
+
+    def get_property_value(self, name):
+        if name != OC_CHECKSUMS:
+            return super().get_property_value(name)
+        element = etree.Element(OC_CHECKSUMS)
+        sums = checksums_of(Path(self._file_path).read_bytes())
+        text = " ".join(f"{k}:{v}" for k, v in sums.items())
+        etree.SubElement(element, "{http://owncloud.org/ns}checksum").text = text
+        return element
+
+
+class ChecksumProvider(FilesystemProvider):
+    def get_resource_inst(self, path, environ):
+        found = super().get_resource_inst(path, environ)
+        if isinstance(found, FileResource):
+            return ChecksumFile(path, environ, found._file_path)
+        return found
+
+
+class OcisStandIn(WsgiDavServer):
     """WsgiDAV plus oCIS's capabilities, checksums and TUS uploads (see the module)."""
 
-    name = "ocis-standin"
-    username = DAV_USER
-    password = DAV_PASSWORD
+    name = "the oCIS stand-in"
 
     def __init__(
         self,
@@ -93,11 +113,10 @@ class OcisStandIn(DavServer):
         self.max_chunk_size = max_chunk_size
         self.checksum_types = checksum_types
         self.uploads: dict[str, Upload] = {}
-        self._log: list[tuple[str, str, int]] = []
+        #: (method, path, Content-Length) of every request
+        self.sized_log: list[tuple[str, str, int]] = []
         self._corrupt: set[str] = set()
         self._break_after: int | None = None
-        self._server = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -109,10 +128,10 @@ class OcisStandIn(DavServer):
         return local, f"{self.url}{name}/"
 
     def requests(self) -> list[tuple[str, str]]:
-        return [(m, p) for m, p, _ in self._log]
+        return [(m, p) for m, p, _ in self.sized_log]
 
     def bytes_received(self, method: str) -> int:
-        return sum(n for m, _, n in self._log if m == method)
+        return sum(n for m, _, n in self.sized_log if m == method)
 
     def corrupt(self, method: str) -> None:
         """Flip one byte of the next body sent with `method` before the server sees it."""
@@ -166,11 +185,14 @@ class OcisStandIn(DavServer):
             return None
         return self.root / rest
 
-    def _app(self, dav_app):
+    def provider_mapping(self) -> dict:
+        return {SPACE_PREFIX: ChecksumProvider(str(self.root))}
+
+    def wsgi_app(self, dav_app):
         def app(environ, start_response):
             method = environ["REQUEST_METHOD"]
             path = unquote(environ.get("PATH_INFO", ""))
-            self._log.append((method, path, int(environ.get("CONTENT_LENGTH") or 0)))
+            self.sized_log.append((method, path, int(environ.get("CONTENT_LENGTH") or 0)))
 
             def answer(status, headers=(), body=b""):
                 start_response(status, [*headers, ("Content-Length", str(len(body)))])
@@ -274,54 +296,3 @@ class OcisStandIn(DavServer):
             return "409 Conflict", tus
         os.replace(upload.part, upload.target)
         return "204 No Content", [*tus, ("Upload-Offset", str(upload.offset))]
-
-    def start(self) -> None:
-        from cheroot import wsgi
-        from wsgidav.fs_dav_provider import FileResource, FilesystemProvider
-        from wsgidav.wsgidav_app import WsgiDAVApp
-        from wsgidav.xml_tools import etree
-
-        class ChecksumFile(FileResource):
-            def get_property_value(self, name):
-                if name != OC_CHECKSUMS:
-                    return super().get_property_value(name)
-                element = etree.Element(OC_CHECKSUMS)
-                sums = checksums_of(Path(self._file_path).read_bytes())
-                text = " ".join(f"{k}:{v}" for k, v in sums.items())
-                etree.SubElement(element, "{http://owncloud.org/ns}checksum").text = text
-                return element
-
-        class ChecksumProvider(FilesystemProvider):
-            def get_resource_inst(self, path, environ):
-                found = super().get_resource_inst(path, environ)
-                if isinstance(found, FileResource):
-                    return ChecksumFile(path, environ, found._file_path)
-                return found
-
-        config = {
-            "host": "127.0.0.1",
-            "port": self.port,
-            "provider_mapping": {SPACE_PREFIX: ChecksumProvider(str(self.root))},
-            "simple_dc": {"user_mapping": {"*": {self.username: {"password": self.password}}}},
-            "http_authenticator": {
-                "accept_basic": True,
-                "accept_digest": False,
-                "default_to_digest": False,
-            },
-            "dir_browser": {"enable": False},
-            "lock_storage": True,
-            "verbose": 1,
-            "logging": {"enable_loggers": []},
-        }
-        dav_app = WsgiDAVApp(config)
-        self._server = wsgi.Server(("127.0.0.1", self.port), self._app(dav_app), numthreads=8)
-        self._server.prepare()
-        self._thread = threading.Thread(target=self._server.serve, daemon=True)
-        self._thread.start()
-        _wait_until_listening(self.port, "the oCIS stand-in")
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._thread.join(timeout=10)
-            self._server = None

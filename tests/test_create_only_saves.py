@@ -13,24 +13,17 @@ import json
 import os
 
 import pytest
-from conftest import chunk_body, notebook_body, swan_on_every_storage, text_body
+from conftest import (
+    chunk_body,
+    notebook_body,
+    put_with_headers,
+    swan_on_every_storage,
+    text_body,
+)
 
 from swan_contents.storage import AlreadyExists, PosixStorage
 
 manager, backend = swan_on_every_storage()
-
-
-def put_with_headers(jp_fetch, path: str, body: dict, headers: dict[str, str]):
-    """PUT /api/contents/<path> with extra headers; never raises on HTTP errors."""
-    return jp_fetch(
-        "api",
-        "contents",
-        path,
-        method="PUT",
-        body=json.dumps(body),
-        headers=dict(headers),  # jp_fetch adds its token to the dict it is given
-        raise_error=False,
-    )
 
 
 async def test_a_create_only_save_creates_a_new_file(api, jp_root_dir):

@@ -107,7 +107,7 @@ async def test_a_large_upload_goes_by_tus_in_parts_the_server_accepts(api, ocis,
     assert reply.code in (200, 201), reply.body
     assert (space[0] / "big.bin").read_bytes() == data
     assert len(on_space(ocis, "POST")) == 1
-    assert [n for m, _, n in ocis._log if m == "PATCH"] == [4 * MiB] * 3
+    assert [n for m, _, n in ocis.sized_log if m == "PATCH"] == [4 * MiB] * 3
     assert not on_space(ocis, "PUT"), "no PUT of the file: TUS carried it"
     assert ocis.uploads == {}
     assert not list((tmp_path / "spool").glob("*.part"))
