@@ -26,11 +26,17 @@ def checkpoint_model(version: Version) -> dict[str, Any]:
 
 
 class SwanCheckpoints(AsyncCheckpoints):
-    """Checkpoints = versions, listed newest first; `create` snapshots the stored content."""
+    """Checkpoints = versions, listed newest first, the current content first of all where the
+    storage keeps versions itself. `create` snapshots the stored content into the versions
+    folder; where the storage keeps versions, the current content is the checkpoint, which the
+    storage keeps as a version once a write replaces it (nothing is read or copied aside)."""
 
     async def create_checkpoint(self, contents_mgr, path: str) -> dict[str, Any]:
         path = contents_mgr.storage_path(path)
         with storage_errors():
+            current = await contents_mgr.current_version(path)
+            if current is not None:
+                return checkpoint_model(current)
             _, data = await contents_mgr.storage.read(path)
             version = await contents_mgr.local_versions.record(path, data)
         return checkpoint_model(version)
@@ -41,11 +47,13 @@ class SwanCheckpoints(AsyncCheckpoints):
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
         try:
             versions = await self.parent.list_versions(path)
+            with storage_errors():
+                current = await self.parent.current_version(self.parent.storage_path(path))
         except HTTPError as e:
             if e.status_code == 404:
                 return []
             raise
-        return [checkpoint_model(v) for v in versions]
+        return [checkpoint_model(v) for v in ([current] if current else []) + versions]
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
         await self.rename_all_checkpoints(old_path, new_path)

@@ -13,6 +13,7 @@ from tornado.web import HTTPError
 
 from .storage.base import (
     AlreadyExists,
+    ChecksumMismatch,
     Conflict,
     CredentialsUnavailable,
     DirectoryNotEmpty,
@@ -23,6 +24,7 @@ from .storage.base import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    Refused,
     StorageError,
     StorageTimeout,
     StorageUnavailable,
@@ -44,7 +46,18 @@ def _shown(path: str) -> str:
 
 
 def http_error(e: StorageError) -> HTTPError:
-    """The HTTP error a user should see for a storage error."""
+    """The HTTP error a user should see for a storage error, ending with what the storage said
+    of it, where it said anything."""
+    error = _http_error(e)
+    if not e.said:
+        return error
+    message = f"{error.log_message.rstrip('.')}. The storage said: {e.said}"
+    if isinstance(error, StorageHTTPError):
+        return StorageHTTPError(error.status_code, message, **error.fields)
+    return HTTPError(error.status_code, message)
+
+
+def _http_error(e: StorageError) -> HTTPError:
     where = _shown(e.path)
     detail = f" ({e.detail})" if e.detail else ""
     if isinstance(e, InvalidPath):
@@ -64,6 +77,14 @@ def http_error(e: StorageError) -> HTTPError:
             etag=e.current_etag,
         )
     if isinstance(e, AlreadyExists):
+        if e.current_etag is not None:
+            return StorageHTTPError(
+                409,
+                f"A file named {where} exists already, so yours was not saved and that file is "
+                "unchanged. Save yours under another name, or save again with the etag of the "
+                "file there to replace it.",
+                etag=e.current_etag,
+            )
         return HTTPError(409, f"A file or folder named {where} already exists")
     if isinstance(e, NotADirectory):
         return HTTPError(400, f"Cannot use {where}{detail}")
@@ -81,12 +102,20 @@ def http_error(e: StorageError) -> HTTPError:
             f"Not enough space to write {where}: the storage is full or over quota. "
             "Nothing was changed; free some space and try again.",
         )
+    if isinstance(e, Refused):
+        return HTTPError(400, f"The storage refused this request for {where}{detail}")
     if isinstance(e, CredentialsUnavailable):
         return HTTPError(
             503,
             f"This server cannot use its storage credentials ({e.detail}), so nothing was read "
             "or changed. Log out and in again so that the hub hands them over anew, or ask your "
             "administrator.",
+        )
+    if isinstance(e, ChecksumMismatch):
+        return HTTPError(
+            502,
+            f"The bytes of {where} did not arrive intact at the storage ({e.detail}). "
+            "Save or upload it again.",
         )
     if isinstance(e, StorageTimeout):
         return HTTPError(

@@ -41,6 +41,7 @@ from .checkpoints import SwanCheckpoints
 from .errors import http_error, storage_errors
 from .gc_pause import gc_paused
 from .storage.base import (
+    AlreadyExists,
     Conflict,
     Entry,
     IsADirectory,
@@ -383,13 +384,18 @@ class SwanContentsManager(AsyncContentsManager):
         format: str | None = None,
         require_hash: bool = False,
     ) -> dict[str, Any]:
-        """One storage round trip for a directory listing or a typed file read, two otherwise."""
+        """One storage round trip for a directory listing or a typed file read, two otherwise.
+
+        A `hash` without content comes from the checksum the storage keeps of the file where it
+        keeps one in `hash_algorithm` (one stat, no read), else from reading the file.
+        """
         self._start_sweeping()
         path = self.storage_path(path)
         self._refuse_hidden(path)
         data: bytes | None = None
+        stored_hash_first = require_hash and not content and await self._storage_has_checksums()
         with storage_errors():
-            if type in ("file", "notebook") and (content or require_hash):
+            if type in ("file", "notebook") and (content or require_hash) and not stored_hash_first:
                 try:
                     entry, data = await self.storage.read(path)
                 except IsADirectory:
@@ -413,7 +419,8 @@ class SwanContentsManager(AsyncContentsManager):
             if type == "directory":
                 raise HTTPError(400, f"/{path} is not a directory", reason="bad type")
             model = self._model(entry, type)
-            if data is None and (content or require_hash):
+            stored_hash = entry.checksum(self.hash_algorithm) if data is None else None
+            if data is None and (content or (require_hash and stored_hash is None)):
                 writable = entry.writable  # a stat knows of locks; a read may not
                 with storage_errors():
                     entry, data = await self.storage.read(path)
@@ -424,10 +431,17 @@ class SwanContentsManager(AsyncContentsManager):
                     await self._notebook_content(model, data)
                 else:
                     self._file_content(model, data, format)
-            if require_hash:
+            if require_hash and data is not None:
                 model.update(self._hash(data))
+            elif require_hash:
+                model.update({"hash": stored_hash, "hash_algorithm": self.hash_algorithm})
         self.emit(data={"action": "get", "path": path})
         return model
+
+    async def _storage_has_checksums(self) -> bool:
+        """Whether the storage reports checksums of its files (ownCloud, oCIS, CERNBox)."""
+        with storage_errors():
+            return await self.storage.reports_checksums()
 
     def _decode_file(self, model: dict[str, Any], path: str) -> bytes:
         format = model.get("format")
@@ -467,12 +481,16 @@ class SwanContentsManager(AsyncContentsManager):
         `on_conflict: "copy"`, the content goes to a conflict copy beside the file and its model
         is returned. Without `etag` the last writer wins, as with the stock manager.
 
+        A save with `if_none_match: "*"` creates the file only if nothing of that name exists
+        (checked and written in one step where the storage allows); else it is a 409 carrying
+        the etag of the file found there, or a conflict copy with `on_conflict: "copy"`.
+
         A `chunk` field (1..n, -1) is one part of an upload: parts are gathered beside the target
         and published at once by the last one, so a file never exists half-uploaded.
         """
         self._start_sweeping()
         path = self.storage_path(path)
-        base_etag = self._base_etag(model)
+        base_etag, create_only = self._save_condition(model)
         on_conflict = model.get("on_conflict", "fail")
         if on_conflict not in ("fail", "copy"):
             raise HTTPError(400, f'Invalid on_conflict {on_conflict!r}: use "fail" or "copy"')
@@ -484,7 +502,7 @@ class SwanContentsManager(AsyncContentsManager):
                     "An upload in parts cannot go to a conflict copy; send the last part "
                     "again after a 409, with the new etag or none",
                 )
-            return await self._save_chunk(model, path, chunk, base_etag)
+            return await self._save_chunk(model, path, chunk, base_etag, create_only)
 
         self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:
@@ -499,13 +517,15 @@ class SwanContentsManager(AsyncContentsManager):
         with storage_errors():
             if kind == "notebook":
                 data, validation_error = await self._encode_notebook(model, path)
-                entry = await self._write(path, data, base_etag, on_conflict)
+                entry = await self._write(path, data, base_etag, create_only, on_conflict)
                 await self.record_version_later(entry.path, data)
             elif kind == "file":
                 data = self._decode_file(model, path)
-                entry = await self._write(path, data, base_etag, on_conflict)
+                entry = await self._write(path, data, base_etag, create_only, on_conflict)
                 await self.record_version_later(entry.path, data)
             elif kind == "directory":
+                if create_only:
+                    raise HTTPError(400, "if_none_match applies to files, not to folders")
                 entry = await self._save_directory(path)
             else:
                 raise HTTPError(400, f"Unhandled contents type: {kind}")
@@ -518,20 +538,35 @@ class SwanContentsManager(AsyncContentsManager):
         return saved
 
     @staticmethod
-    def _base_etag(model: dict[str, Any]) -> str | None:
-        """The version a save says it is based on (the model's `etag`), if it names one."""
+    def _save_condition(model: dict[str, Any]) -> tuple[str | None, bool]:
+        """What a save is conditional on: the version it is based on (the model's `etag`), or
+        that no file is there yet (`if_none_match: "*"`), or nothing."""
         base_etag = model.get("etag")
         if base_etag is not None and (not isinstance(base_etag, str) or not base_etag):
             raise HTTPError(400, "The etag of a save must be the non-empty string of a model")
-        return base_etag
+        if_none_match = model.get("if_none_match")
+        if if_none_match is not None and if_none_match != "*":
+            raise HTTPError(
+                400, 'if_none_match must be "*" (save only if no file of that name exists)'
+            )
+        if if_none_match is not None and base_etag is not None:
+            raise HTTPError(
+                400,
+                "A save either replaces the version it names (etag) or creates a new file "
+                "(if_none_match), not both",
+            )
+        return base_etag, if_none_match is not None
 
     async def _write(
-        self, path: str, data: bytes, base_etag: str | None, on_conflict: str
+        self, path: str, data: bytes, base_etag: str | None, create_only: bool, on_conflict: str
     ) -> Entry:
         try:
-            return await self.storage.write(path, data, if_match=base_etag)
+            return await self.storage.write(path, data, if_match=base_etag, create_only=create_only)
         except Conflict:
             if on_conflict != "copy":
+                raise
+        except AlreadyExists as e:
+            if on_conflict != "copy" or e.current_etag is None:
                 raise
         return await self._write_conflict_copy(path, data)
 
@@ -591,6 +626,13 @@ class SwanContentsManager(AsyncContentsManager):
                 found += await source.list(path)
         return sorted(found, key=lambda v: (v.mtime, v.id), reverse=True)
 
+    async def current_version(self, path: str) -> Version | None:
+        """The current content of the file at `path` as a version, where the storage keeps
+        versions itself (`ServerVersions.current`); None elsewhere."""
+        if not await self.storage_keeps_versions():
+            return None
+        return await ServerVersions(self.storage).current(path)
+
     async def _source_of(self, version_id: str) -> VersionSource:
         for source in await self.version_sources():
             if source.owns(version_id):
@@ -641,7 +683,8 @@ class SwanContentsManager(AsyncContentsManager):
             except NotFound as e:
                 if e.path == path:
                     raise
-                raise HTTPError(404, f"No such version of /{path}: {version_id}") from e
+                why = f" ({e.detail})" if e.detail else ""
+                raise HTTPError(404, f"No such version of /{path}: {version_id}{why}") from e
         self.emit(data={"action": "save", "path": path})
         return self._model(entry)
 
@@ -657,10 +700,16 @@ class SwanContentsManager(AsyncContentsManager):
         return entry
 
     async def _save_chunk(
-        self, model: dict[str, Any], path: str, chunk: Any, base_etag: str | None
+        self,
+        model: dict[str, Any],
+        path: str,
+        chunk: Any,
+        base_etag: str | None,
+        create_only: bool,
     ) -> dict[str, Any]:
         """One part of an upload; the last part publishes the file, only if the storage still
-        holds `base_etag` where one is given (a 409 keeps the earlier parts)."""
+        holds `base_etag` where one is given, or holds no file there with `create_only` (a 409
+        keeps the earlier parts)."""
         if not isinstance(chunk, int) or isinstance(chunk, bool) or (chunk < 1 and chunk != -1):
             raise HTTPError(400, f"Invalid chunk number {chunk!r}: use 1, 2, … and -1 for the last")
         if chunk == 1:
@@ -675,7 +724,9 @@ class SwanContentsManager(AsyncContentsManager):
             raise HTTPError(400, "No file content provided")
         data = self._decode_file(model, path)
         with storage_errors():
-            entry = await self.storage.write_chunk(path, chunk, data, if_match=base_etag)
+            entry = await self.storage.write_chunk(
+                path, chunk, data, if_match=base_etag, create_only=create_only
+            )
         saved = self._model(entry, "file")
         if chunk == -1:
             self.run_post_save_hooks(model=saved, os_path=self.local_path(path))

@@ -20,7 +20,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .storage.base import AlreadyExists, NotFound, Storage, StorageError, split_path
+from .storage.base import (
+    AlreadyExists,
+    IsADirectory,
+    NotFound,
+    Storage,
+    StorageError,
+    split_path,
+)
 from .storage.posix import PosixStorage
 
 #: what a Jupyter checkpoint id may be (jupyter_server's route accepts `[\w-]+`)
@@ -292,9 +299,19 @@ class EosVersions(VersionSource):
 
 
 class ServerVersions(VersionSource):
-    """The versions a WebDAV server keeps of every file it stores (Nextcloud, ownCloud, Reva)."""
+    """The versions a WebDAV server keeps of every file it stores (Nextcloud, ownCloud, Reva).
+
+    Such a server lists only contents it replaced: a file never overwritten has no version.
+    The current content stands in for one (`current`): its id names the content by the
+    modification time, size and etag the file has now, and once a write replaces it the
+    server's version of it is found by them (servers keep a version's modification time).
+    So Jupyter's checkpoint of a file is the server's, with nothing copied aside.
+    """
 
     name = "server"
+
+    #: how the name of a stand-in for the current content starts (no server names one so)
+    NOW = "now@"
 
     def __init__(self, storage):
         self.storage = storage
@@ -305,14 +322,49 @@ class ServerVersions(VersionSource):
             for v in await self.storage.list_versions(path)
         ]
 
-    async def read(self, path: str, version_id: str) -> bytes:
+    async def current(self, path: str) -> Version:
+        """The current content of the file at `path`, as a version (a checkpoint)."""
+        entry = await self.storage.stat(path)
+        if entry.is_dir:
+            raise IsADirectory(path, "folders have no versions")
+        name = f"{self.NOW}{int(entry.mtime)}@{entry.size}@{entry.etag}"
+        return Version(
+            id=encode_id(self.name, name), mtime=entry.mtime, size=entry.size, source="server"
+        )
+
+    async def _resolve(self, path: str, version_id: str) -> str | None:
+        """The server's name of a version (None: the current content is that version)."""
         name = decode_id(self.name, version_id)
         if not name:
             raise NotFound(path, f"no version {version_id}")
+        if not name.startswith(self.NOW):
+            return name
+        mtime, size, etag = (name[len(self.NOW) :].split("@", 2) + ["", ""])[:3]
+        if (await self.storage.stat(path)).etag == etag:
+            return None
+        found = [
+            v
+            for v in await self.storage.list_versions(path)
+            if str(int(v.mtime)) == mtime and str(v.size) == size
+        ]
+        same = [v for v in found if v.etag == etag] or found
+        if len(same) != 1:
+            # not the file that is missing (path ""), but this version of it
+            raise NotFound(
+                "",
+                "the storage no longer keeps that content"
+                if not same
+                else "the storage keeps several contents of that time and size",
+            )
+        return same[0].name
+
+    async def read(self, path: str, version_id: str) -> bytes:
+        name = await self._resolve(path, version_id)
+        if name is None:
+            return (await self.storage.read(path))[1]
         return await self.storage.read_version(path, name)
 
     async def restore(self, path: str, version_id: str) -> None:
-        name = decode_id(self.name, version_id)
-        if not name:
-            raise NotFound(path, f"no version {version_id}")
-        await self.storage.restore_version(path, name)
+        name = await self._resolve(path, version_id)
+        if name is not None:
+            await self.storage.restore_version(path, name)

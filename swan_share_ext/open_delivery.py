@@ -2,8 +2,9 @@
 
 This module owns the promise of a repeated click: a file the user changed is never overwritten;
 the new version is merged in (git) or put beside it, and each decision is reported. A file is
-replaced only in the version it was read in (the model's `etag`), so a save the user makes while
-the delivery runs wins too. It writes only through the contents manager (so POSIX and WebDAV
+replaced only in the version it was read in (the model's `etag`), and a file that was not there
+is created only if it still is not (`if_none_match`), so a save the user makes while the
+delivery runs wins too. It writes only through the contents manager (so POSIX and WebDAV
 spaces behave alike) and keeps what it delivered in a small state file outside the space. It must
 not fetch anything.
 """
@@ -32,6 +33,8 @@ Emit = Callable[[dict[str, Any]], None]
 _LOCKS: dict[str, asyncio.Lock] = {}
 #: Why a file that was about to be replaced is kept after all: it was saved in between.
 CHANGED_MEANWHILE = "it was saved while the new version was being written"
+#: Why a file that was about to be created is kept: one of that name was saved in between.
+CREATED_MEANWHILE = "a file of that name was saved while the new version was being written"
 
 
 def digest(data: bytes) -> str:
@@ -173,18 +176,24 @@ class ProjectWriter:
             raise
         return Stored(base64.b64decode(model["content"]), model.get("etag"))
 
-    async def write(self, relative: str, data: bytes, etag: str | None = None) -> bool:
-        """Write ``data``; with ``etag``, only over that version of the file. False when the
-        file was changed meanwhile (nothing was written then)."""
+    async def write(
+        self, relative: str, data: bytes, etag: str | None = None, *, create: bool = False
+    ) -> bool:
+        """Write ``data``: with ``etag``, only over that version of the file; with ``create``,
+        only if no file of that name exists. False when the file was changed, or created,
+        meanwhile (nothing was written then)."""
         path = self._path(relative)
         await self.ensure_folder(posixpath.dirname(path))
         model = {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}
         if etag is not None:
             model["etag"] = etag
+        elif create:
+            model["if_none_match"] = "*"
         try:
             await ensure_async(self.cm.save(model, path))
         except StorageHTTPError as e:
-            if etag is not None and e.status_code == 409 and "etag" in e.fields:
+            conditional = etag is not None or create
+            if conditional and e.status_code == 409 and "etag" in e.fields:
                 return False
             raise
         return True
@@ -221,7 +230,8 @@ class ProjectWriter:
         base_digest = delivered.get(relative)
         local = await self.read(relative)
         if local is None:
-            await self.write(relative, new)
+            if not await self.write(relative, new, create=True):
+                return await self._beside(relative, new, new_digest, outcome, CREATED_MEANWHILE)
             if base_digest:
                 return outcome.add("restored", relative, "was deleted here; fetched again")
             return outcome.add("added", relative)
@@ -251,7 +261,12 @@ class ProjectWriter:
         kept = f"your edits are kept ({why})" if why else "your edits are kept"
         existing = await self.read(other)
         if existing is None:
-            await self.write(other, new)
-        elif digest(existing.data) != new_digest:
+            if await self.write(other, new, create=True):
+                return outcome.add(
+                    "beside", relative, f"{kept}; the new version is {other}", beside=other
+                )
+            # saved meanwhile under that name too: it is the new version only if it holds it
+            existing = await self.read(other)
+        if existing is None or digest(existing.data) != new_digest:
             return outcome.add("kept", relative, f"{kept}; {other} exists already, so not updated")
         return outcome.add("beside", relative, f"{kept}; the new version is {other}", beside=other)

@@ -42,20 +42,30 @@ class SwanContentsHandler(ErrorFieldsMixin, ContentsHandler):
     """/api/contents as jupyter_server serves it, plus conditional saves.
 
     A PUT may name the version it was based on in an `If-Match` header (the model's `etag`,
-    quotes included) instead of, or as well as, the model's `etag` field.
+    quotes included) instead of, or as well as, the model's `etag` field; and may ask to create
+    the file only if none of that name exists with `If-None-Match: *` (the model's
+    `if_none_match: "*"`).
     """
 
     def get_json_body(self) -> Any:
         model = super().get_json_body()
-        if_match = self.request.headers.get("If-Match")
-        if self.request.method != "PUT" or if_match is None or not isinstance(model, dict):
+        if self.request.method != "PUT" or not isinstance(model, dict):
             return model
-        if_match = if_match.strip()
-        if not if_match or if_match == "*" or "," in if_match:
-            raise web.HTTPError(400, "If-Match must hold exactly one etag, as a model gives it")
-        if model.get("etag") not in (None, if_match):
-            raise web.HTTPError(400, "If-Match and the model's etag name different versions")
-        model["etag"] = if_match
+        if_match = self.request.headers.get("If-Match")
+        if if_match is not None:
+            if_match = if_match.strip()
+            if not if_match or if_match == "*" or "," in if_match:
+                raise web.HTTPError(400, "If-Match must hold exactly one etag, as a model gives it")
+            if model.get("etag") not in (None, if_match):
+                raise web.HTTPError(400, "If-Match and the model's etag name different versions")
+            model["etag"] = if_match
+        if_none_match = self.request.headers.get("If-None-Match")
+        if if_none_match is not None:
+            if if_none_match.strip() != "*":
+                raise web.HTTPError(
+                    400, "If-None-Match on a save must be *: save only if no such file exists"
+                )
+            model["if_none_match"] = "*"
         return model
 
 

@@ -181,6 +181,20 @@ def api(jp_fetch):
     return call
 
 
+def put_with_headers(jp_fetch, path: str, body: dict, headers: dict[str, str]):
+    """PUT /api/contents/<path> with request headers (If-Match, If-None-Match); never raises
+    on HTTP errors."""
+    return jp_fetch(
+        "api",
+        "contents",
+        path,
+        method="PUT",
+        body=json.dumps(body),
+        headers=dict(headers),  # jp_fetch adds its token to the dict it is given
+        raise_error=False,
+    )
+
+
 @pytest.fixture
 def raw_fetch(http_server_client, jp_auth_header, jp_base_url):
     """Fetch a URL path exactly as given (no escaping), for encoded-traversal probes."""

@@ -100,6 +100,14 @@ class WsgiDavServer(DavServer):
 
         return middleware
 
+    def provider_mapping(self) -> dict:
+        """WsgiDAV's share paths and what serves each (a folder, or a provider)."""
+        return {"/": str(self.root)}
+
+    def wsgi_app(self, dav_app):
+        """The application the HTTP server runs: WsgiDAV's, counted."""
+        return self._counting(dav_app)
+
     def start(self) -> None:
         from cheroot import wsgi
         from wsgidav.wsgidav_app import WsgiDAVApp
@@ -107,7 +115,7 @@ class WsgiDavServer(DavServer):
         config = {
             "host": "127.0.0.1",
             "port": self.port,
-            "provider_mapping": {"/": str(self.root)},
+            "provider_mapping": self.provider_mapping(),
             "simple_dc": {
                 "user_mapping": {
                     "*": {self.username: {"password": self.password}} if self.username else True
@@ -124,11 +132,11 @@ class WsgiDavServer(DavServer):
             "logging": {"enable_loggers": []},
         }
         app = WsgiDAVApp(config)
-        self._server = wsgi.Server(("127.0.0.1", self.port), self._counting(app), numthreads=8)
+        self._server = wsgi.Server(("127.0.0.1", self.port), self.wsgi_app(app), numthreads=8)
         self._server.prepare()
         self._thread = threading.Thread(target=self._server.serve, daemon=True)
         self._thread.start()
-        _wait_until_listening(self.port, "WsgiDAV")
+        _wait_until_listening(self.port, self.name)
 
     def stop(self) -> None:
         if self._server is not None:

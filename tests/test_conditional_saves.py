@@ -15,7 +15,7 @@ import os
 import re
 
 import pytest
-from conftest import notebook_body, swan_on_every_storage, text_body
+from conftest import notebook_body, put_with_headers, swan_on_every_storage, text_body
 
 manager, backend = swan_on_every_storage()
 
@@ -80,15 +80,7 @@ async def test_a_save_of_a_file_deleted_meanwhile_is_a_409_with_no_etag(api, jp_
 
 def put_if_match(jp_fetch, path: str, body: dict, if_match: str):
     """PUT /api/contents/<path> with an If-Match header; never raises on HTTP errors."""
-    return jp_fetch(
-        "api",
-        "contents",
-        path,
-        method="PUT",
-        body=json.dumps(body),
-        headers={"If-Match": if_match},
-        raise_error=False,
-    )
+    return put_with_headers(jp_fetch, path, body, {"If-Match": if_match})
 
 
 async def test_the_version_may_come_in_an_if_match_header(jp_fetch, api):

@@ -1,6 +1,6 @@
-"""A repeated open-in click racing the user's own save: the delivery replaces a file only in the
-version it read, so a save that lands between its read and its write is never overwritten; the
-new upstream version goes beside it instead.
+"""An open-in click racing the user's own save: the delivery replaces a file only in the version
+it read, and creates a file only where none is yet, so a save that lands between its read and
+its write is never overwritten; the new upstream version goes beside it instead.
 
 The race is provoked, not waited for: the server runs our contents manager with one hook that
 makes the user's save (through the same manager, as JupyterLab's would be) right before the
@@ -83,3 +83,23 @@ async def test_a_save_between_the_read_and_the_write_of_an_unedited_file_is_kept
     again = await post_open(jp_fetch, {"url": url})
     assert [e["action"] for e in again if e["event"] == "file"] == ["kept"]
     assert mine.read_text() == notebook("saved meanwhile")
+
+
+async def test_a_file_saved_under_a_new_files_name_during_the_first_click_is_kept(
+    jp_fetch, source, space
+):
+    url = source.url("/lesson.ipynb")
+    source.routes["/lesson.ipynb"] = reply(200, notebook("v1").encode())
+    # The file is not there when the click reads; the user saves one of that name before the
+    # delivery writes it: a create-only write finds it and leaves it alone.
+    UserSavesFirst.user_saves["SWAN_projects/lesson/lesson.ipynb"] = notebook("saved meanwhile")
+    events = await post_open(jp_fetch, {"url": url})
+
+    assert events[-1]["event"] == "done", events
+    assert not UserSavesFirst.user_saves, "the race was not provoked"
+    mine = space / "SWAN_projects/lesson/lesson.ipynb"
+    assert mine.read_text() == notebook("saved meanwhile")
+    [change] = [e for e in events if e["event"] == "file"]
+    assert change["action"] == "beside"
+    assert "saved while the new version was being written" in change["message"]
+    assert (mine.parent / change["beside"]).read_text() == notebook("v1")

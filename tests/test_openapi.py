@@ -45,5 +45,7 @@ def test_every_route_of_the_extension_is_documented_and_nothing_else(jp_serverap
 
 def test_conditional_saves_on_the_contents_api_are_documented():
     put = load()["paths"]["/api/contents/{path}"]["put"]
-    assert "If-Match" in [p["name"] for p in put["parameters"]]
+    assert {"If-Match", "If-None-Match"} <= {p["name"] for p in put["parameters"]}
     assert "409" in put["responses"]
+    fields = load()["components"]["schemas"]["SaveModel"]["properties"]
+    assert {"etag", "if_none_match", "on_conflict"} <= set(fields)

@@ -140,16 +140,32 @@ def test_cancel_keeps_my_edits_unsaved_and_reload_theirs_drops_them(page, lab):
     assert list(lab.root.glob("reload (conflict *")) == []
 
 
-def test_a_file_deleted_meanwhile_can_be_saved_again(page, lab):
-    write_notebook(lab, "deleted.ipynb", "z = 1")
-    open_notebook(page, lab, "deleted.ipynb")
-    assert lab.api("DELETE", "api/contents/deleted.ipynb").status_code == 204
-
+def save_after_a_delete(page, lab: Lab, path: str, source: str):
+    """Open a notebook, have another client delete it, edit and save: the dialog that asks."""
+    write_notebook(lab, path, source)
+    open_notebook(page, lab, path)
+    assert lab.api("DELETE", f"api/contents/{path}").status_code == 204
     edit_first_cell_and_save(page, "  # mine")
-    box = dialog(page, "was deleted or moved elsewhere")
+    return dialog(page, "was deleted or moved elsewhere")
+
+
+def test_a_file_deleted_meanwhile_can_be_saved_again(page, lab):
+    box = save_after_a_delete(page, lab, "deleted.ipynb", "z = 1")
     box.get_by_role("button", name="Save mine again").click()
     eventually(lambda: (lab.root / "deleted.ipynb").exists())
     assert source_of(lab, "deleted.ipynb") == "z = 1  # mine"
+
+
+def test_saving_again_never_replaces_a_file_made_meanwhile_but_asks_about_it(page, lab):
+    box = save_after_a_delete(page, lab, "remade.ipynb", "w = 1")
+    # while the dialog is open, someone makes a new file of that name
+    write_notebook(lab, "remade.ipynb", "w = 'theirs, new'")
+    box.get_by_role("button", name="Save mine again").click()
+    dialog(page, CHANGED).get_by_role("button", name=KEEP_BOTH).click()
+    copies = lambda: list(lab.root.glob("remade (conflict *).ipynb"))  # noqa: E731
+    eventually(lambda: len(copies()) == 1)
+    assert source_of(lab, copies()[0].name) == "w = 1  # mine"
+    assert source_of(lab, "remade.ipynb") == "w = 'theirs, new'"
 
 
 def test_notebook_7_asks_too_and_overwrite_saves_mine_over_theirs(page, lab):

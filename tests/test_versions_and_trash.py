@@ -53,6 +53,10 @@ async def test_each_save_that_changes_content_makes_a_version(api, swan_api, jp_
     times = [v["last_modified"] for v in listed["versions"]]
     assert times == sorted(times, reverse=True)
     checkpoints = (await api("GET", "nb.ipynb/checkpoints")).body
+    if backend in SERVER_HISTORY:
+        # the current content comes first: the checkpoint the server will keep at the next write
+        current, *checkpoints = checkpoints
+        assert current["id"].startswith("server")
     assert [c["id"] for c in checkpoints] == [v["id"] for v in listed["versions"]]
     assert sorted(p.name for p in jp_root_dir.iterdir()) == ["nb.ipynb"]
 
@@ -104,6 +108,43 @@ async def test_a_file_changed_by_another_writer_keeps_that_content_as_a_version(
         await swan_api("POST", "versions/restore", {"path": "notes.txt", "id": v["id"]})
         contents.append((jp_root_dir / "notes.txt").read_text())
     assert "the sync client's edit" in contents
+
+
+async def test_a_checkpoint_of_a_new_file_can_be_restored_after_later_saves(
+    api, swan_api, versions_dir, backend
+):
+    await api("PUT", "nb.ipynb", notebook_body("first"))
+    # JupyterLab creates a checkpoint when it opens a file that has none, and at every save
+    listed = (await api("GET", "nb.ipynb/checkpoints")).body
+    made = await api("POST", "nb.ipynb/checkpoints")
+    assert made.code == 201
+    if backend in SERVER_HISTORY:
+        # the file's current content is its checkpoint: listed already, nothing copied aside
+        assert [c["id"] for c in listed] == [made.body["id"]]
+        assert not list(versions_dir.rglob("swan-*"))
+    # of the same size, likely within the same second: told apart by the etag they had
+    await api("PUT", "nb.ipynb", notebook_body("secnd"))
+    await api("PUT", "nb.ipynb", notebook_body("third"))
+    restored = await api("POST", f"nb.ipynb/checkpoints/{made.body['id']}")
+    assert restored.code == 204
+    assert source(await api("GET", "nb.ipynb")) == "first"
+    # and "third", which the restore replaced, is a version to go back to
+    _, after = await swan_api("GET", "versions", path="nb.ipynb")
+    contents = []
+    for v in after["versions"]:
+        await swan_api("POST", "versions/restore", {"path": "nb.ipynb", "id": v["id"]})
+        contents.append(source(await api("GET", "nb.ipynb")))
+    assert "third" in contents
+
+
+async def test_restoring_the_checkpoint_of_the_current_content_changes_nothing(api, backend):
+    saved = await api("PUT", "nb.ipynb", notebook_body("only"))
+    made = await api("POST", "nb.ipynb/checkpoints")
+    assert (await api("POST", f"nb.ipynb/checkpoints/{made.body['id']}")).code == 204
+    after = await api("GET", "nb.ipynb")
+    assert source(after) == "only"
+    if backend in SERVER_HISTORY:
+        assert after.body["etag"] == saved.body["etag"], "nothing was written"
 
 
 async def test_bad_version_requests_are_clear_errors(api, swan_api):

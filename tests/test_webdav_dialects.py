@@ -7,18 +7,20 @@ its README for which server and version each comes from) and records what it was
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
-from conftest import chunk_body
+from conftest import chunk_body, notebook_body
 from tornado.web import HTTPError
 
 from swan_contents import SwanContentsManager
 from swan_contents.storage import StorageUnavailable, WebDAVStorage
 from swan_contents.storage.webdav import parse_xml
+from swan_contents.versions import encode_id
 
 RECORDINGS = Path(__file__).parent / "recordings"
 SPACE = "http://cloud.test/remote.php/dav/files/alice/analysis%20notes/"
@@ -35,6 +37,8 @@ class RecordedServer:
         #: parts of chunked uploads by upload folder, and assembled sizes by target path
         self.parts: dict[str, list[int]] = {}
         self.assembled: dict[str, int] = {}
+        #: flip a byte of what the next PUT of a file brings, as a broken transfer would
+        self.bend_next_put = False
 
     def recording(self, name: str) -> bytes:
         return (self.dir / name).read_bytes()
@@ -67,8 +71,12 @@ class RecordedServer:
         if "/remote.php/dav/uploads/" in path:
             return self._chunked_upload(request, path)
         if method == "PUT" and path.startswith("/remote.php/dav/files/"):
-            self.assembled[path] = len(request.read())
-            return httpx.Response(201)
+            received = request.read()
+            self.assembled[path] = len(received)
+            if self.bend_next_put and received:
+                self.bend_next_put = False
+                received = bytes([received[0] ^ 0xFF]) + received[1:]
+            return httpx.Response(201, headers=self._hashes(received))
         if method in ("MOVE", "COPY"):
             target = unquote(urlsplit(request.headers["Destination"]).path)
             if target in self.occupied and request.headers.get("Overwrite") == "F":
@@ -77,6 +85,16 @@ class RecordedServer:
         if method == "DELETE":
             return httpx.Response(204)
         return httpx.Response(404)
+
+    def _hashes(self, received: bytes) -> dict[str, str]:
+        """Nextcloud (19 and later) answers a write with the hashes of what it received."""
+        if self.dialect != "nextcloud":
+            return {}
+        return {
+            "X-Hash-MD5": hashlib.md5(received).hexdigest(),  # noqa: S324
+            "X-Hash-SHA1": hashlib.sha1(received).hexdigest(),  # noqa: S324
+            "X-Hash-SHA256": hashlib.sha256(received).hexdigest(),
+        }
 
     def _chunked_upload(self, request: httpx.Request, path: str) -> httpx.Response:
         folder, _, part = path.rstrip("/").rpartition("/")
@@ -148,8 +166,9 @@ async def test_nextcloud_versions_are_listed_read_and_restored_on_the_server(tmp
     assert unquote(server.sent("PROPFIND")[-1].url.path) == (
         "/remote.php/dav/versions/alice/versions/12345/"
     )
-    checkpoints = await cm.list_checkpoints("nb.ipynb")
+    current, *checkpoints = await cm.list_checkpoints("nb.ipynb")
     assert [c["id"] for c in checkpoints] == [v.id for v in versions]
+    assert current["id"] == (await cm.create_checkpoint("nb.ipynb"))["id"]
 
     await cm.restore_version("nb.ipynb", "server-1699990000")
     (move,) = server.sent("MOVE")
@@ -158,6 +177,25 @@ async def test_nextcloud_versions_are_listed_read_and_restored_on_the_server(tmp
         "http://cloud.test/remote.php/dav/versions/alice/restore/target"
     )
     assert not server.sent("PUT"), "the server restores; no bytes pass through us"
+
+
+async def test_a_checkpoint_of_a_content_since_replaced_is_the_servers_version_of_it(tmp_path):
+    server = RecordedServer("nextcloud")
+    cm = manager_for(server, tmp_path)
+    # a checkpoint made while the file held what versions.xml lists as 1699990000 (980 bytes,
+    # modified then): the file has changed since, so the server's version is restored
+    made_then = encode_id("server", 'now@1699990000@980@"6553a0c1d2e3f"')
+    await cm.restore_checkpoint(made_then, "nb.ipynb")
+    (move,) = server.sent("MOVE")
+    assert unquote(move.url.path) == "/remote.php/dav/versions/alice/versions/12345/1699990000"
+    # a checkpoint of the current content restores nothing
+    current = await cm.create_checkpoint("nb.ipynb")
+    await cm.restore_checkpoint(current["id"], "nb.ipynb")
+    assert len(server.sent("MOVE")) == 1
+    # one of a content the server no longer keeps is a 404
+    with pytest.raises(HTTPError) as raised:
+        await cm.restore_checkpoint(encode_id("server", 'now@1600000000@9@"x"'), "nb.ipynb")
+    assert raised.value.status_code == 404 and "no longer keeps" in raised.value.log_message
 
 
 async def test_nextcloud_makes_its_own_versions_so_saves_keep_no_local_copy(tmp_path):
@@ -266,6 +304,20 @@ async def test_a_conditional_last_part_goes_as_one_put_with_if_match_not_in_part
     assert put.headers["If-Match"] == etag
     assert int(put.headers["Content-Length"]) == 6 * 1024 * 1024 + 1024
     assert not list(Path(cm.storage.spool_dir).glob("*.part"))
+
+
+async def test_nextcloud_answers_a_save_with_hashes_that_must_match_what_was_sent(tmp_path):
+    server = RecordedServer("nextcloud")
+    cm = manager_for(server, tmp_path)
+    assert (await cm.save(notebook_body("intact"), "nb.ipynb"))["path"] == "nb.ipynb"
+    server.bend_next_put = True
+    with pytest.raises(HTTPError) as raised:
+        await cm.save(notebook_body("bent on the way"), "nb.ipynb")
+    assert raised.value.status_code == 502
+    assert "SHA1 differs" in raised.value.log_message
+    # Nextcloud verifies nothing itself and keeps what it received: the user is told to save
+    # again, and the next save is compared the same way
+    assert (await cm.save(notebook_body("sent again"), "nb.ipynb"))["path"] == "nb.ipynb"
 
 
 async def test_a_missing_trash_entry_is_a_404(tmp_path):

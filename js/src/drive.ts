@@ -34,6 +34,7 @@ export interface ISwanModel extends Contents.IModel {
 /** The save fields of the SWAN contents API (swan_share_ext/openapi.yaml, SaveModel). */
 type SaveOptions = Partial<Contents.IModel> & {
   etag?: string;
+  if_none_match?: '*';
   on_conflict?: 'fail' | 'copy';
 };
 
@@ -123,8 +124,21 @@ export class SwanDrive extends Drive {
       this._asking.delete(localPath);
     }
     if (choice === 'overwrite') {
+      if (theirs === null) {
+        // Save mine again, as a new file: never over one made meanwhile, which asks again.
+        this._versions.delete(localPath);
+        const anew: SaveOptions = { ...options, if_none_match: '*' };
+        try {
+          return this._remember(localPath, await super.save(localPath, anew));
+        } catch (error) {
+          if (!isConflict(error)) {
+            throw error;
+          }
+          return this._settle(localPath, options, base, resolver);
+        }
+      }
       // Overwrite exactly the version the person was shown; a newer one asks again.
-      this._remember(localPath, theirs ?? { etag: null });
+      this._remember(localPath, theirs);
       return this.save(localPath, options);
     }
     if (choice === 'cancel' || theirs === null) {

@@ -2,6 +2,7 @@
 
 from .base import (
     AlreadyExists,
+    ChecksumMismatch,
     Conflict,
     CredentialsUnavailable,
     DirectoryNotEmpty,
@@ -13,6 +14,7 @@ from .base import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    Refused,
     Storage,
     StorageError,
     StorageTimeout,
@@ -24,6 +26,7 @@ from .webdav import WebDAVStorage
 
 __all__ = [
     "AlreadyExists",
+    "ChecksumMismatch",
     "Conflict",
     "CredentialsUnavailable",
     "DirectoryNotEmpty",
@@ -36,6 +39,7 @@ __all__ = [
     "PermissionDenied",
     "PosixStorage",
     "QuotaExceeded",
+    "Refused",
     "Storage",
     "StorageError",
     "StorageTimeout",

@@ -21,6 +21,8 @@ class Entry:
     `path` is the storage path: `/`-separated, relative to the user's space, "" for the root.
     `etag` is the storage's version of the entry; it changes whenever the content changes.
     `children` is filled only by `Storage.stat(path, children=True)` on a directory.
+    `checksums` are the file's checksums as the storage reports them, `(algorithm, hex digest)`
+    with hashlib's lower-case names ("sha1", "md5", "adler32"), empty where it reports none.
     """
 
     name: str
@@ -33,10 +35,18 @@ class Entry:
     writable: bool
     file_id: str | None = None
     children: tuple[Entry, ...] | None = field(default=None, compare=False)
+    checksums: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def is_dir(self) -> bool:
         return self.kind == "directory"
+
+    def checksum(self, algorithm: str) -> str | None:
+        """The storage's hex digest of this file in `algorithm` (hashlib's name), if it has one."""
+        for name, digest in self.checksums:
+            if name == algorithm:
+                return digest
+        return None
 
 
 @dataclass(frozen=True)
@@ -54,11 +64,16 @@ class TrashItem:
 
 
 class StorageError(Exception):
-    """Base of every error a driver raises; `path` is the storage path it concerns."""
+    """Base of every error a driver raises; `path` is the storage path it concerns.
 
-    def __init__(self, path: str, detail: str = ""):
+    `said` is the storage's own explanation of a refusal (the message of a WebDAV server's
+    error body), shown to the user as it came; "" when it gave none.
+    """
+
+    def __init__(self, path: str, detail: str = "", *, said: str = ""):
         self.path = path
         self.detail = detail
+        self.said = said
         super().__init__(f"{path!r}: {detail}" if detail else repr(path))
 
 
@@ -71,7 +86,14 @@ class NotFound(StorageError):
 
 
 class AlreadyExists(StorageError):
-    """The target of a create, move or copy exists already."""
+    """The target of a create, move or copy exists already. `current_etag` is the version of
+    the file found there, where a create-only write found one (None for a folder or unknown)."""
+
+    def __init__(
+        self, path: str, detail: str = "", *, current_etag: str | None = None, said: str = ""
+    ):
+        self.current_etag = current_etag
+        super().__init__(path, detail, said=said)
 
 
 class NotADirectory(StorageError):
@@ -89,9 +111,9 @@ class DirectoryNotEmpty(StorageError):
 class Conflict(StorageError):
     """The stored version is not the one the write was based on."""
 
-    def __init__(self, path: str, current_etag: str | None, detail: str = ""):
+    def __init__(self, path: str, current_etag: str | None, detail: str = "", *, said: str = ""):
         self.current_etag = current_etag
-        super().__init__(path, detail or "the file was changed by another writer")
+        super().__init__(path, detail or "the file was changed by another writer", said=said)
 
 
 class PermissionDenied(StorageError):
@@ -106,8 +128,19 @@ class QuotaExceeded(StorageError):
     """The space is full: the user's quota or the device."""
 
 
+class Refused(StorageError):
+    """The storage refused a request for a reason of its own, which `said` gives (a WebDAV 400
+    with a message): not a matter of names, permissions, locks or space."""
+
+
 class StorageUnavailable(StorageError):
     """The storage cannot be reached or failed; the operation did not happen."""
+
+
+class ChecksumMismatch(StorageUnavailable):
+    """The bytes the storage received or holds are not the ones sent: their checksums differ.
+    Raised where the storage refused them (nothing changed) and where it reports another
+    checksum after an upload (`detail` says which)."""
 
 
 class StorageTimeout(StorageUnavailable):
@@ -167,15 +200,26 @@ class Storage(abc.ABC):
         """The content of the file at `path` and the entry of exactly that content."""
 
     @abc.abstractmethod
-    async def write(self, path: str, data: bytes, *, if_match: str | None = None) -> Entry:
+    async def write(
+        self, path: str, data: bytes, *, if_match: str | None = None, create_only: bool = False
+    ) -> Entry:
         """Replace or create the file at `path` atomically; readers see old or new, never a mix.
 
         With `if_match`, the write happens only if the stored etag is that one (else `Conflict`).
+        With `create_only`, only if nothing exists at `path`: else `AlreadyExists` carrying the
+        etag of the file found there, and nothing is written. The check and the write are one
+        step where the storage allows (see each driver).
         """
 
     @abc.abstractmethod
     async def write_chunk(
-        self, path: str, chunk: int, data: bytes, *, if_match: str | None = None
+        self,
+        path: str,
+        chunk: int,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        create_only: bool = False,
     ) -> Entry:
         """One part of an upload in parts: `chunk` 1 starts it, 2.. append, -1 appends and
         publishes the whole file at `path` atomically. Until -1 nothing at `path` changes.
@@ -184,7 +228,8 @@ class Storage(abc.ABC):
 
         With `if_match` the last part publishes only if the stored etag is that one; else
         `Conflict`, and the upload keeps its earlier parts, so the last one may be sent again.
-        Earlier parts ignore it.
+        `create_only` is the same for "only if nothing is there" (`AlreadyExists`). Earlier
+        parts ignore both.
         """
 
     @abc.abstractmethod
@@ -209,6 +254,10 @@ class Storage(abc.ABC):
         except (NotFound, NotADirectory):
             return False
         return True
+
+    async def reports_checksums(self) -> bool:
+        """Whether entries carry the storage's checksums of files (`Entry.checksums`)."""
+        return False
 
     def sweep_leftovers(self) -> int:
         """Delete what interrupted operations left behind (temp files, spools of abandoned

@@ -287,30 +287,55 @@ class PosixStorage(Storage):
         return os_parent
 
     def _publish(
-        self, fd: int, tmp: str, target: str, mode: int, if_match: str | None = None
+        self,
+        fd: int,
+        tmp: str,
+        target: str,
+        mode: int,
+        if_match: str | None = None,
+        create_only: bool = False,
     ) -> os.stat_result:
         """fsync a finished temp file, give it its final mode and put it in place atomically.
 
         With `if_match`, the stored version is compared as the very last step before the
         rename, under this path's lock: no writer of this process can slip in between, and an
-        outside writer only in the microseconds between that stat and rename(2).
+        outside writer only in the microseconds between that stat and rename(2). With
+        `create_only` the rename itself refuses to replace anything (`_rename_noreplace`), so
+        no writer at all can slip in.
         """
         os.fchmod(fd, mode)
         if self.durable:
             os.fsync(fd)
         st = os.fstat(fd)
         with _write_lock(target):
-            if if_match is not None:
+            if create_only:
                 try:
-                    current = make_etag(os.stat(target))
-                except FileNotFoundError:
-                    current = None
-                if current != if_match:
-                    raise Conflict(target, current)
-            os.replace(tmp, target)
+                    self._rename_noreplace(tmp, target)
+                except FileExistsError:
+                    raise self._taken(target) from None
+            else:
+                if if_match is not None:
+                    try:
+                        current = make_etag(os.stat(target))
+                    except FileNotFoundError:
+                        current = None
+                    if current != if_match:
+                        raise Conflict(target, current)
+                os.replace(tmp, target)
         if self.durable:
             self._fsync_dir(os.path.dirname(target))
         return st
+
+    @staticmethod
+    def _taken(os_path: str) -> StorageError:
+        """What a create-only write found at `os_path`: a folder, or a file with its etag."""
+        try:
+            st = os.stat(os_path)
+        except OSError:
+            return AlreadyExists(os_path)
+        if stat.S_ISDIR(st.st_mode):
+            return IsADirectory(os_path, "a folder of that name exists")
+        return AlreadyExists(os_path, current_etag=make_etag(st))
 
     @staticmethod
     def _fsync_dir(os_dir: str) -> None:
@@ -330,25 +355,41 @@ class PosixStorage(Storage):
             raise IsADirectory(path, "a folder of that name exists")
         return os_path, st
 
-    def _write(self, path: str, data: bytes, if_match: str | None) -> Entry:
+    def _write(
+        self, path: str, data: bytes, if_match: str | None, create_only: bool = False
+    ) -> Entry:
         os_path, current = self._target(path)
-        if if_match is not None:
-            # fail early without writing anything; _publish checks again at the last moment
-            current_etag = make_etag(current) if current is not None else None
-            if current_etag != if_match:
-                raise Conflict(path, current_etag)
+        # fail early without writing anything; _publish checks again at the last moment
+        self._check_precondition(path, current, if_match, create_only)
         mode = stat.S_IMODE(current.st_mode) if current is not None else self._file_mode
         with self._temp_in(os.path.dirname(os_path)) as tmp:
             fd = _create_exclusive(tmp)
             try:
                 with os.fdopen(fd, "wb", closefd=False) as f:
                     f.write(data)
-                st = self._publish(fd, tmp, os_path, mode, if_match)
+                st = self._publish(fd, tmp, os_path, mode, if_match, create_only)
             except Conflict as e:
                 raise Conflict(path, e.current_etag) from None
+            except AlreadyExists as e:
+                raise AlreadyExists(path, current_etag=e.current_etag) from None
+            except IsADirectory:
+                raise IsADirectory(path, "a folder of that name exists") from None
             finally:
                 os.close(fd)
         return self._entry(path, st)
+
+    @staticmethod
+    def _check_precondition(
+        path: str, current: os.stat_result | None, if_match: str | None, create_only: bool
+    ) -> None:
+        """Refuse a conditional write whose condition fails now (`current` is the target's
+        stat, None if nothing is there)."""
+        if create_only and current is not None:
+            raise AlreadyExists(path, current_etag=make_etag(current))
+        if if_match is not None:
+            current_etag = make_etag(current) if current is not None else None
+            if current_etag != if_match:
+                raise Conflict(path, current_etag)
 
     # -- temp files: made beside their target, swept when abandoned ---------------------------
 
@@ -429,13 +470,15 @@ class PosixStorage(Storage):
         digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
         return f"{TEMP_PREFIX}upload-{digest}{TEMP_SUFFIX}"
 
-    def _write_chunk(self, path: str, chunk: int, data: bytes, if_match: str | None) -> Entry:
+    def _write_chunk(
+        self, path: str, chunk: int, data: bytes, if_match: str | None, create_only: bool = False
+    ) -> Entry:
         os_path, current = self._target(path)
-        if chunk == -1 and if_match is not None:
+        if chunk == -1:
             # refused before this part touches the spool: the client may send it again
-            current_etag = make_etag(current) if current is not None else None
-            if current_etag != if_match:
-                raise Conflict(path, current_etag)
+            self._check_precondition(path, current, if_match, create_only)
+        else:
+            if_match, create_only = None, False
         self._note_temp_folder(os.path.dirname(os_path))
         spool = f"{os.path.dirname(os_path)}/{self.spool_name(os.path.basename(os_path))}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if chunk == 1 else os.O_WRONLY | os.O_APPEND
@@ -452,14 +495,18 @@ class PosixStorage(Storage):
                 f.write(data)
             if chunk == -1:
                 mode = stat.S_IMODE(current.st_mode) if current is not None else self._file_mode
-                st = self._publish(fd, spool, os_path, mode, if_match)
+                st = self._publish(fd, spool, os_path, mode, if_match, create_only)
             else:
                 st = os.fstat(fd)
-        except Conflict as e:
+        except (Conflict, AlreadyExists, IsADirectory) as e:
             # another writer came between the check above and the rename: the spool keeps
             # the parts before this one, so the client may send the last part again
             os.ftruncate(fd, size_before)
-            raise Conflict(path, e.current_etag) from None
+            if isinstance(e, Conflict):
+                raise Conflict(path, e.current_etag) from None
+            if isinstance(e, IsADirectory):
+                raise IsADirectory(path, "a folder of that name exists") from None
+            raise AlreadyExists(path, current_etag=e.current_etag) from None
         except BaseException:
             _unlink_quietly(spool)
             raise
@@ -476,14 +523,26 @@ class PosixStorage(Storage):
         os.mkdir(os_path)
         return self._entry(path, os.stat(os_path))
 
-    def _rename_noreplace(self, src: str, dst: str) -> None:
+    @staticmethod
+    def _rename_noreplace(src: str, dst: str) -> None:
+        """Rename `src` to `dst` unless something is there (FileExistsError): renameat2(2) with
+        RENAME_NOREPLACE; where the file system lacks it (some FUSE mounts), a hard link, which
+        never replaces either; for folders there, a check just before the rename."""
         if _renameat2 is not None:
             err = _renameat2(os.fsencode(src), os.fsencode(dst))
             if err == 0:
                 return
             if err not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
                 raise OSError(err, os.strerror(err), dst)
-        # file systems without RENAME_NOREPLACE (some FUSE mounts): check, then rename
+        if not os.path.isdir(src) or os.path.islink(src):
+            try:
+                os.link(src, dst, follow_symlinks=False)
+            except OSError as e:
+                if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EXDEV):
+                    raise
+            else:
+                os.unlink(src)
+                return
         if os.path.lexists(dst):
             raise FileExistsError(errno.EEXIST, "exists", dst)
         os.rename(src, dst)
@@ -594,13 +653,21 @@ class PosixStorage(Storage):
     async def read(self, path: str) -> tuple[Entry, bytes]:
         return await self._run(path, self._read, path)
 
-    async def write(self, path: str, data: bytes, *, if_match: str | None = None) -> Entry:
-        return await self._run(path, self._write, path, data, if_match)
+    async def write(
+        self, path: str, data: bytes, *, if_match: str | None = None, create_only: bool = False
+    ) -> Entry:
+        return await self._run(path, self._write, path, data, if_match, create_only)
 
     async def write_chunk(
-        self, path: str, chunk: int, data: bytes, *, if_match: str | None = None
+        self,
+        path: str,
+        chunk: int,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        create_only: bool = False,
     ) -> Entry:
-        return await self._run(path, self._write_chunk, path, chunk, data, if_match)
+        return await self._run(path, self._write_chunk, path, chunk, data, if_match, create_only)
 
     async def mkdir(self, path: str) -> Entry:
         return await self._run(path, self._mkdir, path)

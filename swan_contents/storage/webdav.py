@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import base64
 import calendar
 import contextlib
 import functools
@@ -20,7 +21,8 @@ import secrets
 import tempfile
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+import zlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -44,6 +46,7 @@ from traitlets.config import LoggingConfigurable
 from ..gc_pause import gc_paused
 from .base import (
     AlreadyExists,
+    ChecksumMismatch,
     Conflict,
     DirectoryNotEmpty,
     Entry,
@@ -54,6 +57,7 @@ from .base import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    Refused,
     Storage,
     StorageError,
     StorageTimeout,
@@ -83,8 +87,8 @@ _GETETAG, _LASTMODIFIED, _CONTENTLENGTH, _RESOURCETYPE, _COLLECTION = (
     for t in ("getetag", "getlastmodified", "getcontentlength", "resourcetype", "collection")
 )
 _LOCKDISCOVERY, _ACTIVELOCK = f"{DAV}lockdiscovery", f"{DAV}activelock"
-_OC_SIZE, _OC_PERMISSIONS, _OC_FILEID, _OC_ID = (
-    f"{OC}{t}" for t in ("size", "permissions", "fileid", "id")
+_OC_SIZE, _OC_PERMISSIONS, _OC_FILEID, _OC_ID, _OC_CHECKSUMS = (
+    f"{OC}{t}" for t in ("size", "permissions", "fileid", "id", "checksums")
 )
 
 #: The properties of every PROPFIND: all a model needs, so a listing is one request.
@@ -96,6 +100,10 @@ PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
  </d:prop>
 </d:propfind>
 """
+
+#: The same with the checksums the server keeps of each file, for servers that say they keep them
+#: (the `checksums` capability); asked only there, since elsewhere it is a "404" block per entry
+CHECKSUMS_PROPFIND_BODY = PROPFIND_BODY.replace(b"<oc:size/>", b"<oc:size/><oc:checksums/>")
 
 #: The same for a plain WebDAV server, which has no `oc:` properties: asking for them would only
 #: add a "404" block per entry to every listing (Apache), twice the XML to parse
@@ -122,6 +130,19 @@ TRASH_PROPFIND_BODY = b"""<?xml version="1.0" encoding="utf-8"?>
 
 #: Bytes read from or sent to the spool of an upload per step (bounds the memory an upload takes).
 SPOOL_BLOCK = 1024 * 1024
+
+#: The most of an error answer's body read for the message in it (they are a few hundred bytes).
+ERROR_BODY_LIMIT = 65536
+
+#: The TUS protocol version spoken (tus.io/protocols/resumable-upload), oCIS's and Reva's.
+TUS_VERSION = "1.0.0"
+
+#: Failed PATCH requests of a TUS upload resumed (from the offset the server reports) before
+#: the upload is given up; each failure that made no progress counts.
+TUS_ATTEMPTS = 3
+
+#: Reva's status for an upload whose checksum does not match (oCIS's data gateway answers it).
+STATUS_CHECKSUM_MISMATCH = 460
 
 
 class _ConfigurableStorageMeta(MetaHasTraits, abc.ABCMeta):
@@ -167,14 +188,16 @@ def parse_xml(body: bytes) -> Element:
     return fromstring(body)  # noqa: S314 - no DTD, so no entities (checked above)
 
 
-def server_message(response: httpx.Response) -> str:
+def server_message(response: httpx.Response, body: bytes | None = None) -> str:
     """The reason a server of the ownCloud family gives in its XML error body (Sabre's
-    `s:message`, e.g. why a share may not be written), or "" when it gives none."""
-    try:
-        body = response.content
-    except httpx.ResponseNotRead:
-        return ""
-    if "xml" not in response.headers.get("Content-Type", "") or len(body) > 65536:
+    `s:message`, e.g. why a share may not be written), or "" when it gives none. `body` is the
+    start of a streamed answer's body, read by the caller (see `WebDAVStorage._error_body`)."""
+    if body is None:
+        try:
+            body = response.content
+        except httpx.ResponseNotRead:
+            return ""
+    if "xml" not in response.headers.get("Content-Type", "") or len(body) > ERROR_BODY_LIMIT:
         return ""
     try:
         message = parse_xml(body).findtext(f"{SABRE}message")
@@ -206,6 +229,122 @@ def normalize_etag(value: str | None) -> str:
     if not (len(value) >= 2 and value.startswith('"') and value.endswith('"')):
         value = f'"{value}"'
     return value
+
+
+class _Adler32:
+    """ADLER32 with hashlib's interface (the ownCloud family's third checksum type)."""
+
+    def __init__(self) -> None:
+        self.value = 1
+
+    def update(self, data: bytes) -> None:
+        self.value = zlib.adler32(data, self.value)
+
+    def hexdigest(self) -> str:
+        return f"{self.value:08x}"
+
+
+def new_checksum(algorithm: str) -> Any:
+    """A hash object for a checksum type as the ownCloud family names them ("SHA1", "MD5",
+    "ADLER32", "SHA256"), by hashlib's lower-case name."""
+    name = algorithm.lower().replace("-", "_")
+    if name == "adler32":
+        return _Adler32()
+    return hashlib.new(name)
+
+
+def checksum_algorithm(name: str) -> str | None:
+    """hashlib's name of a checksum type we can compute ("SHA1" -> "sha1"), else None."""
+    name = name.strip().lower().replace("-", "_")
+    if name == "adler32" or name in hashlib.algorithms_available:
+        return name
+    return None
+
+
+def parse_checksums(text: str) -> tuple[tuple[str, str], ...]:
+    """`oc:checksums` ("SHA1:ab12 MD5:cd34 ADLER32:0a1b") as ((algorithm, hex digest), ...)."""
+    found = []
+    for part in text.split():
+        kind, _, digest = part.partition(":")
+        algorithm = checksum_algorithm(kind)
+        if algorithm and digest:
+            found.append((algorithm, digest.lower()))
+    return tuple(found)
+
+
+def _tus_metadata(**values: str) -> str:
+    """An Upload-Metadata header: `key base64(value)` pairs separated by commas."""
+    return ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode('ascii')}" for key, value in values.items()
+    )
+
+
+async def _spool_blocks(
+    spool: str, start: int = 0, length: int | None = None
+) -> AsyncIterator[bytes]:
+    """The spool's bytes from `start` (`length` of them, or to the end), a block at a time: at
+    most one block of an upload is in memory."""
+    f = await asyncio.to_thread(open, spool, "rb")
+    try:
+        await asyncio.to_thread(f.seek, start)
+        left = length
+        while left is None or left > 0:
+            want = SPOOL_BLOCK if left is None else min(SPOOL_BLOCK, left)
+            block = await asyncio.to_thread(f.read, want)
+            if not block:
+                return
+            if left is not None:
+                left -= len(block)
+            yield block
+    finally:
+        await asyncio.to_thread(f.close)
+
+
+class Payload:
+    """The bytes of one write: in memory, or in a local spool file of an upload in parts.
+
+    It gives them as a request body as often as one is needed (a retry sends them again) and
+    their checksums, each computed once (and not at all where nobody asks for one).
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        data: bytes | None = None,
+        spool: str | None = None,
+        digests: dict[str, str] | None = None,
+    ):
+        self.size = size
+        self.data = data
+        self.spool = spool
+        self._digests = dict(digests or {})
+
+    def body(self, start: int = 0, length: int | None = None) -> bytes | AsyncIterator[bytes]:
+        if self.data is not None:
+            end = None if length is None else start + length
+            return self.data if (start, end) == (0, None) else self.data[start:end]
+        return _spool_blocks(self.spool, start, length)
+
+    def knows(self, algorithm: str) -> bool:
+        """Whether the digest in `algorithm` is at hand without reading the bytes again."""
+        return algorithm in self._digests
+
+    async def digest(self, algorithm: str) -> str:
+        """The hex digest in `algorithm` (hashlib's name, or "adler32")."""
+        if algorithm not in self._digests:
+            self._digests[algorithm] = await asyncio.to_thread(self._compute, algorithm)
+        return self._digests[algorithm]
+
+    def _compute(self, algorithm: str) -> str:
+        hasher = new_checksum(algorithm)
+        if self.data is not None:
+            hasher.update(self.data)
+        else:
+            with open(self.spool, "rb") as f:
+                while block := f.read(SPOOL_BLOCK):
+                    hasher.update(block)
+        return hasher.hexdigest()
 
 
 class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorageMeta):
@@ -333,8 +472,10 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
     chunk_size = Int(
         10 * 1024 * 1024,
         config=True,
-        help="""Bytes per part when a large upload is sent with Nextcloud's chunked upload (v2),
-        which servers that advertise it get instead of one PUT (parts must be 5 MB or more).""",
+        help="""Bytes per part when a large upload is sent in parts: with TUS to servers that
+        advertise it (oCIS; at most their max_chunk_size), else with Nextcloud's chunked
+        upload (v2) to servers that advertise that (parts must be 5 MB or more). An upload
+        no larger than one part is one PUT.""",
     )
 
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any):
@@ -358,6 +499,9 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         )
         #: etags the server called weak, with when (monotonic) we last saw them so (see _put)
         self._weak_seen: dict[str, float] = {}
+        #: the checksum of each spool so far, (algorithm, size hashed, hash object), kept while
+        #: its parts arrive so that the last part need not read the whole spool again
+        self._spool_hashes: dict[str, tuple[str, int, Any]] = {}
         #: requests sent, by method (for tests and benchmarks that check the cost of operations)
         self.requests: dict[str, int] = {}
 
@@ -453,39 +597,66 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             raise StorageUnavailable(path, f"cannot reach the storage ({e!r})") from e
         return response
 
-    def _error(self, response: httpx.Response, path: str) -> StorageError:
-        """The storage error for a failed answer whose meaning does not depend on the method."""
+    def _error(
+        self, response: httpx.Response, path: str, body: bytes | None = None
+    ) -> StorageError:
+        """The storage error for a failed answer whose meaning does not depend on the method,
+        with the server's own message where its error body has one (`body`: see
+        `_error_body`)."""
         code = response.status_code
+        said = server_message(response, body)
         if code == 401:
             return PermissionDenied(
-                path, "the storage did not accept the credentials; log in again"
+                path, "the storage did not accept the credentials; log in again", said=said
             )
         if code == 403:
-            detail = server_message(response) or "the storage refused the operation"
-            return PermissionDenied(path, detail)
+            # the message says why, so it is the detail; said only once
+            return PermissionDenied(path, said or "the storage refused the operation")
         if code == 404:
-            return NotFound(path)
+            return NotFound(path, said=said)
         if code == 423:
-            return Locked(path)
+            return Locked(path, said=said)
         if code == 507:
-            return QuotaExceeded(path)
+            return QuotaExceeded(path, said=said)
+        if code == STATUS_CHECKSUM_MISMATCH:
+            return ChecksumMismatch(
+                path, "the storage received other bytes than were sent and refused them", said=said
+            )
+        if code == 400 and said:
+            return Refused(path, said=said)
         if code in (400, 414):
             return InvalidPath(path, f"the storage refused the name ({code})")
-        if code in (502, 503, 504) or code >= 500:
-            return StorageUnavailable(path, f"the storage answered {code}")
-        return StorageUnavailable(path, f"unexpected answer {code} from the storage")
+        if code >= 500:
+            return StorageUnavailable(path, f"the storage answered {code}", said=said)
+        return StorageUnavailable(path, f"unexpected answer {code} from the storage", said=said)
+
+    @staticmethod
+    async def _error_body(response: httpx.Response) -> bytes:
+        """The start of a streamed error answer's body, enough for the message in it."""
+        body = b""
+        with contextlib.suppress(httpx.HTTPError):
+            async for block in response.aiter_bytes():
+                body += block
+                if len(body) > ERROR_BODY_LIMIT:
+                    break
+        return body
 
     # -- PROPFIND -----------------------------------------------------------------------------
 
     @property
     def propfind_body(self) -> bytes:
         """What to ask a PROPFIND for: the `oc:` properties only where the server may have them
-        (an ownCloud-style URL, or a dialect configured)."""
+        (an ownCloud-style URL, or a dialect configured), checksums only where it keeps them."""
         if self.instance_url is None and self.dialect in ("auto", "plain"):
             return PLAIN_PROPFIND_BODY
+        if self._capabilities is not None and self._capabilities.get("checksums"):
+            return CHECKSUMS_PROPFIND_BODY
         return PROPFIND_BODY
 
     async def _propfind(self, path: str, depth: int) -> list[Entry]:
+        if self._capabilities is None and self.instance_url is not None:
+            # once per server process: whether entries can carry the server's checksums
+            await self.capabilities()
         response = await self._send(
             "PROPFIND",
             self.url_of(path),
@@ -503,7 +674,9 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 content=self.propfind_body,
             )
         if response.status_code == 409:
-            raise NotFound(path, "a folder in the path does not exist")
+            raise NotFound(
+                path, "a folder in the path does not exist", said=server_message(response)
+            )
         if response.status_code != 207:
             raise self._error(response, path)
         return self._parse_multistatus(response.content, path)
@@ -601,6 +774,12 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         lock = props.get(_LOCKDISCOVERY)
         if lock is not None and any(c.tag == _ACTIVELOCK for c in lock):
             writable = False
+        checksums_element = props.get(_OC_CHECKSUMS)
+        checksums = (
+            parse_checksums(" ".join(checksums_element.itertext()))
+            if checksums_element is not None
+            else ()
+        )
         return Entry(
             name=path.rpartition("/")[2],
             path=path,
@@ -611,6 +790,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             etag=self._version(_text(props, _GETETAG)),
             writable=writable,
             file_id=_text(props, _OC_FILEID) or _text(props, _OC_ID),
+            checksums=checksums,
         )
 
     async def stat(self, path: str, *, children: bool = False) -> Entry:
@@ -629,15 +809,16 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         (400, 403, 405, 409): a missing parent folder, a parent that is a file, a folder in the
         way, or else the status's own meaning. Costs a PROPFIND or two, on failures only."""
         parent = split_path(path)[0]
+        said = server_message(response)
         try:
             parent_entry = await self.stat(parent)
         except (NotFound, NotADirectory):
-            return NotFound(path, f"the folder /{parent} does not exist")
+            return NotFound(path, f"the folder /{parent} does not exist", said=said)
         if not parent_entry.is_dir:
-            return NotADirectory(path, f"/{parent} is a file, not a folder")
+            return NotADirectory(path, f"/{parent} is a file, not a folder", said=said)
         try:
             if (await self.stat(path)).is_dir:
-                return IsADirectory(path, "a folder of that name exists")
+                return IsADirectory(path, "a folder of that name exists", said=said)
         except NotFound:
             pass
         return self._error(response, path)
@@ -669,12 +850,13 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             if response.status_code in (301, 302, 307, 308):
                 raise IsADirectory(path)
             if response.status_code != 200:
+                body = await self._error_body(response)
                 if response.status_code in (403, 404, 405, 409):
                     # servers refuse a GET of a folder in different ways: ask what it is
                     entry = await self.stat(path)
                     if entry.is_dir:
                         raise IsADirectory(path)
-                raise self._error(response, path)
+                raise self._error(response, path, body)
             chunks = [chunk async for chunk in response.aiter_bytes(SPOOL_BLOCK)]
         except httpx.TransportError as e:
             raise StorageUnavailable(path, f"the download broke off ({e!r})") from e
@@ -692,28 +874,46 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
     async def _put(
         self,
         path: str,
-        content: bytes | Callable[[], AsyncIterator[bytes]],
-        size: int,
+        payload: Payload,
         if_match: str | None = None,
         *,
+        create_only: bool = False,
+        checksum: str | None = None,
         weak: bool | None = None,
         describe: bool = True,
     ) -> Entry | None:
-        """PUT `content` (bytes, or a function giving a stream of them, which a retry calls
-        again); the new entry (None without `describe`: the caller stats itself)."""
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        """PUT the payload, conditional on `if_match` or on nothing being there
+        (`create_only`), with `checksum` ("SHA1:<hex>") for the server to verify; the new
+        entry (None without `describe`: the caller stats itself)."""
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(payload.size),
+        }
         if if_match is not None:
             as_weak = self._seen_weak(if_match) if weak is None else weak
             headers.update(self._condition(if_match, as_weak))
-        url = self.url_of(path)
-        body = content() if callable(content) else content
-        response = await self._send("PUT", url, path, headers=headers, content=body)
+        if create_only:
+            headers["If-None-Match"] = "*"
+        if checksum:
+            headers["OC-Checksum"] = checksum
+        response = await self._send(
+            "PUT", self.url_of(path), path, headers=headers, content=payload.body()
+        )
         code = response.status_code
         if code in (200, 201, 204):
-            entry = self._entry_from_headers(path, response, size)
+            await self._verify_answer(path, response, payload)
+            entry = self._entry_from_headers(path, response, payload.size)
             if entry is None and describe:
                 entry = await self.stat(path)
             return entry
+        if code == 412 and create_only:
+            try:
+                found = await self.stat(path)
+            except NotFound:
+                raise AlreadyExists(path, said=server_message(response)) from None
+            if found.is_dir:
+                raise IsADirectory(path, "a folder of that name exists")
+            raise AlreadyExists(path, current_etag=found.etag or None)
         if code == 412:
             try:
                 current = (await self.stat(path)).etag or None
@@ -724,23 +924,90 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 # otherwise than we guessed (see _condition): ask once more the other way; a
                 # change meanwhile still fails, with another etag
                 return await self._put(
-                    path, content, size, if_match, weak=not as_weak, describe=describe
+                    path,
+                    payload,
+                    if_match,
+                    checksum=checksum,
+                    weak=not as_weak,
+                    describe=describe,
                 )
-            raise Conflict(path, current)
+            raise Conflict(path, current, said=server_message(response))
+        if checksum and code == 400 and "checksum" in server_message(response).lower():
+            raise ChecksumMismatch(
+                path,
+                "the storage received other bytes than were sent and refused them; nothing "
+                "was changed",
+                said=server_message(response),
+            )
         if code in (400, 403, 405, 409):
             raise await self._write_failure(path, response)
         raise self._error(response, path)
 
-    async def write(self, path: str, data: bytes, *, if_match: str | None = None) -> Entry:
-        """PUT, conditional with `if_match`. Conditional writes to one path from this process go
-        one at a time, so two of ours never race on a server whose If-Match check and write are
-        not one step (WsgiDAV's are not)."""
+    async def _verify_answer(self, path: str, response: httpx.Response, payload: Payload) -> None:
+        """Compare the checksum a server answers a write with (Nextcloud's `X-Hash-SHA1`,
+        `-MD5`, `-SHA256`) with the payload's; a server that answers none is not asked."""
+        for algorithm in ("sha1", "md5", "sha256"):
+            theirs = response.headers.get(f"X-Hash-{algorithm.upper()}")
+            if theirs:
+                ours = await payload.digest(algorithm)
+                if theirs.strip().lower() != ours:
+                    raise ChecksumMismatch(
+                        path,
+                        f"the storage stored bytes other than those sent (their {algorithm.upper()}"
+                        " differs)",
+                    )
+                return
+
+    async def _verify_stored(self, entry: Entry, payload: Payload) -> None:
+        """Compare what the server says it stored (size, and a checksum where it reports one)
+        with the payload, after an upload that the server assembled itself."""
+        if entry.size is not None and entry.size != payload.size:
+            raise StorageUnavailable(
+                entry.path,
+                f"the storage holds {entry.size} bytes of the {payload.size} sent; upload again",
+            )
+        if not entry.checksums:
+            return
+        algorithm, theirs = next(
+            ((a, d) for a, d in entry.checksums if payload.knows(a)), entry.checksums[0]
+        )
+        if await payload.digest(algorithm) != theirs:
+            raise ChecksumMismatch(
+                entry.path,
+                f"the storage holds bytes other than those sent (their {algorithm.upper()} "
+                "differs); upload again",
+            )
+
+    async def upload_checksum_type(self) -> str | None:
+        """The checksum type sent with uploads (hashlib's name): the server's preferred one,
+        where it says that it verifies checksums (the `checksums` capability of ownCloud,
+        oCIS and Reva), else None."""
+        types = (await self.capabilities()).get("checksums") or ()
+        return types[0] if types else None
+
+    async def _checksum_header(self, payload: Payload) -> str | None:
+        """`OC-Checksum` for a payload ("SHA1:<hex>"), where the server verifies one."""
+        algorithm = await self.upload_checksum_type()
+        if algorithm is None:
+            return None
+        return f"{algorithm.upper().replace('_', '-')}:{await payload.digest(algorithm)}"
+
+    async def write(
+        self, path: str, data: bytes, *, if_match: str | None = None, create_only: bool = False
+    ) -> Entry:
+        """PUT, conditional with `if_match` (If-Match) or `create_only` (If-None-Match: *).
+        Conditional writes to one path from this process go one at a time, so two of ours
+        never race on a server whose check and write are not one step (WsgiDAV's are not)."""
         if not path:
             raise IsADirectory(path, "the root of the space is a folder")
-        if if_match is None:
-            return await self._put(path, data, len(data))
+        payload = Payload(len(data), data=data)
+        checksum = await self._checksum_header(payload)
+        if if_match is None and not create_only:
+            return await self._put(path, payload, checksum=checksum)
         async with self._write_lock(path):
-            return await self._put(path, data, len(data), if_match)
+            return await self._put(
+                path, payload, if_match, create_only=create_only, checksum=checksum
+            )
 
     def _write_lock(self, path: str) -> asyncio.Lock:
         lock = self._write_locks.get(path)
@@ -769,82 +1036,195 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                         continue
         except OSError:
             pass
+        for spool in list(self._spool_hashes):
+            if not os.path.exists(spool):
+                self._spool_hashes.pop(spool, None)
         return deleted
 
-    def _append_to_spool(self, spool: str, chunk: int, data: bytes) -> int:
+    def _append_to_spool(self, spool: str, chunk: int, data: bytes, algorithm: str | None) -> int:
+        """Append a part; with `algorithm`, carry the spool's checksum forward with it."""
         if chunk == 1:
             os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         else:
             flags = os.O_WRONLY | os.O_APPEND
         with open(os.open(spool, flags, 0o600), "wb") as f:
+            before = os.fstat(f.fileno()).st_size
             f.write(data)
             f.flush()
-            return os.fstat(f.fileno()).st_size
+            size = os.fstat(f.fileno()).st_size
+        known = self._spool_hashes.pop(spool, None)
+        if algorithm is not None:
+            if chunk == 1:
+                known = (algorithm, 0, new_checksum(algorithm))
+            if known is not None and known[:2] == (algorithm, before):
+                known[2].update(data)
+                self._spool_hashes[spool] = (algorithm, size, known[2])
+        return size
 
-    async def _spool_chunks(
-        self, spool: str, start: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
-        """The spool's bytes from `start` (`length` of them, or to the end), a block at a time:
-        at most one block of an upload is in memory."""
-        f = await asyncio.to_thread(open, spool, "rb")
-        try:
-            await asyncio.to_thread(f.seek, start)
-            left = length
-            while left is None or left > 0:
-                want = SPOOL_BLOCK if left is None else min(SPOOL_BLOCK, left)
-                block = await asyncio.to_thread(f.read, want)
-                if not block:
-                    return
-                if left is not None:
-                    left -= len(block)
-                yield block
-        finally:
-            await asyncio.to_thread(f.close)
+    def _spool_payload(self, spool: str, size: int) -> Payload:
+        """The payload of a whole spool, with its checksum where it was carried along."""
+        known = self._spool_hashes.pop(spool, None)
+        digests = {}
+        if known is not None and known[1] == size:
+            digests[known[0]] = known[2].hexdigest()
+        return Payload(size, spool=spool, digests=digests)
 
-    async def _publish_in_parts(self, path: str, spool: str, size: int) -> None:
+    async def _publish_in_parts(self, path: str, payload: Payload, checksum: str | None) -> None:
         """Nextcloud's chunked upload (v2): parts into uploads/<user>/<id>/, assembled on the
         server by one MOVE of `.file`. Used where the server advertises `dav.chunking` 1.0; an
         upload that fails half way is deleted on the server."""
         folder = f"{self.dav_root}uploads/{self.dav_user_segment}/swan-{secrets.token_hex(12)}/"
         target = {"Destination": self.url_of(path)}
-        total = {**target, "OC-Total-Length": str(size)}
+        total = {**target, "OC-Total-Length": str(payload.size)}
         response = await self._send("MKCOL", folder, path, headers=target)
         if response.status_code not in (200, 201):
             raise self._error(response, path)
         try:
-            for number, start in enumerate(range(0, max(size, 1), self.chunk_size), start=1):
-                length = min(self.chunk_size, size - start)
+            for number, start in enumerate(range(0, max(payload.size, 1), self.chunk_size), 1):
+                length = min(self.chunk_size, payload.size - start)
                 response = await self._send(
                     "PUT",
                     f"{folder}{number:05d}",
                     path,
                     headers={**total, "Content-Length": str(length)},
-                    content=self._spool_chunks(spool, start, length),
+                    content=payload.body(start, length),
                 )
                 if response.status_code not in (200, 201, 204):
                     raise self._error(response, path)
-            response = await self._send("MOVE", f"{folder}.file", path, headers=total)
+            headers = {**total, "OC-Checksum": checksum} if checksum else total
+            response = await self._send("MOVE", f"{folder}.file", path, headers=headers)
             if response.status_code in (409, 412):
                 raise await self._write_failure(path, response)
             if response.status_code not in (200, 201, 204):
                 raise self._error(response, path)
+            await self._verify_answer(path, response, payload)
         except BaseException:
             with contextlib.suppress(StorageError):
                 await self._send("DELETE", folder, path)
             raise
 
+    async def _publish_by_tus(self, path: str, payload: Payload, checksum: str | None) -> bool:
+        """A TUS upload (oCIS, Reva): created by a POST to the folder, sent by PATCH requests
+        of at most the server's `max_chunk_size`, resumed from the offset a HEAD reports when
+        one breaks off. False, with none of the file sent, where the server declines to create
+        one or names an upload URL on another host (whom our credentials are not for)."""
+        folder, name = split_path(path)
+        folder_url = self.url_of(folder, folder=True)
+        metadata = {"filename": name}
+        if checksum:
+            kind, _, digest = checksum.partition(":")
+            metadata["checksum"] = f"{kind.lower()} {digest}"
+        tus = {"Tus-Resumable": TUS_VERSION}
+        response = await self._send(
+            "POST",
+            folder_url,
+            path,
+            headers={
+                **tus,
+                "Upload-Length": str(payload.size),
+                "Upload-Metadata": _tus_metadata(**metadata),
+                "Content-Length": "0",
+            },
+        )
+        if response.status_code in (405, 412, 501):
+            self.log.info("The storage declined a TUS upload (%d)", response.status_code)
+            return False
+        if response.status_code != 201 or not response.headers.get("Location"):
+            raise await self._write_failure(path, response)
+        location = urljoin(folder_url, response.headers["Location"])
+        if urlsplit(location)[:2] != self._base[:2]:
+            self.log.warning("The storage named a TUS upload URL on another host: not used")
+            return False
+        try:
+            await self._send_tus(path, location, payload)
+        except BaseException:
+            # the termination extension; servers without it expire the upload themselves
+            with contextlib.suppress(StorageError):
+                await self._send("DELETE", location, path, headers=tus)
+            raise
+        return True
+
+    async def _send_tus(self, path: str, location: str, payload: Payload) -> None:
+        """PATCH the payload to a created TUS upload, resuming where the server says it is."""
+        part = self.chunk_size
+        if self._capabilities and self._capabilities.get("tus_max_chunk"):
+            part = min(part, self._capabilities["tus_max_chunk"])
+        tus = {"Tus-Resumable": TUS_VERSION}
+        offset, failures = 0, 0
+        while offset < payload.size:
+            length = min(part, payload.size - offset)
+            try:
+                response = await self._send(
+                    "PATCH",
+                    location,
+                    path,
+                    headers={
+                        **tus,
+                        "Upload-Offset": str(offset),
+                        "Content-Type": "application/offset+octet-stream",
+                        "Content-Length": str(length),
+                    },
+                    content=payload.body(offset, length),
+                )
+            except StorageUnavailable as e:
+                broken: StorageError = e
+            else:
+                code = response.status_code
+                if code in (200, 204):
+                    reached = int(response.headers.get("Upload-Offset", offset + length))
+                    if reached > offset:
+                        offset, failures = reached, 0
+                        continue
+                    broken = StorageUnavailable(path, "the storage takes no more of the upload")
+                elif code in (404, 410):
+                    raise StorageUnavailable(
+                        path, "the storage dropped the unfinished upload; send it again"
+                    )
+                elif code == 409 or code >= 500:
+                    # 409: the server is at another offset than we thought; ask it
+                    broken = self._error(response, path)
+                else:
+                    raise self._error(response, path)
+            failures += 1
+            if failures >= TUS_ATTEMPTS:
+                raise broken
+            resumed = await self._tus_offset(path, location)
+            if resumed > offset:
+                failures = 0
+            offset = resumed
+
+    async def _tus_offset(self, path: str, location: str) -> int:
+        """How much of a TUS upload the server holds (HEAD), to resume from there."""
+        response = await self._send("HEAD", location, path, headers={"Tus-Resumable": TUS_VERSION})
+        if response.status_code in (404, 410):
+            raise StorageUnavailable(
+                path, "the storage dropped the unfinished upload; upload again"
+            )
+        if response.status_code not in (200, 204) or "Upload-Offset" not in response.headers:
+            raise self._error(response, path)
+        return int(response.headers["Upload-Offset"])
+
     async def write_chunk(
-        self, path: str, chunk: int, data: bytes, *, if_match: str | None = None
+        self,
+        path: str,
+        chunk: int,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        create_only: bool = False,
     ) -> Entry:
-        """Parts gather in a local spool; the last publishes it, conditionally with `if_match`
-        as one streamed PUT with If-Match (the server compares and writes in one step), else
-        as one PUT or, where the server offers it, Nextcloud's chunked upload."""
+        """Parts gather in a local spool; the last publishes it: conditionally (`if_match`,
+        `create_only`) as one streamed PUT with If-Match or If-None-Match, where the server
+        checks and writes in one step; else, for an upload larger than one part, with TUS
+        (oCIS) or Nextcloud's chunked upload where the server offers them, and otherwise as
+        one PUT. The result is checked by size, and by checksum where the server keeps one."""
         if not path:
             raise IsADirectory(path, "the root of the space is a folder")
         spool = self.spool_path(path)
+        algorithm = await self.upload_checksum_type()
         try:
-            size = await asyncio.to_thread(self._append_to_spool, spool, chunk, data)
+            size = await asyncio.to_thread(self._append_to_spool, spool, chunk, data, algorithm)
         except FileNotFoundError:
             raise NotFound(
                 path, "this upload was not started (its first part is missing); upload it again"
@@ -865,21 +1245,31 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         keep_spool = False
         try:
             caps = await self.capabilities()
-            spooled = functools.partial(self._spool_chunks, spool)
-            if if_match is not None:
+            payload = self._spool_payload(spool, size)
+            checksum = await self._checksum_header(payload)
+            in_parts = size > self.chunk_size
+            if if_match is not None or create_only:
                 async with self._write_lock(path):
-                    await self._put(path, spooled, size, if_match, describe=False)
-            elif caps["dialect"] == "nextcloud" and caps.get("chunking") == "1.0":
-                await self._publish_in_parts(path, spool, size)
+                    await self._put(
+                        path,
+                        payload,
+                        if_match,
+                        create_only=create_only,
+                        checksum=checksum,
+                        describe=False,
+                    )
+            elif (
+                in_parts and caps.get("tus") and await self._publish_by_tus(path, payload, checksum)
+            ):
+                pass
+            elif in_parts and caps["dialect"] == "nextcloud" and caps.get("chunking") == "1.0":
+                await self._publish_in_parts(path, payload, checksum)
             else:
-                await self._put(path, spooled, size, describe=False)
+                await self._put(path, payload, checksum=checksum, describe=False)
             entry = await self.stat(path)
-            if entry.size is not None and entry.size != size:
-                raise StorageUnavailable(
-                    path, f"the storage holds {entry.size} bytes of the {size} sent; upload again"
-                )
+            await self._verify_stored(entry, payload)
             return entry
-        except Conflict:
+        except (Conflict, AlreadyExists):
             # the upload keeps its earlier parts, so the client may send the last one again
             keep_spool = True
             await asyncio.to_thread(os.truncate, spool, size - len(data))
@@ -1091,9 +1481,12 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
     # -- what the server offers ---------------------------------------------------------------
 
     async def capabilities(self) -> dict[str, Any]:
-        """What the server says of itself: `{"dialect": ..., "chunking": ..., ...}`, asked once.
+        """What the server says of itself, asked once: `{"dialect": ..., "chunking": ...,
+        "checksums": [types it verifies, preferred first], "tus": bool, ...}`.
 
         Plain WebDAV servers have no status.php: they are `plain`, and nothing more is asked.
+        A configured dialect skips status.php; the capabilities are still asked where the URL
+        has an instance. A server that cannot be reached is asked again next time.
         """
         if self._capabilities is not None:
             return self._capabilities
@@ -1101,10 +1494,16 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         root = self.instance_url
         if self.dialect != "auto":
             found["dialect"] = self.dialect
-        elif root is not None:
+        if root is not None and self.dialect != "plain":
             found.update(await self._ask_instance(root))
         self._capabilities = found
         return found
+
+    async def reports_checksums(self) -> bool:
+        """Whether the server keeps checksums of its files and reports them (ownCloud 10,
+        oCIS and Reva compute them for every upload, and advertise the `checksums`
+        capability); Nextcloud keeps only those that clients sent."""
+        return bool((await self.capabilities()).get("checksums"))
 
     async def keeps_versions(self) -> bool:
         """Whether the server keeps versions of each file (Nextcloud, ownCloud, Reva)."""
@@ -1119,11 +1518,12 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
     async def _ask_instance(self, root: str) -> dict[str, Any]:
         found: dict[str, Any] = {}
         try:
-            status = await self._send("GET", urljoin(root, "status.php"), "")
-            info = status.json() if status.status_code == 200 else {}
-            product = str(info.get("productname") or info.get("product") or "").lower()
-            found["dialect"] = "nextcloud" if "nextcloud" in product else "owncloud"
-            found["version"] = info.get("versionstring") or info.get("version")
+            if self.dialect == "auto":
+                status = await self._send("GET", urljoin(root, "status.php"), "")
+                info = status.json() if status.status_code == 200 else {}
+                product = str(info.get("productname") or info.get("product") or "").lower()
+                found["dialect"] = "nextcloud" if "nextcloud" in product else "owncloud"
+                found["version"] = info.get("versionstring") or info.get("version")
             caps = await self._send(
                 "GET",
                 urljoin(root, "ocs/v1.php/cloud/capabilities?format=json"),
@@ -1131,14 +1531,32 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                 headers={"OCS-APIRequest": "true"},
             )
             data = caps.json().get("ocs", {}).get("data", {}) if caps.status_code == 200 else {}
-            capabilities = data.get("capabilities", {})
-            found["chunking"] = capabilities.get("dav", {}).get("chunking")
-            files = capabilities.get("files", {})
-            found["versioning"] = bool(files.get("versioning", True))
-            found["undelete"] = bool(files.get("undelete", True))
-        except (ValueError, AttributeError, StorageError) as e:
+            found.update(self._read_capabilities(data.get("capabilities", {})))
+        except StorageUnavailable:
+            raise
+        except (ValueError, AttributeError, TypeError, StorageError) as e:
             self.log.info("The storage at %s tells nothing of itself (%s): plain WebDAV", root, e)
-            found = {"dialect": "plain"}
+            found = {"dialect": "plain"} if self.dialect == "auto" else {}
+        return found
+
+    @staticmethod
+    def _read_capabilities(capabilities: dict[str, Any]) -> dict[str, Any]:
+        """The features we use, from an OCS capabilities document (ownCloud 10 and Nextcloud
+        spell `checksums` in camel case, oCIS and Reva in snake case)."""
+        found: dict[str, Any] = {"chunking": capabilities.get("dav", {}).get("chunking")}
+        files = capabilities.get("files", {})
+        found["versioning"] = bool(files.get("versioning", True))
+        found["undelete"] = bool(files.get("undelete", True))
+        sums = capabilities.get("checksums") or {}
+        preferred = sums.get("preferredUploadType") or sums.get("preferred_upload_type") or ""
+        types = [preferred, *(sums.get("supportedTypes") or sums.get("supported_types") or [])]
+        usable = [a for a in map(checksum_algorithm, (str(t) for t in types if t)) if a]
+        found["checksums"] = list(dict.fromkeys(usable))
+        tus = files.get("tus_support") or {}
+        versions = str(tus.get("version", "")).split(",")
+        found["tus"] = isinstance(tus, dict) and TUS_VERSION in [v.strip() for v in versions]
+        if found["tus"]:
+            found["tus_max_chunk"] = int(tus.get("max_chunk_size") or 0) or None
         return found
 
 
