@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.services.contents.manager import AsyncContentsManager, copy_pat
+from nbformat.sign import NotebookNotary
 from tornado.web import HTTPError
 from traitlets import (
     Enum,
@@ -55,6 +56,7 @@ from .storage.base import (
 )
 from .storage.posix import PosixStorage
 from .trash import LocalTrash, TrashItem
+from .trust import NotebookTrust
 from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource
 
 
@@ -179,6 +181,8 @@ class SwanContentsManager(AsyncContentsManager):
         # made now, so that a storage configured wrongly stops the server at start with its
         # reason, not at the first request
         self.storage  # noqa: B018
+        self.trust = NotebookTrust(lambda: NotebookNotary(parent=self), self.log)
+        self.notary = self.trust.notary
 
     temp_sweep_interval = Float(
         3600.0,
@@ -318,6 +322,22 @@ class SwanContentsManager(AsyncContentsManager):
         digest = hashlib.new(self.hash_algorithm, data).hexdigest()
         return {"hash": digest, "hash_algorithm": self.hash_algorithm}
 
+    def check_and_sign(self, nb: Any, path: str = "") -> None:
+        """The stock call, for callers other than this manager: in the notary's thread."""
+        self.trust.run(super().check_and_sign, nb, path).result()
+
+    def mark_trusted_cells(self, nb: Any, path: str = "") -> None:
+        """The stock call, for callers other than this manager: in the notary's thread."""
+        self.trust.run(super().mark_trusted_cells, nb, path).result()
+
+    async def trust_notebook(self, path: str) -> None:
+        """Trust the notebook at ``path`` explicitly (Jupyter's "Trust Notebook")."""
+        model = await self.get(path)
+        nb = model["content"]
+        self.log.warning("Trusting notebook %s", path)
+        self.notary.mark_cells(nb, True)
+        await self.trust.sign(nb, path)
+
     async def _notebook_content(self, model: dict[str, Any], data: bytes) -> None:
         path = model["path"]
         validation_error: dict[str, Any] = {}
@@ -328,7 +348,7 @@ class SwanContentsManager(AsyncContentsManager):
             )
         except Exception as e:
             raise HTTPError(400, f"Unreadable Notebook: /{path} {e!r}") from e
-        self.mark_trusted_cells(nb, path)
+        self.notary.mark_cells(nb, await self.trust.is_trusted(nb, path))
         model["content"] = nb
         model["format"] = "json"
         self.validate_notebook_model(model, validation_error)
@@ -454,13 +474,16 @@ class SwanContentsManager(AsyncContentsManager):
         except Exception as e:
             raise HTTPError(400, f"Encoding error saving /{path}: {e}") from e
 
-    async def _encode_notebook(self, model: dict[str, Any], path: str) -> tuple[bytes, dict]:
+    async def _encode_notebook(
+        self, model: dict[str, Any], path: str
+    ) -> tuple[bytes, dict, asyncio.Future]:
+        """The notebook's bytes as nbformat writes them, its validation error, and the storing
+        of its signature in the trust database, which runs meanwhile (await it after the
+        write)."""
         validation_error: dict[str, Any] = {}
         try:
             nb = nbformat.from_dict(model["content"])
-            # on the event loop, as in the stock manager: nbformat's trust database is a sqlite
-            # connection that may only be used from the thread that opened it
-            self.check_and_sign(nb, path)
+            signing = self.trust.remember(await self.trust.signature(nb, path), path)
             text = await asyncio.to_thread(
                 nbformat.writes,
                 nb,
@@ -471,7 +494,7 @@ class SwanContentsManager(AsyncContentsManager):
             raise HTTPError(400, f"Unreadable Notebook content for /{path}: {e!r}") from e
         if not text.endswith("\n"):
             text += "\n"
-        return text.encode("utf-8"), validation_error
+        return text.encode("utf-8"), validation_error, signing
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         """Write a model atomically and return its model without content.
@@ -516,8 +539,11 @@ class SwanContentsManager(AsyncContentsManager):
         validation_error: dict[str, Any] = {}
         with storage_errors():
             if kind == "notebook":
-                data, validation_error = await self._encode_notebook(model, path)
-                entry = await self._write(path, data, base_etag, create_only, on_conflict)
+                data, validation_error, signing = await self._encode_notebook(model, path)
+                try:
+                    entry = await self._write(path, data, base_etag, create_only, on_conflict)
+                finally:
+                    await signing
                 await self.record_version_later(entry.path, data)
             elif kind == "file":
                 data = self._decode_file(model, path)

@@ -288,9 +288,33 @@ async def test_a_large_upload_in_chunks_arrives_whole(api, jp_root_dir):
     assert (await api("GET", "big.bin", content="0")).body["size"] == 4000
 
 
+def _with_html_output(trusted: bool, source: str = "print('hi')") -> dict:
+    body = notebook_body(source)
+    cell = body["content"]["cells"][0]
+    cell["metadata"] = {"trusted": trusted}
+    cell["outputs"] = [
+        {"output_type": "display_data", "data": {"text/html": "<b>hi</b>"}, "metadata": {}}
+    ]
+    return body
+
+
+async def _opens_trusted(api, path: str) -> bool:
+    return (await api("GET", path)).body["content"]["cells"][0]["metadata"]["trusted"]
+
+
 async def test_a_notebook_can_be_trusted(api):
-    await api("PUT", "nb.ipynb", notebook_body())
+    await api("PUT", "nb.ipynb", _with_html_output(trusted=False, source="given"))
+    assert not await _opens_trusted(api, "nb.ipynb")
     assert (await api("POST", "nb.ipynb/trust")).code == 201
+    assert await _opens_trusted(api, "nb.ipynb")
+
+
+async def test_a_notebook_saved_with_trusted_outputs_opens_trusted_and_others_do_not(api):
+    await api("PUT", "mine.ipynb", _with_html_output(trusted=True))
+    assert await _opens_trusted(api, "mine.ipynb")
+    # the same outputs of other code: who knows what they do
+    await api("PUT", "theirs.ipynb", _with_html_output(trusted=False, source="theirs"))
+    assert not await _opens_trusted(api, "theirs.ipynb")
 
 
 async def test_saving_without_type_or_content_is_a_400(api):
