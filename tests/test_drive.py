@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - parses our own server's answers
 from pathlib import Path
@@ -176,6 +177,45 @@ def test_folder_etags_change_when_anything_deep_inside_changes(drive):
     (drive.space("alice") / "deep" / "er" / "file.txt").write_bytes(b"two")
     after = etags()
     assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_renames_and_appends_made_beside_the_drive_change_the_folder_etags(drive):
+    space = drive.space("alice")
+    drive.dav("alice", "MKCOL", "beside")
+    drive.dav("alice", "MKCOL", "beside/inner")
+    drive.dav("alice", "PUT", "beside/inner/log.txt", content=b"line 1\n")
+
+    def state():
+        root = next(iter(drive.propfind("alice", "", "0").values()))
+        listed = drive.propfind("alice", "beside", "1")
+        return root[f"{DAV}getetag"], {href: p.get(f"{DAV}getetag") for href, p in listed.items()}
+
+    seen = [state()]
+    subprocess.run(
+        ["sh", "-c", "echo line 2 >> log.txt"], cwd=space / "beside" / "inner", check=True
+    )
+    seen.append(state())
+    (space / "beside" / "inner" / "log.txt").rename(space / "beside" / "inner" / "log.old")
+    seen.append(state())
+    (space / "beside" / "inner").rename(space / "beside" / "moved")
+    seen.append(state())
+    (space / "beside" / "moved" / "log.old").write_text("rewritten in place")
+    seen.append(state())
+    assert len({root for root, _ in seen}) == len(seen)  # every change reached the root
+    assert len({str(listing) for _, listing in seen}) == len(seen)
+    assert state() == seen[-1]  # and nothing changes when nothing does
+
+
+def test_a_file_added_beside_the_drive_counts_against_the_quota_at_once(drive):
+    drive.propfind("bob", "", "0")  # the space exists from the first request on
+    (drive.space("bob") / "beside.bin").write_bytes(b"x" * (QUOTA - 50_000))
+    try:
+        assert drive.dav("bob", "PUT", "more.bin", content=b"y" * 60_000).status_code == 507
+        (drive.space("bob") / "beside.bin").unlink()
+        assert drive.dav("bob", "PUT", "more.bin", content=b"y" * 60_000).status_code == 201
+    finally:
+        (drive.space("bob") / "beside.bin").unlink(missing_ok=True)
+        drive.dav("bob", "DELETE", "more.bin")
 
 
 def test_move_copy_and_delete_keep_file_ids_and_fill_the_trash(drive):

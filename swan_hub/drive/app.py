@@ -531,6 +531,28 @@ class DriveService(Application):
         """,
     )
 
+    watch_folders = Bool(
+        True,
+        config=True,
+        help="""
+        Keep folder ETags and sizes (and so the quota's count) in memory and learn of every
+        change in the users' spaces from Linux inotify, so that a listing reads only what
+        changed since the last one. Off: every request walks the folders it asks about, as is
+        needed when the spaces live on a file system other machines write to (NFS, a FUSE
+        mount such as EOS), whose changes inotify does not report.
+        """,
+    )
+
+    folder_watch_limit = Integer(
+        0,
+        config=True,
+        help="""
+        The most folders the drive watches (0: as many as the system allows,
+        ``fs.inotify.max_user_watches``, which the drive shares with every other process of
+        its user). Folders beyond the limit are walked on each request that needs them.
+        """,
+    )
+
     token_cache_seconds = Integer(
         60,
         config=True,
@@ -591,6 +613,8 @@ class DriveService(Application):
             instance_id=self._instance_id(drive_root),
             versions_max_count=self.versions_max_count,
             upload_max_age=self.upload_max_age,
+            watch_folders=self.watch_folders,
+            folder_watch_limit=self.folder_watch_limit,
         )
         return DriveWSGI(self, identity, spaces)
 

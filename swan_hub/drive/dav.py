@@ -38,15 +38,14 @@ from .spaces import (
     DriveError,
     Place,
     Spaces,
-    TreeSummary,
     check_name,
     file_etag,
-    is_hidden_entry,
     permission_letters,
     remove_tree,
     split_segments,
 )
 from .state import Share
+from .tree import TreeSummary, is_hidden_entry
 
 OC = "{http://owncloud.org/ns}"
 NC = "{http://nextcloud.org/ns}"
@@ -128,13 +127,6 @@ def require(place: Place, perm: int, what: str) -> None:
         raise dav_error(e) from e
 
 
-def tree(environ: dict) -> TreeSummary:
-    found = environ.get(ENV_TREE)
-    if found is None:
-        found = environ[ENV_TREE] = TreeSummary()
-    return found
-
-
 def add_response_headers(environ: dict, headers: Iterable[tuple[str, str]]) -> None:
     environ.setdefault(ENV_HEADERS, []).extend(headers)
 
@@ -181,6 +173,13 @@ class _Node:
     @property
     def spaces(self) -> Spaces:
         return self.provider.spaces
+
+    def tree(self) -> TreeSummary:
+        """The folder ETags and sizes of this request (each folder summarised once per request)."""
+        found = self.environ.get(ENV_TREE)
+        if found is None:
+            found = self.environ[ENV_TREE] = self.spaces.tree()
+        return found
 
     def file_id(self) -> int:
         if self._file_id is None:
@@ -282,7 +281,7 @@ class _Node:
         dest = self.provider.place_for(dest_path, self.environ)
         _require_create(self.provider, dest_path, self.environ)
         if self.provider.area == "space" and dest.owner != self.place.owner:
-            used = tree(self.environ).size(self.place.fs_path) if self.is_collection else 0
+            used = self.tree().size(self.place.fs_path) if self.is_collection else 0
             self.spaces.check_quota(dest.owner, used or (self.st.st_size if self.st else 0))
         try:
             shutil.move(self.place.fs_path, dest.fs_path)
@@ -417,7 +416,7 @@ class DriveFolder(_Node, DAVCollection):
         self.with_shares_folder = with_shares_folder
 
     def get_etag(self) -> str:
-        etag = tree(self.environ).etag(self.place.fs_path)
+        etag = self.tree().etag(self.place.fs_path)
         if self.with_shares_folder:
             etag += self._shares_folder().get_etag()
         return etag
@@ -426,7 +425,7 @@ class DriveFolder(_Node, DAVCollection):
         return True
 
     def oc_size(self) -> int:
-        return tree(self.environ).size(self.place.fs_path)
+        return self.tree().size(self.place.fs_path)
 
     def get_content_type(self) -> str:
         return FOLDER_MIME
@@ -437,7 +436,7 @@ class DriveFolder(_Node, DAVCollection):
     def get_available_bytes(self) -> int:
         if self.provider.area != "space" or self.spaces.quota_bytes is None:
             return -3  # unlimited, as ownCloud and Nextcloud report it
-        used = tree(self.environ).size(self.spaces.space_dir(self.place.owner))
+        used = self.tree().size(self.spaces.space_dir(self.place.owner))
         return max(0, self.spaces.quota_bytes - used)
 
     def _shares_folder(self) -> SharesFolder:
@@ -546,7 +545,7 @@ class SharesFolder(_Node, DAVCollection):
                 st = os.stat(place.fs_path)
             except (FileNotFoundError, DriveError):
                 continue
-            inner = tree(self.environ).etag(place.fs_path) if stat.S_ISDIR(st.st_mode) else ""
+            inner = self.tree().etag(place.fs_path) if stat.S_ISDIR(st.st_mode) else ""
             parts.append(f"{name}:{share.id}:{share.permissions}:{file_etag(st)}:{inner}")
         return TreeSummary.digest_of(parts)
 

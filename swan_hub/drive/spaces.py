@@ -9,7 +9,6 @@ target, then rename), with versions and trash kept outside the synced tree. It k
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import secrets
 import shutil
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag
 
 from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, Share, Version
+from .tree import SubtreeCache, TreeSummary
+from .tree import is_hidden_entry as is_hidden_entry  # the web page's import
 
 PERM_READ = 1
 PERM_UPDATE = 2
@@ -60,11 +61,6 @@ def check_name(name: str) -> str:
 def split_segments(path: str) -> list[str]:
     """The checked names of a `/`-separated path (no traversal can pass)."""
     return [check_name(p) for p in path.split("/") if p]
-
-
-def is_hidden_entry(name: str) -> bool:
-    """Temporary files of uploads in progress: never listed, never part of an ETag."""
-    return name.startswith(TEMP_PREFIX)
 
 
 def file_etag(st: os.stat_result) -> str:
@@ -115,62 +111,6 @@ class Place:
             raise DriveError(403, f"You may not {what} here: the share does not allow it")
 
 
-class TreeSummary:
-    """Folder ETags and sizes computed from the files themselves, memoised for one request.
-
-    A folder's ETag is a digest over its whole subtree (names, inodes, mtimes in nanoseconds,
-    sizes), so any change below it, made through the drive, a notebook server or directly on
-    disk, changes it and the ETags of all its parents. No change feed is needed to stay right.
-    """
-
-    def __init__(self) -> None:
-        self._memo: dict[str, tuple[bytes, int]] = {}
-
-    def summary(self, path: str) -> tuple[bytes, int]:
-        found = self._memo.get(path)
-        if found is not None:
-            return found
-        h = hashlib.blake2b(digest_size=16)
-        size = 0
-        try:
-            st = os.stat(path)
-            h.update(f"{st.st_ino}:{st.st_mtime_ns}\n".encode())
-            with os.scandir(path) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except FileNotFoundError:
-            entries = []
-        for e in entries:
-            if is_hidden_entry(e.name):
-                continue
-            try:
-                if e.is_symlink():
-                    continue
-                name = e.name.encode("utf-8", "surrogateescape")
-                if e.is_dir():
-                    digest, sub = self.summary(e.path)
-                    h.update(b"d" + name + b"\0" + digest)
-                    size += sub
-                else:
-                    s = e.stat()
-                    h.update(b"f" + name + f"\0{s.st_ino}:{s.st_mtime_ns}:{s.st_size}\n".encode())
-                    size += s.st_size
-            except FileNotFoundError:
-                continue
-        result = (h.digest(), size)
-        self._memo[path] = result
-        return result
-
-    def etag(self, path: str) -> str:
-        return self.summary(path)[0].hex()
-
-    @staticmethod
-    def digest_of(parts: list[str]) -> str:
-        return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
-
-    def size(self, path: str) -> int:
-        return self.summary(path)[1]
-
-
 class Spaces:
     """Every user's space under ``users_root`` plus the drive's own areas under ``drive_root``."""
 
@@ -187,6 +127,8 @@ class Spaces:
         instance_id: str = "ocswan",
         versions_max_count: int = 50,
         upload_max_age: float = 24 * 3600,
+        watch_folders: bool = True,
+        folder_watch_limit: int = 0,
     ):
         self.users_root = os.path.abspath(users_root)
         self.drive_root = os.path.abspath(drive_root)
@@ -199,6 +141,9 @@ class Spaces:
         self.versions_max_count = versions_max_count
         self.upload_max_age = upload_max_age
         self._publish_lock = threading.Lock()
+        self.folders = SubtreeCache(
+            self.users_root, watch=watch_folders, max_watches=folder_watch_limit
+        )
         for area in ("trash", "versions", "uploads"):
             os.makedirs(os.path.join(self.drive_root, area), mode=0o700, exist_ok=True)
 
@@ -314,8 +259,12 @@ class Spaces:
         parent = os.path.dirname(fs_path)
         return os.path.join(parent, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
 
+    def tree(self) -> TreeSummary:
+        """A view of folder ETags and sizes for one request (see `SubtreeCache`)."""
+        return TreeSummary(self.folders)
+
     def used_bytes(self, user: str) -> int:
-        return TreeSummary().size(self.space_dir(user))
+        return self.tree().size(self.space_dir(user))
 
     def check_quota(self, owner: str, adding: int, replacing: int = 0) -> None:
         if self.quota_bytes is None:
@@ -392,7 +341,7 @@ class Spaces:
         """Move ``place`` out of the space into its owner's trash."""
         st = os.lstat(place.fs_path)
         is_dir = stat.S_ISDIR(st.st_mode)
-        size = TreeSummary().size(place.fs_path) if is_dir else st.st_size
+        size = self.tree().size(place.fs_path) if is_dir else st.st_size
         item = self.state.add_trash(place.owner, place.rel, "folder" if is_dir else "file", size)
         try:
             os.rename(place.fs_path, self.trash_file(place.owner, item.id))
