@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -558,3 +559,85 @@ def test_the_web_page_logs_in_through_the_hub_and_offers_open_in_swan(drive):
         assert planted.status_code == 403
         assert not (drive.space("alice") / "csrf.txt").exists()
         assert browser.get(f"{drive.base}/static/drive.js").status_code == 200
+
+
+PROPPATCH_BODY = (
+    '<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" '
+    'xmlns:x="urn:example:swan"><d:set><d:prop><x:colour>blue</x:colour>'
+    "<oc:favorite>1</oc:favorite></d:prop></d:set></d:propertyupdate>"
+)
+DEAD_PROPFIND = (
+    '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" '
+    'xmlns:x="urn:example:swan"><d:prop><x:colour/><oc:favorite/><oc:fileid/></d:prop>'
+    "</d:propfind>"
+)
+
+
+def dead_properties(drive, user: str, path: str) -> dict:
+    r = drive.dav(user, "PROPFIND", path, headers={"Depth": "0"}, content=DEAD_PROPFIND)
+    assert r.status_code == 207, r.text
+    (props,) = [
+        {p.tag: p.text for p in propstat.find(f"{DAV}prop")}
+        for propstat in parse_xml(r.content).iter(f"{DAV}propstat")
+        if "200" in propstat.findtext(f"{DAV}status")
+    ]
+    return props
+
+
+def test_properties_clients_set_are_kept_by_file_and_follow_moves_copies_and_renames(drive):
+    colour, favorite, fileid = "{urn:example:swan}colour", f"{OC}favorite", f"{OC}fileid"
+    drive.dav("alice", "PUT", "tagged.txt", content=b"t")
+    legacy = f"{drive.base}/remote.php/webdav/tagged.txt"
+    r = drive.client("alice").request("PROPPATCH", legacy, content=PROPPATCH_BODY)
+    assert r.status_code == 207 and "200 OK" in r.text, r.text
+    # set through the legacy URL, read through the files URL: the same file
+    first = dead_properties(drive, "alice", "tagged.txt")
+    assert first[colour] == "blue" and first[favorite] == "1"
+
+    dest = f"{drive.base}/remote.php/dav/files/alice/moved.txt"
+    assert (
+        drive.dav("alice", "MOVE", "tagged.txt", headers={"Destination": dest}).status_code == 201
+    )
+    copy = f"{drive.base}/remote.php/dav/files/alice/copied.txt"
+    assert drive.dav("alice", "COPY", "moved.txt", headers={"Destination": copy}).status_code == 201
+    for name in ("moved.txt", "copied.txt"):
+        assert dead_properties(drive, "alice", name)[colour] == "blue"
+    (drive.space("alice") / "moved.txt").rename(drive.space("alice") / "renamed beside.txt")
+    renamed = dead_properties(drive, "alice", "renamed beside.txt")
+    assert renamed[colour] == "blue" and renamed[fileid] == first[fileid]
+
+    # what the drive computes is not for clients to set
+    body = PROPPATCH_BODY.replace("x:colour", "oc:fileid")
+    r = drive.dav("alice", "PROPPATCH", "copied.txt", content=body)
+    assert "403 Forbidden" in r.text
+    assert dead_properties(drive, "alice", "copied.txt")[fileid] != first[fileid]
+
+
+def test_file_ids_survive_renames_made_beside_the_drive(drive):
+    space = drive.space("alice")
+    drive.dav("alice", "MKCOL", "renamed")
+    drive.dav("alice", "PUT", "renamed/inner.txt", content=b"inner")
+    drive.dav("alice", "PUT", "loose.txt", content=b"loose")
+
+    def ids() -> dict[str, str]:
+        found = {}
+        for folder in ("", "renamed", "folder renamed beside"):
+            if (space / folder).is_dir():
+                for href, props in drive.propfind("alice", folder, "1").items():
+                    found[href.split("/files/alice/", 1)[1].rstrip("/")] = props[f"{OC}fileid"]
+        return found
+
+    before = ids()
+    (space / "loose.txt").rename(space / "loose renamed beside.txt")
+    (space / "renamed").rename(space / "folder renamed beside")
+    after = ids()
+    assert after["loose%20renamed%20beside.txt"] == before["loose.txt"]
+    assert after["folder%20renamed%20beside"] == before["renamed"]
+    assert after["folder%20renamed%20beside/inner.txt"] == before["renamed/inner.txt"]
+    # a copy, or a second name for the same file, is another file
+    shutil.copy2(space / "loose renamed beside.txt", space / "copy beside.txt")
+    os.link(space / "loose renamed beside.txt", space / "hard link.txt")
+    final = ids()
+    assert final["copy%20beside.txt"] not in before.values()
+    assert final["hard%20link.txt"] not in before.values()
+    assert final["loose%20renamed%20beside.txt"] == before["loose.txt"]

@@ -134,7 +134,8 @@ class DriveWSGI:
                 areas.OwnCloudMiddleware,
                 "wsgidav.request_resolver.RequestResolver",
             ],
-            "property_manager": True,
+            # Dead properties are kept by the resources themselves, in SQLite by file id.
+            "property_manager": None,
             "lock_storage": True,
             "verbose": 1,
             "logging": {"enable": False},

@@ -297,7 +297,7 @@ def finish_chunked_upload(
             os.unlink(temp)
         raise
     remove_tree(upload.fs_path)
-    file_id = provider.spaces.state.file_id(dest.owner, dest.rel)
+    file_id = provider.spaces.file_id(dest.owner, dest.rel, st)
     etag = f'"{file_etag(st)}"'
     headers = [
         ("OC-ETag", etag),
@@ -361,7 +361,7 @@ class OwnCloudMiddleware(BaseMiddleware):
             st = os.stat(place.fs_path)
         except (DAVError, DriveError, OSError):
             return []
-        file_id = provider.spaces.state.file_id(place.owner, place.rel)
+        file_id = provider.spaces.file_id(place.owner, place.rel, st)
         headers = [("OC-FileId", f"{file_id:08d}{provider.spaces.instance_id}")]
         if not os.path.isdir(place.fs_path):
             headers.append(("OC-ETag", f'"{file_etag(st)}"'))

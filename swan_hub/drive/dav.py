@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from wsgidav import util
+from wsgidav import util, xml_tools
 from wsgidav.dav_error import (
     HTTP_FORBIDDEN,
     HTTP_NOT_FOUND,
@@ -51,6 +51,8 @@ OC = "{http://owncloud.org/ns}"
 NC = "{http://nextcloud.org/ns}"
 DAV_NS = "{DAV:}"
 SABRE = "{http://sabredav.org/ns}"
+#: the ownCloud and Nextcloud properties the drive computes (any other non-DAV property a
+#: client sets is a dead property, kept in SQLite by file id)
 OC_PROPERTIES = [
     f"{OC}fileid",
     f"{OC}id",
@@ -169,6 +171,7 @@ class _Node:
     environ: dict
     is_collection: bool
     _file_id: int | None = None
+    _dead: dict[str, bytes] | None = None
 
     @property
     def spaces(self) -> Spaces:
@@ -183,7 +186,7 @@ class _Node:
 
     def file_id(self) -> int:
         if self._file_id is None:
-            self._file_id = self.spaces.state.file_id(self.place.owner, self.place.rel)
+            self._file_id = self.spaces.file_id(self.place.owner, self.place.rel, self.st)
         return self._file_id
 
     def oc_permissions(self) -> str:
@@ -208,7 +211,7 @@ class _Node:
 
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
         names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
-        return names + OC_PROPERTIES
+        return names + OC_PROPERTIES + list(self._dead_properties())
 
     _ref_url: str | None = None
 
@@ -222,9 +225,38 @@ class _Node:
     def get_property_value(self, name: str) -> Any:
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'  # type: ignore[attr-defined]
-        if name.startswith(OC) or name.startswith(NC):
+        if name in OC_PROPERTIES:
             return self._oc_property(name)
+        if not name.startswith(DAV_NS):
+            value = self._dead_properties().get(name)
+            if value is None:
+                raise DAVError(HTTP_NOT_FOUND)
+            return xml_tools.string_to_xml(value)
         return super().get_property_value(name)  # type: ignore[misc]
+
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
+        if name in OC_PROPERTIES or name.startswith(DAV_NS) or self.provider.area != "space":
+            return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+        require(self.place, PERM_UPDATE, "change the properties of this")
+        if not dry_run:
+            data = None if value is None else xml_tools.etree.tostring(value)
+            self.spaces.state.set_property(self.file_id(), name, data)
+            self._dead = None
+        return None
+
+    def _dead_properties(self) -> dict[str, bytes]:
+        """The properties clients set on this file or folder (PROPPATCH), by name."""
+        if self.provider.area != "space":
+            return {}
+        if self._dead is None:
+            self._dead = self.spaces.state.properties(self.file_id())
+        return self._dead
+
+    def copy_properties_to(self, dest: Place) -> None:
+        """A COPY takes the dead properties along."""
+        if self.provider.area == "space" and self._dead_properties():
+            dest_id = self.spaces.file_id(dest.owner, dest.rel)
+            self.spaces.state.copy_properties(self.file_id(), dest_id)
 
     def _oc_property(self, name: str) -> Any:
         if self.provider.area != "space":
@@ -395,6 +427,7 @@ class DriveFile(_Node, DAVNonCollection):
         except (DriveError, OSError) as e:
             _unlink(temp)
             raise dav_error(e) from e
+        self.copy_properties_to(dest)
 
 
 class DriveFolder(_Node, DAVCollection):
@@ -457,10 +490,6 @@ class DriveFolder(_Node, DAVCollection):
                 entries = [e for e in it if not is_hidden_entry(e.name)]
         except OSError as e:
             raise dav_error(e) from e
-        ids: dict[str, int] = {}
-        if self.provider.area == "space":
-            names = [e.name for e in entries]
-            ids = self.spaces.state.file_ids(self.place.owner, self.place.rel, names)
         for e in entries:
             try:
                 if e.is_symlink():
@@ -476,8 +505,12 @@ class DriveFolder(_Node, DAVCollection):
                 member = DriveFile(path, self.environ, child, st, self.provider)
             else:
                 continue
-            member._file_id = ids.get(e.name)
             members.append(member)
+        if self.provider.area == "space":
+            found = {m.name: m.st for m in members}
+            ids = self.spaces.file_ids(self.place.owner, self.place.rel, found)
+            for member in members:
+                member._file_id = ids[member.name]
         if self.with_shares_folder and self.spaces.mounts(self.place.owner):
             members = [m for m in members if m.name != self.spaces.share_folder]
             members.append(self._shares_folder())
@@ -487,7 +520,13 @@ class DriveFolder(_Node, DAVCollection):
         self._check_new_name(name)
         require(self.place, PERM_CREATE, "create files")
         path = util.join_uri(self.path, name)
-        return DriveFile(path, self.environ, self.place.child(name), None, self.provider)
+        node = DriveFile(path, self.environ, self.place.child(name), None, self.provider)
+        if self.environ["REQUEST_METHOD"].upper() == "LOCK":
+            # Locking an unmapped URL makes an empty file (RFC 4918, 9.10.4), as Finder and
+            # office suites do before they write a new one. A PUT publishes its own bytes.
+            node.begin_write().close()
+            node.end_write(with_errors=False)
+        return node
 
     def create_collection(self, name: str) -> None:
         self._check_new_name(name)
@@ -521,6 +560,7 @@ class DriveFolder(_Node, DAVCollection):
                 os.mkdir(dest.fs_path, 0o700)
             except OSError as e:
                 raise dav_error(e) from e
+        self.copy_properties_to(dest)
 
 
 class SharesFolder(_Node, DAVCollection):

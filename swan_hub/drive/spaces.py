@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag
 
-from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, Share, Version
+from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, FileRecord, Seen, Share, Version
 from .tree import SubtreeCache, TreeSummary
 from .tree import is_hidden_entry as is_hidden_entry  # the web page's import
 
@@ -247,6 +247,72 @@ class Spaces:
             return self.confined(place)
         return self.own_place(user, "/".join(segments))
 
+    # -- file ids ---------------------------------------------------------------------------------
+
+    def file_ids(
+        self, owner: str, parent: str, entries: dict[str, os.stat_result | None]
+    ) -> dict[str, int]:
+        """The ids of the ``entries`` (name -> its stat, None when not at hand) of folder
+        ``parent`` of ``owner``'s space.
+
+        An entry without a recorded id may be a file or folder renamed beside the drive (by a
+        notebook server, a terminal): it takes over the record of the same inode (for a file,
+        with the same mtime too, so a new file that got a freed inode is not taken for an old
+        one) whose recorded path no longer holds that inode, ids below a folder included.
+        Otherwise it gets a new id.
+        """
+        seen = {name: _seen(st) for name, st in entries.items()}
+        known = self.state.files_in(owner, parent, seen)
+        ids = {name: record.id for name, record in known.items()}
+        changed = {
+            name: s
+            for name, s in seen.items()
+            if s is not None and name in known and (known[name].inode, known[name].mtime_ns) != s
+        }
+        missing = {name: s for name, s in seen.items() if name not in known}
+        by_inode = self.state.files_with_inodes(
+            owner, [s[0] for s in missing.values() if s is not None]
+        )
+        for name, s in missing.items():
+            if s is not None:
+                path = f"{parent}/{name}" if parent else name
+                adopted = self._adopt_renamed(owner, path, s, by_inode.get(s[0], []))
+                if adopted is not None:
+                    ids[name] = adopted
+        added = self.state.add_files(
+            owner, parent, {name: s for name, s in missing.items() if name not in ids}
+        )
+        if changed:
+            self.state.note_seen(owner, parent, changed)
+        return ids | added
+
+    def file_id(self, owner: str, rel: str, st: os.stat_result | None = None) -> int:
+        """The id of ``rel`` in ``owner``'s space (see `file_ids`)."""
+        if st is None:
+            try:
+                st = os.lstat(os.path.join(self.space_dir(owner), *split_segments(rel)))
+            except OSError:
+                st = None
+        parent, _, name = rel.rpartition("/")
+        return self.file_ids(owner, parent, {name: st})[name]
+
+    def _adopt_renamed(
+        self, owner: str, path: str, seen: Seen, candidates: list[FileRecord]
+    ) -> int | None:
+        """The id of the record among ``candidates`` that ``path`` was renamed from, moved to
+        ``path``; None when it is none of them."""
+        for record in candidates:
+            if record.mtime_ns != seen[1]:
+                continue
+            try:
+                at = os.path.join(self.space_dir(owner), *split_segments(record.path))
+                still_there = os.lstat(at).st_ino == seen[0]  # a hard link, not a rename
+            except (OSError, DriveError):
+                still_there = False
+            if not still_there and self.state.adopt(owner, record, path):
+                return record.id
+        return None
+
     def trash_file(self, owner: str, item_id: int) -> str:
         return os.path.join(self.area_dir("trash", owner), str(item_id))
 
@@ -322,7 +388,7 @@ class Spaces:
         return named
 
     def _keep_version(self, place: Place, old: os.stat_result) -> None:
-        file_id = self.state.file_id(place.owner, place.rel)
+        file_id = self.file_id(place.owner, place.rel, old)
         version = self.state.add_version(place.owner, file_id, int(old.st_mtime), old.st_size)
         target = self.version_file(place.owner, version.id)
         try:
@@ -349,6 +415,13 @@ class Spaces:
             self.state.remove_trash(item.id)
             raise
         self.state.forgotten(place.owner, place.rel)
+
+
+def _seen(st: os.stat_result | None) -> Seen | None:
+    """What the drive remembers of an entry's stat: inode, and the mtime of a file."""
+    if st is None:
+        return None
+    return (st.st_ino, None if stat.S_ISDIR(st.st_mode) else st.st_mtime_ns)
 
 
 def _unlink_quietly(path: str) -> None:
