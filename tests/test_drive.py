@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from test_swan_up import Swan, log_in, start_swan
+from test_swan_up import Swan, drive_url, log_in, start_swan
 
 pytestmark = pytest.mark.hub
 
@@ -86,7 +86,12 @@ def drive(tmp_path_factory):
     config = workdir / "swan-data" / "drive" / "drive_config.py"
     config.parent.mkdir(parents=True)
     config.write_text(f"c.DriveService.quota_bytes = {QUOTA}\n")
-    swan = start_swan(workdir, "--users", "alice,bob,carol")
+    # The hub answers lists two items at a time: the drive must read every page.
+    hub_config = workdir / "hub_config.py"
+    hub_config.write_text(
+        "c.JupyterHub.api_page_default_limit = 2\nc.JupyterHub.api_page_max_limit = 2\n"
+    )
+    swan = start_swan(workdir, "--users", "alice,bob,carol", "-f", str(hub_config))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -488,10 +493,16 @@ def test_sharing_what_you_do_not_own_is_refused_with_an_ocs_error(drive):
     assert drive.ocs("bob", "GET", "shares/999999").status_code == 404
 
 
-def test_sharees_finds_users_and_groups(drive):
+def test_sharees_finds_users_and_groups_beyond_the_hubs_first_page(drive):
     r = drive.ocs("alice", "GET", "sharees", params={"search": "b", "itemType": "file"})
     data = r.json()["ocs"]["data"]
     assert [u["value"]["shareWith"] for u in data["users"]] == ["bob"]
+    # the hub lists two users per page here: carol is on the second one
+    r = drive.ocs("alice", "GET", "sharees", params={"search": "carol"})
+    assert [u["value"]["shareWith"] for u in r.json()["ocs"]["data"]["exact"]["users"]] == ["carol"]
+    share = _share(drive, "alice", path="/mine.txt", shareType="0", shareWith="carol")
+    assert share["share_with"] == "carol"
+    drive.ocs("alice", "DELETE", f"shares/{share['id']}")
     r = drive.ocs("alice", "GET", "sharees", params={"search": "class"})
     assert r.json()["ocs"]["data"]["groups"][0]["value"] == {
         "shareType": 1,
@@ -641,3 +652,39 @@ def test_file_ids_survive_renames_made_beside_the_drive(drive):
     assert final["copy%20beside.txt"] not in before.values()
     assert final["hard%20link.txt"] not in before.values()
     assert final["loose%20renamed%20beside.txt"] == before["loose.txt"]
+
+
+def test_a_revoked_token_is_refused_within_seconds(drive):
+    password = drive.swan.passwords()["alice"]
+    r = httpx.post(
+        f"{drive.swan.url}/hub/api/users/alice/tokens",
+        json={"auth": {"username": "alice", "password": password}, "note": "laptop"},
+    )
+    token, token_id = r.json()["token"], r.json()["id"]
+    url = f"{drive.base}/remote.php/dav/files/alice/"
+    assert httpx.request("PROPFIND", url, auth=("alice", token)).status_code == 207
+    drive.client("alice")
+    revoked = httpx.delete(
+        f"{drive.swan.url}/hub/api/users/alice/tokens/{token_id}",
+        headers={"Authorization": f"token {drive.swan.tokens['alice']}"},
+    )
+    assert revoked.status_code == 204, revoked.text
+    started = time.monotonic()
+    while httpx.request("PROPFIND", url, auth=("alice", token)).status_code != 401:
+        assert time.monotonic() - started < 5 + 1, "the revoked token is still accepted"
+        time.sleep(0.2)
+
+
+def test_a_hub_outage_is_answered_with_503_not_as_a_wrong_password(tmp_path):
+    """Sync clients take a 401 for a revoked password and stop; a 503 they retry."""
+    swan = start_swan(tmp_path, users="alice")
+    try:
+        own_url = drive_url(swan)
+        token = log_in(swan, "alice")
+        swan.proc.kill()  # the hub goes; the proxy and the drive stay
+        swan.proc.wait(timeout=10)
+        r = httpx.request("PROPFIND", f"{own_url}/remote.php/webdav/", auth=("alice", token))
+        assert r.status_code == 503 and r.headers["Retry-After"], r.text
+        assert "hub did not answer" in r.text
+    finally:
+        swan.kill_everything()

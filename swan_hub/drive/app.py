@@ -31,7 +31,7 @@ from swan_hub.auth import verify_password
 
 from . import areas, ocs, web
 from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
-from .identity import Caller, HubIdentity
+from .identity import Caller, HubIdentity, HubUnavailable
 from .spaces import Spaces
 from .state import DriveState
 
@@ -220,6 +220,14 @@ class DriveWSGI:
         environ["PATH_INFO"] = path
         try:
             return self._route(path, environ, start_response)
+        except HubUnavailable:
+            # Not a 401: sync clients would take it for a wrong password and stop syncing.
+            return plain(
+                start_response,
+                503,
+                "The hub did not answer the check of your token; try again in a moment",
+                [("Retry-After", "5")],
+            )
         except Exception:
             log.exception("Unexpected error on %s %s", environ.get("REQUEST_METHOD"), path)
             return plain(start_response, 500, "Internal error of the drive; nothing was changed")
@@ -555,9 +563,14 @@ class DriveService(Application):
     )
 
     token_cache_seconds = Integer(
-        60,
+        5,
         config=True,
-        help="How long a token's check with the hub is trusted before asking the hub again.",
+        help="""
+        How long a token's check with the hub is trusted before asking the hub again: a token
+        revoked at the hub (a stopped server's, or one deleted at ``/hub/token``) is refused at
+        most this long after. A refusal also ends at once the browser sessions of that token.
+        Each client asks the hub at most once per this many seconds.
+        """,
     )
 
     threads = Integer(16, config=True, help="Worker threads of the HTTP server (one per request).")
