@@ -654,6 +654,34 @@ def test_file_ids_survive_renames_made_beside_the_drive(drive):
     assert final["loose%20renamed%20beside.txt"] == before["loose.txt"]
 
 
+def test_versions_thin_out_with_age_on_top_of_the_count_cap(drive):
+    def versions(file_id: str) -> list[str]:
+        url = f"{drive.base}/remote.php/dav/versions/alice/versions/{file_id}"
+        r = drive.client("alice").request("PROPFIND", url, headers={"Depth": "1"})
+        hrefs = [h.text.rstrip("/") for h in parse_xml(r.content).iter(f"{DAV}href")]
+        return sorted(h.rsplit("/", 1)[1] for h in hrefs if not h.endswith(f"/{file_id}"))
+
+    # three saves of one day ten days ago, one of the next day, then three of the last minute
+    day = (int(time.time()) // 86400 - 10) * 86400
+    old_saves = [day + 3600, day + 7200, day + 10800, day + 86400 + 3600]
+    first = drive.dav("alice", "PUT", "diary.md", headers={"X-OC-Mtime": str(old_saves[0])})
+    file_id = first.headers["OC-FileId"][:8].lstrip("0")
+    for mtime in old_saves[1:]:
+        drive.dav(
+            "alice", "PUT", "diary.md", content=str(mtime), headers={"X-OC-Mtime": str(mtime)}
+        )
+    # one version per day at that age: the newest of the first day (the current content is
+    # the next day's, not a version)
+    assert versions(file_id) == [str(old_saves[2])]
+    now = int(time.time())
+    for i, mtime in enumerate((now - 30, now - 20, now - 10)):
+        drive.dav(
+            "alice", "PUT", "diary.md", content=f"new {i}", headers={"X-OC-Mtime": str(mtime)}
+        )
+    kept = [str(old_saves[2]), str(old_saves[3]), str(now - 30), str(now - 20)]
+    assert versions(file_id) == kept
+
+
 def test_a_revoked_token_is_refused_within_seconds(drive):
     password = drive.swan.passwords()["alice"]
     r = httpx.post(

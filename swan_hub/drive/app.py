@@ -531,6 +531,18 @@ class DriveService(Application):
         """,
     )
 
+    versions_thin_out = Bool(
+        True,
+        config=True,
+        help="""
+        Thin out older versions as Nextcloud's version expiry does: every version of the last
+        minute is kept, then one per minute for the first hour, one per hour for the first
+        day, one per day for 30 days and one per week after that (the newest of each period;
+        ages count from the mtime of the content a version keeps). ``versions_max_count``
+        caps the count on top. Off: only the count cap applies.
+        """,
+    )
+
     upload_max_age = Integer(
         24 * 3600,
         config=True,
@@ -627,6 +639,7 @@ class DriveService(Application):
             instance_id=self._instance_id(drive_root),
             versions_max_count=self.versions_max_count,
             upload_max_age=self.upload_max_age,
+            versions_thin_out=self.versions_thin_out,
             watch_folders=self.watch_folders,
             folder_watch_limit=self.folder_watch_limit,
         )

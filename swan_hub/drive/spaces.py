@@ -87,6 +87,37 @@ def permission_letters(perms: int, *, is_dir: bool, shared: bool, mount: bool) -
     return letters
 
 
+#: How the versions of a file thin out as they age, like Nextcloud's expiry (but keeping
+#: every version of the first minute): (up to this age in seconds, one version per this many
+#: seconds). The age is that of the content a version keeps (its mtime).
+VERSION_AGES = (
+    (60, 0),  # the first minute: every version
+    (3600, 60),  # the first hour: one per minute
+    (24 * 3600, 3600),  # the first day: one per hour
+    (30 * 24 * 3600, 24 * 3600),  # the first 30 days: one per day
+    (None, 7 * 24 * 3600),  # older: one per week
+)
+
+
+def retained_versions(
+    versions: list[Version], now: float, max_count: int, thin_out: bool = True
+) -> list[Version]:
+    """The versions to keep: with ``thin_out``, the newest one of each period of `VERSION_AGES`
+    for its age; then at most the ``max_count`` made last."""
+    kept: list[Version] = []
+    periods: set[tuple[int, int]] = set()
+    for version in sorted(versions, key=lambda v: (v.mtime, v.id), reverse=True):
+        age = now - version.mtime
+        step = next(step for limit, step in VERSION_AGES if limit is None or age <= limit)
+        if thin_out and step:
+            period = (step, version.mtime // step)
+            if period in periods:
+                continue
+            periods.add(period)
+        kept.append(version)
+    return sorted(kept, key=lambda v: v.id)[-max_count:] if max_count > 0 else []
+
+
 @dataclass
 class Place:
     """Where a path of a user's view lands on disk, and what that user may do there."""
@@ -127,6 +158,7 @@ class Spaces:
         instance_id: str = "ocswan",
         versions_max_count: int = 50,
         upload_max_age: float = 24 * 3600,
+        versions_thin_out: bool = True,
         watch_folders: bool = True,
         folder_watch_limit: int = 0,
     ):
@@ -140,6 +172,7 @@ class Spaces:
         self.instance_id = instance_id
         self.versions_max_count = versions_max_count
         self.upload_max_age = upload_max_age
+        self.versions_thin_out = versions_thin_out
         self._publish_lock = threading.Lock()
         self.folders = SubtreeCache(
             self.users_root, watch=watch_folders, max_watches=folder_watch_limit
@@ -398,10 +431,15 @@ class Spaces:
             if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
             shutil.copy2(place.fs_path, target)
-        kept = sorted(self.state.versions(place.owner, file_id), key=lambda v: v.id)
-        for stale in kept[: max(0, len(kept) - self.versions_max_count)]:
-            self.state.remove_version(stale.id)
-            _unlink_quietly(self.version_file(place.owner, stale.id))
+        versions = self.state.versions(place.owner, file_id)
+        kept = retained_versions(
+            versions, time.time(), self.versions_max_count, self.versions_thin_out
+        )
+        kept_ids = {version.id for version in kept}
+        for stale in versions:
+            if stale.id not in kept_ids:
+                self.state.remove_version(stale.id)
+                _unlink_quietly(self.version_file(place.owner, stale.id))
 
     def to_trash(self, place: Place) -> None:
         """Move ``place`` out of the space into its owner's trash."""
