@@ -466,6 +466,41 @@ def test_a_group_share_reaches_every_member_who_accepts_it(drive):
     assert [s["id"] for s in declined.json()["ocs"]["data"]] == [share["id"]]
 
 
+def uids_below(root: Path) -> set[tuple[int, int]]:
+    """The (uid, gid) of ``root`` and of everything below it."""
+    paths = [root, *root.rglob("*")]
+    return {(os.lstat(p).st_uid, os.lstat(p).st_gid) for p in paths}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another user")
+def test_what_the_drive_writes_belongs_to_the_user_of_the_space_it_lands_in(drive):
+    # carol's space belongs to her server's user (a container's uid), not to the drive's
+    container_user = (1000, 1000)
+    assert drive.dav("carol", "MKCOL", "lab").status_code == 201
+    os.chown(drive.space("carol"), *container_user)
+    os.chown(drive.space("carol") / "lab", *container_user)
+    assert drive.dav("carol", "PUT", "lab/a.txt", content=b"a").status_code == 201
+    assert drive.dav("carol", "PUT", "lab/a.txt", content=b"a2").status_code == 204
+    assert drive.dav("carol", "MKCOL", "lab/sub").status_code == 201
+    copy = f"{drive.base}/remote.php/dav/files/carol/lab-copy"
+    assert drive.dav("carol", "COPY", "lab", headers={"Destination": copy}).status_code == 201
+    # what bob writes into her shared folder is hers too, even a folder he moves in
+    share = _share(drive, "carol", path="/lab", shareType="0", shareWith="bob", permissions="31")
+    drive.ocs("bob", "POST", f"shares/pending/{share['id']}")
+    assert drive.dav("bob", "PUT", "Shared/lab/b.txt", content=b"b").status_code == 201
+    assert drive.dav("bob", "MKCOL", "notes").status_code == 201
+    assert drive.dav("bob", "PUT", "notes/n.txt", content=b"n").status_code == 201
+    into = f"{drive.base}/remote.php/dav/files/bob/Shared/lab/notes"
+    assert drive.dav("bob", "MOVE", "notes", headers={"Destination": into}).status_code == 201
+    assert (drive.space("carol") / "lab" / "notes" / "n.txt").read_bytes() == b"n"
+    for folder in ("lab", "lab-copy"):
+        assert uids_below(drive.space("carol") / folder) == {container_user}, folder
+    assert drive.ocs("carol", "DELETE", f"shares/{share['id']}").status_code == 200
+    # bob's space is the drive's own: what lands there stays the drive's
+    assert drive.dav("bob", "PUT", "own.txt", content=b"o").status_code == 201
+    assert os.stat(drive.space("bob") / "own.txt").st_uid == os.geteuid()
+
+
 def test_sharing_what_you_do_not_own_is_refused_with_an_ocs_error(drive):
     drive.dav("alice", "PUT", "mine.txt", content=b"m")
     for version, status in ((1, 200), (2, 404)):

@@ -223,8 +223,7 @@ class TrashProvider(_AreaProvider):
         if item is None:
             raise DriveError(404, "No such item in the trash")
         place = self.spaces.own_place(user, item.original_path)
-        parent = os.path.dirname(place.fs_path)
-        os.makedirs(parent, mode=0o700, exist_ok=True)
+        self.spaces.make_parents(place)
         rel = item.original_path
         if os.path.lexists(place.fs_path):
             if environ.get("HTTP_OVERWRITE", "T").upper() == "F":
@@ -239,6 +238,8 @@ class TrashProvider(_AreaProvider):
             if os.path.lexists(place.fs_path):
                 raise DriveError(409, f"{rel} exists already; rename it and restore again")
         os.rename(self.spaces.trash_file(user, item.id), place.fs_path)
+        # deleted before the space passed to a container's user, it may still be the drive's
+        self.spaces.give_to_space_user(user, place.fs_path, tree=True)
         self.spaces.state.remove_trash(item.id)
         return 201, []
 

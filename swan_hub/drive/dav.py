@@ -197,6 +197,12 @@ class _Node:
             mount=self.place.mount,
         )
 
+    def _make_folder(self, place: Place) -> None:
+        if self.provider.area == "space":
+            self.spaces.make_folder(place)
+        else:
+            os.mkdir(place.fs_path, 0o700)
+
     def get_creation_date(self) -> float | None:
         return self.st.st_ctime if self.st else None
 
@@ -324,6 +330,7 @@ class _Node:
                 self.spaces.state.moved(self.place.owner, self.place.rel, dest.rel)
             else:
                 self.spaces.state.forgotten(self.place.owner, self.place.rel)
+                self.spaces.give_to_space_user(dest.owner, dest.fs_path, tree=True)
 
 
 def _require_create(provider: DriveProvider, dest_path: str, environ: dict) -> Place:
@@ -535,7 +542,7 @@ class DriveFolder(_Node, DAVCollection):
             # a new upload: the time to drop the user's uploads abandoned long ago
             self.spaces.sweep_abandoned_uploads(self.place.owner)
         try:
-            os.mkdir(self.place.child(name).fs_path, 0o700)
+            self._make_folder(self.place.child(name))
         except OSError as e:
             raise dav_error(e) from e
 
@@ -557,7 +564,7 @@ class DriveFolder(_Node, DAVCollection):
         if not os.path.isdir(dest.fs_path):
             _require_create(self.provider, dest_path, self.environ)
             try:
-                os.mkdir(dest.fs_path, 0o700)
+                self._make_folder(dest)
             except OSError as e:
                 raise dav_error(e) from e
         self.copy_properties_to(dest)

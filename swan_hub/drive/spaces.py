@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag
+from swan_hub.ownership import hand_over
 
 from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, FileRecord, Seen, Share, Version
 from .tree import SubtreeCache, TreeSummary
@@ -354,6 +355,31 @@ class Spaces:
 
     # -- changing things --------------------------------------------------------------------------
 
+    def give_to_space_user(self, owner: str, path: str, *, tree: bool = False) -> None:
+        """Let the user of ``owner``'s space own ``path`` (with ``tree``, all below it), which
+        the drive just made there: the uid and gid of the space's folder, a container's uid when
+        servers run in containers, so that they can change it too. Only as root."""
+        space = os.stat(self.space_dir(owner))
+        user_ids = (space.st_uid, space.st_gid)
+        if user_ids != (os.geteuid(), os.getegid()):
+            hand_over(path, user_ids, tree=tree)
+
+    def make_folder(self, place: Place) -> None:
+        """Create the folder ``place`` (mode 0700), belonging to its space's user."""
+        os.mkdir(place.fs_path, 0o700)
+        self.give_to_space_user(place.owner, place.fs_path)
+
+    def make_parents(self, place: Place) -> None:
+        """Create the missing folders above ``place``, belonging to its space's user."""
+        missing = []
+        parent = os.path.dirname(place.fs_path)
+        while not os.path.isdir(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for folder in reversed(missing):
+            os.mkdir(folder, 0o700)
+            self.give_to_space_user(place.owner, folder)
+
     def temp_beside(self, fs_path: str) -> str:
         parent = os.path.dirname(fs_path)
         return os.path.join(parent, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
@@ -405,6 +431,7 @@ class Spaces:
             self.check_quota(place.owner, size, old.st_size if old else 0)
             if old is not None:
                 self._keep_version(place, old)
+            self.give_to_space_user(place.owner, temp)
             os.replace(temp, place.fs_path)
         return os.stat(place.fs_path)
 
