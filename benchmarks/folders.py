@@ -22,6 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drive import running_hub  # noqa: E402
+from webdav import median_ms  # noqa: E402
 
 SIZES = {"alice": 10_000, "bob": 100_000}
 PROPFIND = (
@@ -50,15 +51,6 @@ def make_space(space: Path, files: int) -> Path:
         for f in range(files * (i + 1) // len(folders) - files * i // len(folders)):
             (folder / f"data {f:04d}.csv").write_bytes(b"x,y\n1,2\n")
     return space / "project 003" / "part 07" / "data 0001.csv"
-
-
-def median_ms(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
 
 
 def measure(base: str, client: httpx.Client, deep_file: Path, watch: bool) -> dict[str, float]:
