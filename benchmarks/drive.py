@@ -120,18 +120,24 @@ def measure(client: httpx.Client, base: str, rounds: int) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def running_drive(tmp: Path) -> Iterator[tuple[str, str, Path]]:
-    """`swan up` with the one user alice, in ``tmp``: (the drive's own URL
-    http://127.0.0.1:<port>/services/drive, alice's hub token, alice's space); stopped after."""
+def running_hub(
+    tmp: Path, users: tuple[str, ...] = ("alice",), drive_config: str = ""
+) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """`swan up` with ``users`` in ``tmp`` (the drive configured by ``drive_config``): (the
+    drive's own URL http://127.0.0.1:<port>/services/drive, each user's hub token, the users'
+    spaces folder); stopped after."""
     repo = Path(__file__).resolve().parent.parent
     swan = Path(sys.executable).with_name("swan")
     data = tmp / "data"
     log = tmp / "swan.log"
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(repo))
+    (data / "drive").mkdir(parents=True, exist_ok=True)
+    (data / "drive" / "drive_config.py").write_text(drive_config)
     with open(log, "wb") as out:
         hub = subprocess.Popen(
-            [str(swan), "up", "--port", str(port), "--data-dir", str(data), "--users", "alice"],
+            [str(swan), "up", "--port", str(port), "--data-dir", str(data)]
+            + ["--users", ",".join(users)],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=tmp,
@@ -147,18 +153,30 @@ def running_drive(tmp: Path) -> Iterator[tuple[str, str, Path]]:
         drive_url = re.search(r"SWAN drive on (http://\S+?)/ ", log.read_text())[1]
         while httpx.get(f"http://127.0.0.1:{port}/hub/api", timeout=5).status_code != 200:
             time.sleep(0.3)
-        password = (data / "hub" / "demo-passwords.txt").read_text().split("alice ")[1].split()[0]
-        token = httpx.post(
-            f"http://127.0.0.1:{port}/hub/api/users/alice/tokens",
-            json={"auth": {"username": "alice", "password": password}},
-            timeout=30,
-        ).json()["token"]
-        wait_for(f"{drive_url}/remote.php/dav/files/alice/", hub, auth=("alice", token))
-        yield drive_url, token, data / "users" / "alice"
+        passwords = (data / "hub" / "demo-passwords.txt").read_text()
+        tokens = {}
+        for user in users:
+            password = passwords.split(f"{user} ")[1].split()[0]
+            tokens[user] = httpx.post(
+                f"http://127.0.0.1:{port}/hub/api/users/{user}/tokens",
+                json={"auth": {"username": user, "password": password}},
+                timeout=30,
+            ).json()["token"]
+        first = users[0]
+        wait_for(f"{drive_url}/remote.php/dav/files/{first}/", hub, auth=(first, tokens[first]))
+        yield drive_url, tokens, data / "users"
     finally:
         os.killpg(hub.pid, signal.SIGTERM)
         hub.wait(timeout=60)
         stop_leftovers(str(data))
+
+
+@contextlib.contextmanager
+def running_drive(tmp: Path) -> Iterator[tuple[str, str, Path]]:
+    """`swan up` with the one user alice, in ``tmp``: (the drive's own URL
+    http://127.0.0.1:<port>/services/drive, alice's hub token, alice's space); stopped after."""
+    with running_hub(tmp) as (drive_url, tokens, spaces):
+        yield drive_url, tokens["alice"], spaces / "alice"
 
 
 def main(rounds: int = 15) -> dict:

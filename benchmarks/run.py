@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import drive  # noqa: E402
+import folders  # noqa: E402
 import hubload  # noqa: E402
 import layers  # noqa: E402
 import listing  # noqa: E402
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "spawn": spawn.main,
     "hubload": hubload.main,
     "layers": layers.main,
+    "folders": folders.main,
 }
 
 

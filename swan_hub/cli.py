@@ -42,11 +42,6 @@ DOCKER_HINT = (
     "with docker/build-image --tag swan-singleuser:latest."
 )
 
-DOCKER_DRIVE_HINT = (
-    "swan up --docker --storage drive is not offered yet: containers mount their space as a "
-    "folder (--storage posix, the default with --docker)."
-)
-
 STORAGE_LINES = {
     "drive": "  notebook servers reach their space through the drive (WebDAV + OCS, sharing on)",
     "posix": "  notebook servers read their space as a folder (--storage posix: no sharing)",
@@ -361,7 +356,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="how each user's server reaches its storage space: 'drive' over WebDAV and OCS "
         "through the embedded drive, as with a production sync&share storage, with sharing "
         "on (the default); 'posix' as a folder on disk, faster, without sharing in "
-        "JupyterLab. With --docker only 'posix' is offered (the default there).",
+        "JupyterLab. With --docker the default is 'posix'.",
     )
     up.add_argument(
         "--form-config",
@@ -388,9 +383,6 @@ def up(args: argparse.Namespace) -> int:
         return 2
     if args.storage is None:
         args.storage = "posix" if args.docker else "drive"
-    if args.docker and args.storage == "drive":
-        print(DOCKER_DRIVE_HINT, file=sys.stderr)
-        return 2
     if args.docker and not _docker_answers():
         print(DOCKER_HINT, file=sys.stderr)
         return 1

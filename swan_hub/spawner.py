@@ -28,6 +28,7 @@ from traitlets import Callable as CallableTrait
 from traitlets.config import LoggingConfigurable
 
 from swan_hub.form import Choice, SpawnForm
+from swan_hub.ownership import hand_over
 
 if TYPE_CHECKING:
     from jupyterhub.spawner import Spawner as _MixinBase
@@ -619,7 +620,8 @@ class SwanSpawnerMixin(_MixinBase):
                     10, f"Software environment: {self.choice.environment.display_name}"
                 )
             self.report_progress(20, "Preparing your storage space")
-            self.ensure_storage_dirs()
+            # in a thread: handing a space over to a container's user walks it once
+            await asyncio.to_thread(self.ensure_storage_dirs)
             await self.hand_over_credentials()
             self._concrete_start_began = True
             result = await super().start()
@@ -728,6 +730,14 @@ class SwanContainerMixin(SwanSpawnerMixin):
 
     def storage_owner(self) -> tuple[int, int]:
         return (self.container_uid, self.container_gid)
+
+    def ensure_storage_dirs(self) -> None:
+        super().ensure_storage_dirs()
+        # A space the hub's side made before the first server (the drive, for a sync client
+        # or the web page) belongs to the hub's user: it and what that user made in it pass
+        # to the container's user, once.
+        if os.stat(self.space_path).st_uid == os.geteuid() != self.container_uid:
+            hand_over(self.space_path, self.storage_owner(), tree=True, only_from=os.geteuid())
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()

@@ -56,9 +56,12 @@ def image(tmp_path_factory) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def docker_swan(workdir: Path, form: dict, admin_config: str, users: str) -> Iterator[Swan]:
-    """`swan up --docker` with the spawn form ``form`` and the admin's ``admin_config``, whose
-    containers have a prefix of their own (``swan.prefix``) and are removed at the end."""
+def docker_swan(
+    workdir: Path, form: dict, admin_config: str, users: str, extra: tuple[str, ...] = ()
+) -> Iterator[Swan]:
+    """`swan up --docker` (with the options ``extra``) with the spawn form ``form`` and the
+    admin's ``admin_config``, whose containers have a prefix of their own (``swan.prefix``) and
+    are removed at the end."""
     prefix = f"swantest-{secrets.token_hex(3)}"
     (workdir / "form.json").write_text(json.dumps(form))
     (workdir / "admin_config.py").write_text(
@@ -73,6 +76,7 @@ def docker_swan(workdir: Path, form: dict, admin_config: str, users: str) -> Ite
         str(workdir / "form.json"),
         "-f",
         str(workdir / "admin_config.py"),
+        *extra,
         users=users,
     )
     swan.prefix = prefix

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - parses our own server's answers
 from pathlib import Path
@@ -14,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from test_swan_up import Swan, log_in, start_swan
+from test_swan_up import Swan, drive_url, log_in, start_swan
 
 pytestmark = pytest.mark.hub
 
@@ -84,7 +86,12 @@ def drive(tmp_path_factory):
     config = workdir / "swan-data" / "drive" / "drive_config.py"
     config.parent.mkdir(parents=True)
     config.write_text(f"c.DriveService.quota_bytes = {QUOTA}\n")
-    swan = start_swan(workdir, "--users", "alice,bob,carol")
+    # The hub answers lists two items at a time: the drive must read every page.
+    hub_config = workdir / "hub_config.py"
+    hub_config.write_text(
+        "c.JupyterHub.api_page_default_limit = 2\nc.JupyterHub.api_page_max_limit = 2\n"
+    )
+    swan = start_swan(workdir, "--users", "alice,bob,carol", "-f", str(hub_config))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -176,6 +183,45 @@ def test_folder_etags_change_when_anything_deep_inside_changes(drive):
     (drive.space("alice") / "deep" / "er" / "file.txt").write_bytes(b"two")
     after = etags()
     assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_renames_and_appends_made_beside_the_drive_change_the_folder_etags(drive):
+    space = drive.space("alice")
+    drive.dav("alice", "MKCOL", "beside")
+    drive.dav("alice", "MKCOL", "beside/inner")
+    drive.dav("alice", "PUT", "beside/inner/log.txt", content=b"line 1\n")
+
+    def state():
+        root = next(iter(drive.propfind("alice", "", "0").values()))
+        listed = drive.propfind("alice", "beside", "1")
+        return root[f"{DAV}getetag"], {href: p.get(f"{DAV}getetag") for href, p in listed.items()}
+
+    seen = [state()]
+    subprocess.run(
+        ["sh", "-c", "echo line 2 >> log.txt"], cwd=space / "beside" / "inner", check=True
+    )
+    seen.append(state())
+    (space / "beside" / "inner" / "log.txt").rename(space / "beside" / "inner" / "log.old")
+    seen.append(state())
+    (space / "beside" / "inner").rename(space / "beside" / "moved")
+    seen.append(state())
+    (space / "beside" / "moved" / "log.old").write_text("rewritten in place")
+    seen.append(state())
+    assert len({root for root, _ in seen}) == len(seen)  # every change reached the root
+    assert len({str(listing) for _, listing in seen}) == len(seen)
+    assert state() == seen[-1]  # and nothing changes when nothing does
+
+
+def test_a_file_added_beside_the_drive_counts_against_the_quota_at_once(drive):
+    drive.propfind("bob", "", "0")  # the space exists from the first request on
+    (drive.space("bob") / "beside.bin").write_bytes(b"x" * (QUOTA - 50_000))
+    try:
+        assert drive.dav("bob", "PUT", "more.bin", content=b"y" * 60_000).status_code == 507
+        (drive.space("bob") / "beside.bin").unlink()
+        assert drive.dav("bob", "PUT", "more.bin", content=b"y" * 60_000).status_code == 201
+    finally:
+        (drive.space("bob") / "beside.bin").unlink(missing_ok=True)
+        drive.dav("bob", "DELETE", "more.bin")
 
 
 def test_move_copy_and_delete_keep_file_ids_and_fill_the_trash(drive):
@@ -420,6 +466,41 @@ def test_a_group_share_reaches_every_member_who_accepts_it(drive):
     assert [s["id"] for s in declined.json()["ocs"]["data"]] == [share["id"]]
 
 
+def uids_below(root: Path) -> set[tuple[int, int]]:
+    """The (uid, gid) of ``root`` and of everything below it."""
+    paths = [root, *root.rglob("*")]
+    return {(os.lstat(p).st_uid, os.lstat(p).st_gid) for p in paths}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another user")
+def test_what_the_drive_writes_belongs_to_the_user_of_the_space_it_lands_in(drive):
+    # carol's space belongs to her server's user (a container's uid), not to the drive's
+    container_user = (1000, 1000)
+    assert drive.dav("carol", "MKCOL", "lab").status_code == 201
+    os.chown(drive.space("carol"), *container_user)
+    os.chown(drive.space("carol") / "lab", *container_user)
+    assert drive.dav("carol", "PUT", "lab/a.txt", content=b"a").status_code == 201
+    assert drive.dav("carol", "PUT", "lab/a.txt", content=b"a2").status_code == 204
+    assert drive.dav("carol", "MKCOL", "lab/sub").status_code == 201
+    copy = f"{drive.base}/remote.php/dav/files/carol/lab-copy"
+    assert drive.dav("carol", "COPY", "lab", headers={"Destination": copy}).status_code == 201
+    # what bob writes into her shared folder is hers too, even a folder he moves in
+    share = _share(drive, "carol", path="/lab", shareType="0", shareWith="bob", permissions="31")
+    drive.ocs("bob", "POST", f"shares/pending/{share['id']}")
+    assert drive.dav("bob", "PUT", "Shared/lab/b.txt", content=b"b").status_code == 201
+    assert drive.dav("bob", "MKCOL", "notes").status_code == 201
+    assert drive.dav("bob", "PUT", "notes/n.txt", content=b"n").status_code == 201
+    into = f"{drive.base}/remote.php/dav/files/bob/Shared/lab/notes"
+    assert drive.dav("bob", "MOVE", "notes", headers={"Destination": into}).status_code == 201
+    assert (drive.space("carol") / "lab" / "notes" / "n.txt").read_bytes() == b"n"
+    for folder in ("lab", "lab-copy"):
+        assert uids_below(drive.space("carol") / folder) == {container_user}, folder
+    assert drive.ocs("carol", "DELETE", f"shares/{share['id']}").status_code == 200
+    # bob's space is the drive's own: what lands there stays the drive's
+    assert drive.dav("bob", "PUT", "own.txt", content=b"o").status_code == 201
+    assert os.stat(drive.space("bob") / "own.txt").st_uid == os.geteuid()
+
+
 def test_sharing_what_you_do_not_own_is_refused_with_an_ocs_error(drive):
     drive.dav("alice", "PUT", "mine.txt", content=b"m")
     for version, status in ((1, 200), (2, 404)):
@@ -447,10 +528,16 @@ def test_sharing_what_you_do_not_own_is_refused_with_an_ocs_error(drive):
     assert drive.ocs("bob", "GET", "shares/999999").status_code == 404
 
 
-def test_sharees_finds_users_and_groups(drive):
+def test_sharees_finds_users_and_groups_beyond_the_hubs_first_page(drive):
     r = drive.ocs("alice", "GET", "sharees", params={"search": "b", "itemType": "file"})
     data = r.json()["ocs"]["data"]
     assert [u["value"]["shareWith"] for u in data["users"]] == ["bob"]
+    # the hub lists two users per page here: carol is on the second one
+    r = drive.ocs("alice", "GET", "sharees", params={"search": "carol"})
+    assert [u["value"]["shareWith"] for u in r.json()["ocs"]["data"]["exact"]["users"]] == ["carol"]
+    share = _share(drive, "alice", path="/mine.txt", shareType="0", shareWith="carol")
+    assert share["share_with"] == "carol"
+    drive.ocs("alice", "DELETE", f"shares/{share['id']}")
     r = drive.ocs("alice", "GET", "sharees", params={"search": "class"})
     assert r.json()["ocs"]["data"]["groups"][0]["value"] == {
         "shareType": 1,
@@ -518,3 +605,149 @@ def test_the_web_page_logs_in_through_the_hub_and_offers_open_in_swan(drive):
         assert planted.status_code == 403
         assert not (drive.space("alice") / "csrf.txt").exists()
         assert browser.get(f"{drive.base}/static/drive.js").status_code == 200
+
+
+PROPPATCH_BODY = (
+    '<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" '
+    'xmlns:x="urn:example:swan"><d:set><d:prop><x:colour>blue</x:colour>'
+    "<oc:favorite>1</oc:favorite></d:prop></d:set></d:propertyupdate>"
+)
+DEAD_PROPFIND = (
+    '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" '
+    'xmlns:x="urn:example:swan"><d:prop><x:colour/><oc:favorite/><oc:fileid/></d:prop>'
+    "</d:propfind>"
+)
+
+
+def dead_properties(drive, user: str, path: str) -> dict:
+    r = drive.dav(user, "PROPFIND", path, headers={"Depth": "0"}, content=DEAD_PROPFIND)
+    assert r.status_code == 207, r.text
+    (props,) = [
+        {p.tag: p.text for p in propstat.find(f"{DAV}prop")}
+        for propstat in parse_xml(r.content).iter(f"{DAV}propstat")
+        if "200" in propstat.findtext(f"{DAV}status")
+    ]
+    return props
+
+
+def test_properties_clients_set_are_kept_by_file_and_follow_moves_copies_and_renames(drive):
+    colour, favorite, fileid = "{urn:example:swan}colour", f"{OC}favorite", f"{OC}fileid"
+    drive.dav("alice", "PUT", "tagged.txt", content=b"t")
+    legacy = f"{drive.base}/remote.php/webdav/tagged.txt"
+    r = drive.client("alice").request("PROPPATCH", legacy, content=PROPPATCH_BODY)
+    assert r.status_code == 207 and "200 OK" in r.text, r.text
+    # set through the legacy URL, read through the files URL: the same file
+    first = dead_properties(drive, "alice", "tagged.txt")
+    assert first[colour] == "blue" and first[favorite] == "1"
+
+    dest = f"{drive.base}/remote.php/dav/files/alice/moved.txt"
+    assert (
+        drive.dav("alice", "MOVE", "tagged.txt", headers={"Destination": dest}).status_code == 201
+    )
+    copy = f"{drive.base}/remote.php/dav/files/alice/copied.txt"
+    assert drive.dav("alice", "COPY", "moved.txt", headers={"Destination": copy}).status_code == 201
+    for name in ("moved.txt", "copied.txt"):
+        assert dead_properties(drive, "alice", name)[colour] == "blue"
+    (drive.space("alice") / "moved.txt").rename(drive.space("alice") / "renamed beside.txt")
+    renamed = dead_properties(drive, "alice", "renamed beside.txt")
+    assert renamed[colour] == "blue" and renamed[fileid] == first[fileid]
+
+    # what the drive computes is not for clients to set
+    body = PROPPATCH_BODY.replace("x:colour", "oc:fileid")
+    r = drive.dav("alice", "PROPPATCH", "copied.txt", content=body)
+    assert "403 Forbidden" in r.text
+    assert dead_properties(drive, "alice", "copied.txt")[fileid] != first[fileid]
+
+
+def test_file_ids_survive_renames_made_beside_the_drive(drive):
+    space = drive.space("alice")
+    drive.dav("alice", "MKCOL", "renamed")
+    drive.dav("alice", "PUT", "renamed/inner.txt", content=b"inner")
+    drive.dav("alice", "PUT", "loose.txt", content=b"loose")
+
+    def ids() -> dict[str, str]:
+        found = {}
+        for folder in ("", "renamed", "folder renamed beside"):
+            if (space / folder).is_dir():
+                for href, props in drive.propfind("alice", folder, "1").items():
+                    found[href.split("/files/alice/", 1)[1].rstrip("/")] = props[f"{OC}fileid"]
+        return found
+
+    before = ids()
+    (space / "loose.txt").rename(space / "loose renamed beside.txt")
+    (space / "renamed").rename(space / "folder renamed beside")
+    after = ids()
+    assert after["loose%20renamed%20beside.txt"] == before["loose.txt"]
+    assert after["folder%20renamed%20beside"] == before["renamed"]
+    assert after["folder%20renamed%20beside/inner.txt"] == before["renamed/inner.txt"]
+    # a copy, or a second name for the same file, is another file
+    shutil.copy2(space / "loose renamed beside.txt", space / "copy beside.txt")
+    os.link(space / "loose renamed beside.txt", space / "hard link.txt")
+    final = ids()
+    assert final["copy%20beside.txt"] not in before.values()
+    assert final["hard%20link.txt"] not in before.values()
+    assert final["loose%20renamed%20beside.txt"] == before["loose.txt"]
+
+
+def test_versions_thin_out_with_age_on_top_of_the_count_cap(drive):
+    def versions(file_id: str) -> list[str]:
+        url = f"{drive.base}/remote.php/dav/versions/alice/versions/{file_id}"
+        r = drive.client("alice").request("PROPFIND", url, headers={"Depth": "1"})
+        hrefs = [h.text.rstrip("/") for h in parse_xml(r.content).iter(f"{DAV}href")]
+        return sorted(h.rsplit("/", 1)[1] for h in hrefs if not h.endswith(f"/{file_id}"))
+
+    # three saves of one day ten days ago, one of the next day, then three of the last minute
+    day = (int(time.time()) // 86400 - 10) * 86400
+    old_saves = [day + 3600, day + 7200, day + 10800, day + 86400 + 3600]
+    first = drive.dav("alice", "PUT", "diary.md", headers={"X-OC-Mtime": str(old_saves[0])})
+    file_id = first.headers["OC-FileId"][:8].lstrip("0")
+    for mtime in old_saves[1:]:
+        drive.dav(
+            "alice", "PUT", "diary.md", content=str(mtime), headers={"X-OC-Mtime": str(mtime)}
+        )
+    # one version per day at that age: the newest of the first day (the current content is
+    # the next day's, not a version)
+    assert versions(file_id) == [str(old_saves[2])]
+    now = int(time.time())
+    for i, mtime in enumerate((now - 30, now - 20, now - 10)):
+        drive.dav(
+            "alice", "PUT", "diary.md", content=f"new {i}", headers={"X-OC-Mtime": str(mtime)}
+        )
+    kept = [str(old_saves[2]), str(old_saves[3]), str(now - 30), str(now - 20)]
+    assert versions(file_id) == kept
+
+
+def test_a_revoked_token_is_refused_within_seconds(drive):
+    password = drive.swan.passwords()["alice"]
+    r = httpx.post(
+        f"{drive.swan.url}/hub/api/users/alice/tokens",
+        json={"auth": {"username": "alice", "password": password}, "note": "laptop"},
+    )
+    token, token_id = r.json()["token"], r.json()["id"]
+    url = f"{drive.base}/remote.php/dav/files/alice/"
+    assert httpx.request("PROPFIND", url, auth=("alice", token)).status_code == 207
+    drive.client("alice")
+    revoked = httpx.delete(
+        f"{drive.swan.url}/hub/api/users/alice/tokens/{token_id}",
+        headers={"Authorization": f"token {drive.swan.tokens['alice']}"},
+    )
+    assert revoked.status_code == 204, revoked.text
+    started = time.monotonic()
+    while httpx.request("PROPFIND", url, auth=("alice", token)).status_code != 401:
+        assert time.monotonic() - started < 5 + 1, "the revoked token is still accepted"
+        time.sleep(0.2)
+
+
+def test_a_hub_outage_is_answered_with_503_not_as_a_wrong_password(tmp_path):
+    """Sync clients take a 401 for a revoked password and stop; a 503 they retry."""
+    swan = start_swan(tmp_path, users="alice")
+    try:
+        own_url = drive_url(swan)
+        token = log_in(swan, "alice")
+        swan.proc.kill()  # the hub goes; the proxy and the drive stay
+        swan.proc.wait(timeout=10)
+        r = httpx.request("PROPFIND", f"{own_url}/remote.php/webdav/", auth=("alice", token))
+        assert r.status_code == 503 and r.headers["Retry-After"], r.text
+        assert "hub did not answer" in r.text
+    finally:
+        swan.kill_everything()

@@ -255,6 +255,28 @@ def test_docker_defaults_use_host_networking_and_never_pull(make_spawner):
     assert spawner.ip == "127.0.0.1"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another user")
+def test_a_space_the_hub_made_passes_to_the_container_user_at_the_first_spawn(
+    make_spawner, data, tmp_path
+):
+    space = Path(data.users) / "alice"
+    (space / "synced").mkdir(parents=True)
+    (space / "synced" / "data.csv").write_text("x,y")
+    (space / "theirs.txt").write_text("kept")
+    os.chown(space / "theirs.txt", 2000, 2000)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not in the space")
+    (space / "link").symlink_to(outside)
+    spawner = docker_spawner(make_spawner)
+    spawner.ensure_storage_dirs()
+    owner = (spawner.container_uid, spawner.container_gid)
+    for path in (space, space / "synced", space / "synced" / "data.csv", space / "link"):
+        st = os.lstat(path)
+        assert (st.st_uid, st.st_gid) == owner, path
+    assert os.stat(space / "theirs.txt").st_uid == 2000  # not the hub's: left alone
+    assert os.stat(outside).st_uid == 0  # a link is changed, never followed
+
+
 @pytest.fixture
 def auth_state_encryption():
     """Auth state encrypted with a key of the test's own, as a hub with JUPYTERHUB_CRYPT_KEY."""

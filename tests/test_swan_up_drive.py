@@ -20,7 +20,6 @@ from test_drive_clients import sync
 from test_swan_up import (
     NOTEBOOK,
     _processes,
-    run_swan_up,
     swan_with_servers,
     user_api,
 )
@@ -382,10 +381,3 @@ def test_storage_posix_serves_the_space_as_a_folder_without_sharing(tmp_path):
         shares = swan_api(swan, "alice", "GET", "shares")
         assert shares.status_code == 503 and "not set up" in shares.json()["message"]
         assert "--storage posix" in swan.output()
-
-
-def test_the_drive_as_storage_of_docker_servers_is_refused_at_once(tmp_path):
-    done = run_swan_up(tmp_path, "--docker", "--storage", "drive")
-    assert done.returncode == 2
-    assert "--storage posix" in done.stderr
-    assert not (tmp_path / "data").exists()

@@ -31,7 +31,7 @@ from swan_hub.auth import verify_password
 
 from . import areas, ocs, web
 from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
-from .identity import Caller, HubIdentity
+from .identity import Caller, HubIdentity, HubUnavailable
 from .spaces import Spaces
 from .state import DriveState
 
@@ -134,7 +134,8 @@ class DriveWSGI:
                 areas.OwnCloudMiddleware,
                 "wsgidav.request_resolver.RequestResolver",
             ],
-            "property_manager": True,
+            # Dead properties are kept by the resources themselves, in SQLite by file id.
+            "property_manager": None,
             "lock_storage": True,
             "verbose": 1,
             "logging": {"enable": False},
@@ -219,6 +220,14 @@ class DriveWSGI:
         environ["PATH_INFO"] = path
         try:
             return self._route(path, environ, start_response)
+        except HubUnavailable:
+            # Not a 401: sync clients would take it for a wrong password and stop syncing.
+            return plain(
+                start_response,
+                503,
+                "The hub did not answer the check of your token; try again in a moment",
+                [("Retry-After", "5")],
+            )
         except Exception:
             log.exception("Unexpected error on %s %s", environ.get("REQUEST_METHOD"), path)
             return plain(start_response, 500, "Internal error of the drive; nothing was changed")
@@ -522,6 +531,18 @@ class DriveService(Application):
         """,
     )
 
+    versions_thin_out = Bool(
+        True,
+        config=True,
+        help="""
+        Thin out older versions as Nextcloud's version expiry does: every version of the last
+        minute is kept, then one per minute for the first hour, one per hour for the first
+        day, one per day for 30 days and one per week after that (the newest of each period;
+        ages count from the mtime of the content a version keeps). ``versions_max_count``
+        caps the count on top. Off: only the count cap applies.
+        """,
+    )
+
     upload_max_age = Integer(
         24 * 3600,
         config=True,
@@ -531,10 +552,37 @@ class DriveService(Application):
         """,
     )
 
-    token_cache_seconds = Integer(
-        60,
+    watch_folders = Bool(
+        True,
         config=True,
-        help="How long a token's check with the hub is trusted before asking the hub again.",
+        help="""
+        Keep folder ETags and sizes (and so the quota's count) in memory and learn of every
+        change in the users' spaces from Linux inotify, so that a listing reads only what
+        changed since the last one. Off: every request walks the folders it asks about, as is
+        needed when the spaces live on a file system other machines write to (NFS, a FUSE
+        mount such as EOS), whose changes inotify does not report.
+        """,
+    )
+
+    folder_watch_limit = Integer(
+        0,
+        config=True,
+        help="""
+        The most folders the drive watches (0: as many as the system allows,
+        ``fs.inotify.max_user_watches``, which the drive shares with every other process of
+        its user). Folders beyond the limit are walked on each request that needs them.
+        """,
+    )
+
+    token_cache_seconds = Integer(
+        5,
+        config=True,
+        help="""
+        How long a token's check with the hub is trusted before asking the hub again: a token
+        revoked at the hub (a stopped server's, or one deleted at ``/hub/token``) is refused at
+        most this long after. A refusal also ends at once the browser sessions of that token.
+        Each client asks the hub at most once per this many seconds.
+        """,
     )
 
     threads = Integer(16, config=True, help="Worker threads of the HTTP server (one per request).")
@@ -591,6 +639,9 @@ class DriveService(Application):
             instance_id=self._instance_id(drive_root),
             versions_max_count=self.versions_max_count,
             upload_max_age=self.upload_max_age,
+            versions_thin_out=self.versions_thin_out,
+            watch_folders=self.watch_folders,
+            folder_watch_limit=self.folder_watch_limit,
         )
         return DriveWSGI(self, identity, spaces)
 

@@ -223,8 +223,7 @@ class TrashProvider(_AreaProvider):
         if item is None:
             raise DriveError(404, "No such item in the trash")
         place = self.spaces.own_place(user, item.original_path)
-        parent = os.path.dirname(place.fs_path)
-        os.makedirs(parent, mode=0o700, exist_ok=True)
+        self.spaces.make_parents(place)
         rel = item.original_path
         if os.path.lexists(place.fs_path):
             if environ.get("HTTP_OVERWRITE", "T").upper() == "F":
@@ -239,6 +238,8 @@ class TrashProvider(_AreaProvider):
             if os.path.lexists(place.fs_path):
                 raise DriveError(409, f"{rel} exists already; rename it and restore again")
         os.rename(self.spaces.trash_file(user, item.id), place.fs_path)
+        # deleted before the space passed to a container's user, it may still be the drive's
+        self.spaces.give_to_space_user(user, place.fs_path, tree=True)
         self.spaces.state.remove_trash(item.id)
         return 201, []
 
@@ -297,7 +298,7 @@ def finish_chunked_upload(
             os.unlink(temp)
         raise
     remove_tree(upload.fs_path)
-    file_id = provider.spaces.state.file_id(dest.owner, dest.rel)
+    file_id = provider.spaces.file_id(dest.owner, dest.rel, st)
     etag = f'"{file_etag(st)}"'
     headers = [
         ("OC-ETag", etag),
@@ -361,7 +362,7 @@ class OwnCloudMiddleware(BaseMiddleware):
             st = os.stat(place.fs_path)
         except (DAVError, DriveError, OSError):
             return []
-        file_id = provider.spaces.state.file_id(place.owner, place.rel)
+        file_id = provider.spaces.file_id(place.owner, place.rel, st)
         headers = [("OC-FileId", f"{file_id:08d}{provider.spaces.instance_id}")]
         if not os.path.isdir(place.fs_path):
             headers.append(("OC-ETag", f'"{file_etag(st)}"'))

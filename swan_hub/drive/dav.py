@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from wsgidav import util
+from wsgidav import util, xml_tools
 from wsgidav.dav_error import (
     HTTP_FORBIDDEN,
     HTTP_NOT_FOUND,
@@ -38,20 +38,21 @@ from .spaces import (
     DriveError,
     Place,
     Spaces,
-    TreeSummary,
     check_name,
     file_etag,
-    is_hidden_entry,
     permission_letters,
     remove_tree,
     split_segments,
 )
 from .state import Share
+from .tree import TreeSummary, is_hidden_entry
 
 OC = "{http://owncloud.org/ns}"
 NC = "{http://nextcloud.org/ns}"
 DAV_NS = "{DAV:}"
 SABRE = "{http://sabredav.org/ns}"
+#: the ownCloud and Nextcloud properties the drive computes (any other non-DAV property a
+#: client sets is a dead property, kept in SQLite by file id)
 OC_PROPERTIES = [
     f"{OC}fileid",
     f"{OC}id",
@@ -128,13 +129,6 @@ def require(place: Place, perm: int, what: str) -> None:
         raise dav_error(e) from e
 
 
-def tree(environ: dict) -> TreeSummary:
-    found = environ.get(ENV_TREE)
-    if found is None:
-        found = environ[ENV_TREE] = TreeSummary()
-    return found
-
-
 def add_response_headers(environ: dict, headers: Iterable[tuple[str, str]]) -> None:
     environ.setdefault(ENV_HEADERS, []).extend(headers)
 
@@ -177,14 +171,22 @@ class _Node:
     environ: dict
     is_collection: bool
     _file_id: int | None = None
+    _dead: dict[str, bytes] | None = None
 
     @property
     def spaces(self) -> Spaces:
         return self.provider.spaces
 
+    def tree(self) -> TreeSummary:
+        """The folder ETags and sizes of this request (each folder summarised once per request)."""
+        found = self.environ.get(ENV_TREE)
+        if found is None:
+            found = self.environ[ENV_TREE] = self.spaces.tree()
+        return found
+
     def file_id(self) -> int:
         if self._file_id is None:
-            self._file_id = self.spaces.state.file_id(self.place.owner, self.place.rel)
+            self._file_id = self.spaces.file_id(self.place.owner, self.place.rel, self.st)
         return self._file_id
 
     def oc_permissions(self) -> str:
@@ -194,6 +196,12 @@ class _Node:
             shared=self.place.share is not None,
             mount=self.place.mount,
         )
+
+    def _make_folder(self, place: Place) -> None:
+        if self.provider.area == "space":
+            self.spaces.make_folder(place)
+        else:
+            os.mkdir(place.fs_path, 0o700)
 
     def get_creation_date(self) -> float | None:
         return self.st.st_ctime if self.st else None
@@ -209,7 +217,7 @@ class _Node:
 
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
         names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
-        return names + OC_PROPERTIES
+        return names + OC_PROPERTIES + list(self._dead_properties())
 
     _ref_url: str | None = None
 
@@ -223,9 +231,38 @@ class _Node:
     def get_property_value(self, name: str) -> Any:
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'  # type: ignore[attr-defined]
-        if name.startswith(OC) or name.startswith(NC):
+        if name in OC_PROPERTIES:
             return self._oc_property(name)
+        if not name.startswith(DAV_NS):
+            value = self._dead_properties().get(name)
+            if value is None:
+                raise DAVError(HTTP_NOT_FOUND)
+            return xml_tools.string_to_xml(value)
         return super().get_property_value(name)  # type: ignore[misc]
+
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
+        if name in OC_PROPERTIES or name.startswith(DAV_NS) or self.provider.area != "space":
+            return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+        require(self.place, PERM_UPDATE, "change the properties of this")
+        if not dry_run:
+            data = None if value is None else xml_tools.etree.tostring(value)
+            self.spaces.state.set_property(self.file_id(), name, data)
+            self._dead = None
+        return None
+
+    def _dead_properties(self) -> dict[str, bytes]:
+        """The properties clients set on this file or folder (PROPPATCH), by name."""
+        if self.provider.area != "space":
+            return {}
+        if self._dead is None:
+            self._dead = self.spaces.state.properties(self.file_id())
+        return self._dead
+
+    def copy_properties_to(self, dest: Place) -> None:
+        """A COPY takes the dead properties along."""
+        if self.provider.area == "space" and self._dead_properties():
+            dest_id = self.spaces.file_id(dest.owner, dest.rel)
+            self.spaces.state.copy_properties(self.file_id(), dest_id)
 
     def _oc_property(self, name: str) -> Any:
         if self.provider.area != "space":
@@ -282,7 +319,7 @@ class _Node:
         dest = self.provider.place_for(dest_path, self.environ)
         _require_create(self.provider, dest_path, self.environ)
         if self.provider.area == "space" and dest.owner != self.place.owner:
-            used = tree(self.environ).size(self.place.fs_path) if self.is_collection else 0
+            used = self.tree().size(self.place.fs_path) if self.is_collection else 0
             self.spaces.check_quota(dest.owner, used or (self.st.st_size if self.st else 0))
         try:
             shutil.move(self.place.fs_path, dest.fs_path)
@@ -293,6 +330,7 @@ class _Node:
                 self.spaces.state.moved(self.place.owner, self.place.rel, dest.rel)
             else:
                 self.spaces.state.forgotten(self.place.owner, self.place.rel)
+                self.spaces.give_to_space_user(dest.owner, dest.fs_path, tree=True)
 
 
 def _require_create(provider: DriveProvider, dest_path: str, environ: dict) -> Place:
@@ -396,6 +434,7 @@ class DriveFile(_Node, DAVNonCollection):
         except (DriveError, OSError) as e:
             _unlink(temp)
             raise dav_error(e) from e
+        self.copy_properties_to(dest)
 
 
 class DriveFolder(_Node, DAVCollection):
@@ -417,7 +456,7 @@ class DriveFolder(_Node, DAVCollection):
         self.with_shares_folder = with_shares_folder
 
     def get_etag(self) -> str:
-        etag = tree(self.environ).etag(self.place.fs_path)
+        etag = self.tree().etag(self.place.fs_path)
         if self.with_shares_folder:
             etag += self._shares_folder().get_etag()
         return etag
@@ -426,7 +465,7 @@ class DriveFolder(_Node, DAVCollection):
         return True
 
     def oc_size(self) -> int:
-        return tree(self.environ).size(self.place.fs_path)
+        return self.tree().size(self.place.fs_path)
 
     def get_content_type(self) -> str:
         return FOLDER_MIME
@@ -437,7 +476,7 @@ class DriveFolder(_Node, DAVCollection):
     def get_available_bytes(self) -> int:
         if self.provider.area != "space" or self.spaces.quota_bytes is None:
             return -3  # unlimited, as ownCloud and Nextcloud report it
-        used = tree(self.environ).size(self.spaces.space_dir(self.place.owner))
+        used = self.tree().size(self.spaces.space_dir(self.place.owner))
         return max(0, self.spaces.quota_bytes - used)
 
     def _shares_folder(self) -> SharesFolder:
@@ -458,10 +497,6 @@ class DriveFolder(_Node, DAVCollection):
                 entries = [e for e in it if not is_hidden_entry(e.name)]
         except OSError as e:
             raise dav_error(e) from e
-        ids: dict[str, int] = {}
-        if self.provider.area == "space":
-            names = [e.name for e in entries]
-            ids = self.spaces.state.file_ids(self.place.owner, self.place.rel, names)
         for e in entries:
             try:
                 if e.is_symlink():
@@ -477,8 +512,12 @@ class DriveFolder(_Node, DAVCollection):
                 member = DriveFile(path, self.environ, child, st, self.provider)
             else:
                 continue
-            member._file_id = ids.get(e.name)
             members.append(member)
+        if self.provider.area == "space":
+            found = {m.name: m.st for m in members}
+            ids = self.spaces.file_ids(self.place.owner, self.place.rel, found)
+            for member in members:
+                member._file_id = ids[member.name]
         if self.with_shares_folder and self.spaces.mounts(self.place.owner):
             members = [m for m in members if m.name != self.spaces.share_folder]
             members.append(self._shares_folder())
@@ -488,7 +527,13 @@ class DriveFolder(_Node, DAVCollection):
         self._check_new_name(name)
         require(self.place, PERM_CREATE, "create files")
         path = util.join_uri(self.path, name)
-        return DriveFile(path, self.environ, self.place.child(name), None, self.provider)
+        node = DriveFile(path, self.environ, self.place.child(name), None, self.provider)
+        if self.environ["REQUEST_METHOD"].upper() == "LOCK":
+            # Locking an unmapped URL makes an empty file (RFC 4918, 9.10.4), as Finder and
+            # office suites do before they write a new one. A PUT publishes its own bytes.
+            node.begin_write().close()
+            node.end_write(with_errors=False)
+        return node
 
     def create_collection(self, name: str) -> None:
         self._check_new_name(name)
@@ -497,7 +542,7 @@ class DriveFolder(_Node, DAVCollection):
             # a new upload: the time to drop the user's uploads abandoned long ago
             self.spaces.sweep_abandoned_uploads(self.place.owner)
         try:
-            os.mkdir(self.place.child(name).fs_path, 0o700)
+            self._make_folder(self.place.child(name))
         except OSError as e:
             raise dav_error(e) from e
 
@@ -519,9 +564,10 @@ class DriveFolder(_Node, DAVCollection):
         if not os.path.isdir(dest.fs_path):
             _require_create(self.provider, dest_path, self.environ)
             try:
-                os.mkdir(dest.fs_path, 0o700)
+                self._make_folder(dest)
             except OSError as e:
                 raise dav_error(e) from e
+        self.copy_properties_to(dest)
 
 
 class SharesFolder(_Node, DAVCollection):
@@ -546,7 +592,7 @@ class SharesFolder(_Node, DAVCollection):
                 st = os.stat(place.fs_path)
             except (FileNotFoundError, DriveError):
                 continue
-            inner = tree(self.environ).etag(place.fs_path) if stat.S_ISDIR(st.st_mode) else ""
+            inner = self.tree().etag(place.fs_path) if stat.S_ISDIR(st.st_mode) else ""
             parts.append(f"{name}:{share.id}:{share.permissions}:{file_etag(st)}:{inner}")
         return TreeSummary.digest_of(parts)
 

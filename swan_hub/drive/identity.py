@@ -32,6 +32,10 @@ class Caller:
     groups: list[str] = field(default_factory=list)
 
 
+class HubUnavailable(RuntimeError):
+    """The hub did not answer a token check: neither yes nor no (a 503, never a 401)."""
+
+
 class _TTLCache:
     def __init__(self, ttl: float):
         self.ttl = ttl
@@ -62,20 +66,33 @@ class HubIdentity:
     """Checks tokens with the hub (``GET /hub/api/user``) and reads its users and groups.
 
     ``hub_auth`` comes from the service environment JupyterHub gives a managed service
-    (JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN, JUPYTERHUB_SERVICE_PREFIX, ...).
+    (JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN, JUPYTERHUB_SERVICE_PREFIX, ...). The hub's
+    answer for a token is trusted for ``cache_seconds``, so a revoked token is refused at
+    most that long after; a refusal (403 or 404: revoked, expired, unknown) ends at once the
+    browser sessions made with that token. Users and groups are read for ``directory_seconds``.
     """
 
-    def __init__(self, hub_auth: HubOAuth, *, cache_seconds: float = 60.0):
+    def __init__(
+        self,
+        hub_auth: HubOAuth,
+        *,
+        cache_seconds: float = 5.0,
+        directory_seconds: float = 30.0,
+    ):
         self.hub_auth = hub_auth
         self._tokens = _TTLCache(cache_seconds)
-        self._directory = _TTLCache(min(cache_seconds, 30.0))
+        self._directory = _TTLCache(directory_seconds)
         self._sessions: dict[str, tuple[str, str]] = {}
+        self._sessions_lock = threading.Lock()
         self._client = httpx.Client(timeout=15)
 
     # -- tokens -----------------------------------------------------------------------------------
 
     def user_for_token(self, token: str) -> dict[str, Any] | None:
-        """The hub's model of the token's user if the token may use this service, else None."""
+        """The hub's model of the token's user if the token may use this service, else None.
+
+        Raises HubUnavailable when the hub gives no answer (down, or an error of its own).
+        """
         if not token:
             return None
         key = _token_key(token)
@@ -88,13 +105,18 @@ class HubIdentity:
             )
         except httpx.HTTPError as e:
             log.error("The hub API did not answer a token check: %s", type(e).__name__)
-            return None
+            raise HubUnavailable("The hub did not answer") from None
+        if r.status_code >= 500:
+            log.error("The hub API failed a token check: %s", r.status_code)
+            raise HubUnavailable(f"The hub answered {r.status_code}")
         model: dict[str, Any] = {}
         if r.status_code == 200:
             data = r.json()
             allowed = self.hub_auth.check_scopes(self.hub_auth.access_scopes, data)
             if data.get("kind", "user") == "user" and allowed:
                 model = data
+        else:
+            self._end_sessions_of(token)
         self._tokens.put(key, model)
         return model or None
 
@@ -126,7 +148,8 @@ class HubIdentity:
         if model is None:
             return None
         session = secrets.token_urlsafe(32)
-        self._sessions[session] = (token, secrets.token_urlsafe(24))
+        with self._sessions_lock:
+            self._sessions[session] = (token, secrets.token_urlsafe(24))
         return session, next_url or ""
 
     def user_for_session(self, session: str) -> Caller | None:
@@ -136,40 +159,63 @@ class HubIdentity:
         token, csrf = found
         model = self.user_for_token(token)
         if model is None:
-            self._sessions.pop(session, None)
+            self.end_session(session)
             return None
         return Caller(model["name"], "session", csrf=csrf)
 
     def end_session(self, session: str) -> None:
-        self._sessions.pop(session, None)
+        with self._sessions_lock:
+            self._sessions.pop(session, None)
+
+    def _end_sessions_of(self, token: str) -> None:
+        """The hub refused ``token``: the browser sessions it opened end now."""
+        with self._sessions_lock:
+            for session in [s for s, (t, _) in self._sessions.items() if t == token]:
+                del self._sessions[session]
 
     # -- directory --------------------------------------------------------------------------------
 
-    def _service_get(self, path: str) -> Any:
+    def _service_list(self, path: str) -> list[dict[str, Any]]:
+        """Every item of the hub's list at ``path``, page after page (the hub answers at most
+        ``JupyterHub.api_page_max_limit`` items at once); cached for ``directory_seconds``."""
         cached = self._directory.get(path)
         if cached is not None:
             return cached
-        try:
-            r = self._client.get(
-                f"{self.hub_auth.api_url}{path}",
-                headers={"Authorization": f"token {self.hub_auth.api_token}"},
-            )
-            r.raise_for_status()
-            data = r.json()
-        except httpx.HTTPError as e:
-            log.error("Reading %s from the hub API failed: %s", path, e)
-            return None
-        self._directory.put(path, data)
-        return data
+        items: list[dict[str, Any]] = []
+        offset = 0
+        headers = {
+            "Authorization": f"token {self.hub_auth.api_token}",
+            "Accept": "application/jupyterhub-pagination+json",
+        }
+        while True:
+            try:
+                r = self._client.get(
+                    f"{self.hub_auth.api_url}{path}", params={"offset": offset}, headers=headers
+                )
+                r.raise_for_status()
+                data = r.json()
+            except (httpx.HTTPError, ValueError) as e:
+                log.error("Reading %s from the hub API failed: %s", path, e)
+                return []
+            if isinstance(data, list):  # a hub without pagination answers everything at once
+                items = data
+                break
+            page = data.get("items") or []
+            items.extend(page)
+            following = (data.get("_pagination") or {}).get("next")
+            if not following or not page:
+                break
+            offset = int(following["offset"])
+        self._directory.put(path, items)
+        return items
 
     def groups(self) -> dict[str, list[str]]:
         """Every hub group with its members."""
-        data = self._service_get("/groups") or []
-        return {g["name"]: list(g.get("users") or []) for g in data}
+        return {g["name"]: list(g.get("users") or []) for g in self._service_list("/groups")}
 
     def users(self) -> list[str]:
-        data = self._service_get("/users") or []
-        return [u["name"] for u in data if u.get("kind", "user") == "user"]
+        """Every hub user's name."""
+        return [u["name"] for u in self._service_list("/users") if u.get("kind", "user") == "user"]
 
     def groups_of(self, user: str) -> list[str]:
         return sorted(name for name, members in self.groups().items() if user in members)

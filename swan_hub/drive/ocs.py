@@ -243,9 +243,9 @@ class ShareAPI:
             mtime = int(st.st_mtime)
         except OSError:
             mtime = 0
-        file_id = self.state.file_id(share.owner, share.path)
+        file_id = self.spaces.file_id(share.owner, share.path)
         parent_id = (
-            self.state.file_id(share.owner, share.path.rpartition("/")[0])
+            self.spaces.file_id(share.owner, share.path.rpartition("/")[0])
             if "/" in share.path
             else None
         )
@@ -403,7 +403,7 @@ class ShareAPI:
             "owner": req.user,
             "path": rel,
             "item_type": "folder" if is_dir else "file",
-            "file_id": self.state.file_id(req.user, rel),
+            "file_id": self.spaces.file_id(req.user, rel),
             "label": req.arg("label") or "",
             "note": req.arg("note") or "",
         }

@@ -9,7 +9,6 @@ target, then rename), with versions and trash kept outside the synced tree. It k
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import secrets
 import shutil
@@ -20,8 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag
+from swan_hub.ownership import hand_over
 
-from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, Share, Version
+from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, FileRecord, Seen, Share, Version
+from .tree import SubtreeCache, TreeSummary
+from .tree import is_hidden_entry as is_hidden_entry  # the web page's import
 
 PERM_READ = 1
 PERM_UPDATE = 2
@@ -62,11 +64,6 @@ def split_segments(path: str) -> list[str]:
     return [check_name(p) for p in path.split("/") if p]
 
 
-def is_hidden_entry(name: str) -> bool:
-    """Temporary files of uploads in progress: never listed, never part of an ETag."""
-    return name.startswith(TEMP_PREFIX)
-
-
 def file_etag(st: os.stat_result) -> str:
     """The ETag of a file (unquoted), the same value the notebook server's storage uses."""
     return make_etag(st).strip('"')
@@ -89,6 +86,37 @@ def permission_letters(perms: int, *, is_dir: bool, shared: bool, mount: bool) -
     if is_dir and perms & PERM_CREATE:
         letters += "CK"
     return letters
+
+
+#: How the versions of a file thin out as they age, like Nextcloud's expiry (but keeping
+#: every version of the first minute): (up to this age in seconds, one version per this many
+#: seconds). The age is that of the content a version keeps (its mtime).
+VERSION_AGES = (
+    (60, 0),  # the first minute: every version
+    (3600, 60),  # the first hour: one per minute
+    (24 * 3600, 3600),  # the first day: one per hour
+    (30 * 24 * 3600, 24 * 3600),  # the first 30 days: one per day
+    (None, 7 * 24 * 3600),  # older: one per week
+)
+
+
+def retained_versions(
+    versions: list[Version], now: float, max_count: int, thin_out: bool = True
+) -> list[Version]:
+    """The versions to keep: with ``thin_out``, the newest one of each period of `VERSION_AGES`
+    for its age; then at most the ``max_count`` made last."""
+    kept: list[Version] = []
+    periods: set[tuple[int, int]] = set()
+    for version in sorted(versions, key=lambda v: (v.mtime, v.id), reverse=True):
+        age = now - version.mtime
+        step = next(step for limit, step in VERSION_AGES if limit is None or age <= limit)
+        if thin_out and step:
+            period = (step, version.mtime // step)
+            if period in periods:
+                continue
+            periods.add(period)
+        kept.append(version)
+    return sorted(kept, key=lambda v: v.id)[-max_count:] if max_count > 0 else []
 
 
 @dataclass
@@ -115,62 +143,6 @@ class Place:
             raise DriveError(403, f"You may not {what} here: the share does not allow it")
 
 
-class TreeSummary:
-    """Folder ETags and sizes computed from the files themselves, memoised for one request.
-
-    A folder's ETag is a digest over its whole subtree (names, inodes, mtimes in nanoseconds,
-    sizes), so any change below it, made through the drive, a notebook server or directly on
-    disk, changes it and the ETags of all its parents. No change feed is needed to stay right.
-    """
-
-    def __init__(self) -> None:
-        self._memo: dict[str, tuple[bytes, int]] = {}
-
-    def summary(self, path: str) -> tuple[bytes, int]:
-        found = self._memo.get(path)
-        if found is not None:
-            return found
-        h = hashlib.blake2b(digest_size=16)
-        size = 0
-        try:
-            st = os.stat(path)
-            h.update(f"{st.st_ino}:{st.st_mtime_ns}\n".encode())
-            with os.scandir(path) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except FileNotFoundError:
-            entries = []
-        for e in entries:
-            if is_hidden_entry(e.name):
-                continue
-            try:
-                if e.is_symlink():
-                    continue
-                name = e.name.encode("utf-8", "surrogateescape")
-                if e.is_dir():
-                    digest, sub = self.summary(e.path)
-                    h.update(b"d" + name + b"\0" + digest)
-                    size += sub
-                else:
-                    s = e.stat()
-                    h.update(b"f" + name + f"\0{s.st_ino}:{s.st_mtime_ns}:{s.st_size}\n".encode())
-                    size += s.st_size
-            except FileNotFoundError:
-                continue
-        result = (h.digest(), size)
-        self._memo[path] = result
-        return result
-
-    def etag(self, path: str) -> str:
-        return self.summary(path)[0].hex()
-
-    @staticmethod
-    def digest_of(parts: list[str]) -> str:
-        return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
-
-    def size(self, path: str) -> int:
-        return self.summary(path)[1]
-
-
 class Spaces:
     """Every user's space under ``users_root`` plus the drive's own areas under ``drive_root``."""
 
@@ -187,6 +159,9 @@ class Spaces:
         instance_id: str = "ocswan",
         versions_max_count: int = 50,
         upload_max_age: float = 24 * 3600,
+        versions_thin_out: bool = True,
+        watch_folders: bool = True,
+        folder_watch_limit: int = 0,
     ):
         self.users_root = os.path.abspath(users_root)
         self.drive_root = os.path.abspath(drive_root)
@@ -198,7 +173,11 @@ class Spaces:
         self.instance_id = instance_id
         self.versions_max_count = versions_max_count
         self.upload_max_age = upload_max_age
+        self.versions_thin_out = versions_thin_out
         self._publish_lock = threading.Lock()
+        self.folders = SubtreeCache(
+            self.users_root, watch=watch_folders, max_watches=folder_watch_limit
+        )
         for area in ("trash", "versions", "uploads"):
             os.makedirs(os.path.join(self.drive_root, area), mode=0o700, exist_ok=True)
 
@@ -302,6 +281,72 @@ class Spaces:
             return self.confined(place)
         return self.own_place(user, "/".join(segments))
 
+    # -- file ids ---------------------------------------------------------------------------------
+
+    def file_ids(
+        self, owner: str, parent: str, entries: dict[str, os.stat_result | None]
+    ) -> dict[str, int]:
+        """The ids of the ``entries`` (name -> its stat, None when not at hand) of folder
+        ``parent`` of ``owner``'s space.
+
+        An entry without a recorded id may be a file or folder renamed beside the drive (by a
+        notebook server, a terminal): it takes over the record of the same inode (for a file,
+        with the same mtime too, so a new file that got a freed inode is not taken for an old
+        one) whose recorded path no longer holds that inode, ids below a folder included.
+        Otherwise it gets a new id.
+        """
+        seen = {name: _seen(st) for name, st in entries.items()}
+        known = self.state.files_in(owner, parent, seen)
+        ids = {name: record.id for name, record in known.items()}
+        changed = {
+            name: s
+            for name, s in seen.items()
+            if s is not None and name in known and (known[name].inode, known[name].mtime_ns) != s
+        }
+        missing = {name: s for name, s in seen.items() if name not in known}
+        by_inode = self.state.files_with_inodes(
+            owner, [s[0] for s in missing.values() if s is not None]
+        )
+        for name, s in missing.items():
+            if s is not None:
+                path = f"{parent}/{name}" if parent else name
+                adopted = self._adopt_renamed(owner, path, s, by_inode.get(s[0], []))
+                if adopted is not None:
+                    ids[name] = adopted
+        added = self.state.add_files(
+            owner, parent, {name: s for name, s in missing.items() if name not in ids}
+        )
+        if changed:
+            self.state.note_seen(owner, parent, changed)
+        return ids | added
+
+    def file_id(self, owner: str, rel: str, st: os.stat_result | None = None) -> int:
+        """The id of ``rel`` in ``owner``'s space (see `file_ids`)."""
+        if st is None:
+            try:
+                st = os.lstat(os.path.join(self.space_dir(owner), *split_segments(rel)))
+            except OSError:
+                st = None
+        parent, _, name = rel.rpartition("/")
+        return self.file_ids(owner, parent, {name: st})[name]
+
+    def _adopt_renamed(
+        self, owner: str, path: str, seen: Seen, candidates: list[FileRecord]
+    ) -> int | None:
+        """The id of the record among ``candidates`` that ``path`` was renamed from, moved to
+        ``path``; None when it is none of them."""
+        for record in candidates:
+            if record.mtime_ns != seen[1]:
+                continue
+            try:
+                at = os.path.join(self.space_dir(owner), *split_segments(record.path))
+                still_there = os.lstat(at).st_ino == seen[0]  # a hard link, not a rename
+            except (OSError, DriveError):
+                still_there = False
+            if not still_there and self.state.adopt(owner, record, path):
+                return record.id
+        return None
+
     def trash_file(self, owner: str, item_id: int) -> str:
         return os.path.join(self.area_dir("trash", owner), str(item_id))
 
@@ -310,12 +355,41 @@ class Spaces:
 
     # -- changing things --------------------------------------------------------------------------
 
+    def give_to_space_user(self, owner: str, path: str, *, tree: bool = False) -> None:
+        """Let the user of ``owner``'s space own ``path`` (with ``tree``, all below it), which
+        the drive just made there: the uid and gid of the space's folder, a container's uid when
+        servers run in containers, so that they can change it too. Only as root."""
+        space = os.stat(self.space_dir(owner))
+        user_ids = (space.st_uid, space.st_gid)
+        if user_ids != (os.geteuid(), os.getegid()):
+            hand_over(path, user_ids, tree=tree)
+
+    def make_folder(self, place: Place) -> None:
+        """Create the folder ``place`` (mode 0700), belonging to its space's user."""
+        os.mkdir(place.fs_path, 0o700)
+        self.give_to_space_user(place.owner, place.fs_path)
+
+    def make_parents(self, place: Place) -> None:
+        """Create the missing folders above ``place``, belonging to its space's user."""
+        missing = []
+        parent = os.path.dirname(place.fs_path)
+        while not os.path.isdir(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for folder in reversed(missing):
+            os.mkdir(folder, 0o700)
+            self.give_to_space_user(place.owner, folder)
+
     def temp_beside(self, fs_path: str) -> str:
         parent = os.path.dirname(fs_path)
         return os.path.join(parent, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
 
+    def tree(self) -> TreeSummary:
+        """A view of folder ETags and sizes for one request (see `SubtreeCache`)."""
+        return TreeSummary(self.folders)
+
     def used_bytes(self, user: str) -> int:
-        return TreeSummary().size(self.space_dir(user))
+        return self.tree().size(self.space_dir(user))
 
     def check_quota(self, owner: str, adding: int, replacing: int = 0) -> None:
         if self.quota_bytes is None:
@@ -357,6 +431,7 @@ class Spaces:
             self.check_quota(place.owner, size, old.st_size if old else 0)
             if old is not None:
                 self._keep_version(place, old)
+            self.give_to_space_user(place.owner, temp)
             os.replace(temp, place.fs_path)
         return os.stat(place.fs_path)
 
@@ -373,7 +448,7 @@ class Spaces:
         return named
 
     def _keep_version(self, place: Place, old: os.stat_result) -> None:
-        file_id = self.state.file_id(place.owner, place.rel)
+        file_id = self.file_id(place.owner, place.rel, old)
         version = self.state.add_version(place.owner, file_id, int(old.st_mtime), old.st_size)
         target = self.version_file(place.owner, version.id)
         try:
@@ -383,16 +458,21 @@ class Spaces:
             if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
             shutil.copy2(place.fs_path, target)
-        kept = sorted(self.state.versions(place.owner, file_id), key=lambda v: v.id)
-        for stale in kept[: max(0, len(kept) - self.versions_max_count)]:
-            self.state.remove_version(stale.id)
-            _unlink_quietly(self.version_file(place.owner, stale.id))
+        versions = self.state.versions(place.owner, file_id)
+        kept = retained_versions(
+            versions, time.time(), self.versions_max_count, self.versions_thin_out
+        )
+        kept_ids = {version.id for version in kept}
+        for stale in versions:
+            if stale.id not in kept_ids:
+                self.state.remove_version(stale.id)
+                _unlink_quietly(self.version_file(place.owner, stale.id))
 
     def to_trash(self, place: Place) -> None:
         """Move ``place`` out of the space into its owner's trash."""
         st = os.lstat(place.fs_path)
         is_dir = stat.S_ISDIR(st.st_mode)
-        size = TreeSummary().size(place.fs_path) if is_dir else st.st_size
+        size = self.tree().size(place.fs_path) if is_dir else st.st_size
         item = self.state.add_trash(place.owner, place.rel, "folder" if is_dir else "file", size)
         try:
             os.rename(place.fs_path, self.trash_file(place.owner, item.id))
@@ -400,6 +480,13 @@ class Spaces:
             self.state.remove_trash(item.id)
             raise
         self.state.forgotten(place.owner, place.rel)
+
+
+def _seen(st: os.stat_result | None) -> Seen | None:
+    """What the drive remembers of an entry's stat: inode, and the mtime of a file."""
+    if st is None:
+        return None
+    return (st.st_ino, None if stat.S_ISDIR(st.st_mode) else st.st_mtime_ns)
 
 
 def _unlink_quietly(path: str) -> None:

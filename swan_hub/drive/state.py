@@ -1,4 +1,5 @@
-"""The drive's state in SQLite: file ids, shares and their per-recipient state, trash and versions.
+"""The drive's state in SQLite: file ids, dead properties, shares and their per-recipient state,
+trash and versions.
 
 This module owns the schema and every query. It must not touch the files themselves nor know about
 HTTP: callers move bytes, this records what they did. One connection per thread (SQLite objects
@@ -28,7 +29,14 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     owner TEXT NOT NULL, parent TEXT NOT NULL, name TEXT NOT NULL,
+    inode INTEGER, mtime_ns INTEGER,
     UNIQUE (owner, parent, name)
+);
+CREATE TABLE IF NOT EXISTS properties (
+    file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (file_id, name)
 );
 CREATE TABLE IF NOT EXISTS shares (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -73,6 +81,24 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE INDEX IF NOT EXISTS versions_by_file ON versions (owner, file_id);
 """
+#: Columns added since the first schema, with their definitions (added to older databases).
+ADDED_COLUMNS = {"files": {"inode": "INTEGER", "mtime_ns": "INTEGER"}}
+INDEXES = "CREATE INDEX IF NOT EXISTS files_by_inode ON files (owner, inode);"
+
+
+@dataclass
+class FileRecord:
+    """What the drive remembers of a file or folder: its id, and the inode and (for a file)
+    the mtime it had when last seen, by which a rename made beside the drive is recognised."""
+
+    id: int
+    path: str
+    inode: int | None
+    mtime_ns: int | None
+
+
+#: (inode, mtime in nanoseconds or None for a folder) of an entry as seen on disk
+Seen = tuple[int, "int | None"]
 
 
 @dataclass
@@ -125,6 +151,12 @@ class Version:
     created: float
 
 
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """``items`` in slices small enough for one statement's parameters."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def _like_prefix(path: str) -> str:
     escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "/%"
@@ -139,7 +171,14 @@ class DriveState:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         with self._write_lock:
-            self._db().executescript(SCHEMA)
+            db = self._db()
+            db.executescript(SCHEMA)
+            for table, columns in ADDED_COLUMNS.items():
+                present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                for column, definition in columns.items():
+                    if column not in present:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            db.executescript(INDEXES)
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -177,35 +216,76 @@ class DriveState:
 
     # -- file ids ---------------------------------------------------------------------------------
 
-    def file_ids(self, owner: str, parent: str, names: Iterable[str]) -> dict[str, int]:
-        """The ids of ``names`` in folder ``parent`` of ``owner``'s space (missing ones made)."""
-        wanted = set(names)
-        if not wanted:
-            return {}
+    def files_in(self, owner: str, parent: str, names: Iterable[str]) -> dict[str, FileRecord]:
+        """What is recorded of ``names`` in folder ``parent`` of ``owner``'s space."""
+        wanted = list(set(names))
+        found: dict[str, FileRecord] = {}
         db = self._db()
-        rows = db.execute(
-            "SELECT name, id FROM files WHERE owner = ? AND parent = ?", (owner, parent)
-        ).fetchall()
-        found = {r["name"]: r["id"] for r in rows if r["name"] in wanted}
-        missing = wanted - found.keys()
-        if missing:
-            with self._write() as w:
-                w.executemany(
-                    "INSERT OR IGNORE INTO files (owner, parent, name) VALUES (?, ?, ?)",
-                    [(owner, parent, n) for n in missing],
-                )
-                marks = ",".join("?" * len(missing))
-                for r in w.execute(
-                    "SELECT name, id FROM files WHERE owner = ? AND parent = ? "  # noqa: S608
-                    f"AND name IN ({marks})",
-                    (owner, parent, *missing),
-                ):
-                    found[r["name"]] = r["id"]
+        for chunk in _chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            for r in db.execute(
+                "SELECT name, id, inode, mtime_ns FROM files "  # noqa: S608 - only marks
+                f"WHERE owner = ? AND parent = ? AND name IN ({marks})",
+                (owner, parent, *chunk),
+            ):
+                path = f"{parent}/{r['name']}" if parent else r["name"]
+                found[r["name"]] = FileRecord(r["id"], path, r["inode"], r["mtime_ns"])
         return found
 
-    def file_id(self, owner: str, path: str) -> int:
+    def files_with_inodes(self, owner: str, inodes: Iterable[int]) -> dict[int, list[FileRecord]]:
+        """The records of ``owner``'s files and folders last seen with one of ``inodes``."""
+        found: dict[int, list[FileRecord]] = {}
+        db = self._db()
+        for chunk in _chunks(list(set(inodes))):
+            marks = ",".join("?" * len(chunk))
+            for r in db.execute(
+                "SELECT id, parent, name, inode, mtime_ns FROM files "  # noqa: S608 - only marks
+                f"WHERE owner = ? AND inode IN ({marks})",
+                (owner, *chunk),
+            ):
+                path = f"{r['parent']}/{r['name']}" if r["parent"] else r["name"]
+                record = FileRecord(r["id"], path, r["inode"], r["mtime_ns"])
+                found.setdefault(r["inode"], []).append(record)
+        return found
+
+    def add_files(self, owner: str, parent: str, seen: dict[str, Seen | None]) -> dict[str, int]:
+        """New ids for the entries ``seen`` of folder ``parent`` (existing ones are kept)."""
+        if not seen:
+            return {}
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO files (owner, parent, name, inode, mtime_ns) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(owner, parent, name, *(s or (None, None))) for name, s in seen.items()],
+            )
+        return {name: record.id for name, record in self.files_in(owner, parent, seen).items()}
+
+    def note_seen(self, owner: str, parent: str, seen: dict[str, Seen]) -> None:
+        """Remember the inodes and mtimes the entries ``seen`` of ``parent`` have now."""
+        with self._write() as db:
+            db.executemany(
+                "UPDATE files SET inode = ?, mtime_ns = ? "
+                "WHERE owner = ? AND parent = ? AND name = ?",
+                [(*s, owner, parent, name) for name, s in seen.items()],
+            )
+
+    def adopt(self, owner: str, record: FileRecord, path: str) -> bool:
+        """Move ``record`` (and, for a folder, everything below it) to ``path``, where a file
+        or folder renamed beside the drive now is, unless the records changed meanwhile."""
         parent, _, name = path.rpartition("/")
-        return self.file_ids(owner, parent, [name])[name]
+        with self._write() as db:
+            current = db.execute(
+                "SELECT id FROM files WHERE owner = ? AND parent = ? AND name = ?",
+                (owner, *record.path.rpartition("/")[::2]),
+            ).fetchone()
+            taken = db.execute(
+                "SELECT id FROM files WHERE owner = ? AND parent = ? AND name = ?",
+                (owner, parent, name),
+            ).fetchone()
+            if current is None or current["id"] != record.id or taken is not None:
+                return False
+            self._move_records(db, owner, record.path, path)
+        return True
 
     def path_of_file_id(self, owner: str, file_id: int) -> str | None:
         row = (
@@ -219,26 +299,61 @@ class DriveState:
 
     def moved(self, owner: str, src: str, dst: str) -> None:
         """Record that ``src`` (a file or a whole folder) of ``owner`` is now at ``dst``."""
+        with self._write() as db:
+            self._move_records(db, owner, src, dst)
+
+    @staticmethod
+    def _move_records(db: sqlite3.Connection, owner: str, src: str, dst: str) -> None:
         src_parent, _, src_name = src.rpartition("/")
         dst_parent, _, dst_name = dst.rpartition("/")
+        db.execute(
+            "DELETE FROM files WHERE owner = ? AND parent = ? AND name = ?",
+            (owner, dst_parent, dst_name),
+        )
+        db.execute(
+            "UPDATE files SET parent = ?, name = ? WHERE owner = ? AND parent = ? AND name = ?",
+            (dst_parent, dst_name, owner, src_parent, src_name),
+        )
+        db.execute(
+            "UPDATE files SET parent = ? || substr(parent, ?) "
+            "WHERE owner = ? AND (parent = ? OR parent LIKE ? ESCAPE '\\')",
+            (dst, len(src) + 1, owner, src, _like_prefix(src)),
+        )
+        db.execute(
+            "UPDATE shares SET path = ? || substr(path, ?) "
+            "WHERE owner = ? AND (path = ? OR path LIKE ? ESCAPE '\\')",
+            (dst, len(src) + 1, owner, src, _like_prefix(src)),
+        )
+
+    # -- dead properties (WebDAV PROPPATCH) -------------------------------------------------------
+
+    def properties(self, file_id: int) -> dict[str, bytes]:
+        """The dead properties of a file or folder: name (Clark notation) -> XML of the value."""
+        rows = self._db().execute(
+            "SELECT name, value FROM properties WHERE file_id = ?", (file_id,)
+        )
+        return {r["name"]: bytes(r["value"]) for r in rows}
+
+    def set_property(self, file_id: int, name: str, value: bytes | None) -> None:
+        """Store (or with ``value`` None remove) one dead property."""
         with self._write() as db:
+            if value is None:
+                db.execute("DELETE FROM properties WHERE file_id = ? AND name = ?", (file_id, name))
+            else:
+                db.execute(
+                    "INSERT INTO properties (file_id, name, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (file_id, name) DO UPDATE SET value = excluded.value",
+                    (file_id, name, value),
+                )
+
+    def copy_properties(self, src_id: int, dst_id: int) -> None:
+        """Give ``dst_id`` the dead properties of ``src_id`` (a COPY), replacing its own."""
+        with self._write() as db:
+            db.execute("DELETE FROM properties WHERE file_id = ?", (dst_id,))
             db.execute(
-                "DELETE FROM files WHERE owner = ? AND parent = ? AND name = ?",
-                (owner, dst_parent, dst_name),
-            )
-            db.execute(
-                "UPDATE files SET parent = ?, name = ? WHERE owner = ? AND parent = ? AND name = ?",
-                (dst_parent, dst_name, owner, src_parent, src_name),
-            )
-            db.execute(
-                "UPDATE files SET parent = ? || substr(parent, ?) "
-                "WHERE owner = ? AND (parent = ? OR parent LIKE ? ESCAPE '\\')",
-                (dst, len(src) + 1, owner, src, _like_prefix(src)),
-            )
-            db.execute(
-                "UPDATE shares SET path = ? || substr(path, ?) "
-                "WHERE owner = ? AND (path = ? OR path LIKE ? ESCAPE '\\')",
-                (dst, len(src) + 1, owner, src, _like_prefix(src)),
+                "INSERT INTO properties (file_id, name, value) "
+                "SELECT ?, name, value FROM properties WHERE file_id = ?",
+                (dst_id, src_id),
             )
 
     def forgotten(self, owner: str, path: str) -> None:
