@@ -82,7 +82,8 @@ async def test_the_storage_layer_itself_costs_one_request_per_operation(dav_serv
     if dav_server.password:
         os.environ["SWAN_WEBDAV_PASSWORD"] = dav_server.password
     try:
-        await storage.capabilities()  # what the server is, asked once
+        # what the server offers is asked once per process, before the first request
+        await storage.capabilities()
         storage.requests.clear()
         entry = await storage.stat("a.txt")
         listing = await storage.stat("", children=True)
