@@ -95,6 +95,17 @@ def open_lab(browser, swan: Swan, name: str):
     return page
 
 
+def add_to_the_cell_and_save(notebook, words: str) -> None:
+    """Type ``words`` at the end of the first cell of ``notebook`` and press Ctrl+S, as a
+    person does (back in command mode first)."""
+    notebook.locator(".jp-Cell .cm-content").first.click()
+    keyboard = notebook.page.keyboard
+    keyboard.press("End")
+    keyboard.type(words)
+    keyboard.press("Escape")
+    keyboard.press("Control+s")
+
+
 def test_a_teacher_shares_a_class_folder_and_a_student_reads_clones_and_loses_it(
     swan, browser, screenshots
 ):
@@ -154,11 +165,7 @@ def test_a_teacher_shares_a_class_folder_and_a_student_reads_clones_and_loses_it
     notebook = student.locator(".jp-NotebookPanel:visible")
     notebook.locator(".jp-Cell", has_text="the teacher wrote this").wait_for()
     notebook.locator('[data-jp-item-name="read-only-indicator"]', has_text="read-only").wait_for()
-    student.locator(".jp-NotebookPanel:visible .jp-Cell .cm-content").click()
-    student.keyboard.press("End")
-    student.keyboard.type("  # the student's idea")
-    student.keyboard.press("Escape")
-    student.keyboard.press("Control+s")
+    add_to_the_cell_and_save(notebook, "  # the student's idea")
     # JupyterLab's own refusal for a file the storage says is not writable (a toast that
     # closes itself after 5 s: waited for whole, never read afterwards)
     refusal = 'Shared/class-2026/exercise-1.ipynb is read-only. Use "Save as'
@@ -189,11 +196,7 @@ def test_a_teacher_shares_a_class_folder_and_a_student_reads_clones_and_loses_it
     # front once the visible notebook is no longer marked read-only
     clone.locator('[data-jp-item-name="read-only-indicator"]').wait_for(state="detached")
     clone.locator(".jp-Cell", has_text="the teacher wrote this").wait_for()
-    clone.locator(".jp-Cell .cm-content").click()
-    student.keyboard.press("End")
-    student.keyboard.type("  # the student's clone")
-    student.keyboard.press("Escape")
-    student.keyboard.press("Control+s")
+    add_to_the_cell_and_save(clone, "  # the student's clone")
     cloned = swan.data / "users" / "bob" / "class-2026" / "exercise-1.ipynb"
     eventually(lambda: "the student's clone" in source_of(cloned))
     assert original.read_bytes() == stored_before
