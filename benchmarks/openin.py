@@ -1,6 +1,7 @@
 """Open in SWAN: link click -> notebook URL for a 1 MB notebook served on loopback, through the
-real hub and proxy of `swan up`, with the user's server running and with it stopped (spawn
-included). Median of several runs each.
+real hub, proxy and drive of `swan up` (the drive as the servers' storage, its default), with the
+user's server running and with it stopped (spawn included), and for a public link of the drive
+itself. Median of several runs each.
 
 Baseline, measured in the same run: what the same user would do by hand with the server running
 (download the notebook, upload it through /api/contents, open the notebook page).
@@ -22,6 +23,7 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
 from open_servers import SourceServer, reply  # noqa: E402
+from test_drive import Drive  # noqa: E402
 from test_open_in_hub import (  # noqa: E402
     ADMIN_CONFIG,
     SERVER_CONFIG,
@@ -69,6 +71,15 @@ def by_hand(client: httpx.Client, url: str, name: str) -> float:
     return time.perf_counter() - start
 
 
+def drive_link(swan, i: int) -> str:
+    """A public link of a new 1 MB notebook in alice's space on the drive."""
+    name = f"shared-{i}.ipynb"
+    (swan.data / "users" / "alice" / name).write_bytes(one_megabyte_notebook(i))
+    r = Drive(swan).ocs("alice", "POST", "shares", data={"path": f"/{name}", "shareType": "3"})
+    r.raise_for_status()
+    return r.json()["ocs"]["data"]["url"]
+
+
 def stop_server(swan, name: str) -> None:
     headers = {"Authorization": f"token {swan.tokens[name]}"}
     httpx.delete(f"{swan.url}/hub/api/users/{name}/server", headers=headers, timeout=60)
@@ -104,6 +115,7 @@ def main() -> None:
                 by_hand(client, source.url(f"/nb{i}.ipynb"), f"by-hand-{i}.ipynb")
                 for i in range(1, 1 + RUNS_RUNNING)
             ]
+            drive_links = [click(client, drive_link(swan, i)) for i in range(1, 1 + RUNS_RUNNING)]
             stopped = []
             for i in range(1 + RUNS_RUNNING, 1 + RUNS_RUNNING + RUNS_STOPPED):
                 stop_server(swan, "alice")
@@ -119,6 +131,7 @@ def main() -> None:
     rows = [
         ("by hand: download + upload + open (baseline)", hand),
         ("open-in link, server running", running),
+        ("open-in drive public link, server running", drive_links),
         ("open-in link, server stopped (spawn incl.)", stopped),
     ]
     for label, times in rows:

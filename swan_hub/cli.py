@@ -141,6 +141,10 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
     c.SwanDemoAuthenticator.credentials_file = os.path.join(data.hub, CREDENTIALS_FILE)
     drive_port = free_port()
     add_drive_service(c, data, drive_port, public_url=_public_url(args) + DRIVE_PREFIX)
+    # Public links of the drive (…/services/drive/s/TOKEN on this hub) open in SWAN: the
+    # servers fetch them from the drive's loopback port, the one address trusted without the
+    # open-in address checks, so loopback stays refused for every other link.
+    c.Spawner.args = [f"--SwanOpenIn.drive_url=http://127.0.0.1:{drive_port}/{DRIVE_PREFIX}/"]
     if args.storage == "drive":
         use_drive_as_storage(c, drive_port)
     if args.demo_group:

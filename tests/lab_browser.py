@@ -5,6 +5,7 @@ for the guides), else to the test's temporary folder."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -164,6 +165,69 @@ def chromium_page(tmp_path: Path, permissions: tuple[str, ...] = ()) -> Iterator
             yield context.pages[0] if context.pages else context.new_page()
         finally:
             context.close()
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """Debian's headless Chromium for tests with several people: each gets a context of their
+    own (`person`), with its own cookies, as two people on two machines."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def person(browser: Any, permissions: tuple[str, ...] = ()) -> Any:
+    """A page of a fresh context of ``browser`` (close it with ``page.context.close()``)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    if permissions:
+        context.grant_permissions(list(permissions))
+    return context.new_page()
+
+
+def fill_hub_login(page: Any, name: str, password: str) -> None:
+    """Log in on the hub's login form shown on ``page``, as a person types it; the hub then
+    sends the page on to where the login was asked for."""
+    page.locator("input[name=username]").fill(name)
+    page.locator("input[name=password]").fill(password)
+    page.locator("#login_submit, [type=submit]").first.click()
+    page.wait_for_url(lambda url: "/hub/login" not in url)
+
+
+def share_dialog_of(page: Any, name: str) -> Any:
+    """The share dialog of ``name`` in the file browser, opened from its context menu."""
+    page.locator(".jp-DirListing-item", has_text=name).click(button="right")
+    page.get_by_role("menuitem", name="Share…").click()
+    return page.locator(".swan-ShareDialog")
+
+
+def share_view_only(dialog: Any, typed: str, sharee: str) -> Any:
+    """Type ``typed`` in the dialog's search at a person's pace, pick ``sharee`` and share with
+    them, view only (the default); their row under "Who has access"."""
+    dialog.locator(".swan-ShareDialog-search").press_sequentially(typed, delay=60)
+    dialog.locator(".swan-ShareDialog-sharee", has_text=sharee).click()
+    dialog.get_by_role("button", name="Share", exact=True).click()
+    row = dialog.locator(".swan-ShareDialog-share", has_text=sharee)
+    row.wait_for()
+    assert row.locator("select").input_value() == "view"
+    return row
+
+
+def create_link(dialog: Any, password: str) -> tuple[Any, str]:
+    """Create a public link with ``password``, expiring in 30 days; (its row, the expiry date
+    typed)."""
+    dialog.get_by_label("Link password").fill(password)
+    expiry = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
+    dialog.get_by_label("Link expiry date").fill(expiry)
+    dialog.get_by_role("button", name="Create link").click()
+    link = dialog.locator(".swan-ShareDialog-share", has_text="public link")
+    link.wait_for()
+    return link, expiry
 
 
 def screenshot_dir(tmp_path: Path) -> Path:

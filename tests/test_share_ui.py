@@ -1,28 +1,26 @@
 """The share dialog and the Shared with me panel in a real browser: Debian's Chromium driven by
 Playwright against a real JupyterLab server with the labextension installed, its share backend
-pointed at the recorded Nextcloud answers replayed on 127.0.0.1.
-
-Screenshots go to $SWAN_SCREENSHOT_DIR when it is set (docs/images/ for the teacher's guide), else
-to the test's temporary folder.
+pointed at the recorded Nextcloud answers replayed on 127.0.0.1. (The teacher's guide shows the
+same dialog and panel from the real flow through `swan up`: tests/test_class_browser.py.)
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from lab_browser import (
     Lab,
     chromium_page,
+    create_link,
     eventually,
     needs_chromium,
     notebook_json,
     running_lab,
-    screenshot_dir,
+    share_dialog_of,
+    share_view_only,
 )
 from ocs_replay import OCSReplay
 
@@ -65,11 +63,6 @@ def page(tmp_path):
         yield opened
 
 
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    return screenshot_dir(tmp_path)
-
-
 def _open_lab(page, lab: Lab) -> None:
     page.goto(f"{lab.url}/lab?token={lab.token}")
     page.locator(".jp-DirListing-item", has_text="class-2026").wait_for()
@@ -78,25 +71,15 @@ def _open_lab(page, lab: Lab) -> None:
 def _share_dialog_of(page, lab: Lab, name: str):
     """Open the share dialog of an item of the file browser from its context menu."""
     _open_lab(page, lab)
-    page.locator(".jp-DirListing-item", has_text=name).click(button="right")
-    page.get_by_role("menuitem", name="Share…").click()
-    return page.locator(".swan-ShareDialog")
+    return share_dialog_of(page, name)
 
 
-def test_a_teacher_shares_a_folder_from_the_context_menu_and_revokes_it(
-    page, lab, replay, screenshots
-):
+def test_a_teacher_shares_a_folder_from_the_context_menu_and_revokes_it(page, lab, replay):
     dialog = _share_dialog_of(page, lab, "class-2026")
     dialog.locator(".swan-ShareDialog-empty", has_text="Only you have access").wait_for()
 
     # typed at a person's pace: the storage is searched once, when typing pauses
-    dialog.locator(".swan-ShareDialog-search").press_sequentially("class", delay=60)
-    dialog.locator(".swan-ShareDialog-sharee", has_text="Class of 2026").click()
-    dialog.get_by_role("button", name="Share", exact=True).click()
-    shared = dialog.locator(".swan-ShareDialog-share", has_text="Class of 2026")
-    shared.wait_for()
-    assert shared.locator("select").input_value() == "view"
-    page.locator(".jp-Dialog-content").screenshot(path=str(screenshots / "share-dialog.png"))
+    shared = share_view_only(dialog, "class", "Class of 2026")
 
     shared.get_by_role("button", name="Revoke").click()
     dialog.locator(".swan-ShareDialog-empty", has_text="Only you have access").wait_for()
@@ -111,18 +94,12 @@ def test_a_teacher_shares_a_folder_from_the_context_menu_and_revokes_it(
 
 
 def test_a_teacher_gives_students_a_public_link_with_a_password_and_an_expiry_date(
-    page, lab, replay, screenshots
+    page, lab, replay
 ):
     dialog = _share_dialog_of(page, lab, "class-2026")
-    dialog.get_by_label("Link password").fill("Correct-Horse-7")
-    expiry = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
-    dialog.get_by_label("Link expiry date").fill(expiry)
-    dialog.get_by_role("button", name="Create link").click()
-    link = dialog.locator(".swan-ShareDialog-share", has_text="public link")
-    link.wait_for()
+    link, expiry = create_link(dialog, "Correct-Horse-7")
     assert "password" in link.inner_text() and "expires 2026-12-31" in link.inner_text()
     assert link.get_by_role("button", name="Copy link").is_visible()
-    page.locator(".jp-Dialog-content").screenshot(path=str(screenshots / "share-link.png"))
 
     (sent,) = replay.requests("POST", "/shares")
     assert sent.form["expireDate"] == expiry and sent.form["password"] == "Correct-Horse-7"
@@ -148,7 +125,7 @@ def test_notebook_7_offers_the_same_share_dialog_in_its_file_browser(page, lab, 
     assert replay.unmatched == []
 
 
-def test_the_shared_with_me_panel_offers_open_clone_and_accept(page, lab, replay, screenshots):
+def test_the_shared_with_me_panel_offers_open_clone_and_accept(page, lab, replay):
     _open_lab(page, lab)
     page.locator('.lm-TabBar-tab[data-id="swan-shared-with-me"]').click()
     panel = page.locator(".swan-SharedWithMe")
@@ -158,7 +135,6 @@ def test_the_shared_with_me_panel_offers_open_clone_and_accept(page, lab, replay
     assert "view only" in accepted.inner_text()
     assert {"Open", "Clone", "Leave"} <= set(accepted.locator("button").all_inner_texts())
     assert {"Accept", "Decline"} <= set(pending.locator("button").all_inner_texts())
-    page.screenshot(path=str(screenshots / "shared-with-me.png"))
 
     pending.get_by_role("button", name="Accept").click()
     eventually(lambda: len(replay.requests("POST", "/shares/pending/22")) == 1)

@@ -241,8 +241,10 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
     const panel = new SharedWithMePanel({
       open: async (path, itemType) => {
         if (itemType === 'folder') {
-          await app.commands.execute('filebrowser:go-to-path', { path });
+          // shown first, as JupyterLab's "Show in File Browser" does: a listing filled while
+          // the browser is hidden lays its columns out at zero width (no names shown)
           await app.commands.execute('filebrowser:activate', {});
+          await app.commands.execute('filebrowser:go-to-path', { path });
         } else {
           await app.commands.execute('docmanager:open', { path });
         }

@@ -845,6 +845,21 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
     async def read(self, path: str) -> tuple[Entry, bytes]:
         if not path:
             raise IsADirectory(path, "the root of the space is a folder")
+        if (await self.capabilities())["dialect"] == "plain":
+            return await self._download(path)
+        # On a server that shares (the ownCloud family) a file may be read-only, a share given
+        # to view, and a GET does not say so: its permissions are asked beside it, in parallel.
+        got, described = await asyncio.gather(
+            self._download(path), self.stat(path), return_exceptions=True
+        )
+        if isinstance(got, BaseException):
+            raise got
+        if isinstance(described, BaseException):
+            raise described
+        entry, data = got
+        return replace(entry, writable=entry.writable and described.writable), data
+
+    async def _download(self, path: str) -> tuple[Entry, bytes]:
         response = await self._send("GET", self.url_of(path), path, stream=True)
         try:
             if response.status_code in (301, 302, 307, 308):

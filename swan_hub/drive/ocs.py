@@ -288,7 +288,8 @@ class ShareAPI:
         }
         if share.share_type == SHARE_LINK:
             data["url"] = self.public_url(req.environ, share.token or "")
-            data["share_with"] = None
+            # as ownCloud 10 says a link has a password, without giving its hash away
+            data["share_with"] = "***redacted***" if share.password_hash else None
             data["share_with_displayname"] = "(password protected)" if share.password_hash else ""
             data["password"] = ""
         return data

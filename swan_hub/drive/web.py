@@ -11,10 +11,12 @@ import html
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
+from .ocs import link_expired
 from .spaces import DriveError, Place, is_hidden_entry
 from .state import STATE_PENDING
 
@@ -196,7 +198,9 @@ class Pages:
     def public(self, rest: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         token, _, sub = rest.partition("/")
         share = self.app.open_link(token, None)
-        if share is None and self.app.spaces.state.share_by_token(token) is not None and sub == "":
+        known = self.app.spaces.state.share_by_token(token) if share is None else None
+        protected = known is not None and bool(known.password_hash) and not link_expired(known)
+        if protected and sub in ("", "download"):
             # A password-protected link: the page asks for it; the files are at public.php/webdav.
             body = (
                 "<h1>Protected link</h1><p>This link needs a password. Use it with the download "
@@ -216,8 +220,10 @@ class Pages:
                 "404 Not Found",
             )
         place.mount = False
-        if sub == "download" and share.item_type == "file":
-            return self._download(place, start_response)
+        if sub == "download":
+            if share.item_type == "file":
+                return self._download(place, start_response)
+            return self._download_folder(place, start_response)
         if share.item_type == "file":
             body = (
                 f"<h1>{html.escape(share.name)}</h1><p>Shared by {html.escape(share.owner)}.</p>"
@@ -229,7 +235,9 @@ class Pages:
             body = (
                 f"<h1>{html.escape(share.name)}</h1><p>Shared by {html.escape(share.owner)}. "
                 f"WebDAV: <code>{html.escape(self.app.origin(environ) + dav)}</code> "
-                f"(user <code>{html.escape(token)}</code>).</p><table><tbody>"
+                f"(user <code>{html.escape(token)}</code>).</p>"
+                f"<p><a href='{html.escape(self._url(f'/s/{token}/download'))}'>"
+                "Download all as a zip</a></p><table><tbody>"
                 + self._rows(place, lambda rel, is_dir: "#", open_in=False)
                 + "</tbody></table>"
             )
@@ -250,3 +258,78 @@ class Pages:
             ],
         )
         return iter(lambda: f.read(1 << 16), b"")
+
+    def _download_folder(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
+        if not os.path.isdir(place.fs_path):
+            return self._missing(start_response)
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/zip"),
+                ("Content-Disposition", f"attachment; filename*=UTF-8''{quote(place.name)}.zip"),
+            ],
+        )
+        return folder_zip(place.fs_path, place.name)
+
+
+class _ZipSink:
+    """Where `zipfile` writes a streamed archive: bytes collected until the response takes them.
+    It cannot seek, so `zipfile` writes each entry's sizes after its data."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def _folder_entries(root: str) -> Iterator[tuple[str, str, bool]]:
+    """(path on disk, path in the archive, is a folder) of everything below ``root``, in name
+    order, without symbolic links and the temporary files of uploads in progress."""
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if is_hidden_entry(name) or os.path.islink(path):
+            continue
+        if os.path.isdir(path):
+            yield path, name, True
+            for inner, arcname, is_dir in _folder_entries(path):
+                yield inner, f"{name}/{arcname}", is_dir
+        elif os.path.isfile(path):
+            yield path, name, False
+
+
+def folder_zip(root: str, top: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+    """The folder at ``root`` as a zip archive under the folder name ``top``, as Nextcloud serves
+    a public folder link's download: streamed while it is written, so memory stays bounded
+    whatever the folder's size. Entries are stored, not compressed: notebooks are small and the
+    drive's CPU is shared with the notebook servers. A file that goes away meanwhile is left out.
+    """
+    sink = _ZipSink()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        archive.mkdir(top)
+        for path, arcname, is_dir in _folder_entries(root):
+            if is_dir:
+                archive.mkdir(f"{top}/{arcname}")
+                continue
+            try:
+                source = open(path, "rb")  # noqa: SIM115 - closed below, across yields
+            except OSError:
+                continue
+            with source:
+                info = zipfile.ZipInfo.from_file(path, f"{top}/{arcname}", strict_timestamps=False)
+                size = os.fstat(source.fileno()).st_size
+                with archive.open(info, "w", force_zip64=size >= zipfile.ZIP64_LIMIT) as entry:
+                    while chunk := source.read(chunk_size):
+                        entry.write(chunk)
+                        yield sink.take()
+            yield sink.take()
+    yield sink.take()

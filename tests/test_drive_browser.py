@@ -1,0 +1,177 @@
+"""The drive's web page and its public links, through `swan up` as people use them: the real hub,
+proxy, drive and notebook servers on 127.0.0.1. In Debian's Chromium, alice uploads a notebook on
+/services/drive/, downloads it and opens it in SWAN with her server stopped (the hub spawns it)
+and running; a public link of the drive, file or folder, opens in another user's SWAN_projects/.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from lab_browser import (
+    chromium_browser,
+    fill_hub_login,
+    needs_chromium,
+    notebook_json,
+    person,
+    screenshot_dir,
+)
+from test_drive import Drive
+from test_open_in_hub import browser_login, confirm, follow_link
+from test_swan_up import SPAWN_TIMEOUT, Swan, log_in, start_swan, user_servers
+from test_swan_up import pytestmark as SWAN_UP_MARKS
+
+pytestmark = SWAN_UP_MARKS
+
+# The hub shows its spawn progress page at once rather than after 10 s of a slow spawn: a local
+# server starts in a few seconds, and the page is what this test wants to see.
+ADMIN_CONFIG = "c.JupyterHub.tornado_settings = {'slow_spawn_timeout': 0}\n"
+
+
+def notebook_bytes(source: str) -> bytes:
+    return (json.dumps(notebook_json(source), indent=1) + "\n").encode()
+
+
+@pytest.fixture(scope="module")
+def swan(tmp_path_factory) -> Iterator[Swan]:
+    """`swan up` (the drive as storage) with alice and bob, their servers stopped."""
+    workdir = tmp_path_factory.mktemp("drive-browser")
+    (workdir / "admin_config.py").write_text(ADMIN_CONFIG)
+    swan = start_swan(workdir, "-f", str(workdir / "admin_config.py"))
+    try:
+        for name in ("alice", "bob"):
+            log_in(swan, name)
+        yield swan
+    finally:
+        swan.kill_everything()
+
+
+@pytest.fixture(scope="module")
+def drive(swan) -> Drive:
+    return Drive(swan)
+
+
+def public_link(drive: Drive, owner: str, path: str, **more: str) -> str:
+    """A public link of ``path`` in ``owner``'s space made over OCS (``more``: password=…)."""
+    r = drive.ocs(owner, "POST", "shares", data={"path": path, "shareType": "3", **more})
+    assert r.status_code == 200, r.text
+    return r.json()["ocs"]["data"]["url"]
+
+
+def open_link(swan: Swan, name: str, url: str) -> list[dict]:
+    """``name`` follows an open-in link of ``url`` like a browser and presses "Open"."""
+    client = browser_login(swan, name)
+    link = "/hub/user-redirect/swan/open?" + urlencode({"url": url})
+    return confirm(client, follow_link(client, link, until="/swan/open"))
+
+
+@needs_chromium
+def test_a_notebook_uploaded_on_the_drive_page_opens_in_swan_stopped_or_running(swan, tmp_path):
+    pytest.importorskip("playwright.sync_api")
+    data = notebook_bytes("print('uploaded on the drive page')")
+    space = swan.data / "users" / "alice"
+    (space / "lectures").mkdir(parents=True)
+    (space / "lectures" / "week-1.ipynb").write_bytes(notebook_bytes("print('week one')"))
+    assert user_servers(swan, "alice") == {}
+    with chromium_browser() as browser:
+        page = person(browser)
+        visited: list[str] = []
+        page.on("framenavigated", lambda frame: visited.append(frame.url))
+        page.goto(f"{swan.url}/services/drive/")
+        fill_hub_login(page, "alice", swan.passwords()["alice"])
+        upload = page.locator("form#upload")
+        upload.locator("input[type=file]").set_input_files(
+            files=[{"name": "lesson.ipynb", "mimeType": "application/json", "buffer": data}]
+        )
+        upload.get_by_role("button", name="Upload").click()
+        row = page.locator("tr", has=page.get_by_role("link", name="lesson.ipynb", exact=True))
+        row.wait_for()
+        assert (space / "lesson.ipynb").read_bytes() == data
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-page.png"))
+        # downloaded with the page's own login (its cookies), byte for byte
+        href = row.get_by_role("link", name="lesson.ipynb", exact=True).get_attribute("href")
+        assert page.request.get(f"{swan.url}{href}").body() == data
+
+        # her server is stopped: the hub starts it, shows its progress, then the notebook opens
+        row.get_by_role("link", name="Open in SWAN").click()
+        page.wait_for_url("**/user/alice/lab/**", timeout=SPAWN_TIMEOUT * 1000)
+        page.locator(".jp-NotebookPanel .jp-Cell", has_text="uploaded on the drive page").wait_for()
+        assert any("/hub/spawn-pending/alice" in url for url in visited), visited
+        assert user_servers(swan, "alice")[""]["ready"]
+
+        # running now: the same button goes straight to the notebook, and a folder's opens it
+        page.goto(f"{swan.url}/services/drive/")
+        visited.clear()
+        page.locator("tr", has_text="lesson.ipynb").get_by_role("link", name="Open in SWAN").click()
+        page.wait_for_url("**/user/alice/lab/**")
+        page.locator(".jp-NotebookPanel .jp-Cell", has_text="uploaded on the drive page").wait_for()
+        assert not any("/hub/spawn" in url for url in visited), visited
+        page.goto(f"{swan.url}/services/drive/")
+        page.locator("tr", has_text="lectures/").get_by_role("link", name="Open in SWAN").click()
+        page.wait_for_url("**/user/alice/lab/**")
+        page.locator(".jp-BreadCrumbs", has_text="lectures").wait_for()
+        page.locator(".jp-DirListing-item", has_text="week-1.ipynb").wait_for()
+    assert (space / "lesson.ipynb").read_bytes() == data
+
+
+def test_a_public_file_link_of_the_drive_opens_in_another_users_swan_projects(swan, drive):
+    data = notebook_bytes("print('a handout for anyone')")
+    (swan.data / "users" / "alice" / "handout.ipynb").write_bytes(data)
+    link = public_link(drive, "alice", "/handout.ipynb")
+    assert link.startswith(f"{swan.url}/services/drive/s/")
+
+    events = open_link(swan, "bob", link)
+    assert events[-1]["event"] == "done", events
+    assert events[-1]["url"] == "/user/bob/lab/tree/SWAN_projects/handout/handout.ipynb"
+    opened = swan.data / "users" / "bob" / "SWAN_projects" / "handout" / "handout.ipynb"
+    assert opened.read_bytes() == data
+
+
+def test_a_public_folder_link_of_the_drive_opens_as_a_project_with_all_its_files(swan, drive):
+    folder = swan.data / "users" / "alice" / "course"
+    (folder / "data").mkdir(parents=True)
+    lesson = notebook_bytes("print('the course')")
+    (folder / "lesson.ipynb").write_bytes(lesson)
+    (folder / "data" / "points.csv").write_text("x,y\n1,2\n")
+    (folder / ".secret").write_text("never shared")
+    (folder / "passwords").symlink_to("/etc/passwd")
+    link = public_link(drive, "alice", "/course")
+
+    # the drive serves the folder as one zip, as Nextcloud does for a folder link, with what its
+    # WebDAV serves: no symbolic link (which could point out of the space)
+    zipped = httpx.get(f"{link}/download", timeout=30)
+    assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
+    assert zipfile.ZipFile(io.BytesIO(zipped.content)).namelist() == [
+        "course/",
+        "course/.secret",
+        "course/data/",
+        "course/data/points.csv",
+        "course/lesson.ipynb",
+    ]
+
+    events = open_link(swan, "bob", link)
+    assert events[-1]["event"] == "done", events
+    assert events[-1]["url"] == "/user/bob/lab/tree/SWAN_projects/course/lesson.ipynb"
+    project = swan.data / "users" / "bob" / "SWAN_projects" / "course"
+    assert (project / "lesson.ipynb").read_bytes() == lesson
+    assert (project / "data" / "points.csv").read_text() == "x,y\n1,2\n"
+    # open-in leaves hidden files out of a project, as for any zip
+    assert not (project / ".secret").exists() and not (project / "passwords").exists()
+
+
+def test_an_unknown_or_password_protected_drive_link_is_refused_and_writes_nothing(swan, drive):
+    (swan.data / "users" / "alice" / "exam.ipynb").write_bytes(notebook_bytes("print('exam')"))
+    protected = public_link(drive, "alice", "/exam.ipynb", password="Correct-Horse-7")
+    # no page on the way asks for a password: refused, and said so
+    events = open_link(swan, "bob", protected)
+    assert events[-1]["event"] == "error" and "401" in events[-1]["message"], events
+    events = open_link(swan, "bob", f"{swan.url}/services/drive/s/NoSuchToken123")
+    assert events[-1]["event"] == "error" and "404" in events[-1]["message"], events
+    projects = swan.data / "users" / "bob" / "SWAN_projects"
+    assert not (projects / "exam").exists() and not (projects / "NoSuchToken123").exists()
