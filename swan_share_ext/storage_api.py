@@ -13,7 +13,7 @@ from typing import Any
 from jupyter_client.jsonutil import json_default
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.services.contents.handlers import ContentsHandler
+from jupyter_server.services.contents.handlers import ContentsHandler, validate_model
 from jupyter_server.services.contents.handlers import default_handlers as contents_routes
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -47,7 +47,16 @@ class SwanContentsHandler(ErrorFieldsMixin, ContentsHandler):
     `if_none_match: "*"`).
     """
 
+    _model: Any = None
+
     def get_json_body(self) -> Any:
+        # read once: a save's body may be megabytes of JSON, and `put` below may hand over to
+        # jupyter_server's, which reads it again
+        if self._model is None:
+            self._model = self._read_model()
+        return self._model
+
+    def _read_model(self) -> Any:
         model = super().get_json_body()
         if self.request.method != "PUT" or not isinstance(model, dict):
             return model
@@ -67,6 +76,38 @@ class SwanContentsHandler(ErrorFieldsMixin, ContentsHandler):
                 )
             model["if_none_match"] = "*"
         return model
+
+    @web.authenticated
+    @authorized
+    async def put(self, path: str = "") -> None:
+        """As jupyter_server's, which first asks the storage whether the file exists (to answer
+        200 or 201), except for a save that says it itself: one naming the version it replaces
+        (that file exists, or the save is a 409) or asking to create (a new file, or a 409).
+        JupyterLab names the version with every save of an open document: one request fewer."""
+        model = self.get_json_body()
+        conditional = isinstance(model, dict) and (
+            model.get("etag") is not None or model.get("if_none_match") is not None
+        )
+        if not conditional or model.get("copy_from") or model.get("chunk") is not None:
+            await super().put(path)
+            return
+        cm = self.contents_manager
+        if not cm.allow_hidden and (
+            (model.get("path") and await cm.is_hidden(model["path"])) or await cm.is_hidden(path)
+        ):
+            raise web.HTTPError(400, f"Cannot create file or directory {path!r}")
+        if model.get("type", "") not in {None, "", "directory", "file", "notebook"}:
+            model["type"] = "file"
+        if model.get("if_none_match") is None:
+            await self._save(model, path)
+            return
+        # `new` gives a model without content an empty notebook or file, as an upload's
+        saved = await cm.new(model, path)
+        # 201 where the file was created; 200 where one was there and the save went to a
+        # conflict copy, as jupyter_server answers a save of a file that exists
+        self.set_status(201 if saved["path"] == path.strip("/") else 200)
+        validate_model(saved)
+        self._finish_model(saved)
 
 
 class StorageAPIHandler(ErrorFieldsMixin, APIHandler):
