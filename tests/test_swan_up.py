@@ -69,10 +69,24 @@ def _processes() -> dict[int, tuple[int, str, str]]:
     return found
 
 
+def _cwd(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
 def related_processes(root: int, marker: str) -> set[int]:
-    """Live processes below ``root`` or mentioning ``marker`` (survivors reparented to init)."""
+    """Live processes below ``root``, or mentioning ``marker`` (a data folder) or working in
+    the folder above it: survivors reparented to init once the hub was killed (the proxy and
+    the hub's services run in sessions of their own and do not name the data folder)."""
     table = {pid: info for pid, info in _processes().items() if info[1] != "Z"}
-    related = {pid for pid, (_, _, cmd) in table.items() if marker in cmd}
+    workdir = os.path.dirname(marker)
+    related = {
+        pid
+        for pid, (_, _, cmd) in table.items()
+        if marker in cmd or (pid != os.getpid() and _cwd(pid) in (workdir, marker))
+    }
     frontier = {root}
     while frontier:
         children = {pid for pid, (ppid, _, _) in table.items() if ppid in frontier}
