@@ -482,6 +482,10 @@ def test_what_the_drive_writes_belongs_to_the_user_of_the_space_it_lands_in(driv
     assert drive.dav("carol", "PUT", "lab/a.txt", content=b"a").status_code == 201
     assert drive.dav("carol", "PUT", "lab/a.txt", content=b"a2").status_code == 204
     assert drive.dav("carol", "MKCOL", "lab/sub").status_code == 201
+    # a folder is made under a temporary name, handed over and renamed into place: never over
+    # one that is there, and nothing temporary stays behind
+    assert drive.dav("carol", "MKCOL", "lab/sub").status_code == 405
+    assert not [p for p in drive.space("carol").rglob(".~swan-*")]
     copy = f"{drive.base}/remote.php/dav/files/carol/lab-copy"
     assert drive.dav("carol", "COPY", "lab", headers={"Destination": copy}).status_code == 201
     # what bob writes into her shared folder is hers too, even a folder he moves in

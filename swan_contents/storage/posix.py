@@ -61,15 +61,39 @@ def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
         return None
     at_fdcwd = -100
 
-    def rename_noreplace(src: bytes, dst: bytes) -> int:
+    def call(src: bytes, dst: bytes) -> int:
         if fn(at_fdcwd, src, at_fdcwd, dst, _RENAME_NOREPLACE) == 0:
             return 0
         return ctypes.get_errno()
 
-    return rename_noreplace
+    return call
 
 
 _renameat2 = _load_renameat2()
+
+
+def rename_noreplace(src: str, dst: str) -> None:
+    """Rename `src` to `dst` unless something is there (FileExistsError): renameat2(2) with
+    RENAME_NOREPLACE; where the file system lacks it (some FUSE mounts), a hard link, which
+    never replaces either; for folders there, a check just before the rename."""
+    if _renameat2 is not None:
+        err = _renameat2(os.fsencode(src), os.fsencode(dst))
+        if err == 0:
+            return
+        if err not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), dst)
+    if not os.path.isdir(src) or os.path.islink(src):
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EXDEV):
+                raise
+        else:
+            os.unlink(src)
+            return
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, "exists", dst)
+    os.rename(src, dst)
 
 
 def _current_umask() -> int:
@@ -300,7 +324,7 @@ class PosixStorage(Storage):
         With `if_match`, the stored version is compared as the very last step before the
         rename, under this path's lock: no writer of this process can slip in between, and an
         outside writer only in the microseconds between that stat and rename(2). With
-        `create_only` the rename itself refuses to replace anything (`_rename_noreplace`), so
+        `create_only` the rename itself refuses to replace anything (`rename_noreplace`), so
         no writer at all can slip in.
         """
         os.fchmod(fd, mode)
@@ -310,7 +334,7 @@ class PosixStorage(Storage):
         with _write_lock(target):
             if create_only:
                 try:
-                    self._rename_noreplace(tmp, target)
+                    rename_noreplace(tmp, target)
                 except FileExistsError:
                     raise self._taken(target) from None
             else:
@@ -523,30 +547,6 @@ class PosixStorage(Storage):
         os.mkdir(os_path)
         return self._entry(path, os.stat(os_path))
 
-    @staticmethod
-    def _rename_noreplace(src: str, dst: str) -> None:
-        """Rename `src` to `dst` unless something is there (FileExistsError): renameat2(2) with
-        RENAME_NOREPLACE; where the file system lacks it (some FUSE mounts), a hard link, which
-        never replaces either; for folders there, a check just before the rename."""
-        if _renameat2 is not None:
-            err = _renameat2(os.fsencode(src), os.fsencode(dst))
-            if err == 0:
-                return
-            if err not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-                raise OSError(err, os.strerror(err), dst)
-        if not os.path.isdir(src) or os.path.islink(src):
-            try:
-                os.link(src, dst, follow_symlinks=False)
-            except OSError as e:
-                if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EXDEV):
-                    raise
-            else:
-                os.unlink(src)
-                return
-        if os.path.lexists(dst):
-            raise FileExistsError(errno.EEXIST, "exists", dst)
-        os.rename(src, dst)
-
     def _move(self, src: str, dst: str) -> Entry:
         if not src or not dst:
             raise InvalidPath(src or dst, "the root of the space cannot be moved or replaced")
@@ -554,7 +554,7 @@ class PosixStorage(Storage):
         os_dst = f"{self._parent_dir(dst)}/{split_path(dst)[1]}"
         if (os_dst + "/").startswith(os_src + "/"):
             raise InvalidPath(dst, "a folder cannot be moved into itself")
-        self._rename_noreplace(os_src, os_dst)
+        rename_noreplace(os_src, os_dst)
         return self._entry(dst, os.stat(os_dst))
 
     def _copy(self, src: str, dst: str) -> Entry:
@@ -567,7 +567,7 @@ class PosixStorage(Storage):
                 raise InvalidPath(dst, "a folder cannot be copied into itself")
             with self._temp_in(os.path.dirname(os_dst)) as tmp:
                 shutil.copytree(os_src, tmp, symlinks=True)
-                self._rename_noreplace(tmp, os_dst)
+                rename_noreplace(tmp, os_dst)
         else:
             with self._temp_in(os.path.dirname(os_dst)) as tmp:
                 fd = _create_exclusive(tmp)
@@ -576,7 +576,7 @@ class PosixStorage(Storage):
                         shutil.copyfileobj(fsrc, fdst, 1024 * 1024)
                     os.fchmod(fd, stat.S_IMODE(st.st_mode))
                     os.fsync(fd)
-                    self._rename_noreplace(tmp, os_dst)
+                    rename_noreplace(tmp, os_dst)
                 finally:
                     os.close(fd)
         return self._entry(dst, os.stat(os_dst))
@@ -632,7 +632,7 @@ class PosixStorage(Storage):
         if os.path.lexists(os_dst):
             raise AlreadyExists(path)
         try:
-            self._rename_noreplace(os_src, os_dst)
+            rename_noreplace(os_src, os_dst)
         except OSError as e:
             if e.errno != errno.EXDEV:
                 raise
@@ -641,7 +641,7 @@ class PosixStorage(Storage):
                     shutil.copytree(os_src, tmp, symlinks=True)
                 else:
                     shutil.copy2(os_src, tmp, follow_symlinks=False)
-                self._rename_noreplace(tmp, os_dst)
+                rename_noreplace(tmp, os_dst)
             _remove_quietly(os_src)
         return self._entry(path, os.stat(os_dst))
 

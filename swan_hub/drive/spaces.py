@@ -8,6 +8,7 @@ target, then rename), with versions and trash kept outside the synced tree. It k
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag
+from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag, rename_noreplace
 from swan_hub.ownership import hand_over
 
 from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, FileRecord, Seen, Share, Version
@@ -355,19 +356,42 @@ class Spaces:
 
     # -- changing things --------------------------------------------------------------------------
 
+    def _space_user(self, owner: str) -> tuple[int, int] | None:
+        """The uid and gid of ``owner``'s space folder where they are not the drive's own (a
+        container's user), else None: what the drive makes there must change hands."""
+        space = os.stat(self.space_dir(owner))
+        user_ids = (space.st_uid, space.st_gid)
+        return None if user_ids == (os.geteuid(), os.getegid()) else user_ids
+
     def give_to_space_user(self, owner: str, path: str, *, tree: bool = False) -> None:
         """Let the user of ``owner``'s space own ``path`` (with ``tree``, all below it), which
         the drive just made there: the uid and gid of the space's folder, a container's uid when
         servers run in containers, so that they can change it too. Only as root."""
-        space = os.stat(self.space_dir(owner))
-        user_ids = (space.st_uid, space.st_gid)
-        if user_ids != (os.geteuid(), os.getegid()):
+        user_ids = self._space_user(owner)
+        if user_ids is not None:
             hand_over(path, user_ids, tree=tree)
+
+    def _make_dir(self, owner: str, fs_path: str) -> None:
+        """Create the folder ``fs_path`` (mode 0700) belonging to the space's user from its
+        first moment: where it must change hands, it is made under a hidden temporary name,
+        handed over, then renamed into place, never over a folder made meanwhile."""
+        user_ids = self._space_user(owner)
+        if user_ids is None or os.geteuid() != 0:
+            os.mkdir(fs_path, 0o700)
+            return
+        temp = self.temp_beside(fs_path)
+        os.mkdir(temp, 0o700)
+        try:
+            hand_over(temp, user_ids)
+            rename_noreplace(temp, fs_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.rmdir(temp)
+            raise
 
     def make_folder(self, place: Place) -> None:
         """Create the folder ``place`` (mode 0700), belonging to its space's user."""
-        os.mkdir(place.fs_path, 0o700)
-        self.give_to_space_user(place.owner, place.fs_path)
+        self._make_dir(place.owner, place.fs_path)
 
     def make_parents(self, place: Place) -> None:
         """Create the missing folders above ``place``, belonging to its space's user."""
@@ -377,8 +401,11 @@ class Spaces:
             missing.append(parent)
             parent = os.path.dirname(parent)
         for folder in reversed(missing):
-            os.mkdir(folder, 0o700)
-            self.give_to_space_user(place.owner, folder)
+            try:
+                self._make_dir(place.owner, folder)
+            except FileExistsError:
+                if not os.path.isdir(folder):
+                    raise
 
     def temp_beside(self, fs_path: str) -> str:
         parent = os.path.dirname(fs_path)
