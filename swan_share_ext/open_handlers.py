@@ -131,6 +131,7 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
             kind_title=KIND_TITLES.get(plan.kind, plan.kind) if plan else "",
             folder=folder,
             params_json=json.dumps(params),
+            asks_password=plan is not None and self.open_run(emit=None).is_drive_link(plan),
             api_url=url_path_join(self.base_url, "swan/api/open"),
             home_url=url_path_join(self.base_url, view_url("", True, s.open_with)),
             static_url=url_path_join(self.base_url, "swan/static/"),
@@ -159,6 +160,8 @@ class OpenApiHandler(OpenMixin, APIHandler):
             raise web.HTTPError(
                 400, "The body must be a JSON object of strings (the link's query)."
             )
+        # typed on the page for a password link of the drive; never a part of the link
+        password = body.pop("password", "")
         try:
             plan = self.link_reader().plan(body)
         except Refused as e:
@@ -168,7 +171,7 @@ class OpenApiHandler(OpenMixin, APIHandler):
         self.set_header("X-Accel-Buffering", "no")
         run = self.open_run(emit=self._emit)
         try:
-            self._emit(await run.run(plan))
+            self._emit(await run.run(plan, password=password))
         except Refused as e:
             self._emit(refusal_event(e))
         except web.HTTPError as e:

@@ -96,14 +96,20 @@ class OpenRun:
             self._last_progress = now
             self.emit({"event": "progress", "received": received, "total": total})
 
-    async def run(self, plan: Plan) -> dict[str, Any]:
+    async def run(self, plan: Plan, *, password: str = "") -> dict[str, Any]:
+        """Carry out ``plan``; ``password`` opens a password link of the drive."""
         if plan.kind == "own-path":
             return await self._own_path(plan.path)
         if plan.kind == "other-path":
             return await self._other_path(plan)
         if plan.kind == "git":
             return await self._git(plan)
-        return await self._download(plan)
+        return await self._download(plan, password)
+
+    def is_drive_link(self, plan: Plan) -> bool:
+        """Whether ``plan`` fetches a public link of this hub's drive (which may ask for a
+        password: the page offers a field for it)."""
+        return plan.kind == "share-link" and self.fetcher().trusts(plan.fetch_url)
 
     # -- paths --------------------------------------------------------------------------------
 
@@ -198,10 +204,12 @@ class OpenRun:
             trusted_prefix=s.drive_url.rstrip("/") + "/" if s.drive_url else "",
         )
 
-    async def _download(self, plan: Plan) -> dict[str, Any]:
+    async def _download(self, plan: Plan, password: str = "") -> dict[str, Any]:
         url = plan.fetch_url or plan.source
         self.step(f"Downloading from {plan.host}")
-        download = await self.fetcher().fetch(url, self._progress)
+        # a drive link's password goes to the drive alone, as Basic auth with the link's token
+        auth = (drive_link_token(url), password) if password and self.is_drive_link(plan) else None
+        download = await self.fetcher().fetch(url, self._progress, auth=auth)
         self.step(f"Downloaded {len(download.data)} bytes")
         name = plan.name or safe_project_name(posixpath.splitext(download.filename)[0])
         if is_zip(download.data) and not download.filename.endswith(".ipynb"):
@@ -294,6 +302,11 @@ class OpenRun:
             return await self._deliver(
                 plan, plan.name, files, merge, before_save=lambda: repo.mark_delivered(commit)
             )
+
+
+def drive_link_token(fetch_url: str) -> str:
+    """The token of a drive link's download URL (``…/s/<token>/download``)."""
+    return fetch_url.rstrip("/").split("/")[-2]
 
 
 def _valid_notebook(data: bytes) -> bool:

@@ -576,6 +576,35 @@ def test_a_public_link_with_password_serves_its_folder_read_only(drive):
     assert page.status_code == 200 and "poster.pdf" in page.text
 
 
+def test_a_password_link_opens_in_a_browser_by_its_form_and_for_programs_by_basic_auth(drive):
+    drive.dav("alice", "MKCOL", "exam")
+    drive.dav("alice", "PUT", "exam/answers.ipynb", content=b"{}")
+    token = _share(drive, "alice", path="exam", shareType="3", password="open sesame")["token"]
+    other = _share(drive, "alice", path="exam", shareType="3", password="other one")["token"]
+    page = f"{drive.base}/s/{token}"
+    asked = httpx.get(page)
+    assert asked.status_code == 401 and "type='password'" in asked.text
+    assert "answers.ipynb" not in asked.text
+
+    browser = httpx.Client()
+    wrong = browser.post(page, data={"password": "guess"})
+    assert wrong.status_code == 401 and "not right" in wrong.text and not browser.cookies
+    opened = browser.post(page, data={"password": "open sesame"}, follow_redirects=True)
+    assert opened.status_code == 200 and "answers.ipynb" in opened.text
+    assert browser.get(f"{page}/download").headers["content-type"] == "application/zip"
+    # the cookie opens this link only, and only while the password stays the same
+    assert browser.get(f"{drive.base}/s/{other}").status_code == 401
+    forged = httpx.get(page, cookies={"swan_link": "0" * 64})
+    assert forged.status_code == 401
+
+    # programs: Basic auth with the link's token as the user
+    zipped = httpx.get(f"{page}/download", auth=(token, "open sesame"))
+    assert zipped.status_code == 200 and zipped.content[:2] == b"PK"
+    assert httpx.get(f"{page}/download", auth=(token, "guess")).status_code == 401
+    assert httpx.get(f"{page}/download", auth=(other, "other one")).status_code == 401
+    assert httpx.post(page, content=b"x" * 5000).status_code == 400
+
+
 def test_over_quota_uploads_answer_507_and_leave_no_partial_file(drive):
     big = os.urandom(QUOTA + 1)
     r = drive.dav("carol", "PUT", "huge.bin", content=big)

@@ -10,6 +10,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -64,11 +65,21 @@ def public_link(drive: Drive, owner: str, path: str, **more: str) -> str:
     return r.json()["ocs"]["data"]["url"]
 
 
-def open_link(swan: Swan, name: str, url: str) -> list[dict]:
-    """``name`` follows an open-in link of ``url`` like a browser and presses "Open"."""
+def space_of(swan: Swan, name: str) -> Path:
+    """``name``'s space on disk, made if no test made it before (tests may run alone)."""
+    space = swan.data / "users" / name
+    space.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return space
+
+
+def open_link(swan: Swan, name: str, url: str, password: str = "") -> list[dict]:
+    """``name`` follows an open-in link of ``url`` (a drive link) like a browser and presses
+    "Open", having typed ``password`` into the page's field for one."""
     client = browser_login(swan, name)
     link = "/hub/user-redirect/swan/open?" + urlencode({"url": url})
-    return confirm(client, follow_link(client, link, until="/swan/open"))
+    page = follow_link(client, link, until="/swan/open")
+    assert 'id="open-password"' in page.text
+    return confirm(client, page, password)
 
 
 @needs_chromium
@@ -122,7 +133,7 @@ def test_a_notebook_uploaded_on_the_drive_page_opens_in_swan_stopped_or_running(
 
 def test_a_public_file_link_of_the_drive_opens_in_another_users_swan_projects(swan, drive):
     data = notebook_bytes("print('a handout for anyone')")
-    (swan.data / "users" / "alice" / "handout.ipynb").write_bytes(data)
+    (space_of(swan, "alice") / "handout.ipynb").write_bytes(data)
     link = public_link(drive, "alice", "/handout.ipynb")
     assert link.startswith(f"{swan.url}/services/drive/s/")
 
@@ -134,7 +145,7 @@ def test_a_public_file_link_of_the_drive_opens_in_another_users_swan_projects(sw
 
 
 def test_a_public_folder_link_of_the_drive_opens_as_a_project_with_all_its_files(swan, drive):
-    folder = swan.data / "users" / "alice" / "course"
+    folder = space_of(swan, "alice") / "course"
     (folder / "data").mkdir(parents=True)
     lesson = notebook_bytes("print('the course')")
     (folder / "lesson.ipynb").write_bytes(lesson)
@@ -165,13 +176,49 @@ def test_a_public_folder_link_of_the_drive_opens_as_a_project_with_all_its_files
     assert not (project / ".secret").exists() and not (project / "passwords").exists()
 
 
-def test_an_unknown_or_password_protected_drive_link_is_refused_and_writes_nothing(swan, drive):
-    (swan.data / "users" / "alice" / "exam.ipynb").write_bytes(notebook_bytes("print('exam')"))
+def test_a_password_link_of_the_drive_opens_with_its_password_and_no_other(swan, drive):
+    data = notebook_bytes("print('exam')")
+    (space_of(swan, "alice") / "exam.ipynb").write_bytes(data)
     protected = public_link(drive, "alice", "/exam.ipynb", password="Correct-Horse-7")
-    # no page on the way asks for a password: refused, and said so
+    projects = swan.data / "users" / "bob" / "SWAN_projects"
     events = open_link(swan, "bob", protected)
-    assert events[-1]["event"] == "error" and "401" in events[-1]["message"], events
+    assert events[-1]["event"] == "error" and "asks for a password" in events[-1]["message"]
+    events = open_link(swan, "bob", protected, password="wrong-horse")
+    assert "is not right" in events[-1]["message"], events
+    assert not (projects / "exam").exists()
+    events = open_link(swan, "bob", protected, password="Correct-Horse-7")
+    assert events[-1]["event"] == "done", events
+    assert (projects / "exam" / "exam.ipynb").read_bytes() == data
+
+
+def test_an_unknown_drive_link_is_refused_and_writes_nothing(swan, drive):
     events = open_link(swan, "bob", f"{swan.url}/services/drive/s/NoSuchToken123")
     assert events[-1]["event"] == "error" and "404" in events[-1]["message"], events
-    projects = swan.data / "users" / "bob" / "SWAN_projects"
-    assert not (projects / "exam").exists() and not (projects / "NoSuchToken123").exists()
+    assert not (swan.data / "users" / "bob" / "SWAN_projects" / "NoSuchToken123").exists()
+
+
+@needs_chromium
+def test_in_a_browser_a_password_link_asks_for_its_password_on_the_drive_and_in_swan(swan, drive):
+    pytest.importorskip("playwright.sync_api")
+    data = notebook_bytes("print('quiz')")
+    (space_of(swan, "alice") / "quiz.ipynb").write_bytes(data)
+    link = public_link(drive, "alice", "/quiz.ipynb", password="Quiz-Pass-9")
+    with chromium_browser() as browser:
+        page = person(browser)
+        # the drive's own page asks, then shows the file
+        page.goto(link)
+        page.fill("input[name=password]", "Quiz-Pass-9")
+        page.get_by_role("button", name="Open").click()
+        page.get_by_role("link", name="Download").wait_for()
+
+        # as an open-in link: a wrong password is said so and may be typed again
+        page.goto(f"{swan.url}/hub/user-redirect/swan/open?" + urlencode({"url": link}))
+        fill_hub_login(page, "bob", swan.passwords()["bob"])
+        page.wait_for_selector("#open-password", timeout=SPAWN_TIMEOUT * 1000)
+        page.fill("#open-password", "not-it")
+        page.click("#open-confirm")
+        page.locator("#open-log .error", has_text="is not right").wait_for()
+        page.fill("#open-password", "Quiz-Pass-9")
+        page.click("#open-confirm")
+        page.wait_for_url("**/user/bob/lab/tree/SWAN_projects/quiz/quiz.ipynb")
+    assert (space_of(swan, "bob") / "SWAN_projects" / "quiz" / "quiz.ipynb").read_bytes() == data

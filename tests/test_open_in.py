@@ -15,10 +15,12 @@ from open_servers import (
     SourceServer,
     UpstreamRepository,
     post_open,
+    redirect,
     reply,
     server_config,
 )
 
+from swan_share_ext.open_fetch import Fetcher
 from swan_share_ext.open_safety import BadLink, Refused, UrlPolicy
 from swan_share_ext.open_sources import LinkReader
 
@@ -416,3 +418,38 @@ async def test_a_second_source_with_the_same_name_gets_its_own_folder(
     done = last(await open_api(url=source.url("/b/report.ipynb")))
     assert done["path"] == "SWAN_projects/report-2/report.ipynb"
     assert (space / "SWAN_projects/report/report.ipynb").read_text() == notebook("a")
+
+
+async def test_a_drive_link_password_goes_to_the_drive_alone_not_along_a_redirect():
+    seen: dict[str, list[str | None]] = {"drive": [], "elsewhere": []}
+
+    def recording(where: str, answer):
+        def record(handler) -> None:
+            seen[where].append(handler.headers.get("Authorization"))
+            answer(handler)
+
+        return record
+
+    elsewhere = SourceServer("127.0.0.3")
+    drive = SourceServer(SOURCE_HOST)
+    try:
+        elsewhere.routes["/x.ipynb"] = recording("elsewhere", reply(200, b"{}"))
+        drive.routes["/drive/s/Tok3n_abc/download"] = recording(
+            "drive", redirect(elsewhere.url("/x.ipynb"))
+        )
+        fetcher = Fetcher(
+            UrlPolicy.from_lists(["127.0.0.3"], ["http"], ["127.0.0.3/32"]),
+            max_bytes=1024,
+            timeout=5.0,
+            max_redirects=2,
+            trusted_prefix=drive.url("/drive/"),
+        )
+        got = await fetcher.fetch(
+            drive.url("/drive/s/Tok3n_abc/download"), auth=("Tok3n_abc", "pw")
+        )
+        assert got.data == b"{}"
+        assert seen["drive"] == ["Basic VG9rM25fYWJjOnB3"]  # base64 of Tok3n_abc:pw
+        assert seen["elsewhere"] == [None]
+    finally:
+        drive.stop()
+        elsewhere.stop()

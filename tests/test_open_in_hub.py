@@ -71,12 +71,15 @@ def follow_link(client: httpx.Client, link: str, until: str) -> httpx.Response:
     return r
 
 
-def confirm(client: httpx.Client, page: httpx.Response) -> list[dict]:
-    """Press "Open" on the confirmation page: POST its parameters with the page's XSRF token."""
+def confirm(client: httpx.Client, page: httpx.Response, password: str = "") -> list[dict]:
+    """Press "Open" on the confirmation page: POST its parameters with the page's XSRF token
+    (and the ``password`` typed into its field)."""
     api = re.search(r'data-api="([^"]+)"', page.text).group(1)
     params = json.loads(
         re.search(r'data-params="([^"]+)"', page.text).group(1).replace("&#34;", '"')
     )
+    if password:
+        params["password"] = password
     xsrf = re.search(r'data-xsrf="([^"]+)"', page.text).group(1)
     r = client.post(api, json=params, headers={"X-XSRFToken": xsrf})
     assert r.status_code == 200, r.text

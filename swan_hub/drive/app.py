@@ -9,6 +9,8 @@ Handlers run in cheroot's worker threads, so blocking calls here block one reque
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -34,6 +36,7 @@ from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsP
 from .identity import Caller, HubIdentity, HubUnavailable
 from .spaces import Spaces
 from .state import DriveState
+from .web import LINK_COOKIE
 
 log = logging.getLogger("swan_hub.drive")
 
@@ -115,6 +118,8 @@ class DriveWSGI:
         )
         self.dav = WsgiDAVApp(self._dav_config())
         self.pages = web.Pages(self)
+        # signs the cookies of password links opened in a browser; a restart forgets them
+        self._link_secret = secrets.token_bytes(32)
 
     def _dav_config(self) -> dict[str, Any]:
         # Shares are keyed by their full public path (no WsgiDAV mount_path): hrefs then carry
@@ -191,6 +196,27 @@ class DriveWSGI:
             return None
         token, _, password = decoded.partition(":")
         return self.open_link(token, password)
+
+    def link_cookie(self, share: Any) -> str:
+        """The value of the cookie that keeps a password link open in a browser: a MAC of the
+        link and its password's hash, so a new password closes it."""
+        message = f"{share.token}:{share.password_hash}".encode()
+        return hmac.new(self._link_secret, message, hashlib.sha256).hexdigest()
+
+    def unlocked_link(self, token: str, environ: dict) -> Any:
+        """The live link share of ``token`` where the request may open it: no password is
+        needed, or it comes as Basic auth (user the token), or in the link's cookie."""
+        share = self.open_link(token, None)
+        if share is not None:
+            return share
+        by_basic = self._link_for_basic(environ)
+        if by_basic is not None and by_basic.token == token:
+            return by_basic
+        sent = _cookies(environ).get(LINK_COOKIE, "")
+        share = self.spaces.state.share_by_token(token) if sent else None
+        if share is None or ocs.link_expired(share) or not share.password_hash:
+            return None
+        return share if hmac.compare_digest(sent, self.link_cookie(share)) else None
 
     def open_link(self, token: str, password: str | None) -> Any:
         """The live link share of ``token`` if ``password`` opens it (None: no password given)."""

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 OPENABLE = (".ipynb",)
+#: the cookie of a password link opened in a browser (its path is the link's own)
+LINK_COOKIE = "swan_link"
+#: how long a browser keeps a password link open (seconds), and the largest password form read
+LINK_COOKIE_SECONDS = 12 * 3600
+MAX_FORM_BYTES = 4096
 
 StartResponse = Callable[..., Any]
 
@@ -197,17 +202,13 @@ class Pages:
 
     def public(self, rest: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         token, _, sub = rest.partition("/")
-        share = self.app.open_link(token, None)
+        if environ["REQUEST_METHOD"].upper() == "POST" and sub == "":
+            return self._unlock(token, environ, start_response)
+        share = self.app.unlocked_link(token, environ)
         known = self.app.spaces.state.share_by_token(token) if share is None else None
         protected = known is not None and bool(known.password_hash) and not link_expired(known)
         if protected and sub in ("", "download"):
-            # A password-protected link: the page asks for it; the files are at public.php/webdav.
-            body = (
-                "<h1>Protected link</h1><p>This link needs a password. Use it with the download "
-                f"address <code>{html.escape(self._url('/public.php/webdav/'))}</code>, user "
-                f"<code>{html.escape(token)}</code> and the password you were given.</p>"
-            )
-            return _page(start_response, "Protected link", body, "401 Unauthorized")
+            return self._password_page(token, start_response, wrong=False)
         try:
             place = self.spaces.place_of_share(share) if share is not None else None
         except DriveError:
@@ -258,6 +259,45 @@ class Pages:
             ],
         )
         return iter(lambda: f.read(1 << 16), b"")
+
+    def _password_page(
+        self, token: str, start_response: StartResponse, *, wrong: bool
+    ) -> list[bytes]:
+        """The form that opens a password link in this browser (a cookie for this link only),
+        and how programs send the password instead: Basic auth, user the link's token."""
+        body = (
+            "<h1>Protected link</h1><p>This link needs a password.</p>"
+            + ("<p class='error' role='alert'>That password is not right.</p>" if wrong else "")
+            + f"<form method='post' action='{html.escape(self._url(f'/s/{token}'))}'>"
+            "<label>Password <input type='password' name='password' autofocus required></label> "
+            "<button>Open</button></form>"
+            f"<p>Programs send the password as Basic auth, user <code>{html.escape(token)}</code>: "
+            f"to <code>{html.escape(self._url(f'/s/{token}/download'))}</code>, or over WebDAV "
+            f"at <code>{html.escape(self._url('/public.php/webdav/'))}</code>.</p>"
+        )
+        return _page(start_response, "Protected link", body, "401 Unauthorized")
+
+    def _unlock(self, token: str, environ: dict, start_response: StartResponse) -> list[bytes]:
+        """POST /s/<token> with the link's password (a form): the link's cookie, then its page."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if not 0 < length <= MAX_FORM_BYTES:
+            return _page(
+                start_response, "Bad request", "<p>Send the password form.</p>", "400 Bad Request"
+            )
+        form = parse_qs(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
+        share = self.app.open_link(token, (form.get("password") or [""])[0])
+        if share is None or not share.password_hash:
+            return self._password_page(token, start_response, wrong=True)
+        link = self._url(f"/s/{token}")
+        cookie = (
+            f"{LINK_COOKIE}={self.app.link_cookie(share)}; Path={link}; HttpOnly; "
+            f"SameSite=Lax; Max-Age={LINK_COOKIE_SECONDS}"
+        )
+        start_response("303 See Other", [("Location", link), ("Set-Cookie", cookie)])
+        return [b""]
 
     def _download_folder(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
         if not os.path.isdir(place.fs_path):

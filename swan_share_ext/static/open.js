@@ -60,7 +60,20 @@
       status.className = "error";
       bar.hidden = true;
       line(event.message, "error");
+      if (document.getElementById("open-password")) {
+        // another password may be tried
+        button.disabled = false;
+      }
     }
+  }
+
+  // The link's query, and the password typed for a password link (never part of the link).
+  function body() {
+    const password = document.getElementById("open-password");
+    if (!password || !password.value) {
+      return page.dataset.params;
+    }
+    return JSON.stringify(Object.assign(JSON.parse(page.dataset.params), { password: password.value }));
   }
 
   async function open() {
@@ -72,7 +85,7 @@
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-XSRFToken": page.dataset.xsrf },
-        body: page.dataset.params,
+        body: body(),
       });
     } catch (err) {
       handle({ event: "error", message: "Your SWAN server did not answer (" + err + ")." });
