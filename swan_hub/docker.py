@@ -24,6 +24,10 @@ class ImageNotAvailable(RuntimeError):
     """The image of the chosen software environment is not on this Docker host."""
 
 
+class GpuNotAvailable(RuntimeError):
+    """A GPU was chosen in the form, and the Docker engine has no GPU runtime to give one."""
+
+
 class SwanDockerSpawner(SwanContainerMixin, DockerSpawner):
     """Runs each user's server in a Docker container on this host.
 
@@ -90,11 +94,26 @@ class SwanDockerSpawner(SwanContainerMixin, DockerSpawner):
         self.port = random_port()
         try:
             return await super().start()
-        except BaseException:
+        except BaseException as e:
             # No half-started container: a failed start leaves nothing behind.
             if self.object_id:
                 await self._remove_failed_container()
+            if self._gpu_missing(e):
+                raise GpuNotAvailable(
+                    "A GPU was requested, but this server's Docker engine has none to give "
+                    "(no GPU runtime such as the NVIDIA container toolkit). Start without a "
+                    "GPU, or ask the administrators."
+                ) from None
             raise
+
+    def _gpu_missing(self, error: BaseException) -> bool:
+        """Whether Docker refused the start for the GPU the form asked for."""
+        return (
+            self.choice is not None
+            and self.choice.gpu
+            and isinstance(error, docker.errors.APIError)
+            and "device driver" in str(error)
+        )
 
     async def pull_image(self, image: str) -> None:
         self.report_progress(40, f"Starting a container from {image}")

@@ -99,6 +99,7 @@ def hub(image, tmp_path_factory) -> Iterator[Swan]:
         ],
         "cpu": {"choices": [0.5, 1, 2], "default": 1},
         "memory": {"choices": ["512M", "1G", "2G"], "default": "1G"},
+        "gpu": {"available": True},
     }
     admin_config = (
         # Answer spawn requests at once, so that the progress stream is watched from the start.
@@ -275,6 +276,20 @@ def test_a_missing_image_is_a_clear_spawn_error_and_leaves_no_container(hub):
     space(hub, "carol").mkdir(exist_ok=True)
     message = failure(spawn_through_api(hub, "carol", {"environment": "gone"}))
     assert "swan-missing:none" in message and "not available" in message
+    wait_until_stopped(hub, "carol")
+    assert f"{hub.prefix}-carol" not in containers(hub.prefix)
+
+
+def test_a_gpu_is_asked_of_docker_and_a_host_without_one_is_a_clear_spawn_error(hub):
+    space(hub, "carol").mkdir(exist_ok=True)
+    events = spawn_through_api(hub, "carol", {"environment": "test", "gpu": "yes"})
+    if events[-1].get("ready"):  # an engine with a GPU runtime: the container has the request
+        config = json.loads(docker("inspect", f"{hub.prefix}-carol").stdout)[0]
+        assert config["HostConfig"]["DeviceRequests"][0]["Capabilities"] == [["gpu"]]
+        api(hub, "carol", "DELETE", "/users/carol/server")
+    else:
+        message = failure(events)
+        assert "A GPU was requested" in message and "Start without a GPU" in message
     wait_until_stopped(hub, "carol")
     assert f"{hub.prefix}-carol" not in containers(hub.prefix)
 
