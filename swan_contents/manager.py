@@ -441,11 +441,9 @@ class SwanContentsManager(AsyncContentsManager):
             model = self._model(entry, type)
             stored_hash = entry.checksum(self.hash_algorithm) if data is None else None
             if data is None and (content or (require_hash and stored_hash is None)):
-                writable = entry.writable  # a stat knows of locks; a read may not
                 with storage_errors():
-                    entry, data = await self.storage.read(path)
+                    entry, data = await self.storage.read(path, stated=entry)
                 model = self._model(entry, type)
-                model["writable"] = model["writable"] and writable
             if content:
                 if model["type"] == "notebook":
                     await self._notebook_content(model, data)

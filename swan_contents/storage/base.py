@@ -196,8 +196,13 @@ class Storage(abc.ABC):
         """The entry at `path`; with `children=True` a directory comes with its children."""
 
     @abc.abstractmethod
-    async def read(self, path: str) -> tuple[Entry, bytes]:
-        """The content of the file at `path` and the entry of exactly that content."""
+    async def read(self, path: str, *, stated: Entry | None = None) -> tuple[Entry, bytes]:
+        """The content of the file at `path` and the entry of exactly that content.
+
+        `stated` is the entry a stat of `path` just gave: what it says of the file is not asked
+        again, and the entry returned is writable only if both say so (a stat knows of locks
+        and share permissions that a download may not tell).
+        """
 
     @abc.abstractmethod
     async def write(

@@ -20,6 +20,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TypeVar
 
 from .base import (
@@ -650,8 +651,11 @@ class PosixStorage(Storage):
     async def stat(self, path: str, *, children: bool = False) -> Entry:
         return await self._run(path, self._stat, path, children)
 
-    async def read(self, path: str) -> tuple[Entry, bytes]:
-        return await self._run(path, self._read, path)
+    async def read(self, path: str, *, stated: Entry | None = None) -> tuple[Entry, bytes]:
+        entry, data = await self._run(path, self._read, path)
+        if stated is not None and not stated.writable:
+            entry = replace(entry, writable=False)
+        return entry, data
 
     async def write(
         self, path: str, data: bytes, *, if_match: str | None = None, create_only: bool = False

@@ -842,9 +842,12 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             file_id=response.headers.get("OC-FileId"),
         )
 
-    async def read(self, path: str) -> tuple[Entry, bytes]:
+    async def read(self, path: str, *, stated: Entry | None = None) -> tuple[Entry, bytes]:
         if not path:
             raise IsADirectory(path, "the root of the space is a folder")
+        if stated is not None:
+            entry, data = await self._download(path)
+            return replace(entry, writable=entry.writable and stated.writable), data
         if (await self.capabilities())["dialect"] == "plain":
             return await self._download(path)
         # On a server that shares (the ownCloud family) a file may be read-only, a share given
