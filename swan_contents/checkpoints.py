@@ -46,14 +46,12 @@ class SwanCheckpoints(AsyncCheckpoints):
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
         try:
-            versions = await self.parent.list_versions(path)
-            with storage_errors():
-                current = await self.parent.current_version(self.parent.storage_path(path))
+            versions = await self.parent.list_versions(path, current=True)
         except HTTPError as e:
             if e.status_code == 404:
                 return []
             raise
-        return [checkpoint_model(v) for v in ([current] if current else []) + versions]
+        return [checkpoint_model(v) for v in versions]
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
         await self.rename_all_checkpoints(old_path, new_path)

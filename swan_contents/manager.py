@@ -638,17 +638,22 @@ class SwanContentsManager(AsyncContentsManager):
             sources.append(EosVersions(self.storage))
         return sources
 
-    async def list_versions(self, path: str) -> list[Version]:
-        """Every version of the file at `path` from every source, newest first."""
+    async def list_versions(self, path: str, *, current: bool = False) -> list[Version]:
+        """Every version of the file at `path` from every source, newest first; with
+        `current`, where the storage keeps versions itself, its current content before them
+        (Jupyter's checkpoints, see `SwanCheckpoints`), from the same stat."""
         path = self.storage_path(path)
         self._refuse_hidden(path)
         found: list[Version] = []
         with storage_errors():
-            if (await self.storage.stat(path)).is_dir:
+            entry = await self.storage.stat(path)
+            if entry.is_dir:
                 raise HTTPError(400, f"/{path} is a folder; folders have no versions")
             for source in await self.version_sources():
                 found += await source.list(path)
-        return sorted(found, key=lambda v: (v.mtime, v.id), reverse=True)
+            now = current and await self.storage_keeps_versions()
+        found.sort(key=lambda v: (v.mtime, v.id), reverse=True)
+        return [ServerVersions(self.storage).current_of(entry), *found] if now else found
 
     async def current_version(self, path: str) -> Version | None:
         """The current content of the file at `path` as a version, where the storage keeps

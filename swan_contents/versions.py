@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 from .storage.base import (
     AlreadyExists,
+    Entry,
     IsADirectory,
     NotFound,
     Storage,
@@ -327,6 +328,10 @@ class ServerVersions(VersionSource):
         entry = await self.storage.stat(path)
         if entry.is_dir:
             raise IsADirectory(path, "folders have no versions")
+        return self.current_of(entry)
+
+    def current_of(self, entry: Entry) -> Version:
+        """The content a file's entry describes (its stat), as a version."""
         name = f"{self.NOW}{int(entry.mtime)}@{entry.size}@{entry.etag}"
         return Version(
             id=encode_id(self.name, name), mtime=entry.mtime, size=entry.size, source="server"
