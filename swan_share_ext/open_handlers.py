@@ -118,10 +118,25 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
             self.set_status(e.status)
             self.finish(self._page("refused", reason=e.message, plan=None, folder="", params={}))
             return
-        self.finish(self._page("confirm", reason="", plan=plan, folder=folder, params=params))
+        page = self._page(
+            "confirm",
+            reason="",
+            plan=plan,
+            folder=folder,
+            params=params,
+            asks_password=run.is_drive_link(plan),
+        )
+        self.finish(page)
 
     def _page(
-        self, state: str, *, reason: str, plan: Plan | None, folder: str, params: dict
+        self,
+        state: str,
+        *,
+        reason: str,
+        plan: Plan | None,
+        folder: str,
+        params: dict,
+        asks_password: bool = False,
     ) -> str:
         s = self.open_settings
         return _OPEN_PAGE.render(
@@ -131,7 +146,7 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
             kind_title=KIND_TITLES.get(plan.kind, plan.kind) if plan else "",
             folder=folder,
             params_json=json.dumps(params),
-            asks_password=plan is not None and self.open_run(emit=None).is_drive_link(plan),
+            asks_password=asks_password,
             api_url=url_path_join(self.base_url, "swan/api/open"),
             home_url=url_path_join(self.base_url, view_url("", True, s.open_with)),
             static_url=url_path_join(self.base_url, "swan/static/"),
