@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,8 @@ def versions_dir(tmp_path):
 
 @pytest.fixture
 def jp_server_config(manager, backend, versions_dir, request):
+    if manager == "stock":
+        keep_the_desktop_trash_in(request.getfixturevalue("tmp_path") / "data-home", request)
     config = {
         "ServerApp": {
             "contents_manager_class": STOCK if manager == "stock" else SWAN,
@@ -109,6 +112,18 @@ def jp_server_config(manager, backend, versions_dir, request):
             )
             request.getfixturevalue("monkeypatch").setenv("SWAN_TEST_DAV_PASSWORD", server.password)
     return config
+
+
+def keep_the_desktop_trash_in(data_home: Path, request) -> None:
+    """The stock manager deletes to the user's desktop trash (send2trash), whose place
+    send2trash fixed from the real home when it was imported: point it into the test's own
+    folder, so that tests leave nothing in the home of whoever runs them."""
+    from send2trash import plat_other
+
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data_home))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data_home / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(data_home / "Trash"))
 
 
 #: (manager, backend) pairs a suite runs against: the stock manager on a folder, and ours on

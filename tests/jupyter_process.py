@@ -47,7 +47,15 @@ class JupyterProcess:
             f"--ServerApp.log_level={log_level}",
             *options,
         ]
-        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(state / "runtime"), **(env or {}))
+        # its runtime files, trust database and desktop trash (the stock manager's deletes) stay
+        # in `state`, out of the home of whoever runs it
+        env = {
+            **os.environ,
+            "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
+            "JUPYTER_DATA_DIR": str(state / "data"),
+            "XDG_DATA_HOME": str(state / "data-home"),
+            **(env or {}),
+        }
         # the server's log goes to `log` when given (tests that read what it logged)
         output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child's
         try:
