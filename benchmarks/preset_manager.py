@@ -2,7 +2,8 @@
 request: the benchmarks run it beside ours so that each ratio says what it measures.
 
 Never for real use: a listing answers a model read from a file, a save does to the notebook
-exactly what every contents manager must (sign, validate, serialize) and then drops the bytes.
+exactly what every contents manager must (sign, validate, serialize: with our serializer, so that
+what the storage adds is what the difference shows) and then drops the bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import nbformat
 from jupyter_server.services.contents.manager import AsyncContentsManager
 from traitlets import Unicode
+
+from swan_contents.notebook_json import notebook_bytes
 
 
 def _with_datetimes(model: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +55,7 @@ class PresetContentsManager(AsyncContentsManager):
         nb = nbformat.from_dict(model["content"])
         self.check_and_sign(nb, path)
         validation_error: dict[str, Any] = {}
-        nbformat.writes(nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error)
+        notebook_bytes(nb, validation_error)
         now = datetime.now().astimezone()
         saved = {
             "name": path.rpartition("/")[2],

@@ -38,6 +38,7 @@ from traitlets import (
     validate,
 )
 
+from . import notebook_json
 from .checkpoints import SwanCheckpoints
 from .errors import http_error, storage_errors
 from .gc_pause import gc_paused
@@ -475,24 +476,17 @@ class SwanContentsManager(AsyncContentsManager):
     async def _encode_notebook(
         self, model: dict[str, Any], path: str
     ) -> tuple[bytes, dict, asyncio.Future]:
-        """The notebook's bytes as nbformat writes them, its validation error, and the storing
-        of its signature in the trust database, which runs meanwhile (await it after the
-        write)."""
+        """The notebook's bytes as nbformat writes them (`notebook_json`), its validation error,
+        and the storing of its signature in the trust database, which runs meanwhile (await it
+        after the write)."""
         validation_error: dict[str, Any] = {}
         try:
             nb = nbformat.from_dict(model["content"])
             signing = self.trust.remember(await self.trust.signature(nb, path), path)
-            text = await asyncio.to_thread(
-                nbformat.writes,
-                nb,
-                version=nbformat.NO_CONVERT,
-                capture_validation_error=validation_error,
-            )
+            data = await asyncio.to_thread(notebook_json.notebook_bytes, nb, validation_error)
         except Exception as e:
             raise HTTPError(400, f"Unreadable Notebook content for /{path}: {e!r}") from e
-        if not text.endswith("\n"):
-            text += "\n"
-        return text.encode("utf-8"), validation_error, signing
+        return data, validation_error, signing
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         """Write a model atomically and return its model without content.
