@@ -5,8 +5,8 @@
   entries (XML, hrefs, etags, dates), turned into models, and encoded by Jupyter's handler;
 - saving 1 MB and 10 MB notebooks: Jupyter's handler decoding the body, then what every contents
   manager does (sign into the trust database, validate, serialize; ours against nbformat's
-  serializer too) and what ours adds (keep a version). Each layer is printed with its share of
-  the whole.
+  serializer too) and what ours adds (keep a version); and reading the notebook back, ours against
+  nbformat.reads. Each layer is printed with its share of the whole.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import webdav  # noqa: E402
 
 from swan_contents import SwanContentsManager  # noqa: E402
-from swan_contents.notebook_json import notebook_bytes  # noqa: E402
+from swan_contents.notebook_json import notebook_bytes, read_notebook  # noqa: E402
 from swan_contents.storage import WebDAVStorage  # noqa: E402
 from swan_contents.storage.webdav import parse_xml  # noqa: E402
 
@@ -105,6 +105,13 @@ def save_layers(size: int, cm: SwanContentsManager) -> None:
         f" {stock / ours:.1f}x ours; of which validating {ms(lambda: nbformat.validate(nb), 5):.2f}"
         f" ms, copying and splitting into lines {ms(lambda: split_lines(copy.deepcopy(nb)), 5):.2f}"
         " ms)"
+    )
+    text = data.decode("utf-8")
+    read_ours = ms(lambda: read_notebook(text), 5)
+    read_stock = ms(lambda: nbformat.reads(text, as_version=4), 5)
+    print(
+        f"  (opening it, the notebook from the stored text: ours {read_ours:.2f} ms, nbformat.reads"
+        f" {read_stock:.2f} ms, {read_stock / read_ours:.1f}x ours)"
     )
 
 

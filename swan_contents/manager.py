@@ -344,9 +344,7 @@ class SwanContentsManager(AsyncContentsManager):
         validation_error: dict[str, Any] = {}
         try:
             text = data.decode("utf-8")
-            nb = await asyncio.to_thread(
-                nbformat.reads, text, as_version=4, capture_validation_error=validation_error
-            )
+            nb = await asyncio.to_thread(notebook_json.read_notebook, text, validation_error)
         except Exception as e:
             raise HTTPError(400, f"Unreadable Notebook: /{path} {e!r}") from e
         self.notary.mark_cells(nb, await self.trust.is_trusted(nb, path))

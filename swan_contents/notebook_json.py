@@ -17,6 +17,11 @@ What is written must not change by a byte (a save would otherwise show as a chan
 client and in every diff): the tests compare this with nbformat on generated notebooks full of
 what JSON escapes or `str.splitlines` breaks at; anything unusual (keys that are not strings,
 values JSON has no type for, a notebook of another major version) is written by nbformat itself.
+
+`read_notebook(text)` is `nbformat.reads(text, as_version=4)` without its walk over every value
+of the file (`from_dict`, a Python call per line of every cell, 5 ms a MB): JSON objects become
+`NotebookNode`s as they are decoded, and lines are then joined by nbformat's own
+`rejoin_lines`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 import nbformat
-from nbformat.v4.rwbase import _non_text_split_mimes, strip_transient
+from nbformat.notebooknode import NotebookNode
+from nbformat.v4.rwbase import _non_text_split_mimes, rejoin_lines, strip_transient
 from traitlets.log import get_logger
 
 # Characters `encode_basestring` leaves unchanged; one not in a list's lines marks where they
@@ -76,6 +82,27 @@ def notebook_bytes(nb: Any, capture_validation_error: dict[str, Any] | None = No
         return _file(nbformat.v4.writes(nb))
     out.append(b"\n")
     return b"".join(out)
+
+
+def read_notebook(text: str, capture_validation_error: dict[str, Any] | None = None) -> Any:
+    """`nbformat.reads(text, as_version=4, capture_validation_error=...)`."""
+    nb = nbformat.reader.parse_json(text, object_hook=NotebookNode)
+    major, _ = nbformat.reader.get_version(nb)
+    if major != 4:
+        return nbformat.reads(text, as_version=4, capture_validation_error=capture_validation_error)
+    try:  # what nbformat's v4 reader does after its from_dict
+        nb = strip_transient(rejoin_lines(nb))
+    except AttributeError as e:
+        raise nbformat.ValidationError(
+            f"The notebook is invalid and is missing an expected key: {e}"
+        ) from None
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as e:
+        get_logger().error("Notebook JSON is invalid: %s", e)
+        if isinstance(capture_validation_error, dict):
+            capture_validation_error["ValidationError"] = e
+    return nb
 
 
 def _file(text: str) -> bytes:

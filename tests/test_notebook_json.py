@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbformat import v3, v4
 
-from swan_contents.notebook_json import notebook_bytes
+from swan_contents.notebook_json import notebook_bytes, read_notebook
 
 #: characters a writer could get wrong: JSON's escapes, every line break `str.splitlines` knows,
 #: the marks the writer joins lines with, non-ASCII of each width
@@ -201,3 +201,51 @@ def test_what_json_writes_otherwise_goes_to_nbformat():
 def test_a_notebook_of_another_major_version_is_written_by_nbformat():
     nb = v3.new_notebook(worksheets=[v3.new_worksheet(cells=[v3.new_code_cell("a\nb")])])
     assert notebook_bytes(nb) == stock(nb)
+
+
+def same_nodes(a, b) -> bool:
+    """Equal, and NotebookNodes where the other has them."""
+    if isinstance(a, dict):
+        return (
+            type(a) is type(b) and a.keys() == b.keys() and all(same_nodes(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, list):
+        return type(b) is list and len(a) == len(b) and all(map(same_nodes, a, b))
+    return type(a) is type(b) and (a == b or (a != a and b != b))  # NaN is NaN here
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_notebooks_are_read_as_nbformat_reads_them(seed):
+    text = stock(notebook(random.Random(seed))).decode()  # noqa: S311 - reproducible test data
+    ours: dict = {}
+    theirs: dict = {}
+    assert same_nodes(
+        read_notebook(text, capture_validation_error=ours),
+        nbformat.reads(text, as_version=4, capture_validation_error=theirs),
+    )
+    assert str(ours.get("ValidationError")) == str(theirs.get("ValidationError"))
+
+
+def test_what_nbformat_refuses_to_read_is_refused_alike():
+    v3_text = nbformat.writes(
+        v3.new_notebook(worksheets=[v3.new_worksheet(cells=[v3.new_code_cell("a\nb")])])
+    )
+    upgraded = [read_notebook(v3_text), nbformat.reads(v3_text, as_version=4)]
+    for nb in upgraded:  # the upgrade gives cells random ids
+        for cell in nb.cells:
+            del cell["id"]
+    assert same_nodes(*upgraded)
+    for text in ("not json at all, but long enough to be cut short in the message", "[]", "{}"):
+        with pytest.raises(Exception) as theirs:
+            nbformat.reads(text, as_version=4)
+        with pytest.raises(Exception) as ours:
+            read_notebook(text)
+        assert type(ours.value) is type(theirs.value)
+        assert str(ours.value) == str(theirs.value)
+    invalid = stock(v4.new_notebook(cells=[v4.new_code_cell("1")])).decode()
+    invalid = invalid.replace('"cell_type": "code",', '"cell_type": "code", "unknown": 1,')
+    ours_error: dict = {}
+    theirs_error: dict = {}
+    read_notebook(invalid, capture_validation_error=ours_error)
+    nbformat.reads(invalid, as_version=4, capture_validation_error=theirs_error)
+    assert str(ours_error["ValidationError"]) == str(theirs_error["ValidationError"])
