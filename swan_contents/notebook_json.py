@@ -67,12 +67,7 @@ def notebook_bytes(nb: Any, capture_validation_error: dict[str, Any] | None = No
             nb, version=nbformat.NO_CONVERT, capture_validation_error=capture_validation_error
         )
         return _file(text)
-    try:
-        nbformat.validate(nb)
-    except nbformat.ValidationError as e:
-        get_logger().error("Notebook JSON is invalid: %s", e)
-        if isinstance(capture_validation_error, dict):
-            capture_validation_error["ValidationError"] = e
+    _validate(nb, capture_validation_error)
     # what nbformat's v4 writer does before its json.dumps (its copy keeps `nb` as it was)
     stored = strip_transient(_mark_lines(copy.deepcopy(nb)))
     out: list[bytes] = []
@@ -96,13 +91,19 @@ def read_notebook(text: str, capture_validation_error: dict[str, Any] | None = N
         raise nbformat.ValidationError(
             f"The notebook is invalid and is missing an expected key: {e}"
         ) from None
+    _validate(nb, capture_validation_error)
+    return nb
+
+
+def _validate(nb: Any, capture_validation_error: dict[str, Any] | None) -> None:
+    """nbformat's validation as its `reads` and `writes` do it: an invalid notebook is logged,
+    its error kept in `capture_validation_error`, and it is read or written all the same."""
     try:
         nbformat.validate(nb)
     except nbformat.ValidationError as e:
         get_logger().error("Notebook JSON is invalid: %s", e)
         if isinstance(capture_validation_error, dict):
             capture_validation_error["ValidationError"] = e
-    return nb
 
 
 def _file(text: str) -> bytes:
