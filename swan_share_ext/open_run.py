@@ -9,7 +9,6 @@ This module owns the order of the steps and the events the confirmation page sho
 from __future__ import annotations
 
 import asyncio
-import json
 import posixpath
 import re
 import time
@@ -19,6 +18,8 @@ from urllib.parse import quote
 
 import nbformat
 from jupyter_core.utils import ensure_async
+
+from swan_contents.notebook_json import read_notebook
 
 from .open_archive import SafeZip, is_zip
 from .open_config import SwanOpenIn
@@ -310,11 +311,14 @@ def drive_link_token(fetch_url: str) -> str:
 
 
 def _valid_notebook(data: bytes) -> bool:
+    """Whether `data` is a notebook nbformat reads without a validation error (JSON that is no
+    object, such as `[]`, is none)."""
+    invalid: dict[str, Any] = {}
     try:
-        nbformat.validate(nbformat.reads(data.decode("utf-8"), as_version=4))
-    except (ValueError, UnicodeError, json.JSONDecodeError, nbformat.ValidationError):
+        read_notebook(data.decode("utf-8"), capture_validation_error=invalid)
+    except (ValueError, UnicodeError, AttributeError, nbformat.ValidationError):
         return False
-    return True
+    return not invalid
 
 
 def refusal_event(error: Refused | BadLink) -> dict[str, Any]:

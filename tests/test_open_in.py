@@ -21,6 +21,7 @@ from open_servers import (
 )
 
 from swan_share_ext.open_fetch import Fetcher
+from swan_share_ext.open_run import _valid_notebook
 from swan_share_ext.open_safety import BadLink, Refused, UrlPolicy
 from swan_share_ext.open_sources import LinkReader
 
@@ -370,6 +371,15 @@ def reader(**kwargs) -> LinkReader:
         "share_link_hosts": ("cloud.example.org",),
     }
     return LinkReader(policy, **{**defaults, **kwargs})
+
+
+def test_a_merged_notebook_counts_only_if_nbformat_reads_it_cleanly():
+    # a merge of a notebook that is not one goes beside the user's file, never in its place
+    assert _valid_notebook(notebook("print('merged')").encode())
+    for merged in (b"[]", b"null", b'"text"', b"{", b"\xff", b'{"nbformat": 4}'):
+        assert not _valid_notebook(merged), merged
+    unknown_field = notebook("1").replace('"cell_type": "code",', '"cell_type": "code", "x": 1,')
+    assert not _valid_notebook(unknown_field.encode())
 
 
 def test_links_name_their_kind_source_and_project_folder():
