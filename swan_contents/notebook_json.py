@@ -33,7 +33,8 @@ from typing import Any
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
-from nbformat.v4.rwbase import _non_text_split_mimes, rejoin_lines, strip_transient
+from nbformat.v4 import rwbase
+from nbformat.v4.rwbase import rejoin_lines, strip_transient
 from traitlets.log import get_logger
 
 # Characters `encode_basestring` leaves unchanged; one not in a list's lines marks where they
@@ -41,6 +42,9 @@ from traitlets.log import get_logger
 _MARKS = ("\x7f", "\uffff", "\U0010ffff")
 # What JSON escapes, but the line break: bytes a text written in one piece must not hold.
 _ESCAPED_BUT_NEWLINE = bytes(c for c in range(0x20) if c != 0x0A)
+# Media types nbformat splits into lines besides text/* (a private name of nbformat's; its value
+# in nbformat 5.11 should the name go).
+_SPLIT_MIMES = getattr(rwbase, "_non_text_split_mimes", {"application/javascript", "image/svg+xml"})
 # Line breaks of `str.splitlines` beyond `\n` and the control characters above.
 _OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
 
@@ -131,7 +135,7 @@ def _mark_lines(nb: Any) -> Any:
 def _mark_bundle(data: dict[str, Any]) -> None:
     """`nbformat.v4.rwbase._split_mimebundle(data)`, marking."""
     for key, value in list(data.items()):
-        if isinstance(value, str) and (key.startswith("text/") or key in _non_text_split_mimes):
+        if isinstance(value, str) and (key.startswith("text/") or key in _SPLIT_MIMES):
             data[key] = _Lines(value)
 
 
