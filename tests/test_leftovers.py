@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 
 import pytest
@@ -69,6 +70,32 @@ async def test_a_new_server_sweeps_where_an_earlier_one_left_temp_files(tmp_path
     assert not stale.exists()
     # only folders where temp files were made are visited, never the whole tree
     assert untouched.exists()
+
+
+async def test_folders_noted_while_sweeps_rewrite_the_journal_all_stay_in_it(tmp_path):
+    # a sweep rewrites the journal while saves note new folders in it (in worker threads of
+    # their own): no folder may be lost between the two (the race is narrow: many short rounds)
+    (tmp_path / "space").mkdir()
+    for attempt in range(200):
+        journal = str(tmp_path / f"journal-{attempt}")
+        storage = PosixStorage(str(tmp_path / "space"), journal=journal)
+        folders = [os.path.join(storage.root, f"d{i}") for i in range(10)]
+        stop = threading.Event()
+
+        def sweep_again_and_again(storage=storage, stop=stop) -> None:
+            while not stop.is_set():
+                storage.sweep_leftovers()
+
+        sweeper = threading.Thread(target=sweep_again_and_again)
+        sweeper.start()
+        try:
+            for folder in folders:
+                storage._note_temp_folder(folder)  # what a save's temp file in `folder` does
+        finally:
+            stop.set()
+            sweeper.join()
+        restarted = PosixStorage(str(tmp_path / "space"), journal=journal)
+        assert restarted._journaled_folders() == set(folders), f"round {attempt}"
 
 
 async def test_a_temp_file_in_use_is_never_swept_however_old(tmp_path):

@@ -149,6 +149,9 @@ class PosixStorage(Storage):
         self.journal = journal
         #: folders (OS paths) this process has made temp files in
         self._temp_folders: set[str] = set()
+        #: held while the journal is written (by saves, and by a sweep rewriting it: a folder
+        #: noted while a sweep rewrites the journal must not be lost by its replacement)
+        self._journal_lock = threading.Lock()
         #: temp files (OS paths) that an operation of this process is using now
         self._in_use: set[str] = set()
         real = os.path.realpath(root)
@@ -437,11 +440,12 @@ class PosixStorage(Storage):
     def _note_temp_folder(self, os_dir: str) -> None:
         if os_dir in self._temp_folders:
             return
-        self._temp_folders.add(os_dir)
-        if self.journal:
-            os.makedirs(os.path.dirname(self.journal), mode=0o700, exist_ok=True)
-            with open(self.journal, "a", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(os.path.relpath(os_dir, self.root) + "\n")
+        with self._journal_lock:
+            self._temp_folders.add(os_dir)
+            if self.journal:
+                os.makedirs(os.path.dirname(self.journal), mode=0o700, exist_ok=True)
+                with open(self.journal, "a", encoding="utf-8", errors="surrogateescape") as f:
+                    f.write(os.path.relpath(os_dir, self.root) + "\n")
 
     def _journaled_folders(self) -> set[str]:
         if not self.journal:
@@ -479,7 +483,8 @@ class PosixStorage(Storage):
                 _remove_quietly(de.path)
                 deleted += 1
         if self.journal:
-            self._rewrite_journal(still_there | self._temp_folders)
+            with self._journal_lock:
+                self._rewrite_journal(still_there | self._temp_folders)
         return deleted
 
     def _rewrite_journal(self, os_dirs: set[str]) -> None:
