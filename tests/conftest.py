@@ -21,6 +21,14 @@ STOCK = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager
 SWAN = "swan_contents.SwanContentsManager"
 
 
+@pytest.fixture(autouse=True)
+def jupyter_data_in_the_test_folder(monkeypatch, tmp_path):
+    """Jupyter's data files (above all the trust database of notebooks) of what a test runs,
+    in this process or started from it, stay in the test's folder and out of the home of whoever
+    runs the tests (pytest-jupyter's servers get a folder of their own the same way)."""
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+
+
 @pytest.fixture(params=["stock", "swan"])
 def manager(request) -> str:
     """Which contents manager the server runs; conformance tests run against both."""
