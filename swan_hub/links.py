@@ -9,6 +9,7 @@ link is clicked. It imports neither JupyterHub nor the single-user server's pack
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import os
@@ -152,4 +153,6 @@ async def serve() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    # the hub stops its services with SIGINT: a stop, not an error to print a traceback for
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())

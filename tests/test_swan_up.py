@@ -358,7 +358,11 @@ def test_sigterm_stops_the_hub_the_proxy_and_every_user_server(tmp_path):
         watched = related_processes(swan.proc.pid, str(swan.data)) | {proxy, *servers}
 
         swan.proc.send_signal(signal.SIGTERM)
-        assert swan.proc.wait(timeout=STOP_TIMEOUT) == 0
+        try:
+            status = swan.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"not stopped {STOP_TIMEOUT}s after SIGTERM:\n{swan.output()[-6000:]}")
+        assert status == 0, swan.output()[-4000:]
 
         alive = {pid for pid, info in _processes().items() if info[1] != "Z"}
         assert watched & alive == set(), swan.output()[-4000:]
