@@ -13,6 +13,7 @@ import contextlib
 import html
 import json
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -153,6 +154,9 @@ async def serve() -> None:
 
 
 if __name__ == "__main__":
-    # the hub stops its services with SIGINT: a stop, not an error to print a traceback for
+    # The hub stops its services with SIGINT: a stop, not an error to print a traceback for.
+    # Started by a hub that was a shell's background job, this process inherits SIGINT
+    # ignored, and Python keeps it so: take it back, or the hub waits half a minute for us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
