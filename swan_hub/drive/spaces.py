@@ -24,7 +24,6 @@ from swan_hub.ownership import hand_over
 
 from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, FileRecord, Seen, Share, Version
 from .tree import SubtreeCache, TreeSummary
-from .tree import is_hidden_entry as is_hidden_entry  # the web page's import
 
 PERM_READ = 1
 PERM_UPDATE = 2

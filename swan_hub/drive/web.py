@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
 from .ocs import link_expired
-from .spaces import DriveError, Place, is_hidden_entry
+from .spaces import DriveError, Place
 from .state import STATE_PENDING
+from .tree import is_hidden_entry
 
 if TYPE_CHECKING:
     from .app import DriveWSGI
