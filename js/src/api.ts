@@ -51,7 +51,9 @@ export const DELETE = 8;
 
 /** The permissions of "can edit": a file can be changed, a folder also filled and emptied. */
 export function editPermissions(itemType: 'file' | 'folder'): number {
-  return itemType === 'folder' ? READ | UPDATE | CREATE | DELETE : READ | UPDATE;
+  return itemType === 'folder'
+    ? READ | UPDATE | CREATE | DELETE
+    : READ | UPDATE;
 }
 
 /** Whether permissions allow more than reading. */
@@ -78,12 +80,16 @@ export async function swanAPI<T>(
   const settings = ServerConnection.makeSettings();
   const search = new URLSearchParams(query).toString();
   const url =
-    URLExt.join(settings.baseUrl, 'swan', 'api', endpoint) + (search ? `?${search}` : '');
+    URLExt.join(settings.baseUrl, 'swan', 'api', endpoint) +
+    (search ? `?${search}` : '');
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
-    throw new SwanAPIError(0, `The notebook server cannot be reached: ${error}`);
+    throw new SwanAPIError(
+      0,
+      `The notebook server cannot be reached: ${error}`
+    );
   }
   const text = await response.text();
   let body: any = null;

@@ -95,7 +95,11 @@ function changedBody(conflict: IConflict): Widget {
             'versions (see Versions…).'
         ),
         h('dt', {}, RELOAD),
-        h('dd', {}, 'This tab shows theirs; your unsaved changes here are dropped.')
+        h(
+          'dd',
+          {},
+          'This tab shows theirs; your unsaved changes here are dropped.'
+        )
       )
     )
   });

@@ -67,7 +67,9 @@ export function formatSize(bytes: number | null): string {
     value /= 1000;
     unit += 1;
   }
-  return unit === 0 ? `${value} ${units[0]}` : `${value.toFixed(1)} ${units[unit]}`;
+  return unit === 0
+    ? `${value} ${units[0]}`
+    : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** A time in seconds since the epoch, in the person's own format. */
@@ -84,7 +86,8 @@ export class StatusLine {
   }
 
   say(message: unknown, isError = false): void {
-    this.node.textContent = message instanceof Error ? message.message : String(message);
+    this.node.textContent =
+      message instanceof Error ? message.message : String(message);
     this.node.classList.toggle('swan-mod-error', isError);
   }
 }

@@ -72,7 +72,10 @@ export class SwanDrive extends Drive {
     }
     const conditional: SaveOptions = { ...options, etag: base };
     try {
-      return this._remember(localPath, await super.save(localPath, conditional));
+      return this._remember(
+        localPath,
+        await super.save(localPath, conditional)
+      );
     } catch (error) {
       if (!isConflict(error) || !this.resolver) {
         throw error;
@@ -145,7 +148,11 @@ export class SwanDrive extends Drive {
       throw namedError('ModalCancelError', 'Cancel');
     }
     if (choice === 'copy') {
-      const asCopy: SaveOptions = { ...options, etag: base, on_conflict: 'copy' };
+      const asCopy: SaveOptions = {
+        ...options,
+        etag: base,
+        on_conflict: 'copy'
+      };
       const copy = await super.save(localPath, asCopy);
       if (copy.path === localPath) {
         // the stored file was back at our version: it was simply saved

@@ -49,16 +49,18 @@ const LINK_COMMAND = 'swan:copy-open-link';
 const FROM_FILE_BROWSER = { origin: 'file-browser' };
 
 /** Adds a Share button to every notebook's toolbar. */
-class NotebookShareButton
-  implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel>
-{
+class NotebookShareButton implements DocumentRegistry.IWidgetExtension<
+  NotebookPanel,
+  INotebookModel
+> {
   createNew(panel: NotebookPanel): IDisposable {
     const button = new ToolbarButton({
       className: 'swan-ShareButton',
       icon: shareIcon,
       label: 'Share',
       tooltip: 'Share this notebook',
-      onClick: () => void openShareDialog({ path: panel.context.path, itemType: 'file' })
+      onClick: () =>
+        void openShareDialog({ path: panel.context.path, itemType: 'file' })
     });
     panel.toolbar.insertAfter('cellType', 'swan-share', button);
     return new DisposableDelegate(() => button.dispose());
@@ -71,7 +73,8 @@ class NotebookShareButton
  */
 const drivePlugin: ServiceManagerPlugin<Contents.IDrive> = {
   id: '@swan-suite/labextension:drive',
-  description: 'The contents drive that never overwrites a change made elsewhere.',
+  description:
+    'The contents drive that never overwrites a change made elsewhere.',
   autoStart: true,
   provides: IDefaultDrive,
   optional: [IServerSettings],
@@ -112,14 +115,17 @@ function targetPath(
   }
   if (args.origin === FROM_FILE_BROWSER.origin) {
     const item = fileBrowser?.selectedItems().next()?.value;
-    return item && (acceptFolders || item.type !== 'directory') ? item.path : undefined;
+    return item && (acceptFolders || item.type !== 'directory')
+      ? item.path
+      : undefined;
   }
   return documents.pathOf(app.shell.currentWidget);
 }
 
 const storagePlugin: JupyterFrontEndPlugin<void> = {
   id: '@swan-suite/labextension:storage',
-  description: 'Versions and trash of the storage, and open-in-SWAN links of files.',
+  description:
+    'Versions and trash of the storage, and open-in-SWAN links of files.',
   autoStart: true,
   requires: [IDocumentManager],
   optional: [IDefaultFileBrowser, IMainMenu, ICommandPalette],
@@ -157,7 +163,8 @@ const storagePlugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(LINK_COMMAND, {
       label: 'Copy Open-in-SWAN Link',
-      caption: 'A link that opens this file in the SWAN session of whoever clicks it',
+      caption:
+        'A link that opens this file in the SWAN session of whoever clicks it',
       icon: linkIcon,
       isEnabled: args => !!pathFor(args, true),
       execute: async args => {
@@ -191,7 +198,11 @@ const storagePlugin: JupyterFrontEndPlugin<void> = {
       rank: 10
     });
     mainMenu?.fileMenu.addGroup(
-      [{ command: VERSIONS_COMMAND }, { command: TRASH_COMMAND }, { command: LINK_COMMAND }],
+      [
+        { command: VERSIONS_COMMAND },
+        { command: TRASH_COMMAND },
+        { command: LINK_COMMAND }
+      ],
       6
     );
     for (const command of [VERSIONS_COMMAND, TRASH_COMMAND, LINK_COMMAND]) {
@@ -202,7 +213,8 @@ const storagePlugin: JupyterFrontEndPlugin<void> = {
 
 const sharingPlugin: JupyterFrontEndPlugin<void> = {
   id: '@swan-suite/labextension:sharing',
-  description: 'Share files and folders through the storage, and open what others share.',
+  description:
+    'Share files and folders through the storage, and open what others share.',
   autoStart: true,
   optional: [IDefaultFileBrowser, ICommandPalette, ILabShell],
   activate: (

@@ -35,7 +35,11 @@ export class OpenLinkBody extends Widget {
           'own access: share it with them first (Share…), or they will be asked to ask you.'
       ),
       this.field('Link', 'swan-OpenLink-link', links.link, 'input'),
-      this.field('Badge for a README (Markdown)', 'swan-OpenLink-markdown', links.markdown),
+      this.field(
+        'Badge for a README (Markdown)',
+        'swan-OpenLink-markdown',
+        links.markdown
+      ),
       this.status.node
     );
   }
@@ -53,7 +57,11 @@ export class OpenLinkBody extends Widget {
     });
     text.value = value;
     text.addEventListener('focus', () => text.select());
-    const copy = h('button', { class: 'jp-mod-styled', type: 'button' }, 'Copy');
+    const copy = h(
+      'button',
+      { class: 'jp-mod-styled', type: 'button' },
+      'Copy'
+    );
     copy.addEventListener('click', () => {
       Clipboard.copyToSystem(value);
       this.status.say(`${label} copied to the clipboard.`);

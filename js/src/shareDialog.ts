@@ -56,7 +56,11 @@ export class ShareDialogBody extends Widget {
   /** Reload the current shares of the path. */
   async refresh(): Promise<void> {
     try {
-      const shares = await swanAPI<IShare[]>('shares', {}, { path: this.target.path });
+      const shares = await swanAPI<IShare[]>(
+        'shares',
+        {},
+        { path: this.target.path }
+      );
       this.renderShares(shares);
     } catch (error) {
       this.status.say(error, true);
@@ -71,7 +75,10 @@ export class ShareDialogBody extends Widget {
       this.shareButton.disabled = true;
       this.search(this.searchInput.value);
     });
-    this.shareButton.addEventListener('click', () => void this.shareWithChosen());
+    this.shareButton.addEventListener(
+      'click',
+      () => void this.shareWithChosen()
+    );
     return h(
       'section',
       { class: 'swan-ShareDialog-people' },
@@ -87,7 +94,10 @@ export class ShareDialogBody extends Widget {
     );
   }
 
-  private search = debounce((text: string) => void this.searchNow(text), SEARCH_DELAY);
+  private search = debounce(
+    (text: string) => void this.searchNow(text),
+    SEARCH_DELAY
+  );
 
   private async searchNow(text: string): Promise<void> {
     const query = text.trim();
@@ -112,7 +122,9 @@ export class ShareDialogBody extends Widget {
 
   private renderResults(found: ISharee[]): void {
     if (found.length === 0) {
-      this.results.append(h('li', { class: 'swan-ShareDialog-empty' }, 'Nobody found'));
+      this.results.append(
+        h('li', { class: 'swan-ShareDialog-empty' }, 'Nobody found')
+      );
       return;
     }
     for (const sharee of found) {
@@ -155,7 +167,9 @@ export class ShareDialogBody extends Widget {
     }
     const kind = sharee.kind as INewShare['kind'];
     const permissions =
-      this.roleSelect.value === 'edit' ? editPermissions(this.target.itemType) : READ;
+      this.roleSelect.value === 'edit'
+        ? editPermissions(this.target.itemType)
+        : READ;
     this.shareButton.disabled = true;
     try {
       await swanAPI<IShare>(
@@ -180,7 +194,11 @@ export class ShareDialogBody extends Widget {
   // -- public link -------------------------------------------------------------------------
 
   private buildLinkSection(): HTMLElement {
-    const create = h('button', { class: 'jp-mod-styled jp-mod-accept', type: 'button' }, 'Create link');
+    const create = h(
+      'button',
+      { class: 'jp-mod-styled jp-mod-accept', type: 'button' },
+      'Create link'
+    );
     create.addEventListener('click', () => void this.createLink(create));
     return h(
       'section',
@@ -197,7 +215,11 @@ export class ShareDialogBody extends Widget {
   }
 
   private async createLink(button: HTMLButtonElement): Promise<void> {
-    const request: INewShare = { path: this.target.path, kind: 'link', permissions: READ };
+    const request: INewShare = {
+      path: this.target.path,
+      kind: 'link',
+      permissions: READ
+    };
     if (this.passwordInput.value) {
       request.password = this.passwordInput.value;
     }
@@ -258,7 +280,10 @@ export class ShareDialogBody extends Widget {
     role.addEventListener('change', () => void this.changeRole(share, role));
     const revoke = h(
       'button',
-      { class: 'jp-mod-styled jp-mod-warn swan-ShareDialog-revoke', type: 'button' },
+      {
+        class: 'jp-mod-styled jp-mod-warn swan-ShareDialog-revoke',
+        type: 'button'
+      },
       'Revoke'
     );
     revoke.addEventListener('click', () => void this.revoke(share, who));
@@ -275,7 +300,11 @@ export class ShareDialogBody extends Widget {
       revoke
     );
     if (share.url) {
-      const copy = h('button', { class: 'jp-mod-styled', type: 'button' }, 'Copy link');
+      const copy = h(
+        'button',
+        { class: 'jp-mod-styled', type: 'button' },
+        'Copy link'
+      );
       copy.addEventListener('click', () => {
         Clipboard.copyToSystem(share.url as string);
         this.status.say('Link copied to the clipboard');
@@ -285,10 +314,17 @@ export class ShareDialogBody extends Widget {
     return row;
   }
 
-  private async changeRole(share: IShare, role: HTMLSelectElement): Promise<void> {
-    const permissions = role.value === 'edit' ? editPermissions(share.item_type) : READ;
+  private async changeRole(
+    share: IShare,
+    role: HTMLSelectElement
+  ): Promise<void> {
+    const permissions =
+      role.value === 'edit' ? editPermissions(share.item_type) : READ;
     try {
-      await swanAPI<IShare>(`shares/${encodeURIComponent(share.id)}`, jsonBody('PATCH', { permissions }));
+      await swanAPI<IShare>(
+        `shares/${encodeURIComponent(share.id)}`,
+        jsonBody('PATCH', { permissions })
+      );
       this.status.say('Rights changed');
     } catch (error) {
       this.status.say(error, true);
@@ -298,7 +334,9 @@ export class ShareDialogBody extends Widget {
 
   private async revoke(share: IShare, who: string): Promise<void> {
     try {
-      await swanAPI<null>(`shares/${encodeURIComponent(share.id)}`, { method: 'DELETE' });
+      await swanAPI<null>(`shares/${encodeURIComponent(share.id)}`, {
+        method: 'DELETE'
+      });
       this.status.say(`${who} no longer has access`);
     } catch (error) {
       this.status.say(error, true);
@@ -324,7 +362,10 @@ export class ShareDialogBody extends Widget {
     { class: 'jp-mod-styled jp-mod-accept', type: 'button', disabled: true },
     'Share'
   );
-  private readonly results = h('ul', { class: 'swan-ShareDialog-results', role: 'listbox' });
+  private readonly results = h('ul', {
+    class: 'swan-ShareDialog-results',
+    role: 'listbox'
+  });
   private readonly passwordInput = h('input', {
     class: 'jp-mod-styled',
     type: 'password',

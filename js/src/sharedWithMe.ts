@@ -41,7 +41,11 @@ export class SharedWithMePanel extends Widget {
   /** Reload the received shares. */
   async refresh(): Promise<void> {
     try {
-      const shares = await swanAPI<IShare[]>('shared-with-me', {}, { state: 'all' });
+      const shares = await swanAPI<IShare[]>(
+        'shared-with-me',
+        {},
+        { state: 'all' }
+      );
       this.render(shares);
       this.say('');
     } catch (error) {
@@ -53,7 +57,13 @@ export class SharedWithMePanel extends Widget {
     this.list.replaceChildren();
     const visible = shares.filter(share => share.state !== 'declined');
     if (visible.length === 0) {
-      this.list.append(h('li', { class: 'swan-SharedWithMe-empty' }, 'Nothing is shared with you yet'));
+      this.list.append(
+        h(
+          'li',
+          { class: 'swan-SharedWithMe-empty' },
+          'Nothing is shared with you yet'
+        )
+      );
     }
     for (const share of visible) {
       this.list.append(this.renderShare(share));
@@ -61,11 +71,16 @@ export class SharedWithMePanel extends Widget {
   }
 
   private renderShare(share: IShare): HTMLElement {
-    const name = share.location?.split('/').pop() || share.path.split('/').pop() || share.id;
+    const name =
+      share.location?.split('/').pop() ||
+      share.path.split('/').pop() ||
+      share.id;
     const viewOnly = !canEdit(share.permissions);
     const details = [`from ${share.owner_name || share.owner}`];
     if (share.kind !== 'user') {
-      details.push(`via ${describeKind(share.kind)} ${share.share_with_name || ''}`.trim());
+      details.push(
+        `via ${describeKind(share.kind)} ${share.share_with_name || ''}`.trim()
+      );
     }
     const row = h(
       'li',
@@ -74,9 +89,15 @@ export class SharedWithMePanel extends Widget {
         'div',
         { class: 'swan-SharedWithMe-what' },
         h('span', { class: 'swan-SharedWithMe-name' }, name),
-        viewOnly ? h('span', { class: 'swan-SharedWithMe-badge' }, 'view only') : null,
+        viewOnly
+          ? h('span', { class: 'swan-SharedWithMe-badge' }, 'view only')
+          : null,
         share.state === 'pending'
-          ? h('span', { class: 'swan-SharedWithMe-badge swan-mod-pending' }, 'waiting')
+          ? h(
+              'span',
+              { class: 'swan-SharedWithMe-badge swan-mod-pending' },
+              'waiting'
+            )
           : null
       ),
       h('div', { class: 'swan-SharedWithMe-info' }, details.join(' · '))
@@ -98,10 +119,17 @@ export class SharedWithMePanel extends Widget {
     return row;
   }
 
-  private button(label: string, action: () => Promise<void>, accept = false): HTMLButtonElement {
+  private button(
+    label: string,
+    action: () => Promise<void>,
+    accept = false
+  ): HTMLButtonElement {
     const button = h(
       'button',
-      { class: `jp-mod-styled${accept ? ' jp-mod-accept' : ''}`, type: 'button' },
+      {
+        class: `jp-mod-styled${accept ? ' jp-mod-accept' : ''}`,
+        type: 'button'
+      },
       label
     );
     button.addEventListener('click', async () => {
@@ -117,14 +145,21 @@ export class SharedWithMePanel extends Widget {
     return button;
   }
 
-  private async post(share: IShare, action: 'accept' | 'decline'): Promise<void> {
-    await swanAPI(`shared-with-me/${encodeURIComponent(share.id)}/${action}`, { method: 'POST' });
+  private async post(
+    share: IShare,
+    action: 'accept' | 'decline'
+  ): Promise<void> {
+    await swanAPI(`shared-with-me/${encodeURIComponent(share.id)}/${action}`, {
+      method: 'POST'
+    });
     await this.refresh();
   }
 
   private async open(share: IShare): Promise<void> {
     if (share.location === null) {
-      throw new Error('This share is not reachable from this server; clone it instead.');
+      throw new Error(
+        'This share is not reachable from this server; clone it instead.'
+      );
     }
     await this.actions.open(share.location, share.item_type);
   }
@@ -142,6 +177,9 @@ export class SharedWithMePanel extends Widget {
     this.status.textContent = message;
   }
 
-  private readonly status = h('p', { class: 'swan-SharedWithMe-status', role: 'status' });
+  private readonly status = h('p', {
+    class: 'swan-SharedWithMe-status',
+    role: 'status'
+  });
   private readonly list = h('ul', { class: 'swan-SharedWithMe-list' });
 }

@@ -45,7 +45,9 @@ export class TrashBody extends Widget {
   /** Reload the trash from the server. */
   async refresh(): Promise<void> {
     try {
-      const trash = await swanAPI<{ supported: boolean; items: ITrashItem[] }>('trash');
+      const trash = await swanAPI<{ supported: boolean; items: ITrashItem[] }>(
+        'trash'
+      );
       this.render(trash.supported, trash.items);
     } catch (error) {
       this.status.say(error, true);
@@ -65,7 +67,9 @@ export class TrashBody extends Widget {
       return;
     }
     if (items.length === 0) {
-      this.list.append(h('li', { class: 'swan-Dialog-empty' }, 'The trash is empty'));
+      this.list.append(
+        h('li', { class: 'swan-Dialog-empty' }, 'The trash is empty')
+      );
     }
     for (const item of items) {
       this.list.append(this.renderItem(item));
@@ -99,7 +103,10 @@ export class TrashBody extends Widget {
       ),
       restore
     );
-    restore.addEventListener('click', () => void this.restore(item, row, restore));
+    restore.addEventListener(
+      'click',
+      () => void this.restore(item, row, restore)
+    );
     return row;
   }
 
@@ -113,7 +120,10 @@ export class TrashBody extends Widget {
     try {
       const restored = await swanAPI<IRestored>(
         'trash/restore',
-        jsonBody('POST', path === undefined ? { id: item.id } : { id: item.id, path })
+        jsonBody(
+          'POST',
+          path === undefined ? { id: item.id } : { id: item.id, path }
+        )
       );
       this.status.say(`Restored /${restored.path}`);
       await this.actions.restored(restored);
@@ -121,7 +131,11 @@ export class TrashBody extends Widget {
     } catch (error) {
       this.status.say(error, true);
       button.disabled = false;
-      if (error instanceof SwanAPIError && error.status === 409 && path === undefined) {
+      if (
+        error instanceof SwanAPIError &&
+        error.status === 409 &&
+        path === undefined
+      ) {
         this.offerOtherName(item, row);
       }
     }

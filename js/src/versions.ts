@@ -71,7 +71,11 @@ export class VersionsBody extends Widget {
     this.list.replaceChildren();
     if (versions.length === 0) {
       this.list.append(
-        h('li', { class: 'swan-Dialog-empty' }, 'No earlier versions are kept of this file')
+        h(
+          'li',
+          { class: 'swan-Dialog-empty' },
+          'No earlier versions are kept of this file'
+        )
       );
     }
     for (const version of versions) {
@@ -80,19 +84,32 @@ export class VersionsBody extends Widget {
         { class: 'jp-mod-styled jp-mod-accept', type: 'button' },
         'Restore'
       );
-      restore.addEventListener('click', () => void this.restore(version, restore));
+      restore.addEventListener(
+        'click',
+        () => void this.restore(version, restore)
+      );
       this.list.append(
         h(
           'li',
-          { class: 'swan-Dialog-row swan-Versions-version', 'data-version-id': version.id },
+          {
+            class: 'swan-Dialog-row swan-Versions-version',
+            'data-version-id': version.id
+          },
           h(
             'span',
             { class: 'swan-Dialog-what' },
-            h('span', { class: 'swan-Dialog-name' }, formatTime(version.last_modified)),
+            h(
+              'span',
+              { class: 'swan-Dialog-name' },
+              formatTime(version.last_modified)
+            ),
             h(
               'span',
               { class: 'swan-Dialog-info' },
-              [formatSize(version.size), KEPT_BY[version.source] ?? version.source]
+              [
+                formatSize(version.size),
+                KEPT_BY[version.source] ?? version.source
+              ]
                 .filter(Boolean)
                 .join(' · ')
             )
@@ -103,7 +120,10 @@ export class VersionsBody extends Widget {
     }
   }
 
-  private async restore(version: IVersion, button: HTMLButtonElement): Promise<void> {
+  private async restore(
+    version: IVersion,
+    button: HTMLButtonElement
+  ): Promise<void> {
     if (this.actions.isDirty(this.path) && this.confirming !== version.id) {
       // The open tab's unsaved changes would be replaced: ask once more, in place.
       this.confirming = version.id;
@@ -118,7 +138,10 @@ export class VersionsBody extends Widget {
     this.confirming = null;
     button.disabled = true;
     try {
-      await swanAPI('versions/restore', jsonBody('POST', { path: this.path, id: version.id }));
+      await swanAPI(
+        'versions/restore',
+        jsonBody('POST', { path: this.path, id: version.id })
+      );
       await this.actions.reload(this.path);
       this.status.say(
         `Restored the version of ${formatTime(version.last_modified)}. ` +
