@@ -4,6 +4,7 @@
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
+import { TranslationBundle } from '@jupyterlab/translation';
 
 /** A share as /swan/api/ answers it. */
 export interface IShare {
@@ -71,8 +72,12 @@ export class SwanAPIError extends Error {
   }
 }
 
-/** Call /swan/api/<endpoint>; JSON in and out, errors as SwanAPIError. */
+/**
+ * Call /swan/api/<endpoint>; JSON in and out, errors as SwanAPIError (the server's message, or
+ * one of ours in the person's language).
+ */
 export async function swanAPI<T>(
+  trans: TranslationBundle,
   endpoint: string,
   init: RequestInit = {},
   query: Record<string, string> = {}
@@ -88,7 +93,7 @@ export async function swanAPI<T>(
   } catch (error) {
     throw new SwanAPIError(
       0,
-      `The notebook server cannot be reached: ${error}`
+      trans.__('The notebook server cannot be reached: %1', String(error))
     );
   }
   const text = await response.text();

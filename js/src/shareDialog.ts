@@ -4,6 +4,7 @@
  * or revoke who has access. Every change is one call to /swan/api/; the storage decides.
  */
 import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -28,25 +29,31 @@ export interface IShareTarget {
 }
 
 /** Open the share dialog of a path; resolves when the user closes it. */
-export async function openShareDialog(target: IShareTarget): Promise<void> {
-  const body = new ShareDialogBody(target);
+export async function openShareDialog(
+  target: IShareTarget,
+  trans: TranslationBundle
+): Promise<void> {
+  const body = new ShareDialogBody(target, trans);
   await showDialog({
-    title: `Share ${target.path.split('/').pop() || target.path}`,
+    title: trans.__('Share %1', target.path.split('/').pop() || target.path),
     body,
-    buttons: [Dialog.okButton({ label: 'Done' })],
+    buttons: [Dialog.okButton({ label: trans.__('Done') })],
     hasClose: true
   });
 }
 
 export class ShareDialogBody extends Widget {
-  constructor(readonly target: IShareTarget) {
+  constructor(
+    readonly target: IShareTarget,
+    private readonly trans: TranslationBundle
+  ) {
     super();
     this.addClass('swan-ShareDialog');
     this.node.append(
       h('p', { class: 'swan-ShareDialog-path' }, `/${target.path}`),
       this.buildPeopleSection(),
       this.buildLinkSection(),
-      h('h3', {}, 'Who has access'),
+      h('h3', {}, trans.__('Who has access')),
       this.sharesList,
       this.status.node
     );
@@ -57,6 +64,7 @@ export class ShareDialogBody extends Widget {
   async refresh(): Promise<void> {
     try {
       const shares = await swanAPI<IShare[]>(
+        this.trans,
         'shares',
         {},
         { path: this.target.path }
@@ -82,7 +90,7 @@ export class ShareDialogBody extends Widget {
     return h(
       'section',
       { class: 'swan-ShareDialog-people' },
-      h('h3', {}, 'Share with people and groups'),
+      h('h3', {}, this.trans.__('Share with people and groups')),
       h(
         'div',
         { class: 'swan-ShareDialog-row' },
@@ -107,6 +115,7 @@ export class ShareDialogBody extends Widget {
     }
     try {
       const found = await swanAPI<ISharee[]>(
+        this.trans,
         'sharees',
         {},
         { search: query, item_type: this.target.itemType }
@@ -123,7 +132,11 @@ export class ShareDialogBody extends Widget {
   private renderResults(found: ISharee[]): void {
     if (found.length === 0) {
       this.results.append(
-        h('li', { class: 'swan-ShareDialog-empty' }, 'Nobody found')
+        h(
+          'li',
+          { class: 'swan-ShareDialog-empty' },
+          this.trans.__('Nobody found')
+        )
       );
       return;
     }
@@ -140,7 +153,9 @@ export class ShareDialogBody extends Widget {
         h(
           'span',
           { class: 'swan-ShareDialog-info' },
-          [describeKind(sharee.kind), sharee.info].filter(Boolean).join(' · ')
+          [describeKind(sharee.kind, this.trans), sharee.info]
+            .filter(Boolean)
+            .join(' · ')
         )
       );
       const choose = () => {
@@ -173,6 +188,7 @@ export class ShareDialogBody extends Widget {
     this.shareButton.disabled = true;
     try {
       await swanAPI<IShare>(
+        this.trans,
         'shares',
         jsonBody('POST', {
           path: this.target.path,
@@ -181,7 +197,7 @@ export class ShareDialogBody extends Widget {
           permissions
         })
       );
-      this.status.say(`Shared with ${sharee.name}`);
+      this.status.say(this.trans.__('Shared with %1', sharee.name));
       this.searchInput.value = '';
       this.chosen = null;
       await this.refresh();
@@ -197,18 +213,18 @@ export class ShareDialogBody extends Widget {
     const create = h(
       'button',
       { class: 'jp-mod-styled jp-mod-accept', type: 'button' },
-      'Create link'
+      this.trans.__('Create link')
     );
     create.addEventListener('click', () => void this.createLink(create));
     return h(
       'section',
       { class: 'swan-ShareDialog-link' },
-      h('h3', {}, 'Public link'),
+      h('h3', {}, this.trans.__('Public link')),
       h(
         'div',
         { class: 'swan-ShareDialog-row' },
-        h('label', {}, 'Password ', this.passwordInput),
-        h('label', {}, 'Expires ', this.expiryInput),
+        h('label', {}, this.trans.__('Password'), ' ', this.passwordInput),
+        h('label', {}, this.trans.__('Expires'), ' ', this.expiryInput),
         create
       )
     );
@@ -228,13 +244,19 @@ export class ShareDialogBody extends Widget {
     }
     button.disabled = true;
     try {
-      const link = await swanAPI<IShare>('shares', jsonBody('POST', request));
+      const link = await swanAPI<IShare>(
+        this.trans,
+        'shares',
+        jsonBody('POST', request)
+      );
       this.passwordInput.value = '';
       this.expiryInput.value = '';
       if (link.url) {
         Clipboard.copyToSystem(link.url);
       }
-      this.status.say('Link created and copied to the clipboard');
+      this.status.say(
+        this.trans.__('Link created and copied to the clipboard')
+      );
       await this.refresh();
     } catch (error) {
       this.status.say(error, true);
@@ -249,7 +271,11 @@ export class ShareDialogBody extends Widget {
     this.sharesList.replaceChildren();
     if (shares.length === 0) {
       this.sharesList.append(
-        h('li', { class: 'swan-ShareDialog-empty' }, 'Only you have access')
+        h(
+          'li',
+          { class: 'swan-ShareDialog-empty' },
+          this.trans.__('Only you have access')
+        )
       );
       return;
     }
@@ -261,21 +287,19 @@ export class ShareDialogBody extends Widget {
   private renderShare(share: IShare): HTMLElement {
     const who =
       share.kind === 'link'
-        ? share.name || 'Public link'
+        ? share.name || this.trans.__('Public link')
         : share.share_with_name || share.share_with || '';
-    const details = [describeKind(share.kind)];
+    const details = [describeKind(share.kind, this.trans)];
     if (share.password_protected) {
-      details.push('password');
+      details.push(this.trans.__('password'));
     }
     if (share.expiration) {
-      details.push(`expires ${share.expiration}`);
+      details.push(this.trans.__('expires %1', share.expiration));
     }
-    const role = h(
-      'select',
-      { class: 'swan-ShareDialog-role', 'aria-label': `Rights of ${who}` },
-      h('option', { value: 'view' }, 'can view'),
-      h('option', { value: 'edit' }, 'can edit')
-    );
+    const role = this.roleChoice({
+      class: 'swan-ShareDialog-role',
+      'aria-label': this.trans.__('Rights of %1', who)
+    });
     role.value = canEdit(share.permissions) ? 'edit' : 'view';
     role.addEventListener('change', () => void this.changeRole(share, role));
     const revoke = h(
@@ -284,7 +308,7 @@ export class ShareDialogBody extends Widget {
         class: 'jp-mod-styled jp-mod-warn swan-ShareDialog-revoke',
         type: 'button'
       },
-      'Revoke'
+      this.trans.__('Revoke')
     );
     revoke.addEventListener('click', () => void this.revoke(share, who));
     const row = h(
@@ -303,11 +327,11 @@ export class ShareDialogBody extends Widget {
       const copy = h(
         'button',
         { class: 'jp-mod-styled', type: 'button' },
-        'Copy link'
+        this.trans.__('Copy link')
       );
       copy.addEventListener('click', () => {
         Clipboard.copyToSystem(share.url as string);
-        this.status.say('Link copied to the clipboard');
+        this.status.say(this.trans.__('Link copied to the clipboard'));
       });
       row.insertBefore(copy, revoke);
     }
@@ -322,10 +346,11 @@ export class ShareDialogBody extends Widget {
       role.value === 'edit' ? editPermissions(share.item_type) : READ;
     try {
       await swanAPI<IShare>(
+        this.trans,
         `shares/${encodeURIComponent(share.id)}`,
         jsonBody('PATCH', { permissions })
       );
-      this.status.say('Rights changed');
+      this.status.say(this.trans.__('Rights changed'));
     } catch (error) {
       this.status.say(error, true);
     }
@@ -334,33 +359,43 @@ export class ShareDialogBody extends Widget {
 
   private async revoke(share: IShare, who: string): Promise<void> {
     try {
-      await swanAPI<null>(`shares/${encodeURIComponent(share.id)}`, {
-        method: 'DELETE'
-      });
-      this.status.say(`${who} no longer has access`);
+      await swanAPI<null>(
+        this.trans,
+        `shares/${encodeURIComponent(share.id)}`,
+        { method: 'DELETE' }
+      );
+      this.status.say(this.trans.__('%1 no longer has access', who));
     } catch (error) {
       this.status.say(error, true);
     }
     await this.refresh();
   }
 
+  /** A choice between view and edit rights. */
+  private roleChoice(attributes: Record<string, string>): HTMLSelectElement {
+    return h(
+      'select',
+      attributes,
+      h('option', { value: 'view' }, this.trans.__('can view')),
+      h('option', { value: 'edit' }, this.trans.__('can edit'))
+    );
+  }
+
   private chosen: ISharee | null = null;
   private readonly searchInput = h('input', {
     class: 'jp-mod-styled swan-ShareDialog-search',
     type: 'search',
-    placeholder: 'Name, user name or group',
-    'aria-label': 'Search people and groups'
+    placeholder: this.trans.__('Name, user name or group'),
+    'aria-label': this.trans.__('Search people and groups')
   });
-  private readonly roleSelect = h(
-    'select',
-    { class: 'jp-mod-styled', 'aria-label': 'Rights of the new share' },
-    h('option', { value: 'view' }, 'can view'),
-    h('option', { value: 'edit' }, 'can edit')
-  );
+  private readonly roleSelect = this.roleChoice({
+    class: 'jp-mod-styled',
+    'aria-label': this.trans.__('Rights of the new share')
+  });
   private readonly shareButton = h(
     'button',
     { class: 'jp-mod-styled jp-mod-accept', type: 'button', disabled: true },
-    'Share'
+    this.trans.__('Share')
   );
   private readonly results = h('ul', {
     class: 'swan-ShareDialog-results',
@@ -370,12 +405,12 @@ export class ShareDialogBody extends Widget {
     class: 'jp-mod-styled',
     type: 'password',
     autocomplete: 'new-password',
-    'aria-label': 'Link password'
+    'aria-label': this.trans.__('Link password')
   });
   private readonly expiryInput = h('input', {
     class: 'jp-mod-styled',
     type: 'date',
-    'aria-label': 'Link expiry date'
+    'aria-label': this.trans.__('Link expiry date')
   });
   private readonly sharesList = h('ul', { class: 'swan-ShareDialog-shares' });
   private readonly status = new StatusLine('swan-ShareDialog-status');

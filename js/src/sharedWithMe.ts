@@ -4,6 +4,7 @@
  * the user's own space. It shows what /swan/api/shared-with-me says and nothing it remembers.
  */
 import { showErrorMessage } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { canEdit, IShare, jsonBody, swanAPI } from './api';
@@ -16,19 +17,22 @@ export interface ISharedWithMeActions {
 }
 
 export class SharedWithMePanel extends Widget {
-  constructor(private readonly actions: ISharedWithMeActions) {
+  constructor(
+    private readonly actions: ISharedWithMeActions,
+    private readonly trans: TranslationBundle
+  ) {
     super();
     this.id = 'swan-shared-with-me';
     this.addClass('swan-SharedWithMe');
-    this.title.caption = 'Shared with me';
+    this.title.caption = trans.__('Shared with me');
     const reload = h(
       'button',
       { class: 'jp-mod-styled swan-SharedWithMe-refresh', type: 'button' },
-      'Refresh'
+      trans.__('Refresh')
     );
     reload.addEventListener('click', () => void this.refresh());
     this.node.append(
-      h('header', {}, h('h2', {}, 'Shared with me'), reload),
+      h('header', {}, h('h2', {}, trans.__('Shared with me')), reload),
       this.status,
       this.list
     );
@@ -42,6 +46,7 @@ export class SharedWithMePanel extends Widget {
   async refresh(): Promise<void> {
     try {
       const shares = await swanAPI<IShare[]>(
+        this.trans,
         'shared-with-me',
         {},
         { state: 'all' }
@@ -61,7 +66,7 @@ export class SharedWithMePanel extends Widget {
         h(
           'li',
           { class: 'swan-SharedWithMe-empty' },
-          'Nothing is shared with you yet'
+          this.trans.__('Nothing is shared with you yet')
         )
       );
     }
@@ -76,10 +81,16 @@ export class SharedWithMePanel extends Widget {
       share.path.split('/').pop() ||
       share.id;
     const viewOnly = !canEdit(share.permissions);
-    const details = [`from ${share.owner_name || share.owner}`];
+    const details = [this.trans.__('from %1', share.owner_name || share.owner)];
     if (share.kind !== 'user') {
       details.push(
-        `via ${describeKind(share.kind)} ${share.share_with_name || ''}`.trim()
+        this.trans
+          .__(
+            'via %1 %2',
+            describeKind(share.kind, this.trans),
+            share.share_with_name || ''
+          )
+          .trim()
       );
     }
     const row = h(
@@ -90,13 +101,17 @@ export class SharedWithMePanel extends Widget {
         { class: 'swan-SharedWithMe-what' },
         h('span', { class: 'swan-SharedWithMe-name' }, name),
         viewOnly
-          ? h('span', { class: 'swan-SharedWithMe-badge' }, 'view only')
+          ? h(
+              'span',
+              { class: 'swan-SharedWithMe-badge' },
+              this.trans.__('view only')
+            )
           : null,
         share.state === 'pending'
           ? h(
               'span',
               { class: 'swan-SharedWithMe-badge swan-mod-pending' },
-              'waiting'
+              this.trans.__('waiting')
             )
           : null
       ),
@@ -105,14 +120,18 @@ export class SharedWithMePanel extends Widget {
     const buttons = h('div', { class: 'swan-SharedWithMe-actions' });
     if (share.state === 'pending') {
       buttons.append(
-        this.button('Accept', () => this.post(share, 'accept'), true),
-        this.button('Decline', () => this.post(share, 'decline'))
+        this.button(
+          this.trans.__('Accept'),
+          () => this.post(share, 'accept'),
+          true
+        ),
+        this.button(this.trans.__('Decline'), () => this.post(share, 'decline'))
       );
     } else {
       buttons.append(
-        this.button('Open', () => this.open(share), true),
-        this.button('Clone', () => this.clone(share)),
-        this.button('Leave', () => this.post(share, 'decline'))
+        this.button(this.trans.__('Open'), () => this.open(share), true),
+        this.button(this.trans.__('Clone'), () => this.clone(share)),
+        this.button(this.trans.__('Leave'), () => this.post(share, 'decline'))
       );
     }
     row.append(buttons);
@@ -137,7 +156,10 @@ export class SharedWithMePanel extends Widget {
       try {
         await action();
       } catch (error) {
-        await showErrorMessage(`${label} failed`, error as Error);
+        await showErrorMessage(
+          this.trans.__('%1 failed', label),
+          error as Error
+        );
       } finally {
         button.disabled = false;
       }
@@ -149,16 +171,22 @@ export class SharedWithMePanel extends Widget {
     share: IShare,
     action: 'accept' | 'decline'
   ): Promise<void> {
-    await swanAPI(`shared-with-me/${encodeURIComponent(share.id)}/${action}`, {
-      method: 'POST'
-    });
+    await swanAPI(
+      this.trans,
+      `shared-with-me/${encodeURIComponent(share.id)}/${action}`,
+      {
+        method: 'POST'
+      }
+    );
     await this.refresh();
   }
 
   private async open(share: IShare): Promise<void> {
     if (share.location === null) {
       throw new Error(
-        'This share is not reachable from this server; clone it instead.'
+        this.trans.__(
+          'This share is not reachable from this server; clone it instead.'
+        )
       );
     }
     await this.actions.open(share.location, share.item_type);
@@ -166,10 +194,13 @@ export class SharedWithMePanel extends Widget {
 
   private async clone(share: IShare): Promise<void> {
     const copy = await swanAPI<{ path: string }>(
+      this.trans,
       `shared-with-me/${encodeURIComponent(share.id)}/clone`,
       jsonBody('POST', { destination: '' })
     );
-    this.say(`Cloned to /${copy.path}: that copy is yours to change.`);
+    this.say(
+      this.trans.__('Cloned to /%1: that copy is yours to change.', copy.path)
+    );
     await this.actions.open(copy.path, share.item_type);
   }
 

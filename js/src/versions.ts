@@ -5,6 +5,7 @@
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { IVersion, jsonBody, swanAPI } from './api';
@@ -19,21 +20,29 @@ export interface IVersionsActions {
 }
 
 /** Who kept a version, as a person reads it. */
-const KEPT_BY: Record<IVersion['source'], string> = {
-  swan: 'kept by SWAN',
-  eos: 'kept by EOS',
-  server: 'kept by the storage'
-};
+function keptBy(source: IVersion['source'], trans: TranslationBundle): string {
+  switch (source) {
+    case 'swan':
+      return trans.__('kept by SWAN');
+    case 'eos':
+      return trans.__('kept by EOS');
+    case 'server':
+      return trans.__('kept by the storage');
+    default:
+      return source;
+  }
+}
 
 /** Show the versions of `path`; resolves when the dialog is closed. */
 export async function openVersionsDialog(
   path: string,
-  actions: IVersionsActions
+  actions: IVersionsActions,
+  trans: TranslationBundle
 ): Promise<void> {
   await showDialog({
-    title: `Versions of ${PathExt.basename(path)}`,
-    body: new VersionsBody(path, actions),
-    buttons: [Dialog.okButton({ label: 'Done' })],
+    title: trans.__('Versions of %1', PathExt.basename(path)),
+    body: new VersionsBody(path, actions, trans),
+    buttons: [Dialog.okButton({ label: trans.__('Done') })],
     hasClose: true
   });
 }
@@ -41,7 +50,8 @@ export async function openVersionsDialog(
 export class VersionsBody extends Widget {
   constructor(
     readonly path: string,
-    private readonly actions: IVersionsActions
+    private readonly actions: IVersionsActions,
+    private readonly trans: TranslationBundle
   ) {
     super();
     this.addClass('swan-Versions');
@@ -57,6 +67,7 @@ export class VersionsBody extends Widget {
   async refresh(): Promise<void> {
     try {
       const answer = await swanAPI<{ versions: IVersion[] }>(
+        this.trans,
         'versions',
         {},
         { path: this.path }
@@ -74,7 +85,7 @@ export class VersionsBody extends Widget {
         h(
           'li',
           { class: 'swan-Dialog-empty' },
-          'No earlier versions are kept of this file'
+          this.trans.__('No earlier versions are kept of this file')
         )
       );
     }
@@ -82,7 +93,7 @@ export class VersionsBody extends Widget {
       const restore = h(
         'button',
         { class: 'jp-mod-styled jp-mod-accept', type: 'button' },
-        'Restore'
+        this.trans.__('Restore')
       );
       restore.addEventListener(
         'click',
@@ -107,8 +118,8 @@ export class VersionsBody extends Widget {
               'span',
               { class: 'swan-Dialog-info' },
               [
-                formatSize(version.size),
-                KEPT_BY[version.source] ?? version.source
+                formatSize(version.size, this.trans),
+                keptBy(version.source, this.trans)
               ]
                 .filter(Boolean)
                 .join(' · ')
@@ -127,10 +138,11 @@ export class VersionsBody extends Widget {
     if (this.actions.isDirty(this.path) && this.confirming !== version.id) {
       // The open tab's unsaved changes would be replaced: ask once more, in place.
       this.confirming = version.id;
-      button.textContent = 'Restore anyway';
+      button.textContent = this.trans.__('Restore anyway');
       this.status.say(
-        'The open tab has unsaved changes; restoring replaces them. Save them first, or ' +
-          'press Restore anyway.',
+        this.trans.__(
+          'The open tab has unsaved changes; restoring replaces them. Save them first, or press Restore anyway.'
+        ),
         true
       );
       return;
@@ -139,13 +151,16 @@ export class VersionsBody extends Widget {
     button.disabled = true;
     try {
       await swanAPI(
+        this.trans,
         'versions/restore',
         jsonBody('POST', { path: this.path, id: version.id })
       );
       await this.actions.reload(this.path);
       this.status.say(
-        `Restored the version of ${formatTime(version.last_modified)}. ` +
-          'The content it replaced is kept as a version.'
+        this.trans.__(
+          'Restored the version of %1. The content it replaced is kept as a version.',
+          formatTime(version.last_modified)
+        )
       );
       await this.refresh();
     } catch (error) {
