@@ -6,6 +6,8 @@
  */
 import { Contents, Drive, ServerConnection } from '@jupyterlab/services';
 
+import { ISaveFields, ISwanModel } from './api';
+
 /** What the person chose to do about a save that found another version stored. */
 export type ConflictChoice = 'copy' | 'overwrite' | 'reload' | 'cancel';
 
@@ -26,17 +28,8 @@ export interface IConflictResolver {
   show(path: string): Promise<void>;
 }
 
-/** A contents model of the SWAN contents manager: jupyter_server's, with the version. */
-export interface ISwanModel extends Contents.IModel {
-  readonly etag?: string | null;
-}
-
-/** The save fields of the SWAN contents API (swan_share_ext/openapi.yaml, SaveModel). */
-type SaveOptions = Partial<Contents.IModel> & {
-  etag?: string;
-  if_none_match?: '*';
-  on_conflict?: 'fail' | 'copy';
-};
+/** A save of the SWAN contents API: jupyter_server's, maybe conditional. */
+type SaveOptions = Partial<Contents.IModel> & ISaveFields;
 
 export class SwanDrive extends Drive {
   /** Set by the front-end; without one, a conflict is the server's 409 error. */

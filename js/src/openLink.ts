@@ -8,7 +8,7 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { ILinks, jsonBody, swanAPI } from './api';
+import { ILinkQuery, ILinks, jsonBody, swanAPI } from './api';
 import { h, StatusLine } from './dom';
 
 /** Make the link of `path`, copy it, and show it with its badge markdown. */
@@ -19,7 +19,7 @@ export async function copyOpenLink(
   const links = await swanAPI<ILinks>(
     trans,
     'links',
-    jsonBody('POST', { path })
+    jsonBody<ILinkQuery>('POST', { path })
   );
   Clipboard.copyToSystem(links.link);
   await showDialog({

@@ -12,6 +12,7 @@ import {
   editPermissions,
   INewShare,
   IShare,
+  IShareChanges,
   ISharee,
   jsonBody,
   READ,
@@ -190,7 +191,7 @@ export class ShareDialogBody extends Widget {
       await swanAPI<IShare>(
         this.trans,
         'shares',
-        jsonBody('POST', {
+        jsonBody<INewShare>('POST', {
           path: this.target.path,
           kind,
           share_with: sharee.share_with,
@@ -247,7 +248,7 @@ export class ShareDialogBody extends Widget {
       const link = await swanAPI<IShare>(
         this.trans,
         'shares',
-        jsonBody('POST', request)
+        jsonBody<INewShare>('POST', request)
       );
       this.passwordInput.value = '';
       this.expiryInput.value = '';
@@ -348,7 +349,7 @@ export class ShareDialogBody extends Widget {
       await swanAPI<IShare>(
         this.trans,
         `shares/${encodeURIComponent(share.id)}`,
-        jsonBody('PATCH', { permissions })
+        jsonBody<IShareChanges>('PATCH', { permissions })
       );
       this.status.say(this.trans.__('Rights changed'));
     } catch (error) {

@@ -7,7 +7,14 @@ import { showErrorMessage } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { canEdit, IShare, jsonBody, swanAPI } from './api';
+import {
+  canEdit,
+  ICloneRequest,
+  IContentsModel,
+  IShare,
+  jsonBody,
+  swanAPI
+} from './api';
 import { describeKind, h } from './dom';
 
 /** What the panel asks of the application around it. */
@@ -193,10 +200,10 @@ export class SharedWithMePanel extends Widget {
   }
 
   private async clone(share: IShare): Promise<void> {
-    const copy = await swanAPI<{ path: string }>(
+    const copy = await swanAPI<IContentsModel>(
       this.trans,
       `shared-with-me/${encodeURIComponent(share.id)}/clone`,
-      jsonBody('POST', { destination: '' })
+      jsonBody<ICloneRequest>('POST', { destination: '' })
     );
     this.say(
       this.trans.__('Cloned to /%1: that copy is yours to change.', copy.path)

@@ -9,13 +9,21 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { IRestored, ITrashItem, jsonBody, SwanAPIError, swanAPI } from './api';
+import {
+  IContentsModel,
+  ITrash,
+  ITrashItem,
+  ITrashRestore,
+  jsonBody,
+  SwanAPIError,
+  swanAPI
+} from './api';
 import { formatSize, formatTime, h, StatusLine } from './dom';
 
 /** What the dialog asks of the application after a restore. */
 export interface ITrashActions {
   /** The entry is back at `restored.path`: show it where the person looks for it. */
-  restored(restored: IRestored): Promise<void>;
+  restored(restored: IContentsModel): Promise<void>;
 }
 
 /** Show the trash; resolves when the dialog is closed. */
@@ -52,10 +60,7 @@ export class TrashBody extends Widget {
   /** Reload the trash from the server. */
   async refresh(): Promise<void> {
     try {
-      const trash = await swanAPI<{ supported: boolean; items: ITrashItem[] }>(
-        this.trans,
-        'trash'
-      );
+      const trash = await swanAPI<ITrash>(this.trans, 'trash');
       this.render(trash.supported, trash.items);
     } catch (error) {
       this.status.say(error, true);
@@ -134,10 +139,10 @@ export class TrashBody extends Widget {
   ): Promise<void> {
     button.disabled = true;
     try {
-      const restored = await swanAPI<IRestored>(
+      const restored = await swanAPI<IContentsModel>(
         this.trans,
         'trash/restore',
-        jsonBody(
+        jsonBody<ITrashRestore>(
           'POST',
           path === undefined ? { id: item.id } : { id: item.id, path }
         )

@@ -8,7 +8,7 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { IVersion, jsonBody, swanAPI } from './api';
+import { IVersion, IVersionRestore, IVersions, jsonBody, swanAPI } from './api';
 import { formatSize, formatTime, h, StatusLine } from './dom';
 
 /** What the dialog asks of the open documents. */
@@ -66,7 +66,7 @@ export class VersionsBody extends Widget {
   /** Reload the list from the server. */
   async refresh(): Promise<void> {
     try {
-      const answer = await swanAPI<{ versions: IVersion[] }>(
+      const answer = await swanAPI<IVersions>(
         this.trans,
         'versions',
         {},
@@ -153,7 +153,7 @@ export class VersionsBody extends Widget {
       await swanAPI(
         this.trans,
         'versions/restore',
-        jsonBody('POST', { path: this.path, id: version.id })
+        jsonBody<IVersionRestore>('POST', { path: this.path, id: version.id })
       );
       await this.actions.reload(this.path);
       this.status.say(
