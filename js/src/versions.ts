@@ -20,17 +20,12 @@ export interface IVersionsActions {
 }
 
 /** Who kept a version, as a person reads it. */
-function keptBy(source: IVersion['source'], trans: TranslationBundle): string {
-  switch (source) {
-    case 'swan':
-      return trans.__('kept by SWAN');
-    case 'eos':
-      return trans.__('kept by EOS');
-    case 'server':
-      return trans.__('kept by the storage');
-    default:
-      return source;
-  }
+function keptBy(trans: TranslationBundle): Record<IVersion['source'], string> {
+  return {
+    swan: trans.__('kept by SWAN'),
+    eos: trans.__('kept by EOS'),
+    server: trans.__('kept by the storage')
+  };
 }
 
 /** Show the versions of `path`; resolves when the dialog is closed. */
@@ -119,7 +114,7 @@ export class VersionsBody extends Widget {
               { class: 'swan-Dialog-info' },
               [
                 formatSize(version.size, this.trans),
-                keptBy(version.source, this.trans)
+                keptBy(this.trans)[version.source] ?? version.source
               ]
                 .filter(Boolean)
                 .join(' · ')
