@@ -430,6 +430,9 @@ def test_nc_py_api_shares_with_a_user_and_a_group_and_the_recipient_accepts(driv
     mine = bob.files.sharing.get_list(shared_with_me=True)
     assert with_bob.share_id in [s.share_id for s in mine]
     assert bob.files.download("Shared/ncshare/inside/data.txt") == b"data"
+    as_bob = bob.files.sharing.get_by_id(with_bob.share_id)
+    assert (as_bob.can_edit, as_bob.can_delete) == (False, True)
+    assert nc.files.sharing.get_by_id(with_bob.share_id).can_edit is True
     # a read-and-update share lets bob change the file but not delete it
     bob.files.upload("Shared/ncshare/inside/data.txt", b"bob's data")
     with pytest.raises(nc_py_api.NextcloudException) as refused:

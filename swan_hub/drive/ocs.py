@@ -288,6 +288,10 @@ class ShareAPI:
             "mail_send": 0,
             "hide_download": 0,
             "state": share.state if share.state is not None else STATE_ACCEPTED,
+            # Nextcloud's word on what the caller may do with the share: its owner changes and
+            # revokes it, a recipient can only leave it
+            "can_edit": not for_recipient,
+            "can_delete": True,
         }
         if share.share_type == SHARE_LINK:
             data["url"] = self.public_url(req.environ, share.token or "")
