@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime
 import io
 import os
-import time
 
 import httpx
 import nc_py_api
@@ -16,7 +15,7 @@ import owncloud
 import pytest
 from nc_py_api.files import FilePermissions, ShareType
 from test_drive import Drive, parse_xml
-from test_swan_up import log_in, start_server, start_swan, user_api
+from test_swan_up import drive_url, log_in, start_server, start_swan, user_api
 
 pytestmark = pytest.mark.hub
 
@@ -30,12 +29,9 @@ def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("scripting")
     swan = start_swan(workdir, users="alice,bob,carol")
     try:
+        drive_url(swan)  # waits until the drive answers
         drive = Drive(swan)
-        deadline = time.monotonic() + 60
-        while drive.client("alice").get(f"{drive.base}/status.php").status_code != 200:
-            assert time.monotonic() < deadline, "the drive did not start"
-            time.sleep(0.3)
-        for user in ("bob", "carol"):
+        for user in ("alice", "bob", "carol"):
             drive.client(user)
         yield drive
     finally:

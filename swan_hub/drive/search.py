@@ -71,6 +71,17 @@ def _walk(res: Any, depth: str) -> Iterator[Any]:
             yield from _walk(member, depth)
 
 
+def _own_resource(environ: dict, provider: DriveProvider, scope: Any, rel: str, depth: str) -> Any:
+    """The resource of ``rel`` in the caller's own space if it lies below ``scope`` (within
+    ``depth``), else None."""
+    prefix = f"/{environ[ENV_USER]}" if provider.user_in_path else ""
+    path = f"{prefix}/{rel}"
+    below = scope.path.rstrip("/") + "/"
+    if not path.startswith(below) or depth == "1" and "/" in path[len(below) :]:
+        return None
+    return provider.get_resource_inst(path, environ)
+
+
 def _seconds(text: str) -> float:
     """A time literal (ISO 8601, RFC 1123 or seconds since the epoch) in seconds."""
     text = text.strip()
@@ -219,12 +230,30 @@ class SearchMiddleware(BaseMiddleware):
         for scope in scopes:
             res = self._scope(environ, scope.findtext(f"{DAV_NS}href") or "")
             depth = (scope.findtext(f"{DAV_NS}depth") or "infinity").strip().lower()
-            found += [r for r in _walk(res, depth) if matches(r)]
+            by_id = self._by_file_id(environ, res, depth, where)
+            found += by_id if by_id is not None else [r for r in _walk(res, depth) if matches(r)]
         found = self._ordered(basic.find(f"{DAV_NS}orderby"), found)
         limit = basic.findtext(f"{DAV_NS}limit/{DAV_NS}nresults")
         if limit is not None:
             found = found[: int(_number(limit))]
         return names, found
+
+    @staticmethod
+    def _by_file_id(environ: dict, scope: Any, depth: str, where: Any) -> list[Any] | None:
+        """The answer to ``oc:fileid`` equal to a number (nc-py-api asks so after every move
+        and copy) from the file id's record instead of a walk of the whole scope; None where
+        a walk is needed (another search, or an id not of the caller's own space)."""
+        if where is None or len(where) != 1 or where[0].tag != f"{DAV_NS}eq" or depth == "0":
+            return None
+        name, literal = Matcher._operands(where[0])
+        provider = scope.provider
+        if name != f"{OC}fileid" or not isinstance(provider, DriveProvider):
+            return None
+        rel = provider.spaces.state.path_of_file_id(environ[ENV_USER], int(_number(literal)))
+        if rel is None:
+            return None
+        res = _own_resource(environ, provider, scope, rel, depth)
+        return [res] if res is not None else []
 
     @staticmethod
     def _scope(environ: dict, href: str) -> Any:
@@ -290,15 +319,9 @@ class SearchMiddleware(BaseMiddleware):
     @staticmethod
     def _favorites(environ: dict, provider: DriveProvider, scope: Any) -> list[Any]:
         """The caller's favorites at or below ``scope`` in their own space."""
-        user = environ[ENV_USER]
-        prefix = f"/{user}" if provider.user_in_path else ""
-        below = scope.path.rstrip("/") + "/"
         found = []
-        for rel in provider.spaces.state.paths_with_property(user, FAVORITE):
-            path = f"{prefix}/{rel}"
-            if not path.startswith(below):
-                continue
-            res = provider.get_resource_inst(path, environ)
+        for rel in provider.spaces.state.paths_with_property(environ[ENV_USER], FAVORITE):
+            res = _own_resource(environ, provider, scope, rel, "infinity")
             if res is not None and _is_favorite(res):
                 found.append(res)
         return found
