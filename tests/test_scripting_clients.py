@@ -465,3 +465,49 @@ def test_nc_py_api_makes_a_link_with_password_and_expiry(drive):
             "nclink.txt", ShareType.TYPE_LINK, expire_date=datetime.date(2000, 1, 1)
         )
     nc.files.sharing.delete(link)
+
+
+SEARCH_BODY = (
+    '<d:searchrequest xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:basicsearch>'
+    "<d:select><d:prop><d:displayname/></d:prop></d:select>"
+    "<d:from><d:scope><d:href>{scope}</d:href><d:depth>infinity</d:depth></d:scope></d:from>"
+    "<d:where>{where}</d:where></d:basicsearch></d:searchrequest>"
+)
+
+
+def test_searches_and_reports_the_drive_cannot_answer_are_refused_with_a_clear_4xx(drive):
+    drive.dav("alice", "PUT", "findable.txt", content=b"x")
+    like = "<d:like><d:prop><d:displayname/></d:prop><d:literal>%</d:literal></d:like>"
+
+    def search(body: str) -> httpx.Response:
+        return drive.client("alice").request(
+            "SEARCH", f"{drive.base}/remote.php/dav/", content=body.encode()
+        )
+
+    found = search(SEARCH_BODY.format(scope="/files/alice", where=like))
+    assert found.status_code == 207 and "findable.txt" in found.text
+    refusals = {
+        "not xml": (400, "well-formed"),
+        SEARCH_BODY.format(scope="/files/bob", where=like): (404, ""),
+        SEARCH_BODY.format(scope="/files/alice/no-such-folder", where=like): (404, "not exist"),
+        SEARCH_BODY.format(scope="/trashbin/alice/trash", where=like): (403, "your files"),
+        SEARCH_BODY.format(scope="/files/alice", where="<d:regex/>"): (400, "not supported"),
+        SEARCH_BODY.format(
+            scope="/files/alice",
+            where="<d:gt><d:prop><d:getlastmodified/></d:prop><d:literal>soon</d:literal></d:gt>",
+        ): (400, "not a date"),
+        "<d:propfind xmlns:d='DAV:'/>": (400, "searchrequest"),
+    }
+    for body, (status, words) in refusals.items():
+        r = search(body)
+        assert r.status_code == status, (body, r.text)
+        assert words in r.text, r.text
+
+    report = drive.dav("alice", "REPORT", "", content=b"<d:sync-collection xmlns:d='DAV:'/>")
+    assert report.status_code == 403 and "not supported" in report.text
+    no_rules = drive.dav(
+        "alice", "REPORT", "", content=b"<oc:filter-files xmlns:oc='http://owncloud.org/ns'/>"
+    )
+    assert no_rules.status_code == 400 and "filter-rules" in no_rules.text
+    # nothing of the searched space changed
+    assert drive.dav("alice", "GET", "findable.txt").content == b"x"
