@@ -17,6 +17,8 @@ from nc_py_api.files import FilePermissions, ShareType
 from test_drive import Drive, parse_xml
 from test_swan_up import drive_url, log_in, start_server, start_swan, user_api
 
+from swan_hub.drive.search import like
+
 pytestmark = pytest.mark.hub
 
 OCS_SHARES = "apps/files_sharing/api/v1/shares"
@@ -511,3 +513,21 @@ def test_searches_and_reports_the_drive_cannot_answer_are_refused_with_a_clear_4
     assert no_rules.status_code == 400 and "filter-rules" in no_rules.text
     # nothing of the searched space changed
     assert drive.dav("alice", "GET", "findable.txt").content == b"x"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matches"),
+    [
+        ("%report%", "A-Report.txt", True),
+        ("a_c", "abc", True),
+        ("a_c", "abbc", False),
+        ("%.csv", "b.csvx", False),
+        ("100%", "100%", True),
+        ("%", "", True),
+        ("_%", "", False),
+        # many wildcards against a long name: answered at once, not by exploding backtracking
+        ("%a" * 50 + "%b", "a" * 255, False),
+    ],
+)
+def test_like_in_a_search_matches_as_sql_does(pattern, text, matches):
+    assert like(pattern, text) is matches
