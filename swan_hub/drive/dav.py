@@ -52,9 +52,10 @@ NC = "{http://nextcloud.org/ns}"
 DAV_NS = "{DAV:}"
 SABRE = "{http://sabredav.org/ns}"
 FAVORITE = f"{OC}favorite"
-# WsgiDAV writes its XML with the standard library's ElementTree, which names namespaces from
-# this process-wide table (``ns0:`` otherwise). Clients of Nextcloud (nc-py-api, which reads the
-# answers by their literal prefixes) need Sabre's: ``d:``, ``oc:``, ``nc:`` and ``s:``.
+# WsgiDAV writes its XML with the standard library's ElementTree (lxml is not installed), which
+# names namespaces from this process-wide table (``ns0:`` otherwise). Clients of Nextcloud
+# (nc-py-api, which reads answers by their literal prefixes) need Sabre's: ``d:``, ``oc:``,
+# ``nc:`` and ``s:``. The drive runs in a process of its own, so no other XML is affected.
 for _prefix, _uri in (
     ("d", "DAV:"),
     ("oc", "http://owncloud.org/ns"),
