@@ -439,6 +439,16 @@ def test_nc_py_api_shares_with_a_user_and_a_group_and_the_recipient_accepts(driv
     with pytest.raises(nc_py_api.NextcloudException):
         bob.files.sharing.update(with_bob, permissions=FilePermissions.PERMISSION_READ)
 
+    # a share bob does not want: declined, then taken back from the declined ones
+    unwanted = nc.files.sharing.create("ncshare/inside", ShareType.TYPE_USER, share_with="bob")
+    bob.files.sharing.decline_share(unwanted)
+    assert unwanted.share_id not in [s.share_id for s in bob.files.sharing.get_pending()]
+    assert [s.share_id for s in bob.files.sharing.get_deleted()] == [unwanted.share_id]
+    bob.files.sharing.undelete(unwanted)
+    assert bob.files.sharing.get_deleted() == []
+    assert bob.files.download("Shared/inside/data.txt") == b"bob's data"
+    nc.files.sharing.delete(unwanted)
+
     nc.files.sharing.delete(with_bob)
     nc.files.sharing.delete(with_class)
     with pytest.raises(nc_py_api.NextcloudExceptionNotFound):
