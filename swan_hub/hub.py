@@ -73,12 +73,13 @@ class SwanHub(JupyterHub):
         except SystemExit as e:
             if not e.code:
                 raise
-            await self._fail(self._start_failure or "JupyterHub stopped while starting")
+            reason = self._start_failure or self._proxy_failure()
+            await self._fail(reason or "JupyterHub stopped while starting")
         except StartFailed as e:
             await self._fail(str(e))
         except Exception as e:
             self.log.debug("Start of swan up failed", exc_info=True)
-            await self._fail(self._start_failure or _one_line(e))
+            await self._fail(self._start_failure or self._proxy_failure() or _one_line(e))
 
     async def _fail(self, reason: str) -> None:
         try:
@@ -118,7 +119,8 @@ class SwanHub(JupyterHub):
         client = AsyncHTTPClient()
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            self._check_own_proxy_runs()
+            if self._proxy_failure():
+                raise StartFailed(self._proxy_failure())
             try:
                 await client.fetch(url, follow_redirects=False, request_timeout=10)
                 return
@@ -128,18 +130,23 @@ class SwanHub(JupyterHub):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise StartFailed(f"the hub did not answer at {url} within {READY_TIMEOUT:.0f} s")
+                raise StartFailed(
+                    f"the hub did not answer at {url} within {READY_TIMEOUT:.0f} s "
+                    f"(does another program hold port {self.port}?)"
+                )
             await asyncio.sleep(0.2)
 
-    def _check_own_proxy_runs(self) -> None:
+    def _proxy_failure(self) -> str:
+        """Why this run's proxy is not running, or "" while it runs (or was never started)."""
         # What answers on the port must be this instance's proxy, not one left running by
         # something else: ours exits at once when the port is taken.
-        process = getattr(self.proxy, "proxy_process", None)
-        if process is not None and process.poll() is not None:
-            raise StartFailed(
-                f"configurable-http-proxy exited with status {process.poll()} "
-                f"(is port {self.port} in use?)"
-            )
+        process = getattr(getattr(self, "proxy", None), "proxy_process", None)
+        if process is None or process.poll() is None:
+            return ""
+        return (
+            f"configurable-http-proxy exited with status {process.poll()} "
+            f"(is port {self.port} in use?)"
+        )
 
     def local_url(self) -> str:
         """The hub's URL through the proxy, on loopback when it listens on every address."""
