@@ -31,6 +31,8 @@ def modules_after(code: str) -> set[str]:
 
 
 def test_the_hub_configuration_loads_none_of_the_user_servers_packages(tmp_path):
+    # The configuration and the spawner, not JupyterHub's own application module, which loads
+    # jsonschema for its event log (jupyter_events) whatever the configuration.
     loaded = modules_after(
         f"""
         from swan_hub.cli import DataDir, build_config, make_parser
