@@ -423,8 +423,9 @@ class SwanSpawnerMixin(_MixinBase):
     #: true while start() runs: a poll then may find no process yet, which is no death
     _starting = False
     #: whether the running server was given credentials; kept in the spawner's state, so that
-    #: a restarted hub goes on refreshing them. Only stop() clears it (not clear_state(), which
-    #: LocalProcessSpawner calls in the middle of stopping), and takes the credentials away.
+    #: a restarted hub goes on refreshing them. Only the end of the server clears it (stop(), a
+    #: poll that finds it gone, a failed start; not clear_state(), which LocalProcessSpawner
+    #: calls in the middle of stopping), and takes the credentials away.
     _credentials_handed_over = False
     #: one hand-over or removal at a time (made on first use, in the hub's event loop)
     _credentials_lock_instance: asyncio.Lock | None = None
