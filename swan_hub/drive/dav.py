@@ -143,12 +143,35 @@ def parse_mtime(environ: dict) -> int | None:
         raise RefusedError(400, "X-OC-Mtime must be seconds since the epoch") from None
 
 
-class _QuotaWriter:
-    """The temp file of an upload; refuses bytes beyond ``limit`` (507) while they arrive."""
+def announced_length(environ: dict) -> int | None:
+    """The body length a PUT announced (Content-Length), None where it announced none (a body
+    in chunked transfer-encoding, whose end the server itself checks)."""
+    if environ.get("REQUEST_METHOD", "").upper() != "PUT":
+        return None
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    raw = environ.get("CONTENT_LENGTH")
+    return util.get_content_length(environ) if raw not in (None, "") else None
 
-    def __init__(self, path: str, limit: int | None):
+
+def cut_off(received: int, announced: int) -> RefusedError:
+    """The answer to a body that ended before its announced length: the client broke off (or
+    was killed), so these bytes are not the file it meant to send."""
+    return RefusedError(
+        400,
+        f"The upload broke off after {received} of {announced} bytes; nothing was changed. "
+        "Send the file again.",
+    )
+
+
+class _QuotaWriter:
+    """The temp file of an upload; refuses bytes beyond ``limit`` (507) while they arrive and,
+    at the end, a body shorter or longer than the ``expected`` length the request announced."""
+
+    def __init__(self, path: str, limit: int | None, expected: int | None = None):
         self.path = path
         self.limit = limit
+        self.expected = expected
         self.written = 0
         self._file = open(path, "xb")  # noqa: SIM115 - closed by WsgiDAV after the body
 
@@ -159,7 +182,21 @@ class _QuotaWriter:
         self._file.write(data)
 
     def close(self) -> None:
+        if not self._file.closed:
+            # on disk before it can replace anything: a crash then leaves the old file or the
+            # whole new one, never a file whose blocks were not written yet
+            self._file.flush()
+            os.fsync(self._file.fileno())
         self._file.close()
+
+    def check_complete(self) -> None:
+        """Raise if the body ended before (or ran past) the length the request announced.
+
+        WsgiDAV reads a body until the server's input ends, and cheroot ends a body with a
+        Content-Length at that length or when the connection closes, whichever comes first.
+        """
+        if self.expected is not None and self.written != self.expected:
+            raise cut_off(self.written, self.expected)
 
 
 class _Node:
@@ -387,7 +424,9 @@ class DriveFile(_Node, DAVNonCollection):
             if announced and announced > limit:
                 raise RefusedError(507, "Not enough space for this upload; nothing was changed")
         try:
-            self._writer = _QuotaWriter(self.spaces.temp_beside(self.place.fs_path), limit)
+            self._writer = _QuotaWriter(
+                self.spaces.temp_beside(self.place.fs_path), limit, announced_length(self.environ)
+            )
         except OSError as e:
             raise dav_error(e) from e
         return self._writer
@@ -399,7 +438,12 @@ class DriveFile(_Node, DAVNonCollection):
         if with_errors:
             _unlink(writer.path)
             return
-        mtime = parse_mtime(self.environ)
+        try:
+            writer.check_complete()
+            mtime = parse_mtime(self.environ)
+        except RefusedError:
+            _unlink(writer.path)
+            raise
         try:
             if self.provider.area == "space":
                 self.st = self.spaces.publish(
