@@ -17,6 +17,7 @@ from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from . import chunking
 from .dav import (
     ENV_HEADERS,
     NC,
@@ -332,6 +333,17 @@ class OwnCloudMiddleware(BaseMiddleware):
             action = lambda: provider.purge(environ)  # noqa: E731
         if action is None and method in ("MOVE", "COPY"):
             stand_in_destination(environ)
+        if (
+            isinstance(provider, DriveProvider)
+            and provider.area == "space"
+            and chunking.is_v1_part(environ)
+        ):
+            # the part's body is read by the action itself, streamed to disk
+            try:
+                status, headers = chunking.put_part(environ, provider)
+            except (DriveError, OSError) as e:
+                raise dav_error(e) from e
+            return util.send_status_response(environ, start_response, status, add_headers=headers)
         if action is not None:
             util.read_and_discard_input(environ)
             try:

@@ -60,9 +60,11 @@ def status_document() -> dict[str, Any]:
     }
 
 
-def capabilities(public_links: bool) -> dict[str, Any]:
+def capabilities(public_links: bool, chunking: str = "v2") -> dict[str, Any]:
+    """The capabilities document; ``chunking`` is the chunked upload offered: ``v2`` announces
+    ``dav.chunking`` 1.0, ``v1`` leaves it out (ownCloud clients then send v1 parts)."""
     major, minor, micro, _ = SERVER_VERSION
-    return {
+    found = {
         "version": {
             "major": major,
             "minor": minor,
@@ -96,6 +98,9 @@ def capabilities(public_links: bool) -> dict[str, Any]:
             },
         },
     }
+    if chunking != "v2":
+        del found["capabilities"]["dav"]["chunking"]
+    return found
 
 
 class OCSError(Exception):
