@@ -217,3 +217,30 @@ def test_webdav_storage_uploads_in_v1_parts_where_the_server_offers_only_v1(driv
     parts = [line for line in lines if line.startswith("PUT ") and "-chunking-" in line]
     assert len(parts) == 4  # 3 MiB and 4 bytes in parts of 1 MiB
     assert not [line for line in lines if line.startswith("PUT ") and "-chunking-" not in line]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "capabilities", "expected"),
+    [
+        ("nextcloud", {"files": {"bigfilechunking": True}, "dav": {"chunking": "1.0"}}, "v2"),
+        # ownCloud 10's chunking NG is not Nextcloud's v2: one PUT there
+        ("owncloud", {"files": {"bigfilechunking": True}, "dav": {"chunking": "1.0"}}, "none"),
+        ("owncloud", {"files": {"bigfilechunking": True}, "dav": {}}, "v1"),
+        (
+            "owncloud",
+            {"files": {"bigfilechunking": False, "tus_support": {"version": "1.0.0"}}},
+            "tus",
+        ),
+        ("owncloud", {"files": {"bigfilechunking": False}, "dav": {}}, "none"),
+    ],
+)
+def test_the_chunked_upload_follows_the_capabilities_as_owncloud_clients_read_them(
+    dialect, capabilities, expected
+):
+    storage = WebDAVStorage(url="http://127.0.0.1:9/dav/", password_env="SWAN_TEST_UNSET")
+    caps = {"dialect": dialect, **WebDAVStorage._read_capabilities(capabilities)}
+    assert storage._upload_in_parts(caps) == expected
+    forced = WebDAVStorage(
+        url="http://127.0.0.1:9/dav/", password_env="SWAN_TEST_UNSET", chunked_upload="v1"
+    )
+    assert forced._upload_in_parts(caps) == "v1"
