@@ -4,13 +4,16 @@ byte for byte, and no temp file may be left in a listing or on disk. Owns no ser
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -19,6 +22,7 @@ import pytest
 from test_drive import Drive, _share
 from test_swan_up import drive_url, start_swan
 
+from swan_contents.storage import StorageUnavailable, WebDAVStorage
 from swan_contents.storage.posix import TEMP_PREFIX
 
 pytestmark = pytest.mark.hub
@@ -26,6 +30,7 @@ pytestmark = pytest.mark.hub
 OLD = b"the good old content\n" * 500
 #: what the cut-off uploads announce: far more than they send
 ANNOUNCED = 1_000_000
+MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +189,131 @@ def test_a_part_of_a_chunked_upload_that_arrived_short_is_not_assembled(drive):
     )
     assert r.status_code == 400
     assert (drive.space("alice") / "assembled.bin").read_bytes() == OLD
+
+
+class CuttingRelay:
+    """A TCP relay on 127.0.0.1 in front of the drive that, on the first connection to carry
+    more than `after` request bytes, stops there: `drop` closes both sides at once (a storage
+    or network that drops the connection), `stall` forwards nothing more until the client goes
+    away (so the client can be killed mid-body), then closes the drive's side."""
+
+    def __init__(self, target: str, after: int, mode: str = "drop"):
+        parts = urlsplit(target)
+        self.upstream = (parts.hostname, parts.port)
+        self.after, self.mode = after, mode
+        self.cut = threading.Event()
+        self.stalled = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}{parts.path}"
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump_up, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(server, client), daemon=True).start()
+
+    def _pump_up(self, client: socket.socket, server: socket.socket) -> None:
+        sent = 0
+        armed = not self.cut.is_set()
+        try:
+            while data := client.recv(65536):
+                if armed and sent + len(data) > self.after:
+                    server.sendall(data[: self.after - sent])
+                    self.cut.set()
+                    if self.mode == "stall":
+                        self.stalled.set()
+                        while client.recv(65536):
+                            pass  # the client may still send: swallowed, never forwarded
+                    break
+                server.sendall(data)
+                sent += len(data)
+            else:
+                server.shutdown(socket.SHUT_WR)
+                return
+        except OSError:
+            pass
+        for s in (client, server):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    @staticmethod
+    def _pump_down(server: socket.socket, client: socket.socket) -> None:
+        try:
+            while data := server.recv(65536):
+                client.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._stop = True
+        self.listener.close()
+
+
+def storage_for(drive: Drive, url: str, tmp_path: Path, **traits) -> WebDAVStorage:
+    drive.client("alice")
+    password = tmp_path / "password"
+    password.write_text(drive.swan.tokens["alice"])
+    return WebDAVStorage(
+        url=url,
+        username="alice",
+        password_file=str(password),
+        spool_dir=str(tmp_path / "spool"),
+        **traits,
+    )
+
+
+@pytest.mark.parametrize("chunked_upload", ["none", "v2", "v1"])
+def test_webdav_storage_whose_connection_drops_mid_upload_leaves_the_old_file(
+    drive, tmp_path, chunked_upload
+):
+    rel = f"dropped-{chunked_upload}.bin"
+    put_old(drive, rel)
+    relay = CuttingRelay(f"{drive.direct}/remote.php/dav/files/alice/", after=int(1.5 * MiB))
+    storage = storage_for(drive, relay.url, tmp_path, chunk_size=MiB, chunked_upload=chunked_upload)
+
+    async def upload() -> None:
+        try:
+            await storage.write_chunk(rel, 1, os.urandom(2 * MiB))
+            await storage.write_chunk(rel, -1, os.urandom(MiB))
+        finally:
+            await storage.close()
+
+    try:
+        with pytest.raises(StorageUnavailable):
+            asyncio.run(upload())
+    finally:
+        relay.close()
+    assert relay.cut.is_set()
+    assert_untouched(drive, "alice", rel, drive.space("alice"))
+
+
+def test_a_user_server_killed_mid_save_leaves_the_old_file(drive, tmp_path):
+    rel = "saved-when-killed.ipynb"
+    put_old(drive, rel)
+    relay = CuttingRelay(f"{drive.direct}/remote.php/dav/files/alice/", after=2 * MiB, mode="stall")
+    storage_for(drive, relay.url, tmp_path)  # writes the password file
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from swan_contents.storage import WebDAVStorage
+        storage = WebDAVStorage(url={relay.url!r}, username="alice",
+                                password_file={str(tmp_path / "password")!r})
+        asyncio.run(storage.write({rel!r}, b"{{" + b"n" * 12_000_000))
+        """
+    )
+    server = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        assert relay.stalled.wait(60), "the save never reached the drive"
+        os.kill(server.pid, signal.SIGKILL)  # as a user server dies: no cleanup of any kind
+        server.wait(timeout=30)
+    finally:
+        server.kill()
+        relay.close()
+    assert_untouched(drive, "alice", rel, drive.space("alice"))
