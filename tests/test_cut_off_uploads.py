@@ -107,20 +107,33 @@ def test_a_put_whose_body_stops_short_of_its_content_length_leaves_the_old_file(
     assert_untouched(drive, "alice", rel, drive.space("alice"))
 
 
-def test_a_short_body_is_answered_400_with_what_arrived(drive):
-    rel = "answered.txt"
-    put_old(drive, rel)
-    url = files_url(drive, "alice", rel)
-    auth = ("alice", drive.swan.tokens["alice"])
+def send_and_read_answer(url: str, auth: tuple[str, str], headers: dict, body: bytes) -> bytes:
+    """Send the headers and `body`, end the request side there, and read the whole answer."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
-        sock.sendall(request_head("PUT", url, auth, {"Content-Length": "100"}) + b"y" * 60)
+        sock.sendall(request_head("PUT", url, auth, headers) + body)
         sock.shutdown(socket.SHUT_WR)  # the body ends here, the answer can still come back
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
-    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
-    assert b"after 60 of 100 bytes" in answer
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "said"),
+    [
+        ({"Content-Length": "100"}, b"y" * 60, b"after 60 of 100 bytes"),
+        ({"Transfer-Encoding": "chunked"}, b"a\r\n0123456789\r\n20\r\nhalf", b"broke off"),
+    ],
+    ids=["content-length", "chunked"],
+)
+def test_a_body_that_ends_early_is_answered_400_and_changes_nothing(drive, headers, body, said):
+    rel = "answered.txt"
+    put_old(drive, rel)
+    auth = ("alice", drive.swan.tokens["alice"])
+    answer = send_and_read_answer(files_url(drive, "alice", rel), auth, headers, body)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert said in answer
     assert_untouched(drive, "alice", rel, drive.space("alice"))
 
 
