@@ -23,7 +23,7 @@ from test_drive import Drive, _share
 from test_swan_up import drive_url, start_swan
 
 from swan_contents.storage import StorageUnavailable, WebDAVStorage
-from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.posix import TEMP_PREFIX, PosixStorage
 
 pytestmark = pytest.mark.hub
 
@@ -330,3 +330,43 @@ def test_a_user_server_killed_mid_save_leaves_the_old_file(drive, tmp_path):
         server.kill()
         relay.close()
     assert_untouched(drive, "alice", rel, drive.space("alice"))
+
+
+def test_a_posix_save_killed_at_any_moment_leaves_the_old_or_the_whole_new_file(tmp_path):
+    space = tmp_path / "space"
+    space.mkdir()
+    journal = tmp_path / "journal"
+    new = b"n" * (40 * MiB)
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from swan_contents.storage.posix import PosixStorage
+        storage = PosixStorage({str(space)!r}, journal={str(journal)!r})
+        print("ready", flush=True)
+        sys.stdin.readline()
+        asyncio.run(storage.write("nb.ipynb", b"n" * {len(new)}))
+        print("saved", flush=True)
+        """
+    )
+    for delay in (0.01, 0.1, 0.3):
+        (space / "nb.ipynb").write_bytes(OLD)
+        server = subprocess.Popen(
+            [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        try:
+            assert server.stdout is not None and server.stdin is not None
+            assert server.stdout.readline().strip() == b"ready"
+            server.stdin.write(b"go\n")
+            server.stdin.flush()
+            time.sleep(delay)
+            os.kill(server.pid, signal.SIGKILL)
+        finally:
+            server.kill()
+            server.wait(timeout=30)
+        stored = (space / "nb.ipynb").read_bytes()
+        assert stored in (OLD, new), f"killed after {delay}s: {len(stored)} bytes"
+    # what the killed saves left is hidden, and the next server's sweep removes it
+    restarted = PosixStorage(str(space), journal=str(journal))
+    restarted.spool_max_age = 0
+    restarted.sweep_leftovers()
+    assert sorted(p.name for p in space.iterdir()) == ["nb.ipynb"]

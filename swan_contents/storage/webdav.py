@@ -1113,14 +1113,9 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         if response.status_code not in (200, 201):
             raise self._error(response, path)
         try:
-            for number, start in enumerate(range(0, max(payload.size, 1), self.chunk_size), 1):
-                length = min(self.chunk_size, payload.size - start)
-                response = await self._send(
-                    "PUT",
-                    f"{folder}{number:05d}",
-                    path,
-                    headers={**total, "Content-Length": str(length)},
-                    content=payload.body(start, length),
+            for number, (start, length) in enumerate(self._part_ranges(payload.size), 1):
+                response = await self._put_part(
+                    f"{folder}{number:05d}", path, total, payload, start, length
                 )
                 if response.status_code not in (200, 201, 204):
                     raise self._error(response, path)
@@ -1135,6 +1130,31 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             with contextlib.suppress(StorageError):
                 await self._send("DELETE", folder, path)
             raise
+
+    def _part_ranges(self, size: int) -> list[tuple[int, int]]:
+        """(start, length) of each part of `size` bytes (one empty part for an empty file)."""
+        return [
+            (start, min(self.chunk_size, size - start))
+            for start in range(0, max(size, 1), self.chunk_size)
+        ]
+
+    async def _put_part(
+        self,
+        url: str,
+        path: str,
+        headers: dict[str, str],
+        payload: Payload,
+        start: int,
+        length: int,
+    ) -> httpx.Response:
+        """PUT `length` bytes of the payload from `start` to `url`, streamed."""
+        return await self._send(
+            "PUT",
+            url,
+            path,
+            headers={**headers, "Content-Length": str(length)},
+            content=payload.body(start, length),
+        )
 
     def _upload_in_parts(self, caps: dict[str, Any]) -> str:
         """Which chunked upload a large upload uses (see `chunked_upload`)."""
@@ -1153,21 +1173,14 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         `OC-Chunked: 1`; the server publishes the file when the last part arrives. The
         protocol has no way to drop the parts of an upload that fails half way: the server
         sweeps them."""
-        count = max(1, -(-payload.size // self.chunk_size))
+        parts = self._part_ranges(payload.size)
         transfer = secrets.randbelow(2**31)
         headers = {"OC-Chunked": "1", "OC-Total-Length": str(payload.size)}
         if checksum:
             headers["OC-Checksum"] = checksum
-        for index in range(count):
-            start = index * self.chunk_size
-            length = min(self.chunk_size, payload.size - start)
-            response = await self._send(
-                "PUT",
-                f"{self.url_of(path)}-chunking-{transfer}-{count}-{index}",
-                path,
-                headers={**headers, "Content-Length": str(length)},
-                content=payload.body(start, length),
-            )
+        for index, (start, length) in enumerate(parts):
+            url = f"{self.url_of(path)}-chunking-{transfer}-{len(parts)}-{index}"
+            response = await self._put_part(url, path, headers, payload, start, length)
             if response.status_code in (400, 403, 405, 409, 412):
                 raise await self._write_failure(path, response)
             if response.status_code not in (200, 201, 204):

@@ -31,6 +31,7 @@ from .dav import (
     destination_path,
     parse_mtime,
     stand_in_destination,
+    upload_headers,
 )
 from .spaces import PERM_CREATE, PERM_READ, PERM_UPDATE, DriveError, Place, file_etag, remove_tree
 from .state import TrashItem
@@ -291,6 +292,9 @@ def finish_chunked_upload(
             for name in parts:
                 with open(os.path.join(upload.fs_path, name), "rb") as part:
                     shutil.copyfileobj(part, out, 1 << 20)
+            # on disk before the rename, so that a crash leaves the old file or the whole new one
+            out.flush()
+            os.fsync(out.fileno())
         st = provider.spaces.publish(
             dest, temp, if_match=environ.get("HTTP_IF_MATCH"), mtime=parse_mtime(environ)
         )
@@ -299,16 +303,7 @@ def finish_chunked_upload(
             os.unlink(temp)
         raise
     remove_tree(upload.fs_path)
-    file_id = provider.spaces.file_id(dest.owner, dest.rel, st)
-    etag = f'"{file_etag(st)}"'
-    headers = [
-        ("OC-ETag", etag),
-        ("ETag", etag),
-        ("OC-FileId", f"{file_id:08d}{provider.spaces.instance_id}"),
-    ]
-    if environ.get("HTTP_X_OC_MTIME"):
-        headers.append(("X-OC-MTime", "accepted"))
-    return (204 if existed else 201), headers
+    return (204 if existed else 201), upload_headers(provider.spaces, dest, st, environ)
 
 
 class OwnCloudMiddleware(BaseMiddleware):

@@ -19,7 +19,15 @@ from wsgidav import util
 
 from swan_contents.storage.posix import TEMP_PREFIX
 
-from .dav import ENV_LINK, ENV_USER, DriveProvider, announced_length, cut_off, parse_mtime
+from .dav import (
+    ENV_LINK,
+    ENV_USER,
+    DriveProvider,
+    announced_length,
+    cut_off,
+    parse_mtime,
+    upload_headers,
+)
 from .spaces import PERM_CREATE, PERM_UPDATE, DriveError, Place, check_name, file_etag, remove_tree
 
 #: The name of a part: ownCloud's ``<name>-chunking-<transfer id>-<count>-<index from 0>``.
@@ -117,16 +125,7 @@ def put_part(environ: dict, provider: DriveProvider) -> tuple[int, list[tuple[st
         st = _publish(claimed, count, dest, environ, provider)
     finally:
         remove_tree(claimed)
-    file_id = spaces.file_id(dest.owner, dest.rel, st)
-    etag = f'"{file_etag(st)}"'
-    headers = [
-        ("OC-ETag", etag),
-        ("ETag", etag),
-        ("OC-FileId", f"{file_id:08d}{spaces.instance_id}"),
-    ]
-    if environ.get("HTTP_X_OC_MTIME"):
-        headers.append(("X-OC-MTime", "accepted"))
-    return 201, headers
+    return 201, upload_headers(spaces, dest, st, environ)
 
 
 def _writable_target(provider: DriveProvider, target: str, environ: dict) -> Place:

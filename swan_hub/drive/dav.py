@@ -885,6 +885,21 @@ def real_path(path: str, environ: dict) -> str:
     return path
 
 
+def upload_headers(spaces: Spaces, place: Place, st: os.stat_result, environ: dict) -> list:
+    """What ownCloud answers a finished upload with: the new ETag, the file id, and whether
+    the client's mtime was taken."""
+    etag = f'"{file_etag(st)}"'
+    file_id = spaces.file_id(place.owner, place.rel, st)
+    headers = [
+        ("OC-ETag", etag),
+        ("ETag", etag),
+        ("OC-FileId", f"{file_id:08d}{spaces.instance_id}"),
+    ]
+    if environ.get("HTTP_X_OC_MTIME"):
+        headers.append(("X-OC-MTime", "accepted"))
+    return headers
+
+
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
