@@ -14,6 +14,7 @@ import owncloud
 import pytest
 from test_cut_off_uploads import ANNOUNCED, OLD, put_old, send_and_hang_up
 from test_drive import Drive, _share, parse_xml
+from test_drive_clients import sync
 from test_swan_up import drive_url, start_swan
 
 from swan_contents.storage import WebDAVStorage
@@ -244,3 +245,21 @@ def test_the_chunked_upload_follows_the_capabilities_as_owncloud_clients_read_th
         url="http://127.0.0.1:9/dav/", password_env="SWAN_TEST_UNSET", chunked_upload="v1"
     )
     assert forced._upload_in_parts(caps) == "v1"
+
+
+def test_owncloudcmd_uploads_a_large_file_in_v1_parts_where_only_v1_is_offered(drive, tmp_path):
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    data = os.urandom(25 * MiB)
+    (laptop / "recording.bin").write_bytes(data)
+    drive.client("alice")
+    before = len(drive.access_log.read_text().splitlines())  # type: ignore[attr-defined]
+    sync(drive, "owncloudcmd", "alice", laptop)
+    stored = drive.space("alice") / "recording.bin"
+    assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(data).digest()
+    lines = drive.access_log.read_text().splitlines()[before:]  # type: ignore[attr-defined]
+    parts = [
+        line for line in lines if line.startswith("PUT ") and "recording.bin-chunking-" in line
+    ]
+    assert len(parts) >= 3 and all(line.endswith(" 201") for line in parts)
+    assert part_sets(drive, "alice") == []
