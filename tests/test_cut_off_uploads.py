@@ -370,3 +370,23 @@ def test_a_posix_save_killed_at_any_moment_leaves_the_old_or_the_whole_new_file(
     restarted.spool_max_age = 0
     restarted.sweep_leftovers()
     assert sorted(p.name for p in space.iterdir()) == ["nb.ipynb"]
+
+
+def test_a_share_request_cut_off_mid_form_creates_no_share(drive):
+    drive.dav("alice", "MKCOL", "secret")
+    form = b"path=%2Fsecret&shareType=0&shareWith=bob&permissions=31"
+    url = f"{drive.direct}/ocs/v2.php/apps/files_sharing/api/v1/shares?format=json"
+    auth = ("alice", drive.swan.tokens["alice"])
+    headers = {
+        "OCS-APIRequest": "true",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Length": str(len(form) + 20),  # the rest never comes
+    }
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(request_head("POST", url, auth, headers) + form)
+        sock.shutdown(socket.SHUT_WR)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    found = drive.ocs("alice", "GET", "shares", params={"path": "/secret"})
+    assert found.json()["ocs"]["data"] == []

@@ -134,6 +134,11 @@ def _read_form(environ: dict) -> dict[str, str]:
     if length > 1_000_000:
         raise OCSError(400, "Request body too large")
     body = environ["wsgi.input"].read(length) if length else b""
+    if len(body) != length:
+        # the client broke off: a cut form could name another user, path or permission
+        raise OCSError(
+            400, f"The request broke off after {len(body)} of {length} bytes; nothing was changed"
+        )
     text = body.decode("utf-8", "replace")
     if environ.get("CONTENT_TYPE", "").startswith("application/json") and text.strip():
         try:
