@@ -263,3 +263,34 @@ def test_owncloudcmd_uploads_a_large_file_in_v1_parts_where_only_v1_is_offered(d
     ]
     assert len(parts) >= 3 and all(line.endswith(" 201") for line in parts)
     assert part_sets(drive, "alice") == []
+
+
+def test_a_locked_file_refuses_v1_parts_without_the_lock_token(drive):
+    c = drive.client("alice")
+    put_old(drive, "locked.txt")
+    body = (
+        '<?xml version="1.0"?><d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/>'
+        "</d:lockscope><d:locktype><d:write/></d:locktype></d:lockinfo>"
+    )
+    # WsgiDAV keeps locks by URL: the parts go to the same one
+    lock = c.request(
+        "LOCK",
+        f"{drive.base}/remote.php/webdav/locked.txt",
+        content=body,
+        headers={"Timeout": "Second-60"},
+    )
+    assert lock.status_code == 200, lock.text
+    token = lock.headers["Lock-Token"]
+    r = c.put(
+        part_url(drive, "alice", "locked.txt", "3", 1, 0), content=b"x", headers={"OC-Chunked": "1"}
+    )
+    assert r.status_code == 423
+    assert (drive.space("alice") / "locked.txt").read_bytes() == OLD
+    assert part_sets(drive, "alice") == []
+    r = c.put(
+        part_url(drive, "alice", "locked.txt", "4", 1, 0),
+        content=b"by the lock holder",
+        headers={"OC-Chunked": "1", "If": f"({token})"},
+    )
+    assert r.status_code == 201, r.text
+    assert (drive.space("alice") / "locked.txt").read_bytes() == b"by the lock holder"

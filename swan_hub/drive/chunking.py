@@ -142,12 +142,35 @@ def _writable_target(provider: DriveProvider, target: str, environ: dict) -> Pla
     if st is not None and os.path.isdir(dest.fs_path):
         raise DriveError(409, f"{dest.name} is a folder")
     dest.require(PERM_UPDATE if st is not None else PERM_CREATE, "write this file")
+    _check_not_locked(provider, target, environ)
     if_match = environ.get("HTTP_IF_MATCH")
     if if_match is not None and if_match.strip() != "*":
         tags = {t.strip().strip('"') for t in if_match.split(",")}
         if st is None or file_etag(st) not in tags:
             raise DriveError(412, "The file was changed by someone else (If-Match)")
     return dest
+
+
+def _check_not_locked(provider: DriveProvider, target: str, environ: dict) -> None:
+    """423 where a WebDAV lock that the request holds no token of covers the target (or, for
+    a new file, its folder), as WsgiDAV answers a plain PUT there."""
+    locks = provider.lock_manager
+    if locks is None:
+        return
+    res = provider.get_resource_inst(target, environ) or provider.get_resource_inst(
+        util.get_uri_parent(target), environ
+    )
+    if res is None:
+        return
+    if "wsgidav.conditions.if" not in environ:
+        util.parse_if_header_dict(environ)
+    locks.check_write_permission(
+        url=res.get_ref_url(),
+        depth="0",
+        token_list=environ["wsgidav.ifLockTokenList"],
+        # the name WsgiDAV records as a lock's owner (its request server copies it later)
+        principal=environ.get("wsgidav.auth.user_name", "anonymous"),
+    )
 
 
 def _receive(environ: dict, path: str, announced: int | None) -> None:
