@@ -185,6 +185,8 @@ def test_a_part_cut_off_mid_body_is_not_counted_and_nothing_is_published(drive):
         == 201
     )
     assert folder not in part_sets(drive, "alice")
+    last = c.put(part_url(drive, "alice", "other.bin", "42", 2, 1), content=b"d", headers=headers)
+    assert last.status_code == 201 and part_sets(drive, "alice") == []
 
 
 def test_webdav_storage_uploads_in_v1_parts_where_the_server_offers_only_v1(drive, tmp_path):
