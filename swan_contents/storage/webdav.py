@@ -474,8 +474,22 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         config=True,
         help="""Bytes per part when a large upload is sent in parts: with TUS to servers that
         advertise it (oCIS; at most their max_chunk_size), else with Nextcloud's chunked
-        upload (v2) to servers that advertise that (parts must be 5 MB or more). An upload
-        no larger than one part is one PUT.""",
+        upload (v2) to servers that advertise that (parts must be 5 MB or more), else with
+        ownCloud's chunked upload (v1) to servers that offer only that. An upload no larger
+        than one part is one PUT.""",
+    )
+
+    chunked_upload = Enum(
+        ["auto", "tus", "v2", "v1", "none"],
+        default_value="auto",
+        config=True,
+        help="""How an upload larger than `chunk_size` is sent. `auto` follows the server's
+        capabilities as ownCloud's desktop client does: TUS where `files.tus_support` names
+        it (oCIS), Nextcloud's chunking v2 where a Nextcloud advertises `dav.chunking` 1.0,
+        ownCloud's chunking v1 (`<name>-chunking-<id>-<count>-<index>` with `OC-Chunked`)
+        where `files.bigfilechunking` is on and `dav.chunking` absent (CERNBox, Reva), else
+        one streamed PUT. `tus`, `v2` or `v1` forces that one (e.g. for a CERNBox that
+        advertises more than it speaks); `none` always sends one PUT.""",
     )
 
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any):
@@ -1099,14 +1113,9 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         if response.status_code not in (200, 201):
             raise self._error(response, path)
         try:
-            for number, start in enumerate(range(0, max(payload.size, 1), self.chunk_size), 1):
-                length = min(self.chunk_size, payload.size - start)
-                response = await self._send(
-                    "PUT",
-                    f"{folder}{number:05d}",
-                    path,
-                    headers={**total, "Content-Length": str(length)},
-                    content=payload.body(start, length),
+            for number, (start, length) in enumerate(self._part_ranges(payload.size), 1):
+                response = await self._put_part(
+                    f"{folder}{number:05d}", path, total, payload, start, length
                 )
                 if response.status_code not in (200, 201, 204):
                     raise self._error(response, path)
@@ -1121,6 +1130,62 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             with contextlib.suppress(StorageError):
                 await self._send("DELETE", folder, path)
             raise
+
+    def _part_ranges(self, size: int) -> list[tuple[int, int]]:
+        """(start, length) of each part of `size` bytes (one empty part for an empty file)."""
+        return [
+            (start, min(self.chunk_size, size - start))
+            for start in range(0, max(size, 1), self.chunk_size)
+        ]
+
+    async def _put_part(
+        self,
+        url: str,
+        path: str,
+        headers: dict[str, str],
+        payload: Payload,
+        start: int,
+        length: int,
+    ) -> httpx.Response:
+        """PUT `length` bytes of the payload from `start` to `url`, streamed."""
+        return await self._send(
+            "PUT",
+            url,
+            path,
+            headers={**headers, "Content-Length": str(length)},
+            content=payload.body(start, length),
+        )
+
+    def _upload_in_parts(self, caps: dict[str, Any]) -> str:
+        """Which chunked upload a large upload uses (see `chunked_upload`)."""
+        if self.chunked_upload != "auto":
+            return self.chunked_upload
+        if caps.get("tus"):
+            return "tus"
+        if caps["dialect"] == "nextcloud" and caps.get("chunking") == "1.0":
+            return "v2"
+        if caps.get("bigfilechunking") and not caps.get("chunking"):
+            return "v1"
+        return "none"
+
+    async def _publish_in_v1_parts(self, path: str, payload: Payload, checksum: str | None) -> None:
+        """ownCloud's chunked upload (v1): `PUT <name>-chunking-<id>-<count>-<index>` with
+        `OC-Chunked: 1`; the server publishes the file when the last part arrives. The
+        protocol has no way to drop the parts of an upload that fails half way: the server
+        sweeps them."""
+        parts = self._part_ranges(payload.size)
+        transfer = secrets.randbelow(2**31)
+        headers = {"OC-Chunked": "1", "OC-Total-Length": str(payload.size)}
+        if checksum:
+            headers["OC-Checksum"] = checksum
+        for index, (start, length) in enumerate(parts):
+            url = f"{self.url_of(path)}-chunking-{transfer}-{len(parts)}-{index}"
+            response = await self._put_part(url, path, headers, payload, start, length)
+            if response.status_code in (400, 403, 405, 409, 412):
+                raise await self._write_failure(path, response)
+            if response.status_code not in (200, 201, 204):
+                raise self._error(response, path)
+        await self._verify_answer(path, response, payload)
 
     async def _publish_by_tus(self, path: str, payload: Payload, checksum: str | None) -> bool:
         """A TUS upload (oCIS, Reva): created by a POST to the folder, sent by PATCH requests
@@ -1277,11 +1342,15 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
                         describe=False,
                     )
             elif (
-                in_parts and caps.get("tus") and await self._publish_by_tus(path, payload, checksum)
+                in_parts
+                and self._upload_in_parts(caps) == "tus"
+                and await self._publish_by_tus(path, payload, checksum)
             ):
                 pass
-            elif in_parts and caps["dialect"] == "nextcloud" and caps.get("chunking") == "1.0":
+            elif in_parts and self._upload_in_parts(caps) == "v2":
                 await self._publish_in_parts(path, payload, checksum)
+            elif in_parts and self._upload_in_parts(caps) == "v1":
+                await self._publish_in_v1_parts(path, payload, checksum)
             else:
                 await self._put(path, payload, checksum=checksum, describe=False)
             entry = await self.stat(path)
@@ -1563,6 +1632,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         spell `checksums` in camel case, oCIS and Reva in snake case)."""
         found: dict[str, Any] = {"chunking": capabilities.get("dav", {}).get("chunking")}
         files = capabilities.get("files", {})
+        found["bigfilechunking"] = bool(files.get("bigfilechunking", False))
         found["versioning"] = bool(files.get("versioning", True))
         found["undelete"] = bool(files.get("undelete", True))
         sums = capabilities.get("checksums") or {}

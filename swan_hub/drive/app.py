@@ -26,7 +26,7 @@ from urllib.parse import quote, urlparse
 
 from cheroot import wsgi
 from jupyterhub.services.auth import HubOAuth
-from traitlets import Bool, Integer, Unicode, default
+from traitlets import Bool, Enum, Integer, Unicode, default
 from traitlets.config import Application
 from wsgidav.wsgidav_app import WsgiDAVApp
 
@@ -353,7 +353,9 @@ class DriveWSGI:
 
     def _ocs_data(self, req: ocs.Request, rest: str) -> Any:
         if rest == "cloud/capabilities":
-            return ocs.capabilities(self.service.public_links)
+            return ocs.capabilities(
+                self.service.public_links, chunking=self.service.advertised_chunking
+            )
         if rest in ("cloud/user", f"cloud/users/{req.user}"):
             quota = self.spaces.quota_bytes
             used = self.spaces.used_bytes(req.user)
@@ -575,8 +577,21 @@ class DriveService(Application):
         24 * 3600,
         config=True,
         help="""
-        Seconds after its last part that an unfinished chunked upload (Nextcloud chunking v2)
-        is abandoned: its parts are deleted when the same user starts another upload.
+        Seconds after its last part that an unfinished chunked upload (Nextcloud chunking v2
+        or ownCloud chunking v1) is abandoned: its parts are deleted when the same user starts
+        another upload.
+        """,
+    )
+
+    advertised_chunking = Enum(
+        ["v2", "v1"],
+        default_value="v2",
+        config=True,
+        help="""
+        The chunked upload the capabilities offer to clients: ``v2`` (Nextcloud's uploads
+        folder, ``dav.chunking`` 1.0) or ``v1`` (ownCloud's ``<name>-chunking-<id>-<n>-<i>``
+        parts, ``files.bigfilechunking`` without ``dav.chunking``, as CERNBox offers it). The
+        drive accepts both either way; this only changes what clients are told to use.
         """,
     )
 

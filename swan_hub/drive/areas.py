@@ -17,6 +17,7 @@ from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from . import chunking
 from .dav import (
     ENV_HEADERS,
     NC,
@@ -30,6 +31,7 @@ from .dav import (
     destination_path,
     parse_mtime,
     stand_in_destination,
+    upload_headers,
 )
 from .spaces import PERM_CREATE, PERM_READ, PERM_UPDATE, DriveError, Place, file_etag, remove_tree
 from .state import TrashItem
@@ -290,6 +292,9 @@ def finish_chunked_upload(
             for name in parts:
                 with open(os.path.join(upload.fs_path, name), "rb") as part:
                     shutil.copyfileobj(part, out, 1 << 20)
+            # on disk before the rename, so that a crash leaves the old file or the whole new one
+            out.flush()
+            os.fsync(out.fileno())
         st = provider.spaces.publish(
             dest, temp, if_match=environ.get("HTTP_IF_MATCH"), mtime=parse_mtime(environ)
         )
@@ -298,16 +303,7 @@ def finish_chunked_upload(
             os.unlink(temp)
         raise
     remove_tree(upload.fs_path)
-    file_id = provider.spaces.file_id(dest.owner, dest.rel, st)
-    etag = f'"{file_etag(st)}"'
-    headers = [
-        ("OC-ETag", etag),
-        ("ETag", etag),
-        ("OC-FileId", f"{file_id:08d}{provider.spaces.instance_id}"),
-    ]
-    if environ.get("HTTP_X_OC_MTIME"):
-        headers.append(("X-OC-MTime", "accepted"))
-    return (204 if existed else 201), headers
+    return (204 if existed else 201), upload_headers(provider.spaces, dest, st, environ)
 
 
 class OwnCloudMiddleware(BaseMiddleware):
@@ -332,6 +328,17 @@ class OwnCloudMiddleware(BaseMiddleware):
             action = lambda: provider.purge(environ)  # noqa: E731
         if action is None and method in ("MOVE", "COPY"):
             stand_in_destination(environ)
+        if (
+            isinstance(provider, DriveProvider)
+            and provider.area == "space"
+            and chunking.is_v1_part(environ)
+        ):
+            # the part's body is read by the action itself, streamed to disk
+            try:
+                status, headers = chunking.put_part(environ, provider)
+            except (DriveError, OSError) as e:
+                raise dav_error(e) from e
+            return util.send_status_response(environ, start_response, status, add_headers=headers)
         if action is not None:
             util.read_and_discard_input(environ)
             try:

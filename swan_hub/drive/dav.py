@@ -155,12 +155,35 @@ def parse_mtime(environ: dict) -> int | None:
         raise RefusedError(400, "X-OC-Mtime must be seconds since the epoch") from None
 
 
-class _QuotaWriter:
-    """The temp file of an upload; refuses bytes beyond ``limit`` (507) while they arrive."""
+def announced_length(environ: dict) -> int | None:
+    """The body length a PUT announced (Content-Length), None where it announced none (a body
+    in chunked transfer-encoding, whose end the server itself checks)."""
+    if environ.get("REQUEST_METHOD", "").upper() != "PUT":
+        return None
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    raw = environ.get("CONTENT_LENGTH")
+    return util.get_content_length(environ) if raw not in (None, "") else None
 
-    def __init__(self, path: str, limit: int | None):
+
+def cut_off(received: int, announced: int) -> RefusedError:
+    """The answer to a body that ended before its announced length: the client broke off (or
+    was killed), so these bytes are not the file it meant to send."""
+    return RefusedError(
+        400,
+        f"The upload broke off after {received} of {announced} bytes; nothing was changed. "
+        "Send the file again.",
+    )
+
+
+class _QuotaWriter:
+    """The temp file of an upload; refuses bytes beyond ``limit`` (507) while they arrive and,
+    at the end, a body shorter or longer than the ``expected`` length the request announced."""
+
+    def __init__(self, path: str, limit: int | None, expected: int | None = None):
         self.path = path
         self.limit = limit
+        self.expected = expected
         self.written = 0
         self._file = open(path, "xb")  # noqa: SIM115 - closed by WsgiDAV after the body
 
@@ -170,8 +193,31 @@ class _QuotaWriter:
             raise RefusedError(507, "Not enough space for this upload; nothing was changed")
         self._file.write(data)
 
+    def writelines(self, blocks: Iterable[bytes]) -> None:
+        """Write the body as WsgiDAV reads it (it prefers this to `write` per block)."""
+        try:
+            for data in blocks:
+                self.write(data)
+        except ValueError as e:
+            # cheroot's word for a chunked transfer-encoding that broke off or is malformed
+            raise RefusedError(400, f"The upload broke off ({e}); nothing was changed") from None
+
     def close(self) -> None:
+        if not self._file.closed:
+            # on disk before it can replace anything: a crash then leaves the old file or the
+            # whole new one, never a file whose blocks were not written yet
+            self._file.flush()
+            os.fsync(self._file.fileno())
         self._file.close()
+
+    def check_complete(self) -> None:
+        """Raise if the body ended before (or ran past) the length the request announced.
+
+        WsgiDAV reads a body until the server's input ends, and cheroot ends a body with a
+        Content-Length at that length or when the connection closes, whichever comes first.
+        """
+        if self.expected is not None and self.written != self.expected:
+            raise cut_off(self.written, self.expected)
 
 
 class _Node:
@@ -407,7 +453,9 @@ class DriveFile(_Node, DAVNonCollection):
             if announced and announced > limit:
                 raise RefusedError(507, "Not enough space for this upload; nothing was changed")
         try:
-            self._writer = _QuotaWriter(self.spaces.temp_beside(self.place.fs_path), limit)
+            self._writer = _QuotaWriter(
+                self.spaces.temp_beside(self.place.fs_path), limit, announced_length(self.environ)
+            )
         except OSError as e:
             raise dav_error(e) from e
         return self._writer
@@ -419,7 +467,12 @@ class DriveFile(_Node, DAVNonCollection):
         if with_errors:
             _unlink(writer.path)
             return
-        mtime = parse_mtime(self.environ)
+        try:
+            writer.check_complete()
+            mtime = parse_mtime(self.environ)
+        except RefusedError:
+            _unlink(writer.path)
+            raise
         try:
             if self.provider.area == "space":
                 self.st = self.spaces.publish(
@@ -850,6 +903,21 @@ def real_path(path: str, environ: dict) -> str:
         if path == stand_in or path.startswith(stand_in + "/"):
             return real.rstrip("/") + path[len(stand_in) :]
     return path
+
+
+def upload_headers(spaces: Spaces, place: Place, st: os.stat_result, environ: dict) -> list:
+    """What ownCloud answers a finished upload with: the new ETag, the file id, and whether
+    the client's mtime was taken."""
+    etag = f'"{file_etag(st)}"'
+    file_id = spaces.file_id(place.owner, place.rel, st)
+    headers = [
+        ("OC-ETag", etag),
+        ("ETag", etag),
+        ("OC-FileId", f"{file_id:08d}{spaces.instance_id}"),
+    ]
+    if environ.get("HTTP_X_OC_MTIME"):
+        headers.append(("X-OC-MTime", "accepted"))
+    return headers
 
 
 def _unlink(path: str) -> None:

@@ -60,9 +60,11 @@ def status_document() -> dict[str, Any]:
     }
 
 
-def capabilities(public_links: bool) -> dict[str, Any]:
+def capabilities(public_links: bool, chunking: str = "v2") -> dict[str, Any]:
+    """The capabilities document; ``chunking`` is the chunked upload offered: ``v2`` announces
+    ``dav.chunking`` 1.0, ``v1`` leaves it out (ownCloud clients then send v1 parts)."""
     major, minor, micro, _ = SERVER_VERSION
-    return {
+    found = {
         "version": {
             "major": major,
             "minor": minor,
@@ -96,6 +98,9 @@ def capabilities(public_links: bool) -> dict[str, Any]:
             },
         },
     }
+    if chunking != "v2":
+        del found["capabilities"]["dav"]["chunking"]
+    return found
 
 
 class OCSError(Exception):
@@ -129,6 +134,11 @@ def _read_form(environ: dict) -> dict[str, str]:
     if length > 1_000_000:
         raise OCSError(400, "Request body too large")
     body = environ["wsgi.input"].read(length) if length else b""
+    if len(body) != length:
+        # the client broke off: a cut form could name another user, path or permission
+        raise OCSError(
+            400, f"The request broke off after {len(body)} of {length} bytes; nothing was changed"
+        )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
