@@ -30,6 +30,7 @@ from .dav import (
     destination_path,
     parse_mtime,
     stand_in_destination,
+    user_content_headers,
 )
 from .spaces import PERM_CREATE, PERM_READ, PERM_UPDATE, DriveError, Place, file_etag, remove_tree
 from .state import TrashItem
@@ -132,7 +133,7 @@ class VersionsProvider(_AreaProvider):
         place = self.spaces.own_place(user, current)
         temp = self.spaces.temp_beside(place.fs_path)
         try:
-            shutil.copy2(self.spaces.version_file(user, version.id), temp)
+            self.spaces.copy_file(self.spaces.version_file(user, version.id), temp)
             st = self.spaces.publish(place, temp, mtime=version.mtime)
         except BaseException:
             if os.path.exists(temp):
@@ -279,7 +280,7 @@ def finish_chunked_upload(
         (n for n in os.listdir(upload.fs_path) if not n.startswith(".")),
         key=lambda n: (0, int(n), "") if n.isdigit() else (1, 0, n),
     )
-    total = sum(os.path.getsize(os.path.join(upload.fs_path, n)) for n in parts)
+    total = sum(os.lstat(os.path.join(upload.fs_path, n)).st_size for n in parts)
     expected = environ.get("HTTP_OC_TOTAL_LENGTH")
     if expected is not None and (not expected.isdigit() or int(expected) != total):
         raise DriveError(400, f"The parts hold {total} bytes, not OC-Total-Length {expected}")
@@ -288,7 +289,7 @@ def finish_chunked_upload(
     try:
         with open(temp, "xb") as out:
             for name in parts:
-                with open(os.path.join(upload.fs_path, name), "rb") as part:
+                with provider.spaces.open_file(os.path.join(upload.fs_path, name)) as part:
                     shutil.copyfileobj(part, out, 1 << 20)
         st = provider.spaces.publish(
             dest, temp, if_match=environ.get("HTTP_IF_MATCH"), mtime=parse_mtime(environ)
@@ -308,6 +309,29 @@ def finish_chunked_upload(
     if environ.get("HTTP_X_OC_MTIME"):
         headers.append(("X-OC-MTime", "accepted"))
     return (204 if existed else 201), headers
+
+
+def _may_lock(environ: dict, provider: DriveProvider) -> None:
+    """A lock keeps others from writing: only who may write may take or drop one (a new
+    file's lock is checked where WsgiDAV creates it, `DriveFolder.create_empty_resource`)."""
+    place = provider.place_for(environ["PATH_INFO"], environ)
+    if os.path.lexists(place.fs_path):
+        place.require(PERM_UPDATE, "lock or unlock this (you may only read it)")
+
+
+def _upload_destination_writable(environ: dict) -> None:
+    """Refuse the parts of a chunked upload at once when the Destination they announce (as
+    Nextcloud clients send it on MKCOL and every PUT) is a place the user may not write; the
+    final MOVE checks again, so no part ever lands where it was refused."""
+    if not environ.get("HTTP_DESTINATION"):
+        return
+    target = destination_path(environ)
+    share, dest_provider = environ["wsgidav.app"].resolve_provider(target)
+    if not isinstance(dest_provider, DriveProvider) or dest_provider.area != "space":
+        raise DriveError(400, "The Destination of an upload must be in your files")
+    dest = dest_provider.place_for(target[len(share) :], environ)
+    existed = os.path.lexists(dest.fs_path)
+    dest.require(PERM_UPDATE if existed else PERM_CREATE, "write this file")
 
 
 class OwnCloudMiddleware(BaseMiddleware):
@@ -332,6 +356,14 @@ class OwnCloudMiddleware(BaseMiddleware):
             action = lambda: provider.purge(environ)  # noqa: E731
         if action is None and method in ("MOVE", "COPY"):
             stand_in_destination(environ)
+        if action is None:
+            try:
+                if method in ("LOCK", "UNLOCK") and isinstance(provider, DriveProvider):
+                    _may_lock(environ, provider)
+                elif method in ("MKCOL", "PUT") and isinstance(provider, UploadsProvider):
+                    _upload_destination_writable(environ)
+            except (DriveError, OSError) as e:
+                raise dav_error(e) from e
         if action is not None:
             util.read_and_discard_input(environ)
             try:
@@ -342,11 +374,22 @@ class OwnCloudMiddleware(BaseMiddleware):
 
         def with_oc_headers(status: str, headers: list, exc_info: Any = None) -> Any:
             extra = list(environ.get(ENV_HEADERS) or [])
+            if method in ("GET", "HEAD"):
+                extra += self._user_content_headers(environ, status, headers)
             if method in ("MKCOL", "MOVE", "COPY") and status[:3] in ("201", "204"):
                 extra += self._new_item_headers(environ, provider, method)
             return start_response(status, headers + extra, exc_info)
 
         return self.next_app(environ, with_oc_headers)
+
+    @staticmethod
+    def _user_content_headers(environ: dict, status: str, headers: list) -> list:
+        """Every GET of every area serves a user's bytes (or a listing of their names)."""
+        if not status.startswith("2"):
+            return [("X-Content-Type-Options", "nosniff")]
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        name = environ["PATH_INFO"].rstrip("/").rsplit("/", 1)[-1]
+        return user_content_headers(content_type, name)
 
     @staticmethod
     def _new_item_headers(environ: dict, provider: Any, method: str) -> list[tuple[str, str]]:
