@@ -135,6 +135,10 @@ class FailureLimit:
             return None
         return times
 
+    def __len__(self) -> int:
+        """How many keys are remembered."""
+        return len(self._failures)
+
     def wait(self, key: Any) -> int:
         """Seconds until ``key`` may try again (0: now)."""
         now = time.monotonic()

@@ -49,6 +49,11 @@ class VirtualFolder(DAVCollection):
     def get_member(self, name: str) -> Any:
         return self.provider.get_resource_inst(util.join_uri(self.path, name), self.environ)
 
+    def get_member_list(self) -> list[Any]:
+        # an entry whose blob is not a plain file or folder (a link) is not listed
+        members = (self.get_member(name) for name in self.get_member_names())
+        return [member for member in members if member is not None]
+
     def get_etag(self) -> None:
         return None
 
