@@ -710,8 +710,8 @@ class DriveService(Application):
         config=True,
         help="""
         A file to which every request is appended as one line ``METHOD PATH STATUS`` (the path
-        percent-encoded, without its query), for admins who want to see what clients do and for
-        tests that count requests. Empty (the default): no access log. Paths of public links
+        percent-encoded, without its query, secrets such as ``token=…`` redacted), for admins
+        who want to see what clients do and for tests that count requests. Empty (the default): no access log. Paths of public links
         carry the link's token, so keep this file as private as the data directory.
         """,
     )
