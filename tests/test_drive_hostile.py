@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from dav_servers import free_port
-from test_drive import PROPFIND_BODY, Drive, _share, parse_xml
+from test_drive import PROPFIND_BODY, Drive, _share, answering_drive, parse_xml
 from test_swan_up import start_swan
 
 pytestmark = pytest.mark.hub
@@ -41,15 +41,7 @@ def drive(tmp_path_factory):
     )
     swan = start_swan(workdir, "--users", "alice,bob,carol")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{swan.url}/services/drive/status.php", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        drive = Drive(swan)
+        drive = answering_drive(swan)
         drive.dav("bob", "PUT", "diary.txt", content=BOB_ONLY)
         yield drive
     finally:

@@ -711,8 +711,9 @@ class DriveService(Application):
         help="""
         A file to which every request is appended as one line ``METHOD PATH STATUS`` (the path
         percent-encoded, without its query, secrets such as ``token=…`` redacted), for admins
-        who want to see what clients do and for tests that count requests. Empty (the default): no access log. Paths of public links
-        carry the link's token, so keep this file as private as the data directory.
+        who want to see what clients do and for tests that count requests. Empty (the
+        default): no access log. Paths of public links carry the link's token, so keep this
+        file as private as the data directory.
         """,
     )
 

@@ -272,13 +272,7 @@ def finish_chunked_upload(
     upload = provider.place_for(util.get_uri_parent(environ["PATH_INFO"]), environ)
     if not os.path.isdir(upload.fs_path):
         raise DriveError(404, "No such upload")
-    target = destination_path(environ)
-    share, dest_provider = environ["wsgidav.app"].resolve_provider(target)
-    if not isinstance(dest_provider, DriveProvider) or dest_provider.area != "space":
-        raise DriveError(400, "The Destination of an upload must be in your files")
-    dest = dest_provider.place_for(target[len(share) :], environ)
-    existed = os.path.exists(dest.fs_path)
-    dest.require(PERM_UPDATE if existed else PERM_CREATE, "write this file")
+    dest, existed = upload_destination(environ)
     if not os.path.isdir(os.path.dirname(dest.fs_path)):
         raise DriveError(409, "The destination folder does not exist")
     parts = sorted(
@@ -324,12 +318,11 @@ def _may_lock(environ: dict, provider: DriveProvider) -> None:
         place.require(PERM_UPDATE, "lock or unlock this (you may only read it)")
 
 
-def _upload_destination_writable(environ: dict) -> None:
-    """Refuse the parts of a chunked upload at once when the Destination they announce (as
-    Nextcloud clients send it on MKCOL and every PUT) is a place the user may not write; the
-    final MOVE checks again, so no part ever lands where it was refused."""
-    if not environ.get("HTTP_DESTINATION"):
-        return
+def upload_destination(environ: dict) -> tuple[Place, bool]:
+    """The place a chunked upload's Destination names, if the user may write it, and whether
+    a file is there already. Checked on its ``MKCOL`` and every part's ``PUT`` when they name
+    it (as Nextcloud clients do), so nothing is taken in for a place the user may not write,
+    and again on the final ``MOVE``."""
     target = destination_path(environ)
     share, dest_provider = environ["wsgidav.app"].resolve_provider(target)
     if not isinstance(dest_provider, DriveProvider) or dest_provider.area != "space":
@@ -337,6 +330,7 @@ def _upload_destination_writable(environ: dict) -> None:
     dest = dest_provider.place_for(target[len(share) :], environ)
     existed = os.path.lexists(dest.fs_path)
     dest.require(PERM_UPDATE if existed else PERM_CREATE, "write this file")
+    return dest, existed
 
 
 class OwnCloudMiddleware(BaseMiddleware):
@@ -365,8 +359,12 @@ class OwnCloudMiddleware(BaseMiddleware):
             try:
                 if method in ("LOCK", "UNLOCK") and isinstance(provider, DriveProvider):
                     _may_lock(environ, provider)
-                elif method in ("MKCOL", "PUT") and isinstance(provider, UploadsProvider):
-                    _upload_destination_writable(environ)
+                elif (
+                    method in ("MKCOL", "PUT")
+                    and isinstance(provider, UploadsProvider)
+                    and environ.get("HTTP_DESTINATION")
+                ):
+                    upload_destination(environ)
             except (DriveError, OSError) as e:
                 raise dav_error(e) from e
         if action is not None:
