@@ -259,6 +259,9 @@ def test_a_destination_hiding_dotdot_behind_an_encoded_question_mark_goes_where_
         f"{webdav}/dest/a%3F/%2E%2E/four.txt": "dest/four.txt",
         f"{webdav}/dest/a%253F/../five.txt": "dest/five.txt",
         f"{webdav}/dest/a%3F/../../dest/six.txt": "dest/six.txt",
+        # and names with `?` or `;` land under those names
+        f"{webdav}/dest/what%3F.txt": "dest/what?.txt",
+        f"{webdav}/dest/semi%3Bcolon.txt": "dest/semi;colon.txt",
     }
     for raw, lands in cases.items():
         drive.dav("alice", "PUT", "moving.txt", content=raw.encode())

@@ -16,7 +16,7 @@ import stat
 import xml.etree.ElementTree as ET  # noqa: S405 - writes XML, never parses any
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlparse, urlsplit, urlunsplit
 
 from wsgidav import util, xml_tools
 from wsgidav.dav_error import (
@@ -855,7 +855,8 @@ def stand_in_destination(environ: dict) -> None:
         return
     target = destination_path(environ)
     try:
-        as_wsgidav = util.normalize_path(urlsplit(unquote(raw), allow_fragments=False).path)
+        # as WsgiDAV reads it: decoded first, then parsed (`urlparse` also cuts `;params`)
+        as_wsgidav = util.normalize_path(urlparse(unquote(raw), allow_fragments=False).path)
     except DAVError:
         as_wsgidav = None
     if as_wsgidav == target:
