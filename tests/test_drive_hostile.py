@@ -249,7 +249,7 @@ def move_to(drive: Drive, source: str, raw_destination: str) -> httpx.Response:
 
 def test_a_destination_hiding_dotdot_behind_an_encoded_question_mark_goes_where_it_says(drive):
     alice = drive.space("alice")
-    (alice / "dest").mkdir()
+    (alice / "dest").mkdir(parents=True)
     webdav = "/services/drive/remote.php/webdav"
     # where each Destination leads once decoded and normalised: nowhere else may be written
     cases = {
@@ -296,7 +296,7 @@ def test_a_destination_hiding_dotdot_behind_an_encoded_question_mark_goes_where_
 
 def test_a_read_only_recipient_can_neither_lock_nor_upload_into_the_share(drive):
     alice = drive.space("alice")
-    (alice / "handout").mkdir()
+    (alice / "handout").mkdir(parents=True)
     drive.dav("alice", "PUT", "handout/sheet.txt", content=b"read me")
     _share(drive, "alice", path="handout", shareType="0", shareWith="bob", permissions="1")
     lock_body = (
