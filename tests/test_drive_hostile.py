@@ -86,6 +86,16 @@ def probe(client: httpx.Client, base: str, what: str) -> None:
             assert_nothing_outside(r, f"{what} {method} {name}")
 
 
+def drive_page(drive: Drive, user: str) -> httpx.Client:
+    """A client signed in to the drive's web page as ``user`` (through the hub's login form)."""
+    browser = httpx.Client(follow_redirects=True, timeout=60)
+    form = browser.get(f"{drive.base}/")
+    credentials = {"username": user, "password": drive.swan.passwords()[user]}
+    signed_in = browser.post(str(form.url), data=credentials | {"_xsrf": browser.cookies["_xsrf"]})
+    assert str(signed_in.url).startswith(f"{drive.base}/"), signed_in.text
+    return browser
+
+
 def test_links_planted_in_every_area_lead_nowhere_outside_it(drive):
     alice, bob = drive.space("alice"), drive.space("bob")
     client = drive.client("alice")
@@ -109,6 +119,19 @@ def test_links_planted_in_every_area_lead_nowhere_outside_it(drive):
     _share(drive, "alice", path="for-carol", shareType="0", shareWith="carol", permissions="31")
     shared = f"{drive.base}/remote.php/dav/files/carol/Shared/for-carol"
     probe(drive.client("carol"), shared, "share")
+
+    # the web page's folders
+    for user, folder in (("alice", "trap"), ("carol", "Shared/for-carol")):
+        page = drive_page(drive, user)
+        listed = page.get(f"{drive.base}/", params={"dir": folder})
+        assert listed.status_code == 200 and "plain.txt" in listed.text
+        shown = [n for n in LINK_NAMES if f">{n}<" in listed.text or f">{n}/<" in listed.text]
+        assert shown == [], (user, shown)
+        for inner in ("etc", "to-bob"):
+            r = page.get(f"{drive.base}/", params={"dir": f"{folder}/{inner}"})
+            assert r.status_code == 404 and not leaks(r.content), (user, inner)
+            assert "diary.txt" not in r.text and "passwd" not in r.text
+        page.close()
 
     # a public link's folder: WebDAV, its page and its zip
     link = _share(drive, "alice", path="trap", shareType="3")["token"]
