@@ -1,9 +1,12 @@
 /**
- * The client of the user server's /swan/api/ (see swan_share_ext/openapi.yaml). It owns the
- * request plumbing and the error messages; it never changes anything the server did not say.
+ * The client of the user server's /swan/api/ and the types of what it sends and receives, one
+ * interface per schema of swan_share_ext/openapi.yaml (tests/test_api_types.py holds them to
+ * it). It owns the request plumbing and the error messages; it never changes anything the
+ * server did not say.
  */
 import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
+import { Contents, ServerConnection } from '@jupyterlab/services';
+import { TranslationBundle } from '@jupyterlab/translation';
 
 /** A share as /swan/api/ answers it. */
 export interface IShare {
@@ -25,7 +28,7 @@ export interface IShare {
   location: string | null;
 }
 
-/** Someone to share with. */
+/** Someone to share with (GET /swan/api/sharees). */
 export interface ISharee {
   kind: string;
   share_with: string;
@@ -33,7 +36,7 @@ export interface ISharee {
   info: string;
 }
 
-/** What a new share asks for. */
+/** What a new share asks for (POST /swan/api/shares). */
 export interface INewShare {
   path: string;
   kind: 'user' | 'group' | 'link' | 'federated';
@@ -44,6 +47,20 @@ export interface INewShare {
   name?: string;
 }
 
+/** A change of a share (PATCH /swan/api/shares/<id>); null or "" removes a field. */
+export interface IShareChanges {
+  permissions?: number;
+  expiration?: string | null;
+  password?: string | null;
+  name?: string | null;
+}
+
+/** Where to clone a received share (POST /swan/api/shared-with-me/<id>/clone). */
+export interface ICloneRequest {
+  /** The folder to copy into ("" is the root of the space). */
+  destination?: string;
+}
+
 export const READ = 1;
 export const UPDATE = 2;
 export const CREATE = 4;
@@ -51,7 +68,9 @@ export const DELETE = 8;
 
 /** The permissions of "can edit": a file can be changed, a folder also filled and emptied. */
 export function editPermissions(itemType: 'file' | 'folder'): number {
-  return itemType === 'folder' ? READ | UPDATE | CREATE | DELETE : READ | UPDATE;
+  return itemType === 'folder'
+    ? READ | UPDATE | CREATE | DELETE
+    : READ | UPDATE;
 }
 
 /** Whether permissions allow more than reading. */
@@ -69,8 +88,12 @@ export class SwanAPIError extends Error {
   }
 }
 
-/** Call /swan/api/<endpoint>; JSON in and out, errors as SwanAPIError. */
+/**
+ * Call /swan/api/<endpoint>; JSON in and out, errors as SwanAPIError (the server's message, or
+ * one of ours in the person's language).
+ */
 export async function swanAPI<T>(
+  trans: TranslationBundle,
   endpoint: string,
   init: RequestInit = {},
   query: Record<string, string> = {}
@@ -78,12 +101,16 @@ export async function swanAPI<T>(
   const settings = ServerConnection.makeSettings();
   const search = new URLSearchParams(query).toString();
   const url =
-    URLExt.join(settings.baseUrl, 'swan', 'api', endpoint) + (search ? `?${search}` : '');
+    URLExt.join(settings.baseUrl, 'swan', 'api', endpoint) +
+    (search ? `?${search}` : '');
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
-    throw new SwanAPIError(0, `The notebook server cannot be reached: ${error}`);
+    throw new SwanAPIError(
+      0,
+      trans.__('The notebook server cannot be reached: %1', String(error))
+    );
   }
   const text = await response.text();
   let body: any = null;
@@ -101,7 +128,8 @@ export async function swanAPI<T>(
   return body as T;
 }
 
-export function jsonBody(method: string, body: unknown): RequestInit {
+/** A request with `body` as JSON; name its type (`jsonBody<INewShare>`) to have it checked. */
+export function jsonBody<T>(method: string, body: T): RequestInit {
   return { method, body: JSON.stringify(body) };
 }
 
@@ -127,10 +155,50 @@ export interface ITrashItem {
   type: 'file' | 'directory';
 }
 
-/** A contents model as the restore endpoints answer it (only what the UI reads). */
-export interface IRestored {
+/** The versions of a file (GET /swan/api/versions), newest first. */
+export interface IVersions {
+  path: string;
+  versions: IVersion[];
+}
+
+/** Which version to restore (POST /swan/api/versions/restore). */
+export interface IVersionRestore {
+  path: string;
+  id: string;
+}
+
+/** The trash of the space (GET /swan/api/trash); without one, `supported` is false. */
+export interface ITrash {
+  supported: boolean;
+  items: ITrashItem[];
+}
+
+/** Which entry to restore, and where if not at its old place (POST /swan/api/trash/restore). */
+export interface ITrashRestore {
+  id: string;
+  path?: string;
+}
+
+/**
+ * A contents model as the restore and clone endpoints answer it (only what the UI reads); see
+ * drive.ts for the whole one.
+ */
+export interface IContentsModel {
   path: string;
   type: 'file' | 'notebook' | 'directory';
+}
+
+/** What an open-in link opens: a path in a space, or a source on the web. */
+export interface ILinkQuery {
+  path?: string;
+  /** Whose space `path` is in (default the caller's). */
+  owner?: string;
+  url?: string;
+  projurl?: string;
+  kind?: 'git' | 'file';
+  branch?: string;
+  /** The file to open inside a fetched project. */
+  open?: string;
 }
 
 /** The open-in link of a path and its badge (POST /swan/api/links). */
@@ -139,4 +207,16 @@ export interface ILinks {
   badge: string;
   markdown: string;
   html: string;
+}
+
+/** A contents model of the SWAN contents manager: jupyter_server's, with the version. */
+export interface ISwanModel extends Contents.IModel {
+  readonly etag?: string | null;
+}
+
+/** The fields a save may add to jupyter_server's model (SaveModel): a conditional save. */
+export interface ISaveFields {
+  etag?: string;
+  if_none_match?: '*';
+  on_conflict?: 'fail' | 'copy';
 }

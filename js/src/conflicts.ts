@@ -5,42 +5,65 @@
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { OpenDocuments } from './documents';
 import { h } from './dom';
 import { ConflictChoice, IConflict, IConflictResolver } from './drive';
 
-/** Button labels, also what the browser tests click. */
-export const KEEP_BOTH = 'Keep both (save mine as a conflict copy)';
-export const OVERWRITE = 'Overwrite with mine';
-export const RELOAD = 'Reload theirs';
-export const SAVE_AGAIN = 'Save mine again';
+/** The labels of the choices, the buttons the browser tests click. */
+interface IChoiceLabels {
+  keepBoth: string;
+  overwrite: string;
+  reload: string;
+  saveAgain: string;
+}
+
+function choiceLabels(trans: TranslationBundle): IChoiceLabels {
+  return {
+    keepBoth: trans.__('Keep both (save mine as a conflict copy)'),
+    overwrite: trans.__('Overwrite with mine'),
+    reload: trans.__('Reload theirs'),
+    saveAgain: trans.__('Save mine again')
+  };
+}
 
 export class ConflictDialogs implements IConflictResolver {
-  constructor(private readonly documents: OpenDocuments) {}
+  constructor(
+    private readonly documents: OpenDocuments,
+    private readonly trans: TranslationBundle
+  ) {}
 
   async choose(conflict: IConflict): Promise<ConflictChoice> {
+    const trans = this.trans;
+    const labels = choiceLabels(trans);
     const name = PathExt.basename(conflict.path);
     const result =
       conflict.theirs === null
         ? await showDialog({
-            title: `“${name}” was deleted or moved elsewhere`,
-            body: deletedBody(conflict.path),
+            title: trans.__('“%1” was deleted or moved elsewhere', name),
+            body: deletedBody(conflict.path, labels, trans),
             buttons: [
-              Dialog.cancelButton(),
-              Dialog.okButton({ label: SAVE_AGAIN, actions: ['overwrite'] })
+              Dialog.cancelButton({ label: trans.__('Cancel') }),
+              Dialog.okButton({
+                label: labels.saveAgain,
+                actions: ['overwrite']
+              })
             ],
             hasClose: false
           })
         : await showDialog({
-            title: `“${name}” was changed elsewhere`,
-            body: changedBody(conflict),
+            title: trans.__('“%1” was changed elsewhere', name),
+            body: changedBody(conflict, labels, trans),
             buttons: [
-              Dialog.cancelButton(),
-              Dialog.warnButton({ label: RELOAD, actions: ['reload'] }),
-              Dialog.warnButton({ label: OVERWRITE, actions: ['overwrite'] }),
-              Dialog.okButton({ label: KEEP_BOTH, actions: ['copy'] })
+              Dialog.cancelButton({ label: trans.__('Cancel') }),
+              Dialog.warnButton({ label: labels.reload, actions: ['reload'] }),
+              Dialog.warnButton({
+                label: labels.overwrite,
+                actions: ['overwrite']
+              }),
+              Dialog.okButton({ label: labels.keepBoth, actions: ['copy'] })
             ],
             defaultButton: 3,
             hasClose: false
@@ -62,10 +85,14 @@ export class ConflictDialogs implements IConflictResolver {
   }
 }
 
-function changedBody(conflict: IConflict): Widget {
+function changedBody(
+  conflict: IConflict,
+  labels: IChoiceLabels,
+  trans: TranslationBundle
+): Widget {
   const when = conflict.theirs?.last_modified
     ? new Date(conflict.theirs.last_modified).toLocaleString()
-    : 'meanwhile';
+    : trans.__('meanwhile');
   const body = new Widget({
     node: h(
       'div',
@@ -73,36 +100,50 @@ function changedBody(conflict: IConflict): Widget {
       h(
         'p',
         {},
-        `/${conflict.path} was saved by someone or something else (a sync client, the web ` +
-          `drive, another tab) at ${when}, after you opened it here. Your changes are not ` +
-          'saved yet, and the stored file has not been touched.'
+        trans.__(
+          '/%1 was saved by someone or something else (a sync client, the web drive, another tab) at %2, after you opened it here. Your changes are not saved yet, and the stored file has not been touched.',
+          conflict.path,
+          when
+        )
       ),
       h(
         'dl',
         {},
-        h('dt', {}, KEEP_BOTH),
+        h('dt', {}, labels.keepBoth),
         h(
           'dd',
           {},
-          'Your version is saved beside it as a conflict copy and opens in a new tab; this ' +
-            'tab then shows theirs. Nothing is lost.'
+          trans.__(
+            'Your version is saved beside it as a conflict copy and opens in a new tab; this tab then shows theirs. Nothing is lost.'
+          )
         ),
-        h('dt', {}, OVERWRITE),
+        h('dt', {}, labels.overwrite),
         h(
           'dd',
           {},
-          'Your version replaces theirs. Their changes are gone unless your storage keeps ' +
-            'versions (see Versions…).'
+          trans.__(
+            'Your version replaces theirs. Their changes are gone unless your storage keeps versions (see Versions…).'
+          )
         ),
-        h('dt', {}, RELOAD),
-        h('dd', {}, 'This tab shows theirs; your unsaved changes here are dropped.')
+        h('dt', {}, labels.reload),
+        h(
+          'dd',
+          {},
+          trans.__(
+            'This tab shows theirs; your unsaved changes here are dropped.'
+          )
+        )
       )
     )
   });
   return body;
 }
 
-function deletedBody(path: string): Widget {
+function deletedBody(
+  path: string,
+  labels: IChoiceLabels,
+  trans: TranslationBundle
+): Widget {
   return new Widget({
     node: h(
       'div',
@@ -110,14 +151,18 @@ function deletedBody(path: string): Widget {
       h(
         'p',
         {},
-        `/${path} was deleted or moved by someone or something else after you opened it ` +
-          'here. Your changes are not saved yet.'
+        trans.__(
+          '/%1 was deleted or moved by someone or something else after you opened it here. Your changes are not saved yet.',
+          path
+        )
       ),
       h(
         'p',
         {},
-        `${SAVE_AGAIN} creates the file again with your version; Cancel leaves it as it is ` +
-          '(look for it in the Trash, or use Save As).'
+        trans.__(
+          '%1 creates the file again with your version; Cancel leaves it as it is (look for it in the Trash, or use Save As).',
+          labels.saveAgain
+        )
       )
     )
   });

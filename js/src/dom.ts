@@ -1,7 +1,8 @@
 /**
- * Small helpers to build the extension's DOM without a framework. They only create elements;
- * behaviour lives in the widgets.
+ * Small helpers to build the extension's DOM without a framework. They only create elements
+ * and words (in the person's language); behaviour lives in the widgets.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 
 type Child = Node | string | null | undefined | false;
 
@@ -40,34 +41,39 @@ export function debounce<A extends unknown[]>(
 }
 
 /** A share's recipient as a person reads it. */
-export function describeKind(kind: string): string {
+export function describeKind(kind: string, trans: TranslationBundle): string {
   switch (kind) {
     case 'user':
-      return 'person';
+      return trans.__('person');
     case 'group':
-      return 'group';
+      return trans.__('group');
     case 'federated':
-      return 'person on another site';
+      return trans.__('person on another site');
     case 'link':
-      return 'public link';
+      return trans.__('public link');
     default:
       return kind;
   }
 }
 
 /** A size in bytes as a person reads it (1.2 MB). */
-export function formatSize(bytes: number | null): string {
+export function formatSize(
+  bytes: number | null,
+  trans: TranslationBundle
+): string {
   if (bytes === null) {
     return '';
   }
-  const units = ['bytes', 'KB', 'MB', 'GB', 'TB'];
+  const units = ['', 'KB', 'MB', 'GB', 'TB'];
   let value = bytes;
   let unit = 0;
   while (value >= 1000 && unit < units.length - 1) {
     value /= 1000;
     unit += 1;
   }
-  return unit === 0 ? `${value} ${units[0]}` : `${value.toFixed(1)} ${units[unit]}`;
+  return unit === 0
+    ? trans.__('%1 bytes', value)
+    : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** A time in seconds since the epoch, in the person's own format. */
@@ -84,7 +90,8 @@ export class StatusLine {
   }
 
   say(message: unknown, isError = false): void {
-    this.node.textContent = message instanceof Error ? message.message : String(message);
+    this.node.textContent =
+      message instanceof Error ? message.message : String(message);
     this.node.classList.toggle('swan-mod-error', isError);
   }
 }

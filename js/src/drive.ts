@@ -6,6 +6,8 @@
  */
 import { Contents, Drive, ServerConnection } from '@jupyterlab/services';
 
+import { ISaveFields, ISwanModel } from './api';
+
 /** What the person chose to do about a save that found another version stored. */
 export type ConflictChoice = 'copy' | 'overwrite' | 'reload' | 'cancel';
 
@@ -26,17 +28,8 @@ export interface IConflictResolver {
   show(path: string): Promise<void>;
 }
 
-/** A contents model of the SWAN contents manager: jupyter_server's, with the version. */
-export interface ISwanModel extends Contents.IModel {
-  readonly etag?: string | null;
-}
-
-/** The save fields of the SWAN contents API (swan_share_ext/openapi.yaml, SaveModel). */
-type SaveOptions = Partial<Contents.IModel> & {
-  etag?: string;
-  if_none_match?: '*';
-  on_conflict?: 'fail' | 'copy';
-};
+/** A save of the SWAN contents API: jupyter_server's, maybe conditional. */
+type SaveOptions = Partial<Contents.IModel> & ISaveFields;
 
 export class SwanDrive extends Drive {
   /** Set by the front-end; without one, a conflict is the server's 409 error. */
@@ -72,7 +65,10 @@ export class SwanDrive extends Drive {
     }
     const conditional: SaveOptions = { ...options, etag: base };
     try {
-      return this._remember(localPath, await super.save(localPath, conditional));
+      return this._remember(
+        localPath,
+        await super.save(localPath, conditional)
+      );
     } catch (error) {
       if (!isConflict(error) || !this.resolver) {
         throw error;
@@ -145,7 +141,11 @@ export class SwanDrive extends Drive {
       throw namedError('ModalCancelError', 'Cancel');
     }
     if (choice === 'copy') {
-      const asCopy: SaveOptions = { ...options, etag: base, on_conflict: 'copy' };
+      const asCopy: SaveOptions = {
+        ...options,
+        etag: base,
+        on_conflict: 'copy'
+      };
       const copy = await super.save(localPath, asCopy);
       if (copy.path === localPath) {
         // the stored file was back at our version: it was simply saved

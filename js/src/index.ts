@@ -26,6 +26,11 @@ import {
   ServerConnection,
   ServiceManagerPlugin
 } from '@jupyterlab/services';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
 import { linkIcon, shareIcon, usersIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
@@ -48,17 +53,48 @@ const LINK_COMMAND = 'swan:copy-open-link';
 /** Context-menu items of the file browser pass this, so commands act on its selection. */
 const FROM_FILE_BROWSER = { origin: 'file-browser' };
 
+/** The strings of the plugins, in the person's language when a translator is present. */
+function bundle(translator: ITranslator | null): TranslationBundle {
+  return (translator ?? nullTranslator).load('swan_suite');
+}
+
+/** The arguments of the commands that act on a path, for `describedBy`. */
+const PATH_ARGS = {
+  args: {
+    type: 'object',
+    properties: {
+      path: {
+        type: 'string',
+        description: 'The path to act on, relative to the root of the server'
+      },
+      origin: {
+        type: 'string',
+        enum: [FROM_FILE_BROWSER.origin],
+        description: 'Act on the selection of the file browser'
+      }
+    }
+  }
+};
+
 /** Adds a Share button to every notebook's toolbar. */
-class NotebookShareButton
-  implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel>
-{
+class NotebookShareButton implements DocumentRegistry.IWidgetExtension<
+  NotebookPanel,
+  INotebookModel
+> {
+  constructor(private readonly trans: TranslationBundle) {}
+
   createNew(panel: NotebookPanel): IDisposable {
+    const trans = this.trans;
     const button = new ToolbarButton({
       className: 'swan-ShareButton',
       icon: shareIcon,
-      label: 'Share',
-      tooltip: 'Share this notebook',
-      onClick: () => void openShareDialog({ path: panel.context.path, itemType: 'file' })
+      label: trans.__('Share'),
+      tooltip: trans.__('Share this notebook'),
+      onClick: () =>
+        void openShareDialog(
+          { path: panel.context.path, itemType: 'file' },
+          trans
+        )
     });
     panel.toolbar.insertAfter('cellType', 'swan-share', button);
     return new DisposableDelegate(() => button.dispose());
@@ -71,7 +107,8 @@ class NotebookShareButton
  */
 const drivePlugin: ServiceManagerPlugin<Contents.IDrive> = {
   id: '@swan-suite/labextension:drive',
-  description: 'The contents drive that never overwrites a change made elsewhere.',
+  description:
+    'The contents drive that never overwrites a change made elsewhere.',
   autoStart: true,
   provides: IDefaultDrive,
   optional: [IServerSettings],
@@ -84,14 +121,18 @@ const conflictsPlugin: JupyterFrontEndPlugin<void> = {
   description: 'Asks what to do when a save finds the file changed elsewhere.',
   autoStart: true,
   requires: [IDocumentManager],
-  optional: [IDefaultDrive],
+  optional: [IDefaultDrive, ITranslator],
   activate: (
     _app: JupyterFrontEnd,
     documentManager: IDocumentManager,
-    drive: Contents.IDrive | null
+    drive: Contents.IDrive | null,
+    translator: ITranslator | null
   ) => {
     if (drive instanceof SwanDrive) {
-      drive.resolver = new ConflictDialogs(new OpenDocuments(documentManager));
+      drive.resolver = new ConflictDialogs(
+        new OpenDocuments(documentManager),
+        bundle(translator)
+      );
     }
   }
 };
@@ -112,52 +153,67 @@ function targetPath(
   }
   if (args.origin === FROM_FILE_BROWSER.origin) {
     const item = fileBrowser?.selectedItems().next()?.value;
-    return item && (acceptFolders || item.type !== 'directory') ? item.path : undefined;
+    return item && (acceptFolders || item.type !== 'directory')
+      ? item.path
+      : undefined;
   }
   return documents.pathOf(app.shell.currentWidget);
 }
 
 const storagePlugin: JupyterFrontEndPlugin<void> = {
   id: '@swan-suite/labextension:storage',
-  description: 'Versions and trash of the storage, and open-in-SWAN links of files.',
+  description:
+    'Versions and trash of the storage, and open-in-SWAN links of files.',
   autoStart: true,
   requires: [IDocumentManager],
-  optional: [IDefaultFileBrowser, IMainMenu, ICommandPalette],
+  optional: [IDefaultFileBrowser, IMainMenu, ICommandPalette, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     documentManager: IDocumentManager,
     fileBrowser: IDefaultFileBrowser | null,
     mainMenu: IMainMenu | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
   ) => {
+    const trans = bundle(translator);
     const documents = new OpenDocuments(documentManager);
     const pathFor = (args: ReadonlyPartialJSONObject, acceptFolders: boolean) =>
       targetPath(args, app, documents, fileBrowser, acceptFolders);
 
     app.commands.addCommand(VERSIONS_COMMAND, {
-      label: 'Versions…',
-      caption: 'Earlier versions of this file, to look at and restore',
+      label: trans.__('Versions…'),
+      caption: trans.__(
+        'Earlier versions of this file, to look at and restore'
+      ),
+      describedBy: PATH_ARGS,
       isEnabled: args => !!pathFor(args, false),
       execute: async args => {
         const path = pathFor(args, false);
         if (path) {
-          await openVersionsDialog(path, documents);
+          await openVersionsDialog(path, documents, trans);
         }
       }
     });
     app.commands.addCommand(TRASH_COMMAND, {
-      label: 'Trash…',
-      caption: 'Deleted files and folders, to restore',
+      label: trans.__('Trash…'),
+      caption: trans.__('Deleted files and folders, to restore'),
+      describedBy: { args: { type: 'object', properties: {} } },
       execute: () =>
-        openTrashDialog({
-          restored: async () => {
-            await fileBrowser?.model.refresh();
-          }
-        })
+        openTrashDialog(
+          {
+            restored: async () => {
+              await fileBrowser?.model.refresh();
+            }
+          },
+          trans
+        )
     });
     app.commands.addCommand(LINK_COMMAND, {
-      label: 'Copy Open-in-SWAN Link',
-      caption: 'A link that opens this file in the SWAN session of whoever clicks it',
+      label: trans.__('Copy Open-in-SWAN Link'),
+      caption: trans.__(
+        'A link that opens this file in the SWAN session of whoever clicks it'
+      ),
+      describedBy: PATH_ARGS,
       icon: linkIcon,
       isEnabled: args => !!pathFor(args, true),
       execute: async args => {
@@ -166,9 +222,12 @@ const storagePlugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         try {
-          await copyOpenLink(path);
+          await copyOpenLink(path, trans);
         } catch (error) {
-          await showErrorMessage('No open-in-SWAN link', error as Error);
+          await showErrorMessage(
+            trans.__('No open-in-SWAN link'),
+            error as Error
+          );
         }
       }
     });
@@ -191,28 +250,45 @@ const storagePlugin: JupyterFrontEndPlugin<void> = {
       rank: 10
     });
     mainMenu?.fileMenu.addGroup(
-      [{ command: VERSIONS_COMMAND }, { command: TRASH_COMMAND }, { command: LINK_COMMAND }],
+      [
+        { command: VERSIONS_COMMAND },
+        { command: TRASH_COMMAND },
+        { command: LINK_COMMAND }
+      ],
       6
     );
     for (const command of [VERSIONS_COMMAND, TRASH_COMMAND, LINK_COMMAND]) {
-      palette?.addItem({ command, category: 'Storage' });
+      palette?.addItem({ command, category: trans.__('Storage') });
     }
   }
 };
 
 const sharingPlugin: JupyterFrontEndPlugin<void> = {
   id: '@swan-suite/labextension:sharing',
-  description: 'Share files and folders through the storage, and open what others share.',
+  description:
+    'Share files and folders through the storage, and open what others share.',
   autoStart: true,
-  optional: [IDefaultFileBrowser, ICommandPalette, ILabShell],
+  optional: [IDefaultFileBrowser, ICommandPalette, ILabShell, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     fileBrowser: IDefaultFileBrowser | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    _labShell: ILabShell | null,
+    translator: ITranslator | null
   ) => {
+    const trans = bundle(translator);
     app.commands.addCommand(SHARE_COMMAND, {
-      label: 'Share…',
-      caption: 'Share with people, groups or by a public link',
+      label: trans.__('Share…'),
+      caption: trans.__('Share with people, groups or by a public link'),
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            path: PATH_ARGS.args.properties.path,
+            itemType: { type: 'string', enum: ['file', 'folder'] }
+          }
+        }
+      },
       icon: shareIcon,
       isEnabled: () => !!fileBrowser?.selectedItems().next()?.value,
       execute: async args => {
@@ -227,7 +303,7 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
           itemType = item.type === 'directory' ? 'folder' : 'file';
         }
         if (path) {
-          await openShareDialog({ path, itemType: itemType ?? 'file' });
+          await openShareDialog({ path, itemType: itemType ?? 'file' }, trans);
         }
       }
     });
@@ -236,32 +312,39 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
       selector: '.jp-DirListing-item[data-isdir]',
       rank: 3
     });
-    app.docRegistry.addWidgetExtension('Notebook', new NotebookShareButton());
+    app.docRegistry.addWidgetExtension(
+      'Notebook',
+      new NotebookShareButton(trans)
+    );
 
-    const panel = new SharedWithMePanel({
-      open: async (path, itemType) => {
-        if (itemType === 'folder') {
-          // shown first, as JupyterLab's "Show in File Browser" does: a listing filled while
-          // the browser is hidden lays its columns out at zero width (no names shown)
-          await app.commands.execute('filebrowser:activate', {});
-          await app.commands.execute('filebrowser:go-to-path', { path });
-        } else {
-          await app.commands.execute('docmanager:open', { path });
+    const panel = new SharedWithMePanel(
+      {
+        open: async (path, itemType) => {
+          if (itemType === 'folder') {
+            // shown first, as JupyterLab's "Show in File Browser" does: a listing filled while
+            // the browser is hidden lays its columns out at zero width (no names shown)
+            await app.commands.execute('filebrowser:activate', {});
+            await app.commands.execute('filebrowser:go-to-path', { path });
+          } else {
+            await app.commands.execute('docmanager:open', { path });
+          }
         }
-      }
-    });
+      },
+      trans
+    );
     panel.title.icon = usersIcon;
     app.shell.add(panel, 'left', { rank: 200 });
 
     app.commands.addCommand(PANEL_COMMAND, {
-      label: 'Shared with Me',
-      caption: 'Show what other people share with you',
+      label: trans.__('Shared with Me'),
+      caption: trans.__('Show what other people share with you'),
+      describedBy: { args: { type: 'object', properties: {} } },
       execute: () => {
         app.shell.activateById(panel.id);
         void panel.refresh();
       }
     });
-    palette?.addItem({ command: PANEL_COMMAND, category: 'Sharing' });
+    palette?.addItem({ command: PANEL_COMMAND, category: trans.__('Sharing') });
   }
 };
 

@@ -5,37 +5,58 @@
  */
 import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { ILinks, jsonBody, swanAPI } from './api';
+import { ILinkQuery, ILinks, jsonBody, swanAPI } from './api';
 import { h, StatusLine } from './dom';
 
 /** Make the link of `path`, copy it, and show it with its badge markdown. */
-export async function copyOpenLink(path: string): Promise<void> {
-  const links = await swanAPI<ILinks>('links', jsonBody('POST', { path }));
+export async function copyOpenLink(
+  path: string,
+  trans: TranslationBundle
+): Promise<void> {
+  const links = await swanAPI<ILinks>(
+    trans,
+    'links',
+    jsonBody<ILinkQuery>('POST', { path })
+  );
   Clipboard.copyToSystem(links.link);
   await showDialog({
-    title: `Open-in-SWAN link of ${PathExt.basename(path) || 'your space'}`,
-    body: new OpenLinkBody(path, links),
-    buttons: [Dialog.okButton({ label: 'Done' })],
+    title: trans.__(
+      'Open-in-SWAN link of %1',
+      PathExt.basename(path) || trans.__('your space')
+    ),
+    body: new OpenLinkBody(path, links, trans),
+    buttons: [Dialog.okButton({ label: trans.__('Done') })],
     hasClose: true
   });
 }
 
 export class OpenLinkBody extends Widget {
-  constructor(path: string, links: ILinks) {
+  constructor(
+    path: string,
+    links: ILinks,
+    private readonly trans: TranslationBundle
+  ) {
     super();
     this.addClass('swan-OpenLink');
-    this.status.say('The link is copied to the clipboard.');
+    this.status.say(trans.__('The link is copied to the clipboard.'));
     this.node.append(
       h(
         'p',
         {},
-        `Whoever clicks this link opens /${path} in their own SWAN session, through their ` +
-          'own access: share it with them first (Share…), or they will be asked to ask you.'
+        trans.__(
+          'Whoever clicks this link opens /%1 in their own SWAN session, through their own access: share it with them first (Share…), or they will be asked to ask you.',
+          path
+        )
       ),
-      this.field('Link', 'swan-OpenLink-link', links.link, 'input'),
-      this.field('Badge for a README (Markdown)', 'swan-OpenLink-markdown', links.markdown),
+      this.field(trans.__('Link'), 'swan-OpenLink-link', links.link, 'input'),
+      this.field(
+        trans.__('Badge for a README (Markdown)'),
+        'swan-OpenLink-markdown',
+        links.markdown
+      ),
       this.status.node
     );
   }
@@ -53,10 +74,14 @@ export class OpenLinkBody extends Widget {
     });
     text.value = value;
     text.addEventListener('focus', () => text.select());
-    const copy = h('button', { class: 'jp-mod-styled', type: 'button' }, 'Copy');
+    const copy = h(
+      'button',
+      { class: 'jp-mod-styled', type: 'button' },
+      this.trans.__('Copy')
+    );
     copy.addEventListener('click', () => {
       Clipboard.copyToSystem(value);
-      this.status.say(`${label} copied to the clipboard.`);
+      this.status.say(this.trans.__('%1 copied to the clipboard.', label));
     });
     return h(
       'div',

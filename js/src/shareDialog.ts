@@ -4,6 +4,7 @@
  * or revoke who has access. Every change is one call to /swan/api/; the storage decides.
  */
 import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -11,6 +12,7 @@ import {
   editPermissions,
   INewShare,
   IShare,
+  IShareChanges,
   ISharee,
   jsonBody,
   READ,
@@ -28,25 +30,31 @@ export interface IShareTarget {
 }
 
 /** Open the share dialog of a path; resolves when the user closes it. */
-export async function openShareDialog(target: IShareTarget): Promise<void> {
-  const body = new ShareDialogBody(target);
+export async function openShareDialog(
+  target: IShareTarget,
+  trans: TranslationBundle
+): Promise<void> {
+  const body = new ShareDialogBody(target, trans);
   await showDialog({
-    title: `Share ${target.path.split('/').pop() || target.path}`,
+    title: trans.__('Share %1', target.path.split('/').pop() || target.path),
     body,
-    buttons: [Dialog.okButton({ label: 'Done' })],
+    buttons: [Dialog.okButton({ label: trans.__('Done') })],
     hasClose: true
   });
 }
 
 export class ShareDialogBody extends Widget {
-  constructor(readonly target: IShareTarget) {
+  constructor(
+    readonly target: IShareTarget,
+    private readonly trans: TranslationBundle
+  ) {
     super();
     this.addClass('swan-ShareDialog');
     this.node.append(
       h('p', { class: 'swan-ShareDialog-path' }, `/${target.path}`),
       this.buildPeopleSection(),
       this.buildLinkSection(),
-      h('h3', {}, 'Who has access'),
+      h('h3', {}, trans.__('Who has access')),
       this.sharesList,
       this.status.node
     );
@@ -56,7 +64,12 @@ export class ShareDialogBody extends Widget {
   /** Reload the current shares of the path. */
   async refresh(): Promise<void> {
     try {
-      const shares = await swanAPI<IShare[]>('shares', {}, { path: this.target.path });
+      const shares = await swanAPI<IShare[]>(
+        this.trans,
+        'shares',
+        {},
+        { path: this.target.path }
+      );
       this.renderShares(shares);
     } catch (error) {
       this.status.say(error, true);
@@ -71,11 +84,14 @@ export class ShareDialogBody extends Widget {
       this.shareButton.disabled = true;
       this.search(this.searchInput.value);
     });
-    this.shareButton.addEventListener('click', () => void this.shareWithChosen());
+    this.shareButton.addEventListener(
+      'click',
+      () => void this.shareWithChosen()
+    );
     return h(
       'section',
       { class: 'swan-ShareDialog-people' },
-      h('h3', {}, 'Share with people and groups'),
+      h('h3', {}, this.trans.__('Share with people and groups')),
       h(
         'div',
         { class: 'swan-ShareDialog-row' },
@@ -87,7 +103,10 @@ export class ShareDialogBody extends Widget {
     );
   }
 
-  private search = debounce((text: string) => void this.searchNow(text), SEARCH_DELAY);
+  private search = debounce(
+    (text: string) => void this.searchNow(text),
+    SEARCH_DELAY
+  );
 
   private async searchNow(text: string): Promise<void> {
     const query = text.trim();
@@ -97,6 +116,7 @@ export class ShareDialogBody extends Widget {
     }
     try {
       const found = await swanAPI<ISharee[]>(
+        this.trans,
         'sharees',
         {},
         { search: query, item_type: this.target.itemType }
@@ -112,7 +132,13 @@ export class ShareDialogBody extends Widget {
 
   private renderResults(found: ISharee[]): void {
     if (found.length === 0) {
-      this.results.append(h('li', { class: 'swan-ShareDialog-empty' }, 'Nobody found'));
+      this.results.append(
+        h(
+          'li',
+          { class: 'swan-ShareDialog-empty' },
+          this.trans.__('Nobody found')
+        )
+      );
       return;
     }
     for (const sharee of found) {
@@ -128,7 +154,9 @@ export class ShareDialogBody extends Widget {
         h(
           'span',
           { class: 'swan-ShareDialog-info' },
-          [describeKind(sharee.kind), sharee.info].filter(Boolean).join(' · ')
+          [describeKind(sharee.kind, this.trans), sharee.info]
+            .filter(Boolean)
+            .join(' · ')
         )
       );
       const choose = () => {
@@ -155,19 +183,22 @@ export class ShareDialogBody extends Widget {
     }
     const kind = sharee.kind as INewShare['kind'];
     const permissions =
-      this.roleSelect.value === 'edit' ? editPermissions(this.target.itemType) : READ;
+      this.roleSelect.value === 'edit'
+        ? editPermissions(this.target.itemType)
+        : READ;
     this.shareButton.disabled = true;
     try {
       await swanAPI<IShare>(
+        this.trans,
         'shares',
-        jsonBody('POST', {
+        jsonBody<INewShare>('POST', {
           path: this.target.path,
           kind,
           share_with: sharee.share_with,
           permissions
         })
       );
-      this.status.say(`Shared with ${sharee.name}`);
+      this.status.say(this.trans.__('Shared with %1', sharee.name));
       this.searchInput.value = '';
       this.chosen = null;
       await this.refresh();
@@ -180,24 +211,32 @@ export class ShareDialogBody extends Widget {
   // -- public link -------------------------------------------------------------------------
 
   private buildLinkSection(): HTMLElement {
-    const create = h('button', { class: 'jp-mod-styled jp-mod-accept', type: 'button' }, 'Create link');
+    const create = h(
+      'button',
+      { class: 'jp-mod-styled jp-mod-accept', type: 'button' },
+      this.trans.__('Create link')
+    );
     create.addEventListener('click', () => void this.createLink(create));
     return h(
       'section',
       { class: 'swan-ShareDialog-link' },
-      h('h3', {}, 'Public link'),
+      h('h3', {}, this.trans.__('Public link')),
       h(
         'div',
         { class: 'swan-ShareDialog-row' },
-        h('label', {}, 'Password ', this.passwordInput),
-        h('label', {}, 'Expires ', this.expiryInput),
+        h('label', {}, this.trans.__('Password'), ' ', this.passwordInput),
+        h('label', {}, this.trans.__('Expires'), ' ', this.expiryInput),
         create
       )
     );
   }
 
   private async createLink(button: HTMLButtonElement): Promise<void> {
-    const request: INewShare = { path: this.target.path, kind: 'link', permissions: READ };
+    const request: INewShare = {
+      path: this.target.path,
+      kind: 'link',
+      permissions: READ
+    };
     if (this.passwordInput.value) {
       request.password = this.passwordInput.value;
     }
@@ -206,13 +245,19 @@ export class ShareDialogBody extends Widget {
     }
     button.disabled = true;
     try {
-      const link = await swanAPI<IShare>('shares', jsonBody('POST', request));
+      const link = await swanAPI<IShare>(
+        this.trans,
+        'shares',
+        jsonBody<INewShare>('POST', request)
+      );
       this.passwordInput.value = '';
       this.expiryInput.value = '';
       if (link.url) {
         Clipboard.copyToSystem(link.url);
       }
-      this.status.say('Link created and copied to the clipboard');
+      this.status.say(
+        this.trans.__('Link created and copied to the clipboard')
+      );
       await this.refresh();
     } catch (error) {
       this.status.say(error, true);
@@ -227,7 +272,11 @@ export class ShareDialogBody extends Widget {
     this.sharesList.replaceChildren();
     if (shares.length === 0) {
       this.sharesList.append(
-        h('li', { class: 'swan-ShareDialog-empty' }, 'Only you have access')
+        h(
+          'li',
+          { class: 'swan-ShareDialog-empty' },
+          this.trans.__('Only you have access')
+        )
       );
       return;
     }
@@ -239,27 +288,28 @@ export class ShareDialogBody extends Widget {
   private renderShare(share: IShare): HTMLElement {
     const who =
       share.kind === 'link'
-        ? share.name || 'Public link'
+        ? share.name || this.trans.__('Public link')
         : share.share_with_name || share.share_with || '';
-    const details = [describeKind(share.kind)];
+    const details = [describeKind(share.kind, this.trans)];
     if (share.password_protected) {
-      details.push('password');
+      details.push(this.trans.__('password'));
     }
     if (share.expiration) {
-      details.push(`expires ${share.expiration}`);
+      details.push(this.trans.__('expires %1', share.expiration));
     }
-    const role = h(
-      'select',
-      { class: 'swan-ShareDialog-role', 'aria-label': `Rights of ${who}` },
-      h('option', { value: 'view' }, 'can view'),
-      h('option', { value: 'edit' }, 'can edit')
-    );
+    const role = this.roleChoice({
+      class: 'swan-ShareDialog-role',
+      'aria-label': this.trans.__('Rights of %1', who)
+    });
     role.value = canEdit(share.permissions) ? 'edit' : 'view';
     role.addEventListener('change', () => void this.changeRole(share, role));
     const revoke = h(
       'button',
-      { class: 'jp-mod-styled jp-mod-warn swan-ShareDialog-revoke', type: 'button' },
-      'Revoke'
+      {
+        class: 'jp-mod-styled jp-mod-warn swan-ShareDialog-revoke',
+        type: 'button'
+      },
+      this.trans.__('Revoke')
     );
     revoke.addEventListener('click', () => void this.revoke(share, who));
     const row = h(
@@ -275,21 +325,33 @@ export class ShareDialogBody extends Widget {
       revoke
     );
     if (share.url) {
-      const copy = h('button', { class: 'jp-mod-styled', type: 'button' }, 'Copy link');
+      const copy = h(
+        'button',
+        { class: 'jp-mod-styled', type: 'button' },
+        this.trans.__('Copy link')
+      );
       copy.addEventListener('click', () => {
         Clipboard.copyToSystem(share.url as string);
-        this.status.say('Link copied to the clipboard');
+        this.status.say(this.trans.__('Link copied to the clipboard'));
       });
       row.insertBefore(copy, revoke);
     }
     return row;
   }
 
-  private async changeRole(share: IShare, role: HTMLSelectElement): Promise<void> {
-    const permissions = role.value === 'edit' ? editPermissions(share.item_type) : READ;
+  private async changeRole(
+    share: IShare,
+    role: HTMLSelectElement
+  ): Promise<void> {
+    const permissions =
+      role.value === 'edit' ? editPermissions(share.item_type) : READ;
     try {
-      await swanAPI<IShare>(`shares/${encodeURIComponent(share.id)}`, jsonBody('PATCH', { permissions }));
-      this.status.say('Rights changed');
+      await swanAPI<IShare>(
+        this.trans,
+        `shares/${encodeURIComponent(share.id)}`,
+        jsonBody<IShareChanges>('PATCH', { permissions })
+      );
+      this.status.say(this.trans.__('Rights changed'));
     } catch (error) {
       this.status.say(error, true);
     }
@@ -298,43 +360,58 @@ export class ShareDialogBody extends Widget {
 
   private async revoke(share: IShare, who: string): Promise<void> {
     try {
-      await swanAPI<null>(`shares/${encodeURIComponent(share.id)}`, { method: 'DELETE' });
-      this.status.say(`${who} no longer has access`);
+      await swanAPI<null>(
+        this.trans,
+        `shares/${encodeURIComponent(share.id)}`,
+        { method: 'DELETE' }
+      );
+      this.status.say(this.trans.__('%1 no longer has access', who));
     } catch (error) {
       this.status.say(error, true);
     }
     await this.refresh();
   }
 
+  /** A choice between view and edit rights. */
+  private roleChoice(attributes: Record<string, string>): HTMLSelectElement {
+    return h(
+      'select',
+      attributes,
+      h('option', { value: 'view' }, this.trans.__('can view')),
+      h('option', { value: 'edit' }, this.trans.__('can edit'))
+    );
+  }
+
   private chosen: ISharee | null = null;
   private readonly searchInput = h('input', {
     class: 'jp-mod-styled swan-ShareDialog-search',
     type: 'search',
-    placeholder: 'Name, user name or group',
-    'aria-label': 'Search people and groups'
+    placeholder: this.trans.__('Name, user name or group'),
+    'aria-label': this.trans.__('Search people and groups')
   });
-  private readonly roleSelect = h(
-    'select',
-    { class: 'jp-mod-styled', 'aria-label': 'Rights of the new share' },
-    h('option', { value: 'view' }, 'can view'),
-    h('option', { value: 'edit' }, 'can edit')
-  );
+  private readonly roleSelect = this.roleChoice({
+    class: 'jp-mod-styled',
+    'aria-label': this.trans.__('Rights of the new share')
+  });
   private readonly shareButton = h(
     'button',
     { class: 'jp-mod-styled jp-mod-accept', type: 'button', disabled: true },
-    'Share'
+    this.trans.__('Share')
   );
-  private readonly results = h('ul', { class: 'swan-ShareDialog-results', role: 'listbox' });
+  private readonly results = h('ul', {
+    class: 'swan-ShareDialog-results',
+    role: 'listbox'
+  });
   private readonly passwordInput = h('input', {
     class: 'jp-mod-styled',
     type: 'password',
     autocomplete: 'new-password',
-    'aria-label': 'Link password'
+    'aria-label': this.trans.__('Link password')
   });
   private readonly expiryInput = h('input', {
     class: 'jp-mod-styled',
     type: 'date',
-    'aria-label': 'Link expiry date'
+    'aria-label': this.trans.__('Link expiry date')
   });
   private readonly sharesList = h('ul', { class: 'swan-ShareDialog-shares' });
   private readonly status = new StatusLine('swan-ShareDialog-status');

@@ -4,9 +4,17 @@
  * the user's own space. It shows what /swan/api/shared-with-me says and nothing it remembers.
  */
 import { showErrorMessage } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { canEdit, IShare, jsonBody, swanAPI } from './api';
+import {
+  canEdit,
+  ICloneRequest,
+  IContentsModel,
+  IShare,
+  jsonBody,
+  swanAPI
+} from './api';
 import { describeKind, h } from './dom';
 
 /** What the panel asks of the application around it. */
@@ -16,19 +24,22 @@ export interface ISharedWithMeActions {
 }
 
 export class SharedWithMePanel extends Widget {
-  constructor(private readonly actions: ISharedWithMeActions) {
+  constructor(
+    private readonly actions: ISharedWithMeActions,
+    private readonly trans: TranslationBundle
+  ) {
     super();
     this.id = 'swan-shared-with-me';
     this.addClass('swan-SharedWithMe');
-    this.title.caption = 'Shared with me';
+    this.title.caption = trans.__('Shared with me');
     const reload = h(
       'button',
       { class: 'jp-mod-styled swan-SharedWithMe-refresh', type: 'button' },
-      'Refresh'
+      trans.__('Refresh')
     );
     reload.addEventListener('click', () => void this.refresh());
     this.node.append(
-      h('header', {}, h('h2', {}, 'Shared with me'), reload),
+      h('header', {}, h('h2', {}, trans.__('Shared with me')), reload),
       this.status,
       this.list
     );
@@ -41,7 +52,12 @@ export class SharedWithMePanel extends Widget {
   /** Reload the received shares. */
   async refresh(): Promise<void> {
     try {
-      const shares = await swanAPI<IShare[]>('shared-with-me', {}, { state: 'all' });
+      const shares = await swanAPI<IShare[]>(
+        this.trans,
+        'shared-with-me',
+        {},
+        { state: 'all' }
+      );
       this.render(shares);
       this.say('');
     } catch (error) {
@@ -53,7 +69,13 @@ export class SharedWithMePanel extends Widget {
     this.list.replaceChildren();
     const visible = shares.filter(share => share.state !== 'declined');
     if (visible.length === 0) {
-      this.list.append(h('li', { class: 'swan-SharedWithMe-empty' }, 'Nothing is shared with you yet'));
+      this.list.append(
+        h(
+          'li',
+          { class: 'swan-SharedWithMe-empty' },
+          this.trans.__('Nothing is shared with you yet')
+        )
+      );
     }
     for (const share of visible) {
       this.list.append(this.renderShare(share));
@@ -61,11 +83,22 @@ export class SharedWithMePanel extends Widget {
   }
 
   private renderShare(share: IShare): HTMLElement {
-    const name = share.location?.split('/').pop() || share.path.split('/').pop() || share.id;
+    const name =
+      share.location?.split('/').pop() ||
+      share.path.split('/').pop() ||
+      share.id;
     const viewOnly = !canEdit(share.permissions);
-    const details = [`from ${share.owner_name || share.owner}`];
+    const details = [this.trans.__('from %1', share.owner_name || share.owner)];
     if (share.kind !== 'user') {
-      details.push(`via ${describeKind(share.kind)} ${share.share_with_name || ''}`.trim());
+      details.push(
+        this.trans
+          .__(
+            'via %1 %2',
+            describeKind(share.kind, this.trans),
+            share.share_with_name || ''
+          )
+          .trim()
+      );
     }
     const row = h(
       'li',
@@ -74,9 +107,19 @@ export class SharedWithMePanel extends Widget {
         'div',
         { class: 'swan-SharedWithMe-what' },
         h('span', { class: 'swan-SharedWithMe-name' }, name),
-        viewOnly ? h('span', { class: 'swan-SharedWithMe-badge' }, 'view only') : null,
+        viewOnly
+          ? h(
+              'span',
+              { class: 'swan-SharedWithMe-badge' },
+              this.trans.__('view only')
+            )
+          : null,
         share.state === 'pending'
-          ? h('span', { class: 'swan-SharedWithMe-badge swan-mod-pending' }, 'waiting')
+          ? h(
+              'span',
+              { class: 'swan-SharedWithMe-badge swan-mod-pending' },
+              this.trans.__('waiting')
+            )
           : null
       ),
       h('div', { class: 'swan-SharedWithMe-info' }, details.join(' · '))
@@ -84,24 +127,35 @@ export class SharedWithMePanel extends Widget {
     const buttons = h('div', { class: 'swan-SharedWithMe-actions' });
     if (share.state === 'pending') {
       buttons.append(
-        this.button('Accept', () => this.post(share, 'accept'), true),
-        this.button('Decline', () => this.post(share, 'decline'))
+        this.button(
+          this.trans.__('Accept'),
+          () => this.post(share, 'accept'),
+          true
+        ),
+        this.button(this.trans.__('Decline'), () => this.post(share, 'decline'))
       );
     } else {
       buttons.append(
-        this.button('Open', () => this.open(share), true),
-        this.button('Clone', () => this.clone(share)),
-        this.button('Leave', () => this.post(share, 'decline'))
+        this.button(this.trans.__('Open'), () => this.open(share), true),
+        this.button(this.trans.__('Clone'), () => this.clone(share)),
+        this.button(this.trans.__('Leave'), () => this.post(share, 'decline'))
       );
     }
     row.append(buttons);
     return row;
   }
 
-  private button(label: string, action: () => Promise<void>, accept = false): HTMLButtonElement {
+  private button(
+    label: string,
+    action: () => Promise<void>,
+    accept = false
+  ): HTMLButtonElement {
     const button = h(
       'button',
-      { class: `jp-mod-styled${accept ? ' jp-mod-accept' : ''}`, type: 'button' },
+      {
+        class: `jp-mod-styled${accept ? ' jp-mod-accept' : ''}`,
+        type: 'button'
+      },
       label
     );
     button.addEventListener('click', async () => {
@@ -109,7 +163,10 @@ export class SharedWithMePanel extends Widget {
       try {
         await action();
       } catch (error) {
-        await showErrorMessage(`${label} failed`, error as Error);
+        await showErrorMessage(
+          this.trans.__('%1 failed', label),
+          error as Error
+        );
       } finally {
         button.disabled = false;
       }
@@ -117,24 +174,40 @@ export class SharedWithMePanel extends Widget {
     return button;
   }
 
-  private async post(share: IShare, action: 'accept' | 'decline'): Promise<void> {
-    await swanAPI(`shared-with-me/${encodeURIComponent(share.id)}/${action}`, { method: 'POST' });
+  private async post(
+    share: IShare,
+    action: 'accept' | 'decline'
+  ): Promise<void> {
+    await swanAPI(
+      this.trans,
+      `shared-with-me/${encodeURIComponent(share.id)}/${action}`,
+      {
+        method: 'POST'
+      }
+    );
     await this.refresh();
   }
 
   private async open(share: IShare): Promise<void> {
     if (share.location === null) {
-      throw new Error('This share is not reachable from this server; clone it instead.');
+      throw new Error(
+        this.trans.__(
+          'This share is not reachable from this server; clone it instead.'
+        )
+      );
     }
     await this.actions.open(share.location, share.item_type);
   }
 
   private async clone(share: IShare): Promise<void> {
-    const copy = await swanAPI<{ path: string }>(
+    const copy = await swanAPI<IContentsModel>(
+      this.trans,
       `shared-with-me/${encodeURIComponent(share.id)}/clone`,
-      jsonBody('POST', { destination: '' })
+      jsonBody<ICloneRequest>('POST', { destination: '' })
     );
-    this.say(`Cloned to /${copy.path}: that copy is yours to change.`);
+    this.say(
+      this.trans.__('Cloned to /%1: that copy is yours to change.', copy.path)
+    );
     await this.actions.open(copy.path, share.item_type);
   }
 
@@ -142,6 +215,9 @@ export class SharedWithMePanel extends Widget {
     this.status.textContent = message;
   }
 
-  private readonly status = h('p', { class: 'swan-SharedWithMe-status', role: 'status' });
+  private readonly status = h('p', {
+    class: 'swan-SharedWithMe-status',
+    role: 'status'
+  });
   private readonly list = h('ul', { class: 'swan-SharedWithMe-list' });
 }

@@ -6,36 +6,51 @@
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { IRestored, ITrashItem, jsonBody, SwanAPIError, swanAPI } from './api';
+import {
+  IContentsModel,
+  ITrash,
+  ITrashItem,
+  ITrashRestore,
+  jsonBody,
+  SwanAPIError,
+  swanAPI
+} from './api';
 import { formatSize, formatTime, h, StatusLine } from './dom';
 
 /** What the dialog asks of the application after a restore. */
 export interface ITrashActions {
   /** The entry is back at `restored.path`: show it where the person looks for it. */
-  restored(restored: IRestored): Promise<void>;
+  restored(restored: IContentsModel): Promise<void>;
 }
 
 /** Show the trash; resolves when the dialog is closed. */
-export async function openTrashDialog(actions: ITrashActions): Promise<void> {
+export async function openTrashDialog(
+  actions: ITrashActions,
+  trans: TranslationBundle
+): Promise<void> {
   await showDialog({
-    title: 'Trash',
-    body: new TrashBody(actions),
-    buttons: [Dialog.okButton({ label: 'Done' })],
+    title: trans.__('Trash'),
+    body: new TrashBody(actions, trans),
+    buttons: [Dialog.okButton({ label: trans.__('Done') })],
     hasClose: true
   });
 }
 
 /** `name (restored).ext` beside the original place: a suggestion when the name is taken. */
-export function restoredName(path: string): string {
+export function restoredName(path: string, trans: TranslationBundle): string {
   const ext = PathExt.extname(path);
   const stem = path.slice(0, path.length - ext.length);
-  return `${stem} (restored)${ext}`;
+  return trans.__('%1 (restored)%2', stem, ext);
 }
 
 export class TrashBody extends Widget {
-  constructor(private readonly actions: ITrashActions) {
+  constructor(
+    private readonly actions: ITrashActions,
+    private readonly trans: TranslationBundle
+  ) {
     super();
     this.addClass('swan-Trash');
     this.node.append(this.list, this.status.node);
@@ -45,7 +60,7 @@ export class TrashBody extends Widget {
   /** Reload the trash from the server. */
   async refresh(): Promise<void> {
     try {
-      const trash = await swanAPI<{ supported: boolean; items: ITrashItem[] }>('trash');
+      const trash = await swanAPI<ITrash>(this.trans, 'trash');
       this.render(trash.supported, trash.items);
     } catch (error) {
       this.status.say(error, true);
@@ -59,13 +74,21 @@ export class TrashBody extends Widget {
         h(
           'li',
           { class: 'swan-Dialog-empty' },
-          'This storage has no trash: files deleted here are gone for good.'
+          this.trans.__(
+            'This storage has no trash: files deleted here are gone for good.'
+          )
         )
       );
       return;
     }
     if (items.length === 0) {
-      this.list.append(h('li', { class: 'swan-Dialog-empty' }, 'The trash is empty'));
+      this.list.append(
+        h(
+          'li',
+          { class: 'swan-Dialog-empty' },
+          this.trans.__('The trash is empty')
+        )
+      );
     }
     for (const item of items) {
       this.list.append(this.renderItem(item));
@@ -76,7 +99,7 @@ export class TrashBody extends Widget {
     const restore = h(
       'button',
       { class: 'jp-mod-styled jp-mod-accept', type: 'button' },
-      'Restore'
+      this.trans.__('Restore')
     );
     const row = h(
       'li',
@@ -89,9 +112,11 @@ export class TrashBody extends Widget {
           'span',
           { class: 'swan-Dialog-info' },
           [
-            `from /${item.path}`,
-            `deleted ${formatTime(item.deleted)}`,
-            item.type === 'directory' ? 'folder' : formatSize(item.size)
+            this.trans.__('from /%1', item.path),
+            this.trans.__('deleted %1', formatTime(item.deleted)),
+            item.type === 'directory'
+              ? this.trans.__('folder')
+              : formatSize(item.size, this.trans)
           ]
             .filter(Boolean)
             .join(' · ')
@@ -99,7 +124,10 @@ export class TrashBody extends Widget {
       ),
       restore
     );
-    restore.addEventListener('click', () => void this.restore(item, row, restore));
+    restore.addEventListener(
+      'click',
+      () => void this.restore(item, row, restore)
+    );
     return row;
   }
 
@@ -111,17 +139,25 @@ export class TrashBody extends Widget {
   ): Promise<void> {
     button.disabled = true;
     try {
-      const restored = await swanAPI<IRestored>(
+      const restored = await swanAPI<IContentsModel>(
+        this.trans,
         'trash/restore',
-        jsonBody('POST', path === undefined ? { id: item.id } : { id: item.id, path })
+        jsonBody<ITrashRestore>(
+          'POST',
+          path === undefined ? { id: item.id } : { id: item.id, path }
+        )
       );
-      this.status.say(`Restored /${restored.path}`);
+      this.status.say(this.trans.__('Restored /%1', restored.path));
       await this.actions.restored(restored);
       await this.refresh();
     } catch (error) {
       this.status.say(error, true);
       button.disabled = false;
-      if (error instanceof SwanAPIError && error.status === 409 && path === undefined) {
+      if (
+        error instanceof SwanAPIError &&
+        error.status === 409 &&
+        path === undefined
+      ) {
         this.offerOtherName(item, row);
       }
     }
@@ -135,13 +171,13 @@ export class TrashBody extends Widget {
     const name = h('input', {
       class: 'jp-mod-styled',
       type: 'text',
-      'aria-label': `Restore ${item.name} as`
+      'aria-label': this.trans.__('Restore %1 as', item.name)
     });
-    name.value = restoredName(item.path);
+    name.value = restoredName(item.path, this.trans);
     const restoreAs = h(
       'button',
       { class: 'jp-mod-styled jp-mod-accept', type: 'button' },
-      'Restore as'
+      this.trans.__('Restore as')
     );
     restoreAs.addEventListener(
       'click',

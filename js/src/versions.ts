@@ -5,9 +5,10 @@
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { IVersion, jsonBody, swanAPI } from './api';
+import { IVersion, IVersionRestore, IVersions, jsonBody, swanAPI } from './api';
 import { formatSize, formatTime, h, StatusLine } from './dom';
 
 /** What the dialog asks of the open documents. */
@@ -19,21 +20,24 @@ export interface IVersionsActions {
 }
 
 /** Who kept a version, as a person reads it. */
-const KEPT_BY: Record<IVersion['source'], string> = {
-  swan: 'kept by SWAN',
-  eos: 'kept by EOS',
-  server: 'kept by the storage'
-};
+function keptBy(trans: TranslationBundle): Record<IVersion['source'], string> {
+  return {
+    swan: trans.__('kept by SWAN'),
+    eos: trans.__('kept by EOS'),
+    server: trans.__('kept by the storage')
+  };
+}
 
 /** Show the versions of `path`; resolves when the dialog is closed. */
 export async function openVersionsDialog(
   path: string,
-  actions: IVersionsActions
+  actions: IVersionsActions,
+  trans: TranslationBundle
 ): Promise<void> {
   await showDialog({
-    title: `Versions of ${PathExt.basename(path)}`,
-    body: new VersionsBody(path, actions),
-    buttons: [Dialog.okButton({ label: 'Done' })],
+    title: trans.__('Versions of %1', PathExt.basename(path)),
+    body: new VersionsBody(path, actions, trans),
+    buttons: [Dialog.okButton({ label: trans.__('Done') })],
     hasClose: true
   });
 }
@@ -41,7 +45,8 @@ export async function openVersionsDialog(
 export class VersionsBody extends Widget {
   constructor(
     readonly path: string,
-    private readonly actions: IVersionsActions
+    private readonly actions: IVersionsActions,
+    private readonly trans: TranslationBundle
   ) {
     super();
     this.addClass('swan-Versions');
@@ -56,7 +61,8 @@ export class VersionsBody extends Widget {
   /** Reload the list from the server. */
   async refresh(): Promise<void> {
     try {
-      const answer = await swanAPI<{ versions: IVersion[] }>(
+      const answer = await swanAPI<IVersions>(
+        this.trans,
         'versions',
         {},
         { path: this.path }
@@ -71,28 +77,45 @@ export class VersionsBody extends Widget {
     this.list.replaceChildren();
     if (versions.length === 0) {
       this.list.append(
-        h('li', { class: 'swan-Dialog-empty' }, 'No earlier versions are kept of this file')
+        h(
+          'li',
+          { class: 'swan-Dialog-empty' },
+          this.trans.__('No earlier versions are kept of this file')
+        )
       );
     }
     for (const version of versions) {
       const restore = h(
         'button',
         { class: 'jp-mod-styled jp-mod-accept', type: 'button' },
-        'Restore'
+        this.trans.__('Restore')
       );
-      restore.addEventListener('click', () => void this.restore(version, restore));
+      restore.addEventListener(
+        'click',
+        () => void this.restore(version, restore)
+      );
       this.list.append(
         h(
           'li',
-          { class: 'swan-Dialog-row swan-Versions-version', 'data-version-id': version.id },
+          {
+            class: 'swan-Dialog-row swan-Versions-version',
+            'data-version-id': version.id
+          },
           h(
             'span',
             { class: 'swan-Dialog-what' },
-            h('span', { class: 'swan-Dialog-name' }, formatTime(version.last_modified)),
+            h(
+              'span',
+              { class: 'swan-Dialog-name' },
+              formatTime(version.last_modified)
+            ),
             h(
               'span',
               { class: 'swan-Dialog-info' },
-              [formatSize(version.size), KEPT_BY[version.source] ?? version.source]
+              [
+                formatSize(version.size, this.trans),
+                keptBy(this.trans)[version.source] ?? version.source
+              ]
                 .filter(Boolean)
                 .join(' · ')
             )
@@ -103,14 +126,18 @@ export class VersionsBody extends Widget {
     }
   }
 
-  private async restore(version: IVersion, button: HTMLButtonElement): Promise<void> {
+  private async restore(
+    version: IVersion,
+    button: HTMLButtonElement
+  ): Promise<void> {
     if (this.actions.isDirty(this.path) && this.confirming !== version.id) {
       // The open tab's unsaved changes would be replaced: ask once more, in place.
       this.confirming = version.id;
-      button.textContent = 'Restore anyway';
+      button.textContent = this.trans.__('Restore anyway');
       this.status.say(
-        'The open tab has unsaved changes; restoring replaces them. Save them first, or ' +
-          'press Restore anyway.',
+        this.trans.__(
+          'The open tab has unsaved changes; restoring replaces them. Save them first, or press Restore anyway.'
+        ),
         true
       );
       return;
@@ -118,11 +145,17 @@ export class VersionsBody extends Widget {
     this.confirming = null;
     button.disabled = true;
     try {
-      await swanAPI('versions/restore', jsonBody('POST', { path: this.path, id: version.id }));
+      await swanAPI(
+        this.trans,
+        'versions/restore',
+        jsonBody<IVersionRestore>('POST', { path: this.path, id: version.id })
+      );
       await this.actions.reload(this.path);
       this.status.say(
-        `Restored the version of ${formatTime(version.last_modified)}. ` +
-          'The content it replaced is kept as a version.'
+        this.trans.__(
+          'Restored the version of %1. The content it replaced is kept as a version.',
+          formatTime(version.last_modified)
+        )
       );
       await this.refresh();
     } catch (error) {

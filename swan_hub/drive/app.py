@@ -36,7 +36,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from swan_hub.auth import verify_password
 from swan_hub.redaction import redact, redact_handlers
 
-from . import areas, ocs, web
+from . import areas, ocs, search, web
 from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
 from .identity import Caller, HubIdentity, HubUnavailable
 from .spaces import Spaces
@@ -199,6 +199,7 @@ class DriveWSGI:
             "middleware_stack": [
                 "wsgidav.error_printer.ErrorPrinter",
                 areas.OwnCloudMiddleware,
+                search.SearchMiddleware,
                 "wsgidav.request_resolver.RequestResolver",
             ],
             # Dead properties are kept by the resources themselves, in SQLite by file id.

@@ -51,6 +51,18 @@ OC = "{http://owncloud.org/ns}"
 NC = "{http://nextcloud.org/ns}"
 DAV_NS = "{DAV:}"
 SABRE = "{http://sabredav.org/ns}"
+FAVORITE = f"{OC}favorite"
+# WsgiDAV writes its XML with the standard library's ElementTree (lxml is not installed), which
+# names namespaces from this process-wide table (``ns0:`` otherwise). Clients of Nextcloud
+# (nc-py-api, which reads answers by their literal prefixes) need Sabre's: ``d:``, ``oc:``,
+# ``nc:`` and ``s:``. The drive runs in a process of its own, so no other XML is affected.
+for _prefix, _uri in (
+    ("d", "DAV:"),
+    ("oc", "http://owncloud.org/ns"),
+    ("nc", "http://nextcloud.org/ns"),
+    ("s", "http://sabredav.org/ns"),
+):
+    ET.register_namespace(_prefix, _uri)
 #: the ownCloud and Nextcloud properties the drive computes (any other non-DAV property a
 #: client sets is a dead property, kept in SQLite by file id)
 OC_PROPERTIES = [
@@ -261,6 +273,9 @@ class _Node:
             return f'"{self.get_etag()}"'  # type: ignore[attr-defined]
         if name in OC_PROPERTIES:
             return self._oc_property(name)
+        if name == FAVORITE and self.provider.area == "space":
+            # Nextcloud answers 0 for a file never marked, rather than a missing property
+            return "1" if self.is_favorite() else "0"
         if not name.startswith(DAV_NS):
             value = self._dead_properties().get(name)
             if value is None:
@@ -277,6 +292,11 @@ class _Node:
             self.spaces.state.set_property(self.file_id(), name, data)
             self._dead = None
         return None
+
+    def is_favorite(self) -> bool:
+        """Whether a client marked this a favorite (``oc:favorite`` set to 1 by PROPPATCH)."""
+        stored = self._dead_properties().get(FAVORITE)
+        return bool(stored) and (xml_tools.string_to_xml(stored).text or "").strip() == "1"
 
     def _dead_properties(self) -> dict[str, bytes]:
         """The properties clients set on this file or folder (PROPPATCH), by name."""

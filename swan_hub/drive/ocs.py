@@ -129,7 +129,10 @@ def _read_form(environ: dict) -> dict[str, str]:
     if length > 1_000_000:
         raise OCSError(400, "Request body too large")
     body = environ["wsgi.input"].read(length) if length else b""
-    text = body.decode("utf-8", "replace")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise OCSError(400, "The request body is not UTF-8 text") from None
     if environ.get("CONTENT_TYPE", "").startswith("application/json") and text.strip():
         try:
             data = json.loads(text)
@@ -285,6 +288,10 @@ class ShareAPI:
             "mail_send": 0,
             "hide_download": 0,
             "state": share.state if share.state is not None else STATE_ACCEPTED,
+            # Nextcloud's word on what the caller may do with the share: its owner changes and
+            # revokes it, a recipient can only leave it
+            "can_edit": not for_recipient,
+            "can_delete": True,
         }
         if share.share_type == SHARE_LINK:
             data["url"] = self.public_url(req.environ, share.token or "")
@@ -292,6 +299,8 @@ class ShareAPI:
             data["share_with"] = "***redacted***" if share.password_hash else None
             data["share_with_displayname"] = "(password protected)" if share.password_hash else ""
             data["password"] = ""
+            # ownCloud's name of a link (its label here); pyocclient reads it on every new link
+            data["name"] = share.label
         return data
 
     # -- routing ----------------------------------------------------------------------------------
@@ -304,14 +313,23 @@ class ShareAPI:
                 return self.list_shares(req)
             if req.method == "POST":
                 return self.create_share(req)
+        elif parts == ["shares", "inherited"] and req.method == "GET":
+            return self.inherited_shares(req)
         elif parts == ["shares", "pending"] and req.method == "GET":
             return [
                 self.share_data(s, req, for_recipient=True)
                 for s in self.spaces.received(req.user)
                 if s.state == STATE_PENDING
             ]
-        elif len(parts) == 3 and parts[:2] == ["shares", "pending"]:
-            share_id = _share_id(parts[2])
+        elif (
+            len(parts) == 3
+            and parts[:2] == ["shares", "pending"]
+            or (
+                # nc-py-api accepts and declines at ``pending/<id>``, without ``shares/``
+                len(parts) == 2 and parts[0] == "pending"
+            )
+        ):
+            share_id = _share_id(parts[-1])
             if req.method == "POST":
                 return self.accept(req, share_id)
             if req.method == "DELETE":
@@ -319,7 +337,8 @@ class ShareAPI:
         elif len(parts) == 2 and parts[0] == "shares":
             share_id = _share_id(parts[1])
             if req.method == "GET":
-                return [self.share_data(*self._visible(req, share_id), req)]
+                share = self._visible(req, share_id)
+                return [self.share_data(share, req, for_recipient=share.owner != req.user)]
             if req.method == "PUT":
                 return self.update_share(req, share_id)
             if req.method == "DELETE":
@@ -341,15 +360,16 @@ class ShareAPI:
 
     # -- shares -----------------------------------------------------------------------------------
 
-    def _visible(self, req: Request, share_id: int) -> tuple[Share, Request]:
+    def _visible(self, req: Request, share_id: int) -> Share:
+        """The share ``share_id`` as its owner or one of its recipients sees it."""
         share = self.state.share(share_id)
         if share is None:
             raise OCSError(404, "Wrong share ID, share does not exist")
         if share.owner == req.user:
-            return share, req
+            return share
         for received in self.spaces.received(req.user):
             if received.id == share_id:
-                return received, req
+                return received
         raise OCSError(404, "Wrong share ID, share does not exist")
 
     def list_shares(self, req: Request) -> list[dict]:
@@ -370,6 +390,20 @@ class ShareAPI:
         subfiles = (req.arg("subfiles") or "").lower() == "true"
         shares = self.state.shares_of_owner(req.user, rel, subfiles=subfiles)
         return [self.share_data(s, req) for s in shares]
+
+    def inherited_shares(self, req: Request) -> list[dict]:
+        """Nextcloud's ``shares/inherited?path=``: the caller's shares of the folders above
+        ``path`` (through which others already reach it), nearest folder last."""
+        path = req.arg("path")
+        if not path:
+            raise OCSError(400, "Please specify a file or folder path")
+        rel = self._own_path(req.user, path)
+        parts = rel.split("/")[:-1] if rel else []
+        found: list[dict] = []
+        for depth in range(1, len(parts) + 1):
+            above = "/".join(parts[:depth])
+            found += [self.share_data(s, req) for s in self.state.shares_of_owner(req.user, above)]
+        return found
 
     def _own_path(self, user: str, path: str) -> str:
         """The path in ``user``'s own space, refusing anything they do not own."""
@@ -405,7 +439,8 @@ class ShareAPI:
             "path": rel,
             "item_type": "folder" if is_dir else "file",
             "file_id": self.spaces.file_id(req.user, rel),
-            "label": req.arg("label") or "",
+            # ``name`` is ownCloud's word for a link's label (pyocclient sends it)
+            "label": req.arg("label") or req.arg("name") or "",
             "note": req.arg("note") or "",
         }
         if share_type in (SHARE_USER, SHARE_GROUP):

@@ -334,6 +334,16 @@ class DriveState:
         )
         return {r["name"]: bytes(r["value"]) for r in rows}
 
+    def paths_with_property(self, owner: str, name: str) -> list[str]:
+        """The paths in ``owner``'s space of the files and folders that have the dead property
+        ``name`` (whatever its value)."""
+        rows = self._db().execute(
+            "SELECT f.parent, f.name FROM properties p JOIN files f ON f.id = p.file_id "
+            "WHERE f.owner = ? AND p.name = ? ORDER BY f.parent, f.name",
+            (owner, name),
+        )
+        return [f"{r['parent']}/{r['name']}" if r["parent"] else r["name"] for r in rows]
+
     def set_property(self, file_id: int, name: str, value: bytes | None) -> None:
         """Store (or with ``value`` None remove) one dead property."""
         with self._write() as db:
