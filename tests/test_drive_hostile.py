@@ -351,6 +351,29 @@ def test_a_read_only_recipient_can_neither_lock_nor_upload_into_the_share(drive)
     assert (alice / "handout" / "sheet.txt").read_bytes() == b"read me"
 
 
+def test_nc_py_api_is_refused_at_the_first_request_of_a_chunked_upload_into_a_read_only_share(
+    drive,
+):
+    """nc-py-api names the Destination on the upload folder's MKCOL (chunking v2)."""
+    import nc_py_api
+
+    alice = drive.space("alice")
+    (alice / "syllabus").mkdir(parents=True)
+    _share(drive, "alice", path="syllabus", shareType="0", shareWith="bob", permissions="1")
+    nc = nc_py_api.Nextcloud(
+        nextcloud_url=drive.base, nc_auth_user="bob", nc_auth_pass=drive.swan.tokens["bob"]
+    )
+    chunk = 5 * 1024 * 1024  # the smallest chunk nc-py-api sends with chunking v2
+    with pytest.raises(nc_py_api.NextcloudException) as refused:
+        nc.files.upload_stream(
+            "Shared/syllabus/big.bin", io.BytesIO(os.urandom(chunk + 10)), chunk_size=chunk
+        )
+    assert refused.value.status_code == 403
+    uploads = drive.swan.data / "drive" / "uploads" / "bob"
+    assert not [p for p in uploads.rglob("*") if p.is_file()]
+    assert os.listdir(alice / "syllabus") == []
+
+
 def from_address(address: str) -> httpx.Client:
     """A client whose connections come from ``address`` (any of 127.0.0.0/8 is loopback)."""
     return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60)
