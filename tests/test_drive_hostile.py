@@ -369,6 +369,11 @@ def test_nc_py_api_is_refused_at_the_first_request_of_a_chunked_upload_into_a_re
             "Shared/syllabus/big.bin", io.BytesIO(os.urandom(chunk + 10)), chunk_size=chunk
         )
     assert refused.value.status_code == 403
+    # refused at the MKCOL: not one part was taken in
+    log = (drive.swan.data.parent / "drive-access.log").read_text().splitlines()
+    upload_requests = [line for line in log if "/uploads/bob/nc-py-api-" in line]
+    assert [line.split(" ")[0] for line in upload_requests][:1] == ["MKCOL"], upload_requests
+    assert not [line for line in upload_requests if line.startswith("PUT")], upload_requests
     uploads = drive.swan.data / "drive" / "uploads" / "bob"
     assert not [p for p in uploads.rglob("*") if p.is_file()]
     assert os.listdir(alice / "syllabus") == []
