@@ -18,7 +18,7 @@ import struct
 import sys
 import threading
 
-from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.ondisk import TEMP_PREFIX
 
 log = logging.getLogger("swan_hub.drive")
 
