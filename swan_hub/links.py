@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import html
 import json
+import logging
 import os
 import signal
 import sys
@@ -20,6 +21,9 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from tornado import web
+from tornado.log import access_log
+
+from swan_hub.redaction import redact
 
 SERVICE_NAME = "swan-links"
 OPEN_PATH = "hub/user-redirect/swan/open"
@@ -107,6 +111,15 @@ class LinksApiHandler(web.RequestHandler):
         self.finish(json.dumps(link_set(hub_url, params)))
 
 
+def log_request(handler: web.RequestHandler) -> None:
+    """Tornado's access log line, with the secrets a URL may carry (``?token=``) redacted."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    request = handler.request
+    summary = redact(f"{request.method} {request.uri} ({request.remote_ip})")
+    access_log.log(level, "%d %s %.2fms", status, summary, 1000 * request.request_time())
+
+
 def make_app(prefix: str, hub_base_url: str) -> web.Application:
     """The service's pages under ``prefix`` (e.g. ``/services/swan-links/``)."""
     prefix = "/" + prefix.strip("/") + "/"
@@ -129,7 +142,8 @@ def make_app(prefix: str, hub_base_url: str) -> web.Application:
             ),
             (prefix + "api/links", LinksApiHandler, {"hub_base_url": hub_base_url}),
             (prefix + "static/(.*)", web.StaticFileHandler, {"path": STATIC_DIR}),
-        ]
+        ],
+        log_function=log_request,
     )
 
 

@@ -93,17 +93,22 @@ def drive(tmp_path_factory):
     )
     swan = start_swan(workdir, "--users", "alice,bob,carol", "-f", str(hub_config))
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{swan.url}/services/drive/status.php", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        yield Drive(swan)
+        yield answering_drive(swan)
     finally:
         swan.kill_everything()
+
+
+def answering_drive(swan: Swan) -> Drive:
+    """The drive of ``swan``, once it answers through the proxy."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{swan.url}/services/drive/status.php", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    return Drive(swan)
 
 
 def test_status_and_capabilities_answer_as_sync_clients_expect(drive):

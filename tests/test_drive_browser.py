@@ -1,7 +1,8 @@
 """The drive's web page and its public links, through `swan up` as people use them: the real hub,
 proxy, drive and notebook servers on 127.0.0.1. In Debian's Chromium, alice uploads a notebook on
 /services/drive/, downloads it and opens it in SWAN with her server stopped (the hub spawns it)
-and running; a public link of the drive, file or folder, opens in another user's SWAN_projects/.
+and running; a public link of the drive, file or folder, opens in another user's SWAN_projects/;
+a shared HTML or SVG file opened from the drive page runs nothing in the hub's origin.
 """
 
 from __future__ import annotations
@@ -222,3 +223,83 @@ def test_in_a_browser_a_password_link_asks_for_its_password_on_the_drive_and_in_
         page.click("#open-confirm")
         page.wait_for_url("**/user/bob/lab/tree/SWAN_projects/quiz/quiz.ipynb")
     assert (space_of(swan, "bob") / "SWAN_projects" / "quiz" / "quiz.ipynb").read_bytes() == data
+
+
+#: what a hostile file does once it runs in the hub's origin: leave a mark in the origin's
+#: storage and title, then ask the hub for an API token of the viewer (with the page's XSRF
+#: token read from a hub page, as any script of the origin can)
+ATTACK = """
+localStorage.setItem("scripted", "WHAT");
+document.title = "scripted";
+fetch("/hub/home", {credentials: "include"}).then(r => r.text()).then(page => {
+  const found = page.match(/xsrf_token:\\s*"([^"]+)"/)
+    || page.match(/name="_xsrf" value="([^"]+)"/) || [];
+  const xsrf = found[1];
+  return fetch("/hub/api/users/bob/tokens", {
+    method: "POST", credentials: "include",
+    headers: {"Content-Type": "application/json", "X-XSRFToken": xsrf || ""},
+    body: JSON.stringify({note: "minted by WHAT"}),
+  });
+});
+"""
+FILES = {
+    "notes.html": f"<!doctype html><title>notes</title><script>{ATTACK}</script>".replace(
+        "WHAT", "html"
+    ),
+    "diagram.svg": (
+        "<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'>"
+        f"<script><![CDATA[{ATTACK}]]></script></svg>"
+    ).replace("WHAT", "svg"),
+}
+
+
+def token_notes(swan: Swan, name: str) -> list[str]:
+    r = httpx.get(
+        f"{swan.url}/hub/api/users/{name}/tokens",
+        headers={"Authorization": f"token {swan.tokens[name]}"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    return sorted(t.get("note") or "" for t in r.json()["api_tokens"])
+
+
+@needs_chromium
+def test_a_shared_html_or_svg_file_opened_on_the_drive_page_runs_nothing_in_the_origin(swan, drive):
+    """The drive shares the hub's origin: a file that could script it could act as its viewer."""
+    pytest.importorskip("playwright.sync_api")
+    assert drive.dav("alice", "MKCOL", "handouts").status_code == 201
+    for name, body in FILES.items():
+        assert drive.dav("alice", "PUT", f"handouts/{name}", content=body.encode()).is_success
+    share = {"path": "handouts", "shareType": "0", "shareWith": "bob"}
+    r = drive.ocs("alice", "POST", "shares", data=share)
+    assert r.status_code == 200, r.text
+    share_id = r.json()["ocs"]["data"]["id"]
+    assert drive.ocs("bob", "POST", f"shares/pending/{share_id}").status_code == 200
+    tokens_before = token_notes(swan, "bob")
+
+    with chromium_browser() as browser:
+        page = person(browser)
+        page.goto(f"{swan.url}/services/drive/")
+        fill_hub_login(page, "bob", swan.passwords()["bob"])
+        downloads: list = []
+        page.on("download", lambda download: downloads.append(download))
+        folder = f"{swan.url}/services/drive/?dir=Shared/handouts"
+        for name in FILES:
+            page.goto(folder)
+            link = page.get_by_role("link", name=name, exact=True)
+            href = link.get_attribute("href")
+            served = page.request.get(f"{swan.url}{href}")
+            assert served.ok, served.status
+            assert "sandbox" in served.headers["content-security-policy"]
+            assert served.headers["x-content-type-options"] == "nosniff"
+            assert served.headers["content-disposition"].startswith("attachment")
+            link.click()
+            # what a script of the file would have done needs a moment: give it one
+            page.wait_for_timeout(2000)
+            assert page.title() != "scripted", name
+            assert [d.suggested_filename for d in downloads][-1:] == [name]
+        page.goto(folder)
+        assert page.evaluate("localStorage.getItem('scripted')") is None
+    # the drive page's own login adds a token of the hub's OAuth; none is the files'
+    minted = [note for note in token_notes(swan, "bob") if "minted" in note]
+    assert minted == [] and not [n for n in tokens_before if "minted" in n]

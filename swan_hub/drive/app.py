@@ -13,12 +13,15 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import signal
 import sys
 import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -31,13 +34,14 @@ from traitlets.config import Application
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from swan_hub.auth import verify_password
+from swan_hub.redaction import redact, redact_handlers
 
 from . import areas, ocs, search, web
 from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
 from .identity import Caller, HubIdentity, HubUnavailable
 from .spaces import Spaces
 from .state import DriveState
-from .web import LINK_COOKIE
+from .web import LINK_COOKIE, client_address
 
 log = logging.getLogger("swan_hub.drive")
 
@@ -102,6 +106,60 @@ def _cookies(environ: dict) -> dict[str, str]:
     return {k: v.value for k, v in jar.items()}
 
 
+class TooManyAttempts(Exception):
+    """Too many wrong passwords for a link lately: answered 429 with ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(retry_after)
+
+
+class FailureLimit:
+    """Counts wrong link passwords per key (a link, a link and a client) over a sliding
+    ``window`` and tells when a key had ``limit`` of them. Memory stays bounded: at most
+    ``max_keys`` keys are remembered, the least recently failed go first."""
+
+    def __init__(self, limit: int, window: float = 60.0, max_keys: int = 10_000):
+        self.limit = limit
+        self.window = window
+        self.max_keys = max_keys
+        self._failures: OrderedDict[Any, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _recent(self, key: Any, now: float) -> deque[float] | None:
+        times = self._failures.get(key)
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if times is not None and not times:
+            del self._failures[key]
+            return None
+        return times
+
+    def __len__(self) -> int:
+        """How many keys are remembered."""
+        return len(self._failures)
+
+    def wait(self, key: Any) -> int:
+        """Seconds until ``key`` may try again (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(key, now)
+            if times is None or len(times) < self.limit:
+                return 0
+            return max(1, math.ceil(times[-self.limit] + self.window - now))
+
+    def failed(self, key: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(key, now)
+            if times is None:
+                times = self._failures[key] = deque(maxlen=self.limit)
+                while len(self._failures) > self.max_keys:
+                    self._failures.popitem(last=False)
+            self._failures.move_to_end(key)
+            times.append(now)
+
+
 class DriveWSGI:
     """The WSGI application of the drive behind ``base_path`` (e.g. ``/services/drive``)."""
 
@@ -121,6 +179,9 @@ class DriveWSGI:
         self.pages = web.Pages(self)
         # signs the cookies of password links opened in a browser; a restart forgets them
         self._link_secret = secrets.token_bytes(32)
+        # wrong link passwords: a few per client and link, more per link from all clients
+        self.link_client_failures = FailureLimit(service.link_password_attempts)
+        self.link_failures = FailureLimit(service.link_password_attempts * 6)
 
     def _dav_config(self) -> dict[str, Any]:
         # Shares are keyed by their full public path (no WsgiDAV mount_path): hrefs then carry
@@ -197,7 +258,7 @@ class DriveWSGI:
         except ValueError:
             return None
         token, _, password = decoded.partition(":")
-        return self.open_link(token, password)
+        return self.open_link(token, password, client_address(environ))
 
     def link_cookie(self, share: Any) -> str:
         """The value of the cookie that keeps a password link open in a browser: a MAC of the
@@ -220,17 +281,28 @@ class DriveWSGI:
             return None
         return share if hmac.compare_digest(sent, self.link_cookie(share)) else None
 
-    def open_link(self, token: str, password: str | None) -> Any:
-        """The live link share of ``token`` if ``password`` opens it (None: no password given)."""
+    def open_link(self, token: str, password: str | None, client: str = "") -> Any:
+        """The live link share of ``token`` if ``password`` opens it (None: no password given).
+
+        Raises TooManyAttempts while ``client``, or all clients together, sent too many wrong
+        passwords for this link lately (a right one then waits too: guessing gets nowhere).
+        """
         if not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", token or ""):
             return None
         share = self.spaces.state.share_by_token(token)
         if share is None or ocs.link_expired(share):
             return None
-        if share.password_hash and not (
-            password and verify_password(password, json.loads(share.password_hash))
-        ):
-            return None
+        if share.password_hash:
+            if not password:
+                return None
+            keys = ((self.link_client_failures, (token, client)), (self.link_failures, token))
+            wait = max(limit.wait(key) for limit, key in keys)
+            if wait:
+                raise TooManyAttempts(wait)
+            if not verify_password(password, json.loads(share.password_hash)):
+                for limit, key in keys:
+                    limit.failed(key)
+                return None
         return share
 
     # -- routing ----------------------------------------------------------------------------------
@@ -248,6 +320,13 @@ class DriveWSGI:
         environ["PATH_INFO"] = path
         try:
             return self._route(path, environ, start_response)
+        except TooManyAttempts as e:
+            return plain(
+                start_response,
+                429,
+                f"Too many wrong passwords for this link; try again in {e.retry_after} s",
+                [("Retry-After", str(e.retry_after))],
+            )
         except HubUnavailable:
             # Not a 401: sync clients would take it for a wrong password and stop syncing.
             return plain(
@@ -439,7 +518,8 @@ class DriveWSGI:
 
 
 class AccessLog:
-    """WSGI wrapper that appends ``METHOD PATH STATUS`` for each request to a file."""
+    """WSGI wrapper that appends ``METHOD PATH STATUS`` for each request to a file (secrets
+    such as ``token=…`` in a path redacted)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], path: str):
         self.app = app
@@ -453,7 +533,7 @@ class AccessLog:
 
         def logged(status: str, headers: list, exc_info: Any = None) -> Any:
             with self._lock, open(self.path, "a", encoding="ascii") as f:
-                f.write(f"{line} {status.split(' ', 1)[0]}\n")
+                f.write(f"{redact(line)} {status.split(' ', 1)[0]}\n")
             return start_response(status, headers, exc_info)
 
         return self.app(environ, logged)
@@ -628,6 +708,17 @@ class DriveService(Application):
         """,
     )
 
+    link_password_attempts = Integer(
+        5,
+        config=True,
+        help="""
+        Wrong passwords a client may send for one public link per minute; then the link
+        answers that client 429 (Too Many Requests, with Retry-After) until the minute has
+        passed. All clients together may send six times as many for one link. A right
+        password does not clear the count of anyone.
+        """,
+    )
+
     threads = Integer(16, config=True, help="Worker threads of the HTTP server (one per request).")
 
     access_log = Unicode(
@@ -635,9 +726,10 @@ class DriveService(Application):
         config=True,
         help="""
         A file to which every request is appended as one line ``METHOD PATH STATUS`` (the path
-        percent-encoded, without its query), for admins who want to see what clients do and for
-        tests that count requests. Empty (the default): no access log. Paths of public links
-        carry the link's token, so keep this file as private as the data directory.
+        percent-encoded, without its query, secrets such as ``token=…`` redacted), for admins
+        who want to see what clients do and for tests that count requests. Empty (the
+        default): no access log. Paths of public links carry the link's token, so keep this
+        file as private as the data directory.
         """,
     )
 
@@ -714,6 +806,7 @@ class DriveService(Application):
         logging.basicConfig(
             level=logging.INFO, format="[%(levelname)s %(asctime)s drive] %(message)s"
         )
+        redact_handlers()
         app: Any = self.make_wsgi()
         if self.access_log:
             app = AccessLog(app, self.access_log)

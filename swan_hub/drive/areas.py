@@ -32,6 +32,7 @@ from .dav import (
     parse_mtime,
     stand_in_destination,
     upload_headers,
+    user_content_headers,
 )
 from .spaces import PERM_CREATE, PERM_READ, PERM_UPDATE, DriveError, Place, file_etag, remove_tree
 from .state import TrashItem
@@ -49,6 +50,11 @@ class VirtualFolder(DAVCollection):
 
     def get_member(self, name: str) -> Any:
         return self.provider.get_resource_inst(util.join_uri(self.path, name), self.environ)
+
+    def get_member_list(self) -> list[Any]:
+        # an entry whose blob is not a plain file or folder (a link) is not listed
+        members = (self.get_member(name) for name in self.get_member_names())
+        return [member for member in members if member is not None]
 
     def get_etag(self) -> None:
         return None
@@ -134,7 +140,7 @@ class VersionsProvider(_AreaProvider):
         place = self.spaces.own_place(user, current)
         temp = self.spaces.temp_beside(place.fs_path)
         try:
-            shutil.copy2(self.spaces.version_file(user, version.id), temp)
+            self.spaces.copy_file(self.spaces.version_file(user, version.id), temp)
             st = self.spaces.publish(place, temp, mtime=version.mtime)
         except BaseException:
             if os.path.exists(temp):
@@ -268,20 +274,14 @@ def finish_chunked_upload(
     upload = provider.place_for(util.get_uri_parent(environ["PATH_INFO"]), environ)
     if not os.path.isdir(upload.fs_path):
         raise DriveError(404, "No such upload")
-    target = destination_path(environ)
-    share, dest_provider = environ["wsgidav.app"].resolve_provider(target)
-    if not isinstance(dest_provider, DriveProvider) or dest_provider.area != "space":
-        raise DriveError(400, "The Destination of an upload must be in your files")
-    dest = dest_provider.place_for(target[len(share) :], environ)
-    existed = os.path.exists(dest.fs_path)
-    dest.require(PERM_UPDATE if existed else PERM_CREATE, "write this file")
+    dest, existed = upload_destination(environ)
     if not os.path.isdir(os.path.dirname(dest.fs_path)):
         raise DriveError(409, "The destination folder does not exist")
     parts = sorted(
         (n for n in os.listdir(upload.fs_path) if not n.startswith(".")),
         key=lambda n: (0, int(n), "") if n.isdigit() else (1, 0, n),
     )
-    total = sum(os.path.getsize(os.path.join(upload.fs_path, n)) for n in parts)
+    total = sum(os.lstat(os.path.join(upload.fs_path, n)).st_size for n in parts)
     expected = environ.get("HTTP_OC_TOTAL_LENGTH")
     if expected is not None and (not expected.isdigit() or int(expected) != total):
         raise DriveError(400, f"The parts hold {total} bytes, not OC-Total-Length {expected}")
@@ -290,7 +290,7 @@ def finish_chunked_upload(
     try:
         with open(temp, "xb") as out:
             for name in parts:
-                with open(os.path.join(upload.fs_path, name), "rb") as part:
+                with provider.spaces.open_file(os.path.join(upload.fs_path, name)) as part:
                     shutil.copyfileobj(part, out, 1 << 20)
             # on disk before the rename, so that a crash leaves the old file or the whole new one
             out.flush()
@@ -304,6 +304,29 @@ def finish_chunked_upload(
         raise
     remove_tree(upload.fs_path)
     return (204 if existed else 201), upload_headers(provider.spaces, dest, st, environ)
+
+
+def _may_lock(environ: dict, provider: DriveProvider) -> None:
+    """A lock keeps others from writing: only who may write may take or drop one (a new
+    file's lock is checked where WsgiDAV creates it, `DriveFolder.create_empty_resource`)."""
+    place = provider.place_for(environ["PATH_INFO"], environ)
+    if os.path.lexists(place.fs_path):
+        place.require(PERM_UPDATE, "lock or unlock this (you may only read it)")
+
+
+def upload_destination(environ: dict) -> tuple[Place, bool]:
+    """The place a chunked upload's Destination names, if the user may write it, and whether
+    a file is there already. Checked on its ``MKCOL`` and every part's ``PUT`` when they name
+    it (as Nextcloud clients do), so nothing is taken in for a place the user may not write,
+    and again on the final ``MOVE``."""
+    target = destination_path(environ)
+    share, dest_provider = environ["wsgidav.app"].resolve_provider(target)
+    if not isinstance(dest_provider, DriveProvider) or dest_provider.area != "space":
+        raise DriveError(400, "The Destination of an upload must be in your files")
+    dest = dest_provider.place_for(target[len(share) :], environ)
+    existed = os.path.lexists(dest.fs_path)
+    dest.require(PERM_UPDATE if existed else PERM_CREATE, "write this file")
+    return dest, existed
 
 
 class OwnCloudMiddleware(BaseMiddleware):
@@ -328,6 +351,18 @@ class OwnCloudMiddleware(BaseMiddleware):
             action = lambda: provider.purge(environ)  # noqa: E731
         if action is None and method in ("MOVE", "COPY"):
             stand_in_destination(environ)
+        if action is None:
+            try:
+                if method in ("LOCK", "UNLOCK") and isinstance(provider, DriveProvider):
+                    _may_lock(environ, provider)
+                elif (
+                    method in ("MKCOL", "PUT")
+                    and isinstance(provider, UploadsProvider)
+                    and environ.get("HTTP_DESTINATION")
+                ):
+                    upload_destination(environ)
+            except (DriveError, OSError) as e:
+                raise dav_error(e) from e
         if (
             isinstance(provider, DriveProvider)
             and provider.area == "space"
@@ -349,11 +384,22 @@ class OwnCloudMiddleware(BaseMiddleware):
 
         def with_oc_headers(status: str, headers: list, exc_info: Any = None) -> Any:
             extra = list(environ.get(ENV_HEADERS) or [])
+            if method in ("GET", "HEAD"):
+                extra += self._user_content_headers(environ, status, headers)
             if method in ("MKCOL", "MOVE", "COPY") and status[:3] in ("201", "204"):
                 extra += self._new_item_headers(environ, provider, method)
             return start_response(status, headers + extra, exc_info)
 
         return self.next_app(environ, with_oc_headers)
+
+    @staticmethod
+    def _user_content_headers(environ: dict, status: str, headers: list) -> list:
+        """Every GET of every area serves a user's bytes (or a listing of their names)."""
+        if not status.startswith("2"):
+            return [("X-Content-Type-Options", "nosniff")]
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        name = environ["PATH_INFO"].rstrip("/").rsplit("/", 1)[-1]
+        return user_content_headers(content_type, name)
 
     @staticmethod
     def _new_item_headers(environ: dict, provider: Any, method: str) -> list[tuple[str, str]]:

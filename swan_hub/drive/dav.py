@@ -16,7 +16,7 @@ import stat
 import xml.etree.ElementTree as ET  # noqa: S405 - writes XML, never parses any
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlparse, urlsplit, urlunsplit
 
 from wsgidav import util, xml_tools
 from wsgidav.dav_error import (
@@ -126,7 +126,7 @@ def dav_error(e: DriveError | OSError) -> RefusedError:
         return RefusedError(507, "The storage is full; nothing was changed")
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return RefusedError(HTTP_FORBIDDEN, "Permission denied by the storage")
-    if e.errno == errno.ENOENT:
+    if e.errno in (errno.ENOENT, errno.ELOOP):
         return RefusedError(HTTP_NOT_FOUND)
     if e.errno == errno.EEXIST:
         return RefusedError(405, "It exists already")
@@ -143,6 +143,34 @@ def require(place: Place, perm: int, what: str) -> None:
 
 def add_response_headers(environ: dict, headers: Iterable[tuple[str, str]]) -> None:
     environ.setdefault(ENV_HEADERS, []).extend(headers)
+
+
+#: What a browser may do with bytes users stored: nothing that runs in the drive's origin,
+#: which is the hub's (/hub, /user): no script, no plugin, no form, a unique origin.
+USER_CONTENT_CSP = (
+    "sandbox; default-src 'none'; img-src 'self' data: blob:; media-src 'self'; "
+    "style-src 'unsafe-inline'; frame-ancestors 'none'"
+)
+#: the parts of a media type that make a browser run or render something active
+ACTIVE_MARKERS = ("html", "xml", "svg", "javascript", "ecmascript", "pdf", "xsl")
+
+
+def user_content_headers(content_type: str, name: str) -> list[tuple[str, str]]:
+    """The headers of a response carrying a user's file ``name`` of ``content_type``, as
+    jupyter-server's file handler confines them: sandboxed, never sniffed, and downloaded
+    rather than shown when the type is active (HTML, SVG, XML, scripts, PDF) or unknown."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    shown = media.split("/", 1)[0] in ("text", "image", "audio", "video") and not any(
+        marker in media for marker in ACTIVE_MARKERS
+    )
+    headers = [
+        ("Content-Security-Policy", USER_CONTENT_CSP),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    if not shown:
+        disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
+        headers.append(("Content-Disposition", disposition))
+    return headers
 
 
 def parse_mtime(environ: dict) -> int | None:
@@ -441,7 +469,10 @@ class DriveFile(_Node, DAVNonCollection):
 
     def get_content(self) -> Any:
         require(self.place, PERM_READ, "read this")
-        return open(self.place.fs_path, "rb", 65536)  # noqa: SIM115 - WsgiDAV closes it
+        try:
+            return self.spaces.open_file(self.place.fs_path)
+        except (DriveError, OSError) as e:
+            raise dav_error(e) from e
 
     def begin_write(self, *, content_type: str | None = None) -> _QuotaWriter:
         require(self.place, PERM_UPDATE if self.st else PERM_CREATE, "write this file")
@@ -499,7 +530,7 @@ class DriveFile(_Node, DAVNonCollection):
         require(dest, PERM_UPDATE if os.path.exists(dest.fs_path) else PERM_CREATE, "write there")
         temp = self.spaces.temp_beside(dest.fs_path)
         try:
-            shutil.copy2(self.place.fs_path, temp)
+            self.spaces.copy_file(self.place.fs_path, temp)
             if self.provider.area == "space":
                 self.spaces.publish(dest, temp)
             else:
@@ -788,8 +819,12 @@ class DriveProvider(DAVProvider):
         return self._node(path, environ, place, at_root=not segments)
 
     def _node(self, path: str, environ: dict, place: Place, *, at_root: bool) -> Any:
+        """The file or folder at ``place``; None where nothing is, or a symbolic link on the
+        way (`Spaces.confine`: every resource of every area is made here)."""
         try:
-            st = os.stat(place.fs_path)
+            st = os.lstat(self.spaces.confine(place.fs_path))
+        except DriveError:
+            return None
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as e:
@@ -855,7 +890,11 @@ class UploadsProvider(DriveProvider):
             raise RefusedError(HTTP_FORBIDDEN, "Not a place for files")
         user, segments = split
         root = self.spaces.area_dir("uploads", user)
-        return Place(user, "/".join(segments), os.path.join(root, *segments), 31)
+        place = Place(user, "/".join(segments), os.path.join(root, *segments), 31)
+        try:
+            return self.spaces.confined(place)
+        except DriveError as e:
+            raise dav_error(e) from e
 
     def get_resource_inst(self, path: str, environ: dict) -> Any:
         self._count_get_resource_inst += 1
@@ -874,23 +913,37 @@ def destination_path(environ: dict) -> str:
 
 
 def stand_in_destination(environ: dict) -> None:
-    """Let WsgiDAV COPY and MOVE to a path with `?` or `;` in a name.
+    """Make WsgiDAV COPY and MOVE to the very path the drive reads from the Destination.
 
-    WsgiDAV decodes the Destination header before it parses it as a URL, so such a character
-    in a file name cuts the path there (mar10/wsgidav#139). The real path is kept in the
-    environ, and WsgiDAV gets a stand-in path of a name no space can hold, directly below the
-    same provider, which `real_path` maps back to the real one (and everything below it).
+    WsgiDAV decodes the Destination header before it parses it as a URL, so a `?` or `;` in a
+    file name cuts the path there (mar10/wsgidav#139), and `a%3F/../../x` names `a` to WsgiDAV
+    but `x` to a reader that decodes after parsing. The drive parses it once
+    (`destination_path`): where WsgiDAV would read another path, it gets a stand-in path of a
+    name no space can hold, directly below the same provider, which `real_path` maps back to
+    the drive's (and everything below it). Where the stand-in hides from WsgiDAV that the
+    target is the source or below it, that is refused here as WsgiDAV would.
     """
-    if not environ.get("HTTP_DESTINATION"):
+    raw = environ.get("HTTP_DESTINATION")
+    if not raw:
         return
     target = destination_path(environ)
-    if "?" not in target and ";" not in target:
+    try:
+        # as WsgiDAV reads it: decoded first, then parsed (`urlparse` also cuts `;params`)
+        as_wsgidav = util.normalize_path(urlparse(unquote(raw), allow_fragments=False).path)
+    except DAVError:
+        as_wsgidav = None
+    if as_wsgidav == target:
         return
     share, provider = environ["wsgidav.app"].resolve_provider(target)
     if provider is None:
-        return
+        raise RefusedError(502, "The Destination is not a place of this drive")
+    source = util.normalize_path(environ.get("SCRIPT_NAME", "") + environ["PATH_INFO"])
+    if target == source:
+        raise RefusedError(HTTP_FORBIDDEN, "The source and the Destination are the same")
+    if util.is_child_uri(source, target):
+        raise RefusedError(400, "A folder cannot be copied or moved into itself")
     environ[ENV_DESTINATION] = (DESTINATION_STAND_IN, target[len(share) :] or "/")
-    parts = urlsplit(environ["HTTP_DESTINATION"])
+    parts = urlsplit(raw)
     stand_in = quote(share + DESTINATION_STAND_IN)
     environ["HTTP_DESTINATION"] = urlunsplit((parts.scheme, parts.netloc, stand_in, "", ""))
 

@@ -252,7 +252,7 @@ class ShareAPI:
         owner_root = self.spaces.space_dir(share.owner)
         fs_path = os.path.join(owner_root, *share.path.split("/"))
         try:
-            st = os.stat(fs_path)
+            st = os.lstat(fs_path)  # a link's, never its target's
             mtime = int(st.st_mtime)
         except OSError:
             mtime = 0

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from swan_contents.storage.ondisk import TEMP_PREFIX, TEMP_SUFFIX, make_etag, rename_noreplace
 from swan_hub.ownership import hand_over
@@ -213,22 +214,82 @@ class Spaces:
         return self.confined(Place(user, "/".join(segments), fs_path, PERM_ALL))
 
     def confined(self, place: Place) -> Place:
-        """``place`` if no existing part of its path below the owner's space is a symbolic link.
+        """``place`` if its path reaches no symbolic link (see `confine`)."""
+        self.confine(place.fs_path)
+        return place
 
-        A link in a space can point anywhere the drive's process may read, including other
-        users' spaces (a container user's link names a host path), so the drive follows none:
-        a path through a link is answered like a path that does not exist.
+    def area_root(self, fs_path: str) -> str:
+        """The root of the area ``fs_path`` lies in: a user's space, or one user's folder of
+        the trash, versions or uploads. Raises DriveError(404) for a path outside them all."""
+        for base in (
+            self.users_root,
+            *(os.path.join(self.drive_root, area) for area in ("trash", "versions", "uploads")),
+        ):
+            rel = os.path.relpath(fs_path, base)
+            if rel != "." and not rel.startswith(".."):
+                return os.path.join(base, rel.split(os.sep, 1)[0])
+        raise DriveError(404, "No such file or folder")
+
+    def confine(self, fs_path: str) -> str:
+        """``fs_path`` if no existing part of it below its area's root is a symbolic link.
+
+        The one check every path the drive serves or writes goes through. A link in a space
+        can point anywhere the drive's process may read (another user's space, /etc; a
+        container user's link names a host path), and a folder deleted into the trash takes
+        its links along, so the drive follows none, in any area: a path through a link is
+        answered like a path that does not exist. Reads then open without following links
+        (`open_file`), so a link swapped in after the check is not followed either.
         """
-        current = self.space_dir(place.owner)
-        for name in place.rel.split("/") if place.rel else ():
+        root = self.area_root(fs_path)
+        if root.startswith(self.users_root + os.sep):
+            self.space_dir(os.path.basename(root))
+        current = root
+        for name in os.path.relpath(fs_path, root).split(os.sep):
+            if name in (".", ""):
+                continue
             current = os.path.join(current, name)
             try:
                 st = os.lstat(current)
             except (FileNotFoundError, NotADirectoryError):
                 break
             if stat.S_ISLNK(st.st_mode):
-                raise DriveError(404, f"No such file or folder: {place.rel}")
-        return place
+                raise DriveError(404, "No such file or folder")
+        return fs_path
+
+    def open_file(self, fs_path: str) -> BinaryIO:
+        """The regular file ``fs_path`` open for reading, reached from its area's root one
+        folder at a time without following any symbolic link (``O_NOFOLLOW`` at each step)."""
+        root = self.area_root(fs_path)
+        names = [n for n in os.path.relpath(fs_path, root).split(os.sep) if n not in ("", ".")]
+        if not names:
+            raise DriveError(404, "No such file")
+        folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            for name in names[:-1]:
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+                os.close(folder)
+                folder = inner
+            # O_NONBLOCK: a FIFO planted in a space must not hang the request
+            fd = os.open(names[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise DriveError(404, "No such file") from None
+            raise
+        finally:
+            os.close(folder)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise DriveError(404, "No such file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", 1 << 16)
+
+    def copy_file(self, fs_path: str, temp: str) -> None:
+        """Copy the file ``fs_path`` (opened by `open_file`) to the new file ``temp``, with
+        its mtime."""
+        with self.open_file(fs_path) as source, open(temp, "xb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+            st = os.fstat(source.fileno())
+        os.utime(temp, ns=(st.st_atime_ns, st.st_mtime_ns))
 
     def default_state(self) -> int:
         return STATE_ACCEPTED if self.auto_accept else STATE_PENDING
@@ -479,11 +540,11 @@ class Spaces:
         target = self.version_file(place.owner, version.id)
         try:
             # The old inode leaves the space with the rename: a hard link keeps it for free.
-            os.link(place.fs_path, target)
+            os.link(place.fs_path, target, follow_symlinks=False)
         except OSError as e:
             if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
-            shutil.copy2(place.fs_path, target)
+            self.copy_file(place.fs_path, target)
         versions = self.state.versions(place.owner, file_id)
         kept = retained_versions(
             versions, time.time(), self.versions_max_count, self.versions_thin_out

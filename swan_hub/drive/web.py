@@ -13,9 +13,10 @@ import stat
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs, quote
 
+from .dav import user_content_headers
 from .ocs import link_expired
 from .spaces import DriveError, Place
 from .state import STATE_PENDING
@@ -33,6 +34,8 @@ LINK_COOKIE = "swan_link"
 #: how long a browser keeps a password link open (seconds), and the largest password form read
 LINK_COOKIE_SECONDS = 12 * 3600
 MAX_FORM_BYTES = 4096
+#: 1980-01-02, a day into the zip format's first year whatever the time zone
+ZIP_EPOCH = 315619200
 
 StartResponse = Callable[..., Any]
 
@@ -59,6 +62,16 @@ def _page(
         ],
     )
     return [doc]
+
+
+def client_address(environ: dict) -> str:
+    """The address of the client: the one the hub's proxy saw (the last X-Forwarded-For
+    entry, which the proxy appends) when the request came through it, else the peer's."""
+    peer = environ.get("REMOTE_ADDR", "")
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and (peer.startswith("127.") or peer == "::1"):
+        return forwarded.rsplit(",", 1)[-1].strip()
+    return peer
 
 
 def _size(n: int) -> str:
@@ -247,16 +260,16 @@ class Pages:
 
     def _download(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            f = open(place.fs_path, "rb")  # noqa: SIM115 - closed by the WSGI server
+            f = self.spaces.open_file(place.fs_path)
             size = os.fstat(f.fileno()).st_size
-        except OSError:
+        except (DriveError, OSError):
             return self._missing(start_response)
         start_response(
             "200 OK",
             [
                 ("Content-Type", "application/octet-stream"),
                 ("Content-Length", str(size)),
-                ("Content-Disposition", f"attachment; filename*=UTF-8''{quote(place.name)}"),
+                *user_content_headers("application/octet-stream", place.name),
             ],
         )
         return iter(lambda: f.read(1 << 16), b"")
@@ -289,7 +302,8 @@ class Pages:
                 start_response, "Bad request", "<p>Send the password form.</p>", "400 Bad Request"
             )
         form = parse_qs(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
-        share = self.app.open_link(token, (form.get("password") or [""])[0])
+        password = (form.get("password") or [""])[0]
+        share = self.app.open_link(token, password, client_address(environ))
         if share is None or not share.password_hash:
             return self._password_page(token, start_response, wrong=True)
         link = self._url(f"/s/{token}")
@@ -307,10 +321,10 @@ class Pages:
             "200 OK",
             [
                 ("Content-Type", "application/zip"),
-                ("Content-Disposition", f"attachment; filename*=UTF-8''{quote(place.name)}.zip"),
+                *user_content_headers("application/zip", f"{place.name}.zip"),
             ],
         )
-        return folder_zip(place.fs_path, place.name)
+        return folder_zip(place.fs_path, place.name, self.spaces.open_file)
 
 
 class _ZipSink:
@@ -348,11 +362,14 @@ def _folder_entries(root: str) -> Iterator[tuple[str, str, bool]]:
             yield path, name, False
 
 
-def folder_zip(root: str, top: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+def folder_zip(
+    root: str, top: str, open_file: Callable[[str], BinaryIO], chunk_size: int = 1 << 16
+) -> Iterator[bytes]:
     """The folder at ``root`` as a zip archive under the folder name ``top``, as Nextcloud serves
     a public folder link's download: streamed while it is written, so memory stays bounded
     whatever the folder's size. Entries are stored, not compressed: notebooks are small and the
-    drive's CPU is shared with the notebook servers. A file that goes away meanwhile is left out.
+    drive's CPU is shared with the notebook servers. A file that goes away meanwhile is left out,
+    and so is one that became a symbolic link (``open_file`` follows none).
     """
     sink = _ZipSink()
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -362,12 +379,16 @@ def folder_zip(root: str, top: str, chunk_size: int = 1 << 16) -> Iterator[bytes
                 archive.mkdir(f"{top}/{arcname}")
                 continue
             try:
-                source = open(path, "rb")  # noqa: SIM115 - closed below, across yields
-            except OSError:
+                source = open_file(path)
+            except (DriveError, OSError):
                 continue
             with source:
-                info = zipfile.ZipInfo.from_file(path, f"{top}/{arcname}", strict_timestamps=False)
-                size = os.fstat(source.fileno()).st_size
+                st = os.fstat(source.fileno())
+                # zip times start in 1980
+                when = time.localtime(max(st.st_mtime, ZIP_EPOCH))[:6]
+                info = zipfile.ZipInfo(f"{top}/{arcname}", when)
+                info.external_attr = (st.st_mode & 0xFFFF) << 16
+                size = st.st_size
                 with archive.open(info, "w", force_zip64=size >= zipfile.ZIP64_LIMIT) as entry:
                     while chunk := source.read(chunk_size):
                         entry.write(chunk)
