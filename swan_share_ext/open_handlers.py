@@ -22,6 +22,7 @@ from tornado.iostream import StreamClosedError
 
 from swan_hub.links import link_set
 
+from .handlers import JsonBodyMixin
 from .open_config import SwanOpenIn
 from .open_run import OpenRun, policy_of, refusal_event, view_url
 from .open_safety import Refused
@@ -154,7 +155,7 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
         )
 
 
-class OpenApiHandler(OpenMixin, APIHandler):
+class OpenApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
     """POST /swan/api/open: carry out a link; the body streams ``application/x-ndjson`` events."""
 
     def _emit(self, event: dict[str, Any]) -> None:
@@ -197,7 +198,7 @@ class OpenApiHandler(OpenMixin, APIHandler):
         self.finish()
 
 
-class LinksApiHandler(OpenMixin, APIHandler):
+class LinksApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
     """POST /swan/api/links: the open-in link, badge and markdown for a path or a source."""
 
     @web.authenticated

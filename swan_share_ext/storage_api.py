@@ -22,6 +22,8 @@ from swan_contents.errors import StorageHTTPError
 from swan_contents.trash import TrashItem
 from swan_contents.versions import Version
 
+from .handlers import JsonBodyMixin
+
 
 class ErrorFieldsMixin:
     """Errors that carry more than a message (the current `etag` of a 409) have those fields
@@ -38,7 +40,40 @@ class ErrorFieldsMixin:
         self.finish(json.dumps(reply))
 
 
-class SwanContentsHandler(ErrorFieldsMixin, ContentsHandler):
+#: fields of a contents model sent by a client, and the JSON types each may have
+_MODEL_FIELDS: dict[str, tuple[type, ...]] = {
+    "path": (str,),
+    "copy_from": (str,),
+    "type": (str,),
+    "format": (str,),
+    "ext": (str,),
+    "name": (str,),
+    "etag": (str,),
+    "if_none_match": (str,),
+    "chunk": (int,),
+}
+
+
+def check_model_shape(model: Any) -> None:
+    """A 400 naming the field, for a body that is not a contents model: not an object, or a
+    field of the wrong JSON type, or content that does not fit the model's type."""
+    if not isinstance(model, dict):
+        raise web.HTTPError(400, "The request body must be a JSON object (a contents model).")
+    for name, types in _MODEL_FIELDS.items():
+        value = model.get(name)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            kind = "an integer" if types == (int,) else "a string"
+            raise web.HTTPError(400, f"The model's {name!r} must be {kind}.")
+    content = model.get("content")
+    if content is None:
+        return
+    if model.get("type") == "notebook" and not isinstance(content, dict):
+        raise web.HTTPError(400, "A notebook's 'content' must be a JSON object.")
+    if model.get("type") == "file" and not isinstance(content, str):
+        raise web.HTTPError(400, "A file's 'content' must be a string (text or base64).")
+
+
+class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
     """/api/contents as jupyter_server serves it, plus conditional saves.
 
     A PUT may name the version it was based on in an `If-Match` header (the model's `etag`,
@@ -58,6 +93,8 @@ class SwanContentsHandler(ErrorFieldsMixin, ContentsHandler):
 
     def _read_model(self) -> Any:
         model = super().get_json_body()
+        if model is not None and self.request.method in ("PUT", "PATCH", "POST"):
+            check_model_shape(model)
         if self.request.method != "PUT" or not isinstance(model, dict):
             return model
         if_match = self.request.headers.get("If-Match")
@@ -110,7 +147,7 @@ class SwanContentsHandler(ErrorFieldsMixin, ContentsHandler):
         self._finish_model(saved)
 
 
-class StorageAPIHandler(ErrorFieldsMixin, APIHandler):
+class StorageAPIHandler(ErrorFieldsMixin, JsonBodyMixin, APIHandler):
     """Shared by the /swan/api/ storage endpoints: the contents permission, JSON in and out."""
 
     auth_resource = "contents"
