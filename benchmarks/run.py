@@ -18,6 +18,7 @@ import layers  # noqa: E402
 import listing  # noqa: E402
 import openin  # noqa: E402
 import spawn  # noqa: E402
+import uploads  # noqa: E402
 import webdav  # noqa: E402
 
 BENCHMARKS = {
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "hubload": hubload.main,
     "layers": layers.main,
     "folders": folders.main,
+    "uploads": uploads.main,
 }
 
 
