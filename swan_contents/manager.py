@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import fnmatch
 import functools
 import getpass
@@ -467,7 +468,8 @@ class SwanContentsManager(AsyncContentsManager):
         try:
             if format == "text":
                 return model["content"].encode("utf-8")
-            return base64.decodebytes(model["content"].encode("ascii"))
+            # straight from the str: no ASCII copy of a 1.4 MB part first
+            return binascii.a2b_base64(model["content"])
         except Exception as e:
             raise HTTPError(400, f"Encoding error saving /{path}: {e}") from e
 
