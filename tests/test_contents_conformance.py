@@ -256,6 +256,20 @@ async def test_a_checkpoint_is_made_on_first_save_and_can_be_restored(api, manag
     assert (await api("DELETE", f"nb.ipynb/checkpoints/{made.body['id']}")).code == 404
 
 
+async def test_a_save_after_a_checkpoint_is_kept_as_a_version_too(api, manager, backend):
+    await api("PUT", "nb.ipynb", notebook_body("v1"))
+    made = await api("POST", "nb.ipynb/checkpoints")
+    await api("PUT", "nb.ipynb", notebook_body("v2, longer"))
+    listed = [c["id"] for c in (await api("GET", "nb.ipynb/checkpoints")).body]
+    if manager == "stock":
+        assert listed == [made.body["id"]]
+        return
+    # the one deliberate difference (docs/storage.md): the save is a version, newest first
+    assert len(listed) == 2 and listed[0] != made.body["id"]
+    if backend not in SERVER_HISTORY:  # there, a checkpoint names the server's current content
+        assert listed[1] == made.body["id"]
+
+
 async def test_checkpoints_follow_a_rename_and_go_with_a_delete(api, manager, backend):
     await api("PUT", "dir", {"type": "directory"})
     await api("PUT", "dir/nb.ipynb", notebook_body("v1"))
