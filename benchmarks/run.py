@@ -19,6 +19,7 @@ import listing  # noqa: E402
 import openin  # noqa: E402
 import spawn  # noqa: E402
 import startup  # noqa: E402
+import uploads  # noqa: E402
 import webdav  # noqa: E402
 
 BENCHMARKS = {
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "hubload": hubload.main,
     "layers": layers.main,
     "folders": folders.main,
+    "uploads": uploads.main,
 }
 
 

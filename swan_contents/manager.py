@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import fnmatch
 import functools
 import getpass
@@ -419,13 +420,13 @@ class SwanContentsManager(AsyncContentsManager):
                     entry, data = await self.storage.read(path)
                 except IsADirectory:
                     raise HTTPError(
-                        400, f"/{path} is a directory, not a {type}", reason="bad type"
+                        400, f"{path} is a directory, not a {type}", reason="bad type"
                     ) from None
             else:
                 entry = await self.storage.stat(path, children=content)
         if entry.is_dir:
             if type not in (None, "directory"):
-                raise HTTPError(400, f"/{path} is a directory, not a {type}", reason="bad type")
+                raise HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
             model = self._model(entry)
             if content:
                 listed = self._listed_names()
@@ -436,7 +437,7 @@ class SwanContentsManager(AsyncContentsManager):
                 model["format"] = "json"
         else:
             if type == "directory":
-                raise HTTPError(400, f"/{path} is not a directory", reason="bad type")
+                raise HTTPError(400, f"{path} is not a directory", reason="bad type")
             model = self._model(entry, type)
             stored_hash = entry.checksum(self.hash_algorithm) if data is None else None
             if data is None and (content or (require_hash and stored_hash is None)):
@@ -467,7 +468,8 @@ class SwanContentsManager(AsyncContentsManager):
         try:
             if format == "text":
                 return model["content"].encode("utf-8")
-            return base64.decodebytes(model["content"].encode("ascii"))
+            # straight from the str: no ASCII copy of a 1.4 MB part first
+            return binascii.a2b_base64(model["content"])
         except Exception as e:
             raise HTTPError(400, f"Encoding error saving /{path}: {e}") from e
 
@@ -838,21 +840,35 @@ class SwanContentsManager(AsyncContentsManager):
             raise HTTPError(400, "The root folder of the space cannot be copied")
         from_dir, from_name = split_path(src)
         with storage_errors():
-            await self.storage.stat(src)
+            source = await self.storage.stat(src)
         destination = from_dir if to_path is None else self.storage_path(to_path)
         if await self.dir_exists(destination):
             name = copy_pat.sub(".", from_name)
             to_name = await self.increment_filename(name, destination, insert="-Copy")
             dst = join_path(destination, to_name)
+        elif source.is_dir:
+            # as jupyter_server copies a folder: into the folder named, made where missing
+            await self._make_folders(destination)
+            dst = join_path(destination, copy_pat.sub(".", from_name))
         else:
             parent = split_path(destination)[0]
             if not await self.dir_exists(parent):
-                raise HTTPError(404, f"No such parent directory: /{parent} to copy file in")
+                raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
             dst = destination
         with storage_errors():
             entry = await self.storage.copy(src, dst)
         self.emit(data={"action": "copy", "path": dst, "source_path": src})
         return self._model(entry)
+
+    async def _make_folders(self, path: str) -> None:
+        """Create the folder ``path`` and each missing folder above it."""
+        missing: list[str] = []
+        while path and not await self.dir_exists(path):
+            missing.append(path)
+            path = split_path(path)[0]
+        with storage_errors():
+            for folder in reversed(missing):
+                await self.storage.mkdir(folder)
 
     async def get_kernel_path(self, path: str, model: dict | None = None) -> str:
         """Kernels start in the notebook's folder (the folder itself for a folder)."""

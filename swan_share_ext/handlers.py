@@ -6,12 +6,39 @@ They never touch storage directly: what they know of it comes from the contents 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ._version import __version__
+
+
+def json_of(body: bytes) -> Any:
+    """The JSON value of a request body (None for an empty one); a 400 that says what is wrong
+    for a body that is not UTF-8 or not JSON (jupyter_server's own reading answers 500 to the
+    first)."""
+    if not body or body.isspace():  # not `strip()`: that copies a large body whole
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise web.HTTPError(
+            400,
+            f"The request body is not UTF-8 text (byte {e.start} is not); send JSON in UTF-8.",
+        ) from None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise web.HTTPError(400, f"The request body is not JSON: {e}.") from None
+
+
+class JsonBodyMixin:
+    """`get_json_body` through `json_of`: a bad body is the client's 400, never a 500."""
+
+    def get_json_body(self) -> Any:
+        return json_of(self.request.body)  # type: ignore[attr-defined]
 
 
 class InfoHandler(APIHandler):

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from .open_safety import (
+    BadLink,
     CheckedUrl,
     Refused,
     SourceFailed,
@@ -61,7 +62,8 @@ def _human(size: int) -> str:
 
 
 class Fetcher:
-    """Fetch URLs under one policy; ``trusted_prefix`` (the admin's drive) skips address checks."""
+    """Fetch URLs under one policy; ``trusted_prefix`` (the admin's drive) skips address checks
+    for a fetch that starts there, never for a redirect that leads there from elsewhere."""
 
     def __init__(
         self,
@@ -84,9 +86,9 @@ class Fetcher:
         """Whether ``url`` is the admin's drive, fetched without the address checks."""
         return bool(self.trusted_prefix) and url.startswith(self.trusted_prefix)
 
-    async def _target(self, url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    async def _target(self, url: str, trusted: bool) -> tuple[str, dict[str, str], dict[str, str]]:
         """(URL to connect to, extra headers, request extensions) for one hop."""
-        if self.trusts(url):
+        if trusted:
             return url, {}, {}
         checked: CheckedUrl = await self.policy.check(url)
         extensions = {}
@@ -116,9 +118,14 @@ class Fetcher:
             trust_env=False, follow_redirects=False, verify=self.verify, timeout=self.timeout
         ) as client:
             current = url
+            # Only a chain that starts at the drive stays trusted, and only while it stays
+            # there: an outside host redirecting to the drive's internal address is checked
+            # like any other hop (and refused as a loopback or private address).
+            chain_trusted = self.trusts(url)
             for _hop in range(self.max_redirects + 1):
-                target, headers, extensions = await self._target(current)
-                if auth is not None and self.trusts(current):
+                trusted = chain_trusted and self.trusts(current)
+                target, headers, extensions = await self._target(current, trusted)
+                if auth is not None and trusted:
                     pair = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
                     headers["Authorization"] = f"Basic {pair}"
                 request = client.build_request(
@@ -130,6 +137,14 @@ class Fetcher:
                 host = urlsplit(current).hostname
                 try:
                     response = await client.send(request, stream=True)
+                except httpx.RemoteProtocolError as e:
+                    # httpx reads a redirect's Location itself, before we see the response
+                    if "location header" in str(e).lower():
+                        raise BadLink(
+                            f"{host} redirected to an address that is not a valid URL ({e}); "
+                            "nothing was fetched from there."
+                        ) from e
+                    raise SourceFailed(f"{host} could not be reached ({e}).") from e
                 except httpx.HTTPError as e:
                     raise SourceFailed(f"{host} could not be reached ({e}).") from e
                 try:

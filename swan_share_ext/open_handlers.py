@@ -20,6 +20,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from .handlers import JsonBodyMixin
 from .open_config import SwanOpenIn
 from .open_run import OpenRun, policy_of, refusal_event, view_url
 from .open_safety import Refused
@@ -152,7 +153,7 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
         )
 
 
-class OpenApiHandler(OpenMixin, APIHandler):
+class OpenApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
     """POST /swan/api/open: carry out a link; the body streams ``application/x-ndjson`` events."""
 
     def _emit(self, event: dict[str, Any]) -> None:
@@ -195,7 +196,7 @@ class OpenApiHandler(OpenMixin, APIHandler):
         self.finish()
 
 
-class LinksApiHandler(OpenMixin, APIHandler):
+class LinksApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
     """POST /swan/api/links: the open-in link, badge and markdown for a path or a source."""
 
     @web.authenticated

@@ -219,7 +219,10 @@ class UrlPolicy:
             raise Refused(f"{helper.group(1)}:: links (git remote helpers) are never used.")
         if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url) or "\\" in url:
             raise BadLink("The URL contains spaces, control characters or backslashes.")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as e:
+            raise BadLink(f"The URL cannot be read ({e}).") from e
         scheme = parts.scheme.lower()
         if scheme not in self.allowed_schemes:
             allowed = " or ".join(self.allowed_schemes)

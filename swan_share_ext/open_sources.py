@@ -142,8 +142,13 @@ class LinkReader:
     def _url_plan(self, url: str, kind: str, branch: str, opened: str) -> Plan:
         if kind not in ("", "git", "file"):
             raise BadLink(f"kind={kind!r} is not known; use kind=git or kind=file.")
-        parts = urlsplit(url)
-        drive = self._drive_link(parts.hostname or "", parts.port, parts.path)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as e:
+            # two ports (h:1:80), a port that is no number, a broken IPv6 address
+            raise BadLink(f"The URL cannot be read: {e}.") from e
+        drive = self._drive_link(parts.hostname or "", port, parts.path)
         if drive:
             return Plan(kind="share-link", source=url, host=parts.hostname or "", fetch_url=drive)
         rebuilt, host, _port = self.policy.check_form(url)

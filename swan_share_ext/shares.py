@@ -21,6 +21,7 @@ from tornado import web
 from swan_contents.errors import storage_errors
 from swan_contents.storage.base import normalize_path
 
+from .handlers import json_of
 from .shares_backend import (
     ALL_PERMISSIONS,
     READ,
@@ -203,10 +204,7 @@ class ShareHandler(APIHandler):
     def json_body(self) -> dict[str, Any]:
         if len(self.request.body or b"") > MAX_BODY:
             raise web.HTTPError(413, f"The request body is larger than {MAX_BODY} bytes")
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError as e:
-            raise web.HTTPError(400, f"The request body is not JSON: {e}") from e
+        body = json_of(self.request.body or b"{}")
         if not isinstance(body, dict):
             raise web.HTTPError(400, "The request body must be a JSON object")
         return body

@@ -141,6 +141,14 @@ async def test_asking_for_the_wrong_type_is_a_400(api):
     assert (await api("GET", "f.txt", type="notebook")).code == 400
 
 
+async def test_a_wrong_type_is_named_by_its_path_without_a_leading_slash(api):
+    await api("PUT", "dé", {"type": "directory"})
+    await api("PUT", "dé/f.ipynb", notebook_body())
+    assert (await api("GET", "dé", type="file")).message == "dé is a directory, not a file"
+    wrong = await api("GET", "dé/f.ipynb", type="directory")
+    assert wrong.message == "dé/f.ipynb is not a directory"
+
+
 async def test_missing_things_are_404(api):
     assert (await api("GET", "nope.ipynb")).code == 404
     assert (await api("GET", "no/such/dir/x.txt")).code == 404
@@ -170,6 +178,29 @@ async def test_copies_are_named_like_jupyter_names_them(api):
     ]
     assert folder.body["path"] == "sub-Copy1"
     assert (await api("GET", "sub-Copy1/inner.txt")).body["content"] == "in"
+
+
+async def test_a_folder_copied_into_a_folder_that_does_not_exist_lands_inside_it(
+    api, jp_fetch, jp_base_url
+):
+    await api("PUT", "foo", {"type": "directory"})
+    await api("PUT", "foo/a.txt", text_body("a"))
+    r = await jp_fetch(
+        "api", "contents", "new", "parent", method="POST", body=json.dumps({"copy_from": "foo"})
+    )
+    assert r.code == 201
+    assert r.headers["Location"] == f"{jp_base_url}api/contents/new/parent/foo"
+    assert json.loads(r.body)["path"] == "new/parent/foo"
+    assert (await api("GET", "new/parent/foo/a.txt")).body["content"] == "a"
+    again = await api("POST", "new/parent", {"copy_from": "foo"})
+    assert (again.code, again.body["path"]) == (201, "new/parent/foo-Copy1")
+
+
+async def test_a_file_copied_under_a_folder_that_does_not_exist_is_a_404(api):
+    await api("PUT", "a.txt", text_body("a"))
+    missing = await api("POST", "no/such", {"copy_from": "a.txt"})
+    assert missing.code == 404
+    assert missing.message == "No such parent directory: no to copy file in"
 
 
 async def test_rename_moves_and_refuses_to_overwrite(api):
@@ -225,6 +256,20 @@ async def test_a_checkpoint_is_made_on_first_save_and_can_be_restored(api, manag
     assert (await api("DELETE", f"nb.ipynb/checkpoints/{made.body['id']}")).code == 404
 
 
+async def test_a_save_after_a_checkpoint_is_kept_as_a_version_too(api, manager, backend):
+    await api("PUT", "nb.ipynb", notebook_body("v1"))
+    made = await api("POST", "nb.ipynb/checkpoints")
+    await api("PUT", "nb.ipynb", notebook_body("v2, longer"))
+    listed = [c["id"] for c in (await api("GET", "nb.ipynb/checkpoints")).body]
+    if manager == "stock":
+        assert listed == [made.body["id"]]
+        return
+    # the one deliberate difference (docs/storage.md): the save is a version, newest first
+    assert len(listed) == 2 and listed[0] != made.body["id"]
+    if backend not in SERVER_HISTORY:  # there, a checkpoint names the server's current content
+        assert listed[1] == made.body["id"]
+
+
 async def test_checkpoints_follow_a_rename_and_go_with_a_delete(api, manager, backend):
     await api("PUT", "dir", {"type": "directory"})
     await api("PUT", "dir/nb.ipynb", notebook_body("v1"))
@@ -258,6 +303,25 @@ async def test_hidden_files_are_neither_listed_nor_served_nor_created(api, jp_ro
     assert (await api("DELETE", ".secret")).code == 400
     assert (await api("PATCH", "visible.txt", {"path": ".renamed"})).code == 400
     assert (jp_root_dir / ".secret").read_text() == "s"
+
+
+async def test_hidden_paths_work_where_allowed_and_are_404_again_when_not(
+    api, jp_root_dir, jp_serverapp
+):
+    jp_serverapp.contents_manager.allow_hidden = True
+    assert (await api("PUT", ".hidden", {"type": "directory"})).code == 201
+    assert (await api("PUT", ".hidden/visible.txt", text_body("v"))).code == 201
+    assert (await api("GET", ".hidden")).code == 200
+    copied = await api("POST", ".hidden", {"copy_from": ".hidden/visible.txt"})
+    assert (copied.code, copied.message) == (201, ""), copied.body
+    assert copied.body["path"] == ".hidden/visible-Copy1.txt"
+    assert (await api("DELETE", ".hidden/visible-Copy1.txt")).code == 204
+    assert (await api("PUT", ".hidden/new.txt", text_body("n"))).code == 201
+    jp_serverapp.contents_manager.allow_hidden = False
+    hidden = await api("GET", ".hidden")
+    assert hidden.code == 404
+    assert (await api("GET", ".hidden/new.txt")).code == 404
+    assert (jp_root_dir / ".hidden" / "new.txt").read_text() == "n"
 
 
 async def test_unicode_and_space_names_work_everywhere(api, jp_root_dir):

@@ -23,6 +23,7 @@ from open_servers import (
     trickle,
 )
 
+from swan_share_ext.open_fetch import Fetcher
 from swan_share_ext.open_safety import Refused, SourceFailed, UrlPolicy
 
 SOURCE = "127.0.0.2"
@@ -79,6 +80,8 @@ SOURCE_ROUTES = {
     "/to-evil-host": redirect("https://github.com.evil.example/x.ipynb"),
     "/to-file": redirect("file:///etc/passwd"),
     "/loop": redirect("/loop"),
+    "/to-broken-v6": redirect("http://[::1/x.ipynb"),
+    "/to-two-ports": redirect("http://127.0.0.2:1:80/x.ipynb"),
     "/huge.ipynb": reply(200, b"{}", Content_Length=str(50 * 1024 * 1024)),
     "/endless.ipynb": endless(),
     "/slow.ipynb": trickle(1000, 0.05),
@@ -107,6 +110,8 @@ CASES = [
     ("encoded-dot-host", {"url": "https://github.com%2eevil.example/"}, "not a valid host", []),
     ("homoglyph-host", {"url": "https://gіthub.com/a/b"}, "not among the hosts", []),
     ("space-in-url", {"url": "https://github.com /a"}, "spaces", []),
+    ("two-ports", {"url": "http://github.com:1:80/x.ipynb"}, "cannot be read", []),
+    ("broken-ipv6", {"url": "http://[::1/x.ipynb"}, "cannot be read", []),
     # loopback in every spelling
     ("ipv4-loopback", {"url": "https://127.0.0.1/a.ipynb"}, "loopback", []),
     ("ipv4-short", {"url": "https://127.1/a.ipynb"}, "loopback", []),
@@ -152,6 +157,8 @@ CASES = [
     ("redirect-evil-host", {"url": "/to-evil-host"}, "not among the hosts", ["/to-evil-host"]),
     ("redirect-file", {"url": "/to-file"}, "Only https or http", ["/to-file"]),
     ("redirect-loop", {"url": "/loop"}, "redirected more than 3 times", ["/loop"] * 4),
+    ("redirect-unparsable", {"url": "/to-broken-v6"}, "not a valid URL", ["/to-broken-v6"]),
+    ("redirect-two-ports", {"url": "/to-two-ports"}, "invalid port", ["/to-two-ports"]),
     ("git-redirect", {"url": "/repo.git", "kind": "git"}, "redirects", ["/repo.git/info/refs"]),
     # sizes and time
     ("oversized-declared", {"url": "/huge.ipynb"}, "more than the 1.0 MiB", ["/huge.ipynb"]),
@@ -337,3 +344,45 @@ async def test_a_repository_larger_than_allowed_is_refused_and_nothing_is_writte
         assert [p for p in space.rglob("*") if p.is_file()] == []
     finally:
         server.stop()
+
+
+BAD_FORM = {"two-ports", "broken-ipv6", "redirect-unparsable", "redirect-two-ports"}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [c[1] for c in CASES if c[0] in BAD_FORM],
+    ids=[c[0] for c in CASES if c[0] in BAD_FORM],
+)
+async def test_a_link_or_redirect_that_is_no_valid_url_is_a_bad_request_not_a_server_error(
+    jp_fetch, resolver_installed, source, params
+):
+    params = {k: source.url(v) if v.startswith("/") else v for k, v in params.items()}
+    events = await post_open(jp_fetch, params)
+    assert (events[-1]["event"], events[-1]["status"]) == ("error", 400), events
+
+
+async def test_a_redirect_from_an_allowed_host_to_the_drive_is_checked_like_any_other_hop():
+    # The drive is trusted where a fetch starts at it (its public links); an allowed outside
+    # host that redirects to the drive's internal address must meet the address checks.
+    drive = SourceServer("127.0.0.1")
+    outside = SourceServer(SOURCE)
+    try:
+        drive.routes["/drive/remote.php/secret.ipynb"] = reply(200, b"secret")
+        outside.routes["/x.ipynb"] = redirect(drive.url("/drive/remote.php/secret.ipynb"))
+        fetcher = Fetcher(
+            UrlPolicy.from_lists([SOURCE, "127.0.0.1"], ["http"], [f"{SOURCE}/32"]),
+            max_bytes=1024,
+            timeout=5.0,
+            max_redirects=2,
+            trusted_prefix=drive.url("/drive/"),
+        )
+        with pytest.raises(Refused, match="loopback"):
+            await fetcher.fetch(outside.url("/x.ipynb"))
+        assert drive.requests == []
+        # a fetch that starts at the drive is still trusted
+        got = await fetcher.fetch(drive.url("/drive/remote.php/secret.ipynb"))
+        assert got.data == b"secret"
+    finally:
+        drive.stop()
+        outside.stop()

@@ -160,6 +160,17 @@ async def test_a_chunked_upload_is_spooled_locally_and_sent_once(api, jp_root_di
     assert [m for m, _ in dav_server.requests()[before:]].count("PUT") == 1
 
 
+async def test_the_middle_parts_of_an_upload_cost_the_storage_no_request(api, served, backend):
+    # jupyter_server asks whether the file exists before every part (a PROPFIND each); the
+    # parts between the first and the last only go to the local spool
+    first = await cost(served, api("PUT", "big.bin", chunk_body(1, b"a" * 1000)))
+    middle = [await cost(served, api("PUT", "big.bin", chunk_body(n, b"b" * 1000))) for n in (2, 3)]
+    assert first.count("PROPFIND") <= 2
+    assert middle == [[], []]
+    created = await api("PUT", "big.bin", chunk_body(-1, b"c"))
+    assert (created.code, created.body["size"]) == (200, 3001)
+
+
 # a plain WebDAV server has no status.php, capabilities nor chunked uploads
 @pytest.mark.parametrize("backend", ["drive"])
 async def test_the_drive_is_driven_in_the_nextcloud_dialect_with_uploads_in_parts(

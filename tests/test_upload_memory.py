@@ -1,0 +1,100 @@
+"""An upload in parts, as JupyterLab sends it, keeps the user's server small: its RSS, sampled
+from outside while 64 MiB arrive in 1 MiB base64 parts, grows by at most 32 MiB, on a folder
+and on WebDAV servers. Memory only: the time is measured in benchmarks/uploads.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from dav_servers import WsgiDavServer
+from jupyter_process import JupyterProcess
+
+SWAN = "swan_contents.SwanContentsManager"
+MIB = 1024 * 1024
+UPLOAD_MIB = 64
+BOUND_MIB = 32
+
+
+class PeakRss(threading.Thread):
+    """The highest RSS of a process, sampled every 10 ms until `stop()`."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.baseline = self.peak = self.process.memory_info().rss
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.01):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def stop(self) -> float:
+        """The growth over the baseline, in MiB."""
+        self._done.set()
+        self.join()
+        return (self.peak - self.baseline) / MIB
+
+
+def upload_growth(server: JupyterProcess) -> tuple[float, bytes]:
+    """Upload UPLOAD_MIB parts of one random MiB; (peak RSS growth in MiB, that MiB)."""
+    block = os.urandom(MIB)
+    content = base64.b64encode(block).decode("ascii")
+    with httpx.Client(headers=server.headers, timeout=120) as client:
+        client.get(f"{server.url}/api/contents/").raise_for_status()
+        sampler = PeakRss(server.proc.pid)
+        sampler.start()
+        for number in [*range(1, UPLOAD_MIB), -1]:
+            body = {"type": "file", "format": "base64", "chunk": number, "content": content}
+            r = client.put(f"{server.url}/api/contents/big.bin", content=json.dumps(body))
+            r.raise_for_status()
+        return sampler.stop(), block
+
+
+def assert_stored(path: Path, block: bytes) -> None:
+    assert path.stat().st_size == UPLOAD_MIB * MIB
+    with path.open("rb") as f:
+        assert f.read(MIB) == block
+        f.seek(-MIB, os.SEEK_END)
+        assert f.read() == block
+
+
+def test_an_upload_in_parts_to_a_folder_grows_the_server_by_a_bounded_amount(tmp_path):
+    space = tmp_path / "space"
+    space.mkdir()
+    with JupyterProcess(space, tmp_path / "state", SWAN) as server:
+        growth, block = upload_growth(server)
+    assert growth <= BOUND_MIB, f"RSS grew by {growth:.1f} MiB"
+    assert_stored(space / "big.bin", block)
+
+
+@pytest.fixture
+def wsgidav(tmp_path):
+    root = tmp_path / "dav"
+    root.mkdir()
+    server = WsgiDavServer(root)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_an_upload_in_parts_to_webdav_grows_the_server_by_a_bounded_amount(tmp_path, wsgidav):
+    (tmp_path / "cwd").mkdir()
+    options = [
+        "--SwanContentsManager.storage_class=swan_contents.storage.WebDAVStorage",
+        f"--WebDAVStorage.url={wsgidav.url}",
+        f"--WebDAVStorage.username={wsgidav.username}",
+        "--WebDAVStorage.password_env=DAV_PASSWORD",
+    ]
+    env = {"DAV_PASSWORD": wsgidav.password}
+    with JupyterProcess(tmp_path / "cwd", tmp_path / "state", SWAN, options, env=env) as server:
+        growth, block = upload_growth(server)
+    assert growth <= BOUND_MIB, f"RSS grew by {growth:.1f} MiB"
+    assert_stored(wsgidav.root / "big.bin", block)
