@@ -227,7 +227,7 @@ def _publish(
     try:
         with open(temp, "xb") as out:
             for i in range(count):
-                with open(os.path.join(folder, str(i)), "rb") as part:
+                with spaces.open_file(os.path.join(folder, str(i))) as part:
                     while data := part.read(BLOCK):
                         if checksum is not None:
                             checksum.update(data)
