@@ -217,6 +217,21 @@ def test_a_kernel_writes_results_into_the_own_space_and_the_drive_has_them_whole
     assert r.status_code == 200 and r.text == rows
 
 
+def test_a_revoked_share_is_gone_for_code_within_seconds(swan):
+    assert contents(swan, "alice", "PUT", "week2", json={"type": "directory"}).status_code == 201
+    put_text(swan, "alice", "week2/data.csv", EVENTS)
+    body = {"path": "week2", "kind": "user", "share_with": "bob", "permissions": 1}
+    share = swan_api(swan, "alice", "POST", "shares", json=body).json()
+    accept(swan, "bob", share["id"])
+    folder = os.path.join(mount_point(swan, "bob"), "Shared", "week2")
+    wait_for("the share mounted read-only", lambda: folder in mounted_at_or_below(folder))
+    assert Path(folder, "data.csv").read_text() == EVENTS
+
+    assert swan_api(swan, "alice", "DELETE", f"shares/{share['id']}").status_code == 204
+    wait_for("the share gone", lambda: not os.path.exists(folder), timeout=30)
+    assert mounted_at_or_below(folder) == []
+
+
 def stop_server(swan, user: str) -> None:
     headers = {"Authorization": f"token {swan.tokens[user]}"}
     r = httpx.delete(f"{swan.url}/hub/api/users/{user}/server", headers=headers, timeout=60)
