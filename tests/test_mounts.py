@@ -1,0 +1,132 @@
+"""The mounts of swan_hub.mounts on their own, with the real rclone and FUSE against a plain WebDAV
+server (WsgiDAV behind a bearer-token gate, no drive): a token the hub renews is followed without a
+new mount, no secret leaks into the process table, and nothing is left after a stop or a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dav_servers import shared_root
+from test_webdav_storage import BearerDavServer
+
+from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below
+
+pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {missing_parts()}")
+
+BOUND = 30.0
+
+
+@pytest.fixture
+def gate() -> Iterator[BearerDavServer]:
+    root = shared_root()
+    server = BearerDavServer(root)
+    server.token = "token-1"
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def write_credentials(path: Path, token: str) -> dict:
+    credentials = {"kind": "bearer", "token": token}
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_text(json.dumps(credentials))
+    path.chmod(0o600)
+    return credentials
+
+
+def eventually(what: str, check):
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+        except OSError:
+            found = None
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail(f"not within {BOUND:g}s: {what}")
+
+
+@pytest.fixture
+def mounted(gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
+    """The gate's folder ``alice`` mounted with a bearer token from a credentials file:
+    (mounts, the folder on the server's disk, the credentials file)."""
+    local, url = gate.folder("alice")
+    (local / "data.csv").write_text("a,b\n1,2\n")
+    credentials_file = tmp_path / "credentials" / "storage.json"
+    credentials = write_credentials(credentials_file, "token-1")
+    mounts = StorageMounts(
+        url=url,
+        point=str(tmp_path / "runtime" / "files"),
+        work_dir=str(tmp_path / "runtime" / "rclone"),
+    )
+    mounts.start(credentials, str(credentials_file), timeout=BOUND)
+    try:
+        yield mounts, local, credentials_file
+    finally:
+        mounts.stop(upload_wait=0)
+
+
+def test_a_plain_webdav_storage_is_mounted_with_the_token_of_the_credentials_file(mounted):
+    mounts, local, _ = mounted
+    assert Path(mounts.point, "data.csv").read_text() == "a,b\n1,2\n"
+    config = Path(mounts.work_dir, "rclone.conf")
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert "token-1" not in config.read_text()
+    pid = mounts.root.pid
+    assert b"token-1" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert b"token-1" not in Path(f"/proc/{pid}/environ").read_bytes()
+
+
+def test_a_token_renewed_in_the_credentials_file_is_followed_without_a_new_mount(mounted, gate):
+    mounts, local, credentials_file = mounted
+    pid = mounts.root.pid
+    gate.token = "token-2"
+    write_credentials(credentials_file, "token-2")
+    (local / "later.csv").write_text("written after the renewal\n")
+    found = eventually("later.csv read through the mount", lambda: Path(mounts.point, "later.csv"))
+    assert found.read_text() == "written after the renewal\n"
+    Path(mounts.point, "out.csv").write_text("from code\n")
+    eventually("out.csv on the server", lambda: (local / "out.csv").read_text() == "from code\n")
+    assert mounts.root.pid == pid
+
+
+def test_a_stop_uploads_what_code_closed_then_leaves_no_mount_and_no_process(gate, tmp_path):
+    local, url = gate.folder("bob")
+    credentials_file = tmp_path / "credentials" / "storage.json"
+    credentials = write_credentials(credentials_file, "token-1")
+    point = str(tmp_path / "runtime" / "files")
+    mounts = StorageMounts(url=url, point=point, work_dir=str(tmp_path / "runtime" / "rclone"))
+    mounts.start(credentials, str(credentials_file), timeout=BOUND)
+    pid = mounts.root.pid
+    Path(point, "results.csv").write_text("x\n" * 100_000)
+    assert mounts.stop(upload_wait=BOUND) == []
+    assert (local / "results.csv").read_text() == "x\n" * 100_000
+    assert mounted_at_or_below(point) == []
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_mount_left_by_a_crash_is_cleaned_before_the_next_one(mounted):
+    mounts, _, credentials_file = mounted
+    os.killpg(mounts.root.pid, signal.SIGKILL)
+    mounts.root.proc.wait(timeout=BOUND)
+    assert mounted_at_or_below(mounts.point) == [mounts.point]  # dead, still there
+    with pytest.raises(OSError):
+        os.listdir(mounts.point)
+    again = StorageMounts(url=mounts.url, point=mounts.point, work_dir=mounts.work_dir)
+    assert again.clean_stale() == [mounts.point]
+    assert mounted_at_or_below(mounts.point) == []
+    again.start(json.loads(credentials_file.read_text()), str(credentials_file), timeout=BOUND)
+    try:
+        assert Path(mounts.point, "data.csv").read_text() == "a,b\n1,2\n"
+    finally:
+        again.stop(upload_wait=0)
