@@ -16,6 +16,7 @@ import folders  # noqa: E402
 import hubload  # noqa: E402
 import layers  # noqa: E402
 import listing  # noqa: E402
+import mount  # noqa: E402
 import openin  # noqa: E402
 import spawn  # noqa: E402
 import webdav  # noqa: E402
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "hubload": hubload.main,
     "layers": layers.main,
     "folders": folders.main,
+    "mount": mount.main,
 }
 
 

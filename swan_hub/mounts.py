@@ -38,10 +38,12 @@ FUSERMOUNT = "fusermount3"
 REMOTE = "swan"
 #: The folder of the drive (and of ownCloud-style storages) that holds accepted shares.
 SHARES_FOLDER = "Shared"
-#: How long a listing is trusted by the mount: a share revoked or a file added by another
-#: client shows up for code within about this time. WebDAV has no change notifications, so
-#: rclone's --poll-interval has nothing to poll; this is what keeps the tree fresh.
-DIR_CACHE_TIME = "5s"
+#: How long a listing is trusted by the mount: a share accepted or revoked, or a folder made in
+#: the file browser or by another client, shows up for code within about this time (a kernel
+#: started in a folder the mount does not list yet starts in the nearest one it lists). WebDAV
+#: has no change notifications, so rclone's --poll-interval has nothing to poll; this is what
+#: keeps the tree fresh, at one PROPFIND per folder and second of use at most.
+DIR_CACHE_TIME = "1s"
 #: How soon after a file is closed rclone uploads it (its default is 5 s).
 WRITE_BACK = "1s"
 OC = "{http://owncloud.org/ns}"

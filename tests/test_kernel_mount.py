@@ -213,6 +213,29 @@ def test_a_kernel_writes_results_into_the_own_space_and_the_drive_has_them_whole
     assert r.status_code == 200 and r.text == rows
 
 
+def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner(swan):
+    assert contents(swan, "alice", "PUT", "lab", json={"type": "directory"}).status_code == 201
+    put_text(swan, "alice", "lab/notes.txt", "teacher\n")
+    body = {"path": "lab", "kind": "user", "share_with": "bob", "permissions": 15}
+    r = swan_api(swan, "alice", "POST", "shares", json=body)
+    assert r.status_code == 201, r.text
+    location = accept(swan, "bob", r.json()["id"])["location"]
+    folder = os.path.join(mount_point(swan, "bob"), location)
+    wait_for("the edit share in bob's mount", lambda: os.path.isdir(folder))
+    kernel = start_kernel(swan, "bob", f"{location}/work.ipynb")
+    code = (
+        "open('notes.txt', 'a').write('student\\n')\n"
+        "open('answer.csv', 'w').write('42\\n')\nprint('ok')"
+    )
+    assert execute(swan, "bob", kernel, code) == ("ok\n", "")
+    owners = swan.data / "users" / "alice" / "lab"
+    wait_for("answer.csv at alice", lambda: (owners / "answer.csv").is_file())
+    assert (owners / "answer.csv").read_text() == "42\n"
+    wait_for("notes.txt changed at alice", lambda: "student" in (owners / "notes.txt").read_text())
+    assert (owners / "notes.txt").read_text() == "teacher\nstudent\n"
+    assert folder not in mounted_at_or_below(folder)  # writable: no read-only mount over it
+
+
 def test_a_revoked_share_is_gone_for_code_within_seconds(swan):
     assert contents(swan, "alice", "PUT", "week2", json={"type": "directory"}).status_code == 201
     put_text(swan, "alice", "week2/data.csv", EVENTS)
