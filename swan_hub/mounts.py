@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -315,6 +316,8 @@ class StorageMounts:
         self.root: RcloneMount | None = None
         #: share name -> its read-only mount
         self.view_only: dict[str, RcloneMount] = {}
+        # A stop may come while the follower's thread is still stacking a mount: one at a time.
+        self._changing = threading.Lock()
 
     # -- state, so that a restarted hub can take the mounts down --------------------------
 
@@ -364,13 +367,14 @@ class StorageMounts:
         while pending and time.monotonic() < deadline and self._root_alive():
             time.sleep(0.2)
             pending = pending_uploads(cache)
-        for mount in list(self.view_only.values()):
-            mount.stop()
-        self.view_only.clear()
-        if self.root is not None:
-            self.root.stop()
-        self.root = None
-        self.clean_stale()
+        with self._changing:
+            for mount in list(self.view_only.values()):
+                mount.stop()
+            self.view_only.clear()
+            if self.root is not None:
+                self.root.stop()
+            self.root = None
+            self.clean_stale()
         return pending
 
     def _root_alive(self) -> bool:
@@ -423,6 +427,11 @@ class StorageMounts:
     def match_view_only(self, names: set[str], timeout: float) -> None:
         """Stack a read-only mount over each of ``names`` not yet covered; take down those of
         shares that are gone or writable now. Blocking."""
+        with self._changing:
+            if self.root is not None:
+                self._match_view_only(names, timeout)
+
+    def _match_view_only(self, names: set[str], timeout: float) -> None:
         for name in sorted(set(self.view_only) - names):
             self.view_only.pop(name).stop()
         for name in sorted(names - set(self.view_only)):
