@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import stat
 import time
@@ -25,6 +24,7 @@ from test_swan_up import (
     user_servers,
     wait_until_stopped,
 )
+from test_swan_up import pytestmark as swan_up_marks
 from test_swan_up_drive import accept, contents, swan_api
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
@@ -32,11 +32,7 @@ from tornado.websocket import websocket_connect
 from swan_hub.mounts import missing_parts, mounted_at_or_below
 
 pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.skipif(
-        shutil.which("configurable-http-proxy") is None,
-        reason="configurable-http-proxy is not installed (npm install -g configurable-http-proxy)",
-    ),
+    *swan_up_marks,
     pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount here: {missing_parts()}"),
 ]
 

@@ -6,33 +6,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dav_servers import shared_root
-from test_webdav_storage import BearerDavServer
+import test_credentials_hub
 
 from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below
 
 pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {missing_parts()}")
 
 BOUND = 30.0
-
-
-@pytest.fixture
-def gate() -> Iterator[BearerDavServer]:
-    root = shared_root()
-    server = BearerDavServer(root)
-    server.token = "token-1"
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+#: the WebDAV server that lets through only `Authorization: Bearer <gate.token>`
+gate = test_credentials_hub.gate
 
 
 def write_credentials(path: Path, token: str) -> dict:
@@ -60,7 +50,8 @@ def eventually(what: str, check):
 def mounted(gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
     """The gate's folder ``alice`` mounted with a bearer token from a credentials file:
     (mounts, the folder on the server's disk, the credentials file)."""
-    local, url = gate.folder("alice")
+    gate.token = "token-1"
+    local, url = gate.folder(f"alice-{uuid.uuid4().hex[:8]}")
     (local / "data.csv").write_text("a,b\n1,2\n")
     credentials_file = tmp_path / "credentials" / "storage.json"
     credentials = write_credentials(credentials_file, "token-1")
@@ -101,7 +92,8 @@ def test_a_token_renewed_in_the_credentials_file_is_followed_without_a_new_mount
 
 
 def test_a_stop_uploads_what_code_closed_then_leaves_no_mount_and_no_process(gate, tmp_path):
-    local, url = gate.folder("bob")
+    gate.token = "token-1"
+    local, url = gate.folder(f"bob-{uuid.uuid4().hex[:8]}")
     credentials_file = tmp_path / "credentials" / "storage.json"
     credentials = write_credentials(credentials_file, "token-1")
     point = str(tmp_path / "runtime" / "files")
