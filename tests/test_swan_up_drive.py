@@ -272,7 +272,7 @@ def test_a_declined_share_is_listed_as_declined_and_cannot_be_reached(swan, driv
 
 
 def visible_in_mount(folder: Path, timeout: float = 30.0) -> None:
-    """Wait until ``folder`` shows in a user's mount (its listings are trusted a second)."""
+    """Wait until ``folder`` shows in a user's mount (its listings are trusted 5 s)."""
     deadline = time.monotonic() + timeout
     while not folder.is_dir():
         assert time.monotonic() < deadline, f"{folder} did not show in the mount"
