@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_docker_spawner import spawn_through_api
 from test_drive import Drive
 from test_swan_up import (
     _processes,
-    start_server,
     swan_with_servers,
     user_api,
     user_servers,
@@ -46,7 +46,10 @@ def swan(tmp_path_factory):
     mounted; the hub polls servers every 2 s so that a killed one is noticed soon."""
     workdir = tmp_path_factory.mktemp("kernel-mount")
     config = workdir / "hub_config.py"
-    config.write_text("c.Spawner.poll_interval = 2\n")
+    # answer spawn requests at once, so that the progress stream is watched from the start
+    config.write_text(
+        "c.Spawner.poll_interval = 2\nc.JupyterHub.tornado_settings = {'slow_spawn_timeout': 0}\n"
+    )
     with swan_with_servers(workdir, "-f", str(config)) as swan:
         yield swan
         for user in ("alice", "bob"):
@@ -254,12 +257,17 @@ def stop_server(swan, user: str) -> None:
     wait_until_stopped(swan, user)
 
 
-def test_a_stopped_server_leaves_no_mount_and_no_rclone_process(swan):
+def test_a_stopped_server_leaves_no_mount_and_a_new_one_reports_its_mount_in_the_progress(swan):
     stop_server(swan, "alice")
     point = mount_point(swan, "alice")
     assert mounted_at_or_below(point) == []
     assert rclone_processes(swan, "alice") == {}
-    start_server(swan, "alice")
+
+    events = spawn_through_api(swan, "alice")
+    assert events[-1].get("ready"), events
+    messages = [e.get("message", "") for e in events]
+    assert "Mounting your files for kernels and terminals" in messages
+    assert "Your files are mounted for kernels and terminals" in messages
     assert point in mounted_at_or_below(point)
 
 
