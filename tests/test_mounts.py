@@ -4,10 +4,12 @@ new mount, no secret leaks into the process table, and nothing is left after a s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import stat
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import test_credentials_hub
+import test_spawner
+from traitlets.config import Config
 
 from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below
 
@@ -23,11 +27,13 @@ pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {m
 BOUND = 30.0
 #: the WebDAV server that lets through only `Authorization: Bearer <gate.token>`
 gate = test_credentials_hub.gate
+#: SwanLocalSpawners of a real JupyterHub user (in-memory database)
+db, data, make_spawner = test_spawner.db, test_spawner.data, test_spawner.make_spawner
 
 
 def write_credentials(path: Path, token: str) -> dict:
     credentials = {"kind": "bearer", "token": token}
-    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.write_text(json.dumps(credentials))
     path.chmod(0o600)
     return credentials
@@ -122,3 +128,30 @@ def test_a_mount_left_by_a_crash_is_cleaned_before_the_next_one(mounted):
         assert Path(mounts.point, "data.csv").read_text() == "a,b\n1,2\n"
     finally:
         again.stop(upload_wait=0)
+
+
+def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(gate, make_spawner):
+    gate.token = "token-1"
+    gate.folder("carol")
+    config = Config()
+    config.SwanSpawnerMixin.webdav_url_template = f"{gate.url}{{username}}/"
+    before = make_spawner("carol", config=config)
+    before._credentials = write_credentials(Path(before.credentials_path), "token-1")
+    asyncio.run(before.mount_storage_for_code())
+    point = before.mounted_root()
+    assert point and mounted_at_or_below(point) == [point]
+    rclone = before._mounts.root.pid
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    state = {**before.get_state(), "pid": gone.pid}  # the server died while the hub was down
+
+    after = make_spawner("carol", config=config)
+    after.load_state(state)
+    assert asyncio.run(after.poll()) is not None
+    assert mounted_at_or_below(point) == []
+    eventually("rclone gone", lambda: not Path(f"/proc/{rclone}").exists() or _zombie(rclone))
+    before._mounts.root.proc.wait(timeout=BOUND)
+
+
+def _zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
