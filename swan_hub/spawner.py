@@ -796,7 +796,8 @@ class SwanLocalSpawner(SwanSpawnerMixin, StorageMountMixin, LocalProcessSpawner)
         config, data and runtime files (JUPYTER_CONFIG_DIR, JUPYTER_DATA_DIR,
         JUPYTER_RUNTIME_DIR), the IPython profile (IPYTHONDIR), the XDG config/cache/data/state
         directories and npm's cache. Keeping them out of the space keeps hidden state out of
-        the sync.
+        the sync. With a WebDAV storage it also holds the mount kernels and terminals work in
+        (``files/``) and rclone's private config, write cache and log (``rclone/``).
 
         ``{username}`` is replaced as in ``space_template``. Created (mode 0700) when missing.
         """,
