@@ -16,6 +16,7 @@ import folders  # noqa: E402
 import hubload  # noqa: E402
 import layers  # noqa: E402
 import listing  # noqa: E402
+import mount  # noqa: E402
 import openin  # noqa: E402
 import spawn  # noqa: E402
 import startup  # noqa: E402
@@ -33,6 +34,7 @@ BENCHMARKS = {
     "layers": layers.main,
     "folders": folders.main,
     "uploads": uploads.main,
+    "mount": mount.main,
 }
 
 

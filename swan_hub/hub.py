@@ -153,6 +153,18 @@ class SwanHub(JupyterHub):
         host = self.ip if self.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
         return f"http://{host}:{self.port}{self.base_url}"
 
+    def _code_lines(self) -> list[str]:
+        from swan_hub.mounts import StorageMountMixin, missing_parts
+
+        spawner = self.spawner_class
+        mounts = isinstance(spawner, type) and issubclass(spawner, StorageMountMixin)
+        if self.swan_storage != "drive" or not mounts:
+            return []
+        missing = missing_parts()
+        if missing:
+            return [f"  kernels and terminals see only the local folder, not the shares: {missing}"]
+        return ["  kernels and terminals see the same files, shares included (an rclone mount)"]
+
     def _banner(self) -> str:
         url = self.local_url()
         lines = ["", f"SWAN is running at {url}", ""]
@@ -170,6 +182,7 @@ class SwanHub(JupyterHub):
             f"Data directory: {self.swan_data_dir}",
             f"  storage spaces: {os.path.join(self.swan_data_dir, 'users', '<name>')}",
             STORAGE_LINES[self.swan_storage],
+            *self._code_lines(),
             f"Drive (web page, WebDAV and desktop sync clients): {url}services/drive/",
             "  sync clients log in with the hub user name and a token from "
             f"{url}hub/token as password",

@@ -28,6 +28,7 @@ from traitlets import Callable as CallableTrait
 from traitlets.config import LoggingConfigurable
 
 from swan_hub.form import Choice, SpawnForm
+from swan_hub.mounts import StorageMountMixin
 from swan_hub.ownership import hand_over
 
 if TYPE_CHECKING:
@@ -791,7 +792,7 @@ def _login_shell() -> str:
     return shell or shutil.which("bash") or "/bin/sh"
 
 
-class SwanLocalSpawner(SwanSpawnerMixin, LocalProcessSpawner):
+class SwanLocalSpawner(SwanSpawnerMixin, StorageMountMixin, LocalProcessSpawner):
     """Runs each user's server as a local process of the hub's own OS user.
 
     For laptops, demos and tests: the users of ``swan up`` are demo accounts, not OS accounts.
@@ -801,6 +802,8 @@ class SwanLocalSpawner(SwanSpawnerMixin, LocalProcessSpawner):
     Docker spawner, which runs each server in its own container with only its space mounted.
 
     The server's HOME is the storage space, so ``~`` in a terminal or notebook is the storage.
+    With a WebDAV storage the space is mounted for code (StorageMountMixin), and the mount is
+    the server's root, working directory and HOME.
     Jupyter's own config, data and runtime files, IPython's profile and XDG caches go to a
     per-user directory outside the space (``jupyter_dir_template``) so no hidden state is synced.
 
@@ -818,7 +821,8 @@ class SwanLocalSpawner(SwanSpawnerMixin, LocalProcessSpawner):
         config, data and runtime files (JUPYTER_CONFIG_DIR, JUPYTER_DATA_DIR,
         JUPYTER_RUNTIME_DIR), the IPython profile (IPYTHONDIR), the XDG config/cache/data/state
         directories and npm's cache. Keeping them out of the space keeps hidden state out of
-        the sync.
+        the sync. With a WebDAV storage it also holds the mount kernels and terminals work in
+        (``files/``) and rclone's private config, write cache and log (``rclone/``).
 
         ``{username}`` is replaced as in ``space_template``. Created (mode 0700) when missing.
         """,
@@ -836,12 +840,15 @@ class SwanLocalSpawner(SwanSpawnerMixin, LocalProcessSpawner):
     def server_runs_as_root(self) -> bool:
         return os.geteuid() == 0
 
+    def server_space_path(self) -> str:
+        return self.mounted_root() or self.space_path
+
     def ensure_storage_dirs(self) -> None:
         super().ensure_storage_dirs()
         _make_private_dir(self.jupyter_dir_path, None)
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
-        space = self.space_path
+        space = self.server_space_path()
 
         def preexec() -> None:
             # No setuid: demo users have no OS account. Start where `~` is.
@@ -851,7 +858,7 @@ class SwanLocalSpawner(SwanSpawnerMixin, LocalProcessSpawner):
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         env["USER"] = self.user.name
-        env["HOME"] = self.space_path
+        env["HOME"] = self.server_space_path()
         env["SHELL"] = _login_shell()
         env.update(jupyter_state_env(self.jupyter_dir_path))
         return env

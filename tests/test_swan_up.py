@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from swan_hub.cli import free_port
+from swan_hub.mounts import mounted_at_or_below
 
 pytestmark = [
     pytest.mark.hub,
@@ -119,6 +120,9 @@ class Swan:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
+        # A killed rclone leaves its FUSE mount behind, dead, until it is detached.
+        for point in mounted_at_or_below(str(self.data)):
+            subprocess.run(["fusermount3", "-u", "-z", point], check=False)
 
 
 def start_swan(

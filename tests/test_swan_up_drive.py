@@ -271,8 +271,18 @@ def test_a_declined_share_is_listed_as_declined_and_cannot_be_reached(swan, driv
     assert clone.status_code == 404 and "is shared with you" in clone.json()["message"]
 
 
-def test_a_notebook_opened_from_a_share_starts_its_kernel_in_the_space(swan):
+def visible_in_mount(folder: Path, timeout: float = 30.0) -> None:
+    """Wait until ``folder`` shows in a user's mount (its listings are trusted 5 s)."""
+    deadline = time.monotonic() + timeout
+    while not folder.is_dir():
+        assert time.monotonic() < deadline, f"{folder} did not show in the mount"
+        time.sleep(0.2)
+
+
+def test_a_notebook_opened_from_a_share_starts_its_kernel_beside_it_in_the_mount(swan):
     location = shared_with_bob(swan, "lesson-2", "run.ipynb", "1 + 1", permissions=1)
+    mount = swan.data / "runtime" / "bob" / "files"
+    visible_in_mount(mount / location)
     session = user_api(
         swan,
         "bob",
@@ -283,13 +293,14 @@ def test_a_notebook_opened_from_a_share_starts_its_kernel_in_the_space(swan):
     assert session.status_code == 201, session.text
     kernel = session.json()["kernel"]["id"]
     try:
-        # the share's folder is not on this machine's disk: the kernel starts in the space
-        assert kernel_cwd(kernel) == str(swan.data / "users" / "bob")
+        # the share is in the mount of the user's storage, so relative paths reach its files
+        assert kernel_cwd(kernel) == str(mount / location)
     finally:
         user_api(swan, "bob", "DELETE", f"bob/api/sessions/{session.json()['id']}")
     # a notebook of the user's own files starts beside them, as always
     contents(swan, "bob", "PUT", "projects", json={"type": "directory"})
     contents(swan, "bob", "PUT", "projects/mine.ipynb", json=notebook("2 + 2"))
+    visible_in_mount(mount / "projects")
     own = user_api(
         swan,
         "bob",
@@ -298,9 +309,7 @@ def test_a_notebook_opened_from_a_share_starts_its_kernel_in_the_space(swan):
         json={"path": "projects/mine.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
     )
     try:
-        assert kernel_cwd(own.json()["kernel"]["id"]) == str(
-            swan.data / "users" / "bob" / "projects"
-        )
+        assert kernel_cwd(own.json()["kernel"]["id"]) == str(mount / "projects")
     finally:
         user_api(swan, "bob", "DELETE", f"bob/api/sessions/{own.json()['id']}")
 

@@ -1,0 +1,663 @@
+"""Kernels and terminals see the user's WebDAV storage as a folder: one `rclone mount` (FUSE) per
+server of its whole space, read-only mounts stacked over its view-only shares, their private config,
+their start, and their end with the server (also after a crash of the server or of the hub).
+
+It must not put a secret into a command line or an environment, nor change how the server's
+contents manager reaches the storage (that stays WebDAV, with its ETags and conflict checks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from traitlets import Bool, Float
+from traitlets.config import LoggingConfigurable
+
+if TYPE_CHECKING:
+    from jupyterhub.spawner import Spawner as _MixinBase
+else:
+    _MixinBase = LoggingConfigurable
+
+RCLONE = "rclone"
+FUSERMOUNT = "fusermount3"
+#: The name of the one remote in our rclone config.
+REMOTE = "swan"
+#: The folder of the drive (and of ownCloud-style storages) that holds accepted shares.
+SHARES_FOLDER = "Shared"
+#: How long a listing is trusted by the mount: a share accepted or revoked, or a folder made in
+#: the file browser or by another client, shows up for code within about this time (a kernel
+#: started in a folder the mount does not list yet starts in the nearest one it lists). WebDAV
+#: has no change notifications, so rclone's --poll-interval has nothing to poll; this is what
+#: keeps the tree fresh. Shorter costs dearly: a listing of 10,000 files with their sizes
+#: outlives a 1 s cache and is fetched again and again (17 s instead of 3 s, benchmarks/mount.py).
+DIR_CACHE_TIME = "5s"
+#: How soon after a file is closed rclone uploads it (its default is 5 s).
+WRITE_BACK = "1s"
+OC = "{http://owncloud.org/ns}"
+DAV = "{DAV:}"
+PROPFIND_SHARES = (
+    b'<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+    b"<d:prop><d:resourcetype/><oc:permissions/></d:prop></d:propfind>"
+)
+
+
+class MountError(RuntimeError):
+    """A mount could not be made; the message says why (never with a secret in it)."""
+
+
+def missing_parts() -> str:
+    """Why this machine cannot mount a storage for code ("" when it can)."""
+    missing = [name for name in (RCLONE, FUSERMOUNT) if shutil.which(name) is None]
+    if missing:
+        return f"{' and '.join(missing)} not found (install Debian's rclone and fuse3)"
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        return "/dev/fuse is missing or not usable (FUSE is off in this machine or container)"
+    return ""
+
+
+def _unescape(text: str) -> str:
+    # /proc/self/mountinfo writes space, tab, newline and backslash as octal escapes.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), text)
+
+
+def mounted_at_or_below(path: str) -> list[str]:
+    """The mount points at ``path`` or inside it, deepest first (the order to unmount them)."""
+    path = os.path.abspath(path)
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            point = _unescape(line.split()[4])
+            if point == path or point.startswith(path + "/"):
+                found.append(point)
+    return sorted(found, key=lambda p: p.count("/"), reverse=True)
+
+
+def pending_uploads(cache_dir: str) -> list[str]:
+    """Files closed in the mount whose upload has not succeeded yet (rclone marks their entry
+    in its cache's metadata "Dirty" until the storage took them)."""
+    meta = os.path.join(cache_dir, "vfsMeta")
+    pending = []
+    for folder, _, files in os.walk(meta):
+        for name in files:
+            try:
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    if json.load(f).get("Dirty"):
+                        pending.append(os.path.relpath(os.path.join(folder, name), meta))
+            except (OSError, ValueError):
+                continue
+    return pending
+
+
+def _obscured(password: str) -> str:
+    # rclone's config keeps passwords obscured; the password goes in on stdin, never in argv.
+    done = subprocess.run(
+        [RCLONE, "obscure", "-"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise MountError(f"rclone obscure failed ({done.returncode})")
+    return done.stdout.strip()
+
+
+def token_command(credentials_path: str) -> str:
+    """rclone's ``bearer_token_command``: this module printing the token of the credentials
+    file, run when the mount starts and again whenever the storage answers 401 (the hub has
+    replaced the token meanwhile). rclone splits it at spaces, so no part may hold one."""
+    parts = [sys.executable, "-m", "swan_hub.mounts", "token", credentials_path]
+    if any(ch.isspace() for part in parts for ch in part):
+        raise MountError("the Python interpreter's or the credentials file's path holds a space")
+    return " ".join(parts)
+
+
+def rclone_config(url: str, credentials: dict[str, Any] | None, credentials_path: str) -> str:
+    """The text of our rclone config: one WebDAV remote of the ownCloud kind (the drive,
+    ownCloud, Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums)."""
+    lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud"]
+    kind = (credentials or {}).get("kind")
+    if kind == "bearer":
+        lines.append(f"bearer_token_command = {token_command(credentials_path)}")
+    elif kind == "basic":
+        username = credentials.get("username") or ""  # type: ignore[union-attr]
+        lines += [f"user = {username}", f"pass = {_obscured(credentials['password'])}"]  # type: ignore[index]
+    if any("\n" in line or "\r" in line for line in lines):
+        raise MountError("the storage URL or user name holds a line break")
+    return "\n".join(lines) + "\n"
+
+
+def _write_private(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _rclone_env(home: str) -> dict[str, str]:
+    # Nothing of the hub's environment but what finds programs and modules: no token of the
+    # hub's may reach the FUSE process or the token command it runs.
+    keep = ("PATH", "PYTHONPATH", "LANG", "LC_ALL", "TZ")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env["HOME"] = home
+    return env
+
+
+def _is_rclone_mount_of(pid: int, point: str) -> bool:
+    """Whether ``pid`` is still our rclone process of ``point`` (not a recycled pid)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return bool(argv) and os.path.basename(argv[0]) == b"rclone" and os.fsencode(point) in argv
+
+
+def _dead(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _unmount_points(point: str, *, lazy: bool) -> None:
+    for found in mounted_at_or_below(point):
+        args = [FUSERMOUNT, "-u", "-z", found] if lazy else [FUSERMOUNT, "-u", found]
+        subprocess.run(args, capture_output=True, check=False, timeout=30)
+
+
+@dataclass
+class RcloneMount:
+    """One running ``rclone mount`` of ``remote_path`` at ``point``; ``pid`` leads its own
+    process group."""
+
+    point: str
+    pid: int
+    remote_path: str = ""
+    read_only: bool = False
+    proc: subprocess.Popen | None = field(default=None, repr=False, compare=False)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Unmount (fusermount3 -u), end the process group (TERM, then KILL), and as a last
+        resort detach a mount that is still busy (lazy unmount). Blocking."""
+        _unmount_points(self.point, lazy=False)
+        if _is_rclone_mount_of(self.pid, self.point):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not _dead(self.pid):
+                if self.proc is not None and self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+            if not _dead(self.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=timeout)
+        _unmount_points(self.point, lazy=True)
+
+
+def start_rclone(
+    *,
+    remote_path: str,
+    point: str,
+    work_dir: str,
+    read_only: bool = False,
+    timeout: float = 30.0,
+) -> RcloneMount:
+    """Start ``rclone mount`` of ``remote_path`` (inside our remote) at ``point`` with the config
+    and cache in ``work_dir``, and wait until the mount answers. Blocking; raises MountError."""
+    os.makedirs(point, mode=0o700, exist_ok=True)
+    args = [
+        RCLONE,
+        "--config",
+        os.path.join(work_dir, "rclone.conf"),
+        "mount",
+        f"{REMOTE}:{remote_path}",
+        point,
+        # Written files live in a local cache and go up whole once closed: nothing half
+        # written is ever published to the storage or to sync clients. A read-only mount
+        # writes nothing and keeps no cache (so it never shares the read-write one's).
+        "--vfs-cache-mode",
+        "off" if read_only else "writes",
+        "--vfs-write-back",
+        WRITE_BACK,
+        "--cache-dir",
+        os.path.join(work_dir, "read-only-cache" if read_only else "cache"),
+        "--dir-cache-time",
+        DIR_CACHE_TIME,
+        "--poll-interval",
+        "0",
+        "--log-file",
+        os.path.join(work_dir, "rclone.log"),
+        "--log-level",
+        "INFO",
+    ]
+    if read_only:
+        # Stacked over a share's folder of the read-write mount, which lists its files.
+        args += ["--read-only", "--allow-non-empty"]
+    parent = os.stat(os.path.dirname(point)).st_dev
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_rclone_env(work_dir),
+        cwd=work_dir,
+        start_new_session=True,
+    )
+    mount = RcloneMount(point, proc.pid, remote_path, read_only, proc)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise MountError(f"rclone mount exited with {proc.returncode}: {_log_tail(work_dir)}")
+        with contextlib.suppress(OSError):
+            if point in mounted_at_or_below(point) and os.stat(point).st_dev != parent:
+                return mount
+        time.sleep(0.1)
+    mount.stop()
+    raise MountError(f"the mount did not answer within {timeout:g}s: {_log_tail(work_dir)}")
+
+
+def _log_tail(work_dir: str) -> str:
+    try:
+        with open(os.path.join(work_dir, "rclone.log"), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(lines[-3:]) or "(empty log)"
+
+
+def _authorization(credentials: dict[str, Any] | None) -> httpx.Auth | None:
+    if not credentials:
+        return None
+    if credentials.get("kind") == "bearer":
+        token = credentials["token"]
+
+        def bearer(request: httpx.Request) -> httpx.Request:
+            request.headers["Authorization"] = f"Bearer {token}"
+            return request
+
+        return httpx.FunctionAuth(bearer)
+    return httpx.BasicAuth(credentials.get("username") or "", credentials["password"])
+
+
+class StorageMounts:
+    """The mounts of one server: its WebDAV space at ``point`` (read-write), and a read-only
+    mount over each view-only share in ``Shared/`` of it, so that code cannot write where the
+    file browser cannot (rclone alone would accept the write into its cache and retry the
+    upload the storage refuses, for ever).
+
+    ``work_dir`` (private) holds the config, the write cache and the log.
+    """
+
+    def __init__(self, *, url: str, point: str, work_dir: str) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self.point = point
+        self.work_dir = work_dir
+        self.root: RcloneMount | None = None
+        #: share name -> its read-only mount
+        self.view_only: dict[str, RcloneMount] = {}
+        # A stop may come while the follower's thread is still stacking a mount: one at a time.
+        self._changing = threading.Lock()
+
+    # -- state, so that a restarted hub can take the mounts down --------------------------
+
+    def state(self) -> dict[str, Any]:
+        mounts = [m for m in (self.root, *self.view_only.values()) if m is not None]
+        return {"point": self.point, "pids": {m.point: m.pid for m in mounts}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], *, url: str, work_dir: str) -> StorageMounts:
+        mounts = cls(url=url, point=state["point"], work_dir=work_dir)
+        for point, pid in state.get("pids", {}).items():
+            found = RcloneMount(point, int(pid))
+            if point == mounts.point:
+                mounts.root = found
+            else:
+                mounts.view_only[os.path.basename(point)] = found
+        return mounts
+
+    # -- life cycle (blocking: call in a thread) -------------------------------------------
+
+    def clean_stale(self) -> list[str]:
+        """Unmount whatever a crashed hub or server left at or under the mount point; returns
+        the mount points it found."""
+        stale = mounted_at_or_below(self.point)
+        _unmount_points(self.point, lazy=False)
+        _unmount_points(self.point, lazy=True)
+        return stale
+
+    def start(
+        self, credentials: dict[str, Any] | None, credentials_path: str, timeout: float
+    ) -> None:
+        os.makedirs(self.work_dir, mode=0o700, exist_ok=True)
+        os.chmod(self.work_dir, 0o700)
+        config = rclone_config(self.url, credentials, credentials_path)
+        _write_private(os.path.join(self.work_dir, "rclone.conf"), config)
+        self.root = start_rclone(
+            remote_path="", point=self.point, work_dir=self.work_dir, timeout=timeout
+        )
+
+    def stop(self, upload_wait: float = 30.0) -> list[str]:
+        """Wait (at most ``upload_wait`` seconds) for closed files to reach the storage, then
+        take every mount down, the stacked ones first. Returns the files still not uploaded
+        (they stay in the cache and go up at the next start)."""
+        cache = os.path.join(self.work_dir, "cache")
+        deadline = time.monotonic() + upload_wait
+        pending = pending_uploads(cache)
+        while pending and time.monotonic() < deadline and self._root_alive():
+            time.sleep(0.2)
+            pending = pending_uploads(cache)
+        with self._changing:
+            for mount in list(self.view_only.values()):
+                mount.stop()
+            self.view_only.clear()
+            if self.root is not None:
+                self.root.stop()
+            self.root = None
+            self.clean_stale()
+        return pending
+
+    def _root_alive(self) -> bool:
+        return self.root is not None and _is_rclone_mount_of(self.root.pid, self.root.point)
+
+    def alive(self) -> bool:
+        """Whether anything of these mounts is still there (a mount or an rclone process)."""
+        pids = self.state()["pids"].items()
+        return bool(mounted_at_or_below(self.point)) or any(
+            _is_rclone_mount_of(pid, point) for point, pid in pids
+        )
+
+    # -- view-only shares ------------------------------------------------------------------
+
+    async def view_only_shares(self, credentials: dict[str, Any] | None) -> set[str] | None:
+        """Names of the folders in ``Shared/`` that this user may not change (one PROPFIND);
+        None when the storage did not answer (then nothing is changed)."""
+        url = self.url + SHARES_FOLDER + "/"
+        try:
+            async with httpx.AsyncClient(auth=_authorization(credentials), timeout=10) as client:
+                r = await client.request(
+                    "PROPFIND", url, headers={"Depth": "1"}, content=PROPFIND_SHARES
+                )
+        except httpx.HTTPError:
+            return None
+        if r.status_code == 404:
+            return set()
+        if r.status_code != 207:
+            return None
+        # Imported here: the hub imports no single-user server package at import time.
+        from swan_contents.storage.webdav import parse_xml
+
+        base = urlsplit(url).path
+        found = set()
+        try:
+            answer = parse_xml(r.content)
+        except ValueError:
+            return None
+        for response in answer.iter(f"{DAV}response"):
+            href = unquote(urlsplit(response.findtext(f"{DAV}href") or "").path)
+            name = href.rstrip("/")[len(base.rstrip("/")) + 1 :]
+            if not name or "/" in name:
+                continue
+            is_dir = response.find(f".//{DAV}collection") is not None
+            letters = response.findtext(f".//{OC}permissions")
+            if is_dir and letters is not None and not set(letters) & set("CK"):
+                found.add(name)
+        return found
+
+    def match_view_only(self, names: set[str], timeout: float) -> None:
+        """Stack a read-only mount over each of ``names`` not yet covered; take down those of
+        shares that are gone or writable now. Blocking."""
+        with self._changing:
+            if self.root is not None:
+                self._match_view_only(names, timeout)
+
+    def _match_view_only(self, names: set[str], timeout: float) -> None:
+        for name in sorted(set(self.view_only) - names):
+            self.view_only.pop(name).stop()
+        for name in sorted(names - set(self.view_only)):
+            point = os.path.join(self.point, SHARES_FOLDER, name)
+            if not os.path.isdir(point):
+                continue  # not in the mount's listing yet: the next round
+            self.view_only[name] = start_rclone(
+                remote_path=f"{SHARES_FOLDER}/{name}",
+                point=point,
+                work_dir=self.work_dir,
+                read_only=True,
+                timeout=timeout,
+            )
+
+
+async def keep_view_only_shares_read_only(
+    mounts: StorageMounts,
+    credentials: Callable[[], dict[str, Any] | None],
+    interval: float,
+    timeout: float,
+    log: Any,
+) -> None:
+    """Every ``interval`` seconds, make the stacked read-only mounts follow the user's
+    view-only shares (accepted, revoked, or changed to writable)."""
+    while True:
+        try:
+            names = await mounts.view_only_shares(credentials())
+            if names is not None and names != set(mounts.view_only):
+                await asyncio.to_thread(mounts.match_view_only, names, timeout)
+        except Exception:
+            log.exception("Following the view-only shares in %s", mounts.point)
+        await asyncio.sleep(interval)
+
+
+#: whether the hub said already that code sees only the local folder (said once, not per spawn)
+_told_cannot_mount = False
+
+
+class StorageMountMixin(_MixinBase):
+    """Mounts the user's WebDAV space for the server's kernels and terminals before the
+    server starts, and takes the mounts down when it stops or is found dead.
+
+    For spawners whose server runs on the hub's machine (SwanLocalSpawner), placed after
+    SwanSpawnerMixin in the bases so that the credentials are handed over before the mount
+    starts. It expects ``webdav_url()``, ``jupyter_dir_path``, ``credentials_path`` and
+    ``report_progress()`` of SwanSpawnerMixin/SwanLocalSpawner.
+    """
+
+    mount_storage = Bool(
+        True,
+        config=True,
+        help="""
+        With a WebDAV storage (``webdav_url_template``, e.g. ``swan up``'s drive), mount the
+        user's space with ``rclone mount`` (FUSE) in the user's runtime area and make it the
+        server's root, working directory and HOME, so that kernels and terminals see what the
+        file browser shows, ``Shared/`` included. Needs Debian's ``rclone`` and ``fuse3`` and
+        a usable ``/dev/fuse``; without them the server starts anyway and the hub logs once
+        that code sees only the local folder. See docs/storage.md, "Code sees your files".
+        """,
+    )
+
+    mount_timeout = Float(
+        30.0,
+        config=True,
+        help="Seconds to wait for a mount to answer before the spawn goes on without it.",
+    )
+
+    mount_refresh_interval = Float(
+        3.0,
+        config=True,
+        help="""
+        Seconds between two looks at the user's ``Shared/`` folder while the server runs, to
+        stack a read-only mount over each view-only share (and drop those of revoked ones).
+        """,
+    )
+
+    mount_upload_wait = Float(
+        30.0,
+        config=True,
+        help="""
+        At stop, seconds to wait for files that code closed to reach the storage before the
+        mount is taken down; what is not up by then stays in the cache and goes up at the
+        next start.
+        """,
+    )
+
+    _mounts: StorageMounts | None = None
+    _mount_task: asyncio.Task | None = None
+
+    def mount_work_dir(self) -> str:
+        """The private folder of the mounts' config, cache and log (in the runtime area)."""
+        return os.path.join(self.jupyter_dir_path, "rclone")
+
+    def mount_point(self) -> str:
+        """Where the user's space is mounted (in the runtime area)."""
+        return os.path.join(self.jupyter_dir_path, "files")
+
+    def mounted_root(self) -> str:
+        """The mount point while the space is mounted, else ""."""
+        return self._mounts.point if self._mounts is not None else ""
+
+    async def mount_storage_for_code(self) -> None:
+        """Mount the space (after cleaning what a crash left there) and the view-only shares
+        over it; on failure the server starts without, and the progress says so."""
+        global _told_cannot_mount
+        missing = missing_parts()
+        if missing:
+            if not _told_cannot_mount:
+                _told_cannot_mount = True
+                self.log.warning(
+                    "Kernels and terminals see only the local folder of each user, not the "
+                    "storage with its shares: %s.",
+                    missing,
+                )
+            return
+        self.report_progress(30, "Mounting your files for kernels and terminals")
+        mounts = StorageMounts(
+            url=self.webdav_url(), point=self.mount_point(), work_dir=self.mount_work_dir()
+        )
+        credentials = getattr(self, "_credentials", None)
+        try:
+            stale = await asyncio.to_thread(mounts.clean_stale)
+            if stale:
+                self.log.warning("Unmounted what a crash left at %s", ", ".join(stale))
+            await asyncio.to_thread(
+                mounts.start, credentials, self.credentials_path, self.mount_timeout
+            )
+            self._mounts = mounts
+            names = await mounts.view_only_shares(credentials)
+            await asyncio.to_thread(mounts.match_view_only, names or set(), self.mount_timeout)
+        except (MountError, OSError, subprocess.SubprocessError) as e:
+            self.log.error("Mounting the storage of %s failed: %s", self.user.name, e)
+            await self.unmount_storage_for_code()
+            self.report_progress(35, f"Code sees only the local folder: {e}")
+            return
+        self._follow_view_only_shares()
+        self.report_progress(35, "Your files are mounted for kernels and terminals")
+
+    def _follow_view_only_shares(self) -> None:
+        running = self._mount_task is not None and not self._mount_task.done()
+        if self._mounts is None or running or self.mount_refresh_interval <= 0:
+            return
+        self._mount_task = asyncio.ensure_future(
+            keep_view_only_shares_read_only(
+                self._mounts,
+                lambda: getattr(self, "_credentials", None),
+                self.mount_refresh_interval,
+                self.mount_timeout,
+                self.log,
+            )
+        )
+
+    async def unmount_storage_for_code(self) -> None:
+        """Take every mount of this server down (idempotent)."""
+        if self._mount_task is not None:
+            self._mount_task.cancel()
+            self._mount_task = None
+        mounts, self._mounts = self._mounts, None
+        if mounts is None:
+            return
+        pending = await asyncio.to_thread(mounts.stop, self.mount_upload_wait)
+        if pending:
+            self.log.warning(
+                "%d file(s) written by code of %s were not taken by the storage yet (%s); "
+                "they go up at the next start",
+                len(pending),
+                self.user.name,
+                ", ".join(pending[:5]),
+            )
+
+    async def start(self) -> Any:
+        if self.mount_storage and self.webdav_url():
+            await self.mount_storage_for_code()
+        try:
+            return await super().start()
+        except BaseException:
+            await self.unmount_storage_for_code()
+            raise
+
+    async def stop(self, now: bool = False) -> Any:
+        try:
+            return await super().stop(now=now)
+        finally:
+            await self.unmount_storage_for_code()
+
+    async def poll(self) -> int | None:
+        status = await super().poll()
+        if status is not None and self._mounts is not None:
+            self.log.warning("The server of %s is gone: unmounting its files", self.user.name)
+            await self.unmount_storage_for_code()
+        elif status is None:
+            self._follow_view_only_shares()  # after a restart of the hub
+        return status
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self._mounts is not None:
+            state["swan_mounts"] = self._mounts.state()
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        found = state.get("swan_mounts")
+        if found and self._mounts is None:
+            self._mounts = StorageMounts.from_state(
+                found, url=self.webdav_url(), work_dir=self.mount_work_dir()
+            )
+
+
+def _print_token(credentials_path: str) -> int:
+    try:
+        with open(credentials_path, encoding="utf-8") as f:
+            token = json.load(f).get("token")
+    except (OSError, ValueError) as e:
+        print(f"cannot read {credentials_path}: {type(e).__name__}", file=sys.stderr)
+        return 1
+    if not isinstance(token, str) or not token:
+        print(f"{credentials_path} holds no bearer token", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "token":
+        sys.exit(_print_token(sys.argv[2]))
+    print("usage: python -m swan_hub.mounts token CREDENTIALS_FILE", file=sys.stderr)
+    sys.exit(2)

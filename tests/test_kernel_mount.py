@@ -1,0 +1,292 @@
+"""Kernels see what the file browser shows: `swan up` (drive storage) mounts each user's space
+with the real rclone and FUSE, shares included, and a kernel started next to a shared notebook
+reads the data beside it. View-only stays read-only for code; the mount ends with the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from test_docker_spawner import spawn_through_api
+from test_drive import Drive
+from test_swan_up import (
+    _processes,
+    swan_with_servers,
+    user_api,
+    user_servers,
+    wait_until_stopped,
+)
+from test_swan_up import pytestmark as swan_up_marks
+from test_swan_up_drive import accept, contents, swan_api
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+from swan_hub.mounts import missing_parts, mounted_at_or_below
+
+pytestmark = [
+    *swan_up_marks,
+    pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount here: {missing_parts()}"),
+]
+
+BOUND = 60.0  # seconds: every wait below is bounded by this
+EVENTS = "time,energy\n1,10.5\n2,11.25\n"
+
+
+@pytest.fixture(scope="module")
+def swan(tmp_path_factory):
+    """`swan up` (drive storage) with alice and bob's servers running and their files
+    mounted; the hub polls servers every 2 s so that a killed one is noticed soon."""
+    workdir = tmp_path_factory.mktemp("kernel-mount")
+    config = workdir / "hub_config.py"
+    # answer spawn requests at once, so that the progress stream is watched from the start
+    config.write_text(
+        "c.Spawner.poll_interval = 2\nc.JupyterHub.tornado_settings = {'slow_spawn_timeout': 0}\n"
+    )
+    with swan_with_servers(workdir, "-f", str(config)) as swan:
+        yield swan
+        for user in ("alice", "bob"):
+            if user_servers(swan, user):
+                stop_server(swan, user)
+
+
+def mount_point(swan, user: str) -> str:
+    return str(swan.data / "runtime" / user / "files")
+
+
+def rclone_processes(swan, user: str) -> dict[int, str]:
+    point = mount_point(swan, user)
+    return {
+        pid: cmd
+        for pid, (_, state, cmd) in _processes().items()
+        if cmd.startswith("rclone ") and point in cmd and state != "Z"
+    }
+
+
+def wait_for(what: str, check, timeout: float = BOUND):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail(f"not within {timeout:g}s: {what}")
+
+
+def put_text(swan, user: str, path: str, text: str) -> None:
+    body = {"type": "file", "format": "text", "content": text}
+    r = contents(swan, user, "PUT", path, json=body)
+    assert r.status_code in (200, 201), r.text
+
+
+def start_kernel(swan, user: str, path: str) -> str:
+    r = user_api(swan, user, "POST", f"{user}/api/kernels", json={"name": "python3", "path": path})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def _execute(url: str, token: str, code: str) -> tuple[str, str]:
+    request = HTTPRequest(url, headers={"Authorization": f"token {token}"}, request_timeout=BOUND)
+    ws = await websocket_connect(request)
+    msg_id = uuid.uuid4().hex
+    header = {
+        "msg_id": msg_id,
+        "msg_type": "execute_request",
+        "username": "test",
+        "session": uuid.uuid4().hex,
+        "version": "5.3",
+    }
+    content = {"code": code, "silent": False, "store_history": False, "allow_stdin": False}
+    message = {"header": header, "parent_header": {}, "metadata": {}, "content": content}
+    await ws.write_message(json.dumps({**message, "channel": "shell", "buffers": []}))
+    out, error, replied, idle = [], "", False, False
+    while not (replied and idle):
+        raw = await asyncio.wait_for(ws.read_message(), BOUND)
+        assert raw is not None, "the kernel's websocket closed"
+        msg = json.loads(raw)
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = msg["msg_type"]
+        if kind == "stream":
+            out.append(msg["content"]["text"])
+        elif kind == "error":
+            error = f"{msg['content']['ename']}: {msg['content']['evalue']}"
+        elif kind == "execute_reply":
+            replied = True
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            idle = True
+    ws.close()
+    return "".join(out), error
+
+
+def execute(swan, user: str, kernel: str, code: str) -> tuple[str, str]:
+    """Run ``code`` in ``user``'s kernel through the kernel websocket: (stdout, error)."""
+    url = f"{swan.url.replace('http', 'ws', 1)}/user/{user}/api/kernels/{kernel}/channels"
+    return asyncio.run(_execute(url, swan.tokens[user], code))
+
+
+@pytest.fixture(scope="module")
+def week1(swan) -> str:
+    """alice shares week1/ (exercise.ipynb, events.csv) view-only with bob, who accepts; the
+    share's place in bob's space."""
+    assert contents(swan, "alice", "PUT", "week1", json={"type": "directory"}).status_code == 201
+    put_text(swan, "alice", "week1/events.csv", EVENTS)
+    notebook = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4}}
+    notebook["content"]["nbformat_minor"] = 5
+    assert contents(swan, "alice", "PUT", "week1/exercise.ipynb", json=notebook).status_code == 201
+    body = {"path": "week1", "kind": "user", "share_with": "bob", "permissions": 1}
+    r = swan_api(swan, "alice", "POST", "shares", json=body)
+    assert r.status_code == 201, r.text
+    location = accept(swan, "bob", r.json()["id"])["location"]
+    assert location == "Shared/week1"
+    return location
+
+
+def test_the_servers_files_are_mounted_by_rclone_without_a_secret_in_its_command_or_env(swan):
+    assert "kernels and terminals see the same files, shares included" in swan.output()
+    for user in ("alice", "bob"):
+        point = mount_point(swan, user)
+        assert point in mounted_at_or_below(point)
+        (pid, cmd), *_ = rclone_processes(swan, user).items()
+        token = swan.tokens[user]
+        credentials = json.loads((swan.data / "credentials" / user / "storage.json").read_text())
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        for secret in (credentials["password"], token):
+            assert secret not in cmd and secret.encode() not in environ
+        config = swan.data / "runtime" / user / "rclone" / "rclone.conf"
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert credentials["password"] not in config.read_text()  # obscured
+
+
+def test_a_kernel_next_to_a_shared_notebook_reads_the_data_beside_it(swan, week1):
+    point = mount_point(swan, "bob")
+    wait_for("week1 in bob's mount", lambda: os.path.isdir(os.path.join(point, week1)))
+    kernel = start_kernel(swan, "bob", f"{week1}/exercise.ipynb")
+    out, error = execute(
+        swan, "bob", kernel, "import os\nprint(os.getcwd())\nprint(open('events.csv').read())"
+    )
+    assert not error
+    cwd, _, text = out.partition("\n")
+    assert cwd == os.path.join(point, "Shared", "week1")
+    assert text.rstrip("\n") == EVENTS.rstrip("\n")
+
+
+def test_a_view_only_share_refuses_writes_from_code_and_the_owner_keeps_the_file(swan, week1):
+    point = os.path.join(mount_point(swan, "bob"), week1)
+    wait_for(
+        "a read-only mount over the view-only share", lambda: point in mounted_at_or_below(point)
+    )
+    kernel = start_kernel(swan, "bob", f"{week1}/exercise.ipynb")
+    out, error = execute(swan, "bob", kernel, "open('events.csv', 'w').write('student')")
+    assert error.startswith("OSError") and "Read-only file system" in error
+    out, error = execute(swan, "bob", kernel, "open('new.csv', 'w').write('student')")
+    assert "Read-only file system" in error
+    time.sleep(3)  # longer than the mount's write-back delay
+    owners = swan.data / "users" / "alice" / "week1"
+    assert (owners / "events.csv").read_text() == EVENTS
+    assert not (owners / "new.csv").exists()
+
+
+def test_a_kernel_writes_results_into_the_own_space_and_the_drive_has_them_whole(swan):
+    kernel = start_kernel(swan, "bob", "analysis.ipynb")
+    rows = "".join(f"{i},{i * i}\n" for i in range(20000))
+    code = f"rows = {rows!r}\nwith open('results.csv', 'w') as f:\n    f.write(rows)\nprint('ok')"
+    out, error = execute(swan, "bob", kernel, code)
+    assert (out, error) == ("ok\n", "")
+    drive = Drive(swan)
+
+    def uploaded() -> bool:
+        listing = drive.propfind("bob", "", depth="1")
+        sizes = [p.get("{DAV:}getcontentlength") for h, p in listing.items()]
+        return str(len(rows)) in sizes and any(h.endswith("/results.csv") for h in listing)
+
+    wait_for("results.csv on the drive", uploaded)
+    r = drive.dav("bob", "GET", "results.csv")
+    assert r.status_code == 200 and r.text == rows
+
+
+def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner(swan):
+    assert contents(swan, "alice", "PUT", "lab", json={"type": "directory"}).status_code == 201
+    put_text(swan, "alice", "lab/notes.txt", "teacher\n")
+    body = {"path": "lab", "kind": "user", "share_with": "bob", "permissions": 15}
+    r = swan_api(swan, "alice", "POST", "shares", json=body)
+    assert r.status_code == 201, r.text
+    location = accept(swan, "bob", r.json()["id"])["location"]
+    folder = os.path.join(mount_point(swan, "bob"), location)
+    wait_for("the edit share in bob's mount", lambda: os.path.isdir(folder))
+    kernel = start_kernel(swan, "bob", f"{location}/work.ipynb")
+    code = (
+        "open('notes.txt', 'a').write('student\\n')\n"
+        "open('answer.csv', 'w').write('42\\n')\nprint('ok')"
+    )
+    assert execute(swan, "bob", kernel, code) == ("ok\n", "")
+    owners = swan.data / "users" / "alice" / "lab"
+    wait_for("answer.csv at alice", lambda: (owners / "answer.csv").is_file())
+    assert (owners / "answer.csv").read_text() == "42\n"
+    wait_for("notes.txt changed at alice", lambda: "student" in (owners / "notes.txt").read_text())
+    assert (owners / "notes.txt").read_text() == "teacher\nstudent\n"
+    assert folder not in mounted_at_or_below(folder)  # writable: no read-only mount over it
+
+
+def test_a_revoked_share_is_gone_for_code_within_seconds(swan):
+    assert contents(swan, "alice", "PUT", "week2", json={"type": "directory"}).status_code == 201
+    put_text(swan, "alice", "week2/data.csv", EVENTS)
+    body = {"path": "week2", "kind": "user", "share_with": "bob", "permissions": 1}
+    share = swan_api(swan, "alice", "POST", "shares", json=body).json()
+    accept(swan, "bob", share["id"])
+    folder = os.path.join(mount_point(swan, "bob"), "Shared", "week2")
+    wait_for("the share mounted read-only", lambda: folder in mounted_at_or_below(folder))
+    assert Path(folder, "data.csv").read_text() == EVENTS
+
+    assert swan_api(swan, "alice", "DELETE", f"shares/{share['id']}").status_code == 204
+    wait_for("the share gone", lambda: not os.path.exists(folder), timeout=30)
+    assert mounted_at_or_below(folder) == []
+
+
+def stop_server(swan, user: str) -> None:
+    headers = {"Authorization": f"token {swan.tokens[user]}"}
+    r = httpx.delete(f"{swan.url}/hub/api/users/{user}/server", headers=headers, timeout=60)
+    assert r.status_code in (202, 204), r.text
+    wait_until_stopped(swan, user)
+
+
+def test_a_stopped_server_leaves_no_mount_and_a_new_one_reports_its_mount_in_the_progress(swan):
+    stop_server(swan, "alice")
+    point = mount_point(swan, "alice")
+    assert mounted_at_or_below(point) == []
+    assert rclone_processes(swan, "alice") == {}
+
+    events = spawn_through_api(swan, "alice")
+    assert events[-1].get("ready"), events
+    messages = [e.get("message", "") for e in events]
+    assert "Mounting your files for kernels and terminals" in messages
+    assert "Your files are mounted for kernels and terminals" in messages
+    assert point in mounted_at_or_below(point)
+
+
+def server_pid(swan, user: str) -> int:
+    for pid, (_, _, cmd) in _processes().items():
+        if "jupyterhub-singleuser" not in cmd:
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"JUPYTERHUB_USER={user}".encode() in environ:
+            return pid
+    pytest.fail(f"no server process of {user}")
+
+
+def test_a_killed_server_has_its_mount_and_rclone_cleaned_by_the_hubs_poll(swan, week1):
+    point = mount_point(swan, "bob")
+    wait_for("bob's view-only share mounted", lambda: len(mounted_at_or_below(point)) == 2)
+    os.kill(server_pid(swan, "bob"), signal.SIGKILL)
+    wait_for("no mount left", lambda: mounted_at_or_below(point) == [])
+    wait_for("no rclone left", lambda: rclone_processes(swan, "bob") == {})

@@ -1,0 +1,157 @@
+"""The mounts of swan_hub.mounts on their own, with the real rclone and FUSE against a plain WebDAV
+server (WsgiDAV behind a bearer-token gate, no drive): a token the hub renews is followed without a
+new mount, no secret leaks into the process table, and nothing is left after a stop or a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import test_credentials_hub
+import test_spawner
+from traitlets.config import Config
+
+from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below
+
+pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {missing_parts()}")
+
+BOUND = 30.0
+#: the WebDAV server that lets through only `Authorization: Bearer <gate.token>`
+gate = test_credentials_hub.gate
+#: SwanLocalSpawners of a real JupyterHub user (in-memory database)
+db, data, make_spawner = test_spawner.db, test_spawner.data, test_spawner.make_spawner
+
+
+def write_credentials(path: Path, token: str) -> dict:
+    credentials = {"kind": "bearer", "token": token}
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(json.dumps(credentials))
+    path.chmod(0o600)
+    return credentials
+
+
+def eventually(what: str, check):
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+        except OSError:
+            found = None
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail(f"not within {BOUND:g}s: {what}")
+
+
+@pytest.fixture
+def mounted(gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
+    """The gate's folder ``alice`` mounted with a bearer token from a credentials file:
+    (mounts, the folder on the server's disk, the credentials file)."""
+    gate.token = "token-1"
+    local, url = gate.folder(f"alice-{uuid.uuid4().hex[:8]}")
+    (local / "data.csv").write_text("a,b\n1,2\n")
+    credentials_file = tmp_path / "credentials" / "storage.json"
+    credentials = write_credentials(credentials_file, "token-1")
+    mounts = StorageMounts(
+        url=url,
+        point=str(tmp_path / "runtime" / "files"),
+        work_dir=str(tmp_path / "runtime" / "rclone"),
+    )
+    mounts.start(credentials, str(credentials_file), timeout=BOUND)
+    try:
+        yield mounts, local, credentials_file
+    finally:
+        mounts.stop(upload_wait=0)
+
+
+def test_a_plain_webdav_storage_is_mounted_with_the_token_of_the_credentials_file(mounted):
+    mounts, local, _ = mounted
+    assert Path(mounts.point, "data.csv").read_text() == "a,b\n1,2\n"
+    config = Path(mounts.work_dir, "rclone.conf")
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert "token-1" not in config.read_text()
+    pid = mounts.root.pid
+    assert b"token-1" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert b"token-1" not in Path(f"/proc/{pid}/environ").read_bytes()
+
+
+def test_a_token_renewed_in_the_credentials_file_is_followed_without_a_new_mount(mounted, gate):
+    mounts, local, credentials_file = mounted
+    pid = mounts.root.pid
+    gate.token = "token-2"
+    write_credentials(credentials_file, "token-2")
+    (local / "later.csv").write_text("written after the renewal\n")
+    found = eventually("later.csv read through the mount", lambda: Path(mounts.point, "later.csv"))
+    assert found.read_text() == "written after the renewal\n"
+    Path(mounts.point, "out.csv").write_text("from code\n")
+    eventually("out.csv on the server", lambda: (local / "out.csv").read_text() == "from code\n")
+    assert mounts.root.pid == pid
+
+
+def test_a_stop_uploads_what_code_closed_then_leaves_no_mount_and_no_process(gate, tmp_path):
+    gate.token = "token-1"
+    local, url = gate.folder(f"bob-{uuid.uuid4().hex[:8]}")
+    credentials_file = tmp_path / "credentials" / "storage.json"
+    credentials = write_credentials(credentials_file, "token-1")
+    point = str(tmp_path / "runtime" / "files")
+    mounts = StorageMounts(url=url, point=point, work_dir=str(tmp_path / "runtime" / "rclone"))
+    mounts.start(credentials, str(credentials_file), timeout=BOUND)
+    pid = mounts.root.pid
+    Path(point, "results.csv").write_text("x\n" * 100_000)
+    assert mounts.stop(upload_wait=BOUND) == []
+    assert (local / "results.csv").read_text() == "x\n" * 100_000
+    assert mounted_at_or_below(point) == []
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_mount_left_by_a_crash_is_cleaned_before_the_next_one(mounted):
+    mounts, _, credentials_file = mounted
+    os.killpg(mounts.root.pid, signal.SIGKILL)
+    mounts.root.proc.wait(timeout=BOUND)
+    assert mounted_at_or_below(mounts.point) == [mounts.point]  # dead, still there
+    with pytest.raises(OSError):
+        os.listdir(mounts.point)
+    again = StorageMounts(url=mounts.url, point=mounts.point, work_dir=mounts.work_dir)
+    assert again.clean_stale() == [mounts.point]
+    assert mounted_at_or_below(mounts.point) == []
+    again.start(json.loads(credentials_file.read_text()), str(credentials_file), timeout=BOUND)
+    try:
+        assert Path(mounts.point, "data.csv").read_text() == "a,b\n1,2\n"
+    finally:
+        again.stop(upload_wait=0)
+
+
+def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(gate, make_spawner):
+    gate.token = "token-1"
+    gate.folder("carol")
+    config = Config()
+    config.SwanSpawnerMixin.webdav_url_template = f"{gate.url}{{username}}/"
+    before = make_spawner("carol", config=config)
+    before._credentials = write_credentials(Path(before.credentials_path), "token-1")
+    asyncio.run(before.mount_storage_for_code())
+    point = before.mounted_root()
+    assert point and mounted_at_or_below(point) == [point]
+    rclone = before._mounts.root.pid
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    state = {**before.get_state(), "pid": gone.pid}  # the server died while the hub was down
+
+    after = make_spawner("carol", config=config)
+    after.load_state(state)
+    assert asyncio.run(after.poll()) is not None
+    assert mounted_at_or_below(point) == []
+    eventually("rclone gone", lambda: not Path(f"/proc/{rclone}").exists() or _zombie(rclone))
+    before._mounts.root.proc.wait(timeout=BOUND)
+
+
+def _zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
