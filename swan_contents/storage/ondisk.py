@@ -1,16 +1,20 @@
-"""On-disk conventions shared by the POSIX driver and the embedded drive: temporary names, ETags
-from one stat, and a rename that never replaces. Standard library only: the drive imports this
-without loading the user server's packages (jupyter_server, nbformat)."""
+"""On-disk conventions shared by the POSIX driver and the embedded drive: temporary names, the
+journal of folders holding them, ETags from one stat, and a rename that never replaces. Standard
+library only: the drive imports this without loading the user server's packages (jupyter_server,
+nbformat)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
 import os
+import shutil
+import threading
 from collections.abc import Callable
 
-__all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "make_etag", "rename_noreplace"]
+__all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "TempJournal", "make_etag", "rename_noreplace"]
 
 #: Prefix and suffix of every temporary name written beside a target, by the driver or the drive.
 #: Hidden (a dot name) and ending in ".part", which the ownCloud and Nextcloud desktop clients
@@ -75,3 +79,92 @@ def make_etag(st: os.stat_result) -> str:
     place to the same size within the file system's mtime granularity (docs/storage.md).
     """
     return f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+class TempJournal:
+    """The folders below ``root`` in which temp files were made, noted in the file ``path``
+    (outside ``root``; None keeps them in memory only), so that a sweep after a crash visits
+    those folders, and only them (never the whole tree of a FUSE mount)."""
+
+    def __init__(self, root: str, path: str | None):
+        self.root = root
+        self.path = path
+        #: folders (OS paths) this process has made temp files in
+        self.noted: set[str] = set()
+        #: held while the journal is written (by a note, and by a sweep rewriting it: a folder
+        #: noted while a sweep rewrites the journal must not be lost by its replacement)
+        self._lock = threading.Lock()
+
+    def note(self, os_dir: str) -> None:
+        """Record that a temp file is about to be made in ``os_dir`` (before it is made)."""
+        if os_dir in self.noted:
+            return
+        with self._lock:
+            self.noted.add(os_dir)
+            if self.path:
+                os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+                with open(self.path, "a", encoding="utf-8", errors="surrogateescape") as f:
+                    f.write(os.path.relpath(os_dir, self.root) + "\n")
+
+    def folders(self) -> set[str]:
+        """The folders of the journal (of every process that wrote it) and of this process."""
+        found = set(self.noted)
+        if self.path:
+            try:
+                with open(self.path, encoding="utf-8", errors="surrogateescape") as f:
+                    found |= {
+                        os.path.normpath(os.path.join(self.root, line.rstrip("\n"))) for line in f
+                    }
+            except FileNotFoundError:
+                pass
+        return found
+
+    def sweep(
+        self,
+        reachable: Callable[[str], bool],
+        stale: Callable[[os.DirEntry], bool],
+    ) -> int:
+        """Delete the temp files (and temp folders) that ``stale`` picks in the journal's
+        folders that are ``reachable`` (inside ``root``, through no link); keep in the journal
+        the folders that still hold temp files. Returns how many were deleted."""
+        still_there: set[str] = set()
+        deleted = 0
+        for os_dir in self.folders():
+            if not reachable(os_dir):
+                continue
+            try:
+                entries = list(os.scandir(os_dir))
+            except OSError:
+                continue  # removed meanwhile, or unreadable: nothing of ours to find there
+            for de in entries:
+                if not de.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    chosen = stale(de)
+                except OSError:
+                    continue
+                if not chosen:
+                    still_there.add(os_dir)
+                    continue
+                remove_quietly(de.path)
+                deleted += 1
+        if self.path:
+            with self._lock:
+                self._rewrite(still_there | self.noted)
+        return deleted
+
+    def _rewrite(self, os_dirs: set[str]) -> None:
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        tmp = f"{self.path}.new"
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.writelines(os.path.relpath(d, self.root) + "\n" for d in sorted(os_dirs))
+        os.replace(tmp, self.path)
+
+
+def remove_quietly(os_path: str) -> None:
+    """Remove a file or a whole folder, whichever it is, ignoring what cannot be removed."""
+    if os.path.isdir(os_path) and not os.path.islink(os_path):
+        shutil.rmtree(os_path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(os_path)

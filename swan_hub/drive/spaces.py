@@ -20,7 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from swan_contents.storage.ondisk import TEMP_PREFIX, TEMP_SUFFIX, make_etag, rename_noreplace
+from swan_contents.storage.ondisk import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
+    TempJournal,
+    make_etag,
+    rename_noreplace,
+)
 from swan_hub.ownership import hand_over
 
 from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, FileRecord, Seen, Share, Version
@@ -34,6 +40,10 @@ PERM_SHARE = 16
 PERM_ALL = 31
 
 MAX_NAME_BYTES = 255
+
+#: How the temp files the drive makes in a space begin: hidden and ignored like every temp name,
+#: and told apart from a notebook server's, which may write beside the drive at the same time.
+DRIVE_TEMP_PREFIX = f"{TEMP_PREFIX}drive-"
 
 
 class DriveError(Exception):
@@ -181,6 +191,7 @@ class Spaces:
         )
         for area in ("trash", "versions", "uploads"):
             os.makedirs(os.path.join(self.drive_root, area), mode=0o700, exist_ok=True)
+        self.temps = TempJournal(self.users_root, os.path.join(self.drive_root, "temp-folders"))
 
     # -- where things are -------------------------------------------------------------------------
 
@@ -468,8 +479,30 @@ class Spaces:
                     raise
 
     def temp_beside(self, fs_path: str) -> str:
+        """A fresh hidden name beside ``fs_path`` for a temp file or folder; its folder is in the
+        journal before anything is made there, so `sweep_temp_files` finds what a killed drive
+        left."""
         parent = os.path.dirname(fs_path)
-        return os.path.join(parent, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+        if parent.startswith(self.users_root + os.sep):
+            self.temps.note(parent)
+        return os.path.join(parent, f"{DRIVE_TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+
+    def sweep_temp_files(self) -> int:
+        """Delete every temp file and folder the drive made in a space and did not publish:
+        what a drive killed mid-upload left. Only at start, when no upload of this drive is
+        running: a notebook server's temp files beside them (another prefix) stay. Returns how
+        many were deleted."""
+
+        def reachable(folder: str) -> bool:
+            if not os.path.isdir(folder):
+                return False  # gone, with its space maybe: confine() would make the space again
+            try:
+                self.confine(folder)
+            except DriveError:
+                return False
+            return folder.startswith(self.users_root + os.sep)
+
+        return self.temps.sweep(reachable, lambda de: de.name.startswith(DRIVE_TEMP_PREFIX))
 
     def tree(self) -> TreeSummary:
         """A view of folder ETags and sizes for one request (see `SubtreeCache`)."""
