@@ -164,6 +164,11 @@ class TrashItemMixin:
             return str(int(self.item.deleted_at))
         if name == f"{OC}size":
             return str(self.item.size)
+        if name in (f"{OC}fileid", f"{OC}id") and self.item.file_id is not None:
+            # the id it had in the space, as Nextcloud keeps it: clients (nc-py-api) list only
+            # entries that carry one
+            file_id = self.item.file_id
+            return str(file_id) if name == f"{OC}fileid" else self.spaces.oc_id(file_id)  # type: ignore[attr-defined]
         return super().get_property_value(name)  # type: ignore[misc]
 
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
@@ -416,7 +421,7 @@ class OwnCloudMiddleware(BaseMiddleware):
         except (DAVError, DriveError, OSError):
             return []
         file_id = provider.spaces.file_id(place.owner, place.rel, st)
-        headers = [("OC-FileId", f"{file_id:08d}{provider.spaces.instance_id}")]
+        headers = [("OC-FileId", provider.spaces.oc_id(file_id))]
         if not os.path.isdir(place.fs_path):
             headers.append(("OC-ETag", f'"{file_etag(st)}"'))
         return headers

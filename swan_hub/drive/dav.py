@@ -364,7 +364,7 @@ class _Node:
         if name == f"{OC}fileid":
             return str(self.file_id())
         if name == f"{OC}id":
-            return f"{self.file_id():08d}{self.spaces.instance_id}"
+            return self.spaces.oc_id(self.file_id())
         if name == f"{OC}permissions":
             return self.oc_permissions()
         if name == f"{OC}size":
@@ -520,7 +520,7 @@ class DriveFile(_Node, DAVNonCollection):
             raise dav_error(e) from e
         headers = [("OC-ETag", f'"{file_etag(self.st)}"')]
         if self.provider.area == "space":
-            headers.append(("OC-FileId", f"{self.file_id():08d}{self.spaces.instance_id}"))
+            headers.append(("OC-FileId", self.spaces.oc_id(self.file_id())))
         if mtime is not None:
             headers.append(("X-OC-MTime", "accepted"))
         add_response_headers(self.environ, headers)
@@ -966,7 +966,7 @@ def upload_headers(spaces: Spaces, place: Place, st: os.stat_result, environ: di
     headers = [
         ("OC-ETag", etag),
         ("ETag", etag),
-        ("OC-FileId", f"{file_id:08d}{spaces.instance_id}"),
+        ("OC-FileId", spaces.oc_id(file_id)),
     ]
     if environ.get("HTTP_X_OC_MTIME"):
         headers.append(("X-OC-MTime", "accepted"))

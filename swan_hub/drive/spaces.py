@@ -392,6 +392,10 @@ class Spaces:
             self.state.note_seen(owner, parent, changed)
         return ids | added
 
+    def oc_id(self, file_id: int) -> str:
+        """``oc:id`` of a file: its id and the instance's, as ownCloud spells it."""
+        return f"{file_id:08d}{self.instance_id}"
+
     def file_id(self, owner: str, rel: str, st: os.stat_result | None = None) -> int:
         """The id of ``rel`` in ``owner``'s space (see `file_ids`)."""
         if st is None:
@@ -593,7 +597,9 @@ class Spaces:
         st = os.lstat(place.fs_path)
         is_dir = stat.S_ISDIR(st.st_mode)
         size = self.tree().size(place.fs_path) if is_dir else st.st_size
-        item = self.state.add_trash(place.owner, place.rel, "folder" if is_dir else "file", size)
+        kind = "folder" if is_dir else "file"
+        file_id = self.file_id(place.owner, place.rel, st)
+        item = self.state.add_trash(place.owner, place.rel, kind, size, file_id)
         try:
             os.rename(place.fs_path, self.trash_file(place.owner, item.id))
         except OSError:

@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS trash (
     original_path TEXT NOT NULL,
     kind TEXT NOT NULL,
     size INTEGER NOT NULL,
-    deleted_at REAL NOT NULL
+    deleted_at REAL NOT NULL,
+    file_id INTEGER
 );
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -82,7 +83,10 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE INDEX IF NOT EXISTS versions_by_file ON versions (owner, file_id);
 """
 #: Columns added since the first schema, with their definitions (added to older databases).
-ADDED_COLUMNS = {"files": {"inode": "INTEGER", "mtime_ns": "INTEGER"}}
+ADDED_COLUMNS = {
+    "files": {"inode": "INTEGER", "mtime_ns": "INTEGER"},
+    "trash": {"file_id": "INTEGER"},
+}
 INDEXES = "CREATE INDEX IF NOT EXISTS files_by_inode ON files (owner, inode);"
 
 
@@ -135,6 +139,9 @@ class TrashItem:
     kind: str
     size: int
     deleted_at: float
+    #: the id the item had in its space (ids are never given twice); None for an item deleted
+    #: before the drive kept it
+    file_id: int | None = None
 
     @property
     def name(self) -> str:
@@ -479,8 +486,10 @@ class DriveState:
 
     # -- trash and versions -----------------------------------------------------------------------
 
-    def add_trash(self, owner: str, original_path: str, kind: str, size: int) -> TrashItem:
-        item = TrashItem(0, owner, original_path, kind, size, time.time())
+    def add_trash(
+        self, owner: str, original_path: str, kind: str, size: int, file_id: int | None = None
+    ) -> TrashItem:
+        item = TrashItem(0, owner, original_path, kind, size, time.time(), file_id)
         fields = {k: v for k, v in vars(item).items() if k != "id"}
         item.id = self._insert("trash", **fields)
         return item
