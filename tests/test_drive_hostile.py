@@ -351,6 +351,83 @@ def test_a_read_only_recipient_can_neither_lock_nor_upload_into_the_share(drive)
     assert (alice / "handout" / "sheet.txt").read_bytes() == b"read me"
 
 
+LOCK_BODY = (
+    '<?xml version="1.0"?><d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/>'
+    "</d:lockscope><d:locktype><d:write/></d:locktype>"
+    "<d:owner><d:href>office</d:href></d:owner></d:lockinfo>"
+)
+
+
+def _lock(client: httpx.Client, url: str) -> str:
+    r = client.request("LOCK", url, content=LOCK_BODY, headers={"Timeout": "Second-600"})
+    assert r.status_code in (200, 201), r.text
+    return r.headers["Lock-Token"]
+
+
+def test_a_lock_holds_whichever_url_names_the_file(drive):
+    # WebDAV locks guard a file against lost updates: a lock taken through one of the URLs
+    # that reach a file must hold for all of them (the legacy path, a recipient's Shared/
+    # path, a public link, chunking v1), and its token must work through each of them
+    alice, bob = drive.client("alice"), drive.client("bob")
+    files = f"{drive.base}/remote.php/dav/files"
+    legacy = f"{drive.base}/remote.php/webdav"
+    assert alice.request("MKCOL", f"{files}/alice/office").status_code == 201
+    assert alice.put(f"{files}/alice/office/report.docx", content=b"v1").status_code == 201
+    _share(drive, "alice", path="office", shareType="0", shareWith="bob", permissions="15")
+    link = _share(drive, "alice", path="office", shareType="3", publicUpload="true")
+    public = f"{drive.base}/public.php/webdav"
+    report = drive.space("alice") / "office" / "report.docx"
+
+    assert alice.put(f"{legacy}/office/other.txt", content=b"o").status_code == 201
+    token = _lock(alice, f"{files}/alice/office/report.docx")
+    refused = {
+        "legacy path": alice.put(f"{legacy}/office/report.docx", content=b"lost"),
+        "recipient": bob.put(f"{files}/bob/Shared/office/report.docx", content=b"lost"),
+        "public link": httpx.put(
+            f"{public}/report.docx", content=b"lost", auth=(link["token"], "")
+        ),
+        "chunking v1": alice.put(
+            f"{legacy}/office/report.docx-chunking-77-1-0",
+            content=b"lost",
+            headers={"OC-Chunked": "1"},
+        ),
+        "delete": alice.delete(f"{legacy}/office/report.docx"),
+        "move over it": alice.request(
+            "MOVE",
+            f"{legacy}/office/other.txt",
+            headers={"Destination": f"{legacy}/office/report.docx"},
+        ),
+    }
+    assert {what: r.status_code for what, r in refused.items()} == dict.fromkeys(refused, 423)
+    assert report.read_bytes() == b"v1"
+    # the lock is shown wherever the file is seen from
+    found = alice.request(
+        "PROPFIND",
+        f"{legacy}/office/report.docx",
+        headers={"Depth": "0"},
+        content=b'<d:propfind xmlns:d="DAV:"><d:prop><d:lockdiscovery/></d:prop></d:propfind>',
+    )
+    assert found.status_code == 207 and token.strip("<>") in found.text, found.text
+    # the holder writes through another URL with the token
+    with_token = {"If": f"({token})"}
+    r = alice.put(f"{legacy}/office/report.docx", content=b"v2", headers=with_token)
+    assert r.status_code == 204, r.text
+    assert report.read_bytes() == b"v2"
+    r = alice.request("UNLOCK", f"{legacy}/office/report.docx", headers={"Lock-Token": token})
+    assert r.status_code == 204, r.text
+    assert bob.put(f"{files}/bob/Shared/office/report.docx", content=b"v3").status_code == 204
+
+    # and the other way round: the recipient's lock holds against the owner
+    token = _lock(bob, f"{files}/bob/Shared/office/report.docx")
+    assert alice.put(f"{files}/alice/office/report.docx", content=b"lost").status_code == 423
+    assert report.read_bytes() == b"v3"
+    r = bob.request(
+        "UNLOCK", f"{files}/bob/Shared/office/report.docx", headers={"Lock-Token": token}
+    )
+    assert r.status_code == 204, r.text
+    assert alice.put(f"{files}/alice/office/report.docx", content=b"v4").status_code == 204
+
+
 def test_nc_py_api_is_refused_at_the_first_request_of_a_chunked_upload_into_a_read_only_share(
     drive,
 ):

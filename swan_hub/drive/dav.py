@@ -85,6 +85,9 @@ ENV_DESTINATION = "swan_drive.destination"
 #: The name of the stand-in Destination (see `stand_in_destination`); names with the reserved
 #: temp-file prefix can never exist in a space, so no real path can be taken for it.
 DESTINATION_STAND_IN = f"/{TEMP_PREFIX}destination"
+#: Where the lock keys of files and folders of spaces live (see `_Node.get_ref_url`); the
+#: reserved prefix again keeps every real path out of it.
+LOCK_KEYS = f"/{TEMP_PREFIX}lock"
 
 
 #: Sabre's exception class of each status, which ownCloud and Nextcloud name in error bodies
@@ -308,10 +311,22 @@ class _Node:
     _ref_url: str | None = None
 
     def get_ref_url(self) -> str:
-        # WsgiDAV asks for it (and percent-encodes the path again) for every property of
-        # every listed entry; a node's path never changes.
+        """The key WsgiDAV keeps locks (and lock checks) by.
+
+        For what lies in a space it names the file, not the URL: the owner and the path in
+        the owner's space, so that a lock taken through one URL (`/remote.php/dav/files/<u>/`,
+        `/remote.php/webdav/`, a recipient's `Shared/`, a public link) holds for all the others.
+        The provider maps such a key back to a path of its own (`DriveProvider.lock_path`).
+        """
+        # WsgiDAV asks for it for every property of every listed entry; a node never moves.
         if self._ref_url is None:
-            self._ref_url = super().get_ref_url()  # type: ignore[misc]
+            if self.provider.area == "space":
+                key = f"{LOCK_KEYS}/{self.place.owner}/{self.place.rel}"
+                if self.is_collection and self.place.rel:
+                    key += "/"
+                self._ref_url = quote(key)
+            else:
+                self._ref_url = super().get_ref_url()  # type: ignore[misc]
         return self._ref_url
 
     def get_property_value(self, name: str) -> Any:
@@ -802,8 +817,33 @@ class DriveProvider(DAVProvider):
             raise RefusedError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
         return place
 
+    def lock_path(self, key: str, environ: dict) -> str | None:
+        """The path in this provider's view of the file a lock key names (`_Node.get_ref_url`),
+        None where the signed-in user does not see it from here."""
+        owner, rel = split_lock_key(key)
+        user = self._user(environ)
+        root = f"/{user}" if self.user_in_path else ""
+        if owner == user:
+            return f"{root}/{rel}"
+        for name, share in self.spaces.mounts(user).items():
+            below = path_below(owner, rel, share)
+            if below is not None:
+                return f"{root}/{self.spaces.share_folder}/{name}{below}"
+        return None
+
+    def _unkeyed(self, path: str, environ: dict) -> str | None:
+        """``path``, or for a lock key (WsgiDAV turns a lock's key into a path to show the
+        lock's root) the path it names here."""
+        if path == LOCK_KEYS or path.startswith(LOCK_KEYS + "/"):
+            return self.lock_path(path, environ)
+        return path
+
     def get_resource_inst(self, path: str, environ: dict) -> Any:
         self._count_get_resource_inst += 1
+        found = self._unkeyed(path, environ)
+        if found is None:
+            return None
+        path = found
         split = self._split(path, environ)
         if split is None:
             return UsersFolder(path, environ, self._user(environ))
@@ -865,8 +905,17 @@ class PublicLinkProvider(DriveProvider):
         except DriveError as e:
             raise dav_error(e) from e
 
+    def lock_path(self, key: str, environ: dict) -> str | None:
+        link: Share | None = environ.get(ENV_LINK)
+        below = None if link is None else path_below(*split_lock_key(key), link)
+        return None if below is None else below or "/"
+
     def get_resource_inst(self, path: str, environ: dict) -> Any:
         self._count_get_resource_inst += 1
+        found = self._unkeyed(path, environ)
+        if found is None:
+            return None
+        path = found
         place = self.place_for(path, environ)
         if place.share is not None and place.share.item_type == "file" and path.strip("/"):
             return None
@@ -946,6 +995,22 @@ def stand_in_destination(environ: dict) -> None:
     parts = urlsplit(raw)
     stand_in = quote(share + DESTINATION_STAND_IN)
     environ["HTTP_DESTINATION"] = urlunsplit((parts.scheme, parts.netloc, stand_in, "", ""))
+
+
+def split_lock_key(key: str) -> tuple[str, str]:
+    """The owner and the path in the owner's space of a lock key (`_Node.get_ref_url`)."""
+    owner, _, rel = key[len(LOCK_KEYS) + 1 :].partition("/")
+    return owner, rel.strip("/")
+
+
+def path_below(owner: str, rel: str, share: Share) -> str | None:
+    """What follows the shared item in ``owner``'s ``rel`` (``""`` for the item itself, else
+    ``/<rest>``), None when ``rel`` is not at or below ``share``'s item."""
+    if owner != share.owner:
+        return None
+    if rel == share.path or rel.startswith(share.path + "/"):
+        return rel[len(share.path) :]
+    return None
 
 
 def real_path(path: str, environ: dict) -> str:
