@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -17,7 +19,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from dav_servers import free_port
-from test_drive import PROPFIND_BODY, Drive, _share, answering_drive, parse_xml
+from test_drive import OC, PROPFIND_BODY, Drive, _share, answering_drive, parse_xml
 from test_swan_up import start_swan
 
 pytestmark = pytest.mark.hub
@@ -349,6 +351,120 @@ def test_a_read_only_recipient_can_neither_lock_nor_upload_into_the_share(drive)
     assert r.status_code in (403, 404), r.text
     assert sorted(os.listdir(alice / "handout")) == ["sheet.txt"]
     assert (alice / "handout" / "sheet.txt").read_bytes() == b"read me"
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every path below ``folder`` with a file's bytes (None for a folder or a link)."""
+    found: dict[str, bytes | None] = {}
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            path = Path(root, name)
+            is_file = path.is_file() and not path.is_symlink()
+            found[str(path.relative_to(folder))] = path.read_bytes() if is_file else None
+    return found
+
+
+def test_writes_never_land_where_a_link_swapped_in_for_a_folder_points(drive):
+    # carol's own code (a terminal, a kernel) swaps her folder for a link to bob's space and
+    # back, again and again, while she writes into it through the drive: the drive checks the
+    # path and then writes, and nothing it writes may go through the link, whatever moment
+    # the swap hits (uploads, overwrites, folders, copies, moves, version and trash restores)
+    carol, dav = drive.client("carol"), f"{drive.base}/remote.php/dav"
+    files = f"{dav}/files/carol"
+    rounds = 40
+    assert carol.request("MKCOL", f"{files}/work").status_code == 201
+    assert carol.put(f"{files}/source.txt", content=b"copied in").status_code == 201
+    for i in range(rounds):
+        assert carol.put(f"{files}/move-{i}.txt", content=b"moved in").status_code == 201
+    # versions and trash items whose restores write into the folder
+    assert carol.put(f"{files}/work/kept.txt", content=b"first").status_code == 201
+    assert carol.put(f"{files}/work/kept.txt", content=b"second").status_code == 204
+    listing = drive.propfind("carol", "work/kept.txt", "0")
+    file_id = next(iter(listing.values()))[f"{OC}fileid"]
+    for i in range(rounds):
+        assert carol.put(f"{files}/work/bin-{i}.txt", content=b"restored").status_code == 201
+        assert carol.delete(f"{files}/work/bin-{i}.txt").status_code == 204
+    trash = carol.request("PROPFIND", f"{dav}/trashbin/carol/trash", headers={"Depth": "1"})
+    trashed = sorted(
+        href.rsplit("/", 1)[-1]
+        for href in (e.text or "" for e in parse_xml(trash.content).iter(f"{DAV}href"))
+        if "bin-" in href
+    )
+    assert len(trashed) == rounds
+
+    bob_space = drive.space("bob")
+    before = snapshot(bob_space)
+    work = drive.space("carol") / "work"
+    aside = drive.space("carol") / "work.aside"
+    stop = threading.Event()
+    swaps = []
+
+    def put_in_place(make) -> None:
+        """``make`` the folder's name, keeping apart in carol's space what a restore made
+        there meanwhile (restores make missing parents)."""
+        while True:
+            try:
+                return make()
+            except OSError:
+                os.rename(work, work.with_name(f"work.remade-{time.monotonic_ns()}"))
+
+    def swap_again_and_again() -> None:
+        while not stop.is_set():
+            os.rename(work, aside)
+            put_in_place(lambda: os.symlink(bob_space, work))
+            # a few milliseconds each way: about as long as the drive takes from its check
+            # of a path to its write there
+            time.sleep(random.uniform(0, 0.004))  # noqa: S311 - timing, not secrets
+            os.unlink(work)
+            put_in_place(lambda: os.rename(aside, work))
+            swaps.append(1)
+            time.sleep(random.uniform(0, 0.004))  # noqa: S311 - timing, not secrets
+
+    swapper = threading.Thread(target=swap_again_and_again)
+    swapper.start()
+    answers = []
+    try:
+        for i in range(rounds):
+            to = {"Destination": f"{files}/work/moved-{i}.txt"}
+            answers += [
+                carol.put(f"{files}/work/new-{i}.txt", content=b"carol's upload"),
+                carol.put(f"{files}/work/kept.txt", content=b"carol's overwrite"),
+                carol.request("MKCOL", f"{files}/work/folder-{i}"),
+                carol.request(
+                    "COPY",
+                    f"{files}/source.txt",
+                    headers={"Destination": f"{files}/work/copy-{i}.txt"},
+                ),
+                carol.request("MOVE", f"{files}/move-{i}.txt", headers=to),
+                carol.request(
+                    "MOVE",
+                    f"{dav}/trashbin/carol/trash/{quote(trashed[i])}",
+                    headers={"Destination": f"{dav}/trashbin/carol/restore/{trashed[i]}"},
+                ),
+            ]
+            versions = carol.request(
+                "PROPFIND", f"{dav}/versions/carol/versions/{file_id}", headers={"Depth": "1"}
+            )
+            names = [
+                href.rstrip("/").rsplit("/", 1)[-1]
+                for href in (e.text or "" for e in parse_xml(versions.content).iter(f"{DAV}href"))
+            ]
+            if names[1:]:
+                answers.append(
+                    carol.request(
+                        "COPY",
+                        f"{dav}/versions/carol/versions/{file_id}/{names[-1]}",
+                        headers={"Destination": f"{dav}/versions/carol/restore/target"},
+                    )
+                )
+    finally:
+        stop.set()
+        swapper.join()
+    assert len(swaps) > rounds
+    assert not [r for r in answers if r.status_code >= 500], [r.text for r in answers]
+    assert snapshot(bob_space) == before
+    left = [p for p, _ in snapshot(drive.space("carol")).items() if ".~swan" in p]
+    assert not left
 
 
 LOCK_BODY = (

@@ -11,6 +11,7 @@ import ctypes.util
 import errno
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Callable
 
@@ -25,7 +26,7 @@ TEMP_SUFFIX = ".part"
 _RENAME_NOREPLACE = 1
 
 
-def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
+def _load_renameat2() -> Callable[[bytes, bytes, int, int], int] | None:
     """renameat2(2) with RENAME_NOREPLACE: a rename that fails instead of replacing the target."""
     libc_name = ctypes.util.find_library("c")
     if not libc_name:
@@ -34,10 +35,9 @@ def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
     fn = getattr(libc, "renameat2", None)
     if fn is None:
         return None
-    at_fdcwd = -100
 
-    def call(src: bytes, dst: bytes) -> int:
-        if fn(at_fdcwd, src, at_fdcwd, dst, _RENAME_NOREPLACE) == 0:
+    def call(src: bytes, dst: bytes, src_dir_fd: int, dst_dir_fd: int) -> int:
+        if fn(src_dir_fd, src, dst_dir_fd, dst, _RENAME_NOREPLACE) == 0:
             return 0
         return ctypes.get_errno()
 
@@ -45,30 +45,44 @@ def _load_renameat2() -> Callable[[bytes, bytes], int] | None:
 
 
 _renameat2 = _load_renameat2()
+_AT_FDCWD = -100
 
 
-def rename_noreplace(src: str, dst: str) -> None:
+def rename_noreplace(
+    src: str, dst: str, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None
+) -> None:
     """Rename `src` to `dst` unless something is there (FileExistsError): renameat2(2) with
     RENAME_NOREPLACE; where the file system lacks it (some FUSE mounts), a hard link, which
-    never replaces either; for folders there, a check just before the rename."""
+    never replaces either; for folders there, a check just before the rename. Relative names
+    with `src_dir_fd`/`dst_dir_fd` are taken in those open folders (as `os.rename`'s)."""
     if _renameat2 is not None:
-        err = _renameat2(os.fsencode(src), os.fsencode(dst))
+        err = _renameat2(
+            os.fsencode(src),
+            os.fsencode(dst),
+            _AT_FDCWD if src_dir_fd is None else src_dir_fd,
+            _AT_FDCWD if dst_dir_fd is None else dst_dir_fd,
+        )
         if err == 0:
             return
         if err not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
             raise OSError(err, os.strerror(err), dst)
-    if not os.path.isdir(src) or os.path.islink(src):
+    if not stat.S_ISDIR(os.stat(src, dir_fd=src_dir_fd, follow_symlinks=False).st_mode):
         try:
-            os.link(src, dst, follow_symlinks=False)
+            os.link(
+                src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False
+            )
         except OSError as e:
             if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EXDEV):
                 raise
         else:
-            os.unlink(src)
+            os.unlink(src, dir_fd=src_dir_fd)
             return
-    if os.path.lexists(dst):
+    try:
+        os.stat(dst, dir_fd=dst_dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        os.rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+    else:
         raise FileExistsError(errno.EEXIST, "exists", dst)
-    os.rename(src, dst)
 
 
 def make_etag(st: os.stat_result) -> str:

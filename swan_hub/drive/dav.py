@@ -8,10 +8,8 @@ or public link into the WSGI environ before a request gets here).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import shutil
 import stat
 import xml.etree.ElementTree as ET  # noqa: S405 - writes XML, never parses any
 from collections.abc import Iterable
@@ -211,12 +209,12 @@ class _QuotaWriter:
     """The temp file of an upload; refuses bytes beyond ``limit`` (507) while they arrive and,
     at the end, a body shorter or longer than the ``expected`` length the request announced."""
 
-    def __init__(self, path: str, limit: int | None, expected: int | None = None):
+    def __init__(self, spaces: Spaces, path: str, limit: int | None, expected: int | None = None):
         self.path = path
         self.limit = limit
         self.expected = expected
         self.written = 0
-        self._file = open(path, "xb")  # noqa: SIM115 - closed by WsgiDAV after the body
+        self._file = spaces.create_temp(path)  # closed by WsgiDAV after the body
 
     def write(self, data: bytes) -> None:
         self.written += len(data)
@@ -290,7 +288,8 @@ class _Node:
         if self.provider.area == "space":
             self.spaces.make_folder(place)
         else:
-            os.mkdir(place.fs_path, 0o700)
+            with self.spaces.parent_folder(place.fs_path) as (folder, name):
+                os.mkdir(name, 0o700, dir_fd=folder)
 
     def get_creation_date(self) -> float | None:
         return self.st.st_ctime if self.st else None
@@ -431,8 +430,8 @@ class _Node:
             used = self.tree().size(self.place.fs_path) if self.is_collection else 0
             self.spaces.check_quota(dest.owner, used or (self.st.st_size if self.st else 0))
         try:
-            shutil.move(self.place.fs_path, dest.fs_path)
-        except OSError as e:
+            self.spaces.rename(self.place.fs_path, dest.fs_path)
+        except (OSError, DriveError) as e:
             raise dav_error(e) from e
         if self.provider.area == "space":
             if dest.owner == self.place.owner:
@@ -500,9 +499,12 @@ class DriveFile(_Node, DAVNonCollection):
                 raise RefusedError(507, "Not enough space for this upload; nothing was changed")
         try:
             self._writer = _QuotaWriter(
-                self.spaces.temp_beside(self.place.fs_path), limit, announced_length(self.environ)
+                self.spaces,
+                self.spaces.temp_beside(self.place.fs_path),
+                limit,
+                announced_length(self.environ),
             )
-        except OSError as e:
+        except (OSError, DriveError) as e:
             raise dav_error(e) from e
         return self._writer
 
@@ -511,13 +513,13 @@ class DriveFile(_Node, DAVNonCollection):
         if writer is None:
             return
         if with_errors:
-            _unlink(writer.path)
+            self.spaces.discard(writer.path)
             return
         try:
             writer.check_complete()
             mtime = parse_mtime(self.environ)
         except RefusedError:
-            _unlink(writer.path)
+            self.spaces.discard(writer.path)
             raise
         try:
             if self.provider.area == "space":
@@ -528,10 +530,10 @@ class DriveFile(_Node, DAVNonCollection):
                     mtime=mtime,
                 )
             else:
-                os.replace(writer.path, self.place.fs_path)
+                self.spaces.rename(writer.path, self.place.fs_path)
                 self.st = os.stat(self.place.fs_path)
         except (DriveError, OSError) as e:
-            _unlink(writer.path)
+            self.spaces.discard(writer.path)
             raise dav_error(e) from e
         headers = [("OC-ETag", f'"{file_etag(self.st)}"')]
         if self.provider.area == "space":
@@ -549,9 +551,9 @@ class DriveFile(_Node, DAVNonCollection):
             if self.provider.area == "space":
                 self.spaces.publish(dest, temp)
             else:
-                os.replace(temp, dest.fs_path)
+                self.spaces.rename(temp, dest.fs_path)
         except (DriveError, OSError) as e:
-            _unlink(temp)
+            self.spaces.discard(temp)
             raise dav_error(e) from e
         self.copy_properties_to(dest)
 
@@ -1036,8 +1038,3 @@ def upload_headers(spaces: Spaces, place: Place, st: os.stat_result, environ: di
     if environ.get("HTTP_X_OC_MTIME"):
         headers.append(("X-OC-MTime", "accepted"))
     return headers
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
