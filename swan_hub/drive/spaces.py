@@ -688,7 +688,10 @@ class Spaces:
         except OSError as e:
             if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
-            self.copy_file(place.fs_path, target)
+            try:
+                self.copy_file(place.fs_path, target)
+            finally:
+                self._done_with(target)  # kept where it was made: nothing to publish
         versions = self.state.versions(place.owner, file_id)
         kept = retained_versions(
             versions, time.time(), self.versions_max_count, self.versions_thin_out
