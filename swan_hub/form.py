@@ -133,10 +133,18 @@ def format_cpu(cores: float) -> str:
 def _schema_validator() -> Validator:
     # Imported here, not at the top: the hub, the drive and the links service start without
     # jsonschema; only a configured form loads it.
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
+    # An inline config (form_config in Python) may hold tuples and other mappings.
+    types = Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {
+            "array": lambda _, value: isinstance(value, list | tuple),
+            "object": lambda _, value: isinstance(value, Mapping),
+        }
+    )
     with open(SCHEMA_FILE, encoding="utf-8") as f:
-        return Draft202012Validator(json.load(f))
+        schema = json.load(f)
+    return validators.extend(Draft202012Validator, type_checker=types)(schema)
 
 
 def _where(error: ValidationError) -> str:

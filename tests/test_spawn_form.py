@@ -162,6 +162,11 @@ def test_every_bad_key_is_reported_at_once():
     ]
 
 
+def test_an_inline_config_may_use_tuples_for_lists():
+    form = SpawnForm.from_config({"environments": ({"id": "a"},), "cpu": {"choices": (1, 2)}})
+    assert form.validate({"cpu": "2"}).cpu == 2
+
+
 def test_a_broken_config_file_is_named_in_the_message(tmp_path):
     path = tmp_path / "form.yaml"
     path.write_text("environments:\n  - display_name: no id\n")
