@@ -18,6 +18,7 @@ import layers  # noqa: E402
 import listing  # noqa: E402
 import openin  # noqa: E402
 import spawn  # noqa: E402
+import startup  # noqa: E402
 import webdav  # noqa: E402
 
 BENCHMARKS = {
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "drive": drive.main,
     "openin": openin.main,
     "spawn": spawn.main,
+    "startup": startup.main,
     "hubload": hubload.main,
     "layers": layers.main,
     "folders": folders.main,

@@ -28,6 +28,21 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   python3 -m venv .venv
 fi
-echo "==> installing the project into .venv"
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".${SWAN_EXTRAS:-}"
+# pip only when something it installs from changed since the last install (a stamp in .venv
+# holding a hash of the project's metadata, the JavaScript lock file and the extras installed):
+# resolving the dependencies again takes pip a minute even when all of them are installed.
+stamp_file=.venv/swan-install.stamp
+wanted_extras="${SWAN_EXTRAS:-}"
+stamp="$( (cat pyproject.toml js/package.json js/yarn.lock 2>/dev/null; .venv/bin/python -V) |
+  sha256sum | cut -d' ' -f1)"
+installed="$(cat "$stamp_file" 2>/dev/null || true)"
+# the test extras include the plain install, so a test set-up serves ./scripts/up as well
+if [ "$installed" = "$stamp $wanted_extras" ] ||
+  { [ -z "$wanted_extras" ] && [ "${installed%% *}" = "$stamp" ]; }; then
+  :
+else
+  echo "==> installing the project into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".${wanted_extras}"
+  echo "$stamp $wanted_extras" >"$stamp_file"
+fi

@@ -8,32 +8,21 @@ hold spawner or authenticator logic; those live in `spawner.py` and `auth.py`.
 from __future__ import annotations
 
 import argparse
+import errno
+import fcntl
 import os
 import secrets
 import shutil
 import socket
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jupyterhub.app import JupyterHub
-from jupyterhub.proxy import ConfigurableHTTPProxy
-from traitlets import Dict, Unicode
-from traitlets.config import Config
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
-from swan_hub.auth import (
-    CREDENTIALS_FILE,
-    PASSWORDS_FILE,
-    SwanDemoAuthenticator,
-    ensure_demo_credentials,
-)
-from swan_hub.links import links_service
-from swan_hub.spawner import (
-    SwanLocalSpawner,
-    UnsafeUsernameError,
-    credentials_from_api_token,
-    filesystem_safe_name,
-)
+# JupyterHub, the spawners and the authenticator are imported where they are used, not here:
+# `swan --help` and a refused start must not wait seconds for JupyterHub to load.
 
 DOCKER_FORM_CONFIG = os.path.join(os.path.dirname(__file__), "docker_form.yaml")
 DOCKER_HINT = (
@@ -42,16 +31,17 @@ DOCKER_HINT = (
     "with docker/build-image --tag swan-singleuser:latest."
 )
 
-STORAGE_LINES = {
-    "drive": "  notebook servers reach their space through the drive (WebDAV + OCS, sharing on)",
-    "posix": "  notebook servers read their space as a folder (--storage posix: no sharing)",
-}
-
 PROXY_INSTALL_HINT = (
     "configurable-http-proxy was not found on PATH. JupyterHub needs it to route requests.\n"
     "Install it with:  npm install -g configurable-http-proxy\n"
     "(npm comes with Node.js, e.g. `apt-get install nodejs npm`)."
 )
+
+#: Seconds JupyterHub waits for a managed service (the drive, the links service) to answer, and
+#: for a user's server to start and to answer: minutes, not its defaults of 30-60 s, because on a
+#: loaded machine (two cores shared with builds) the first start of each takes that long.
+SERVICE_START_TIMEOUT = 120
+SPAWN_TIMEOUT = 180
 
 
 def _version() -> str:
@@ -107,6 +97,12 @@ class DataDir:
 
 def build_config(args: argparse.Namespace, data: DataDir) -> Config:
     """The hub configuration of `swan up`; an admin's ``-f`` file is loaded on top of it."""
+    from traitlets.config import Config
+
+    from swan_hub.auth import CREDENTIALS_FILE, SwanDemoAuthenticator
+    from swan_hub.links import links_service
+    from swan_hub.spawner import SwanLocalSpawner
+
     c = Config()
     c.JupyterHub.ip = args.ip
     c.JupyterHub.port = args.port
@@ -135,7 +131,7 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
     c.SwanLocalSpawner.jupyter_dir_template = data.template(data.runtime)
 
     # The badge and the link generator page of "Open in SWAN" (/services/swan-links/).
-    c.JupyterHub.services.append(links_service(free_port()))
+    c.JupyterHub.services.append({**links_service(free_port()), "timeout": SERVICE_START_TIMEOUT})
 
     c.JupyterHub.authenticator_class = SwanDemoAuthenticator
     c.SwanDemoAuthenticator.credentials_file = os.path.join(data.hub, CREDENTIALS_FILE)
@@ -151,6 +147,8 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
         c.JupyterHub.load_groups = {args.demo_group: {"users": list(args.users)}}
     if args.debug:
         c.Application.log_level = "DEBUG"
+    c.Spawner.start_timeout = SPAWN_TIMEOUT
+    c.Spawner.http_timeout = SPAWN_TIMEOUT
     return c
 
 
@@ -182,6 +180,7 @@ def add_drive_service(c: Config, data: DataDir, port: int, *, public_url: str) -
             "command": [*command, f"--public-url={public_url}"],
             "oauth_no_confirm": True,
             "display": True,
+            "timeout": SERVICE_START_TIMEOUT,
         }
     )
     c.JupyterHub.load_roles = [
@@ -199,6 +198,8 @@ def use_drive_as_storage(c: Config, port: int) -> None:
     credentials are the server's own API token, given the drive's scope, so a server acts
     with its user's rights and no more; the hub revokes the token when the server stops.
     """
+    from swan_hub.spawner import credentials_from_api_token
+
     c.SwanSpawnerMixin.webdav_url_template = (
         f"http://127.0.0.1:{port}/{DRIVE_PREFIX}/remote.php/dav/files/{{username}}/"
     )
@@ -206,64 +207,9 @@ def use_drive_as_storage(c: Config, port: int) -> None:
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
 
 
-class SwanHub(JupyterHub):
-    """JupyterHub as run by `swan up`: no implicit ./jupyterhub_config.py, a start banner."""
-
-    swan_data_dir = Unicode("", help="The data directory of `swan up`, for the banner.")
-    swan_demo_passwords = Dict(help="Demo users and their plain passwords, for the banner.")
-    swan_storage = Unicode(
-        "drive", help="How servers reach their space (--storage), for the banner."
-    )
-
-    def load_config_file(self, filename: str, path: Any = None) -> None:
-        # JupyterHub's default would pick up a jupyterhub_config.py from whatever directory
-        # `swan up` was started in; only a file the admin names with -f is loaded.
-        if "config_file" in self.config.JupyterHub:
-            super().load_config_file(filename, path=path)
-
-    async def initialize(self, *args: Any, **kwargs: Any) -> None:
-        await super().initialize(*args, **kwargs)
-        proxy = getattr(self, "proxy", None)
-        if (
-            isinstance(proxy, ConfigurableHTTPProxy)
-            and proxy.should_start
-            and shutil.which(proxy.command[0]) is None
-        ):
-            print(PROXY_INSTALL_HINT, file=sys.stderr)
-            self.exit(1)
-
-    async def start(self) -> None:
-        await super().start()
-        print(self._banner(), flush=True)
-
-    def _banner(self) -> str:
-        host = self.ip if self.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
-        url = f"http://{host}:{self.port}{self.base_url}"
-        lines = ["", f"SWAN is running at {url}", ""]
-        if isinstance(self.authenticator, SwanDemoAuthenticator):
-            lines.append("Log in with one of the demo users:")
-            width = max((len(n) for n in self.swan_demo_passwords), default=0)
-            for name, password in self.swan_demo_passwords.items():
-                shown = password or "(unchanged; not stored, restart with --reset-passwords)"
-                lines.append(f"    {name.ljust(width)}  {shown}")
-            lines.append(f"(also in {os.path.join(self.swan_data_dir, 'hub', PASSWORDS_FILE)})")
-        else:
-            lines.append(f"Log in with {type(self.authenticator).__name__}.")
-        lines += [
-            "",
-            f"Data directory: {self.swan_data_dir}",
-            f"  storage spaces: {os.path.join(self.swan_data_dir, 'users', '<name>')}",
-            STORAGE_LINES[self.swan_storage],
-            f"Drive (web page, WebDAV and desktop sync clients): {url}services/drive/",
-            "  sync clients log in with the hub user name and a token from "
-            f"{url}hub/token as password",
-            "Stop with Ctrl-C.",
-            "",
-        ]
-        return "\n".join(lines)
-
-
 def _user_list(text: str) -> list[str]:
+    from swan_hub.spawner import UnsafeUsernameError, filesystem_safe_name
+
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
     if not names:
         raise argparse.ArgumentTypeError("give at least one user name")
@@ -372,6 +318,10 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Refused(Exception):
+    """`swan up` will not start; the message is the one sentence the user reads."""
+
+
 def up(args: argparse.Namespace) -> int:
     """Run `swan up` until Ctrl-C or SIGTERM; returns the exit status."""
     if args.config and not os.path.isfile(args.config):
@@ -391,8 +341,16 @@ def up(args: argparse.Namespace) -> int:
         print(DOCKER_HINT, file=sys.stderr)
         return 1
     data = DataDir(args.data_dir)
-    data.create()
-    passwords = ensure_demo_credentials(data.hub, args.users, reset=args.reset_passwords)
+    try:
+        # Held until this process ends (the kernel drops it even on SIGKILL).
+        lock = lock_data_dir(data)
+        check_ports_free(args)
+        passwords = _demo_passwords(data, args)
+    except Refused as e:
+        print(f"swan up: {e}", file=sys.stderr)
+        return 1
+
+    from swan_hub.hub import SwanHub
 
     hub = SwanHub.instance(config=build_config(args, data))
     hub.swan_data_dir = data.root
@@ -400,7 +358,67 @@ def up(args: argparse.Namespace) -> int:
     hub.swan_storage = args.storage
     # argv=[]: the hub must not parse swan's own command line.
     SwanHub.launch_instance(argv=[])
+    os.close(lock)
     return 0
+
+
+LOCK_FILE = "swan-up.lock"
+
+
+def lock_data_dir(data: DataDir) -> int:
+    """Create the data directory and take its lock (an open file descriptor), or refuse:
+    two hubs on one data directory would stop each other's proxy and share one database."""
+    try:
+        data.create()
+        fd = os.open(os.path.join(data.hub, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise Refused(
+            f"cannot use {data.root} as the data directory: {e.strerror or e}; "
+            "give a writable one with --data-dir."
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise Refused(
+            f"another swan up (pid {holder}) is running on the data directory {data.root}; "
+            "stop it first, or give another --data-dir."
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
+def check_ports_free(args: argparse.Namespace) -> None:
+    """Refuse to start when a port `swan up` must listen on is taken: its proxy would fail
+    while another program (another swan up?) answers in its place."""
+    wanted = [("--port", args.ip, args.port)]
+    for option, port in (("--hub-port", args.hub_port), ("--proxy-api-port", args.proxy_api_port)):
+        if port:
+            wanted.append((option, "127.0.0.1", port))
+    for option, ip, port in wanted:
+        with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
+            # as the proxy and the hub bind: a port left in TIME_WAIT by a stopped run is free
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((ip, port))
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:
+                    raise Refused(f"cannot listen on {ip or '*'}:{port}: {e.strerror}.") from None
+                raise Refused(
+                    f"port {port} on {ip or 'every address'} is in use (another swan up?); "
+                    f"stop what uses it, or choose another {option}."
+                ) from None
+
+
+def _demo_passwords(data: DataDir, args: argparse.Namespace) -> dict[str, str]:
+    from swan_hub.auth import ensure_demo_credentials
+
+    try:
+        return ensure_demo_credentials(data.hub, args.users, reset=args.reset_passwords)
+    except OSError as e:
+        raise Refused(f"cannot keep the demo passwords in {data.hub}: {e.strerror or e}.") from None
 
 
 def _docker_answers() -> bool:

@@ -420,9 +420,12 @@ class SwanSpawnerMixin(_MixinBase):
     #: the credentials last handed over (the credentials file's JSON object), None without
     _credentials: dict[str, Any] | None = None
     _credentials_task: asyncio.Task | None = None
+    #: true while start() runs: a poll then may find no process yet, which is no death
+    _starting = False
     #: whether the running server was given credentials; kept in the spawner's state, so that
-    #: a restarted hub goes on refreshing them. Only stop() clears it (not clear_state(), which
-    #: LocalProcessSpawner calls in the middle of stopping), and takes the credentials away.
+    #: a restarted hub goes on refreshing them. Only the end of the server clears it (stop(), a
+    #: poll that finds it gone, a failed start; not clear_state(), which LocalProcessSpawner
+    #: calls in the middle of stopping), and takes the credentials away.
     _credentials_handed_over = False
     #: one hand-over or removal at a time (made on first use, in the hub's event loop)
     _credentials_lock_instance: asyncio.Lock | None = None
@@ -516,6 +519,10 @@ class SwanSpawnerMixin(_MixinBase):
     async def _refresh_credentials_while_running(self) -> None:
         while True:
             await asyncio.sleep(self.credentials_refresh_interval)
+            # A server that died (killed, crashed) gets no stop() from JupyterHub: find out
+            # here, so the refresh never outlives it (poll() then takes the credentials away).
+            if await self.poll() is not None:
+                return
             try:
                 await self.refresh_credentials()
             except Exception:
@@ -543,7 +550,28 @@ class SwanSpawnerMixin(_MixinBase):
         if status is None and self._credentials_handed_over:
             # after a restart of the hub, whose refresh task died with it
             self._keep_credentials_fresh()
+        elif status is not None and not self._starting:
+            # The server is gone without stop(): JupyterHub calls stop() only for a server
+            # its poll finds alive. Whatever ended it, its credentials go with it.
+            await self._take_credentials_away(self._end_credentials_refresh())
         return status
+
+    def _end_credentials_refresh(self) -> bool:
+        """Stop refreshing the credentials; returns whether any were handed over."""
+        handed_over, self._credentials_handed_over = self._credentials_handed_over, False
+        task, self._credentials_task = self._credentials_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        return handed_over
+
+    async def _take_credentials_away(self, handed_over: bool) -> None:
+        if handed_over:
+            async with self._credentials_lock:
+                try:
+                    await self.discard_credentials()
+                except Exception:
+                    self.log.exception("Removing the storage credentials of %s", self._log_name)
+        self._credentials = None
 
     # --- spawn progress ------------------------------------------------------------------
 
@@ -611,6 +639,7 @@ class SwanSpawnerMixin(_MixinBase):
     async def start(self) -> Any:
         self._progress_events = []
         self._concrete_start_began = self._start_returned = False
+        self._starting = True
         try:
             if self.spawn_form is not None:
                 # The REST API hands user_options over unchecked: validate every spawn here.
@@ -625,29 +654,25 @@ class SwanSpawnerMixin(_MixinBase):
             await self.hand_over_credentials()
             self._concrete_start_began = True
             result = await super().start()
+        except BaseException:
+            # A failed start leaves no credentials behind for a server that never ran.
+            await self._take_credentials_away(self._end_credentials_refresh())
+            raise
         finally:
             self._start_returned = True
+            self._starting = False
         if self._credentials_handed_over:
             self._keep_credentials_fresh()
         return result
 
     async def stop(self, now: bool = False) -> Any:
-        # Cleared first: LocalProcessSpawner polls while it stops, and a poll must not start
+        # Ended first: LocalProcessSpawner polls while it stops, and a poll must not start
         # the refresh again.
-        handed_over, self._credentials_handed_over = self._credentials_handed_over, False
-        if self._credentials_task is not None:
-            self._credentials_task.cancel()
-            self._credentials_task = None
+        handed_over = self._end_credentials_refresh()
         try:
             return await super().stop(now=now)
         finally:
-            if handed_over:
-                async with self._credentials_lock:
-                    try:
-                        await self.discard_credentials()
-                    except Exception:
-                        self.log.exception("Removing the storage credentials of %s", self._log_name)
-            self._credentials = None
+            await self._take_credentials_away(handed_over)
 
 
 class SwanContainerMixin(SwanSpawnerMixin):

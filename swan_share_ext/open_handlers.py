@@ -20,8 +20,6 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from swan_hub.links import link_set
-
 from .open_config import SwanOpenIn
 from .open_run import OpenRun, policy_of, refusal_event, view_url
 from .open_safety import Refused
@@ -214,6 +212,10 @@ class LinksApiHandler(OpenMixin, APIHandler):
             self.link_reader().plan(params)
         except Refused as e:
             raise web.HTTPError(e.status, e.message) from e
+        # The link's shape is the hub's (swan_hub.links, shared with its links service); asked
+        # for here only, so importing this extension does not import the hub's package.
+        from swan_hub.links import link_set
+
         links = link_set(self.hub_url(), params, service=self.open_settings.links_service_name)
         self.finish(json.dumps(links))
 

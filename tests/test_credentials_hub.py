@@ -8,8 +8,10 @@ the credentials file, without a restart."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +22,14 @@ from dav_servers import shared_root
 from test_swan_up import (
     NOTEBOOK,
     Swan,
+    _processes,
     log_in,
+    start_server,
     start_swan,
     user_api,
     user_servers,
     wait_until_ready,
+    wait_until_stopped,
 )
 from test_webdav_storage import BearerDavServer
 
@@ -155,3 +160,32 @@ def test_a_token_renewed_by_the_hub_reaches_the_running_server_without_a_restart
     while user_servers(hub, "alice") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not credentials.exists()  # taken away when the server stops
+
+
+def test_a_killed_server_leaves_no_credentials_file_and_no_refresh_behind(tmp_path):
+    # JupyterHub calls no Spawner.stop() for a server its poll finds dead: the credentials
+    # must go with the server anyway, and their refresh must end.
+    config = tmp_path / "fast_poll.py"
+    config.write_text(
+        "c.Spawner.poll_interval = 1\nc.SwanSpawnerMixin.credentials_refresh_interval = 0.5\n"
+    )
+    swan = start_swan(tmp_path, "-f", str(config), users="alice")
+    try:
+        log_in(swan, "alice")
+        start_server(swan, "alice")
+        credentials = swan.data / "credentials" / "alice" / "storage.json"
+        assert credentials.is_file()
+        servers = [
+            pid
+            for pid, (_, _, cmd) in _processes().items()
+            if "jupyterhub-singleuser" in cmd and str(swan.data) in cmd
+        ]
+        assert len(servers) == 1
+        os.kill(servers[0], signal.SIGKILL)
+
+        wait_until_stopped(swan, "alice")
+        time.sleep(3)  # six refresh intervals
+        assert not credentials.exists()
+        assert "Refreshing the storage credentials" not in swan.output()
+    finally:
+        swan.kill_everything()

@@ -146,6 +146,7 @@ def start_swan(
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            swan.kill_everything()  # whatever it started before it failed
             pytest.fail(f"swan up exited with {proc.returncode}:\n{swan.output()[-4000:]}")
         try:
             if httpx.get(f"{swan.url}/hub/api", timeout=2).status_code == 200:
@@ -381,16 +382,19 @@ def test_sigterm_stops_the_hub_the_proxy_and_every_user_server(tmp_path):
         swan.kill_everything()
 
 
-def run_swan_up(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """Run `swan up` expecting it to stop at once (a refused start), with ``env`` changes."""
+def run_swan_up(
+    workdir: Path, *args: str, data: Path | None = None, port: int = 0, **env: str
+) -> subprocess.CompletedProcess:
+    """Run `swan up` expecting it to end by itself (a refused or failed start), with ``env``
+    changes; by default on ``workdir/data`` and a free port."""
     return subprocess.run(
-        [*swan_command(), "up", "--data-dir", str(workdir / "data")]
-        + ["--port", str(free_port()), *args],
+        [*swan_command(), "up", "--data-dir", str(data or workdir / "data")]
+        + ["--port", str(port or free_port()), *args],
         cwd=workdir,
         env={**swan_env(), **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
     )
 
 

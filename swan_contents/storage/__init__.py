@@ -1,4 +1,10 @@
-"""Storage drivers behind one async interface; see `base.Storage`."""
+"""Storage drivers behind one async interface; see `base.Storage`.
+
+The drivers are imported on first use (`swan_contents.storage.WebDAVStorage` stays a class path),
+so that the interface and `ondisk` load without httpx and the drivers' dependencies.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     AlreadyExists,
@@ -21,8 +27,12 @@ from .base import (
     StorageUnavailable,
     normalize_path,
 )
-from .posix import PosixStorage
-from .webdav import WebDAVStorage
+
+if TYPE_CHECKING:
+    from .posix import PosixStorage
+    from .webdav import WebDAVStorage
+
+_DRIVERS = {"PosixStorage": "posix", "WebDAVStorage": "webdav"}
 
 __all__ = [
     "AlreadyExists",
@@ -47,3 +57,11 @@ __all__ = [
     "WebDAVStorage",
     "normalize_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DRIVERS:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_DRIVERS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,7 +28,7 @@ from wsgidav.dav_error import (
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
-from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.ondisk import TEMP_PREFIX
 
 from .spaces import (
     PERM_CREATE,

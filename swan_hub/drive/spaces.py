@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from swan_contents.storage.posix import TEMP_PREFIX, TEMP_SUFFIX, make_etag, rename_noreplace
+from swan_contents.storage.ondisk import TEMP_PREFIX, TEMP_SUFFIX, make_etag, rename_noreplace
 from swan_hub.ownership import hand_over
 
 from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, FileRecord, Seen, Share, Version

@@ -19,7 +19,7 @@ import threading
 from inotify_simple import INotify
 from inotify_simple import flags as IN
 
-from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.ondisk import TEMP_PREFIX
 
 log = logging.getLogger("swan_hub.drive")
 

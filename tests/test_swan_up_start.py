@@ -1,0 +1,109 @@
+"""Starting `swan up` as a newcomer does, and failing to: a second instance on the same data
+directory or the same port is refused without touching the first, an unusable data directory
+and a failed start each end in one sentence, and a failed start leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from test_swan_up import request_token, run_swan_up, start_swan
+
+from swan_hub.cli import free_port
+
+pytestmark = pytest.mark.hub
+
+
+def assert_said_why_in_one_sentence(done: subprocess.CompletedProcess, *words: str) -> str:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "SWAN is running" not in done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("swan up: "), done.stderr[-3000:]
+    for word in words:
+        assert word in last
+    return last
+
+
+def leftovers(workdir: Path) -> list[str]:
+    """Processes other than this one working in ``workdir`` or naming it."""
+    found = []
+    for process in psutil.process_iter(["pid", "cwd", "cmdline", "status"]):
+        if process.pid == os.getpid() or process.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if process.info["cwd"] == str(workdir) or str(workdir) in cmdline:
+            found.append(f"{process.pid} {cmdline}")
+    return found
+
+
+def test_a_second_swan_up_on_the_same_data_dir_is_refused_and_the_first_runs_on(tmp_path):
+    first = start_swan(tmp_path, users="alice")
+    try:
+        proxy = int((first.data / "hub" / "proxy.pid").read_text())
+        done = run_swan_up(tmp_path, "--users", "alice", data=first.data)
+
+        assert_said_why_in_one_sentence(done, "another swan up", f"pid {first.proc.pid}")
+        assert psutil.pid_exists(proxy)
+        assert int((first.data / "hub" / "proxy.pid").read_text()) == proxy
+        assert request_token(first, "alice", first.passwords()["alice"]).status_code in (200, 201)
+    finally:
+        first.kill_everything()
+
+
+def test_a_second_swan_up_on_a_busy_port_is_refused_before_it_prints_passwords(tmp_path):
+    first = start_swan(tmp_path, users="alice")
+    try:
+        port = int(first.url.rsplit(":", 1)[1])
+        other = tmp_path / "other"
+        other.mkdir()
+        done = run_swan_up(other, "--users", "alice", port=port)
+
+        assert_said_why_in_one_sentence(done, f"port {port}", "--port")
+        assert "alice" not in done.stdout
+        assert not (other / "data" / "hub" / "proxy.pid").exists()
+        assert request_token(first, "alice", first.passwords()["alice"]).status_code in (200, 201)
+    finally:
+        first.kill_everything()
+
+
+def test_a_data_dir_that_cannot_be_created_is_named_in_one_sentence(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder\n")
+    done = run_swan_up(tmp_path, data=tmp_path / "a-file" / "data")
+
+    assert_said_why_in_one_sentence(done, "cannot use", "--data-dir")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+#: A service that never answers; stopped with SIGINT like any service, it ends without a word.
+SLEEP = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); time.sleep(600)"
+
+
+def test_a_failed_start_stops_the_proxy_and_every_service_it_started(tmp_path):
+    # A third service that never answers fails the start after the proxy, the links service
+    # and the drive are running.
+    config = tmp_path / "slow_service.py"
+    config.write_text(
+        f"import sys\nSLEEP = {SLEEP!r}\n"
+        "c.JupyterHub.services.append({\n"
+        "    'name': 'never-answers',\n"
+        f"    'url': 'http://127.0.0.1:{free_port()}',\n"
+        "    'command': [sys.executable, '-c', SLEEP],\n"
+        "    'timeout': 3,\n"
+        "})\n"
+    )
+    done = run_swan_up(tmp_path, "--users", "alice", "-f", str(config))
+    try:
+        assert "Starting managed service drive" in done.stderr  # started before the failure
+        assert_said_why_in_one_sentence(done, "never-answers", "did not answer")
+        deadline = time.monotonic() + 30
+        while leftovers(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert leftovers(tmp_path) == []
+    finally:
+        for line in leftovers(tmp_path):
+            psutil.Process(int(line.split()[0])).kill()
