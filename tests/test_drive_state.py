@@ -4,6 +4,7 @@ survives a restart of the drive, and a database of an earlier release is brought
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 
@@ -168,3 +169,36 @@ def test_a_database_of_a_newer_release_is_refused_and_left_untouched(tmp_path):
     assert schema_version(db) == newer
     assert db.execute("SELECT name FROM files").fetchall() == [("kept.txt",)]
     db.close()
+
+
+def test_migrations_started_at_once_by_several_connections_run_once(tmp_path):
+    path = tmp_path / "drive.sqlite"
+    ran = []
+
+    def add_colour(db: sqlite3.Connection) -> None:
+        ran.append("colour")
+        db.execute("ALTER TABLE files ADD COLUMN colour TEXT")
+
+    steps = (*MIGRATIONS, add_colour)
+    start = threading.Barrier(4)
+    reached: list[int] = []
+    failed: list[BaseException] = []
+
+    def open_and_migrate() -> None:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        start.wait()
+        try:
+            reached.append(migrate(db, steps))
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            failed.append(e)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=open_and_migrate) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failed
+    assert reached == [len(steps)] * 4
+    assert ran == ["colour"]
