@@ -412,7 +412,7 @@ class _Node:
                 self.spaces.to_trash(self.place)
             else:
                 remove_tree(self.place.fs_path)
-        except OSError as e:
+        except (OSError, DriveError) as e:
             raise dav_error(e) from e
         return True
 
@@ -664,7 +664,7 @@ class DriveFolder(_Node, DAVCollection):
             self.spaces.sweep_abandoned_uploads(self.place.owner)
         try:
             self._make_folder(self.place.child(name))
-        except OSError as e:
+        except (OSError, DriveError) as e:
             raise dav_error(e) from e
 
     def _check_new_name(self, name: str) -> None:
@@ -686,7 +686,7 @@ class DriveFolder(_Node, DAVCollection):
             _require_create(self.provider, dest_path, self.environ)
             try:
                 self._make_folder(dest)
-            except OSError as e:
+            except (OSError, DriveError) as e:
                 raise dav_error(e) from e
         self.copy_properties_to(dest)
 
