@@ -10,8 +10,7 @@ import pytest
 from ocs_replay import OCSReplay
 from traitlets.config import Config
 
-from swan_share_ext.ocs import OCSShareBackend
-from swan_share_ext.shares_backend import (
+from swan_share_ext.sharing.backend import (
     InvalidShareRequest,
     NewShare,
     ShareForbidden,
@@ -19,6 +18,7 @@ from swan_share_ext.shares_backend import (
     SharingAuthFailed,
     SharingUnavailable,
 )
+from swan_share_ext.sharing.ocs import OCSShareBackend
 
 SETTINGS = {
     "nextcloud": {"api_version": "2"},
