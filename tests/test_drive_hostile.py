@@ -408,7 +408,7 @@ def test_link_passwords_are_refused_for_a_while_after_a_few_wrong_guesses(drive)
 
 
 def test_the_failure_counts_of_link_passwords_stay_bounded():
-    from swan_hub.drive.app import FailureLimit
+    from swan_hub.drive.auth import FailureLimit
 
     limit = FailureLimit(2, window=60, max_keys=100)
     for i in range(10_000):
