@@ -27,6 +27,11 @@ OCS_SHARES = "apps/files_sharing/api/v1/"
 STATUS_PATHS = ("/status.php", "/ocs/v1.php/cloud/status", "/ocs/v2.php/cloud/status")
 
 
+def _unauthorized(start_response: StartResponse, credentials: str) -> list[bytes]:
+    """A 401 that asks WebDAV clients for Basic auth with ``credentials``."""
+    return plain(start_response, 401, f"Log in with {credentials}", [WWW_AUTHENTICATE])
+
+
 class DriveWSGI:
     """The WSGI application of the drive behind ``base_path`` (e.g. ``/services/drive``);
     ``service`` is the `DriveService` whose settings it follows."""
@@ -156,12 +161,7 @@ class DriveWSGI:
     def _user_dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         caller = self.auth.caller(environ)
         if caller is None:
-            return plain(
-                start_response,
-                401,
-                "Log in with your hub user name and a hub API token",
-                [WWW_AUTHENTICATE],
-            )
+            return _unauthorized(start_response, "your hub user name and a hub API token")
         if not self.auth.csrf_ok(environ, caller):
             return plain(start_response, 403, "Missing or wrong request token")
         environ[ENV_USER] = caller.name
@@ -171,12 +171,7 @@ class DriveWSGI:
     def _link_dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         link = self.auth.link_for_basic(environ)
         if link is None:
-            return plain(
-                start_response,
-                401,
-                "Log in with the link token and its password",
-                [WWW_AUTHENTICATE],
-            )
+            return _unauthorized(start_response, "the link token and its password")
         environ[ENV_LINK] = link
         environ["wsgidav.auth.user_name"] = f"link:{link.id}"
         return self._dav(environ, start_response)
