@@ -148,6 +148,7 @@ def parse_xml(body: bytes) -> Element:
     (the expat shipped with Python also limits entity amplification). This is what defusedxml
     guards against, at the C parser's speed, which matters for listings of thousands of entries.
     """
+    _refuse_other_encodings(body)
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise UnreadableXML("an XML answer with a document type declaration is refused")
     return fromstring(body)  # noqa: S314 - UTF-8 without a DTD, so no entities (checked above)
