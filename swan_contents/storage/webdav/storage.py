@@ -271,7 +271,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
     # -- URLs and paths -----------------------------------------------------------------------
 
     @property
-    def location(self) -> str:  # type: ignore[override]
+    def location(self) -> str:
         return self.url
 
     @property
