@@ -153,6 +153,9 @@ async def test_a_plain_webdav_server_is_plain_without_asking_anything():
     )
     assert (await storage.capabilities()).dialect == "plain"
     assert not await storage.keeps_versions()
+    # the seam's optional capabilities: none of them on a plain server
+    assert await storage.versions() is None and await storage.trash_bin() is None
+    assert storage.local_folder() is None and not storage.versions_beside_files
 
 
 async def test_nextcloud_versions_are_listed_read_and_restored_on_the_server(tmp_path):
