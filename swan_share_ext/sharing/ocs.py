@@ -2,26 +2,28 @@
 the suite's own drive service), spoken over one async HTTP client.
 
 It owns the dialect differences between those servers and the translation of OCS answers into
-`Share`, `Sharee` and `ShareError`. It must not decide what a user may share: the storage does.
+`StorageShare`, `Sharee` and `ShareError`. It must not decide what a user may share: the storage
+does.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
-from traitlets import Bool, Enum, Float, Unicode, default
+from traitlets import Bool, Enum, Float, TraitError, Unicode, default
 
 from swan_contents.storage import credentials as storage_credentials
 from swan_contents.storage.base import CredentialsUnavailable, normalize_path
+from swan_contents.storage.connection import StorageConnection
 
-from .shares_backend import (
+from .backend import (
     InvalidShareRequest,
     NewShare,
-    Share,
     ShareBackend,
     Sharee,
     ShareError,
@@ -29,6 +31,7 @@ from .shares_backend import (
     ShareNotFound,
     SharingAuthFailed,
     SharingUnavailable,
+    StorageShare,
 )
 
 SHARES_API = "apps/files_sharing/api/v1"
@@ -42,11 +45,6 @@ CODE_OF_STATE = {"accepted": "0", "pending": "1", "declined": "2", "all": "all"}
 OCS_OK = (100, 200)
 #: Reva's own codes besides the HTTP-like ones (cs3org/reva ocs/response).
 REVA_SERVER_ERROR, REVA_UNAUTHORIZED, REVA_NOT_FOUND, REVA_UNKNOWN = 996, 997, 998, 999
-
-
-#: Where the storage driver's settings live: `c.WebDAVStorage.*`, else the variables and the
-#: credentials file of swan_contents.storage.credentials.
-STORAGE_SECTION = "WebDAVStorage"
 
 
 def split_dav_url(url: str) -> tuple[str, str, str]:
@@ -132,9 +130,8 @@ class OCSShareBackend(ShareBackend):
     @default("username")
     def _default_username(self) -> str:
         return (
-            self._storage_setting("username")
+            self.storage_connection.username
             or self._dav_url_parts[1]
-            or os.environ.get(storage_credentials.USER_ENV, "")
             or os.environ.get("JUPYTERHUB_USER", "")
         )
 
@@ -147,7 +144,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("token_file")
     def _default_token_file(self) -> str:
-        return self._storage_setting("token_file")
+        return self.storage_connection.token_file
 
     password_file = Unicode(
         config=True,
@@ -158,7 +155,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("password_file")
     def _default_password_file(self) -> str:
-        return self._storage_setting("password_file")
+        return self.storage_connection.password_file
 
     credentials_file = Unicode(
         config=True,
@@ -169,8 +166,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("credentials_file")
     def _default_credentials_file(self) -> str:
-        from_environment = os.environ.get(storage_credentials.CREDENTIALS_ENV, "")
-        return self._storage_setting("credentials_file") or from_environment
+        return self.storage_connection.credentials_file
 
     token_env = Unicode(
         config=True,
@@ -181,7 +177,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("token_env")
     def _default_token_env(self) -> str:
-        return self._storage_setting("token_env") or storage_credentials.TOKEN_ENV
+        return self.storage_connection.token_env
 
     password_env = Unicode(
         config=True,
@@ -192,7 +188,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("password_env")
     def _default_password_env(self) -> str:
-        return self._storage_setting("password_env") or storage_credentials.PASSWORD_ENV
+        return self.storage_connection.password_env
 
     path_prefix = Unicode(
         config=True,
@@ -213,26 +209,42 @@ class OCSShareBackend(ShareBackend):
     )
 
     verify_tls = Bool(
-        True,
         config=True,
-        help="Check the storage's TLS certificate. Turn off only for a test server.",
+        help="""Check the storage's TLS certificate. Turn off only for a test server. Defaults
+        to the storage driver's (c.WebDAVStorage.verify_tls).""",
     )
+
+    @default("verify_tls")
+    def _default_verify_tls(self) -> bool:
+        return self.storage_connection.verify_tls
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._client: httpx.AsyncClient | None = None
         self._dialect: str | None = None if self.dialect == "auto" else self.dialect
-        self._storage_auth = storage_credentials.StorageAuth.configured_by(self)
+        #: the storage's connection as this backend reaches it (its own settings over the
+        #: driver's)
+        self.connection = self.storage_connection.overridden_by(self)
+        self._storage_auth = self.connection.auth(self.log)
 
     # -- the storage driver's configuration ---------------------------------------------------
 
-    def _storage_setting(self, name: str) -> str:
-        value = self.config.get(STORAGE_SECTION, {}).get(name, "")
-        return value if isinstance(value, str) else ""
+    @functools.cached_property
+    def storage_connection(self) -> StorageConnection:
+        """The storage driver's connection settings, resolved by the driver's own rules from
+        `c.WebDAVStorage.*`, the SWAN_WEBDAV_* variables and the credentials file."""
+        # imported here: the driver's module is needed only to resolve its settings
+        from swan_contents.storage.webdav.storage import WebDAVStorageSettings
+
+        try:
+            return WebDAVStorageSettings(config=self.config, log=self.log).connection
+        except TraitError as e:
+            self.log.warning("The storage driver's settings cannot be used for sharing: %s", e)
+            return StorageConnection()
 
     @property
     def _dav_url_parts(self) -> tuple[str, str, str]:
-        url = self._storage_setting("url") or os.environ.get(storage_credentials.URL_ENV, "")
+        url = self.storage_connection.url
         url = url or storage_credentials.url_from_credentials_file(self.credentials_file)
         return split_dav_url(url)
 
@@ -248,7 +260,9 @@ class OCSShareBackend(ShareBackend):
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=self.timeout, verify=self.verify_tls, follow_redirects=False
+                timeout=self.connection.timeouts(),
+                verify=self.connection.verify_tls,
+                follow_redirects=False,
             )
         return self._client
 
@@ -358,7 +372,7 @@ class OCSShareBackend(ShareBackend):
 
     # -- records ------------------------------------------------------------------------------
 
-    def _share(self, data: Any, state: str | None = None) -> Share:
+    def _share(self, data: Any, state: str | None = None) -> StorageShare:
         if not isinstance(data, dict) or "id" not in data:
             raise SharingUnavailable("The storage's share service answered an unreadable share.")
         kind = _share_kind(data.get("share_type"))
@@ -376,7 +390,7 @@ class OCSShareBackend(ShareBackend):
         except (TypeError, ValueError):
             permissions = 0
         target = data.get("file_target")
-        return Share(
+        return StorageShare(
             id=str(data["id"]),
             kind=kind,
             path=self.api_path(data.get("path")) or "",
@@ -402,7 +416,7 @@ class OCSShareBackend(ShareBackend):
             location=self.api_path(target) if target else None,
         )
 
-    def _shares(self, data: Any, state: str | None = None) -> list[Share]:
+    def _shares(self, data: Any, state: str | None = None) -> list[StorageShare]:
         if data in (None, ""):
             return []
         if isinstance(data, dict):
@@ -411,7 +425,7 @@ class OCSShareBackend(ShareBackend):
             raise SharingUnavailable("The storage's share service answered an unreadable list.")
         return [self._share(item, state) for item in data]
 
-    def _one_share(self, data: Any, share_id: str) -> Share:
+    def _one_share(self, data: Any, share_id: str) -> StorageShare:
         shares = self._shares(data)
         if not shares:
             raise ShareNotFound(f"Wrong share ID, share {share_id} doesn't exist")
@@ -425,17 +439,17 @@ class OCSShareBackend(ShareBackend):
 
     # -- the ShareBackend API -----------------------------------------------------------------
 
-    async def list_shares(self, path: str | None = None) -> list[Share]:
+    async def list_shares(self, path: str | None = None) -> list[StorageShare]:
         params = {"reshares": "true"}
         if path is not None:
             params["path"] = self.storage_path(path)
         return self._shares(await self._request("GET", f"{SHARES_API}/shares", params=params))
 
-    async def get_share(self, share_id: str) -> Share:
+    async def get_share(self, share_id: str) -> StorageShare:
         data = await self._request("GET", self._share_endpoint(share_id))
         return self._one_share(data, share_id)
 
-    async def create_share(self, new: NewShare) -> Share:
+    async def create_share(self, new: NewShare) -> StorageShare:
         form = {
             "path": self.storage_path(new.path),
             "shareType": str(TYPE_OF_KIND[new.kind]),
@@ -456,7 +470,7 @@ class OCSShareBackend(ShareBackend):
         data = await self._request("POST", f"{SHARES_API}/shares", data=form)
         return self._one_share(data, "new")
 
-    async def update_share(self, share_id: str, changes: dict[str, Any]) -> Share:
+    async def update_share(self, share_id: str, changes: dict[str, Any]) -> StorageShare:
         form: dict[str, str] = {}
         if "permissions" in changes:
             form["permissions"] = str(changes["permissions"])
@@ -475,7 +489,7 @@ class OCSShareBackend(ShareBackend):
     async def delete_share(self, share_id: str) -> None:
         await self._request("DELETE", self._share_endpoint(share_id))
 
-    async def received_shares(self, state: str = "all") -> list[Share]:
+    async def received_shares(self, state: str = "all") -> list[StorageShare]:
         if await self._server_dialect() != "nextcloud":
             data = await self._request(
                 "GET",
@@ -486,7 +500,7 @@ class OCSShareBackend(ShareBackend):
             return [s for s in shares if state == "all" or s.state == state]
         # Nextcloud lists accepted and pending shares apart and has no "declined" state: a
         # declined share is one the user deleted from their space (its "deleted shares").
-        found: list[Share] = []
+        found: list[StorageShare] = []
         if state in ("accepted", "all"):
             data = await self._request(
                 "GET", f"{SHARES_API}/shares", params={"shared_with_me": "true"}
@@ -502,7 +516,7 @@ class OCSShareBackend(ShareBackend):
             )
         return found
 
-    async def accept_share(self, share_id: str) -> Share:
+    async def accept_share(self, share_id: str) -> StorageShare:
         data = await self._request("POST", self._share_endpoint(share_id, pending=True))
         shares = self._shares(data, "accepted")
         if shares:
@@ -510,8 +524,8 @@ class OCSShareBackend(ShareBackend):
         return self._accepted(await self.get_share(share_id))
 
     @staticmethod
-    def _accepted(share: Share) -> Share:
-        return Share(**{**share.to_json(), "state": "accepted"})
+    def _accepted(share: StorageShare) -> StorageShare:
+        return StorageShare(**{**share.to_json(), "state": "accepted"})
 
     async def decline_share(self, share_id: str) -> None:
         if await self._server_dialect() == "nextcloud":
