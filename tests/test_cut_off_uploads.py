@@ -390,3 +390,69 @@ def test_a_share_request_cut_off_mid_form_creates_no_share(drive):
     assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
     found = drive.ocs("alice", "GET", "shares", params={"path": "/secret"})
     assert found.json()["ocs"]["data"] == []
+
+
+def _drive_pid(swan) -> int:
+    from test_swan_up import _processes
+
+    found = [
+        pid
+        for pid, (_, state, cmd) in _processes().items()
+        if state != "Z" and "swan_hub.drive" in cmd and str(swan.data) in cmd
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_drive_killed_mid_put_leaves_no_temp_file_once_it_is_back(tmp_path):
+    # SIGKILL gives the drive no chance to delete the temp file of the upload it was reading:
+    # the drive started again (the hub restarts a managed service that died) must find it
+    config = tmp_path / "fast_poll.py"
+    config.write_text("c.Spawner.poll_interval = 1\n")
+    swan = start_swan(tmp_path, "-f", str(config), users="alice")
+    try:
+        drive = Drive(swan)
+        drive.direct = drive_url(swan)  # type: ignore[attr-defined]
+        folder = drive.space("alice") / "deep" / "er"
+        folder.mkdir(parents=True)
+        rel = "deep/er/kept.ipynb"
+        put_old(drive, rel)
+        # a notebook server's temp file in the same folder is not the drive's to delete
+        theirs = folder / f"{TEMP_PREFIX}0123456789abcdef.part"
+        theirs.write_text("a save of a server beside the drive")
+        url = files_url(drive, "alice", rel)
+        head = request_head(
+            "PUT", url, ("alice", swan.tokens["alice"]), {"Content-Length": str(ANNOUNCED)}
+        )
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+            sock.sendall(head + b"n" * (ANNOUNCED // 2))
+            deadline = time.monotonic() + 30
+            while True:
+                ours = [
+                    p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX) and p != theirs
+                ]
+                if ours or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert len(ours) == 1, "the drive is writing the upload to a temp file"
+            old_pid = _drive_pid(swan)
+            os.kill(old_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with contextlib.suppress(AssertionError):
+                if _drive_pid(swan) != old_pid:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the hub did not start the drive again")
+        drive_url(swan)
+        deadline = time.monotonic() + 30
+        while ours[0].exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not ours[0].exists()
+        assert theirs.exists()
+        assert (folder / "kept.ipynb").read_bytes() == OLD
+        assert drive.dav("alice", "GET", rel).content == OLD
+    finally:
+        swan.kill_everything()

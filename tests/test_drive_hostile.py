@@ -8,8 +8,10 @@ from __future__ import annotations
 import html
 import io
 import os
+import random
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -18,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from dav_servers import free_port
-from test_drive import PROPFIND_BODY, Drive, _share, answering_drive, parse_xml
+from test_drive import OC, PROPFIND_BODY, Drive, _share, answering_drive, parse_xml
 from test_swan_up import start_swan
 
 pytestmark = pytest.mark.hub
@@ -374,6 +376,197 @@ def test_a_read_only_recipient_can_neither_lock_nor_upload_into_the_share(drive)
     assert r.status_code in (403, 404), r.text
     assert sorted(os.listdir(alice / "handout")) == ["sheet.txt"]
     assert (alice / "handout" / "sheet.txt").read_bytes() == b"read me"
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every path below ``folder`` with a file's bytes (None for a folder or a link)."""
+    found: dict[str, bytes | None] = {}
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            path = Path(root, name)
+            is_file = path.is_file() and not path.is_symlink()
+            found[str(path.relative_to(folder))] = path.read_bytes() if is_file else None
+    return found
+
+
+def test_writes_never_land_where_a_link_swapped_in_for_a_folder_points(drive):
+    # carol's own code (a terminal, a kernel) swaps her folder for a link to bob's space and
+    # back, again and again, while she writes into it through the drive: the drive checks the
+    # path and then writes, and nothing it writes may go through the link, whatever moment
+    # the swap hits (uploads, overwrites, folders, copies, moves, version and trash restores)
+    carol, dav = drive.client("carol"), f"{drive.base}/remote.php/dav"
+    files = f"{dav}/files/carol"
+    rounds = 40
+    assert carol.request("MKCOL", f"{files}/work").status_code == 201
+    assert carol.put(f"{files}/source.txt", content=b"copied in").status_code == 201
+    for i in range(rounds):
+        assert carol.put(f"{files}/move-{i}.txt", content=b"moved in").status_code == 201
+    # versions and trash items whose restores write into the folder
+    assert carol.put(f"{files}/work/kept.txt", content=b"first").status_code == 201
+    assert carol.put(f"{files}/work/kept.txt", content=b"second").status_code == 204
+    listing = drive.propfind("carol", "work/kept.txt", "0")
+    file_id = next(iter(listing.values()))[f"{OC}fileid"]
+    for i in range(rounds):
+        assert carol.put(f"{files}/work/bin-{i}.txt", content=b"restored").status_code == 201
+        assert carol.delete(f"{files}/work/bin-{i}.txt").status_code == 204
+    trash = carol.request("PROPFIND", f"{dav}/trashbin/carol/trash", headers={"Depth": "1"})
+    trashed = sorted(
+        href.rsplit("/", 1)[-1]
+        for href in (e.text or "" for e in parse_xml(trash.content).iter(f"{DAV}href"))
+        if "bin-" in href
+    )
+    assert len(trashed) == rounds
+
+    bob_space = drive.space("bob")
+    before = snapshot(bob_space)
+    work = drive.space("carol") / "work"
+    aside = drive.space("carol") / "work.aside"
+    stop = threading.Event()
+    swaps = []
+
+    def put_in_place(make) -> None:
+        """``make`` the folder's name, keeping apart in carol's space what a restore made
+        there meanwhile (restores make missing parents)."""
+        while True:
+            try:
+                return make()
+            except OSError:
+                os.rename(work, work.with_name(f"work.remade-{time.monotonic_ns()}"))
+
+    def swap_again_and_again() -> None:
+        while not stop.is_set():
+            os.rename(work, aside)
+            put_in_place(lambda: os.symlink(bob_space, work))
+            # a few milliseconds each way: about as long as the drive takes from its check
+            # of a path to its write there
+            time.sleep(random.uniform(0, 0.004))  # noqa: S311 - timing, not secrets
+            os.unlink(work)
+            put_in_place(lambda: os.rename(aside, work))
+            swaps.append(1)
+            time.sleep(random.uniform(0, 0.004))  # noqa: S311 - timing, not secrets
+
+    swapper = threading.Thread(target=swap_again_and_again)
+    swapper.start()
+    answers = []
+    try:
+        for i in range(rounds):
+            to = {"Destination": f"{files}/work/moved-{i}.txt"}
+            answers += [
+                carol.put(f"{files}/work/new-{i}.txt", content=b"carol's upload"),
+                carol.put(f"{files}/work/kept.txt", content=b"carol's overwrite"),
+                carol.request("MKCOL", f"{files}/work/folder-{i}"),
+                carol.request(
+                    "COPY",
+                    f"{files}/source.txt",
+                    headers={"Destination": f"{files}/work/copy-{i}.txt"},
+                ),
+                carol.request("MOVE", f"{files}/move-{i}.txt", headers=to),
+                carol.request(
+                    "MOVE",
+                    f"{dav}/trashbin/carol/trash/{quote(trashed[i])}",
+                    headers={"Destination": f"{dav}/trashbin/carol/restore/{trashed[i]}"},
+                ),
+            ]
+            versions = carol.request(
+                "PROPFIND", f"{dav}/versions/carol/versions/{file_id}", headers={"Depth": "1"}
+            )
+            names = [
+                href.rstrip("/").rsplit("/", 1)[-1]
+                for href in (e.text or "" for e in parse_xml(versions.content).iter(f"{DAV}href"))
+            ]
+            if names[1:]:
+                answers.append(
+                    carol.request(
+                        "COPY",
+                        f"{dav}/versions/carol/versions/{file_id}/{names[-1]}",
+                        headers={"Destination": f"{dav}/versions/carol/restore/target"},
+                    )
+                )
+    finally:
+        stop.set()
+        swapper.join()
+    assert len(swaps) > rounds
+    assert not [r for r in answers if r.status_code >= 500], [r.text for r in answers]
+    assert snapshot(bob_space) == before
+    left = [p for p, _ in snapshot(drive.space("carol")).items() if ".~swan" in p]
+    assert not left
+
+
+LOCK_BODY = (
+    '<?xml version="1.0"?><d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/>'
+    "</d:lockscope><d:locktype><d:write/></d:locktype>"
+    "<d:owner><d:href>office</d:href></d:owner></d:lockinfo>"
+)
+
+
+def _lock(client: httpx.Client, url: str) -> str:
+    r = client.request("LOCK", url, content=LOCK_BODY, headers={"Timeout": "Second-600"})
+    assert r.status_code in (200, 201), r.text
+    return r.headers["Lock-Token"]
+
+
+def test_a_lock_holds_whichever_url_names_the_file(drive):
+    # WebDAV locks guard a file against lost updates: a lock taken through one of the URLs
+    # that reach a file must hold for all of them (the legacy path, a recipient's Shared/
+    # path, a public link, chunking v1), and its token must work through each of them
+    alice, bob = drive.client("alice"), drive.client("bob")
+    files = f"{drive.base}/remote.php/dav/files"
+    legacy = f"{drive.base}/remote.php/webdav"
+    assert alice.request("MKCOL", f"{files}/alice/office").status_code == 201
+    assert alice.put(f"{files}/alice/office/report.docx", content=b"v1").status_code == 201
+    _share(drive, "alice", path="office", shareType="0", shareWith="bob", permissions="15")
+    link = _share(drive, "alice", path="office", shareType="3", publicUpload="true")
+    public = f"{drive.base}/public.php/webdav"
+    report = drive.space("alice") / "office" / "report.docx"
+
+    assert alice.put(f"{legacy}/office/other.txt", content=b"o").status_code == 201
+    token = _lock(alice, f"{files}/alice/office/report.docx")
+    refused = {
+        "legacy path": alice.put(f"{legacy}/office/report.docx", content=b"lost"),
+        "recipient": bob.put(f"{files}/bob/Shared/office/report.docx", content=b"lost"),
+        "public link": httpx.put(
+            f"{public}/report.docx", content=b"lost", auth=(link["token"], "")
+        ),
+        "chunking v1": alice.put(
+            f"{legacy}/office/report.docx-chunking-77-1-0",
+            content=b"lost",
+            headers={"OC-Chunked": "1"},
+        ),
+        "delete": alice.delete(f"{legacy}/office/report.docx"),
+        "move over it": alice.request(
+            "MOVE",
+            f"{legacy}/office/other.txt",
+            headers={"Destination": f"{legacy}/office/report.docx"},
+        ),
+    }
+    assert {what: r.status_code for what, r in refused.items()} == dict.fromkeys(refused, 423)
+    assert report.read_bytes() == b"v1"
+    # the lock is shown wherever the file is seen from
+    found = alice.request(
+        "PROPFIND",
+        f"{legacy}/office/report.docx",
+        headers={"Depth": "0"},
+        content=b'<d:propfind xmlns:d="DAV:"><d:prop><d:lockdiscovery/></d:prop></d:propfind>',
+    )
+    assert found.status_code == 207 and token.strip("<>") in found.text, found.text
+    # the holder writes through another URL with the token
+    with_token = {"If": f"({token})"}
+    r = alice.put(f"{legacy}/office/report.docx", content=b"v2", headers=with_token)
+    assert r.status_code == 204, r.text
+    assert report.read_bytes() == b"v2"
+    r = alice.request("UNLOCK", f"{legacy}/office/report.docx", headers={"Lock-Token": token})
+    assert r.status_code == 204, r.text
+    assert bob.put(f"{files}/bob/Shared/office/report.docx", content=b"v3").status_code == 204
+
+    # and the other way round: the recipient's lock holds against the owner
+    token = _lock(bob, f"{files}/bob/Shared/office/report.docx")
+    assert alice.put(f"{files}/alice/office/report.docx", content=b"lost").status_code == 423
+    assert report.read_bytes() == b"v3"
+    r = bob.request(
+        "UNLOCK", f"{files}/bob/Shared/office/report.docx", headers={"Lock-Token": token}
+    )
+    assert r.status_code == 204, r.text
+    assert alice.put(f"{files}/alice/office/report.docx", content=b"v4").status_code == 204
 
 
 def test_nc_py_api_is_refused_at_the_first_request_of_a_chunked_upload_into_a_read_only_share(

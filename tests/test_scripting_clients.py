@@ -340,6 +340,34 @@ def test_nc_py_api_lists_writes_reads_moves_copies_and_deletes(drive):
     assert taken.value.status_code == 405
 
 
+def test_nc_py_api_lists_restores_and_deletes_trash_items(drive):
+    nc = nextcloud(drive, "bob")
+    nc.files.makedirs("bin/inner", exist_ok=True)
+    kept = nc.files.upload("bin/kept.txt", b"bring me back")
+    gone = nc.files.upload("bin/gone.txt", b"delete me for good")
+    nc.files.delete("bin/kept.txt")
+    nc.files.delete("bin/gone.txt")
+    nc.files.delete("bin/inner")
+    listed = {node.info.trashbin_filename: node for node in nc.files.trashbin_list()}
+    assert {"kept.txt", "gone.txt", "inner"} <= set(listed)
+    item = listed["kept.txt"]
+    assert item.info.trashbin_original_location == "bin/kept.txt"
+    assert int(item.info.trashbin_deletion_time) > 0
+    # the id it had before it was deleted, as Nextcloud keeps it
+    assert item.file_id == kept.file_id and item.info.fileid == int(kept.file_id[:8])
+    assert listed["gone.txt"].file_id == gone.file_id
+    assert listed["inner"].is_dir
+
+    nc.files.trashbin_restore(item)
+    assert nc.files.download("bin/kept.txt") == b"bring me back"
+    nc.files.trashbin_delete(listed["gone.txt"])
+    left = {node.info.trashbin_filename for node in nc.files.trashbin_list()}
+    assert "kept.txt" not in left and "gone.txt" not in left and "inner" in left
+    with pytest.raises(nc_py_api.NextcloudException) as missing:
+        nc.files.trashbin_delete(listed["gone.txt"])
+    assert missing.value.status_code == 404
+
+
 def test_nc_py_api_uploads_a_big_file_in_chunks_with_nextclouds_chunking_v2(drive):
     nc = nextcloud(drive, "alice")
     data = os.urandom(2 * NC_CHUNK + 12345)

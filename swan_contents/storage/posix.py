@@ -38,7 +38,14 @@ from .base import (
     join_path,
     split_path,
 )
-from .ondisk import TEMP_PREFIX, TEMP_SUFFIX, make_etag, rename_noreplace
+from .ondisk import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
+    TempJournal,
+    make_etag,
+    remove_quietly,
+    rename_noreplace,
+)
 
 T = TypeVar("T")
 
@@ -85,11 +92,6 @@ class PosixStorage(Storage):
         FUSE mount)."""
         self.durable = durable
         self.journal = journal
-        #: folders (OS paths) this process has made temp files in
-        self._temp_folders: set[str] = set()
-        #: held while the journal is written (by saves, and by a sweep rewriting it: a folder
-        #: noted while a sweep rewrites the journal must not be lost by its replacement)
-        self._journal_lock = threading.Lock()
         #: temp files (OS paths) that an operation of this process is using now
         self._in_use: set[str] = set()
         real = os.path.realpath(root)
@@ -99,6 +101,7 @@ class PosixStorage(Storage):
             )
         self.root = real
         self._root_prefix = real.rstrip("/") + "/"
+        self._temps = TempJournal(real, journal)
         self._euid = os.geteuid()
         self._groups = set(os.getgroups()) | {os.getegid()}
         self._file_mode = 0o666 & ~_current_umask()
@@ -377,67 +380,28 @@ class PosixStorage(Storage):
         try:
             yield tmp
         except BaseException:
-            _remove_quietly(tmp)
+            remove_quietly(tmp)
             raise
         finally:
             self._in_use.discard(tmp)
 
     def _note_temp_folder(self, os_dir: str) -> None:
-        if os_dir in self._temp_folders:
-            return
-        with self._journal_lock:
-            self._temp_folders.add(os_dir)
-            if self.journal:
-                os.makedirs(os.path.dirname(self.journal), mode=0o700, exist_ok=True)
-                with open(self.journal, "a", encoding="utf-8", errors="surrogateescape") as f:
-                    f.write(os.path.relpath(os_dir, self.root) + "\n")
+        self._temps.note(os_dir)
 
     def _journaled_folders(self) -> set[str]:
-        if not self.journal:
-            return set()
-        try:
-            with open(self.journal, encoding="utf-8", errors="surrogateescape") as f:
-                return {os.path.normpath(os.path.join(self.root, line.rstrip("\n"))) for line in f}
-        except FileNotFoundError:
-            return set()
+        return self._temps.folders() - self._temps.noted if self.journal else set()
 
     def sweep_leftovers(self) -> int:
         """Delete the temp files and folders older than `spool_max_age` that no operation of
         this process is using, in the folders of the journal and of this process; keep in the
         journal the folders that still hold some. Returns how many were deleted."""
         horizon = time.time() - self.spool_max_age
-        still_there: set[str] = set()
-        deleted = 0
-        for os_dir in self._journaled_folders() | self._temp_folders:
-            if not self._inside(os.path.realpath(os_dir)):
-                continue
-            try:
-                entries = list(os.scandir(os_dir))
-            except OSError:
-                continue  # removed meanwhile, or unreadable: nothing of ours to find there
-            for de in entries:
-                if not de.name.startswith(TEMP_PREFIX):
-                    continue
-                try:
-                    young = de.stat(follow_symlinks=False).st_mtime >= horizon
-                except OSError:
-                    continue
-                if young or de.path in self._in_use:
-                    still_there.add(os_dir)
-                    continue
-                _remove_quietly(de.path)
-                deleted += 1
-        if self.journal:
-            with self._journal_lock:
-                self._rewrite_journal(still_there | self._temp_folders)
-        return deleted
 
-    def _rewrite_journal(self, os_dirs: set[str]) -> None:
-        os.makedirs(os.path.dirname(self.journal), mode=0o700, exist_ok=True)
-        tmp = f"{self.journal}.new"
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.writelines(os.path.relpath(d, self.root) + "\n" for d in sorted(os_dirs))
-        os.replace(tmp, self.journal)
+        def stale(de: os.DirEntry) -> bool:
+            old = de.stat(follow_symlinks=False).st_mtime < horizon
+            return old and de.path not in self._in_use
+
+        return self._temps.sweep(lambda d: self._inside(os.path.realpath(d)), stale)
 
     @staticmethod
     def spool_name(name: str) -> str:
@@ -593,7 +557,7 @@ class PosixStorage(Storage):
                 else:
                     shutil.copy2(os_src, tmp, follow_symlinks=False)
                 rename_noreplace(tmp, os_dst)
-            _remove_quietly(os_src)
+            remove_quietly(os_src)
         return self._entry(path, os.stat(os_dst))
 
     # -- the Storage interface ----------------------------------------------------------------
@@ -652,11 +616,3 @@ def _create_exclusive(os_path: str) -> int:
 def _unlink_quietly(os_path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(os_path)
-
-
-def _remove_quietly(os_path: str) -> None:
-    """Remove a file or a whole folder, whichever it is, ignoring what cannot be removed."""
-    if os.path.isdir(os_path) and not os.path.islink(os_path):
-        shutil.rmtree(os_path, ignore_errors=True)
-    else:
-        _unlink_quietly(os_path)

@@ -143,8 +143,7 @@ class VersionsProvider(_AreaProvider):
             self.spaces.copy_file(self.spaces.version_file(user, version.id), temp)
             st = self.spaces.publish(place, temp, mtime=version.mtime)
         except BaseException:
-            if os.path.exists(temp):
-                os.unlink(temp)
+            self.spaces.discard(temp)
             raise
         if environ["REQUEST_METHOD"].upper() == "MOVE":
             self.spaces.state.remove_version(version.id)
@@ -164,6 +163,11 @@ class TrashItemMixin:
             return str(int(self.item.deleted_at))
         if name == f"{OC}size":
             return str(self.item.size)
+        if name in (f"{OC}fileid", f"{OC}id") and self.item.file_id is not None:
+            # the id it had in the space, as Nextcloud keeps it: clients (nc-py-api) list only
+            # entries that carry one
+            file_id = self.item.file_id
+            return str(file_id) if name == f"{OC}fileid" else self.spaces.oc_id(file_id)  # type: ignore[attr-defined]
         return super().get_property_value(name)  # type: ignore[misc]
 
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
@@ -245,7 +249,10 @@ class TrashProvider(_AreaProvider):
             place = self.spaces.own_place(user, rel)
             if os.path.lexists(place.fs_path):
                 raise DriveError(409, f"{rel} exists already; rename it and restore again")
-        os.rename(self.spaces.trash_file(user, item.id), place.fs_path)
+        try:
+            self.spaces.rename(self.spaces.trash_file(user, item.id), place.fs_path, replace=False)
+        except FileExistsError:
+            raise DriveError(409, f"{rel} exists already; rename it and restore again") from None
         # deleted before the space passed to a container's user, it may still be the drive's
         self.spaces.give_to_space_user(user, place.fs_path, tree=True)
         self.spaces.state.remove_trash(item.id)
@@ -288,7 +295,7 @@ def finish_chunked_upload(
     provider.spaces.check_quota(dest.owner, total)
     temp = provider.spaces.temp_beside(dest.fs_path)
     try:
-        with open(temp, "xb") as out:
+        with provider.spaces.create_temp(temp) as out:
             for name in parts:
                 with provider.spaces.open_file(os.path.join(upload.fs_path, name)) as part:
                     shutil.copyfileobj(part, out, 1 << 20)
@@ -299,8 +306,7 @@ def finish_chunked_upload(
             dest, temp, if_match=environ.get("HTTP_IF_MATCH"), mtime=parse_mtime(environ)
         )
     except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
+        provider.spaces.discard(temp)
         raise
     remove_tree(upload.fs_path)
     return (204 if existed else 201), upload_headers(provider.spaces, dest, st, environ)
@@ -416,7 +422,7 @@ class OwnCloudMiddleware(BaseMiddleware):
         except (DAVError, DriveError, OSError):
             return []
         file_id = provider.spaces.file_id(place.owner, place.rel, st)
-        headers = [("OC-FileId", f"{file_id:08d}{provider.spaces.instance_id}")]
+        headers = [("OC-FileId", provider.spaces.oc_id(file_id))]
         if not os.path.isdir(place.fs_path):
             headers.append(("OC-ETag", f'"{file_etag(st)}"'))
         return headers

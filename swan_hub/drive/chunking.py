@@ -225,7 +225,7 @@ def _publish(
     checksum = _Checksum.of(environ)
     temp = spaces.temp_beside(dest.fs_path)
     try:
-        with open(temp, "xb") as out:
+        with spaces.create_temp(temp) as out:
             for i in range(count):
                 with spaces.open_file(os.path.join(folder, str(i))) as part:
                     while data := part.read(BLOCK):
@@ -244,6 +244,5 @@ def _publish(
             dest, temp, if_match=environ.get("HTTP_IF_MATCH"), mtime=parse_mtime(environ)
         )
     except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
+        spaces.discard(temp)
         raise

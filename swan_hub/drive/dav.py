@@ -8,10 +8,8 @@ or public link into the WSGI environ before a request gets here).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import shutil
 import stat
 import xml.etree.ElementTree as ET  # noqa: S405 - writes XML, never parses any
 from collections.abc import Iterable
@@ -85,6 +83,9 @@ ENV_DESTINATION = "swan_drive.destination"
 #: The name of the stand-in Destination (see `stand_in_destination`); names with the reserved
 #: temp-file prefix can never exist in a space, so no real path can be taken for it.
 DESTINATION_STAND_IN = f"/{TEMP_PREFIX}destination"
+#: Where the lock keys of files and folders of spaces live (see `_Node.get_ref_url`); the
+#: reserved prefix again keeps every real path out of it.
+LOCK_KEYS = f"/{TEMP_PREFIX}lock"
 
 
 #: Sabre's exception class of each status, which ownCloud and Nextcloud name in error bodies
@@ -208,12 +209,12 @@ class _QuotaWriter:
     """The temp file of an upload; refuses bytes beyond ``limit`` (507) while they arrive and,
     at the end, a body shorter or longer than the ``expected`` length the request announced."""
 
-    def __init__(self, path: str, limit: int | None, expected: int | None = None):
+    def __init__(self, spaces: Spaces, path: str, limit: int | None, expected: int | None = None):
         self.path = path
         self.limit = limit
         self.expected = expected
         self.written = 0
-        self._file = open(path, "xb")  # noqa: SIM115 - closed by WsgiDAV after the body
+        self._file = spaces.create_temp(path)  # closed by WsgiDAV after the body
 
     def write(self, data: bytes) -> None:
         self.written += len(data)
@@ -287,7 +288,8 @@ class _Node:
         if self.provider.area == "space":
             self.spaces.make_folder(place)
         else:
-            os.mkdir(place.fs_path, 0o700)
+            with self.spaces.parent_folder(place.fs_path) as (folder, name):
+                os.mkdir(name, 0o700, dir_fd=folder)
 
     def get_creation_date(self) -> float | None:
         return self.st.st_ctime if self.st else None
@@ -308,10 +310,22 @@ class _Node:
     _ref_url: str | None = None
 
     def get_ref_url(self) -> str:
-        # WsgiDAV asks for it (and percent-encodes the path again) for every property of
-        # every listed entry; a node's path never changes.
+        """The key WsgiDAV keeps locks (and lock checks) by.
+
+        For what lies in a space it names the file, not the URL: the owner and the path in
+        the owner's space, so that a lock taken through one URL (`/remote.php/dav/files/<u>/`,
+        `/remote.php/webdav/`, a recipient's `Shared/`, a public link) holds for all the others.
+        The provider maps such a key back to a path of its own (`DriveProvider.lock_path`).
+        """
+        # WsgiDAV asks for it for every property of every listed entry; a node never moves.
         if self._ref_url is None:
-            self._ref_url = super().get_ref_url()  # type: ignore[misc]
+            if self.provider.area == "space":
+                key = f"{LOCK_KEYS}/{self.place.owner}/{self.place.rel}"
+                if self.is_collection and self.place.rel:
+                    key += "/"
+                self._ref_url = quote(key)
+            else:
+                self._ref_url = super().get_ref_url()  # type: ignore[misc]
         return self._ref_url
 
     def get_property_value(self, name: str) -> Any:
@@ -364,7 +378,7 @@ class _Node:
         if name == f"{OC}fileid":
             return str(self.file_id())
         if name == f"{OC}id":
-            return f"{self.file_id():08d}{self.spaces.instance_id}"
+            return self.spaces.oc_id(self.file_id())
         if name == f"{OC}permissions":
             return self.oc_permissions()
         if name == f"{OC}size":
@@ -398,7 +412,7 @@ class _Node:
                 self.spaces.to_trash(self.place)
             else:
                 remove_tree(self.place.fs_path)
-        except OSError as e:
+        except (OSError, DriveError) as e:
             raise dav_error(e) from e
         return True
 
@@ -416,8 +430,8 @@ class _Node:
             used = self.tree().size(self.place.fs_path) if self.is_collection else 0
             self.spaces.check_quota(dest.owner, used or (self.st.st_size if self.st else 0))
         try:
-            shutil.move(self.place.fs_path, dest.fs_path)
-        except OSError as e:
+            self.spaces.rename(self.place.fs_path, dest.fs_path)
+        except (OSError, DriveError) as e:
             raise dav_error(e) from e
         if self.provider.area == "space":
             if dest.owner == self.place.owner:
@@ -485,9 +499,12 @@ class DriveFile(_Node, DAVNonCollection):
                 raise RefusedError(507, "Not enough space for this upload; nothing was changed")
         try:
             self._writer = _QuotaWriter(
-                self.spaces.temp_beside(self.place.fs_path), limit, announced_length(self.environ)
+                self.spaces,
+                self.spaces.temp_beside(self.place.fs_path),
+                limit,
+                announced_length(self.environ),
             )
-        except OSError as e:
+        except (OSError, DriveError) as e:
             raise dav_error(e) from e
         return self._writer
 
@@ -496,13 +513,13 @@ class DriveFile(_Node, DAVNonCollection):
         if writer is None:
             return
         if with_errors:
-            _unlink(writer.path)
+            self.spaces.discard(writer.path)
             return
         try:
             writer.check_complete()
             mtime = parse_mtime(self.environ)
         except RefusedError:
-            _unlink(writer.path)
+            self.spaces.discard(writer.path)
             raise
         try:
             if self.provider.area == "space":
@@ -513,14 +530,14 @@ class DriveFile(_Node, DAVNonCollection):
                     mtime=mtime,
                 )
             else:
-                os.replace(writer.path, self.place.fs_path)
+                self.spaces.rename(writer.path, self.place.fs_path)
                 self.st = os.stat(self.place.fs_path)
         except (DriveError, OSError) as e:
-            _unlink(writer.path)
+            self.spaces.discard(writer.path)
             raise dav_error(e) from e
         headers = [("OC-ETag", f'"{file_etag(self.st)}"')]
         if self.provider.area == "space":
-            headers.append(("OC-FileId", f"{self.file_id():08d}{self.spaces.instance_id}"))
+            headers.append(("OC-FileId", self.spaces.oc_id(self.file_id())))
         if mtime is not None:
             headers.append(("X-OC-MTime", "accepted"))
         add_response_headers(self.environ, headers)
@@ -534,9 +551,9 @@ class DriveFile(_Node, DAVNonCollection):
             if self.provider.area == "space":
                 self.spaces.publish(dest, temp)
             else:
-                os.replace(temp, dest.fs_path)
+                self.spaces.rename(temp, dest.fs_path)
         except (DriveError, OSError) as e:
-            _unlink(temp)
+            self.spaces.discard(temp)
             raise dav_error(e) from e
         self.copy_properties_to(dest)
 
@@ -647,7 +664,7 @@ class DriveFolder(_Node, DAVCollection):
             self.spaces.sweep_abandoned_uploads(self.place.owner)
         try:
             self._make_folder(self.place.child(name))
-        except OSError as e:
+        except (OSError, DriveError) as e:
             raise dav_error(e) from e
 
     def _check_new_name(self, name: str) -> None:
@@ -669,7 +686,7 @@ class DriveFolder(_Node, DAVCollection):
             _require_create(self.provider, dest_path, self.environ)
             try:
                 self._make_folder(dest)
-            except OSError as e:
+            except (OSError, DriveError) as e:
                 raise dav_error(e) from e
         self.copy_properties_to(dest)
 
@@ -802,8 +819,33 @@ class DriveProvider(DAVProvider):
             raise RefusedError(HTTP_FORBIDDEN, "Only received shares can appear in this folder")
         return place
 
+    def lock_path(self, key: str, environ: dict) -> str | None:
+        """The path in this provider's view of the file a lock key names (`_Node.get_ref_url`),
+        None where the signed-in user does not see it from here."""
+        owner, rel = split_lock_key(key)
+        user = self._user(environ)
+        root = f"/{user}" if self.user_in_path else ""
+        if owner == user:
+            return f"{root}/{rel}"
+        for name, share in self.spaces.mounts(user).items():
+            below = path_below(owner, rel, share)
+            if below is not None:
+                return f"{root}/{self.spaces.share_folder}/{name}{below}"
+        return None
+
+    def _unkeyed(self, path: str, environ: dict) -> str | None:
+        """``path``, or for a lock key (WsgiDAV turns a lock's key into a path to show the
+        lock's root) the path it names here."""
+        if path == LOCK_KEYS or path.startswith(LOCK_KEYS + "/"):
+            return self.lock_path(path, environ)
+        return path
+
     def get_resource_inst(self, path: str, environ: dict) -> Any:
         self._count_get_resource_inst += 1
+        found = self._unkeyed(path, environ)
+        if found is None:
+            return None
+        path = found
         split = self._split(path, environ)
         if split is None:
             return UsersFolder(path, environ, self._user(environ))
@@ -865,8 +907,17 @@ class PublicLinkProvider(DriveProvider):
         except DriveError as e:
             raise dav_error(e) from e
 
+    def lock_path(self, key: str, environ: dict) -> str | None:
+        link: Share | None = environ.get(ENV_LINK)
+        below = None if link is None else path_below(*split_lock_key(key), link)
+        return None if below is None else below or "/"
+
     def get_resource_inst(self, path: str, environ: dict) -> Any:
         self._count_get_resource_inst += 1
+        found = self._unkeyed(path, environ)
+        if found is None:
+            return None
+        path = found
         place = self.place_for(path, environ)
         if place.share is not None and place.share.item_type == "file" and path.strip("/"):
             return None
@@ -948,6 +999,22 @@ def stand_in_destination(environ: dict) -> None:
     environ["HTTP_DESTINATION"] = urlunsplit((parts.scheme, parts.netloc, stand_in, "", ""))
 
 
+def split_lock_key(key: str) -> tuple[str, str]:
+    """The owner and the path in the owner's space of a lock key (`_Node.get_ref_url`)."""
+    owner, _, rel = key[len(LOCK_KEYS) + 1 :].partition("/")
+    return owner, rel.strip("/")
+
+
+def path_below(owner: str, rel: str, share: Share) -> str | None:
+    """What follows the shared item in ``owner``'s ``rel`` (``""`` for the item itself, else
+    ``/<rest>``), None when ``rel`` is not at or below ``share``'s item."""
+    if owner != share.owner:
+        return None
+    if rel == share.path or rel.startswith(share.path + "/"):
+        return rel[len(share.path) :]
+    return None
+
+
 def real_path(path: str, environ: dict) -> str:
     """``path`` (below a provider) with the stand-in of `stand_in_destination` replaced."""
     found = environ.get(ENV_DESTINATION)
@@ -966,13 +1033,8 @@ def upload_headers(spaces: Spaces, place: Place, st: os.stat_result, environ: di
     headers = [
         ("OC-ETag", etag),
         ("ETag", etag),
-        ("OC-FileId", f"{file_id:08d}{spaces.instance_id}"),
+        ("OC-FileId", spaces.oc_id(file_id)),
     ]
     if environ.get("HTTP_X_OC_MTIME"):
         headers.append(("X-OC-MTime", "accepted"))
     return headers
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

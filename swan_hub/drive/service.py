@@ -303,6 +303,8 @@ class DriveService(Application):
             watch_folders=self.watch_folders,
             folder_watch_limit=self.folder_watch_limit,
         )
+        if swept := spaces.sweep_temp_files():
+            log.info("Deleted %d temp files of uploads a stopped drive left unfinished", swept)
         return DriveWSGI(self, identity, spaces)
 
     @staticmethod

@@ -16,11 +16,17 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from swan_contents.storage.ondisk import TEMP_PREFIX, TEMP_SUFFIX, make_etag, rename_noreplace
+from swan_contents.storage.ondisk import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
+    TempJournal,
+    make_etag,
+    rename_noreplace,
+)
 from swan_hub.ownership import hand_over
 
 from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, FileRecord, Seen, Share, Version
@@ -34,6 +40,10 @@ PERM_SHARE = 16
 PERM_ALL = 31
 
 MAX_NAME_BYTES = 255
+
+#: How the temp files the drive makes in a space begin: hidden and ignored like every temp name,
+#: and told apart from a notebook server's, which may write beside the drive at the same time.
+DRIVE_TEMP_PREFIX = f"{TEMP_PREFIX}drive-"
 
 
 class DriveError(Exception):
@@ -176,11 +186,15 @@ class Spaces:
         self.upload_max_age = upload_max_age
         self.versions_thin_out = versions_thin_out
         self._publish_lock = threading.Lock()
+        #: the folder (an open descriptor) each temp file of a running write was made in, so
+        #: that it is published or deleted there, wherever the folder's path leads meanwhile
+        self._temp_folders: dict[str, int] = {}
         self.folders = SubtreeCache(
             self.users_root, watch=watch_folders, max_watches=folder_watch_limit
         )
         for area in ("trash", "versions", "uploads"):
             os.makedirs(os.path.join(self.drive_root, area), mode=0o700, exist_ok=True)
+        self.temps = TempJournal(self.users_root, os.path.join(self.drive_root, "temp-folders"))
 
     # -- where things are -------------------------------------------------------------------------
 
@@ -256,40 +270,112 @@ class Spaces:
                 raise DriveError(404, "No such file or folder")
         return fs_path
 
-    def open_file(self, fs_path: str) -> BinaryIO:
-        """The regular file ``fs_path`` open for reading, reached from its area's root one
-        folder at a time without following any symbolic link (``O_NOFOLLOW`` at each step)."""
+    @contextlib.contextmanager
+    def parent_folder(self, fs_path: str) -> Iterator[tuple[int, str]]:
+        """The folder holding ``fs_path``, open, and ``fs_path``'s name in it.
+
+        The one way the drive reaches a folder to read or write in it: from the root of
+        ``fs_path``'s area one folder at a time with ``O_NOFOLLOW``, so that a folder swapped
+        for a symbolic link after `confine` checked the path is not followed (404). Writes then
+        name their files relative to this folder (``dir_fd``): a temp file is made there, and
+        renamed there, whatever happens to the path meanwhile.
+        """
         root = self.area_root(fs_path)
         names = [n for n in os.path.relpath(fs_path, root).split(os.sep) if n not in ("", ".")]
         if not names:
-            raise DriveError(404, "No such file")
+            raise DriveError(404, "No such file or folder")
         folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
             for name in names[:-1]:
                 inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
                 os.close(folder)
                 folder = inner
-            # O_NONBLOCK: a FIFO planted in a space must not hang the request
-            fd = os.open(names[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+        except OSError as e:
+            os.close(folder)
+            if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise DriveError(404, "No such file or folder") from None
+            raise
+        try:
+            yield folder, names[-1]
+        finally:
+            os.close(folder)
+
+    def open_file(self, fs_path: str) -> BinaryIO:
+        """The regular file ``fs_path`` open for reading, reached without following any
+        symbolic link (`parent_folder`, and ``O_NOFOLLOW`` for the file itself)."""
+        try:
+            with self.parent_folder(fs_path) as (folder, name):
+                # O_NONBLOCK: a FIFO planted in a space must not hang the request
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise DriveError(404, "No such file") from None
             raise
-        finally:
-            os.close(folder)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise DriveError(404, "No such file")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb", 1 << 16)
 
+    def create_temp(self, temp: str) -> BinaryIO:
+        """The new file ``temp`` (a name from `temp_beside`) open for writing, made in the
+        folder `parent_folder` opened: never through a link swapped in on the way. The folder
+        stays open until `publish` or `discard` is done with the file."""
+        with self.parent_folder(temp) as (folder, name):
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(name, flags, 0o666, dir_fd=folder)
+            self._temp_folders[temp] = os.dup(folder)
+        return os.fdopen(fd, "wb")
+
+    @contextlib.contextmanager
+    def _temp_folder(self, temp: str) -> Iterator[tuple[int, str]]:
+        """The folder `create_temp` made ``temp`` in, open, and its name there."""
+        folder = self._temp_folders.get(temp)
+        if folder is None:
+            with self.parent_folder(temp) as found:
+                yield found
+        else:
+            yield folder, os.path.basename(temp)
+
+    def _done_with(self, temp: str) -> None:
+        folder = self._temp_folders.pop(temp, None)
+        if folder is not None:
+            os.close(folder)
+
+    def discard(self, temp: str) -> None:
+        """Delete the temp file ``temp`` if it is there (where `create_temp` made it)."""
+        try:
+            with contextlib.suppress(OSError, DriveError), self._temp_folder(temp) as found:
+                os.unlink(found[1], dir_fd=found[0])
+        finally:
+            self._done_with(temp)
+
+    def rename(self, src: str, dst: str, *, replace: bool = True) -> None:
+        """Rename ``src`` (a temp file: from the folder it was made in) to ``dst`` (of any
+        areas) in the folders `parent_folder` opened, so that neither end follows a link
+        swapped in after the check; with ``replace=False`` never over something there
+        (FileExistsError)."""
+        try:
+            with (
+                self._temp_folder(src) as (src_folder, src_name),
+                self.parent_folder(dst) as (dst_folder, dst_name),
+            ):
+                folders = {"src_dir_fd": src_folder, "dst_dir_fd": dst_folder}
+                if replace:
+                    os.rename(src_name, dst_name, **folders)
+                else:
+                    rename_noreplace(src_name, dst_name, **folders)
+        finally:
+            self._done_with(src)
+
     def copy_file(self, fs_path: str, temp: str) -> None:
-        """Copy the file ``fs_path`` (opened by `open_file`) to the new file ``temp``, with
-        its mtime."""
-        with self.open_file(fs_path) as source, open(temp, "xb") as out:
+        """Copy the file ``fs_path`` (opened by `open_file`) to the new file ``temp`` (made by
+        `create_temp`), with its mtime."""
+        with self.open_file(fs_path) as source, self.create_temp(temp) as out:
             shutil.copyfileobj(source, out, 1 << 20)
+            out.flush()
             st = os.fstat(source.fileno())
-        os.utime(temp, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.utime(out.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
 
     def default_state(self) -> int:
         return STATE_ACCEPTED if self.auto_accept else STATE_PENDING
@@ -381,6 +467,10 @@ class Spaces:
             self.state.note_seen(owner, parent, changed)
         return ids | added
 
+    def oc_id(self, file_id: int) -> str:
+        """``oc:id`` of a file: its id and the instance's, as ownCloud spells it."""
+        return f"{file_id:08d}{self.instance_id}"
+
     def file_id(self, owner: str, rel: str, st: os.stat_result | None = None) -> int:
         """The id of ``rel`` in ``owner``'s space (see `file_ids`)."""
         if st is None:
@@ -434,20 +524,22 @@ class Spaces:
     def _make_dir(self, owner: str, fs_path: str) -> None:
         """Create the folder ``fs_path`` (mode 0700) belonging to the space's user from its
         first moment: where it must change hands, it is made under a hidden temporary name,
-        handed over, then renamed into place, never over a folder made meanwhile."""
+        handed over, then renamed into place, never over a folder made meanwhile. Made in the
+        folder `parent_folder` opened, so never through a link."""
         user_ids = self._space_user(owner)
-        if user_ids is None or os.geteuid() != 0:
-            os.mkdir(fs_path, 0o700)
-            return
-        temp = self.temp_beside(fs_path)
-        os.mkdir(temp, 0o700)
-        try:
-            hand_over(temp, user_ids)
-            rename_noreplace(temp, fs_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.rmdir(temp)
-            raise
+        with self.parent_folder(fs_path) as (folder, name):
+            if user_ids is None or os.geteuid() != 0:
+                os.mkdir(name, 0o700, dir_fd=folder)
+                return
+            temp = os.path.basename(self.temp_beside(fs_path))
+            os.mkdir(temp, 0o700, dir_fd=folder)
+            try:
+                os.chown(temp, *user_ids, dir_fd=folder, follow_symlinks=False)
+                rename_noreplace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.rmdir(temp, dir_fd=folder)
+                raise
 
     def make_folder(self, place: Place) -> None:
         """Create the folder ``place`` (mode 0700), belonging to its space's user."""
@@ -468,8 +560,30 @@ class Spaces:
                     raise
 
     def temp_beside(self, fs_path: str) -> str:
+        """A fresh hidden name beside ``fs_path`` for a temp file or folder; its folder is in the
+        journal before anything is made there, so `sweep_temp_files` finds what a killed drive
+        left."""
         parent = os.path.dirname(fs_path)
-        return os.path.join(parent, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+        if parent.startswith(self.users_root + os.sep):
+            self.temps.note(parent)
+        return os.path.join(parent, f"{DRIVE_TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
+
+    def sweep_temp_files(self) -> int:
+        """Delete every temp file and folder the drive made in a space and did not publish:
+        what a drive killed mid-upload left. Only at start, when no upload of this drive is
+        running: a notebook server's temp files beside them (another prefix) stay. Returns how
+        many were deleted."""
+
+        def reachable(folder: str) -> bool:
+            if not os.path.isdir(folder):
+                return False  # gone, with its space maybe: confine() would make the space again
+            try:
+                self.confine(folder)
+            except DriveError:
+                return False
+            return folder.startswith(self.users_root + os.sep)
+
+        return self.temps.sweep(reachable, lambda de: de.name.startswith(DRIVE_TEMP_PREFIX))
 
     def tree(self) -> TreeSummary:
         """A view of folder ETags and sizes for one request (see `SubtreeCache`)."""
@@ -496,31 +610,59 @@ class Spaces:
         if_match: str | None = None,
         mtime: int | None = None,
     ) -> os.stat_result:
-        """Move the finished upload ``temp`` to ``place`` atomically; keep the old as a version.
+        """Move the finished upload ``temp`` (from `temp_beside` ``place``) to ``place``
+        atomically; keep the old as a version.
 
         ``if_match`` (an ETag, quotes optional) is compared again under a lock right before the
-        rename, so two writers that both passed the HTTP precondition cannot both win.
+        rename, so two writers that both passed the HTTP precondition cannot both win. Every
+        step names its file in the folder `parent_folder` opened: a link swapped in for a
+        folder on the way since the checks is never followed.
         """
+        with self._temp_folder(temp) as (temp_folder, temp_name):
+            try:
+                with self.parent_folder(place.fs_path) as target:
+                    return self._publish(place, (temp_folder, temp_name), target, if_match, mtime)
+            except BaseException:
+                # deleted where it was made: its folder's path may lead elsewhere by now
+                with contextlib.suppress(OSError):
+                    os.unlink(temp_name, dir_fd=temp_folder)
+                raise
+            finally:
+                self._done_with(temp)
+
+    def _publish(
+        self,
+        place: Place,
+        temp: tuple[int, str],
+        target: tuple[int, str],
+        if_match: str | None,
+        mtime: int | None,
+    ) -> os.stat_result:
+        (temp_folder, temp_name), (folder, name) = temp, target
         if mtime is not None:
-            os.utime(temp, (mtime, mtime))
+            os.utime(temp_name, (mtime, mtime), dir_fd=temp_folder, follow_symlinks=False)
         with self._publish_lock:
             try:
-                old = os.stat(place.fs_path)
+                old: os.stat_result | None = os.stat(name, dir_fd=folder, follow_symlinks=False)
             except FileNotFoundError:
                 old = None
+            if old is not None and stat.S_ISLNK(old.st_mode):
+                old = None  # a link's own name: the upload replaces the link, not its target
             if old is not None and stat.S_ISDIR(old.st_mode):
                 raise DriveError(409, f"{place.name} is a folder")
             if if_match is not None and if_match.strip() != "*":
                 tags = {t.strip().strip('"') for t in if_match.split(",")}
                 if old is None or file_etag(old) not in tags:
                     raise DriveError(412, "The file was changed by someone else (If-Match)")
-            size = os.stat(temp).st_size
+            size = os.stat(temp_name, dir_fd=temp_folder, follow_symlinks=False).st_size
             self.check_quota(place.owner, size, old.st_size if old else 0)
             if old is not None:
-                self._keep_version(place, old)
-            self.give_to_space_user(place.owner, temp)
-            os.replace(temp, place.fs_path)
-        return os.stat(place.fs_path)
+                self._keep_version(place, old, folder, name)
+            user_ids = self._space_user(place.owner)
+            if user_ids is not None and os.geteuid() == 0:
+                os.chown(temp_name, *user_ids, dir_fd=temp_folder, follow_symlinks=False)
+            os.replace(temp_name, name, src_dir_fd=temp_folder, dst_dir_fd=folder)
+        return os.stat(name, dir_fd=folder, follow_symlinks=False)
 
     def versions_by_name(self, owner: str, file_id: int) -> dict[str, Version]:
         """The versions of a file by the name they are listed under: the mtime (seconds) of the
@@ -534,17 +676,22 @@ class Spaces:
             named[name] = version
         return named
 
-    def _keep_version(self, place: Place, old: os.stat_result) -> None:
+    def _keep_version(self, place: Place, old: os.stat_result, folder: int, name: str) -> None:
+        """Keep the content ``old`` of ``place`` (``name`` in the open ``folder``) as a
+        version."""
         file_id = self.file_id(place.owner, place.rel, old)
         version = self.state.add_version(place.owner, file_id, int(old.st_mtime), old.st_size)
         target = self.version_file(place.owner, version.id)
         try:
             # The old inode leaves the space with the rename: a hard link keeps it for free.
-            os.link(place.fs_path, target, follow_symlinks=False)
+            os.link(name, target, src_dir_fd=folder, follow_symlinks=False)
         except OSError as e:
             if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
                 raise
-            self.copy_file(place.fs_path, target)
+            try:
+                self.copy_file(place.fs_path, target)
+            finally:
+                self._done_with(target)  # kept where it was made: nothing to publish
         versions = self.state.versions(place.owner, file_id)
         kept = retained_versions(
             versions, time.time(), self.versions_max_count, self.versions_thin_out
@@ -560,10 +707,12 @@ class Spaces:
         st = os.lstat(place.fs_path)
         is_dir = stat.S_ISDIR(st.st_mode)
         size = self.tree().size(place.fs_path) if is_dir else st.st_size
-        item = self.state.add_trash(place.owner, place.rel, "folder" if is_dir else "file", size)
+        kind = "folder" if is_dir else "file"
+        file_id = self.file_id(place.owner, place.rel, st)
+        item = self.state.add_trash(place.owner, place.rel, kind, size, file_id)
         try:
-            os.rename(place.fs_path, self.trash_file(place.owner, item.id))
-        except OSError:
+            self.rename(place.fs_path, self.trash_file(place.owner, item.id), replace=False)
+        except (OSError, DriveError):
             self.state.remove_trash(item.id)
             raise
         self.state.forgotten(place.owner, place.rel)

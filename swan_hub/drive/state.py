@@ -120,8 +120,13 @@ def _schema_1(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _trash_file_ids(db: sqlite3.Connection) -> None:
+    """Trash items keep the file id they had in the space (None for those deleted before)."""
+    db.execute("ALTER TABLE trash ADD COLUMN file_id INTEGER")
+
+
 #: Step N takes a database from user_version N - 1 to N.
-MIGRATIONS: tuple[Migration, ...] = (_schema_1,)
+MIGRATIONS: tuple[Migration, ...] = (_schema_1, _trash_file_ids)
 
 
 def schema_version(db: sqlite3.Connection) -> int:
@@ -211,6 +216,9 @@ class TrashItem:
     kind: str
     size: int
     deleted_at: float
+    #: the id the item had in its space (ids are never given twice); None for an item deleted
+    #: before the drive kept it
+    file_id: int | None = None
 
     @property
     def name(self) -> str:
@@ -548,8 +556,10 @@ class DriveState:
 
     # -- trash and versions -----------------------------------------------------------------------
 
-    def add_trash(self, owner: str, original_path: str, kind: str, size: int) -> TrashItem:
-        item = TrashItem(0, owner, original_path, kind, size, time.time())
+    def add_trash(
+        self, owner: str, original_path: str, kind: str, size: int, file_id: int | None = None
+    ) -> TrashItem:
+        item = TrashItem(0, owner, original_path, kind, size, time.time(), file_id)
         fields = {k: v for k, v in vars(item).items() if k != "id"}
         item.id = self._insert("trash", **fields)
         return item
