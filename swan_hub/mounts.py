@@ -686,6 +686,14 @@ class StorageMountMixin(_MixinBase):
                 ", ".join(pending[:5]),
             )
 
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        if self.webdav_url():
+            # The server tells the user once when code sees only the local folder
+            # (swan_share_ext's /swan/api/info and the labextension's notice).
+            env["SWAN_FILES_MOUNTED"] = "1" if self._mounts is not None else "0"
+        return env
+
     async def start(self) -> Any:
         if self.mount_storage and self.webdav_url():
             await self.mount_storage_for_code()

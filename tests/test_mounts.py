@@ -147,6 +147,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     asyncio.run(before.mount_storage_for_code())
     point = before.mounted_root()
     assert point and mounted_at_or_below(point) == [os.path.join(point, "Shared"), point]
+    assert before.get_env()["SWAN_FILES_MOUNTED"] == "1"  # the server tells no notice
     rclone = before._mounts.root.pid
     gone = subprocess.Popen(["true"])
     gone.wait()
@@ -156,6 +157,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     after.load_state(state)
     assert asyncio.run(after.poll()) is not None
     assert mounted_at_or_below(point) == []
+    assert after.get_env()["SWAN_FILES_MOUNTED"] == "0"  # nothing mounted any more
     eventually("rclone gone", lambda: not Path(f"/proc/{rclone}").exists() or _zombie(rclone))
     before._mounts.root.proc.wait(timeout=BOUND)
 
@@ -217,3 +219,13 @@ def read_in_a_process(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=90
     )
+
+
+def test_a_server_whose_files_are_not_mounted_is_told_so_and_one_without_webdav_is_not(
+    make_spawner,
+):
+    config = Config()
+    config.SwanSpawnerMixin.webdav_url_template = "http://127.0.0.1:9/{username}/"
+    config.SwanLocalSpawner.mount_storage = False
+    assert make_spawner("erin", config=config).get_env()["SWAN_FILES_MOUNTED"] == "0"
+    assert "SWAN_FILES_MOUNTED" not in make_spawner("frank").get_env()  # a POSIX space is root
