@@ -48,8 +48,8 @@ class JsonBodyMixin:
 FILES_MOUNTED_ENV = "SWAN_FILES_MOUNTED"
 
 LOCAL_FOLDER_ONLY = (
-    "Code sees only this server's local folder: kernels and terminals cannot open the files "
-    "and shares of the file browser by their path. Open and save them through the file browser."
+    "Code sees only this server's local folder: kernels and terminals cannot open the file "
+    "browser's files and shares by path."
 )
 
 

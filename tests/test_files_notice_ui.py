@@ -25,7 +25,7 @@ def test_a_server_without_a_mount_tells_the_user_once_that_code_sees_only_the_lo
         page.goto(f"{lab.url}/lab?reset&token={lab.token}")
         notice = page.get_by_text(NOTICE)
         notice.wait_for(state="visible")
-        assert "Open and save them through the file browser" in notice.inner_text()
+        assert "cannot open the file browser's files and shares by path" in notice.inner_text()
 
         page.reload()
         page.locator(".jp-DirListing-content").wait_for(state="visible")

@@ -32,7 +32,7 @@ export async function noticeFilesForCode(
     window.localStorage.setItem(key, '1');
     Notification.warning(
       trans.__(
-        "Code sees only this server's local folder: kernels and terminals cannot open the files and shares of the file browser by their path. Open and save them through the file browser."
+        "Code sees only this server's local folder: kernels and terminals cannot open the file browser's files and shares by path."
       ),
       { autoClose: false }
     );
