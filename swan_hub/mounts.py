@@ -266,7 +266,7 @@ def start_rclone(
         point,
         # Written files live in a local cache and go up whole once closed: nothing half
         # written is ever published to the storage or to sync clients. A read-only mount
-        # writes nothing and keeps no cache.
+        # writes nothing and keeps no cache (given its own folder, it never shares another's).
         "--vfs-cache-mode",
         "off" if read_only else "writes",
         "--vfs-write-back",
@@ -345,7 +345,8 @@ class StorageMounts:
     - the user's space at ``point`` (read-write), whose ``Shared/`` is always a folder;
     - all of ``Shared/`` read-only, stacked over that folder before the server starts, so
       every share, accepted before or while the server runs, folder or single file, comes up
-      read-only for code; the writable root never shows what is inside ``Shared/``;
+      read-only for code; nothing inside ``Shared/`` is ever reachable through the writable
+      root;
     - a read-write mount stacked over each edit share (a folder whose ``oc:permissions``
       allow creating), made once the hub has seen it (``match_writable``).
 
@@ -428,6 +429,7 @@ class StorageMounts:
                     point=self.shared_point,
                     work_dir=self.work_dir,
                     read_only=True,
+                    cache_dir=os.path.join(self.work_dir, "read-only-cache"),
                     stacked=True,
                     timeout=timeout,
                 )
