@@ -100,20 +100,34 @@ def mounted_at_or_below(path: str) -> list[str]:
     return sorted(found, key=lambda p: p.count("/"), reverse=True)
 
 
+#: A file written in the cache this recently counts as waiting for its upload: the close that
+#: ends a write reaches rclone after the writer's close() returns, and only then does rclone
+#: mark the file "Dirty" in its metadata.
+JUST_WRITTEN = 2.0
+
+
 def pending_uploads(cache_dir: str) -> list[str]:
     """Files closed in the mount whose upload has not succeeded yet (rclone marks their entry
-    in its cache's metadata "Dirty" until the storage took them)."""
+    in its cache's metadata "Dirty" until the storage took them), and files written in the
+    cache moments ago (not marked yet)."""
     meta = os.path.join(cache_dir, "vfsMeta")
-    pending = []
+    pending = set()
     for folder, _, files in os.walk(meta):
         for name in files:
             try:
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     if json.load(f).get("Dirty"):
-                        pending.append(os.path.relpath(os.path.join(folder, name), meta))
+                        pending.add(os.path.relpath(os.path.join(folder, name), meta))
             except (OSError, ValueError):
                 continue
-    return pending
+    data = os.path.join(cache_dir, "vfs")
+    recent = time.time() - JUST_WRITTEN
+    for folder, _, files in os.walk(data):
+        for name in files:
+            with contextlib.suppress(OSError):
+                if os.stat(os.path.join(folder, name)).st_mtime > recent:
+                    pending.add(os.path.relpath(os.path.join(folder, name), data))
+    return sorted(pending)
 
 
 def _obscured(password: str) -> str:

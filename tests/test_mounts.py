@@ -229,3 +229,13 @@ def read_in_a_process(path: Path, bound: float = 90) -> subprocess.CompletedProc
     except subprocess.TimeoutExpired:
         pytest.fail(f"reading {path.name} through the mount still waits after {bound:g} s")
     return subprocess.CompletedProcess(reader.args, reader.returncode, out, err)
+
+
+def test_a_server_whose_files_are_not_mounted_is_told_so_and_one_without_webdav_is_not(
+    make_spawner,
+):
+    config = Config()
+    config.SwanSpawnerMixin.webdav_url_template = "http://127.0.0.1:9/{username}/"
+    config.SwanLocalSpawner.mount_storage = False
+    assert make_spawner("erin", config=config).get_env()["SWAN_FILES_MOUNTED"] == "0"
+    assert "SWAN_FILES_MOUNTED" not in make_spawner("frank").get_env()  # a POSIX space is root
