@@ -1,6 +1,7 @@
-"""Kernels and terminals see the user's WebDAV storage as a folder: one `rclone mount` (FUSE) per
-server of its whole space, read-only mounts stacked over its view-only shares, their private config,
-their start, and their end with the server (also after a crash of the server or of the hub).
+"""Kernels and terminals see the user's WebDAV storage as a folder: an `rclone mount` (FUSE) of
+its own space, a read-only one of its whole `Shared/` stacked over that before the server starts, a
+writable one over each edit share; their private config, start, and end with the server (also
+after a crash of the server or of the hub).
 
 It must not put a secret into a command line or an environment, nor change how the server's
 contents manager reaches the storage (that stays WebDAV, with its ETags and conflict checks).
@@ -35,8 +36,12 @@ else:
 
 RCLONE = "rclone"
 FUSERMOUNT = "fusermount3"
-#: The name of the one remote in our rclone config.
+#: The storage's WebDAV remote in our rclone config.
 REMOTE = "swan"
+#: A local folder holding only an empty ``Shared/``, read-only (see rclone_config).
+SKELETON = "swan-skeleton"
+#: What the server's root mounts: the storage with the skeleton under it.
+TREE = "swan-tree"
 #: The folder of the drive (and of ownCloud-style storages) that holds accepted shares.
 SHARES_FOLDER = "Shared"
 #: How long a listing is trusted by the mount: a share accepted or revoked, or a folder made in
@@ -48,6 +53,14 @@ SHARES_FOLDER = "Shared"
 DIR_CACHE_TIME = "5s"
 #: How soon after a file is closed rclone uploads it (its default is 5 s).
 WRITE_BACK = "1s"
+#: While the storage is down, code gets EIO after about this many tries of a request, instead
+#: of rclone's 10 with growing pauses (about 25 s for a refused connection).
+LOW_LEVEL_RETRIES = "2"
+#: A storage that accepts connections but answers nothing (a hung server) fails a request
+#: after this long without a byte, instead of rclone's 5 minutes (a read of a file not listed
+#: before makes a few requests: about 40 s in all); connecting gives up sooner.
+IO_TIMEOUT = "10s"
+CONNECT_TIMEOUT = "5s"
 OC = "{http://owncloud.org/ns}"
 DAV = "{DAV:}"
 PROPFIND_SHARES = (
@@ -87,20 +100,34 @@ def mounted_at_or_below(path: str) -> list[str]:
     return sorted(found, key=lambda p: p.count("/"), reverse=True)
 
 
+#: A file written in the cache this recently counts as waiting for its upload: the close that
+#: ends a write reaches rclone after the writer's close() returns, and only then does rclone
+#: mark the file "Dirty" in its metadata.
+JUST_WRITTEN = 2.0
+
+
 def pending_uploads(cache_dir: str) -> list[str]:
     """Files closed in the mount whose upload has not succeeded yet (rclone marks their entry
-    in its cache's metadata "Dirty" until the storage took them)."""
+    in its cache's metadata "Dirty" until the storage took them), and files written in the
+    cache moments ago (not marked yet)."""
     meta = os.path.join(cache_dir, "vfsMeta")
-    pending = []
+    pending = set()
     for folder, _, files in os.walk(meta):
         for name in files:
             try:
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     if json.load(f).get("Dirty"):
-                        pending.append(os.path.relpath(os.path.join(folder, name), meta))
+                        pending.add(os.path.relpath(os.path.join(folder, name), meta))
             except (OSError, ValueError):
                 continue
-    return pending
+    data = os.path.join(cache_dir, "vfs")
+    recent = time.time() - JUST_WRITTEN
+    for folder, _, files in os.walk(data):
+        for name in files:
+            with contextlib.suppress(OSError):
+                if os.stat(os.path.join(folder, name)).st_mtime > recent:
+                    pending.add(os.path.relpath(os.path.join(folder, name), data))
+    return sorted(pending)
 
 
 def _obscured(password: str) -> str:
@@ -128,9 +155,18 @@ def token_command(credentials_path: str) -> str:
     return " ".join(parts)
 
 
-def rclone_config(url: str, credentials: dict[str, Any] | None, credentials_path: str) -> str:
-    """The text of our rclone config: one WebDAV remote of the ownCloud kind (the drive,
-    ownCloud, Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums)."""
+def rclone_config(
+    url: str, credentials: dict[str, Any] | None, credentials_path: str, skeleton: str
+) -> str:
+    """The text of our rclone config: the WebDAV remote of the ownCloud kind (the drive,
+    ownCloud, Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums), and
+    the tree the root mounts: that remote joined (rclone's union) with the read-only local
+    folder ``skeleton``, which holds an empty ``Shared/``. So ``Shared/`` is a folder of the
+    mount from its first instant, even before the storage has one (the drive shows it once a
+    first share is accepted), and the read-only mount of the shares can be stacked over it
+    before any share can be reached through the writable root."""
+    if any(ch.isspace() for ch in skeleton):
+        raise MountError("the runtime folder's path holds a space")
     lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud"]
     kind = (credentials or {}).get("kind")
     if kind == "bearer":
@@ -140,6 +176,10 @@ def rclone_config(url: str, credentials: dict[str, Any] | None, credentials_path
         lines += [f"user = {username}", f"pass = {_obscured(credentials['password'])}"]  # type: ignore[index]
     if any("\n" in line or "\r" in line for line in lines):
         raise MountError("the storage URL or user name holds a line break")
+    lines += [f"[{SKELETON}]", "type = alias", f"remote = {skeleton}"]
+    # The storage first: new files and folders go to the first writable upstream that has
+    # their parent, and the skeleton is never writable.
+    lines += [f"[{TREE}]", "type = union", f"upstreams = {REMOTE}: {SKELETON}::ro"]
     return "\n".join(lines) + "\n"
 
 
@@ -222,39 +262,50 @@ def start_rclone(
     point: str,
     work_dir: str,
     read_only: bool = False,
+    remote: str = REMOTE,
+    cache_dir: str = "",
+    stacked: bool = False,
     timeout: float = 30.0,
 ) -> RcloneMount:
-    """Start ``rclone mount`` of ``remote_path`` (inside our remote) at ``point`` with the config
-    and cache in ``work_dir``, and wait until the mount answers. Blocking; raises MountError."""
+    """Start ``rclone mount`` of ``remote_path`` (inside ``remote`` of our config) at ``point``
+    with the config and log in ``work_dir`` and the write cache in ``cache_dir``, and wait until
+    the mount answers. ``stacked``: over a folder of another mount. Blocking; raises MountError."""
     os.makedirs(point, mode=0o700, exist_ok=True)
     args = [
         RCLONE,
         "--config",
         os.path.join(work_dir, "rclone.conf"),
         "mount",
-        f"{REMOTE}:{remote_path}",
+        f"{remote}:{remote_path}",
         point,
         # Written files live in a local cache and go up whole once closed: nothing half
         # written is ever published to the storage or to sync clients. A read-only mount
-        # writes nothing and keeps no cache (so it never shares the read-write one's).
+        # writes nothing and keeps no cache (given its own folder, it never shares another's).
         "--vfs-cache-mode",
         "off" if read_only else "writes",
         "--vfs-write-back",
         WRITE_BACK,
         "--cache-dir",
-        os.path.join(work_dir, "read-only-cache" if read_only else "cache"),
+        cache_dir or os.path.join(work_dir, "cache"),
         "--dir-cache-time",
         DIR_CACHE_TIME,
         "--poll-interval",
         "0",
+        "--low-level-retries",
+        LOW_LEVEL_RETRIES,
+        "--timeout",
+        IO_TIMEOUT,
+        "--contimeout",
+        CONNECT_TIMEOUT,
         "--log-file",
         os.path.join(work_dir, "rclone.log"),
         "--log-level",
         "INFO",
     ]
     if read_only:
-        # Stacked over a share's folder of the read-write mount, which lists its files.
-        args += ["--read-only", "--allow-non-empty"]
+        args.append("--read-only")
+    if stacked:
+        args.append("--allow-non-empty")
     parent = os.stat(os.path.dirname(point)).st_dev
     proc = subprocess.Popen(
         args,
@@ -302,12 +353,18 @@ def _authorization(credentials: dict[str, Any] | None) -> httpx.Auth | None:
 
 
 class StorageMounts:
-    """The mounts of one server: its WebDAV space at ``point`` (read-write), and a read-only
-    mount over each view-only share in ``Shared/`` of it, so that code cannot write where the
-    file browser cannot (rclone alone would accept the write into its cache and retry the
-    upload the storage refuses, for ever).
+    """The mounts of one server, made so that code can never write where the file browser
+    cannot, not even for an instant:
 
-    ``work_dir`` (private) holds the config, the write cache and the log.
+    - the user's space at ``point`` (read-write), whose ``Shared/`` is always a folder;
+    - all of ``Shared/`` read-only, stacked over that folder before the server starts, so
+      every share, accepted before or while the server runs, folder or single file, comes up
+      read-only for code; nothing inside ``Shared/`` is ever reachable through the writable
+      root;
+    - a read-write mount stacked over each edit share (a folder whose ``oc:permissions``
+      allow creating), made once the hub has seen it (``match_writable``).
+
+    ``work_dir`` (private) holds the config, the skeleton, the write caches and the log.
     """
 
     def __init__(self, *, url: str, point: str, work_dir: str) -> None:
@@ -315,16 +372,28 @@ class StorageMounts:
         self.point = point
         self.work_dir = work_dir
         self.root: RcloneMount | None = None
-        #: share name -> its read-only mount
-        self.view_only: dict[str, RcloneMount] = {}
+        self.shared: RcloneMount | None = None
+        #: edit share name -> its read-write mount
+        self.writable: dict[str, RcloneMount] = {}
         # A stop may come while the follower's thread is still stacking a mount: one at a time.
         self._changing = threading.Lock()
+
+    @property
+    def shared_point(self) -> str:
+        return os.path.join(self.point, SHARES_FOLDER)
+
+    def _share_cache(self, name: str) -> str:
+        return os.path.join(self.work_dir, "share-cache", name)
+
+    def _mounts(self) -> list[RcloneMount]:
+        """Every mount, the stacked ones first (the order to take them down)."""
+        found = [*self.writable.values(), self.shared, self.root]
+        return [m for m in found if m is not None]
 
     # -- state, so that a restarted hub can take the mounts down --------------------------
 
     def state(self) -> dict[str, Any]:
-        mounts = [m for m in (self.root, *self.view_only.values()) if m is not None]
-        return {"point": self.point, "pids": {m.point: m.pid for m in mounts}}
+        return {"point": self.point, "pids": {m.point: m.pid for m in self._mounts()}}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], *, url: str, work_dir: str) -> StorageMounts:
@@ -333,8 +402,10 @@ class StorageMounts:
             found = RcloneMount(point, int(pid))
             if point == mounts.point:
                 mounts.root = found
+            elif point == mounts.shared_point:
+                mounts.shared = found
             else:
-                mounts.view_only[os.path.basename(point)] = found
+                mounts.writable[os.path.basename(point)] = found
         return mounts
 
     # -- life cycle (blocking: call in a thread) -------------------------------------------
@@ -350,31 +421,57 @@ class StorageMounts:
     def start(
         self, credentials: dict[str, Any] | None, credentials_path: str, timeout: float
     ) -> None:
+        """Mount the space and, over its ``Shared/``, all shares read-only; on failure
+        nothing stays mounted."""
         os.makedirs(self.work_dir, mode=0o700, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
-        config = rclone_config(self.url, credentials, credentials_path)
+        skeleton = os.path.join(self.work_dir, "skeleton")
+        os.makedirs(os.path.join(skeleton, SHARES_FOLDER), exist_ok=True)
+        config = rclone_config(self.url, credentials, credentials_path, skeleton)
         _write_private(os.path.join(self.work_dir, "rclone.conf"), config)
-        self.root = start_rclone(
-            remote_path="", point=self.point, work_dir=self.work_dir, timeout=timeout
-        )
+        with self._changing:
+            self.root = start_rclone(
+                remote=TREE,
+                remote_path="",
+                point=self.point,
+                work_dir=self.work_dir,
+                timeout=timeout,
+            )
+            try:
+                self.shared = start_rclone(
+                    remote_path=SHARES_FOLDER,
+                    point=self.shared_point,
+                    work_dir=self.work_dir,
+                    read_only=True,
+                    cache_dir=os.path.join(self.work_dir, "read-only-cache"),
+                    stacked=True,
+                    timeout=timeout,
+                )
+            except BaseException:
+                self.root.stop()
+                self.root = None
+                raise
+
+    def pending(self) -> list[str]:
+        """Files closed in a writable mount that have not reached the storage yet."""
+        caches = [os.path.join(self.work_dir, "cache")]
+        caches += [self._share_cache(name) for name in self.writable]
+        return [p for cache in caches for p in pending_uploads(cache)]
 
     def stop(self, upload_wait: float = 30.0) -> list[str]:
         """Wait (at most ``upload_wait`` seconds) for closed files to reach the storage, then
         take every mount down, the stacked ones first. Returns the files still not uploaded
         (they stay in the cache and go up at the next start)."""
-        cache = os.path.join(self.work_dir, "cache")
         deadline = time.monotonic() + upload_wait
-        pending = pending_uploads(cache)
+        pending = self.pending()
         while pending and time.monotonic() < deadline and self._root_alive():
             time.sleep(0.2)
-            pending = pending_uploads(cache)
+            pending = self.pending()
         with self._changing:
-            for mount in list(self.view_only.values()):
+            for mount in self._mounts():
                 mount.stop()
-            self.view_only.clear()
-            if self.root is not None:
-                self.root.stop()
-            self.root = None
+            self.writable.clear()
+            self.shared = self.root = None
             self.clean_stale()
         return pending
 
@@ -388,10 +485,10 @@ class StorageMounts:
             _is_rclone_mount_of(pid, point) for point, pid in pids
         )
 
-    # -- view-only shares ------------------------------------------------------------------
+    # -- edit shares ------------------------------------------------------------------------
 
-    async def view_only_shares(self, credentials: dict[str, Any] | None) -> set[str] | None:
-        """Names of the folders in ``Shared/`` that this user may not change (one PROPFIND);
+    async def writable_shares(self, credentials: dict[str, Any] | None) -> set[str] | None:
+        """Names of the folders in ``Shared/`` this user may create files in (one PROPFIND);
         None when the storage did not answer (then nothing is changed)."""
         url = self.url + SHARES_FOLDER + "/"
         try:
@@ -420,50 +517,49 @@ class StorageMounts:
             if not name or "/" in name:
                 continue
             is_dir = response.find(f".//{DAV}collection") is not None
-            letters = response.findtext(f".//{OC}permissions")
-            if is_dir and letters is not None and not set(letters) & set("CK"):
+            letters = response.findtext(f".//{OC}permissions") or ""
+            if is_dir and set(letters) & set("CK"):
                 found.add(name)
         return found
 
-    def match_view_only(self, names: set[str], timeout: float) -> None:
-        """Stack a read-only mount over each of ``names`` not yet covered; take down those of
-        shares that are gone or writable now. Blocking."""
+    def match_writable(self, names: set[str], timeout: float) -> None:
+        """Stack a read-write mount over each edit share of ``names`` not yet covered; take
+        down those of shares that are gone or view-only now. Blocking."""
         with self._changing:
-            if self.root is not None:
-                self._match_view_only(names, timeout)
+            if self.shared is None:
+                return
+            for name in sorted(set(self.writable) - names):
+                self.writable.pop(name).stop()
+            for name in sorted(names - set(self.writable)):
+                point = os.path.join(self.shared_point, name)
+                if not os.path.isdir(point):
+                    continue  # not in the read-only mount's listing yet: the next round
+                self.writable[name] = start_rclone(
+                    remote_path=f"{SHARES_FOLDER}/{name}",
+                    point=point,
+                    work_dir=self.work_dir,
+                    cache_dir=self._share_cache(name),
+                    stacked=True,
+                    timeout=timeout,
+                )
 
-    def _match_view_only(self, names: set[str], timeout: float) -> None:
-        for name in sorted(set(self.view_only) - names):
-            self.view_only.pop(name).stop()
-        for name in sorted(names - set(self.view_only)):
-            point = os.path.join(self.point, SHARES_FOLDER, name)
-            if not os.path.isdir(point):
-                continue  # not in the mount's listing yet: the next round
-            self.view_only[name] = start_rclone(
-                remote_path=f"{SHARES_FOLDER}/{name}",
-                point=point,
-                work_dir=self.work_dir,
-                read_only=True,
-                timeout=timeout,
-            )
 
-
-async def keep_view_only_shares_read_only(
+async def keep_edit_shares_writable(
     mounts: StorageMounts,
     credentials: Callable[[], dict[str, Any] | None],
     interval: float,
     timeout: float,
     log: Any,
 ) -> None:
-    """Every ``interval`` seconds, make the stacked read-only mounts follow the user's
-    view-only shares (accepted, revoked, or changed to writable)."""
+    """Every ``interval`` seconds, make the stacked read-write mounts follow the user's edit
+    shares (accepted, revoked, or changed to view-only)."""
     while True:
         try:
-            names = await mounts.view_only_shares(credentials())
-            if names is not None and names != set(mounts.view_only):
-                await asyncio.to_thread(mounts.match_view_only, names, timeout)
+            names = await mounts.writable_shares(credentials())
+            if names is not None and names != set(mounts.writable):
+                await asyncio.to_thread(mounts.match_writable, names, timeout)
         except Exception:
-            log.exception("Following the view-only shares in %s", mounts.point)
+            log.exception("Following the edit shares in %s", mounts.point)
         await asyncio.sleep(interval)
 
 
@@ -505,7 +601,9 @@ class StorageMountMixin(_MixinBase):
         config=True,
         help="""
         Seconds between two looks at the user's ``Shared/`` folder while the server runs, to
-        stack a read-only mount over each view-only share (and drop those of revoked ones).
+        stack a read-write mount over each edit share accepted meanwhile (and drop those of
+        revoked ones). Until then an edit share is read-only for code; a view-only share is
+        read-only from its first instant whatever this is.
         """,
     )
 
@@ -535,8 +633,9 @@ class StorageMountMixin(_MixinBase):
         return self._mounts.point if self._mounts is not None else ""
 
     async def mount_storage_for_code(self) -> None:
-        """Mount the space (after cleaning what a crash left there) and the view-only shares
-        over it; on failure the server starts without, and the progress says so."""
+        """Mount the space (after cleaning what a crash left there), the shares read-only and
+        the edit shares read-write over it; on failure the server starts without, and the
+        progress says so."""
         global _told_cannot_mount
         missing = missing_parts()
         if missing:
@@ -561,22 +660,22 @@ class StorageMountMixin(_MixinBase):
                 mounts.start, credentials, self.credentials_path, self.mount_timeout
             )
             self._mounts = mounts
-            names = await mounts.view_only_shares(credentials)
-            await asyncio.to_thread(mounts.match_view_only, names or set(), self.mount_timeout)
+            names = await mounts.writable_shares(credentials)
+            await asyncio.to_thread(mounts.match_writable, names or set(), self.mount_timeout)
         except (MountError, OSError, subprocess.SubprocessError) as e:
             self.log.error("Mounting the storage of %s failed: %s", self.user.name, e)
             await self.unmount_storage_for_code()
             self.report_progress(35, f"Code sees only the local folder: {e}")
             return
-        self._follow_view_only_shares()
+        self._follow_edit_shares()
         self.report_progress(35, "Your files are mounted for kernels and terminals")
 
-    def _follow_view_only_shares(self) -> None:
+    def _follow_edit_shares(self) -> None:
         running = self._mount_task is not None and not self._mount_task.done()
         if self._mounts is None or running or self.mount_refresh_interval <= 0:
             return
         self._mount_task = asyncio.ensure_future(
-            keep_view_only_shares_read_only(
+            keep_edit_shares_writable(
                 self._mounts,
                 lambda: getattr(self, "_credentials", None),
                 self.mount_refresh_interval,
@@ -603,6 +702,14 @@ class StorageMountMixin(_MixinBase):
                 ", ".join(pending[:5]),
             )
 
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        if self.webdav_url():
+            # The server tells the user once when code sees only the local folder
+            # (swan_share_ext's /swan/api/info and the labextension's notice).
+            env["SWAN_FILES_MOUNTED"] = "1" if self._mounts is not None else "0"
+        return env
+
     async def start(self) -> Any:
         if self.mount_storage and self.webdav_url():
             await self.mount_storage_for_code()
@@ -624,7 +731,7 @@ class StorageMountMixin(_MixinBase):
             self.log.warning("The server of %s is gone: unmounting its files", self.user.name)
             await self.unmount_storage_for_code()
         elif status is None:
-            self._follow_view_only_shares()  # after a restart of the hub
+            self._follow_edit_shares()  # after a restart of the hub
         return status
 
     def get_state(self) -> dict[str, Any]:

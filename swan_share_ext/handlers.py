@@ -6,6 +6,7 @@ They never touch storage directly: what they know of it comes from the contents 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -41,8 +42,26 @@ class JsonBodyMixin:
         return json_of(self.request.body)  # type: ignore[attr-defined]
 
 
+#: Set by the hub's spawner: "1" when kernels and terminals see the user's storage mounted as
+#: the server's root, "0" when they see only a local folder; unset where the spawner does not
+#: mount (the server's root is then the storage itself, e.g. a POSIX space).
+FILES_MOUNTED_ENV = "SWAN_FILES_MOUNTED"
+
+LOCAL_FOLDER_ONLY = (
+    "Code sees only this server's local folder: kernels and terminals cannot open the file "
+    "browser's files and shares by path."
+)
+
+
+def files_for_code() -> dict[str, Any]:
+    """Whether code sees the files of the file browser, and what to tell the user when not."""
+    mounted = {"1": True, "0": False}.get(os.environ.get(FILES_MOUNTED_ENV, ""))
+    return {"mounted": mounted, "notice": LOCAL_FOLDER_ONLY if mounted is False else ""}
+
+
 class InfoHandler(APIHandler):
-    """GET /swan/api/info: the suite's version and the kind of storage behind this server."""
+    """GET /swan/api/info: the suite's version, the kind of storage behind this server, and
+    whether kernels and terminals see it (``files_for_code``)."""
 
     auth_resource = "contents"
 
@@ -56,6 +75,7 @@ class InfoHandler(APIHandler):
                     "version": __version__,
                     "contents_manager": type(cm).__name__,
                     "storage": {"kind": getattr(storage, "kind", "unknown")},
+                    "files_for_code": files_for_code(),
                 }
             )
         )

@@ -51,6 +51,8 @@ ANSWERS = [
     ("IContentsModel", SCHEMAS + "Model", False),
     ("IContentsModel", answer(CLONE, "post", 201), False),
     ("ISwanModel", SCHEMAS + "Model", False),
+    ("IFilesForCode", SCHEMAS + "FilesForCode", True),
+    ("IServerInfo", answer("/swan/api/info", "get", 200), False),
 ]
 #: What the browser sends: (interface, schema, whether the interface has every field of it).
 REQUESTS = [

@@ -408,3 +408,15 @@ async def test_server_info_lists_the_extension(jp_fetch, manager, backend):
     assert info["version"]
     expected = {"stock": "unknown"}.get(manager, "posix" if backend == "posix" else "webdav")
     assert info["storage"]["kind"] == expected
+    # no spawner said whether code sees the files: no notice
+    assert info["files_for_code"] == {"mounted": None, "notice": ""}
+
+
+async def test_server_info_says_when_code_sees_only_the_local_folder(jp_fetch, monkeypatch):
+    monkeypatch.setenv("SWAN_FILES_MOUNTED", "0")
+    info = json.loads((await jp_fetch("swan", "api", "info")).body)
+    assert info["files_for_code"]["mounted"] is False
+    assert "Code sees only this server's local folder" in info["files_for_code"]["notice"]
+    monkeypatch.setenv("SWAN_FILES_MOUNTED", "1")
+    info = json.loads((await jp_fetch("swan", "api", "info")).body)
+    assert info["files_for_code"] == {"mounted": True, "notice": ""}

@@ -29,7 +29,7 @@ from test_swan_up_drive import accept, contents, swan_api
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from swan_hub.mounts import missing_parts, mounted_at_or_below
+from swan_hub.mounts import missing_parts, mounted_at_or_below, pending_uploads
 
 pytestmark = [
     *swan_up_marks,
@@ -180,9 +180,7 @@ def test_a_kernel_next_to_a_shared_notebook_reads_the_data_beside_it(swan, week1
 
 def test_a_view_only_share_refuses_writes_from_code_and_the_owner_keeps_the_file(swan, week1):
     point = os.path.join(mount_point(swan, "bob"), week1)
-    wait_for(
-        "a read-only mount over the view-only share", lambda: point in mounted_at_or_below(point)
-    )
+    wait_for("the view-only share in bob's mount", lambda: os.path.isdir(point))
     kernel = start_kernel(swan, "bob", f"{week1}/exercise.ipynb")
     out, error = execute(swan, "bob", kernel, "open('events.csv', 'w').write('student')")
     assert error.startswith("OSError") and "Read-only file system" in error
@@ -192,6 +190,58 @@ def test_a_view_only_share_refuses_writes_from_code_and_the_owner_keeps_the_file
     owners = swan.data / "users" / "alice" / "week1"
     assert (owners / "events.csv").read_text() == EVENTS
     assert not (owners / "new.csv").exists()
+
+
+WRITE_UNTIL_REFUSED = """
+import errno, json, time
+paths, seen = {paths!r}, {{}}
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline and not all('EROFS' in seen.get(p, ()) for p in paths):
+    for p in paths:
+        try:
+            with open(p, 'w') as f:
+                f.write('student')
+            outcome = 'written'
+        except OSError as e:
+            outcome = errno.errorcode.get(e.errno, str(e.errno))
+        seen.setdefault(p, set()).add(outcome)
+    time.sleep(0.1)
+print(json.dumps({{p: sorted(s) for p, s in seen.items()}}))
+"""
+
+
+def test_a_view_only_share_accepted_while_the_server_runs_is_read_only_from_its_first_instant(
+    swan,
+):
+    assert contents(swan, "alice", "PUT", "week3", json={"type": "directory"}).status_code == 201
+    put_text(swan, "alice", "week3/data.csv", EVENTS)
+    put_text(swan, "alice", "answers.csv", "1,2\n")
+    kernel = start_kernel(swan, "bob", "scratch.ipynb")
+    shares = []
+    for path in ("week3", "answers.csv"):
+        body = {"path": path, "kind": "user", "share_with": "bob", "permissions": 1}
+        r = swan_api(swan, "alice", "POST", "shares", json=body)
+        assert r.status_code == 201, r.text
+        shares.append(r.json()["id"])
+    folder = accept(swan, "bob", shares[0])["location"]
+    single = accept(swan, "bob", shares[1])["location"]
+    # at once: the kernel writes until every write was refused as read-only
+    paths = [f"{folder}/data.csv", f"{folder}/new.csv", single]
+    out, error = execute(swan, "bob", kernel, WRITE_UNTIL_REFUSED.format(paths=paths))
+    assert not error
+    seen = json.loads(out)
+    for path in paths:
+        # ENOENT until the mount lists the new share, then EROFS; never written
+        assert "EROFS" in seen[path] and set(seen[path]) <= {"ENOENT", "EROFS"}, seen
+    time.sleep(3)  # longer than the mount's write-back delay
+    owners = swan.data / "users" / "alice"
+    assert (owners / "week3" / "data.csv").read_text() == EVENTS
+    assert not (owners / "week3" / "new.csv").exists()
+    assert (owners / "answers.csv").read_text() == "1,2\n"
+    # nothing waits in a cache for an upload the storage would refuse, so a stop does not wait
+    runtime = swan.data / "runtime" / "bob" / "rclone"
+    caches = [runtime / "cache", *(runtime / "share-cache").glob("*")]
+    assert [p for cache in caches for p in pending_uploads(str(cache))] == []
 
 
 def test_a_kernel_writes_results_into_the_own_space_and_the_drive_has_them_whole(swan):
@@ -220,7 +270,8 @@ def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner(swan):
     assert r.status_code == 201, r.text
     location = accept(swan, "bob", r.json()["id"])["location"]
     folder = os.path.join(mount_point(swan, "bob"), location)
-    wait_for("the edit share in bob's mount", lambda: os.path.isdir(folder))
+    # read-only for code until the hub has stacked a writable mount over it
+    wait_for("the edit share mounted writable", lambda: folder in mounted_at_or_below(folder))
     kernel = start_kernel(swan, "bob", f"{location}/work.ipynb")
     code = (
         "open('notes.txt', 'a').write('student\\n')\n"
@@ -232,7 +283,6 @@ def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner(swan):
     assert (owners / "answer.csv").read_text() == "42\n"
     wait_for("notes.txt changed at alice", lambda: "student" in (owners / "notes.txt").read_text())
     assert (owners / "notes.txt").read_text() == "teacher\nstudent\n"
-    assert folder not in mounted_at_or_below(folder)  # writable: no read-only mount over it
 
 
 def test_a_revoked_share_is_gone_for_code_within_seconds(swan):
@@ -242,7 +292,7 @@ def test_a_revoked_share_is_gone_for_code_within_seconds(swan):
     share = swan_api(swan, "alice", "POST", "shares", json=body).json()
     accept(swan, "bob", share["id"])
     folder = os.path.join(mount_point(swan, "bob"), "Shared", "week2")
-    wait_for("the share mounted read-only", lambda: folder in mounted_at_or_below(folder))
+    wait_for("the share in bob's mount", lambda: os.path.isfile(os.path.join(folder, "data.csv")))
     assert Path(folder, "data.csv").read_text() == EVENTS
 
     assert swan_api(swan, "alice", "DELETE", f"shares/{share['id']}").status_code == 204
@@ -286,7 +336,8 @@ def server_pid(swan, user: str) -> int:
 
 def test_a_killed_server_has_its_mount_and_rclone_cleaned_by_the_hubs_poll(swan, week1):
     point = mount_point(swan, "bob")
-    wait_for("bob's view-only share mounted", lambda: len(mounted_at_or_below(point)) == 2)
+    shares = os.path.join(point, "Shared")
+    wait_for("bob's shares mounted", lambda: shares in mounted_at_or_below(point))
     os.kill(server_pid(swan, "bob"), signal.SIGKILL)
     wait_for("no mount left", lambda: mounted_at_or_below(point) == [])
     wait_for("no rclone left", lambda: rclone_processes(swan, "bob") == {})

@@ -5,11 +5,14 @@ new mount, no secret leaks into the process table, and nothing is left after a s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 import test_credentials_hub
 import test_spawner
+from dav_servers import WsgiDavServer
 from traitlets.config import Config
 
 from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below
@@ -90,8 +94,9 @@ def test_a_token_renewed_in_the_credentials_file_is_followed_without_a_new_mount
     gate.token = "token-2"
     write_credentials(credentials_file, "token-2")
     (local / "later.csv").write_text("written after the renewal\n")
-    found = eventually("later.csv read through the mount", lambda: Path(mounts.point, "later.csv"))
-    assert found.read_text() == "written after the renewal\n"
+    later = Path(mounts.point, "later.csv")
+    eventually("later.csv listed by the mount", later.is_file)  # within its listing cache time
+    assert later.read_text() == "written after the renewal\n"
     Path(mounts.point, "out.csv").write_text("from code\n")
     eventually("out.csv on the server", lambda: (local / "out.csv").read_text() == "from code\n")
     assert mounts.root.pid == pid
@@ -115,13 +120,15 @@ def test_a_stop_uploads_what_code_closed_then_leaves_no_mount_and_no_process(gat
 
 def test_a_mount_left_by_a_crash_is_cleaned_before_the_next_one(mounted):
     mounts, _, credentials_file = mounted
-    os.killpg(mounts.root.pid, signal.SIGKILL)
-    mounts.root.proc.wait(timeout=BOUND)
-    assert mounted_at_or_below(mounts.point) == [mounts.point]  # dead, still there
+    for mount in (mounts.shared, mounts.root):
+        os.killpg(mount.pid, signal.SIGKILL)
+        mount.proc.wait(timeout=BOUND)
+    left = [mounts.shared_point, mounts.point]
+    assert mounted_at_or_below(mounts.point) == left  # dead, still there
     with pytest.raises(OSError):
         os.listdir(mounts.point)
     again = StorageMounts(url=mounts.url, point=mounts.point, work_dir=mounts.work_dir)
-    assert again.clean_stale() == [mounts.point]
+    assert again.clean_stale() == left
     assert mounted_at_or_below(mounts.point) == []
     again.start(json.loads(credentials_file.read_text()), str(credentials_file), timeout=BOUND)
     try:
@@ -139,7 +146,8 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     before._credentials = write_credentials(Path(before.credentials_path), "token-1")
     asyncio.run(before.mount_storage_for_code())
     point = before.mounted_root()
-    assert point and mounted_at_or_below(point) == [point]
+    assert point and mounted_at_or_below(point) == [os.path.join(point, "Shared"), point]
+    assert before.get_env()["SWAN_FILES_MOUNTED"] == "1"  # the server tells no notice
     rclone = before._mounts.root.pid
     gone = subprocess.Popen(["true"])
     gone.wait()
@@ -149,9 +157,85 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     after.load_state(state)
     assert asyncio.run(after.poll()) is not None
     assert mounted_at_or_below(point) == []
+    assert after.get_env()["SWAN_FILES_MOUNTED"] == "0"  # nothing mounted any more
     eventually("rclone gone", lambda: not Path(f"/proc/{rclone}").exists() or _zombie(rclone))
     before._mounts.root.proc.wait(timeout=BOUND)
 
 
 def _zombie(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers(tmp_path):
+    server = WsgiDavServer(tmp_path / "dav")
+    (tmp_path / "dav").mkdir()
+    server.start()
+    local, url = server.folder("dave")
+    for name in ("data.csv", "refused.csv", "hung.csv"):
+        (local / name).write_text(f"{name}\n")
+    mounts = StorageMounts(
+        url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rclone")
+    )
+    credentials = {"kind": "basic", "username": server.username, "password": server.password}
+    mounts.start(credentials, "", timeout=BOUND)
+    try:
+        assert Path(mounts.point, "data.csv").read_text() == "data.csv\n"
+        server.stop()
+        # Readers of their own, as kernels are: each must get an error, not wait for ever (the
+        # bound of read_in_a_process kills it and fails the test if it hangs).
+        refused = read_in_a_process(Path(mounts.point, "refused.csv"))
+        assert "Input/output error" in refused.stderr, refused.stderr
+        with a_server_that_never_answers(server.port):
+            hung = read_in_a_process(Path(mounts.point, "hung.csv"))
+        assert "Input/output error" in hung.stderr, hung.stderr
+
+        server.start()  # the same port, as a restarted storage
+        eventually(
+            "hung.csv readable again",
+            lambda: read_in_a_process(Path(mounts.point, "hung.csv")).stdout == "hung.csv\n",
+        )
+        Path(mounts.point, "after.csv").write_text("written after the outage\n")
+        eventually("after.csv on the server", lambda: (local / "after.csv").is_file())
+        assert mounts.root.proc.poll() is None  # the same mount, never restarted
+    finally:
+        mounts.stop(upload_wait=BOUND)
+        server.stop()
+    assert (local / "after.csv").read_text() == "written after the outage\n"
+
+
+@contextlib.contextmanager
+def a_server_that_never_answers(port: int) -> Iterator[None]:
+    """A listener on ``port`` whose connections are made by the kernel and then never served,
+    as a hung storage's are."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(64)
+        yield
+
+
+def read_in_a_process(path: Path, bound: float = 90) -> subprocess.CompletedProcess:
+    """Read ``path`` in a new process, as a kernel would; fail the test if it still waits after
+    ``bound`` seconds (the caller's stop of the mount then ends the read)."""
+    code = "import sys; print(open(sys.argv[1]).read(), end='')"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = reader.communicate(timeout=bound)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"reading {path.name} through the mount still waits after {bound:g} s")
+    return subprocess.CompletedProcess(reader.args, reader.returncode, out, err)
+
+
+def test_a_server_whose_files_are_not_mounted_is_told_so_and_one_without_webdav_is_not(
+    make_spawner,
+):
+    config = Config()
+    config.SwanSpawnerMixin.webdav_url_template = "http://127.0.0.1:9/{username}/"
+    config.SwanLocalSpawner.mount_storage = False
+    assert make_spawner("erin", config=config).get_env()["SWAN_FILES_MOUNTED"] == "0"
+    assert "SWAN_FILES_MOUNTED" not in make_spawner("frank").get_env()  # a POSIX space is root

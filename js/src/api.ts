@@ -8,6 +8,17 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { Contents, ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 
+/** Whether kernels and terminals see the files of the file browser (GET /swan/api/info). */
+export interface IFilesForCode {
+  mounted: boolean | null;
+  notice: string;
+}
+
+/** What the browser reads of GET /swan/api/info. */
+export interface IServerInfo {
+  files_for_code: IFilesForCode;
+}
+
 /** A share as /swan/api/ answers it. */
 export interface IShare {
   id: string;

@@ -1,8 +1,9 @@
 /**
  * The SWAN suite's JupyterLab 4 / Notebook 7 plugins: the contents drive that saves
  * conditionally and its conflict dialog; Versions…, Trash… and Copy Open-in-SWAN Link; the
- * "Share…" command and the "Shared with me" side panel. This module wires commands, menus and
- * widgets into the application; what they do lives in their own modules.
+ * "Share…" command and the "Shared with me" side panel; the one-time notice where code sees
+ * only the local folder. This module wires commands, menus and widgets into the application;
+ * what they do lives in their own modules.
  */
 import {
   ILabShell,
@@ -38,6 +39,7 @@ import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { ConflictDialogs } from './conflicts';
 import { OpenDocuments } from './documents';
 import { SwanDrive } from './drive';
+import { noticeFilesForCode } from './filesNotice';
 import { copyOpenLink } from './openLink';
 import { openShareDialog } from './shareDialog';
 import { SharedWithMePanel } from './sharedWithMe';
@@ -176,6 +178,7 @@ const storagePlugin: JupyterFrontEndPlugin<void> = {
     translator: ITranslator | null
   ) => {
     const trans = bundle(translator);
+    void noticeFilesForCode(trans);
     const documents = new OpenDocuments(documentManager);
     const pathFor = (args: ReadonlyPartialJSONObject, acceptFolders: boolean) =>
       targetPath(args, app, documents, fileBrowser, acceptFolders);
