@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dav_servers import SERVERS, apache_available, shared_root
+from harness.dav_servers import SERVERS, apache_available, shared_root
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

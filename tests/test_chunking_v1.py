@@ -12,10 +12,10 @@ from pathlib import Path
 
 import owncloud
 import pytest
+from harness.swan import drive_url, start_swan
 from test_cut_off_uploads import ANNOUNCED, OLD, put_old, send_and_hang_up
 from test_drive import Drive, _share, parse_xml
 from test_drive_clients import sync
-from test_swan_up import drive_url, start_swan
 
 from swan_contents.storage import WebDAVStorage
 from swan_contents.storage.posix import TEMP_PREFIX

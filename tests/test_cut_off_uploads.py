@@ -19,8 +19,8 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+from harness.swan import drive_url, start_swan
 from test_drive import Drive, _share
-from test_swan_up import drive_url, start_swan
 
 from swan_contents.storage import StorageUnavailable, WebDAVStorage
 from swan_contents.storage.posix import TEMP_PREFIX, PosixStorage

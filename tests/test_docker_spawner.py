@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dockerhost import EngineUnavailable, running_engine, single_user_image
-from test_swan_up import (
+from harness.dockerhost import EngineUnavailable, running_engine, single_user_image
+from harness.swan import (
     NOTEBOOK,
     Swan,
     log_in,
@@ -306,7 +306,7 @@ def test_a_missing_space_is_refused_by_name_when_creation_is_off(hub):
 
 
 def test_swan_up_docker_without_an_engine_fails_at_once_with_what_to_do(tmp_path):
-    from test_swan_up import run_swan_up
+    from harness.swan import run_swan_up
 
     done = run_swan_up(tmp_path, "--docker", DOCKER_HOST=f"unix://{tmp_path}/no-engine.sock")
     assert done.returncode == 1

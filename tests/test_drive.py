@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from test_swan_up import Swan, drive_url, log_in, start_swan
+from harness.swan import Swan, drive_url, log_in, start_swan
 
 pytestmark = pytest.mark.hub
 

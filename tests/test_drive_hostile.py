@@ -16,9 +16,9 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from dav_servers import free_port
+from harness.dav_servers import free_port
+from harness.swan import start_swan
 from test_drive import PROPFIND_BODY, Drive, _share, answering_drive, parse_xml
-from test_swan_up import start_swan
 
 pytestmark = pytest.mark.hub
 

@@ -1,0 +1,90 @@
+"""The Docker engine and the registry-free single-user image, for tests and benchmarks.
+
+Owns starting `dockerd` (bridge-less, host networking only) when no engine answers and stopping
+the one it started, and building the test image through docker/build-test-image. It must not
+touch an engine it did not start, nor pull anything from a registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ENGINE_START_TIMEOUT = 60.0
+IMAGE_BUILD_TIMEOUT = 1200.0
+
+
+class EngineUnavailable(RuntimeError):
+    """No Docker engine answers and none could be started here."""
+
+
+def engine_answers() -> bool:
+    """Whether a Docker engine answers the docker CLI on this machine."""
+    if shutil.which("docker") is None:
+        return False
+    done = subprocess.run(["docker", "info"], capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
+@contextlib.contextmanager
+def running_engine(log_path: Path) -> Iterator[None]:
+    """Reuse the running engine, or start `dockerd` for the duration of the block.
+
+    The engine started here has no bridge network and leaves iptables alone: containers use
+    the host's network, so every connection stays on 127.0.0.1. Its log goes to ``log_path``.
+    """
+    if engine_answers():
+        yield
+        return
+    dockerd = shutil.which("dockerd")
+    if dockerd is None or shutil.which("docker") is None:
+        raise EngineUnavailable("docker.io is not installed (apt-get install docker.io)")
+    if os.geteuid() != 0:
+        raise EngineUnavailable("no Docker engine answers and starting dockerd needs root")
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [dockerd, "--bridge=none", "--iptables=false", "--ip6tables=false"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + ENGINE_START_TIMEOUT
+        while not engine_answers():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise EngineUnavailable(f"dockerd did not start (log {log_path}):\n{tail}")
+            time.sleep(0.5)
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def single_user_image() -> str:
+    """Name of the single-user test image for this checkout, built when missing."""
+    env = dict(os.environ)
+    env.setdefault("PYTHON", sys.executable)
+    done = subprocess.run(
+        [str(REPO / "docker" / "build-test-image")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=IMAGE_BUILD_TIMEOUT,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"building the test image failed:\n{done.stderr[-4000:]}")
+    return done.stdout.strip().splitlines()[-1]
