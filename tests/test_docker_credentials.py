@@ -15,7 +15,7 @@ import httpx
 import pytest
 from harness.swan import NOTEBOOK, Swan, log_in, user_api, user_servers, wait_until_ready
 from test_credentials_hub import gate, webdav_servers_config  # noqa: F401 (gate: a fixture)
-from test_docker_spawner import containers, docker, docker_swan, image  # noqa: F401 (a fixture)
+from test_docker_spawner import containers, docker, docker_swan
 
 pytestmark = [pytest.mark.hub, pytest.mark.docker]
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from harness.dockerhost import EngineUnavailable, running_engine, single_user_image
 from harness.swan import (
     NOTEBOOK,
     Swan,
@@ -42,17 +41,6 @@ def containers(prefix: str) -> list[str]:
     """Names of all containers (running or not) whose name starts with ``prefix``."""
     out = docker("ps", "--all", "--filter", f"name=^{prefix}", "--format", "{{.Names}}").stdout
     return sorted(out.split())
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory) -> Iterator[str]:
-    """The single-user test image, on an engine that runs for the whole module."""
-    log = tmp_path_factory.getbasetemp() / "dockerd.log"
-    try:
-        with running_engine(log):
-            yield single_user_image()
-    except EngineUnavailable as e:
-        pytest.skip(f"the Docker engine cannot run here: {e}")
 
 
 @contextlib.contextmanager

@@ -75,16 +75,38 @@ def running_engine(log_path: Path) -> Iterator[None]:
 
 
 def single_user_image() -> str:
-    """Name of the single-user test image for this checkout, built when missing."""
+    """Name of the single-user test image for this checkout, built when missing.
+
+    The build runs in a process group of its own: one that overruns IMAGE_BUILD_TIMEOUT is
+    stopped as a whole (its `docker build`, which then removes its intermediate containers, and
+    its debootstrap), not just the script that started them."""
     env = dict(os.environ)
     env.setdefault("PYTHON", sys.executable)
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [str(REPO / "docker" / "build-test-image")],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        timeout=IMAGE_BUILD_TIMEOUT,
+        start_new_session=True,
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"building the test image failed:\n{done.stderr[-4000:]}")
-    return done.stdout.strip().splitlines()[-1]
+    try:
+        out, err = proc.communicate(timeout=IMAGE_BUILD_TIMEOUT)
+    except BaseException:
+        stop_group(proc)
+        raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"building the test image failed:\n{err[-4000:]}")
+    return out.strip().splitlines()[-1]
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 30.0) -> None:
+    """SIGTERM the process group of ``proc`` (a session leader), SIGKILL what outlives ``grace``."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.communicate(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
