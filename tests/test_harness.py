@@ -86,7 +86,9 @@ def run_pytest(folder: Path, *args: str, **env: str) -> dict[str, str]:
     )
     summary = done.stdout.partition("short test summary info")[2]
     entries = re.findall(
-        r"^((?:FAILED|ERROR) \S+) - (.*?)(?=^(?:FAILED|ERROR|=)|\Z)", summary, re.M | re.S
+        r"^((?:FAILED|ERROR) \S+) - (.*?)(?=^(?:FAILED|ERROR|=|\d+ \w+[,\s])|\Z)",
+        summary,
+        re.M | re.S,
     )
     return {node: message for node, message in entries}
 

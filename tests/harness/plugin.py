@@ -58,6 +58,16 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureR
     what = f"fixture {fixturedef.argname!r} ({func.__module__}.{func.__qualname__})"
     if hasattr(request, "param"):
         what += f"[{request.param!r}]"
+    try:
+        fail_if_failed_before(what)
+    except pytest.fail.Exception as error:
+        # Kept as pytest keeps a fixture's own failure, for the rest of the fixture's scope.
+        fixturedef.cached_result = (
+            None,
+            fixturedef.cache_key(request),
+            (error, error.__traceback__),
+        )
+        raise
     with shared_start(what):
         return (yield)
 
