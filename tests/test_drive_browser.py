@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from harness.drive import Drive
 from harness.lab_browser import (
     chromium_browser,
     fill_hub_login,
@@ -25,7 +26,6 @@ from harness.lab_browser import (
     screenshot_dir,
 )
 from harness.swan import SPAWN_TIMEOUT, SWAN_UP_MARKS, Swan, log_in, start_swan, user_servers
-from test_drive import Drive
 from test_open_in_hub import browser_login, confirm, follow_link
 
 pytestmark = SWAN_UP_MARKS

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from harness.drive import Drive
 from harness.swan import log_in, start_server, start_swan, user_api
-from test_drive import Drive
 
 pytestmark = pytest.mark.hub
 

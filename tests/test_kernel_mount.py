@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness.drive import Drive
 from harness.swan import SWAN_UP_MARKS as swan_up_marks
 from harness.swan import (
     _processes,
@@ -24,7 +25,6 @@ from harness.swan import (
     wait_until_stopped,
 )
 from test_docker_spawner import spawn_through_api
-from test_drive import Drive
 from test_swan_up_drive import accept, contents, swan_api
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness.drive import Drive
 from harness.swan import (
     NOTEBOOK,
     _processes,
     swan_with_servers,
     user_api,
 )
-from test_drive import Drive
 from test_drive_clients import sync
 
 pytestmark = [

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import notebook_body
 
 from swan_hub.cli import free_port
 from swan_hub.mounts import mounted_at_or_below
@@ -268,24 +269,7 @@ def user_api(swan: Swan, as_user: str, method: str, path: str, **kwargs) -> http
     )
 
 
-NOTEBOOK = {
-    "type": "notebook",
-    "format": "json",
-    "content": {
-        "cells": [
-            {
-                "cell_type": "code",
-                "source": "print('saved by alice')",
-                "metadata": {},
-                "outputs": [],
-                "execution_count": None,
-            }
-        ],
-        "metadata": {},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    },
-}
+NOTEBOOK = notebook_body("print('saved by alice')")
 
 
 @contextlib.contextmanager
