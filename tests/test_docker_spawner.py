@@ -6,22 +6,24 @@ only their own user's space, limits come from the form, and bad choices start no
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import secrets
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from harness.dockerhost import (  # noqa: F401 (also their old import path)
+    CONTAINER_UID,
+    containers,
+    docker,
+    docker_swan,
+)
 from harness.swan import (
     NOTEBOOK,
     Swan,
     log_in,
-    start_swan,
     user_api,
     wait_until_ready,
     wait_until_stopped,
@@ -29,51 +31,7 @@ from harness.swan import (
 
 pytestmark = [pytest.mark.hub, pytest.mark.docker]
 
-CONTAINER_UID = 1000
 SPAWN_TIMEOUT = 120.0
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
-
-
-def containers(prefix: str) -> list[str]:
-    """Names of all containers (running or not) whose name starts with ``prefix``."""
-    out = docker("ps", "--all", "--filter", f"name=^{prefix}", "--format", "{{.Names}}").stdout
-    return sorted(out.split())
-
-
-@contextlib.contextmanager
-def docker_swan(
-    workdir: Path, form: dict, admin_config: str, users: str, extra: tuple[str, ...] = ()
-) -> Iterator[Swan]:
-    """`swan up --docker` (with the options ``extra``) with the spawn form ``form`` and the
-    admin's ``admin_config``, whose containers have a prefix of their own (``swan.prefix``) and
-    are removed at the end."""
-    prefix = f"swantest-{secrets.token_hex(3)}"
-    (workdir / "form.json").write_text(json.dumps(form))
-    (workdir / "admin_config.py").write_text(
-        f"c.DockerSpawner.prefix = {prefix!r}\n"
-        "c.Spawner.start_timeout = 120\n"
-        "c.Spawner.http_timeout = 120\n" + admin_config
-    )
-    swan = start_swan(
-        workdir,
-        "--docker",
-        "--form-config",
-        str(workdir / "form.json"),
-        "-f",
-        str(workdir / "admin_config.py"),
-        *extra,
-        users=users,
-    )
-    swan.prefix = prefix
-    try:
-        yield swan
-    finally:
-        swan.kill_everything()
-        for name in containers(prefix):
-            docker("rm", "--force", name, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from harness.dockerhost import CONTAINER_UID, docker, docker_swan
 from harness.drive import DAV, NC, PROPFIND_BODY, Drive, parse_xml
 from harness.swan import NOTEBOOK, Swan, log_in, user_api, wait_until_ready
-from test_docker_spawner import CONTAINER_UID, docker, docker_swan
 
 pytestmark = [pytest.mark.hub, pytest.mark.docker]
 

@@ -1,14 +1,17 @@
 """The Docker engine and the registry-free single-user image, for tests and benchmarks.
 
 Owns starting `dockerd` (bridge-less, host networking only) when no engine answers and stopping
-the one it started, and building the test image through docker/build-test-image. It must not
-touch an engine it did not start, nor pull anything from a registry.
+the one it started, building the test image through docker/build-test-image, and `swan up
+--docker` with containers of its own, removed after. It must not touch an engine it did not
+start, nor pull anything from a registry.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -17,9 +20,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.swan import Swan, start_swan
+
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_START_TIMEOUT = 60.0
 IMAGE_BUILD_TIMEOUT = 1200.0
+#: The uid of the user in the test image, who owns what its containers write.
+CONTAINER_UID = 1000
 
 
 class EngineUnavailable(RuntimeError):
@@ -110,3 +117,46 @@ def stop_group(proc: subprocess.Popen, grace: float = 30.0) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+def containers(prefix: str) -> list[str]:
+    """Names of all containers (running or not) whose name starts with ``prefix``."""
+    out = docker("ps", "--all", "--filter", f"name=^{prefix}", "--format", "{{.Names}}").stdout
+    return sorted(out.split())
+
+
+@contextlib.contextmanager
+def docker_swan(
+    workdir: Path, form: dict, admin_config: str, users: str, extra: tuple[str, ...] = ()
+) -> Iterator[Swan]:
+    """`swan up --docker` (with the options ``extra``) with the spawn form ``form`` and the
+    admin's ``admin_config``, whose containers have a prefix of their own (``swan.prefix``) and
+    are removed at the end."""
+    prefix = f"swantest-{secrets.token_hex(3)}"
+    (workdir / "form.json").write_text(json.dumps(form))
+    (workdir / "admin_config.py").write_text(
+        f"c.DockerSpawner.prefix = {prefix!r}\n"
+        "c.Spawner.start_timeout = 120\n"
+        "c.Spawner.http_timeout = 120\n" + admin_config
+    )
+    swan = start_swan(
+        workdir,
+        "--docker",
+        "--form-config",
+        str(workdir / "form.json"),
+        "-f",
+        str(workdir / "admin_config.py"),
+        *extra,
+        users=users,
+    )
+    swan.prefix = prefix
+    try:
+        yield swan
+    finally:
+        swan.kill_everything()
+        for name in containers(prefix):
+            docker("rm", "--force", name, check=False)
