@@ -1,25 +1,32 @@
 """The spawn form: software environments, CPU, memory and an optional GPU from one config.
 
-This module owns the form's config (YAML or JSON), rendering the form from it, and validating a
-user's choice against the same config, whichever way it arrives (form POST, ``opt-`` URL query,
-REST API). It must not start anything nor know which spawner applies the choice.
+This module owns the form's config (YAML or JSON, checked against spawn_form.schema.json),
+rendering the form from it, and validating a user's choice against the same config, whichever way
+it arrives (form POST, ``opt-`` URL query, REST API). It must not start anything nor know which
+spawner applies the choice, nor import jsonschema before a config is loaded (the hub's start).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import jinja2
 from jupyterhub.traitlets import ByteSpecification
 
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
 OPTION_NAMES = ("environment", "cpu", "memory", "gpu")
+SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "spawn_form.schema.json")
 
 
 class FormConfigError(ValueError):
@@ -122,9 +129,57 @@ def format_cpu(cores: float) -> str:
     return f"{cores:g}"
 
 
-def _resource(raw: Any, what: str, parse: Any) -> Resource:
-    if not isinstance(raw, Mapping):
-        raise FormConfigError(f"{what}: expected a mapping with choices or minimum/maximum")
+@functools.cache
+def _schema_validator() -> Validator:
+    # Imported here, not at the top: the hub, the drive and the links service start without
+    # jsonschema; only a configured form loads it.
+    from jsonschema import Draft202012Validator, validators
+
+    # An inline config (form_config in Python) may hold tuples and other mappings.
+    types = Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {
+            "array": lambda _, value: isinstance(value, list | tuple),
+            "object": lambda _, value: isinstance(value, Mapping),
+        }
+    )
+    with open(SCHEMA_FILE, encoding="utf-8") as f:
+        schema = json.load(f)
+    return validators.extend(Draft202012Validator, type_checker=types)(schema)
+
+
+def _where(error: ValidationError) -> str:
+    """The path of the bad key, e.g. ``environments[1].env``."""
+    where = ""
+    for part in error.absolute_path:
+        where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
+    return where or "the form config"
+
+
+def _problem(error: ValidationError) -> str:
+    """What an admin reads: where the bad key is and what was expected there."""
+    if error.validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        unknown = sorted(str(key) for key in error.instance if key not in allowed)
+        return (
+            f"{_where(error)}: unknown keys {', '.join(unknown)} (expected: {', '.join(allowed)})"
+        )
+    expected = error.schema.get("description")
+    if not expected:
+        return f"{_where(error)}: {error.message}"
+    got = json.dumps(error.instance, default=str)
+    if len(got) > 80:
+        got = got[:77] + "..."
+    return f"{_where(error)}: expected {expected}, got {got}"
+
+
+def check_config(config: Any) -> None:
+    """Raise FormConfigError naming every key of ``config`` that does not fit the schema."""
+    errors = sorted(_schema_validator().iter_errors(config), key=lambda e: list(map(str, e.path)))
+    if errors:
+        raise FormConfigError("; ".join(dict.fromkeys(_problem(e) for e in errors)))
+
+
+def _resource(raw: Mapping[str, Any], what: str, parse: Any) -> Resource:
     try:
         choices = tuple(parse(c) for c in raw.get("choices", ()))
         minimum = parse(raw["minimum"]) if "minimum" in raw else None
@@ -132,10 +187,6 @@ def _resource(raw: Any, what: str, parse: Any) -> Resource:
         default = parse(raw["default"]) if "default" in raw else None
     except ValueError as e:
         raise FormConfigError(f"{what}: {e}") from None
-    if choices and (minimum is not None or maximum is not None):
-        raise FormConfigError(f"{what}: give either choices or minimum/maximum, not both")
-    if not choices and (minimum is None or maximum is None):
-        raise FormConfigError(f"{what}: give choices, or both minimum and maximum")
     if default is None:
         default = choices[0] if choices else minimum
     resource = Resource(default=default, choices=choices, minimum=minimum, maximum=maximum)
@@ -144,20 +195,14 @@ def _resource(raw: Any, what: str, parse: Any) -> Resource:
     return resource
 
 
-def _environment(raw: Any) -> Environment:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or not raw["id"]:
-        raise FormConfigError(f"environments: each entry needs a non-empty id, got {raw!r}")
-    env = raw.get("env", {})
-    override = raw.get("kubespawner_override", {})
-    if not isinstance(env, Mapping) or not isinstance(override, Mapping):
-        raise FormConfigError(f"environment {raw['id']}: env and kubespawner_override are maps")
+def _environment(raw: Mapping[str, Any]) -> Environment:
     return Environment(
         id=raw["id"],
         display_name=str(raw.get("display_name", raw["id"])),
         description=str(raw.get("description", "")),
         image=str(raw.get("image", "")),
-        env={str(k): str(v) for k, v in env.items()},
-        kubespawner_override=dict(override),
+        env={str(k): str(v) for k, v in raw.get("env", {}).items()},
+        kubespawner_override=dict(raw.get("kubespawner_override", {})),
     )
 
 
@@ -207,21 +252,14 @@ class SpawnForm:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SpawnForm:
-        """Build the form from the parsed config (see docs/admin-docker.md for the format)."""
-        unknown = set(config) - {"environments", "default_environment", "cpu", "memory", "gpu"}
-        if unknown:
-            raise FormConfigError(f"unknown keys in the form config: {', '.join(sorted(unknown))}")
-        raw_envs = config.get("environments", [])
-        if not isinstance(raw_envs, list):
-            raise FormConfigError("environments: expected a list")
-        gpu = config.get("gpu", {})
-        if not isinstance(gpu, Mapping):
-            raise FormConfigError("gpu: expected a mapping such as {available: true}")
+        """Build the form from the parsed config (the format is in docs/admin-docker.md, the
+        schema in spawn_form.schema.json)."""
+        check_config(config)
         return cls(
-            environments=[_environment(e) for e in raw_envs],
+            environments=[_environment(e) for e in config.get("environments", [])],
             cpu=_resource(config.get("cpu", {"choices": [1]}), "cpu", float),
             memory=_resource(config.get("memory", {"choices": ["2G"]}), "memory", parse_bytes),
-            gpu_available=bool(gpu.get("available", False)),
+            gpu_available=config.get("gpu", {}).get("available", False),
             default_environment=str(config.get("default_environment", "")),
         )
 
@@ -239,9 +277,10 @@ class SpawnForm:
                 config = yaml.safe_load(text)
         except ValueError as e:
             raise FormConfigError(f"{path}: {e}") from None
-        if not isinstance(config, Mapping):
-            raise FormConfigError(f"{path}: expected a mapping at the top")
-        return cls.from_config(config)
+        try:
+            return cls.from_config(config)
+        except FormConfigError as e:
+            raise FormConfigError(f"{path}: {e}") from None
 
     def validate(self, options: Mapping[str, Any]) -> Choice:
         """The choice in ``options``, or InvalidChoice saying what is wrong and what is allowed.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import os
 from typing import Any
@@ -20,6 +21,7 @@ from kubernetes_asyncio.client import V1ObjectMeta, V1Secret
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.slugs import is_valid_label, safe_slug
+from kubespawner.utils import recursive_update
 from traitlets import CaselessStrEnum, Dict, Unicode, default
 
 from swan_hub.form import Choice
@@ -298,7 +300,12 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
         for key, value in choice.environment.kubespawner_override.items():
             current = getattr(self, key)
             if isinstance(value, dict) and isinstance(current, dict):
-                setattr(self, key, {**current, **value})
+                # Merged at every depth, a None removing a key, as KubeSpawner merges a
+                # profile's override; into copies, so neither the admin's config nor the
+                # form's (shared by every spawn) is changed.
+                merged = copy.deepcopy(current)
+                recursive_update(merged, copy.deepcopy(value))
+                setattr(self, key, merged)
             else:
                 setattr(self, key, value)
 

@@ -92,7 +92,7 @@ def _asset(name: str) -> bytes:
         return f.read()
 
 
-class LinksApiHandler(web.RequestHandler):
+class LinksServiceApiHandler(web.RequestHandler):
     """GET api/links?url=…|path=…&owner=…: the same answer as the server's POST /swan/api/links."""
 
     def initialize(self, hub_base_url: str) -> None:
@@ -140,7 +140,7 @@ def make_app(prefix: str, hub_base_url: str) -> web.Application:
                     "max_age": 86400,
                 },
             ),
-            (prefix + "api/links", LinksApiHandler, {"hub_base_url": hub_base_url}),
+            (prefix + "api/links", LinksServiceApiHandler, {"hub_base_url": hub_base_url}),
             (prefix + "static/(.*)", web.StaticFileHandler, {"path": STATIC_DIR}),
         ],
         log_function=log_request,

@@ -184,6 +184,58 @@ async def test_the_form_choice_sets_image_limits_gpu_and_the_environments_overri
     assert env_of(pod)["SWAN_STACK"] == "ml-2026"
 
 
+NESTED_OVERRIDE = {
+    "id": "gpu-node",
+    "display_name": "On a GPU node",
+    "kubespawner_override": {
+        "node_selector": {"zone": None, "gpu": "true"},
+        "extra_resource_limits": {"ephemeral-storage": "20Gi"},
+        "extra_container_config": {
+            "lifecycle": {"postStart": {"exec": {"command": ["swan-warm-cache"]}}}
+        },
+    },
+}
+
+
+def with_nested_override(**config):
+    form = {**FORM, "environments": [*FORM["environments"], NESTED_OVERRIDE]}
+    return make_spawner(
+        SwanSpawnerMixin__form_config=form,
+        KubeSpawner__node_selector={"zone": "a", "disk": "ssd"},
+        KubeSpawner__extra_container_config={
+            "lifecycle": {"preStop": {"exec": {"command": ["swan-flush"]}}}
+        },
+        **config,
+    )
+
+
+async def test_an_environments_override_is_merged_at_every_depth_like_a_profiles():
+    import kubernetes_validate
+
+    pod = await manifest(with_nested_override(), {"environment": "gpu-node", "gpu": "yes"})
+    # a None removes the admin's key; the others are kept beside the override's
+    assert pod["spec"]["nodeSelector"] == {"disk": "ssd", "gpu": "true"}
+    limits = container(pod)["resources"]["limits"]
+    assert (limits["nvidia.com/gpu"], limits["ephemeral-storage"]) == ("1", "20Gi")
+    assert container(pod)["lifecycle"] == {
+        "preStop": {"exec": {"command": ["swan-flush"]}},
+        "postStart": {"exec": {"command": ["swan-warm-cache"]}},
+    }
+    pod.setdefault("apiVersion", "v1")
+    pod.setdefault("kind", "Pod")
+    kubernetes_validate.validate(pod, "1.30", strict=True)
+
+
+async def test_an_override_changes_neither_the_admins_config_nor_the_next_spawn():
+    spawner = with_nested_override()
+    await manifest(spawner, {"environment": "gpu-node"})
+    assert spawner.config.KubeSpawner.node_selector == {"zone": "a", "disk": "ssd"}
+    assert NESTED_OVERRIDE["kubespawner_override"]["node_selector"] == {"zone": None, "gpu": "true"}
+    pod = await manifest(with_nested_override(), {"environment": "py"})
+    assert pod["spec"]["nodeSelector"] == {"zone": "a", "disk": "ssd"}
+    assert "postStart" not in container(pod)["lifecycle"]
+
+
 async def test_the_pod_runs_as_the_container_uid_not_root():
     pod = await manifest(make_spawner(SwanContainerMixin__container_uid=1234))
     assert container(pod)["securityContext"]["runAsUser"] == 1234

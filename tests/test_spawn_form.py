@@ -4,6 +4,9 @@ post, opt- URL, REST API) is checked against it before anything starts."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,20 +92,117 @@ def test_url_parameters_pre_fill_the_form_and_bad_ones_fall_back_to_defaults(for
     assert "opt-environment=py&amp;opt-cpu=4&amp;opt-memory=2G&amp;opt-gpu=no" in html
 
 
+ONE = [{"id": "a"}]
+
+
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"environments": []}, "offer at least one"),
-        ({"environments": [{"id": "a"}, {"id": "a"}]}, "unique"),
-        ({"environments": [{"id": "a"}], "cpu": {"choices": [1], "default": 3}}, "default"),
-        ({"environments": [{"id": "a"}], "memory": {"minimum": "1G"}}, "both minimum and maximum"),
-        ({"environments": [{"id": "a"}], "images": []}, "unknown keys"),
-        ({"environments": [{"id": "a"}], "default_environment": "b"}, "not offered"),
+        ({"environments": []}, "environments: offer at least one"),
+        ({"environments": [{"id": "a"}, {"id": "a"}]}, "environments: ids must be unique"),
+        ({"environments": ONE, "cpu": {"choices": [1], "default": 3}}, "cpu: the default is not"),
+        (
+            {"environments": ONE, "memory": {"minimum": "1G"}},
+            'memory: expected choices, or both minimum and maximum, got {"minimum": "1G"}',
+        ),
+        (
+            {"environments": ONE, "cpu": {"choices": [1], "maximum": 4}},
+            "cpu: expected either choices or minimum/maximum, not both",
+        ),
+        (
+            {"environments": ONE, "images": []},
+            "the form config: unknown keys images (expected: environments, default_environment, "
+            "cpu, memory, gpu)",
+        ),
+        ({"environments": ONE, "default_environment": "b"}, "default_environment 'b' is not"),
+        (
+            {"environments": [{"id": "a"}, {"display_name": "B"}]},
+            "environments[1]: expected a mapping with a non-empty id (and display_name, "
+            'description, image, env, kubespawner_override), got {"display_name": "B"}',
+        ),
+        ({"environments": [{"id": ""}]}, 'environments[0].id: expected a non-empty name, got ""'),
+        (
+            {"environments": [{"id": "a", "env": {"PATH": ["/opt"]}}]},
+            'environments[0].env.PATH: expected a string, got ["/opt"]',
+        ),
+        (
+            {"environments": [{"id": "a", "kubespawner_override": ["node_selector"]}]},
+            "environments[0].kubespawner_override: expected a mapping of KubeSpawner settings",
+        ),
+        ({"environments": {"id": "a"}}, "environments: expected a list of software environments"),
+        (
+            {"environments": ONE, "memory": {"choices": ["2G", None]}},
+            "memory.choices[1]: expected an amount of memory such as 512M or 4G, got null",
+        ),
+        ({"environments": ONE, "memory": {"choices": ["lots"]}}, "memory: 'lots' is not an"),
+        ({"environments": ONE, "cpu": [1, 2]}, "cpu: expected a mapping with choices, or with"),
+        (
+            {"environments": ONE, "gpu": {"available": "sure"}},
+            'gpu.available: expected true or false, got "sure"',
+        ),
+        ({"environments": ONE, "gpu": True}, "gpu: expected a mapping such as {available: true}"),
+        ([], "the form config: expected a mapping with environments"),
     ],
 )
-def test_a_broken_config_is_reported_to_the_admin(config, message):
-    with pytest.raises(FormConfigError, match=message):
+def test_a_broken_config_is_reported_to_the_admin_with_the_path_of_the_bad_key(config, message):
+    with pytest.raises(FormConfigError) as e:
         SpawnForm.from_config(config)
+    assert message in str(e.value)
+
+
+def test_every_bad_key_is_reported_at_once():
+    config = {"environments": [{"id": ""}], "gpu": {"available": "sure"}, "cpus": 2}
+    with pytest.raises(FormConfigError) as e:
+        SpawnForm.from_config(config)
+    problems = str(e.value).split("; ")
+    assert [p.split(":", 1)[0] for p in problems] == [
+        "the form config",
+        "environments[0].id",
+        "gpu.available",
+    ]
+
+
+def test_an_inline_config_may_use_tuples_for_lists():
+    form = SpawnForm.from_config({"environments": ({"id": "a"},), "cpu": {"choices": (1, 2)}})
+    assert form.validate({"cpu": "2"}).cpu == 2
+
+
+def test_a_broken_config_file_is_named_in_the_message(tmp_path):
+    path = tmp_path / "form.yaml"
+    path.write_text("environments:\n  - display_name: no id\n")
+    with pytest.raises(FormConfigError, match=f"^{path}: environments\\[0\\]: expected"):
+        SpawnForm.load(str(path))
+
+
+def test_the_schema_is_valid_and_the_shipped_forms_follow_it():
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    from swan_hub.form import SCHEMA_FILE
+
+    with open(SCHEMA_FILE) as f:
+        Draft202012Validator.check_schema(json.load(f))
+    root = Path(__file__).resolve().parent.parent
+    SpawnForm.load(str(root / "swan_hub" / "docker_form.yaml"))
+    SpawnForm.from_config(
+        yaml.safe_load((root / "helm/swan/values.yaml").read_text())["singleuser"]["form"]
+    )
+    example = yaml.safe_load((root / "helm/swan/examples/eos-fuse-hostpath.yaml").read_text())
+    SpawnForm.from_config(example["singleuser"]["form"])
+
+
+def test_jsonschema_is_imported_only_when_a_form_config_is_loaded():
+    """The hub imports swan_hub and its spawners at start without loading jsonschema."""
+    script = (
+        "import sys, swan_hub, swan_hub.form, swan_hub.spawner\n"
+        "before = 'jsonschema' in sys.modules\n"
+        "swan_hub.form.SpawnForm.from_config({'environments': [{'id': 'py'}]})\n"
+        "print(before, 'jsonschema' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["False", "True"]
 
 
 def test_yaml_and_json_config_files_give_the_same_form(tmp_path):

@@ -17,7 +17,7 @@ import zlib
 
 from wsgidav import util
 
-from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.ondisk import TEMP_PREFIX
 
 from .dav import (
     ENV_LINK,

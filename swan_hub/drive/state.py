@@ -1,9 +1,10 @@
 """The drive's state in SQLite: file ids, dead properties, shares and their per-recipient state,
 trash and versions.
 
-This module owns the schema and every query. It must not touch the files themselves nor know about
-HTTP: callers move bytes, this records what they did. One connection per thread (SQLite objects
-cannot cross threads); WAL mode lets readers run beside the one writer.
+This module owns the schema, its numbered migrations and every query. It must not touch the
+files themselves nor know about HTTP: callers move bytes, this records what they did. One
+connection per thread (SQLite objects cannot cross threads); WAL mode lets readers run beside the
+one writer.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,15 @@ STATE_ACCEPTED = 0
 STATE_PENDING = 1
 STATE_DECLINED = 2
 
+# -- the schema, in numbered migrations ------------------------------------------------------------
+#
+# The database's `PRAGMA user_version` is the number of migrations applied to it. Each step takes
+# it from one version to the next, inside one transaction with the version's update. Append new
+# steps to MIGRATIONS; never change one that a release has run.
+
+#: Migration 1's tables. Databases made before the migrations were numbered (user_version 0,
+#: created by these statements or by an earlier subset of them) are brought up to it too:
+#: every statement leaves what exists alone.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -81,9 +91,75 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE INDEX IF NOT EXISTS versions_by_file ON versions (owner, file_id);
 """
-#: Columns added since the first schema, with their definitions (added to older databases).
+#: Columns that databases of the first releases lack (added by migration 1 where missing).
 ADDED_COLUMNS = {"files": {"inode": "INTEGER", "mtime_ns": "INTEGER"}}
 INDEXES = "CREATE INDEX IF NOT EXISTS files_by_inode ON files (owner, inode);"
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+class StateTooNew(RuntimeError):
+    """The database was migrated by a newer release than this one: refused, not guessed at."""
+
+
+def _statements(script: str) -> list[str]:
+    # One by one rather than executescript, which would commit the migration's transaction.
+    return [statement for statement in script.split(";") if statement.strip()]
+
+
+def _schema_1(db: sqlite3.Connection) -> None:
+    """Every table and index of the first numbered schema."""
+    for statement in _statements(SCHEMA):
+        db.execute(statement)
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column, definition in columns.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    for statement in _statements(INDEXES):
+        db.execute(statement)
+
+
+#: Step N takes a database from user_version N - 1 to N.
+MIGRATIONS: tuple[Migration, ...] = (_schema_1,)
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the ``migrations`` that ``db`` (a connection in autocommit mode) lacks, each in
+    its own transaction together with the new version; return the version reached.
+
+    The version is read again inside each transaction, so two processes opening the same
+    database at once apply each step once. A database newer than ``migrations`` raises
+    StateTooNew and is left as it is.
+    """
+    while True:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = schema_version(db)
+            if version > len(migrations):
+                raise StateTooNew(_too_new(db, version, len(migrations)))
+            if version < len(migrations):
+                migrations[version](db)
+                db.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        if version == len(migrations):
+            return version
+
+
+def _too_new(db: sqlite3.Connection, version: int, known: int) -> str:
+    path = next((row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"), "")
+    return (
+        f"The drive's state {path or '(in memory)'} has schema version {version}, written by "
+        f"a newer release; this release knows versions up to {known}. Run the newer release "
+        "again, or restore a copy of the file made before the upgrade."
+    )
 
 
 @dataclass
@@ -171,14 +247,7 @@ class DriveState:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         with self._write_lock:
-            db = self._db()
-            db.executescript(SCHEMA)
-            for table, columns in ADDED_COLUMNS.items():
-                present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
-                for column, definition in columns.items():
-                    if column not in present:
-                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            db.executescript(INDEXES)
+            migrate(self._db())
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)

@@ -8,56 +8,38 @@ HTTP. Where inotify is missing or a folder cannot be watched, it walks that fold
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import contextlib
 import errno
 import hashlib
 import logging
 import os
-import struct
 import sys
 import threading
+
+from inotify_simple import INotify
+from inotify_simple import flags as IN
 
 from swan_contents.storage.ondisk import TEMP_PREFIX
 
 log = logging.getLogger("swan_hub.drive")
 
-# <sys/inotify.h>
-IN_MODIFY = 0x00000002
-IN_ATTRIB = 0x00000004
-IN_MOVED_FROM = 0x00000040
-IN_MOVED_TO = 0x00000080
-IN_CREATE = 0x00000100
-IN_DELETE = 0x00000200
-IN_DELETE_SELF = 0x00000400
-IN_MOVE_SELF = 0x00000800
-IN_UNMOUNT = 0x00002000
-IN_Q_OVERFLOW = 0x00004000
-IN_IGNORED = 0x00008000
-IN_ONLYDIR = 0x01000000
-IN_DONT_FOLLOW = 0x02000000
-IN_ISDIR = 0x40000000
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = os.O_CLOEXEC
-
 #: Everything that changes what a folder's summary covers: its entries' names, inodes, sizes
 #: and mtimes (a write in place, `touch`, a rename, a new or deleted entry), and the folder.
 WATCHED_EVENTS = (
-    IN_MODIFY
-    | IN_ATTRIB
-    | IN_MOVED_FROM
-    | IN_MOVED_TO
-    | IN_CREATE
-    | IN_DELETE
-    | IN_DELETE_SELF
-    | IN_MOVE_SELF
-    | IN_ONLYDIR
-    | IN_DONT_FOLLOW
+    IN.MODIFY
+    | IN.ATTRIB
+    | IN.MOVED_FROM
+    | IN.MOVED_TO
+    | IN.CREATE
+    | IN.DELETE
+    | IN.DELETE_SELF
+    | IN.MOVE_SELF
+    | IN.ONLYDIR
+    | IN.DONT_FOLLOW
 )
 #: Events after which the watches below a child folder follow the wrong path (or none).
-CHILD_FOLDER_GONE = IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_CREATE
-SELF_GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_IGNORED
-EVENT_HEADER = struct.Struct("iIII")  # wd, mask, cookie, len
+CHILD_FOLDER_GONE = IN.MOVED_FROM | IN.MOVED_TO | IN.DELETE | IN.CREATE
+SELF_GONE = IN.DELETE_SELF | IN.MOVE_SELF | IN.UNMOUNT | IN.IGNORED
 
 Summary = tuple[bytes, int]  # (digest of the subtree, bytes in it)
 
@@ -67,51 +49,19 @@ def is_hidden_entry(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
 
 
-class Inotify:
-    """One non-blocking inotify instance (Linux), through the C library's three calls."""
-
-    def __init__(self) -> None:
-        self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        self.fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if self.fd < 0:
-            raise _oserror()
-
-    @staticmethod
-    def available() -> bool:
-        return sys.platform.startswith("linux")
-
-    def add_watch(self, path: str, mask: int) -> int:
-        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), ctypes.c_uint32(mask))
-        if wd < 0:
-            raise _oserror(path)
-        return int(wd)
-
-    def remove_watch(self, wd: int) -> None:
-        self._libc.inotify_rm_watch(self.fd, wd)  # an already gone watch is fine
-
-    def read_events(self) -> list[tuple[int, int, str]]:
-        """Every event queued now, as (watch descriptor, mask, name); never waits."""
-        events = []
-        while True:
-            try:
-                buffer = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return events
-            offset = 0
-            while offset < len(buffer):
-                wd, mask, _cookie, length = EVENT_HEADER.unpack_from(buffer, offset)
-                start = offset + EVENT_HEADER.size
-                name = os.fsdecode(buffer[start : start + length].rstrip(b"\0"))
-                events.append((wd, mask, name))
-                offset = start + length
-
-    def close(self) -> None:
-        os.close(self.fd)
+def inotify_available() -> bool:
+    return sys.platform.startswith("linux")
 
 
-def _oserror(path: str | None = None) -> OSError:
-    code = ctypes.get_errno()
-    return OSError(code, os.strerror(code), path)
+def _new_inotify() -> INotify:
+    # Non-blocking as well: reads never wait, even one racing another reader of the queue.
+    return INotify(nonblocking=True)
+
+
+def _remove_watch(inotify: INotify, wd: int) -> None:
+    # The kernel drops a watch by itself when its folder goes: removing it again is fine.
+    with contextlib.suppress(OSError):
+        inotify.rm_watch(wd)
 
 
 class SubtreeCache:
@@ -149,10 +99,10 @@ class SubtreeCache:
         self._computing = 0
         self._dirty: dict[str, int] = {}  # path -> epoch it changed at, while computations run
         self._warned_limit = False
-        self._inotify: Inotify | None = None
-        if watch and Inotify.available():
+        self._inotify: INotify | None = None
+        if watch and inotify_available():
             try:
-                self._inotify = Inotify()
+                self._inotify = _new_inotify()
             except OSError as e:
                 log.warning("No inotify (%s): folder ETags are computed on each request", e)
 
@@ -292,18 +242,20 @@ class SubtreeCache:
         """Apply every queued event (lock held)."""
         if self._inotify is None:
             return
-        events = self._inotify.read_events()
+        # Everything queued now, without waiting: the kernel queued each change before the
+        # system call that made it returned.
+        events = self._inotify.read(timeout=0)
         if not events:
             return
         self._epoch += 1
-        for wd, mask, name in events:
-            if mask & IN_Q_OVERFLOW:
+        for wd, mask, _cookie, name in events:
+            if mask & IN.Q_OVERFLOW:
                 log.warning("inotify lost events (queue overflow): forgetting all folder ETags")
                 self.overflows += 1
                 self._inotify.close()
                 self._forget_everything()
                 try:
-                    self._inotify = Inotify()
+                    self._inotify = _new_inotify()
                 except OSError as e:
                     log.warning("No new inotify instance (%s): walking folders from now on", e)
                     self._inotify = None
@@ -314,7 +266,7 @@ class SubtreeCache:
             if name:
                 if is_hidden_entry(name):
                     continue
-                if mask & IN_ISDIR and mask & CHILD_FOLDER_GONE:
+                if mask & IN.ISDIR and mask & CHILD_FOLDER_GONE:
                     self._forget_below(os.path.join(folder, name))
                 self._changed(folder)
             elif mask & SELF_GONE:
@@ -345,7 +297,7 @@ class SubtreeCache:
             if watch is not None and self._paths.get(watch[1]) == path:
                 del self._paths[watch[1]]
                 if self._inotify is not None:
-                    self._inotify.remove_watch(watch[1])
+                    _remove_watch(self._inotify, watch[1])
 
     def _forget_everything(self) -> None:
         self._generation += 1
