@@ -51,7 +51,7 @@ def table(title: str, rows: dict[str, float]) -> None:
 
 def listing_layers(name: str, answer: bytes, url: str, cm: SwanContentsManager) -> None:
     storage = WebDAVStorage(url=url)
-    entries = storage._parse_multistatus(answer, "")
+    entries = storage.parse_multistatus(answer, "")
     own, children = entries[0], entries[1:]
     listed = cm._listed_names()
     model = cm._model(own)
@@ -59,7 +59,7 @@ def listing_layers(name: str, answer: bytes, url: str, cm: SwanContentsManager) 
     rows = {
         "XML parse (ElementTree, collector on)": ms(lambda: parse_xml(answer)),
         "XML parse + entries (ours, collector paused)": ms(
-            lambda: storage._parse_multistatus(answer, "")
+            lambda: storage.parse_multistatus(answer, "")
         ),
         "models (ours)": ms(lambda: [cm._model(c) for c in children if listed(c.name)]),
         "json.dumps of the models (Jupyter's handler)": ms(

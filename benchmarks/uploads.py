@@ -5,7 +5,9 @@ outside against a raw write of the same bytes to the same storage in the same ru
 - the server's peak RSS growth while uploading (goal <= 32 MiB, whatever the size) and what it
   keeps after (sampled with psutil every 10 ms);
 - the time, against one raw PUT of the same bytes to the WebDAV server (on a folder: one
-  write of the file, fsynced) (goal <= 2x).
+  write of the file, fsynced) (goal <= 2x);
+- Jupyter's own floor: the same upload to jupyter_server's stock manager on a local folder, in
+  the same run (what receiving, decoding and writing the parts costs with no storage of ours).
 
 The parts are encoded before the clock starts (a browser encodes them while it reads the file),
 so the time is the server's and the round trips', not this client's base64.
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.dav_servers import DriveDavServer, shared_root  # noqa: E402
 from harness.jupyter_process import JupyterProcess  # noqa: E402
-from webdav import MIB, SWAN, RssSampler, WsgiDavProcess, goal  # noqa: E402
+from webdav import MIB, STOCK, SWAN, RssSampler, WsgiDavProcess, goal  # noqa: E402
 
 
 def parts(megabytes: int) -> tuple[bytes, list[bytes]]:
@@ -133,10 +135,24 @@ def on_drive(work: Path) -> Iterator[tuple[JupyterProcess, Callable[[bytes, int]
 STORAGES = {"folder": on_posix, "WsgiDAV": on_wsgidav, "drive": on_drive}
 
 
+def stock_floor(bodies: list[bytes]) -> float:
+    """Seconds of the same upload to jupyter_server's stock manager on a local folder."""
+    work = Path(tempfile.mkdtemp(prefix="swan-bench-uploads-"))
+    try:
+        (work / "space").mkdir()
+        with JupyterProcess(work / "space", work / "state", STOCK) as server:
+            seconds, _peak, _kept = upload(server, "big.bin", bodies)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return seconds
+
+
 def main(megabytes: int = 200) -> dict:
     print(f"\n== Uploading {megabytes} MiB as JupyterLab does (1 MiB base64 parts)")
     block, bodies = parts(megabytes)
-    results = {}
+    floor = stock_floor(bodies)
+    print(f"  Jupyter's own floor (stock manager, local folder): {floor:.2f} s")
+    results = {"stock_floor": {"seconds": floor}}
     for name, storage in STORAGES.items():
         work = Path(tempfile.mkdtemp(prefix="swan-bench-uploads-"))
         try:
@@ -149,7 +165,8 @@ def main(megabytes: int = 200) -> dict:
         print(
             f"  {name:>8}: {seconds:.2f} s vs raw {baseline:.2f} s = {ratio:.1f}x "
             f"(goal <= 2x: {goal(ratio <= 2)}); RSS peak +{peak:.1f} MiB (goal <= 32: "
-            f"{goal(peak <= 32)}), +{kept:.1f} MiB after"
+            f"{goal(peak <= 32)}), +{kept:.1f} MiB after; {seconds / floor:.2f}x the stock "
+            "manager's floor"
         )
         results[name] = {"seconds": seconds, "raw": baseline, "rss_peak_mib": peak}
     return results

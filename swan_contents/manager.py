@@ -232,8 +232,8 @@ class SwanContentsManager(AsyncContentsManager):
 
     def local_path(self, path: str) -> str | None:
         """The OS path of an API path where the storage is a mounted folder, else None."""
-        local = getattr(self.storage, "root", None)
-        return os.path.join(local, self.storage_path(path)) if local else None
+        local = self.storage.local_folder()
+        return os.path.join(local.root, self.storage_path(path)) if local else None
 
     def _hidden(self, path: str) -> bool:
         return any(part.startswith(".") for part in path.split("/") if part)
@@ -621,14 +621,14 @@ class SwanContentsManager(AsyncContentsManager):
 
     async def storage_keeps_versions(self) -> bool:
         """Whether the storage makes versions of each write itself (Nextcloud, ownCloud)."""
-        keeps = getattr(self.storage, "keeps_versions", None)
-        return bool(keeps is not None and await keeps())
+        return await self.storage.versions() is not None
 
     async def version_sources(self) -> list[VersionSource]:
         sources: list[VersionSource] = [self.local_versions]
-        if await self.storage_keeps_versions():
-            sources.append(ServerVersions(self.storage))
-        if self.storage.kind == "posix":
+        history = await self.storage.versions()
+        if history is not None:
+            sources.append(ServerVersions(self.storage, history))
+        if self.storage.versions_beside_files:
             sources.append(EosVersions(self.storage))
         return sources
 
@@ -647,14 +647,15 @@ class SwanContentsManager(AsyncContentsManager):
                 found += await source.list(path)
             now = current and await self.storage_keeps_versions()
         found.sort(key=lambda v: (v.mtime, v.id), reverse=True)
-        return [ServerVersions(self.storage).current_of(entry), *found] if now else found
+        return [ServerVersions.current_of(entry), *found] if now else found
 
     async def current_version(self, path: str) -> Version | None:
         """The current content of the file at `path` as a version, where the storage keeps
         versions itself (`ServerVersions.current`); None elsewhere."""
-        if not await self.storage_keeps_versions():
+        history = await self.storage.versions()
+        if history is None:
             return None
-        return await ServerVersions(self.storage).current(path)
+        return await ServerVersions(self.storage, history).current(path)
 
     async def _source_of(self, version_id: str) -> VersionSource:
         for source in await self.version_sources():
@@ -777,9 +778,10 @@ class SwanContentsManager(AsyncContentsManager):
     @property
     def local_trash(self) -> LocalTrash | None:
         """The trash area of a POSIX storage; None for storages with a trash of their own."""
-        if self._local_trash is None and isinstance(self.storage, PosixStorage):
+        local = self.storage.local_folder()
+        if self._local_trash is None and local is not None:
             self._local_trash = LocalTrash(
-                self.storage,
+                local,
                 self.trash_dir,
                 max_age=self.trash_max_age_days * 86400,
                 versions=self.local_versions,
@@ -787,18 +789,14 @@ class SwanContentsManager(AsyncContentsManager):
             )
         return self._local_trash
 
-    async def _server_trash(self) -> bool:
-        has_trash = getattr(self.storage, "has_trash", None)
-        return bool(has_trash is not None and await has_trash())
-
     async def list_trash(self) -> dict[str, Any]:
         """`{"supported": bool, "items": [TrashItem, ...]}`, newest first."""
         items: list[TrashItem] = []
         with storage_errors():
             if self.local_trash is not None:
                 items = await self.local_trash.list()
-            elif await self._server_trash():
-                items = await self.storage.list_trash()
+            elif (trash := await self.storage.trash_bin()) is not None:
+                items = await trash.list_trash()
             else:
                 return {"supported": False, "items": []}
         return {"supported": True, "items": sorted(items, key=lambda i: -i.deleted)}
@@ -810,8 +808,8 @@ class SwanContentsManager(AsyncContentsManager):
         with storage_errors():
             if self.local_trash is not None:
                 entry = await self.local_trash.restore(item_id, target)
-            elif await self._server_trash():
-                entry = await self.storage.restore_trash(item_id, target)
+            elif (trash := await self.storage.trash_bin()) is not None:
+                entry = await trash.restore_trash(item_id, target)
             else:
                 raise HTTPError(404, "This storage has no trash: deleted files are gone")
         self._refuse_hidden(entry.path)
@@ -878,5 +876,5 @@ class SwanContentsManager(AsyncContentsManager):
         return split_path(path)[0]
 
     def info_string(self) -> str:
-        where = getattr(self.storage, "url", None) or self.root_dir
+        where = self.storage.location or self.root_dir
         return f"Serving notebooks from the {self.storage.kind} storage at {where}"

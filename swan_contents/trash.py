@@ -17,8 +17,7 @@ import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from .storage.base import Entry, NotFound, StorageError, TrashItem
-from .storage.posix import PosixStorage
+from .storage.base import Entry, LocalFolder, NotFound, StorageError, TrashItem
 from .versions import LocalVersions
 
 INFO = "info.json"
@@ -36,7 +35,7 @@ class LocalTrash:
 
     def __init__(
         self,
-        storage: PosixStorage,
+        storage: LocalFolder,
         area: str,
         max_age: float,
         versions: LocalVersions | None = None,

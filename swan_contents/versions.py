@@ -27,6 +27,7 @@ from .storage.base import (
     NotFound,
     Storage,
     StorageError,
+    VersionHistory,
     split_path,
 )
 from .storage.posix import PosixStorage
@@ -314,13 +315,14 @@ class ServerVersions(VersionSource):
     #: how the name of a stand-in for the current content starts (no server names one so)
     NOW = "now@"
 
-    def __init__(self, storage):
+    def __init__(self, storage: Storage, history: VersionHistory):
         self.storage = storage
+        self.history = history
 
     async def list(self, path: str) -> list[Version]:
         return [
             Version(id=encode_id(self.name, v.name), mtime=v.mtime, size=v.size, source="server")
-            for v in await self.storage.list_versions(path)
+            for v in await self.history.list_versions(path)
         ]
 
     async def current(self, path: str) -> Version:
@@ -330,11 +332,12 @@ class ServerVersions(VersionSource):
             raise IsADirectory(path, "folders have no versions")
         return self.current_of(entry)
 
-    def current_of(self, entry: Entry) -> Version:
+    @classmethod
+    def current_of(cls, entry: Entry) -> Version:
         """The content a file's entry describes (its stat), as a version."""
-        name = f"{self.NOW}{int(entry.mtime)}@{entry.size}@{entry.etag}"
+        name = f"{cls.NOW}{int(entry.mtime)}@{entry.size}@{entry.etag}"
         return Version(
-            id=encode_id(self.name, name), mtime=entry.mtime, size=entry.size, source="server"
+            id=encode_id(cls.name, name), mtime=entry.mtime, size=entry.size, source="server"
         )
 
     async def _resolve(self, path: str, version_id: str) -> str | None:
@@ -349,7 +352,7 @@ class ServerVersions(VersionSource):
             return None
         found = [
             v
-            for v in await self.storage.list_versions(path)
+            for v in await self.history.list_versions(path)
             if str(int(v.mtime)) == mtime and str(v.size) == size
         ]
         same = [v for v in found if v.etag == etag] or found
@@ -367,9 +370,9 @@ class ServerVersions(VersionSource):
         name = await self._resolve(path, version_id)
         if name is None:
             return (await self.storage.read(path))[1]
-        return await self.storage.read_version(path, name)
+        return await self.history.read_version(path, name)
 
     async def restore(self, path: str, version_id: str) -> None:
         name = await self._resolve(path, version_id)
         if name is not None:
-            await self.storage.restore_version(path, name)
+            await self.history.restore_version(path, name)

@@ -8,15 +8,17 @@ It owns the dialect differences between those servers and the translation of OCS
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
-from traitlets import Bool, Enum, Float, Unicode, default
+from traitlets import Bool, Enum, Float, TraitError, Unicode, default
 
 from swan_contents.storage import credentials as storage_credentials
 from swan_contents.storage.base import CredentialsUnavailable, normalize_path
+from swan_contents.storage.connection import StorageConnection
 
 from .shares_backend import (
     InvalidShareRequest,
@@ -42,11 +44,6 @@ CODE_OF_STATE = {"accepted": "0", "pending": "1", "declined": "2", "all": "all"}
 OCS_OK = (100, 200)
 #: Reva's own codes besides the HTTP-like ones (cs3org/reva ocs/response).
 REVA_SERVER_ERROR, REVA_UNAUTHORIZED, REVA_NOT_FOUND, REVA_UNKNOWN = 996, 997, 998, 999
-
-
-#: Where the storage driver's settings live: `c.WebDAVStorage.*`, else the variables and the
-#: credentials file of swan_contents.storage.credentials.
-STORAGE_SECTION = "WebDAVStorage"
 
 
 def split_dav_url(url: str) -> tuple[str, str, str]:
@@ -132,9 +129,8 @@ class OCSShareBackend(ShareBackend):
     @default("username")
     def _default_username(self) -> str:
         return (
-            self._storage_setting("username")
+            self.storage_connection.username
             or self._dav_url_parts[1]
-            or os.environ.get(storage_credentials.USER_ENV, "")
             or os.environ.get("JUPYTERHUB_USER", "")
         )
 
@@ -147,7 +143,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("token_file")
     def _default_token_file(self) -> str:
-        return self._storage_setting("token_file")
+        return self.storage_connection.token_file
 
     password_file = Unicode(
         config=True,
@@ -158,7 +154,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("password_file")
     def _default_password_file(self) -> str:
-        return self._storage_setting("password_file")
+        return self.storage_connection.password_file
 
     credentials_file = Unicode(
         config=True,
@@ -169,8 +165,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("credentials_file")
     def _default_credentials_file(self) -> str:
-        from_environment = os.environ.get(storage_credentials.CREDENTIALS_ENV, "")
-        return self._storage_setting("credentials_file") or from_environment
+        return self.storage_connection.credentials_file
 
     token_env = Unicode(
         config=True,
@@ -181,7 +176,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("token_env")
     def _default_token_env(self) -> str:
-        return self._storage_setting("token_env") or storage_credentials.TOKEN_ENV
+        return self.storage_connection.token_env
 
     password_env = Unicode(
         config=True,
@@ -192,7 +187,7 @@ class OCSShareBackend(ShareBackend):
 
     @default("password_env")
     def _default_password_env(self) -> str:
-        return self._storage_setting("password_env") or storage_credentials.PASSWORD_ENV
+        return self.storage_connection.password_env
 
     path_prefix = Unicode(
         config=True,
@@ -213,26 +208,42 @@ class OCSShareBackend(ShareBackend):
     )
 
     verify_tls = Bool(
-        True,
         config=True,
-        help="Check the storage's TLS certificate. Turn off only for a test server.",
+        help="""Check the storage's TLS certificate. Turn off only for a test server. Defaults
+        to the storage driver's (c.WebDAVStorage.verify_tls).""",
     )
+
+    @default("verify_tls")
+    def _default_verify_tls(self) -> bool:
+        return self.storage_connection.verify_tls
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._client: httpx.AsyncClient | None = None
         self._dialect: str | None = None if self.dialect == "auto" else self.dialect
-        self._storage_auth = storage_credentials.StorageAuth.configured_by(self)
+        #: the storage's connection as this backend reaches it (its own settings over the
+        #: driver's)
+        self.connection = self.storage_connection.overridden_by(self)
+        self._storage_auth = self.connection.auth(self.log)
 
     # -- the storage driver's configuration ---------------------------------------------------
 
-    def _storage_setting(self, name: str) -> str:
-        value = self.config.get(STORAGE_SECTION, {}).get(name, "")
-        return value if isinstance(value, str) else ""
+    @functools.cached_property
+    def storage_connection(self) -> StorageConnection:
+        """The storage driver's connection settings, resolved by the driver's own rules from
+        `c.WebDAVStorage.*`, the SWAN_WEBDAV_* variables and the credentials file."""
+        # imported here: the driver's module is needed only to resolve its settings
+        from swan_contents.storage.webdav.storage import WebDAVStorageSettings
+
+        try:
+            return WebDAVStorageSettings(config=self.config, log=self.log).connection
+        except TraitError as e:
+            self.log.warning("The storage driver's settings cannot be used for sharing: %s", e)
+            return StorageConnection()
 
     @property
     def _dav_url_parts(self) -> tuple[str, str, str]:
-        url = self._storage_setting("url") or os.environ.get(storage_credentials.URL_ENV, "")
+        url = self.storage_connection.url
         url = url or storage_credentials.url_from_credentials_file(self.credentials_file)
         return split_dav_url(url)
 
@@ -248,7 +259,9 @@ class OCSShareBackend(ShareBackend):
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=self.timeout, verify=self.verify_tls, follow_redirects=False
+                timeout=self.connection.timeouts(),
+                verify=self.connection.verify_tls,
+                follow_redirects=False,
             )
         return self._client
 

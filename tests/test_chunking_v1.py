@@ -19,6 +19,8 @@ from test_drive_clients import sync
 
 from swan_contents.storage import WebDAVStorage
 from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.webdav.capabilities import ServerCapabilities
+from swan_contents.storage.webdav.uploads import choose_uploader
 
 pytestmark = pytest.mark.hub
 
@@ -215,7 +217,7 @@ def test_webdav_storage_uploads_in_v1_parts_where_the_server_offers_only_v1(driv
 
     before = len(drive.access_log.read_text().splitlines())  # type: ignore[attr-defined]
     caps, (entry, data) = asyncio.run(upload())
-    assert caps["bigfilechunking"] and not caps.get("chunking")
+    assert caps.bigfilechunking and not caps.chunking
     assert (drive.space("alice") / "lab-upload.bin").read_bytes() == data
     assert entry.size == len(data)
     lines = drive.access_log.read_text().splitlines()[before:]  # type: ignore[attr-defined]
@@ -243,12 +245,12 @@ def test_the_chunked_upload_follows_the_capabilities_as_owncloud_clients_read_th
     dialect, capabilities, expected
 ):
     storage = WebDAVStorage(url="http://127.0.0.1:9/dav/", password_env="SWAN_TEST_UNSET")
-    caps = {"dialect": dialect, **WebDAVStorage._read_capabilities(capabilities)}
-    assert storage._upload_in_parts(caps) == expected
+    caps = ServerCapabilities(dialect=dialect).with_features(capabilities)
+    assert choose_uploader(storage, caps).kind == expected
     forced = WebDAVStorage(
         url="http://127.0.0.1:9/dav/", password_env="SWAN_TEST_UNSET", chunked_upload="v1"
     )
-    assert forced._upload_in_parts(caps) == "v1"
+    assert choose_uploader(forced, caps).kind == "v1"
 
 
 def test_owncloudcmd_uploads_a_large_file_in_v1_parts_where_only_v1_is_offered(drive, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from harness.ocs_replay import OCSReplay
 from traitlets.config import Config
 
+from swan_contents.storage import WebDAVStorage
 from swan_share_ext.ocs import OCSShareBackend
 from swan_share_ext.shares_backend import (
     InvalidShareRequest,
@@ -369,6 +370,28 @@ async def test_without_settings_of_its_own_it_uses_the_storage_drivers(tmp_path,
         assert replay.requests()[0].headers["authorization"].startswith("Basic ")
     finally:
         replay.stop()
+
+
+def test_the_share_backend_reaches_the_storage_as_the_driver_does(tmp_path):
+    secret = tmp_path / "app-password"
+    secret.write_text("app-password-teacher")
+    config = Config()
+    config.WebDAVStorage.url = "https://cloud.example.org/remote.php/dav/files/teacher/"
+    config.WebDAVStorage.password_file = str(secret)
+    config.WebDAVStorage.verify_tls = False
+    config.WebDAVStorage.connect_timeout = 2.5
+    driver = WebDAVStorage(config=config).connection
+    backend = OCSShareBackend(config=config, dialect="owncloud")
+    assert backend.url == "https://cloud.example.org/"
+    assert (backend.username, backend.password_file) == ("teacher", str(secret))
+    shared = ("username", "password_file", "verify_tls", "connect_timeout")
+    assert [getattr(backend.connection, n) for n in shared] == [getattr(driver, n) for n in shared]
+    assert backend.connection.timeout == backend.timeout  # the share service's own wait
+    # the backend's own settings still win
+    config.OCSShareBackend.verify_tls = True
+    config.OCSShareBackend.username = "teacher-shares"
+    own = OCSShareBackend(config=config, dialect="owncloud").connection
+    assert (own.verify_tls, own.username) == (True, "teacher-shares")
 
 
 async def test_the_storage_drivers_environment_gives_url_folder_and_token(monkeypatch, closing):

@@ -135,7 +135,7 @@ async def test_the_dialect_is_read_once_from_status_and_capabilities(tmp_path, d
     server = RecordedServer(dialect)
     storage = manager_for(server, tmp_path).storage
     caps = await storage.capabilities()
-    assert {k: caps[k] for k in expected} == expected
+    assert {k: getattr(caps, k) for k in expected} == expected
     await storage.capabilities()
     assert [unquote(r.url.path) for r in server.requests] == [
         "/status.php",
@@ -151,8 +151,11 @@ async def test_a_plain_webdav_server_is_plain_without_asking_anything():
     storage = WebDAVStorage(
         url="http://dav.test/users/alice/", transport=httpx.MockTransport(refuse)
     )
-    assert (await storage.capabilities())["dialect"] == "plain"
+    assert (await storage.capabilities()).dialect == "plain"
     assert not await storage.keeps_versions()
+    # the seam's optional capabilities: none of them on a plain server
+    assert await storage.versions() is None and await storage.trash_bin() is None
+    assert storage.local_folder() is None and not storage.versions_beside_files
 
 
 async def test_nextcloud_versions_are_listed_read_and_restored_on_the_server(tmp_path):
@@ -335,10 +338,45 @@ def test_recordings_are_well_formed():
         parse_xml(path.read_bytes())
 
 
+ENTITY_BOMB = (
+    '<?xml version="1.0" encoding="{encoding}"?><!DOCTYPE d [<!ENTITY a "aaaa">]>'
+    '<d:multistatus xmlns:d="DAV:">&a;</d:multistatus>'
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_xml_in_utf16_or_utf32_is_refused_before_its_document_type_could_hide(encoding):
+    body = ENTITY_BOMB.format(encoding=encoding.upper()).encode(encoding)
+    assert b"<!DOCTYPE" not in body  # what a byte check for the declaration cannot see
+    with pytest.raises(StorageUnavailable, match="UTF-16|UTF-32|NUL") as refused:
+        parse_xml(body)
+    assert isinstance(refused.value, ValueError)
+    with pytest.raises(StorageUnavailable, match="unreadable listing"):
+        WebDAVStorage(url=SPACE).parse_multistatus(body, "")
+
+
+def test_xml_declaring_an_encoding_other_than_utf8_is_refused():
+    body = '<?xml version="1.0" encoding="ISO-8859-1"?><d:multistatus xmlns:d="DAV:"/>'
+    with pytest.raises(StorageUnavailable, match="ISO-8859-1.*only UTF-8"):
+        parse_xml(body.encode("latin-1"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0" encoding="utf-8"?><d:multistatus xmlns:d="DAV:"/>',
+        b"\xef\xbb\xbf<?xml version='1.0' encoding='UTF-8'?><d:multistatus xmlns:d='DAV:'/>",
+        b'<d:multistatus xmlns:d="DAV:"><d:href>/caf\xc3\xa9</d:href></d:multistatus>',
+    ],
+)
+def test_utf8_xml_with_or_without_a_declaration_or_mark_is_read(body):
+    assert parse_xml(body).tag == "{DAV:}multistatus"
+
+
 def test_xml_with_a_document_type_is_refused_before_parsing():
     bomb = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><d:multistatus xmlns:d="DAV:"/>'
     with pytest.raises(ValueError, match="document type"):
         parse_xml(bomb)
     storage = WebDAVStorage(url=SPACE)
     with pytest.raises(StorageUnavailable, match="unreadable"):
-        storage._parse_multistatus(bomb, "")
+        storage.parse_multistatus(bomb, "")

@@ -95,7 +95,7 @@ async def test_the_storage_layer_itself_costs_one_request_per_operation(dav_serv
         listing = await storage.stat("", children=True)
         _, data = await storage.read("a.txt")
         # the drive shares: a read asks for the file's permissions too (beside its GET)
-        shares = (await storage.capabilities())["dialect"] != "plain"
+        shares = (await storage.capabilities()).dialect != "plain"
         assert storage.requests == {"PROPFIND": 3 if shares else 2, "GET": 1}
         assert data == b"a" and [c.name for c in listing.children] == ["a.txt"]
         storage.requests.clear()
@@ -181,7 +181,7 @@ async def test_the_drive_is_driven_in_the_nextcloud_dialect_with_uploads_in_part
     storage = WebDAVStorage(url=url, username=dav_server.username, chunk_size=300_000)
     try:
         caps = await storage.capabilities()
-        assert caps["dialect"] == "nextcloud" and caps["chunking"] == "1.0"
+        assert caps.dialect == "nextcloud" and caps.chunking == "1.0"
         assert await storage.keeps_versions() and await storage.has_trash()
         data = os.urandom(1_000_000)
         before = len(dav_server.requests())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import posixpath
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 EntryKind = Literal["file", "directory"]
 
@@ -180,6 +180,37 @@ def join_path(parent: str, name: str) -> str:
     return posixpath.join(parent, name) if parent else name
 
 
+class VersionHistory(Protocol):
+    """A storage that keeps earlier contents of each file itself (a WebDAV server's versions),
+    named by the storage's own version keys (`Entry.name`)."""
+
+    async def list_versions(self, path: str) -> list[Entry]: ...
+
+    async def read_version(self, path: str, name: str) -> bytes: ...
+
+    async def restore_version(self, path: str, name: str) -> None:
+        """Make a version current (the storage keeps the content it replaces)."""
+
+
+class TrashBin(Protocol):
+    """A storage whose deleted entries go to a trash bin of its own."""
+
+    async def list_trash(self) -> list[TrashItem]: ...
+
+    async def restore_trash(self, item_id: str, target: str | None = None) -> Entry: ...
+
+
+class LocalFolder(Protocol):
+    """A storage that is a folder of this machine (a disk, or a FUSE mount such as EOS): its
+    `root`, and moves between the space and folders outside it (a local trash area)."""
+
+    root: str
+
+    async def move_out(self, path: str, os_dst: str) -> None: ...
+
+    async def move_in(self, os_src: str, path: str) -> Entry: ...
+
+
 class Storage(abc.ABC):
     """A user's space in a sync&share storage, reached asynchronously.
 
@@ -190,6 +221,30 @@ class Storage(abc.ABC):
 
     #: a short name of the driver, shown by /swan/api/info ("posix", "webdav")
     kind: str = ""
+
+    #: whether a file's earlier contents may sit in a hidden `.sys.v#.<name>` folder beside it
+    #: (EOS, mounted as a folder), read as versions
+    versions_beside_files: bool = False
+
+    @property
+    def location(self) -> str:
+        """Where the space is, for the log (a URL, a folder)."""
+        return ""
+
+    # Optional capabilities: None where the storage has none, else what offers it.
+
+    def local_folder(self) -> LocalFolder | None:
+        """The space as a folder of this machine, where it is one."""
+        return None
+
+    async def versions(self) -> VersionHistory | None:
+        """The storage's own versions of each file, where it keeps them (asked of the storage
+        once, then remembered)."""
+        return None
+
+    async def trash_bin(self) -> TrashBin | None:
+        """The storage's own trash bin, where deleted entries go to one."""
+        return None
 
     @abc.abstractmethod
     async def stat(self, path: str, *, children: bool = False) -> Entry:

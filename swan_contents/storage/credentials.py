@@ -279,21 +279,6 @@ class StorageAuth(httpx.Auth):
             self.source = "nowhere (no credentials are configured)"
         self._reported: Credentials | None = None
 
-    @classmethod
-    def configured_by(cls, settings: Any) -> StorageAuth:
-        """The auth of a configurable with the credential settings (`WebDAVStorage`,
-        `OCSShareBackend`): username, token_file, password_file, credentials_file, token_env,
-        password_env and log."""
-        return cls(
-            username=settings.username,
-            token_file=settings.token_file,
-            password_file=settings.password_file,
-            credentials_file=settings.credentials_file,
-            token_env=settings.token_env,
-            password_env=settings.password_env,
-            log=settings.log,
-        )
-
     async def credentials(self) -> Credentials | None:
         """The credentials to send now, None if there are none; `CredentialsUnavailable` if the
         configured source cannot be used."""

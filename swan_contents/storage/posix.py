@@ -69,6 +69,8 @@ class PosixStorage(Storage):
     """A user's space rooted at a directory of the local file system or of a FUSE mount."""
 
     kind = "posix"
+    #: EOS, mounted with FUSE, keeps earlier contents in `.sys.v#.<name>` folders
+    versions_beside_files = True
 
     #: seconds after which a temp file no operation is using any more (the spool of an
     #: unfinished upload, what a killed save left) is deleted by `sweep()`
@@ -100,6 +102,13 @@ class PosixStorage(Storage):
         self._euid = os.geteuid()
         self._groups = set(os.getgroups()) | {os.getegid()}
         self._file_mode = 0o666 & ~_current_umask()
+
+    @property
+    def location(self) -> str:
+        return self.root
+
+    def local_folder(self) -> PosixStorage:
+        return self
 
     # -- helpers (run in worker threads) ------------------------------------------------------
 
