@@ -28,8 +28,8 @@ CLASSES = [
     ("swan_hub.docker.SwanDockerSpawner", "Docker spawner"),
     ("swan_hub.kube.SwanKubeSpawner", "Kubernetes spawner"),
     ("swan_hub.auth.SwanDemoAuthenticator", "Demo logins of `swan up`"),
-    ("swan_hub.drive.app.DriveService", "Embedded drive (`<data-dir>/drive/drive_config.py`)"),
-    ("swan_share_ext.open_config.SwanOpenIn", "Open in SWAN (user's server)"),
+    ("swan_hub.drive.service.DriveService", "Embedded drive (`<data-dir>/drive/drive_config.py`)"),
+    ("swan_share_ext.open_in.config.SwanOpenIn", "Open in SWAN (user's server)"),
     ("swan_share_ext.OCSShareBackend", "Sharing through the storage's OCS API (user's server)"),
 ]
 

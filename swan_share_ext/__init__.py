@@ -11,9 +11,9 @@ from swan_contents import SwanContentsManager
 
 from ._version import __version__
 from .handlers import setup_handlers
-from .ocs import OCSShareBackend
-from .open_handlers import setup_open_in
-from .shares import setup_share_handlers
+from .open_in.handlers import setup_open_in
+from .sharing.handlers import setup_share_handlers
+from .sharing.ocs import OCSShareBackend
 from .storage_api import storage_handlers
 
 

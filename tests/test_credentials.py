@@ -31,7 +31,7 @@ from swan_contents.storage.credentials import (
     parse_credentials_file,
 )
 from swan_hub.spawner import write_private_file
-from swan_share_ext.ocs import OCSShareBackend
+from swan_share_ext.sharing.ocs import OCSShareBackend
 
 SWAN = "swan_contents.SwanContentsManager"
 SECRET = "s3cr3t-Value-0f-the-test"
@@ -298,7 +298,7 @@ async def test_the_share_backend_reads_url_and_token_from_the_hubs_file(tmp_path
             assert await backend.search_sharees("alice")
             assert replay.requests()[0].headers["authorization"] == f"Bearer {token}"
             path.unlink()
-            from swan_share_ext.shares_backend import SharingUnavailable
+            from swan_share_ext.sharing.backend import SharingUnavailable
 
             await asyncio.sleep(1.1)  # past the recheck window
             with pytest.raises(SharingUnavailable, match=f"cannot read {path}"):

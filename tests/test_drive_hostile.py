@@ -5,6 +5,7 @@ guessing, and secrets in logs. Must not rely on anything but HTTP and the files 
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import subprocess
@@ -265,6 +266,30 @@ def test_user_files_are_served_sandboxed_and_active_ones_as_downloads(drive):
     assert_confined(client.get(f"{drive.swan.url}{item}"), "page.html")
 
 
+#: a folder and a file name that would be markup if a page showed them unescaped
+MARKUP_FOLDER = "<b onclick=alert(3)>class"
+MARKUP_FILE = "x' onmouseover='alert(1)'><img src=x onerror=alert(2)>.ipynb"
+
+
+def assert_shown_as_text(page: httpx.Response) -> None:
+    assert page.status_code == 200, page.status_code
+    for name in (MARKUP_FOLDER, MARKUP_FILE):
+        assert name not in page.text and name in html.unescape(page.text), name
+
+
+def test_names_that_look_like_markup_are_shown_as_text_on_the_drive_and_public_link_pages(drive):
+    assert drive.dav("alice", "MKCOL", MARKUP_FOLDER).status_code == 201
+    put = drive.dav("alice", "PUT", f"{MARKUP_FOLDER}/{MARKUP_FILE}", content=b"{}")
+    assert put.status_code == 201
+    link = _share(drive, "alice", path=MARKUP_FOLDER, shareType="3")["token"]
+    assert_shown_as_text(httpx.get(f"{drive.base}/s/{link}"))
+    browser = drive_page(drive, "alice")
+    try:
+        assert_shown_as_text(browser.get(f"{drive.base}/", params={"dir": MARKUP_FOLDER}))
+    finally:
+        browser.close()
+
+
 def move_to(drive: Drive, source: str, raw_destination: str) -> httpx.Response:
     url = f"{drive.base}/remote.php/webdav/{quote(source)}"
     return drive.client("alice").request("MOVE", url, headers={"Destination": raw_destination})
@@ -410,7 +435,7 @@ def test_link_passwords_are_refused_for_a_while_after_a_few_wrong_guesses(drive)
 
 
 def test_the_failure_counts_of_link_passwords_stay_bounded():
-    from swan_hub.drive.app import FailureLimit
+    from swan_hub.drive.auth import FailureLimit
 
     limit = FailureLimit(2, window=60, max_keys=100)
     for i in range(10_000):

@@ -76,7 +76,7 @@ def test_swan_help_loads_no_jupyterhub_and_few_modules():
 
 
 def test_the_open_in_extension_loads_without_the_hubs_links_module():
-    loaded = modules_after("import swan_share_ext.open_handlers")
+    loaded = modules_after("import swan_share_ext.open_in.handlers")
     assert "swan_hub.links" not in loaded
 
 

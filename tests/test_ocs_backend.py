@@ -11,8 +11,7 @@ from harness.ocs_replay import OCSReplay
 from traitlets.config import Config
 
 from swan_contents.storage import WebDAVStorage
-from swan_share_ext.ocs import OCSShareBackend
-from swan_share_ext.shares_backend import (
+from swan_share_ext.sharing.backend import (
     InvalidShareRequest,
     NewShare,
     ShareForbidden,
@@ -20,6 +19,7 @@ from swan_share_ext.shares_backend import (
     SharingAuthFailed,
     SharingUnavailable,
 )
+from swan_share_ext.sharing.ocs import OCSShareBackend
 
 SETTINGS = {
     "nextcloud": {"api_version": "2"},

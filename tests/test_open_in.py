@@ -20,10 +20,10 @@ from harness.open_servers import (
     server_config,
 )
 
-from swan_share_ext.open_fetch import Fetcher
-from swan_share_ext.open_run import _valid_notebook
-from swan_share_ext.open_safety import BadLink, Refused, UrlPolicy
-from swan_share_ext.open_sources import LinkReader
+from swan_share_ext.open_in.fetch import Fetcher
+from swan_share_ext.open_in.run import _valid_notebook
+from swan_share_ext.open_in.safety import BadLink, OpenRefused, UrlPolicy
+from swan_share_ext.open_in.sources import LinkReader
 
 SOURCE_HOST = "127.0.0.2"
 
@@ -413,7 +413,7 @@ def test_a_public_link_of_this_hubs_drive_is_fetched_from_the_drive_itself():
     assert plan.kind == "share-link"
     assert plan.fetch_url == "http://127.0.0.1:8000/services/drive/s/Tok3n_abc/download"
     # The same path on another host is just a URL, held to the allowlist.
-    with pytest.raises(Refused, match="not among the hosts"):
+    with pytest.raises(OpenRefused, match="not among the hosts"):
         r.plan({"url": "https://evil.example/services/drive/s/Tok3n_abc"})
 
 

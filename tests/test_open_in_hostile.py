@@ -23,8 +23,8 @@ from harness.open_servers import (
     trickle,
 )
 
-from swan_share_ext.open_fetch import Fetcher
-from swan_share_ext.open_safety import Refused, SourceFailed, UrlPolicy
+from swan_share_ext.open_in.fetch import Fetcher
+from swan_share_ext.open_in.safety import OpenRefused, SourceFailed, UrlPolicy
 
 SOURCE = "127.0.0.2"
 
@@ -311,7 +311,7 @@ async def test_by_default_only_https_is_allowed_and_http_is_refused():
     policy = UrlPolicy.from_lists(["github.com"], resolver=recorded_resolver)
     checked = await policy.check("https://github.com/a/b")
     assert str(checked.address) == "140.82.121.4"
-    with pytest.raises(Refused, match="Only https links"):
+    with pytest.raises(OpenRefused, match="Only https links"):
         await policy.check("http://github.com/a/b")
 
 
@@ -377,7 +377,7 @@ async def test_a_redirect_from_an_allowed_host_to_the_drive_is_checked_like_any_
             max_redirects=2,
             trusted_prefix=drive.url("/drive/"),
         )
-        with pytest.raises(Refused, match="loopback"):
+        with pytest.raises(OpenRefused, match="loopback"):
             await fetcher.fetch(outside.url("/x.ipynb"))
         assert drive.requests == []
         # a fetch that starts at the drive is still trusted

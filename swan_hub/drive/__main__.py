@@ -1,8 +1,8 @@
 """`python -m swan_hub.drive` runs the drive service (the hub starts it this way).
 
-Owns nothing else; all behaviour lives in `swan_hub.drive.app`.
+Owns nothing else; the service is `swan_hub.drive.service`.
 """
 
-from swan_hub.drive.app import main
+from swan_hub.drive.service import main
 
 main()

@@ -1,5 +1,6 @@
 """The drive's web pages: the signed-in user's drive (browse, upload, download, shares, "Open in
-SWAN") and the page of a public link, server-rendered with the drive's own small script.
+SWAN"), the page of a public link and its password form, rendered from the Jinja2 templates in
+``templates/`` with autoescape, and the drive's own small script.
 
 This module owns HTML only. It reads through `Spaces` and leaves every change to the WebDAV and
 OCS endpoints, which the script calls with the page's request token.
@@ -7,71 +8,60 @@ OCS endpoints, which the script calls with the page's request token.
 
 from __future__ import annotations
 
-import html
 import os
 import stat
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote
 
+import jinja2
+
+from .auth import DriveAuth
 from .dav import user_content_headers
+from .identity import Caller
 from .ocs import link_expired
-from .spaces import DriveError, Place
+from .responses import StartResponse, answer, client_address, redirect
+from .spaces import DriveError, Place, Spaces
 from .state import STATE_PENDING
 from .tree import is_hidden_entry
 
-if TYPE_CHECKING:
-    from .app import DriveWSGI
-    from .identity import Caller
-
-STATIC = os.path.join(os.path.dirname(__file__), "static")
+HERE = os.path.dirname(os.path.abspath(__file__))
+STATIC = os.path.join(HERE, "static")
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 OPENABLE = (".ipynb",)
-#: the cookie of a password link opened in a browser (its path is the link's own)
-LINK_COOKIE = "swan_link"
-#: how long a browser keeps a password link open (seconds), and the largest password form read
-LINK_COOKIE_SECONDS = 12 * 3600
+#: the largest password form read
 MAX_FORM_BYTES = 4096
 #: 1980-01-02, a day into the zip format's first year whatever the time zone
 ZIP_EPOCH = 315619200
-
-StartResponse = Callable[..., Any]
+PAGE_HEADERS = [
+    ("Content-Security-Policy", "default-src 'self'; style-src 'self'; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+]
+# Every value a page shows is escaped by the template engine: names of files and folders, user
+# names and share names are chosen by users, and public link pages are seen by anyone.
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates")),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+)
 
 
 def _page(
-    start_response: StartResponse, title: str, body: str, status: str = "200 OK", head: str = ""
+    start_response: StartResponse, template: str, status: int = 200, **context: Any
 ) -> list[bytes]:
-    doc = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title>{head}"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        "</head><body>" + body + "</body></html>"
-    ).encode()
-    start_response(
-        status,
-        [
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Length", str(len(doc))),
-            (
-                "Content-Security-Policy",
-                "default-src 'self'; style-src 'self'; frame-ancestors 'none'",
-            ),
-            ("X-Content-Type-Options", "nosniff"),
-        ],
-    )
-    return [doc]
+    context.setdefault("assets", False)
+    context.setdefault("base", "")
+    body = TEMPLATES.get_template(template).render(**context).encode()
+    return answer(start_response, status, body, "text/html; charset=utf-8", PAGE_HEADERS)
 
 
-def client_address(environ: dict) -> str:
-    """The address of the client: the one the hub's proxy saw (the last X-Forwarded-For
-    entry, which the proxy appends) when the request came through it, else the peer's."""
-    peer = environ.get("REMOTE_ADDR", "")
-    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and (peer.startswith("127.") or peer == "::1"):
-        return forwarded.rsplit(",", 1)[-1].strip()
-    return peer
+def _message(start_response: StartResponse, status: int, message: str) -> list[bytes]:
+    title = "Bad request" if status == 400 else "Not found"
+    return _page(start_response, "page.html", status, title=title, message=message)
 
 
 def _size(n: int) -> str:
@@ -82,13 +72,44 @@ def _size(n: int) -> str:
     return str(n)
 
 
+@dataclass
+class Row:
+    """One row of a folder's table: a name that links somewhere, and either a file's size,
+    time and "Open in SWAN" target or a ``note`` across the other columns."""
+
+    name: str
+    href: str
+    size: str = ""
+    modified: str = ""
+    open: str = ""
+    note: str | None = None
+
+
 class Pages:
-    def __init__(self, app: DriveWSGI):
-        self.app = app
-        self.spaces = app.spaces
+    """The pages of the drive behind ``base_path``; ``origin`` tells a request's scheme and host."""
+
+    def __init__(
+        self,
+        spaces: Spaces,
+        auth: DriveAuth,
+        base_path: str,
+        open_in_url: str,
+        origin: Callable[[dict], str],
+    ):
+        self.spaces = spaces
+        self.auth = auth
+        self.base_path = base_path
+        self.open_in_url = open_in_url
+        self.origin = origin
 
     def _url(self, path: str) -> str:
-        return self.app.base_path + path
+        return self.base_path + path
+
+    def _full_page(
+        self, start_response: StartResponse, template: str, status: int = 200, **context: Any
+    ) -> list[bytes]:
+        """A page with the drive's style sheet and script."""
+        return _page(start_response, template, status, assets=True, base=self.base_path, **context)
 
     def static(self, name: str, start_response: StartResponse) -> Iterable[bytes]:
         ext = os.path.splitext(name)[1]
@@ -99,21 +120,12 @@ class Pages:
                 data = f.read()
         except FileNotFoundError:
             return self._missing(start_response)
-        start_response(
-            "200 OK", [("Content-Type", STATIC_TYPES[ext]), ("Content-Length", str(len(data)))]
-        )
-        return [data]
+        return answer(start_response, 200, data, STATIC_TYPES[ext])
 
     def _missing(self, start_response: StartResponse) -> list[bytes]:
-        return _page(start_response, "Not found", "<p>Not found.</p>", "404 Not Found")
+        return _message(start_response, 404, "Not found.")
 
-    def _head(self) -> str:
-        return (
-            f"<link rel='stylesheet' href='{self._url('/static/drive.css')}'>"
-            f"<script defer src='{self._url('/static/drive.js')}'></script>"
-        )
-
-    def _rows(self, place: Place, href: Callable[[str, bool], str], *, open_in: bool) -> str:
+    def _rows(self, place: Place, href: Callable[[str, bool], str], *, open_in: bool) -> list[Row]:
         try:
             with os.scandir(place.fs_path) as it:
                 entries = sorted(
@@ -130,21 +142,19 @@ class Pages:
                 continue
             is_dir = stat.S_ISDIR(st.st_mode)
             rel = f"{place.rel}/{e.name}" if place.rel else e.name
-            name = html.escape(e.name + ("/" if is_dir else ""))
-            cells = [
-                f"<td><a href='{html.escape(href(rel, is_dir))}'>{name}</a></td>",
-                f"<td>{'' if is_dir else _size(st.st_size)}</td>",
-                f"<td>{time.strftime('%Y-%m-%d %H:%M', time.localtime(st.st_mtime))}</td>",
-            ]
-            action = ""
+            target = ""
             if open_in and (is_dir or e.name.endswith(OPENABLE)):
-                target = self.app.service.open_in_url.replace("{path}", quote(rel))
-                action = f"<a class='open' href='{html.escape(target)}'>Open in SWAN</a>"
-            cells.append(f"<td>{action}</td>")
-            rows.append("<tr>" + "".join(cells) + "</tr>")
-        if not rows:
-            rows.append("<tr><td colspan='4'>This folder is empty.</td></tr>")
-        return "".join(rows)
+                target = self.open_in_url.replace("{path}", quote(rel))
+            rows.append(
+                Row(
+                    name=e.name + ("/" if is_dir else ""),
+                    href=href(rel, is_dir),
+                    size="" if is_dir else _size(st.st_size),
+                    modified=time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime)),
+                    open=target,
+                )
+            )
+        return rows
 
     def drive(
         self, caller: Caller, environ: dict, start_response: StartResponse
@@ -154,23 +164,18 @@ class Pages:
         try:
             place = self.spaces.resolve(caller.name, folder)
         except DriveError as e:
-            return _page(
-                start_response, "Not found", f"<p>{html.escape(e.message)}</p>", "404 Not Found"
-            )
+            return _message(start_response, 404, e.message)
         dav = self._url(f"/remote.php/dav/files/{quote(caller.name)}/")
+        lead = None
+        share_folder = self.spaces.share_folder
         if place is None:
-            mounts = self.spaces.mounts(caller.name)
-            rows = (
-                "".join(
-                    f"<tr><td><a href='?dir={quote(self.spaces.share_folder + '/' + name)}'>"
-                    f"{html.escape(name)}/</a></td>"
-                    f"<td colspan='3'>from {html.escape(s.owner)}</td></tr>"
-                    for name, s in sorted(mounts.items())
-                )
-                or "<tr><td colspan='4'>Nothing shared with you yet.</td></tr>"
-            )
+            rows = [
+                Row(f"{name}/", f"?dir={quote(share_folder + '/' + name)}", note=f"from {s.owner}")
+                for name, s in sorted(self.spaces.mounts(caller.name).items())
+            ]
+            empty = "Nothing shared with you yet."
         elif not os.path.isdir(place.fs_path):
-            return _page(start_response, "Not found", "<p>No such folder.</p>", "404 Not Found")
+            return _message(start_response, 404, "No such folder.")
         else:
 
             def href(rel: str, is_dir: bool) -> str:
@@ -178,48 +183,38 @@ class Pages:
                 return f"?dir={quote(shown)}" if is_dir else dav + quote(shown)
 
             rows = self._rows(place, href, open_in=place.share is None)
+            empty = "This folder is empty."
             if not folder and self.spaces.mounts(caller.name):
-                rows = (
-                    f"<tr><td><a href='?dir={quote(self.spaces.share_folder)}'>"
-                    f"{html.escape(self.spaces.share_folder)}/</a></td><td colspan='3'>"
-                    "shared with you</td></tr>" + rows
+                lead = Row(
+                    f"{share_folder}/", f"?dir={quote(share_folder)}", note="shared with you"
                 )
-        crumbs = [f"<a href='{self._url('/')}'>{html.escape(caller.name)}</a>"]
+        crumbs = [Row(caller.name, self._url("/"))]
         walked = ""
         for part in [p for p in folder.split("/") if p]:
             walked = f"{walked}/{part}" if walked else part
-            crumbs.append(f"<a href='?dir={quote(walked)}'>{html.escape(part)}</a>")
+            crumbs.append(Row(part, f"?dir={quote(walked)}"))
         pending = [s for s in self.spaces.received(caller.name) if s.state == STATE_PENDING]
-        pending_html = "".join(
-            f"<li>{html.escape(s.owner)} shares <b>{html.escape(s.name)}</b> "
-            f"<button data-accept='{s.id}'>Accept</button> "
-            f"<button data-decline='{s.id}'>Decline</button></li>"
-            for s in pending
+        return self._full_page(
+            start_response,
+            "drive.html",
+            title=f"{caller.name} · SWAN drive",
+            crumbs=crumbs,
+            dav=dav,
+            folder=folder,
+            ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
+            csrf=caller.csrf,
+            pending=pending,
+            entries=rows,
+            empty=empty,
+            lead=lead,
         )
-        body = (
-            f"<header><h1>SWAN drive</h1><nav>{' / '.join(crumbs)}</nav></header>"
-            f"<main id='drive' data-dav='{html.escape(dav)}' data-dir='{html.escape(folder)}' "
-            f"data-ocs='{html.escape(self._url('/ocs/v2.php/apps/files_sharing/api/v1'))}' "
-            f"data-requesttoken='{html.escape(caller.csrf)}'>"
-            + (
-                "<section class='pending'><h2>Shared with you, waiting</h2>"
-                f"<ul>{pending_html}</ul></section>"
-                if pending
-                else ""
-            )
-            + "<form id='upload'><input type='file' name='file' multiple> <button>Upload</button> "
-            "<span id='status' role='status'></span></form>"
-            "<table><thead><tr><th>Name</th><th>Size</th><th>Modified</th><th></th></tr></thead>"
-            f"<tbody>{rows}</tbody></table></main>"
-        )
-        return _page(start_response, f"{caller.name} · SWAN drive", body, head=self._head())
 
     def public(self, rest: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         token, _, sub = rest.partition("/")
         if environ["REQUEST_METHOD"].upper() == "POST" and sub == "":
             return self._unlock(token, environ, start_response)
-        share = self.app.unlocked_link(token, environ)
-        known = self.app.spaces.state.share_by_token(token) if share is None else None
+        share = self.auth.unlocked_link(token, environ)
+        known = self.spaces.state.share_by_token(token) if share is None else None
         protected = known is not None and bool(known.password_hash) and not link_expired(known)
         if protected and sub in ("", "download"):
             return self._password_page(token, start_response, wrong=False)
@@ -228,35 +223,25 @@ class Pages:
         except DriveError:
             place = None
         if place is None:
-            return _page(
-                start_response,
-                "Not found",
-                "<p>This link does not exist or has expired.</p>",
-                "404 Not Found",
-            )
+            return _message(start_response, 404, "This link does not exist or has expired.")
         place.mount = False
         if sub == "download":
             if share.item_type == "file":
                 return self._download(place, start_response)
             return self._download_folder(place, start_response)
-        if share.item_type == "file":
-            body = (
-                f"<h1>{html.escape(share.name)}</h1><p>Shared by {html.escape(share.owner)}.</p>"
-                f"<p><a href='{html.escape(self._url(f'/s/{token}/download'))}'>"
-                "Download</a></p>"
-            )
-        else:
-            dav = self._url("/public.php/webdav/")
-            body = (
-                f"<h1>{html.escape(share.name)}</h1><p>Shared by {html.escape(share.owner)}. "
-                f"WebDAV: <code>{html.escape(self.app.origin(environ) + dav)}</code> "
-                f"(user <code>{html.escape(token)}</code>).</p>"
-                f"<p><a href='{html.escape(self._url(f'/s/{token}/download'))}'>"
-                "Download all as a zip</a></p><table><tbody>"
-                + self._rows(place, lambda rel, is_dir: "#", open_in=False)
-                + "</tbody></table>"
-            )
-        return _page(start_response, share.name, body, head=self._head())
+        entries = None
+        if share.item_type != "file":
+            entries = self._rows(place, lambda rel, is_dir: "#", open_in=False)
+        return self._full_page(
+            start_response,
+            "public.html",
+            title=share.name,
+            share=share,
+            token=token,
+            entries=entries,
+            download=self._url(f"/s/{token}/download"),
+            webdav=self.origin(environ) + self._url("/public.php/webdav/"),
+        )
 
     def _download(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -279,17 +264,17 @@ class Pages:
     ) -> list[bytes]:
         """The form that opens a password link in this browser (a cookie for this link only),
         and how programs send the password instead: Basic auth, user the link's token."""
-        body = (
-            "<h1>Protected link</h1><p>This link needs a password.</p>"
-            + ("<p class='error' role='alert'>That password is not right.</p>" if wrong else "")
-            + f"<form method='post' action='{html.escape(self._url(f'/s/{token}'))}'>"
-            "<label>Password <input type='password' name='password' autofocus required></label> "
-            "<button>Open</button></form>"
-            f"<p>Programs send the password as Basic auth, user <code>{html.escape(token)}</code>: "
-            f"to <code>{html.escape(self._url(f'/s/{token}/download'))}</code>, or over WebDAV "
-            f"at <code>{html.escape(self._url('/public.php/webdav/'))}</code>.</p>"
+        return _page(
+            start_response,
+            "password.html",
+            401,
+            title="Protected link",
+            wrong=wrong,
+            token=token,
+            link=self._url(f"/s/{token}"),
+            download=self._url(f"/s/{token}/download"),
+            webdav=self._url("/public.php/webdav/"),
         )
-        return _page(start_response, "Protected link", body, "401 Unauthorized")
 
     def _unlock(self, token: str, environ: dict, start_response: StartResponse) -> list[bytes]:
         """POST /s/<token> with the link's password (a form): the link's cookie, then its page."""
@@ -298,21 +283,14 @@ class Pages:
         except ValueError:
             length = 0
         if not 0 < length <= MAX_FORM_BYTES:
-            return _page(
-                start_response, "Bad request", "<p>Send the password form.</p>", "400 Bad Request"
-            )
+            return _message(start_response, 400, "Send the password form.")
         form = parse_qs(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
         password = (form.get("password") or [""])[0]
-        share = self.app.open_link(token, password, client_address(environ))
+        share = self.auth.open_link(token, password, client_address(environ))
         if share is None or not share.password_hash:
             return self._password_page(token, start_response, wrong=True)
         link = self._url(f"/s/{token}")
-        cookie = (
-            f"{LINK_COOKIE}={self.app.link_cookie(share)}; Path={link}; HttpOnly; "
-            f"SameSite=Lax; Max-Age={LINK_COOKIE_SECONDS}"
-        )
-        start_response("303 See Other", [("Location", link), ("Set-Cookie", cookie)])
-        return [b""]
+        return redirect(start_response, 303, link, [self.auth.link_cookie_header(share, link)])
 
     def _download_folder(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
         if not os.path.isdir(place.fs_path):

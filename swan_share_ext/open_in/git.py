@@ -3,7 +3,7 @@
 This module owns every git command the open-in flow runs: ``clone``/``fetch`` with depth 1, a time
 and size limit, only the https (or configured http) transport, connected to the address that was
 checked, and ``merge-file`` for three-way merges. It must not write into the user's space: it
-returns bytes, and `open_delivery` writes them through the contents manager.
+returns bytes, and `delivery` writes them through the contents manager.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from .open_safety import BadLink, CheckedUrl, Refused, SourceFailed, TooLarge, TooSlow
+from .safety import BadLink, CheckedUrl, OpenRefused, SourceFailed, TooLarge, TooSlow
 
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<![./])$")
 _FILE_MODES = {"100644", "100755"}
@@ -184,7 +184,7 @@ class GitRepository:
             return None
         try:
             out = await self._git("rev-parse", "--verify", "--quiet", "refs/swan/delivered")
-        except Refused:
+        except OpenRefused:
             return None
         return out.decode().strip() or None
 
@@ -254,7 +254,7 @@ def _write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def _git_failure(stderr: str) -> Refused:
+def _git_failure(stderr: str) -> OpenRefused:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     last = lines[-1] if lines else "git failed"
     text = stderr.lower()

@@ -1,9 +1,9 @@
 """Carrying out a `Plan`: fetch the source, land it in ``SWAN_projects/<name>/``, say where to go.
 
 This module owns the order of the steps and the events the confirmation page shows (``step``,
-``progress``, ``file``, ``done``); refusals travel as `Refused`. It must not parse links
-(`open_sources`), decide what a URL may reach (`open_safety`) or write except through
-`open_delivery`.
+``progress``, ``file``, ``done``); refusals travel as `OpenRefused`. It must not parse links
+(`sources`), decide what a URL may reach (`safety`) or write except through
+`delivery`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from jupyter_core.utils import ensure_async
 
 from swan_contents.notebook_json import read_notebook
 
-from .open_archive import SafeZip, is_zip
-from .open_config import SwanOpenIn
-from .open_delivery import Loader, Outcome, ProjectState, ProjectWriter, project_lock
-from .open_fetch import Download, Fetcher
-from .open_git import GitRepository
-from .open_safety import BadLink, Refused, TooLarge, UrlPolicy
-from .open_sources import Plan, safe_project_name
-from .shares_backend import ShareBackend
+from ..sharing.backend import ShareBackend
+from .archive import SafeZip, is_zip
+from .config import SwanOpenIn
+from .delivery import Loader, Outcome, ProjectState, ProjectWriter, project_lock
+from .fetch import Download, Fetcher
+from .git import GitRepository
+from .safety import BadLink, OpenRefused, TooLarge, UrlPolicy
+from .sources import Plan, safe_project_name
 
 Emit = Callable[[dict[str, Any]], None]
 _PROGRESS_EVERY = 0.25
@@ -130,14 +130,14 @@ class OpenRun:
 
     async def _own_path(self, path: str) -> dict[str, Any]:
         if path and not await ensure_async(self.cm.exists(path)):
-            raise Refused(f"There is no /{path} in your space.", status=404)
+            raise OpenRefused(f"There is no /{path} in your space.", status=404)
         return await self._done(path, await ensure_async(self.cm.dir_exists(path)))
 
     async def _other_path(self, plan: Plan) -> dict[str, Any]:
         lookup = self.settings.share_lookup_class(self.share_backend, self.cm)
         shared = await lookup.path_for(self.user, plan.owner, plan.path)
         if shared is None:
-            raise Refused(
+            raise OpenRefused(
                 f"/{plan.path} is in the space of {plan.owner}, and it is not shared with you. "
                 f"Ask {plan.owner} to share it with you (or to send you a public link), "
                 "then click the link again.",
@@ -158,7 +158,7 @@ class OpenRun:
                 if state.source is None and n > 1 and await ensure_async(self.cm.exists(folder)):
                     continue
                 return folder, state
-        raise Refused(f"Too many projects are named {name}; rename or remove some.", status=409)
+        raise OpenRefused(f"Too many projects are named {name}; rename or remove some.", status=409)
 
     async def _deliver(
         self,
@@ -321,5 +321,5 @@ def _valid_notebook(data: bytes) -> bool:
     return not invalid
 
 
-def refusal_event(error: Refused | BadLink) -> dict[str, Any]:
+def refusal_event(error: OpenRefused | BadLink) -> dict[str, Any]:
     return {"event": "error", "status": error.status, "message": error.message}

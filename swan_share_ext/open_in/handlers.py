@@ -3,7 +3,7 @@
 ``GET /swan/open`` only reads (shows the plan, or redirects for a path in the user's own space);
 ``POST /swan/api/open`` does the work and streams newline-delimited JSON events; ``POST
 /swan/api/links`` builds links and badges; ``GET /download`` keeps SWAN's old links working. Errors
-become pages or JSON here, once; the work itself lives in `open_run`.
+become pages or JSON here, once; the work itself lives in `run`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from .handlers import JsonBodyMixin
-from .open_config import SwanOpenIn
-from .open_run import OpenRun, policy_of, refusal_event, view_url
-from .open_safety import Refused
-from .open_sources import LinkReader, Plan
-from .shares import BACKEND_SETTING
+from ..handlers import JsonBodyMixin
+from ..sharing.handlers import BACKEND_SETTING
+from .config import SwanOpenIn
+from .run import OpenRun, policy_of, refusal_event, view_url
+from .safety import OpenRefused
+from .sources import LinkReader, Plan
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STATIC_DIR = os.path.join(HERE, "static")
@@ -113,7 +113,7 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
                 folder = (await run.project(plan.name, plan.source))[0] + "/"
             else:
                 folder = f"{self.open_settings.projects_dir.strip('/')}/(named after the file)/"
-        except Refused as e:
+        except OpenRefused as e:
             self.set_status(e.status)
             self.finish(self._page("refused", reason=e.message, plan=None, folder="", params={}))
             return
@@ -178,7 +178,7 @@ class OpenApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
         password = body.pop("password", "")
         try:
             plan = self.link_reader().plan(body)
-        except Refused as e:
+        except OpenRefused as e:
             raise web.HTTPError(e.status, e.message) from e
         self.set_header("Content-Type", "application/x-ndjson; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
@@ -186,7 +186,7 @@ class OpenApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
         run = self.open_run(emit=self._emit)
         try:
             self._emit(await run.run(plan, password=password))
-        except Refused as e:
+        except OpenRefused as e:
             self._emit(refusal_event(e))
         except web.HTTPError as e:
             self._emit({"event": "error", "status": e.status_code, "message": e.log_message})
@@ -196,7 +196,7 @@ class OpenApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
         self.finish()
 
 
-class LinksApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
+class OpenLinksApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
     """POST /swan/api/links: the open-in link, badge and markdown for a path or a source."""
 
     @web.authenticated
@@ -211,7 +211,7 @@ class LinksApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
             params["owner"] = self.username
         try:
             self.link_reader().plan(params)
-        except Refused as e:
+        except OpenRefused as e:
             raise web.HTTPError(e.status, e.message) from e
         # The link's shape is the hub's (swan_hub.links, shared with its links service); asked
         # for here only, so importing this extension does not import the hub's package.
@@ -240,7 +240,7 @@ def open_handlers(base_url: str) -> list[tuple[Any, ...]]:
     return [
         (url_path_join(base_url, "swan/open"), OpenPageHandler),
         (url_path_join(base_url, "swan/api/open"), OpenApiHandler),
-        (url_path_join(base_url, "swan/api/links"), LinksApiHandler),
+        (url_path_join(base_url, "swan/api/links"), OpenLinksApiHandler),
         (url_path_join(base_url, "download"), DownloadRedirectHandler),
         (
             url_path_join(base_url, "swan/static/(.*)"),

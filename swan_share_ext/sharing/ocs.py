@@ -2,7 +2,8 @@
 the suite's own drive service), spoken over one async HTTP client.
 
 It owns the dialect differences between those servers and the translation of OCS answers into
-`Share`, `Sharee` and `ShareError`. It must not decide what a user may share: the storage does.
+`StorageShare`, `Sharee` and `ShareError`. It must not decide what a user may share: the storage
+does.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from swan_contents.storage import credentials as storage_credentials
 from swan_contents.storage.base import CredentialsUnavailable, normalize_path
 from swan_contents.storage.connection import StorageConnection
 
-from .shares_backend import (
+from .backend import (
     InvalidShareRequest,
     NewShare,
-    Share,
     ShareBackend,
     Sharee,
     ShareError,
@@ -31,6 +31,7 @@ from .shares_backend import (
     ShareNotFound,
     SharingAuthFailed,
     SharingUnavailable,
+    StorageShare,
 )
 
 SHARES_API = "apps/files_sharing/api/v1"
@@ -371,7 +372,7 @@ class OCSShareBackend(ShareBackend):
 
     # -- records ------------------------------------------------------------------------------
 
-    def _share(self, data: Any, state: str | None = None) -> Share:
+    def _share(self, data: Any, state: str | None = None) -> StorageShare:
         if not isinstance(data, dict) or "id" not in data:
             raise SharingUnavailable("The storage's share service answered an unreadable share.")
         kind = _share_kind(data.get("share_type"))
@@ -389,7 +390,7 @@ class OCSShareBackend(ShareBackend):
         except (TypeError, ValueError):
             permissions = 0
         target = data.get("file_target")
-        return Share(
+        return StorageShare(
             id=str(data["id"]),
             kind=kind,
             path=self.api_path(data.get("path")) or "",
@@ -415,7 +416,7 @@ class OCSShareBackend(ShareBackend):
             location=self.api_path(target) if target else None,
         )
 
-    def _shares(self, data: Any, state: str | None = None) -> list[Share]:
+    def _shares(self, data: Any, state: str | None = None) -> list[StorageShare]:
         if data in (None, ""):
             return []
         if isinstance(data, dict):
@@ -424,7 +425,7 @@ class OCSShareBackend(ShareBackend):
             raise SharingUnavailable("The storage's share service answered an unreadable list.")
         return [self._share(item, state) for item in data]
 
-    def _one_share(self, data: Any, share_id: str) -> Share:
+    def _one_share(self, data: Any, share_id: str) -> StorageShare:
         shares = self._shares(data)
         if not shares:
             raise ShareNotFound(f"Wrong share ID, share {share_id} doesn't exist")
@@ -438,17 +439,17 @@ class OCSShareBackend(ShareBackend):
 
     # -- the ShareBackend API -----------------------------------------------------------------
 
-    async def list_shares(self, path: str | None = None) -> list[Share]:
+    async def list_shares(self, path: str | None = None) -> list[StorageShare]:
         params = {"reshares": "true"}
         if path is not None:
             params["path"] = self.storage_path(path)
         return self._shares(await self._request("GET", f"{SHARES_API}/shares", params=params))
 
-    async def get_share(self, share_id: str) -> Share:
+    async def get_share(self, share_id: str) -> StorageShare:
         data = await self._request("GET", self._share_endpoint(share_id))
         return self._one_share(data, share_id)
 
-    async def create_share(self, new: NewShare) -> Share:
+    async def create_share(self, new: NewShare) -> StorageShare:
         form = {
             "path": self.storage_path(new.path),
             "shareType": str(TYPE_OF_KIND[new.kind]),
@@ -469,7 +470,7 @@ class OCSShareBackend(ShareBackend):
         data = await self._request("POST", f"{SHARES_API}/shares", data=form)
         return self._one_share(data, "new")
 
-    async def update_share(self, share_id: str, changes: dict[str, Any]) -> Share:
+    async def update_share(self, share_id: str, changes: dict[str, Any]) -> StorageShare:
         form: dict[str, str] = {}
         if "permissions" in changes:
             form["permissions"] = str(changes["permissions"])
@@ -488,7 +489,7 @@ class OCSShareBackend(ShareBackend):
     async def delete_share(self, share_id: str) -> None:
         await self._request("DELETE", self._share_endpoint(share_id))
 
-    async def received_shares(self, state: str = "all") -> list[Share]:
+    async def received_shares(self, state: str = "all") -> list[StorageShare]:
         if await self._server_dialect() != "nextcloud":
             data = await self._request(
                 "GET",
@@ -499,7 +500,7 @@ class OCSShareBackend(ShareBackend):
             return [s for s in shares if state == "all" or s.state == state]
         # Nextcloud lists accepted and pending shares apart and has no "declined" state: a
         # declined share is one the user deleted from their space (its "deleted shares").
-        found: list[Share] = []
+        found: list[StorageShare] = []
         if state in ("accepted", "all"):
             data = await self._request(
                 "GET", f"{SHARES_API}/shares", params={"shared_with_me": "true"}
@@ -515,7 +516,7 @@ class OCSShareBackend(ShareBackend):
             )
         return found
 
-    async def accept_share(self, share_id: str) -> Share:
+    async def accept_share(self, share_id: str) -> StorageShare:
         data = await self._request("POST", self._share_endpoint(share_id, pending=True))
         shares = self._shares(data, "accepted")
         if shares:
@@ -523,8 +524,8 @@ class OCSShareBackend(ShareBackend):
         return self._accepted(await self.get_share(share_id))
 
     @staticmethod
-    def _accepted(share: Share) -> Share:
-        return Share(**{**share.to_json(), "state": "accepted"})
+    def _accepted(share: StorageShare) -> StorageShare:
+        return StorageShare(**{**share.to_json(), "state": "accepted"})
 
     async def decline_share(self, share_id: str) -> None:
         if await self._server_dialect() == "nextcloud":

@@ -1,5 +1,5 @@
-"""What a share is to the rest of the suite: the `Share` and `Sharee` records, the `ShareBackend`
-interface that a storage's sharing service implements, and the errors a backend raises.
+"""What a share is to the rest of the suite: the `StorageShare` and `Sharee` records, the
+`ShareBackend` interface that a storage's sharing service implements, and the errors it raises.
 
 Nothing here speaks a protocol or HTTP: backends translate their protocol into these names, and
 the REST handlers turn these errors into HTTP answers.
@@ -30,7 +30,7 @@ SHARE_STATES: tuple[str, ...] = ("accepted", "pending", "declined")
 
 
 @dataclass(frozen=True)
-class Share:
+class StorageShare:
     """One share as the storage reports it.
 
     `path` is the shared item's path in the owner's space as this server sees it ("" when the
@@ -126,19 +126,19 @@ class ShareBackend(LoggingConfigurable):
     #: False while the backend lacks the configuration it needs; the API then answers 503.
     configured: bool = True
 
-    async def list_shares(self, path: str | None = None) -> list[Share]:
+    async def list_shares(self, path: str | None = None) -> list[StorageShare]:
         """The shares the user made, all of them or those of one path."""
         raise NotImplementedError
 
-    async def get_share(self, share_id: str) -> Share:
+    async def get_share(self, share_id: str) -> StorageShare:
         """One share the user can see, made or received."""
         raise NotImplementedError
 
-    async def create_share(self, new: NewShare) -> Share:
-        """Share a path; the storage checks the user's rights on it."""
+    async def create_share(self, new: NewShare) -> StorageShare:
+        """StorageShare a path; the storage checks the user's rights on it."""
         raise NotImplementedError
 
-    async def update_share(self, share_id: str, changes: dict[str, Any]) -> Share:
+    async def update_share(self, share_id: str, changes: dict[str, Any]) -> StorageShare:
         """Change `permissions`, `expiration`, `password` or `name` of a share ("" clears)."""
         raise NotImplementedError
 
@@ -146,11 +146,11 @@ class ShareBackend(LoggingConfigurable):
         """Revoke a share the user made."""
         raise NotImplementedError
 
-    async def received_shares(self, state: str = "all") -> list[Share]:
+    async def received_shares(self, state: str = "all") -> list[StorageShare]:
         """Shares made with the user (or a group of theirs), in one state or "all"."""
         raise NotImplementedError
 
-    async def accept_share(self, share_id: str) -> Share:
+    async def accept_share(self, share_id: str) -> StorageShare:
         """Accept a received share; it then appears in the user's space at `location`."""
         raise NotImplementedError
 

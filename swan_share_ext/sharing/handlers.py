@@ -21,21 +21,21 @@ from tornado import web
 from swan_contents.errors import storage_errors
 from swan_contents.storage.base import normalize_path
 
-from .handlers import json_of
-from .shares_backend import (
+from ..handlers import json_of
+from .backend import (
     ALL_PERMISSIONS,
     READ,
     SHARE_KINDS,
     SHARE_STATES,
     InvalidShareRequest,
     NewShare,
-    Share,
     ShareBackend,
     ShareError,
     ShareForbidden,
     ShareNotFound,
     SharingAuthFailed,
     SharingUnavailable,
+    StorageShare,
 )
 
 #: The web_app setting holding the server's `ShareBackend`.
@@ -157,7 +157,7 @@ def check_new_share(body: dict[str, Any]) -> NewShare:
     )
 
 
-def check_changes(body: dict[str, Any], share: Share) -> dict[str, Any]:
+def check_changes(body: dict[str, Any], share: StorageShare) -> dict[str, Any]:
     allowed = {"permissions", "expiration"}
     if share.kind == "link":
         allowed |= {"password", "name"}
@@ -217,7 +217,7 @@ class ShareHandler(APIHandler):
         self.set_status(204)
         self.finish()
 
-    async def received_share(self, share_id: str) -> Share:
+    async def received_share(self, share_id: str) -> StorageShare:
         """A share made with this user, as the storage sees it right now."""
         with share_errors():
             for share in await self.backend.received_shares("all"):

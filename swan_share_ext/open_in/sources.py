@@ -3,7 +3,7 @@
 This module owns the reading of links (``path=``, ``owner=``, ``url=``, SWAN's ``projurl=``
 including ``file://eos/…``, ``kind=``, ``branch=``, ``open=``), the kinds of sources and the name
 of the project folder. It must not fetch or write: the plan is shown on the confirmation page and
-carried out by `open_run` on POST.
+carried out by `run` on POST.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 from swan_contents.storage.base import InvalidPath, normalize_path
 
-from .open_git import checked_branch
-from .open_safety import BadLink, UrlPolicy
+from .git import checked_branch
+from .safety import BadLink, UrlPolicy
 
 PARAMETERS = ("path", "owner", "url", "projurl", "kind", "branch", "open")
 _SHARE_LINK = re.compile(r"^(?P<prefix>(?:/index\.php)?)/s/(?P<token>[A-Za-z0-9_-]{4,128})/?$")

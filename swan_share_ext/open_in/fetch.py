@@ -17,10 +17,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from .open_safety import (
+from .safety import (
     BadLink,
     CheckedUrl,
-    Refused,
+    OpenRefused,
     SourceFailed,
     TooLarge,
     TooSlow,
@@ -100,7 +100,8 @@ class Fetcher:
     async def fetch(
         self, url: str, progress: Progress | None = None, *, auth: tuple[str, str] | None = None
     ) -> Download:
-        """The body at ``url``; raises `Refused` (with the reason) instead of ever going too far.
+        """The body at ``url``; raises `OpenRefused` (with the reason) instead of ever going too
+        far.
         ``auth`` (user, password) goes as Basic auth to the admin's drive only, never to
         another address, redirects included."""
         try:
@@ -172,7 +173,7 @@ class Fetcher:
                     )
                 finally:
                     await response.aclose()
-            raise Refused(f"The link redirected more than {self.max_redirects} times; stopped.")
+            raise OpenRefused(f"The link redirected more than {self.max_redirects} times; stopped.")
 
     async def _read(self, response: httpx.Response, progress: Progress | None) -> bytes:
         limit = self.max_bytes

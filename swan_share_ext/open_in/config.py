@@ -1,7 +1,7 @@
 """The admin's knobs of "Open in SWAN": which sources may be fetched, limits, where projects land.
 
 This module owns the `SwanOpenIn` configurable (``c.SwanOpenIn.…`` in a jupyter_server config). It
-must not fetch or write anything; the policy it describes is applied by `open_safety`.
+must not fetch or write anything; the policy it describes is applied by `safety`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from .open_shares import ShareLookup
+from .shares import ShareLookup
 
 
 class SwanOpenIn(LoggingConfigurable):

@@ -13,7 +13,7 @@ import stat
 import zipfile
 from dataclasses import dataclass
 
-from .open_safety import BadLink, Refused, TooLarge
+from .safety import BadLink, OpenRefused, TooLarge
 
 _RATIO_FLOOR = 1024 * 1024
 
@@ -23,18 +23,21 @@ def is_zip(data: bytes) -> bool:
 
 
 def member_path(name: str) -> str:
-    """The relative path of an archive member, or `Refused` for one that would leave its folder."""
+    """The relative path of an archive member; `OpenRefused` for one that would leave its
+    folder."""
     if "\x00" in name:
-        raise Refused(f"The archive holds a name with a NUL byte ({name!r}); nothing was written.")
+        raise OpenRefused(
+            f"The archive holds a name with a NUL byte ({name!r}); nothing was written."
+        )
     unified = name.replace("\\", "/")
     if unified.startswith("/") or (len(unified) > 1 and unified[1] == ":"):
-        raise Refused(
+        raise OpenRefused(
             f"The archive holds an absolute path ({name}), which could overwrite files "
             "outside its folder; nothing was written."
         )
     parts = [p for p in unified.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise Refused(
+        raise OpenRefused(
             f"The archive holds a path that climbs out of its folder ({name}); nothing was written."
         )
     return "/".join(parts)
@@ -73,12 +76,14 @@ class SafeZip:
             path = member_path(info.filename)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise Refused(
+                raise OpenRefused(
                     f"The archive holds a symbolic link ({info.filename}), which could point "
                     "outside its folder; nothing was written."
                 )
             if info.flag_bits & 0x1:
-                raise Refused(f"The archive is encrypted ({info.filename}); it cannot be opened.")
+                raise OpenRefused(
+                    f"The archive is encrypted ({info.filename}); it cannot be opened."
+                )
             if info.is_dir() or not path:
                 continue
             if (

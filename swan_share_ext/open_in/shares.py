@@ -14,27 +14,27 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 
-from .open_safety import Refused
-from .shares_backend import Share, ShareBackend, ShareError
+from ..sharing.backend import ShareBackend, ShareError, StorageShare
+from .safety import OpenRefused
 
 
 @dataclass(frozen=True)
 class Route:
     """One way to reach the owner's path: through ``share``, at ``path`` in the user's view."""
 
-    share: Share
+    share: StorageShare
     path: str
     depth: int
 
 
-def item_names(share: Share) -> set[str]:
+def item_names(share: StorageShare) -> set[str]:
     """The names the shared item goes by: its name in the owner's space where the storage says
     (Reva), and the name of the place where it appears for the recipient (ownCloud, Nextcloud,
     unless the recipient renamed it)."""
     return {posixpath.basename(p.rstrip("/")) for p in (share.path, share.location or "") if p}
 
 
-def routes(shares: Iterable[Share], owner: str, path: str) -> Iterator[Route]:
+def routes(shares: Iterable[StorageShare], owner: str, path: str) -> Iterator[Route]:
     """Every received share of ``owner`` that can hold ``path`` (a path in the owner's space), and
     where that path then is for the recipient. OCS does not say where a received item lies in its
     owner's space, so a folder named like one of the link's segments is taken to be that segment;
@@ -78,7 +78,7 @@ class ShareLookup:
         try:
             received = await self.backend.received_shares("all")
         except ShareError as e:
-            raise Refused(
+            raise OpenRefused(
                 f"The storage could not say which shares you have, so /{path} of {owner} cannot "
                 f"be opened now: {e.message}",
                 status=503,
@@ -91,7 +91,7 @@ class ShareLookup:
         if accepted:
             return accepted[0].path
         if any(r.share.state == "pending" for r in found):
-            raise Refused(
+            raise OpenRefused(
                 f"{owner} shared /{path} with you, but you have not accepted the share yet. "
                 "Accept it in the Shared with me panel of JupyterLab, then click the link again.",
                 status=409,

@@ -1,8 +1,8 @@
 """Whether a URL may be fetched: scheme, exact host allowlist, the addresses the host resolves to.
 
-This module owns the refusals of the open-in flow (`Refused`, with the HTTP status and the message a
-person reads) and `UrlPolicy.check`, which parses a URL once, rebuilds it from its parts and pins
-the address that was checked. It must not fetch anything: `open_fetch` and `open_git` connect to
+This module owns the refusals of the open-in flow (`OpenRefused`, with the HTTP status and the
+message a person reads) and `UrlPolicy.check`, which parses a URL once, rebuilds it from its parts
+and pins the address that was checked. It must not fetch anything: `fetch` and `git` connect to
 exactly the address returned here.
 """
 
@@ -28,7 +28,7 @@ _REMOTE_HELPER = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)::")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-class Refused(Exception):
+class OpenRefused(Exception):
     """The open-in flow will not do what a link asks; `message` says why, for a person."""
 
     status = 403
@@ -40,25 +40,25 @@ class Refused(Exception):
             self.status = status
 
 
-class BadLink(Refused):
+class BadLink(OpenRefused):
     """The link itself is malformed or names something that cannot exist."""
 
     status = 400
 
 
-class TooLarge(Refused):
+class TooLarge(OpenRefused):
     """A download, a repository or an archive is larger than the admin allows."""
 
     status = 413
 
 
-class TooSlow(Refused):
+class TooSlow(OpenRefused):
     """A download or a clone took longer than the admin allows."""
 
     status = 504
 
 
-class SourceFailed(Refused):
+class SourceFailed(OpenRefused):
     """The source answered with an error or could not be reached."""
 
     status = 502
@@ -216,7 +216,7 @@ class UrlPolicy:
             raise BadLink(f"The URL is longer than {MAX_URL_LENGTH} characters.")
         helper = _REMOTE_HELPER.match(url)
         if helper:
-            raise Refused(f"{helper.group(1)}:: links (git remote helpers) are never used.")
+            raise OpenRefused(f"{helper.group(1)}:: links (git remote helpers) are never used.")
         if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url) or "\\" in url:
             raise BadLink("The URL contains spaces, control characters or backslashes.")
         try:
@@ -227,9 +227,9 @@ class UrlPolicy:
         if scheme not in self.allowed_schemes:
             allowed = " or ".join(self.allowed_schemes)
             shown = f"{scheme}://" if scheme else "a URL without a scheme"
-            raise Refused(f"Only {allowed} links can be opened, not {shown}.")
+            raise OpenRefused(f"Only {allowed} links can be opened, not {shown}.")
         if "@" in parts.netloc:
-            raise Refused(
+            raise OpenRefused(
                 "URLs with a user name or password before the host (user@host) are refused: "
                 "they hide which host is contacted."
             )
@@ -247,14 +247,14 @@ class UrlPolicy:
         literal = literal_address(host)
         shown = str(literal) if literal is not None else host
         if not self.host_allowed(shown):
-            raise Refused(
+            raise OpenRefused(
                 f"{shown} is not among the hosts this SWAN may fetch from. "
                 "Ask your SWAN administrators to allow it, or download the file yourself."
             )
         if literal is not None:
             problem = address_problem(literal)
             if problem and not self.network_allowed(literal):
-                raise Refused(f"{shown} is {problem}; links may not reach it.")
+                raise OpenRefused(f"{shown} is {problem}; links may not reach it.")
         netloc = f"[{shown}]" if ":" in shown else shown
         if parts.port is not None:
             netloc += f":{port}"
@@ -275,5 +275,7 @@ class UrlPolicy:
         for address in addresses:
             problem = address_problem(address)
             if problem and not self.network_allowed(address):
-                raise Refused(f"{host} resolves to {address}, {problem}; links may not reach it.")
+                raise OpenRefused(
+                    f"{host} resolves to {address}, {problem}; links may not reach it."
+                )
         return CheckedUrl(rebuilt, urlsplit(rebuilt).scheme, host, port, addresses[0])

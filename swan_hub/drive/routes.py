@@ -1,0 +1,235 @@
+"""The drive's WSGI front door: the URL map (status.php, ocs/, remote.php/, public.php/, s/, the
+web page) and who is let in where, with the OCS envelope around the share API's answers.
+
+It routes only: who a caller is comes from `auth`, WebDAV is WsgiDAV's, shares are `ocs`'s and
+pages `web`'s. Handlers run in cheroot's worker threads, so blocking calls block one request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from . import areas, ocs, search, web
+from .auth import WWW_AUTHENTICATE, DriveAuth, TooManyAttempts
+from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
+from .identity import HubIdentity, HubUnavailable
+from .responses import StartResponse, answer, json_answer, plain
+from .spaces import Spaces
+
+log = logging.getLogger("swan_hub.drive")
+
+OCS_SHARES = "apps/files_sharing/api/v1/"
+STATUS_PATHS = ("/status.php", "/ocs/v1.php/cloud/status", "/ocs/v2.php/cloud/status")
+
+
+def _unauthorized(start_response: StartResponse, credentials: str) -> list[bytes]:
+    """A 401 that asks WebDAV clients for Basic auth with ``credentials``."""
+    return plain(start_response, 401, f"Log in with {credentials}", [WWW_AUTHENTICATE])
+
+
+class DriveWSGI:
+    """The WSGI application of the drive behind ``base_path`` (e.g. ``/services/drive``);
+    ``service`` is the `DriveService` whose settings it follows."""
+
+    def __init__(self, service: Any, identity: HubIdentity, spaces: Spaces):
+        self.service = service
+        self.identity = identity
+        self.spaces = spaces
+        self.base_path = service.base_path.rstrip("/")
+        self.auth = DriveAuth(identity, spaces, self.base_path, service.link_password_attempts)
+        self.shares = ocs.ShareAPI(
+            spaces,
+            users=identity.users,
+            groups=identity.groups,
+            public_url=self.public_url,
+            public_links=service.public_links,
+        )
+        self.dav = WsgiDAVApp(self._dav_config())
+        self.pages = web.Pages(
+            spaces, self.auth, self.base_path, service.open_in_url, origin=self.origin
+        )
+
+    def _dav_config(self) -> dict[str, Any]:
+        # Shares are keyed by their full public path (no WsgiDAV mount_path): hrefs then carry
+        # the service prefix, and a MOVE's Destination resolves to the same provider.
+        providers = {
+            "/remote.php/dav/files": DriveProvider(self.spaces, user_in_path=True),
+            "/remote.php/webdav": DriveProvider(self.spaces, user_in_path=False),
+            "/remote.php/dav/uploads": UploadsProvider(self.spaces),
+            "/remote.php/dav/versions": areas.VersionsProvider(self.spaces),
+            "/remote.php/dav/trashbin": areas.TrashProvider(self.spaces),
+            "/public.php/webdav": PublicLinkProvider(self.spaces),
+        }
+        return {
+            "provider_mapping": {self.base_path + k: v for k, v in providers.items()},
+            "middleware_stack": [
+                "wsgidav.error_printer.ErrorPrinter",
+                areas.OwnCloudMiddleware,
+                search.SearchMiddleware,
+                "wsgidav.request_resolver.RequestResolver",
+            ],
+            # Dead properties are kept by the resources themselves, in SQLite by file id.
+            "property_manager": None,
+            "lock_storage": True,
+            "verbose": 1,
+            "logging": {"enable": False},
+            "suppress_version_info": True,
+            "add_header_MS_Author_Via": True,
+            "hotfixes": {"re_encode_path_info": True},
+            "dir_browser": {"enable": False},
+        }
+
+    # -- URLs -------------------------------------------------------------------------------------
+
+    def public_url(self, environ: dict, token: str) -> str:
+        """The URL of the public link ``token`` as a browser reaches it."""
+        if self.service.public_url:
+            return f"{self.service.public_url.rstrip('/')}/s/{token}"
+        return f"{self.origin(environ)}{self.base_path}/s/{token}"
+
+    def origin(self, environ: dict) -> str:
+        scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST", "127.0.0.1")
+        return f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+
+    # -- routing ----------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if self.base_path:
+            if path == self.base_path:
+                path = "/"
+            elif path.startswith(self.base_path + "/"):
+                path = path[len(self.base_path) :]
+            else:
+                return plain(start_response, 404, "Not found")
+        environ["SCRIPT_NAME"] = self.base_path
+        environ["PATH_INFO"] = path
+        try:
+            return self._route(path, environ, start_response)
+        except TooManyAttempts as e:
+            return plain(
+                start_response,
+                429,
+                f"Too many wrong passwords for this link; try again in {e.retry_after} s",
+                [("Retry-After", str(e.retry_after))],
+            )
+        except HubUnavailable:
+            # Not a 401: sync clients would take it for a wrong password and stop syncing.
+            return plain(
+                start_response,
+                503,
+                "The hub did not answer the check of your token; try again in a moment",
+                [("Retry-After", "5")],
+            )
+        except Exception:
+            log.exception("Unexpected error on %s %s", environ.get("REQUEST_METHOD"), path)
+            return plain(start_response, 500, "Internal error of the drive; nothing was changed")
+
+    def _route(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"].upper()
+        if path in STATUS_PATHS:
+            return json_answer(start_response, 200, ocs.status_document())
+        if path.startswith("/ocs/"):
+            return self._ocs(path, environ, start_response)
+        if path.startswith("/remote.php/"):
+            return self._user_dav(environ, start_response)
+        if path.startswith("/public.php/webdav"):
+            return self._link_dav(environ, start_response)
+        if path == "/oauth_callback":
+            return self.auth.oauth_callback(environ, start_response)
+        if path.startswith("/s/"):
+            return self.pages.public(path[3:], environ, start_response)
+        if path.startswith("/static/"):
+            return self.pages.static(path[len("/static/") :], start_response)
+        if method in ("GET", "HEAD") and (
+            path in ("/", "/index.php") or path.startswith("/apps/files")
+        ):
+            caller = self.auth.caller(environ)
+            if caller is None or caller.via != "session":
+                return self.auth.login(environ, start_response)
+            return self.pages.drive(caller, environ, start_response)
+        if path == "/logout" and method == "POST":
+            return self.auth.logout(environ, start_response)
+        return plain(start_response, 404, "Not found")
+
+    def _user_dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        caller = self.auth.caller(environ)
+        if caller is None:
+            return _unauthorized(start_response, "your hub user name and a hub API token")
+        if not self.auth.csrf_ok(environ, caller):
+            return plain(start_response, 403, "Missing or wrong request token")
+        environ[ENV_USER] = caller.name
+        environ["wsgidav.auth.user_name"] = caller.name
+        return self._dav(environ, start_response)
+
+    def _link_dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        link = self.auth.link_for_basic(environ)
+        if link is None:
+            return _unauthorized(start_response, "the link token and its password")
+        environ[ENV_LINK] = link
+        environ["wsgidav.auth.user_name"] = f"link:{link.id}"
+        return self._dav(environ, start_response)
+
+    def _dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        environ["PATH_INFO"] = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
+        environ["SCRIPT_NAME"] = ""
+        return self.dav(environ, start_response)
+
+    # -- OCS --------------------------------------------------------------------------------------
+
+    def _ocs(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        match = re.fullmatch(r"/ocs/v([12])\.php/(.*)", path)
+        version = int(match.group(1)) if match else 1
+        rest = match.group(2) if match else ""
+        query = environ.get("QUERY_STRING", "")
+        as_json = "format=json" in query or "application/json" in environ.get("HTTP_ACCEPT", "")
+        caller = self.auth.caller(environ)
+        headers = []
+        if caller is None:
+            _, doc = ocs.envelope(version, None, 997, "Current user is not logged in")
+            status, headers = 401, [WWW_AUTHENTICATE]
+        elif not self.auth.csrf_ok(environ, caller):
+            status, doc = ocs.envelope(version, None, 403, "Missing or wrong request token")
+        else:
+            try:
+                data = self._ocs_data(ocs.Request(environ, caller.name), rest)
+                status, doc = ocs.envelope(version, data)
+            except ocs.OCSError as e:
+                status, doc = ocs.envelope(version, None, e.code, e.message)
+        content_type, body = ocs.render(doc, as_json)
+        return answer(start_response, status, body, content_type, headers)
+
+    def _ocs_data(self, req: ocs.Request, rest: str) -> Any:
+        if rest == "cloud/capabilities":
+            return ocs.capabilities(
+                self.service.public_links, chunking=self.service.advertised_chunking
+            )
+        if rest in ("cloud/user", f"cloud/users/{req.user}"):
+            return self._user_document(req.user)
+        if rest.startswith(OCS_SHARES):
+            return self.shares.handle(req, rest[len(OCS_SHARES) :])
+        raise ocs.OCSError(404, "Unknown OCS endpoint")
+
+    def _user_document(self, user: str) -> dict[str, Any]:
+        quota = self.spaces.quota_bytes
+        used = self.spaces.used_bytes(user)
+        return {
+            "id": user,
+            "display-name": user,
+            "displayname": user,
+            "email": None,
+            "groups": self.identity.groups_of(user),
+            "quota": {
+                "free": (quota - used) if quota is not None else -3,
+                "used": used,
+                "total": quota if quota is not None else -3,
+                "relative": round(100 * used / quota, 2) if quota else 0,
+                "quota": quota if quota is not None else -3,
+            },
+        }
