@@ -281,7 +281,7 @@ def test_names_that_look_like_markup_are_shown_as_text_on_the_drive_and_public_l
     assert drive.dav("alice", "MKCOL", MARKUP_FOLDER).status_code == 201
     put = drive.dav("alice", "PUT", f"{MARKUP_FOLDER}/{MARKUP_FILE}", content=b"{}")
     assert put.status_code == 201
-    link = _share(drive, "alice", path=MARKUP_FOLDER, shareType="3")["token"]
+    link = ocs_share(drive, "alice", path=MARKUP_FOLDER, shareType="3")["token"]
     assert_shown_as_text(httpx.get(f"{drive.base}/s/{link}"))
     browser = drive_page(drive, "alice")
     try:
