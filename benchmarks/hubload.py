@@ -19,7 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from test_swan_up import log_in, start_swan  # noqa: E402
+from harness.swan import log_in, start_swan  # noqa: E402
 
 USERS = 200
 SERVERS = 10

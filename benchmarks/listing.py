@@ -25,7 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from drive import running_drive  # noqa: E402
-from jupyter_process import TOKEN, JupyterProcess  # noqa: E402
+from harness.jupyter_process import TOKEN, JupyterProcess  # noqa: E402
 
 MANAGERS = {
     "stock AsyncLargeFileManager": "jupyter_server.services.contents.largefilemanager."

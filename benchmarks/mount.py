@@ -23,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from dav_servers import ApacheDavServer, shared_root  # noqa: E402
+from harness.dav_servers import ApacheDavServer, shared_root  # noqa: E402
 
 from swan_hub.mounts import StorageMounts, missing_parts  # noqa: E402
 

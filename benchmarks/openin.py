@@ -22,8 +22,9 @@ import httpx
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
-from open_servers import SourceServer, reply  # noqa: E402
-from test_drive import Drive  # noqa: E402
+from harness.drive import Drive  # noqa: E402
+from harness.open_servers import SourceServer, reply  # noqa: E402
+from harness.swan import log_in, start_swan  # noqa: E402
 from test_open_in_hub import (  # noqa: E402
     ADMIN_CONFIG,
     SERVER_CONFIG,
@@ -33,7 +34,6 @@ from test_open_in_hub import (  # noqa: E402
     follow_link,
     notebook,
 )
-from test_swan_up import log_in, start_swan  # noqa: E402
 
 RUNS_RUNNING = 9
 RUNS_STOPPED = 3

@@ -18,8 +18,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from dockerhost import EngineUnavailable, running_engine, single_user_image  # noqa: E402
-from test_swan_up import log_in, start_swan, wait_until_ready, wait_until_stopped  # noqa: E402
+from harness.dockerhost import EngineUnavailable, running_engine, single_user_image  # noqa: E402
+from harness.swan import log_in, start_swan, wait_until_ready, wait_until_stopped  # noqa: E402
 
 TIMEOUT = 120.0
 

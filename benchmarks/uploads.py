@@ -32,8 +32,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dav_servers import DriveDavServer, shared_root  # noqa: E402
-from jupyter_process import JupyterProcess  # noqa: E402
+from harness.dav_servers import DriveDavServer, shared_root  # noqa: E402
+from harness.jupyter_process import JupyterProcess  # noqa: E402
 from webdav import MIB, STOCK, SWAN, RssSampler, WsgiDavProcess, goal  # noqa: E402
 
 

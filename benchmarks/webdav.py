@@ -39,13 +39,13 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import notebook_body  # noqa: E402
-from dav_servers import (  # noqa: E402
+from harness.dav_servers import (  # noqa: E402
     ApacheDavServer,
     DavServer,
     _wait_until_listening,
     shared_root,
 )
-from jupyter_process import JupyterProcess  # noqa: E402
+from harness.jupyter_process import JupyterProcess  # noqa: E402
 
 from swan_contents.storage import WebDAVStorage  # noqa: E402
 

@@ -7,15 +7,13 @@ import base64
 import itertools
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dav_servers import SERVERS, apache_available, shared_root
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "harness.plugin"]
 
 STOCK = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
 SWAN = "swan_contents.SwanContentsManager"
@@ -41,31 +39,6 @@ def backend() -> str:
     "apache", "drive"). Modules that run against every storage override this (or `manager`) with
     parametrized fixtures."""
     return "posix"
-
-
-@pytest.fixture(scope="session")
-def dav_servers():
-    """Start each kind of WebDAV server once per session, when first asked for; stop them at the
-    end. Each test gets a fresh folder on it (see `dav_space`)."""
-    root = shared_root()
-    started = {}
-
-    def get(name: str):
-        if name not in started:
-            if name == "apache" and not apache_available():
-                pytest.skip("Apache (Debian apache2) is not installed; scripts/test installs it")
-            server = SERVERS[name](root / name)
-            server.root.mkdir(mode=0o777)
-            server.root.chmod(0o777)
-            server.start()
-            started[name] = server
-        return started[name]
-
-    yield get
-    for server in started.values():
-        server.stop()
-        getattr(server, "cleanup", lambda: None)()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 _space_numbers = itertools.count()

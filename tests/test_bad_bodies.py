@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from open_servers import server_config
+from harness.open_servers import server_config
 
 NOT_UTF8 = '{"path": "caf\xe9.ipynb"}'.encode("latin-1")
 NOT_JSON = b"{'path': 'a.ipynb'"

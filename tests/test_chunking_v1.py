@@ -12,10 +12,10 @@ from pathlib import Path
 
 import owncloud
 import pytest
+from harness.drive import Drive, ocs_share, parse_xml
+from harness.swan import drive_url, start_swan
 from test_cut_off_uploads import ANNOUNCED, OLD, put_old, send_and_hang_up
-from test_drive import Drive, _share, parse_xml
 from test_drive_clients import sync
-from test_swan_up import drive_url, start_swan
 
 from swan_contents.storage import WebDAVStorage
 from swan_contents.storage.posix import TEMP_PREFIX
@@ -148,7 +148,9 @@ def test_a_wrong_checksum_publishes_nothing(drive):
 def test_a_read_only_share_refuses_the_first_part_before_storing_it(drive):
     drive.dav("alice", "MKCOL", "to-read")
     put_old(drive, "to-read/paper.txt")
-    share = _share(drive, "alice", path="to-read", shareType="0", shareWith="bob", permissions="1")
+    share = ocs_share(
+        drive, "alice", path="to-read", shareType="0", shareWith="bob", permissions="1"
+    )
     drive.ocs("bob", "POST", f"shares/pending/{share['id']}")
     r = drive.client("bob").put(
         part_url(drive, "bob", "Shared/to-read/paper.txt", "9", 2, 0),

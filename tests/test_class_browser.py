@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from lab_browser import (
+from harness.lab_browser import (
     chromium_browser,
     create_link,
     eventually,
@@ -27,8 +27,7 @@ from lab_browser import (
     share_dialog_of,
     share_view_only,
 )
-from test_swan_up import Swan, log_in, start_server, start_swan, user_api
-from test_swan_up import pytestmark as SWAN_UP_MARKS
+from harness.swan import SWAN_UP_MARKS, Swan, log_in, start_server, start_swan, user_api
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [*SWAN_UP_MARKS, needs_chromium]

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import notebook_body
-from dav_servers import shared_root
-from jupyter_process import JupyterProcess
-from ocs_replay import OCSReplay
+from harness.dav_servers import shared_root
+from harness.jupyter_process import JupyterProcess
+from harness.ocs_replay import OCSReplay
 from test_webdav_storage import BearerDavServer
 
 from swan_contents.storage import CredentialsUnavailable, PermissionDenied, WebDAVStorage

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dav_servers import shared_root
-from test_swan_up import (
+from harness.dav_servers import shared_root
+from harness.swan import (
     NOTEBOOK,
     Swan,
     _processes,

@@ -19,8 +19,8 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from test_drive import Drive, _share
-from test_swan_up import drive_url, start_swan
+from harness.drive import Drive, ocs_share
+from harness.swan import drive_url, start_swan
 
 from swan_contents.storage import StorageUnavailable, WebDAVStorage
 from swan_contents.storage.posix import TEMP_PREFIX, PosixStorage
@@ -178,7 +178,7 @@ def test_a_client_killed_mid_body_leaves_the_old_file(drive):
 def test_a_cut_off_upload_through_a_public_link_leaves_the_old_file(drive):
     drive.dav("alice", "MKCOL", "dropbox")
     put_old(drive, "dropbox/form.txt")
-    link = _share(drive, "alice", path="dropbox", shareType="3", publicUpload="true")
+    link = ocs_share(drive, "alice", path="dropbox", shareType="3", publicUpload="true")
     url = f"{drive.direct}/public.php/webdav/form.txt"
     send_and_hang_up(url, (link["token"], ""), {"Content-Length": str(ANNOUNCED)}, b"w" * 5000)
     assert_untouched(drive, "alice", "dropbox/form.txt", drive.space("alice") / "dropbox")

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from harness.dockerhost import containers, docker, docker_swan
+from harness.swan import NOTEBOOK, Swan, log_in, user_api, user_servers, wait_until_ready
 from test_credentials_hub import gate, webdav_servers_config  # noqa: F401 (gate: a fixture)
-from test_docker_spawner import containers, docker, docker_swan, image  # noqa: F401 (a fixture)
-from test_swan_up import NOTEBOOK, Swan, log_in, user_api, user_servers, wait_until_ready
 
 pytestmark = [pytest.mark.hub, pytest.mark.docker]
 

@@ -6,23 +6,24 @@ only their own user's space, limits come from the form, and bad choices start no
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import secrets
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from dockerhost import EngineUnavailable, running_engine, single_user_image
-from test_swan_up import (
+from harness.dockerhost import (  # noqa: F401 (also their old import path)
+    CONTAINER_UID,
+    containers,
+    docker,
+    docker_swan,
+)
+from harness.swan import (
     NOTEBOOK,
     Swan,
     log_in,
-    start_swan,
     user_api,
     wait_until_ready,
     wait_until_stopped,
@@ -30,62 +31,7 @@ from test_swan_up import (
 
 pytestmark = [pytest.mark.hub, pytest.mark.docker]
 
-CONTAINER_UID = 1000
 SPAWN_TIMEOUT = 120.0
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
-
-
-def containers(prefix: str) -> list[str]:
-    """Names of all containers (running or not) whose name starts with ``prefix``."""
-    out = docker("ps", "--all", "--filter", f"name=^{prefix}", "--format", "{{.Names}}").stdout
-    return sorted(out.split())
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory) -> Iterator[str]:
-    """The single-user test image, on an engine that runs for the whole module."""
-    log = tmp_path_factory.getbasetemp() / "dockerd.log"
-    try:
-        with running_engine(log):
-            yield single_user_image()
-    except EngineUnavailable as e:
-        pytest.skip(f"the Docker engine cannot run here: {e}")
-
-
-@contextlib.contextmanager
-def docker_swan(
-    workdir: Path, form: dict, admin_config: str, users: str, extra: tuple[str, ...] = ()
-) -> Iterator[Swan]:
-    """`swan up --docker` (with the options ``extra``) with the spawn form ``form`` and the
-    admin's ``admin_config``, whose containers have a prefix of their own (``swan.prefix``) and
-    are removed at the end."""
-    prefix = f"swantest-{secrets.token_hex(3)}"
-    (workdir / "form.json").write_text(json.dumps(form))
-    (workdir / "admin_config.py").write_text(
-        f"c.DockerSpawner.prefix = {prefix!r}\n"
-        "c.Spawner.start_timeout = 120\n"
-        "c.Spawner.http_timeout = 120\n" + admin_config
-    )
-    swan = start_swan(
-        workdir,
-        "--docker",
-        "--form-config",
-        str(workdir / "form.json"),
-        "-f",
-        str(workdir / "admin_config.py"),
-        *extra,
-        users=users,
-    )
-    swan.prefix = prefix
-    try:
-        yield swan
-    finally:
-        swan.kill_everything()
-        for name in containers(prefix):
-            docker("rm", "--force", name, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +252,7 @@ def test_a_missing_space_is_refused_by_name_when_creation_is_off(hub):
 
 
 def test_swan_up_docker_without_an_engine_fails_at_once_with_what_to_do(tmp_path):
-    from test_swan_up import run_swan_up
+    from harness.swan import run_swan_up
 
     done = run_swan_up(tmp_path, "--docker", DOCKER_HOST=f"unix://{tmp_path}/no-engine.sock")
     assert done.returncode == 1

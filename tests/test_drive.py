@@ -10,74 +10,27 @@ import shutil
 import sqlite3
 import subprocess
 import time
-import xml.etree.ElementTree as ET  # noqa: S405 - parses our own server's answers
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
-from test_swan_up import Swan, drive_url, log_in, start_swan
+from harness.drive import (  # noqa: F401 (the old import path of the drive's clients)
+    DAV,
+    NC,
+    OC,
+    PROPFIND_BODY,
+    Drive,
+    answering_drive,
+    ocs_share,
+    parse_xml,
+)
+from harness.swan import drive_url, log_in, start_swan
 
 pytestmark = pytest.mark.hub
 
-DAV = "{DAV:}"
-OC = "{http://owncloud.org/ns}"
-NC = "{http://nextcloud.org/ns}"
-PROPFIND_BODY = (
-    '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" '
-    'xmlns:nc="http://nextcloud.org/ns"><d:prop><d:getetag/><d:resourcetype/>'
-    "<d:getcontentlength/><oc:fileid/><oc:id/><oc:permissions/><oc:size/>"
-    "<nc:trashbin-original-location/></d:prop></d:propfind>"
-)
+_share = ocs_share  # the old name, for modules that import it from here
+
 QUOTA = 200_000
-
-
-def parse_xml(content: bytes) -> ET.Element:
-    return ET.fromstring(content)  # noqa: S314 - the answer of our own server under test
-
-
-class Drive:
-    """Clients of one running drive, one per demo user, speaking through the hub's proxy."""
-
-    def __init__(self, swan: Swan):
-        self.swan = swan
-        self.base = f"{swan.url}/services/drive"
-        self.clients: dict[str, httpx.Client] = {}
-
-    def client(self, user: str) -> httpx.Client:
-        if user not in self.clients:
-            token = self.swan.tokens.get(user) or log_in(self.swan, user)
-            self.clients[user] = httpx.Client(auth=(user, token), timeout=60)
-        return self.clients[user]
-
-    def dav(self, user: str, method: str, path: str, *, owner: str | None = None, **kw):
-        url = f"{self.base}/remote.php/dav/files/{owner or user}/{quote(path)}"
-        return self.client(user).request(method, url, **kw)
-
-    def propfind(self, user: str, path: str, depth: str = "1", *, owner: str | None = None):
-        r = self.dav(
-            user, "PROPFIND", path, owner=owner, headers={"Depth": depth}, content=PROPFIND_BODY
-        )
-        assert r.status_code == 207, r.text
-        found = {}
-        for response in parse_xml(r.content).iter(f"{DAV}response"):
-            href = response.findtext(f"{DAV}href") or ""
-            props = {}
-            for propstat in response.iter(f"{DAV}propstat"):
-                if "200" in (propstat.findtext(f"{DAV}status") or ""):
-                    for prop in propstat.find(f"{DAV}prop") or []:
-                        props[prop.tag] = prop.text or ("collection" if len(prop) else "")
-            found[href] = props
-        return found
-
-    def ocs(self, user: str, method: str, path: str, version: int = 2, **kw):
-        url = f"{self.base}/ocs/v{version}.php/apps/files_sharing/api/v1/{path}"
-        params = {"format": "json", **kw.pop("params", {})}
-        headers = {"OCS-APIRequest": "true"}
-        return self.client(user).request(method, url, params=params, headers=headers, **kw)
-
-    def space(self, user: str) -> Path:
-        return self.swan.data / "users" / user
 
 
 @pytest.fixture(scope="module")
@@ -96,19 +49,6 @@ def drive(tmp_path_factory):
         yield answering_drive(swan)
     finally:
         swan.kill_everything()
-
-
-def answering_drive(swan: Swan) -> Drive:
-    """The drive of ``swan``, once it answers through the proxy."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{swan.url}/services/drive/status.php", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    return Drive(swan)
 
 
 def test_status_and_capabilities_answer_as_sync_clients_expect(drive):
@@ -399,23 +339,19 @@ def test_links_in_a_space_are_never_followed_into_other_spaces(drive):
     assert not (drive.space("bob") / "new.txt").exists()
     assert not (drive.space("bob") / "new").exists()
 
-    link = _share(drive, "alice", path="linked", shareType="3")
+    link = ocs_share(drive, "alice", path="linked", shareType="3")
     webdav = f"{drive.base}/public.php/webdav"
     r = httpx.get(f"{webdav}/to-bob/diary.txt", auth=(link["token"], ""))
     assert r.status_code in (403, 404) and b"bob only" not in r.content
     assert httpx.get(f"{webdav}/diary.txt", auth=(link["token"], "")).content == b"alice's"
 
 
-def _share(drive, owner: str, **form):
-    r = drive.ocs(owner, "POST", "shares", data=form)
-    assert r.status_code == 200, r.text
-    return r.json()["ocs"]["data"]
-
-
 def test_a_user_share_waits_for_acceptance_then_appears_with_its_permissions(drive):
     drive.dav("alice", "MKCOL", "project")
     drive.dav("alice", "PUT", "project/data.csv", content=b"a,b\n")
-    share = _share(drive, "alice", path="/project", shareType="0", shareWith="bob", permissions="1")
+    share = ocs_share(
+        drive, "alice", path="/project", shareType="0", shareWith="bob", permissions="1"
+    )
     assert share["share_type"] == 0 and share["permissions"] == 1
 
     pending = drive.ocs("bob", "GET", "shares", params={"shared_with_me": "true", "state": "1"})
@@ -457,7 +393,7 @@ def test_a_user_share_waits_for_acceptance_then_appears_with_its_permissions(dri
 
 def test_a_group_share_reaches_every_member_who_accepts_it(drive):
     drive.dav("carol", "PUT", "syllabus.md", content=b"week 1")
-    share = _share(
+    share = ocs_share(
         drive, "carol", path="syllabus.md", shareType="1", shareWith="class-2026", permissions="31"
     )
     assert share["permissions"] == 3  # a file cannot grant create/delete; no resharing
@@ -494,7 +430,7 @@ def test_what_the_drive_writes_belongs_to_the_user_of_the_space_it_lands_in(driv
     copy = f"{drive.base}/remote.php/dav/files/carol/lab-copy"
     assert drive.dav("carol", "COPY", "lab", headers={"Destination": copy}).status_code == 201
     # what bob writes into her shared folder is hers too, even a folder he moves in
-    share = _share(drive, "carol", path="/lab", shareType="0", shareWith="bob", permissions="31")
+    share = ocs_share(drive, "carol", path="/lab", shareType="0", shareWith="bob", permissions="31")
     drive.ocs("bob", "POST", f"shares/pending/{share['id']}")
     assert drive.dav("bob", "PUT", "Shared/lab/b.txt", content=b"b").status_code == 201
     assert drive.dav("bob", "MKCOL", "notes").status_code == 201
@@ -544,7 +480,7 @@ def test_sharees_finds_users_and_groups_beyond_the_hubs_first_page(drive):
     # the hub lists two users per page here: carol is on the second one
     r = drive.ocs("alice", "GET", "sharees", params={"search": "carol"})
     assert [u["value"]["shareWith"] for u in r.json()["ocs"]["data"]["exact"]["users"]] == ["carol"]
-    share = _share(drive, "alice", path="/mine.txt", shareType="0", shareWith="carol")
+    share = ocs_share(drive, "alice", path="/mine.txt", shareType="0", shareWith="carol")
     assert share["share_with"] == "carol"
     drive.ocs("alice", "DELETE", f"shares/{share['id']}")
     r = drive.ocs("alice", "GET", "sharees", params={"search": "class"})
@@ -557,7 +493,7 @@ def test_sharees_finds_users_and_groups_beyond_the_hubs_first_page(drive):
 def test_a_public_link_with_password_serves_its_folder_read_only(drive):
     drive.dav("alice", "MKCOL", "public")
     drive.dav("alice", "PUT", "public/poster.pdf", content=b"%PDF")
-    link = _share(drive, "alice", path="public", shareType="3", password="open sesame")
+    link = ocs_share(drive, "alice", path="public", shareType="3", password="open sesame")
     token = link["token"]
     assert len(token) >= 32 and link["url"].endswith(f"/s/{token}")
     db = sqlite3.connect(drive.swan.data / "drive" / "drive.sqlite")
@@ -574,7 +510,7 @@ def test_a_public_link_with_password_serves_its_folder_read_only(drive):
     assert httpx.get(f"{drive.base}/s/{token}").status_code == 401  # asks for the password
     assert httpx.get(f"{drive.base}/s/not-a-real-token-at-all").status_code == 404
 
-    drop = _share(drive, "alice", path="public", shareType="3", publicUpload="true")
+    drop = ocs_share(drive, "alice", path="public", shareType="3", publicUpload="true")
     put = httpx.put(f"{webdav}/upload.txt", content=b"up", auth=(drop["token"], ""))
     assert put.status_code == 201
     page = httpx.get(f"{drive.base}/s/{drop['token']}")
@@ -584,8 +520,8 @@ def test_a_public_link_with_password_serves_its_folder_read_only(drive):
 def test_a_password_link_opens_in_a_browser_by_its_form_and_for_programs_by_basic_auth(drive):
     drive.dav("alice", "MKCOL", "exam")
     drive.dav("alice", "PUT", "exam/answers.ipynb", content=b"{}")
-    token = _share(drive, "alice", path="exam", shareType="3", password="open sesame")["token"]
-    other = _share(drive, "alice", path="exam", shareType="3", password="other one")["token"]
+    token = ocs_share(drive, "alice", path="exam", shareType="3", password="open sesame")["token"]
+    other = ocs_share(drive, "alice", path="exam", shareType="3", password="other one")["token"]
     page = f"{drive.base}/s/{token}"
     asked = httpx.get(page)
     assert asked.status_code == 401 and "type='password'" in asked.text

@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from lab_browser import (
+from harness.drive import Drive
+from harness.lab_browser import (
     chromium_browser,
     fill_hub_login,
     needs_chromium,
@@ -24,10 +25,8 @@ from lab_browser import (
     person,
     screenshot_dir,
 )
-from test_drive import Drive
+from harness.swan import SPAWN_TIMEOUT, SWAN_UP_MARKS, Swan, log_in, start_swan, user_servers
 from test_open_in_hub import browser_login, confirm, follow_link
-from test_swan_up import SPAWN_TIMEOUT, Swan, log_in, start_swan, user_servers
-from test_swan_up import pytestmark as SWAN_UP_MARKS
 
 pytestmark = SWAN_UP_MARKS
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_drive import Drive
-from test_swan_up import log_in, start_server, start_swan, user_api
+from harness.drive import Drive
+from harness.swan import log_in, start_server, start_swan, user_api
 
 pytestmark = pytest.mark.hub
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from test_docker_spawner import CONTAINER_UID, docker, docker_swan, image  # noqa: F401 (a fixture)
-from test_drive import DAV, NC, PROPFIND_BODY, Drive, parse_xml
-from test_swan_up import NOTEBOOK, Swan, log_in, user_api, wait_until_ready
+from harness.dockerhost import CONTAINER_UID, docker, docker_swan
+from harness.drive import DAV, NC, PROPFIND_BODY, Drive, parse_xml
+from harness.swan import NOTEBOOK, Swan, log_in, user_api, wait_until_ready
 
 pytestmark = [pytest.mark.hub, pytest.mark.docker]
 

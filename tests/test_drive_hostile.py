@@ -19,9 +19,9 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from dav_servers import free_port
-from test_drive import OC, PROPFIND_BODY, Drive, _share, answering_drive, parse_xml
-from test_swan_up import start_swan
+from harness.dav_servers import free_port
+from harness.drive import OC, PROPFIND_BODY, Drive, answering_drive, ocs_share, parse_xml
+from harness.swan import start_swan
 
 pytestmark = pytest.mark.hub
 
@@ -119,7 +119,7 @@ def test_links_planted_in_every_area_lead_nowhere_outside_it(drive):
 
     # a share's folder, as its recipient reaches it
     plant_links(alice / "for-carol", bob)
-    _share(drive, "alice", path="for-carol", shareType="0", shareWith="carol", permissions="31")
+    ocs_share(drive, "alice", path="for-carol", shareType="0", shareWith="carol", permissions="31")
     shared = f"{drive.base}/remote.php/dav/files/carol/Shared/for-carol"
     probe(drive.client("carol"), shared, "share")
 
@@ -137,7 +137,7 @@ def test_links_planted_in_every_area_lead_nowhere_outside_it(drive):
         page.close()
 
     # a public link's folder: WebDAV, its page and its zip
-    link = _share(drive, "alice", path="trap", shareType="3")["token"]
+    link = ocs_share(drive, "alice", path="trap", shareType="3")["token"]
     with httpx.Client(auth=(link, ""), timeout=60) as public:
         probe(public, f"{drive.base}/public.php/webdav", "public link")
     zipped = httpx.get(f"{drive.base}/s/{link}/download", timeout=60)
@@ -242,8 +242,8 @@ def test_user_files_are_served_sandboxed_and_active_ones_as_downloads(drive):
     shown = drive.dav("alice", "GET", "web/notes.txt")
     assert_confined(shown, "notes.txt")
     assert "Content-Disposition" not in shown.headers
-    link = _share(drive, "alice", path="web", shareType="3")["token"]
-    file_link = _share(drive, "alice", path="web/page.html", shareType="3")["token"]
+    link = ocs_share(drive, "alice", path="web", shareType="3")["token"]
+    file_link = ocs_share(drive, "alice", path="web/page.html", shareType="3")["token"]
     for name in ACTIVE:
         assert_confined(drive.dav("alice", "GET", f"web/{name}"), name)
         legacy = client.get(f"{drive.base}/remote.php/webdav/web/{name}")
@@ -283,7 +283,7 @@ def test_names_that_look_like_markup_are_shown_as_text_on_the_drive_and_public_l
     assert drive.dav("alice", "MKCOL", MARKUP_FOLDER).status_code == 201
     put = drive.dav("alice", "PUT", f"{MARKUP_FOLDER}/{MARKUP_FILE}", content=b"{}")
     assert put.status_code == 201
-    link = _share(drive, "alice", path=MARKUP_FOLDER, shareType="3")["token"]
+    link = ocs_share(drive, "alice", path=MARKUP_FOLDER, shareType="3")["token"]
     assert_shown_as_text(httpx.get(f"{drive.base}/s/{link}"))
     browser = drive_page(drive, "alice")
     try:
@@ -348,7 +348,7 @@ def test_a_read_only_recipient_can_neither_lock_nor_upload_into_the_share(drive)
     alice = drive.space("alice")
     (alice / "handout").mkdir(parents=True)
     drive.dav("alice", "PUT", "handout/sheet.txt", content=b"read me")
-    _share(drive, "alice", path="handout", shareType="0", shareWith="bob", permissions="1")
+    ocs_share(drive, "alice", path="handout", shareType="0", shareWith="bob", permissions="1")
     lock_body = (
         '<?xml version="1.0"?><d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/>'
         "</d:lockscope><d:locktype><d:write/></d:locktype></d:lockinfo>"
@@ -514,8 +514,8 @@ def test_a_lock_holds_whichever_url_names_the_file(drive):
     legacy = f"{drive.base}/remote.php/webdav"
     assert alice.request("MKCOL", f"{files}/alice/office").status_code == 201
     assert alice.put(f"{files}/alice/office/report.docx", content=b"v1").status_code == 201
-    _share(drive, "alice", path="office", shareType="0", shareWith="bob", permissions="15")
-    link = _share(drive, "alice", path="office", shareType="3", publicUpload="true")
+    ocs_share(drive, "alice", path="office", shareType="0", shareWith="bob", permissions="15")
+    link = ocs_share(drive, "alice", path="office", shareType="3", publicUpload="true")
     public = f"{drive.base}/public.php/webdav"
     report = drive.space("alice") / "office" / "report.docx"
 
@@ -577,7 +577,7 @@ def test_nc_py_api_is_refused_at_the_first_request_of_a_chunked_upload_into_a_re
 
     alice = drive.space("alice")
     (alice / "syllabus").mkdir(parents=True)
-    _share(drive, "alice", path="syllabus", shareType="0", shareWith="bob", permissions="1")
+    ocs_share(drive, "alice", path="syllabus", shareType="0", shareWith="bob", permissions="1")
     nc = nc_py_api.Nextcloud(
         nextcloud_url=drive.base, nc_auth_user="bob", nc_auth_pass=drive.swan.tokens["bob"]
     )
@@ -604,7 +604,9 @@ def from_address(address: str) -> httpx.Client:
 
 def test_link_passwords_are_refused_for_a_while_after_a_few_wrong_guesses(drive):
     drive.dav("alice", "PUT", "locked.txt", content=b"behind a password")
-    token = _share(drive, "alice", path="locked.txt", shareType="3", password="right one")["token"]
+    token = ocs_share(drive, "alice", path="locked.txt", shareType="3", password="right one")[
+        "token"
+    ]
     webdav = f"{drive.base}/public.php/webdav"
     with from_address("127.0.0.2") as guesser, from_address("127.0.0.3") as friend:
         for _ in range(5):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from test_swan_up import swan_env
+from harness.swan import swan_env
 
 #: The user server's packages; on a loaded machine importing them took the drive 30-60 s.
 SERVER_PACKAGES = {"jupyter_server", "nbformat", "jsonschema"}

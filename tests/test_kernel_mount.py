@@ -15,16 +15,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_docker_spawner import spawn_through_api
-from test_drive import Drive
-from test_swan_up import (
+from harness.drive import Drive
+from harness.swan import SWAN_UP_MARKS as swan_up_marks
+from harness.swan import (
     _processes,
     swan_with_servers,
     user_api,
     user_servers,
     wait_until_stopped,
 )
-from test_swan_up import pytestmark as swan_up_marks
+from test_docker_spawner import spawn_through_api
 from test_swan_up_drive import accept, contents, swan_api
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect

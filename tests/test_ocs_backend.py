@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from ocs_replay import OCSReplay
+from harness.ocs_replay import OCSReplay
 from traitlets.config import Config
 
 from swan_contents.storage import WebDAVStorage

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from open_servers import (
+from harness.open_servers import (
     GitHttpServer,
     SourceServer,
     UpstreamRepository,

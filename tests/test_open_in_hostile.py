@@ -12,7 +12,7 @@ import stat
 import zipfile
 
 import pytest
-from open_servers import (
+from harness.open_servers import (
     GitHttpServer,
     SourceServer,
     endless,

@@ -13,9 +13,9 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
-from lab_browser import CHROMIUM, CHROMIUM_ARGS
-from open_servers import GitHttpServer, SourceServer, UpstreamRepository, reply
-from test_swan_up import SPAWN_TIMEOUT, Swan, log_in, start_swan
+from harness.lab_browser import CHROMIUM, CHROMIUM_ARGS
+from harness.open_servers import GitHttpServer, SourceServer, UpstreamRepository, reply
+from harness.swan import SPAWN_TIMEOUT, Swan, log_in, start_swan
 
 pytestmark = [pytest.mark.hub]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from open_servers import SourceServer, post_open, reply, server_config
+from harness.open_servers import SourceServer, post_open, reply, server_config
 from test_open_in import notebook
 
 from swan_contents import SwanContentsManager

@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from ocs_replay import OCSReplay
-from open_servers import server_config
+from harness.ocs_replay import OCSReplay
+from harness.open_servers import server_config
 
 API_VERSIONS = {"nextcloud": "2", "owncloud10": "1", "reva": "1"}
 

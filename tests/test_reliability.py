@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 from conftest import notebook_body, swan_on_every_storage
-from jupyter_process import JupyterProcess
+from harness.jupyter_process import JupyterProcess
 
 #: rounds per storage; Apache makes a conditional save wait while an ETag is under a second old
 ROUNDS = {"posix": 30, "wsgidav": 30, "apache": 12, "drive": 30}

@@ -13,9 +13,9 @@ import httpx
 import nc_py_api
 import owncloud
 import pytest
+from harness.drive import Drive, parse_xml
+from harness.swan import drive_url, log_in, start_server, start_swan, user_api
 from nc_py_api.files import FilePermissions, ShareType
-from test_drive import Drive, parse_xml
-from test_swan_up import drive_url, log_in, start_server, start_swan, user_api
 
 from swan_hub.drive.search import like
 

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from lab_browser import (
+from harness.lab_browser import (
     Lab,
     chromium_page,
     create_link,
@@ -22,7 +22,7 @@ from lab_browser import (
     share_dialog_of,
     share_view_only,
 )
-from ocs_replay import OCSReplay
+from harness.ocs_replay import OCSReplay
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium

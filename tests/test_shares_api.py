@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 from conftest import Reply, notebook_body
+from harness.ocs_replay import OCSReplay
 from jsonschema import Draft202012Validator
-from ocs_replay import OCSReplay
 
 OPENAPI = Path(__file__).resolve().parent.parent / "swan_share_ext" / "openapi.yaml"
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_browser import (
+from harness.lab_browser import (
     Lab,
     chromium_page,
     eventually,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_drive import Drive
-from test_drive_clients import sync
-from test_swan_up import (
+from harness.drive import Drive
+from harness.swan import (
     NOTEBOOK,
     _processes,
     swan_with_servers,
     user_api,
 )
+from test_drive_clients import sync
 
 pytestmark = [
     pytest.mark.hub,

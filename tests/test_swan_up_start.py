@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_swan_up import request_token, run_swan_up, start_swan
+from harness.swan import request_token, run_swan_up, start_swan
 
 from swan_hub.cli import free_port
 

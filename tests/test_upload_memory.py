@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from dav_servers import WsgiDavServer
-from jupyter_process import JupyterProcess
+from harness.dav_servers import WsgiDavServer
+from harness.jupyter_process import JupyterProcess
 
 SWAN = "swan_contents.SwanContentsManager"
 MIB = 1024 * 1024

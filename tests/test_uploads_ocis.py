@@ -13,7 +13,7 @@ import json
 
 import pytest
 from conftest import chunk_body, notebook_body, text_body
-from ocis_standin import OcisStandIn
+from harness.ocis_standin import OcisStandIn
 
 MiB = 1024 * 1024
 

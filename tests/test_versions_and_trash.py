@@ -11,7 +11,7 @@ import os
 
 import pytest
 from conftest import SERVER_HISTORY, notebook_body, swan_on_every_storage, text_body
-from dav_servers import raw_client
+from harness.dav_servers import raw_client
 
 manager, backend = swan_on_every_storage()
 

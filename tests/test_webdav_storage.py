@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from conftest import chunk_body, notebook_body, text_body
-from dav_servers import WsgiDavServer, shared_root
+from harness.dav_servers import WsgiDavServer, shared_root
 
 from swan_contents import SwanContentsManager
 from swan_contents.storage import WebDAVStorage
