@@ -159,6 +159,43 @@ def test_discovery_answers_at_the_sites_root_with_the_specs_required_fields(site
             assert kind["protocols"]["webdav"] == "/services/drive/public.php/webdav/"
 
 
+def test_discovery_is_read_only(sites):
+    r = httpx.post(sites.a.swan.url + "/.well-known/ocm", json={}, timeout=30)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+
+
+def test_the_sharee_search_offers_users_of_trusted_sites_only(sites):
+    def remotes(search: str) -> list[dict]:
+        r = sites.a.ocs("alice", "GET", "sharees", params={"search": search})
+        assert r.status_code == 200, r.text
+        return r.json()["ocs"]["data"]["exact"]["remotes"]
+
+    [found] = remotes(f"Bob@{sites.provider_b}")
+    assert found["value"] == {
+        "shareType": 6,
+        "shareWith": f"Bob@{sites.provider_b}",
+        "server": f"http://{sites.provider_b}",
+    }
+    assert remotes("bob@evil.example") == [] and remotes("bob") == []
+
+
+def test_an_expiry_date_travels_with_the_share(sites):
+    make_folder(sites.a, "alice", "until", {})
+    form = {"expireDate": "2099-12-31"}
+    r = sites.a.ocs(
+        "alice",
+        "POST",
+        "shares",
+        data={"path": "until", "shareType": 6, "shareWith": f"bob@{sites.provider_b}", **form},
+    )
+    assert r.status_code == 200, r.text
+    [pending] = pending_at_b(sites)
+    # the share works through 2099-12-31 (UTC) and stops at the next midnight
+    assert pending["expiration"] == 4102444800
+    assert sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}").status_code == 200
+    assert sites.federated_rows() == []
+
+
 # -- the walk: share, accept, read and write, revoke ---------------------------------------------
 
 

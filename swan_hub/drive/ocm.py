@@ -9,6 +9,7 @@ public-link WebDAV of `routes`) nor make calls except through `mesh.Mesh`.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import posixpath
@@ -429,7 +430,28 @@ class OCM:
         }
         if share.note:
             document["description"] = share.note
+        if share.expiration:
+            # OCS keeps the last day the share works; OCM the second it stops working
+            last_day = datetime.date.fromisoformat(share.expiration[:10])
+            end = datetime.datetime.combine(last_day, datetime.time(), datetime.timezone.utc)
+            document["expiration"] = int(end.timestamp()) + 86400
         return document
+
+    def sharee(self, typed: str) -> dict[str, Any] | None:
+        """The sharee search's entry for ``typed`` when it is an address ``user@provider`` of
+        a trusted site (Nextcloud's ``remotes``), else None."""
+        try:
+            user, provider = split_address(typed)
+        except ValueError:
+            return None
+        peer = self.mesh.trusted(provider)
+        if peer is None or not self.mesh.enabled:
+            return None
+        address = f"{user}@{peer.provider}"
+        return {
+            "label": address,
+            "value": {"shareType": SHARE_FEDERATED, "shareWith": address, "server": peer.root},
+        }
 
     def unshared(self, share: Share) -> None:
         """Tell the recipient's site that ``share`` (already deleted here) is gone."""

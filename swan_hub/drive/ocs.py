@@ -582,7 +582,8 @@ class ShareAPI:
         return []
 
     def sharees(self, req: Request) -> dict:
-        search = (req.arg("search") or "").strip().lower()
+        typed = (req.arg("search") or "").strip()
+        search = typed.lower()
         try:
             limit = max(1, min(200, int(req.arg("perPage") or 200)))
         except ValueError:
@@ -595,8 +596,13 @@ class ShareAPI:
 
         exact_users = [entry(u, SHARE_USER) for u in users if u.lower() == search]
         exact_groups = [entry(g, SHARE_GROUP) for g in groups if g.lower() == search]
+        remote = self.federation.sharee(typed) if self.federation is not None else None
         return {
-            "exact": {"users": exact_users, "groups": exact_groups, "remotes": []},
+            "exact": {
+                "users": exact_users,
+                "groups": exact_groups,
+                "remotes": [remote] if remote else [],
+            },
             "users": [entry(u, SHARE_USER) for u in users if u.lower() != search],
             "groups": [entry(g, SHARE_GROUP) for g in groups if g.lower() != search],
             "remotes": [],

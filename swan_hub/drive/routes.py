@@ -120,7 +120,7 @@ class DriveWSGI:
         path = environ.get("PATH_INFO", "") or "/"
         if path.rstrip("/") in DISCOVERY_PATHS:
             # served at the site's root (`swan up` routes these two paths here)
-            return json_answer(start_response, 200, self.ocm.discovery())
+            return self._discovery(environ, start_response)
         if self.base_path:
             if path == self.base_path:
                 path = "/"
@@ -158,7 +158,7 @@ class DriveWSGI:
         if path.startswith("/ocs/"):
             return self._ocs(path, environ, start_response)
         if path in DISCOVERY_PATHS:
-            return json_answer(start_response, 200, self.ocm.discovery())
+            return self._discovery(environ, start_response)
         if path in ("/ocm/shares", "/ocm/notifications"):
             return self._ocm(path, environ, start_response)
         if path.startswith("/remote.php/"):
@@ -207,6 +207,12 @@ class DriveWSGI:
 
     # -- Open Cloud Mesh --------------------------------------------------------------------------
 
+    def _discovery(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"].upper() not in ("GET", "HEAD"):
+            allow = [("Allow", "GET, HEAD")]
+            return json_answer(start_response, 405, {"message": "Use GET"}, allow)
+        return json_answer(start_response, 200, self.ocm.discovery())
+
     def _ocm(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         """``POST <endPoint>/shares`` and ``/notifications``: other sites, no hub user."""
         if environ["REQUEST_METHOD"].upper() != "POST":
@@ -218,6 +224,10 @@ class DriveWSGI:
             return json_answer(start_response, 201, self.ocm.receive_notification(document))
         except OCMRefused as e:
             return json_answer(start_response, e.status, e.document())
+        except HubUnavailable:
+            # the spec's 503, with its Error object: the sender may try again
+            message = "This site cannot check its users right now; nothing was stored."
+            return json_answer(start_response, 503, {"message": message}, [("Retry-After", "5")])
 
     # -- OCS --------------------------------------------------------------------------------------
 
