@@ -21,7 +21,7 @@ import pytest
 from harness.drive import DAV, PROPFIND_BODY, Drive, answering_drive, parse_xml
 from harness.swan import start_swan
 
-from swan_hub.cli import free_port
+from swan_hub.cli import free_port, make_parser
 from swan_hub.drive.mesh import Mesh, PeerError
 
 pytestmark = pytest.mark.hub
@@ -157,6 +157,15 @@ def test_discovery_answers_at_the_sites_root_with_the_specs_required_fields(site
         for kind in found["resourceTypes"]:
             assert "user" in kind["shareTypes"] and set(kind["shareTypes"]) <= SHARE_TYPES
             assert kind["protocols"]["webdav"] == "/services/drive/public.php/webdav/"
+
+
+def test_swan_up_takes_only_a_host_and_port_or_a_sites_url_as_a_peer(capsys):
+    args = make_parser().parse_args(["up", "--ocm-peer", "127.0.0.2:8001", "--ocm-peer", "h"])
+    assert args.ocm_peer == ["127.0.0.2:8001", "h"]
+    for wrong in ("ftp://h", "h:port", "http://h/path", ":80"):
+        with pytest.raises(SystemExit):
+            make_parser().parse_args(["up", "--ocm-peer", wrong])
+        assert "is not HOST:PORT of another site" in capsys.readouterr().err
 
 
 def test_discovery_is_read_only(sites):

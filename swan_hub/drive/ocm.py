@@ -153,13 +153,15 @@ class OCM:
         """Where shared secrets open their shares over WebDAV (the public-link WebDAV)."""
         return f"{self.base_path}/public.php/webdav/"
 
-    def discovery(self) -> dict[str, Any]:
-        """``/.well-known/ocm`` and ``/ocm-provider``."""
+    def discovery(self, origin: str) -> dict[str, Any]:
+        """``/.well-known/ocm`` and ``/ocm-provider``; ``origin`` (the request's) names the
+        endpoint where no public URL is set, and federation is off then."""
         protocols = {"webdav": self.webdav_path}
+        public_url = self.public_url or origin + self.base_path
         return {
             "enabled": self.mesh.enabled,
             "apiVersion": API_VERSION,
-            "endPoint": f"{self.public_url}/ocm",
+            "endPoint": f"{public_url}/ocm",
             "provider": self.provider_name,
             "resourceTypes": [
                 {"name": name, "shareTypes": ["user"], "protocols": protocols}

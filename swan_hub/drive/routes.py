@@ -211,7 +211,7 @@ class DriveWSGI:
         if environ["REQUEST_METHOD"].upper() not in ("GET", "HEAD"):
             allow = [("Allow", "GET, HEAD")]
             return json_answer(start_response, 405, {"message": "Use GET"}, allow)
-        return json_answer(start_response, 200, self.ocm.discovery())
+        return json_answer(start_response, 200, self.ocm.discovery(self.origin(environ)))
 
     def _ocm(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         """``POST <endPoint>/shares`` and ``/notifications``: other sites, no hub user."""
