@@ -234,6 +234,9 @@ def test_a_folder_shared_with_a_user_of_the_other_site_is_read_written_and_revok
     assert r.json()["ocs"]["data"][0]["state"] == 0
 
     secret = secret_of(sites, pending["id"])
+    [row] = sites.received_rows()
+    assert row["webdav_uri"] == f"{sites.a.base}/public.php/webdav/"
+    assert row["webdav_auth"] == "bearer" and row["permissions"] == '["read", "write"]'
     r = as_recipient(sites, secret, "PROPFIND", headers={"Depth": "1"}, content=PROPFIND_BODY)
     assert r.status_code == 207, r.text
     hrefs = {h.text for h in parse_xml(r.content).iter(f"{DAV}href")}
@@ -374,11 +377,31 @@ def test_malformed_share_bodies_are_answered_400_with_the_fields_named(sites):
     # what the spec calls unsupported: 501
     refused(501, json=new_share(sites, shareType="group"))
     refused(501, json=new_share(sites, resourceType="calendar"))
-    legacy = {"name": "webdav", "options": {"sharedSecret": "s", "permissions": "{}"}}
-    refused(501, json=new_share(sites, protocol=legacy))
+    refused(400, json=new_share(sites, protocol={"name": "webdav", "options": {}}))
+    refused(501, json=new_share(sites, protocol={"name": "datatx", "datatx": {}}))
     mfa = {"name": "multi", "webdav": {"uri": "u", "sharedSecret": "s", "requirements": ["x"]}}
     refused(501, json=new_share(sites, protocol=mfa))
     assert httpx.get(f"{sites.b.base}/ocm/shares", timeout=30).status_code == 405
+    assert sites.received_rows() == []
+
+
+def test_the_ocm_1_0_form_that_nextcloud_sends_is_reached_at_the_senders_webdav(sites):
+    legacy = {
+        "name": "webdav",
+        "options": {
+            "sharedSecret": "legacy-secret-0123456789",
+            "permissions": "{http://open-cloud-mesh.org/ns}share-permissions",
+        },
+    }
+    shared = new_share(sites, protocol=legacy, providerId="legacy-1", resourceType="file")
+    r = ocm_post(sites.b, "shares", json=shared)
+    assert r.status_code == 201, r.text
+    [row] = sites.received_rows()
+    # the WebDAV path of site A's discovery, reached with the secret as Basic user name
+    assert row["webdav_uri"] == f"{sites.a.base}/public.php/webdav/"
+    assert row["webdav_auth"] == "basic" and row["permissions"] == '["read"]'
+    [pending] = pending_at_b(sites)
+    assert sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}").status_code == 200
     assert sites.received_rows() == []
 
 

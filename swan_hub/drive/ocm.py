@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 from .mesh import API_VERSION, Mesh, PeerError, provider_of, split_address
 from .ocs import OCSError
@@ -191,7 +192,13 @@ class OCM:
                 501, f"Resource type {document['resourceType']!r} is not supported here."
             )
         user = self._local_user(document["shareWith"])
-        uri, secret, words = self._webdav(document["protocol"])
+        protocol = document["protocol"]
+        if protocol.get("name") == "webdav" and isinstance(protocol.get("options"), dict):
+            uri, secret, words = self._legacy_webdav(protocol["options"], provider)
+            auth = "basic"
+        else:
+            uri, secret, words = self._webdav(protocol)
+            auth = "bearer"
         name = document["name"].replace("\\", "/").rstrip("/")
         name = posixpath.basename(name)
         if name in ("", ".", "..") or "\x00" in name or len(name) > 255:
@@ -214,6 +221,7 @@ class OCM:
             permissions=words,
             webdav_uri=uri,
             shared_secret=secret,
+            webdav_auth=auth,
             expiration=expiration,
         )
         log.info(
@@ -266,10 +274,6 @@ class OCM:
         with a shared secret is taken."""
         webdav = protocol.get("webdav")
         if not isinstance(webdav, dict):
-            if protocol.get("name") == "webdav" and isinstance(protocol.get("options"), dict):
-                raise OCMRefused(
-                    501, "The OCM 1.0 form of the webdav protocol (options) is not supported here."
-                )
             raise OCMRefused(501, "Only the webdav protocol is supported here.")
         errors = [
             (f"protocol.webdav.{key}", "REQUIRED")
@@ -303,6 +307,35 @@ class OCM:
                 [("protocol.webdav.permissions", "INVALID")],
             )
         return uri, webdav["sharedSecret"], sorted(set(words) - {"share"} | {"read"})
+
+    def _legacy_webdav(self, options: dict[str, Any], provider: str) -> tuple[str, str, list[str]]:
+        """(uri, sharedSecret, permissions) of OCM 1.0's ``{name: webdav, options: {...}}``
+        (what Nextcloud sends): the share is reached at the WebDAV path the sender's discovery
+        names, with the secret as Basic user name. Its permissions are not in a form OCM
+        defines, so the share is taken as read-only here (the sender enforces its own)."""
+        secret = options.get("sharedSecret")
+        if not isinstance(secret, str) or not secret:
+            raise OCMRefused(
+                400,
+                "protocol.options needs a sharedSecret.",
+                [("protocol.options.sharedSecret", "REQUIRED")],
+            )
+        try:
+            endpoint = self.mesh.discover(provider)
+        except PeerError as e:
+            raise OCMRefused(
+                503, f"The sender's discovery, needed for the OCM 1.0 form, failed: {e.message}"
+            ) from None
+        if not endpoint.webdav:
+            raise OCMRefused(501, f"{provider} names no WebDAV path in its discovery.")
+        peer = self.mesh.trusted(provider)
+        assert peer is not None  # discover() answers trusted providers only
+        uri = urljoin(peer.root + "/", endpoint.webdav)
+        if self.mesh.trusted(provider_of(uri)) is None:
+            raise OCMRefused(
+                501, f"{provider} names its WebDAV path on a host this site does not trust."
+            )
+        return uri, secret, ["read"]
 
     # -- POST <endPoint>/notifications ------------------------------------------------------------
 

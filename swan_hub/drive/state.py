@@ -143,6 +143,7 @@ CREATE TABLE received_shares (
     permissions TEXT NOT NULL,
     webdav_uri TEXT NOT NULL,
     shared_secret TEXT NOT NULL,
+    webdav_auth TEXT NOT NULL DEFAULT 'bearer',
     expiration INTEGER,
     state INTEGER NOT NULL,
     mount_name TEXT,
@@ -287,6 +288,9 @@ class ReceivedShare:
     permissions: list[str]
     webdav_uri: str
     shared_secret: str
+    #: how the secret goes with each WebDAV request: ``bearer`` (OCM 1.1) or ``basic`` (the
+    #: secret as user name, OCM 1.0 and Nextcloud)
+    webdav_auth: str
     expiration: int | None
     state: int
     mount_name: str | None
