@@ -483,7 +483,11 @@ def misbehaving():
 
 @pytest.mark.parametrize(
     ("mode", "problem"),
-    [("redirect", "redirect"), ("slow", "did not answer within 1 s"), ("big", "more than")],
+    [
+        ("redirect", "redirect"),
+        ("slow", "did not answer within 1 s"),
+        ("big", "answered more than the 256.0 KiB allowed"),
+    ],
 )
 def test_calls_to_peers_follow_no_redirect_and_stop_at_the_time_and_size_limits(
     misbehaving, mode, problem

@@ -229,6 +229,11 @@ class Fetcher:
                         "which server-to-server calls do not follow."
                     )
                 body = await self._read(response, None)
+            except TooLarge:
+                raise TooLarge(
+                    f"{host} answered more than the {_human(self.max_bytes)} allowed; "
+                    "the answer was not read."
+                ) from None
             finally:
                 await response.aclose()
         try:
