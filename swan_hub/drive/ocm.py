@@ -102,6 +102,14 @@ def _missing(document: dict, names: tuple[str, ...], kinds: dict[str, type]) -> 
         raise OCMRefused(400, f"Missing or invalid fields: {listed}.", errors)
 
 
+def _secret(found: dict, where: str, message: str) -> str:
+    """The ``sharedSecret`` of ``found`` (the object at ``where``), or OCMRefused(400)."""
+    secret = found.get("sharedSecret")
+    if not isinstance(secret, str) or not secret:
+        raise OCMRefused(400, message, [(f"{where}.sharedSecret", "REQUIRED")])
+    return secret
+
+
 def permission_words(perms: int) -> list[str]:
     """The OCM words of an OCS permission bitmask (resharing is never offered)."""
     return ["read", "write"] if perms & PERM_WRITE else ["read"]
@@ -313,13 +321,7 @@ class OCM:
         (what Nextcloud sends): the share is reached at the WebDAV path the sender's discovery
         names, with the secret as Basic user name. Its permissions are not in a form OCM
         defines, so the share is taken as read-only here (the sender enforces its own)."""
-        secret = options.get("sharedSecret")
-        if not isinstance(secret, str) or not secret:
-            raise OCMRefused(
-                400,
-                "protocol.options needs a sharedSecret.",
-                [("protocol.options.sharedSecret", "REQUIRED")],
-            )
+        secret = _secret(options, "protocol.options", "protocol.options needs a sharedSecret.")
         try:
             endpoint = self.mesh.discover(provider)
         except PeerError as e:
@@ -347,13 +349,9 @@ class OCM:
         details = document.get("notification") or {}
         if not isinstance(details, dict):
             raise OCMRefused(400, "notification must be an object.", [("notification", "INVALID")])
-        secret = details.get("sharedSecret")
-        if not isinstance(secret, str) or not secret:
-            raise OCMRefused(
-                400,
-                "notification.sharedSecret is required: it proves which share is meant.",
-                [("notification.sharedSecret", "REQUIRED")],
-            )
+        secret = _secret(
+            details, "notification", "notification.sharedSecret is required: it proves the share."
+        )
         note = Notification(
             document["notificationType"], document["providerId"], secret, document["resourceType"]
         )
