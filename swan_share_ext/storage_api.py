@@ -19,8 +19,6 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from swan_contents.errors import StorageHTTPError
-from swan_contents.trash import TrashItem
-from swan_contents.versions import Version
 
 from .handlers import JsonBodyMixin
 
@@ -187,16 +185,6 @@ class StorageAPIHandler(ErrorFieldsMixin, JsonBodyMixin, APIHandler):
         self.finish(json.dumps(payload, default=json_default))
 
 
-def version_json(version: Version) -> dict[str, Any]:
-    return {
-        "id": version.id,
-        "last_modified": version.mtime,
-        "size": version.size,
-        "source": version.source,
-        "read_only": version.read_only,
-    }
-
-
 class VersionsHandler(StorageAPIHandler):
     """GET /swan/api/versions?path=: every version of a file, newest first."""
 
@@ -205,7 +193,7 @@ class VersionsHandler(StorageAPIHandler):
     async def get(self) -> None:
         path = self.get_query_argument("path")
         versions = await self.contents_manager.list_versions(path)
-        self.reply({"path": path.strip("/"), "versions": [version_json(v) for v in versions]})
+        self.reply({"path": path.strip("/"), "versions": [v.to_json() for v in versions]})
 
 
 class VersionRestoreHandler(StorageAPIHandler):
@@ -218,17 +206,6 @@ class VersionRestoreHandler(StorageAPIHandler):
         self.reply(await self.contents_manager.restore_version(path, version_id))
 
 
-def trash_json(item: TrashItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "name": item.name,
-        "path": item.path,
-        "deleted": item.deleted,
-        "size": item.size,
-        "type": item.type,
-    }
-
-
 class TrashHandler(StorageAPIHandler):
     """GET /swan/api/trash: deleted files and folders that can be restored, newest first."""
 
@@ -237,7 +214,7 @@ class TrashHandler(StorageAPIHandler):
     async def get(self) -> None:
         trash = await self.contents_manager.list_trash()
         self.reply(
-            {"supported": trash["supported"], "items": [trash_json(i) for i in trash["items"]]}
+            {"supported": trash["supported"], "items": [i.to_json() for i in trash["items"]]}
         )
 
 

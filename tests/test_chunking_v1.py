@@ -13,7 +13,7 @@ from pathlib import Path
 import owncloud
 import pytest
 from harness.drive import Drive, ocs_share, parse_xml
-from harness.swan import drive_url, start_swan
+from harness.swan import drive_url, start_swan, write_drive_config
 from test_cut_off_uploads import ANNOUNCED, OLD, put_old, send_and_hang_up
 from test_drive_clients import sync
 
@@ -30,12 +30,11 @@ MiB = 1024 * 1024
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("chunking-v1")
-    config = workdir / "swan-data" / "drive" / "drive_config.py"
-    config.parent.mkdir(parents=True)
     access_log = workdir / "drive-access.log"
-    config.write_text(
+    write_drive_config(
+        workdir,
         'c.DriveService.advertised_chunking = "v1"\n'
-        f"c.DriveService.access_log = {str(access_log)!r}\n"
+        f"c.DriveService.access_log = {str(access_log)!r}\n",
     )
     swan = start_swan(workdir, "--users", "alice,bob")
     try:

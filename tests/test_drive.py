@@ -24,7 +24,7 @@ from harness.drive import (  # noqa: F401 (the old import path of the drive's cl
     ocs_share,
     parse_xml,
 )
-from harness.swan import drive_url, log_in, start_swan
+from harness.swan import drive_url, log_in, start_swan, write_drive_config
 
 pytestmark = pytest.mark.hub
 
@@ -36,9 +36,7 @@ QUOTA = 200_000
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("drive")
-    config = workdir / "swan-data" / "drive" / "drive_config.py"
-    config.parent.mkdir(parents=True)
-    config.write_text(f"c.DriveService.quota_bytes = {QUOTA}\n")
+    write_drive_config(workdir, f"c.DriveService.quota_bytes = {QUOTA}\n")
     # The hub answers lists two items at a time: the drive must read every page.
     hub_config = workdir / "hub_config.py"
     hub_config.write_text(

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from harness.dav_servers import free_port
 from harness.drive import OC, PROPFIND_BODY, Drive, answering_drive, ocs_share, parse_xml
-from harness.swan import start_swan
+from harness.swan import start_swan, write_drive_config
 
 pytestmark = pytest.mark.hub
 
@@ -36,11 +36,10 @@ LINK_NAMES = ("passwd", "etc", "to-bob", "relative", "hop")
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("drive-hostile")
-    config = workdir / "swan-data" / "drive" / "drive_config.py"
-    config.parent.mkdir(parents=True)
-    config.write_text(
+    write_drive_config(
+        workdir,
         "c.DriveService.auto_accept_shares = True\n"
-        f"c.DriveService.access_log = {str(workdir / 'drive-access.log')!r}\n"
+        f"c.DriveService.access_log = {str(workdir / 'drive-access.log')!r}\n",
     )
     swan = start_swan(workdir, "--users", "alice,bob,carol")
     try:

@@ -72,7 +72,6 @@ class _AreaProvider(DriveProvider):
         super().__init__(spaces, user_in_path=True)
 
     def get_resource_inst(self, path: str, environ: dict) -> Any:
-        self._count_get_resource_inst += 1
         split = self._split(path, environ)
         if split is None:
             return VirtualFolder(path, environ, lambda: [self._user(environ)])

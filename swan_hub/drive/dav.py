@@ -841,11 +841,11 @@ class DriveProvider(DAVProvider):
         return path
 
     def get_resource_inst(self, path: str, environ: dict) -> Any:
-        self._count_get_resource_inst += 1
         found = self._unkeyed(path, environ)
-        if found is None:
-            return None
-        path = found
+        return None if found is None else self.resource_at(found, environ)
+
+    def resource_at(self, path: str, environ: dict) -> Any:
+        """The resource at ``path`` (a lock key already turned into its path)."""
         split = self._split(path, environ)
         if split is None:
             return UsersFolder(path, environ, self._user(environ))
@@ -912,12 +912,7 @@ class PublicLinkProvider(DriveProvider):
         below = None if link is None else path_below(*split_lock_key(key), link)
         return None if below is None else below or "/"
 
-    def get_resource_inst(self, path: str, environ: dict) -> Any:
-        self._count_get_resource_inst += 1
-        found = self._unkeyed(path, environ)
-        if found is None:
-            return None
-        path = found
+    def resource_at(self, path: str, environ: dict) -> Any:
         place = self.place_for(path, environ)
         if place.share is not None and place.share.item_type == "file" and path.strip("/"):
             return None
@@ -948,7 +943,6 @@ class UploadsProvider(DriveProvider):
             raise dav_error(e) from e
 
     def get_resource_inst(self, path: str, environ: dict) -> Any:
-        self._count_get_resource_inst += 1
         split = self._split(path, environ)
         if split is None:
             return UsersFolder(path, environ, self._user(environ))
