@@ -18,7 +18,7 @@ from test_cut_off_uploads import ANNOUNCED, OLD, put_old, send_and_hang_up
 from test_drive_clients import sync
 
 from swan_contents.storage import WebDAVStorage
-from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.ondisk import TEMP_PREFIX
 from swan_contents.storage.webdav.capabilities import ServerCapabilities
 from swan_contents.storage.webdav.uploads import choose_uploader
 

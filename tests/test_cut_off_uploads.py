@@ -22,8 +22,8 @@ import pytest
 from harness.drive import Drive, ocs_share
 from harness.swan import drive_url, start_swan
 
-from swan_contents.storage import StorageUnavailable, WebDAVStorage
-from swan_contents.storage.posix import TEMP_PREFIX, PosixStorage
+from swan_contents.storage import PosixStorage, StorageUnavailable, WebDAVStorage
+from swan_contents.storage.ondisk import TEMP_PREFIX
 
 pytestmark = pytest.mark.hub
 
@@ -393,7 +393,7 @@ def test_a_share_request_cut_off_mid_form_creates_no_share(drive):
 
 
 def _drive_pid(swan) -> int:
-    from test_swan_up import _processes
+    from harness.swan import _processes
 
     found = [
         pid

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from harness.drive import (  # noqa: F401 (the old import path of the drive's clients)
+from harness.drive import (
     DAV,
     NC,
     OC,
     PROPFIND_BODY,
-    Drive,
     answering_drive,
     ocs_share,
     parse_xml,
@@ -27,8 +26,6 @@ from harness.drive import (  # noqa: F401 (the old import path of the drive's cl
 from harness.swan import drive_url, log_in, start_swan, write_drive_config
 
 pytestmark = pytest.mark.hub
-
-_share = ocs_share  # the old name, for modules that import it from here
 
 QUOTA = 200_000
 
