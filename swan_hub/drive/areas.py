@@ -35,7 +35,7 @@ from .dav import (
     user_content_headers,
 )
 from .spaces import PERM_CREATE, PERM_READ, PERM_UPDATE, DriveError, Place, file_etag, remove_tree
-from .state import TrashItem
+from .state import TrashRecord
 
 
 class VirtualFolder(DAVCollection):
@@ -151,7 +151,7 @@ class VersionsProvider(_AreaProvider):
 
 
 class TrashItemMixin:
-    item: TrashItem
+    item: TrashRecord
 
     def get_property_value(self, name: str) -> Any:
         if name == f"{NC}trashbin-filename":
@@ -192,8 +192,8 @@ class TrashProvider(_AreaProvider):
     area = "trash"
     listing = "trash"
 
-    def items(self, user: str) -> dict[str, TrashItem]:
-        named: dict[str, TrashItem] = {}
+    def items(self, user: str) -> dict[str, TrashRecord]:
+        named: dict[str, TrashRecord] = {}
         for item in self.spaces.state.trash(user):
             name = f"{item.name}.d{int(item.deleted_at)}"
             if name in named:

@@ -42,7 +42,7 @@ from .spaces import (
     remove_tree,
     split_segments,
 )
-from .state import Share
+from .state import ShareRecord
 from .tree import TreeSummary, is_hidden_entry
 
 OC = "{http://owncloud.org/ns}"
@@ -702,7 +702,7 @@ class SharesFolder(_Node, DAVCollection):
         self.place = Place(user, self.name, "", PERM_READ)
         self.st = None
 
-    def _mounts(self) -> dict[str, Share]:
+    def _mounts(self) -> dict[str, ShareRecord]:
         return self.spaces.mounts(self.user)
 
     def get_etag(self) -> str:
@@ -885,11 +885,11 @@ class PublicLinkProvider(DriveProvider):
         super().__init__(spaces, user_in_path=False)
 
     def root_name(self, environ: dict) -> str:
-        link: Share = environ[ENV_LINK]
+        link: ShareRecord = environ[ENV_LINK]
         return link.name
 
     def _link_place(self, environ: dict) -> Place:
-        link: Share | None = environ.get(ENV_LINK)
+        link: ShareRecord | None = environ.get(ENV_LINK)
         if link is None:
             raise RefusedError(401)
         place = self.spaces.place_of_share(link)
@@ -908,7 +908,7 @@ class PublicLinkProvider(DriveProvider):
             raise dav_error(e) from e
 
     def lock_path(self, key: str, environ: dict) -> str | None:
-        link: Share | None = environ.get(ENV_LINK)
+        link: ShareRecord | None = environ.get(ENV_LINK)
         below = None if link is None else path_below(*split_lock_key(key), link)
         return None if below is None else below or "/"
 
@@ -999,7 +999,7 @@ def split_lock_key(key: str) -> tuple[str, str]:
     return owner, rel.strip("/")
 
 
-def path_below(owner: str, rel: str, share: Share) -> str | None:
+def path_below(owner: str, rel: str, share: ShareRecord) -> str | None:
     """What follows the shared item in ``owner``'s ``rel`` (``""`` for the item itself, else
     ``/<rest>``), None when ``rel`` is not at or below ``share``'s item."""
     if owner != share.owner:

@@ -20,12 +20,11 @@ DELETE = 8
 SHARE = 16
 ALL_PERMISSIONS = READ | UPDATE | CREATE | DELETE | SHARE
 
-#: Who a share is with: a user, a group, anyone with the link, or a user on another server.
-ShareKind = Literal["user", "group", "link", "email", "federated", "other"]
+#: Who a new share may be with: a user, a group, anyone with the link, or a user on another
+#: server. (A share read from the storage may also be of kind "email" or "other".)
 SHARE_KINDS: tuple[str, ...] = ("user", "group", "link", "federated")
 
 #: Where a received share stands: mounted in the user's space, waiting for an answer, refused.
-ShareState = Literal["accepted", "pending", "declined"]
 SHARE_STATES: tuple[str, ...] = ("accepted", "pending", "declined")
 
 
