@@ -14,12 +14,12 @@ from jupyter_client.jsonutil import json_default
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.services.contents.handlers import ContentsHandler, validate_model
-from jupyter_server.services.contents.handlers import default_handlers as contents_routes
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from swan_contents.errors import StorageHTTPError
 
+from .contents_swap import contents_routes
 from .handlers import JsonBodyMixin
 
 
@@ -138,15 +138,15 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
             await self._save_part(model, path)
             return
         if model.get("if_none_match") is None:
-            await self._save(model, path)
+            self.log.info("Saving file at %s", path)
+            self.answer_with_model(await cm.save(model, path))
             return
         # `new` gives a model without content an empty notebook or file, as an upload's
         saved = await cm.new(model, path)
         # 201 where the file was created; 200 where one was there and the save went to a
         # conflict copy, as jupyter_server answers a save of a file that exists
         self.set_status(201 if saved["path"] == path.strip("/") else 200)
-        validate_model(saved)
-        self._finish_model(saved)
+        self.answer_with_model(saved)
 
     async def _save_part(self, model: dict[str, Any], path: str) -> None:
         """One part of an upload in parts, answered as jupyter_server answers it (201 for the
@@ -155,8 +155,17 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
         created = model["chunk"] == 1 and not await self.contents_manager.file_exists(path)
         saved = await self.contents_manager.save(model, path)
         self.set_status(201 if created else 200)
-        validate_model(saved)
-        self._finish_model(saved)
+        self.answer_with_model(saved)
+
+    def answer_with_model(self, model: dict[str, Any]) -> None:
+        """Answer a save as jupyter_server's contents API answers one: the saved model (without
+        content) as JSON, with where the file lives (`Location`) and when it last changed
+        (`Last-Modified`)."""
+        validate_model(model)
+        self.set_header("Location", self.location_url(model["path"]))
+        self.set_header("Last-Modified", model["last_modified"])
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(model, default=json_default))
 
 
 class StorageAPIHandler(ErrorFieldsMixin, JsonBodyMixin, APIHandler):
@@ -229,15 +238,9 @@ class TrashRestoreHandler(StorageAPIHandler):
 
 
 def storage_handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
-    """Routes to add ahead of jupyter_server's own (tornado tries added rules first).
-
-    The contents routes are repeated in jupyter_server's order with our handler in place of
-    theirs, so `…/checkpoints` and `…/trust` still reach their handlers.
-    """
-    routes = [
-        (pattern, SwanContentsHandler if handler is ContentsHandler else handler)
-        for pattern, handler in contents_routes
-    ]
+    """Routes to add ahead of jupyter_server's own: its contents routes with
+    `SwanContentsHandler` (`contents_swap`), and the versions and trash endpoints."""
+    routes = contents_routes(SwanContentsHandler)
     routes += [
         ("/swan/api/versions", VersionsHandler),
         ("/swan/api/versions/restore", VersionRestoreHandler),

@@ -967,6 +967,10 @@ def stand_in_destination(environ: dict) -> None:
     name no space can hold, directly below the same provider, which `real_path` maps back to
     the drive's (and everything below it). Where the stand-in hides from WsgiDAV that the
     target is the source or below it, that is refused here as WsgiDAV would.
+
+    Remove when WsgiDAV parses the Destination before decoding it (mar10/wsgidav#139;
+    `tests/test_upstream_canaries.py` fails then), together with `real_path`, `ENV_DESTINATION`
+    and `DESTINATION_STAND_IN`.
     """
     raw = environ.get("HTTP_DESTINATION")
     if not raw:
