@@ -21,6 +21,7 @@ from swan_contents.errors import StorageHTTPError
 
 from .contents_swap import contents_routes
 from .handlers import JsonBodyMixin
+from .request_bodies import TRASH_RESTORE, VERSION_RESTORE, check_body
 
 
 class ErrorFieldsMixin:
@@ -173,21 +174,9 @@ class StorageAPIHandler(ErrorFieldsMixin, JsonBodyMixin, APIHandler):
 
     auth_resource = "contents"
 
-    def body_fields(self, *names: str, optional: tuple[str, ...] = ()) -> list[str | None]:
-        """The string fields of the JSON body; 400 when one is missing or not a string."""
-        body = self.get_json_body()
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, f"Send a JSON object with {', '.join(names)}")
-        values: list[str | None] = []
-        for name in (*names, *optional):
-            value = body.get(name)
-            if value is None and name in optional:
-                values.append(None)
-                continue
-            if not isinstance(value, str) or (name == "id" and not value):
-                raise web.HTTPError(400, f"{name!r} must be a string")
-            values.append(value)
-        return values
+    def checked_body(self, schema: str) -> dict[str, Any]:
+        """The JSON body, checked against `schema` (a pointer into openapi.yaml)."""
+        return check_body(self.get_json_body(), schema)
 
     def reply(self, payload: Any) -> None:
         self.set_header("Content-Type", "application/json")
@@ -211,8 +200,8 @@ class VersionRestoreHandler(StorageAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        path, version_id = self.body_fields("path", "id")
-        self.reply(await self.contents_manager.restore_version(path, version_id))
+        body = self.checked_body(VERSION_RESTORE)
+        self.reply(await self.contents_manager.restore_version(body["path"], body["id"]))
 
 
 class TrashHandler(StorageAPIHandler):
@@ -233,8 +222,8 @@ class TrashRestoreHandler(StorageAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        item_id, path = self.body_fields("id", optional=("path",))
-        self.reply(await self.contents_manager.restore_from_trash(item_id, path))
+        body = self.checked_body(TRASH_RESTORE)
+        self.reply(await self.contents_manager.restore_from_trash(body["id"], body.get("path")))
 
 
 def storage_handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:

@@ -18,11 +18,6 @@ UPDATE = 2
 CREATE = 4
 DELETE = 8
 SHARE = 16
-ALL_PERMISSIONS = READ | UPDATE | CREATE | DELETE | SHARE
-
-#: Who a new share may be with: a user, a group, anyone with the link, or a user on another
-#: server. (A share read from the storage may also be of kind "email" or "other".)
-SHARE_KINDS: tuple[str, ...] = ("user", "group", "link", "federated")
 
 #: Where a received share stands: mounted in the user's space, waiting for an answer, refused.
 SHARE_STATES: tuple[str, ...] = ("accepted", "pending", "declined")
@@ -134,7 +129,7 @@ class ShareBackend(LoggingConfigurable):
         raise NotImplementedError
 
     async def create_share(self, new: NewShare) -> StorageShare:
-        """StorageShare a path; the storage checks the user's rights on it."""
+        """Share a path; the storage checks the user's rights on it."""
         raise NotImplementedError
 
     async def update_share(self, share_id: str, changes: dict[str, Any]) -> StorageShare:
