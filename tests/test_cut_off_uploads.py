@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from harness.drive import Drive, ocs_share
+from harness.drive import Drive, ocs_share, running_drive
 from harness.swan import drive_url, start_swan
 
 from swan_contents.storage import PosixStorage, StorageUnavailable, WebDAVStorage
@@ -36,13 +36,8 @@ MiB = 1024 * 1024
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cut-off")
-    swan = start_swan(workdir, "--users", "alice,bob")
-    try:
-        found = Drive(swan)
-        found.direct = drive_url(swan)  # type: ignore[attr-defined]
-        yield found
-    finally:
-        swan.kill_everything()
+    with running_drive(workdir) as drive:
+        yield drive
 
 
 def request_head(method: str, url: str, auth: tuple[str, str], headers: dict[str, str]) -> bytes:
@@ -412,7 +407,6 @@ def test_a_drive_killed_mid_put_leaves_no_temp_file_once_it_is_back(tmp_path):
     swan = start_swan(tmp_path, "-f", str(config), users="alice")
     try:
         drive = Drive(swan)
-        drive.direct = drive_url(swan)  # type: ignore[attr-defined]
         folder = drive.space("alice") / "deep" / "er"
         folder.mkdir(parents=True)
         rel = "deep/er/kept.ipynb"

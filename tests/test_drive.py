@@ -19,9 +19,9 @@ from harness.drive import (
     NC,
     OC,
     PROPFIND_BODY,
-    answering_drive,
     ocs_share,
     parse_xml,
+    running_drive,
 )
 from harness.swan import drive_url, log_in, start_swan, write_drive_config
 
@@ -39,11 +39,8 @@ def drive(tmp_path_factory):
     hub_config.write_text(
         "c.JupyterHub.api_page_default_limit = 2\nc.JupyterHub.api_page_max_limit = 2\n"
     )
-    swan = start_swan(workdir, "--users", "alice,bob,carol", "-f", str(hub_config))
-    try:
-        yield answering_drive(swan)
-    finally:
-        swan.kill_everything()
+    with running_drive(workdir, "-f", str(hub_config), users="alice,bob,carol") as drive:
+        yield drive
 
 
 def test_status_and_capabilities_answer_as_sync_clients_expect(drive):
