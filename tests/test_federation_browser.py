@@ -13,12 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 from harness.lab_browser import (
+    add_to_the_cell_and_save,
     chromium_browser,
     eventually,
-    fill_hub_login,
     needs_chromium,
     notebook_json,
-    person,
+    open_lab,
     share_dialog_of,
 )
 from harness.swan import SWAN_UP_MARKS, Swan, log_in, start_server, start_swan, user_api
@@ -71,29 +71,12 @@ def browser():
         yield opened
 
 
-def open_lab(browser, swan: Swan, name: str):
-    page = person(browser)
-    page.goto(f"{swan.url}/user/{name}/lab?reset")
-    fill_hub_login(page, name, swan.passwords()[name])
-    page.locator(".jp-FileBrowser .jp-DirListing-header").wait_for()
-    return page
-
-
 def source_at_a(sites: Sites) -> str:
     """The first cell of the course notebook as the teacher's server reads it at site A."""
     r = user_api(sites.a, "alice", "GET", "alice/api/contents/course/intro.ipynb")
     assert r.status_code == 200, r.text
     source = r.json()["content"]["cells"][0]["source"]
     return "".join(source) if isinstance(source, list) else source
-
-
-def save_with_keyboard(notebook, words: str) -> None:
-    notebook.locator(".jp-Cell .cm-content").first.click()
-    keyboard = notebook.page.keyboard
-    keyboard.press("End")
-    keyboard.type(words)
-    keyboard.press("Escape")
-    keyboard.press("Control+s")
 
 
 def test_a_teacher_shares_a_folder_with_a_student_of_another_site_who_runs_and_saves_it(
@@ -126,13 +109,15 @@ def test_a_teacher_shares_a_folder_with_a_student_of_another_site_who_runs_and_s
     notebook = student.locator(".jp-NotebookPanel:visible")
     notebook.locator(".jp-Cell", has_text="the teacher wrote this").wait_for()
 
-    # run in the student's own kernel at site B
+    # run in the student's own kernel at site B, once it has started
+    idle = notebook.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+    idle.wait_for(timeout=90_000)
     notebook.locator(".jp-Cell .cm-content").first.click()
     student.keyboard.press("Shift+Enter")
     output = notebook.locator(".jp-OutputArea-output", has_text="the teacher wrote this")
     output.wait_for(timeout=60_000)
 
-    save_with_keyboard(notebook, "  # the student's answer")
+    add_to_the_cell_and_save(notebook, "  # the student's answer")
     eventually(lambda: "the student's answer" in source_at_a(sites))
 
     # revoked at A: gone from the student's panel, and the open notebook's save says why
@@ -142,7 +127,7 @@ def test_a_teacher_shares_a_folder_with_a_student_of_another_site_who_runs_and_s
     ).click()
     teacher.locator(".swan-ShareDialog-status", has_text="no longer has access").wait_for()
 
-    save_with_keyboard(notebook, " # after")
+    add_to_the_cell_and_save(notebook, " # after")
     student.get_by_text("this share was removed by alice@").first.wait_for()
     student.keyboard.press("Escape")
     student.locator('.lm-TabBar-tab[data-id="swan-shared-with-me"]').click()

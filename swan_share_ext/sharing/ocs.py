@@ -75,6 +75,14 @@ def _share_kind(share_type: Any) -> str:
         return "other"
 
 
+def _permissions(data: dict[str, Any]) -> int:
+    """The permission bits of an OCS share record; 0 where they are unreadable."""
+    try:
+        return int(data.get("permissions") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _expiration(value: Any) -> str | None:
     """The date part of an OCS expiration ("2026-12-31 00:00:00"), or None."""
     if not value or not isinstance(value, str):
@@ -409,17 +417,13 @@ class OCSShareBackend(ShareBackend):
         code = data.get("state")
         if isinstance(code, int | str) and str(code).isdigit():
             state = STATE_OF_CODE.get(int(code), state)
-        try:
-            permissions = int(data.get("permissions") or 0)
-        except (TypeError, ValueError):
-            permissions = 0
         target = data.get("file_target")
         return StorageShare(
             id=str(data["id"]),
             kind=kind,
             path=self.api_path(data.get("path")) or "",
             item_type="folder" if data.get("item_type") == "folder" else "file",
-            permissions=permissions,
+            permissions=_permissions(data),
             share_with=share_with,
             share_with_name=(data.get("share_with_displayname") or share_with)
             if kind != "link"
@@ -557,17 +561,13 @@ class OCSShareBackend(ShareBackend):
         accepted = str(data.get("accepted")) in ("1", "True", "true")
         folder = data.get("type") == "dir"
         owner = str(data.get("owner_address") or data.get("owner") or "")
-        try:
-            permissions = int(data.get("permissions") or 0)
-        except (TypeError, ValueError):
-            permissions = 0
         mountpoint = data.get("mountpoint")
         return StorageShare(
             id=f"{REMOTE_PREFIX}{data['id']}",
             kind="federated",
             path="",
             item_type="folder" if folder else "file",
-            permissions=permissions,
+            permissions=_permissions(data),
             share_with=str(data.get("user") or "") or None,
             share_with_name=None,
             owner=owner,
