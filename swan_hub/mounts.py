@@ -256,6 +256,39 @@ class RcloneMount:
         _unmount_points(self.point, lazy=True)
 
 
+def for_another_user(owner: tuple[int, int] | None) -> list[str]:
+    """rclone's options for a mount whose files code of ``owner`` (uid, gid), not the mount's
+    own user, works on (a container's user): its files are shown as that user's, other users
+    may reach the mount at all (FUSE lets only the mounting user in without ``allow_other``),
+    and the kernel checks every access against the files' modes (0700 folders, 0600 files), so
+    that of all the users of this machine only ``owner`` (and root) get in. Who can reach the
+    mount point is narrowed further by its private parent folder."""
+    if owner is None or owner[0] == os.geteuid():
+        return []
+    uid, gid = owner
+    return [
+        "--uid",
+        str(uid),
+        "--gid",
+        str(gid),
+        "--umask",
+        "077",
+        "--allow-other",
+        "--default-permissions",
+    ]
+
+
+def make_shared(point: str) -> None:
+    """Make the mount at ``point`` a shared one: what is mounted under it later (the shares)
+    propagates to its copies, such as a container's bind mount of it with ``rslave``; Docker
+    also refuses such a bind of a mount that is not shared. Needs root."""
+    done = subprocess.run(
+        ["mount", "--make-shared", point], capture_output=True, text=True, check=False, timeout=30
+    )
+    if done.returncode != 0:
+        raise MountError(f"cannot make {point} a shared mount: {done.stderr.strip()}")
+
+
 def start_rclone(
     *,
     remote_path: str,
@@ -265,11 +298,14 @@ def start_rclone(
     remote: str = REMOTE,
     cache_dir: str = "",
     stacked: bool = False,
+    owner: tuple[int, int] | None = None,
     timeout: float = 30.0,
 ) -> RcloneMount:
     """Start ``rclone mount`` of ``remote_path`` (inside ``remote`` of our config) at ``point``
     with the config and log in ``work_dir`` and the write cache in ``cache_dir``, and wait until
-    the mount answers. ``stacked``: over a folder of another mount. Blocking; raises MountError."""
+    the mount answers. ``stacked``: over a folder of another mount. ``owner``: the (uid, gid)
+    whose code uses the mount, when not this process's (see for_another_user). Blocking; raises
+    MountError."""
     os.makedirs(point, mode=0o700, exist_ok=True)
     args = [
         RCLONE,
@@ -306,6 +342,7 @@ def start_rclone(
         args.append("--read-only")
     if stacked:
         args.append("--allow-non-empty")
+    args += for_another_user(owner)
     parent = os.stat(os.path.dirname(point)).st_dev
     proc = subprocess.Popen(
         args,
@@ -365,12 +402,25 @@ class StorageMounts:
       allow creating), made once the hub has seen it (``match_writable``).
 
     ``work_dir`` (private) holds the config, the skeleton, the write caches and the log.
+    ``owner``: the (uid, gid) of the code that uses the mounts when it is not this process's
+    (a container's user). ``shared``: the space's mount is made a shared mount, so that the
+    mounts stacked over it later reach a container's bind mount of it (``rslave``) as well.
     """
 
-    def __init__(self, *, url: str, point: str, work_dir: str) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        point: str,
+        work_dir: str,
+        owner: tuple[int, int] | None = None,
+        shared: bool = False,
+    ) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.point = point
         self.work_dir = work_dir
+        self.owner = owner
+        self.shared_propagation = shared
         self.root: RcloneMount | None = None
         self.shared: RcloneMount | None = None
         #: edit share name -> its read-write mount
@@ -435,9 +485,12 @@ class StorageMounts:
                 remote_path="",
                 point=self.point,
                 work_dir=self.work_dir,
+                owner=self.owner,
                 timeout=timeout,
             )
             try:
+                if self.shared_propagation:
+                    make_shared(self.point)
                 self.shared = start_rclone(
                     remote_path=SHARES_FOLDER,
                     point=self.shared_point,
@@ -445,6 +498,7 @@ class StorageMounts:
                     read_only=True,
                     cache_dir=os.path.join(self.work_dir, "read-only-cache"),
                     stacked=True,
+                    owner=self.owner,
                     timeout=timeout,
                 )
             except BaseException:
@@ -540,6 +594,7 @@ class StorageMounts:
                     work_dir=self.work_dir,
                     cache_dir=self._share_cache(name),
                     stacked=True,
+                    owner=self.owner,
                     timeout=timeout,
                 )
 
@@ -563,6 +618,14 @@ async def keep_edit_shares_writable(
         await asyncio.sleep(interval)
 
 
+def private_folder(path: str) -> None:
+    """Make ``path`` a folder of this process's user that no other user may enter (0700)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.stat(path).st_uid != os.geteuid():
+        raise MountError(f"{path} belongs to another user; it must be the hub's own")
+    os.chmod(path, 0o700)
+
+
 #: whether the hub said already that code sees only the local folder (said once, not per spawn)
 _told_cannot_mount = False
 
@@ -571,10 +634,14 @@ class StorageMountMixin(_MixinBase):
     """Mounts the user's WebDAV space for the server's kernels and terminals before the
     server starts, and takes the mounts down when it stops or is found dead.
 
-    For spawners whose server runs on the hub's machine (SwanLocalSpawner), placed after
-    SwanSpawnerMixin in the bases so that the credentials are handed over before the mount
-    starts. It expects ``webdav_url()``, ``jupyter_dir_path``, ``credentials_path`` and
-    ``report_progress()`` of SwanSpawnerMixin/SwanLocalSpawner.
+    For spawners whose server runs on the hub's machine, in a process (SwanLocalSpawner) or
+    in a container (SwanDockerSpawner, which binds the mount into the container): the mounts
+    are always made here, on the host, so that no container needs ``/dev/fuse``, extra
+    capabilities or the storage credentials of the mount. Placed after SwanSpawnerMixin in
+    the bases so that the credentials are handed over before the mount starts. It expects
+    ``webdav_url()``, ``credentials_path``, ``storage_owner()`` and ``report_progress()`` of
+    SwanSpawnerMixin, and ``mount_area()`` (by default the ``jupyter_dir_path`` of
+    SwanLocalSpawner).
     """
 
     mount_storage = Bool(
@@ -620,13 +687,21 @@ class StorageMountMixin(_MixinBase):
     _mounts: StorageMounts | None = None
     _mount_task: asyncio.Task | None = None
 
+    def mount_area(self) -> str:
+        """The user's private runtime folder on the hub's machine, which holds the mounts."""
+        return self.jupyter_dir_path
+
+    def mount_for_container(self) -> bool:
+        """Whether a container binds the mount (then later mounts must propagate to it)."""
+        return False
+
     def mount_work_dir(self) -> str:
         """The private folder of the mounts' config, cache and log (in the runtime area)."""
-        return os.path.join(self.jupyter_dir_path, "rclone")
+        return os.path.join(self.mount_area(), "rclone")
 
     def mount_point(self) -> str:
         """Where the user's space is mounted (in the runtime area)."""
-        return os.path.join(self.jupyter_dir_path, "files")
+        return os.path.join(self.mount_area(), "files")
 
     def mounted_root(self) -> str:
         """The mount point while the space is mounted, else ""."""
@@ -649,10 +724,17 @@ class StorageMountMixin(_MixinBase):
             return
         self.report_progress(30, "Mounting your files for kernels and terminals")
         mounts = StorageMounts(
-            url=self.webdav_url(), point=self.mount_point(), work_dir=self.mount_work_dir()
+            url=self.webdav_url(),
+            point=self.mount_point(),
+            work_dir=self.mount_work_dir(),
+            owner=self.storage_owner(),
+            shared=self.mount_for_container(),
         )
         credentials = getattr(self, "_credentials", None)
         try:
+            # Only the hub's user may pass: the mounts of a container's user let others in
+            # (allow_other), and this folder is what keeps the host's other users out.
+            await asyncio.to_thread(private_folder, self.mount_area())
             stale = await asyncio.to_thread(mounts.clean_stale)
             if stale:
                 self.log.warning("Unmounted what a crash left at %s", ", ".join(stale))
