@@ -341,3 +341,49 @@ def test_a_killed_server_has_its_mount_and_rclone_cleaned_by_the_hubs_poll(swan,
     os.kill(server_pid(swan, "bob"), signal.SIGKILL)
     wait_for("no mount left", lambda: mounted_at_or_below(point) == [])
     wait_for("no rclone left", lambda: rclone_processes(swan, "bob") == {})
+
+
+def test_a_file_another_device_replaces_while_a_kernel_reads_it_is_read_whole_then_new(swan):
+    old, new = "old,1\n" * 5000, "new,22\n" * 6000
+    put_text(swan, "bob", "readings.csv", old)
+    path = os.path.join(mount_point(swan, "bob"), "readings.csv")
+    wait_for("readings.csv in bob's mount", lambda: os.path.isfile(path))
+    kernel = start_kernel(swan, "bob", "reader.ipynb")
+    out, error = execute(swan, "bob", kernel, "f = open('readings.csv')\nhead = f.read(6)")
+    assert not error
+    assert Drive(swan).dav("bob", "PUT", "readings.csv", content=new.encode()).status_code == 204
+    # the open file goes on being the version it was opened as, whole
+    out, error = execute(swan, "bob", kernel, "print(len(head + f.read()))\nf.close()")
+    assert (out, error) == (f"{len(old)}\n", "")
+    # and a new open sees the other device's version within the listing cache time
+    fresh = "import time\nfor _ in range(60):\n    if open('readings.csv').read() == {new!r}:\n"
+    fresh += "        print('new')\n        break\n    time.sleep(0.5)\n"
+    assert execute(swan, "bob", kernel, fresh.format(new=new)) == ("new\n", "")
+
+
+def test_a_kernel_write_over_another_devices_change_keeps_that_change_as_a_version(swan):
+    put_text(swan, "bob", "notes.txt", "first\n")
+    path = os.path.join(mount_point(swan, "bob"), "notes.txt")
+    wait_for("notes.txt in bob's mount", lambda: os.path.isfile(path))
+    kernel = start_kernel(swan, "bob", "writer.ipynb")
+    out, error = execute(swan, "bob", kernel, "f = open('notes.txt', 'r+')\nprint(f.read())")
+    assert (out, error) == ("first\n\n", "")
+    drive = Drive(swan)
+    laptop = b"from the laptop, longer\n"
+    assert drive.dav("bob", "PUT", "notes.txt", content=laptop).status_code == 204
+    code = "f.seek(0)\nf.write('from the kernel\\n')\nf.truncate()\nf.close()"
+    assert execute(swan, "bob", kernel, code) == ("", "")
+    # the kernel's upload replaces the file (last writer wins) ...
+    wait_for(
+        "the kernel's upload",
+        lambda: drive.dav("bob", "GET", "notes.txt").text.startswith("from the kernel"),
+    )
+    # ... and the laptop's change is one of the file's versions, which the owner restores
+    versions = swan_api(swan, "bob", "GET", "versions?path=notes.txt").json()["versions"]
+    kept = [v for v in versions if v["size"] == len(laptop)]
+    assert kept, versions
+    r = swan_api(
+        swan, "bob", "POST", "versions/restore", json={"path": "notes.txt", "id": kept[0]["id"]}
+    )
+    assert r.status_code == 200, r.text
+    assert drive.dav("bob", "GET", "notes.txt").content == laptop
