@@ -26,6 +26,7 @@ import test_spawner
 from dav_servers import WsgiDavServer
 from traitlets.config import Config
 
+from swan_hub.mounts import TREE as REMOTE_TREE
 from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below
 
 pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {missing_parts()}")
@@ -315,3 +316,26 @@ def test_a_mount_for_a_containers_user_lets_only_that_user_in_and_reaches_its_bi
     finally:
         mounts.stop(upload_wait=BOUND)
     assert mounted_at_or_below(mounts.point) == []
+
+
+def test_with_the_read_cache_what_code_reads_is_kept_in_the_mounts_cache(gate, tmp_path):
+    gate.token = "token-1"
+    local, url = gate.folder(f"fay-{uuid.uuid4().hex[:8]}")
+    (local / "data.csv").write_text("a,b\n" * 1000)
+    credentials_file = tmp_path / "credentials" / "storage.json"
+    credentials = write_credentials(credentials_file, "token-1")
+    for read_cache in (False, True):
+        runtime = tmp_path / f"runtime-{read_cache}"
+        mounts = StorageMounts(
+            url=url,
+            point=str(runtime / "files"),
+            work_dir=str(runtime / "rclone"),
+            read_cache=read_cache,
+        )
+        mounts.start(credentials, str(credentials_file), timeout=BOUND)
+        try:
+            assert Path(mounts.point, "data.csv").read_text() == "a,b\n" * 1000
+            kept = Path(mounts.work_dir, "cache", "vfs", REMOTE_TREE, "data.csv")
+            assert kept.is_file() is read_cache
+        finally:
+            mounts.stop(upload_wait=0)
