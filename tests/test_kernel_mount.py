@@ -134,6 +134,10 @@ def execute(swan, user: str, kernel: str, code: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def week1(swan) -> str:
+    return share_week1(swan)
+
+
+def share_week1(swan) -> str:
     """alice shares week1/ (exercise.ipynb, events.csv) view-only with bob, who accepts; the
     share's place in bob's space."""
     assert contents(swan, "alice", "PUT", "week1", json={"type": "directory"}).status_code == 201
@@ -300,49 +304,6 @@ def test_a_revoked_share_is_gone_for_code_within_seconds(swan):
     assert mounted_at_or_below(folder) == []
 
 
-def stop_server(swan, user: str) -> None:
-    headers = {"Authorization": f"token {swan.tokens[user]}"}
-    r = httpx.delete(f"{swan.url}/hub/api/users/{user}/server", headers=headers, timeout=60)
-    assert r.status_code in (202, 204), r.text
-    wait_until_stopped(swan, user)
-
-
-def test_a_stopped_server_leaves_no_mount_and_a_new_one_reports_its_mount_in_the_progress(swan):
-    stop_server(swan, "alice")
-    point = mount_point(swan, "alice")
-    assert mounted_at_or_below(point) == []
-    assert rclone_processes(swan, "alice") == {}
-
-    events = spawn_through_api(swan, "alice")
-    assert events[-1].get("ready"), events
-    messages = [e.get("message", "") for e in events]
-    assert "Mounting your files for kernels and terminals" in messages
-    assert "Your files are mounted for kernels and terminals" in messages
-    assert point in mounted_at_or_below(point)
-
-
-def server_pid(swan, user: str) -> int:
-    for pid, (_, _, cmd) in _processes().items():
-        if "jupyterhub-singleuser" not in cmd:
-            continue
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"JUPYTERHUB_USER={user}".encode() in environ:
-            return pid
-    pytest.fail(f"no server process of {user}")
-
-
-def test_a_killed_server_has_its_mount_and_rclone_cleaned_by_the_hubs_poll(swan, week1):
-    point = mount_point(swan, "bob")
-    shares = os.path.join(point, "Shared")
-    wait_for("bob's shares mounted", lambda: shares in mounted_at_or_below(point))
-    os.kill(server_pid(swan, "bob"), signal.SIGKILL)
-    wait_for("no mount left", lambda: mounted_at_or_below(point) == [])
-    wait_for("no rclone left", lambda: rclone_processes(swan, "bob") == {})
-
-
 def test_a_file_another_device_replaces_while_a_kernel_reads_it_is_read_whole_then_new(swan):
     old, new = "old,1\n" * 5000, "new,22\n" * 6000
     put_text(swan, "bob", "readings.csv", old)
@@ -387,3 +348,48 @@ def test_a_kernel_write_over_another_devices_change_keeps_that_change_as_a_versi
     )
     assert r.status_code == 200, r.text
     assert drive.dav("bob", "GET", "notes.txt").content == laptop
+
+
+def stop_server(swan, user: str) -> None:
+    headers = {"Authorization": f"token {swan.tokens[user]}"}
+    r = httpx.delete(f"{swan.url}/hub/api/users/{user}/server", headers=headers, timeout=60)
+    assert r.status_code in (202, 204), r.text
+    wait_until_stopped(swan, user)
+
+
+def test_a_stopped_server_leaves_no_mount_and_a_new_one_reports_its_mount_in_the_progress(swan):
+    stop_server(swan, "alice")
+    point = mount_point(swan, "alice")
+    assert mounted_at_or_below(point) == []
+    assert rclone_processes(swan, "alice") == {}
+
+    events = spawn_through_api(swan, "alice")
+    assert events[-1].get("ready"), events
+    messages = [e.get("message", "") for e in events]
+    assert "Mounting your files for kernels and terminals" in messages
+    assert "Your files are mounted for kernels and terminals" in messages
+    assert point in mounted_at_or_below(point)
+
+
+def server_pid(swan, user: str) -> int:
+    for pid, (_, _, cmd) in _processes().items():
+        if "jupyterhub-singleuser" not in cmd:
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        # this run's server of the user, not another swan up's on the same machine
+        mine = any(v.startswith(b"SWAN_SPACE=" + bytes(swan.data)) for v in environ)
+        if f"JUPYTERHUB_USER={user}".encode() in environ and mine:
+            return pid
+    pytest.fail(f"no server process of {user}")
+
+
+def test_a_killed_server_has_its_mount_and_rclone_cleaned_by_the_hubs_poll(swan, week1):
+    point = mount_point(swan, "bob")
+    shares = os.path.join(point, "Shared")
+    wait_for("bob's shares mounted", lambda: shares in mounted_at_or_below(point))
+    os.kill(server_pid(swan, "bob"), signal.SIGKILL)
+    wait_for("no mount left", lambda: mounted_at_or_below(point) == [])
+    wait_for("no rclone left", lambda: rclone_processes(swan, "bob") == {})

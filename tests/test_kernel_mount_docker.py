@@ -25,6 +25,7 @@ from test_kernel_mount import (
     mount_point,
     put_text,
     rclone_processes,
+    share_week1,
     start_kernel,
     wait_for,
 )
@@ -79,15 +80,7 @@ def space_in_container(hub: Swan, user: str) -> str:
 @pytest.fixture(scope="module")
 def week1(hub) -> str:
     """alice shares week1/ (exercise.ipynb, events.csv) view-only with bob, who accepts."""
-    assert contents(hub, "alice", "PUT", "week1", json={"type": "directory"}).status_code == 201
-    put_text(hub, "alice", "week1/events.csv", EVENTS)
-    notebook = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4}}
-    notebook["content"]["nbformat_minor"] = 5
-    assert contents(hub, "alice", "PUT", "week1/exercise.ipynb", json=notebook).status_code == 201
-    body = {"path": "week1", "kind": "user", "share_with": "bob", "permissions": 1}
-    r = swan_api(hub, "alice", "POST", "shares", json=body)
-    assert r.status_code == 201, r.text
-    return accept(hub, "bob", r.json()["id"])["location"]
+    return share_week1(hub)
 
 
 def test_the_host_mounts_and_the_container_gets_only_a_bind_with_no_fuse_nor_secrets(hub):

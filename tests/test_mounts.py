@@ -61,21 +61,36 @@ def eventually(what: str, check):
     pytest.fail(f"not within {BOUND:g}s: {what}")
 
 
-@pytest.fixture
-def mounted(gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
-    """The gate's folder ``alice`` mounted with a bearer token from a credentials file:
-    (mounts, the folder on the server's disk, the credentials file)."""
+def mount_folder_of(
+    gate, tmp_path: Path, name: str, files: dict[str, str], runtime: str = "runtime", **options
+) -> tuple[StorageMounts, Path, Path]:
+    """A new folder ``name`` of the gate holding ``files``, mounted (StorageMounts with
+    ``options``) with a bearer token from a credentials file: (mounts, the folder on the
+    server's disk, the credentials file)."""
     gate.token = "token-1"
-    local, url = gate.folder(f"alice-{uuid.uuid4().hex[:8]}")
-    (local / "data.csv").write_text("a,b\n1,2\n")
+    local, url = gate.folder(f"{name}-{uuid.uuid4().hex[:8]}")
+    for path, text in files.items():
+        (local / path).parent.mkdir(parents=True, exist_ok=True)
+        (local / path).write_text(text)
     credentials_file = tmp_path / "credentials" / "storage.json"
     credentials = write_credentials(credentials_file, "token-1")
     mounts = StorageMounts(
         url=url,
-        point=str(tmp_path / "runtime" / "files"),
-        work_dir=str(tmp_path / "runtime" / "rclone"),
+        point=str(tmp_path / runtime / "files"),
+        work_dir=str(tmp_path / runtime / "rclone"),
+        **options,
     )
     mounts.start(credentials, str(credentials_file), timeout=BOUND)
+    return mounts, local, credentials_file
+
+
+@pytest.fixture
+def mounted(gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
+    """The gate's folder ``alice`` mounted with a bearer token from a credentials file:
+    (mounts, the folder on the server's disk, the credentials file)."""
+    mounts, local, credentials_file = mount_folder_of(
+        gate, tmp_path, "alice", {"data.csv": "a,b\n1,2\n"}
+    )
     try:
         yield mounts, local, credentials_file
     finally:
@@ -275,21 +290,9 @@ def bound_as_docker_binds(point: str) -> Iterator[str]:
 
 
 def test_a_mount_for_a_containers_user_lets_only_that_user_in_and_reaches_its_binds(gate, tmp_path):
-    gate.token = "token-1"
-    local, url = gate.folder(f"erin-{uuid.uuid4().hex[:8]}")
-    (local / "data.csv").write_text("a,b\n")
-    (local / "Shared" / "lab").mkdir(parents=True)
-    (local / "Shared" / "lab" / "notes.txt").write_text("teacher\n")
-    credentials_file = tmp_path / "credentials" / "storage.json"
-    credentials = write_credentials(credentials_file, "token-1")
-    mounts = StorageMounts(
-        url=url,
-        point=str(tmp_path / "runtime" / "files"),
-        work_dir=str(tmp_path / "runtime" / "rclone"),
-        owner=(CONTAINER_UID, CONTAINER_UID),
-        shared=True,
-    )
-    mounts.start(credentials, str(credentials_file), timeout=BOUND)
+    files = {"data.csv": "a,b\n", "Shared/lab/notes.txt": "teacher\n"}
+    owner = (CONTAINER_UID, CONTAINER_UID)
+    mounts, local, _ = mount_folder_of(gate, tmp_path, "erin", files, owner=owner, shared=True)
     try:
         assert "--allow-other" in Path(f"/proc/{mounts.root.pid}/cmdline").read_text()
         with bound_as_docker_binds(mounts.point) as view:
@@ -319,20 +322,15 @@ def test_a_mount_for_a_containers_user_lets_only_that_user_in_and_reaches_its_bi
 
 
 def test_with_the_read_cache_what_code_reads_is_kept_in_the_mounts_cache(gate, tmp_path):
-    gate.token = "token-1"
-    local, url = gate.folder(f"fay-{uuid.uuid4().hex[:8]}")
-    (local / "data.csv").write_text("a,b\n" * 1000)
-    credentials_file = tmp_path / "credentials" / "storage.json"
-    credentials = write_credentials(credentials_file, "token-1")
     for read_cache in (False, True):
-        runtime = tmp_path / f"runtime-{read_cache}"
-        mounts = StorageMounts(
-            url=url,
-            point=str(runtime / "files"),
-            work_dir=str(runtime / "rclone"),
+        mounts, _, _ = mount_folder_of(
+            gate,
+            tmp_path,
+            "fay",
+            {"data.csv": "a,b\n" * 1000},
+            runtime=f"runtime-{read_cache}",
             read_cache=read_cache,
         )
-        mounts.start(credentials, str(credentials_file), timeout=BOUND)
         try:
             assert Path(mounts.point, "data.csv").read_text() == "a,b\n" * 1000
             kept = Path(mounts.work_dir, "cache", "vfs", REMOTE_TREE, "data.csv")
