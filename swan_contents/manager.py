@@ -52,12 +52,13 @@ from .storage.base import (
     NotFound,
     Storage,
     StorageError,
+    TrashItem,
     join_path,
     normalize_path,
     split_path,
 )
 from .storage.posix import PosixStorage
-from .trash import LocalTrash, TrashItem
+from .trash import LocalTrash
 from .trust import NotebookTrust
 from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource
 

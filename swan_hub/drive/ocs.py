@@ -30,13 +30,14 @@ from .spaces import (
     Spaces,
 )
 from .state import (
+    SHARE_FEDERATED,
     SHARE_GROUP,
     SHARE_LINK,
     SHARE_USER,
     STATE_ACCEPTED,
     STATE_DECLINED,
     STATE_PENDING,
-    Share,
+    ShareRecord,
 )
 
 SERVER_VERSION = (28, 0, 0, 0)
@@ -205,7 +206,7 @@ def _parse_date(value: str) -> str:
     return f"{day.isoformat()} 00:00:00"
 
 
-def link_expired(share: Share) -> bool:
+def link_expired(share: ShareRecord) -> bool:
     if not share.expiration:
         return False
     day = datetime.date.fromisoformat(share.expiration[:10])
@@ -238,8 +239,11 @@ class ShareAPI:
         groups: Callable[[], dict[str, list[str]]],
         public_url: Callable[[dict, str], str],
         public_links: bool = True,
+        federation: Any = None,
     ):
         self.spaces = spaces
+        #: the drive's `ocm.OCM`: shares with users of other sites (type 6) and from them
+        self.federation = federation
         self.state = spaces.state
         self.users = users
         self.groups = groups
@@ -248,7 +252,7 @@ class ShareAPI:
 
     # -- views ------------------------------------------------------------------------------------
 
-    def share_data(self, share: Share, req: Request, *, for_recipient: bool = False) -> dict:
+    def share_data(self, share: ShareRecord, req: Request, *, for_recipient: bool = False) -> dict:
         owner_root = self.spaces.space_dir(share.owner)
         fs_path = os.path.join(owner_root, *share.path.split("/"))
         try:
@@ -303,6 +307,12 @@ class ShareAPI:
             "can_edit": not for_recipient,
             "can_delete": True,
         }
+        if share.share_type == SHARE_FEDERATED:
+            # the shared secret is the recipient's key: never shown, not even to the owner
+            data["token"] = None
+            data["state"] = self.state.share_state(share.id, share.share_with or "")
+            if data["state"] is None:
+                data["state"] = STATE_PENDING
         if share.share_type == SHARE_LINK:
             data["url"] = self.public_url(req.environ, share.token or "")
             # as ownCloud 10 says a link has a password, without giving its hash away
@@ -318,6 +328,8 @@ class ShareAPI:
     def handle(self, req: Request, rest: str) -> Any:
         """Dispatch ``rest`` (below ``apps/files_sharing/api/v1/``); returns OCS data."""
         parts = [p for p in rest.split("/") if p]
+        if parts[:1] == ["remote_shares"] and self.federation is not None:
+            return self.federation.remote_shares(req.user, req.method, parts[1:])
         if parts == ["shares"]:
             if req.method == "GET":
                 return self.list_shares(req)
@@ -370,7 +382,7 @@ class ShareAPI:
 
     # -- shares -----------------------------------------------------------------------------------
 
-    def _visible(self, req: Request, share_id: int) -> Share:
+    def _visible(self, req: Request, share_id: int) -> ShareRecord:
         """The share ``share_id`` as its owner or one of its recipients sees it."""
         share = self.state.share(share_id)
         if share is None:
@@ -476,8 +488,14 @@ class ShareAPI:
             password = req.arg("password")
             if password:
                 fields["password_hash"] = json.dumps(hash_password(password))
+        elif share_type == SHARE_FEDERATED and self.federation is not None:
+            perms = _parse_permissions(req.arg("permissions"), PERM_READ)
         else:
-            raise OCSError(400, "Unknown share type: use 0 (user), 1 (group) or 3 (public link)")
+            raise OCSError(
+                400,
+                "Unknown share type: use 0 (user), 1 (group), 3 (public link) "
+                "or 6 (a user of another site)",
+            )
         perms &= ~PERM_SHARE  # resharing is not offered
         if not is_dir:
             perms &= ~(PERM_CREATE | PERM_DELETE)
@@ -485,7 +503,11 @@ class ShareAPI:
         expire = req.arg("expireDate")
         if expire:
             fields["expiration"] = _parse_date(expire)
-        share = self.state.create_share(**fields)
+        if share_type == SHARE_FEDERATED:
+            share_with = req.arg("shareWith") or ""
+            share = self.federation.send_share(fields, share_with)
+        else:
+            share = self.state.create_share(**fields)
         return self.share_data(share, req)
 
     def update_share(self, req: Request, share_id: int) -> dict:
@@ -514,7 +536,7 @@ class ShareAPI:
         assert updated is not None
         return self.share_data(updated, req)
 
-    def _owned(self, req: Request, share_id: int) -> Share:
+    def _owned(self, req: Request, share_id: int) -> ShareRecord:
         share = self.state.share(share_id)
         if share is None or share.owner != req.user:
             if share is not None and any(s.id == share_id for s in self.spaces.received(req.user)):
@@ -530,9 +552,12 @@ class ShareAPI:
             return []
         self._owned(req, share_id)
         self.state.delete_share(share_id)
+        if share is not None and share.share_type == SHARE_FEDERATED and self.federation:
+            # deleted first: the secret stops working at once, whatever the other site does
+            self.federation.unshared(share)
         return []
 
-    def _received(self, req: Request, share_id: int) -> Share:
+    def _received(self, req: Request, share_id: int) -> ShareRecord:
         for share in self.spaces.received(req.user):
             if share.id == share_id:
                 return share
@@ -557,7 +582,8 @@ class ShareAPI:
         return []
 
     def sharees(self, req: Request) -> dict:
-        search = (req.arg("search") or "").strip().lower()
+        typed = (req.arg("search") or "").strip()
+        search = typed.lower()
         try:
             limit = max(1, min(200, int(req.arg("perPage") or 200)))
         except ValueError:
@@ -570,8 +596,13 @@ class ShareAPI:
 
         exact_users = [entry(u, SHARE_USER) for u in users if u.lower() == search]
         exact_groups = [entry(g, SHARE_GROUP) for g in groups if g.lower() == search]
+        remote = self.federation.sharee(typed) if self.federation is not None else None
         return {
-            "exact": {"users": exact_users, "groups": exact_groups, "remotes": []},
+            "exact": {
+                "users": exact_users,
+                "groups": exact_groups,
+                "remotes": [remote] if remote else [],
+            },
             "users": [entry(u, SHARE_USER) for u in users if u.lower() != search],
             "groups": [entry(g, SHARE_GROUP) for g in groups if g.lower() != search],
             "remotes": [],

@@ -127,6 +127,13 @@ class Swan:
             subprocess.run(["fusermount3", "-u", "-z", point], check=False)
 
 
+def write_drive_config(workdir: Path, settings: str) -> None:
+    """The drive's settings (`c.DriveService.*` lines) for the `swan up` started in `workdir`."""
+    config = workdir / "swan-data" / "drive" / "drive_config.py"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(settings)
+
+
 #: The first `swan up` of this run that did not answer in time, per kind of start ("swan up",
 #: "swan up --docker"). A machine too loaded to start the hub in START_TIMEOUT stays so: every
 #: later start of that kind fails at once with this first error instead of waiting as long again.
@@ -134,11 +141,16 @@ unanswered_starts: dict[str, str] = {}
 
 
 def start_swan(
-    workdir: Path, *extra: str, users: str = "alice,bob", sigint_ignored: bool = False
+    workdir: Path,
+    *extra: str,
+    users: str = "alice,bob",
+    sigint_ignored: bool = False,
+    port: int | None = None,
 ) -> Swan:
-    """`swan up` in `workdir`, answering. `sigint_ignored`: started as a shell starts a
-    background job (SIGINT ignored, and so inherited by whatever it starts). A start that fails
-    or is interrupted (the test's timeout, Ctrl-C) leaves nothing it started running."""
+    """`swan up` in `workdir`, answering, on ``port`` (default: a free one). `sigint_ignored`:
+    started as a shell starts a background job (SIGINT ignored, and so inherited by whatever it
+    starts). A start that fails or is interrupted (the test's timeout, Ctrl-C) leaves nothing it
+    started running."""
     kind = "swan up --docker" if "--docker" in extra else "swan up"
     if kind in unanswered_starts:
         pytest.fail(
@@ -146,7 +158,7 @@ def start_swan(
             f"its error:\n{unanswered_starts[kind]}",
             pytrace=False,
         )
-    port = free_port()
+    port = port or free_port()
     data = workdir / "swan-data"
     log = workdir / "swan-up.log"
     with open(log, "wb") as out:
