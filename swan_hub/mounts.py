@@ -462,8 +462,9 @@ class StorageMounts:
         return {"point": self.point, "pids": {m.point: m.pid for m in self._mounts()}}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], *, url: str, work_dir: str) -> StorageMounts:
-        mounts = cls(url=url, point=state["point"], work_dir=work_dir)
+    def from_state(cls, state: dict[str, Any], **options: Any) -> StorageMounts:
+        """The mounts ``state()`` described, with the constructor's other ``options``."""
+        mounts = cls(point=state["point"], **options)
         for point, pid in state.get("pids", {}).items():
             found = RcloneMount(point, int(pid))
             if point == mounts.point:
@@ -737,6 +738,16 @@ class StorageMountMixin(_MixinBase):
         """Where the user's space is mounted (in the runtime area)."""
         return os.path.join(self.mount_area(), "files")
 
+    def _mount_options(self) -> dict[str, Any]:
+        """StorageMounts' options for this server, but the mount point."""
+        return {
+            "url": self.webdav_url(),
+            "work_dir": self.mount_work_dir(),
+            "owner": self.storage_owner(),
+            "shared": self.mount_for_container(),
+            "read_cache": self.mount_read_cache,
+        }
+
     def mounted_root(self) -> str:
         """The mount point while the space is mounted, else ""."""
         return self._mounts.point if self._mounts is not None else ""
@@ -757,14 +768,7 @@ class StorageMountMixin(_MixinBase):
                 )
             return
         self.report_progress(30, "Mounting your files for kernels and terminals")
-        mounts = StorageMounts(
-            url=self.webdav_url(),
-            point=self.mount_point(),
-            work_dir=self.mount_work_dir(),
-            owner=self.storage_owner(),
-            shared=self.mount_for_container(),
-            read_cache=self.mount_read_cache,
-        )
+        mounts = StorageMounts(point=self.mount_point(), **self._mount_options())
         credentials = getattr(self, "_credentials", None)
         try:
             # Only the hub's user may pass: the mounts of a container's user let others in
@@ -861,9 +865,9 @@ class StorageMountMixin(_MixinBase):
         super().load_state(state)
         found = state.get("swan_mounts")
         if found and self._mounts is None:
-            self._mounts = StorageMounts.from_state(
-                found, url=self.webdav_url(), work_dir=self.mount_work_dir()
-            )
+            # with the same options as at the start: an edit share stacked after a restart
+            # must be the container user's too
+            self._mounts = StorageMounts.from_state(found, **self._mount_options())
 
 
 def _print_token(credentials_path: str) -> int:

@@ -162,6 +162,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     gate.folder("carol")
     config = Config()
     config.SwanSpawnerMixin.webdav_url_template = f"{gate.url}{{username}}/"
+    config.SwanLocalSpawner.mount_read_cache = True
     before = make_spawner("carol", config=config)
     before._credentials = write_credentials(Path(before.credentials_path), "token-1")
     asyncio.run(before.mount_storage_for_code())
@@ -175,6 +176,8 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
 
     after = make_spawner("carol", config=config)
     after.load_state(state)
+    # the restored mounts have the spawner's options, for the edit shares stacked from now on
+    assert after._mounts.read_cache is True and after._mounts.owner is None
     assert asyncio.run(after.poll()) is not None
     assert mounted_at_or_below(point) == []
     assert after.get_env()["SWAN_FILES_MOUNTED"] == "0"  # nothing mounted any more
