@@ -129,6 +129,7 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
     c.SwanSpawnerMixin.versions_template = data.template(data.versions)
     c.SwanSpawnerMixin.credentials_template = data.template(data.credentials)
     c.SwanLocalSpawner.jupyter_dir_template = data.template(data.runtime)
+    c.SwanDockerSpawner.runtime_template = data.template(data.runtime)
 
     # The badge and the link generator page of "Open in SWAN" (/services/swan-links/).
     c.JupyterHub.services.append({**links_service(free_port()), "timeout": SERVICE_START_TIMEOUT})

@@ -2,8 +2,9 @@
 bind-mounted as its home.
 
 This module owns what differs in a container: where the space, the versions area and the
-credentials appear inside it, the container's uid, host networking, and the image and limits of
-the spawn form's choice. It must not pull images nor use Docker's bridge network.
+credentials appear inside it, the container's uid, host networking, the bind of the host's
+storage mount (swan_hub.mounts) into it, and the image and limits of the spawn form's choice. It
+must not pull images nor use Docker's bridge network, nor give a container FUSE or capabilities.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import docker.errors
 from docker.types import DeviceRequest
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import random_port
-from traitlets import default
+from traitlets import Unicode, default
 
 from swan_hub.form import Choice
+from swan_hub.mounts import StorageMountMixin
 from swan_hub.spawner import SwanContainerMixin
 
 
@@ -28,7 +30,7 @@ class GpuNotAvailable(RuntimeError):
     """A GPU was chosen in the form, and the Docker engine has no GPU runtime to give one."""
 
 
-class SwanDockerSpawner(SwanContainerMixin, DockerSpawner):
+class SwanDockerSpawner(SwanContainerMixin, StorageMountMixin, DockerSpawner):
     """Runs each user's server in a Docker container on this host.
 
     The container sees exactly one user's files: their storage space (``space_template`` on
@@ -41,7 +43,24 @@ class SwanDockerSpawner(SwanContainerMixin, DockerSpawner):
     start (no bridge, no port publishing). They run as ``container_uid``:``container_gid``,
     which owns the directories the spawner creates. Images are never pulled: a missing image
     is a clear spawn error. A container is removed when its server stops or fails to start.
+
+    With a WebDAV storage, the hub mounts the user's space on the host as for a local server
+    (StorageMountMixin, in ``runtime_template``) and binds that mount, instead of the space's
+    folder, at the space's path in the container, with ``rslave`` propagation: the shares the
+    hub stacks over it later (edit shares accepted while the server runs) appear inside too.
     """
+
+    runtime_template = Unicode(
+        "swan-data/runtime/{username}",
+        config=True,
+        help="""
+        Host path of a per-user private folder (mode 0700, the hub's user's) that holds, with
+        a WebDAV storage, the mount of the user's space that is bound into the container
+        (``files/``) and rclone's config, write cache and log (``rclone/``). None of it but
+        the mount is seen by the container. ``{username}`` is replaced as in
+        ``space_template``.
+        """,
+    )
 
     @default("image")
     def _image_default(self) -> str:
@@ -70,12 +89,28 @@ class SwanDockerSpawner(SwanContainerMixin, DockerSpawner):
 
     # --- where things are inside the container -------------------------------------------
 
+    def mount_area(self) -> str:
+        return self._format_path(self.runtime_template)
+
+    def mount_for_container(self) -> bool:
+        return True
+
     @property
     def volume_binds(self) -> dict[str, dict[str, str]]:
         # The SWAN mounts are absolute paths already; they bypass format_volume_name, which
         # would read braces in a host path as a template.
         binds = dict(super().volume_binds)
-        binds[self.space_path] = {"bind": self.server_space_path(), "mode": "rw"}
+        mounted = self.mounted_root()
+        if mounted:
+            # The storage as the hub mounted it; rslave: what is mounted under it on the host
+            # later (a share's writable mount) or unmounted (a revoked one) follows inside.
+            binds[mounted] = {
+                "bind": self.server_space_path(),
+                "mode": "rw",
+                "propagation": "rslave",
+            }
+        else:
+            binds[self.space_path] = {"bind": self.server_space_path(), "mode": "rw"}
         binds[self.versions_path] = {"bind": self.server_versions_path(), "mode": "rw"}
         if self._credentials:
             binds[self.credentials_dir] = {"bind": self.container_credentials_dir, "mode": "ro"}

@@ -6,6 +6,7 @@ first server) belongs to the container's user, so that her kernels can change it
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -89,15 +90,27 @@ def test_what_the_drive_writes_belongs_to_the_container_user_who_can_change_it(h
     assert (space / "old" / "notes.txt").read_bytes() == b"n"
     assert set(owners(space).values()) == {CONTAINER_UID}, owners(space)
 
-    # a kernel in the container (the container's user, in the space) changes them on disk
+    # a kernel in the container (the container's user, in its working folder: the space as
+    # the hub mounted it) changes them; the drive has the changes once rclone uploaded them
     done = docker(
         "exec",
         container,
         "sh",
         "-c",
+        # (what the drive made seconds ago is listed within the mount's listing time)
+        "for i in $(seq 100); do [ -d copied/later ] && break; sleep 0.1; done; "
         "echo 43 >> synced/later/result.txt && touch copied/later/new.txt && rm synced/data.csv",
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert (space / "synced" / "later" / "result.txt").read_text() == "4243\n"
-    assert (space / "copied" / "later" / "new.txt").exists()
+    result = space / "synced" / "later" / "result.txt"
+    new, removed = space / "copied" / "later" / "new.txt", space / "synced" / "data.csv"
+
+    def arrived() -> bool:
+        return result.read_text() == "4243\n" and new.exists() and not removed.exists()
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not arrived():
+        time.sleep(0.2)
+    assert result.read_text() == "4243\n"
+    assert new.exists() and not removed.exists()

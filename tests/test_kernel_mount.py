@@ -134,6 +134,10 @@ def execute(swan, user: str, kernel: str, code: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def week1(swan) -> str:
+    return share_week1(swan)
+
+
+def share_week1(swan) -> str:
     """alice shares week1/ (exercise.ipynb, events.csv) view-only with bob, who accepts; the
     share's place in bob's space."""
     assert contents(swan, "alice", "PUT", "week1", json={"type": "directory"}).status_code == 201
@@ -300,6 +304,52 @@ def test_a_revoked_share_is_gone_for_code_within_seconds(swan):
     assert mounted_at_or_below(folder) == []
 
 
+def test_a_file_another_device_replaces_while_a_kernel_reads_it_is_read_whole_then_new(swan):
+    old, new = "old,1\n" * 5000, "new,22\n" * 6000
+    put_text(swan, "bob", "readings.csv", old)
+    path = os.path.join(mount_point(swan, "bob"), "readings.csv")
+    wait_for("readings.csv in bob's mount", lambda: os.path.isfile(path))
+    kernel = start_kernel(swan, "bob", "reader.ipynb")
+    out, error = execute(swan, "bob", kernel, "f = open('readings.csv')\nhead = f.read(6)")
+    assert not error
+    assert Drive(swan).dav("bob", "PUT", "readings.csv", content=new.encode()).status_code == 204
+    # the open file goes on being the version it was opened as, whole
+    out, error = execute(swan, "bob", kernel, "print(len(head + f.read()))\nf.close()")
+    assert (out, error) == (f"{len(old)}\n", "")
+    # and a new open sees the other device's version within the listing cache time
+    fresh = "import time\nfor _ in range(60):\n    if open('readings.csv').read() == {new!r}:\n"
+    fresh += "        print('new')\n        break\n    time.sleep(0.5)\n"
+    assert execute(swan, "bob", kernel, fresh.format(new=new)) == ("new\n", "")
+
+
+def test_a_kernel_write_over_another_devices_change_keeps_that_change_as_a_version(swan):
+    put_text(swan, "bob", "notes.txt", "first\n")
+    path = os.path.join(mount_point(swan, "bob"), "notes.txt")
+    wait_for("notes.txt in bob's mount", lambda: os.path.isfile(path))
+    kernel = start_kernel(swan, "bob", "writer.ipynb")
+    out, error = execute(swan, "bob", kernel, "f = open('notes.txt', 'r+')\nprint(f.read())")
+    assert (out, error) == ("first\n\n", "")
+    drive = Drive(swan)
+    laptop = b"from the laptop, longer\n"
+    assert drive.dav("bob", "PUT", "notes.txt", content=laptop).status_code == 204
+    code = "f.seek(0)\nf.write('from the kernel\\n')\nf.truncate()\nf.close()"
+    assert execute(swan, "bob", kernel, code) == ("", "")
+    # the kernel's upload replaces the file (last writer wins) ...
+    wait_for(
+        "the kernel's upload",
+        lambda: drive.dav("bob", "GET", "notes.txt").text.startswith("from the kernel"),
+    )
+    # ... and the laptop's change is one of the file's versions, which the owner restores
+    versions = swan_api(swan, "bob", "GET", "versions?path=notes.txt").json()["versions"]
+    kept = [v for v in versions if v["size"] == len(laptop)]
+    assert kept, versions
+    r = swan_api(
+        swan, "bob", "POST", "versions/restore", json={"path": "notes.txt", "id": kept[0]["id"]}
+    )
+    assert r.status_code == 200, r.text
+    assert drive.dav("bob", "GET", "notes.txt").content == laptop
+
+
 def stop_server(swan, user: str) -> None:
     headers = {"Authorization": f"token {swan.tokens[user]}"}
     r = httpx.delete(f"{swan.url}/hub/api/users/{user}/server", headers=headers, timeout=60)
@@ -329,7 +379,9 @@ def server_pid(swan, user: str) -> int:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if f"JUPYTERHUB_USER={user}".encode() in environ:
+        # this run's server of the user, not another swan up's on the same machine
+        mine = any(v.startswith(b"SWAN_SPACE=" + bytes(swan.data)) for v in environ)
+        if f"JUPYTERHUB_USER={user}".encode() in environ and mine:
             return pid
     pytest.fail(f"no server process of {user}")
 

@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,11 +26,14 @@ import test_spawner
 from harness.dav_servers import WsgiDavServer
 from traitlets.config import Config
 
+from swan_hub.mounts import TREE as REMOTE_TREE
 from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below
 
 pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {missing_parts()}")
 
 BOUND = 30.0
+#: a container's user, not the hub's
+CONTAINER_UID = 1000
 #: the WebDAV server that lets through only `Authorization: Bearer <gate.token>`
 gate = test_credentials_hub.gate
 #: SwanLocalSpawners of a real JupyterHub user (in-memory database)
@@ -56,21 +61,36 @@ def eventually(what: str, check):
     pytest.fail(f"not within {BOUND:g}s: {what}")
 
 
-@pytest.fixture
-def mounted(gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
-    """The gate's folder ``alice`` mounted with a bearer token from a credentials file:
-    (mounts, the folder on the server's disk, the credentials file)."""
+def mount_folder_of(
+    gate, tmp_path: Path, name: str, files: dict[str, str], runtime: str = "runtime", **options
+) -> tuple[StorageMounts, Path, Path]:
+    """A new folder ``name`` of the gate holding ``files``, mounted (StorageMounts with
+    ``options``) with a bearer token from a credentials file: (mounts, the folder on the
+    server's disk, the credentials file)."""
     gate.token = "token-1"
-    local, url = gate.folder(f"alice-{uuid.uuid4().hex[:8]}")
-    (local / "data.csv").write_text("a,b\n1,2\n")
+    local, url = gate.folder(f"{name}-{uuid.uuid4().hex[:8]}")
+    for path, text in files.items():
+        (local / path).parent.mkdir(parents=True, exist_ok=True)
+        (local / path).write_text(text)
     credentials_file = tmp_path / "credentials" / "storage.json"
     credentials = write_credentials(credentials_file, "token-1")
     mounts = StorageMounts(
         url=url,
-        point=str(tmp_path / "runtime" / "files"),
-        work_dir=str(tmp_path / "runtime" / "rclone"),
+        point=str(tmp_path / runtime / "files"),
+        work_dir=str(tmp_path / runtime / "rclone"),
+        **options,
     )
     mounts.start(credentials, str(credentials_file), timeout=BOUND)
+    return mounts, local, credentials_file
+
+
+@pytest.fixture
+def mounted(gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
+    """The gate's folder ``alice`` mounted with a bearer token from a credentials file:
+    (mounts, the folder on the server's disk, the credentials file)."""
+    mounts, local, credentials_file = mount_folder_of(
+        gate, tmp_path, "alice", {"data.csv": "a,b\n1,2\n"}
+    )
     try:
         yield mounts, local, credentials_file
     finally:
@@ -142,6 +162,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     gate.folder("carol")
     config = Config()
     config.SwanSpawnerMixin.webdav_url_template = f"{gate.url}{{username}}/"
+    config.SwanLocalSpawner.mount_read_cache = True
     before = make_spawner("carol", config=config)
     before._credentials = write_credentials(Path(before.credentials_path), "token-1")
     asyncio.run(before.mount_storage_for_code())
@@ -155,6 +176,8 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
 
     after = make_spawner("carol", config=config)
     after.load_state(state)
+    # the restored mounts have the spawner's options, for the edit shares stacked from now on
+    assert after._mounts.read_cache is True and after._mounts.owner is None
     assert asyncio.run(after.poll()) is not None
     assert mounted_at_or_below(point) == []
     assert after.get_env()["SWAN_FILES_MOUNTED"] == "0"  # nothing mounted any more
@@ -239,3 +262,81 @@ def test_a_server_whose_files_are_not_mounted_is_told_so_and_one_without_webdav_
     config.SwanLocalSpawner.mount_storage = False
     assert make_spawner("erin", config=config).get_env()["SWAN_FILES_MOUNTED"] == "0"
     assert "SWAN_FILES_MOUNTED" not in make_spawner("frank").get_env()  # a POSIX space is root
+
+
+def as_user(uid: int, command: str) -> subprocess.CompletedProcess:
+    """``command`` (sh) run as ``uid`` with no other group, as code in a container runs."""
+    return subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+        check=False,
+    )
+
+
+@contextlib.contextmanager
+def bound_as_docker_binds(point: str) -> Iterator[str]:
+    """A recursive bind of ``point`` with rslave propagation, as Docker makes the container's
+    (``-v point:/somewhere:rslave``), in a folder every user may pass through."""
+    holder = Path(tempfile.mkdtemp(prefix="swan-view-"))
+    holder.chmod(0o711)
+    view = holder / "home"
+    view.mkdir()
+    subprocess.run(["mount", "--rbind", point, str(view)], check=True)
+    subprocess.run(["mount", "--make-rslave", str(view)], check=True)
+    try:
+        yield str(view)
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(view)], check=False)
+        shutil.rmtree(holder, ignore_errors=True)
+
+
+def test_a_mount_for_a_containers_user_lets_only_that_user_in_and_reaches_its_binds(gate, tmp_path):
+    files = {"data.csv": "a,b\n", "Shared/lab/notes.txt": "teacher\n"}
+    owner = (CONTAINER_UID, CONTAINER_UID)
+    mounts, local, _ = mount_folder_of(gate, tmp_path, "erin", files, owner=owner, shared=True)
+    try:
+        assert "--allow-other" in Path(f"/proc/{mounts.root.pid}/cmdline").read_text()
+        with bound_as_docker_binds(mounts.point) as view:
+            assert os.stat(view).st_uid == CONTAINER_UID
+            assert stat.S_IMODE(os.stat(view).st_mode) == 0o700
+            wrote = as_user(CONTAINER_UID, f"cat {view}/data.csv && echo 42 > {view}/out.csv")
+            assert wrote.returncode == 0 and wrote.stdout == "a,b\n", wrote.stderr
+            eventually("out.csv on the server", lambda: (local / "out.csv").read_text() == "42\n")
+            refused = as_user(CONTAINER_UID, f"echo x > {view}/Shared/lab/notes.txt")
+            assert "Read-only file system" in refused.stderr
+            stranger = as_user(65534, f"ls {view}")  # another user of the host
+            assert "Permission denied" in stranger.stderr
+            # an edit share stacked on the host later reaches the bind, and leaves it again
+            eventually("Shared/lab listed", lambda: os.path.isdir(f"{mounts.shared_point}/lab"))
+            mounts.match_writable({"lab"}, timeout=BOUND)
+            assert f"{view}/Shared/lab" in mounted_at_or_below(view)
+            wrote = as_user(CONTAINER_UID, f"echo student >> {view}/Shared/lab/notes.txt")
+            assert wrote.returncode == 0, wrote.stderr
+            notes = local / "Shared" / "lab" / "notes.txt"
+            eventually("the note at the owner", lambda: "student" in notes.read_text())
+            assert notes.read_text() == "teacher\nstudent\n"
+            mounts.match_writable(set(), timeout=BOUND)
+            assert f"{view}/Shared/lab" not in mounted_at_or_below(view)
+    finally:
+        mounts.stop(upload_wait=BOUND)
+    assert mounted_at_or_below(mounts.point) == []
+
+
+def test_with_the_read_cache_what_code_reads_is_kept_in_the_mounts_cache(gate, tmp_path):
+    for read_cache in (False, True):
+        mounts, _, _ = mount_folder_of(
+            gate,
+            tmp_path,
+            "fay",
+            {"data.csv": "a,b\n" * 1000},
+            runtime=f"runtime-{read_cache}",
+            read_cache=read_cache,
+        )
+        try:
+            assert Path(mounts.point, "data.csv").read_text() == "a,b\n" * 1000
+            kept = Path(mounts.work_dir, "cache", "vfs", REMOTE_TREE, "data.csv")
+            assert kept.is_file() is read_cache
+        finally:
+            mounts.stop(upload_wait=0)
