@@ -15,6 +15,7 @@ from .open_in.handlers import setup_open_in
 from .sharing.handlers import setup_share_handlers
 from .sharing.ocs import OCSShareBackend
 from .storage_api import storage_handlers
+from .upload import setup_upload
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -36,6 +37,7 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
     if isinstance(server_app.contents_manager, SwanContentsManager):
         web_app = server_app.web_app
         web_app.add_handlers(".*$", storage_handlers(web_app.settings["base_url"]))
+        setup_upload(server_app)
     server_app.log.info("swan_share_ext %s: /swan/api/ is enabled", __version__)
 
 

@@ -73,6 +73,23 @@ def check_model_shape(model: Any) -> None:
         raise web.HTTPError(400, "A file's 'content' must be a string (text or base64).")
 
 
+def save_condition(headers: Any) -> tuple[str | None, bool]:
+    """What the headers of a save make it conditional on: the etag of `If-Match` (exactly one,
+    as a model gives it), and whether `If-None-Match: *` asks to create only; 400 for any other
+    spelling."""
+    if_match = headers.get("If-Match")
+    if if_match is not None:
+        if_match = if_match.strip()
+        if not if_match or if_match == "*" or "," in if_match:
+            raise web.HTTPError(400, "If-Match must hold exactly one etag, as a model gives it")
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise web.HTTPError(
+            400, "If-None-Match on a save must be *: save only if no such file exists"
+        )
+    return if_match, if_none_match is not None
+
+
 class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
     """/api/contents as jupyter_server serves it, plus conditional saves.
 
@@ -97,20 +114,12 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
             check_model_shape(model)
         if self.request.method != "PUT" or not isinstance(model, dict):
             return model
-        if_match = self.request.headers.get("If-Match")
+        if_match, create_only = save_condition(self.request.headers)
         if if_match is not None:
-            if_match = if_match.strip()
-            if not if_match or if_match == "*" or "," in if_match:
-                raise web.HTTPError(400, "If-Match must hold exactly one etag, as a model gives it")
             if model.get("etag") not in (None, if_match):
                 raise web.HTTPError(400, "If-Match and the model's etag name different versions")
             model["etag"] = if_match
-        if_none_match = self.request.headers.get("If-None-Match")
-        if if_none_match is not None:
-            if if_none_match.strip() != "*":
-                raise web.HTTPError(
-                    400, "If-None-Match on a save must be *: save only if no such file exists"
-                )
+        if create_only:
             model["if_none_match"] = "*"
         return model
 

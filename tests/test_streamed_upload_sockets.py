@@ -1,0 +1,217 @@
+"""Streamed uploads (PUT /swan/api/upload/<path>) from hostile and broken clients, spoken with
+raw sockets to a real jupyter-server in its own process, on a folder and on WsgiDAV: a body cut
+off or shorter than announced leaves the old file and no temp file; a refusal (no length, too
+large, a stale version, no credentials, a second upload of the same file) is answered before
+any of the body is sent."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from harness.dav_servers import WsgiDavServer
+from harness.jupyter_process import TOKEN, JupyterProcess
+
+from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.uploads import PART_SIZE
+
+SWAN = "swan_contents.SwanContentsManager"
+OLD = b"the good old content\n" * 500
+MAX_SIZE = 64 * 1024 * 1024
+
+
+class Space:
+    """A server and the folder where its storage keeps the user's files (and, on WebDAV, the
+    local folder where its uploads gather)."""
+
+    def __init__(self, server: JupyterProcess, folder: Path, spool: Path | None):
+        self.server = server
+        self.folder = folder
+        self.spool = spool
+
+    def url(self, path: str) -> str:
+        return f"{self.server.url}/swan/api/upload/{quote(path)}"
+
+    def leftovers(self) -> list[str]:
+        """Temp files in the space and spools on the server's disk."""
+        left = [p.name for p in self.folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
+        if self.spool is not None and self.spool.exists():
+            left += [p.name for p in self.spool.iterdir()]
+        return left
+
+
+@contextmanager
+def posix_space(tmp_path: Path) -> Iterator[Space]:
+    folder = tmp_path / "space"
+    folder.mkdir()
+    options = [f"--SwanUpload.max_size={MAX_SIZE}"]
+    with JupyterProcess(folder, tmp_path / "state", SWAN, options) as server:
+        yield Space(server, folder, None)
+
+
+@contextmanager
+def wsgidav_space(tmp_path: Path) -> Iterator[Space]:
+    root = tmp_path / "dav"
+    root.mkdir()
+    dav = WsgiDavServer(root)
+    dav.start()
+    (tmp_path / "cwd").mkdir()
+    spool = tmp_path / "spool"
+    options = [
+        f"--SwanUpload.max_size={MAX_SIZE}",
+        "--SwanContentsManager.storage_class=swan_contents.storage.WebDAVStorage",
+        f"--WebDAVStorage.url={dav.url}",
+        f"--WebDAVStorage.username={dav.username}",
+        "--WebDAVStorage.password_env=DAV_PASSWORD",
+        f"--WebDAVStorage.spool_dir={spool}",
+    ]
+    env = {"DAV_PASSWORD": dav.password}
+    try:
+        with JupyterProcess(tmp_path / "cwd", tmp_path / "state", SWAN, options, env=env) as server:
+            yield Space(server, root, spool)
+    finally:
+        dav.stop()
+
+
+@pytest.fixture(params=["posix", "wsgidav"])
+def space(request, tmp_path) -> Iterator[Space]:
+    with {"posix": posix_space, "wsgidav": wsgidav_space}[request.param](tmp_path) as found:
+        yield found
+
+
+def head(space: Space, path: str, headers: dict[str, str], *, auth: bool = True) -> bytes:
+    """The request line and headers of a raw PUT to the upload route."""
+    lines = [
+        f"PUT /swan/api/upload/{quote(path)} HTTP/1.1",
+        f"Host: 127.0.0.1:{space.server.port}",
+        *([f"Authorization: token {TOKEN}"] if auth else []),
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def connect(space: Space) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", space.server.port), timeout=30)
+
+
+def answer_of(sock: socket.socket) -> tuple[int, bytes]:
+    """The status and everything the server sent until it closed or paused."""
+    data = b""
+    sock.settimeout(10)
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+            if b"\r\n\r\n" in data and data.endswith(b"}"):
+                break
+    except (TimeoutError, ConnectionResetError):
+        pass
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1") else 0
+    return status, data
+
+
+def put_old(space: Space, path: str) -> str:
+    r = httpx.put(space.url(path), content=OLD, headers=space.server.headers)
+    assert r.status_code in (200, 201), r.text
+    return r.json()["etag"]
+
+
+def wait_until_clean(space: Space, timeout: float = 15) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (left := space.leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def assert_untouched(space: Space, name: str) -> None:
+    assert wait_until_clean(space) == []
+    assert (space.folder / name).read_bytes() == OLD
+    r = httpx.get(f"{space.server.url}/api/contents/", headers=space.server.headers)
+    assert [m["name"] for m in r.json()["content"]] == [name]
+
+
+def test_a_client_that_hangs_up_after_several_parts_leaves_the_old_file(space):
+    put_old(space, "nb.ipynb")
+    announced = 5 * PART_SIZE
+    with connect(space) as sock:
+        sock.sendall(head(space, "nb.ipynb", {"Content-Length": str(announced)}))
+        sock.sendall(os.urandom(3 * PART_SIZE + 1000))
+        time.sleep(1)  # the server writes the parts it has
+    assert_untouched(space, "nb.ipynb")
+
+
+def test_a_body_shorter_than_announced_is_not_published(space):
+    put_old(space, "data.csv")
+    with connect(space) as sock:
+        sock.sendall(head(space, "data.csv", {"Content-Length": str(2 * PART_SIZE)}))
+        sock.sendall(os.urandom(PART_SIZE + 5))
+        sock.shutdown(socket.SHUT_WR)  # the body ends here
+        answer_of(sock)
+    assert_untouched(space, "data.csv")
+
+
+def test_an_upload_still_works_after_one_was_cut_off(space):
+    with connect(space) as sock:
+        sock.sendall(head(space, "again.bin", {"Content-Length": str(3 * PART_SIZE)}))
+        sock.sendall(os.urandom(2 * PART_SIZE))
+    data = os.urandom(2 * PART_SIZE + 3)
+    deadline = time.monotonic() + 15
+    while True:  # the server may still be dropping the first one: a 409 says so
+        r = httpx.put(space.url("again.bin"), content=data, headers=space.server.headers)
+        if r.status_code != 409 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 201, r.text
+    assert (space.folder / "again.bin").read_bytes() == data
+    assert wait_until_clean(space) == []
+
+
+def refused_before_the_body(space: Space, path: str, headers: dict, *, auth: bool = True) -> int:
+    """Send only the headers of an upload; the status the server answers without the body."""
+    with connect(space) as sock:
+        sock.sendall(head(space, path, headers, auth=auth))
+        status, _ = answer_of(sock)
+    return status
+
+
+def test_an_upload_without_a_length_is_a_411(space):
+    headers = {"Transfer-Encoding": "chunked"}
+    assert refused_before_the_body(space, "x.bin", headers) == 411
+    assert not (space.folder / "x.bin").exists()
+
+
+def test_an_upload_over_the_limit_is_a_413_before_its_body(space):
+    headers = {"Content-Length": str(MAX_SIZE + 1)}
+    assert refused_before_the_body(space, "huge.bin", headers) == 413
+    assert not (space.folder / "huge.bin").exists()
+
+
+def test_a_stale_version_is_a_409_before_the_body(space):
+    put_old(space, "nb.ipynb")
+    headers = {"Content-Length": str(PART_SIZE), "If-Match": '"not-the-stored-one"'}
+    assert refused_before_the_body(space, "nb.ipynb", headers) == 409
+    assert_untouched(space, "nb.ipynb")
+
+
+def test_an_upload_without_credentials_is_a_403_before_its_body(space):
+    headers = {"Content-Length": str(PART_SIZE)}
+    assert refused_before_the_body(space, "x.bin", headers, auth=False) == 403
+    assert not (space.folder / "x.bin").exists()
+
+
+def test_a_second_upload_of_a_file_being_uploaded_is_a_409(space):
+    put_old(space, "shared.bin")
+    with connect(space) as first:
+        first.sendall(head(space, "shared.bin", {"Content-Length": str(3 * PART_SIZE)}))
+        first.sendall(os.urandom(PART_SIZE + 7))
+        time.sleep(0.5)
+        r = httpx.put(space.url("shared.bin"), content=b"second", headers=space.server.headers)
+        assert r.status_code == 409
+        assert "being uploaded" in r.json()["message"]
+    assert_untouched(space, "shared.bin")
