@@ -110,9 +110,7 @@ def test_an_upload_over_a_file_asks_first_and_replaces_it(lab, page, tmp_path):
     assert requests.puts == ["swan/api/upload/data.csv"]
 
 
-def test_an_upload_whose_file_changed_after_the_question_is_refused_and_shown(
-    lab, page, tmp_path
-):
+def test_an_upload_whose_file_changed_after_the_question_is_refused_and_shown(lab, page, tmp_path):
     (lab.root / "notes.txt").write_bytes(b"v1\n")
     source = tmp_path / "notes.txt"
     source.write_bytes(b"mine\n")
