@@ -6,8 +6,11 @@ any of the body is sent."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,23 +27,28 @@ from swan_contents.uploads import PART_SIZE
 
 SWAN = "swan_contents.SwanContentsManager"
 OLD = b"the good old content\n" * 500
-MAX_SIZE = 64 * 1024 * 1024
+MIB = 1024 * 1024
+MAX_SIZE = 64 * MIB
 
 
 class Space:
-    """A server and the folder where its storage keeps the user's files (and, on WebDAV, the
-    local folder where its uploads gather)."""
+    """A server and the folder where its storage keeps the files of one test (`prefix` in the
+    user's space), and, on WebDAV, the local folder where the server's uploads gather."""
 
-    def __init__(self, server: JupyterProcess, folder: Path, spool: Path | None):
+    def __init__(self, server: JupyterProcess, folder: Path, spool: Path | None, prefix: str = ""):
         self.server = server
         self.folder = folder
         self.spool = spool
+        self.prefix = prefix
 
-    def url(self, path: str) -> str:
-        return f"{self.server.url}/swan/api/upload/{quote(path)}"
+    def path(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def url(self, name: str) -> str:
+        return f"{self.server.url}/swan/api/upload/{quote(self.path(name))}"
 
     def leftovers(self) -> list[str]:
-        """Temp files in the space and spools on the server's disk."""
+        """Temp files in the folder and spools on the server's disk."""
         left = [p.name for p in self.folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
         if self.spool is not None and self.spool.exists():
             left += [p.name for p in self.spool.iterdir()]
@@ -48,16 +56,16 @@ class Space:
 
 
 @contextmanager
-def posix_space(tmp_path: Path) -> Iterator[Space]:
+def posix_server(tmp_path: Path) -> Iterator[tuple[JupyterProcess, Path, Path | None]]:
     folder = tmp_path / "space"
     folder.mkdir()
     options = [f"--SwanUpload.max_size={MAX_SIZE}"]
     with JupyterProcess(folder, tmp_path / "state", SWAN, options) as server:
-        yield Space(server, folder, None)
+        yield server, folder, None
 
 
 @contextmanager
-def wsgidav_space(tmp_path: Path) -> Iterator[Space]:
+def wsgidav_server(tmp_path: Path) -> Iterator[tuple[JupyterProcess, Path, Path | None]]:
     root = tmp_path / "dav"
     root.mkdir()
     dav = WsgiDavServer(root)
@@ -75,21 +83,35 @@ def wsgidav_space(tmp_path: Path) -> Iterator[Space]:
     env = {"DAV_PASSWORD": dav.password}
     try:
         with JupyterProcess(tmp_path / "cwd", tmp_path / "state", SWAN, options, env=env) as server:
-            yield Space(server, root, spool)
+            yield server, root, spool
     finally:
         dav.stop()
 
 
-@pytest.fixture(params=["posix", "wsgidav"])
-def space(request, tmp_path) -> Iterator[Space]:
-    with {"posix": posix_space, "wsgidav": wsgidav_space}[request.param](tmp_path) as found:
+@pytest.fixture(scope="module", params=["posix", "wsgidav"])
+def served(request, tmp_path_factory):
+    """One server per storage for the module: (server, the space's folder, the spool folder)."""
+    start = {"posix": posix_server, "wsgidav": wsgidav_server}[request.param]
+    with start(tmp_path_factory.mktemp(f"streamed-{request.param}")) as found:
         yield found
+
+
+_folders = itertools.count()
+
+
+@pytest.fixture
+def space(served) -> Space:
+    """A fresh folder of the shared server's space for one test."""
+    server, root, spool = served
+    prefix = f"t{next(_folders)}"
+    (root / prefix).mkdir()
+    return Space(server, root / prefix, spool, prefix)
 
 
 def head(space: Space, path: str, headers: dict[str, str], *, auth: bool = True) -> bytes:
     """The request line and headers of a raw PUT to the upload route."""
     lines = [
-        f"PUT /swan/api/upload/{quote(path)} HTTP/1.1",
+        f"PUT /swan/api/upload/{quote(space.path(path))} HTTP/1.1",
         f"Host: 127.0.0.1:{space.server.port}",
         *([f"Authorization: token {TOKEN}"] if auth else []),
         *(f"{k}: {v}" for k, v in headers.items()),
@@ -132,7 +154,7 @@ def wait_until_clean(space: Space, timeout: float = 15) -> list[str]:
 def assert_untouched(space: Space, name: str) -> None:
     assert wait_until_clean(space) == []
     assert (space.folder / name).read_bytes() == OLD
-    r = httpx.get(f"{space.server.url}/api/contents/", headers=space.server.headers)
+    r = httpx.get(f"{space.server.url}/api/contents/{space.prefix}", headers=space.server.headers)
     assert [m["name"] for m in r.json()["content"]] == [name]
 
 
@@ -215,3 +237,45 @@ def test_a_second_upload_of_a_file_being_uploaded_is_a_409(space):
         assert r.status_code == 409
         assert "being uploaded" in r.json()["message"]
     assert_untouched(space, "shared.bin")
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A real 6 MiB tmpfs, to fill the disk mid-upload; skipped where it cannot be mounted."""
+    point = tmp_path / "small"
+    point.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(point)]
+    r = subprocess.run(mount, capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+@pytest.mark.parametrize(
+    ("disk", "code", "said"),
+    [("full", 507, b"Not enough space"), ("read-only", 403, b"read-only")],
+)
+def test_a_disk_that_refuses_the_body_is_answered_at_once_and_keeps_the_old_file(
+    tmp_path, small_disk, disk, code, said
+):
+    (small_disk / "nb.ipynb").write_bytes(OLD)
+    if disk == "read-only":
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with JupyterProcess(small_disk, tmp_path / "state", SWAN) as server:
+        space = Space(server, small_disk, None)
+        announced = 10 * PART_SIZE
+        sent = 0
+        with connect(space) as sock:
+            sock.sendall(head(space, "nb.ipynb", {"Content-Length": str(announced)}))
+            with contextlib.suppress(OSError):  # the server stops reading once it answered
+                while sent < announced:
+                    sock.sendall(os.urandom(MIB))
+                    sent += MIB
+            status, answer = answer_of(sock)
+        assert status == code, answer
+        assert said in answer
+        assert sent < announced, "the answer came only after the whole body"
+        assert_untouched(space, "nb.ipynb")

@@ -16,11 +16,12 @@ pytestmark = needs_chromium
 MIB = 1024 * 1024
 
 
-@pytest.fixture
-def lab(tmp_path):
-    root = tmp_path / "space"
-    root.mkdir()
-    with running_lab(tmp_path, root) as found:
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One JupyterLab for the module; each test uploads files of its own."""
+    tmp_path = tmp_path_factory.mktemp("upload-lab")
+    (tmp_path / "space").mkdir()
+    with running_lab(tmp_path, tmp_path / "space") as found:
         yield found
 
 
