@@ -195,11 +195,25 @@ def test_an_upload_still_works_after_one_was_cut_off(space):
 
 
 def refused_before_the_body(space: Space, path: str, headers: dict, *, auth: bool = True) -> int:
-    """Send only the headers of an upload; the status the server answers without the body."""
+    """Send only the headers of an upload, asking to continue as curl does; the status the
+    server answers without the body (and without inviting it: no 100 Continue)."""
     with connect(space) as sock:
-        sock.sendall(head(space, path, headers, auth=auth))
-        status, _ = answer_of(sock)
+        sock.sendall(head(space, path, {**headers, "Expect": "100-continue"}, auth=auth))
+        status, answer = answer_of(sock)
+    assert b" 100 " not in answer.split(b"\r\n", 1)[0], answer
     return status
+
+
+def test_a_client_that_asks_to_continue_is_invited_to_send_the_body(space):
+    with connect(space) as sock:
+        headers = {"Content-Length": "5", "Expect": "100-continue"}
+        sock.sendall(head(space, "ok.txt", headers))
+        sock.settimeout(10)
+        assert sock.recv(100).startswith(b"HTTP/1.1 100")
+        sock.sendall(b"hello")
+        status, _ = answer_of(sock)
+    assert status == 201
+    assert (space.folder / "ok.txt").read_bytes() == b"hello"
 
 
 def test_an_upload_without_a_length_is_a_411(space):
