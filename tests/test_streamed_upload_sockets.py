@@ -293,3 +293,20 @@ def test_a_disk_that_refuses_the_body_is_answered_at_once_and_keeps_the_old_file
         assert said in answer
         assert sent < announced, "the answer came only after the whole body"
         assert_untouched(space, "nb.ipynb")
+
+
+def test_a_browser_session_needs_the_xsrf_token_as_for_any_change(space):
+    """Logged in by cookie (as in a browser, not with a token header), an upload without the
+    `_xsrf` token is a 403 before its body; with it, it goes through."""
+    with httpx.Client(base_url=space.server.url, follow_redirects=True, timeout=30) as browser:
+        browser.get(f"/api/contents/{space.prefix}", params={"token": TOKEN}).raise_for_status()
+        browser.get("/login")  # the page that sets the _xsrf cookie, as every page does
+        xsrf = browser.cookies.get("_xsrf")
+        assert xsrf and browser.cookies, "no session cookies"
+        path = f"/swan/api/upload/{quote(space.path('form.txt'))}"
+        refused = browser.put(path, content=b"forged")
+        assert refused.status_code == 403
+        assert not (space.folder / "form.txt").exists()
+        r = browser.put(path, content=b"mine", headers={"X-XSRFToken": xsrf})
+        assert r.status_code == 201, r.text
+    assert (space.folder / "form.txt").read_bytes() == b"mine"
