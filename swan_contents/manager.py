@@ -571,11 +571,7 @@ class SwanContentsManager(AsyncContentsManager):
         if not self.allow_hidden and self._hidden(path):
             raise HTTPError(400, f"Cannot create file or directory {path!r}")
         self._save_condition({"etag": if_match, "if_none_match": "*" if create_only else None})
-        if path in self._uploading:
-            raise HTTPError(
-                409,
-                f"/{path} is being uploaded by another request; try again when it has finished",
-            )
+        self._refuse_while_uploading(path)
         self._uploading.add(path)
         try:
             existed = await check_upload_target(self, path, if_match, create_only)
@@ -597,6 +593,15 @@ class SwanContentsManager(AsyncContentsManager):
 
     #: paths with a streamed upload under way
     _uploading: set[str]
+
+    def _refuse_while_uploading(self, path: str) -> None:
+        """A 409 for a write in parts to a path that a streamed upload is writing: both gather
+        their parts in the same place (the storage's spool of that path)."""
+        if path in self._uploading:
+            raise HTTPError(
+                409,
+                f"/{path} is being uploaded by another request; try again when it has finished",
+            )
 
     @staticmethod
     def _save_condition(model: dict[str, Any]) -> tuple[str | None, bool]:
@@ -779,6 +784,7 @@ class SwanContentsManager(AsyncContentsManager):
         keeps the earlier parts)."""
         if not isinstance(chunk, int) or isinstance(chunk, bool) or (chunk < 1 and chunk != -1):
             raise HTTPError(400, f"Invalid chunk number {chunk!r}: use 1, 2, … and -1 for the last")
+        self._refuse_while_uploading(path)
         if chunk == 1:
             self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:

@@ -250,6 +250,11 @@ def test_a_second_upload_of_a_file_being_uploaded_is_a_409(space):
         r = httpx.put(space.url("shared.bin"), content=b"second", headers=space.server.headers)
         assert r.status_code == 409
         assert "being uploaded" in r.json()["message"]
+        # nor may JupyterLab's upload in parts mix its parts in
+        part = {"type": "file", "format": "base64", "chunk": 1, "content": "eA=="}
+        url = f"{space.server.url}/api/contents/{space.path('shared.bin')}"
+        r = httpx.put(url, json=part, headers=space.server.headers)
+        assert r.status_code == 409
     assert_untouched(space, "shared.bin")
 
 
