@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import drive  # noqa: E402
+import federation  # noqa: E402
 import folders  # noqa: E402
 import hubload  # noqa: E402
 import layers  # noqa: E402
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "folders": folders.main,
     "uploads": uploads.main,
     "mount": mount.main,
+    "federation": federation.main,
 }
 
 

@@ -136,7 +136,13 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
     c.JupyterHub.authenticator_class = SwanDemoAuthenticator
     c.SwanDemoAuthenticator.credentials_file = os.path.join(data.hub, CREDENTIALS_FILE)
     drive_port = free_port()
-    add_drive_service(c, data, drive_port, public_url=_public_url(args) + DRIVE_PREFIX)
+    add_drive_service(
+        c,
+        data,
+        drive_port,
+        public_url=_public_url(args) + DRIVE_PREFIX,
+        ocm_peers=getattr(args, "ocm_peer", None) or [],
+    )
     # Public links of the drive (…/services/drive/s/TOKEN on this hub) open in SWAN: the
     # servers fetch them from the drive's loopback port, the one address trusted without the
     # open-in address checks, so loopback stays refused for every other link.
@@ -165,14 +171,25 @@ def _public_url(args: argparse.Namespace) -> str:
     return f"http://{host}:{args.port}/"
 
 
-def add_drive_service(c: Config, data: DataDir, port: int, *, public_url: str) -> None:
+def add_drive_service(
+    c: Config, data: DataDir, port: int, *, public_url: str, ocm_peers: Sequence[str] = ()
+) -> None:
     """Run the drive (``python -m swan_hub.drive``) as a hub-managed service at /services/drive/.
 
     Users' tokens may use it (``access:services!service=drive`` in the user role), and the
     service may read user and group names for share recipients and group shares.
-    ``public_url`` is where browsers reach it (for the URLs of public links).
+    ``public_url`` is where browsers reach it (for the URLs of public links). The proxy routes
+    the site's Open Cloud Mesh discovery (``/.well-known/ocm``, ``/ocm-provider``) to it, and
+    it trusts the providers ``ocm_peers`` (``HOST:PORT``, reached over http like this site, or
+    a full ``https://`` URL).
     """
     command = [sys.executable, "-m", "swan_hub.drive", f"--data-dir={data.root}"]
+    for peer in ocm_peers:
+        peer_url = peer if "://" in peer else f"http://{peer}"
+        command.append(f"--DriveService.ocm_trusted_providers={peer_url}")
+    c.Proxy.extra_routes = {
+        f"{path}/": f"http://127.0.0.1:{port}" for path in ("/.well-known/ocm", "/ocm-provider")
+    }
     c.JupyterHub.services.append(
         {
             "name": "drive",
@@ -217,6 +234,20 @@ def _user_list(text: str) -> list[str]:
         return [filesystem_safe_name(n) for n in names]
     except UnsafeUsernameError as e:
         raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def _peer(text: str) -> str:
+    """``--ocm-peer``: HOST:PORT (or an http(s) URL of a site's root)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text if "://" in text else f"http://{text}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT of another site")
+    return text
 
 
 def _port(text: str) -> int:
@@ -313,6 +344,15 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="spawn form config (YAML/JSON: environments, CPU, memory, GPU); "
         "with --docker the default offers the image swan-singleuser:latest",
+    )
+    up.add_argument(
+        "--ocm-peer",
+        action="append",
+        type=_peer,
+        metavar="HOST:PORT",
+        help="another site whose users may share with this one's and receive its users' "
+        "shares over Open Cloud Mesh (repeat for several; HOST:PORT is reached over http "
+        "like swan up itself, or give an https:// URL)",
     )
     up.add_argument("--debug", action="store_true", help="log at debug level")
     return parser

@@ -1,21 +1,18 @@
 """The SWAN server extension: REST API under /swan/api/ of the user's server.
 
 It registers handlers only; storage access goes through the server's contents manager.
+Lazy: importing a submodule (the URL policy and the fetcher of `open_in`, which the drive uses for
+its calls to other sites) must not load jupyter_server.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from swan_contents import SwanContentsManager
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .handlers import setup_handlers
-from .open_in.handlers import setup_open_in
-from .sharing.handlers import setup_share_handlers
-from .sharing.ocs import OCSShareBackend
-from .storage_api import storage_handlers
-from .upload import setup_upload
+
+if TYPE_CHECKING:
+    from .sharing.ocs import OCSShareBackend
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -28,6 +25,15 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 
 def _load_jupyter_server_extension(server_app: Any) -> None:
+    from swan_contents import SwanContentsManager
+
+    from .handlers import setup_handlers
+    from .open_in.handlers import setup_open_in
+    from .sharing.handlers import setup_share_handlers
+    from .sharing.ocs import OCSShareBackend
+    from .storage_api import storage_handlers
+    from .upload import setup_upload
+
     setup_handlers(server_app.web_app)
     setup_open_in(server_app)
     backend = OCSShareBackend(parent=server_app, log=server_app.log)
@@ -39,6 +45,15 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
         web_app.add_handlers(".*$", storage_handlers(web_app.settings["base_url"]))
         setup_upload(server_app)
     server_app.log.info("swan_share_ext %s: /swan/api/ is enabled", __version__)
+
+
+def __getattr__(name: str) -> Any:
+    # `swan_share_ext.OCSShareBackend` stays a class path for traitlets' import_item.
+    if name == "OCSShareBackend":
+        from .sharing.ocs import OCSShareBackend
+
+        return OCSShareBackend
+    raise AttributeError(f"module 'swan_share_ext' has no attribute {name!r}")
 
 
 __all__ = ["OCSShareBackend", "__version__"]

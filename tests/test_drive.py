@@ -725,3 +725,18 @@ def test_a_hub_outage_is_answered_with_503_not_as_a_wrong_password(tmp_path):
         assert "hub did not answer" in r.text
     finally:
         swan.kill_everything()
+
+
+def test_without_trusted_sites_federation_is_off_and_says_so(drive):
+    found = httpx.get(f"{drive.swan.url}/.well-known/ocm", timeout=30).json()
+    assert found["enabled"] is False and found["endPoint"] == f"{drive.base}/ocm"
+    r = httpx.post(f"{drive.base}/ocm/shares", json={"shareWith": "bob@x"}, timeout=30)
+    assert r.status_code == 501 and "trusts no other site" in r.json()["message"]
+    assert drive.dav("alice", "MKCOL", "federation-off").status_code == 201
+    form = {"path": "federation-off", "shareType": 6, "shareWith": "bob@other.example"}
+    r = drive.ocs("alice", "POST", "shares", data=form)
+    assert r.status_code == 403 and "Federated sharing is off" in r.text
+    assert (
+        drive.ocs("alice", "GET", "shares", params={"path": "federation-off"}).json()["ocs"]["data"]
+        == []
+    )

@@ -27,6 +27,7 @@ from . import ocs
 from .identity import Caller, HubIdentity
 from .responses import StartResponse, client_address, cookies_of, plain, redirect, set_cookie
 from .spaces import Spaces
+from .state import SHARE_FEDERATED
 
 log = logging.getLogger("swan_hub.drive")
 
@@ -202,6 +203,29 @@ class DriveAuth:
             return None
         token, _, password = decoded.partition(":")
         return self.open_link(token, password, client_address(environ))
+
+    def federated_share(self, environ: dict) -> Any:
+        """The share a user of another site reaches with its shared secret (Open Cloud Mesh):
+        ``Authorization: Bearer <secret>`` (OCM 1.1), or Basic auth with the secret as user
+        name and no password (the legacy form, Nextcloud's). A deleted or expired share, or
+        one its recipient declined, opens nothing."""
+        scheme, _, value = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        secret = ""
+        if scheme.lower() == "bearer":
+            secret = value.strip()
+        elif scheme.lower() == "basic":
+            try:
+                secret, _, password = base64.b64decode(value).decode("utf-8").partition(":")
+            except ValueError:
+                return None
+            if password:
+                return None
+        if not LINK_TOKEN.fullmatch(secret):
+            return None
+        share = self.spaces.state.share_by_token(secret, SHARE_FEDERATED)
+        if share is None or ocs.link_expired(share):
+            return None
+        return share
 
     def link_cookie(self, share: Any) -> str:
         """The value of the cookie that keeps a password link open in a browser: a MAC of the

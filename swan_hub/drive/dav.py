@@ -42,7 +42,7 @@ from .spaces import (
     remove_tree,
     split_segments,
 )
-from .state import Share
+from .state import SHARE_FEDERATED, Share
 from .tree import TreeSummary, is_hidden_entry
 
 OC = "{http://owncloud.org/ns}"
@@ -894,7 +894,9 @@ class PublicLinkProvider(DriveProvider):
             raise RefusedError(401)
         place = self.spaces.place_of_share(link)
         place.mount = False
-        if link.item_type == "file":
+        if link.item_type == "file" and link.share_type == SHARE_FEDERATED:
+            place.perms &= ~(PERM_CREATE | PERM_DELETE)
+        elif link.item_type == "file":
             place.perms &= PERM_READ
         return place
 

@@ -30,6 +30,7 @@ from .spaces import (
     Spaces,
 )
 from .state import (
+    SHARE_FEDERATED,
     SHARE_GROUP,
     SHARE_LINK,
     SHARE_USER,
@@ -238,8 +239,11 @@ class ShareAPI:
         groups: Callable[[], dict[str, list[str]]],
         public_url: Callable[[dict, str], str],
         public_links: bool = True,
+        federation: Any = None,
     ):
         self.spaces = spaces
+        #: the drive's `ocm.OCM`: shares with users of other sites (type 6) and from them
+        self.federation = federation
         self.state = spaces.state
         self.users = users
         self.groups = groups
@@ -303,6 +307,12 @@ class ShareAPI:
             "can_edit": not for_recipient,
             "can_delete": True,
         }
+        if share.share_type == SHARE_FEDERATED:
+            # the shared secret is the recipient's key: never shown, not even to the owner
+            data["token"] = None
+            data["state"] = self.state.share_state(share.id, share.share_with or "")
+            if data["state"] is None:
+                data["state"] = STATE_PENDING
         if share.share_type == SHARE_LINK:
             data["url"] = self.public_url(req.environ, share.token or "")
             # as ownCloud 10 says a link has a password, without giving its hash away
@@ -318,6 +328,8 @@ class ShareAPI:
     def handle(self, req: Request, rest: str) -> Any:
         """Dispatch ``rest`` (below ``apps/files_sharing/api/v1/``); returns OCS data."""
         parts = [p for p in rest.split("/") if p]
+        if parts[:1] == ["remote_shares"] and self.federation is not None:
+            return self.federation.remote_shares(req.user, req.method, parts[1:])
         if parts == ["shares"]:
             if req.method == "GET":
                 return self.list_shares(req)
@@ -476,8 +488,14 @@ class ShareAPI:
             password = req.arg("password")
             if password:
                 fields["password_hash"] = json.dumps(hash_password(password))
+        elif share_type == SHARE_FEDERATED and self.federation is not None:
+            perms = _parse_permissions(req.arg("permissions"), PERM_READ)
         else:
-            raise OCSError(400, "Unknown share type: use 0 (user), 1 (group) or 3 (public link)")
+            raise OCSError(
+                400,
+                "Unknown share type: use 0 (user), 1 (group), 3 (public link) "
+                "or 6 (a user of another site)",
+            )
         perms &= ~PERM_SHARE  # resharing is not offered
         if not is_dir:
             perms &= ~(PERM_CREATE | PERM_DELETE)
@@ -485,7 +503,11 @@ class ShareAPI:
         expire = req.arg("expireDate")
         if expire:
             fields["expiration"] = _parse_date(expire)
-        share = self.state.create_share(**fields)
+        if share_type == SHARE_FEDERATED:
+            share_with = req.arg("shareWith") or ""
+            share = self.federation.send_share(fields, share_with)
+        else:
+            share = self.state.create_share(**fields)
         return self.share_data(share, req)
 
     def update_share(self, req: Request, share_id: int) -> dict:
@@ -530,6 +552,9 @@ class ShareAPI:
             return []
         self._owned(req, share_id)
         self.state.delete_share(share_id)
+        if share is not None and share.share_type == SHARE_FEDERATED and self.federation:
+            # deleted first: the secret stops working at once, whatever the other site does
+            self.federation.unshared(share)
         return []
 
     def _received(self, req: Request, share_id: int) -> Share:
@@ -557,7 +582,8 @@ class ShareAPI:
         return []
 
     def sharees(self, req: Request) -> dict:
-        search = (req.arg("search") or "").strip().lower()
+        typed = (req.arg("search") or "").strip()
+        search = typed.lower()
         try:
             limit = max(1, min(200, int(req.arg("perPage") or 200)))
         except ValueError:
@@ -570,8 +596,13 @@ class ShareAPI:
 
         exact_users = [entry(u, SHARE_USER) for u in users if u.lower() == search]
         exact_groups = [entry(g, SHARE_GROUP) for g in groups if g.lower() == search]
+        remote = self.federation.sharee(typed) if self.federation is not None else None
         return {
-            "exact": {"users": exact_users, "groups": exact_groups, "remotes": []},
+            "exact": {
+                "users": exact_users,
+                "groups": exact_groups,
+                "remotes": [remote] if remote else [],
+            },
             "users": [entry(u, SHARE_USER) for u in users if u.lower() != search],
             "groups": [entry(g, SHARE_GROUP) for g in groups if g.lower() != search],
             "remotes": [],

@@ -18,6 +18,8 @@ from . import areas, ocs, search, web
 from .auth import WWW_AUTHENTICATE, DriveAuth, TooManyAttempts
 from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
 from .identity import HubIdentity, HubUnavailable
+from .mesh import DISCOVERY_PATHS, Mesh
+from .ocm import OCM, OCMRefused, read_json
 from .responses import StartResponse, answer, json_answer, plain
 from .spaces import Spaces
 
@@ -42,12 +44,27 @@ class DriveWSGI:
         self.spaces = spaces
         self.base_path = service.base_path.rstrip("/")
         self.auth = DriveAuth(identity, spaces, self.base_path, service.link_password_attempts)
+        mesh = Mesh(
+            service.ocm_trusted_providers,
+            public_url=service.public_url,
+            allowed_networks=service.ocm_allowed_networks,
+            timeout=service.ocm_timeout,
+        )
+        self.ocm = OCM(
+            spaces,
+            mesh,
+            users=identity.users,
+            base_path=self.base_path,
+            public_url=service.public_url,
+            provider_name=service.ocm_provider_name,
+        )
         self.shares = ocs.ShareAPI(
             spaces,
             users=identity.users,
             groups=identity.groups,
             public_url=self.public_url,
             public_links=service.public_links,
+            federation=self.ocm,
         )
         self.dav = WsgiDAVApp(self._dav_config())
         self.pages = web.Pages(
@@ -101,6 +118,9 @@ class DriveWSGI:
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
+        if path.rstrip("/") in DISCOVERY_PATHS:
+            # served at the site's root (`swan up` routes these two paths here)
+            return self._discovery(environ, start_response)
         if self.base_path:
             if path == self.base_path:
                 path = "/"
@@ -137,6 +157,10 @@ class DriveWSGI:
             return json_answer(start_response, 200, ocs.status_document())
         if path.startswith("/ocs/"):
             return self._ocs(path, environ, start_response)
+        if path in DISCOVERY_PATHS:
+            return self._discovery(environ, start_response)
+        if path in ("/ocm/shares", "/ocm/notifications"):
+            return self._ocm(path, environ, start_response)
         if path.startswith("/remote.php/"):
             return self._user_dav(environ, start_response)
         if path.startswith("/public.php/webdav"):
@@ -169,7 +193,7 @@ class DriveWSGI:
         return self._dav(environ, start_response)
 
     def _link_dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        link = self.auth.link_for_basic(environ)
+        link = self.auth.link_for_basic(environ) or self.auth.federated_share(environ)
         if link is None:
             return _unauthorized(start_response, "the link token and its password")
         environ[ENV_LINK] = link
@@ -180,6 +204,30 @@ class DriveWSGI:
         environ["PATH_INFO"] = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
         environ["SCRIPT_NAME"] = ""
         return self.dav(environ, start_response)
+
+    # -- Open Cloud Mesh --------------------------------------------------------------------------
+
+    def _discovery(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"].upper() not in ("GET", "HEAD"):
+            allow = [("Allow", "GET, HEAD")]
+            return json_answer(start_response, 405, {"message": "Use GET"}, allow)
+        return json_answer(start_response, 200, self.ocm.discovery(self.origin(environ)))
+
+    def _ocm(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        """``POST <endPoint>/shares`` and ``/notifications``: other sites, no hub user."""
+        if environ["REQUEST_METHOD"].upper() != "POST":
+            return json_answer(start_response, 405, {"message": "Use POST"}, [("Allow", "POST")])
+        try:
+            document = read_json(environ)
+            if path == "/ocm/shares":
+                return json_answer(start_response, 201, self.ocm.receive_share(document))
+            return json_answer(start_response, 201, self.ocm.receive_notification(document))
+        except OCMRefused as e:
+            return json_answer(start_response, e.status, e.document())
+        except HubUnavailable:
+            # the spec's 503, with its Error object: the sender may try again
+            message = "This site cannot check its users right now; nothing was stored."
+            return json_answer(start_response, 503, {"message": message}, [("Retry-After", "5")])
 
     # -- OCS --------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlparse
 
 from cheroot import wsgi
 from jupyterhub.services.auth import HubOAuth
-from traitlets import Bool, Enum, Integer, Unicode, default
+from traitlets import Bool, Enum, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from swan_hub.redaction import RedactingFilter, redact_handlers
@@ -244,6 +244,47 @@ class DriveService(Application):
         """,
     )
 
+    ocm_trusted_providers = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="""
+        The other sites this drive federates with over Open Cloud Mesh: each an exact
+        provider, ``host[:port]`` (reached over https) or ``http://host:port`` (a test setup),
+        e.g. ``["cernbox.cern.ch", "swan.example.org:8443"]``. Shares from users of these
+        sites are received (pending until the recipient accepts them); shares from any other
+        site are refused with 403 and nothing is stored. Users of this drive may share with
+        users of these sites only (OCS share type 6, ``user@provider``). Empty (the default):
+        federation is off, and the discovery document says so (``enabled: false``). Needs
+        ``public_url``, whose host is this site's own provider name.
+        """,
+    )
+
+    ocm_allowed_networks = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="""
+        Address ranges (CIDR) that calls to trusted providers named by host name may connect
+        to although they are not public (a mesh inside one institution). A provider named by
+        its IP address is reached at that address whatever this says. Calls follow the rules
+        of "Open in SWAN" otherwise: the exact host and port, every address the name resolves
+        to checked, no redirects, bounded time and size.
+        """,
+    )
+
+    ocm_timeout = Float(
+        10.0,
+        config=True,
+        help="Seconds a call to another site (discovery, a share, a notification) may take.",
+    )
+
+    ocm_provider_name = Unicode(
+        "SWAN",
+        config=True,
+        help="The friendly name of this site in its Open Cloud Mesh discovery document.",
+    )
+
     threads = Integer(16, config=True, help="Worker threads of the HTTP server (one per request).")
 
     access_log = Unicode(
@@ -266,6 +307,7 @@ class DriveService(Application):
         "open-in-url": "DriveService.open_in_url",
         "public-url": "DriveService.public_url",
         "quota-bytes": "DriveService.quota_bytes",
+        "ocm-peer": "DriveService.ocm_trusted_providers",
     }
     flags = {
         "auto-accept-shares": (

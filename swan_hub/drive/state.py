@@ -9,6 +9,7 @@ one writer.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -21,6 +22,8 @@ from typing import Any
 SHARE_USER = 0
 SHARE_GROUP = 1
 SHARE_LINK = 3
+#: a share with a user of another site, over Open Cloud Mesh (Nextcloud's "federated cloud share")
+SHARE_FEDERATED = 6
 
 STATE_ACCEPTED = 0
 STATE_PENDING = 1
@@ -125,8 +128,40 @@ def _trash_file_ids(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE trash ADD COLUMN file_id INTEGER")
 
 
+RECEIVED_SHARES = """
+CREATE TABLE received_shares (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    owner_display TEXT NOT NULL DEFAULT '',
+    sender_display TEXT NOT NULL DEFAULT '',
+    resource_type TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    webdav_uri TEXT NOT NULL,
+    shared_secret TEXT NOT NULL,
+    webdav_auth TEXT NOT NULL DEFAULT 'bearer',
+    expiration INTEGER,
+    state INTEGER NOT NULL,
+    mount_name TEXT,
+    created INTEGER NOT NULL,
+    UNIQUE (provider, provider_id, user)
+);
+CREATE INDEX received_shares_by_user ON received_shares (user, state)
+"""
+
+
+def _received_shares(db: sqlite3.Connection) -> None:
+    """Shares that users of other sites made with users of this one (Open Cloud Mesh)."""
+    for statement in _statements(RECEIVED_SHARES):
+        db.execute(statement)
+
+
 #: Step N takes a database from user_version N - 1 to N.
-MIGRATIONS: tuple[Migration, ...] = (_schema_1, _trash_file_ids)
+MIGRATIONS: tuple[Migration, ...] = (_schema_1, _trash_file_ids, _received_shares)
 
 
 def schema_version(db: sqlite3.Connection) -> int:
@@ -233,6 +268,33 @@ class Version:
     mtime: int
     size: int
     created: float
+
+
+@dataclass
+class ReceivedShare:
+    """A share another site's user made with a user of this site, as its OCM request said it;
+    ``permissions`` is the list of the spec's words (``read``, ``write``)."""
+
+    id: int
+    user: str
+    provider: str
+    provider_id: str
+    name: str
+    owner: str
+    sender: str
+    owner_display: str
+    sender_display: str
+    resource_type: str
+    permissions: list[str]
+    webdav_uri: str
+    shared_secret: str
+    #: how the secret goes with each WebDAV request: ``bearer`` (OCM 1.1) or ``basic`` (the
+    #: secret as user name, OCM 1.0 and Nextcloud)
+    webdav_auth: str
+    expiration: int | None
+    state: int
+    mount_name: str | None
+    created: int
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
@@ -482,13 +544,15 @@ class DriveState:
         )
         return self._share(row) if row else None
 
-    def share_by_token(self, token: str) -> Share | None:
+    def share_by_token(self, token: str, share_type: int = SHARE_LINK) -> Share | None:
+        """The share of ``share_type`` (a public link, or a federated share by its secret)
+        that ``token`` opens."""
         row = (
             self._db()
             .execute(
                 f"SELECT {self._SHARE_COLUMNS} FROM shares s "  # noqa: S608
                 "WHERE s.token = ? AND s.share_type = ?",
-                (token, SHARE_LINK),
+                (token, share_type),
             )
             .fetchone()
         )
@@ -545,6 +609,17 @@ class DriveState:
             shares.append(share)
         return shares
 
+    def share_state(self, share_id: int, user: str) -> int | None:
+        """``user``'s answer to the share (None: none recorded)."""
+        row = (
+            self._db()
+            .execute(
+                "SELECT state FROM share_state WHERE share_id = ? AND user = ?", (share_id, user)
+            )
+            .fetchone()
+        )
+        return None if row is None else int(row["state"])
+
     def set_share_state(self, share_id: int, user: str, state: int, mount_name: str | None) -> None:
         with self._write() as db:
             db.execute(
@@ -553,6 +628,71 @@ class DriveState:
                 "mount_name = excluded.mount_name",
                 (share_id, user, state, mount_name),
             )
+
+    # -- shares received from other sites (Open Cloud Mesh) --------------------------------------
+
+    def _received_share(self, row: sqlite3.Row) -> ReceivedShare:
+        data: dict[str, Any] = dict(row)
+        data["permissions"] = json.loads(data["permissions"])
+        return ReceivedShare(**data)
+
+    def receive_share(self, **fields: Any) -> ReceivedShare:
+        """Store a share another site sent (pending); the same share sent again (a retry)
+        replaces what it says and keeps the recipient's answer."""
+        fields["permissions"] = json.dumps(fields["permissions"])
+        fields.setdefault("created", int(time.time()))
+        fields.setdefault("state", STATE_PENDING)
+        columns = ", ".join(fields)
+        marks = ", ".join("?" * len(fields))
+        kept = {"id", "user", "provider", "provider_id", "state", "mount_name", "created"}
+        updates = ", ".join(f"{k} = excluded.{k}" for k in fields if k not in kept)
+        with self._write() as db:
+            db.execute(
+                f"INSERT INTO received_shares ({columns}) VALUES ({marks}) "  # noqa: S608
+                f"ON CONFLICT (provider, provider_id, user) DO UPDATE SET {updates}",
+                tuple(fields.values()),
+            )
+        found = self.received_share_from(fields["provider"], fields["provider_id"], fields["user"])
+        assert found is not None
+        return found
+
+    def received_share(self, share_id: int) -> ReceivedShare | None:
+        row = (
+            self._db().execute("SELECT * FROM received_shares WHERE id = ?", (share_id,)).fetchone()
+        )
+        return self._received_share(row) if row else None
+
+    def received_share_from(
+        self, provider: str, provider_id: str, user: str | None = None
+    ) -> ReceivedShare | None:
+        """The share ``provider`` knows as ``provider_id`` (for ``user``, or the first one)."""
+        query = "SELECT * FROM received_shares WHERE provider = ? AND provider_id = ?"
+        args: list[Any] = [provider, provider_id]
+        if user is not None:
+            query += " AND user = ?"
+            args.append(user)
+        row = self._db().execute(query + " ORDER BY id", args).fetchone()
+        return self._received_share(row) if row else None
+
+    def received_shares_of(self, user: str, state: int | None = None) -> list[ReceivedShare]:
+        query = "SELECT * FROM received_shares WHERE user = ?"
+        args: list[Any] = [user]
+        if state is not None:
+            query += " AND state = ?"
+            args.append(state)
+        rows = self._db().execute(query + " ORDER BY id", args).fetchall()
+        return [self._received_share(r) for r in rows]
+
+    def set_received_state(self, share_id: int, state: int, mount_name: str | None) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE received_shares SET state = ?, mount_name = ? WHERE id = ?",
+                (state, mount_name, share_id),
+            )
+
+    def forget_received_share(self, share_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM received_shares WHERE id = ?", (share_id,))
 
     # -- trash and versions -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.message
+import json
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,15 @@ def _human(size: int) -> str:
             return f"{size:g} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return str(size)
+
+
+@dataclass(frozen=True)
+class JsonAnswer:
+    """A server's answer to `Fetcher.send_json`: its status and its body read as JSON (None
+    for an empty body or one that is not JSON)."""
+
+    status: int
+    document: object
 
 
 class Fetcher:
@@ -174,6 +184,63 @@ class Fetcher:
                 finally:
                     await response.aclose()
             raise OpenRefused(f"The link redirected more than {self.max_redirects} times; stopped.")
+
+    async def send_json(
+        self, method: str, url: str, document: object = None, *, user_agent: str = "SWAN"
+    ) -> JsonAnswer:
+        """One request to ``url`` with ``document`` as its JSON body (None: no body), within the
+        policy, the time and the size limits; the answer's status and JSON body.
+
+        Redirects are not followed, whatever the method: a server-to-server call (Open Cloud
+        Mesh) goes exactly to the host it was meant for. Raises `OpenRefused` (the policy),
+        `SourceFailed` (unreachable, a redirect), `TooSlow` or `TooLarge`."""
+        try:
+            return await asyncio.wait_for(
+                self._send_json(method, url, document, user_agent), self.timeout
+            )
+        except asyncio.TimeoutError:
+            host = urlsplit(url).hostname
+            raise TooSlow(f"{host} did not answer within {self.timeout:g} s.") from None
+
+    async def _send_json(
+        self, method: str, url: str, document: object, user_agent: str
+    ) -> JsonAnswer:
+        target, headers, extensions = await self._target(url, self.trusts(url))
+        headers = {"User-Agent": user_agent, "Accept": "application/json", **headers}
+        content = None
+        if document is not None:
+            content = json.dumps(document).encode()
+            headers["Content-Type"] = "application/json"
+        host = urlsplit(url).hostname
+        async with httpx.AsyncClient(
+            trust_env=False, follow_redirects=False, verify=self.verify, timeout=self.timeout
+        ) as client:
+            request = client.build_request(
+                method, target, headers=headers, content=content, extensions=extensions
+            )
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.HTTPError as e:
+                raise SourceFailed(f"{host} could not be reached ({e}).") from e
+            try:
+                if response.is_redirect:
+                    raise SourceFailed(
+                        f"{host} answered with a redirect ({response.status_code}), "
+                        "which server-to-server calls do not follow."
+                    )
+                body = await self._read(response, None)
+            except TooLarge:
+                raise TooLarge(
+                    f"{host} answered more than the {_human(self.max_bytes)} allowed; "
+                    "the answer was not read."
+                ) from None
+            finally:
+                await response.aclose()
+        try:
+            parsed = json.loads(body) if body.strip() else None
+        except ValueError:
+            parsed = None
+        return JsonAnswer(response.status_code, parsed)
 
     async def _read(self, response: httpx.Response, progress: Progress | None) -> bytes:
         limit = self.max_bytes

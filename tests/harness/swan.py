@@ -134,11 +134,16 @@ unanswered_starts: dict[str, str] = {}
 
 
 def start_swan(
-    workdir: Path, *extra: str, users: str = "alice,bob", sigint_ignored: bool = False
+    workdir: Path,
+    *extra: str,
+    users: str = "alice,bob",
+    sigint_ignored: bool = False,
+    port: int | None = None,
 ) -> Swan:
-    """`swan up` in `workdir`, answering. `sigint_ignored`: started as a shell starts a
-    background job (SIGINT ignored, and so inherited by whatever it starts). A start that fails
-    or is interrupted (the test's timeout, Ctrl-C) leaves nothing it started running."""
+    """`swan up` in `workdir`, answering, on ``port`` (default: a free one). `sigint_ignored`:
+    started as a shell starts a background job (SIGINT ignored, and so inherited by whatever it
+    starts). A start that fails or is interrupted (the test's timeout, Ctrl-C) leaves nothing it
+    started running."""
     kind = "swan up --docker" if "--docker" in extra else "swan up"
     if kind in unanswered_starts:
         pytest.fail(
@@ -146,7 +151,7 @@ def start_swan(
             f"its error:\n{unanswered_starts[kind]}",
             pytrace=False,
         )
-    port = free_port()
+    port = port or free_port()
     data = workdir / "swan-data"
     log = workdir / "swan-up.log"
     with open(log, "wb") as out:

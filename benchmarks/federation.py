@@ -1,0 +1,121 @@
+"""Open Cloud Mesh between two `swan up` sites on one machine (two ports of 127.0.0.1, trusted to
+each other): how long a share takes to reach the other site, and what reading a shared folder
+with its secret costs the other site.
+
+Baselines, measured in the same run: a share with a user of the same site (OCS type 0, nothing
+leaves the drive), and the owner's own PROPFIND of the same folder. The issue's budget: a share
+reaches the peer in < 1 s on loopback. Medians of several rounds; the first federated share
+(with the peer's discovery) is shown on its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(TESTS))
+
+from harness.drive import PROPFIND_BODY, answering_drive  # noqa: E402
+from harness.swan import start_swan  # noqa: E402
+
+from swan_hub.cli import free_port  # noqa: E402
+
+ROUNDS = 15
+ENTRIES = 200
+
+
+def timed(fn) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = fn()
+    return (time.perf_counter() - started) * 1000, result
+
+
+def main(rounds: int = ROUNDS) -> dict:
+    port_a, port_b = free_port(), free_port()
+    with tempfile.TemporaryDirectory(prefix="swan-bench-ocm-") as tmp:
+        started = []
+        try:
+            for name, port, peer in (("a", port_a, port_b), ("b", port_b, port_a)):
+                workdir = Path(tmp) / name
+                workdir.mkdir()
+                swan = start_swan(workdir, "--ocm-peer", f"127.0.0.1:{peer}", port=port)
+                started.append(swan)
+            a, b = (answering_drive(s) for s in started)
+            return measure(a, b, port_b, rounds)
+        finally:
+            for swan in started:
+                swan.kill_everything()
+
+
+def measure(a, b, port_b: int, rounds: int) -> dict:
+    space = a.space("alice")
+    for i in range(2 * rounds + 1):
+        assert a.dav("alice", "MKCOL", f"class {i:02d}").status_code == 201
+    listed = space / "class 00"
+    for i in range(ENTRIES):
+        (listed / f"notebook {i:03d}.ipynb").write_text('{"cells": []}')
+
+    def share(i: int, share_type: int, recipient: str) -> dict:
+        form = {"path": f"class {i:02d}", "shareType": share_type, "shareWith": recipient}
+        r = a.ocs("alice", "POST", "shares", data={**form, "permissions": 1})
+        assert r.status_code == 200, r.text
+        return r.json()["ocs"]["data"]
+
+    remote = f"bob@127.0.0.1:{port_b}"
+    first_ms, _ = timed(lambda: share(0, 6, remote))
+    local = [timed(lambda i=i: share(i, 0, "bob"))[0] for i in range(1, rounds + 1)]
+    federated = [
+        timed(lambda i=i: share(i, 6, remote))[0] for i in range(rounds + 1, 2 * rounds + 1)
+    ]
+    pending = b.ocs("bob", "GET", "remote_shares/pending").json()["ocs"]["data"]
+    assert len(pending) == rounds + 1, len(pending)
+
+    # the other site reads the shared folder of 200 notebooks: one PROPFIND with the secret
+    first = min(pending, key=lambda s: s["id"])
+    with sqlite3.connect(b.swan.data / "drive" / "drive.sqlite") as db:
+        secret = db.execute(
+            "SELECT shared_secret FROM received_shares WHERE id = ?", (first["id"],)
+        ).fetchone()[0]
+    body = {"headers": {"Depth": "1"}, "content": PROPFIND_BODY, "timeout": 60}
+    with httpx.Client(headers={"Authorization": f"Bearer {secret}"}) as recipient:
+        url = f"{a.base}/public.php/webdav/"
+        own_url = f"{a.base}/remote.php/dav/files/alice/class%2000/"
+        for _ in range(3):
+            recipient.request("PROPFIND", url, **body)
+        by_secret = [
+            timed(lambda: recipient.request("PROPFIND", url, **body))[0] for _ in range(rounds)
+        ]
+        owner = a.client("alice")
+        for _ in range(3):
+            owner.request("PROPFIND", own_url, **body)
+        by_owner = [
+            timed(lambda: owner.request("PROPFIND", own_url, **body))[0] for _ in range(rounds)
+        ]
+
+    results = {
+        "share (OCS create)": (statistics.median(local), statistics.median(federated)),
+        f"PROPFIND Depth 1, {ENTRIES} entries": (
+            statistics.median(by_owner),
+            statistics.median(by_secret),
+        ),
+    }
+    print("\nOpen Cloud Mesh between two swan up sites on loopback (median ms)")
+    print(f"  {'operation':<34} {'same site':>10} {'federated':>10} {'ratio':>7}")
+    for name, (base, fed) in results.items():
+        print(f"  {name:<34} {base:>10.1f} {fed:>10.1f} {fed / base:>6.2f}x")
+    print(f"  first federated share (with the peer's discovery): {first_ms:.1f} ms")
+    worst = max(first_ms, max(federated))
+    print(f"  slowest share to reach the peer {worst:.1f} ms (budget < 1000 ms: "
+          f"{'met' if worst < 1000 else 'NOT met'})")  # fmt: skip
+    return {"results_ms": results, "first_ms": first_ms, "slowest_ms": worst}
+
+
+if __name__ == "__main__":
+    main()

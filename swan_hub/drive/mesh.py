@@ -1,0 +1,209 @@
+"""The drive's Open Cloud Mesh peers: which other sites it trusts (by configuration, an exact list
+of providers), and its calls to them (discovery, new shares, notifications).
+
+Every outgoing call goes through the open-in flow's URL policy and fetcher (exact hosts, the
+addresses checked and pinned, no redirects, time and size limits); this module adds only the
+exact port of each trusted provider. It must not read requests or touch files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from swan_share_ext.open_in.fetch import Fetcher, JsonAnswer
+from swan_share_ext.open_in.safety import OpenRefused, UrlPolicy, literal_address
+
+log = logging.getLogger("swan_hub.drive")
+
+#: the OCM version whose request and answer shapes the drive speaks
+API_VERSION = "1.1.0"
+DISCOVERY_PATHS = ("/.well-known/ocm", "/ocm-provider")
+#: how long a peer's discovery document is reused (seconds)
+DISCOVERY_SECONDS = 60.0
+#: the largest answer a peer may send (bytes)
+MAX_ANSWER_BYTES = 256 * 1024
+
+
+class PeerError(Exception):
+    """A call to another site failed; `message` says why, for a person."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A trusted provider: ``provider`` is its address as OCM names it (``host[:port]``, the
+    part after ``@`` of its users' addresses), ``scheme`` how it is reached."""
+
+    provider: str
+    scheme: str
+
+    @property
+    def root(self) -> str:
+        return f"{self.scheme}://{self.provider}"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.root).hostname or ""
+
+
+def provider_of(url: str) -> str:
+    """The ``host[:port]`` of ``url``, in lower case, without the default port."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    shown = f"[{host}]" if ":" in host else host
+    default = 443 if parts.scheme == "https" else 80
+    return shown if parts.port in (None, default) else f"{shown}:{parts.port}"
+
+
+def parse_peer(entry: str) -> Peer:
+    """A trusted provider from the admin's list: ``host[:port]`` (reached over https) or
+    ``http://host:port`` / ``https://host[:port]``."""
+    text = entry.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"{entry!r} is not a provider: write host[:port] or http(s)://host:port")
+    return Peer(provider_of(text), parts.scheme)
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """(user, provider) of an OCM address ``user@host[:port]`` (user names may hold ``@``)."""
+    user, at, provider = address.rpartition("@")
+    if not at or not user or not provider:
+        raise ValueError(f"{address!r} is not of the form user@provider")
+    return user, provider.lower()
+
+
+@dataclass(frozen=True)
+class PeerEndpoint:
+    """What a peer's discovery says: its OCM endpoint and its WebDAV prefix."""
+
+    end_point: str
+    webdav: str
+
+
+class Mesh:
+    """The trusted peers of this site and the calls to them. Calls block the calling thread
+    (a worker of the drive's server) for at most ``timeout`` seconds each."""
+
+    def __init__(
+        self,
+        trusted: Iterable[str],
+        *,
+        public_url: str,
+        allowed_networks: Iterable[str] = (),
+        timeout: float = 10.0,
+    ):
+        self.peers = {peer.provider: peer for peer in map(parse_peer, trusted)}
+        #: this site's own provider (``host[:port]`` of its public URL), "" if unknown
+        self.provider = provider_of(public_url) if public_url else ""
+        networks = list(allowed_networks)
+        for peer in self.peers.values():
+            # A peer the admin named by its address is admitted at that address alone, even a
+            # private or loopback one; peers named by host name resolve to public addresses
+            # unless `allowed_networks` admits more.
+            literal = literal_address(peer.host)
+            if literal is not None:
+                networks.append(str(ipaddress.ip_network(literal)))
+        self.policy = UrlPolicy.from_lists(
+            {peer.host for peer in self.peers.values()},
+            allowed_schemes=sorted({peer.scheme for peer in self.peers.values()}) or ["https"],
+            allowed_networks=networks,
+        )
+        self.fetcher = Fetcher(
+            self.policy, max_bytes=MAX_ANSWER_BYTES, timeout=timeout, max_redirects=0
+        )
+        self._discovered: dict[str, tuple[float, PeerEndpoint]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.peers) and bool(self.provider)
+
+    def trusted(self, provider: str) -> Peer | None:
+        return self.peers.get(provider.lower())
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    def _call(self, method: str, url: str, document: Any = None) -> JsonAnswer:
+        if self.trusted(provider_of(url)) is None:
+            raise PeerError(f"{provider_of(url)} is not a trusted provider of this site.")
+        try:
+            return asyncio.run(self.fetcher.send_json(method, url, document, user_agent="SWAN OCM"))
+        except OpenRefused as e:
+            raise PeerError(e.message) from e
+
+    def discover(self, provider: str) -> PeerEndpoint:
+        """The OCM endpoint of the trusted ``provider`` (``/.well-known/ocm``, else the legacy
+        ``/ocm-provider``), reused for `DISCOVERY_SECONDS`."""
+        peer = self.trusted(provider)
+        if peer is None:
+            raise PeerError(f"{provider} is not a trusted provider of this site.")
+        with self._lock:
+            cached = self._discovered.get(peer.provider)
+        if cached and time.monotonic() - cached[0] < DISCOVERY_SECONDS:
+            return cached[1]
+        problem = ""
+        for path in DISCOVERY_PATHS:
+            answer = self._call("GET", peer.root + path)
+            found = answer.document
+            if answer.status == 200 and isinstance(found, dict):
+                endpoint = self._endpoint(peer, found)
+                with self._lock:
+                    self._discovered[peer.provider] = (time.monotonic(), endpoint)
+                return endpoint
+            problem = f"{path} answered {answer.status}"
+        raise PeerError(f"{peer.provider} offers no Open Cloud Mesh discovery ({problem}).")
+
+    def _endpoint(self, peer: Peer, found: dict) -> PeerEndpoint:
+        end_point = found.get("endPoint")
+        if found.get("enabled") is not True or not isinstance(end_point, str) or not end_point:
+            raise PeerError(f"{peer.provider} does not accept federated shares now.")
+        end_point = urljoin(peer.root + "/", end_point).rstrip("/")
+        if self.trusted(provider_of(end_point)) is None:
+            raise PeerError(
+                f"{peer.provider} names its endpoint on {provider_of(end_point)}, "
+                "which is not a trusted provider of this site."
+            )
+        webdav = ""
+        for kind in found.get("resourceTypes") or []:
+            if isinstance(kind, dict) and isinstance(kind.get("protocols"), dict):
+                webdav = webdav or str(kind["protocols"].get("webdav") or "")
+        return PeerEndpoint(end_point, webdav)
+
+    def post(self, provider: str, what: str, document: dict) -> JsonAnswer:
+        """POST ``document`` to ``<endPoint>/<what>`` of the trusted ``provider``."""
+        endpoint = self.discover(provider)
+        return self._call("POST", f"{endpoint.end_point}/{what}", document)
+
+    def notify(self, provider: str, document: dict) -> bool:
+        """Send a notification; whether the peer took it (failures are logged, not raised:
+        notifications are optional in OCM, and the local change stands either way)."""
+        try:
+            answer = self.post(provider, "notifications", document)
+        except PeerError as e:
+            kind = document.get("notificationType")
+            log.warning("OCM notification %s to %s failed: %s", kind, provider, e.message)
+            return False
+        if answer.status not in (200, 201):
+            log.warning(
+                "OCM notification %s to %s answered %s: %s",
+                document.get("notificationType"),
+                provider,
+                answer.status,
+                answer.document,
+            )
+            return False
+        return True

@@ -1,0 +1,576 @@
+"""Open Cloud Mesh (OCM 1.1) in the drive: its discovery document, the endpoints other sites call
+(``POST <endPoint>/shares``, ``POST <endPoint>/notifications``), shares sent to users of other
+sites (OCS share type 6) and the received ones (OCS ``remote_shares``).
+
+This module owns the OCM request and answer shapes and their validation: a refused request
+changes nothing. It must not read or write files (the shared secret opens a share through the
+public-link WebDAV of `routes`) nor make calls except through `mesh.Mesh`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import posixpath
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+from .mesh import API_VERSION, Mesh, PeerError, provider_of, split_address
+from .ocs import OCSError
+from .spaces import PERM_CREATE, PERM_DELETE, PERM_READ, PERM_UPDATE, Spaces
+from .state import (
+    SHARE_FEDERATED,
+    STATE_ACCEPTED,
+    STATE_PENDING,
+    ReceivedShare,
+    Share,
+)
+
+log = logging.getLogger("swan_hub.drive")
+
+#: the largest OCM request body the drive reads (bytes)
+MAX_BODY_BYTES = 64 * 1024
+NEW_SHARE_FIELDS = (
+    "shareWith",
+    "name",
+    "providerId",
+    "owner",
+    "sender",
+    "shareType",
+    "resourceType",
+    "protocol",
+)
+NOTIFICATION_FIELDS = ("notificationType", "resourceType", "providerId")
+RESOURCE_TYPES = ("file", "folder")
+PERMISSION_WORDS = ("read", "write", "share")
+_PROVIDER_ID = re.compile(r"[\x21-\x7e]{1,255}")
+PERM_WRITE = PERM_UPDATE | PERM_CREATE | PERM_DELETE
+
+
+class OCMRefused(Exception):
+    """An OCM request refused with ``status``; the answer is the spec's Error object."""
+
+    def __init__(self, status: int, message: str, errors: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+
+    def document(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"message": self.message}
+        if self.errors:
+            found["validationErrors"] = [{"name": n, "message": m} for n, m in self.errors]
+        return found
+
+
+def read_json(environ: dict) -> dict[str, Any]:
+    """The request's body as a JSON object, or OCMRefused(400) saying what is wrong with it."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if length < 0 or length > MAX_BODY_BYTES:
+        raise OCMRefused(400, f"The request body must be JSON of at most {MAX_BODY_BYTES} bytes.")
+    body = environ["wsgi.input"].read(length) if length else b""
+    if len(body) != length:
+        raise OCMRefused(400, f"The request broke off after {len(body)} of {length} bytes.")
+    try:
+        found = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise OCMRefused(400, "The request body is not JSON (UTF-8).") from None
+    if not isinstance(found, dict):
+        raise OCMRefused(400, "The request body must be a JSON object.")
+    return found
+
+
+def _missing(document: dict, names: tuple[str, ...], kinds: dict[str, type]) -> None:
+    """OCMRefused(400) listing each of ``names`` that is absent, empty or of the wrong type."""
+    errors = []
+    for name in names:
+        value = document.get(name)
+        if value is None or value == "":
+            errors.append((name, "REQUIRED"))
+        elif not isinstance(value, kinds.get(name, str)):
+            errors.append((name, "INVALID_TYPE"))
+    if errors:
+        listed = ", ".join(name for name, _ in errors)
+        raise OCMRefused(400, f"Missing or invalid fields: {listed}.", errors)
+
+
+def _secret(found: dict, where: str, message: str) -> str:
+    """The ``sharedSecret`` of ``found`` (the object at ``where``), or OCMRefused(400)."""
+    secret = found.get("sharedSecret")
+    if not isinstance(secret, str) or not secret:
+        raise OCMRefused(400, message, [(f"{where}.sharedSecret", "REQUIRED")])
+    return secret
+
+
+def permission_words(perms: int) -> list[str]:
+    """The OCM words of an OCS permission bitmask (resharing is never offered)."""
+    return ["read", "write"] if perms & PERM_WRITE else ["read"]
+
+
+def permission_bits(words: list[str], resource_type: str) -> int:
+    """The OCS bitmask of OCM permission words, as a recipient's client reads it."""
+    perms = PERM_READ
+    if "write" in words:
+        perms |= PERM_UPDATE if resource_type == "file" else PERM_WRITE
+    return perms
+
+
+@dataclass
+class Notification:
+    """A validated notification: its type, the share it names and the secret that proves it."""
+
+    kind: str
+    provider_id: str
+    secret: str
+    resource_type: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class OCM:
+    """The OCM side of one drive: ``mesh`` says whom it trusts and makes its calls."""
+
+    def __init__(
+        self,
+        spaces: Spaces,
+        mesh: Mesh,
+        *,
+        users: Callable[[], list[str]],
+        base_path: str,
+        public_url: str,
+        provider_name: str = "SWAN",
+    ):
+        self.spaces = spaces
+        self.state = spaces.state
+        self.mesh = mesh
+        self.users = users
+        self.base_path = base_path
+        self.public_url = public_url.rstrip("/")
+        self.provider_name = provider_name
+
+    # -- discovery --------------------------------------------------------------------------------
+
+    @property
+    def webdav_path(self) -> str:
+        """Where shared secrets open their shares over WebDAV (the public-link WebDAV)."""
+        return f"{self.base_path}/public.php/webdav/"
+
+    def discovery(self, origin: str) -> dict[str, Any]:
+        """``/.well-known/ocm`` and ``/ocm-provider``; ``origin`` (the request's) names the
+        endpoint where no public URL is set, and federation is off then."""
+        protocols = {"webdav": self.webdav_path}
+        public_url = self.public_url or origin + self.base_path
+        return {
+            "enabled": self.mesh.enabled,
+            "apiVersion": API_VERSION,
+            "endPoint": f"{public_url}/ocm",
+            "provider": self.provider_name,
+            "resourceTypes": [
+                {"name": name, "shareTypes": ["user"], "protocols": protocols}
+                for name in RESOURCE_TYPES
+            ],
+            "capabilities": ["/notifications"],
+        }
+
+    # -- POST <endPoint>/shares -------------------------------------------------------------------
+
+    def _require_enabled(self) -> None:
+        if not self.mesh.enabled:
+            raise OCMRefused(
+                501, "This site does not accept federated shares (it trusts no other site)."
+            )
+
+    def receive_share(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Store a share another site made with one of our users (pending); the 201 answer."""
+        self._require_enabled()
+        _missing(document, NEW_SHARE_FIELDS, {"protocol": dict})
+        provider = self._trusted_provider(document, "sender")
+        owner_provider = self._trusted_provider(document, "owner")
+        if document["shareType"] != "user":
+            raise OCMRefused(501, f"Share type {document['shareType']!r} is not supported here.")
+        if document["resourceType"] not in RESOURCE_TYPES:
+            raise OCMRefused(
+                501, f"Resource type {document['resourceType']!r} is not supported here."
+            )
+        user = self._local_user(document["shareWith"])
+        protocol = document["protocol"]
+        if protocol.get("name") == "webdav" and isinstance(protocol.get("options"), dict):
+            uri, secret, words = self._legacy_webdav(protocol["options"], provider)
+            auth = "basic"
+        else:
+            uri, secret, words = self._webdav(protocol)
+            auth = "bearer"
+        name = document["name"].replace("\\", "/").rstrip("/")
+        name = posixpath.basename(name)
+        if name in ("", ".", "..") or "\x00" in name or len(name) > 255:
+            raise OCMRefused(400, "The share's name is not a file name.", [("name", "INVALID")])
+        if not _PROVIDER_ID.fullmatch(document["providerId"]):
+            raise OCMRefused(400, "providerId is not a short printable identifier.")
+        expiration = document.get("expiration")
+        if expiration is not None and type(expiration) is not int:
+            raise OCMRefused(400, "expiration must be seconds since the epoch.")
+        received = self.state.receive_share(
+            user=user,
+            provider=provider,
+            provider_id=document["providerId"],
+            name=name,
+            owner=document["owner"],
+            sender=document["sender"],
+            owner_display=str(document.get("ownerDisplayName") or ""),
+            sender_display=str(document.get("senderDisplayName") or ""),
+            resource_type=document["resourceType"],
+            permissions=words,
+            webdav_uri=uri,
+            shared_secret=secret,
+            webdav_auth=auth,
+            expiration=expiration,
+        )
+        log.info(
+            "OCM: %s of %s shared %s with %s (received share %d, from %s)",
+            document["sender"],
+            owner_provider,
+            name,
+            user,
+            received.id,
+            provider,
+        )
+        return {"recipientDisplayName": user}
+
+    def _trusted_provider(self, document: dict[str, Any], name: str) -> str:
+        try:
+            _, provider = split_address(document[name])
+        except ValueError:
+            raise OCMRefused(
+                400, f"{name} must be an address user@provider.", [(name, "INVALID")]
+            ) from None
+        if self.mesh.trusted(provider) is None:
+            raise OCMRefused(
+                403,
+                f"{provider} is not a trusted provider of this site; nothing was stored. "
+                "Ask the administrators of both sites to trust each other.",
+            )
+        return provider
+
+    def _local_user(self, address: str) -> str:
+        try:
+            user, provider = split_address(address)
+        except ValueError:
+            raise OCMRefused(
+                400, "shareWith must be an address user@provider.", [("shareWith", "INVALID")]
+            ) from None
+        if provider != self.mesh.provider:
+            raise OCMRefused(
+                400,
+                f"shareWith names the provider {provider}, not this one ({self.mesh.provider}).",
+                [("shareWith", "NOT_FOUND")],
+            )
+        if user not in self.users():
+            raise OCMRefused(
+                400, f"{user} is not a user of this site.", [("shareWith", "NOT_FOUND")]
+            )
+        return user
+
+    def _webdav(self, protocol: dict[str, Any]) -> tuple[str, str, list[str]]:
+        """(uri, sharedSecret, permissions) of the protocol object; only OCM 1.1's ``webdav``
+        with a shared secret is taken."""
+        webdav = protocol.get("webdav")
+        if not isinstance(webdav, dict):
+            raise OCMRefused(501, "Only the webdav protocol is supported here.")
+        errors = [
+            (f"protocol.webdav.{key}", "REQUIRED")
+            for key in ("uri", "sharedSecret")
+            if not isinstance(webdav.get(key), str) or not webdav[key]
+        ]
+        if errors:
+            raise OCMRefused(
+                400,
+                "protocol.webdav needs a uri and a sharedSecret (the code flow is not supported).",
+                errors,
+            )
+        uri = webdav["uri"]
+        if "://" in uri and (
+            not uri.lower().startswith(("http://", "https://"))
+            or self.mesh.trusted(provider_of(uri)) is None
+        ):
+            raise OCMRefused(
+                400,
+                "protocol.webdav.uri names a host this site does not trust.",
+                [("protocol.webdav.uri", "INVALID")],
+            )
+        requirements = webdav.get("requirements")
+        if requirements:
+            raise OCMRefused(501, f"This site cannot fulfil the requirements {requirements}.")
+        words = webdav.get("permissions", ["read"])
+        if not isinstance(words, list) or not all(w in PERMISSION_WORDS for w in words):
+            raise OCMRefused(
+                400,
+                "protocol.webdav.permissions must be a list of read, write and share.",
+                [("protocol.webdav.permissions", "INVALID")],
+            )
+        return uri, webdav["sharedSecret"], sorted(set(words) - {"share"} | {"read"})
+
+    def _legacy_webdav(self, options: dict[str, Any], provider: str) -> tuple[str, str, list[str]]:
+        """(uri, sharedSecret, permissions) of OCM 1.0's ``{name: webdav, options: {...}}``
+        (what Nextcloud sends): the share is reached at the WebDAV path the sender's discovery
+        names, with the secret as Basic user name. Its permissions are not in a form OCM
+        defines, so the share is taken as read-only here (the sender enforces its own)."""
+        secret = _secret(options, "protocol.options", "protocol.options needs a sharedSecret.")
+        try:
+            endpoint = self.mesh.discover(provider)
+        except PeerError as e:
+            raise OCMRefused(
+                503, f"The sender's discovery, needed for the OCM 1.0 form, failed: {e.message}"
+            ) from None
+        if not endpoint.webdav:
+            raise OCMRefused(501, f"{provider} names no WebDAV path in its discovery.")
+        peer = self.mesh.trusted(provider)
+        assert peer is not None  # discover() answers trusted providers only
+        uri = urljoin(peer.root + "/", endpoint.webdav)
+        if self.mesh.trusted(provider_of(uri)) is None:
+            raise OCMRefused(
+                501, f"{provider} names its WebDAV path on a host this site does not trust."
+            )
+        return uri, secret, ["read"]
+
+    # -- POST <endPoint>/notifications ------------------------------------------------------------
+
+    def receive_notification(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Apply a notification about a share; the 201 answer. Only a notification that carries
+        the share's secret changes anything."""
+        self._require_enabled()
+        _missing(document, NOTIFICATION_FIELDS, {})
+        details = document.get("notification") or {}
+        if not isinstance(details, dict):
+            raise OCMRefused(400, "notification must be an object.", [("notification", "INVALID")])
+        secret = _secret(
+            details, "notification", "notification.sharedSecret is required: it proves the share."
+        )
+        note = Notification(
+            document["notificationType"], document["providerId"], secret, document["resourceType"]
+        )
+        owned = self._owned_share(note)
+        if owned is not None:
+            self._about_sent_share(owned, note)
+            return {}
+        received = [
+            r
+            for r in self._received_matching(note)
+            if secrets.compare_digest(r.shared_secret, note.secret)
+        ]
+        if not received:
+            raise OCMRefused(
+                403, "No share of this site matches this providerId and secret; nothing changed."
+            )
+        if note.kind == "SHARE_UNSHARED":
+            for share in received:
+                self.state.forget_received_share(share.id)
+        return {}
+
+    def _owned_share(self, note: Notification) -> Share | None:
+        if not note.provider_id.isdigit() or len(note.provider_id) > 18:
+            return None
+        share = self.state.share(int(note.provider_id))
+        if share is None or share.share_type != SHARE_FEDERATED or not share.token:
+            return None
+        return share if secrets.compare_digest(share.token, note.secret) else None
+
+    def _received_matching(self, note: Notification) -> list[ReceivedShare]:
+        return [
+            share
+            for provider in self.mesh.peers
+            if (share := self.state.received_share_from(provider, note.provider_id)) is not None
+        ]
+
+    def _about_sent_share(self, share: Share, note: Notification) -> None:
+        """A recipient's answer to a share sent from here: accepted is noted; declined ends
+        the share (its secret stops working), as Nextcloud does."""
+        recipient = share.share_with or ""
+        if note.kind == "SHARE_ACCEPTED":
+            self.state.set_share_state(share.id, recipient, STATE_ACCEPTED, None)
+        elif note.kind in ("SHARE_DECLINED", "SHARE_UNSHARED"):
+            self.state.delete_share(share.id)
+
+    # -- sending (OCS share type 6) ---------------------------------------------------------------
+
+    def send_share(self, fields: dict[str, Any], share_with: str) -> Share:
+        """Create the federated share of ``fields`` with ``share_with`` (``user@provider``) and
+        send it; if the peer does not take it, nothing remains of it here."""
+        try:
+            user, provider = split_address(share_with.strip())
+        except ValueError as e:
+            raise OCSError(400, f"{e}; a federated share goes to user@provider.") from None
+        if not self.mesh.enabled:
+            raise OCSError(403, "Federated sharing is off: this site trusts no other site.")
+        if self.mesh.trusted(provider) is None:
+            raise OCSError(
+                403,
+                f"{provider} is not a trusted provider of this site; ask your administrators "
+                "to trust it.",
+            )
+        owner_address = f"{fields['owner']}@{self.mesh.provider}"
+        share = self.state.create_share(
+            share_type=SHARE_FEDERATED,
+            share_with=f"{user}@{provider}",
+            token=secrets.token_urlsafe(32),
+            **fields,
+        )
+        try:
+            answer = self.mesh.post(provider, "shares", self._new_share(share, owner_address))
+        except PeerError as e:
+            self.state.delete_share(share.id)
+            raise OCSError(
+                503, f"The share could not be sent to {provider}: {e.message} Nothing was shared."
+            ) from None
+        if answer.status != 201:
+            self.state.delete_share(share.id)
+            said = answer.document.get("message") if isinstance(answer.document, dict) else None
+            code = answer.status if answer.status in (400, 403, 404, 501) else 503
+            raise OCSError(
+                code,
+                f"{provider} refused the share ({answer.status}"
+                + (f": {said}" if said else "")
+                + "). Nothing was shared.",
+            )
+        return share
+
+    def _new_share(self, share: Share, owner_address: str) -> dict[str, Any]:
+        """The NewShare document of ``share``."""
+        document: dict[str, Any] = {
+            "shareWith": share.share_with,
+            "name": share.name,
+            "providerId": str(share.id),
+            "owner": owner_address,
+            "sender": owner_address,
+            "ownerDisplayName": share.owner,
+            "senderDisplayName": share.owner,
+            "shareType": "user",
+            "resourceType": share.item_type,
+            "protocol": {
+                "name": "multi",
+                "webdav": {
+                    "uri": f"{self.public_url}/public.php/webdav/",
+                    "sharedSecret": share.token,
+                    "permissions": permission_words(share.permissions),
+                },
+            },
+        }
+        if share.note:
+            document["description"] = share.note
+        if share.expiration:
+            # OCS keeps the last day the share works; OCM the second it stops working
+            last_day = datetime.date.fromisoformat(share.expiration[:10])
+            end = datetime.datetime.combine(last_day, datetime.time(), datetime.timezone.utc)
+            document["expiration"] = int(end.timestamp()) + 86400
+        return document
+
+    def sharee(self, typed: str) -> dict[str, Any] | None:
+        """The sharee search's entry for ``typed`` when it is an address ``user@provider`` of
+        a trusted site (Nextcloud's ``remotes``), else None."""
+        try:
+            user, provider = split_address(typed)
+        except ValueError:
+            return None
+        peer = self.mesh.trusted(provider)
+        if peer is None or not self.mesh.enabled:
+            return None
+        address = f"{user}@{peer.provider}"
+        return {
+            "label": address,
+            "value": {"shareType": SHARE_FEDERATED, "shareWith": address, "server": peer.root},
+        }
+
+    def unshared(self, share: Share) -> None:
+        """Tell the recipient's site that ``share`` (already deleted here) is gone."""
+        _, provider = split_address(share.share_with or "")
+        self.mesh.notify(provider, self._notification("SHARE_UNSHARED", share.id, share))
+
+    @staticmethod
+    def _notification(kind: str, provider_id: Any, share: Any) -> dict[str, Any]:
+        secret = share.token if isinstance(share, Share) else share.shared_secret
+        resource = share.item_type if isinstance(share, Share) else share.resource_type
+        return {
+            "notificationType": kind,
+            "resourceType": resource,
+            "providerId": str(provider_id),
+            "notification": {"sharedSecret": secret, "message": kind.replace("_", " ").lower()},
+        }
+
+    # -- received shares (OCS remote_shares) ------------------------------------------------------
+
+    def remote_shares(self, user: str, method: str, parts: list[str]) -> Any:
+        """Nextcloud's ``remote_shares`` API below ``apps/files_sharing/api/v1/``."""
+        if parts in ([], ["pending"]) and method == "GET":
+            state = STATE_PENDING if parts else STATE_ACCEPTED
+            return [self._remote_data(s) for s in self.state.received_shares_of(user, state)]
+        if len(parts) == 2 and parts[0] == "pending" and method in ("POST", "DELETE"):
+            share = self._mine(user, parts[1], STATE_PENDING)
+            return self.accept(share) if method == "POST" else self.decline(share)
+        if len(parts) == 1 and method == "GET":
+            return self._remote_data(self._mine(user, parts[0], None))
+        if len(parts) == 1 and method == "DELETE":
+            return self.decline(self._mine(user, parts[0], None))
+        raise OCSError(404, "Unknown remote shares endpoint")
+
+    def _mine(self, user: str, text: str, state: int | None) -> ReceivedShare:
+        share = self.state.received_share(int(text)) if re.fullmatch(r"\d{1,18}", text) else None
+        if share is None or share.user != user or (state is not None and share.state != state):
+            raise OCSError(404, "Wrong share ID, share does not exist")
+        return share
+
+    def accept(self, share: ReceivedShare) -> list:
+        taken = {s.mount_name for s in self.state.received_shares_of(share.user, STATE_ACCEPTED)}
+        name, n = share.name, 2
+        while name in taken:
+            name = f"{share.name} ({n})"
+            n += 1
+        self.state.set_received_state(share.id, STATE_ACCEPTED, name)
+        self.mesh.notify(
+            share.provider, self._notification("SHARE_ACCEPTED", share.provider_id, share)
+        )
+        return []
+
+    def decline(self, share: ReceivedShare) -> list:
+        """Decline a pending share or leave an accepted one: it is forgotten here, and the
+        sender is told (it then ends the share)."""
+        self.state.forget_received_share(share.id)
+        self.mesh.notify(
+            share.provider, self._notification("SHARE_DECLINED", share.provider_id, share)
+        )
+        return []
+
+    def _remote_data(self, share: ReceivedShare) -> dict[str, Any]:
+        peer = self.mesh.trusted(share.provider)
+        owner = share.owner.rpartition("@")[0] or share.owner
+        mountpoint = (
+            f"/{self.spaces.share_folder}/{share.mount_name}"
+            if share.state == STATE_ACCEPTED
+            else None
+        )
+        folder = share.resource_type == "folder"
+        return {
+            "id": share.id,
+            "remote": peer.root if peer else share.provider,
+            "remote_id": share.provider_id,
+            "name": f"/{share.name}",
+            "owner": owner,
+            "owner_address": share.owner,
+            "owner_display_name": share.owner_display or owner,
+            "sender": share.sender,
+            "user": share.user,
+            "mountpoint": mountpoint,
+            "accepted": int(share.state == STATE_ACCEPTED),
+            "state": share.state,
+            "type": "dir" if folder else "file",
+            "mimetype": "httpd/unix-directory" if folder else "application/octet-stream",
+            "permissions": permission_bits(share.permissions, share.resource_type),
+            "ocm_permissions": share.permissions,
+            "mtime": share.created,
+            "expiration": share.expiration,
+        }

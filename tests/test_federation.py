@@ -1,0 +1,513 @@
+"""Two SWAN sites on one machine share over Open Cloud Mesh (OCM 1.1): two real `swan up` (hub,
+proxy, drive) on two ports of 127.0.0.1, trusted to each other by `--ocm-peer`. A user of site A
+shares a folder with a user of site B through A's OCS API; B's drive receives it pending; accept
+and decline reach A; B's side reads and writes A's files over WebDAV with the shared secret;
+revoking ends that at once. The unhappy paths: an unknown provider, malformed bodies, a user that
+does not exist, a peer that is down, a wrong secret, a peer behind a redirect.
+
+The spec's schemas (cs3org/OCM-API spec.yaml, Discovery and NewShare) cannot be fetched in CI (no
+internet): the required fields and their types are written out below from the spec."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import sqlite3
+import threading
+import time
+
+import httpx
+import pytest
+from harness.drive import DAV, PROPFIND_BODY, Drive, answering_drive, parse_xml
+from harness.swan import start_swan
+
+from swan_hub.cli import free_port, make_parser
+from swan_hub.drive.mesh import Mesh, PeerError
+
+pytestmark = pytest.mark.hub
+
+#: spec.yaml, definitions/Discovery: required, and the types of the fields the drive sends
+DISCOVERY_REQUIRED = {"enabled": bool, "apiVersion": str, "endPoint": str, "resourceTypes": list}
+DISCOVERY_OPTIONAL = {"provider": str, "capabilities": list, "publicKey": dict}
+#: spec.yaml, Discovery.capabilities.items.enum
+CAPABILITIES = {"/notifications", "/invite-accepted", "/mfa-capable"}
+#: spec.yaml, Discovery.resourceTypes.items.shareTypes.items.enum
+SHARE_TYPES = {"user", "group", "federation"}
+
+
+class Sites:
+    """Site A and site B, each a `swan up` whose drive trusts the other (A also trusts a
+    third provider that never runs: a peer that is down)."""
+
+    def __init__(self, a: Drive, b: Drive, port_a: int, port_b: int, dead: int):
+        self.a, self.b = a, b
+        self.provider_a = f"127.0.0.1:{port_a}"
+        self.provider_b = f"127.0.0.1:{port_b}"
+        self.dead = f"127.0.0.1:{dead}"
+
+    def database(self, drive: Drive) -> sqlite3.Connection:
+        db = sqlite3.connect(drive.swan.data / "drive" / "drive.sqlite")
+        db.row_factory = sqlite3.Row
+        return db
+
+    def received_rows(self) -> list[sqlite3.Row]:
+        with self.database(self.b) as db:
+            return db.execute("SELECT * FROM received_shares ORDER BY id").fetchall()
+
+    def federated_rows(self) -> list[sqlite3.Row]:
+        with self.database(self.a) as db:
+            return db.execute("SELECT * FROM shares WHERE share_type = 6").fetchall()
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    port_a, port_b, dead = free_port(), free_port(), free_port()
+    started = []
+    try:
+        for name, port, peers in (
+            ("a", port_a, [f"127.0.0.1:{port_b}", f"127.0.0.1:{dead}"]),
+            ("b", port_b, [f"127.0.0.1:{port_a}"]),
+        ):
+            workdir = tmp_path_factory.mktemp(f"site-{name}")
+            args = [arg for peer in peers for arg in ("--ocm-peer", peer)]
+            started.append(start_swan(workdir, *args, users="alice,bob,carol", port=port))
+        yield Sites(*(answering_drive(s) for s in started), port_a, port_b, dead)
+    finally:
+        for swan in started:
+            swan.kill_everything()
+
+
+def ocm_post(drive: Drive, what: str, **kw) -> httpx.Response:
+    return httpx.post(f"{drive.base}/ocm/{what}", timeout=30, **kw)
+
+
+def new_share(sites: Sites, **changes) -> dict:
+    """A valid NewShare from site A to bob at site B (as another OCM server would send it)."""
+    document = {
+        "shareWith": f"bob@{sites.provider_b}",
+        "name": "notes",
+        "providerId": "direct-1",
+        "owner": f"alice@{sites.provider_a}",
+        "sender": f"alice@{sites.provider_a}",
+        "shareType": "user",
+        "resourceType": "folder",
+        "protocol": {
+            "name": "multi",
+            "webdav": {
+                "uri": f"{sites.a.base}/public.php/webdav/",
+                "sharedSecret": "not-a-share-of-site-a-0123456789",
+                "permissions": ["read"],
+            },
+        },
+    }
+    document.update(changes)
+    return document
+
+
+def share_folder(sites: Sites, path: str, recipient: str, permissions: int) -> httpx.Response:
+    """alice of site A shares her folder ``path`` with ``recipient`` (OCS share type 6)."""
+    form = {"path": path, "shareType": 6, "shareWith": recipient, "permissions": permissions}
+    return sites.a.ocs("alice", "POST", "shares", data=form)
+
+
+def pending_at_b(sites: Sites, user: str = "bob") -> list[dict]:
+    r = sites.b.ocs(user, "GET", "remote_shares/pending")
+    assert r.status_code == 200, r.text
+    return r.json()["ocs"]["data"]
+
+
+def secret_of(sites: Sites, received_id: int) -> str:
+    """The shared secret site B stored (B's own JupyterLab mount will read it there)."""
+    with sites.database(sites.b) as db:
+        row = db.execute("SELECT shared_secret FROM received_shares WHERE id = ?", (received_id,))
+        return row.fetchone()[0]
+
+
+def as_recipient(sites: Sites, secret: str, method: str, path: str = "", **kw) -> httpx.Response:
+    url = f"{sites.a.base}/public.php/webdav/{path}"
+    headers = {"Authorization": f"Bearer {secret}", **kw.pop("headers", {})}
+    return httpx.request(method, url, headers=headers, timeout=30, **kw)
+
+
+def make_folder(drive: Drive, user: str, folder: str, files: dict[str, bytes]) -> None:
+    assert drive.dav(user, "MKCOL", folder).status_code == 201
+    for name, content in files.items():
+        assert drive.dav(user, "PUT", f"{folder}/{name}", content=content).status_code == 201
+
+
+# -- discovery ------------------------------------------------------------------------------------
+
+
+def test_discovery_answers_at_the_sites_root_with_the_specs_required_fields(sites):
+    for path in ("/.well-known/ocm", "/ocm-provider"):
+        r = httpx.get(sites.a.swan.url + path, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("application/json")
+        found = r.json()
+        for name, kind in DISCOVERY_REQUIRED.items():
+            assert isinstance(found[name], kind), name
+        for name, kind in DISCOVERY_OPTIONAL.items():
+            assert name not in found or isinstance(found[name], kind), name
+        assert found["enabled"] is True
+        assert found["apiVersion"] == "1.1.0"
+        assert found["endPoint"] == f"{sites.a.base}/ocm"
+        assert set(found["capabilities"]) <= CAPABILITIES
+        names = [kind["name"] for kind in found["resourceTypes"]]
+        assert "file" in names and len(names) == len(set(names))
+        for kind in found["resourceTypes"]:
+            assert "user" in kind["shareTypes"] and set(kind["shareTypes"]) <= SHARE_TYPES
+            assert kind["protocols"]["webdav"] == "/services/drive/public.php/webdav/"
+
+
+def test_swan_up_takes_only_a_host_and_port_or_a_sites_url_as_a_peer(capsys):
+    args = make_parser().parse_args(["up", "--ocm-peer", "127.0.0.2:8001", "--ocm-peer", "h"])
+    assert args.ocm_peer == ["127.0.0.2:8001", "h"]
+    for wrong in ("ftp://h", "h:port", "http://h/path", ":80"):
+        with pytest.raises(SystemExit):
+            make_parser().parse_args(["up", "--ocm-peer", wrong])
+        assert "is not HOST:PORT of another site" in capsys.readouterr().err
+
+
+def test_discovery_is_read_only(sites):
+    r = httpx.post(sites.a.swan.url + "/.well-known/ocm", json={}, timeout=30)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+
+
+def test_the_sharee_search_offers_users_of_trusted_sites_only(sites):
+    def remotes(search: str) -> list[dict]:
+        r = sites.a.ocs("alice", "GET", "sharees", params={"search": search})
+        assert r.status_code == 200, r.text
+        return r.json()["ocs"]["data"]["exact"]["remotes"]
+
+    [found] = remotes(f"Bob@{sites.provider_b}")
+    assert found["value"] == {
+        "shareType": 6,
+        "shareWith": f"Bob@{sites.provider_b}",
+        "server": f"http://{sites.provider_b}",
+    }
+    assert remotes("bob@evil.example") == [] and remotes("bob") == []
+
+
+def test_an_expiry_date_travels_with_the_share(sites):
+    make_folder(sites.a, "alice", "until", {})
+    form = {"expireDate": "2099-12-31"}
+    r = sites.a.ocs(
+        "alice",
+        "POST",
+        "shares",
+        data={"path": "until", "shareType": 6, "shareWith": f"bob@{sites.provider_b}", **form},
+    )
+    assert r.status_code == 200, r.text
+    [pending] = pending_at_b(sites)
+    # the share works through 2099-12-31 (UTC) and stops at the next midnight
+    assert pending["expiration"] == 4102444800
+    assert sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}").status_code == 200
+    assert sites.federated_rows() == []
+
+
+# -- the walk: share, accept, read and write, revoke ---------------------------------------------
+
+
+def test_a_folder_shared_with_a_user_of_the_other_site_is_read_written_and_revoked(sites):
+    make_folder(sites.a, "alice", "class", {"intro.ipynb": b'{"cells": []}'})
+    r = share_folder(sites, "class", f"bob@{sites.provider_b}", 15)
+    assert r.status_code == 200, r.text
+    sent = r.json()["ocs"]["data"]
+    assert sent["share_type"] == 6 and sent["share_with"] == f"bob@{sites.provider_b}"
+    assert sent["token"] is None  # the secret is the recipient's key, never shown
+    assert sent["state"] == 1  # pending until bob answers
+
+    [pending] = pending_at_b(sites)
+    assert pending["name"] == "/class" and pending["owner"] == "alice"
+    assert pending["owner_address"] == f"alice@{sites.provider_a}"
+    assert pending["remote"] == f"http://{sites.provider_a}"
+    assert pending["accepted"] == 0 and pending["type"] == "dir"
+    assert "share_token" not in pending and "shared_secret" not in pending
+    assert sites.b.ocs("carol", "GET", "remote_shares/pending").json()["ocs"]["data"] == []
+
+    r = sites.b.ocs("bob", "POST", f"remote_shares/pending/{pending['id']}")
+    assert r.status_code == 200, r.text
+    [accepted] = sites.b.ocs("bob", "GET", "remote_shares").json()["ocs"]["data"]
+    assert accepted["accepted"] == 1 and accepted["mountpoint"] == "/Shared/class"
+    # SHARE_ACCEPTED reached site A
+    r = sites.a.ocs("alice", "GET", f"shares/{sent['id']}")
+    assert r.json()["ocs"]["data"][0]["state"] == 0
+
+    secret = secret_of(sites, pending["id"])
+    [row] = sites.received_rows()
+    assert row["webdav_uri"] == f"{sites.a.base}/public.php/webdav/"
+    assert row["webdav_auth"] == "bearer" and row["permissions"] == '["read", "write"]'
+    r = as_recipient(sites, secret, "PROPFIND", headers={"Depth": "1"}, content=PROPFIND_BODY)
+    assert r.status_code == 207, r.text
+    hrefs = {h.text for h in parse_xml(r.content).iter(f"{DAV}href")}
+    assert any(h.endswith("/intro.ipynb") for h in hrefs)
+    assert as_recipient(sites, secret, "GET", "intro.ipynb").content == b'{"cells": []}'
+    # legacy access (Nextcloud's): the secret as Basic user name, no password
+    legacy = httpx.get(
+        f"{sites.a.base}/public.php/webdav/intro.ipynb", auth=(secret, ""), timeout=30
+    )
+    assert legacy.status_code == 200
+    r = as_recipient(sites, secret, "PUT", "answers.ipynb", content=b'{"cells": [1]}')
+    assert r.status_code == 201, r.text
+    assert (sites.a.space("alice") / "class" / "answers.ipynb").read_bytes() == b'{"cells": [1]}'
+    # the secret opens the shared folder and nothing beside it
+    assert as_recipient(sites, secret, "GET", "../../remote.php/webdav/").status_code in (
+        400,
+        401,
+        403,
+        404,
+    )
+    assert httpx.get(f"{sites.a.base}/s/{secret}", timeout=30).status_code == 404
+
+    r = sites.a.ocs("alice", "DELETE", f"shares/{sent['id']}")
+    assert r.status_code == 200, r.text
+    # at once: the secret opens nothing, and site B forgot the share (SHARE_UNSHARED)
+    assert as_recipient(sites, secret, "GET", "intro.ipynb").status_code == 401
+    assert as_recipient(sites, secret, "PROPFIND", headers={"Depth": "0"}).status_code == 401
+    assert sites.b.ocs("bob", "GET", "remote_shares").json()["ocs"]["data"] == []
+    assert sites.received_rows() == []
+    assert sites.federated_rows() == []
+
+
+def test_a_read_only_share_refuses_every_write_of_the_recipient(sites):
+    make_folder(sites.a, "alice", "readonly", {"data.csv": b"a,b\n"})
+    r = share_folder(sites, "readonly", f"bob@{sites.provider_b}", 1)
+    assert r.status_code == 200, r.text
+    [pending] = pending_at_b(sites)
+    assert pending["permissions"] == 1
+    secret = secret_of(sites, pending["id"])
+    assert as_recipient(sites, secret, "GET", "data.csv").content == b"a,b\n"
+    for method, path in (("PUT", "data.csv"), ("PUT", "new.txt")):
+        r = as_recipient(sites, secret, method, path, content=b"x")
+        assert r.status_code == 403, (method, path, r.status_code)
+    assert as_recipient(sites, secret, "MKCOL", "sub").status_code == 403
+    assert as_recipient(sites, secret, "DELETE", "data.csv").status_code == 403
+    assert (sites.a.space("alice") / "readonly" / "data.csv").read_bytes() == b"a,b\n"
+    assert not (sites.a.space("alice") / "readonly" / "new.txt").exists()
+    sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}")
+
+
+def test_declining_tells_the_sender_whose_share_and_secret_end_at_once(sites):
+    make_folder(sites.a, "alice", "declined", {"f.txt": b"1"})
+    r = share_folder(sites, "declined", f"bob@{sites.provider_b}", 1)
+    assert r.status_code == 200, r.text
+    [pending] = pending_at_b(sites)
+    secret = secret_of(sites, pending["id"])
+    assert as_recipient(sites, secret, "GET", "f.txt").status_code == 200
+    r = sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}")
+    assert r.status_code == 200, r.text
+    assert pending_at_b(sites) == [] and sites.received_rows() == []
+    assert sites.federated_rows() == []
+    assert as_recipient(sites, secret, "GET", "f.txt").status_code == 401
+
+
+# -- refusals at the sender ----------------------------------------------------------------------
+
+
+def test_sharing_with_a_user_that_does_not_exist_is_refused_and_leaves_nothing(sites):
+    make_folder(sites.a, "alice", "nobody", {})
+    r = share_folder(sites, "nobody", f"nobody@{sites.provider_b}", 1)
+    assert r.status_code == 400, r.text
+    message = r.json()["ocs"]["meta"]["message"]
+    assert "nobody is not a user of this site" in message and "Nothing was shared" in message
+    assert sites.federated_rows() == [] and sites.received_rows() == []
+
+
+def test_a_peer_that_is_down_gives_a_clear_error_and_leaves_nothing(sites):
+    make_folder(sites.a, "alice", "to-dead", {})
+    r = share_folder(sites, "to-dead", f"bob@{sites.dead}", 1)
+    assert r.status_code == 503, r.text
+    message = r.json()["ocs"]["meta"]["message"]
+    assert f"could not be sent to {sites.dead}" in message and "Nothing was shared" in message
+    assert sites.federated_rows() == []
+    assert sites.a.ocs("alice", "GET", "shares").json()["ocs"]["data"] == []
+
+
+def test_sharing_with_a_provider_the_site_does_not_trust_is_refused(sites):
+    make_folder(sites.a, "alice", "untrusted", {})
+    for recipient in ("bob@evil.example", "bob@127.0.0.1", "bob", f"@{sites.provider_b}"):
+        r = share_folder(sites, "untrusted", recipient, 1)
+        assert r.status_code in (400, 403), (recipient, r.text)
+    r = share_folder(sites, "untrusted", "bob@evil.example", 1)
+    assert "evil.example is not a trusted provider" in r.json()["ocs"]["meta"]["message"]
+    assert sites.federated_rows() == []
+
+
+# -- refusals at the recipient -------------------------------------------------------------------
+
+
+def test_a_share_from_an_unknown_provider_is_refused_with_403_and_nothing_stored(sites):
+    for field in ("sender", "owner"):
+        r = ocm_post(sites.b, "shares", json=new_share(sites, **{field: "eve@evil.example"}))
+        assert r.status_code == 403, r.text
+        assert "evil.example is not a trusted provider" in r.json()["message"]
+    # a trusted provider on another port is another provider
+    r = ocm_post(sites.b, "shares", json=new_share(sites, sender="alice@127.0.0.1:1"))
+    assert r.status_code == 403
+    assert sites.received_rows() == [] and pending_at_b(sites) == []
+
+
+def test_malformed_share_bodies_are_answered_400_with_the_fields_named(sites):
+    def refused(status: int, **kw) -> dict:
+        r = ocm_post(sites.b, "shares", **kw)
+        assert r.status_code == status, r.text
+        assert r.json()["message"]
+        return r.json()
+
+    refused(400, content=b"{not json", headers={"Content-Type": "application/json"})
+    refused(400, content=b"\xff\xfe", headers={"Content-Type": "application/json"})
+    refused(400, json=["a", "list"])
+    found = refused(400, json={"name": "x"})
+    named = {e["name"] for e in found["validationErrors"]}
+    assert named == {"shareWith", "providerId", "owner", "sender", "shareType", "resourceType",
+                     "protocol"}  # fmt: skip
+    found = refused(400, json=new_share(sites, protocol="webdav"))
+    assert found["validationErrors"] == [{"name": "protocol", "message": "INVALID_TYPE"}]
+    refused(400, json=new_share(sites, protocol={"name": "multi", "webdav": {"uri": "x"}}))
+    bad_perms = {"name": "multi", "webdav": {"uri": "u", "sharedSecret": "s", "permissions": "rw"}}
+    refused(400, json=new_share(sites, protocol=bad_perms))
+    for uri in ("http://169.254.169.254/latest/", "file:///etc/passwd", "http://127.0.0.1:1/"):
+        elsewhere = {"name": "multi", "webdav": {"uri": uri, "sharedSecret": "s"}}
+        found = refused(400, json=new_share(sites, protocol=elsewhere))
+        assert found["validationErrors"][0]["name"] == "protocol.webdav.uri"
+    refused(400, json=new_share(sites, name=".."))
+    refused(400, json=new_share(sites, providerId="has space"))
+    refused(400, json=new_share(sites, expiration="tomorrow"))
+    refused(400, json=new_share(sites, sender="no-at-sign"))
+    # what the spec calls unsupported: 501
+    refused(501, json=new_share(sites, shareType="group"))
+    refused(501, json=new_share(sites, resourceType="calendar"))
+    refused(400, json=new_share(sites, protocol={"name": "webdav", "options": {}}))
+    refused(501, json=new_share(sites, protocol={"name": "datatx", "datatx": {}}))
+    mfa = {"name": "multi", "webdav": {"uri": "u", "sharedSecret": "s", "requirements": ["x"]}}
+    refused(501, json=new_share(sites, protocol=mfa))
+    assert httpx.get(f"{sites.b.base}/ocm/shares", timeout=30).status_code == 405
+    assert sites.received_rows() == []
+
+
+def test_the_ocm_1_0_form_that_nextcloud_sends_is_reached_at_the_senders_webdav(sites):
+    legacy = {
+        "name": "webdav",
+        "options": {
+            "sharedSecret": "legacy-secret-0123456789",
+            "permissions": "{http://open-cloud-mesh.org/ns}share-permissions",
+        },
+    }
+    shared = new_share(sites, protocol=legacy, providerId="legacy-1", resourceType="file")
+    r = ocm_post(sites.b, "shares", json=shared)
+    assert r.status_code == 201, r.text
+    [row] = sites.received_rows()
+    # the WebDAV path of site A's discovery, reached with the secret as Basic user name
+    assert row["webdav_uri"] == f"{sites.a.base}/public.php/webdav/"
+    assert row["webdav_auth"] == "basic" and row["permissions"] == '["read"]'
+    [pending] = pending_at_b(sites)
+    assert sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}").status_code == 200
+    assert sites.received_rows() == []
+
+
+def test_a_share_for_a_user_that_does_not_exist_is_refused(sites):
+    for recipient in ("nobody", "ALICE"):
+        shared = new_share(sites, shareWith=f"{recipient}@{sites.provider_b}")
+        r = ocm_post(sites.b, "shares", json=shared)
+        assert r.status_code == 400, r.text
+        assert r.json()["validationErrors"] == [{"name": "shareWith", "message": "NOT_FOUND"}]
+    # bob, but of another provider
+    r = ocm_post(sites.b, "shares", json=new_share(sites, shareWith=f"bob@{sites.provider_a}"))
+    assert r.status_code == 400
+    assert sites.received_rows() == []
+
+
+def test_a_share_sent_twice_is_stored_once_and_unshared_only_with_its_secret(sites):
+    for _ in range(2):
+        r = ocm_post(sites.b, "shares", json=new_share(sites))
+        assert r.status_code == 201, r.text
+        assert r.json() == {"recipientDisplayName": "bob"}
+    [pending] = pending_at_b(sites)
+    unshare = {
+        "notificationType": "SHARE_UNSHARED",
+        "resourceType": "folder",
+        "providerId": "direct-1",
+        "notification": {"sharedSecret": "a-wrong-secret-0123456789"},
+    }
+    r = ocm_post(sites.b, "notifications", json=unshare)
+    assert r.status_code == 403 and "nothing changed" in r.json()["message"]
+    r = ocm_post(sites.b, "notifications", json={**unshare, "notification": {}})
+    assert r.status_code == 400
+    r = ocm_post(sites.b, "notifications", json={"notificationType": "SHARE_UNSHARED"})
+    assert r.status_code == 400
+    assert {e["name"] for e in r.json()["validationErrors"]} == {"resourceType", "providerId"}
+    assert [s["id"] for s in pending_at_b(sites)] == [pending["id"]]
+    right = {"sharedSecret": "not-a-share-of-site-a-0123456789"}
+    r = ocm_post(sites.b, "notifications", json={**unshare, "notification": right})
+    assert r.status_code == 201, r.text
+    assert pending_at_b(sites) == [] and sites.received_rows() == []
+
+
+# -- the outgoing calls follow the open-in rules -------------------------------------------------
+
+
+class Misbehaving(http.server.BaseHTTPRequestHandler):
+    """A peer that redirects its discovery, answers it too slowly or with too much."""
+
+    def do_GET(self):  # noqa: N802 - the standard library's name
+        if self.server.mode == "slow":
+            time.sleep(3)
+        if self.server.mode == "redirect":
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:1/.well-known/ocm")
+            body = b""
+        else:
+            self.send_response(200)
+            body = b'{"enabled": true, "pad": "' + b"x" * (1024 * 1024) + b'"}'
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def misbehaving():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "problem"),
+    [
+        ("redirect", "redirect"),
+        ("slow", "did not answer within 1 s"),
+        ("big", "answered more than the 256.0 KiB allowed"),
+    ],
+)
+def test_calls_to_peers_follow_no_redirect_and_stop_at_the_time_and_size_limits(
+    misbehaving, mode, problem
+):
+    misbehaving.mode = mode
+    peer = f"127.0.0.1:{misbehaving.server_address[1]}"
+    mesh = Mesh([f"http://{peer}"], public_url="http://127.0.0.1:9/services/drive", timeout=1)
+    started = time.monotonic()
+    with pytest.raises(PeerError, match=problem):
+        mesh.discover(peer)
+    assert time.monotonic() - started < 2.5
+
+
+def test_calls_reach_only_trusted_providers_at_checked_addresses(misbehaving):
+    port = misbehaving.server_address[1]
+    # a peer named by a host name that resolves to loopback is not reached without an allowed
+    # network, as "Open in SWAN" refuses it
+    mesh = Mesh([f"http://localhost:{port}"], public_url="http://127.0.0.1:9/services/drive")
+    with pytest.raises(PeerError, match="loopback"):
+        mesh.discover(f"localhost:{port}")
+    for other in ("127.0.0.1:1", f"127.0.0.1:{port}", "evil.example"):
+        with pytest.raises(PeerError, match="not a trusted provider"):
+            mesh.discover(other)
