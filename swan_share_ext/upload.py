@@ -102,6 +102,13 @@ class UploadHandler(ErrorFieldsMixin, APIHandler):
             )
         return size
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self.upload is None or self.upload.received < self.upload.size:
+            # answered before the whole body came: tornado closes the connection after this
+            # answer (the only way not to read the rest); say so, so no client reuses it
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
+
     async def data_received(self, chunk: bytes) -> None:
         if self.upload is None or self._finished:
             return

@@ -311,6 +311,7 @@ def test_a_browser_session_needs_the_xsrf_token_as_for_any_change(space):
         path = f"/swan/api/upload/{quote(space.path('form.txt'))}"
         refused = browser.put(path, content=b"forged")
         assert refused.status_code == 403
+        assert refused.headers["Connection"] == "close"  # the body was not read
         assert not (space.folder / "form.txt").exists()
         r = browser.put(path, content=b"mine", headers={"X-XSRFToken": xsrf})
         assert r.status_code == 201, r.text

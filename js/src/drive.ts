@@ -6,7 +6,8 @@
  */
 import { Contents, Drive, ServerConnection } from '@jupyterlab/services';
 
-import { ISaveFields, ISwanModel, IUploadOptions, streamUpload } from './api';
+import { ISaveFields, ISwanModel } from './api';
+import { IUploadOptions, streamUpload } from './uploads';
 
 /** What the person chose to do about a save that found another version stored. */
 export type ConflictChoice = 'copy' | 'overwrite' | 'reload' | 'cancel';

@@ -3,22 +3,17 @@
  * the server in one request each (PUT /swan/api/upload), instead of JupyterLab's 1 MiB base64
  * parts in JSON, where the server offers it (GET /swan/api/info). The questions before an
  * upload (overwrite?), the progress in the status bar and the errors stay JupyterLab's; only
- * how the bytes travel changes. It owns that choice and the one hook into JupyterLab's file
- * browser model (`replaceUploadSender`); the request is api.ts's, the save event the drive's.
+ * how the bytes travel changes. It owns that choice, the request (`streamUpload`) and the one
+ * hook into JupyterLab's file browser model (`replaceUploadSender`); the drive sends the
+ * upload and tells the file browsers of it as of a save.
  */
-import { IChangedArgs } from '@jupyterlab/coreutils';
+import { IChangedArgs, URLExt } from '@jupyterlab/coreutils';
 import { FileBrowserModel, IUploadModel } from '@jupyterlab/filebrowser';
-import { Contents } from '@jupyterlab/services';
+import { Contents, ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import {
-  IServerInfo,
-  ISwanModel,
-  IUploadOffer,
-  IUploadOptions,
-  swanAPI
-} from './api';
-import { SwanDrive } from './drive';
+import { IServerInfo, ISwanModel, IUploadOffer, swanAPI } from './api';
+import type { SwanDrive } from './drive';
 
 /** How a file browser model's uploads may be sent instead of its own way. */
 interface IUploadSender {
@@ -221,4 +216,96 @@ function conditionOf(
   return typeof listed.etag === 'string' && listed.etag
     ? { ifMatch: listed.etag }
     : {};
+}
+
+/** What a streamed upload is conditional on, and who hears of its progress. */
+export interface IUploadOptions {
+  /** Replace only this version of the file (the etag the person was shown). */
+  ifMatch?: string;
+  /** Create only: refuse (409) if a file of that name exists. */
+  createOnly?: boolean;
+  /** Called with the fraction of the file sent so far (0 to 1). */
+  progress?: (fraction: number) => void;
+}
+
+/** The last value of a cookie, as the server reads duplicates (see ServerConnection). */
+function cookie(name: string): string | undefined {
+  let value: string | undefined;
+  for (const part of document.cookie.split(';')) {
+    const trimmed = part.trim();
+    if (trimmed.startsWith(`${name}=`)) {
+      value = trimmed.substring(name.length + 1);
+    }
+  }
+  return value;
+}
+
+/**
+ * PUT `file` to /swan/api/upload/<path> as the request body itself, streamed by the browser
+ * from disk (XMLHttpRequest: the only request of browsers that reports upload progress).
+ * Authenticated as ServerConnection.makeRequest does it: the token where the page has one,
+ * the `_xsrf` cookie as X-XSRFToken. Resolves to the file's model; rejects with a
+ * ResponseError carrying the server's message, or a NetworkError.
+ */
+export function streamUpload(
+  settings: ServerConnection.ISettings,
+  path: string,
+  file: Blob,
+  options: IUploadOptions = {}
+): Promise<ISwanModel> {
+  const url = URLExt.join(
+    settings.baseUrl,
+    'swan/api/upload',
+    URLExt.encodeParts(path)
+  );
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('PUT', url);
+    if (settings.token) {
+      xhr.setRequestHeader('Authorization', `token ${settings.token}`);
+    }
+    const xsrf = cookie('_xsrf');
+    if (xsrf !== undefined) {
+      xhr.setRequestHeader('X-XSRFToken', xsrf);
+    }
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    if (options.ifMatch) {
+      xhr.setRequestHeader('If-Match', options.ifMatch);
+    }
+    if (options.createOnly) {
+      xhr.setRequestHeader('If-None-Match', '*');
+    }
+    xhr.upload.onprogress = event => {
+      if (event.lengthComputable && event.total > 0) {
+        options.progress?.(event.loaded / event.total);
+      }
+    };
+    xhr.onload = () => {
+      let body: any = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = null;
+      }
+      if (xhr.status === 200 || xhr.status === 201) {
+        resolve(body as ISwanModel);
+        return;
+      }
+      const response = new Response(xhr.responseText, {
+        status: xhr.status,
+        statusText: xhr.statusText
+      });
+      const message =
+        (body && typeof body === 'object' && body.message) ||
+        `${xhr.status} ${xhr.statusText}`;
+      reject(new ServerConnection.ResponseError(response, message));
+    };
+    xhr.onerror = () =>
+      reject(
+        new ServerConnection.NetworkError(
+          new TypeError(`The upload of ${path} broke off`)
+        )
+      );
+    xhr.send(file);
+  });
 }
