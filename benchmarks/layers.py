@@ -32,7 +32,7 @@ import webdav  # noqa: E402
 from swan_contents import SwanContentsManager  # noqa: E402
 from swan_contents.notebook_json import notebook_bytes, read_notebook  # noqa: E402
 from swan_contents.storage import WebDAVStorage  # noqa: E402
-from swan_contents.storage.webdav import parse_xml  # noqa: E402
+from swan_contents.storage.webdav.multistatus import parse_xml  # noqa: E402
 
 
 def ms(fn, rounds: int = 15) -> float:

@@ -52,12 +52,13 @@ from .storage.base import (
     NotFound,
     Storage,
     StorageError,
+    TrashItem,
     join_path,
     normalize_path,
     split_path,
 )
 from .storage.posix import PosixStorage
-from .trash import LocalTrash, TrashItem
+from .trash import LocalTrash
 from .trust import NotebookTrust
 from .uploads import StreamedUpload, check_upload_target
 from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource

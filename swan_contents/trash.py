@@ -24,7 +24,7 @@ INFO = "info.json"
 ENTRY = "entry"
 VERSIONS = "versions"
 
-__all__ = ["LocalTrash", "TrashItem"]
+__all__ = ["LocalTrash"]
 
 
 class LocalTrash:

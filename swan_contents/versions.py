@@ -19,6 +19,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from .storage.base import (
     AlreadyExists,
@@ -49,6 +50,16 @@ class Version:
     @property
     def read_only(self) -> bool:
         return self.source != "swan"
+
+    def to_json(self) -> dict[str, Any]:
+        """The version as /swan/api/versions answers it (openapi.yaml, `Version`)."""
+        return {
+            "id": self.id,
+            "last_modified": self.mtime,
+            "size": self.size,
+            "source": self.source,
+            "read_only": self.read_only,
+        }
 
 
 def encode_id(prefix: str, name: str) -> str:

@@ -358,7 +358,7 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Refused(Exception):
+class StartRefused(Exception):
     """`swan up` will not start; the message is the one sentence the user reads."""
 
 
@@ -386,7 +386,7 @@ def up(args: argparse.Namespace) -> int:
         lock = lock_data_dir(data)
         check_ports_free(args)
         passwords = _demo_passwords(data, args)
-    except Refused as e:
+    except StartRefused as e:
         print(f"swan up: {e}", file=sys.stderr)
         return 1
 
@@ -412,7 +412,7 @@ def lock_data_dir(data: DataDir) -> int:
         data.create()
         fd = os.open(os.path.join(data.hub, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as e:
-        raise Refused(
+        raise StartRefused(
             f"cannot use {data.root} as the data directory: {e.strerror or e}; "
             "give a writable one with --data-dir."
         ) from None
@@ -421,7 +421,7 @@ def lock_data_dir(data: DataDir) -> int:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
         os.close(fd)
-        raise Refused(
+        raise StartRefused(
             f"another swan up (pid {holder}) is running on the data directory {data.root}; "
             "stop it first, or give another --data-dir."
         ) from None
@@ -445,8 +445,10 @@ def check_ports_free(args: argparse.Namespace) -> None:
                 s.bind((ip, port))
             except OSError as e:
                 if e.errno != errno.EADDRINUSE:
-                    raise Refused(f"cannot listen on {ip or '*'}:{port}: {e.strerror}.") from None
-                raise Refused(
+                    raise StartRefused(
+                        f"cannot listen on {ip or '*'}:{port}: {e.strerror}."
+                    ) from None
+                raise StartRefused(
                     f"port {port} on {ip or 'every address'} is in use (another swan up?); "
                     f"stop what uses it, or choose another {option}."
                 ) from None
@@ -458,7 +460,9 @@ def _demo_passwords(data: DataDir, args: argparse.Namespace) -> dict[str, str]:
     try:
         return ensure_demo_credentials(data.hub, args.users, reset=args.reset_passwords)
     except OSError as e:
-        raise Refused(f"cannot keep the demo passwords in {data.hub}: {e.strerror or e}.") from None
+        raise StartRefused(
+            f"cannot keep the demo passwords in {data.hub}: {e.strerror or e}."
+        ) from None
 
 
 def _docker_answers() -> bool:

@@ -283,7 +283,7 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
             except Exception:
                 # stop() still deletes the Secret; only a hub that dies first leaves it
                 self.log.exception(
-                    "Could not make the pod of %s own its credentials Secret", self._log_name
+                    "Could not make the pod of %s own its credentials Secret", self.server_label
                 )
         return result
 

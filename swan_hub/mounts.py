@@ -503,7 +503,7 @@ class StorageMounts:
         if r.status_code != 207:
             return None
         # Imported here: the hub imports no single-user server package at import time.
-        from swan_contents.storage.webdav import parse_xml
+        from swan_contents.storage.webdav.multistatus import parse_xml
 
         base = urlsplit(url).path
         found = set()

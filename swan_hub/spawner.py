@@ -338,6 +338,12 @@ class SwanSpawnerMixin(_MixinBase):
         return _resolve(template.format(username=filesystem_safe_name(self.user.name)))
 
     @property
+    def server_label(self) -> str:
+        """The user's name, and the server's after a colon for a named server: how log lines
+        name this server (as JupyterHub's own lines do)."""
+        return f"{self.user.name}:{self.name}" if self.name else self.user.name
+
+    @property
     def space_path(self) -> str:
         """Absolute host path of this user's storage space."""
         return self._format_path(self.space_template)
@@ -511,7 +517,7 @@ class SwanSpawnerMixin(_MixinBase):
             if not self._credentials_handed_over:
                 return False  # the server stopped meanwhile
             self.log.info(
-                "Handing refreshed storage credentials to the server of %s", self._log_name
+                "Handing refreshed storage credentials to the server of %s", self.server_label
             )
             await self.store_credentials(credentials)
             self._credentials = credentials
@@ -527,7 +533,7 @@ class SwanSpawnerMixin(_MixinBase):
             try:
                 await self.refresh_credentials()
             except Exception:
-                self.log.exception("Refreshing the storage credentials of %s", self._log_name)
+                self.log.exception("Refreshing the storage credentials of %s", self.server_label)
 
     def _keep_credentials_fresh(self) -> None:
         running = self._credentials_task is not None and not self._credentials_task.done()
@@ -571,7 +577,7 @@ class SwanSpawnerMixin(_MixinBase):
                 try:
                     await self.discard_credentials()
                 except Exception:
-                    self.log.exception("Removing the storage credentials of %s", self._log_name)
+                    self.log.exception("Removing the storage credentials of %s", self.server_label)
         self._credentials = None
 
     # --- spawn progress ------------------------------------------------------------------

@@ -14,15 +14,14 @@ from jupyter_client.jsonutil import json_default
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.services.contents.handlers import ContentsHandler, validate_model
-from jupyter_server.services.contents.handlers import default_handlers as contents_routes
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 
 from swan_contents.errors import StorageHTTPError
-from swan_contents.trash import TrashItem
-from swan_contents.versions import Version
 
+from .contents_swap import contents_routes
 from .handlers import JsonBodyMixin
+from .request_bodies import TRASH_RESTORE, VERSION_RESTORE, check_body
 
 
 class ErrorFieldsMixin:
@@ -90,7 +89,21 @@ def save_condition(headers: Any) -> tuple[str | None, bool]:
     return if_match, if_none_match is not None
 
 
-class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
+class ModelAnswerMixin:
+    """Answers of saves and uploads, as jupyter_server's contents API answers a save."""
+
+    def answer_with_model(self, model: dict[str, Any]) -> None:
+        """The saved model (without content) as JSON, with where the file lives (`Location`,
+        under /api/contents) and when it last changed (`Last-Modified`)."""
+        validate_model(model)
+        location = url_path_join(self.base_url, "api", "contents", url_escape(model["path"]))
+        self.set_header("Location", location)
+        self.set_header("Last-Modified", model["last_modified"])
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(model, default=json_default))
+
+
+class SwanContentsHandler(ErrorFieldsMixin, ModelAnswerMixin, JsonBodyMixin, ContentsHandler):
     """/api/contents as jupyter_server serves it, plus conditional saves.
 
     A PUT may name the version it was based on in an `If-Match` header (the model's `etag`,
@@ -149,15 +162,15 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
             await self._save_part(model, path)
             return
         if model.get("if_none_match") is None:
-            await self._save(model, path)
+            self.log.info("Saving file at %s", path)
+            self.answer_with_model(await cm.save(model, path))
             return
         # `new` gives a model without content an empty notebook or file, as an upload's
         saved = await cm.new(model, path)
         # 201 where the file was created; 200 where one was there and the save went to a
         # conflict copy, as jupyter_server answers a save of a file that exists
         self.set_status(201 if saved["path"] == path.strip("/") else 200)
-        validate_model(saved)
-        self._finish_model(saved)
+        self.answer_with_model(saved)
 
     async def _save_part(self, model: dict[str, Any], path: str) -> None:
         """One part of an upload in parts, answered as jupyter_server answers it (201 for the
@@ -166,8 +179,7 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
         created = model["chunk"] == 1 and not await self.contents_manager.file_exists(path)
         saved = await self.contents_manager.save(model, path)
         self.set_status(201 if created else 200)
-        validate_model(saved)
-        self._finish_model(saved)
+        self.answer_with_model(saved)
 
 
 class StorageAPIHandler(ErrorFieldsMixin, JsonBodyMixin, APIHandler):
@@ -175,35 +187,13 @@ class StorageAPIHandler(ErrorFieldsMixin, JsonBodyMixin, APIHandler):
 
     auth_resource = "contents"
 
-    def body_fields(self, *names: str, optional: tuple[str, ...] = ()) -> list[str | None]:
-        """The string fields of the JSON body; 400 when one is missing or not a string."""
-        body = self.get_json_body()
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, f"Send a JSON object with {', '.join(names)}")
-        values: list[str | None] = []
-        for name in (*names, *optional):
-            value = body.get(name)
-            if value is None and name in optional:
-                values.append(None)
-                continue
-            if not isinstance(value, str) or (name == "id" and not value):
-                raise web.HTTPError(400, f"{name!r} must be a string")
-            values.append(value)
-        return values
+    def checked_body(self, schema: str) -> dict[str, Any]:
+        """The JSON body, checked against `schema` (a pointer into openapi.yaml)."""
+        return check_body(self.get_json_body(), schema)
 
     def reply(self, payload: Any) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(payload, default=json_default))
-
-
-def version_json(version: Version) -> dict[str, Any]:
-    return {
-        "id": version.id,
-        "last_modified": version.mtime,
-        "size": version.size,
-        "source": version.source,
-        "read_only": version.read_only,
-    }
 
 
 class VersionsHandler(StorageAPIHandler):
@@ -214,7 +204,7 @@ class VersionsHandler(StorageAPIHandler):
     async def get(self) -> None:
         path = self.get_query_argument("path")
         versions = await self.contents_manager.list_versions(path)
-        self.reply({"path": path.strip("/"), "versions": [version_json(v) for v in versions]})
+        self.reply({"path": path.strip("/"), "versions": [v.to_json() for v in versions]})
 
 
 class VersionRestoreHandler(StorageAPIHandler):
@@ -223,19 +213,8 @@ class VersionRestoreHandler(StorageAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        path, version_id = self.body_fields("path", "id")
-        self.reply(await self.contents_manager.restore_version(path, version_id))
-
-
-def trash_json(item: TrashItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "name": item.name,
-        "path": item.path,
-        "deleted": item.deleted,
-        "size": item.size,
-        "type": item.type,
-    }
+        body = self.checked_body(VERSION_RESTORE)
+        self.reply(await self.contents_manager.restore_version(body["path"], body["id"]))
 
 
 class TrashHandler(StorageAPIHandler):
@@ -246,7 +225,7 @@ class TrashHandler(StorageAPIHandler):
     async def get(self) -> None:
         trash = await self.contents_manager.list_trash()
         self.reply(
-            {"supported": trash["supported"], "items": [trash_json(i) for i in trash["items"]]}
+            {"supported": trash["supported"], "items": [i.to_json() for i in trash["items"]]}
         )
 
 
@@ -256,20 +235,14 @@ class TrashRestoreHandler(StorageAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        item_id, path = self.body_fields("id", optional=("path",))
-        self.reply(await self.contents_manager.restore_from_trash(item_id, path))
+        body = self.checked_body(TRASH_RESTORE)
+        self.reply(await self.contents_manager.restore_from_trash(body["id"], body.get("path")))
 
 
 def storage_handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
-    """Routes to add ahead of jupyter_server's own (tornado tries added rules first).
-
-    The contents routes are repeated in jupyter_server's order with our handler in place of
-    theirs, so `…/checkpoints` and `…/trust` still reach their handlers.
-    """
-    routes = [
-        (pattern, SwanContentsHandler if handler is ContentsHandler else handler)
-        for pattern, handler in contents_routes
-    ]
+    """Routes to add ahead of jupyter_server's own: its contents routes with
+    `SwanContentsHandler` (`contents_swap`), and the versions and trash endpoints."""
+    routes = contents_routes(SwanContentsHandler)
     routes += [
         ("/swan/api/versions", VersionsHandler),
         ("/swan/api/versions/restore", VersionRestoreHandler),

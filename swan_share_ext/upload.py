@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import sys
 from typing import Any
 
-from jupyter_client.jsonutil import json_default
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_escape, url_path_join
+from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.http1connection import HTTP1Connection
 from traitlets import Int
@@ -25,7 +23,7 @@ from traitlets.config import LoggingConfigurable
 
 from swan_contents.uploads import StreamedUpload
 
-from .storage_api import ErrorFieldsMixin, save_condition
+from .storage_api import ErrorFieldsMixin, ModelAnswerMixin, save_condition
 
 GIB = 1024**3
 
@@ -47,7 +45,7 @@ class SwanUpload(LoggingConfigurable):
 
 
 @web.stream_request_body
-class UploadHandler(ErrorFieldsMixin, APIHandler):
+class UploadHandler(ErrorFieldsMixin, ModelAnswerMixin, APIHandler):
     """PUT /swan/api/upload/<path>: the body is the file. Conditional like a save
     (`If-Match: <etag>`, `If-None-Match: *`); answers the file's model as the contents API
     does, 201 where it created the file, 200 where it replaced one."""
@@ -128,12 +126,10 @@ class UploadHandler(ErrorFieldsMixin, APIHandler):
             task.add_done_callback(_abandoning.discard)
 
     async def put(self, path: str) -> None:
-        assert self.upload is not None
+        assert self.upload is not None  # the path was read in prepare()
         saved = await self.upload.finish()
         self.set_status(200 if self.upload.existed else 201)
-        location = url_path_join(self.base_url, "api", "contents", url_escape(saved["path"]))
-        self.set_header("Location", location)
-        self.finish(json.dumps(saved, default=json_default))
+        self.answer_with_model(saved)
 
 
 #: uploads being dropped after their client went away (held until done)

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import owncloud
 import pytest
-from harness.drive import Drive, ocs_share, parse_xml
-from harness.swan import drive_url, start_swan
+from harness.drive import Drive, ocs_share, parse_xml, running_drive
 from test_cut_off_uploads import ANNOUNCED, OLD, put_old, send_and_hang_up
 from test_drive_clients import sync
 
 from swan_contents.storage import WebDAVStorage
-from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.ondisk import TEMP_PREFIX
 from swan_contents.storage.webdav.capabilities import ServerCapabilities
 from swan_contents.storage.webdav.uploads import choose_uploader
 
@@ -30,21 +29,14 @@ MiB = 1024 * 1024
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("chunking-v1")
-    config = workdir / "swan-data" / "drive" / "drive_config.py"
-    config.parent.mkdir(parents=True)
     access_log = workdir / "drive-access.log"
-    config.write_text(
+    settings = (
         'c.DriveService.advertised_chunking = "v1"\n'
         f"c.DriveService.access_log = {str(access_log)!r}\n"
     )
-    swan = start_swan(workdir, "--users", "alice,bob")
-    try:
-        found = Drive(swan)
-        found.direct = drive_url(swan)  # type: ignore[attr-defined]
-        found.access_log = access_log  # type: ignore[attr-defined]
-        yield found
-    finally:
-        swan.kill_everything()
+    with running_drive(workdir, settings=settings) as drive:
+        drive.access_log = access_log  # type: ignore[attr-defined]
+        yield drive
 
 
 def parts_area(drive: Drive, user: str) -> Path:

@@ -27,7 +27,15 @@ from harness.lab_browser import (
     share_dialog_of,
     share_view_only,
 )
-from harness.swan import SWAN_UP_MARKS, Swan, log_in, start_server, start_swan, user_api
+from harness.swan import (
+    SWAN_UP_MARKS,
+    Swan,
+    log_in,
+    start_server,
+    start_swan,
+    user_api,
+    write_drive_config,
+)
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [*SWAN_UP_MARKS, needs_chromium]
@@ -54,9 +62,7 @@ def swan(tmp_path_factory) -> Iterator[Swan]:
     group class-2026, their servers running. alice's space holds the class folder, as her sync
     client put it there."""
     workdir = tmp_path_factory.mktemp("class-browser")
-    config = workdir / "swan-data" / "drive" / "drive_config.py"
-    config.parent.mkdir(parents=True)
-    config.write_text(f"c.DriveService.access_log = {str(workdir / 'drive.log')!r}\n")
+    write_drive_config(workdir, f"c.DriveService.access_log = {str(workdir / 'drive.log')!r}\n")
     swan = start_swan(workdir)
     try:
         lesson = swan.data / "users" / "alice" / "class-2026"

@@ -9,6 +9,7 @@ server, see docs/storage.md), not something a client can make up for.
 
 from __future__ import annotations
 
+import email.utils
 import getpass
 import json
 import os
@@ -93,6 +94,21 @@ async def test_the_version_may_come_in_an_if_match_header(jp_fetch, api):
     assert json.loads(r.body)["etag"] == current
     ok = await put_if_match(jp_fetch, "nb.ipynb", notebook_body("mine"), current)
     assert ok.code == 200
+
+
+async def test_a_conditional_save_is_answered_with_the_headers_of_a_plain_one(jp_fetch):
+    plain = await put_with_headers(jp_fetch, "nb.ipynb", notebook_body("v1"), {})
+    etag = json.loads(plain.body)["etag"]
+    conditional = await put_if_match(jp_fetch, "nb.ipynb", notebook_body("v2 is longer"), etag)
+    created = await put_with_headers(
+        jp_fetch, "new.ipynb", notebook_body("new"), {"If-None-Match": "*"}
+    )
+    assert (plain.code, conditional.code, created.code) == (201, 200, 201)
+    for reply, path in ((plain, "nb.ipynb"), (conditional, "nb.ipynb"), (created, "new.ipynb")):
+        assert reply.headers["Location"].endswith(f"/api/contents/{path}")
+        assert reply.headers["Content-Type"] == "application/json"
+        assert email.utils.parsedate_to_datetime(reply.headers["Last-Modified"])
+        assert json.loads(reply.body)["path"] == path
 
 
 async def test_an_if_match_header_that_contradicts_the_model_is_a_400(jp_fetch, api):

@@ -15,7 +15,7 @@ from conftest import notebook_body, text_body
 from jupyter_client.jsonutil import json_default
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 
-from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.ondisk import TEMP_PREFIX
 
 
 @pytest.fixture

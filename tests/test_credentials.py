@@ -8,6 +8,7 @@ or in its /swan/api/info answer."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -83,6 +84,14 @@ def test_a_bearer_and_a_basic_credentials_file_read_as_the_contract_says():
     # what the hub writes is what the server reads back
     assert Credentials.from_json(bearer.to_json()) == bearer
     assert Credentials.from_json(basic.to_json()) == basic
+
+
+def test_a_basic_header_carries_names_and_passwords_beyond_ascii_as_utf8():
+    # RFC 7617's UTF-8 charset, as ownCloud and Nextcloud decode it; a colon may be in the password
+    credentials = Credentials(kind="basic", username="jörg", secret="pässwort:1")
+    scheme, _, encoded = credentials.authorization("ignored").partition(" ")
+    assert scheme == "Basic"
+    assert base64.b64decode(encoded).decode("utf-8") == "jörg:pässwort:1"
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,11 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from harness.drive import Drive, ocs_share
+from harness.drive import Drive, ocs_share, running_drive
 from harness.swan import drive_url, start_swan
 
-from swan_contents.storage import StorageUnavailable, WebDAVStorage
-from swan_contents.storage.posix import TEMP_PREFIX, PosixStorage
+from swan_contents.storage import PosixStorage, StorageUnavailable, WebDAVStorage
+from swan_contents.storage.ondisk import TEMP_PREFIX
 
 pytestmark = pytest.mark.hub
 
@@ -36,13 +36,8 @@ MiB = 1024 * 1024
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cut-off")
-    swan = start_swan(workdir, "--users", "alice,bob")
-    try:
-        found = Drive(swan)
-        found.direct = drive_url(swan)  # type: ignore[attr-defined]
-        yield found
-    finally:
-        swan.kill_everything()
+    with running_drive(workdir) as drive:
+        yield drive
 
 
 def request_head(method: str, url: str, auth: tuple[str, str], headers: dict[str, str]) -> bytes:
@@ -393,7 +388,7 @@ def test_a_share_request_cut_off_mid_form_creates_no_share(drive):
 
 
 def _drive_pid(swan) -> int:
-    from test_swan_up import _processes
+    from harness.swan import _processes
 
     found = [
         pid
@@ -412,7 +407,6 @@ def test_a_drive_killed_mid_put_leaves_no_temp_file_once_it_is_back(tmp_path):
     swan = start_swan(tmp_path, "-f", str(config), users="alice")
     try:
         drive = Drive(swan)
-        drive.direct = drive_url(swan)  # type: ignore[attr-defined]
         folder = drive.space("alice") / "deep" / "er"
         folder.mkdir(parents=True)
         rel = "deep/er/kept.ipynb"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from harness.dockerhost import (  # noqa: F401 (also their old import path)
+from harness.dockerhost import (
     CONTAINER_UID,
     containers,
     docker,

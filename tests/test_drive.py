@@ -14,21 +14,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from harness.drive import (  # noqa: F401 (the old import path of the drive's clients)
+from harness.drive import (
     DAV,
     NC,
     OC,
     PROPFIND_BODY,
-    Drive,
-    answering_drive,
     ocs_share,
     parse_xml,
+    running_drive,
 )
-from harness.swan import drive_url, log_in, start_swan
+from harness.swan import drive_url, log_in, start_swan, write_drive_config
 
 pytestmark = pytest.mark.hub
-
-_share = ocs_share  # the old name, for modules that import it from here
 
 QUOTA = 200_000
 
@@ -36,19 +33,14 @@ QUOTA = 200_000
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("drive")
-    config = workdir / "swan-data" / "drive" / "drive_config.py"
-    config.parent.mkdir(parents=True)
-    config.write_text(f"c.DriveService.quota_bytes = {QUOTA}\n")
+    write_drive_config(workdir, f"c.DriveService.quota_bytes = {QUOTA}\n")
     # The hub answers lists two items at a time: the drive must read every page.
     hub_config = workdir / "hub_config.py"
     hub_config.write_text(
         "c.JupyterHub.api_page_default_limit = 2\nc.JupyterHub.api_page_max_limit = 2\n"
     )
-    swan = start_swan(workdir, "--users", "alice,bob,carol", "-f", str(hub_config))
-    try:
-        yield answering_drive(swan)
-    finally:
-        swan.kill_everything()
+    with running_drive(workdir, "-f", str(hub_config), users="alice,bob,carol") as drive:
+        yield drive
 
 
 def test_status_and_capabilities_answer_as_sync_clients_expect(drive):

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from harness.drive import Drive
-from harness.swan import log_in, start_server, start_swan, user_api
+from harness.drive import Drive, running_drive
+from harness.swan import log_in, start_server, user_api
 
 pytestmark = pytest.mark.hub
 
@@ -22,16 +22,8 @@ CLIENTS = {"nextcloudcmd": "nextcloud-desktop-cmd", "owncloudcmd": "owncloud-cli
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("drive-clients")
-    swan = start_swan(workdir, "--users", "alice,bob")
-    try:
-        drive = Drive(swan)
-        deadline = time.monotonic() + 60
-        while drive.client("alice").get(f"{drive.base}/status.php").status_code != 200:
-            assert time.monotonic() < deadline, "the drive did not start"
-            time.sleep(0.3)
+    with running_drive(workdir) as drive:
         yield drive
-    finally:
-        swan.kill_everything()
 
 
 def sync(drive: Drive, client: str, user: str, folder: Path) -> str:

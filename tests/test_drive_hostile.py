@@ -20,8 +20,14 @@ from urllib.parse import quote
 import httpx
 import pytest
 from harness.dav_servers import free_port
-from harness.drive import OC, PROPFIND_BODY, Drive, answering_drive, ocs_share, parse_xml
-from harness.swan import start_swan
+from harness.drive import (
+    OC,
+    PROPFIND_BODY,
+    Drive,
+    ocs_share,
+    parse_xml,
+    running_drive,
+)
 
 pytestmark = pytest.mark.hub
 
@@ -36,19 +42,13 @@ LINK_NAMES = ("passwd", "etc", "to-bob", "relative", "hop")
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("drive-hostile")
-    config = workdir / "swan-data" / "drive" / "drive_config.py"
-    config.parent.mkdir(parents=True)
-    config.write_text(
+    settings = (
         "c.DriveService.auto_accept_shares = True\n"
         f"c.DriveService.access_log = {str(workdir / 'drive-access.log')!r}\n"
     )
-    swan = start_swan(workdir, "--users", "alice,bob,carol")
-    try:
-        drive = answering_drive(swan)
+    with running_drive(workdir, users="alice,bob,carol", settings=settings) as drive:
         drive.dav("bob", "PUT", "diary.txt", content=BOB_ONLY)
         yield drive
-    finally:
-        swan.kill_everything()
 
 
 def plant_links(folder: Path, bob_space: Path) -> None:

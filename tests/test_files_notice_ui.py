@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from lab_browser import chromium_page, needs_chromium, running_lab
+from harness.lab_browser import chromium_page, needs_chromium, running_lab
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium

@@ -50,7 +50,7 @@ def test_the_hub_configuration_loads_none_of_the_user_servers_packages(tmp_path)
 
 
 def test_the_drive_loads_none_of_the_user_servers_packages():
-    loaded = modules_after("import swan_hub.drive.app")
+    loaded = modules_after("import swan_hub.drive.service")
     assert loaded & SERVER_PACKAGES == set()
     # its calls to other sites use the open-in URL policy, and nothing else of the extension
     assert "swan_share_ext.open_in.safety" in loaded

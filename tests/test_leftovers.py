@@ -16,7 +16,7 @@ from conftest import chunk_body, swan_on_every_storage, text_body
 from swan_contents import SwanContentsManager
 from swan_contents.storage import PosixStorage, WebDAVStorage
 from swan_contents.storage.base import NotFound
-from swan_contents.storage.posix import TEMP_PREFIX
+from swan_contents.storage.ondisk import TEMP_PREFIX
 
 manager, backend = swan_on_every_storage()
 

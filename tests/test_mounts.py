@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import test_credentials_hub
 import test_spawner
-from dav_servers import WsgiDavServer
+from harness.dav_servers import WsgiDavServer
 from traitlets.config import Config
 
 from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below

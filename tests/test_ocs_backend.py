@@ -1,6 +1,6 @@
 """OCSShareBackend against the recorded answers of Nextcloud, ownCloud 10 and Reva (CERNBox, oCIS)
-served over real HTTP on 127.0.0.1 (tests/ocs_replay.py): each dialect is spoken as its server
-expects, and every refusal keeps the storage's own message."""
+served over real HTTP on 127.0.0.1 (tests/harness/ocs_replay.py): each dialect is spoken as its
+server expects, and every refusal keeps the storage's own message."""
 
 from __future__ import annotations
 

@@ -291,7 +291,7 @@ async def test_a_download_connects_to_the_address_that_was_checked(
 async def test_a_git_clone_connects_to_the_address_that_was_checked(
     jp_fetch, resolver_installed, tmp_path, space
 ):
-    from open_servers import UpstreamRepository
+    from harness.open_servers import UpstreamRepository
 
     server = GitHttpServer(tmp_path / "served", SOURCE)
     try:
@@ -331,7 +331,7 @@ async def test_a_repository_larger_than_allowed_is_refused_and_nothing_is_writte
 ):
     import os
 
-    from open_servers import UpstreamRepository
+    from harness.open_servers import UpstreamRepository
 
     jp_serverapp.web_app.settings["swan_open_in"].max_repository_bytes = 512 * 1024
     server = GitHttpServer(tmp_path / "served", SOURCE)

@@ -1,8 +1,8 @@
 """Links into someone else's space, opened through the shares the user received: a real
 jupyter-server whose share backend talks OCS to the recorded Reva, ownCloud 10 and Nextcloud
-answers replayed on 127.0.0.1 (tests/ocs_replay.py; each recording names where its shapes come
-from). The replayed storage authenticates the recording's own user; which user clicks does not
-change what it answers.
+answers replayed on 127.0.0.1 (tests/harness/ocs_replay.py; each recording names where its
+shapes come from). The replayed storage authenticates the recording's own user; which user clicks
+does not change what it answers.
 
 A share appears in the recipient's space where the storage mounts it (``file_target``): the tests
 create those folders in the space, as the storage would.

@@ -13,8 +13,8 @@ import httpx
 import nc_py_api
 import owncloud
 import pytest
-from harness.drive import Drive, parse_xml
-from harness.swan import drive_url, log_in, start_server, start_swan, user_api
+from harness.drive import Drive, parse_xml, running_drive
+from harness.swan import log_in, start_server, user_api
 from nc_py_api.files import FilePermissions, ShareType
 
 from swan_hub.drive.search import like
@@ -29,15 +29,10 @@ NC_CHUNK = 5 * 1024 * 1024
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("scripting")
-    swan = start_swan(workdir, users="alice,bob,carol")
-    try:
-        drive_url(swan)  # waits until the drive answers
-        drive = Drive(swan)
+    with running_drive(workdir, users="alice,bob,carol") as drive:
         for user in ("alice", "bob", "carol"):
             drive.client(user)
         yield drive
-    finally:
-        swan.kill_everything()
 
 
 def pyoc(drive: Drive, user: str) -> owncloud.Client:

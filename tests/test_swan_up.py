@@ -13,9 +13,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
-# The helpers' old import path, kept while branches that import them from here merge.
-from harness.swan import *  # noqa: F403
 from harness.swan import (
     NOTEBOOK,
     STOP_TIMEOUT,

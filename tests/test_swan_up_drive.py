@@ -21,6 +21,7 @@ from harness.swan import (
     _processes,
     swan_with_servers,
     user_api,
+    write_drive_config,
 )
 from test_drive_clients import sync
 
@@ -56,9 +57,7 @@ def swan(tmp_path_factory):
     """`swan up` (drive storage, the default) with alice and bob logged in, servers running;
     both are in the demo group class-2026. The drive logs every request it serves."""
     workdir = tmp_path_factory.mktemp("swan-up-drive")
-    config = workdir / "swan-data" / "drive" / "drive_config.py"
-    config.parent.mkdir(parents=True)
-    config.write_text(f"c.DriveService.access_log = {str(workdir / 'drive.log')!r}\n")
+    write_drive_config(workdir, f"c.DriveService.access_log = {str(workdir / 'drive.log')!r}\n")
     with swan_with_servers(workdir) as swan:
         yield swan
 

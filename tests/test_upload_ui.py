@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from lab_browser import chromium_page, eventually, needs_chromium, running_lab
+from harness.lab_browser import chromium_page, eventually, needs_chromium, running_lab
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium

@@ -1,7 +1,7 @@
 """Uploads to an oCIS-style storage: checksums the storage verifies and reports, and large
 uploads by TUS, resumed when a request breaks off, with the spool and one PUT as the fallback.
 
-No oCIS can run here: `tests/ocis_standin.py` stands in for it (WsgiDAV plus oCIS's
+No oCIS can run here: `tests/harness/ocis_standin.py` stands in for it (WsgiDAV plus oCIS's
 capabilities, `OC-Checksum`, `oc:checksums` and TUS 1.0, written from the TUS protocol and
 Reva's ocdav handlers; see its docstring). The contents API is a real jupyter-server.
 """

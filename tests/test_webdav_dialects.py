@@ -19,7 +19,7 @@ from tornado.web import HTTPError
 
 from swan_contents import SwanContentsManager
 from swan_contents.storage import StorageUnavailable, WebDAVStorage
-from swan_contents.storage.webdav import parse_xml
+from swan_contents.storage.webdav.multistatus import parse_xml
 from swan_contents.versions import encode_id
 
 RECORDINGS = Path(__file__).parent / "recordings"

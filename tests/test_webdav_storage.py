@@ -128,7 +128,7 @@ async def test_names_that_need_encoding_round_trip(api, jp_root_dir, name, backe
 
 
 async def test_a_locked_file_is_a_423_and_stays_unchanged(api, jp_root_dir, dav_server, dav_space):
-    from dav_servers import raw_client
+    from harness.dav_servers import raw_client
 
     await api("PUT", "locked.txt", text_body("kept"))
     body = (

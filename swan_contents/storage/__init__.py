@@ -30,9 +30,9 @@ from .base import (
 
 if TYPE_CHECKING:
     from .posix import PosixStorage
-    from .webdav import WebDAVStorage
+    from .webdav.storage import WebDAVStorage
 
-_DRIVERS = {"PosixStorage": "posix", "WebDAVStorage": "webdav"}
+_DRIVERS = {"PosixStorage": "posix", "WebDAVStorage": "webdav.storage"}
 
 __all__ = [
     "AlreadyExists",

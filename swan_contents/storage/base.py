@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import abc
 import posixpath
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
 
 EntryKind = Literal["file", "directory"]
 
@@ -61,6 +61,10 @@ class TrashItem:
     deleted: float
     size: int | None
     type: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as /swan/api/trash answers it (openapi.yaml, `TrashItem`)."""
+        return asdict(self)
 
 
 class StorageError(Exception):

@@ -9,6 +9,7 @@ file on the event loop (except once at start, for the storage URL).
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import json
 import logging
@@ -131,7 +132,8 @@ class Credentials:
                 'an app password needs a user name: put "username" into the credentials or '
                 "configure the storage's user"
             )
-        return httpx.BasicAuth(username, self.secret)._auth_header
+        pair = f"{username}:{self.secret}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def parse_credentials_file(text: str) -> Credentials:

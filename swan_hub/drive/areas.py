@@ -35,7 +35,7 @@ from .dav import (
     user_content_headers,
 )
 from .spaces import PERM_CREATE, PERM_READ, PERM_UPDATE, DriveError, Place, file_etag, remove_tree
-from .state import TrashItem
+from .state import TrashRecord
 
 
 class VirtualFolder(DAVCollection):
@@ -72,7 +72,6 @@ class _AreaProvider(DriveProvider):
         super().__init__(spaces, user_in_path=True)
 
     def get_resource_inst(self, path: str, environ: dict) -> Any:
-        self._count_get_resource_inst += 1
         split = self._split(path, environ)
         if split is None:
             return VirtualFolder(path, environ, lambda: [self._user(environ)])
@@ -152,7 +151,7 @@ class VersionsProvider(_AreaProvider):
 
 
 class TrashItemMixin:
-    item: TrashItem
+    item: TrashRecord
 
     def get_property_value(self, name: str) -> Any:
         if name == f"{NC}trashbin-filename":
@@ -193,8 +192,8 @@ class TrashProvider(_AreaProvider):
     area = "trash"
     listing = "trash"
 
-    def items(self, user: str) -> dict[str, TrashItem]:
-        named: dict[str, TrashItem] = {}
+    def items(self, user: str) -> dict[str, TrashRecord]:
+        named: dict[str, TrashRecord] = {}
         for item in self.spaces.state.trash(user):
             name = f"{item.name}.d{int(item.deleted_at)}"
             if name in named:

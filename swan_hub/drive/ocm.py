@@ -28,7 +28,7 @@ from .state import (
     STATE_ACCEPTED,
     STATE_PENDING,
     ReceivedShare,
-    Share,
+    ShareRecord,
 )
 
 log = logging.getLogger("swan_hub.drive")
@@ -373,7 +373,7 @@ class OCM:
                 self.state.forget_received_share(share.id)
         return {}
 
-    def _owned_share(self, note: Notification) -> Share | None:
+    def _owned_share(self, note: Notification) -> ShareRecord | None:
         if not note.provider_id.isdigit() or len(note.provider_id) > 18:
             return None
         share = self.state.share(int(note.provider_id))
@@ -388,7 +388,7 @@ class OCM:
             if (share := self.state.received_share_from(provider, note.provider_id)) is not None
         ]
 
-    def _about_sent_share(self, share: Share, note: Notification) -> None:
+    def _about_sent_share(self, share: ShareRecord, note: Notification) -> None:
         """A recipient's answer to a share sent from here: accepted is noted; declined ends
         the share (its secret stops working), as Nextcloud does."""
         recipient = share.share_with or ""
@@ -399,7 +399,7 @@ class OCM:
 
     # -- sending (OCS share type 6) ---------------------------------------------------------------
 
-    def send_share(self, fields: dict[str, Any], share_with: str) -> Share:
+    def send_share(self, fields: dict[str, Any], share_with: str) -> ShareRecord:
         """Create the federated share of ``fields`` with ``share_with`` (``user@provider``) and
         send it; if the peer does not take it, nothing remains of it here."""
         try:
@@ -440,7 +440,7 @@ class OCM:
             )
         return share
 
-    def _new_share(self, share: Share, owner_address: str) -> dict[str, Any]:
+    def _new_share(self, share: ShareRecord, owner_address: str) -> dict[str, Any]:
         """The NewShare document of ``share``."""
         document: dict[str, Any] = {
             "shareWith": share.share_with,
@@ -486,15 +486,15 @@ class OCM:
             "value": {"shareType": SHARE_FEDERATED, "shareWith": address, "server": peer.root},
         }
 
-    def unshared(self, share: Share) -> None:
+    def unshared(self, share: ShareRecord) -> None:
         """Tell the recipient's site that ``share`` (already deleted here) is gone."""
         _, provider = split_address(share.share_with or "")
         self.mesh.notify(provider, self._notification("SHARE_UNSHARED", share.id, share))
 
     @staticmethod
     def _notification(kind: str, provider_id: Any, share: Any) -> dict[str, Any]:
-        secret = share.token if isinstance(share, Share) else share.shared_secret
-        resource = share.item_type if isinstance(share, Share) else share.resource_type
+        secret = share.token if isinstance(share, ShareRecord) else share.shared_secret
+        resource = share.item_type if isinstance(share, ShareRecord) else share.resource_type
         return {
             "notificationType": kind,
             "resourceType": resource,

@@ -37,7 +37,7 @@ from .state import (
     STATE_ACCEPTED,
     STATE_DECLINED,
     STATE_PENDING,
-    Share,
+    ShareRecord,
 )
 
 SERVER_VERSION = (28, 0, 0, 0)
@@ -206,7 +206,7 @@ def _parse_date(value: str) -> str:
     return f"{day.isoformat()} 00:00:00"
 
 
-def link_expired(share: Share) -> bool:
+def link_expired(share: ShareRecord) -> bool:
     if not share.expiration:
         return False
     day = datetime.date.fromisoformat(share.expiration[:10])
@@ -252,7 +252,7 @@ class ShareAPI:
 
     # -- views ------------------------------------------------------------------------------------
 
-    def share_data(self, share: Share, req: Request, *, for_recipient: bool = False) -> dict:
+    def share_data(self, share: ShareRecord, req: Request, *, for_recipient: bool = False) -> dict:
         owner_root = self.spaces.space_dir(share.owner)
         fs_path = os.path.join(owner_root, *share.path.split("/"))
         try:
@@ -382,7 +382,7 @@ class ShareAPI:
 
     # -- shares -----------------------------------------------------------------------------------
 
-    def _visible(self, req: Request, share_id: int) -> Share:
+    def _visible(self, req: Request, share_id: int) -> ShareRecord:
         """The share ``share_id`` as its owner or one of its recipients sees it."""
         share = self.state.share(share_id)
         if share is None:
@@ -536,7 +536,7 @@ class ShareAPI:
         assert updated is not None
         return self.share_data(updated, req)
 
-    def _owned(self, req: Request, share_id: int) -> Share:
+    def _owned(self, req: Request, share_id: int) -> ShareRecord:
         share = self.state.share(share_id)
         if share is None or share.owner != req.user:
             if share is not None and any(s.id == share_id for s in self.spaces.received(req.user)):
@@ -557,7 +557,7 @@ class ShareAPI:
             self.federation.unshared(share)
         return []
 
-    def _received(self, req: Request, share_id: int) -> Share:
+    def _received(self, req: Request, share_id: int) -> ShareRecord:
         for share in self.spaces.received(req.user):
             if share.id == share_id:
                 return share

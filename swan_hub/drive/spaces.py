@@ -29,7 +29,15 @@ from swan_contents.storage.ondisk import (
 )
 from swan_hub.ownership import hand_over
 
-from .state import STATE_ACCEPTED, STATE_PENDING, DriveState, FileRecord, Seen, Share, Version
+from .state import (
+    STATE_ACCEPTED,
+    STATE_PENDING,
+    DriveState,
+    FileRecord,
+    Seen,
+    ShareRecord,
+    VersionRecord,
+)
 from .tree import SubtreeCache, TreeSummary
 
 PERM_READ = 1
@@ -112,11 +120,11 @@ VERSION_AGES = (
 
 
 def retained_versions(
-    versions: list[Version], now: float, max_count: int, thin_out: bool = True
-) -> list[Version]:
+    versions: list[VersionRecord], now: float, max_count: int, thin_out: bool = True
+) -> list[VersionRecord]:
     """The versions to keep: with ``thin_out``, the newest one of each period of `VERSION_AGES`
     for its age; then at most the ``max_count`` made last."""
-    kept: list[Version] = []
+    kept: list[VersionRecord] = []
     periods: set[tuple[int, int]] = set()
     for version in sorted(versions, key=lambda v: (v.mtime, v.id), reverse=True):
         age = now - version.mtime
@@ -138,7 +146,7 @@ class Place:
     rel: str
     fs_path: str
     perms: int
-    share: Share | None = None
+    share: ShareRecord | None = None
     mount: bool = False
 
     @property
@@ -380,12 +388,12 @@ class Spaces:
     def default_state(self) -> int:
         return STATE_ACCEPTED if self.auto_accept else STATE_PENDING
 
-    def received(self, user: str) -> list[Share]:
+    def received(self, user: str) -> list[ShareRecord]:
         return self.state.received_shares(user, self.groups_of(user), self.default_state())
 
-    def mounts(self, user: str) -> dict[str, Share]:
+    def mounts(self, user: str) -> dict[str, ShareRecord]:
         """The user's accepted shares by the name they appear under in ``Shared/``."""
-        mounts: dict[str, Share] = {}
+        mounts: dict[str, ShareRecord] = {}
         for share in self.received(user):
             if share.state == STATE_ACCEPTED:
                 name = share.mount_name or share.name
@@ -394,7 +402,7 @@ class Spaces:
                 mounts[name] = share
         return mounts
 
-    def place_of_share(self, share: Share, perms: int | None = None) -> Place:
+    def place_of_share(self, share: ShareRecord, perms: int | None = None) -> Place:
         owner_root = self.space_dir(share.owner)
         fs_path = os.path.join(owner_root, *share.path.split("/"))
         place = Place(
@@ -664,11 +672,11 @@ class Spaces:
             os.replace(temp_name, name, src_dir_fd=temp_folder, dst_dir_fd=folder)
         return os.stat(name, dir_fd=folder, follow_symlinks=False)
 
-    def versions_by_name(self, owner: str, file_id: int) -> dict[str, Version]:
+    def versions_by_name(self, owner: str, file_id: int) -> dict[str, VersionRecord]:
         """The versions of a file by the name they are listed under: the mtime (seconds) of the
         content each keeps, as Nextcloud names them, and ``<mtime>-<id>`` for each later
         version of the same second, so that no save of a busy second is lost."""
-        named: dict[str, Version] = {}
+        named: dict[str, VersionRecord] = {}
         for version in self.state.versions(owner, file_id):
             name = str(version.mtime)
             if name in named:

@@ -218,7 +218,7 @@ Seen = tuple[int, "int | None"]
 
 
 @dataclass
-class Share:
+class ShareRecord:
     """One row of `shares`, with the recipient's state when read for a recipient."""
 
     id: int
@@ -244,7 +244,10 @@ class Share:
 
 
 @dataclass
-class TrashItem:
+class TrashRecord:
+    """One row of `trash`: a file or folder deleted from a user's space, kept in the drive's
+    trash area until restored or expired."""
+
     id: int
     owner: str
     original_path: str
@@ -261,7 +264,9 @@ class TrashItem:
 
 
 @dataclass
-class Version:
+class VersionRecord:
+    """One row of `versions`: an earlier content of a file, kept in the drive's versions area."""
+
     id: int
     owner: str
     file_id: int
@@ -526,17 +531,17 @@ class DriveState:
         "s.permissions, s.token, s.password_hash, s.expiration, s.label, s.note, s.stime"
     )
 
-    def _share(self, row: sqlite3.Row) -> Share:
+    def _share(self, row: sqlite3.Row) -> ShareRecord:
         data: dict[str, Any] = dict(row)
-        return Share(**data)
+        return ShareRecord(**data)
 
-    def create_share(self, **fields: Any) -> Share:
+    def create_share(self, **fields: Any) -> ShareRecord:
         fields.setdefault("stime", int(time.time()))
         share = self.share(self._insert("shares", **fields))
         assert share is not None
         return share
 
-    def share(self, share_id: int) -> Share | None:
+    def share(self, share_id: int) -> ShareRecord | None:
         row = (
             self._db()
             .execute(f"SELECT {self._SHARE_COLUMNS} FROM shares s WHERE s.id = ?", (share_id,))  # noqa: S608
@@ -544,7 +549,7 @@ class DriveState:
         )
         return self._share(row) if row else None
 
-    def share_by_token(self, token: str, share_type: int = SHARE_LINK) -> Share | None:
+    def share_by_token(self, token: str, share_type: int = SHARE_LINK) -> ShareRecord | None:
         """The share of ``share_type`` (a public link, or a federated share by its secret)
         that ``token`` opens."""
         row = (
@@ -560,7 +565,7 @@ class DriveState:
 
     def shares_of_owner(
         self, owner: str, path: str | None = None, subfiles: bool = False
-    ) -> list[Share]:
+    ) -> list[ShareRecord]:
         query = f"SELECT {self._SHARE_COLUMNS} FROM shares s WHERE s.owner = ?"  # noqa: S608
         args: list[Any] = [owner]
         if path is not None and subfiles:
@@ -572,7 +577,7 @@ class DriveState:
         rows = self._db().execute(query + " ORDER BY s.id", args).fetchall()
         return [self._share(r) for r in rows]
 
-    def update_share(self, share_id: int, **fields: Any) -> Share | None:
+    def update_share(self, share_id: int, **fields: Any) -> ShareRecord | None:
         if fields:
             assignments = ", ".join(f"{k} = ?" for k in fields)
             with self._write() as db:
@@ -586,7 +591,9 @@ class DriveState:
         with self._write() as db:
             db.execute("DELETE FROM shares WHERE id = ?", (share_id,))
 
-    def received_shares(self, user: str, groups: Iterable[str], default_state: int) -> list[Share]:
+    def received_shares(
+        self, user: str, groups: Iterable[str], default_state: int
+    ) -> list[ShareRecord]:
         """Shares with ``user`` directly or through one of ``groups``, with the user's state."""
         groups = list(groups)
         marks = ",".join("?" * len(groups)) or "NULL"
@@ -698,34 +705,34 @@ class DriveState:
 
     def add_trash(
         self, owner: str, original_path: str, kind: str, size: int, file_id: int | None = None
-    ) -> TrashItem:
-        item = TrashItem(0, owner, original_path, kind, size, time.time(), file_id)
+    ) -> TrashRecord:
+        item = TrashRecord(0, owner, original_path, kind, size, time.time(), file_id)
         fields = {k: v for k, v in vars(item).items() if k != "id"}
         item.id = self._insert("trash", **fields)
         return item
 
-    def trash(self, owner: str) -> list[TrashItem]:
+    def trash(self, owner: str) -> list[TrashRecord]:
         rows = self._db().execute(
             "SELECT * FROM trash WHERE owner = ? ORDER BY deleted_at", (owner,)
         )
-        return [TrashItem(**dict(r)) for r in rows]
+        return [TrashRecord(**dict(r)) for r in rows]
 
     def remove_trash(self, item_id: int) -> None:
         with self._write() as db:
             db.execute("DELETE FROM trash WHERE id = ?", (item_id,))
 
-    def add_version(self, owner: str, file_id: int, mtime: int, size: int) -> Version:
-        version = Version(0, owner, file_id, mtime, size, time.time())
+    def add_version(self, owner: str, file_id: int, mtime: int, size: int) -> VersionRecord:
+        version = VersionRecord(0, owner, file_id, mtime, size, time.time())
         fields = {k: v for k, v in vars(version).items() if k != "id"}
         version.id = self._insert("versions", **fields)
         return version
 
-    def versions(self, owner: str, file_id: int) -> list[Version]:
+    def versions(self, owner: str, file_id: int) -> list[VersionRecord]:
         rows = self._db().execute(
             "SELECT * FROM versions WHERE owner = ? AND file_id = ? ORDER BY mtime, id",
             (owner, file_id),
         )
-        return [Version(**dict(r)) for r in rows]
+        return [VersionRecord(**dict(r)) for r in rows]
 
     def remove_version(self, version_id: int) -> None:
         with self._write() as db:

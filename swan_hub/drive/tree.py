@@ -110,10 +110,6 @@ class SubtreeCache:
     def watching(self) -> bool:
         return self._inotify is not None
 
-    def watched_folders(self) -> int:
-        with self._lock:
-            return len(self._watches)
-
     def close(self) -> None:
         with self._lock:
             if self._inotify is not None:

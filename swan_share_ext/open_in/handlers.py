@@ -21,6 +21,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..handlers import JsonBodyMixin
+from ..request_bodies import LINKS, OPEN, check_body
 from ..sharing.handlers import BACKEND_SETTING
 from .config import SwanOpenIn
 from .run import OpenRun, policy_of, refusal_event, view_url
@@ -36,6 +37,9 @@ _TEMPLATES = jinja2.Environment(
 )
 # Loaded once at import: no file is read while a request is served.
 _OPEN_PAGE = _TEMPLATES.get_template("open.html")
+#: What the link reader (`sources`) checks of a link's query itself, in a link's words
+#: (`kind=git`): a body is checked against openapi.yaml for its form only.
+LINK_READER_CHECKS = ("enum",)
 KIND_TITLES = {
     "git": "a git repository",
     "download": "a file from the web",
@@ -169,11 +173,7 @@ class OpenApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
     @web.authenticated
     @authorized("write")
     async def post(self) -> None:
-        body = self.get_json_body() or {}
-        if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
-            raise web.HTTPError(
-                400, "The body must be a JSON object of strings (the link's query)."
-            )
+        body = check_body(self.get_json_body() or {}, OPEN, left_to_caller=LINK_READER_CHECKS)
         # typed on the page for a password link of the drive; never a part of the link
         password = body.pop("password", "")
         try:
@@ -202,9 +202,7 @@ class OpenLinksApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
     @web.authenticated
     @authorized("read")
     async def post(self) -> None:
-        body = self.get_json_body() or {}
-        if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
-            raise web.HTTPError(400, "The body must be a JSON object of strings.")
+        body = check_body(self.get_json_body() or {}, LINKS, left_to_caller=LINK_READER_CHECKS)
         params = {k: v for k, v in body.items() if v}
         if params.get("path") and not params.get("owner"):
             # A link is for others: it names whose space the path is in.

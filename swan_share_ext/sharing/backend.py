@@ -18,14 +18,8 @@ UPDATE = 2
 CREATE = 4
 DELETE = 8
 SHARE = 16
-ALL_PERMISSIONS = READ | UPDATE | CREATE | DELETE | SHARE
-
-#: Who a share is with: a user, a group, anyone with the link, or a user on another server.
-ShareKind = Literal["user", "group", "link", "email", "federated", "other"]
-SHARE_KINDS: tuple[str, ...] = ("user", "group", "link", "federated")
 
 #: Where a received share stands: mounted in the user's space, waiting for an answer, refused.
-ShareState = Literal["accepted", "pending", "declined"]
 SHARE_STATES: tuple[str, ...] = ("accepted", "pending", "declined")
 
 
@@ -135,7 +129,7 @@ class ShareBackend(LoggingConfigurable):
         raise NotImplementedError
 
     async def create_share(self, new: NewShare) -> StorageShare:
-        """StorageShare a path; the storage checks the user's rights on it."""
+        """Share a path; the storage checks the user's rights on it."""
         raise NotImplementedError
 
     async def update_share(self, share_id: str, changes: dict[str, Any]) -> StorageShare:

@@ -22,10 +22,9 @@ from swan_contents.errors import storage_errors
 from swan_contents.storage.base import normalize_path
 
 from ..handlers import json_of
+from ..request_bodies import CLONE, NEW_SHARE, SHARE_CHANGES, check_body
 from .backend import (
-    ALL_PERMISSIONS,
     READ,
-    SHARE_KINDS,
     SHARE_STATES,
     InvalidShareRequest,
     NewShare,
@@ -41,14 +40,13 @@ from .backend import (
 #: The web_app setting holding the server's `ShareBackend`.
 BACKEND_SETTING = "swan_share_backend"
 
-MAX_TEXT = 255
-MAX_PASSWORD = 200
+#: Longest search for people to share with.
+MAX_SEARCH = 255
 #: A share request is a few fields: anything larger is refused unread.
 MAX_BODY = 64 * 1024
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-NEW_SHARE_FIELDS = {"path", "kind", "share_with", "permissions", "password", "expiration", "name"}
 PERMISSIONS_HELP = (
     "permissions must be a whole number from 1 to 31, the sum of 1 read, 2 edit, 4 create, "
     "8 delete and 16 share"
@@ -79,35 +77,22 @@ def share_errors() -> Iterator[None]:
         raise share_http_error(e) from e
 
 
-# -- checking the form of a request -------------------------------------------------------------
+# -- checking what a request means (its form is checked against openapi.yaml) ---------------------
 
 
-def _text(body: dict[str, Any], key: str, *, limit: int = MAX_TEXT) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value):
-        raise web.HTTPError(400, f"{key} must be text of at most {limit} characters")
-    return value
-
-
-def check_permissions(value: Any, *, kind: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise web.HTTPError(400, f"{PERMISSIONS_HELP}; got {value!r}")
-    if not 1 <= value <= ALL_PERMISSIONS:
-        raise web.HTTPError(400, f"{PERMISSIONS_HELP}; got {value}")
+def check_permissions(value: int, *, kind: str) -> int:
     # a public link may be a drop box (create only); every other share can at least read
     if kind != "link" and not value & READ:
         raise web.HTTPError(400, f"{PERMISSIONS_HELP}, and must include read (1); got {value}")
     return value
 
 
-def check_expiration(value: Any) -> str | None:
+def check_expiration(value: str | None) -> str | None:
     """A date YYYY-MM-DD from today on, "" or None (no expiry)."""
     if value in (None, ""):
         return value
     message = f"expiration must be a date written YYYY-MM-DD, today or later; got {value!r}"
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
+    if not _DATE.fullmatch(value):
         raise web.HTTPError(400, message)
     try:
         date = datetime.date.fromisoformat(value)
@@ -118,9 +103,7 @@ def check_expiration(value: Any) -> str | None:
     return value
 
 
-def check_path(value: Any) -> str:
-    if not isinstance(value, str):
-        raise web.HTTPError(400, "path must be the path of a file or folder in your space")
+def check_path(value: str) -> str:
     with storage_errors():
         path = normalize_path(value)
     if not path:
@@ -129,25 +112,20 @@ def check_path(value: Any) -> str:
 
 
 def check_new_share(body: dict[str, Any]) -> NewShare:
-    unknown = set(body) - NEW_SHARE_FIELDS
-    if unknown:
-        raise web.HTTPError(400, f"Unknown fields: {', '.join(sorted(unknown))}")
-    kind = body.get("kind")
-    if kind not in SHARE_KINDS:
-        raise web.HTTPError(400, f"kind must be one of {', '.join(SHARE_KINDS)}; got {kind!r}")
-    share_with = _text(body, "share_with")
+    """The share a body of the form of `NewShare` (openapi.yaml) asks for, if it makes sense."""
+    kind = body["kind"]
+    share_with = body.get("share_with")
     if kind != "link" and not share_with:
         raise web.HTTPError(400, f"share_with must name the {kind} to share with")
     if kind == "link" and share_with:
         raise web.HTTPError(400, "A public link is shared with nobody in particular: no share_with")
     if kind == "federated" and "@" not in (share_with or ""):
         raise web.HTTPError(400, "share_with of a federated share is user@server")
-    password = _text(body, "password", limit=MAX_PASSWORD)
-    name = _text(body, "name")
+    password, name = body.get("password"), body.get("name")
     if kind != "link" and (password or name):
         raise web.HTTPError(400, "Only a public link has a password or a name")
     return NewShare(
-        path=check_path(body.get("path")),
+        path=check_path(body["path"]),
         kind=kind,
         share_with=share_with,
         permissions=check_permissions(body.get("permissions", READ), kind=kind),
@@ -158,6 +136,7 @@ def check_new_share(body: dict[str, Any]) -> NewShare:
 
 
 def check_changes(body: dict[str, Any], share: StorageShare) -> dict[str, Any]:
+    """The changes a body of the form of `ShareChanges` asks for, if `share` can take them."""
     allowed = {"permissions", "expiration"}
     if share.kind == "link":
         allowed |= {"password", "name"}
@@ -168,17 +147,15 @@ def check_changes(body: dict[str, Any], share: StorageShare) -> dict[str, Any]:
             f"Cannot change {', '.join(sorted(unknown))} of a {share.kind} share; "
             f"change {', '.join(sorted(allowed))}",
         )
-    if not body:
-        raise web.HTTPError(400, f"Nothing to change: send one of {', '.join(sorted(allowed))}")
     changes: dict[str, Any] = {}
     if "permissions" in body:
         changes["permissions"] = check_permissions(body["permissions"], kind=share.kind)
     if "expiration" in body:
         changes["expiration"] = check_expiration(body["expiration"]) or ""
     if "password" in body:
-        changes["password"] = _text(body, "password", limit=MAX_PASSWORD) or ""
+        changes["password"] = body["password"] or ""
     if "name" in body:
-        changes["name"] = _text(body, "name") or ""
+        changes["name"] = body["name"] or ""
     return changes
 
 
@@ -201,13 +178,11 @@ class ShareHandler(APIHandler):
             )
         return backend
 
-    def json_body(self) -> dict[str, Any]:
+    def json_body(self, schema: str) -> dict[str, Any]:
+        """The JSON body, checked against `schema` (a pointer into openapi.yaml)."""
         if len(self.request.body or b"") > MAX_BODY:
             raise web.HTTPError(413, f"The request body is larger than {MAX_BODY} bytes")
-        body = json_of(self.request.body or b"{}")
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "The request body must be a JSON object")
-        return body
+        return check_body(json_of(self.request.body or b"{}"), schema)
 
     def reply(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -243,7 +218,7 @@ class SharesHandler(ShareHandler):
 
     @web.authenticated
     async def post(self) -> None:
-        new = check_new_share(self.json_body())
+        new = check_new_share(self.json_body(NEW_SHARE))
         if not await self.contents_manager.exists(new.path):
             raise web.HTTPError(404, f"No such file or folder: /{new.path}")
         with share_errors():
@@ -263,7 +238,7 @@ class ShareItemHandler(ShareHandler):
 
     @web.authenticated
     async def patch(self, share_id: str) -> None:
-        body = self.json_body()
+        body = self.json_body(SHARE_CHANGES)
         with share_errors():
             share = await self.backend.get_share(share_id)
             share = await self.backend.update_share(share_id, check_changes(body, share))
@@ -318,12 +293,9 @@ class CloneHandler(ShareHandler):
 
     @web.authenticated
     async def post(self, share_id: str) -> None:
-        body = self.json_body()
-        destination = body.get("destination", "")
-        if not isinstance(destination, str):
-            raise web.HTTPError(400, "destination must be the path of a folder in your space")
+        body = self.json_body(CLONE)
         with storage_errors():
-            destination = normalize_path(destination)
+            destination = normalize_path(body.get("destination", ""))
         share = await self.received_share(share_id)
         if share.state != "accepted":
             raise web.HTTPError(
@@ -357,8 +329,8 @@ class ShareesHandler(ShareHandler):
         item_type = self.get_query_argument("item_type", "file")
         if item_type not in ("file", "folder"):
             raise web.HTTPError(400, f"item_type must be file or folder; got {item_type!r}")
-        if len(search) > MAX_TEXT or _CONTROL.search(search):
-            raise web.HTTPError(400, f"search must be text of at most {MAX_TEXT} characters")
+        if len(search) > MAX_SEARCH or _CONTROL.search(search):
+            raise web.HTTPError(400, f"search must be text of at most {MAX_SEARCH} characters")
         if not search:
             self.reply([])
             return

@@ -81,6 +81,17 @@ def _expiration(value: Any) -> str | None:
         return None
 
 
+def _from_storage_connection(name: str) -> Any:
+    """A trait default that takes the storage driver's setting of the same name, so that one
+    configuration serves the driver and the share backend."""
+
+    @default(name)
+    def _default(self: OCSShareBackend) -> Any:
+        return getattr(self.storage_connection, name)
+
+    return _default
+
+
 class OCSShareBackend(ShareBackend):
     """Shares through the OCS share API of the storage behind this notebook server.
 
@@ -142,9 +153,7 @@ class OCSShareBackend(ShareBackend):
         (c.WebDAVStorage.token_file). The first source of credentials, as for the driver.""",
     )
 
-    @default("token_file")
-    def _default_token_file(self) -> str:
-        return self.storage_connection.token_file
+    _default_token_file = _from_storage_connection("token_file")
 
     password_file = Unicode(
         config=True,
@@ -153,9 +162,7 @@ class OCSShareBackend(ShareBackend):
         (c.WebDAVStorage.password_file).""",
     )
 
-    @default("password_file")
-    def _default_password_file(self) -> str:
-        return self.storage_connection.password_file
+    _default_password_file = _from_storage_connection("password_file")
 
     credentials_file = Unicode(
         config=True,
@@ -164,9 +171,7 @@ class OCSShareBackend(ShareBackend):
         the path in SWAN_STORAGE_CREDENTIALS).""",
     )
 
-    @default("credentials_file")
-    def _default_credentials_file(self) -> str:
-        return self.storage_connection.credentials_file
+    _default_credentials_file = _from_storage_connection("credentials_file")
 
     token_env = Unicode(
         config=True,
@@ -175,9 +180,7 @@ class OCSShareBackend(ShareBackend):
         SWAN_WEBDAV_TOKEN).""",
     )
 
-    @default("token_env")
-    def _default_token_env(self) -> str:
-        return self.storage_connection.token_env
+    _default_token_env = _from_storage_connection("token_env")
 
     password_env = Unicode(
         config=True,
@@ -186,9 +189,7 @@ class OCSShareBackend(ShareBackend):
         (c.WebDAVStorage.password_env, else SWAN_WEBDAV_PASSWORD).""",
     )
 
-    @default("password_env")
-    def _default_password_env(self) -> str:
-        return self.storage_connection.password_env
+    _default_password_env = _from_storage_connection("password_env")
 
     path_prefix = Unicode(
         config=True,
@@ -214,9 +215,7 @@ class OCSShareBackend(ShareBackend):
         to the storage driver's (c.WebDAVStorage.verify_tls).""",
     )
 
-    @default("verify_tls")
-    def _default_verify_tls(self) -> bool:
-        return self.storage_connection.verify_tls
+    _default_verify_tls = _from_storage_connection("verify_tls")
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

@@ -297,11 +297,9 @@ class DriveDavServer(DavServer):
         return local, f"{self.url}{quote(name)}/"
 
     def start(self) -> None:
-        from test_swan_up import drive_url, log_in, start_swan
+        from harness.swan import drive_url, log_in, start_swan, write_drive_config
 
-        config = self.data / "drive" / "drive_config.py"
-        config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(f"c.DriveService.access_log = {str(self.access_log)!r}\n")
+        write_drive_config(self.root, f"c.DriveService.access_log = {str(self.access_log)!r}\n")
         self.swan = start_swan(self.root, users=self.username)
         self.password = log_in(self.swan, self.username)
         self.drive_url = drive_url(self.swan)

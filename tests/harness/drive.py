@@ -4,14 +4,17 @@ owns no server (see harness.swan) and holds no test's assertions beyond an answe
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - parses our own server's answers
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 
-from harness.swan import Swan, log_in
+from harness.swan import Swan, drive_url, log_in, start_swan, write_drive_config
 
 DAV = "{DAV:}"
 OC = "{http://owncloud.org/ns}"
@@ -35,6 +38,11 @@ class Drive:
         self.swan = swan
         self.base = f"{swan.url}/services/drive"
         self.clients: dict[str, httpx.Client] = {}
+
+    @functools.cached_property
+    def direct(self) -> str:
+        """The drive's own address on 127.0.0.1, past the proxy."""
+        return drive_url(self.swan)
 
     def client(self, user: str) -> httpx.Client:
         if user not in self.clients:
@@ -83,6 +91,21 @@ def answering_drive(swan: Swan) -> Drive:
             pass
         time.sleep(0.3)
     return Drive(swan)
+
+
+@contextlib.contextmanager
+def running_drive(
+    workdir: Path, *extra: str, users: str = "alice,bob", settings: str = ""
+) -> Iterator[Drive]:
+    """`swan up` in ``workdir`` (with the drive's ``settings``, `c.DriveService.*` lines, if
+    any), its drive answering through the proxy; everything it started is stopped after."""
+    if settings:
+        write_drive_config(workdir, settings)
+    swan = start_swan(workdir, *extra, users=users)
+    try:
+        yield answering_drive(swan)
+    finally:
+        swan.kill_everything()
 
 
 def ocs_share(drive: Drive, owner: str, **form: str | int) -> dict:

@@ -127,6 +127,13 @@ class Swan:
             subprocess.run(["fusermount3", "-u", "-z", point], check=False)
 
 
+def write_drive_config(workdir: Path, settings: str) -> None:
+    """The drive's settings (`c.DriveService.*` lines) for the `swan up` started in `workdir`."""
+    config = workdir / "swan-data" / "drive" / "drive_config.py"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(settings)
+
+
 #: The first `swan up` of this run that did not answer in time, per kind of start ("swan up",
 #: "swan up --docker"). A machine too loaded to start the hub in START_TIMEOUT stays so: every
 #: later start of that kind fails at once with this first error instead of waiting as long again.

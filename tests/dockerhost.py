@@ -1,3 +1,0 @@
-"""The old import path of harness.dockerhost, kept while branches that import it merge."""
-
-from harness.dockerhost import *  # noqa: F403
