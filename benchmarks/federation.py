@@ -1,15 +1,19 @@
 """Open Cloud Mesh between two `swan up` sites on one machine (two ports of 127.0.0.1, trusted to
-each other): how long a share takes to reach the other site, and what reading a shared folder
-with its secret costs the other site.
+each other): how long a share takes to reach the other site, what reading a shared folder with
+its secret costs the other site, and what the recipient's JupyterLab pays to list the folder and
+open a notebook in it (`Shared/<name>`, through the other site's WebDAV).
 
 Baselines, measured in the same run: a share with a user of the same site (OCS type 0, nothing
-leaves the drive), and the owner's own PROPFIND of the same folder. The issue's budget: a share
-reaches the peer in < 1 s on loopback. Medians of several rounds; the first federated share
-(with the peer's discovery) is shown on its own.
+leaves the drive), the owner's own PROPFIND of the same folder, and the same folder and notebook
+in the recipient's own space. The issue's budgets: a share reaches the peer in < 1 s on
+loopback; opening a federated notebook is one PROPFIND and one GET to the other site, listing a
+federated folder one PROPFIND (counted in site A's access log). Medians of several rounds; the
+first federated share (with the peer's discovery) is shown on its own.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import statistics
 import sys
@@ -23,7 +27,7 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
 from harness.drive import PROPFIND_BODY, answering_drive  # noqa: E402
-from harness.swan import start_swan  # noqa: E402
+from harness.swan import log_in, start_server, start_swan, user_api  # noqa: E402
 
 from swan_hub.cli import free_port  # noqa: E402
 
@@ -44,7 +48,10 @@ def main(rounds: int = ROUNDS) -> dict:
         try:
             for name, port, peer in (("a", port_a, port_b), ("b", port_b, port_a)):
                 workdir = Path(tmp) / name
-                workdir.mkdir()
+                config = workdir / "swan-data" / "drive" / "drive_config.py"
+                config.parent.mkdir(parents=True)
+                log = workdir / "access.log"
+                config.write_text(f"c.DriveService.access_log = {str(log)!r}\n")
                 swan = start_swan(workdir, "--ocm-peer", f"127.0.0.1:{peer}", port=port)
                 started.append(swan)
             a, b = (answering_drive(s) for s in started)
@@ -61,6 +68,7 @@ def measure(a, b, port_b: int, rounds: int) -> dict:
     listed = space / "class 00"
     for i in range(ENTRIES):
         (listed / f"notebook {i:03d}.ipynb").write_text('{"cells": []}')
+    (listed / "open me.ipynb").write_bytes(NOTEBOOK)
 
     def share(i: int, share_type: int, recipient: str) -> dict:
         form = {"path": f"class {i:02d}", "shareType": share_type, "shareWith": recipient}
@@ -106,15 +114,72 @@ def measure(a, b, port_b: int, rounds: int) -> dict:
             statistics.median(by_secret),
         ),
     }
+    lab, counts = in_jupyterlab(a, b, first["id"], rounds)
+    results.update(lab)
     print("\nOpen Cloud Mesh between two swan up sites on loopback (median ms)")
-    print(f"  {'operation':<34} {'same site':>10} {'federated':>10} {'ratio':>7}")
+    print(f"  {'operation':<40} {'same site':>10} {'federated':>10} {'ratio':>7}")
     for name, (base, fed) in results.items():
-        print(f"  {name:<34} {base:>10.1f} {fed:>10.1f} {fed / base:>6.2f}x")
+        print(f"  {name:<40} {base:>10.1f} {fed:>10.1f} {fed / base:>6.2f}x")
     print(f"  first federated share (with the peer's discovery): {first_ms:.1f} ms")
     worst = max(first_ms, max(federated))
     print(f"  slowest share to reach the peer {worst:.1f} ms (budget < 1000 ms: "
           f"{'met' if worst < 1000 else 'NOT met'})")  # fmt: skip
-    return {"results_ms": results, "first_ms": first_ms, "slowest_ms": worst}
+    for name, (propfinds, gets) in counts.items():
+        print(f"  {name}: {propfinds} PROPFIND + {gets} GET at the other site")
+    return {"results_ms": results, "first_ms": first_ms, "slowest_ms": worst, "requests": counts}
+
+
+NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+
+
+def secret_requests(a) -> list[str]:
+    """The methods of the requests site A's drive served with a share's secret, so far."""
+    lines = (a.swan.data.parent / "access.log").read_text().splitlines()
+    return [line.split(" ")[0] for line in lines if "/public.php/webdav" in line]
+
+
+def in_jupyterlab(a, b, received_id: int, rounds: int) -> tuple[dict, dict]:
+    """bob at site B lists the shared folder and opens a notebook in it through his own
+    server, against the same folder in his own space."""
+    log_in(b.swan, "bob")
+    start_server(b.swan, "bob")
+
+    def get(path: str, **params) -> httpx.Response:
+        r = user_api(b.swan, "bob", "GET", f"bob/api/contents/{path}", params=params)
+        assert r.status_code == 200, r.text
+        return r
+
+    accepted = user_api(
+        b.swan, "bob", "POST", f"bob/swan/api/shared-with-me/ocm-{received_id}/accept"
+    )
+    assert accepted.status_code == 200, accepted.text
+    own = b.space("bob") / "own class"
+    own.mkdir()
+    for i in range(ENTRIES):
+        (own / f"notebook {i:03d}.ipynb").write_text('{"cells": []}')
+    (own / "open me.ipynb").write_bytes(NOTEBOOK)
+
+    results, counts = {}, {}
+    for name, own_path, shared_path, params in (
+        (f"list a folder of {ENTRIES} (JupyterLab)", "own class", "Shared/class 00", {}),
+        (
+            "open a notebook (JupyterLab)",
+            "own class/open me.ipynb",
+            "Shared/class 00/open me.ipynb",
+            {"type": "notebook"},
+        ),
+    ):
+        for path in (own_path, shared_path):
+            for _ in range(3):
+                get(path, **params)
+        before = secret_requests(a)
+        get(shared_path, **params)
+        made = secret_requests(a)[len(before) :]
+        counts[name] = (made.count("PROPFIND"), made.count("GET"))
+        mine = [timed(lambda p=own_path, q=params: get(p, **q))[0] for _ in range(rounds)]
+        theirs = [timed(lambda p=shared_path, q=params: get(p, **q))[0] for _ in range(rounds)]
+        results[name] = (statistics.median(mine), statistics.median(theirs))
+    return results, counts
 
 
 if __name__ == "__main__":

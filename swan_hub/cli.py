@@ -149,6 +149,9 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
     c.Spawner.args = [f"--SwanOpenIn.drive_url=http://127.0.0.1:{drive_port}/{DRIVE_PREFIX}/"]
     if args.storage == "drive":
         use_drive_as_storage(c, drive_port)
+        if getattr(args, "ocm_peer", None):
+            # Shared with me lists the shares of other sites; Shared/ shows the accepted ones
+            c.Spawner.args.append("--OCSShareBackend.shares_of_other_sites=True")
     if args.demo_group:
         c.JupyterHub.load_groups = {args.demo_group: {"users": list(args.users)}}
     if args.debug:

@@ -29,6 +29,7 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
 
     from .handlers import setup_handlers
     from .open_in.handlers import setup_open_in
+    from .sharing.federated import mount_shares_of_other_sites
     from .sharing.handlers import setup_share_handlers
     from .sharing.ocs import OCSShareBackend
     from .storage_api import storage_handlers
@@ -41,6 +42,8 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
     if not backend.configured:
         server_app.log.info("swan_share_ext: sharing is off (c.OCSShareBackend.url is not set)")
     if isinstance(server_app.contents_manager, SwanContentsManager):
+        if backend.configured:
+            mount_shares_of_other_sites(server_app.contents_manager, backend)
         web_app = server_app.web_app
         web_app.add_handlers(".*$", storage_handlers(web_app.settings["base_url"]))
         setup_upload(server_app)

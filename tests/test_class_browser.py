@@ -16,17 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 from harness.lab_browser import (
+    add_to_the_cell_and_save,
     chromium_browser,
     create_link,
     eventually,
-    fill_hub_login,
     needs_chromium,
     notebook_json,
-    person,
     screenshot_dir,
     share_dialog_of,
     share_view_only,
 )
+from harness.lab_browser import open_lab as open_lab_as
 from harness.swan import (
     SWAN_UP_MARKS,
     Swan,
@@ -92,23 +92,7 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 def open_lab(browser, swan: Swan, name: str):
-    """``name``'s JupyterLab in a browser of their own, after the hub's login form."""
-    page = person(browser, permissions=("clipboard-read", "clipboard-write"))
-    page.goto(f"{swan.url}/user/{name}/lab?reset")
-    fill_hub_login(page, name, swan.passwords()[name])
-    page.locator(".jp-FileBrowser .jp-DirListing-header").wait_for()
-    return page
-
-
-def add_to_the_cell_and_save(notebook, words: str) -> None:
-    """Type ``words`` at the end of the first cell of ``notebook`` and press Ctrl+S, as a
-    person does (back in command mode first)."""
-    notebook.locator(".jp-Cell .cm-content").first.click()
-    keyboard = notebook.page.keyboard
-    keyboard.press("End")
-    keyboard.type(words)
-    keyboard.press("Escape")
-    keyboard.press("Control+s")
+    return open_lab_as(browser, swan, name, permissions=("clipboard-read", "clipboard-write"))
 
 
 def test_a_teacher_shares_a_class_folder_and_a_student_reads_clones_and_loses_it(

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import sqlite3
 import threading
 import time
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
 from harness.drive import DAV, PROPFIND_BODY, Drive, answering_drive, parse_xml
-from harness.swan import start_swan
+from harness.swan import log_in, start_server, start_swan, user_api
 
 from swan_hub.cli import free_port, make_parser
 from swan_hub.drive.mesh import Mesh, PeerError
@@ -66,9 +68,13 @@ def sites(tmp_path_factory):
     try:
         for name, port, peers in (
             ("a", port_a, [f"127.0.0.1:{port_b}", f"127.0.0.1:{dead}"]),
-            ("b", port_b, [f"127.0.0.1:{port_a}"]),
+            ("b", port_b, [f"127.0.0.1:{port_a}", f"127.0.0.1:{dead}"]),
         ):
             workdir = tmp_path_factory.mktemp(f"site-{name}")
+            # every request a drive serves, one line each (the cost of a federated open)
+            config = workdir / "swan-data" / "drive" / "drive_config.py"
+            config.parent.mkdir(parents=True)
+            config.write_text(f"c.DriveService.access_log = {str(workdir / 'access.log')!r}\n")
             args = [arg for peer in peers for arg in ("--ocm-peer", peer)]
             started.append(start_swan(workdir, *args, users="alice,bob,carol", port=port))
         yield Sites(*(answering_drive(s) for s in started), port_a, port_b, dead)
@@ -511,3 +517,234 @@ def test_calls_reach_only_trusted_providers_at_checked_addresses(misbehaving):
     for other in ("127.0.0.1:1", f"127.0.0.1:{port}", "evil.example"):
         with pytest.raises(PeerError, match="not a trusted provider"):
             mesh.discover(other)
+
+
+# -- in JupyterLab: Shared with me, and the shares of other sites under Shared/ -------------------
+
+
+def notebook(source: str) -> bytes:
+    cell = {"cell_type": "code", "source": source, "metadata": {}, "outputs": []}
+    cell["execution_count"] = None
+    document = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(document).encode()
+
+
+@pytest.fixture(scope="module")
+def lab_b(sites):
+    """bob's JupyterLab server at site B, through B's proxy."""
+    log_in(sites.b.swan, "bob")
+    start_server(sites.b.swan, "bob")
+    return sites.b.swan
+
+
+def lab(swan, method: str, path: str, **kw) -> httpx.Response:
+    """A request to bob's server at site B (``path`` below /user/bob/)."""
+    return user_api(swan, "bob", method, f"bob/{path}", **kw)
+
+
+def contents(swan, path: str, **kw) -> httpx.Response:
+    return lab(swan, "GET", f"api/contents/{quote(path)}", **kw)
+
+
+def save(swan, path: str, source: str, **fields) -> httpx.Response:
+    model = {"type": "notebook", "format": "json", "content": json.loads(notebook(source))}
+    return lab(swan, "PUT", f"api/contents/{quote(path)}", json={**model, **fields})
+
+
+def received_in_lab(swan, state: str = "all") -> list[dict]:
+    r = lab(swan, "GET", "swan/api/shared-with-me", params={"state": state})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def accept_in_lab(sites: Sites, swan, folder: str) -> dict:
+    """bob accepts alice's share of ``folder`` in his Shared with me (the panel's calls)."""
+    [pending] = [s for s in received_in_lab(swan, "pending") if s["name"] == folder]
+    r = lab(swan, "POST", f"swan/api/shared-with-me/{pending['id']}/accept")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def requests_at_a(sites: Sites) -> list[tuple[str, str]]:
+    """(method, path) of each request site A's drive served so far."""
+    log = sites.a.swan.data.parent / "access.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [(m, unquote(p)) for m, p, _ in (line.split(" ") for line in lines if line)]
+
+
+def secret_requests_since(sites: Sites, mark: int) -> list[str]:
+    """The methods of the requests that reached A's drive with a share's secret since ``mark``."""
+    return [m for m, p in requests_at_a(sites)[mark:] if "/public.php/webdav" in p]
+
+
+def test_a_share_of_another_site_is_accepted_in_shared_with_me_and_edited_in_jupyterlab(
+    sites, lab_b
+):
+    make_folder(sites.a, "alice", "course", {"intro.ipynb": notebook("print('from alice')")})
+    r = share_folder(sites, "course", f"bob@{sites.provider_b}", 15)
+    assert r.status_code == 200, r.text
+    sent = r.json()["ocs"]["data"]
+
+    [pending] = [s for s in received_in_lab(lab_b, "pending") if s["name"] == "course"]
+    assert pending["kind"] == "federated" and pending["id"].startswith("ocm-")
+    assert pending["owner"] == f"alice@{sites.provider_a}" and pending["location"] is None
+    assert "secret" not in json.dumps(pending).lower()
+    assert contents(lab_b, "Shared/course").status_code == 404  # nothing before bob consents
+
+    accepted = accept_in_lab(sites, lab_b, "course")
+    assert accepted["state"] == "accepted" and accepted["location"] == "Shared/course"
+    assert (
+        sites.a.ocs("alice", "GET", f"shares/{sent['id']}").json()["ocs"]["data"][0]["state"] == 0
+    )
+
+    r = contents(lab_b, "Shared")
+    assert r.status_code == 200, r.text
+    [course] = [m for m in r.json()["content"] if m["name"] == "course"]
+    assert course["type"] == "directory" and course["path"] == "Shared/course"
+    assert course["writable"] is True
+
+    mark = len(requests_at_a(sites))
+    r = contents(lab_b, "Shared/course")
+    assert r.status_code == 200, r.text
+    assert [m["path"] for m in r.json()["content"]] == ["Shared/course/intro.ipynb"]
+    assert secret_requests_since(sites, mark) == ["PROPFIND"]  # listing: one PROPFIND
+
+    mark = len(requests_at_a(sites))
+    r = contents(lab_b, "Shared/course/intro.ipynb", params={"type": "notebook"})
+    assert r.status_code == 200, r.text
+    opened = r.json()
+    assert opened["content"]["cells"][0]["source"] == "print('from alice')"
+    assert opened["writable"] is True and opened["etag"]
+    assert sorted(secret_requests_since(sites, mark)) == ["GET", "PROPFIND"]  # open: one each
+
+    r = save(lab_b, "Shared/course/intro.ipynb", "print('answer of bob')", etag=opened["etag"])
+    assert r.status_code == 200, r.text
+    stored = (sites.a.space("alice") / "course" / "intro.ipynb").read_text()
+    assert "answer of bob" in stored  # the teacher sees it at site A
+
+    # alice changes it meanwhile: bob's save on his old version is a conflict, not an overwrite
+    assert sites.a.dav(
+        "alice", "PUT", "course/intro.ipynb", content=notebook("v2")
+    ).status_code in (
+        200,
+        201,
+        204,
+    )
+    r = save(lab_b, "Shared/course/intro.ipynb", "print('late')", etag=r.json()["etag"])
+    assert r.status_code == 409, r.text
+    assert "changed by someone else" in r.json()["message"] and r.json()["etag"]
+    assert json.loads((sites.a.space("alice") / "course" / "intro.ipynb").read_bytes()) == (
+        json.loads(notebook("v2"))
+    )
+    r = save(
+        lab_b, "Shared/course/intro.ipynb", "print('late')", etag=opened["etag"], on_conflict="copy"
+    )
+    assert r.status_code == 200, r.text
+    copy = r.json()["path"]
+    assert copy.startswith("Shared/course/intro (conflict bob ")
+    assert (sites.a.space("alice") / "course" / copy.rpartition("/")[2]).exists()
+
+    # revoked at site A: the open notebook's next save says so, and the folder goes
+    assert sites.a.ocs("alice", "DELETE", f"shares/{sent['id']}").status_code == 200
+    r = save(lab_b, "Shared/course/intro.ipynb", "print('after')")
+    assert r.status_code == 404, r.text
+    assert "this share was removed by alice@" in r.json()["message"]
+    assert "Traceback" not in r.text
+    assert contents(lab_b, "Shared/course").status_code == 404
+    assert "after" not in (sites.a.space("alice") / "course" / "intro.ipynb").read_text()
+    assert "course" not in [s["name"] for s in received_in_lab(lab_b)]
+
+
+def test_a_read_only_share_of_another_site_refuses_saves_as_a_local_one_does(sites, lab_b):
+    make_folder(sites.a, "alice", "handout", {"sheet.ipynb": notebook("print(1)")})
+    assert share_folder(sites, "handout", f"bob@{sites.provider_b}", 1).status_code == 200
+    accept_in_lab(sites, lab_b, "handout")
+    # the same at site B: carol's folder shared read-only with bob
+    make_folder(sites.b, "carol", "local-handout", {"sheet.ipynb": notebook("print(1)")})
+    form = {"path": "local-handout", "shareType": 0, "shareWith": "bob", "permissions": 1}
+    local = sites.b.ocs("carol", "POST", "shares", data=form).json()["ocs"]["data"]
+    assert lab(lab_b, "POST", f"swan/api/shared-with-me/{local['id']}/accept").status_code == 200
+
+    listing = {m["name"]: m for m in contents(lab_b, "Shared").json()["content"]}
+    assert listing["handout"]["writable"] is False
+    opened = contents(lab_b, "Shared/handout/sheet.ipynb").json()
+    assert opened["writable"] is False
+    refused = save(lab_b, "Shared/handout/sheet.ipynb", "print(2)", etag=opened["etag"])
+    refused_here = save(lab_b, "Shared/local-handout/sheet.ipynb", "print(2)")
+    assert refused.status_code == refused_here.status_code == 403, refused.text
+    said = refused.json()["message"].replace("Shared/handout", "Shared/X")
+    assert said == refused_here.json()["message"].replace("Shared/local-handout", "Shared/X")
+    assert "print(2)" not in (sites.a.space("alice") / "handout" / "sheet.ipynb").read_text()
+
+    # cloned into bob's own space at site B (creating only), and his to change there
+    [shared] = [s for s in received_in_lab(lab_b, "accepted") if s["name"] == "handout"]
+    r = lab(lab_b, "POST", f"swan/api/shared-with-me/{shared['id']}/clone", json={})
+    assert r.status_code == 201, r.text
+    assert r.json()["path"] == "handout"
+    clone = sites.b.space("bob") / "handout" / "sheet.ipynb"
+    assert json.loads(clone.read_bytes()) == json.loads(notebook("print(1)"))
+    assert save(lab_b, "handout/sheet.ipynb", "print(3)").status_code == 200
+    # a move between the share and the own space is refused, nothing moved
+    moved = lab(
+        lab_b,
+        "PATCH",
+        f"api/contents/{quote('Shared/handout/sheet.ipynb')}",
+        json={"path": "sheet.ipynb"},
+    )
+    assert moved.status_code == 403 and "copy it" in moved.json()["message"]
+    assert (sites.a.space("alice") / "handout" / "sheet.ipynb").exists()
+
+
+def test_a_share_of_another_site_named_as_a_local_one_gets_a_name_of_its_own(sites, lab_b):
+    make_folder(sites.b, "carol", "lab", {})
+    form = {"path": "lab", "shareType": 0, "shareWith": "bob", "permissions": 1}
+    local = sites.b.ocs("carol", "POST", "shares", data=form).json()["ocs"]["data"]
+    assert lab(lab_b, "POST", f"swan/api/shared-with-me/{local['id']}/accept").status_code == 200
+    make_folder(sites.a, "alice", "lab", {"a.txt": b"from site A"})
+    assert share_folder(sites, "lab", f"bob@{sites.provider_b}", 1).status_code == 200
+    accepted = accept_in_lab(sites, lab_b, "lab")
+    assert accepted["location"] == "Shared/lab (2)"
+    names = [m["name"] for m in contents(lab_b, "Shared").json()["content"]]
+    assert names.count("lab") == 1 and "lab (2)" in names
+    r = contents(lab_b, "Shared/lab (2)/a.txt")
+    assert r.status_code == 200 and r.json()["content"] == "from site A"
+    assert contents(lab_b, "Shared/lab").json()["content"] == []  # carol's, empty
+
+
+def test_a_share_whose_site_is_down_answers_503_and_changes_nothing(sites, lab_b):
+    dead = sites.dead
+    document = new_share(
+        sites,
+        name="away",
+        providerId="dead-1",
+        owner=f"dave@{dead}",
+        sender=f"dave@{dead}",
+        protocol={
+            "name": "multi",
+            "webdav": {
+                "uri": f"http://{dead}/services/drive/public.php/webdav/",
+                "sharedSecret": "a-secret-of-a-site-that-is-down-0123",
+                "permissions": ["read", "write"],
+            },
+        },
+    )
+    assert ocm_post(sites.b, "shares", json=document).status_code == 201
+    accepted = accept_in_lab(sites, lab_b, "away")  # telling dave's site fails: logged only
+    assert accepted["location"] == "Shared/away"
+
+    listing = contents(lab_b, "Shared")
+    assert listing.status_code == 200 and "away" in [m["name"] for m in listing.json()["content"]]
+    for r in (contents(lab_b, "Shared/away"), save(lab_b, "Shared/away/new.ipynb", "1")):
+        assert r.status_code == 503, r.text
+        message = r.json()["message"]
+        assert f"the site of dave@{dead}, who shares this folder, cannot be reached" in message
+        assert "Traceback" not in r.text
+    assert not (sites.b.space("bob") / "Shared").exists()  # nothing made in bob's own space
+
+
+def test_the_drive_gives_a_shares_secret_only_to_its_recipients_token(sites, lab_b):
+    mounts = sites.b.ocs("bob", "GET", "remote_shares/mounts").json()["ocs"]["data"]
+    assert mounts and all(m["shared_secret"] and m["webdav_uri"] for m in mounts)
+    assert sites.b.ocs("carol", "GET", "remote_shares/mounts").json()["ocs"]["data"] == []
+    listed = sites.b.ocs("bob", "GET", "remote_shares").json()["ocs"]["data"]
+    assert all("shared_secret" not in s for s in listed)

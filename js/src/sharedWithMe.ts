@@ -86,10 +86,16 @@ export class SharedWithMePanel extends Widget {
     const name =
       share.location?.split('/').pop() ||
       share.path.split('/').pop() ||
+      share.name ||
       share.id;
     const viewOnly = !canEdit(share.permissions);
-    const details = [this.trans.__('from %1', share.owner_name || share.owner)];
-    if (share.kind !== 'user') {
+    // a person of another site is known by their address (alice@swan.example.org)
+    const sender =
+      share.kind === 'federated'
+        ? share.owner
+        : share.owner_name || share.owner;
+    const details = [this.trans.__('from %1', sender)];
+    if (share.kind !== 'user' && share.kind !== 'federated') {
       details.push(
         this.trans
           .__(

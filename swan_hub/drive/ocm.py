@@ -504,8 +504,12 @@ class OCM:
 
     # -- received shares (OCS remote_shares) ------------------------------------------------------
 
-    def remote_shares(self, user: str, method: str, parts: list[str]) -> Any:
-        """Nextcloud's ``remote_shares`` API below ``apps/files_sharing/api/v1/``."""
+    def remote_shares(self, user: str, method: str, parts: list[str], *, via: str = "token") -> Any:
+        """Nextcloud's ``remote_shares`` API below ``apps/files_sharing/api/v1/``, and
+        ``GET remote_shares/mounts`` (this drive's own): how the user's notebook server
+        reaches each accepted share."""
+        if parts == ["mounts"] and method == "GET":
+            return self.mounts(user, via)
         if parts in ([], ["pending"]) and method == "GET":
             state = STATE_PENDING if parts else STATE_ACCEPTED
             return [self._remote_data(s) for s in self.state.received_shares_of(user, state)]
@@ -524,8 +528,33 @@ class OCM:
             raise OCSError(404, "Wrong share ID, share does not exist")
         return share
 
+    def mount_names(self, user: str) -> set[str]:
+        """The names under ``Shared/`` the user's accepted shares from other sites hold."""
+        accepted = self.state.received_shares_of(user, STATE_ACCEPTED)
+        return {s.mount_name for s in accepted if s.mount_name}
+
+    def mounts(self, user: str, via: str) -> list[dict[str, Any]]:
+        """Each accepted share with what opens it: its WebDAV URL and secret. Only for a
+        token (the user's own notebook server, a client with an app password), never for a
+        browser session: a page of the drive has no use for a secret."""
+        if via != "token":
+            raise OCSError(403, "The shares' secrets are given to token-authenticated clients only")
+        found = []
+        for share in self.state.received_shares_of(user, STATE_ACCEPTED):
+            data = self._remote_data(share)
+            found.append(
+                {
+                    **data,
+                    "mount_name": data["mountpoint"].rpartition("/")[2],
+                    "webdav_uri": share.webdav_uri,
+                    "webdav_auth": share.webdav_auth,
+                    "shared_secret": share.shared_secret,
+                }
+            )
+        return found
+
     def accept(self, share: ReceivedShare) -> list:
-        taken = {s.mount_name for s in self.state.received_shares_of(share.user, STATE_ACCEPTED)}
+        taken = self.mount_names(share.user) | set(self.spaces.mounts(share.user))
         name, n = share.name, 2
         while name in taken:
             name = f"{share.name} ({n})"
@@ -545,11 +574,19 @@ class OCM:
         )
         return []
 
+    def _mount_name(self, share: ReceivedShare) -> str:
+        """The name of an accepted share under ``Shared/``; one that a share of this site
+        took since (an auto-accepted one) is told apart by its owner's address."""
+        name = share.mount_name or share.name
+        if name in self.spaces.mounts(share.user):
+            return f"{name} ({share.owner})"
+        return name
+
     def _remote_data(self, share: ReceivedShare) -> dict[str, Any]:
         peer = self.mesh.trusted(share.provider)
         owner = share.owner.rpartition("@")[0] or share.owner
         mountpoint = (
-            f"/{self.spaces.share_folder}/{share.mount_name}"
+            f"/{self.spaces.share_folder}/{self._mount_name(share)}"
             if share.state == STATE_ACCEPTED
             else None
         )

@@ -114,9 +114,11 @@ class OCSError(Exception):
 class Request:
     """What an OCS handler needs of a WSGI request."""
 
-    def __init__(self, environ: dict, user: str):
+    def __init__(self, environ: dict, user: str, via: str = "token"):
         self.environ = environ
         self.user = user
+        #: how the caller proved who they are: "token" or "session" (a browser)
+        self.via = via
         self.method = environ["REQUEST_METHOD"].upper()
         self.query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         self.form: dict[str, str] = {}
@@ -329,7 +331,7 @@ class ShareAPI:
         """Dispatch ``rest`` (below ``apps/files_sharing/api/v1/``); returns OCS data."""
         parts = [p for p in rest.split("/") if p]
         if parts[:1] == ["remote_shares"] and self.federation is not None:
-            return self.federation.remote_shares(req.user, req.method, parts[1:])
+            return self.federation.remote_shares(req.user, req.method, parts[1:], via=req.via)
         if parts == ["shares"]:
             if req.method == "GET":
                 return self.list_shares(req)
@@ -566,6 +568,9 @@ class ShareAPI:
     def accept(self, req: Request, share_id: int) -> list[dict]:
         share = self._received(req, share_id)
         taken = set(self.spaces.mounts(req.user))
+        if self.federation is not None:
+            # one namespace under Shared/ for shares of this site and of others
+            taken |= self.federation.mount_names(req.user)
         name = share.mount_name or share.name
         if share.state != STATE_ACCEPTED:
             base, n = name, 2

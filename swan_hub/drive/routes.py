@@ -246,7 +246,7 @@ class DriveWSGI:
             status, doc = ocs.envelope(version, None, 403, "Missing or wrong request token")
         else:
             try:
-                data = self._ocs_data(ocs.Request(environ, caller.name), rest)
+                data = self._ocs_data(ocs.Request(environ, caller.name, caller.via), rest)
                 status, doc = ocs.envelope(version, data)
             except ocs.OCSError as e:
                 status, doc = ocs.envelope(version, None, e.code, e.message)

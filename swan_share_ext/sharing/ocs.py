@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import functools
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -39,6 +40,9 @@ SHARES_API = "apps/files_sharing/api/v1"
 KIND_OF_TYPE = {0: "user", 1: "group", 3: "link", 4: "email", 6: "federated"}
 TYPE_OF_KIND = {"user": 0, "group": 1, "link": 3, "federated": 6}
 STATE_OF_CODE = {0: "accepted", 1: "pending", 2: "declined"}
+#: the ids of shares received from other sites (OCS `remote_shares`) begin with this, so that
+#: they never meet the ids of shares within the storage
+REMOTE_PREFIX = "ocm-"
 CODE_OF_STATE = {"accepted": "0", "pending": "1", "declined": "2", "all": "all"}
 
 #: OCS meta status codes: success is 100 on /ocs/v1.php and 200 on /ocs/v2.php.
@@ -69,6 +73,14 @@ def _share_kind(share_type: Any) -> str:
         return KIND_OF_TYPE.get(int(share_type), "other")
     except (TypeError, ValueError):
         return "other"
+
+
+def _permissions(data: dict[str, Any]) -> int:
+    """The permission bits of an OCS share record; 0 where they are unreadable."""
+    try:
+        return int(data.get("permissions") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _expiration(value: Any) -> str | None:
@@ -203,6 +215,17 @@ class OCSShareBackend(ShareBackend):
     def _default_path_prefix(self) -> str:
         return self._dav_url_parts[2]
 
+    shares_of_other_sites = Bool(
+        False,
+        config=True,
+        help="""Show the shares that users of other sites (Open Cloud Mesh) made with the user:
+        listed in Shared with me (OCS `remote_shares`, as Nextcloud, ownCloud 10 and the
+        embedded drive answer it), and the accepted folders under `Shared/`, reached at the
+        other site's WebDAV with the share's secret (the drive's `remote_shares/mounts`).
+        `swan up` turns it on where it trusts other sites (`--ocm-peer`). Off, that API is
+        never asked.""",
+    )
+
     timeout = Float(
         30.0,
         config=True,
@@ -225,6 +248,15 @@ class OCSShareBackend(ShareBackend):
         #: driver's)
         self.connection = self.storage_connection.overridden_by(self)
         self._storage_auth = self.connection.auth(self.log)
+        self._received_listeners: list[Callable[[], None]] = []
+
+    def on_received_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever the user accepted or left a share from another site."""
+        self._received_listeners.append(listener)
+
+    def _received_changed(self) -> None:
+        for listener in self._received_listeners:
+            listener()
 
     # -- the storage driver's configuration ---------------------------------------------------
 
@@ -384,17 +416,13 @@ class OCSShareBackend(ShareBackend):
         code = data.get("state")
         if isinstance(code, int | str) and str(code).isdigit():
             state = STATE_OF_CODE.get(int(code), state)
-        try:
-            permissions = int(data.get("permissions") or 0)
-        except (TypeError, ValueError):
-            permissions = 0
         target = data.get("file_target")
         return StorageShare(
             id=str(data["id"]),
             kind=kind,
             path=self.api_path(data.get("path")) or "",
             item_type="folder" if data.get("item_type") == "folder" else "file",
-            permissions=permissions,
+            permissions=_permissions(data),
             share_with=share_with,
             share_with_name=(data.get("share_with_displayname") or share_with)
             if kind != "link"
@@ -445,6 +473,8 @@ class OCSShareBackend(ShareBackend):
         return self._shares(await self._request("GET", f"{SHARES_API}/shares", params=params))
 
     async def get_share(self, share_id: str) -> StorageShare:
+        if share_id.startswith(REMOTE_PREFIX):
+            return self._remote_share(await self._request("GET", self._remote_endpoint(share_id)))
         data = await self._request("GET", self._share_endpoint(share_id))
         return self._one_share(data, share_id)
 
@@ -489,6 +519,72 @@ class OCSShareBackend(ShareBackend):
         await self._request("DELETE", self._share_endpoint(share_id))
 
     async def received_shares(self, state: str = "all") -> list[StorageShare]:
+        return await self._received_here(state) + await self._received_from_other_sites(state)
+
+    async def _received_from_other_sites(self, state: str) -> list[StorageShare]:
+        """The shares of users of other sites (OCS `remote_shares`, as Nextcloud and the drive
+        answer it). Best effort: the shares of the storage itself are listed whatever happens
+        here; a storage without the API (Reva, or federation off) is not asked again."""
+        found: list[StorageShare] = []
+        for wanted, endpoint in (("accepted", ""), ("pending", "/pending")):
+            if state not in (wanted, "all"):
+                continue
+            data = await self._remote_shares_call(f"remote_shares{endpoint}")
+            found += [self._remote_share(item) for item in data if isinstance(item, dict)]
+        return found
+
+    async def federated_mounts(self) -> list[dict[str, Any]]:
+        """The accepted shares of other sites with what opens each (the drive's
+        `remote_shares/mounts`: WebDAV URL, secret); [] where the storage has no such API."""
+        return [item for item in await self._remote_shares_call("remote_shares/mounts")]
+
+    _without_remote_shares = False
+
+    async def _remote_shares_call(self, endpoint: str) -> list[Any]:
+        """A listing of the `remote_shares` API, [] where the storage has none."""
+        if self._without_remote_shares or not self.shares_of_other_sites:
+            return []
+        try:
+            data = await self._request("GET", f"{SHARES_API}/{endpoint}")
+        except ShareNotFound:
+            self._without_remote_shares = True
+            return []
+        except (SharingUnavailable, InvalidShareRequest, ShareForbidden) as e:
+            self.log.warning("The shares of other sites cannot be listed now: %s", e.message)
+            return []
+        return data if isinstance(data, list) else []
+
+    def _remote_share(self, data: Any) -> StorageShare:
+        if not isinstance(data, dict) or "id" not in data:
+            raise SharingUnavailable("The storage's share service answered an unreadable share.")
+        accepted = str(data.get("accepted")) in ("1", "True", "true")
+        folder = data.get("type") == "dir"
+        owner = str(data.get("owner_address") or data.get("owner") or "")
+        mountpoint = data.get("mountpoint")
+        return StorageShare(
+            id=f"{REMOTE_PREFIX}{data['id']}",
+            kind="federated",
+            path="",
+            item_type="folder" if folder else "file",
+            permissions=_permissions(data),
+            share_with=str(data.get("user") or "") or None,
+            share_with_name=None,
+            owner=owner,
+            owner_name=str(data.get("owner_display_name") or owner),
+            expiration=None,
+            name=str(data.get("name") or "").strip("/"),
+            created=int(data["mtime"]) if str(data.get("mtime", "")).isdigit() else None,
+            state="accepted" if accepted else "pending",
+            # only folders are mounted under Shared/ (federated.py)
+            location=self.api_path(mountpoint) if accepted and folder and mountpoint else None,
+        )
+
+    @staticmethod
+    def _remote_endpoint(share_id: str, *, pending: bool = False) -> str:
+        segment = quote(share_id.removeprefix(REMOTE_PREFIX), safe="")
+        return f"{SHARES_API}/remote_shares/{'pending/' if pending else ''}{segment}"
+
+    async def _received_here(self, state: str) -> list[StorageShare]:
         if await self._server_dialect() != "nextcloud":
             data = await self._request(
                 "GET",
@@ -516,6 +612,10 @@ class OCSShareBackend(ShareBackend):
         return found
 
     async def accept_share(self, share_id: str) -> StorageShare:
+        if share_id.startswith(REMOTE_PREFIX):
+            await self._request("POST", self._remote_endpoint(share_id, pending=True))
+            self._received_changed()
+            return await self.get_share(share_id)
         data = await self._request("POST", self._share_endpoint(share_id, pending=True))
         shares = self._shares(data, "accepted")
         if shares:
@@ -527,6 +627,11 @@ class OCSShareBackend(ShareBackend):
         return StorageShare(**{**share.to_json(), "state": "accepted"})
 
     async def decline_share(self, share_id: str) -> None:
+        if share_id.startswith(REMOTE_PREFIX):
+            # a pending share is declined, an accepted one left: the other site is told
+            await self._request("DELETE", self._remote_endpoint(share_id))
+            self._received_changed()
+            return
         if await self._server_dialect() == "nextcloud":
             await self._request("DELETE", self._share_endpoint(share_id))
         else:

@@ -200,6 +200,27 @@ def fill_hub_login(page: Any, name: str, password: str) -> None:
     page.wait_for_url(lambda url: "/hub/login" not in url)
 
 
+def open_lab(browser: Any, swan: Any, name: str, permissions: tuple[str, ...] = ()) -> Any:
+    """``name``'s JupyterLab on `swan up` ``swan``, in a browser context of their own, after
+    the hub's login form."""
+    page = person(browser, permissions=permissions)
+    page.goto(f"{swan.url}/user/{name}/lab?reset")
+    fill_hub_login(page, name, swan.passwords()[name])
+    page.locator(".jp-FileBrowser .jp-DirListing-header").wait_for()
+    return page
+
+
+def add_to_the_cell_and_save(notebook: Any, words: str) -> None:
+    """Type ``words`` at the end of the first cell of ``notebook`` and press Ctrl+S, as a
+    person does (back in command mode first)."""
+    notebook.locator(".jp-Cell .cm-content").first.click()
+    keyboard = notebook.page.keyboard
+    keyboard.press("End")
+    keyboard.type(words)
+    keyboard.press("Escape")
+    keyboard.press("Control+s")
+
+
 def share_dialog_of(page: Any, name: str) -> Any:
     """The share dialog of ``name`` in the file browser, opened from its context menu."""
     page.locator(".jp-DirListing-item", has_text=name).click(button="right")

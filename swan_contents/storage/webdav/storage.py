@@ -238,10 +238,18 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         advertises more than it speaks); `none` always sends one PUT.""",
     )
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
+        **kwargs: Any,
+    ):
+        """`auth` replaces the configured credentials (a share of another site opens with
+        its own secret); it names itself in the log by its `source`."""
         super().__init__(**kwargs)
         #: URL, user, credential sources, TLS and timeouts, as resolved (`StorageConnection`)
         self.connection = StorageConnection.of(self)
+        self._given_auth = auth
         self._open(transport)
 
     def _open(self, transport: httpx.AsyncBaseTransport | None) -> None:
@@ -254,8 +262,9 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             )
         self._base = urlsplit(self.url)
         self._base_path = unquote(self._base.path)
-        self._auth = self.connection.auth(self.log)
-        self.log.info("WebDAV storage %s: credentials from %s", self.url, self._auth.source)
+        self._auth = self._given_auth or self.connection.auth(self.log)
+        source = getattr(self._auth, "source", "the caller")
+        self.log.info("WebDAV storage %s: credentials from %s", self.url, source)
         self._client: httpx.AsyncClient | None = None
         self._capabilities: ServerCapabilities | None = None
         self._uploader: Uploader | None = None
