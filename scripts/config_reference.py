@@ -30,6 +30,7 @@ CLASSES = [
     ("swan_hub.auth.SwanDemoAuthenticator", "Demo logins of `swan up`"),
     ("swan_hub.drive.service.DriveService", "Embedded drive (`<data-dir>/drive/drive_config.py`)"),
     ("swan_share_ext.open_in.config.SwanOpenIn", "Open in SWAN (user's server)"),
+    ("swan_share_ext.upload.SwanUpload", "Streamed uploads (user's server)"),
     ("swan_share_ext.OCSShareBackend", "Sharing through the storage's OCS API (user's server)"),
 ]
 

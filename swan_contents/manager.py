@@ -60,6 +60,7 @@ from .storage.base import (
 from .storage.posix import PosixStorage
 from .trash import LocalTrash
 from .trust import NotebookTrust
+from .uploads import StreamedUpload, check_upload_target
 from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource
 
 
@@ -184,6 +185,7 @@ class SwanContentsManager(AsyncContentsManager):
         # made now, so that a storage configured wrongly stops the server at start with its
         # reason, not at the first request
         self.storage  # noqa: B018
+        self._uploading = set()
         self.trust = NotebookTrust(lambda: NotebookNotary(parent=self), self.log)
         self.notary = self.trust.notary
 
@@ -556,6 +558,52 @@ class SwanContentsManager(AsyncContentsManager):
         self.emit(data={"action": "save", "path": entry.path})
         return saved
 
+    async def start_upload(
+        self, path: str, size: int, *, if_match: str | None = None, create_only: bool = False
+    ) -> StreamedUpload:
+        """A streamed upload of `size` bytes to `path` (`StreamedUpload`), after the checks a
+        save of it would fail (hidden or invalid path, a folder there, a read-only file or
+        folder, the condition): none of the body has to arrive for a refusal.
+
+        One upload per path at a time: a second one while the first is under way is a 409
+        (both would gather their parts in the same place)."""
+        self._start_sweeping()
+        path = self.storage_path(path)
+        if not self.allow_hidden and self._hidden(path):
+            raise HTTPError(400, f"Cannot create file or directory {path!r}")
+        self._save_condition({"etag": if_match, "if_none_match": "*" if create_only else None})
+        self._refuse_while_uploading(path)
+        self._uploading.add(path)
+        try:
+            existed = await check_upload_target(self, path, if_match, create_only)
+            name = split_path(path)[1]
+            model = {"type": "file", "format": "base64", "name": name, "path": path}
+            self.run_pre_save_hooks(model=model, path=path)
+        except BaseException:
+            self._uploading.discard(path)
+            raise
+        return StreamedUpload(
+            self,
+            path,
+            size,
+            existed=existed,
+            if_match=if_match,
+            create_only=create_only,
+            done=self._uploading.discard,
+        )
+
+    #: paths with a streamed upload under way
+    _uploading: set[str]
+
+    def _refuse_while_uploading(self, path: str) -> None:
+        """A 409 for a write in parts to a path that a streamed upload is writing: both gather
+        their parts in the same place (the storage's spool of that path)."""
+        if path in self._uploading:
+            raise HTTPError(
+                409,
+                f"/{path} is being uploaded by another request; try again when it has finished",
+            )
+
     @staticmethod
     def _save_condition(model: dict[str, Any]) -> tuple[str | None, bool]:
         """What a save is conditional on: the version it is based on (the model's `etag`), or
@@ -737,6 +785,7 @@ class SwanContentsManager(AsyncContentsManager):
         keeps the earlier parts)."""
         if not isinstance(chunk, int) or isinstance(chunk, bool) or (chunk < 1 and chunk != -1):
             raise HTTPError(400, f"Invalid chunk number {chunk!r}: use 1, 2, … and -1 for the last")
+        self._refuse_while_uploading(path)
         if chunk == 1:
             self.run_pre_save_hooks(model=model, path=path)
         if "type" not in model:

@@ -33,6 +33,7 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
     from .sharing.handlers import setup_share_handlers
     from .sharing.ocs import OCSShareBackend
     from .storage_api import storage_handlers
+    from .upload import setup_upload
 
     setup_handlers(server_app.web_app)
     setup_open_in(server_app)
@@ -45,6 +46,7 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
             mount_shares_of_other_sites(server_app.contents_manager, backend)
         web_app = server_app.web_app
         web_app.add_handlers(".*$", storage_handlers(web_app.settings["base_url"]))
+        setup_upload(server_app)
     server_app.log.info("swan_share_ext %s: /swan/api/ is enabled", __version__)
 
 

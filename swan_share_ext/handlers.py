@@ -59,9 +59,16 @@ def files_for_code() -> dict[str, Any]:
     return {"mounted": mounted, "notice": LOCAL_FOLDER_ONLY if mounted is False else ""}
 
 
+def upload_offer(settings: Any) -> dict[str, Any] | None:
+    """Whether this server takes streamed uploads (PUT /swan/api/upload/<path>) and up to what
+    size in bytes (0: any); None where it does not (another contents manager)."""
+    return None if settings is None else {"max_size": settings.max_size}
+
+
 class InfoHandler(APIHandler):
-    """GET /swan/api/info: the suite's version, the kind of storage behind this server, and
-    whether kernels and terminals see it (``files_for_code``)."""
+    """GET /swan/api/info: the suite's version, the kind of storage behind this server,
+    whether kernels and terminals see it (``files_for_code``), and whether it takes streamed
+    uploads (``upload``)."""
 
     auth_resource = "contents"
 
@@ -76,6 +83,7 @@ class InfoHandler(APIHandler):
                     "contents_manager": type(cm).__name__,
                     "storage": {"kind": getattr(storage, "kind", "unknown")},
                     "files_for_code": files_for_code(),
+                    "upload": upload_offer(self.settings.get("swan_upload")),
                 }
             )
         )

@@ -14,7 +14,7 @@ from jupyter_client.jsonutil import json_default
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.services.contents.handlers import ContentsHandler, validate_model
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 
 from swan_contents.errors import StorageHTTPError
@@ -72,7 +72,38 @@ def check_model_shape(model: Any) -> None:
         raise web.HTTPError(400, "A file's 'content' must be a string (text or base64).")
 
 
-class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
+def save_condition(headers: Any) -> tuple[str | None, bool]:
+    """What the headers of a save make it conditional on: the etag of `If-Match` (exactly one,
+    as a model gives it), and whether `If-None-Match: *` asks to create only; 400 for any other
+    spelling."""
+    if_match = headers.get("If-Match")
+    if if_match is not None:
+        if_match = if_match.strip()
+        if not if_match or if_match == "*" or "," in if_match:
+            raise web.HTTPError(400, "If-Match must hold exactly one etag, as a model gives it")
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise web.HTTPError(
+            400, "If-None-Match on a save must be *: save only if no such file exists"
+        )
+    return if_match, if_none_match is not None
+
+
+class ModelAnswerMixin:
+    """Answers of saves and uploads, as jupyter_server's contents API answers a save."""
+
+    def answer_with_model(self, model: dict[str, Any]) -> None:
+        """The saved model (without content) as JSON, with where the file lives (`Location`,
+        under /api/contents) and when it last changed (`Last-Modified`)."""
+        validate_model(model)
+        location = url_path_join(self.base_url, "api", "contents", url_escape(model["path"]))
+        self.set_header("Location", location)
+        self.set_header("Last-Modified", model["last_modified"])
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(model, default=json_default))
+
+
+class SwanContentsHandler(ErrorFieldsMixin, ModelAnswerMixin, JsonBodyMixin, ContentsHandler):
     """/api/contents as jupyter_server serves it, plus conditional saves.
 
     A PUT may name the version it was based on in an `If-Match` header (the model's `etag`,
@@ -96,20 +127,12 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
             check_model_shape(model)
         if self.request.method != "PUT" or not isinstance(model, dict):
             return model
-        if_match = self.request.headers.get("If-Match")
+        if_match, create_only = save_condition(self.request.headers)
         if if_match is not None:
-            if_match = if_match.strip()
-            if not if_match or if_match == "*" or "," in if_match:
-                raise web.HTTPError(400, "If-Match must hold exactly one etag, as a model gives it")
             if model.get("etag") not in (None, if_match):
                 raise web.HTTPError(400, "If-Match and the model's etag name different versions")
             model["etag"] = if_match
-        if_none_match = self.request.headers.get("If-None-Match")
-        if if_none_match is not None:
-            if if_none_match.strip() != "*":
-                raise web.HTTPError(
-                    400, "If-None-Match on a save must be *: save only if no such file exists"
-                )
+        if create_only:
             model["if_none_match"] = "*"
         return model
 
@@ -157,16 +180,6 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
         saved = await self.contents_manager.save(model, path)
         self.set_status(201 if created else 200)
         self.answer_with_model(saved)
-
-    def answer_with_model(self, model: dict[str, Any]) -> None:
-        """Answer a save as jupyter_server's contents API answers one: the saved model (without
-        content) as JSON, with where the file lives (`Location`) and when it last changed
-        (`Last-Modified`)."""
-        validate_model(model)
-        self.set_header("Location", self.location_url(model["path"]))
-        self.set_header("Last-Modified", model["last_modified"])
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(model, default=json_default))
 
 
 class StorageAPIHandler(ErrorFieldsMixin, JsonBodyMixin, APIHandler):

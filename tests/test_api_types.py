@@ -52,6 +52,7 @@ ANSWERS = [
     ("IContentsModel", answer(CLONE, "post", 201), False),
     ("ISwanModel", SCHEMAS + "Model", False),
     ("IFilesForCode", SCHEMAS + "FilesForCode", True),
+    ("IUploadOffer", SCHEMAS + "UploadOffer", True),
     ("IServerInfo", answer("/swan/api/info", "get", 200), False),
 ]
 #: What the browser sends: (interface, schema, whether the interface has every field of it).

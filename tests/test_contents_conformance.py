@@ -410,6 +410,10 @@ async def test_server_info_lists_the_extension(jp_fetch, manager, backend):
     assert info["storage"]["kind"] == expected
     # no spawner said whether code sees the files: no notice
     assert info["files_for_code"] == {"mounted": None, "notice": ""}
+    # streamed uploads need our manager; with the stock one the browser uploads as JupyterLab does
+    assert (info["upload"] is None) == (manager == "stock")
+    r = await jp_fetch("swan", "api", "upload", "x.bin", method="PUT", body=b"x", raise_error=False)
+    assert r.code == (404 if manager == "stock" else 201)
 
 
 async def test_server_info_says_when_code_sees_only_the_local_folder(jp_fetch, monkeypatch):

@@ -392,3 +392,35 @@ async def test_a_file_replaced_on_disk_by_a_sync_client_is_a_409_even_with_the_s
     refused = await api("PUT", "notes.txt", {**text_body("mine"), "etag": mine.body["etag"]})
     assert refused.code == 409
     assert path.read_text() == "sync"
+
+
+class _OneMount:
+    """A mount source with one fixed mount (what FederatedMounts answers, without a site)."""
+
+    def __init__(self, mount):
+        self.mount = mount
+
+    async def mounts(self):
+        return {self.mount.name: self.mount}
+
+    async def refresh(self):
+        return await self.mounts()
+
+    async def close(self):
+        pass
+
+
+async def test_an_abandoned_upload_into_a_mounted_share_drops_its_parts_there(tmp_path):
+    from swan_contents.storage import PosixStorage
+    from swan_contents.storage.mounted import Mount, MountedStorage
+    from swan_contents.storage.posix import TEMP_PREFIX
+
+    (tmp_path / "own" / "Shared").mkdir(parents=True)
+    (tmp_path / "theirs").mkdir()
+    theirs = PosixStorage(str(tmp_path / "theirs"))
+    mount = Mount("x", theirs, "bob@other.example", writable=True)
+    storage = MountedStorage(PosixStorage(str(tmp_path / "own")), _OneMount(mount))
+    await storage.write_chunk("Shared/x/data.bin", 1, b"first part")
+    assert [p.name for p in (tmp_path / "theirs").iterdir() if p.name.startswith(TEMP_PREFIX)]
+    await storage.drop_upload("Shared/x/data.bin")
+    assert list((tmp_path / "theirs").iterdir()) == []

@@ -39,7 +39,10 @@ def test_the_document_is_valid_openapi():
 
 
 def test_every_route_of_the_extension_is_documented_and_nothing_else(jp_serverapp):
-    documented = {p for p in load()["paths"] if p.startswith("/swan/api/")}
+    # path arguments by position: `{path}` of the document is the route's `{id}`
+    documented = {
+        re.sub(r"\{[^}]*\}", "{id}", p) for p in load()["paths"] if p.startswith("/swan/api/")
+    }
     assert registered_routes(jp_serverapp.web_app) == documented
 
 

@@ -1,6 +1,8 @@
-"""An upload in parts, as JupyterLab sends it, keeps the user's server small: its RSS, sampled
-from outside while 64 MiB arrive in 1 MiB base64 parts, grows by at most 32 MiB, on a folder
-and on WebDAV servers. Memory only: the time is measured in benchmarks/uploads.py.
+"""An upload keeps the user's server small: its RSS, sampled from outside while 64 MiB arrive,
+grows by at most 32 MiB, on a folder and on WebDAV servers; in 1 MiB base64 parts as
+JupyterLab's stock file browser sends them, and streamed in one request body as the suite's
+file browser sends them (PUT /swan/api/upload). Memory only: the time is measured in
+benchmarks/uploads.py.
 """
 
 from __future__ import annotations
@@ -58,6 +60,26 @@ def upload_growth(server: JupyterProcess) -> tuple[float, bytes]:
         return sampler.stop(), block
 
 
+def streamed_growth(server: JupyterProcess) -> tuple[float, bytes]:
+    """Stream UPLOAD_MIB times one random MiB in one PUT; (peak RSS growth in MiB, that MiB)."""
+    block = os.urandom(MIB)
+
+    def body():
+        for _ in range(UPLOAD_MIB):
+            yield block
+
+    headers = {**server.headers, "Content-Length": str(UPLOAD_MIB * MIB)}
+    httpx.get(f"{server.url}/api/contents/", headers=server.headers).raise_for_status()
+    sampler = PeakRss(server.proc.pid)
+    sampler.start()
+    url = f"{server.url}/swan/api/upload/big.bin"
+    httpx.put(url, content=body(), headers=headers, timeout=120).raise_for_status()
+    return sampler.stop(), block
+
+
+UPLOADS = {"in parts": upload_growth, "streamed": streamed_growth}
+
+
 def assert_stored(path: Path, block: bytes) -> None:
     assert path.stat().st_size == UPLOAD_MIB * MIB
     with path.open("rb") as f:
@@ -66,11 +88,12 @@ def assert_stored(path: Path, block: bytes) -> None:
         assert f.read() == block
 
 
-def test_an_upload_in_parts_to_a_folder_grows_the_server_by_a_bounded_amount(tmp_path):
+@pytest.mark.parametrize("way", UPLOADS)
+def test_an_upload_to_a_folder_grows_the_server_by_a_bounded_amount(tmp_path, way):
     space = tmp_path / "space"
     space.mkdir()
     with JupyterProcess(space, tmp_path / "state", SWAN) as server:
-        growth, block = upload_growth(server)
+        growth, block = UPLOADS[way](server)
     assert growth <= BOUND_MIB, f"RSS grew by {growth:.1f} MiB"
     assert_stored(space / "big.bin", block)
 
@@ -85,7 +108,8 @@ def wsgidav(tmp_path):
     server.stop()
 
 
-def test_an_upload_in_parts_to_webdav_grows_the_server_by_a_bounded_amount(tmp_path, wsgidav):
+@pytest.mark.parametrize("way", UPLOADS)
+def test_an_upload_to_webdav_grows_the_server_by_a_bounded_amount(tmp_path, wsgidav, way):
     (tmp_path / "cwd").mkdir()
     options = [
         "--SwanContentsManager.storage_class=swan_contents.storage.WebDAVStorage",
@@ -95,6 +119,6 @@ def test_an_upload_in_parts_to_webdav_grows_the_server_by_a_bounded_amount(tmp_p
     ]
     env = {"DAV_PASSWORD": wsgidav.password}
     with JupyterProcess(tmp_path / "cwd", tmp_path / "state", SWAN, options, env=env) as server:
-        growth, block = upload_growth(server)
+        growth, block = UPLOADS[way](server)
     assert growth <= BOUND_MIB, f"RSS grew by {growth:.1f} MiB"
     assert_stored(wsgidav.root / "big.bin", block)

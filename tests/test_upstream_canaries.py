@@ -10,6 +10,7 @@ import io
 import sys
 from pathlib import Path
 
+import pytest
 from jupyter_server.services.contents.handlers import ContentsHandler, default_handlers
 from tornado import web
 from wsgidav.wsgidav_app import WsgiDAVApp
@@ -90,3 +91,37 @@ def test_wsgidav_still_cuts_a_destination_at_an_encoded_question_mark(tmp_path):
         "(swan_hub/drive/dav.py, stand_in_destination) can go"
     )
     assert (tmp_path / "b").exists(), "WsgiDAV read the Destination in a way no one expected"
+
+
+def test_tornado_still_reads_a_fixed_length_body_in_pieces_of_its_connections_chunk_size():
+    from tornado.http1connection import HTTP1Connection
+
+    source = inspect.getsource(HTTP1Connection._read_fixed_body)
+    assert "self.params.chunk_size" in source, (
+        "tornado's HTTP1Connection no longer reads a body in pieces of params.chunk_size: "
+        "swan_share_ext/upload.py sets that per connection to read uploads in 1 MiB pieces; "
+        "find tornado's new knob, or drop the setting (uploads then read 64 KiB at a time)"
+    )
+
+
+FILEBROWSER_MODEL = (
+    Path(__file__).resolve().parents[1] / "js/node_modules/@jupyterlab/filebrowser/lib/model.js"
+)
+
+
+def test_jupyterlabs_file_browser_model_still_sends_uploads_through_its_private_upload():
+    if not FILEBROWSER_MODEL.exists():
+        pytest.skip("the labextension's JavaScript dependencies are not installed (jlpm install)")
+    source = FILEBROWSER_MODEL.read_text()
+    for expected in (
+        "await this._shouldUploadLarge(file)",
+        "return await this._upload(file, ",
+        "async _upload(file, chunked, uploadPath)",
+        "this._uploads.push(",
+        "this._uploadChanged.emit(",
+    ):
+        assert expected in source, (
+            f"JupyterLab's FileBrowserModel no longer has {expected!r}: js/src/uploads.ts "
+            "(replaceUploadSender) then leaves uploads to JupyterLab's base64 parts; use the "
+            "seam JupyterLab offers now, or follow its new private names"
+        )

@@ -14,9 +14,17 @@ export interface IFilesForCode {
   notice: string;
 }
 
+/** That the server takes streamed uploads (PUT /swan/api/upload/<path>), and up to what size. */
+export interface IUploadOffer {
+  /** The largest file in bytes; 0 for no limit. */
+  max_size: number;
+}
+
 /** What the browser reads of GET /swan/api/info. */
 export interface IServerInfo {
   files_for_code: IFilesForCode;
+  /** Null where the server has no upload route (another contents manager). */
+  upload: IUploadOffer | null;
 }
 
 /** A share as /swan/api/ answers it. */

@@ -7,6 +7,7 @@
 import { Contents, Drive, ServerConnection } from '@jupyterlab/services';
 
 import { ISaveFields, ISwanModel } from './api';
+import { IUploadOptions, streamUpload } from './uploads';
 
 /** What the person chose to do about a save that found another version stored. */
 export type ConflictChoice = 'copy' | 'overwrite' | 'reload' | 'cancel';
@@ -75,6 +76,31 @@ export class SwanDrive extends Drive {
       }
       return this._settle(localPath, options, base, this.resolver);
     }
+  }
+
+  /**
+   * Upload `file` to `localPath` streamed in one request (PUT /swan/api/upload); the file
+   * browsers hear of it as of a save. The version of a document open at that path stays the
+   * one it loaded, so its next save finds the upload and asks what to do.
+   */
+  async upload(
+    localPath: string,
+    file: Blob,
+    options: IUploadOptions = {}
+  ): Promise<ISwanModel> {
+    const model = await streamUpload(
+      this.serverSettings,
+      localPath,
+      file,
+      options
+    );
+    // `fileChanged` is the drive's own Signal, typed read-only for its listeners
+    (
+      this.fileChanged as unknown as {
+        emit(change: Contents.IChangedArgs): void;
+      }
+    ).emit({ type: 'save', oldValue: null, newValue: model });
+    return model;
   }
 
   async rename(oldPath: string, newPath: string): Promise<Contents.IModel> {

@@ -1,8 +1,8 @@
 /**
  * The SWAN suite's JupyterLab 4 / Notebook 7 plugins: the contents drive that saves
- * conditionally and its conflict dialog; Versions…, Trash… and Copy Open-in-SWAN Link; the
- * "Share…" command and the "Shared with me" side panel; the one-time notice where code sees
- * only the local folder. This module wires commands, menus and widgets into the application;
+ * conditionally and its conflict dialog; uploads streamed from the file browsers; Versions…,
+ * Trash… and Copy Open-in-SWAN Link; the "Share…" command and the "Shared with me" side panel;
+ * the one-time notice where code sees only the local folder. This module wires commands, menus and widgets into the application;
  * what they do lives in their own modules.
  */
 import {
@@ -17,7 +17,11 @@ import {
 } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
-import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import {
+  FileBrowser,
+  IDefaultFileBrowser,
+  IFileBrowserFactory
+} from '@jupyterlab/filebrowser';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
 import {
@@ -44,6 +48,7 @@ import { copyOpenLink } from './openLink';
 import { openShareDialog } from './shareDialog';
 import { SharedWithMePanel } from './sharedWithMe';
 import { openTrashDialog } from './trash';
+import { StreamedUploads } from './uploads';
 import { openVersionsDialog } from './versions';
 
 const SHARE_COMMAND = 'swan:share';
@@ -135,6 +140,33 @@ const conflictsPlugin: JupyterFrontEndPlugin<void> = {
         new OpenDocuments(documentManager),
         bundle(translator)
       );
+    }
+  }
+};
+
+const uploadsPlugin: JupyterFrontEndPlugin<void> = {
+  id: '@swan-suite/labextension:uploads',
+  description:
+    'Uploads from the file browsers streamed to the server, not in base64 parts.',
+  autoStart: true,
+  requires: [IFileBrowserFactory],
+  optional: [IDefaultDrive, IDefaultFileBrowser, ITranslator],
+  activate: (
+    _app: JupyterFrontEnd,
+    factory: IFileBrowserFactory,
+    drive: Contents.IDrive | null,
+    defaultBrowser: IDefaultFileBrowser | null,
+    translator: ITranslator | null
+  ) => {
+    if (!(drive instanceof SwanDrive)) {
+      return; // another drive: JupyterLab's own uploads
+    }
+    const uploads = new StreamedUploads(drive, bundle(translator));
+    const route = (browser: FileBrowser) => uploads.route(browser.model);
+    factory.tracker.forEach(route);
+    factory.tracker.widgetAdded.connect((_, browser) => route(browser));
+    if (defaultBrowser) {
+      route(defaultBrowser);
     }
   }
 };
@@ -351,4 +383,10 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [drivePlugin, conflictsPlugin, storagePlugin, sharingPlugin];
+export default [
+  drivePlugin,
+  conflictsPlugin,
+  uploadsPlugin,
+  storagePlugin,
+  sharingPlugin
+];

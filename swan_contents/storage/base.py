@@ -296,6 +296,10 @@ class Storage(abc.ABC):
         parts ignore both.
         """
 
+    async def drop_upload(self, path: str) -> None:  # noqa: B027 - optional hook
+        """Forget the parts of an unfinished upload in parts to `path` (its client went away):
+        nothing at `path` changes. The default leaves them to `sweep_leftovers`."""
+
     @abc.abstractmethod
     async def mkdir(self, path: str) -> Entry:
         """Create the directory `path` (its parent must exist)."""

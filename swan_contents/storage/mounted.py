@@ -257,6 +257,14 @@ class MountedStorage(Storage):
         )
         return self._outer_entry(mount, entry)
 
+    async def drop_upload(self, path: str) -> None:
+        routed = await self._route(path)
+        if routed is None:
+            await self.own.drop_upload(path)
+            return
+        mount, inner = routed
+        await mount.storage.drop_upload(inner)
+
     async def mkdir(self, path: str) -> Entry:
         routed = await self._route(path)
         if routed is None:

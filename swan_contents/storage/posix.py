@@ -454,6 +454,10 @@ class PosixStorage(Storage):
             self._in_use.discard(spool)
         return self._entry(path, st)
 
+    def _drop_upload(self, path: str) -> None:
+        os_path, _current = self._target(path)
+        _unlink_quietly(f"{os.path.dirname(os_path)}/{self.spool_name(os.path.basename(os_path))}")
+
     def _mkdir(self, path: str) -> Entry:
         if not path:
             raise AlreadyExists(path)
@@ -586,6 +590,9 @@ class PosixStorage(Storage):
         create_only: bool = False,
     ) -> Entry:
         return await self._run(path, self._write_chunk, path, chunk, data, if_match, create_only)
+
+    async def drop_upload(self, path: str) -> None:
+        await self._run(path, self._drop_upload, path)
 
     async def mkdir(self, path: str) -> Entry:
         return await self._run(path, self._mkdir, path)

@@ -756,6 +756,10 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             if not keep_spool:
                 await asyncio.to_thread(Spool.remove, spool)
 
+    async def drop_upload(self, path: str) -> None:
+        """Remove the local spool of an unfinished upload to `path`; the server saw none of it."""
+        await asyncio.to_thread(Spool.remove, self.spool_path(path))
+
     # -- folders, moves, copies, deletes ------------------------------------------------------
 
     async def mkdir(self, path: str) -> Entry:
