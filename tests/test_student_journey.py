@@ -1,0 +1,144 @@
+"""The student's path through JupyterLab, walked in a real browser: `swan up` with its real hub,
+proxy, drive and notebook servers on 127.0.0.1, Debian's Chromium driven by Playwright. Teacher
+alice shares with student bob; bob clicks an Open-in-SWAN link cold, accepts, reads a view-only
+notebook, copies it, and never meets a dead end (no "Path Not Found", no dialog that fails, no
+uncaught page error).
+
+Screenshots for docs/ go to $SWAN_SCREENSHOT_DIR when it is set.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from harness.lab_browser import (
+    chromium_browser,
+    fill_hub_login,
+    needs_chromium,
+    notebook_json,
+    person,
+    screenshot_dir,
+)
+from harness.swan import SWAN_UP_MARKS, Swan, log_in, start_server, start_swan, user_api
+
+pytest.importorskip("playwright.sync_api")
+pytestmark = [*SWAN_UP_MARKS, needs_chromium]
+
+TEACHER_WROTE = "print('the teacher wrote this')"
+NO_NEWS = {"raw": json.dumps({"fetchNews": "false"})}
+
+
+@pytest.fixture(scope="module")
+def swan(tmp_path_factory) -> Iterator[Swan]:
+    """`swan up` (the drive as storage) with teacher alice and students bob and carol, their
+    servers running. alice's space holds class folders, as her sync client put them there."""
+    workdir = tmp_path_factory.mktemp("student-journey")
+    swan = start_swan(workdir, users="alice,bob,carol")
+    try:
+        for folder in ("class-2026", "week-2", "week-3"):
+            lesson = swan.data / "users" / "alice" / folder
+            lesson.mkdir(parents=True)
+            (lesson / "exercise-1.ipynb").write_text(json.dumps(notebook_json(TEACHER_WROTE)))
+        for name in ("alice", "bob", "carol"):
+            log_in(swan, name)
+            start_server(swan, name)
+            settings = f"{name}/lab/api/settings/@jupyterlab/apputils-extension:notification"
+            assert user_api(swan, name, "PUT", settings, json=NO_NEWS).status_code == 204
+        yield swan
+    finally:
+        swan.kill_everything()
+
+
+@pytest.fixture
+def browser():
+    with chromium_browser() as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
+
+
+def share(swan: Swan, path: str, kind: str, share_with: str, permissions: int = 1) -> dict:
+    """alice shares her ``path`` through her server's API, as her share dialog does."""
+    body = {"path": path, "kind": kind, "share_with": share_with, "permissions": permissions}
+    made = user_api(swan, "alice", "POST", "alice/swan/api/shares", json=body)
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+def received(swan: Swan, name: str) -> list[dict]:
+    listed = user_api(swan, name, "GET", f"{name}/swan/api/shared-with-me", params={"state": "all"})
+    assert listed.status_code == 200, listed.text
+    return listed.json()
+
+
+def logged_in_page(browser, swan: Swan, name: str, url: str):
+    """A browser of ``name``'s own at ``url`` (a hub URL), through the hub's login form; the
+    page records the uncaught errors of its scripts in ``page.errors``."""
+    page = person(browser, permissions=("clipboard-read", "clipboard-write"))
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(url)
+    fill_hub_login(page, name, swan.passwords()[name])
+    return page
+
+
+def assert_no_path_not_found(page) -> None:
+    """JupyterLab is shown, its file browser listed, and no "Path Not Found" dialog came up
+    (it follows the first listing by a moment)."""
+    page.locator(".jp-FileBrowser .jp-DirListing-header").wait_for()
+    time.sleep(1.5)
+    assert page.locator(".jp-Dialog", has_text="Path Not Found").count() == 0
+
+
+def test_a_link_to_a_share_not_yet_accepted_offers_to_accept_and_open_it(
+    swan, browser, screenshots
+):
+    share(swan, "class-2026", "user", "bob")
+    query = urlencode({"path": "class-2026/exercise-1.ipynb", "owner": "alice"})
+    link = f"{swan.url}/hub/user-redirect/swan/open?{query}"
+    page = logged_in_page(browser, swan, "bob", link)
+    page.locator("#open-reason", has_text="you have not accepted the share yet").wait_for()
+    home = page.get_by_role("link", name="Go to your files")
+    assert home.get_attribute("href") == "/user/bob/lab"
+    page.screenshot(path=str(screenshots / "open-in-accept.png"))
+
+    # "Go to your files" lands in JupyterLab's file browser, not on a missing path
+    home.click()
+    page.wait_for_url(f"{swan.url}/user/bob/lab")
+    assert_no_path_not_found(page)
+    assert [s["state"] for s in received(swan, "bob")] == ["pending"]
+
+    # back on the link: one click accepts the share and opens the notebook
+    page.goto(link)
+    page.get_by_role("button", name="Accept and open").click()
+    page.wait_for_url(f"{swan.url}/user/bob/lab/tree/Shared/class-2026/exercise-1.ipynb")
+    page.locator(".jp-NotebookPanel .jp-Cell", has_text="the teacher wrote this").wait_for()
+    assert [s["state"] for s in received(swan, "bob")] == ["accepted"]
+    assert page.errors == []
+
+
+def test_the_confirmation_pages_cancel_leads_to_the_files_that_exist(swan, browser):
+    made = user_api(
+        swan,
+        "alice",
+        "POST",
+        "alice/swan/api/shares",
+        json={"path": "week-3", "kind": "link", "permissions": 1},
+    )
+    assert made.status_code == 201, made.text
+    query = urlencode({"url": made.json()["url"]})
+    page = logged_in_page(browser, swan, "carol", f"{swan.url}/hub/user-redirect/swan/open?{query}")
+    cancel = page.get_by_role("link", name="Cancel")
+    assert cancel.get_attribute("href") == "/user/carol/lab"
+    cancel.click()
+    page.wait_for_url(f"{swan.url}/user/carol/lab")
+    assert_no_path_not_found(page)
+    assert page.errors == []
