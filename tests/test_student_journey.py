@@ -10,6 +10,7 @@ Screenshots for docs/ go to $SWAN_SCREENSHOT_DIR when it is set.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from urllib.parse import urlencode
 import pytest
 from harness.lab_browser import (
     chromium_browser,
+    eventually,
     fill_hub_login,
     needs_chromium,
     notebook_json,
@@ -141,4 +143,70 @@ def test_the_confirmation_pages_cancel_leads_to_the_files_that_exist(swan, brows
     cancel.click()
     page.wait_for_url(f"{swan.url}/user/carol/lab")
     assert_no_path_not_found(page)
+    assert page.errors == []
+
+
+def accept(swan: Swan, name: str, share_id: str) -> None:
+    accepted = user_api(swan, name, "POST", f"{name}/swan/api/shared-with-me/{share_id}/accept")
+    assert accepted.status_code == 200, accepted.text
+
+
+def open_notebook(page, swan: Swan, name: str, path: str):
+    """``path`` opened in ``name``'s JupyterLab; its panel, once the cell is shown."""
+    page.goto(f"{swan.url}/user/{name}/lab/tree/{path}")
+    notebook = page.locator(".jp-NotebookPanel:visible")
+    notebook.locator(".jp-Cell", has_text="the teacher wrote this").wait_for()
+    return notebook
+
+
+def type_in_first_cell(notebook, words: str) -> None:
+    notebook.locator(".jp-Cell .cm-content").first.click()
+    notebook.page.keyboard.press("End")
+    notebook.page.keyboard.type(words)
+    notebook.page.keyboard.press("Escape")
+
+
+def cell_source(path: Path) -> str:
+    source = json.loads(path.read_text())["cells"][0]["source"]
+    return "".join(source) if isinstance(source, list) else source
+
+
+def test_a_view_only_notebook_says_so_and_is_copied_or_saved_into_the_students_own_files(
+    swan, browser, screenshots
+):
+    accept(swan, "bob", share(swan, "week-2", "user", "bob")["id"])
+    bob_space = swan.data / "users" / "bob"
+    original = swan.data / "users" / "alice" / "week-2" / "exercise-1.ipynb"
+    stored_before = original.read_bytes()
+    page = logged_in_page(browser, swan, "bob", f"{swan.url}/user/bob/lab")
+    notebook = open_notebook(page, swan, "bob", "Shared/week-2/exercise-1.ipynb")
+    banner = notebook.locator(".swan-ViewOnly")
+    banner.wait_for()
+    assert "View only" in banner.inner_text()
+    page.screenshot(path=str(screenshots / "view-only-banner.png"), animations="disabled")
+
+    # Save As proposes the student's own space, under a free name, and opens what it saved
+    type_in_first_cell(notebook, "  # saved as mine")
+    page.locator(".lm-MenuBar-itemLabel", has_text="File").click()
+    page.get_by_role("menuitem", name=re.compile(r"Save Notebook As")).click()
+    proposed = page.locator(".jp-Dialog input")
+    eventually(lambda: proposed.input_value() == "exercise-1.ipynb")
+    page.locator(".jp-Dialog").get_by_role("button", name="Save").click()
+    page.locator(".jp-Dialog").wait_for(state="detached")
+    saved_as = bob_space / "exercise-1.ipynb"
+    eventually(saved_as.exists)
+    assert "saved as mine" in cell_source(saved_as)
+    page.locator(".jp-mod-current .lm-TabBar-tabLabel", has_text="exercise-1.ipynb").wait_for()
+
+    # one click copies it, with the edits on the page, beside the first copy and opens it
+    notebook = open_notebook(page, swan, "bob", "Shared/week-2/exercise-1.ipynb")
+    type_in_first_cell(notebook, "  # copied with my edit")
+    notebook.get_by_role("button", name="Copy to my files").click()
+    copy = bob_space / "exercise-1-Copy1.ipynb"
+    mine = page.locator(".jp-NotebookPanel:visible")
+    mine.locator(".swan-ViewOnly").wait_for(state="detached")
+    mine.locator(".jp-Cell", has_text="copied with my edit").wait_for()
+    assert "copied with my edit" in cell_source(copy)
+    assert "saved as mine" in cell_source(saved_as)
+    assert original.read_bytes() == stored_before
     assert page.errors == []

@@ -2,7 +2,7 @@
  * The SWAN suite's JupyterLab 4 / Notebook 7 plugins: the contents drive that saves
  * conditionally and its conflict dialog; Versions…, Trash… and Copy Open-in-SWAN Link; the
  * "Share…" command and the "Shared with me" side panel; the one-time notice where code sees
- * only the local folder. This module wires commands, menus and widgets into the application;
+ * only the local folder; the banner of view-only notebooks. This module wires commands, menus and widgets into the application;
  * what they do lives in their own modules.
  */
 import {
@@ -45,6 +45,7 @@ import { openShareDialog } from './shareDialog';
 import { SharedWithMePanel } from './sharedWithMe';
 import { openTrashDialog } from './trash';
 import { openVersionsDialog } from './versions';
+import { proposeOwnSpaceOnSaveAs, ViewOnlyBanner } from './viewOnly';
 
 const SHARE_COMMAND = 'swan:share';
 const PANEL_COMMAND = 'swan:shared-with-me';
@@ -351,4 +352,33 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [drivePlugin, conflictsPlugin, storagePlugin, sharingPlugin];
+const viewOnlyPlugin: JupyterFrontEndPlugin<void> = {
+  id: '@swan-suite/labextension:view-only',
+  description:
+    'Says when a notebook is view only, copies it to your files, and saves it as yours.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    documentManager: IDocumentManager,
+    translator: ITranslator | null
+  ) => {
+    app.docRegistry.addWidgetExtension(
+      'Notebook',
+      new ViewOnlyBanner(documentManager, bundle(translator))
+    );
+    proposeOwnSpaceOnSaveAs(() => {
+      const widget = app.shell.currentWidget;
+      return widget ? documentManager.contextForWidget(widget) : undefined;
+    }, documentManager.services.contents);
+  }
+};
+
+export default [
+  drivePlugin,
+  conflictsPlugin,
+  storagePlugin,
+  sharingPlugin,
+  viewOnlyPlugin
+];
