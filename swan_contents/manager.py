@@ -318,6 +318,7 @@ class SwanContentsManager(AsyncContentsManager):
             "hash": None,
             "hash_algorithm": None,
             "etag": entry.etag or None,
+            "shareable": entry.shareable,
         }
 
     def _hash(self, data: bytes) -> dict[str, str]:

@@ -210,3 +210,39 @@ def test_a_view_only_notebook_says_so_and_is_copied_or_saved_into_the_students_o
     assert "saved as mine" in cell_source(saved_as)
     assert original.read_bytes() == stored_before
     assert page.errors == []
+
+
+def context_menu_of(page, name: str):
+    """The file browser's context menu of ``name``, open."""
+    page.locator(".jp-DirListing-item", has_text=name).click(button="right")
+    menu = page.locator(".lm-Menu")
+    menu.get_by_role("menuitem", name="Copy Open-in-SWAN Link").wait_for()
+    return menu
+
+
+def test_share_is_offered_only_on_what_the_student_can_share(swan, browser):
+    # an edit share without re-share rights, and a notebook of carol's own
+    accept(swan, "carol", share(swan, "week-3", "user", "carol", permissions=15)["id"])
+    own = {"type": "notebook", "content": notebook_json(TEACHER_WROTE)}
+    assert user_api(swan, "carol", "PUT", "carol/api/contents/mine.ipynb", json=own).is_success
+    page = logged_in_page(browser, swan, "carol", f"{swan.url}/user/carol/lab")
+
+    notebook = open_notebook(page, swan, "carol", "Shared/week-3/exercise-1.ipynb")
+    notebook.get_by_role("button", name="Run this cell and advance").wait_for()
+    time.sleep(1)  # the toolbar is complete once the document is ready
+    assert notebook.locator(".swan-ShareButton").count() == 0
+    page.locator(".jp-BreadCrumbs", has_text="week-3").wait_for()
+    menu = context_menu_of(page, "exercise-1.ipynb")
+    assert menu.get_by_role("menuitem", name="Share…").count() == 0
+    page.keyboard.press("Escape")
+
+    mine = open_notebook(page, swan, "carol", "mine.ipynb")
+    mine.locator(".swan-ShareButton").click()
+    dialog = page.locator(".swan-ShareDialog")
+    dialog.locator(".swan-ShareDialog-empty", has_text="Only you have access").wait_for()
+    page.get_by_role("button", name="Done").click()
+    page.locator(".jp-BreadCrumbs-home").click()
+    menu = context_menu_of(page, "mine.ipynb")
+    menu.get_by_role("menuitem", name="Share…").wait_for()
+    page.keyboard.press("Escape")
+    assert page.errors == []

@@ -36,6 +36,7 @@ import { linkIcon, shareIcon, usersIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
+import { canShare } from './api';
 import { ConflictDialogs } from './conflicts';
 import { OpenDocuments } from './documents';
 import { SwanDrive } from './drive';
@@ -79,14 +80,20 @@ const PATH_ARGS = {
   }
 };
 
-/** Adds a Share button to every notebook's toolbar. */
+/** Adds a Share button to the toolbar of every notebook the person can share. */
 class NotebookShareButton implements DocumentRegistry.IWidgetExtension<
   NotebookPanel,
   INotebookModel
 > {
-  constructor(private readonly trans: TranslationBundle) {}
+  constructor(
+    private readonly trans: TranslationBundle,
+    private readonly shareable: (path: string) => boolean
+  ) {}
 
-  createNew(panel: NotebookPanel): IDisposable {
+  createNew(
+    panel: NotebookPanel,
+    context: DocumentRegistry.IContext<INotebookModel>
+  ): IDisposable {
     const trans = this.trans;
     const button = new ToolbarButton({
       className: 'swan-ShareButton',
@@ -99,7 +106,12 @@ class NotebookShareButton implements DocumentRegistry.IWidgetExtension<
           trans
         )
     });
-    panel.toolbar.insertAfter('cellType', 'swan-share', button);
+    // offered once the storage has said whether this notebook can be shared on
+    void context.ready.then(() => {
+      if (this.shareable(context.path) && !panel.isDisposed) {
+        panel.toolbar.insertAfter('cellType', 'swan-share', button);
+      }
+    });
     return new DisposableDelegate(() => button.dispose());
   }
 }
@@ -272,15 +284,25 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
   description:
     'Share files and folders through the storage, and open what others share.',
   autoStart: true,
-  optional: [IDefaultFileBrowser, ICommandPalette, ILabShell, ITranslator],
+  optional: [
+    IDefaultFileBrowser,
+    ICommandPalette,
+    ILabShell,
+    ITranslator,
+    IDefaultDrive
+  ],
   activate: (
     app: JupyterFrontEnd,
     fileBrowser: IDefaultFileBrowser | null,
     palette: ICommandPalette | null,
     _labShell: ILabShell | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    drive: Contents.IDrive | null
   ) => {
     const trans = bundle(translator);
+    // what the storage said of each path; elsewhere the storage decides when asked
+    const shareable = (path: string) =>
+      !(drive instanceof SwanDrive) || drive.canShare(path);
     app.commands.addCommand(SHARE_COMMAND, {
       label: trans.__('Share…'),
       caption: trans.__('Share with people, groups or by a public link'),
@@ -295,6 +317,14 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
       },
       icon: shareIcon,
       isEnabled: () => !!fileBrowser?.selectedItems().next()?.value,
+      isVisible: args => {
+        const item = fileBrowser?.selectedItems().next()?.value;
+        return (
+          typeof args.path === 'string' ||
+          !item ||
+          (canShare(item) && shareable(item.path))
+        );
+      },
       execute: async args => {
         let path = args.path as string | undefined;
         let itemType = args.itemType as 'file' | 'folder' | undefined;
@@ -318,7 +348,7 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
     });
     app.docRegistry.addWidgetExtension(
       'Notebook',
-      new NotebookShareButton(trans)
+      new NotebookShareButton(trans, shareable)
     );
 
     const panel = new SharedWithMePanel(
