@@ -246,3 +246,17 @@ def test_share_is_offered_only_on_what_the_student_can_share(swan, browser):
     menu.get_by_role("menuitem", name="Share…").wait_for()
     page.keyboard.press("Escape")
     assert page.errors == []
+
+
+def test_a_group_share_and_a_direct_share_of_one_folder_are_one_entry_in_jupyterlab(swan):
+    (swan.data / "users" / "alice" / "week-4").mkdir()
+    share(swan, "week-4", "group", "class-2026")
+    share(swan, "week-4", "user", "bob", permissions=15)
+    (waiting,) = [s for s in received(swan, "bob") if s["path"].endswith("week-4")]
+    assert (waiting["state"], waiting["permissions"]) == ("pending", 15)
+    accept(swan, "bob", waiting["id"])
+    (entry,) = [s for s in received(swan, "bob") if s["path"].endswith("week-4")]
+    assert (entry["state"], entry["location"]) == ("accepted", "Shared/week-4")
+    listed = user_api(swan, "bob", "GET", "bob/api/contents/Shared").json()["content"]
+    assert [m["name"] for m in listed if m["name"].startswith("week-4")] == ["week-4"]
+    assert [m["writable"] for m in listed if m["name"] == "week-4"] == [True]
