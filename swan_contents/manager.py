@@ -790,6 +790,14 @@ class SwanContentsManager(AsyncContentsManager):
             )
         return self._local_trash
 
+    async def has_trash(self) -> bool:
+        """Whether a delete goes to a trash the user can restore from (the local trash area,
+        or the storage's own trash bin), rather than deleting for good."""
+        if self.local_trash is not None:
+            return True
+        with storage_errors():
+            return await self.storage.trash_bin() is not None
+
     async def list_trash(self) -> dict[str, Any]:
         """`{"supported": bool, "items": [TrashItem, ...]}`, newest first."""
         items: list[TrashItem] = []

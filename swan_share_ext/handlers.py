@@ -60,8 +60,9 @@ def files_for_code() -> dict[str, Any]:
 
 
 class InfoHandler(APIHandler):
-    """GET /swan/api/info: the suite's version, the kind of storage behind this server, and
-    whether kernels and terminals see it (``files_for_code``)."""
+    """GET /swan/api/info: the suite's version, the kind of storage behind this server,
+    whether kernels and terminals see it (``files_for_code``) and whether deleted files go to a
+    trash (``trash``: JupyterLab then says "move to trash", not "permanently delete")."""
 
     auth_resource = "contents"
 
@@ -69,6 +70,7 @@ class InfoHandler(APIHandler):
     async def get(self) -> None:
         cm = self.contents_manager
         storage = getattr(cm, "storage", None)
+        has_trash = getattr(cm, "has_trash", None)
         self.finish(
             json.dumps(
                 {
@@ -76,6 +78,7 @@ class InfoHandler(APIHandler):
                     "contents_manager": type(cm).__name__,
                     "storage": {"kind": getattr(storage, "kind", "unknown")},
                     "files_for_code": files_for_code(),
+                    "trash": bool(has_trash and await has_trash()),
                 }
             )
         )

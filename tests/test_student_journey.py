@@ -16,23 +16,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from harness.lab_browser import (
-    chromium_browser,
     eventually,
     fill_hub_login,
     needs_chromium,
     notebook_json,
     person,
     screenshot_dir,
+    share_dialog_of,
 )
-from harness.swan import SWAN_UP_MARKS, Swan, log_in, start_server, start_swan, user_api
+from harness.swan import SWAN_UP_MARKS, Swan, ready_for_browsers, start_swan, user_api
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [*SWAN_UP_MARKS, needs_chromium]
 
 TEACHER_WROTE = "print('the teacher wrote this')"
-NO_NEWS = {"raw": json.dumps({"fetchNews": "false"})}
 
 
 @pytest.fixture(scope="module")
@@ -46,25 +46,16 @@ def swan(tmp_path_factory) -> Iterator[Swan]:
             lesson = swan.data / "users" / "alice" / folder
             lesson.mkdir(parents=True)
             (lesson / "exercise-1.ipynb").write_text(json.dumps(notebook_json(TEACHER_WROTE)))
-        for name in ("alice", "bob", "carol"):
-            log_in(swan, name)
-            start_server(swan, name)
-            settings = f"{name}/lab/api/settings/@jupyterlab/apputils-extension:notification"
-            assert user_api(swan, name, "PUT", settings, json=NO_NEWS).status_code == 204
+        ready_for_browsers(swan, ("alice", "bob", "carol"))
         yield swan
     finally:
         swan.kill_everything()
 
 
 @pytest.fixture
-def browser():
-    with chromium_browser() as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory) -> Path:
-    return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
+def screenshots(tmp_path) -> Path:
+    """Where the screenshots for docs/ go ($SWAN_SCREENSHOT_DIR, else the test's folder)."""
+    return screenshot_dir(tmp_path)
 
 
 def share(swan: Swan, path: str, kind: str, share_with: str, permissions: int = 1) -> dict:
@@ -203,6 +194,8 @@ def test_a_view_only_notebook_says_so_and_is_copied_or_saved_into_the_students_o
     type_in_first_cell(notebook, "  # copied with my edit")
     notebook.get_by_role("button", name="Copy to my files").click()
     copy = bob_space / "exercise-1-Copy1.ipynb"
+    eventually(copy.exists)
+    page.locator(".jp-mod-current .lm-TabBar-tabLabel", has_text=copy.name).wait_for()
     mine = page.locator(".jp-NotebookPanel:visible")
     mine.locator(".swan-ViewOnly").wait_for(state="detached")
     mine.locator(".jp-Cell", has_text="copied with my edit").wait_for()
@@ -260,3 +253,97 @@ def test_a_group_share_and_a_direct_share_of_one_folder_are_one_entry_in_jupyter
     listed = user_api(swan, "bob", "GET", "bob/api/contents/Shared").json()["content"]
     assert [m["name"] for m in listed if m["name"].startswith("week-4")] == ["week-4"]
     assert [m["writable"] for m in listed if m["name"] == "week-4"] == [True]
+
+
+def test_the_hub_lists_the_link_generator_and_deletes_say_they_go_to_the_trash(swan, browser):
+    page = logged_in_page(browser, swan, "bob", f"{swan.url}/hub/home")
+    page.locator(".navbar", has_text="Services").get_by_text("Services").click()
+    generator = page.get_by_role("link", name="swan-links")
+    generator.wait_for()
+    assert generator.get_attribute("href").endswith("/services/swan-links/")
+
+    note = {"type": "file", "format": "text", "content": "scratch"}
+    assert user_api(swan, "bob", "PUT", "bob/api/contents/scratch.txt", json=note).is_success
+    page.goto(f"{swan.url}/user/bob/lab?reset")
+    page.locator(".jp-BreadCrumbs-home").click()
+    page.locator(".jp-DirListing-item", has_text="scratch.txt").click(button="right")
+    page.get_by_role("menuitem", name=re.compile(r"^Move to Trash")).click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator(".jp-Dialog-body", has_text="want to move to trash: scratch.txt").wait_for()
+    assert "permanently" not in dialog.inner_text()
+    dialog.get_by_role("button", name="Move to Trash").click()
+    dialog.wait_for(state="detached")
+    eventually(lambda: not (swan.data / "users" / "bob" / "scratch.txt").exists())
+    trash = user_api(swan, "bob", "GET", "bob/swan/api/trash").json()
+    assert "scratch.txt" in json.dumps(trash)
+    assert page.errors == []
+
+
+def test_a_teacher_makes_an_upload_only_link_and_sees_its_address(swan, browser):
+    (swan.data / "users" / "alice" / "hand-in").mkdir()
+    page = logged_in_page(browser, swan, "alice", f"{swan.url}/user/alice/lab")
+    dialog = share_dialog_of(page, "hand-in")
+    dialog.get_by_label("Link rights").select_option("upload")
+    dialog.get_by_role("button", name="Create link").click()
+    row = dialog.locator(".swan-ShareDialog-share", has_text="public link")
+    row.wait_for()
+    assert "upload only" in row.inner_text()
+    (link,) = user_api(
+        swan, "alice", "GET", "alice/swan/api/shares", params={"path": "hand-in"}
+    ).json()
+    assert link["permissions"] == 4
+    address = row.locator(".swan-ShareDialog-url")
+    assert address.input_value() == link["url"]
+    assert address.get_attribute("readonly") is not None
+    # what the link promises: a visitor drops a file in, and sees nothing of the folder
+    token = link["url"].rsplit("/", 1)[1]
+    dropped = httpx.put(
+        f"{swan.url}/services/drive/public.php/webdav/essay.txt",
+        auth=(token, ""),
+        content=b"my essay",
+        timeout=30,
+    )
+    assert dropped.status_code == 201, dropped.text
+    assert (swan.data / "users" / "alice" / "hand-in" / "essay.txt").read_bytes() == b"my essay"
+    listed = httpx.request(
+        "PROPFIND",
+        f"{swan.url}/services/drive/public.php/webdav/",
+        auth=(token, ""),
+        headers={"Depth": "1"},
+        timeout=30,
+    )
+    assert listed.status_code in (401, 403), listed.text
+    page.get_by_role("button", name="Done").click()
+    assert page.errors == []
+
+
+def test_a_password_link_asks_plainly_once_and_is_remembered(swan, browser):
+    (swan.data / "users" / "alice" / "quiz.ipynb").write_text(
+        json.dumps(notebook_json(TEACHER_WROTE))
+    )
+    made = user_api(
+        swan,
+        "alice",
+        "POST",
+        "alice/swan/api/shares",
+        json={"path": "quiz.ipynb", "kind": "link", "permissions": 1, "password": "Quiz-7"},
+    )
+    assert made.status_code == 201, made.text
+    link = f"{swan.url}/hub/user-redirect/swan/open?" + urlencode({"url": made.json()["url"]})
+    page = logged_in_page(browser, swan, "carol", link)
+    page.get_by_role("button", name="Open").click()
+    status = page.locator("#open-status")
+    status.filter(has_text="This link asks for a password").wait_for()
+    assert "cannot be opened" not in page.locator("main").inner_text()
+    assert page.locator("#open-log .error").count() == 0
+    assert page.evaluate("document.activeElement.id") == "open-password"
+
+    page.locator("#open-password").fill("Quiz-7")
+    page.get_by_role("button", name="Open").click()
+    page.wait_for_url("**/user/carol/lab/tree/SWAN_projects/quiz/quiz.ipynb")
+    # the same link again: the password is not asked for a second time
+    page.goto(link)
+    assert page.locator("#open-password").input_value() == "Quiz-7"
+    page.get_by_role("button", name="Open").click()
+    page.wait_for_url("**/user/carol/lab/tree/SWAN_projects/quiz/quiz.ipynb")
+    assert page.errors == []

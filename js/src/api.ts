@@ -17,6 +17,7 @@ export interface IFilesForCode {
 /** What the browser reads of GET /swan/api/info. */
 export interface IServerInfo {
   files_for_code: IFilesForCode;
+  trash: boolean;
 }
 
 /** A share as /swan/api/ answers it. */

@@ -40,7 +40,11 @@ import { canShare } from './api';
 import { ConflictDialogs } from './conflicts';
 import { OpenDocuments } from './documents';
 import { SwanDrive } from './drive';
-import { noticeFilesForCode } from './filesNotice';
+import {
+  noticeFilesForCode,
+  sayWhereDeletesGo,
+  serverInfo
+} from './filesNotice';
 import { copyOpenLink } from './openLink';
 import { openShareDialog } from './shareDialog';
 import { SharedWithMePanel } from './sharedWithMe';
@@ -191,7 +195,10 @@ const storagePlugin: JupyterFrontEndPlugin<void> = {
     translator: ITranslator | null
   ) => {
     const trans = bundle(translator);
-    void noticeFilesForCode(trans);
+    void serverInfo(trans).then(info => {
+      noticeFilesForCode(info, trans);
+      sayWhereDeletesGo(info);
+    });
     const documents = new OpenDocuments(documentManager);
     const pathFor = (args: ReadonlyPartialJSONObject, acceptFolders: boolean) =>
       targetPath(args, app, documents, fileBrowser, acceptFolders);
