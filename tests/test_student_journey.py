@@ -109,6 +109,15 @@ def test_a_link_to_a_share_not_yet_accepted_offers_to_accept_and_open_it(
     assert_no_path_not_found(page)
     assert [s["state"] for s in received(swan, "bob")] == ["pending"]
 
+    # a form posted from elsewhere, without the page's XSRF token, accepts nothing
+    forged = page.request.post(
+        f"{swan.url}/user/bob/swan/open",
+        form={"path": "class-2026/exercise-1.ipynb", "owner": "alice"},
+        max_redirects=0,
+    )
+    assert forged.status == 403
+    assert [s["state"] for s in received(swan, "bob")] == ["pending"]
+
     # back on the link: one click accepts the share and opens the notebook
     page.goto(link)
     page.get_by_role("button", name="Accept and open").click()

@@ -1,6 +1,7 @@
 """HTTP side of "Open in SWAN" in the user's server: the confirmation page and the JSON API.
 
 ``GET /swan/open`` only reads (shows the plan, or redirects for a path in the user's own space);
+``POST /swan/open`` is the refusal page's "Accept and open" (a form with the XSRF token);
 ``POST /swan/api/open`` does the work and streams newline-delimited JSON events; ``POST
 /swan/api/links`` builds links and badges; ``GET /download`` keeps SWAN's old links working. Errors
 become pages or JSON here, once; the work itself lives in `run`.
