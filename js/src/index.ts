@@ -2,8 +2,8 @@
  * The SWAN suite's JupyterLab 4 / Notebook 7 plugins: the contents drive that saves
  * conditionally and its conflict dialog; Versions…, Trash… and Copy Open-in-SWAN Link; the
  * "Share…" command and the "Shared with me" side panel; the one-time notice where code sees
- * only the local folder; the banner of view-only notebooks. This module wires commands, menus and widgets into the application;
- * what they do lives in their own modules.
+ * only the local folder; the banner of view-only notebooks. This module wires commands, menus
+ * and widgets into the application; what they do lives in their own modules.
  */
 import {
   ILabShell,

@@ -100,8 +100,7 @@ class ShareLookup:
         if any(r.share.state == "pending" for r in found):
             raise ShareWaiting(
                 f"{owner} shared /{path} with you, but you have not accepted the share yet. "
-                "Accept it here, or in the Shared with me panel of JupyterLab and click the "
-                "link again."
+                "Accept it in the Shared with me panel of JupyterLab, then click the link again."
             )
         return None
 
