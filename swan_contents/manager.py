@@ -321,6 +321,7 @@ class SwanContentsManager(AsyncContentsManager):
             "hash": None,
             "hash_algorithm": None,
             "etag": entry.etag or None,
+            "shareable": entry.shareable,
         }
 
     def _hash(self, data: bytes) -> dict[str, str]:
@@ -838,6 +839,14 @@ class SwanContentsManager(AsyncContentsManager):
                 log=self.log,
             )
         return self._local_trash
+
+    async def has_trash(self) -> bool:
+        """Whether a delete goes to a trash the user can restore from (the local trash area,
+        or the storage's own trash bin), rather than deleting for good."""
+        if self.local_trash is not None:
+            return True
+        with storage_errors():
+            return await self.storage.trash_bin() is not None
 
     async def list_trash(self) -> dict[str, Any]:
         """`{"supported": bool, "items": [TrashItem, ...]}`, newest first."""

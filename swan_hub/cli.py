@@ -165,6 +165,8 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
 DRIVE_SCOPES = ["list:users", "read:users:name", "list:groups", "read:groups"]
 DRIVE_ACCESS = "access:services!service=drive"
 DRIVE_PREFIX = "services/drive"
+#: Users may open the link generator page (swan_hub.links.SERVICE_NAME).
+LINKS_ACCESS = "access:services!service=swan-links"
 #: The scopes of the server's own API token (JupyterHub's "server" role), plus the drive's.
 SERVER_TOKEN_SCOPES = ["access:servers!server", "users:activity!user", DRIVE_ACCESS]
 
@@ -205,7 +207,8 @@ def add_drive_service(
         }
     )
     c.JupyterHub.load_roles = [
-        {"name": "user", "scopes": ["self", DRIVE_ACCESS]},
+        # the link generator too, so that it is listed in the hub's Services menu
+        {"name": "user", "scopes": ["self", DRIVE_ACCESS, LINKS_ACCESS]},
         {"name": "swan-drive", "services": ["drive"], "scopes": DRIVE_SCOPES},
     ]
 

@@ -334,9 +334,12 @@ class SpawnForm:
             raise InvalidChoice(f"{label}: {show(value)} is not offered; choose {allowed}.")
         return value
 
-    def render(self, prefill: Mapping[str, Any] | None = None, error: str = "") -> str:
+    def render(
+        self, prefill: Mapping[str, Any] | None = None, error: str = "", limits_note: str = ""
+    ) -> str:
         """The form's HTML, pre-filled from ``prefill`` (e.g. the ``opt-`` URL query) where
-        those values are valid; invalid ones fall back to the defaults."""
+        those values are valid; invalid ones fall back to the defaults. ``limits_note`` says,
+        under CPU and memory, where the spawner does not enforce them."""
         selected = self._prefilled_choice(prefill or {})
         return (
             _templates()
@@ -345,6 +348,7 @@ class SpawnForm:
                 form=self,
                 selected=selected,
                 error=error,
+                limits_note=limits_note,
                 format_cpu=format_cpu,
                 format_bytes=format_bytes,
             )

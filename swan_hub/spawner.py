@@ -313,7 +313,7 @@ class SwanSpawnerMixin(_MixinBase):
             for key, values in handler.request.query_arguments.items():
                 if key.startswith("opt-"):
                     prefill[key[4:]] = [v.decode("utf-8", "replace") for v in values]
-        return self.spawn_form.render(prefill)
+        return self.spawn_form.render(prefill, limits_note=self.limits_note)
 
     def run_options_from_form(self, form_data: dict[str, Any]) -> Any:
         if self.spawn_form is None:
@@ -412,6 +412,9 @@ class SwanSpawnerMixin(_MixinBase):
     # --- the spawn form's choice ---------------------------------------------------------
 
     choice: Choice | None = None
+
+    #: Said under CPU and memory in the spawn form where this spawner does not enforce them.
+    limits_note = ""
 
     def apply_choice(self, choice: Choice) -> None:
         """Apply a validated spawn form choice to this spawner before it starts.
@@ -818,6 +821,13 @@ class SwanLocalSpawner(SwanSpawnerMixin, StorageMountMixin, LocalProcessSpawner)
     that creates the home with mode 0755; here the only differences from LocalProcessSpawner
     are spelled out (no setuid, HOME and cwd from the space, no certificate chown).
     """
+
+    # A local process shares the machine: nothing here caps its CPU or memory (containers
+    # and pods are capped by their engine), so the form says so rather than promise it.
+    limits_note = (
+        "CPU and memory are limits for servers in containers. This server runs as a process "
+        "on the hub's machine and shares its CPU and memory: the values above are not enforced."
+    )
 
     jupyter_dir_template = Unicode(
         "swan-data/runtime/{username}",

@@ -67,8 +67,9 @@ def upload_offer(settings: Any) -> dict[str, Any] | None:
 
 class InfoHandler(APIHandler):
     """GET /swan/api/info: the suite's version, the kind of storage behind this server,
-    whether kernels and terminals see it (``files_for_code``), and whether it takes streamed
-    uploads (``upload``)."""
+    whether kernels and terminals see it (``files_for_code``), whether it takes streamed
+    uploads (``upload``) and whether deleted files go to a trash (``trash``: JupyterLab then
+    says "move to trash", not "permanently delete")."""
 
     auth_resource = "contents"
 
@@ -76,6 +77,7 @@ class InfoHandler(APIHandler):
     async def get(self) -> None:
         cm = self.contents_manager
         storage = getattr(cm, "storage", None)
+        has_trash = getattr(cm, "has_trash", None)
         self.finish(
             json.dumps(
                 {
@@ -84,6 +86,7 @@ class InfoHandler(APIHandler):
                     "storage": {"kind": getattr(storage, "kind", "unknown")},
                     "files_for_code": files_for_code(),
                     "upload": upload_offer(self.settings.get("swan_upload")),
+                    "trash": bool(has_trash and await has_trash()),
                 }
             )
         )

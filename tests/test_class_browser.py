@@ -17,7 +17,6 @@ import httpx
 import pytest
 from harness.lab_browser import (
     add_to_the_cell_and_save,
-    chromium_browser,
     create_link,
     eventually,
     needs_chromium,
@@ -30,8 +29,7 @@ from harness.lab_browser import open_lab as open_lab_as
 from harness.swan import (
     SWAN_UP_MARKS,
     Swan,
-    log_in,
-    start_server,
+    ready_for_browsers,
     start_swan,
     user_api,
     write_drive_config,
@@ -41,7 +39,6 @@ pytest.importorskip("playwright.sync_api")
 pytestmark = [*SWAN_UP_MARKS, needs_chromium]
 
 TEACHER_WROTE = "print('the teacher wrote this')"
-NO_NEWS = {"raw": json.dumps({"fetchNews": "false"})}
 
 
 def source_of(path: Path) -> str:
@@ -69,21 +66,10 @@ def swan(tmp_path_factory) -> Iterator[Swan]:
         lesson.mkdir(parents=True)
         (lesson / "exercise-1.ipynb").write_text(json.dumps(notebook_json(TEACHER_WROTE)))
         (swan.data / "users" / "alice" / "physics-lab").mkdir()
-        for name in ("alice", "bob"):
-            log_in(swan, name)
-            start_server(swan, name)
-            # answered once, as a person does: no "Jupyter news?" toast over the pages
-            settings = f"{name}/lab/api/settings/@jupyterlab/apputils-extension:notification"
-            assert user_api(swan, name, "PUT", settings, json=NO_NEWS).status_code == 204
+        ready_for_browsers(swan, ("alice", "bob"))
         yield swan
     finally:
         swan.kill_everything()
-
-
-@pytest.fixture
-def browser():
-    with chromium_browser() as opened:
-        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -47,8 +47,9 @@ MODEL_KEYS = {
 
 
 def model_keys(manager: str) -> set[str]:
-    """The stock model's keys; ours add the storage's version, `etag` (docs/storage.md)."""
-    return MODEL_KEYS | {"etag"} if manager == "swan" else MODEL_KEYS
+    """The stock model's keys; ours add the storage's version, `etag`, and whether the item
+    can be shared, `shareable` (docs/storage.md)."""
+    return MODEL_KEYS | {"etag", "shareable"} if manager == "swan" else MODEL_KEYS
 
 
 async def test_an_empty_space_lists_as_an_empty_directory(api, manager):

@@ -399,6 +399,49 @@ def test_a_group_share_reaches_every_member_who_accepts_it(drive):
     assert [s["id"] for s in declined.json()["ocs"]["data"]] == [share["id"]]
 
 
+def test_a_folder_shared_with_a_student_directly_and_through_a_group_is_one_entry(drive):
+    drive.dav("alice", "MKCOL", "week1")
+    drive.dav("alice", "PUT", "week1/ex.ipynb", content=b"{}")
+    group = ocs_share(
+        drive, "alice", path="/week1", shareType="1", shareWith="class-2026", permissions="1"
+    )
+    direct = ocs_share(
+        drive, "alice", path="/week1", shareType="0", shareWith="bob", permissions="3"
+    )
+
+    def week1(state: str) -> list[dict]:
+        r = drive.ocs("bob", "GET", "shares", params={"shared_with_me": "true", "state": state})
+        return [s for s in r.json()["ocs"]["data"] if s["path"].endswith("/week1")]
+
+    # one entry waiting, with the rights of both shares
+    (waiting,) = week1("1")
+    pending = drive.ocs("bob", "GET", "shares/pending").json()["ocs"]["data"]
+    assert [s["id"] for s in pending if s["path"].endswith("/week1")] == [waiting["id"]]
+    assert waiting["permissions"] == 3 and waiting["id"] == group["id"]
+
+    # accepted once, accepted both: one folder under Shared/, not "week1 (2)"
+    assert drive.ocs("bob", "POST", f"shares/pending/{waiting['id']}").status_code == 200
+    assert week1("1") == [] and [s["state"] for s in week1("all")] == [0]
+    names = [h.rstrip("/").rsplit("/", 1)[-1] for h in drive.propfind("bob", "Shared", "1")]
+    assert names.count("week1") == 1 and not [n for n in names if n.startswith("week1 (")]
+    assert drive.dav("bob", "PUT", "Shared/week1/ex.ipynb", content=b"{ }").status_code == 204
+
+    # the direct share revoked: the group share still reaches the folder, read-only
+    assert drive.ocs("alice", "DELETE", f"shares/{direct['id']}").status_code == 200
+    (kept,) = week1("all")
+    assert (kept["state"], kept["permissions"], kept["id"]) == (0, 1, group["id"])
+    assert drive.dav("bob", "GET", "Shared/week1/ex.ipynb").content == b"{ }"
+    assert drive.dav("bob", "PUT", "Shared/week1/ex.ipynb", content=b"{}").status_code == 403
+    # carol, in the group only, still has it waiting for her
+    carols = drive.ocs("carol", "GET", "shares/pending").json()["ocs"]["data"]
+    assert [s["id"] for s in carols if s["path"].endswith("/week1")] == [group["id"]]
+
+    # both revoked: gone
+    assert drive.ocs("alice", "DELETE", f"shares/{group['id']}").status_code == 200
+    assert week1("all") == []
+    assert drive.dav("bob", "GET", "Shared/week1/ex.ipynb").status_code == 404
+
+
 def uids_below(root: Path) -> set[tuple[int, int]]:
     """The (uid, gid) of ``root`` and of everything below it."""
     paths = [root, *root.rglob("*")]

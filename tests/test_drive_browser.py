@@ -217,7 +217,7 @@ def test_in_a_browser_a_password_link_asks_for_its_password_on_the_drive_and_in_
         page.wait_for_selector("#open-password", timeout=SPAWN_TIMEOUT * 1000)
         page.fill("#open-password", "not-it")
         page.click("#open-confirm")
-        page.locator("#open-log .error", has_text="is not right").wait_for()
+        page.locator("#open-status", has_text="That password is not right").wait_for()
         page.fill("#open-password", "Quiz-Pass-9")
         page.click("#open-confirm")
         page.wait_for_url("**/user/bob/lab/tree/SWAN_projects/quiz/quiz.ipynb")

@@ -265,7 +265,10 @@ async def test_the_pod_manifest_is_valid_for_kubernetes():
 
 async def test_the_swan_form_replaces_the_profile_list_only_when_configured():
     spawner = make_spawner()
-    assert 'name="environment"' in await spawner.get_options_form()
+    form = await spawner.get_options_form()
+    assert 'name="environment"' in form
+    # a pod's CPU and memory are capped by Kubernetes: no "not enforced" note
+    assert "swan-limits-note" not in form
 
     from swan_hub import SwanKubeSpawner
 

@@ -146,3 +146,18 @@ async def test_a_storage_that_cannot_list_shares_is_a_clear_refusal(jp_fetch, re
     r = await open_page(jp_fetch, path="class-2026/exercise-1.ipynb", owner="teacher")
     assert r.code == 503
     assert "could not say which shares you have" in r.body.decode()
+
+
+async def test_accept_and_open_is_only_for_links_into_someone_elses_space(jp_fetch, replay):
+    r = await jp_fetch(
+        "swan",
+        "open",
+        method="POST",
+        body="path=notes.md",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+        raise_error=False,
+    )
+    assert r.code == 400
+    assert "has a share to accept" in r.body.decode()
+    assert replay.requests("POST", "/shares/pending") == []

@@ -429,3 +429,17 @@ async def test_a_restarted_hub_goes_on_refreshing_a_running_servers_credentials(
         assert stored(after.credentials_path)["token"] == "a2"
     finally:
         after._credentials_task.cancel()
+
+
+async def test_the_spawn_form_of_a_local_process_says_cpu_and_memory_are_not_enforced(
+    make_spawner,
+):
+    c = Config()
+    c.SwanSpawnerMixin.form_config = {
+        "environments": [{"id": "py", "display_name": "Python"}],
+        "cpu": {"choices": [1, 2]},
+        "memory": {"choices": ["2G", "4G"]},
+    }
+    form = await make_spawner(config=c).get_options_form()
+    assert 'id="swan-limits-note"' in form
+    assert "the values above are not enforced" in form

@@ -172,10 +172,14 @@ def test_a_teacher_shares_a_class_folder_and_a_student_reads_clones_and_loses_it
     folder = contents(swan, "bob", "GET", "Shared/lesson-1").json()
     assert [m["name"] for m in folder["content"]] == ["intro.ipynb"]
     assert folder["writable"] is False
+    # nor shared on: no re-share rights (the drive gives none), so JupyterLab offers no Share
+    assert folder["shareable"] is False
+    assert contents(swan, "alice", "GET", "lesson-1").json()["shareable"] is True
     opened = contents(swan, "bob", "GET", "Shared/lesson-1/intro.ipynb")
     assert opened.status_code == 200
     assert opened.json()["content"]["cells"][0]["source"] == "print('the teacher wrote this')"
     assert opened.json()["writable"] is False
+    assert opened.json()["shareable"] is False
     refused = contents(
         swan,
         "bob",

@@ -25,6 +25,7 @@ export interface IServerInfo {
   files_for_code: IFilesForCode;
   /** Null where the server has no upload route (another contents manager). */
   upload: IUploadOffer | null;
+  trash: boolean;
 }
 
 /** A share as /swan/api/ answers it. */
@@ -95,6 +96,17 @@ export function editPermissions(itemType: 'file' | 'folder'): number {
 /** Whether permissions allow more than reading. */
 export function canEdit(permissions: number): boolean {
   return (permissions & UPDATE) !== 0;
+}
+
+/**
+ * Whether the storage lets the person share `model` on: false on received shares without
+ * re-share rights; null where the storage does not say, and then sharing is offered and the
+ * storage decides.
+ */
+export function canShare(
+  model: Partial<ISwanModel> | null | undefined
+): boolean {
+  return model?.shareable !== false;
 }
 
 /** An answer of the API that is not a success; `message` is written for people. */
@@ -228,9 +240,13 @@ export interface ILinks {
   html: string;
 }
 
-/** A contents model of the SWAN contents manager: jupyter_server's, with the version. */
+/**
+ * A contents model of the SWAN contents manager: jupyter_server's, with the version and
+ * whether the storage lets the person share it on.
+ */
 export interface ISwanModel extends Contents.IModel {
   readonly etag?: string | null;
+  readonly shareable?: boolean | null;
 }
 
 /** The fields a save may add to jupyter_server's model (SaveModel): a conditional save. */

@@ -50,7 +50,19 @@ export class SwanDrive extends Drive {
     if (options?.content !== false && model.type !== 'directory') {
       this._remember(localPath, model);
     }
+    this._noteShareable(model);
+    if (model.type === 'directory' && Array.isArray(model.content)) {
+      model.content.forEach((child: ISwanModel) => this._noteShareable(child));
+    }
     return model;
+  }
+
+  /**
+   * Whether the storage lets the person share `localPath` on, as its last listing or read
+   * said (JupyterLab keeps only the stock fields of a document's model); true when unknown.
+   */
+  canShare(localPath: string): boolean {
+    return this._shareable.get(localPath) !== false;
   }
 
   async save(
@@ -209,7 +221,22 @@ export class SwanDrive extends Drive {
     return model;
   }
 
+  private _noteShareable(model: Partial<ISwanModel>): void {
+    if (typeof model.path !== 'string') {
+      return;
+    }
+    if (typeof model.shareable === 'boolean') {
+      this._shareable.set(model.path, model.shareable);
+    } else if (model.shareable === null) {
+      // a save's answer does not say: keep what the listing or read said
+      return;
+    } else {
+      this._shareable.delete(model.path);
+    }
+  }
+
   private readonly _versions = new Map<string, string>();
+  private readonly _shareable = new Map<string, boolean>();
   private readonly _asking = new Set<string>();
 }
 

@@ -1,9 +1,12 @@
 /**
  * The one-time notice that code sees only the server's local folder: where the spawner could
  * not mount the storage, kernels and terminals cannot open the files of the file browser by
- * their path. It reads GET /swan/api/info once and changes nothing on the server.
+ * their path. It reads GET /swan/api/info once and changes nothing on the server. The same
+ * answer says whether deletes go to a trash, so JupyterLab's delete dialog says "move to
+ * trash" rather than "permanently delete".
  */
 import { Notification } from '@jupyterlab/apputils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 
@@ -14,19 +17,25 @@ function shownKey(): string {
   return `swan:files-for-code-notice:${ServerConnection.makeSettings().baseUrl}`;
 }
 
-/** Show the server's notice, if it has one and this browser has not shown it yet. */
-export async function noticeFilesForCode(
+/** What the server says of itself (GET /swan/api/info); null from an older server or none. */
+export async function serverInfo(
   trans: TranslationBundle
-): Promise<void> {
-  const key = shownKey();
-  if (window.localStorage.getItem(key)) {
-    return;
-  }
-  let info: IServerInfo;
+): Promise<IServerInfo | null> {
   try {
-    info = await swanAPI<IServerInfo>(trans, 'info');
+    return await swanAPI<IServerInfo>(trans, 'info');
   } catch {
-    return; // an older server, or none: nothing to say
+    return null;
+  }
+}
+
+/** Show the server's notice, if it has one and this browser has not shown it yet. */
+export function noticeFilesForCode(
+  info: IServerInfo | null,
+  trans: TranslationBundle
+): void {
+  const key = shownKey();
+  if (!info || window.localStorage.getItem(key)) {
+    return;
   }
   if (info.files_for_code?.mounted === false) {
     window.localStorage.setItem(key, '1');
@@ -36,5 +45,15 @@ export async function noticeFilesForCode(
       ),
       { autoClose: false }
     );
+  }
+}
+
+/**
+ * Tell JupyterLab's file browser whether a delete moves to a trash (it reads the page option
+ * `delete_to_trash` when it asks before deleting).
+ */
+export function sayWhereDeletesGo(info: IServerInfo | null): void {
+  if (info && typeof info.trash === 'boolean') {
+    PageConfig.setOption('delete_to_trash', info.trash ? 'true' : 'false');
   }
 }

@@ -2,8 +2,9 @@
  * The SWAN suite's JupyterLab 4 / Notebook 7 plugins: the contents drive that saves
  * conditionally and its conflict dialog; uploads streamed from the file browsers; Versions…,
  * Trash… and Copy Open-in-SWAN Link; the "Share…" command and the "Shared with me" side panel;
- * the one-time notice where code sees only the local folder. This module wires commands, menus and widgets into the application;
- * what they do lives in their own modules.
+ * the one-time notice where code sees only the local folder; the banner of view-only
+ * notebooks. This module wires commands, menus and widgets into the application; what they do
+ * lives in their own modules.
  */
 import {
   ILabShell,
@@ -40,16 +41,22 @@ import { linkIcon, shareIcon, usersIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
+import { canShare } from './api';
 import { ConflictDialogs } from './conflicts';
 import { OpenDocuments } from './documents';
 import { SwanDrive } from './drive';
-import { noticeFilesForCode } from './filesNotice';
+import {
+  noticeFilesForCode,
+  sayWhereDeletesGo,
+  serverInfo
+} from './filesNotice';
 import { copyOpenLink } from './openLink';
 import { openShareDialog } from './shareDialog';
 import { SharedWithMePanel } from './sharedWithMe';
 import { openTrashDialog } from './trash';
 import { StreamedUploads } from './uploads';
 import { openVersionsDialog } from './versions';
+import { proposeOwnSpaceOnSaveAs, ViewOnlyBanner } from './viewOnly';
 
 const SHARE_COMMAND = 'swan:share';
 const PANEL_COMMAND = 'swan:shared-with-me';
@@ -83,14 +90,20 @@ const PATH_ARGS = {
   }
 };
 
-/** Adds a Share button to every notebook's toolbar. */
+/** Adds a Share button to the toolbar of every notebook the person can share. */
 class NotebookShareButton implements DocumentRegistry.IWidgetExtension<
   NotebookPanel,
   INotebookModel
 > {
-  constructor(private readonly trans: TranslationBundle) {}
+  constructor(
+    private readonly trans: TranslationBundle,
+    private readonly shareable: (path: string) => boolean
+  ) {}
 
-  createNew(panel: NotebookPanel): IDisposable {
+  createNew(
+    panel: NotebookPanel,
+    context: DocumentRegistry.IContext<INotebookModel>
+  ): IDisposable {
     const trans = this.trans;
     const button = new ToolbarButton({
       className: 'swan-ShareButton',
@@ -103,7 +116,12 @@ class NotebookShareButton implements DocumentRegistry.IWidgetExtension<
           trans
         )
     });
-    panel.toolbar.insertAfter('cellType', 'swan-share', button);
+    // offered once the storage has said whether this notebook can be shared on
+    void context.ready.then(() => {
+      if (this.shareable(context.path) && !panel.isDisposed) {
+        panel.toolbar.insertAfter('cellType', 'swan-share', button);
+      }
+    });
     return new DisposableDelegate(() => button.dispose());
   }
 }
@@ -210,7 +228,10 @@ const storagePlugin: JupyterFrontEndPlugin<void> = {
     translator: ITranslator | null
   ) => {
     const trans = bundle(translator);
-    void noticeFilesForCode(trans);
+    void serverInfo(trans).then(info => {
+      noticeFilesForCode(info, trans);
+      sayWhereDeletesGo(info);
+    });
     const documents = new OpenDocuments(documentManager);
     const pathFor = (args: ReadonlyPartialJSONObject, acceptFolders: boolean) =>
       targetPath(args, app, documents, fileBrowser, acceptFolders);
@@ -303,15 +324,25 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
   description:
     'Share files and folders through the storage, and open what others share.',
   autoStart: true,
-  optional: [IDefaultFileBrowser, ICommandPalette, ILabShell, ITranslator],
+  optional: [
+    IDefaultFileBrowser,
+    ICommandPalette,
+    ILabShell,
+    ITranslator,
+    IDefaultDrive
+  ],
   activate: (
     app: JupyterFrontEnd,
     fileBrowser: IDefaultFileBrowser | null,
     palette: ICommandPalette | null,
     _labShell: ILabShell | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    drive: Contents.IDrive | null
   ) => {
     const trans = bundle(translator);
+    // what the storage said of each path; elsewhere the storage decides when asked
+    const shareable = (path: string) =>
+      !(drive instanceof SwanDrive) || drive.canShare(path);
     app.commands.addCommand(SHARE_COMMAND, {
       label: trans.__('Share…'),
       caption: trans.__('Share with people, groups or by a public link'),
@@ -326,6 +357,14 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
       },
       icon: shareIcon,
       isEnabled: () => !!fileBrowser?.selectedItems().next()?.value,
+      isVisible: args => {
+        const item = fileBrowser?.selectedItems().next()?.value;
+        return (
+          typeof args.path === 'string' ||
+          !item ||
+          (canShare(item) && shareable(item.path))
+        );
+      },
       execute: async args => {
         let path = args.path as string | undefined;
         let itemType = args.itemType as 'file' | 'folder' | undefined;
@@ -349,7 +388,7 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
     });
     app.docRegistry.addWidgetExtension(
       'Notebook',
-      new NotebookShareButton(trans)
+      new NotebookShareButton(trans, shareable)
     );
 
     const panel = new SharedWithMePanel(
@@ -383,10 +422,34 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
+const viewOnlyPlugin: JupyterFrontEndPlugin<void> = {
+  id: '@swan-suite/labextension:view-only',
+  description:
+    'Says when a notebook is view only, copies it to your files, and saves it as yours.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    documentManager: IDocumentManager,
+    translator: ITranslator | null
+  ) => {
+    app.docRegistry.addWidgetExtension(
+      'Notebook',
+      new ViewOnlyBanner(documentManager, bundle(translator))
+    );
+    proposeOwnSpaceOnSaveAs(() => {
+      const widget = app.shell.currentWidget;
+      return widget ? documentManager.contextForWidget(widget) : undefined;
+    }, documentManager.services.contents);
+  }
+};
+
 export default [
   drivePlugin,
   conflictsPlugin,
   uploadsPlugin,
   storagePlugin,
-  sharingPlugin
+  sharingPlugin,
+  viewOnlyPlugin
 ];

@@ -15,6 +15,7 @@ import {
   IShareChanges,
   ISharee,
   jsonBody,
+  CREATE,
   READ,
   swanAPI
 } from './api';
@@ -226,6 +227,9 @@ export class ShareDialogBody extends Widget {
         { class: 'swan-ShareDialog-row' },
         h('label', {}, this.trans.__('Password'), ' ', this.passwordInput),
         h('label', {}, this.trans.__('Expires'), ' ', this.expiryInput),
+        this.target.itemType === 'folder'
+          ? h('label', {}, this.trans.__('Visitors can'), ' ', this.linkRights)
+          : null,
         create
       )
     );
@@ -235,7 +239,11 @@ export class ShareDialogBody extends Widget {
     const request: INewShare = {
       path: this.target.path,
       kind: 'link',
-      permissions: READ
+      // a file drop: visitors add files to the folder and see none of it
+      permissions:
+        this.target.itemType === 'folder' && this.linkRights.value === 'upload'
+          ? CREATE
+          : READ
     };
     if (this.passwordInput.value) {
       request.password = this.passwordInput.value;
@@ -291,6 +299,9 @@ export class ShareDialogBody extends Widget {
         ? share.name || this.trans.__('Public link')
         : share.share_with_name || share.share_with || '';
     const details = [describeKind(share.kind, this.trans)];
+    if (share.kind === 'link' && !(share.permissions & READ)) {
+      details.push(this.trans.__('upload only'));
+    }
     if (share.password_protected) {
       details.push(this.trans.__('password'));
     }
@@ -325,6 +336,16 @@ export class ShareDialogBody extends Widget {
       revoke
     );
     if (share.url) {
+      // shown too, to be read out or selected by hand where the clipboard is not reachable
+      const address = h('input', {
+        class: 'jp-mod-styled swan-ShareDialog-url',
+        type: 'text',
+        readonly: true,
+        value: share.url,
+        'aria-label': this.trans.__('Address of %1', who)
+      });
+      address.addEventListener('focus', () => address.select());
+      row.querySelector('.swan-ShareDialog-who')?.append(address);
       const copy = h(
         'button',
         { class: 'jp-mod-styled', type: 'button' },
@@ -408,6 +429,15 @@ export class ShareDialogBody extends Widget {
     autocomplete: 'new-password',
     'aria-label': this.trans.__('Link password')
   });
+  private readonly linkRights = h(
+    'select',
+    {
+      class: 'jp-mod-styled swan-ShareDialog-linkRights',
+      'aria-label': this.trans.__('Link rights')
+    },
+    h('option', { value: 'view' }, this.trans.__('view')),
+    h('option', { value: 'upload' }, this.trans.__('only upload (file drop)'))
+  );
   private readonly expiryInput = h('input', {
     class: 'jp-mod-styled',
     type: 'date',

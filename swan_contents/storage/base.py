@@ -23,6 +23,8 @@ class Entry:
     `children` is filled only by `Storage.stat(path, children=True)` on a directory.
     `checksums` are the file's checksums as the storage reports them, `(algorithm, hex digest)`
     with hashlib's lower-case names ("sha1", "md5", "adler32"), empty where it reports none.
+    `shareable` is whether the storage lets the user share the entry on (the ownCloud family's
+    `R` permission: own files, shares received with re-share rights), None where it does not say.
     """
 
     name: str
@@ -36,6 +38,7 @@ class Entry:
     file_id: str | None = None
     children: tuple[Entry, ...] | None = field(default=None, compare=False)
     checksums: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    shareable: bool | None = field(default=None, compare=False)
 
     @property
     def is_dir(self) -> bool:

@@ -392,7 +392,7 @@ class ShareAPI:
         if share.owner == req.user:
             return share
         for received in self.spaces.received(req.user):
-            if received.id == share_id:
+            if share_id in received.ids:
                 return received
         raise OCSError(404, "Wrong share ID, share does not exist")
 
@@ -541,7 +541,7 @@ class ShareAPI:
     def _owned(self, req: Request, share_id: int) -> ShareRecord:
         share = self.state.share(share_id)
         if share is None or share.owner != req.user:
-            if share is not None and any(s.id == share_id for s in self.spaces.received(req.user)):
+            if share is not None and any(share_id in s.ids for s in self.spaces.received(req.user)):
                 raise OCSError(403, "Only the owner of a share can change it")
             raise OCSError(404, "Wrong share ID, share does not exist")
         return share
@@ -561,7 +561,7 @@ class ShareAPI:
 
     def _received(self, req: Request, share_id: int) -> ShareRecord:
         for share in self.spaces.received(req.user):
-            if share.id == share_id:
+            if share_id in share.ids:
                 return share
         raise OCSError(404, "Wrong share ID, share does not exist")
 
@@ -577,13 +577,15 @@ class ShareAPI:
             while name in taken:
                 name = f"{base} ({n})"
                 n += 1
-        self.state.set_share_state(share_id, req.user, STATE_ACCEPTED, name)
+        # the group share and the direct share of one item are accepted together
+        for member in share.ids:
+            self.state.set_share_state(member, req.user, STATE_ACCEPTED, name)
         share.state, share.mount_name = STATE_ACCEPTED, name
         return [self.share_data(share, req, for_recipient=True)]
 
     def decline(self, req: Request, share_id: int) -> list:
-        self._received(req, share_id)
-        self.state.set_share_state(share_id, req.user, STATE_DECLINED, None)
+        for member in self._received(req, share_id).ids:
+            self.state.set_share_state(member, req.user, STATE_DECLINED, None)
         return []
 
     def sharees(self, req: Request) -> dict:

@@ -17,7 +17,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from swan_contents.storage.ondisk import (
@@ -31,6 +31,7 @@ from swan_hub.ownership import hand_over
 
 from .state import (
     STATE_ACCEPTED,
+    STATE_DECLINED,
     STATE_PENDING,
     DriveState,
     FileRecord,
@@ -389,7 +390,9 @@ class Spaces:
         return STATE_ACCEPTED if self.auto_accept else STATE_PENDING
 
     def received(self, user: str) -> list[ShareRecord]:
-        return self.state.received_shares(user, self.groups_of(user), self.default_state())
+        """What ``user`` received, one entry per shared item (`merge_received`)."""
+        shares = self.state.received_shares(user, self.groups_of(user), self.default_state())
+        return merge_received(shares)
 
     def mounts(self, user: str) -> dict[str, ShareRecord]:
         """The user's accepted shares by the name they appear under in ``Shared/``."""
@@ -724,6 +727,41 @@ class Spaces:
             self.state.remove_trash(item.id)
             raise
         self.state.forgotten(place.owner, place.rel)
+
+
+def merge_received(shares: list[ShareRecord]) -> list[ShareRecord]:
+    """One entry per item for its recipient, as CERNBox and Nextcloud show a folder shared with
+    someone directly and through a group: one mount, one pending entry. The entry keeps the id,
+    type and name of the oldest share, answers for all of them (`ShareRecord.member_ids`), is
+    accepted once any is, and grants the union of the permissions of the shares not declined.
+    When one is revoked, the others still give access."""
+    by_item: dict[tuple[str, str], list[ShareRecord]] = {}
+    for share in shares:
+        by_item.setdefault((share.owner, share.path), []).append(share)
+    merged = []
+    for members in by_item.values():
+        if len(members) == 1:
+            merged.append(members[0])
+            continue
+        states = [m.state for m in members]
+        state = next((s for s in (STATE_ACCEPTED, STATE_PENDING) if s in states), STATE_DECLINED)
+        granting = [m for m in members if m.state != STATE_DECLINED] or members
+        permissions = 0
+        for member in granting:
+            permissions |= member.permissions
+        mount_name = next(
+            (m.mount_name for m in members if m.state == STATE_ACCEPTED and m.mount_name), None
+        )
+        merged.append(
+            replace(
+                members[0],
+                state=state,
+                permissions=permissions,
+                mount_name=mount_name,
+                member_ids=tuple(m.id for m in members),
+            )
+        )
+    return merged
 
 
 def _seen(st: os.stat_result | None) -> Seen | None:

@@ -237,10 +237,18 @@ class ShareRecord:
     stime: int
     state: int | None = None
     mount_name: str | None = None
+    #: the shares a recipient's one entry stands for (a group share and a direct share of the
+    #: same item); empty for a share read on its own
+    member_ids: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        """Every share this one stands for (itself when it stands alone)."""
+        return self.member_ids or (self.id,)
 
 
 @dataclass

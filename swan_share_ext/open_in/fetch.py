@@ -22,6 +22,7 @@ from .safety import (
     BadLink,
     CheckedUrl,
     OpenRefused,
+    PasswordNeeded,
     SourceFailed,
     TooLarge,
     TooSlow,
@@ -163,7 +164,7 @@ class Fetcher:
                         current = urljoin(current, response.headers["location"])
                         continue
                     if response.status_code == 401:
-                        raise SourceFailed(
+                        raise PasswordNeeded(
                             f"{host} asks for a password for this link"
                             + (" and the one given is not right" if auth else "")
                             + "; nothing was saved."

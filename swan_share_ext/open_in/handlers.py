@@ -1,6 +1,7 @@
 """HTTP side of "Open in SWAN" in the user's server: the confirmation page and the JSON API.
 
 ``GET /swan/open`` only reads (shows the plan, or redirects for a path in the user's own space);
+``POST /swan/open`` is the refusal page's "Accept and open" (a form with the XSRF token);
 ``POST /swan/api/open`` does the work and streams newline-delimited JSON events; ``POST
 /swan/api/links`` builds links and badges; ``GET /download`` keeps SWAN's old links working. Errors
 become pages or JSON here, once; the work itself lives in `run`.
@@ -26,6 +27,7 @@ from ..sharing.handlers import BACKEND_SETTING
 from .config import SwanOpenIn
 from .run import OpenRun, policy_of, refusal_event, view_url
 from .safety import OpenRefused
+from .shares import ShareWaiting
 from .sources import LinkReader, Plan
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -99,7 +101,9 @@ class OpenMixin:
 
 
 class OpenPageHandler(OpenMixin, JupyterHandler):
-    """GET /swan/open?…: what will be fetched, from where, into which folder; nothing changes."""
+    """GET /swan/open?…: what will be fetched, from where, into which folder; nothing changes.
+    POST /swan/open (the form of "Accept and open", XSRF-checked): accept the share waiting
+    for the user that holds the link's path, then open it."""
 
     @web.authenticated
     @authorized("read")
@@ -118,8 +122,7 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
             else:
                 folder = f"{self.open_settings.projects_dir.strip('/')}/(named after the file)/"
         except OpenRefused as e:
-            self.set_status(e.status)
-            self.finish(self._page("refused", reason=e.message, plan=None, folder="", params={}))
+            self._refused(e, params)
             return
         page = self._page(
             "confirm",
@@ -128,6 +131,37 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
             folder=folder,
             params=params,
             asks_password=run.is_drive_link(plan),
+        )
+        self.finish(page)
+
+    @web.authenticated
+    @authorized("write")
+    async def post(self) -> None:
+        params = {k: self.get_body_argument(k) for k in self.request.body_arguments if k != "_xsrf"}
+        try:
+            plan = self.link_reader().plan(params)
+            if plan.kind != "other-path":
+                raise OpenRefused(
+                    "Only a link into someone else's space has a share to accept.", status=400
+                )
+            done = await self.open_run(emit=lambda event: None).run(plan, accept_share=True)
+        except OpenRefused as e:
+            self._refused(e, params)
+            return
+        self.log.info("Accepted the share of /%s of %s and opened it", plan.path, plan.owner)
+        self.redirect(url_path_join(self.base_url, done["redirect"]))
+
+    def _refused(self, e: OpenRefused, params: dict[str, str]) -> None:
+        """The refusal page; a share waiting for the user's answer gets "Accept and open"."""
+        waiting = isinstance(e, ShareWaiting)
+        self.set_status(e.status)
+        page = self._page(
+            "refused",
+            reason=e.message,
+            plan=None,
+            folder="",
+            params=params if waiting else {},
+            accepts_share=waiting,
         )
         self.finish(page)
 
@@ -140,6 +174,7 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
         folder: str,
         params: dict,
         asks_password: bool = False,
+        accepts_share: bool = False,
     ) -> str:
         s = self.open_settings
         return _OPEN_PAGE.render(
@@ -150,6 +185,9 @@ class OpenPageHandler(OpenMixin, JupyterHandler):
             folder=folder,
             params_json=json.dumps(params),
             asks_password=asks_password,
+            accepts_share=accepts_share,
+            params=params,
+            page_url=url_path_join(self.base_url, "swan/open"),
             api_url=url_path_join(self.base_url, "swan/api/open"),
             home_url=url_path_join(self.base_url, view_url("", True, s.open_with)),
             static_url=url_path_join(self.base_url, "swan/static/"),

@@ -42,7 +42,10 @@ def policy_of(settings: SwanOpenIn, resolver: Any = None) -> UrlPolicy:
 
 
 def view_url(path: str, is_dir: bool, open_with: str) -> str:
-    """The server-relative URL that shows ``path`` (a notebook, a file or a folder)."""
+    """The server-relative URL that shows ``path`` (a notebook, a file or a folder); the top of
+    the space is the application itself (JupyterLab says "Path Not Found" for ``lab/tree/``)."""
+    if not path:
+        return "lab" if open_with == "lab" else "tree"
     quoted = quote(path)
     if open_with == "lab":
         return f"lab/tree/{quoted}"
@@ -97,12 +100,15 @@ class OpenRun:
             self._last_progress = now
             self.emit({"event": "progress", "received": received, "total": total})
 
-    async def run(self, plan: Plan, *, password: str = "") -> dict[str, Any]:
-        """Carry out ``plan``; ``password`` opens a password link of the drive."""
+    async def run(
+        self, plan: Plan, *, password: str = "", accept_share: bool = False
+    ) -> dict[str, Any]:
+        """Carry out ``plan``; ``password`` opens a password link of the drive;
+        ``accept_share`` first accepts a share waiting for the user that holds the path."""
         if plan.kind == "own-path":
             return await self._own_path(plan.path)
         if plan.kind == "other-path":
-            return await self._other_path(plan)
+            return await self._other_path(plan, accept_share)
         if plan.kind == "git":
             return await self._git(plan)
         return await self._download(plan, password)
@@ -133,8 +139,10 @@ class OpenRun:
             raise OpenRefused(f"There is no /{path} in your space.", status=404)
         return await self._done(path, await ensure_async(self.cm.dir_exists(path)))
 
-    async def _other_path(self, plan: Plan) -> dict[str, Any]:
+    async def _other_path(self, plan: Plan, accept_share: bool = False) -> dict[str, Any]:
         lookup = self.settings.share_lookup_class(self.share_backend, self.cm)
+        if accept_share:
+            await lookup.accept_waiting(plan.owner, plan.path)
         shared = await lookup.path_for(self.user, plan.owner, plan.path)
         if shared is None:
             raise OpenRefused(

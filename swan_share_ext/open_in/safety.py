@@ -64,6 +64,12 @@ class SourceFailed(OpenRefused):
     status = 502
 
 
+class PasswordNeeded(SourceFailed):
+    """The link asks for a password, and none or a wrong one was given: the page asks for it."""
+
+    status = 401
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     """The addresses of ``host`` from the system's resolver (without blocking the event loop)."""
     loop = asyncio.get_running_loop()

@@ -54,6 +54,13 @@ def routes(shares: Iterable[StorageShare], owner: str, path: str) -> Iterator[Ro
                 yield Route(share, posixpath.join(share.location, *rest), i + 1)
 
 
+class ShareWaiting(OpenRefused):
+    """A share that holds the link's path waits for the user's answer: the page offers to
+    accept it and go on (`ShareLookup.accept_waiting`)."""
+
+    status = 409
+
+
 class ShareLookup:
     """Answers where ``owner``'s ``path`` can be opened by this server's user, if anywhere.
 
@@ -91,12 +98,29 @@ class ShareLookup:
         if accepted:
             return accepted[0].path
         if any(r.share.state == "pending" for r in found):
-            raise OpenRefused(
+            raise ShareWaiting(
                 f"{owner} shared /{path} with you, but you have not accepted the share yet. "
-                "Accept it in the Shared with me panel of JupyterLab, then click the link again.",
-                status=409,
+                "Accept it in the Shared with me panel of JupyterLab, then click the link again."
             )
         return None
+
+    async def accept_waiting(self, owner: str, path: str) -> list[str]:
+        """Accept the shares of ``owner`` waiting for this user's answer that can hold
+        ``path``, as Accept in the Shared with me panel does (the same backend call); the ids
+        accepted. A share the user declined stays declined: only the owner can offer it again."""
+        if self.backend is None or not self.backend.configured:
+            return []
+        try:
+            received = await self.backend.received_shares("pending")
+            waiting = {r.share.id for r in routes(received, owner, path)}
+            for share_id in sorted(waiting):
+                await self.backend.accept_share(share_id)
+        except ShareError as e:
+            raise OpenRefused(
+                f"The storage did not accept the share of /{path} of {owner}: {e.message}",
+                status=503,
+            ) from e
+        return sorted(waiting)
 
     async def _exists(self, path: str) -> bool:
         if self.contents_manager is None:

@@ -155,3 +155,13 @@ def image() -> Iterator[str]:
         yield docker_host.require()
     finally:
         docker_host.engine.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium for one test; each person in it gets a context of their own
+    (`harness.lab_browser.person`)."""
+    from harness.lab_browser import chromium_browser
+
+    with chromium_browser() as opened:
+        yield opened

@@ -6,6 +6,7 @@ and stopping them (nothing left running when a start fails); must not hold any t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,6 +280,20 @@ def user_api(swan: Swan, as_user: str, method: str, path: str, **kwargs) -> http
         timeout=30,
         **kwargs,
     )
+
+
+#: JupyterLab's "Jupyter news?" question, answered no.
+NO_NEWS = {"raw": json.dumps({"fetchNews": "false"})}
+
+
+def ready_for_browsers(swan: Swan, names: Iterable[str]) -> None:
+    """Log each of ``names`` in and start their servers, with JupyterLab's "Jupyter news?"
+    question answered once, as a person does (no toast over the pages)."""
+    for name in names:
+        log_in(swan, name)
+        start_server(swan, name)
+        settings = f"{name}/lab/api/settings/@jupyterlab/apputils-extension:notification"
+        assert user_api(swan, name, "PUT", settings, json=NO_NEWS).status_code == 204
 
 
 NOTEBOOK = notebook_body("print('saved by alice')")

@@ -255,6 +255,8 @@ def entry_of(path: str, props: Properties, version: Callable[[str | None], str])
         writable=writable,
         file_id=prop_text(props, _OC_FILEID) or prop_text(props, _OC_ID),
         checksums=checksums,
+        # "R": may be shared on (ownCloud, Nextcloud, oCIS and the drive spell it alike)
+        shareable=None if permissions is None else "R" in permissions,
     )
 
 

@@ -534,7 +534,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             raise IsADirectory(path, "the root of the space is a folder")
         if stated is not None:
             entry, data = await self._download(path)
-            return replace(entry, writable=entry.writable and stated.writable), data
+            return _described_by(entry, stated), data
         if (await self.capabilities()).dialect == "plain":
             return await self._download(path)
         # On a server that shares (the ownCloud family) a file may be read-only, a share given
@@ -547,7 +547,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
         if isinstance(described, BaseException):
             raise described
         entry, data = got
-        return replace(entry, writable=entry.writable and described.writable), data
+        return _described_by(entry, described), data
 
     async def _download(self, path: str) -> tuple[Entry, bytes]:
         response = await self.send("GET", self.url_of(path), path, stream=True)
@@ -975,3 +975,8 @@ class WebDAVStorageSettings(WebDAVStorage):
 
     def _open(self, transport: httpx.AsyncBaseTransport | None) -> None:
         """Nothing to open: only the settings are wanted."""
+
+
+def _described_by(read: Entry, stated: Entry) -> Entry:
+    """The entry of a GET, with what only a PROPFIND says: its permissions."""
+    return replace(read, writable=read.writable and stated.writable, shareable=stated.shareable)

@@ -42,6 +42,7 @@
       }
       sawNotable = sawNotable || notable.has(event.action);
     } else if (event.event === "done") {
+      remember();
       status.textContent = "Done";
       bar.hidden = true;
       next.href = event.url;
@@ -56,15 +57,59 @@
         window.location.assign(event.url);
       }
     } else if (event.event === "error") {
+      const password = document.getElementById("open-password");
+      bar.hidden = true;
+      if (event.status === 401 && password) {
+        // not a failure: the link wants its password, asked for plainly
+        forget();
+        status.textContent = password.value ? "That password is not right" : "This link asks for a password";
+        status.className = "asks";
+        line(password.value ? "Type the password again, then press Open." : "Type the password the link's owner gave you, then press Open.");
+        button.disabled = false;
+        password.focus();
+        return;
+      }
       status.textContent = "This link cannot be opened";
       status.className = "error";
-      bar.hidden = true;
       line(event.message, "error");
-      if (document.getElementById("open-password")) {
+      if (password) {
         // another password may be tried
         button.disabled = false;
       }
     }
+  }
+
+  // A password that opened the link is remembered for the browser session (a session cookie
+  // that only this page's path receives), so the same link is not asked for again.
+  function rememberedName() {
+    const link = JSON.parse(page.dataset.params).url || "";
+    let hash = 5381;
+    for (let i = 0; i < link.length; i++) {
+      hash = ((hash * 33) ^ link.charCodeAt(i)) >>> 0;
+    }
+    return "swan-link-password-" + hash.toString(16);
+  }
+
+  function cookieAttributes(maxAge) {
+    const secure = window.location.protocol === "https:" ? "; Secure" : "";
+    return "; Path=" + window.location.pathname + "; SameSite=Strict" + maxAge + secure;
+  }
+
+  function remember() {
+    const password = document.getElementById("open-password");
+    if (password && password.value) {
+      document.cookie = rememberedName() + "=" + encodeURIComponent(password.value) + cookieAttributes("");
+    }
+  }
+
+  function forget() {
+    document.cookie = rememberedName() + "=" + cookieAttributes("; Max-Age=0");
+  }
+
+  function remembered() {
+    const name = rememberedName() + "=";
+    const found = document.cookie.split("; ").find((c) => c.startsWith(name));
+    return found ? decodeURIComponent(found.slice(name.length)) : "";
   }
 
   // The link's query, and the password typed for a password link (never part of the link).
@@ -121,5 +166,9 @@
     }
   }
 
+  const password = document.getElementById("open-password");
+  if (password) {
+    password.value = remembered();
+  }
   button.addEventListener("click", open);
 })();
