@@ -19,6 +19,7 @@ import listing  # noqa: E402
 import mount  # noqa: E402
 import openin  # noqa: E402
 import spawn  # noqa: E402
+import stalls  # noqa: E402
 import startup  # noqa: E402
 import uploads  # noqa: E402
 import webdav  # noqa: E402
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "folders": folders.main,
     "uploads": uploads.main,
     "mount": mount.main,
+    "stalls": stalls.main,
 }
 
 

@@ -19,6 +19,8 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from swan_contents.errors import StorageHTTPError
+from swan_contents.gc_pause import gc_paused
+from swan_contents.steps import ENTRIES_PER_STEP, in_steps
 from swan_contents.trash import TrashItem
 from swan_contents.versions import Version
 
@@ -83,6 +85,9 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
     """
 
     _model: Any = None
+    #: a folder's model too big to write in one go, written by `get` in steps
+    _big_listing: dict[str, Any] | None = None
+    _listing_in_steps = False
 
     def get_json_body(self) -> Any:
         # read once: a save's body may be megabytes of JSON, and `put` below may hand over to
@@ -113,6 +118,40 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
                 )
             model["if_none_match"] = "*"
         return model
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str = "") -> None:
+        """As jupyter_server's, but the JSON of a big folder is written in steps
+        (`in_steps`), not in one `json.dumps` that holds the event loop."""
+        self._listing_in_steps = True
+        await super().get(path)
+        if self._big_listing is not None:
+            await self._write_listing(self._big_listing)
+
+    def _finish_model(self, model: dict[str, Any], location: bool = True) -> None:
+        content = model.get("content")
+        if not (
+            self._listing_in_steps and isinstance(content, list) and len(content) > ENTRIES_PER_STEP
+        ):
+            super()._finish_model(model, location)
+            return
+        # the headers jupyter_server's sets (a GET sets no Location), the body left to `get`
+        self.set_header("Last-Modified", model["last_modified"])
+        self.set_header("Content-Type", "application/json")
+        self._big_listing = model
+
+    async def _write_listing(self, model: dict[str, Any]) -> None:
+        """The folder's model as JSON: its own fields, then its children a step at a time."""
+        fields = {name: value for name, value in model.items() if name != "content"}
+        self.write(json.dumps(fields, default=json_default)[:-1] + ', "content": [')
+        separator = ""
+        async for children in in_steps(model["content"]):
+            with gc_paused():  # strings and lists only: no cycles for the collector to find
+                self.write(separator + json.dumps(children, default=json_default)[1:-1])
+            separator = ", "
+        self.write("]}")
+        await self.finish()
 
     @web.authenticated
     @authorized
