@@ -239,9 +239,10 @@ def main(megabytes: int = UPLOAD_MIB) -> dict:
             f"max {r['max']:.1f} ms over {r['polls']} polls; upload {r['upload_s']:.1f} s, "
             f"listed {listed}"
         )
+        over = {ms: sum(1 for s in stalls["seconds"] if s * 1000 > ms) for ms in (50, 100)}
         print(
-            f"    event-loop stalls > 20 ms: {stalls['count']} (goal 0: "
-            f"{goal(stalls['count'] == 0)})"
+            f"    event-loop stalls > 20 ms: {stalls['count']} (> 50 ms: {over[50]}, > 100 ms: "
+            f"{over[100]}; goal 0: {goal(stalls['count'] == 0)})"
             + (f", longest {stalls['longest'][0]['ms']:.0f} ms at:" if stalls["longest"] else "")
         )
         if stalls["longest"]:

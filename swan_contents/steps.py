@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 #: Entries (models, JSON of models) handled between two turns of the event loop: a few
 #: milliseconds of work each, and a folder of up to this many costs no extra turn at all.
-ENTRIES_PER_STEP = 1000
+ENTRIES_PER_STEP = 500
 
 
 async def in_steps(items: Sequence[T], size: int = ENTRIES_PER_STEP) -> AsyncIterator[Sequence[T]]:
