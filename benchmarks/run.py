@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bigfolder  # noqa: E402
 import drive  # noqa: E402
 import folders  # noqa: E402
 import hubload  # noqa: E402
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "uploads": uploads.main,
     "mount": mount.main,
     "stalls": stalls.main,
+    "bigfolder": bigfolder.main,
 }
 
 
