@@ -114,8 +114,9 @@ def on_drive(work: Path) -> dict[str, float]:
 def web_pages(dav: DriveDavServer) -> tuple[float, float]:
     """Seconds to the first page of the big folder and of the small one, signed in."""
     swan = dav.swan
+    page_url = f"{swan.url}/services/drive/"  # through the proxy, as a browser signs in
     with httpx.Client(follow_redirects=True, timeout=600) as browser:
-        login = browser.get(f"{dav.drive_url}/")
+        login = browser.get(page_url)
         browser.post(
             str(login.url),
             data={
@@ -127,7 +128,7 @@ def web_pages(dav: DriveDavServer) -> tuple[float, float]:
 
         def page(folder: str):
             return lambda: browser.get(
-                f"{dav.drive_url}/", params={"dir": f"space/{folder}"}
+                page_url, params={"dir": f"space/{folder}"}
             ).raise_for_status()
 
         return median_s(page("big")), median_s(page("small"))

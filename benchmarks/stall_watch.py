@@ -4,8 +4,9 @@ the server extension `stall_watch`, from this folder); it changes nothing the se
 
 A callback on the loop beats every 5 ms; a thread looks every 2 ms whether the beat is late,
 and while it is, samples the loop thread's stack (`sys._current_frames`). A stall is the delay
-of a beat; its stack the one sampled most often during it. `GET /stall-watch` answers the
-stalls so far (and forgets them).
+of a beat; its work the loop thread's CPU time meanwhile (a stall with little of it waited for
+a CPU or for the GIL); its stack the one sampled most often during it. `GET /stall-watch`
+answers the stalls so far, the one with the most work first (and forgets them).
 """
 
 from __future__ import annotations
@@ -40,21 +41,26 @@ class Watch:
         self.loop = loop
         self.loop_thread = threading.get_ident()
         self.planned = time.monotonic() + BEAT
+        self.cpu = time.thread_time()
         self.samples: list[Stack] = []
-        self.stalls: list[tuple[float, Stack]] = []
+        self.stalls: list[tuple[float, float, Stack]] = []
         self.lock = threading.Lock()
         loop.call_later(BEAT, self.beat)
         threading.Thread(target=self.sample, daemon=True, name="stall-watch").start()
 
     def beat(self) -> None:
-        now = time.monotonic()
+        now, cpu = time.monotonic(), time.thread_time()
         late = now - self.planned
         with self.lock:
             if late > THRESHOLD:
                 common = collections.Counter(self.samples).most_common(1)
-                self.stalls.append((late, common[0][0] if common else ()))
+                # the loop thread's own CPU time meanwhile: the work that held the loop, as
+                # against waiting for a CPU (a loaded machine) or for the GIL (another thread)
+                worked = min(late, cpu - self.cpu)
+                self.stalls.append((late, worked, common[0][0] if common else ()))
             self.samples = []
             self.planned = now + BEAT
+            self.cpu = cpu
         self.loop.call_later(BEAT, self.beat)
 
     def sample(self) -> None:
@@ -74,13 +80,18 @@ class Watch:
     def report(self) -> dict[str, Any]:
         with self.lock:
             stalls, self.stalls = self.stalls, []
-        stalls.sort(key=lambda s: -s[0])
+        stalls.sort(key=lambda s: -s[1])
         return {
             "count": len(stalls),
-            "seconds": [round(s, 4) for s, _ in stalls],
+            "seconds": [round(s, 4) for s, _, _ in stalls],
+            "cpu_seconds": [round(w, 4) for _, w, _ in stalls],
             "longest": [
-                {"ms": round(s * 1000, 1), "stack": [list(f) for f in stack]}
-                for s, stack in stalls[:3]
+                {
+                    "ms": round(s * 1000, 1),
+                    "cpu_ms": round(w * 1000, 1),
+                    "stack": [list(f) for f in stack],
+                }
+                for s, w, stack in stalls[:3]
             ],
         }
 
