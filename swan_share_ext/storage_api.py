@@ -7,6 +7,7 @@ contents manager decides. Routes here are added only when the server runs SwanCo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -75,6 +76,22 @@ def check_model_shape(model: Any) -> None:
         raise web.HTTPError(400, "A file's 'content' must be a string (text or base64).")
 
 
+#: JSON of a notebook's cells written between two turns of the event loop (about 1 ms of work).
+BYTES_PER_STEP = 256 * 1024
+
+
+def _long_list(model: dict[str, Any]) -> list[Any] | None:
+    """The list of a model worth writing in steps: the children of a folder of more than
+    `ENTRIES_PER_STEP` entries, or the cells of a notebook (whose size only its JSON tells)."""
+    content = model.get("content")
+    if model.get("type") == "directory" and isinstance(content, list):
+        return content if len(content) > ENTRIES_PER_STEP else None
+    if model.get("type") == "notebook" and isinstance(content, dict):
+        cells = content.get("cells")
+        return cells if isinstance(cells, list) and cells else None
+    return None
+
+
 class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
     """/api/contents as jupyter_server serves it, plus conditional saves.
 
@@ -85,9 +102,9 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
     """
 
     _model: Any = None
-    #: a folder's model too big to write in one go, written by `get` in steps
-    _big_listing: dict[str, Any] | None = None
-    _listing_in_steps = False
+    #: a model with a long list (`_long_list`), written by `get` in steps
+    _long_model: dict[str, Any] | None = None
+    _in_steps = False
 
     def get_json_body(self) -> Any:
         # read once: a save's body may be megabytes of JSON, and `put` below may hand over to
@@ -122,35 +139,55 @@ class SwanContentsHandler(ErrorFieldsMixin, JsonBodyMixin, ContentsHandler):
     @web.authenticated
     @authorized
     async def get(self, path: str = "") -> None:
-        """As jupyter_server's, but the JSON of a big folder is written in steps
-        (`in_steps`), not in one `json.dumps` that holds the event loop."""
-        self._listing_in_steps = True
+        """As jupyter_server's, but the JSON of a big folder or of a notebook is written in
+        steps (`_write_in_steps`), not in one `json.dumps` that holds the event loop."""
+        self._in_steps = True
         await super().get(path)
-        if self._big_listing is not None:
-            await self._write_listing(self._big_listing)
+        if self._long_model is not None:
+            await self._write_in_steps(self._long_model)
 
     def _finish_model(self, model: dict[str, Any], location: bool = True) -> None:
-        content = model.get("content")
-        if not (
-            self._listing_in_steps and isinstance(content, list) and len(content) > ENTRIES_PER_STEP
-        ):
+        if not (self._in_steps and _long_list(model)):
             super()._finish_model(model, location)
             return
         # the headers jupyter_server's sets (a GET sets no Location), the body left to `get`
         self.set_header("Last-Modified", model["last_modified"])
         self.set_header("Content-Type", "application/json")
-        self._big_listing = model
+        self._long_model = model
 
-    async def _write_listing(self, model: dict[str, Any]) -> None:
-        """The folder's model as JSON: its own fields, then its children a step at a time."""
-        fields = {name: value for name, value in model.items() if name != "content"}
-        self.write(json.dumps(fields, default=json_default)[:-1] + ', "content": [')
+    async def _write_in_steps(self, model: dict[str, Any]) -> None:
+        """The model as JSON, the same as one `json.dumps` gives but for the order of the
+        fields: its own fields, then its long list (a folder's children 500 at a time, a
+        notebook's cells one at a time), with a turn of the event loop between steps."""
+        if model["type"] == "directory":
+            around = [(model, "content")]
+        else:
+            around = [(model, "content"), (model["content"], "cells")]
+        opening = ""
+        for fields, key in around:
+            rest = {name: value for name, value in fields.items() if name != key}
+            opening += json.dumps(rest, default=json_default)[:-1]
+            opening += (", " if rest else "") + json.dumps(key) + ": "
+        self.write(opening + "[")
+        items = _long_list(model) or []
         separator = ""
-        async for children in in_steps(model["content"]):
-            with gc_paused():  # strings and lists only: no cycles for the collector to find
-                self.write(separator + json.dumps(children, default=json_default)[1:-1])
-            separator = ", "
-        self.write("]}")
+        if model["type"] == "directory":
+            async for children in in_steps(items):
+                with gc_paused():  # strings and lists only: no cycles for the collector to find
+                    self.write(separator + json.dumps(children, default=json_default)[1:-1])
+                separator = ", "
+        else:
+            written = 0
+            for cell in items:
+                with gc_paused():
+                    piece = json.dumps(cell, default=json_default)
+                self.write(separator + piece)
+                separator = ", "
+                written += len(piece)
+                if written > BYTES_PER_STEP:
+                    written = 0
+                    await asyncio.sleep(0)
+        self.write("]" + "}" * len(around))
         await self.finish()
 
     @web.authenticated

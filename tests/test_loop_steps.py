@@ -25,6 +25,7 @@ from swan_contents.storage.webdav.multistatus import (
     PLAIN_PROPFIND_BODY,
     entries_in_steps,
 )
+from swan_share_ext.storage_api import BYTES_PER_STEP
 
 #: More than two steps of models and JSON, and a multistatus answer of many parse steps.
 ENTRIES = 2 * ENTRIES_PER_STEP + 500
@@ -147,6 +148,28 @@ async def test_a_folder_of_thousands_lists_as_the_stock_manager_lists_it(jp_fetc
     key = lambda model: model["name"]  # noqa: E731
     ours["content"].sort(key=key)
     stock["content"].sort(key=key)
+    assert ours == stock
+
+
+async def test_a_big_notebook_opens_as_the_stock_manager_opens_it(jp_fetch, jp_root_dir):
+    nb = notebook_body()["content"]
+    output = {"output_type": "stream", "name": "stdout", "text": ['é\\"\n' * 2000]}
+    nb["cells"] = [
+        {**nb["cells"][0], "id": f"c{i}", "source": f"print({i})", "outputs": [output]}
+        for i in range(300)
+    ]
+    (jp_root_dir / "big.ipynb").write_text(json.dumps(nb))
+    answer = await jp_fetch("api", "contents", "big.ipynb", method="GET", request_timeout=60)
+    assert answer.headers["Content-Type"] == "application/json"
+    ours = json.loads(answer.body)
+    stock = json.loads(
+        json.dumps(
+            await AsyncLargeFileManager(root_dir=str(jp_root_dir)).get("big.ipynb"),
+            default=json_default,
+        )
+    )
+    assert len(answer.body) > 2 * BYTES_PER_STEP
+    assert isinstance(ours.pop("etag"), str)
     assert ours == stock
 
 
