@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bigfolder  # noqa: E402
 import drive  # noqa: E402
 import federation  # noqa: E402
 import folders  # noqa: E402
@@ -20,6 +21,7 @@ import listing  # noqa: E402
 import mount  # noqa: E402
 import openin  # noqa: E402
 import spawn  # noqa: E402
+import stalls  # noqa: E402
 import startup  # noqa: E402
 import uploads  # noqa: E402
 import webdav  # noqa: E402
@@ -37,6 +39,8 @@ BENCHMARKS = {
     "uploads": uploads.main,
     "mount": mount.main,
     "federation": federation.main,
+    "stalls": stalls.main,
+    "bigfolder": bigfolder.main,
 }
 
 

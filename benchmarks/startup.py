@@ -1,7 +1,8 @@
 """Start-up times: `swan --help`, the drive (`python -m swan_hub.drive`) until it answers, and
-`swan up` until its banner (the login page answering through the proxy), each the median of a few
-runs. Baselines measured in the same run: a bare `python -c pass` for the first two, a bare
-JupyterHub with configurable-http-proxy (login page answering) for `swan up`.
+`swan up` until its banner (the login page answering through the proxy), with and without the
+idle culler, each the median of a few runs. Baselines measured in the same run: a bare
+`python -c pass` for the first two, a bare JupyterHub with configurable-http-proxy (login page
+answering) for `swan up`.
 """
 
 from __future__ import annotations
@@ -94,9 +95,9 @@ def bare_hub_start(tmp: Path) -> float:
     return run_until(command, tmp, answers(f"http://127.0.0.1:{port}/hub/login"))
 
 
-def swan_up_start(tmp: Path) -> float:
+def swan_up_start(tmp: Path, *flags: str) -> float:
     command = [str(BIN / "swan"), "up", f"--port={free_port()}", f"--data-dir={tmp / 'data'}"]
-    return run_until(command, tmp, printed("SWAN is running at"))
+    return run_until([*command, *flags], tmp, printed("SWAN is running at"))
 
 
 def median_of(runs: int, measure: Callable[[Path], float]) -> float:
@@ -118,6 +119,9 @@ def main(runs: int = 3) -> dict:
     }
     bare = median_of(runs, bare_hub_start)
     results["swan up ready"] = (median_of(runs, swan_up_start), bare)
+    # what the idle culler (a third service, waited for until it calls the hub) adds
+    no_cull = median_of(runs, lambda tmp: swan_up_start(tmp, "--no-cull"))
+    results["  --no-cull"] = (no_cull, bare)
     print(f"\nStart-up times ({runs} runs, median)")
     print(f"  python -c pass:                 {python:6.2f} s")
     print(f"  bare JupyterHub + proxy, login: {bare:6.2f} s")

@@ -42,7 +42,8 @@ from traitlets import (
 from . import notebook_json
 from .checkpoints import SwanCheckpoints
 from .errors import http_error, storage_errors
-from .gc_pause import gc_paused
+from .gc_pause import freeze_once, gc_paused
+from .steps import in_steps
 from .storage.base import (
     AlreadyExists,
     Conflict,
@@ -273,10 +274,12 @@ class SwanContentsManager(AsyncContentsManager):
 
     def _start_sweeping(self) -> None:
         """Sweep the storage's leftovers now and every temp_sweep_interval (once per manager,
-        on the loop that serves it)."""
+        on the loop that serves it). The server has started by then: its objects are frozen
+        out of the garbage collector's work (`freeze_once`)."""
         if self._sweeping:
             return
         self._sweeping = True
+        freeze_once()
         loop = asyncio.get_running_loop()
         loop.call_soon(self._sweep_now, loop)
 
@@ -433,11 +436,7 @@ class SwanContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
             model = self._model(entry)
             if content:
-                listed = self._listed_names()
-                with gc_paused():
-                    model["content"] = [
-                        self._model(child) for child in entry.children or () if listed(child.name)
-                    ]
+                model["content"] = await self._child_models(entry)
                 model["format"] = "json"
         else:
             if type == "directory":
@@ -459,6 +458,15 @@ class SwanContentsManager(AsyncContentsManager):
                 model.update({"hash": stored_hash, "hash_algorithm": self.hash_algorithm})
         self.emit(data={"action": "get", "path": path})
         return model
+
+    async def _child_models(self, entry: Entry) -> list[dict[str, Any]]:
+        """The models of a folder's listed children, made in steps (`in_steps`)."""
+        listed = self._listed_names()
+        models: list[dict[str, Any]] = []
+        async for children in in_steps(entry.children or ()):
+            with gc_paused():
+                models += [self._model(child) for child in children if listed(child.name)]
+        return models
 
     async def _storage_has_checksums(self) -> bool:
         """Whether the storage reports checksums of its files (ownCloud, oCIS, CERNBox)."""

@@ -155,6 +155,8 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
             c.Spawner.args.append("--OCSShareBackend.shares_of_other_sites=True")
     if args.demo_group:
         c.JupyterHub.load_groups = {args.demo_group: {"users": list(args.users)}}
+    if args.cull:
+        add_idle_culler(c, args.cull_timeout)
     if args.debug:
         c.Application.log_level = "DEBUG"
     c.Spawner.start_timeout = SPAWN_TIMEOUT
@@ -229,6 +231,54 @@ def use_drive_as_storage(c: Config, port: int) -> None:
     )
     c.SwanSpawnerMixin.storage_credentials = credentials_from_api_token
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
+
+
+CULLER_NAME = "idle-culler"
+#: What jupyterhub-idle-culler needs to find idle servers and stop them (its README), no more.
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+#: Seconds a server may stay idle before `swan up` stops it, as in the Helm chart (cull.timeout).
+CULL_TIMEOUT = 3600
+
+
+def cull_intervals(timeout: int) -> tuple[int, int]:
+    """How often (seconds) the culler looks for idle servers, and how often the hub hears of a
+    server's activity, for an idle ``timeout``: JupyterHub's defaults (10 and 5 minutes) for
+    the default hour, shorter for a shorter timeout, so that a user who is working is never
+    taken for idle because the hub had not heard of it yet."""
+    every = max(1, min(600, timeout // 6))
+    activity = max(1, min(300, timeout // 12))
+    return every, activity
+
+
+def add_idle_culler(c: Config, timeout: int) -> None:
+    """Run jupyterhub-idle-culler as a hub-managed service that stops every server idle for
+    ``timeout`` seconds; the user's files stay where they are, and the next login starts a
+    fresh server. The culler's role allows it to list servers and stop them, nothing else."""
+    every, activity = cull_intervals(timeout)
+    command = [sys.executable, "-m", "jupyterhub_idle_culler"]
+    # --config=: the culler would otherwise load an idle_culler_config.py from whatever
+    # directory `swan up` was started in, as JupyterHub would its own config file.
+    command += [f"--timeout={timeout}", f"--cull-every={every}", "--config="]
+    c.JupyterHub.services.append({"name": CULLER_NAME, "command": command})
+    c.JupyterHub.load_roles.append(
+        {"name": CULLER_NAME, "services": [CULLER_NAME], "scopes": list(CULLER_SCOPES)}
+    )
+    # The hub learns of activity from the proxy (browsers) and from the servers (kernels,
+    # terminals, API calls), each on its own period.
+    c.JupyterHub.last_activity_interval = activity
+    c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity)}
+
+
+def _cull_timeout(text: str) -> int:
+    try:
+        seconds = int(text)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a number of seconds above 0 (to keep idle servers, use --no-cull)"
+        )
+    return seconds
 
 
 def _user_list(text: str) -> list[str]:
@@ -361,6 +411,22 @@ def make_parser() -> argparse.ArgumentParser:
         "shares over Open Cloud Mesh (repeat for several; HOST:PORT is reached over http "
         "like swan up itself, or give an https:// URL)",
     )
+    cull = up.add_mutually_exclusive_group()
+    cull.add_argument(
+        "--cull-timeout",
+        type=_cull_timeout,
+        default=CULL_TIMEOUT,
+        metavar="SECONDS",
+        help="stop a user's server once it has been idle this long (no request from a "
+        "browser or client, no output from a kernel or terminal); the user's files stay "
+        "(default: %(default)s)",
+    )
+    cull.add_argument(
+        "--no-cull",
+        dest="cull",
+        action="store_false",
+        help="never stop idle servers (no jupyterhub-idle-culler service)",
+    )
     up.add_argument("--debug", action="store_true", help="log at debug level")
     return parser
 
@@ -403,6 +469,7 @@ def up(args: argparse.Namespace) -> int:
     hub.swan_data_dir = data.root
     hub.swan_demo_passwords = passwords
     hub.swan_storage = args.storage
+    hub.swan_cull_timeout = args.cull_timeout if args.cull else 0
     # argv=[]: the hub must not parse swan's own command line.
     SwanHub.launch_instance(argv=[])
     os.close(lock)

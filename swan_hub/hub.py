@@ -13,13 +13,14 @@ import sys
 import time
 from typing import Any
 
+from jupyterhub import orm
 from jupyterhub.app import JupyterHub
 from jupyterhub.proxy import ConfigurableHTTPProxy
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Dict, Unicode
+from traitlets import Dict, Integer, Unicode
 
 from swan_hub.auth import PASSWORDS_FILE, SwanDemoAuthenticator
-from swan_hub.cli import PROXY_INSTALL_HINT
+from swan_hub.cli import PROXY_INSTALL_HINT, SERVICE_START_TIMEOUT
 
 #: Seconds to wait for the hub's login page through the proxy once JupyterHub has started.
 READY_TIMEOUT = 60.0
@@ -41,6 +42,9 @@ class SwanHub(JupyterHub):
     swan_demo_passwords = Dict(help="Demo users and their plain passwords, for the banner.")
     swan_storage = Unicode(
         "drive", help="How servers reach their space (--storage), for the banner."
+    )
+    swan_cull_timeout = Integer(
+        0, help="Seconds after which idle servers are stopped (0: never), for the banner."
     )
 
     #: why the start failed, when a step of JupyterHub's start said more than its exit does
@@ -93,6 +97,11 @@ class SwanHub(JupyterHub):
 
     async def start_service(self, service_name: str, service: Any, ssl_context: Any = None) -> bool:
         started = await super().start_service(service_name, service, ssl_context)
+        if started and service.managed and not service.url:
+            # JupyterHub waits for no service without a URL (the idle culler): one that fails
+            # at once would be restarted at every poll, forever, behind a banner that says all
+            # is well. Such a service counts as started once it has called the hub's API.
+            self._first_calls.append(asyncio.ensure_future(self._first_call(service_name, service)))
         if not started and service.managed:
             status = await service.spawner.poll() if service.spawner else None
             if service.spawner is None:
@@ -109,9 +118,35 @@ class SwanHub(JupyterHub):
         return started
 
     async def start(self) -> None:
+        self._first_calls: list[asyncio.Future[None]] = []
         await super().start()
-        await self._wait_for_login_page()
+        try:
+            await asyncio.gather(self._wait_for_login_page(), *self._first_calls)
+        finally:
+            for waiting in self._first_calls:
+                waiting.cancel()
         print(self._banner(), flush=True)
+
+    async def _first_call(self, name: str, service: Any) -> None:
+        """Return once ``service`` has called the hub's API with its token; fail if its
+        process ends first or it does not call within the services' start timeout."""
+        token = orm.APIToken.find(self.db, service.api_token)
+        deadline = time.monotonic() + SERVICE_START_TIMEOUT
+        while token is None or token.last_activity is None:
+            status = await service.spawner.poll()
+            if status is not None:
+                raise StartFailed(
+                    f"the {name} service exited with status {status} before it reached the hub"
+                )
+            if time.monotonic() > deadline:
+                raise StartFailed(
+                    f"the {name} service did not call the hub within {SERVICE_START_TIMEOUT} s"
+                )
+            await asyncio.sleep(0.2)
+            if token is None:
+                token = orm.APIToken.find(self.db, service.api_token)
+            else:
+                self.db.refresh(token)
 
     async def _wait_for_login_page(self) -> None:
         """Return once the hub's login page answers through this instance's proxy."""
@@ -165,6 +200,16 @@ class SwanHub(JupyterHub):
             return [f"  kernels and terminals see only the local folder, not the shares: {missing}"]
         return ["  kernels and terminals see the same files, shares included (an rclone mount)"]
 
+    def _cull_line(self) -> str:
+        if not self.swan_cull_timeout:
+            return "Idle servers keep running (--no-cull)."
+        minutes, seconds = divmod(self.swan_cull_timeout, 60)
+        idle = f"{minutes} min" if not seconds else f"{self.swan_cull_timeout} s"
+        return (
+            f"Servers idle for {idle} are stopped (their files stay; "
+            "--cull-timeout SECONDS or --no-cull to change it)."
+        )
+
     def _banner(self) -> str:
         url = self.local_url()
         lines = ["", f"SWAN is running at {url}", ""]
@@ -183,6 +228,7 @@ class SwanHub(JupyterHub):
             f"  storage spaces: {os.path.join(self.swan_data_dir, 'users', '<name>')}",
             STORAGE_LINES[self.swan_storage],
             *self._code_lines(),
+            self._cull_line(),
             f"Drive (web page, WebDAV and desktop sync clients): {url}services/drive/",
             "  sync clients log in with the hub user name and a token from "
             f"{url}hub/token as password",

@@ -7,6 +7,7 @@ contents manager decides. Routes here are added only when the server runs SwanCo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -18,6 +19,8 @@ from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
 
 from swan_contents.errors import StorageHTTPError
+from swan_contents.gc_pause import gc_paused
+from swan_contents.steps import ENTRIES_PER_STEP, in_steps
 
 from .contents_swap import contents_routes
 from .handlers import JsonBodyMixin
@@ -72,6 +75,22 @@ def check_model_shape(model: Any) -> None:
         raise web.HTTPError(400, "A file's 'content' must be a string (text or base64).")
 
 
+#: JSON of a notebook's cells written between two turns of the event loop (about 1 ms of work).
+BYTES_PER_STEP = 256 * 1024
+
+
+def _long_list(model: dict[str, Any]) -> list[Any] | None:
+    """The list of a model worth writing in steps: the children of a folder of more than
+    `ENTRIES_PER_STEP` entries, or the cells of a notebook (whose size only its JSON tells)."""
+    content = model.get("content")
+    if model.get("type") == "directory" and isinstance(content, list):
+        return content if len(content) > ENTRIES_PER_STEP else None
+    if model.get("type") == "notebook" and isinstance(content, dict):
+        cells = content.get("cells")
+        return cells if isinstance(cells, list) and cells else None
+    return None
+
+
 def save_condition(headers: Any) -> tuple[str | None, bool]:
     """What the headers of a save make it conditional on: the etag of `If-Match` (exactly one,
     as a model gives it), and whether `If-None-Match: *` asks to create only; 400 for any other
@@ -113,6 +132,9 @@ class SwanContentsHandler(ErrorFieldsMixin, ModelAnswerMixin, JsonBodyMixin, Con
     """
 
     _model: Any = None
+    #: a model with a long list (`_long_list`), written by `get` in steps
+    _long_model: dict[str, Any] | None = None
+    _in_steps = False
 
     def get_json_body(self) -> Any:
         # read once: a save's body may be megabytes of JSON, and `put` below may hand over to
@@ -135,6 +157,60 @@ class SwanContentsHandler(ErrorFieldsMixin, ModelAnswerMixin, JsonBodyMixin, Con
         if create_only:
             model["if_none_match"] = "*"
         return model
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str = "") -> None:
+        """As jupyter_server's, but the JSON of a big folder or of a notebook is written in
+        steps (`_write_in_steps`), not in one `json.dumps` that holds the event loop."""
+        self._in_steps = True
+        await super().get(path)
+        if self._long_model is not None:
+            await self._write_in_steps(self._long_model)
+
+    def _finish_model(self, model: dict[str, Any], location: bool = True) -> None:
+        if not (self._in_steps and _long_list(model)):
+            super()._finish_model(model, location)
+            return
+        # the headers jupyter_server's sets (a GET sets no Location), the body left to `get`
+        self.set_header("Last-Modified", model["last_modified"])
+        self.set_header("Content-Type", "application/json")
+        self._long_model = model
+
+    async def _write_in_steps(self, model: dict[str, Any]) -> None:
+        """The model as JSON, the same as one `json.dumps` gives but for the order of the
+        fields: its own fields, then its long list (a folder's children 500 at a time, a
+        notebook's cells one at a time), with a turn of the event loop between steps."""
+        if model["type"] == "directory":
+            around = [(model, "content")]
+        else:
+            around = [(model, "content"), (model["content"], "cells")]
+        opening = ""
+        for fields, key in around:
+            rest = {name: value for name, value in fields.items() if name != key}
+            opening += json.dumps(rest, default=json_default)[:-1]
+            opening += (", " if rest else "") + json.dumps(key) + ": "
+        self.write(opening + "[")
+        items = _long_list(model) or []
+        separator = ""
+        if model["type"] == "directory":
+            async for children in in_steps(items):
+                with gc_paused():  # strings and lists only: no cycles for the collector to find
+                    self.write(separator + json.dumps(children, default=json_default)[1:-1])
+                separator = ", "
+        else:
+            written = 0
+            for cell in items:
+                with gc_paused():
+                    piece = json.dumps(cell, default=json_default)
+                self.write(separator + piece)
+                separator = ", "
+                written += len(piece)
+                if written > BYTES_PER_STEP:
+                    written = 0
+                    await asyncio.sleep(0)
+        self.write("]" + "}" * len(around))
+        await self.finish()
 
     @web.authenticated
     @authorized

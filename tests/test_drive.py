@@ -4,12 +4,16 @@ uploads, versions, trash, the OCS share API, public links, quota, and who may se
 
 from __future__ import annotations
 
+import contextlib
+import html
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,6 +28,8 @@ from harness.drive import (
     running_drive,
 )
 from harness.swan import drive_url, log_in, start_swan, write_drive_config
+
+from swan_hub.drive.web import ROWS_PER_PAGE
 
 pytestmark = pytest.mark.hub
 
@@ -595,18 +601,25 @@ def test_over_quota_uploads_answer_507_and_leave_no_partial_file(drive):
     assert not [p for p in drive.space("carol").iterdir() if p.name.startswith(".")]
 
 
-def test_the_web_page_logs_in_through_the_hub_and_offers_open_in_swan(drive):
-    drive.dav("alice", "PUT", "analysis.ipynb", content=b"{}")
+@contextlib.contextmanager
+def signed_in(drive, user: str) -> Iterator[tuple[httpx.Client, httpx.Response]]:
+    """A browser's client signed in to the drive's page through the hub, and that first page."""
     with httpx.Client(follow_redirects=True, timeout=60) as browser:
         login = browser.get(f"{drive.base}/")
         assert "/hub/login" in str(login.url)
         xsrf = browser.cookies.get("_xsrf")
         page = browser.post(
             str(login.url),
-            data={"username": "alice", "password": drive.swan.passwords()["alice"], "_xsrf": xsrf},
+            data={"username": user, "password": drive.swan.passwords()[user], "_xsrf": xsrf},
         )
         assert page.status_code == 200, page.text
         assert str(page.url).startswith(f"{drive.base}/")
+        yield browser, page
+
+
+def test_the_web_page_logs_in_through_the_hub_and_offers_open_in_swan(drive):
+    drive.dav("alice", "PUT", "analysis.ipynb", content=b"{}")
+    with signed_in(drive, "alice") as (browser, page):
         assert "analysis.ipynb" in page.text
         assert "/hub/user-redirect/swan/open?path=analysis.ipynb" in page.text
         # a cookie-authenticated write needs the page's request token
@@ -614,6 +627,37 @@ def test_the_web_page_logs_in_through_the_hub_and_offers_open_in_swan(drive):
         assert planted.status_code == 403
         assert not (drive.space("alice") / "csrf.txt").exists()
         assert browser.get(f"{drive.base}/static/drive.js").status_code == 200
+
+
+def listed(page: httpx.Response) -> list[str]:
+    return re.findall(r"<tr><td><a href='[^']*'>([^<]*)</a>", page.text)
+
+
+def test_a_big_folder_shows_one_page_at_once_with_links_to_the_others(drive):
+    folder = drive.space("alice") / "lecture data"
+    folder.mkdir()
+    files = [f"run {i:05d}.csv" for i in range(2 * ROWS_PER_PAGE + 10)]
+    for name in files:
+        (folder / name).write_text("a,b\n")
+    (folder / "plots").mkdir()
+    with signed_in(drive, "alice") as (browser, _):
+        pages = [browser.get(f"{drive.base}/", params={"dir": "lecture data"})]
+        assert f"1-{ROWS_PER_PAGE} of {len(files) + 1:,} (page 1 of 3)" in pages[0].text
+        assert "rel='prev'" not in pages[0].text
+        while "rel='next'" in pages[-1].text:
+            following = re.search(r"rel='next' href='([^']*)'", pages[-1].text)[1]
+            pages.append(browser.get(f"{drive.base}/" + html.unescape(following)))
+        assert [len(listed(p)) for p in pages] == [ROWS_PER_PAGE, ROWS_PER_PAGE, 11]
+        assert sum((listed(p) for p in pages), []) == ["plots/", *files]  # folders first
+        assert "(page 3 of 3)" in pages[-1].text and "rel='prev'" in pages[-1].text
+
+        # a page past the end (the folder shrank) shows the last; a bad number is refused
+        beyond = browser.get(f"{drive.base}/", params={"dir": "lecture data", "page": 9})
+        assert listed(beyond) == listed(pages[-1])
+        for bad in ("0", "-1", "two", "1e3"):
+            refused = browser.get(f"{drive.base}/", params={"dir": "lecture data", "page": bad})
+            assert refused.status_code == 400
+            assert "whole number" in refused.text
 
 
 PROPPATCH_BODY = (

@@ -4,14 +4,16 @@ and a failed start each end in one sentence, and a failed start leaves no proces
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from harness.swan import request_token, run_swan_up, start_swan
+from harness.swan import request_token, run_swan_up, start_swan, swan_env
 
 from swan_hub.cli import free_port
 
@@ -39,6 +41,21 @@ def leftovers(workdir: Path) -> list[str]:
         if process.info["cwd"] == str(workdir) or str(workdir) in cmdline:
             found.append(f"{process.pid} {cmdline}")
     return found
+
+
+@contextlib.contextmanager
+def nothing_left_in(workdir: Path) -> Iterator[None]:
+    """Run the block, then assert that no process of ``workdir`` outlived it (within 30 s);
+    whatever did is killed."""
+    try:
+        yield
+        deadline = time.monotonic() + 30
+        while leftovers(workdir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert leftovers(workdir) == []
+    finally:
+        for line in leftovers(workdir):
+            psutil.Process(int(line.split()[0])).kill()
 
 
 def test_a_second_swan_up_on_the_same_data_dir_is_refused_and_the_first_runs_on(tmp_path):
@@ -97,13 +114,19 @@ def test_a_failed_start_stops_the_proxy_and_every_service_it_started(tmp_path):
         "})\n"
     )
     done = run_swan_up(tmp_path, "--users", "alice", "-f", str(config))
-    try:
+    with nothing_left_in(tmp_path):
         assert "Starting managed service drive" in done.stderr  # started before the failure
         assert_said_why_in_one_sentence(done, "never-answers", "did not answer")
-        deadline = time.monotonic() + 30
-        while leftovers(tmp_path) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert leftovers(tmp_path) == []
-    finally:
-        for line in leftovers(tmp_path):
-            psutil.Process(int(line.split()[0])).kill()
+
+
+def test_a_culler_that_dies_at_start_fails_the_start_and_stops_everything(tmp_path):
+    # A broken install: jupyterhub_idle_culler that exits at once. JupyterHub alone would
+    # restart it at every poll, forever, behind a banner saying all is well.
+    broken = tmp_path / "broken" / "jupyterhub_idle_culler"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("")
+    (broken / "__main__.py").write_text("import sys\nsys.exit(3)\n")
+    path = os.pathsep.join([str(broken.parent), swan_env()["PYTHONPATH"]])
+    done = run_swan_up(tmp_path, "--users", "alice", PYTHONPATH=path)
+    with nothing_left_in(tmp_path):
+        assert_said_why_in_one_sentence(done, "idle-culler", "exited with status 3")

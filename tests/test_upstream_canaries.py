@@ -48,6 +48,20 @@ def test_jupyter_servers_contents_put_still_reads_its_model_through_get_json_bod
     )
 
 
+def test_jupyter_servers_contents_get_still_answers_through_finish_model():
+    source = inspect.getsource(ContentsHandler.get)
+    assert "self._finish_model(" in source, (
+        "ContentsHandler.get no longer answers through _finish_model: SwanContentsHandler would "
+        "write big folders and notebooks in one json.dumps again, holding the event loop "
+        "(swan_share_ext/storage_api.py, SwanContentsHandler._finish_model)"
+    )
+    parameters = list(inspect.signature(ContentsHandler._finish_model).parameters)
+    assert parameters[:3] == ["self", "model", "location"], (
+        f"ContentsHandler._finish_model now takes {parameters}: revisit "
+        "SwanContentsHandler._finish_model in swan_share_ext/storage_api.py"
+    )
+
+
 def _wsgidav_copy(root: Path, destination: str) -> str:
     """COPY /a.txt on a plain WsgiDAV app over `root`, called as WSGI; its status line."""
     app = WsgiDAVApp(

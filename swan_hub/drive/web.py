@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import jinja2
 
@@ -85,6 +85,58 @@ class Row:
     note: str | None = None
 
 
+#: Rows on one page of a folder: a folder of 100,000 entries shows its first page at once and
+#: links to the others, instead of reading and rendering every entry for one page.
+ROWS_PER_PAGE = 500
+
+
+@dataclass
+class Pager:
+    """Which page of its folder a table shows, and the links to the pages around it."""
+
+    page: int
+    pages: int
+    total: int
+    first: str = ""
+    previous: str = ""
+    next: str = ""
+    last: str = ""
+
+    @classmethod
+    def of(cls, page: int, total: int, link: Callable[[int], str]) -> Pager:
+        pages = max(1, -(-total // ROWS_PER_PAGE))
+        page = min(page, pages)  # the folder may have shrunk since the link was made
+        return cls(
+            page=page,
+            pages=pages,
+            total=total,
+            first=link(1) if page > 1 else "",
+            previous=link(page - 1) if page > 1 else "",
+            next=link(page + 1) if page < pages else "",
+            last=link(pages) if page < pages else "",
+        )
+
+    @property
+    def shown(self) -> slice:
+        return slice((self.page - 1) * ROWS_PER_PAGE, self.page * ROWS_PER_PAGE)
+
+    @property
+    def label(self) -> str:
+        start, end = self.shown.start + 1, min(self.total, self.shown.stop)
+        return f"{start:,}-{end:,} of {self.total:,} (page {self.page} of {self.pages})"
+
+
+def page_number(query: dict[str, str]) -> int | None:
+    """The page a query asks for (1 without one), None where it is not a whole number from 1."""
+    text = query.get("page", "1").strip()
+    if not text.isdigit() or int(text) < 1:
+        return None
+    return int(text)
+
+
+BAD_PAGE = "The page number must be a whole number from 1 up."
+
+
 class Pages:
     """The pages of the drive behind ``base_path``; ``origin`` tells a request's scheme and host."""
 
@@ -125,7 +177,18 @@ class Pages:
     def _missing(self, start_response: StartResponse) -> list[bytes]:
         return _message(start_response, 404, "Not found.")
 
-    def _rows(self, place: Place, href: Callable[[str, bool], str], *, open_in: bool) -> list[Row]:
+    def _rows(
+        self,
+        place: Place,
+        href: Callable[[str, bool], str],
+        *,
+        open_in: bool,
+        page: int,
+        link: Callable[[int], str],
+    ) -> tuple[list[Row], Pager]:
+        """The rows of one page of the folder (folders first, then by name), and its pager:
+        every entry is sorted by what the folder listing itself says, but only the page's own
+        are statted and rendered."""
         try:
             with os.scandir(place.fs_path) as it:
                 entries = sorted(
@@ -134,8 +197,9 @@ class Pages:
                 )
         except OSError:
             entries = []
+        pager = Pager.of(page, len(entries), link)
         rows = []
-        for e in entries:
+        for e in entries[pager.shown]:
             try:
                 st = e.stat()
             except OSError:
@@ -154,13 +218,17 @@ class Pages:
                     open=target,
                 )
             )
-        return rows
+        return rows, pager
 
     def drive(
         self, caller: Caller, environ: dict, start_response: StartResponse
     ) -> Iterable[bytes]:
         query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         folder = query.get("dir", "").strip("/")
+        page = page_number(query)
+        if page is None:
+            return _message(start_response, 400, BAD_PAGE)
+        pager = None
         try:
             place = self.spaces.resolve(caller.name, folder)
         except DriveError as e:
@@ -182,7 +250,10 @@ class Pages:
                 shown = f"{folder}/{rel.rsplit('/', 1)[-1]}" if folder else rel
                 return f"?dir={quote(shown)}" if is_dir else dav + quote(shown)
 
-            rows = self._rows(place, href, open_in=place.share is None)
+            def link(number: int) -> str:
+                return "?" + urlencode({**({"dir": folder} if folder else {}), "page": number})
+
+            rows, pager = self._rows(place, href, open_in=place.share is None, page=page, link=link)
             empty = "This folder is empty."
             if not folder and self.spaces.mounts(caller.name):
                 lead = Row(
@@ -207,6 +278,7 @@ class Pages:
             entries=rows,
             empty=empty,
             lead=lead,
+            pager=pager,
         )
 
     def public(self, rest: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
@@ -229,9 +301,19 @@ class Pages:
             if share.item_type == "file":
                 return self._download(place, start_response)
             return self._download_folder(place, start_response)
-        entries = None
+        entries = pager = None
         if share.item_type != "file":
-            entries = self._rows(place, lambda rel, is_dir: "#", open_in=False)
+            query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            page = page_number(query)
+            if page is None:
+                return _message(start_response, 400, BAD_PAGE)
+            entries, pager = self._rows(
+                place,
+                lambda rel, is_dir: "#",
+                open_in=False,
+                page=page,
+                link=lambda number: f"?page={number}",
+            )
         return self._full_page(
             start_response,
             "public.html",
@@ -239,6 +321,7 @@ class Pages:
             share=share,
             token=token,
             entries=entries,
+            pager=pager,
             download=self._url(f"/s/{token}/download"),
             webdav=self.origin(environ) + self._url("/public.php/webdav/"),
         )

@@ -77,6 +77,7 @@ from .multistatus import (
     PROPFIND_BODY,
     TRASH_PROPFIND_BODY,
     Properties,
+    entries_in_steps,
     entries_of,
     entry_of,
     http_date,
@@ -490,7 +491,7 @@ class WebDAVStorage(Storage, LoggingConfigurable, metaclass=_ConfigurableStorage
             )
         if response.status_code != 207:
             raise self.error_of(response, path)
-        return self.parse_multistatus(response.content, path)
+        return await entries_in_steps(response.content, path, self.path_of, self.etags.version)
 
     def parse_multistatus(self, body: bytes, path: str) -> list[Entry]:
         """The entries inside the space of a PROPFIND answer about `path`."""
