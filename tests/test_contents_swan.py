@@ -28,8 +28,10 @@ def _as_json(model: dict) -> dict:
 
 
 def _without_etags(model: dict) -> dict:
-    """Our model less the `etag` the stock manager does not have, after checking it is there."""
+    """Our model less the fields the stock manager does not have (`etag`, and `shareable`, which
+    only a storage with a share API fills), after checking they are there."""
     assert isinstance(model.pop("etag"), str)
+    assert model.pop("shareable") is None
     for child in model["content"] if model["type"] == "directory" and model["content"] else ():
         _without_etags(child)
     return model

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from harness.swan import (
     Swan,
     log_in,
     user_api,
+    user_servers,
     wait_until_ready,
     wait_until_stopped,
 )
@@ -157,6 +159,22 @@ def spawn_through_api(hub: Swan, name: str, options: dict | None = None) -> list
     if r.status_code >= 400:
         return [{"failed": True, "message": r.json().get("message", r.text)}]
     assert r.status_code in (201, 202), r.text
+    events, answer = _progress(hub, name)
+    if not events or not (events[-1].get("ready") or events[-1].get("failed")):
+        # the stream may open in the moment the spawn ends (400 "not starting"): once the
+        # hub has settled, a second look reports the outcome the hub kept
+        deadline = time.monotonic() + SPAWN_TIMEOUT
+        while user_servers(hub, name).get("", {}).get("pending"):
+            assert time.monotonic() < deadline, "the server stays pending"
+            time.sleep(0.5)
+        more, answer = _progress(hub, name)
+        events += more or [{"failed": True, "message": answer}]
+    return events
+
+
+def _progress(hub: Swan, name: str) -> tuple[list[dict], str]:
+    """The events of one read of the progress stream, up to the first ready or failed one,
+    and the answer's status line (for a stream that gave none)."""
     events = []
     with httpx.stream(
         "GET",
@@ -169,7 +187,7 @@ def spawn_through_api(hub: Swan, name: str, options: dict | None = None) -> list
                 events.append(json.loads(line[5:]))
                 if events[-1].get("ready") or events[-1].get("failed"):
                     break
-    return events
+        return events, f"{stream.status_code} {stream.reason_phrase}"
 
 
 def failure(events: list[dict]) -> str:

@@ -109,9 +109,9 @@ def test_a_teacher_shares_a_folder_with_a_student_of_another_site_who_runs_and_s
     notebook = student.locator(".jp-NotebookPanel:visible")
     notebook.locator(".jp-Cell", has_text="the teacher wrote this").wait_for()
 
-    # run in the student's own kernel at site B, once it has started
-    idle = notebook.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-    idle.wait_for(timeout=90_000)
+    # run in the student's own kernel at site B, once the notebook's session has it: the
+    # toolbar's indicator says idle before that, and a cell run then runs nothing
+    student.locator("#jp-main-statusbar", has_text="(ipykernel) | Idle").wait_for(timeout=90_000)
     notebook.locator(".jp-Cell .cm-content").first.click()
     student.keyboard.press("Shift+Enter")
     output = notebook.locator(".jp-OutputArea-output", has_text="the teacher wrote this")

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from harness.lab_browser import (
+    context_menu_of,
     eventually,
     fill_hub_login,
     needs_chromium,
@@ -214,14 +215,6 @@ def test_a_view_only_notebook_says_so_and_is_copied_or_saved_into_the_students_o
     assert page.errors == []
 
 
-def context_menu_of(page, name: str):
-    """The file browser's context menu of ``name``, open."""
-    page.locator(".jp-DirListing-item", has_text=name).click(button="right")
-    menu = page.locator(".lm-Menu")
-    menu.get_by_role("menuitem", name="Copy Open-in-SWAN Link").wait_for()
-    return menu
-
-
 def test_share_is_offered_only_on_what_the_student_can_share(swan, browser):
     # an edit share without re-share rights, and a notebook of carol's own
     accept(swan, "carol", share(swan, "week-3", "user", "carol", permissions=15)["id"])
@@ -275,8 +268,8 @@ def test_the_hub_lists_the_link_generator_and_deletes_say_they_go_to_the_trash(s
     assert user_api(swan, "bob", "PUT", "bob/api/contents/scratch.txt", json=note).is_success
     page.goto(f"{swan.url}/user/bob/lab?reset")
     page.locator(".jp-BreadCrumbs-home").click()
-    page.locator(".jp-DirListing-item", has_text="scratch.txt").click(button="right")
-    page.get_by_role("menuitem", name=re.compile(r"^Move to Trash")).click()
+    move = re.compile(r"^Move to Trash")
+    context_menu_of(page, "scratch.txt", move).get_by_role("menuitem", name=move).click()
     dialog = page.locator(".jp-Dialog")
     dialog.locator(".jp-Dialog-body", has_text="want to move to trash: scratch.txt").wait_for()
     assert "permanently" not in dialog.inner_text()

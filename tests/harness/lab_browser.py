@@ -221,10 +221,29 @@ def add_to_the_cell_and_save(notebook: Any, words: str) -> None:
     keyboard.press("Control+s")
 
 
+def context_menu_of(page: Any, name: str, entry: Any = "Copy Open-in-SWAN Link") -> Any:
+    """The file browser's context menu of ``name``, open and showing ``entry``. A listing
+    redrawn in the moment of the right click (a refresh after navigating) closes the menu it
+    opened, so a menu that does not show is asked for again, a few times."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    item = page.locator(".jp-DirListing-item", has_text=name)
+    menu = page.locator(".lm-Menu")
+    for _ in range(3):
+        item.click(button="right")
+        try:
+            menu.get_by_role("menuitem", name=entry).wait_for(timeout=5_000)
+            return menu
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+    item.click(button="right")
+    menu.get_by_role("menuitem", name=entry).wait_for()
+    return menu
+
+
 def share_dialog_of(page: Any, name: str) -> Any:
     """The share dialog of ``name`` in the file browser, opened from its context menu."""
-    page.locator(".jp-DirListing-item", has_text=name).click(button="right")
-    page.get_by_role("menuitem", name="Share…").click()
+    context_menu_of(page, name, "Share…").get_by_role("menuitem", name="Share…").click()
     return page.locator(".swan-ShareDialog")
 
 
