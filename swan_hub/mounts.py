@@ -685,7 +685,11 @@ class StorageMountConfig(_MixinBase):
     mount_timeout = Float(
         30.0,
         config=True,
-        help="Seconds to wait for a mount to answer before the spawn goes on without it.",
+        help="""
+        Seconds to wait for a mount to answer before the spawn goes on without it. On
+        Kubernetes the server waits instead: the sidecar's startup probe allows this plus 10
+        seconds, and a sidecar whose mount failed ends and is started again.
+        """,
     )
 
     mount_refresh_interval = Float(
@@ -703,14 +707,14 @@ class StorageMountConfig(_MixinBase):
         False,
         config=True,
         help="""
-        Keep what code reads through the mounts in their caches on the hub's machine
-        (rclone's ``--vfs-cache-mode full``; at most 5 GB per mount, for an hour after the
-        last use), instead of streaming each read from the storage: ``pandas.read_csv`` of a
-        100 MB CSV about 4 times faster, and a file read again is not downloaded again while
-        the storage lists it unchanged. Costs disk space in the runtime area, and during a
-        storage outage code waits longer for its error (rclone's cache retries a download up
-        to 10 times) and may see a file it has not read yet as missing. See docs/storage.md,
-        "Fast enough to compute on".
+        Keep what code reads through the mounts in their caches (on the hub's machine, or in
+        a Kubernetes sidecar's volume; rclone's ``--vfs-cache-mode full``, at most 5 GB per
+        mount, for an hour after the last use), instead of streaming each read from the
+        storage: ``pandas.read_csv`` of a 100 MB CSV about 4 times faster, and a file read
+        again is not downloaded again while the storage lists it unchanged. Costs disk space
+        in the runtime area, and during a storage outage code waits longer for its error
+        (rclone's cache retries a download up to 10 times) and may see a file it has not
+        read yet as missing. See docs/storage.md, "Fast enough to compute on".
         """,
     )
 
@@ -720,7 +724,8 @@ class StorageMountConfig(_MixinBase):
         help="""
         At stop, seconds to wait for files that code closed to reach the storage before the
         mount is taken down; what is not up by then stays in the cache and goes up at the
-        next start.
+        next start (on Kubernetes the cache goes with the pod, whose deletion grace period
+        is this plus 10 seconds).
         """,
     )
 
