@@ -24,7 +24,7 @@ CLASSES = [
     ("swan_hub.spawner.SwanSpawnerMixin", "Every SWAN spawner"),
     ("swan_hub.spawner.SwanContainerMixin", "Spawners of containers (Docker, Kubernetes)"),
     ("swan_hub.spawner.SwanLocalSpawner", "Local-process spawner"),
-    ("swan_hub.mounts.StorageMountMixin", "Mounts for kernels and terminals (local servers)"),
+    ("swan_hub.mounts.StorageMountConfig", "Mounts for kernels and terminals"),
     ("swan_hub.docker.SwanDockerSpawner", "Docker spawner"),
     ("swan_hub.kube.SwanKubeSpawner", "Kubernetes spawner"),
     ("swan_hub.auth.SwanDemoAuthenticator", "Demo logins of `swan up`"),

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import copy
 import json
+import math
 import os
 from typing import Any
 
@@ -25,6 +26,7 @@ from kubespawner.utils import recursive_update
 from traitlets import CaselessStrEnum, Dict, Unicode, default
 
 from swan_hub.form import Choice
+from swan_hub.mounts import StorageMountConfig
 from swan_hub.spawner import CREDENTIALS_FILE, SwanContainerMixin
 
 SPACE_VOLUME = "swan-space"
@@ -35,9 +37,18 @@ CREDENTIALS_COMPONENT = "swan-storage-credentials"
 #: Read-only for the pod's user through its group: the kubelet gives the files to the pod's
 #: fsGroup (SwanKubeSpawner sets it to container_gid).
 CREDENTIALS_MODE = 0o440
+#: The FUSE sidecar (mount_storage): its container, the volume it shares with the server's
+#: container (the mounts propagate through it), and its private working folder (rclone's
+#: config, write caches and log: never seen by the server's container).
+MOUNT_CONTAINER = "swan-storage-mount"
+FILES_VOLUME = "swan-files"
+MOUNT_WORK_VOLUME = "swan-mount-work"
+MOUNT_WORK_DIR = "/var/lib/swan/mount"
+#: Seconds between two looks of the sidecar's readiness probe at its mounts.
+MOUNT_READINESS_PERIOD = 10
 
 
-class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
+class SwanKubeSpawner(SwanContainerMixin, StorageMountConfig, KubeSpawner):
     """Runs each user's server in a pod, with their storage space mounted as its home.
 
     ``space_template`` and ``versions_template`` name paths in the storage; ``storage_kind``
@@ -61,6 +72,13 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
     ``container_credentials_dir`` as a projected volume (which the kubelet updates in place
     when the Secret changes), updated while the server runs, owned by the pod once it runs
     (Kubernetes deletes it with the pod) and deleted when the server stops.
+
+    With a WebDAV storage and ``mount_storage`` on, a privileged sidecar (``mount_image``,
+    a native sidecar: Kubernetes 1.29+) makes in the pod the mounts StorageMountMixin makes on
+    the hub's machine for local servers, with the same code and rclone options, into a volume
+    shared with the server's container (``Bidirectional`` propagation there,
+    ``HostToContainer`` here); the server starts once they are up and the sidecar unmounts
+    them when the pod ends.
     """
 
     storage_kind = CaselessStrEnum(
@@ -98,11 +116,32 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
         """,
     )
 
+    mount_image = Unicode(
+        "",
+        config=True,
+        help="""
+        Image of the sidecar that mounts the storage for kernels and terminals
+        (``mount_storage``): this project with Debian's ``rclone`` and ``fuse3``
+        (``docker/build-image --target storage-mount``). Empty: the server's image, which must
+        then hold them.
+        """,
+    )
+
     gpu_resource_name = Unicode(
         "nvidia.com/gpu",
         config=True,
         help="The extended resource requested (one unit) when a user asks for a GPU.",
     )
+
+    @default("mount_storage")
+    def _mount_storage_default(self) -> bool:
+        # The sidecar is privileged: an administrator turns it on knowingly.
+        return False
+
+    @default("delete_grace_period")
+    def _delete_grace_period_default(self) -> int:
+        # Time for the sidecar's preStop to upload what code closed last, then unmount.
+        return math.ceil(self.mount_upload_wait) + 10 if self.mounts_in_sidecar() else 1
 
     @default("cmd")
     def _cmd_default(self) -> list[str]:
@@ -151,10 +190,13 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
         shared = self.storage_kind != "hostPath"
         volumes: list[dict[str, Any]] = []
         mounts: list[dict[str, Any]] = []
-        for name, path, mount_path, must_exist in (
+        areas = [
             (SPACE_VOLUME, self.space_path, self.server_space_path(), not self.create_space),
             (VERSIONS_VOLUME, self.versions_path, self.server_versions_path(), False),
-        ):
+        ]
+        if self.mounts_in_sidecar():
+            areas.pop(0)  # the space is the sidecar's mount (mount_volumes)
+        for name, path, mount_path, must_exist in areas:
             volume, sub_path = self._storage_volume(
                 STORAGE_VOLUME if shared else name, path, must_exist
             )
@@ -186,21 +228,133 @@ class SwanKubeSpawner(SwanContainerMixin, KubeSpawner):
         }
         return [volume], [mount]
 
+    # --- the FUSE sidecar (mount_storage) --------------------------------------------------
+
+    def mounts_in_sidecar(self) -> bool:
+        """Whether the pod gets the sidecar that mounts the WebDAV storage for code."""
+        return bool(self.mount_storage and self.webdav_url())
+
+    def files_volume_path(self) -> str:
+        """Where the volume shared with the sidecar is, in both containers: the folder that
+        holds the space's path, so that the sidecar's mount is at the space's path."""
+        parent = os.path.dirname(self.server_space_path())
+        if parent == "/":
+            raise ValueError(
+                f"The space's path in the pod ({self.server_space_path()}) must be inside a "
+                "folder of its own (e.g. /home/{username}) to be mounted by the sidecar"
+            )
+        return parent
+
+    def mount_volumes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The pod volumes of the sidecar (the shared one and its private working folder),
+        and the server container's mount of the shared one, which sees the sidecar's mounts
+        (HostToContainer) but cannot make any."""
+        volumes = [
+            {"name": FILES_VOLUME, "emptyDir": {}},
+            {"name": MOUNT_WORK_VOLUME, "emptyDir": {}},
+        ]
+        mount = {
+            "name": FILES_VOLUME,
+            "mountPath": self.files_volume_path(),
+            "mountPropagation": "HostToContainer",
+        }
+        return volumes, [mount]
+
+    def _mounts_command(self, *args: str) -> list[str]:
+        return ["python3", "-m", "swan_hub.mounts", *args]
+
+    def mount_sidecar(self) -> dict[str, Any]:
+        """The sidecar container: ``python -m swan_hub.mounts sidecar`` (StorageMounts, as for
+        a local server) as root, privileged for FUSE and Bidirectional propagation. A native
+        sidecar (an init container that keeps running): the server's container starts once
+        its startup probe sees the mounts, and it ends after the server's."""
+        point = self.server_space_path()
+        command = self._mounts_command(
+            "sidecar",
+            f"--url={self.webdav_url()}",
+            f"--point={point}",
+            f"--work-dir={MOUNT_WORK_DIR}",
+            f"--uid={self.container_uid}",
+            f"--gid={self.container_gid}",
+            f"--interval={self.mount_refresh_interval:g}",
+            f"--timeout={self.mount_timeout:g}",
+            f"--upload-wait={self.mount_upload_wait:g}",
+        )
+        if self._credentials:
+            command.append(f"--credentials={self.server_credentials_path()}")
+        if self.mount_read_cache:
+            command.append("--read-cache")
+        mounts = [
+            {
+                "name": FILES_VOLUME,
+                "mountPath": self.files_volume_path(),
+                "mountPropagation": "Bidirectional",
+            },
+            {"name": MOUNT_WORK_VOLUME, "mountPath": MOUNT_WORK_DIR},
+        ]
+        # Only the credentials file: the token command reads it whenever the storage
+        # answers 401, so a renewed token is used without a restart.
+        mounts += self.credentials_volumes()[1]
+        probe = self._mounts_command("mounted", point)
+        unmount = self._mounts_command(
+            "unmount",
+            point,
+            f"--work-dir={MOUNT_WORK_DIR}",
+            f"--upload-wait={self.mount_upload_wait:g}",
+        )
+        sidecar: dict[str, Any] = {
+            "name": MOUNT_CONTAINER,
+            "image": self.mount_image or self.image,
+            "restartPolicy": "Always",
+            "command": command,
+            "securityContext": {"privileged": True, "runAsUser": 0, "runAsGroup": 0},
+            "volumeMounts": mounts,
+            "startupProbe": {
+                "exec": {"command": probe},
+                "periodSeconds": 1,
+                "failureThreshold": math.ceil(self.mount_timeout) + 10,
+            },
+            "readinessProbe": {
+                "exec": {"command": probe},
+                "periodSeconds": MOUNT_READINESS_PERIOD,
+            },
+            "lifecycle": {"preStop": {"exec": {"command": unmount}}},
+        }
+        if self.image_pull_policy:
+            sidecar["imagePullPolicy"] = self.image_pull_policy
+        return sidecar
+
     async def get_pod_manifest(self) -> Any:
         volumes, mounts = self.storage_volumes()
         credential_volumes, credential_mounts = self.credentials_volumes()
         volumes += credential_volumes
         mounts += credential_mounts
-        # KubeSpawner lists volumes from config; ours come first so an admin's extra volumes
-        # are kept, and are put back afterwards so a restart does not add them twice.
+        sidecars = []
+        if self.mounts_in_sidecar():
+            files_volumes, files_mounts = self.mount_volumes()
+            volumes += files_volumes
+            mounts = files_mounts + mounts
+            sidecars.append(self.mount_sidecar())
+        # KubeSpawner lists volumes and init containers from config; ours come first so an
+        # admin's are kept, and are put back afterwards so a restart does not add them twice.
         admin_volumes, admin_mounts = self.volumes, self.volume_mounts
+        admin_init_containers = self.init_containers
         self.volumes = [*volumes, *_as_list(admin_volumes)]
         self.volume_mounts = [*mounts, *_as_list(admin_mounts)]
+        self.init_containers = [*sidecars, *_as_list(admin_init_containers)]
         self.working_dir = self.working_dir or self.server_space_path()
         try:
             return await super().get_pod_manifest()
         finally:
             self.volumes, self.volume_mounts = admin_volumes, admin_mounts
+            self.init_containers = admin_init_containers
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        if self.webdav_url():
+            # The server tells the user once when code sees only the local folder.
+            env["SWAN_FILES_MOUNTED"] = "1" if self.mounts_in_sidecar() else "0"
+        return env
 
     # --- the credentials Secret ----------------------------------------------------------
 

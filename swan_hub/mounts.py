@@ -9,9 +9,11 @@ contents manager reaches the storage (that stays WebDAV, with its ETags and conf
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -402,6 +404,19 @@ def _authorization(credentials: dict[str, Any] | None) -> httpx.Auth | None:
     return httpx.BasicAuth(credentials.get("username") or "", credentials["password"])
 
 
+def wait_for_uploads(
+    pending: Callable[[], list[str]], upload_wait: float, alive: Callable[[], bool]
+) -> list[str]:
+    """Wait (at most ``upload_wait`` seconds, and only while ``alive()``) until ``pending()``
+    lists no file waiting for its upload; returns those still waiting."""
+    deadline = time.monotonic() + upload_wait
+    left = pending()
+    while left and time.monotonic() < deadline and alive():
+        time.sleep(0.2)
+        left = pending()
+    return left
+
+
 class StorageMounts:
     """The mounts of one server, made so that code can never write where the file browser
     cannot, not even for an instant:
@@ -535,11 +550,7 @@ class StorageMounts:
         """Wait (at most ``upload_wait`` seconds) for closed files to reach the storage, then
         take every mount down, the stacked ones first. Returns the files still not uploaded
         (they stay in the cache and go up at the next start)."""
-        deadline = time.monotonic() + upload_wait
-        pending = self.pending()
-        while pending and time.monotonic() < deadline and self._root_alive():
-            time.sleep(0.2)
-            pending = self.pending()
+        pending = wait_for_uploads(self.pending, upload_wait, self._root_alive)
         with self._changing:
             for mount in self._mounts():
                 mount.stop()
@@ -650,18 +661,10 @@ def private_folder(path: str) -> None:
 _told_cannot_mount = False
 
 
-class StorageMountMixin(_MixinBase):
-    """Mounts the user's WebDAV space for the server's kernels and terminals before the
-    server starts, and takes the mounts down when it stops or is found dead.
-
-    For spawners whose server runs on the hub's machine, in a process (SwanLocalSpawner) or
-    in a container (SwanDockerSpawner, which binds the mount into the container): the mounts
-    are always made here, on the host, so that no container needs ``/dev/fuse``, extra
-    capabilities or the storage credentials of the mount. Placed after SwanSpawnerMixin in
-    the bases so that the credentials are handed over before the mount starts. It expects
-    ``webdav_url()``, ``credentials_path``, ``storage_owner()`` and ``report_progress()`` of
-    SwanSpawnerMixin, and ``mount_area()`` (by default the ``jupyter_dir_path`` of
-    SwanLocalSpawner).
+class StorageMountConfig(_MixinBase):
+    """The options of the mounts for kernels and terminals, for the spawners that make them on
+    the hub's machine (StorageMountMixin: local and Docker servers) and in a sidecar of the
+    user's pod (SwanKubeSpawner, where ``mount_storage`` is off by default).
     """
 
     mount_storage = Bool(
@@ -669,18 +672,24 @@ class StorageMountMixin(_MixinBase):
         config=True,
         help="""
         With a WebDAV storage (``webdav_url_template``, e.g. ``swan up``'s drive), mount the
-        user's space with ``rclone mount`` (FUSE) in the user's runtime area and make it the
-        server's root, working directory and HOME, so that kernels and terminals see what the
-        file browser shows, ``Shared/`` included. Needs Debian's ``rclone`` and ``fuse3`` and
-        a usable ``/dev/fuse``; without them the server starts anyway and the hub logs once
-        that code sees only the local folder. See docs/storage.md, "Code sees your files".
+        user's space with ``rclone mount`` (FUSE) and make it the server's root, working
+        directory and HOME, so that kernels and terminals see what the file browser shows,
+        ``Shared/`` included. Local and Docker servers: in the user's runtime area on the
+        hub's machine; needs Debian's ``rclone`` and ``fuse3`` and a usable ``/dev/fuse``,
+        without which the server starts anyway and the hub logs once that code sees only the
+        local folder. Kubernetes (SwanKubeSpawner, off by default there): in a privileged
+        sidecar of the user's pod. See docs/storage.md, "Code sees your files".
         """,
     )
 
     mount_timeout = Float(
         30.0,
         config=True,
-        help="Seconds to wait for a mount to answer before the spawn goes on without it.",
+        help="""
+        Seconds to wait for a mount to answer before the spawn goes on without it. On
+        Kubernetes the server waits instead: the sidecar's startup probe allows this plus 10
+        seconds, and a sidecar whose mount failed ends and is started again.
+        """,
     )
 
     mount_refresh_interval = Float(
@@ -698,14 +707,14 @@ class StorageMountMixin(_MixinBase):
         False,
         config=True,
         help="""
-        Keep what code reads through the mounts in their caches on the hub's machine
-        (rclone's ``--vfs-cache-mode full``; at most 5 GB per mount, for an hour after the
-        last use), instead of streaming each read from the storage: ``pandas.read_csv`` of a
-        100 MB CSV about 4 times faster, and a file read again is not downloaded again while
-        the storage lists it unchanged. Costs disk space in the runtime area, and during a
-        storage outage code waits longer for its error (rclone's cache retries a download up
-        to 10 times) and may see a file it has not read yet as missing. See docs/storage.md,
-        "Fast enough to compute on".
+        Keep what code reads through the mounts in their caches (on the hub's machine, or in
+        a Kubernetes sidecar's volume; rclone's ``--vfs-cache-mode full``, at most 5 GB per
+        mount, for an hour after the last use), instead of streaming each read from the
+        storage: ``pandas.read_csv`` of a 100 MB CSV about 4 times faster, and a file read
+        again is not downloaded again while the storage lists it unchanged. Costs disk space
+        in the runtime area, and during a storage outage code waits longer for its error
+        (rclone's cache retries a download up to 10 times) and may see a file it has not
+        read yet as missing. See docs/storage.md, "Fast enough to compute on".
         """,
     )
 
@@ -715,9 +724,25 @@ class StorageMountMixin(_MixinBase):
         help="""
         At stop, seconds to wait for files that code closed to reach the storage before the
         mount is taken down; what is not up by then stays in the cache and goes up at the
-        next start.
+        next start (on Kubernetes the cache goes with the pod, whose deletion grace period
+        is this plus 10 seconds).
         """,
     )
+
+
+class StorageMountMixin(StorageMountConfig):
+    """Mounts the user's WebDAV space for the server's kernels and terminals before the
+    server starts, and takes the mounts down when it stops or is found dead.
+
+    For spawners whose server runs on the hub's machine, in a process (SwanLocalSpawner) or
+    in a container (SwanDockerSpawner, which binds the mount into the container): the mounts
+    are always made here, on the host, so that no container needs ``/dev/fuse``, extra
+    capabilities or the storage credentials of the mount. Placed after SwanSpawnerMixin in
+    the bases so that the credentials are handed over before the mount starts. It expects
+    ``webdav_url()``, ``credentials_path``, ``storage_owner()`` and ``report_progress()`` of
+    SwanSpawnerMixin, and ``mount_area()`` (by default the ``jupyter_dir_path`` of
+    SwanLocalSpawner).
+    """
 
     _mounts: StorageMounts | None = None
     _mount_task: asyncio.Task | None = None
@@ -870,6 +895,95 @@ class StorageMountMixin(_MixinBase):
             self._mounts = StorageMounts.from_state(found, **self._mount_options())
 
 
+# -- a Kubernetes pod's sidecar (SwanKubeSpawner): the same mounts, made inside the pod -------
+
+
+def read_credentials(path: str) -> dict[str, Any] | None:
+    """The credentials file's content, or None when there is none (or it is unreadable)."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _sidecar_caches(work_dir: str) -> list[str]:
+    shares = os.path.join(work_dir, "share-cache")
+    names = sorted(os.listdir(shares)) if os.path.isdir(shares) else []
+    return [os.path.join(work_dir, "cache"), *(os.path.join(shares, n) for n in names)]
+
+
+def unmount_in_sidecar(point: str, work_dir: str, upload_wait: float) -> list[str]:
+    """The sidecar's preStop hook: wait for files that code closed to reach the storage,
+    then unmount everything at and under ``point``, stacked mounts first (``fusermount3 -u``,
+    then detached if busy), so that no stale mount stays on the node. Returns the files
+    still not uploaded."""
+
+    def pending() -> list[str]:
+        return [p for cache in _sidecar_caches(work_dir) for p in pending_uploads(cache)]
+
+    def mounted() -> bool:
+        return point in mounted_at_or_below(point)
+
+    left = wait_for_uploads(pending, upload_wait, mounted)
+    _unmount_points(point, lazy=False)
+    _unmount_points(point, lazy=True)
+    return left
+
+
+def is_mounted_in_sidecar(point: str) -> bool:
+    """The sidecar's probes: the space and its read-only ``Shared/`` are both mounted."""
+    found = mounted_at_or_below(point)
+    return point in found and os.path.join(point, SHARES_FOLDER) in found
+
+
+async def serve_in_sidecar(
+    mounts: StorageMounts,
+    credentials_path: str,
+    *,
+    interval: float,
+    timeout: float,
+    upload_wait: float,
+    log: Any,
+) -> int:
+    """Run a pod's mounts until SIGTERM: clean what a killed sidecar left, mount as
+    StorageMountMixin does for a local server (the same rclone options), follow the edit
+    shares every ``interval`` seconds with the credentials file as it is renewed, and take
+    everything down at the end. Returns the exit status (1 when the mounts failed: the
+    kubelet starts the sidecar again, and the server waits)."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    stale = await asyncio.to_thread(mounts.clean_stale)
+    if stale:
+        log.warning("Unmounted what a stopped sidecar left at %s", ", ".join(stale))
+    credentials = read_credentials(credentials_path)
+    try:
+        await asyncio.to_thread(mounts.start, credentials, credentials_path, timeout)
+        names = await mounts.writable_shares(credentials)
+        await asyncio.to_thread(mounts.match_writable, names or set(), timeout)
+    except (MountError, OSError, subprocess.SubprocessError) as e:
+        log.error("Mounting %s at %s failed: %s", mounts.url, mounts.point, e)
+        await asyncio.to_thread(mounts.stop, 0)
+        return 1
+    log.info("Mounted %s at %s", mounts.url, mounts.point)
+    follower = asyncio.ensure_future(
+        keep_edit_shares_writable(
+            mounts, lambda: read_credentials(credentials_path), interval, timeout, log
+        )
+    )
+    await stopping.wait()
+    follower.cancel()
+    pending = await asyncio.to_thread(mounts.stop, upload_wait)
+    if pending:
+        log.warning("%d file(s) were not taken by the storage yet", len(pending))
+    return 0
+
+
 def _print_token(credentials_path: str) -> int:
     try:
         with open(credentials_path, encoding="utf-8") as f:
@@ -884,8 +998,67 @@ def _print_token(credentials_path: str) -> int:
     return 0
 
 
+def _sidecar_mounts(options: argparse.Namespace) -> StorageMounts:
+    return StorageMounts(
+        url=options.url,
+        point=options.point,
+        work_dir=options.work_dir,
+        owner=(options.uid, options.gid),
+        # The shared volume is a shared mount already (Bidirectional); made explicit so that
+        # the shares stacked later reach the server's container whatever the runtime did.
+        shared=True,
+        read_cache=options.read_cache,
+    )
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m swan_hub.mounts")
+    commands = parser.add_subparsers(dest="command", required=True)
+    token = commands.add_parser("token", help="print the bearer token of a credentials file")
+    token.add_argument("credentials")
+    sidecar = commands.add_parser("sidecar", help="run a pod's mounts until SIGTERM")
+    sidecar.add_argument("--url", required=True)
+    sidecar.add_argument("--point", required=True)
+    sidecar.add_argument("--work-dir", required=True)
+    sidecar.add_argument("--credentials", default="")
+    sidecar.add_argument("--uid", type=int, required=True)
+    sidecar.add_argument("--gid", type=int, required=True)
+    sidecar.add_argument("--interval", type=float, default=3.0)
+    sidecar.add_argument("--timeout", type=float, default=30.0)
+    sidecar.add_argument("--upload-wait", type=float, default=30.0)
+    sidecar.add_argument("--read-cache", action="store_true")
+    mounted = commands.add_parser("mounted", help="exit 0 when a sidecar's mounts are up")
+    mounted.add_argument("point")
+    unmount = commands.add_parser("unmount", help="a sidecar's preStop: upload, then unmount")
+    unmount.add_argument("point")
+    unmount.add_argument("--work-dir", required=True)
+    unmount.add_argument("--upload-wait", type=float, default=30.0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    options = _arguments(argv)
+    if options.command == "token":
+        return _print_token(options.credentials)
+    if options.command == "mounted":
+        return 0 if is_mounted_in_sidecar(options.point) else 1
+    if options.command == "unmount":
+        left = unmount_in_sidecar(options.point, options.work_dir, options.upload_wait)
+        if left:
+            print(f"{len(left)} file(s) not uploaded yet", file=sys.stderr)
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return asyncio.run(
+        serve_in_sidecar(
+            _sidecar_mounts(options),
+            options.credentials,
+            interval=options.interval,
+            timeout=options.timeout,
+            upload_wait=options.upload_wait,
+            log=logging.getLogger("swan-storage-mount"),
+        )
+    )
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "token":
-        sys.exit(_print_token(sys.argv[2]))
-    print("usage: python -m swan_hub.mounts token CREDENTIALS_FILE", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(main(sys.argv[1:]))

@@ -223,3 +223,43 @@ async def test_the_webdav_example_hands_each_server_its_token_in_a_secret(tmp_pa
     source = volumes["swan-credentials"]["projected"]["sources"][0]["secret"]
     assert source["name"] == spawner.credentials_secret_name
     assert "token-of-alice" not in str(pod)
+
+
+async def test_the_webdav_example_mounts_the_storage_for_code_with_a_valid_sidecar_pod(
+    tmp_path, monkeypatch
+):
+    from swan_hub import SwanKubeSpawner
+
+    config = hub_config(
+        render(values_of(CHART / "examples" / "oidc-webdav.yaml")), tmp_path, monkeypatch
+    )
+    spawner = SwanKubeSpawner(_mock=True, user=UserWithToken("first.last"), config=config)
+    spawner.api = KubernetesAPIStandIn()
+    await spawner.hand_over_credentials()
+    pod = await manifest(spawner, {})
+    (sidecar,) = pod["spec"]["initContainers"]
+    assert sidecar["image"] == "registry.example.org/swan/storage-mount:2026.11"
+    assert "--url=https://cloud.example.org/remote.php/dav/files/first.last/" in sidecar["command"]
+    assert "--point=/home/first.last" in sidecar["command"]
+    assert sidecar["securityContext"]["privileged"] is True
+    assert not pod["spec"]["containers"][0]["securityContext"].get("privileged")
+    assert "token-of-alice" not in str(pod)
+    pod = {"apiVersion": "v1", "kind": "Pod", **pod}
+    kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
+
+
+async def test_by_default_the_chart_mounts_nothing_for_code(tmp_path, monkeypatch):
+    from swan_hub import SwanKubeSpawner
+
+    values = values_of(CHART / "examples" / "oidc-webdav.yaml")
+    del values["singleuser"]["storageMount"]
+    config = hub_config(render(values), tmp_path, monkeypatch)
+    spawner = SwanKubeSpawner(_mock=True, user=UserWithToken("first.last"), config=config)
+    spawner.api = KubernetesAPIStandIn()
+    await spawner.hand_over_credentials()
+    pod = await manifest(spawner, {})
+    assert not pod["spec"].get("initContainers")
+    server = pod["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["SWAN_FILES_MOUNTED"] == "0"
+    assert env["SWAN_WEBDAV_URL"] == "https://cloud.example.org/remote.php/dav/files/first.last/"

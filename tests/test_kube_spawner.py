@@ -471,3 +471,123 @@ async def test_a_secret_left_by_an_earlier_server_is_updated_not_duplicated():
     await spawner.store_credentials(BEARER)
     assert len(api.secrets) == 1
     assert api.calls[-2:] == ["create_namespaced_secret", "patch_namespaced_secret"]
+
+
+# -- the FUSE sidecar: the WebDAV storage mounted for kernels and terminals ------------------
+
+WEBDAV = "https://cloud.example.org/remote.php/dav/files/{username}/"
+
+
+def with_mount(**config):
+    defaults = {
+        "SwanSpawnerMixin__webdav_url_template": WEBDAV,
+        "SwanContainerMixin__container_space_template": "/home/{username}",
+        "SwanKubeSpawner__mount_storage": True,
+    }
+    return with_credentials(**{**defaults, **config})
+
+
+def sidecar_of(pod) -> dict:
+    (sidecar,) = [c for c in pod["spec"].get("initContainers", []) if c["name"] == MOUNT_SIDECAR]
+    return sidecar
+
+
+MOUNT_SIDECAR = "swan-storage-mount"
+
+
+async def test_the_sidecar_mounts_the_space_where_the_server_sees_it():
+    pod = await credentials_pod(with_mount())
+    sidecar = sidecar_of(pod)
+    # a native sidecar: started before the server, kept running, ended after it
+    assert sidecar["restartPolicy"] == "Always"
+    assert sidecar["command"][:4] == ["python3", "-m", "swan_hub.mounts", "sidecar"]
+    assert "--url=https://cloud.example.org/remote.php/dav/files/alice/" in sidecar["command"]
+    assert "--point=/home/alice" in sidecar["command"]
+    assert "--uid=1000" in sidecar["command"] and "--gid=1000" in sidecar["command"]
+    assert "--credentials=/run/swan/credentials/storage.json" in sidecar["command"]
+    assert volumes_of(pod)["swan-files"] == {"name": "swan-files", "emptyDir": {}}
+    shared = {m["name"]: m for m in sidecar["volumeMounts"]}["swan-files"]
+    assert (shared["mountPath"], shared["mountPropagation"]) == ("/home", "Bidirectional")
+    seen = mounts_of(pod)["swan-files"]
+    assert (seen["mountPath"], seen["mountPropagation"]) == ("/home", "HostToContainer")
+    # the server works in the mount: no other volume holds its space
+    assert "swan-space" not in volumes_of(pod) and "swan-space" not in mounts_of(pod)
+    assert container(pod)["workingDir"] == "/home/alice"
+    assert "--ServerApp.root_dir=/home/alice" in container(pod)["args"]
+    assert env_of(pod)["SWAN_FILES_MOUNTED"] == "1"
+
+
+async def test_only_the_sidecar_is_privileged_and_it_holds_no_secret():
+    spawner = with_mount()
+    pod = await credentials_pod(spawner)
+    sidecar = sidecar_of(pod)
+    assert sidecar["securityContext"] == {"privileged": True, "runAsUser": 0, "runAsGroup": 0}
+    server = container(pod)["securityContext"]
+    assert not server.get("privileged") and server["allowPrivilegeEscalation"] is False
+    assert server["runAsUser"] == 1000
+    # the credentials reach the sidecar as the renewed file, read-only; rclone's private
+    # working folder is the sidecar's alone
+    mounts = {m["name"]: m for m in sidecar["volumeMounts"]}
+    assert mounts["swan-credentials"] == {
+        "name": "swan-credentials",
+        "mountPath": "/run/swan/credentials",
+        "readOnly": True,
+    }
+    assert mounts["swan-mount-work"]["mountPath"] == "/var/lib/swan/mount"
+    assert "swan-mount-work" not in mounts_of(pod)
+    assert "env" not in sidecar and "envFrom" not in sidecar
+    assert "access-token-of-alice" not in str(pod)
+
+
+async def test_the_server_starts_once_the_mounts_answer_and_the_end_unmounts_them():
+    spawner = with_mount(StorageMountConfig__mount_timeout=20.0)
+    pod = await credentials_pod(spawner)
+    sidecar = sidecar_of(pod)
+    probe = ["python3", "-m", "swan_hub.mounts", "mounted", "/home/alice"]
+    assert sidecar["startupProbe"]["exec"]["command"] == probe
+    assert (
+        sidecar["startupProbe"]["periodSeconds"] * sidecar["startupProbe"]["failureThreshold"] >= 20
+    )
+    assert sidecar["readinessProbe"]["exec"]["command"] == probe
+    pre_stop = sidecar["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[:5] == ["python3", "-m", "swan_hub.mounts", "unmount", "/home/alice"]
+    assert "--upload-wait=30" in pre_stop
+    # the pod is given the time to upload what code closed last before it is killed
+    assert spawner.delete_grace_period >= 30
+
+
+async def test_the_sidecar_pod_is_valid_kubernetes_with_native_sidecars():
+    import kubernetes_validate
+
+    pod = await credentials_pod(
+        with_mount(
+            KubeSpawner__init_containers=[{"name": "setup", "image": "busybox"}],
+            SwanKubeSpawner__mount_image="registry.example.org/swan/storage-mount:1",
+            SwanKubeSpawner__mount_read_cache=True,
+        )
+    )
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == [MOUNT_SIDECAR, "setup"]
+    assert sidecar_of(pod)["image"] == "registry.example.org/swan/storage-mount:1"
+    assert "--read-cache" in sidecar_of(pod)["command"]
+    pod = {"apiVersion": "v1", "kind": "Pod", **pod}
+    # Native sidecars (restartPolicy in an init container) came with Kubernetes 1.29.
+    kubernetes_validate.validate(pod, "1.29.0", strict=True)
+    kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
+
+
+async def test_without_a_webdav_storage_or_with_the_mount_off_there_is_no_sidecar():
+    for spawner in (
+        make_spawner(SwanKubeSpawner__mount_storage=True),
+        with_credentials(SwanSpawnerMixin__webdav_url_template=WEBDAV),
+    ):
+        pod = await credentials_pod(spawner)
+        assert "initContainers" not in pod["spec"] or not pod["spec"]["initContainers"]
+        assert "swan-files" not in volumes_of(pod)
+        assert spawner.delete_grace_period == 1
+    assert env_of(pod)["SWAN_FILES_MOUNTED"] == "0"
+
+
+async def test_a_space_path_without_a_folder_of_its_own_is_refused_clearly():
+    spawner = with_mount(SwanContainerMixin__container_space_template="/{username}")
+    with pytest.raises(ValueError, match="folder of its own"):
+        await credentials_pod(spawner)

@@ -67,6 +67,14 @@ c.SwanKubeSpawner.storage_kind = storage["kind"]
 c.SwanKubeSpawner.storage_root = storage["root"]
 c.SwanKubeSpawner.storage_claim_name = storage["claimName"]
 c.SwanKubeSpawner.storage_csi = storage["csi"]
+if storage["webdavUrl"]:
+    c.SwanSpawnerMixin.webdav_url_template = storage["webdavUrl"]
+mount = singleuser["storageMount"]
+c.SwanKubeSpawner.mount_storage = bool(mount["enabled"])
+if mount["image"]["name"]:
+    c.SwanKubeSpawner.mount_image = f"{mount['image']['name']}:{mount['image']['tag']}"
+c.SwanKubeSpawner.mount_read_cache = bool(mount["readCache"])
+c.SwanKubeSpawner.mount_upload_wait = float(mount["uploadWait"])
 
 form = dict(singleuser["form"])
 form["environments"] = [{"image": image, **env} for env in form["environments"]]
