@@ -65,6 +65,14 @@ export class SwanDrive extends Drive {
     return this._shareable.get(localPath) !== false;
   }
 
+  /**
+   * The stored version (`etag`) the document open at `localPath` was loaded or last saved with;
+   * undefined when the drive has not read it (or the storage has no versions).
+   */
+  versionOf(localPath: string): string | undefined {
+    return this._versions.get(localPath);
+  }
+
   async save(
     localPath: string,
     options: SaveOptions = {}

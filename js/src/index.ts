@@ -45,13 +45,15 @@ import { canShare } from './api';
 import { ConflictDialogs } from './conflicts';
 import { OpenDocuments } from './documents';
 import { SwanDrive } from './drive';
+import { ItemMarks } from './itemMarks';
+import { NewerVersionWatcher } from './newerVersion';
 import {
   noticeFilesForCode,
   sayWhereDeletesGo,
   serverInfo
 } from './filesNotice';
 import { copyOpenLink } from './openLink';
-import { openShareDialog } from './shareDialog';
+import { IShareTarget, openShareDialog } from './shareDialog';
 import { SharedWithMePanel } from './sharedWithMe';
 import { openTrashDialog } from './trash';
 import { StreamedUploads } from './uploads';
@@ -97,7 +99,8 @@ class NotebookShareButton implements DocumentRegistry.IWidgetExtension<
 > {
   constructor(
     private readonly trans: TranslationBundle,
-    private readonly shareable: (path: string) => boolean
+    private readonly shareable: (path: string) => boolean,
+    private readonly share: (target: IShareTarget) => Promise<void>
   ) {}
 
   createNew(
@@ -111,10 +114,7 @@ class NotebookShareButton implements DocumentRegistry.IWidgetExtension<
       label: trans.__('Share'),
       tooltip: trans.__('Share this notebook'),
       onClick: () =>
-        void openShareDialog(
-          { path: panel.context.path, itemType: 'file' },
-          trans
-        )
+        void this.share({ path: panel.context.path, itemType: 'file' })
     });
     // offered once the storage has said whether this notebook can be shared on
     void context.ready.then(() => {
@@ -329,7 +329,8 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
     ICommandPalette,
     ILabShell,
     ITranslator,
-    IDefaultDrive
+    IDefaultDrive,
+    IFileBrowserFactory
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -337,9 +338,22 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null,
     _labShell: ILabShell | null,
     translator: ITranslator | null,
-    drive: Contents.IDrive | null
+    drive: Contents.IDrive | null,
+    factory: IFileBrowserFactory | null
   ) => {
     const trans = bundle(translator);
+    const marks = new ItemMarks(trans);
+    if (fileBrowser) {
+      marks.watch(fileBrowser);
+    }
+    factory?.tracker.forEach(browser => marks.watch(browser));
+    factory?.tracker.widgetAdded.connect((_, browser) => marks.watch(browser));
+    marks.watchOwnShares();
+    // the marks follow what the person just shared or stopped sharing
+    const share = async (target: IShareTarget) => {
+      await openShareDialog(target, trans);
+      await marks.refreshOwnShares();
+    };
     // what the storage said of each path; elsewhere the storage decides when asked
     const shareable = (path: string) =>
       !(drive instanceof SwanDrive) || drive.canShare(path);
@@ -377,7 +391,7 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
           itemType = item.type === 'directory' ? 'folder' : 'file';
         }
         if (path) {
-          await openShareDialog({ path, itemType: itemType ?? 'file' }, trans);
+          await share({ path, itemType: itemType ?? 'file' });
         }
       }
     });
@@ -388,7 +402,7 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
     });
     app.docRegistry.addWidgetExtension(
       'Notebook',
-      new NotebookShareButton(trans, shareable)
+      new NotebookShareButton(trans, shareable, share)
     );
 
     const panel = new SharedWithMePanel(
@@ -402,12 +416,14 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
           } else {
             await app.commands.execute('docmanager:open', { path });
           }
-        }
+        },
+        received: shares => marks.setReceived(shares)
       },
       trans
     );
     panel.title.icon = usersIcon;
     app.shell.add(panel, 'left', { rank: 200 });
+    panel.watchPending();
 
     app.commands.addCommand(PANEL_COMMAND, {
       label: trans.__('Shared with Me'),
@@ -445,11 +461,36 @@ const viewOnlyPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
+const newerVersionPlugin: JupyterFrontEndPlugin<void> = {
+  id: '@swan-suite/labextension:newer-version',
+  description:
+    'Says when the stored file of an open document changed elsewhere, and reloads it on request.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [IDefaultDrive, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    documentManager: IDocumentManager,
+    drive: Contents.IDrive | null,
+    translator: ITranslator | null
+  ) => {
+    if (drive instanceof SwanDrive) {
+      new NewerVersionWatcher(
+        drive,
+        documentManager,
+        () => app.shell.widgets('main'),
+        bundle(translator)
+      );
+    }
+  }
+};
+
 export default [
   drivePlugin,
   conflictsPlugin,
   uploadsPlugin,
   storagePlugin,
   sharingPlugin,
-  viewOnlyPlugin
+  viewOnlyPlugin,
+  newerVersionPlugin
 ];

@@ -2,6 +2,8 @@
  * The "Shared with me" side panel: shares other people made with the user, waiting ones to
  * accept or decline, accepted ones to open in place (read-only when view only) or to clone into
  * the user's own space. It shows what /swan/api/shared-with-me says and nothing it remembers.
+ * Its tab in the side bar carries the number of shares waiting for an answer: the same request,
+ * made at most once a minute while the panel is closed and at once after accept or decline.
  */
 import { showErrorMessage } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
@@ -21,7 +23,12 @@ import { describeKind, h } from './dom';
 export interface ISharedWithMeActions {
   /** Show a path of the user's space: a folder in the file browser, a file in its editor. */
   open(path: string, itemType: 'file' | 'folder'): Promise<void>;
+  /** Hear what the storage said of the received shares, each time the panel asks. */
+  received?(shares: IShare[]): void;
 }
+
+/** How often the waiting shares are counted while the panel is closed. */
+export const PENDING_POLL_SECONDS = 60;
 
 export class SharedWithMePanel extends Widget {
   constructor(
@@ -49,6 +56,17 @@ export class SharedWithMePanel extends Widget {
     void this.refresh();
   }
 
+  /** Count the waiting shares now and then every `seconds` while the panel is closed. */
+  watchPending(seconds = PENDING_POLL_SECONDS): void {
+    void this.refresh();
+    window.setInterval(() => {
+      // open, the panel is refreshed by what the person does; a hidden page waits its turn
+      if (!this.isVisible && !document.hidden) {
+        void this.refresh();
+      }
+    }, seconds * 1000);
+  }
+
   /** Reload the received shares. */
   async refresh(): Promise<void> {
     try {
@@ -59,6 +77,10 @@ export class SharedWithMePanel extends Widget {
         { state: 'all' }
       );
       this.render(shares);
+      this.actions.received?.(shares);
+      this.showPending(
+        shares.filter(share => share.state === 'pending').length
+      );
       this.say('');
     } catch (error) {
       this.say(error instanceof Error ? error.message : String(error));
@@ -215,6 +237,26 @@ export class SharedWithMePanel extends Widget {
       this.trans.__('Cloned to /%1: that copy is yours to change.', copy.path)
     );
     await this.actions.open(copy.path, share.item_type);
+  }
+
+  /** The badge of the panel's tab: the number of waiting shares, none at 0. */
+  private showPending(count: number): void {
+    // JupyterLab keeps the tab's own data (its id) in the same dataset
+    const others = { ...this.title.dataset };
+    delete others.pending;
+    const caption = this.trans.__('Shared with me');
+    if (count === 0) {
+      this.title.dataset = others;
+      this.title.caption = caption;
+      return;
+    }
+    this.title.dataset = { ...others, pending: String(count) };
+    this.title.caption = this.trans._n(
+      '%2: %1 share waiting for your answer',
+      '%2: %1 shares waiting for your answer',
+      count,
+      caption
+    );
   }
 
   private say(message: string): void {
