@@ -935,9 +935,20 @@ def unmount_in_sidecar(point: str, work_dir: str, upload_wait: float) -> list[st
 
 
 def is_mounted_in_sidecar(point: str) -> bool:
-    """The sidecar's probes: the space and its read-only ``Shared/`` are both mounted."""
+    """The sidecar's probes: the space and its read-only ``Shared/`` are both mounted and
+    answer. The mounts of a sidecar killed at once stay listed until the next one cleans them,
+    but they answer every call with an error (ENOTCONN). Asked with statfs, which always
+    reaches the mount's process (a stat may be answered from the kernel's cache)."""
     found = mounted_at_or_below(point)
-    return point in found and os.path.join(point, SHARES_FOLDER) in found
+    shares = os.path.join(point, SHARES_FOLDER)
+    if point not in found or shares not in found:
+        return False
+    try:
+        os.statvfs(point)
+        os.statvfs(shares)
+    except OSError:
+        return False
+    return True
 
 
 async def serve_in_sidecar(

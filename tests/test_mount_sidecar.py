@@ -147,6 +147,8 @@ def test_a_killed_sidecars_dead_mounts_are_cleaned_by_the_next_one(storage, tmp_
     assert mounted_at_or_below(str(first.point))
     with pytest.raises(OSError):
         os.listdir(first.point)
+    # still listed, but dead: the probe must not let a server start on them
+    assert probe(first.point) == 1
 
     again = Sidecar(url, tmp_path, credentials_file)
     try:
