@@ -43,6 +43,8 @@ from harness.dav_servers import DriveDavServer, free_port, shared_root  # noqa: 
 from harness.jupyter_process import JupyterProcess  # noqa: E402
 from webdav import MIB, STOCK, SWAN, RssSampler, WsgiDavProcess, goal  # noqa: E402
 
+from swan_hub.cli import DRIVE_SERVER_ARGS  # noqa: E402
+
 
 def parts(megabytes: int) -> tuple[bytes, list[bytes]]:
     """One random MiB, and the request bodies that upload it `megabytes` times in a row."""
@@ -94,12 +96,15 @@ def raw_put(url: str, block: bytes, count: int, auth: tuple[str, str] | None) ->
 
 
 def upload_streamed(server: JupyterProcess, name: str, block: bytes, count: int) -> tuple:
-    """(seconds, peak RSS growth MiB, RSS growth MiB after) of one streamed upload."""
+    """(seconds, peak RSS growth MiB, RSS growth MiB after) of one streamed upload of a new
+    file, sent as the suite's file browser sends it (If-None-Match: * where nothing is listed
+    at the name)."""
     httpx.get(f"{server.url}/api/contents/", headers=server.headers).raise_for_status()
     sampler = RssSampler(server.proc.pid)
     sampler.start()
     url = f"{server.url}/swan/api/upload/{name}"
-    seconds = streamed_put(url, block, count, headers=server.headers)
+    headers = {**server.headers, "If-None-Match": "*"}
+    seconds = streamed_put(url, block, count, headers=headers)
     sampler.done.set()
     sampler.join()
     after = psutil.Process(server.proc.pid).memory_info().rss
@@ -174,11 +179,14 @@ def on_posix(work: Path) -> Iterator[tuple[JupyterProcess, Callable[[bytes, int]
         yield server, lambda block, count: raw_put(url + "raw.bin", block, count, None)
 
 
-def webdav_server(work: Path, url: str, auth: tuple[str, str] | None) -> JupyterProcess:
+def webdav_server(
+    work: Path, url: str, auth: tuple[str, str] | None, options: list[str] | None = None
+) -> JupyterProcess:
     (work / "cwd").mkdir(parents=True)
     options = [
         "--SwanContentsManager.storage_class=swan_contents.storage.WebDAVStorage",
         f"--WebDAVStorage.url={url}",
+        *(options or []),
     ]
     env = {}
     if auth:
@@ -209,7 +217,8 @@ def on_drive(work: Path) -> Iterator[tuple[JupyterProcess, Callable[[bytes, int]
     try:
         _local, url = dav.folder("uploads-bench")
         auth = (dav.username, dav.password)
-        with webdav_server(work / "server", url, auth) as server:
+        options = list(DRIVE_SERVER_ARGS)  # as `swan up` starts the servers of the drive
+        with webdav_server(work / "server", url, auth, options) as server:
             yield server, lambda block, count: raw_put(url + "raw.bin", block, count, auth)
     finally:
         dav.stop()
@@ -253,8 +262,11 @@ def main(megabytes: int = 200) -> dict:
                 # the best of five, alternating, for the two quick ones: less noise from
                 # whatever else the machine does
                 runs = [
-                    (upload_streamed(server, "big2.bin", block, megabytes), raw(block, megabytes))
-                    for _ in range(5)
+                    (
+                        upload_streamed(server, f"big-{run}.bin", block, megabytes),
+                        raw(block, megabytes),
+                    )
+                    for run in range(5)
                 ]
                 streamed, s_peak, s_kept = min(run[0] for run in runs)
                 s_peak = max(run[0][1] for run in runs)

@@ -231,6 +231,14 @@ def use_drive_as_storage(c: Config, port: int) -> None:
     )
     c.SwanSpawnerMixin.storage_credentials = credentials_from_api_token
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
+    c.Spawner.args = [*c.Spawner.args, *DRIVE_SERVER_ARGS]
+
+
+#: How the servers of `swan up` write to the drive: a large upload as one streamed PUT, not
+#: in parts. On the loopback port no proxy limits a body and no network breaks one, and the
+#: parts of a chunked upload would be written twice (as parts, then joined); conditional
+#: uploads are one PUT anyway.
+DRIVE_SERVER_ARGS = ("--WebDAVStorage.chunked_upload=none",)
 
 
 CULLER_NAME = "idle-culler"

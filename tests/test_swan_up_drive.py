@@ -125,6 +125,18 @@ def test_each_server_reaches_its_space_through_the_drive(swan):
     assert env["SWAN_WEBDAV_URL"].endswith("/services/drive/remote.php/dav/files/alice/")
 
 
+def test_a_large_upload_reaches_the_drive_as_one_put_not_in_parts(swan):
+    # 12 MiB: above a part (10 MiB), where a server elsewhere would use the drive's chunking
+    size = 12 * 1024 * 1024
+    served_before = len(drive_requests(swan))
+    r = swan_api(swan, "alice", "PUT", "upload/large.bin", content=os.urandom(size))
+    assert r.status_code == 201, r.text
+    assert (swan.data / "users" / "alice" / "large.bin").stat().st_size == size
+    served = drive_requests(swan)[served_before:]
+    assert [m for m, p in served if p.endswith("/large.bin")].count("PUT") == 1
+    assert not [(m, p) for m, p in served if "/dav/uploads/" in p]
+
+
 def test_a_servers_token_has_its_users_rights_on_the_drive_and_nothing_more(swan, drive):
     credentials_file = server_environment(swan, "bob")["SWAN_STORAGE_CREDENTIALS"]
     token = json.loads(Path(credentials_file).read_text())["password"]

@@ -8,7 +8,6 @@ uploads, versions or trash area into a user's files). It must not bypass `Spaces
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -296,8 +295,7 @@ def finish_chunked_upload(
     try:
         with provider.spaces.create_temp(temp) as out:
             for name in parts:
-                with provider.spaces.open_file(os.path.join(upload.fs_path, name)) as part:
-                    shutil.copyfileobj(part, out, 1 << 20)
+                provider.spaces.append_file(os.path.join(upload.fs_path, name), out)
             # on disk before the rename, so that a crash leaves the old file or the whole new one
             out.flush()
             os.fsync(out.fileno())

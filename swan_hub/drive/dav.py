@@ -209,10 +209,19 @@ class _QuotaWriter:
     """The temp file of an upload; refuses bytes beyond ``limit`` (507) while they arrive and,
     at the end, a body shorter or longer than the ``expected`` length the request announced."""
 
-    def __init__(self, spaces: Spaces, path: str, limit: int | None, expected: int | None = None):
+    def __init__(
+        self,
+        spaces: Spaces,
+        path: str,
+        limit: int | None,
+        expected: int | None = None,
+        *,
+        durable: bool = True,
+    ):
         self.path = path
         self.limit = limit
         self.expected = expected
+        self.durable = durable
         self.written = 0
         self._file = spaces.create_temp(path)  # closed by WsgiDAV after the body
 
@@ -232,7 +241,7 @@ class _QuotaWriter:
             raise RefusedError(400, f"The upload broke off ({e}); nothing was changed") from None
 
     def close(self) -> None:
-        if not self._file.closed:
+        if not self._file.closed and self.durable:
             # on disk before it can replace anything: a crash then leaves the old file or the
             # whole new one, never a file whose blocks were not written yet
             self._file.flush()
@@ -503,6 +512,9 @@ class DriveFile(_Node, DAVNonCollection):
                 self.spaces.temp_beside(self.place.fs_path),
                 limit,
                 announced_length(self.environ),
+                # a part of a chunked upload reaches the disk with the whole file, which the
+                # final MOVE writes and syncs: a crash before loses only the upload
+                durable=self.provider.area == "space",
             )
         except (OSError, DriveError) as e:
             raise dav_error(e) from e
