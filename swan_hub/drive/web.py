@@ -373,12 +373,11 @@ class Pages:
     ) -> list[bytes]:
         """The page of one file: its facts, "Open in SWAN" and "Download", and what its kind
         shows (`previews`)."""
-        try:
-            f = self.spaces.open_file(place.fs_path)
-        except (DriveError, OSError):
+        opened = self._opened(place)
+        if opened is None:
             return self._missing(start_response)
+        f, st = opened
         with f:
-            st = os.fstat(f.fileno())
             kind = previews.kind_of(place.name, f.read(4096))
             f.seek(0)
             excerpt = None
@@ -401,12 +400,11 @@ class Pages:
     def _rendered(self, place: Place, start_response: StartResponse) -> list[bytes]:
         """A notebook or markdown file rendered (`render`), as a page of its own that the
         preview page frames; a file that cannot be rendered gets a sentence saying why."""
-        try:
-            f = self.spaces.open_file(place.fs_path)
-        except (DriveError, OSError):
+        opened = self._opened(place)
+        if opened is None:
             return self._missing(start_response)
+        f, st = opened
         with f:
-            st = os.fstat(f.fileno())
             kind = previews.kind_of(place.name, b"")
             if kind not in previews.RENDERED_KINDS:
                 return _message(start_response, 404, "This kind of file is not rendered.")
@@ -425,24 +423,14 @@ class Pages:
         html = body.encode()
         return answer(start_response, preview.status, html, "text/html; charset=utf-8", headers)
 
-    def _raw(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
-        """A file of a public link as its type, for the preview page's ``<img>``: with the
-        headers of every user's file (sandboxed, never sniffed, active types downloaded)."""
+    def _opened(self, place: Place) -> tuple[BinaryIO, os.stat_result] | None:
+        """The file at ``place`` open (no link followed) and its stat; None where there is
+        no such file."""
         try:
             f = self.spaces.open_file(place.fs_path)
-            size = os.fstat(f.fileno()).st_size
         except (DriveError, OSError):
-            return self._missing(start_response)
-        media = previews.content_type(place.name)
-        start_response(
-            "200 OK",
-            [
-                ("Content-Type", media),
-                ("Content-Length", str(size)),
-                *user_content_headers(media, place.name),
-            ],
-        )
-        return iter(lambda: f.read(1 << 16), b"")
+            return None
+        return f, os.fstat(f.fileno())
 
     # -- public links -----------------------------------------------------------------------------
 
@@ -478,7 +466,7 @@ class Pages:
                 return self._download_folder(target, start_response)
             return self._download(target, start_response)
         if sub == "raw":
-            return self._raw(target, start_response)
+            return self._download(target, start_response, previews.content_type(target.name))
         if sub == "render":
             return self._rendered(target, start_response)
         link = self._url(f"/s/{token}")
@@ -552,18 +540,22 @@ class Pages:
             target += ("&" if "?" in target else "?") + urlencode({"open": inner})
         return target
 
-    def _download(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            f = self.spaces.open_file(place.fs_path)
-            size = os.fstat(f.fileno()).st_size
-        except (DriveError, OSError):
+    def _download(
+        self, place: Place, start_response: StartResponse, media: str = "application/octet-stream"
+    ) -> Iterable[bytes]:
+        """The file at ``place`` as ``media`` (a download by default; the preview page's
+        ``<img>`` asks for its own type), with the headers of every user's file: sandboxed,
+        never sniffed, active types downloaded."""
+        opened = self._opened(place)
+        if opened is None:
             return self._missing(start_response)
+        f, st = opened
         start_response(
             "200 OK",
             [
-                ("Content-Type", "application/octet-stream"),
-                ("Content-Length", str(size)),
-                *user_content_headers("application/octet-stream", place.name),
+                ("Content-Type", media),
+                ("Content-Length", str(st.st_size)),
+                *user_content_headers(media, place.name),
             ],
         )
         return iter(lambda: f.read(1 << 16), b"")
