@@ -405,6 +405,8 @@ def test_in_a_browser_an_anonymous_visitor_previews_a_public_folder_notebook_and
     (folder / "data").mkdir(parents=True)
     lesson = notebook_bytes("print('welcome to the summer school')")
     (folder / "intro.ipynb").write_bytes(lesson)
+    # with two notebooks, the one that opens is the one the visitor looked at
+    (folder / "exercises.ipynb").write_bytes(notebook_bytes("print('exercises')"))
     (folder / "data" / "runs.csv").write_text("run,energy\n1,13.6\n2,<b>7</b>\n")
     link = public_link(drive, "alice", "/summer-school")
     with chromium_browser() as browser:

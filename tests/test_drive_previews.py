@@ -281,3 +281,41 @@ def test_a_password_link_previews_nothing_before_its_password(drive):
     opened = browser.post(link["url"], data={"password": "Pass-4-exam"}, follow_redirects=True)
     assert opened.status_code == 200 and "<iframe class='rendered'" in opened.text
     assert "the answers" in browser.get(f"{link['url']}/render").text
+
+
+def test_outputs_past_the_limits_are_left_out_and_html_past_its_budget_shows_as_text():
+    nbformat = pytest.importorskip("nbformat")
+    from swan_hub.drive.render import Limits, cut_to_limits
+
+    many = notebook(
+        code("t", display({"text/html": "<b>x</b>" * 100, "text/plain": "the plain form"})),
+        code("x", *[display({"text/plain": "y" * 1000}) for _ in range(10)]),
+        code("w", display({"application/vnd.jupyter.widget-view+json": {"model_id": "1"}})),
+    )
+    parsed = nbformat.from_dict(json.loads(many))
+    notices = cut_to_limits(parsed, Limits(output_bytes=5000, html_bytes=100))
+    table, first, widget = parsed.cells
+    assert len(first.outputs) == 4  # about 1,100 bytes each in JSON
+    assert table.outputs[0]["data"] == {"text/plain": "the plain form"}
+    assert widget.outputs == []
+    assert "leaves out 6 outputs past the first 0 MB" in notices[0]
+    assert "shows 1 cells or outputs as plain text" in notices[1]
+    assert "Download the notebook" in notices[-1]
+
+
+def test_sanitised_html_keeps_text_tables_and_inline_images_only():
+    pytest.importorskip("bleach")
+    from swan_hub.drive.render import clean_html
+
+    png = "data:image/png;base64,iVBORw0KGgo="
+    cleaned = clean_html(
+        f"<h2>Fit</h2><table><tr><th>a</th></tr></table><img src='{png}' alt='plot'>"
+        "<img src='https://tracker.example/pixel.png'><img src='data:image/svg+xml,<svg/>'>"
+        "<a href='javascript:alert(1)'>x</a><a href='https://cern.ch'>CERN</a>"
+        "<style>body{}</style><form action='/hub'><input></form><p onclick='f()'>p</p>"
+    )
+    assert "<h2>Fit</h2>" in cleaned and "<th>a</th>" in cleaned
+    assert f'<img src="{png}" alt="plot">' in cleaned
+    assert "tracker.example" not in cleaned and "svg+xml" not in cleaned
+    assert "javascript:" not in cleaned and '<a href="https://cern.ch">CERN</a>' in cleaned
+    assert "<style" not in cleaned and "<form" not in cleaned and "onclick" not in cleaned
