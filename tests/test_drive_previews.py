@@ -9,8 +9,11 @@ The drive here gives a preview 3 s and 300 MB, so that the bounds are reached qu
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -240,6 +243,7 @@ def test_public_links_preview_their_files_for_anyone(drive):
 
     lesson = anyone.get(folder["url"], params={"path": "lesson.ipynb"})
     assert lesson.status_code == 200 and "Open in SWAN" in lesson.text
+    assert "Shared by alice" in lesson.text
     opened = re.search(r"<a class='open' href='([^']*)'>", lesson.text)[1].replace("&amp;", "&")
     assert opened.startswith("/hub/user-redirect/swan/open?")
     assert parse_qs(urlsplit(opened).query) == {"url": [folder["url"]], "open": ["lesson.ipynb"]}
@@ -319,3 +323,28 @@ def test_sanitised_html_keeps_text_tables_and_inline_images_only():
     assert "tracker.example" not in cleaned and "svg+xml" not in cleaned
     assert "javascript:" not in cleaned and '<a href="https://cern.ch">CERN</a>' in cleaned
     assert "<style" not in cleaned and "<form" not in cleaned and "onclick" not in cleaned
+
+
+def renderer_pids(drive) -> list[int]:
+    """The renderer processes of this test's drive (children of its service process)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            parent_cmdline = Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, IndexError):
+            continue
+        if "swan_hub.drive.render" in cmdline and str(drive.swan.data).encode() in parent_cmdline:
+            found.append(int(pid))
+    return found
+
+
+def test_a_renderer_that_died_is_started_again_for_the_next_preview(drive):
+    (pid,) = renderer_pids(drive)
+    os.kill(pid, signal.SIGKILL)
+    drive.dav("alice", "PUT", "after.ipynb", content=notebook(markdown("rendered *again*")))
+    with signed_in(drive, "alice") as (browser, _):
+        r = browser.get(f"{drive.base}/preview/render", params={"path": "after.ipynb"})
+        assert r.status_code == 200 and "<em>again</em>" in r.text
+    assert len(renderer_pids(drive)) == 1 and renderer_pids(drive) != [pid]

@@ -369,7 +369,7 @@ class Pages:
         return self._preview_page(place, links, start_response)
 
     def _preview_page(
-        self, place: Place, links: PreviewLinks, start_response: StartResponse
+        self, place: Place, links: PreviewLinks, start_response: StartResponse, shared_by: str = ""
     ) -> list[bytes]:
         """The page of one file: its facts, "Open in SWAN" and "Download", and what its kind
         shows (`previews`)."""
@@ -395,6 +395,7 @@ class Pages:
             modified=_modified(st.st_mtime),
             links=links,
             excerpt=excerpt,
+            shared_by=shared_by,
         )
 
     def _rendered(self, place: Place, start_response: StartResponse) -> list[bytes]:
@@ -483,7 +484,7 @@ class Pages:
                 render=f"{link}/render{here}",
                 open=opened,
             )
-            return self._preview_page(target, links, start_response)
+            return self._preview_page(target, links, start_response, shared_by=share.owner)
         page = page_number(query)
         if page is None:
             return _message(start_response, 400, BAD_PAGE)
