@@ -313,6 +313,8 @@ class Unreadable(Exception):
 def make_exporter() -> Any:
     from nbconvert import HTMLExporter
 
+    # nbconvert warns about every image without a description: not the drive log's business
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
     return HTMLExporter(
         template_name="basic",
         sanitize_html=True,
