@@ -114,8 +114,13 @@ def test_a_second_preview_comes_from_the_cache_until_the_file_changes(drive):
         started = time.monotonic()
         assert "<p>first</p>" in browser.get(url, params={"path": "cached.ipynb"}).text
         assert time.monotonic() - started < 1
+        # a browser that has this version is told so, without the page
+        tag = browser.get(url, params={"path": "cached.ipynb"}).headers["etag"]
+        again = browser.get(url, params={"path": "cached.ipynb"}, headers={"If-None-Match": tag})
+        assert again.status_code == 304 and again.content == b""
         drive.dav("alice", "PUT", "cached.ipynb", content=notebook(markdown("second")))
-        assert "<p>second</p>" in browser.get(url, params={"path": "cached.ipynb"}).text
+        changed = browser.get(url, params={"path": "cached.ipynb"}, headers={"If-None-Match": tag})
+        assert changed.status_code == 200 and "<p>second</p>" in changed.text
 
 
 def test_a_notebook_that_does_not_parse_gets_a_sentence_not_an_error(drive):

@@ -355,7 +355,7 @@ class Pages:
         if place is None or os.path.isdir(place.fs_path):
             return redirect(start_response, 302, self._url("/?" + urlencode({"dir": rel})))
         if sub == "render":
-            return self._rendered(place, start_response)
+            return self._rendered(place, environ, start_response)
         folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
         dav = self._url(f"/remote.php/dav/files/{quote(caller.name)}/{quote(rel)}")
         links = PreviewLinks(
@@ -398,9 +398,10 @@ class Pages:
             shared_by=shared_by,
         )
 
-    def _rendered(self, place: Place, start_response: StartResponse) -> list[bytes]:
+    def _rendered(self, place: Place, environ: dict, start_response: StartResponse) -> list[bytes]:
         """A notebook or markdown file rendered (`render`), as a page of its own that the
-        preview page frames; a file that cannot be rendered gets a sentence saying why."""
+        preview page frames; a file that cannot be rendered gets a sentence saying why. Its
+        ETag is the file's, so a browser that saw this version gets a 304."""
         opened = self._opened(place)
         if opened is None:
             return self._missing(start_response)
@@ -409,7 +410,10 @@ class Pages:
             kind = previews.kind_of(place.name, b"")
             if kind not in previews.RENDERED_KINDS:
                 return _message(start_response, 404, "This kind of file is not rendered.")
-            key = (st.st_dev, st.st_ino, file_etag(st), kind)
+            tag = f'"{file_etag(st)}"'
+            if environ.get("HTTP_IF_NONE_MATCH") == tag:
+                return answer(start_response, 304, b"", "text/html; charset=utf-8", [("ETag", tag)])
+            key = (st.st_dev, st.st_ino, tag, kind)
             preview = self.renderer.render(f, kind, key)
         rendered = preview.outcome == RENDERED
         body = TEMPLATES.get_template("rendered.html").render(
@@ -419,6 +423,8 @@ class Pages:
             message="" if rendered else preview.body,
         )
         headers = list(RENDERED_HEADERS)
+        if rendered:
+            headers.append(("ETag", tag))
         if preview.status == 503:
             headers.append(("Retry-After", "5"))
         html = body.encode()
@@ -469,7 +475,7 @@ class Pages:
         if sub == "raw":
             return self._download(target, start_response, previews.content_type(target.name))
         if sub == "render":
-            return self._rendered(target, start_response)
+            return self._rendered(target, environ, start_response)
         link = self._url(f"/s/{token}")
         opened = self.open_link(environ, token, inner)
         if not is_dir:
