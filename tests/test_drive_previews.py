@@ -346,10 +346,10 @@ def renderer_pids(drive) -> list[int]:
 
 
 def test_a_renderer_that_died_is_started_again_for_the_next_preview(drive):
-    (pid,) = renderer_pids(drive)
-    os.kill(pid, signal.SIGKILL)
     drive.dav("alice", "PUT", "after.ipynb", content=notebook(markdown("rendered *again*")))
     with signed_in(drive, "alice") as (browser, _):
+        (pid,) = renderer_pids(drive)  # started by the first page
+        os.kill(pid, signal.SIGKILL)
         r = browser.get(f"{drive.base}/preview/render", params={"path": "after.ipynb"})
         assert r.status_code == 200 and "<em>again</em>" in r.text
     assert len(renderer_pids(drive)) == 1 and renderer_pids(drive) != [pid]

@@ -93,7 +93,8 @@ class Renderer:
         self._control: socket.socket | None = None
 
     def start(self) -> None:
-        """Start the renderer now, so that the first preview does not wait for it to load."""
+        """Start the renderer now (if it is not running), so that the first preview does not
+        wait for it to load."""
         with self._lock:
             self._ensure_started()
 
@@ -146,16 +147,24 @@ class Renderer:
         return preview
 
     def _render_in_worker(self, f: Any, kind: str) -> Preview:
+        """The answer of a worker for ``f``; when the renderer died before it forked one (its
+        answer never started), a new renderer gets the job once more."""
+        for restart in (False, True):
+            preview = self._job(f, kind, restart=restart)
+            if preview is not None:
+                return preview
+        return BUSY_PREVIEW
+
+    def _job(self, f: Any, kind: str, *, restart: bool) -> Preview | None:
         mine, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         job = json.dumps({"kind": kind, "limits": self.limits.__dict__}).encode()
         try:
             with self._lock:
-                control = self._ensure_started()
+                control = self._restart() if restart else self._ensure_started()
                 try:
                     socket.send_fds(control, [job], [f.fileno(), worker_end.fileno()])
-                except OSError:  # the renderer died: start another once
-                    control = self._restart()
-                    socket.send_fds(control, [job], [f.fileno(), worker_end.fileno()])
+                except OSError:  # the renderer is gone
+                    return None
             worker_end.close()
             return self._read_answer(mine)
         finally:
@@ -170,7 +179,7 @@ class Renderer:
         self._process = None
         return self._ensure_started()
 
-    def _read_answer(self, sock: socket.socket) -> Preview:
+    def _read_answer(self, sock: socket.socket) -> Preview | None:
         """The worker's answer: its pid, a line of JSON, then the page. The time bound starts
         when the worker does (the renderer may still be loading nbconvert); past it the worker
         is killed and the file called too large."""
@@ -197,6 +206,8 @@ class Renderer:
                 pid = int(first)
                 data = bytearray(rest)
                 deadline = time.monotonic() + self.limits.seconds
+        if pid is None:  # no worker ever answered: the renderer died with the job
+            return None
         head, _, body = bytes(data).partition(b"\n")
         try:
             outcome = json.loads(head)["outcome"]
@@ -289,8 +300,7 @@ def work(exporter: Any, job: dict, file_fd: int, reply_fd: int) -> int:
     with contextlib.suppress(OSError):
         os.nice(5)
     try:
-        with os.fdopen(file_fd, "rb") as f:
-            data = f.read(limits.file_bytes + 1)
+        data = read_from_start(file_fd, limits.file_bytes + 1)
         if job["kind"] == "markdown":
             outcome, body = RENDERED, render_markdown(exporter, data)
         else:
@@ -304,6 +314,20 @@ def work(exporter: Any, job: dict, file_fd: int, reply_fd: int) -> int:
     reply.sendall(json.dumps({"outcome": outcome}).encode() + b"\n" + body.encode())
     reply.close()
     return 0
+
+
+def read_from_start(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the file ``fd`` from its start, whatever its shared offset."""
+    parts = []
+    offset = 0
+    while offset < limit:
+        part = os.pread(fd, min(limit - offset, 1 << 24), offset)
+        if not part:
+            break
+        parts.append(part)
+        offset += len(part)
+    os.close(fd)
+    return b"".join(parts)
 
 
 class Unreadable(Exception):

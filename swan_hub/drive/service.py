@@ -415,8 +415,6 @@ class DriveService(Application):
         )
         redact_handlers()
         wsgi_app = self.make_wsgi()
-        # loads nbconvert in its own process now, so that the first preview does not wait
-        wsgi_app.pages.renderer.start()
         app: Any = wsgi_app
         if self.access_log:
             open_access_log(self.access_log)

@@ -206,7 +206,10 @@ class Pages:
     def _full_page(
         self, start_response: StartResponse, template: str, status: int = 200, **context: Any
     ) -> list[bytes]:
-        """A page with the drive's style sheet and script."""
+        """A page with the drive's style sheet and script. The first one starts the renderer
+        (it loads nbconvert for 1-2 s), so that the preview a visitor opens next need not wait,
+        while a drive that only syncs never loads it."""
+        self.renderer.start()
         return _page(start_response, template, status, assets=True, base=self.base_path, **context)
 
     def static(self, name: str, start_response: StartResponse) -> Iterable[bytes]:
