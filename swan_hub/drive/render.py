@@ -297,6 +297,8 @@ def work(exporter: Any, job: dict, file_fd: int, reply_fd: int) -> int:
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     cpu = int(limits.seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # a worker killed by its CPU limit leaves no core file in the drive's folder
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     with contextlib.suppress(OSError):
         os.nice(5)
     try:
