@@ -20,6 +20,7 @@ import layers  # noqa: E402
 import listing  # noqa: E402
 import mount  # noqa: E402
 import openin  # noqa: E402
+import preview  # noqa: E402
 import spawn  # noqa: E402
 import stalls  # noqa: E402
 import startup  # noqa: E402
@@ -41,6 +42,7 @@ BENCHMARKS = {
     "federation": federation.main,
     "stalls": stalls.main,
     "bigfolder": bigfolder.main,
+    "preview": preview.main,
 }
 
 

@@ -106,7 +106,7 @@ def test_a_notebook_uploaded_on_the_drive_page_opens_in_swan_stopped_or_running(
         assert (space / "lesson.ipynb").read_bytes() == data
         page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-page.png"))
         # downloaded with the page's own login (its cookies), byte for byte
-        href = row.get_by_role("link", name="lesson.ipynb", exact=True).get_attribute("href")
+        href = row.get_by_role("link", name="Download lesson.ipynb").get_attribute("href")
         assert page.request.get(f"{swan.url}{href}").body() == data
 
         # her server is stopped: the hub starts it, shows its progress, then the notebook opens
@@ -285,7 +285,7 @@ def test_a_shared_html_or_svg_file_opened_on_the_drive_page_runs_nothing_in_the_
         folder = f"{swan.url}/services/drive/?dir=Shared/handouts"
         for name in FILES:
             page.goto(folder)
-            link = page.get_by_role("link", name=name, exact=True)
+            link = page.get_by_role("link", name=f"Download {name}")
             href = link.get_attribute("href")
             served = page.request.get(f"{swan.url}{href}")
             assert served.ok, served.status
@@ -297,8 +297,145 @@ def test_a_shared_html_or_svg_file_opened_on_the_drive_page_runs_nothing_in_the_
             page.wait_for_timeout(2000)
             assert page.title() != "scripted", name
             assert [d.suggested_filename for d in downloads][-1:] == [name]
+            # its name opens its preview: the HTML as text, the SVG as an image
+            page.goto(folder)
+            page.get_by_role("link", name=name, exact=True).click()
+            page.get_by_role("heading", name=name).wait_for()
+            page.wait_for_timeout(1000)
+            assert page.title() != "scripted", name
         page.goto(folder)
         assert page.evaluate("localStorage.getItem('scripted')") is None
     # the drive page's own login adds a token of the hub's OAuth; none is the files'
     minted = [note for note in token_notes(swan, "bob") if "minted" in note]
     assert minted == [] and not [n for n in tokens_before if "minted" in n]
+
+
+#: what a hostile notebook's scripts would do: a dialog, and a request to a planted URL
+PLANTED = "planted-by-a-notebook"
+SCRIPT = f"alert('scripted'); new Image().src = '/{PLANTED}?' + document.cookie"
+
+
+def hostile_notebook() -> bytes:
+    notebook = notebook_json("print('the answer is', 42)")
+    notebook["cells"][0]["outputs"] = [
+        {"output_type": "stream", "name": "stdout", "text": "the answer is 42\n"},
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"text/html": f"<b>bold table</b><script>{SCRIPT}</script>"},
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"text/html": f"<img src='/{PLANTED}.png' onerror=\"{SCRIPT}\">"},
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"application/javascript": SCRIPT, "text/plain": "<js output>"},
+        },
+    ]
+    notebook["cells"].insert(
+        0,
+        {"cell_type": "markdown", "metadata": {}, "source": f"# Week 1\n<script>{SCRIPT}</script>"},
+    )
+    return (json.dumps(notebook) + "\n").encode()
+
+
+@needs_chromium
+def test_in_a_browser_a_notebook_opens_rendered_from_the_drive_page_and_runs_nothing(
+    swan, tmp_path
+):
+    pytest.importorskip("playwright.sync_api")
+    space = space_of(swan, "alice") / "previews"
+    space.mkdir()
+    (space / "week1.ipynb").write_bytes(hostile_notebook())
+    (space / "broken.ipynb").write_text('{"cells": [ this is not JSON')
+    (space_of(swan, "bob") / "diary.ipynb").write_bytes(notebook_bytes("print('bob only')"))
+    (space / "linked.ipynb").symlink_to(space_of(swan, "bob") / "diary.ipynb")
+    with chromium_browser() as browser:
+        page = person(browser)
+        dialogs: list[str] = []
+        planted: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("request", lambda request: PLANTED in request.url and planted.append(request.url))
+        page.goto(f"{swan.url}/services/drive/?dir=previews")
+        fill_hub_login(page, "alice", swan.passwords()["alice"])
+        page.get_by_role("link", name="week1.ipynb", exact=True).click()
+        page.wait_for_url("**/services/drive/preview?path=previews%2Fweek1.ipynb")
+        rendered = page.frame_locator("iframe.rendered")
+        rendered.get_by_text("the answer is 42").wait_for()
+        rendered.get_by_role("heading", name="Week 1").wait_for()
+        rendered.get_by_text("bold table").wait_for()
+        rendered.get_by_text("<js output>").wait_for()
+        opener = page.get_by_role("link", name="Open in SWAN")
+        assert opener.get_attribute("href").endswith("swan/open?path=previews/week1.ipynb")
+        page.get_by_role("link", name="Download").wait_for()
+        page.wait_for_timeout(1500)  # a script would have run by now
+        assert dialogs == [] and planted == []
+
+        # at a phone's width the page fits without sideways scrolling
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.reload()
+        page.frame_locator("iframe.rendered").get_by_text("the answer is 42").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-preview-phone.png"))
+        page.set_viewport_size({"width": 1280, "height": 800})
+
+        page.goto(f"{swan.url}/services/drive/?dir=previews")
+        page.get_by_role("link", name="broken.ipynb", exact=True).click()
+        message = page.frame_locator("iframe.rendered").get_by_role("alert")
+        message.wait_for()
+        assert "could not be read" in message.inner_text()
+
+        # a link planted in the space is neither listed nor previewed
+        page.goto(f"{swan.url}/services/drive/?dir=previews")
+        assert page.get_by_role("link", name="linked.ipynb").count() == 0
+        answer = page.goto(f"{swan.url}/services/drive/preview?path=previews/linked.ipynb")
+        assert answer.status == 404 and "bob only" not in page.content()
+        assert dialogs == [] and planted == []
+
+
+@needs_chromium
+def test_in_a_browser_an_anonymous_visitor_previews_a_public_folder_notebook_and_opens_it(
+    swan, drive, tmp_path
+):
+    pytest.importorskip("playwright.sync_api")
+    folder = space_of(swan, "alice") / "summer-school"
+    (folder / "data").mkdir(parents=True)
+    lesson = notebook_bytes("print('welcome to the summer school')")
+    (folder / "intro.ipynb").write_bytes(lesson)
+    # with two notebooks, the one that opens is the one the visitor looked at
+    (folder / "exercises.ipynb").write_bytes(notebook_bytes("print('exercises')"))
+    (folder / "data" / "runs.csv").write_text("run,energy\n1,13.6\n2,<b>7</b>\n")
+    link = public_link(drive, "alice", "/summer-school")
+    with chromium_browser() as browser:
+        page = person(browser)
+        page.goto(link)
+        page.get_by_role("link", name="intro.ipynb", exact=True).click()
+        page.get_by_role("heading", name="intro.ipynb").wait_for()
+        page.frame_locator("iframe.rendered").get_by_text(
+            "welcome to the summer school"
+        ).first.wait_for()
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "public-link-preview.png"))
+
+        page.get_by_role("link", name="summer-school").click()
+        page.get_by_role("link", name="data/", exact=True).click()
+        page.get_by_role("link", name="runs.csv", exact=True).click()
+        page.get_by_role("columnheader", name="energy").wait_for()
+        page.get_by_role("cell", name="<b>7</b>").wait_for()
+
+        # "Open in SWAN": the visitor logs in, the folder is copied to their SWAN_projects/ and
+        # the notebook they looked at opens
+        page.goto(link + "?path=intro.ipynb")
+        page.get_by_role("link", name="Open in SWAN").click()
+        fill_hub_login(page, "bob", swan.passwords()["bob"])
+        page.wait_for_selector("#open-confirm", timeout=SPAWN_TIMEOUT * 1000)
+        page.click("#open-confirm")
+        page.wait_for_url(
+            "**/user/bob/lab/tree/SWAN_projects/summer-school/intro.ipynb",
+            timeout=SPAWN_TIMEOUT * 1000,
+        )
+    project = space_of(swan, "bob") / "SWAN_projects" / "summer-school"
+    assert (project / "intro.ipynb").read_bytes() == lesson
+    assert (project / "data" / "runs.csv").is_file()

@@ -285,9 +285,15 @@ def test_names_that_look_like_markup_are_shown_as_text_on_the_drive_and_public_l
     assert put.status_code == 201
     link = ocs_share(drive, "alice", path=MARKUP_FOLDER, shareType="3")["token"]
     assert_shown_as_text(httpx.get(f"{drive.base}/s/{link}"))
+    # the file's preview page, on the public link and on the drive
+    preview = httpx.get(f"{drive.base}/s/{link}", params={"path": MARKUP_FILE})
+    assert MARKUP_FILE not in preview.text and MARKUP_FILE in html.unescape(preview.text)
     browser = drive_page(drive, "alice")
     try:
         assert_shown_as_text(browser.get(f"{drive.base}/", params={"dir": MARKUP_FOLDER}))
+        path = f"{MARKUP_FOLDER}/{MARKUP_FILE}"
+        preview = browser.get(f"{drive.base}/preview", params={"path": path})
+        assert_shown_as_text(preview)
     finally:
         browser.close()
 

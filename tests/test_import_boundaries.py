@@ -12,7 +12,7 @@ import textwrap
 from harness.swan import swan_env
 
 #: The user server's packages; on a loaded machine importing them took the drive 30-60 s.
-SERVER_PACKAGES = {"jupyter_server", "nbformat", "jsonschema"}
+SERVER_PACKAGES = {"jupyter_server", "nbformat", "nbconvert", "jsonschema"}
 
 
 def modules_after(code: str) -> set[str]:

@@ -412,6 +412,11 @@ def test_a_public_link_of_this_hubs_drive_is_fetched_from_the_drive_itself():
     plan = r.plan({"url": "https://swan.example.org/services/drive/s/Tok3n_abc"})
     assert plan.kind == "share-link"
     assert plan.fetch_url == "http://127.0.0.1:8000/services/drive/s/Tok3n_abc/download"
+    # a file inside a folder link (its preview page's button) is the one opened
+    inside = r.plan(
+        {"url": "https://swan.example.org/services/drive/s/Tok3n_abc", "open": "data/fit.ipynb"}
+    )
+    assert (inside.kind, inside.open) == ("share-link", "data/fit.ipynb")
     # The same path on another host is just a URL, held to the allowlist.
     with pytest.raises(OpenRefused, match="not among the hosts"):
         r.plan({"url": "https://evil.example/services/drive/s/Tok3n_abc"})

@@ -20,6 +20,7 @@ from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsP
 from .identity import HubIdentity, HubUnavailable
 from .mesh import DISCOVERY_PATHS, Mesh
 from .ocm import OCM, OCMRefused, read_json
+from .render import Limits, Renderer
 from .responses import StartResponse, answer, json_answer, plain
 from .spaces import Spaces
 
@@ -68,7 +69,21 @@ class DriveWSGI:
         )
         self.dav = WsgiDAVApp(self._dav_config())
         self.pages = web.Pages(
-            spaces, self.auth, self.base_path, service.open_in_url, origin=self.origin
+            spaces,
+            self.auth,
+            self.base_path,
+            service.open_in_url,
+            origin=self.origin,
+            link_url=self.public_url,
+            open_link_url=service.open_link_url,
+            renderer=Renderer(
+                Limits(
+                    seconds=service.preview_seconds,
+                    memory_bytes=service.preview_memory_bytes,
+                    file_bytes=service.preview_file_bytes,
+                ),
+                cache_bytes=service.preview_cache_bytes,
+            ),
         )
 
     def _dav_config(self) -> dict[str, Any]:
@@ -172,11 +187,15 @@ class DriveWSGI:
         if path.startswith("/static/"):
             return self.pages.static(path[len("/static/") :], start_response)
         if method in ("GET", "HEAD") and (
-            path in ("/", "/index.php") or path.startswith("/apps/files")
+            path in ("/", "/index.php", "/preview", "/preview/render")
+            or path.startswith("/apps/files")
         ):
             caller = self.auth.caller(environ)
             if caller is None or caller.via != "session":
                 return self.auth.login(environ, start_response)
+            if path.startswith("/preview"):
+                sub = path[len("/preview/") :]
+                return self.pages.preview(caller, sub, environ, start_response)
             return self.pages.drive(caller, environ, start_response)
         if path == "/logout" and method == "POST":
             return self.auth.logout(environ, start_response)

@@ -125,6 +125,44 @@ class DriveService(Application):
         """,
     )
 
+    open_link_url = Unicode(
+        "/hub/user-redirect/swan/open?url={url}",
+        config=True,
+        help="""
+        Target of the "Open in SWAN" button of public link pages, with ``{url}`` replaced by
+        the URL-encoded link: the visitor logs in and the link's file or folder is copied into
+        their own space (``SWAN_projects/``); for a file inside a folder link, ``&open=<path>``
+        is added. Empty: no such button.
+        """,
+    )
+
+    preview_seconds = Float(
+        10.0,
+        config=True,
+        help="""
+        The longest a notebook or markdown preview may take to render; a slower one is stopped
+        and the page says the file is too large to preview.
+        """,
+    )
+
+    preview_memory_bytes = Integer(
+        1 << 30,
+        config=True,
+        help="The address space a preview's renderer may use (RLIMIT_AS), in bytes.",
+    )
+
+    preview_file_bytes = Integer(
+        50 << 20,
+        config=True,
+        help="Files larger than this (bytes) are not rendered; their page offers the download.",
+    )
+
+    preview_cache_bytes = Integer(
+        64 << 20,
+        config=True,
+        help="Memory for rendered previews, kept by file and ETag, least recently used dropped.",
+    )
+
     share_folder = Unicode(
         "Shared",
         config=True,
@@ -376,7 +414,8 @@ class DriveService(Application):
             level=logging.INFO, format="[%(levelname)s %(asctime)s drive] %(message)s"
         )
         redact_handlers()
-        app: Any = self.make_wsgi()
+        wsgi_app = self.make_wsgi()
+        app: Any = wsgi_app
         if self.access_log:
             open_access_log(self.access_log)
             app = AccessLog(app)
@@ -399,6 +438,7 @@ class DriveService(Application):
             pass
         finally:
             server.stop()
+            wsgi_app.pages.renderer.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,7 @@
 """The drive's web pages: the signed-in user's drive (browse, upload, download, shares, "Open in
-SWAN"), the page of a public link and its password form, rendered from the Jinja2 templates in
-``templates/`` with autoescape, and the drive's own small script.
+SWAN"), the page of a public link and its password form, the preview page of a file (what it
+shows by type: `previews`; notebooks rendered by `render`), rendered from the Jinja2 templates
+in ``templates/`` with autoescape, and the drive's own small script.
 
 This module owns HTML only. It reads through `Spaces` and leaves every change to the WebDAV and
 OCS endpoints, which the script calls with the page's request token.
@@ -18,13 +19,16 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, urlencode
 
 import jinja2
+from markupsafe import Markup
 
+from . import previews
 from .auth import DriveAuth
 from .dav import user_content_headers
 from .identity import Caller
 from .ocs import link_expired
+from .render import RENDERED, Renderer
 from .responses import StartResponse, answer, client_address, redirect
-from .spaces import DriveError, Place, Spaces
+from .spaces import DriveError, Place, Spaces, file_etag, split_segments
 from .state import STATE_PENDING
 from .tree import is_hidden_entry
 
@@ -39,6 +43,19 @@ ZIP_EPOCH = 315619200
 PAGE_HEADERS = [
     ("Content-Security-Policy", "default-src 'self'; style-src 'self'; frame-ancestors 'none'"),
     ("X-Content-Type-Options", "nosniff"),
+]
+#: A rendered notebook is a user's content, sanitised: it still gets the rules of every file the
+#: drive serves (no script, a unique origin), may only be framed by the drive's preview page,
+#: and fetches nothing (its images are data: URLs inside it).
+RENDERED_HEADERS = [
+    (
+        "Content-Security-Policy",
+        "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        "frame-ancestors 'self'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "private, no-cache"),
 ]
 # Every value a page shows is escaped by the template engine: names of files and folders, user
 # names and share names are chosen by users, and public link pages are seen by anyone.
@@ -64,6 +81,14 @@ def _message(start_response: StartResponse, status: int, message: str) -> list[b
     return _page(start_response, "page.html", status, title=title, message=message)
 
 
+def _query(environ: dict) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+
+
+def _modified(mtime: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
+
+
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -83,6 +108,20 @@ class Row:
     modified: str = ""
     open: str = ""
     note: str | None = None
+    download: str = ""
+
+
+@dataclass
+class PreviewLinks:
+    """The URLs around a file's preview page: back to its folder, its bytes (``raw`` for an
+    ``<img>``, ``download`` as an attachment), its rendering, and "Open in SWAN" (if any)."""
+
+    back: str
+    back_label: str
+    download: str
+    raw: str
+    render: str
+    open: str = ""
 
 
 #: Rows on one page of a folder: a folder of 100,000 entries shows its first page at once and
@@ -147,12 +186,19 @@ class Pages:
         base_path: str,
         open_in_url: str,
         origin: Callable[[dict], str],
+        *,
+        link_url: Callable[[dict, str], str] | None = None,
+        open_link_url: str = "",
+        renderer: Renderer | None = None,
     ):
         self.spaces = spaces
         self.auth = auth
         self.base_path = base_path
         self.open_in_url = open_in_url
         self.origin = origin
+        self.link_url = link_url or (lambda env, token: f"{origin(env)}{base_path}/s/{token}")
+        self.open_link_url = open_link_url
+        self.renderer = renderer or Renderer()
 
     def _url(self, path: str) -> str:
         return self.base_path + path
@@ -160,7 +206,10 @@ class Pages:
     def _full_page(
         self, start_response: StartResponse, template: str, status: int = 200, **context: Any
     ) -> list[bytes]:
-        """A page with the drive's style sheet and script."""
+        """A page with the drive's style sheet and script. The first one starts the renderer
+        (it loads nbconvert for 1-2 s), so that the preview a visitor opens next need not wait,
+        while a drive that only syncs never loads it."""
+        self.renderer.start()
         return _page(start_response, template, status, assets=True, base=self.base_path, **context)
 
     def static(self, name: str, start_response: StartResponse) -> Iterable[bytes]:
@@ -185,6 +234,7 @@ class Pages:
         open_in: bool,
         page: int,
         link: Callable[[int], str],
+        download: Callable[[str], str] = lambda rel: "",
     ) -> tuple[list[Row], Pager]:
         """The rows of one page of the folder (folders first, then by name), and its pager:
         every entry is sorted by what the folder listing itself says, but only the page's own
@@ -214,8 +264,9 @@ class Pages:
                     name=e.name + ("/" if is_dir else ""),
                     href=href(rel, is_dir),
                     size="" if is_dir else _size(st.st_size),
-                    modified=time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime)),
+                    modified=_modified(st.st_mtime),
                     open=target,
+                    download="" if is_dir else download(rel),
                 )
             )
         return rows, pager
@@ -223,7 +274,7 @@ class Pages:
     def drive(
         self, caller: Caller, environ: dict, start_response: StartResponse
     ) -> Iterable[bytes]:
-        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        query = _query(environ)
         folder = query.get("dir", "").strip("/")
         page = page_number(query)
         if page is None:
@@ -246,14 +297,25 @@ class Pages:
             return _message(start_response, 404, "No such folder.")
         else:
 
+            def shown(rel: str) -> str:
+                return f"{folder}/{rel.rsplit('/', 1)[-1]}" if folder else rel
+
             def href(rel: str, is_dir: bool) -> str:
-                shown = f"{folder}/{rel.rsplit('/', 1)[-1]}" if folder else rel
-                return f"?dir={quote(shown)}" if is_dir else dav + quote(shown)
+                if is_dir:
+                    return f"?dir={quote(shown(rel))}"
+                return self._url("/preview?" + urlencode({"path": shown(rel)}))
 
             def link(number: int) -> str:
                 return "?" + urlencode({**({"dir": folder} if folder else {}), "page": number})
 
-            rows, pager = self._rows(place, href, open_in=place.share is None, page=page, link=link)
+            rows, pager = self._rows(
+                place,
+                href,
+                open_in=place.share is None,
+                page=page,
+                link=link,
+                download=lambda rel: dav + quote(shown(rel)),
+            )
             empty = "This folder is empty."
             if not folder and self.spaces.mounts(caller.name):
                 lead = Row(
@@ -281,10 +343,115 @@ class Pages:
             pager=pager,
         )
 
+    # -- previews ---------------------------------------------------------------------------------
+
+    def preview(
+        self, caller: Caller, sub: str, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``/preview?path=`` (the page) and ``/preview/render?path=`` (a rendered notebook or
+        markdown file) of a file in the signed-in user's view of the drive."""
+        rel = _query(environ).get("path", "").strip("/")
+        try:
+            place = self.spaces.resolve(caller.name, rel) if rel else None
+        except DriveError as e:
+            return _message(start_response, e.status, e.message)
+        if place is None or os.path.isdir(place.fs_path):
+            return redirect(start_response, 302, self._url("/?" + urlencode({"dir": rel})))
+        if sub == "render":
+            return self._rendered(place, environ, start_response)
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        dav = self._url(f"/remote.php/dav/files/{quote(caller.name)}/{quote(rel)}")
+        links = PreviewLinks(
+            back=self._url("/?" + urlencode({"dir": folder}) if folder else "/"),
+            back_label=folder or caller.name,
+            download=dav,
+            raw=dav,
+            render=self._url("/preview/render?" + urlencode({"path": rel})),
+            open=self.open_in_url.replace("{path}", quote(rel)) if place.share is None else "",
+        )
+        return self._preview_page(place, links, start_response)
+
+    def _preview_page(
+        self, place: Place, links: PreviewLinks, start_response: StartResponse, shared_by: str = ""
+    ) -> list[bytes]:
+        """The page of one file: its facts, "Open in SWAN" and "Download", and what its kind
+        shows (`previews`)."""
+        opened = self._opened(place)
+        if opened is None:
+            return self._missing(start_response)
+        f, st = opened
+        with f:
+            kind = previews.kind_of(place.name, f.read(4096))
+            f.seek(0)
+            excerpt = None
+            if kind == previews.TEXT:
+                excerpt = previews.text_excerpt(f)
+            elif kind == previews.CSV:
+                excerpt = previews.csv_excerpt(f, place.name)
+        return self._full_page(
+            start_response,
+            "preview.html",
+            title=place.name,
+            name=place.name,
+            kind=kind,
+            size=_size(st.st_size),
+            modified=_modified(st.st_mtime),
+            links=links,
+            excerpt=excerpt,
+            shared_by=shared_by,
+        )
+
+    def _rendered(self, place: Place, environ: dict, start_response: StartResponse) -> list[bytes]:
+        """A notebook or markdown file rendered (`render`), as a page of its own that the
+        preview page frames; a file that cannot be rendered gets a sentence saying why. Its
+        ETag is the file's, so a browser that saw this version gets a 304."""
+        opened = self._opened(place)
+        if opened is None:
+            return self._missing(start_response)
+        f, st = opened
+        with f:
+            kind = previews.kind_of(place.name, b"")
+            if kind not in previews.RENDERED_KINDS:
+                return _message(start_response, 404, "This kind of file is not rendered.")
+            tag = f'"{file_etag(st)}"'
+            if environ.get("HTTP_IF_NONE_MATCH") == tag:
+                return answer(start_response, 304, b"", "text/html; charset=utf-8", [("ETag", tag)])
+            key = (st.st_dev, st.st_ino, tag, kind)
+            preview = self.renderer.render(f, kind, key)
+        rendered = preview.outcome == RENDERED
+        body = TEMPLATES.get_template("rendered.html").render(
+            title=place.name,
+            # sanitised by the renderer (nbconvert with its HTML cleaned), and inert here anyway
+            body=Markup(preview.body) if rendered else None,  # noqa: S704
+            message="" if rendered else preview.body,
+        )
+        headers = list(RENDERED_HEADERS)
+        if rendered:
+            headers.append(("ETag", tag))
+        if preview.status == 503:
+            headers.append(("Retry-After", "5"))
+        html = body.encode()
+        return answer(start_response, preview.status, html, "text/html; charset=utf-8", headers)
+
+    def _opened(self, place: Place) -> tuple[BinaryIO, os.stat_result] | None:
+        """The file at ``place`` open (no link followed) and its stat; None where there is
+        no such file."""
+        try:
+            f = self.spaces.open_file(place.fs_path)
+        except (DriveError, OSError):
+            return None
+        return f, os.fstat(f.fileno())
+
+    # -- public links -----------------------------------------------------------------------------
+
     def public(self, rest: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        """``/s/<token>``: a file link's preview, a folder link's folder (``?path=`` a folder
+        or a file's preview inside it); ``/download``, ``/raw`` and ``/render`` of either."""
         token, _, sub = rest.partition("/")
         if environ["REQUEST_METHOD"].upper() == "POST" and sub == "":
             return self._unlock(token, environ, start_response)
+        if sub not in ("", "download", "raw", "render"):
+            return self._missing(start_response)
         share = self.auth.unlocked_link(token, environ)
         known = self.spaces.state.share_by_token(token) if share is None else None
         protected = known is not None and bool(known.password_hash) and not link_expired(known)
@@ -297,47 +464,108 @@ class Pages:
         if place is None:
             return _message(start_response, 404, "This link does not exist or has expired.")
         place.mount = False
+        query = _query(environ)
+        inner = query.get("path", "").strip("/") if share.item_type != "file" else ""
+        try:
+            target = self._inside(place, inner)
+        except DriveError as e:
+            return _message(start_response, e.status, e.message)
+        is_dir = os.path.isdir(target.fs_path)
         if sub == "download":
-            if share.item_type == "file":
-                return self._download(place, start_response)
-            return self._download_folder(place, start_response)
-        entries = pager = None
-        if share.item_type != "file":
-            query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-            page = page_number(query)
-            if page is None:
-                return _message(start_response, 400, BAD_PAGE)
-            entries, pager = self._rows(
-                place,
-                lambda rel, is_dir: "#",
-                open_in=False,
-                page=page,
-                link=lambda number: f"?page={number}",
+            if is_dir:
+                return self._download_folder(target, start_response)
+            return self._download(target, start_response)
+        if sub == "raw":
+            return self._download(target, start_response, previews.content_type(target.name))
+        if sub == "render":
+            return self._rendered(target, environ, start_response)
+        link = self._url(f"/s/{token}")
+        opened = self.open_link(environ, token, inner)
+        if not is_dir:
+            up = inner.rsplit("/", 1)[0] if "/" in inner else ""
+            back = link + ("?" + urlencode({"path": up}) if up else "")
+            here = "?" + urlencode({"path": inner}) if inner else ""
+            links = PreviewLinks(
+                back=back if inner else "",
+                back_label=share.name,
+                download=f"{link}/download{here}",
+                raw=f"{link}/raw{here}",
+                render=f"{link}/render{here}",
+                open=opened,
             )
+            return self._preview_page(target, links, start_response, shared_by=share.owner)
+        page = page_number(query)
+        if page is None:
+            return _message(start_response, 400, BAD_PAGE)
+        here_query = [("path", inner)] if inner else []
+
+        def inside(rel: str) -> str:
+            return f"{inner}/{rel.rsplit('/', 1)[-1]}" if inner else rel.rsplit("/", 1)[-1]
+
+        entries, pager = self._rows(
+            target,
+            lambda rel, _is_dir: "?" + urlencode({"path": inside(rel)}),
+            open_in=False,
+            page=page,
+            link=lambda number: "?" + urlencode([*here_query, ("page", number)]),
+            download=lambda rel: f"{link}/download?" + urlencode({"path": inside(rel)}),
+        )
+        crumbs = [Row(share.name, link)]
+        walked = ""
+        for part in [p for p in inner.split("/") if p]:
+            walked = f"{walked}/{part}" if walked else part
+            crumbs.append(Row(part, "?" + urlencode({"path": walked})))
+        here = "?" + urlencode(here_query) if inner else ""
         return self._full_page(
             start_response,
             "public.html",
             title=share.name,
             share=share,
             token=token,
+            crumbs=crumbs,
             entries=entries,
             pager=pager,
-            download=self._url(f"/s/{token}/download"),
+            download=f"{link}/download{here}",
+            open=opened,
             webdav=self.origin(environ) + self._url("/public.php/webdav/"),
         )
 
-    def _download(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            f = self.spaces.open_file(place.fs_path)
-            size = os.fstat(f.fileno()).st_size
-        except (DriveError, OSError):
+    def _inside(self, place: Place, inner: str) -> Place:
+        """The place of ``inner`` (a path below a folder link's folder), reached through no
+        link; DriveError(404) where nothing is there."""
+        for name in split_segments(inner):
+            place = place.child(name)
+        place = self.spaces.confined(place)
+        if not os.path.lexists(place.fs_path):
+            raise DriveError(404, "No such file or folder in this link.")
+        return place
+
+    def open_link(self, environ: dict, token: str, inner: str) -> str:
+        """The "Open in SWAN" link of a public link (``inner``: the file to open in it): the
+        visitor logs in, and the link's file or folder is copied into their SWAN_projects/."""
+        if not self.open_link_url:
+            return ""
+        target = self.open_link_url.replace("{url}", quote(self.link_url(environ, token), safe=""))
+        if inner:
+            target += ("&" if "?" in target else "?") + urlencode({"open": inner})
+        return target
+
+    def _download(
+        self, place: Place, start_response: StartResponse, media: str = "application/octet-stream"
+    ) -> Iterable[bytes]:
+        """The file at ``place`` as ``media`` (a download by default; the preview page's
+        ``<img>`` asks for its own type), with the headers of every user's file: sandboxed,
+        never sniffed, active types downloaded."""
+        opened = self._opened(place)
+        if opened is None:
             return self._missing(start_response)
+        f, st = opened
         start_response(
             "200 OK",
             [
-                ("Content-Type", "application/octet-stream"),
-                ("Content-Length", str(size)),
-                *user_content_headers("application/octet-stream", place.name),
+                ("Content-Type", media),
+                ("Content-Length", str(st.st_size)),
+                *user_content_headers(media, place.name),
             ],
         )
         return iter(lambda: f.read(1 << 16), b"")

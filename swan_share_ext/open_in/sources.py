@@ -150,7 +150,13 @@ class LinkReader:
             raise BadLink(f"The URL cannot be read: {e}.") from e
         drive = self._drive_link(parts.hostname or "", port, parts.path)
         if drive:
-            return Plan(kind="share-link", source=url, host=parts.hostname or "", fetch_url=drive)
+            return Plan(
+                kind="share-link",
+                source=url,
+                host=parts.hostname or "",
+                fetch_url=drive,
+                open=opened,
+            )
         rebuilt, host, _port = self.policy.check_form(url)
         path = urlsplit(rebuilt).path
         segments = [unquote(s) for s in path.split("/") if s]
