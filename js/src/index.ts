@@ -454,10 +454,14 @@ const viewOnlyPlugin: JupyterFrontEndPlugin<void> = {
       'Notebook',
       new ViewOnlyBanner(documentManager, bundle(translator))
     );
-    proposeOwnSpaceOnSaveAs(() => {
-      const widget = app.shell.currentWidget;
-      return widget ? documentManager.contextForWidget(widget) : undefined;
-    }, documentManager.services.contents);
+    proposeOwnSpaceOnSaveAs(
+      () => {
+        const widget = app.shell.currentWidget;
+        return widget ? documentManager.contextForWidget(widget) : undefined;
+      },
+      documentManager.services.contents,
+      bundle(translator)
+    );
   }
 };
 

@@ -14,7 +14,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { Widget } from '@lumino/widgets';
 
-import { h } from './dom';
+import { debounce, h } from './dom';
 
 /** Whether the storage says the document of `context` cannot be written. */
 export function isViewOnly(
@@ -128,13 +128,91 @@ export class ViewOnlyBanner implements DocumentRegistry.IWidgetExtension<
 }
 
 /**
+ * Whether a save to `path` can work as far as the storage says: the file there, else the
+ * folder it would go into, is not marked read-only. Unknown (a failed request) counts as
+ * writable: the save itself then says what is wrong.
+ */
+async function mayWriteAt(
+  contents: Contents.IManager,
+  path: string
+): Promise<boolean> {
+  for (const candidate of [path, PathExt.dirname(path)]) {
+    try {
+      const model = await contents.get(candidate, { content: false });
+      return model.writable !== false;
+    } catch {
+      // nothing at `path` yet: its folder decides
+    }
+  }
+  return true;
+}
+
+/**
+ * Keep the "Save As…" dialog of a view-only document from saving where the storage refuses:
+ * while the typed path lies in a read-only place, the input is marked invalid (JupyterLab then
+ * disables Save), a line says why, and Enter does not submit. A save there would only fail,
+ * and JupyterLab leaves that failure uncaught.
+ */
+function refuseReadOnlyTargets(
+  dialog: Dialog<unknown>,
+  input: HTMLInputElement,
+  contents: Contents.IManager,
+  trans: TranslationBundle
+): void {
+  const note = h('p', { class: 'swan-SaveAs-note', role: 'status' });
+  input.after(note);
+  let checked = 0;
+  const check = async (): Promise<void> => {
+    const mine = ++checked;
+    const typed = input.value.trim();
+    const writable = typed === '' || (await mayWriteAt(contents, typed));
+    if (mine !== checked || dialog.isDisposed) {
+      return;
+    }
+    const message = writable
+      ? ''
+      : trans.__(
+          '%1 is view only: save in your own files instead.',
+          PathExt.dirname(typed) || typed
+        );
+    input.setCustomValidity(message);
+    note.textContent = message;
+    // JupyterLab checks the dialog's inputs on input events: have it look again
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  };
+  const later = debounce(() => void check(), 250);
+  input.addEventListener('input', event => {
+    if (event.isTrusted) {
+      later();
+    }
+  });
+  const enter = (event: KeyboardEvent): void => {
+    if (
+      event.key === 'Enter' &&
+      !input.validity.valid &&
+      dialog.node.contains(event.target as Node)
+    ) {
+      event.stopPropagation();
+      event.preventDefault();
+    }
+  };
+  // before the dialog's own listener, which submits on Enter whatever the inputs say
+  window.addEventListener('keydown', enter, true);
+  dialog.disposed.connect(() =>
+    window.removeEventListener('keydown', enter, true)
+  );
+}
+
+/**
  * Make JupyterLab's "Save File As…" dialog propose a free name in the person's own space when
  * it is opened for a view-only document (its input then holds the read-only path, where a save
- * can only fail). A name the person typed is never replaced.
+ * can only fail), and refuse a path typed into a read-only place. A name the person typed is
+ * never replaced.
  */
 export function proposeOwnSpaceOnSaveAs(
   current: () => DocumentRegistry.Context | undefined,
-  contents: Contents.IManager
+  contents: Contents.IManager,
+  trans: TranslationBundle
 ): void {
   Dialog.tracker.widgetAdded.connect((_, dialog) => {
     const context = current();
@@ -148,6 +226,7 @@ export function proposeOwnSpaceOnSaveAs(
     if (!input || input.value !== readOnlyPath) {
       return;
     }
+    refuseReadOnlyTargets(dialog, input, contents, trans);
     input.value = PathExt.basename(readOnlyPath);
     void freeNameInOwnSpace(contents, readOnlyPath).then(
       name => {
