@@ -30,6 +30,7 @@ from traitlets.config import LoggingConfigurable
 from swan_hub.form import Choice, SpawnForm
 from swan_hub.mounts import StorageMountMixin
 from swan_hub.ownership import hand_over
+from swan_hub.singleuser import SINGLEUSER_COMMAND
 
 if TYPE_CHECKING:
     from jupyterhub.spawner import Spawner as _MixinBase
@@ -786,10 +787,10 @@ def _singleuser_command() -> list[str]:
     # Prefer the script installed next to the hub's interpreter: `swan up` often runs from a
     # virtualenv that is not on PATH. Not `python -m`, which would put the space (the server's
     # working directory) first on sys.path, so a user's `json.py` could shadow the stdlib.
-    script = os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")
+    script = os.path.join(os.path.dirname(sys.executable), SINGLEUSER_COMMAND)
     if os.access(script, os.X_OK):
         return [script]
-    return ["jupyterhub-singleuser"]
+    return [SINGLEUSER_COMMAND]
 
 
 def _login_shell() -> str:

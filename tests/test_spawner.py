@@ -151,7 +151,7 @@ def test_users_land_in_jupyterlab_unless_configured_otherwise(make_spawner):
 
 
 def test_the_server_command_is_the_one_next_to_the_hubs_python(make_spawner):
-    expected = os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")
+    expected = os.path.join(os.path.dirname(sys.executable), "swan-singleuser")
     assert make_spawner().cmd == [expected]
 
 
