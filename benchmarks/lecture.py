@@ -452,7 +452,7 @@ def user_processes(swan: Swan, name: str) -> dict[str, list[psutil.Process]]:
     for p in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(p.info["cmdline"] or [])
         try:
-            if "jupyterhub-singleuser" in cmdline and p.environ().get("JUPYTERHUB_USER") == name:
+            if "swan-singleuser" in cmdline and p.environ().get("JUPYTERHUB_USER") == name:
                 found["server"].append(p)
                 found["kernel"] += [
                     c for c in p.children(recursive=True) if "ipykernel" in " ".join(c.cmdline())

@@ -471,6 +471,9 @@ def up(args: argparse.Namespace) -> int:
         print(f"swan up: {e}", file=sys.stderr)
         return 1
 
+    from swan_hub.singleuser import leave_out_unused_format_checkers
+
+    leave_out_unused_format_checkers()  # before JupyterHub imports jsonschema
     from swan_hub.hub import SwanHub
 
     hub = SwanHub.instance(config=build_config(args, data))

@@ -27,6 +27,7 @@ from traitlets import CaselessStrEnum, Dict, Unicode, default
 
 from swan_hub.form import Choice
 from swan_hub.mounts import StorageMountConfig
+from swan_hub.singleuser import SINGLEUSER_COMMAND
 from swan_hub.spawner import CREDENTIALS_FILE, SwanContainerMixin
 
 SPACE_VOLUME = "swan-space"
@@ -147,7 +148,7 @@ class SwanKubeSpawner(SwanContainerMixin, StorageMountConfig, KubeSpawner):
     def _cmd_default(self) -> list[str]:
         # KubeSpawner drops the arguments (which carry the contents manager's config) when
         # the command is left to the image.
-        return ["jupyterhub-singleuser"]
+        return [SINGLEUSER_COMMAND]
 
     @default("uid")
     def _uid_default(self) -> int:

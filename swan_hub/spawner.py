@@ -17,12 +17,14 @@ import pwd
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from jupyterhub.spawner import LocalProcessSpawner
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, Int, Unicode, default
 from traitlets import Callable as CallableTrait
 from traitlets.config import LoggingConfigurable
@@ -30,6 +32,7 @@ from traitlets.config import LoggingConfigurable
 from swan_hub.form import Choice, SpawnForm
 from swan_hub.mounts import StorageMountMixin
 from swan_hub.ownership import hand_over
+from swan_hub.singleuser import SINGLEUSER_COMMAND
 
 if TYPE_CHECKING:
     from jupyterhub.spawner import Spawner as _MixinBase
@@ -43,6 +46,10 @@ WEBDAV_STORAGE_CLASS = "swan_contents.storage.WebDAVStorage"
 CREDENTIALS_FILE = "storage.json"
 #: The variable the server reads the file's path from (swan_contents.storage.credentials).
 CREDENTIALS_ENV = "SWAN_STORAGE_CREDENTIALS"
+#: how often a start asks the started server whether it answers, and for how long at most
+#: (seconds); after that the hub's own wait goes on
+ANSWER_POLL_INTERVAL = 0.05
+ANSWER_WAIT = 15.0
 
 
 class UnsafeUsernameError(ValueError):
@@ -664,6 +671,7 @@ class SwanSpawnerMixin(_MixinBase):
             await self.hand_over_credentials()
             self._concrete_start_began = True
             result = await super().start()
+            await self._until_answering(result)
         except BaseException:
             # A failed start leaves no credentials behind for a server that never ran.
             await self._take_credentials_away(self._end_credentials_refresh())
@@ -674,6 +682,48 @@ class SwanSpawnerMixin(_MixinBase):
         if self._credentials_handed_over:
             self._keep_credentials_fresh()
         return result
+
+    async def _until_answering(self, where: Any) -> None:
+        """Return once the started server answers at ``where`` (the concrete start's ``(ip,
+        port)`` or URL) as the hub asks it (its API, any status below 500), once its process is
+        gone, or after `ANSWER_WAIT` seconds.
+
+        The hub's own wait asks with a growing pause (up to 0.2, 0.4, 0.8, 1.6, 3.2 s, ...): a
+        server answering 1.3 s after its start was seen 3.5 s after it. Asked here every 50 ms,
+        it is found answering at the hub's first question.
+        """
+        url = self._api_url(where)
+        if url is None:
+            return
+        client = AsyncHTTPClient()
+        deadline = time.monotonic() + ANSWER_WAIT
+        asked = 0
+        while time.monotonic() < deadline:
+            request = HTTPRequest(url, follow_redirects=False, request_timeout=5)
+            try:
+                answer = await client.fetch(request, raise_error=False)
+            except (OSError, HTTPClientError):
+                pass  # not listening yet (refused), or too slow to answer
+            else:
+                if answer.code < 500:
+                    return
+            asked += 1
+            if asked % 10 == 0 and await self.poll() is not None:
+                return  # the hub's wait finds it gone and says so
+            await asyncio.sleep(ANSWER_POLL_INTERVAL)
+
+    def _api_url(self, where: Any) -> str | None:
+        if getattr(self, "internal_ssl", False) or self.server is None:
+            return None  # the hub's wait, with its certificates
+        if isinstance(where, str):
+            parts = urlsplit(where)
+            origin = f"{parts.scheme}://{parts.netloc}"
+        elif isinstance(where, tuple) and len(where) == 2:
+            host = where[0] if where[0] not in ("", "0.0.0.0") else "127.0.0.1"
+            origin = f"http://{host}:{where[1]}"
+        else:
+            return None
+        return origin + self.server.base_url + "api"
 
     async def stop(self, now: bool = False) -> Any:
         # Ended first: LocalProcessSpawner polls while it stops, and a poll must not start
@@ -786,10 +836,10 @@ def _singleuser_command() -> list[str]:
     # Prefer the script installed next to the hub's interpreter: `swan up` often runs from a
     # virtualenv that is not on PATH. Not `python -m`, which would put the space (the server's
     # working directory) first on sys.path, so a user's `json.py` could shadow the stdlib.
-    script = os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")
+    script = os.path.join(os.path.dirname(sys.executable), SINGLEUSER_COMMAND)
     if os.access(script, os.X_OK):
         return [script]
-    return ["jupyterhub-singleuser"]
+    return [SINGLEUSER_COMMAND]
 
 
 def _login_shell() -> str:

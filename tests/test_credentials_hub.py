@@ -178,7 +178,7 @@ def test_a_killed_server_leaves_no_credentials_file_and_no_refresh_behind(tmp_pa
         servers = [
             pid
             for pid, (_, _, cmd) in _processes().items()
-            if "jupyterhub-singleuser" in cmd and str(swan.data) in cmd
+            if "swan-singleuser" in cmd and str(swan.data) in cmd
         ]
         assert len(servers) == 1
         os.kill(servers[0], signal.SIGKILL)

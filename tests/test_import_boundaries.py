@@ -5,6 +5,7 @@ configuration, the drive and the links service load none of the user server's pa
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from harness.swan import swan_env
 
 #: The user server's packages; on a loaded machine importing them took the drive 30-60 s.
 SERVER_PACKAGES = {"jupyter_server", "nbformat", "nbconvert", "jsonschema"}
+PROJECT_PACKAGES = ("swan_hub", "swan_contents", "swan_share_ext")
 
 
 def modules_after(code: str) -> set[str]:
@@ -93,3 +95,45 @@ def test_the_public_class_paths_still_resolve_lazily():
         """
     )
     assert {"swan_contents.manager", "swan_contents.storage.webdav"} <= loaded
+
+
+def test_the_user_servers_start_builds_no_iri_grammar():
+    # What `swan-singleuser` does before it starts the server, and what the server then loads:
+    # no rfc3987_syntax (a second of CPU at every start) and so no lark; jsonschema's other
+    # format checkers stay. (The module left out sits in sys.modules as None: dropped here.)
+    loaded = modules_after(
+        """
+        import sys
+        from swan_hub.singleuser import leave_out_unused_format_checkers
+        leave_out_unused_format_checkers()
+        import jupyterhub.singleuser, jupyter_server.serverapp, jupyterlab
+        import swan_contents.manager, swan_share_ext
+        from jsonschema import Draft7Validator
+        checkers = Draft7Validator.FORMAT_CHECKER.checkers
+        assert "uri" in checkers and "date-time" in checkers and "iri" not in checkers, checkers
+        for name in [k for k, v in sys.modules.items() if v is None]:
+            del sys.modules[name]
+        """
+    )
+    assert loaded & {"rfc3987_syntax", "lark"} == set()
+    assert {"jupyter_server", "jsonschema", "swan_share_ext"} <= loaded
+
+
+def test_no_schema_the_server_loads_names_the_formats_left_unchecked():
+    # The guard of the above: a schema of jupyter-server, jupyter-events, JupyterLab's server,
+    # nbformat or this project that used `iri` or `iri-reference` would lose its check.
+    import importlib.util
+    from pathlib import Path
+
+    pattern = re.compile(r"""["']?format["']?\s*:\s*["']?iri(-reference)?\b""")
+    roots = [Path(__file__).resolve().parent.parent / name for name in PROJECT_PACKAGES]
+    for name in ("jupyter_server", "jupyter_events", "jupyterlab_server", "nbformat"):
+        roots.append(Path(importlib.util.find_spec(name).origin).parent)
+    named = [
+        str(path)
+        for root in roots
+        for path in root.rglob("*")
+        if path.suffix in {".json", ".yaml", ".yml"}
+        and pattern.search(path.read_text(errors="replace"))
+    ]
+    assert len(roots) == 7 and named == []

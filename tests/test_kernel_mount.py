@@ -373,7 +373,7 @@ def test_a_stopped_server_leaves_no_mount_and_a_new_one_reports_its_mount_in_the
 
 def server_pid(swan, user: str) -> int:
     for pid, (_, _, cmd) in _processes().items():
-        if "jupyterhub-singleuser" not in cmd:
+        if "swan-singleuser" not in cmd:
             continue
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")

@@ -124,7 +124,7 @@ async def test_a_host_path_space_is_mounted_at_the_same_path_as_the_users_home()
     assert env_of(pod)["HOME"] == "/eos/user/a/alice"
     assert container(pod)["workingDir"] == "/eos/user/a/alice"
     args = container(pod)["args"]
-    assert args[0] == "jupyterhub-singleuser"
+    assert args[0] == "swan-singleuser"
     assert "--ServerApp.root_dir=/eos/user/a/alice" in args
     assert "--ServerApp.contents_manager_class=swan_contents.SwanContentsManager" in args
 

@@ -151,7 +151,7 @@ def test_users_land_in_jupyterlab_unless_configured_otherwise(make_spawner):
 
 
 def test_the_server_command_is_the_one_next_to_the_hubs_python(make_spawner):
-    expected = os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")
+    expected = os.path.join(os.path.dirname(sys.executable), "swan-singleuser")
     assert make_spawner().cmd == [expected]
 
 
@@ -443,3 +443,83 @@ async def test_the_spawn_form_of_a_local_process_says_cpu_and_memory_are_not_enf
     form = await make_spawner(config=c).get_options_form()
     assert 'id="swan-limits-note"' in form
     assert "the values above are not enforced" in form
+
+
+class LateServer:
+    """An HTTP server on 127.0.0.1 that starts listening only when told to, and answers each
+    request with the next of ``statuses`` (the last one from then on)."""
+
+    def __init__(self, *statuses: int):
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.statuses = list(statuses)
+        self.paths: list[str] = []
+        self._server: asyncio.Server | None = None
+
+    async def listen(self) -> None:
+        self._server = await asyncio.start_server(self._answer, "127.0.0.1", self.port)
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.paths.append(head.split()[1].decode())
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+def started_at_prefix(spawner: SwanLocalSpawner, prefix: str) -> SwanLocalSpawner:
+    """``spawner`` with the server record the hub gives a start (its URL prefix)."""
+    from jupyterhub.objects import Server
+
+    spawner.server = Server(
+        orm_server=orm.Server(
+            proto="http", ip="127.0.0.1", port=0, base_url=prefix, cookie_name="c"
+        )
+    )
+    return spawner
+
+
+async def test_a_start_returns_once_the_server_answers_the_hub_not_before(make_spawner):
+    spawner = started_at_prefix(make_spawner(), "/user/alice/")
+    server = LateServer(503, 200)  # not listening; then an error while it loads; then ready
+
+    async def alive() -> None:
+        return None
+
+    spawner.poll = alive  # its process runs (this spawner started none)
+    asked_before = []
+    waiting = asyncio.create_task(spawner._until_answering(("127.0.0.1", server.port)))
+    try:
+        await asyncio.sleep(0.5)
+        asked_before.append(waiting.done())
+        await server.listen()
+        await asyncio.wait_for(waiting, 10)
+    finally:
+        server.close()
+    assert asked_before == [False]
+    # what the hub asks first (its API under the server's prefix) answers now, with 200
+    assert server.paths == ["/user/alice/api", "/user/alice/api"]
+
+
+async def test_a_start_stops_waiting_for_a_server_whose_process_is_gone(make_spawner):
+    spawner = started_at_prefix(make_spawner(), "/user/alice/")
+    polls = []
+
+    async def gone() -> int:
+        polls.append(1)
+        return 1
+
+    spawner.poll = gone
+    nobody = LateServer(200)  # a port nothing listens on
+    await asyncio.wait_for(spawner._until_answering(("127.0.0.1", nobody.port)), 10)
+    assert polls == [1]  # the hub's own wait then finds the server gone and says so

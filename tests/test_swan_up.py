@@ -125,7 +125,7 @@ def test_sigterm_stops_the_hub_the_proxy_and_every_user_server(tmp_path):
         servers = [
             pid
             for pid, (_, _, cmd) in _processes().items()
-            if "jupyterhub-singleuser" in cmd and str(swan.data) in cmd
+            if "swan-singleuser" in cmd and str(swan.data) in cmd
         ]
         assert len(servers) == 1
         proxy = int((swan.data / "hub" / "proxy.pid").read_text())

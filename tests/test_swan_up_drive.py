@@ -104,7 +104,7 @@ def drive_requests(swan) -> list[tuple[str, str]]:
 def server_environment(swan, user: str) -> dict[str, str]:
     """The environment of ``user``'s running notebook server process."""
     for pid, (_, _, cmd) in _processes().items():
-        if "jupyterhub-singleuser" not in cmd or str(swan.data) not in cmd:
+        if "swan-singleuser" not in cmd or str(swan.data) not in cmd:
             continue
         raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
