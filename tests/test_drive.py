@@ -630,7 +630,7 @@ def test_the_web_page_logs_in_through_the_hub_and_offers_open_in_swan(drive):
 
 
 def listed(page: httpx.Response) -> list[str]:
-    return re.findall(r"<tr><td><a href='[^']*'>([^<]*)</a>", page.text)
+    return re.findall(r"<td><a href='[^']*'>([^<]*)</a>", page.text)
 
 
 def test_a_big_folder_shows_one_page_at_once_with_links_to_the_others(drive):

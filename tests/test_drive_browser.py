@@ -83,7 +83,7 @@ def open_link(swan: Swan, name: str, url: str, password: str = "") -> list[dict]
 
 
 @needs_chromium
-def test_a_notebook_uploaded_on_the_drive_page_opens_in_swan_stopped_or_running(swan, tmp_path):
+def test_a_notebook_uploaded_on_the_drive_page_opens_in_swan_stopped_or_running(swan):
     pytest.importorskip("playwright.sync_api")
     data = notebook_bytes("print('uploaded on the drive page')")
     space = swan.data / "users" / "alice"
@@ -104,7 +104,6 @@ def test_a_notebook_uploaded_on_the_drive_page_opens_in_swan_stopped_or_running(
         row = page.locator("tr", has=page.get_by_role("link", name="lesson.ipynb", exact=True))
         row.wait_for()
         assert (space / "lesson.ipynb").read_bytes() == data
-        page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-page.png"))
         # downloaded with the page's own login (its cookies), byte for byte
         href = row.get_by_role("link", name="Download lesson.ipynb").get_attribute("href")
         assert page.request.get(f"{swan.url}{href}").body() == data

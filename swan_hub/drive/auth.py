@@ -187,6 +187,11 @@ class DriveAuth:
         return redirect(start_response, 302, next_url, cookies)
 
     def logout(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        """End the browser's session: sent by the page with its request token, so that another
+        site's form cannot sign a user out."""
+        caller = self.caller(environ)
+        if caller is not None and not self.csrf_ok(environ, caller):
+            return plain(start_response, 403, "Missing or wrong request token")
         self.identity.end_session(cookies_of(environ).get(SESSION_COOKIE, ""))
         return plain(start_response, 200, "Logged out", [self._cookie(SESSION_COOKIE, "", 0)])
 

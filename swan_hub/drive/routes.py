@@ -76,6 +76,8 @@ class DriveWSGI:
             origin=self.origin,
             link_url=self.public_url,
             open_link_url=service.open_link_url,
+            lab_url=service.lab_url,
+            hub_logout_url=service.hub_logout_url,
             renderer=Renderer(
                 Limits(
                     seconds=service.preview_seconds,
@@ -187,7 +189,7 @@ class DriveWSGI:
         if path.startswith("/static/"):
             return self.pages.static(path[len("/static/") :], start_response)
         if method in ("GET", "HEAD") and (
-            path in ("/", "/index.php", "/preview", "/preview/render")
+            path in ("/", "/index.php", "/preview", "/preview/render", "/zip")
             or path.startswith("/apps/files")
         ):
             caller = self.auth.caller(environ)
@@ -196,6 +198,8 @@ class DriveWSGI:
             if path.startswith("/preview"):
                 sub = path[len("/preview/") :]
                 return self.pages.preview(caller, sub, environ, start_response)
+            if path == "/zip":
+                return self.pages.folder_download(caller, environ, start_response)
             return self.pages.drive(caller, environ, start_response)
         if path == "/logout" and method == "POST":
             return self.auth.logout(environ, start_response)

@@ -125,6 +125,25 @@ class DriveService(Application):
         """,
     )
 
+    lab_url = Unicode(
+        "/hub/user-redirect/lab",
+        config=True,
+        help="""
+        Target of the web drive page's "JupyterLab" link in its header: the user's JupyterLab,
+        through the hub (which starts the server when it is stopped).
+        """,
+    )
+
+    hub_logout_url = Unicode(
+        "/hub/logout",
+        config=True,
+        help="""
+        Where the web drive page's "Log out" button sends the browser once the drive's own
+        session has ended: the hub's logout, so that the hub does not sign the browser in to
+        the drive again at once.
+        """,
+    )
+
     open_link_url = Unicode(
         "/hub/user-redirect/swan/open?url={url}",
         config=True,

@@ -3,8 +3,9 @@ SWAN"), the page of a public link and its password form, the preview page of a f
 shows by type: `previews`; notebooks rendered by `render`), rendered from the Jinja2 templates
 in ``templates/`` with autoescape, and the drive's own small script.
 
-This module owns HTML only. It reads through `Spaces` and leaves every change to the WebDAV and
-OCS endpoints, which the script calls with the page's request token.
+This module owns HTML only. It reads through `Spaces` and leaves every change (upload, new folder,
+rename, move, delete, shares) to the WebDAV and OCS endpoints, which the script calls with the
+page's request token.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class Row:
     open: str = ""
     note: str | None = None
     download: str = ""
+    #: the entry's path in the user's view, for the page's actions (empty: no actions)
+    path: str = ""
 
 
 @dataclass
@@ -175,6 +178,78 @@ def page_number(query: dict[str, str]) -> int | None:
 
 BAD_PAGE = "The page number must be a whole number from 1 up."
 
+SORT_KEYS = ("name", "size", "modified")
+BAD_SORT = "Sort by name, size or modified (sort=), in asc or desc order (order=)."
+
+
+@dataclass(frozen=True)
+class Sort:
+    """The order of a folder's rows: folders first whatever the column, then by ``key``."""
+
+    key: str = "name"
+    order: str = "asc"
+
+    @classmethod
+    def of(cls, query: dict[str, str]) -> Sort | None:
+        """The order a query asks for (by name, ascending, without one); None where it names a
+        column or an order there is not."""
+        sort = cls(query.get("sort", "name"), query.get("order", "asc"))
+        if sort.key not in SORT_KEYS or sort.order not in ("asc", "desc"):
+            return None
+        return sort
+
+    @property
+    def descending(self) -> bool:
+        return self.order == "desc"
+
+    def query(self) -> dict[str, str]:
+        """What a link keeps of this order: nothing for the default one."""
+        return {} if self == Sort() else {"sort": self.key, "order": self.order}
+
+    def arrange(self, entries: list[os.DirEntry]) -> list[os.DirEntry]:
+        """``entries`` in this order. Ties keep name order; a folder has no size of its own,
+        so sorted by size the folders stay in name order."""
+        by_name = sorted(entries, key=lambda e: (e.name.lower(), e.name))
+        folders = [e for e in by_name if e.is_dir()]
+        files = [e for e in by_name if not e.is_dir()]
+        if self.key != "name":
+            files.sort(key=self._value, reverse=self.descending)
+            if self.key == "modified":
+                folders.sort(key=self._value, reverse=self.descending)
+        elif self.descending:
+            folders.reverse()
+            files.reverse()
+        return folders + files
+
+    def _value(self, entry: os.DirEntry) -> int:
+        try:
+            st = entry.stat()  # scandir caches it for the row
+        except OSError:
+            return 0
+        return st.st_size if self.key == "size" else st.st_mtime_ns
+
+
+@dataclass
+class Column:
+    """A sortable column's header: its link and, for the current one, its ``aria-sort``."""
+
+    label: str
+    href: str
+    aria_sort: str = ""
+
+
+def sort_columns(sort: Sort, here: dict[str, str]) -> list[Column]:
+    """The headers of the Name, Size and Modified columns: a click on the current column turns
+    its order round, on another sorts by it ascending (back to the first page either way)."""
+    columns = []
+    for key in SORT_KEYS:
+        current = key == sort.key
+        order = ("asc" if sort.descending else "desc") if current else "asc"
+        aria = ("descending" if sort.descending else "ascending") if current else ""
+        href = "?" + urlencode({**here, **Sort(key, order).query()})
+        columns.append(Column(key.capitalize(), href, aria))
+    return columns
+
 
 class Pages:
     """The pages of the drive behind ``base_path``; ``origin`` tells a request's scheme and host."""
@@ -190,6 +265,8 @@ class Pages:
         link_url: Callable[[dict, str], str] | None = None,
         open_link_url: str = "",
         renderer: Renderer | None = None,
+        lab_url: str = "/hub/user-redirect/lab",
+        hub_logout_url: str = "/hub/logout",
     ):
         self.spaces = spaces
         self.auth = auth
@@ -199,6 +276,8 @@ class Pages:
         self.link_url = link_url or (lambda env, token: f"{origin(env)}{base_path}/s/{token}")
         self.open_link_url = open_link_url
         self.renderer = renderer or Renderer()
+        self.lab_url = lab_url
+        self.hub_logout_url = hub_logout_url
 
     def _url(self, path: str) -> str:
         return self.base_path + path
@@ -235,15 +314,18 @@ class Pages:
         page: int,
         link: Callable[[int], str],
         download: Callable[[str], str] = lambda rel: "",
+        folder_download: Callable[[str], str] = lambda rel: "",
+        sort: Sort = Sort(),
+        path: Callable[[str], str] = lambda rel: "",
     ) -> tuple[list[Row], Pager]:
-        """The rows of one page of the folder (folders first, then by name), and its pager:
-        every entry is sorted by what the folder listing itself says, but only the page's own
-        are statted and rendered."""
+        """The rows of one page of the folder (folders first, then in ``sort``'s order), and
+        its pager: sorted by name, every entry is sorted by what the folder listing itself
+        says and only the page's own are statted and rendered; by size or time every entry
+        is statted once."""
         try:
             with os.scandir(place.fs_path) as it:
-                entries = sorted(
-                    (e for e in it if not is_hidden_entry(e.name) and not e.is_symlink()),
-                    key=lambda e: (not e.is_dir(), e.name.lower()),
+                entries = sort.arrange(
+                    [e for e in it if not is_hidden_entry(e.name) and not e.is_symlink()]
                 )
         except OSError:
             entries = []
@@ -266,7 +348,8 @@ class Pages:
                     size="" if is_dir else _size(st.st_size),
                     modified=_modified(st.st_mtime),
                     open=target,
-                    download="" if is_dir else download(rel),
+                    download=folder_download(rel) if is_dir else download(rel),
+                    path=path(rel),
                 )
             )
         return rows, pager
@@ -279,7 +362,12 @@ class Pages:
         page = page_number(query)
         if page is None:
             return _message(start_response, 400, BAD_PAGE)
+        sort = Sort.of(query)
+        if sort is None:
+            return _message(start_response, 400, BAD_SORT)
+        here = {"dir": folder} if folder else {}
         pager = None
+        columns: list[Column] = []
         try:
             place = self.spaces.resolve(caller.name, folder)
         except DriveError as e:
@@ -306,7 +394,7 @@ class Pages:
                 return self._url("/preview?" + urlencode({"path": shown(rel)}))
 
             def link(number: int) -> str:
-                return "?" + urlencode({**({"dir": folder} if folder else {}), "page": number})
+                return "?" + urlencode({**here, **sort.query(), "page": number})
 
             rows, pager = self._rows(
                 place,
@@ -315,7 +403,11 @@ class Pages:
                 page=page,
                 link=link,
                 download=lambda rel: dav + quote(shown(rel)),
+                folder_download=lambda rel: self._url("/zip?" + urlencode({"path": shown(rel)})),
+                sort=sort,
+                path=shown,
             )
+            columns = sort_columns(sort, here)
             empty = "This folder is empty."
             if not folder and self.spaces.mounts(caller.name):
                 lead = Row(
@@ -341,7 +433,25 @@ class Pages:
             empty=empty,
             lead=lead,
             pager=pager,
+            columns=columns,
+            lab=self.lab_url,
+            hub_logout=self.hub_logout_url,
         )
+
+    def folder_download(
+        self, caller: Caller, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``/zip?path=``: a folder of the signed-in user's view (their space or a share) as a
+        zip archive, as a public folder link's download: no symbolic link followed, neither
+        on the way to the folder nor inside it."""
+        rel = _query(environ).get("path", "").strip("/")
+        try:
+            place = self.spaces.resolve(caller.name, rel) if rel else None
+        except DriveError as e:
+            return _message(start_response, e.status, e.message)
+        if place is None:
+            return _message(start_response, 404, "No such folder.")
+        return self._download_folder(place, start_response)
 
     # -- previews ---------------------------------------------------------------------------------
 
@@ -604,7 +714,7 @@ class Pages:
         return redirect(start_response, 303, link, [self.auth.link_cookie_header(share, link)])
 
     def _download_folder(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
-        if not os.path.isdir(place.fs_path):
+        if os.path.islink(place.fs_path) or not os.path.isdir(place.fs_path):
             return self._missing(start_response)
         start_response(
             "200 OK",

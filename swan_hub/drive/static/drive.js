@@ -1,5 +1,8 @@
-// The drive page's behaviour: uploads by WebDAV PUT and share accept/decline by OCS, both sent
-// with the page's request token (cookie-authenticated writes need it). No framework.
+// The drive page's behaviour, no framework. Every change goes to the drive's own endpoints with
+// the page's request token (cookie-authenticated writes need it): uploads by WebDAV PUT, new
+// folders by MKCOL, rename and move by MOVE (never over an existing name), delete by DELETE (the
+// drive keeps what is deleted in the trash), share accept/decline by OCS. A refused change is
+// said in the status line in words; a done one reloads the folder's table.
 "use strict";
 
 (function () {
@@ -13,30 +16,344 @@
     if (status) status.textContent = text;
   }
 
-  async function upload(file) {
-    const dir = root.dataset.dir ? root.dataset.dir + "/" : "";
-    const url = root.dataset.dav + (dir + file.name).split("/").map(encodeURIComponent).join("/");
-    const reply = await fetch(url, { method: "PUT", body: file, headers, credentials: "same-origin" });
-    if (!reply.ok) throw new Error(file.name + ": " + reply.status + " " + (await reply.text()));
+  // -- WebDAV ---------------------------------------------------------------------------------
+
+  function davUrl(path) {
+    return root.dataset.dav + path.split("/").map(encodeURIComponent).join("/");
+  }
+
+  function joined(folder, name) {
+    return folder ? folder + "/" + name : name;
+  }
+
+  function baseName(path) {
+    return path.replace(/\/$/, "").split("/").pop();
+  }
+
+  function parentOf(path) {
+    const parts = path.replace(/\/$/, "").split("/");
+    parts.pop();
+    return parts.join("/");
+  }
+
+  // What a refused request means, in words (`what`: the item it was about).
+  function refusal(status, what) {
+    switch (status) {
+      case 412:
+      case 405:
+        return "There is already a file or folder named “" + what + "” there. Choose another name.";
+      case 403:
+        return "You may not change “" + what + "” there: the folder is read-only for you, or the name is not allowed.";
+      case 404:
+        return "“" + what + "” is not there any more. Reload the page to see the folder as it is.";
+      case 409:
+        return "The folder for “" + what + "” does not exist. Check the folder's path.";
+      case 423:
+        return "“" + what + "” is locked by another program. Try again later.";
+      case 400:
+        return "“" + what + "” cannot go there (a folder cannot go into itself, and names may not hold “/”).";
+      case 413:
+      case 507:
+        return "There is not enough space left in your drive for “" + what + "”.";
+      default:
+        return "The drive could not change “" + what + "” (error " + status + "). Nothing was changed.";
+    }
+  }
+
+  async function dav(method, path, extra) {
+    let reply;
+    try {
+      reply = await fetch(davUrl(path), {
+        method,
+        headers: { ...headers, ...(extra || {}) },
+        credentials: "same-origin",
+      });
+    } catch (error) {
+      return { ok: false, status: 0 };
+    }
+    return reply;
+  }
+
+  // MOVE without overwriting: 412 when the name is taken.
+  function move(from, to) {
+    const destination = new URL(davUrl(to), window.location.href).href;
+    return dav("MOVE", from, { Destination: destination, Overwrite: "F" });
+  }
+
+  async function exists(path) {
+    const reply = await dav("PROPFIND", path, { Depth: "0" });
+    return reply.status !== 404;
+  }
+
+  // A name the user typed: one part of a path, none of "." and "..".
+  function badName(name) {
+    if (!name) return "Type a name.";
+    if (name.includes("/")) return "A name may not hold “/”.";
+    if (name === "." || name === "..") return "“" + name + "” is not a name a file or folder can have.";
+    return "";
+  }
+
+  // -- the table: reloaded in place, so that the status line and the uploads stay -----------
+
+  async function reloadListing() {
+    const reply = await fetch(window.location.href, { credentials: "same-origin" });
+    if (!reply.ok) {
+      window.location.reload();
+      return;
+    }
+    const fresh = new DOMParser().parseFromString(await reply.text(), "text/html");
+    for (const selector of ["div.table", "nav.pages"]) {
+      const now = root.querySelector(selector);
+      const then = fresh.querySelector("#drive " + selector);
+      if (now && then) now.replaceWith(document.adoptNode(then));
+      else if (now) now.remove();
+      else if (then) root.appendChild(document.adoptNode(then));
+    }
+    selectionChanged();
+  }
+
+  // -- selection ------------------------------------------------------------------------------
+
+  const buttons = {
+    rename: document.getElementById("rename"),
+    move: document.getElementById("move"),
+    remove: document.getElementById("delete"),
+  };
+
+  function boxes() {
+    return Array.from(root.querySelectorAll("tbody tr[data-path] input[type=checkbox]"));
+  }
+
+  function selected() {
+    return boxes()
+      .filter((box) => box.checked)
+      .map((box) => box.closest("tr").dataset.path);
+  }
+
+  function selectionChanged() {
+    const count = selected().length;
+    if (buttons.rename) buttons.rename.disabled = count !== 1;
+    if (buttons.move) buttons.move.disabled = count === 0;
+    if (buttons.remove) buttons.remove.disabled = count === 0;
+    const all = document.getElementById("select-all");
+    if (all) {
+      const total = boxes().length;
+      all.checked = total > 0 && count === total;
+      all.indeterminate = count > 0 && count < total;
+    }
+  }
+
+  root.addEventListener("change", (event) => {
+    if (event.target.id === "select-all") {
+      for (const box of boxes()) box.checked = event.target.checked;
+    }
+    if (event.target.type === "checkbox") selectionChanged();
+  });
+
+  // -- dialogs: a form with method=dialog; Escape or Cancel closes without a change ----------
+
+  function ask(id, prepare, act) {
+    const dialog = document.getElementById(id);
+    if (!dialog) return;
+    const form = dialog.querySelector("form");
+    dialog.addEventListener("close", () => {
+      if (dialog.returnValue !== "ok") return;
+      act(form).catch((error) => say(String(error.message || error)));
+    });
+    return () => {
+      form.reset();
+      prepare(dialog, form);
+      dialog.returnValue = "";
+      dialog.showModal();
+    };
+  }
+
+  function plural(count, one) {
+    return count + " " + one + (count === 1 ? "" : "s");
+  }
+
+  // Runs `change` on each path; the table is reloaded when anything changed, and the first
+  // refusal is said.
+  async function each(paths, change, done) {
+    let changed = 0;
+    for (const path of paths) {
+      const reason = await change(path);
+      if (reason) {
+        if (changed) await reloadListing();
+        say(reason + (changed ? " " + plural(changed, "other item") + " did change." : ""));
+        return;
+      }
+      changed += 1;
+    }
+    await reloadListing();
+    say(done);
+  }
+
+  const here = root.dataset.dir;
+
+  const newFolder = ask("new-folder-dialog", () => {}, async (form) => {
+    const name = form.elements.name.value.trim();
+    const bad = badName(name);
+    if (bad) return say(bad);
+    const reply = await dav("MKCOL", joined(here, name));
+    if (!reply.ok) return say(refusal(reply.status, name));
+    await reloadListing();
+    say("Made the folder “" + name + "”.");
+  });
+
+  const rename = ask(
+    "rename-dialog",
+    (dialog, form) => {
+      form.elements.name.value = baseName(selected()[0] || "");
+    },
+    async (form) => {
+      const path = selected()[0];
+      const name = form.elements.name.value.trim();
+      const bad = badName(name);
+      if (bad) return say(bad);
+      if (!path || name === baseName(path)) return say("The name stays as it was.");
+      const reply = await move(path, joined(parentOf(path), name));
+      if (!reply.ok) return say(refusal(reply.status, name));
+      await reloadListing();
+      say("Renamed “" + baseName(path) + "” to “" + name + "”.");
+    },
+  );
+
+  const moveTo = ask(
+    "move-dialog",
+    (dialog, form) => {
+      dialog.querySelector(".what").textContent = "Move " + plural(selected().length, "item") + " into the folder:";
+      form.elements.folder.value = here;
+    },
+    async (form) => {
+      const folder = form.elements.folder.value.trim().replace(/^\/+|\/+$/g, "");
+      const paths = selected();
+      if (folder.split("/").some((part) => part === "." || part === "..")) {
+        return say("Type the folder's path from the top of your space, without “.” or “..”.");
+      }
+      const movable = paths.filter((path) => parentOf(path) !== folder);
+      if (!movable.length) return say("Those items are in that folder already.");
+      // Check every name first, so that a taken one stops the move before anything moved.
+      for (const path of movable) {
+        if (await exists(joined(folder, baseName(path)))) {
+          return say(refusal(412, baseName(path)) + " Nothing was moved.");
+        }
+      }
+      await each(
+        movable,
+        async (path) => {
+          const reply = await move(path, joined(folder, baseName(path)));
+          return reply.ok ? "" : refusal(reply.status, baseName(path));
+        },
+        "Moved " + plural(movable.length, "item") + " to “" + (folder || "the top of your space") + "”.",
+      );
+    },
+  );
+
+  const remove = ask(
+    "delete-dialog",
+    (dialog) => {
+      dialog.querySelector(".what").textContent =
+        "Move " + plural(selected().length, "item") + " to the trash? What is in the trash can be restored.";
+    },
+    async () => {
+      const paths = selected();
+      await each(
+        paths,
+        async (path) => {
+          const reply = await dav("DELETE", path);
+          return reply.ok ? "" : refusal(reply.status, baseName(path));
+        },
+        "Moved " + plural(paths.length, "item") + " to the trash.",
+      );
+    },
+  );
+
+  for (const [id, open] of [
+    ["new-folder", newFolder],
+    ["rename", rename],
+    ["move", moveTo],
+    ["delete", remove],
+  ]) {
+    const button = document.getElementById(id);
+    if (button && open) button.addEventListener("click", open);
+  }
+
+  // -- uploads: one PUT per file, each with its own progress -------------------------------
+
+  function upload(file, item) {
+    const bar = item.querySelector("progress");
+    const outcome = item.querySelector(".outcome");
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", davUrl(joined(here, file.name)));
+      xhr.withCredentials = true;
+      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) {
+          bar.max = event.total;
+          bar.value = event.loaded;
+        }
+      });
+      xhr.addEventListener("load", () => {
+        const ok = xhr.status >= 200 && xhr.status < 300;
+        if (ok) {
+          bar.max = Math.max(file.size, 1);
+          bar.value = bar.max;
+          outcome.textContent = "uploaded";
+        } else {
+          outcome.textContent = "not uploaded: " + refusal(xhr.status, file.name);
+        }
+        item.classList.add(ok ? "done" : "failed");
+        resolve(ok);
+      });
+      xhr.addEventListener("error", () => {
+        outcome.textContent = "not uploaded: the connection to the drive broke off.";
+        item.classList.add("failed");
+        resolve(false);
+      });
+      xhr.send(file);
+    });
   }
 
   const form = document.getElementById("upload");
-  if (form) {
+  const list = document.getElementById("uploads");
+  if (form && list) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const files = Array.from(form.elements.file.files);
-      try {
-        for (const [i, file] of files.entries()) {
-          say("Uploading " + (i + 1) + " of " + files.length + ": " + file.name);
-          await upload(file);
-        }
-        say("Uploaded.");
-        window.location.reload();
-      } catch (error) {
-        say(String(error.message || error));
+      if (!files.length) return say("Choose the files to upload first.");
+      list.replaceChildren();
+      const items = files.map((file) => {
+        const item = document.createElement("li");
+        const label = document.createElement("span");
+        label.textContent = file.name;
+        const bar = document.createElement("progress");
+        bar.max = Math.max(file.size, 1);
+        bar.value = 0;
+        bar.setAttribute("aria-label", "Upload of " + file.name);
+        const outcome = document.createElement("span");
+        outcome.className = "outcome";
+        item.append(label, " ", bar, " ", outcome);
+        list.appendChild(item);
+        return item;
+      });
+      let uploaded = 0;
+      for (const [i, file] of files.entries()) {
+        say("Uploading " + (i + 1) + " of " + files.length + ": " + file.name);
+        if (await upload(file, items[i])) uploaded += 1;
       }
+      form.reset();
+      if (uploaded) await reloadListing();
+      say(
+        uploaded === files.length
+          ? "Uploaded " + plural(uploaded, "file") + "."
+          : "Uploaded " + uploaded + " of " + plural(files.length, "file") + "; the list says why the others were not.",
+      );
     });
   }
+
+  // -- shares waiting for an answer ----------------------------------------------------------
 
   async function answer(id, method) {
     const url = root.dataset.ocs + "/shares/pending/" + encodeURIComponent(id) + "?format=json";
@@ -51,4 +368,17 @@
     const accept = button.dataset.accept;
     answer(accept || button.dataset.decline, accept ? "POST" : "DELETE").catch((e) => say(e.message));
   });
+
+  // -- log out: the drive's session, then the hub's ------------------------------------------
+
+  const logout = document.getElementById("logout");
+  if (logout) {
+    logout.addEventListener("click", async () => {
+      const reply = await fetch(root.dataset.logout, { method: "POST", headers, credentials: "same-origin" });
+      if (!reply.ok) return say("The drive could not log you out (error " + reply.status + ").");
+      window.location.assign(logout.dataset.next);
+    });
+  }
+
+  selectionChanged();
 })();
