@@ -123,9 +123,12 @@ class Swan:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
-        # A killed rclone leaves its FUSE mount behind, dead, until it is detached.
+        # A killed rclone leaves its FUSE mount behind, dead, until it is detached (fusermount3
+        # detaches it, saying it could not enter it: its message is no news here).
         for point in mounted_at_or_below(str(self.data)):
-            subprocess.run(["fusermount3", "-u", "-z", point], check=False)
+            subprocess.run(
+                ["fusermount3", "-u", "-z", point], check=False, stderr=subprocess.DEVNULL
+            )
 
 
 def write_drive_config(workdir: Path, settings: str) -> None:
