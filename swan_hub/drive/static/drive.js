@@ -36,28 +36,24 @@
     return parts.join("/");
   }
 
-  // What a refused request means, in words (`what`: the item it was about).
+  // What a refused request means, in words, by its status; `{}` is the item it was about.
+  const taken = "There is already a file or folder named “{}” there. Choose another name.";
+  const full = "There is not enough space left in your drive for “{}”.";
+  const REFUSALS = {
+    412: taken,
+    405: taken,
+    403: "You may not change “{}” there: the folder is read-only for you, or the name is not allowed.",
+    404: "“{}” is not there any more. Reload the page to see the folder as it is.",
+    409: "The folder for “{}” does not exist. Check the folder's path.",
+    423: "“{}” is locked by another program. Try again later.",
+    400: "“{}” cannot go there (a folder cannot go into itself, and names may not hold “/”).",
+    413: full,
+    507: full,
+  };
+
   function refusal(status, what) {
-    switch (status) {
-      case 412:
-      case 405:
-        return "There is already a file or folder named “" + what + "” there. Choose another name.";
-      case 403:
-        return "You may not change “" + what + "” there: the folder is read-only for you, or the name is not allowed.";
-      case 404:
-        return "“" + what + "” is not there any more. Reload the page to see the folder as it is.";
-      case 409:
-        return "The folder for “" + what + "” does not exist. Check the folder's path.";
-      case 423:
-        return "“" + what + "” is locked by another program. Try again later.";
-      case 400:
-        return "“" + what + "” cannot go there (a folder cannot go into itself, and names may not hold “/”).";
-      case 413:
-      case 507:
-        return "There is not enough space left in your drive for “" + what + "”.";
-      default:
-        return "The drive could not change “" + what + "” (error " + status + "). Nothing was changed.";
-    }
+    const sentence = REFUSALS[status] || "The drive could not change “{}” (error " + status + "). Nothing was changed.";
+    return sentence.replace("{}", () => what);
   }
 
   async function dav(method, path, extra) {
