@@ -47,9 +47,10 @@ CREDENTIALS_FILE = "storage.json"
 #: The variable the server reads the file's path from (swan_contents.storage.credentials).
 CREDENTIALS_ENV = "SWAN_STORAGE_CREDENTIALS"
 #: how often a start asks the started server whether it answers, and for how long at most
-#: (seconds); after that the hub's own wait goes on
+#: (seconds; never into the last ANSWER_MARGIN of `start_timeout`); then the hub's own wait goes on
 ANSWER_POLL_INTERVAL = 0.05
 ANSWER_WAIT = 15.0
+ANSWER_MARGIN = 5.0
 
 
 class UnsafeUsernameError(ValueError):
@@ -594,6 +595,7 @@ class SwanSpawnerMixin(_MixinBase):
 
     _progress_events: list[dict[str, Any]] | None = None
     _concrete_start_began = False
+    _start_began_at: float | None = None
     _start_returned = False
 
     def report_progress(self, percent: int, message: str) -> None:
@@ -656,6 +658,7 @@ class SwanSpawnerMixin(_MixinBase):
     async def start(self) -> Any:
         self._progress_events = []
         self._concrete_start_began = self._start_returned = False
+        self._start_began_at = time.monotonic()
         self._starting = True
         try:
             if self.spawn_form is not None:
@@ -686,7 +689,8 @@ class SwanSpawnerMixin(_MixinBase):
     async def _until_answering(self, where: Any) -> None:
         """Return once the started server answers at ``where`` (the concrete start's ``(ip,
         port)`` or URL) as the hub asks it (its API, any status below 500), once its process is
-        gone, or after `ANSWER_WAIT` seconds.
+        gone, or after `ANSWER_WAIT` seconds: a slow start (an image pulled, a pod scheduled)
+        keeps `ANSWER_MARGIN` of its `start_timeout` for the hub's own wait.
 
         The hub's own wait asks with a growing pause (up to 0.2, 0.4, 0.8, 1.6, 3.2 s, ...): a
         server answering 1.3 s after its start was seen 3.5 s after it. Asked here every 50 ms,
@@ -696,10 +700,11 @@ class SwanSpawnerMixin(_MixinBase):
         if url is None:
             return
         client = AsyncHTTPClient()
-        deadline = time.monotonic() + ANSWER_WAIT
+        began = self._start_began_at or time.monotonic()
+        deadline = min(time.monotonic() + ANSWER_WAIT, began + self.start_timeout - ANSWER_MARGIN)
         asked = 0
-        while time.monotonic() < deadline:
-            request = HTTPRequest(url, follow_redirects=False, request_timeout=5)
+        while (left := deadline - time.monotonic()) > 0:
+            request = HTTPRequest(url, follow_redirects=False, request_timeout=min(5.0, left))
             try:
                 answer = await client.fetch(request, raise_error=False)
             except (OSError, HTTPClientError):

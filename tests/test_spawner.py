@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -523,3 +524,18 @@ async def test_a_start_stops_waiting_for_a_server_whose_process_is_gone(make_spa
     nobody = LateServer(200)  # a port nothing listens on
     await asyncio.wait_for(spawner._until_answering(("127.0.0.1", nobody.port)), 10)
     assert polls == [1]  # the hub's own wait then finds the server gone and says so
+
+
+async def test_a_slow_start_leaves_the_end_of_its_start_timeout_to_the_hub(make_spawner):
+    # a start that took all but 6 s of its timeout (an image pulled, say) asks for 1 s at most,
+    # not ANSWER_WAIT, so that it never ends as a start timeout
+    spawner = started_at_prefix(make_spawner(), "/user/alice/")
+
+    async def alive() -> None:
+        return None
+
+    spawner.poll = alive
+    spawner.start_timeout = 60
+    spawner._start_began_at = time.monotonic() - 54
+    nobody = LateServer(200)  # a port nothing listens on
+    await asyncio.wait_for(spawner._until_answering(("127.0.0.1", nobody.port)), 5)
