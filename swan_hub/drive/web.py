@@ -251,6 +251,21 @@ def sort_columns(sort: Sort, here: dict[str, str]) -> list[Column]:
     return columns
 
 
+@dataclass
+class TrashRow:
+    """One item of the trash page: what it was called (``shown`` with a slash for a folder) and
+    where, when it was deleted, its size, and ``item``, the name it has in the trashbin's WebDAV
+    (for Restore and Delete forever)."""
+
+    name: str
+    shown: str
+    folder: str
+    location: str
+    deleted: str
+    size: str
+    item: str
+
+
 class Pages:
     """The pages of the drive behind ``base_path``; ``origin`` tells a request's scheme and host."""
 
@@ -452,6 +467,47 @@ class Pages:
         if place is None:
             return _message(start_response, 404, "No such folder.")
         return self._download_folder(place, start_response)
+
+    # -- trash ------------------------------------------------------------------------------------
+
+    def trash(
+        self, caller: Caller, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``/trash``: what the signed-in user deleted, newest first, as the trashbin's WebDAV
+        lists it (`Spaces.trash_by_name`); restoring and deleting forever are the script's."""
+        page = page_number(_query(environ))
+        if page is None:
+            return _message(start_response, 400, BAD_PAGE)
+        items = list(self.spaces.trash_by_name(caller.name).items())
+        pager = Pager.of(page, len(items), lambda number: "?" + urlencode({"page": number}))
+        rows = []
+        for item_name, item in items[pager.shown]:
+            folder = item.original_path.rpartition("/")[0]
+            rows.append(
+                TrashRow(
+                    name=item.name,
+                    shown=item.name + ("/" if item.kind == "folder" else ""),
+                    folder=folder,
+                    location=folder or "the top of your space",
+                    deleted=_modified(item.deleted_at),
+                    size=_size(item.size),
+                    item=item_name,
+                )
+            )
+        user = quote(caller.name)
+        return self._full_page(
+            start_response,
+            "trash.html",
+            title=f"Trash · {caller.name} · SWAN drive",
+            user=caller.name,
+            entries=rows,
+            pager=pager,
+            trash=self._url(f"/remote.php/dav/trashbin/{user}/trash/"),
+            restore=self._url(f"/remote.php/dav/trashbin/{user}/restore/"),
+            csrf=caller.csrf,
+            lab=self.lab_url,
+            hub_logout=self.hub_logout_url,
+        )
 
     # -- previews ---------------------------------------------------------------------------------
 
