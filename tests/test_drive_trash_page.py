@@ -1,8 +1,9 @@
-"""The drive page's Trash view, through `swan up` (real hub, proxy and drive on 127.0.0.1): over
-HTTP, what a user deleted listed newest first with where it was, hostile names escaped, another
-user's trash never shown, a long trash in pages; in Debian's Chromium, alice deletes a file and
-restores it, is asked before one comes back beside a file that took its place, and deletes one
-forever.
+"""The drive page's Trash and Versions views, through `swan up` (real hub, proxy and drive on
+127.0.0.1): over HTTP, what a user deleted listed newest first with where it was, hostile names
+escaped, another user's trash never shown, a long trash in pages, a file's versions listed and
+downloaded and what has none refused with a sentence; in Debian's Chromium, alice deletes a file
+and restores it, is asked before one comes back beside a file that took its place, deletes one
+forever, and restores a file's first version from the Files page's Versions.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -122,6 +124,66 @@ def test_another_users_trash_is_never_shown(drive):
     assert anonymous.status_code == 302 and "/hub/" in anonymous.headers["location"]
 
 
+def version_rows(page: httpx.Response) -> list[tuple[str, str]]:
+    """(version's name in the WebDAV, its download link) of each row, in the page's order."""
+    rows = re.findall(r"<tr data-version='([^']*)'.*?href='([^']*)'", page.text)
+    return [(name, html.unescape(href)) for name, href in rows]
+
+
+def test_a_files_versions_are_listed_newest_first_and_download_under_its_name(drive):
+    assert drive.dav("alice", "MKCOL", "drafts").status_code == 201
+    # recent times, a minute apart: the drive thins out older versions
+    first, second = int(time.time()) - 120, int(time.time()) - 60
+    for when, body in ((first, b"one"), (second, b"two!"), (None, b"three")):
+        headers = {"X-OC-Mtime": str(when)} if when else {}
+        assert drive.dav("alice", "PUT", "drafts/essay.txt", content=body, headers=headers)
+    with signed_in(drive, "alice") as (browser, files):
+        assert "<button type='button' id='versions' disabled>Versions</button>" in files.text
+        page = browser.get(f"{drive.base}/versions", params={"path": "drafts/essay.txt"})
+        assert page.status_code == 200
+        assert "Versions of essay.txt" in page.text
+        assert "nothing is lost" in page.text
+        rows = version_rows(page)
+        assert [name for name, _ in rows] == [str(second), str(first)]  # newest first
+        assert [browser.get(drive.swan.url + href).content for _, href in rows] == [b"two!", b"one"]
+        got = browser.get(drive.swan.url + rows[0][1])
+        assert "essay.txt" in got.headers.get("content-disposition", "essay.txt")
+        assert got.headers["x-content-type-options"] == "nosniff"
+        # the same versions the WebDAV lists, where the page's script restores them
+        dav = re.search(r"data-versions-dav='([^']*)'", page.text)[1]
+        listing = drive.client("alice").request(
+            "PROPFIND", drive.swan.url + dav, headers={"Depth": "1"}
+        )
+        assert listing.status_code == 207
+        assert all(f"{dav}{name}" in listing.text for name, _ in rows)
+
+
+def test_the_versions_page_refuses_what_has_no_versions_of_ones_own_with_a_sentence(drive):
+    assert drive.dav("alice", "MKCOL", "folder with files").status_code == 201
+    assert drive.dav("bob", "PUT", "x", content=b"bob only").is_success
+    (drive.space("alice") / "to-bob").symlink_to(drive.space("bob") / "x")
+    with signed_in(drive, "alice") as (browser, _):
+        for path, status, sentence in (
+            (
+                "folder with files",
+                400,
+                "“folder with files” is a folder; only files have versions.",
+            ),
+            ("no such.txt", 404, "There is no file “no such.txt” in your space."),
+            ("to-bob", 404, ""),
+            ("../bob/x", 400, "not a valid file name"),
+            ("", 400, "Say which file"),
+        ):
+            refused = browser.get(f"{drive.base}/versions", params={"path": path})
+            assert refused.status_code == status, (path, refused.text)
+            assert sentence in html.unescape(refused.text)
+            assert "bob only" not in refused.text and "<tr data-version" not in refused.text
+        missing = browser.get(
+            f"{drive.base}/versions/download", params={"path": "drafts/essay.txt", "version": "1"}
+        )
+        assert missing.status_code == 404
+
+
 def test_a_long_trash_shows_in_pages(drive):
     empty_trash(drive, "alice")
     folder = drive.space("alice") / "many"
@@ -213,4 +275,36 @@ def test_in_a_browser_alice_restores_and_deletes_forever_from_the_trash(drive, t
         status.filter(has_text=f"Restored “{HOSTILE}” to “browser-trash”.").wait_for()
         assert (space / HOSTILE).read_bytes() == b"markup"
         assert trashbin(drive, "alice") == []
+
+        # a file overwritten twice: Versions from the Files page, the first one restored
+        for body in (b"version 1", b"version 2", b"version 3"):
+            assert drive.dav("alice", "PUT", "browser-trash/plan.txt", content=body).is_success
+            time.sleep(1.1)  # versions are named by their second
+        page.get_by_role("link", name="Files", exact=True).click()
+        page.get_by_role("link", name="browser-trash/", exact=True).click()
+        versions = page.get_by_role("button", name="Versions")
+        page.get_by_role("checkbox", name="Select plan.txt").check()
+        page.get_by_role("checkbox", name="Select summary.txt").check()
+        assert versions.is_disabled()  # one file at a time
+        page.get_by_role("checkbox", name="Select summary.txt").uncheck()
+        versions.click()
+        page.wait_for_url("**/services/drive/versions?path=browser-trash%2Fplan.txt")
+        assert "nothing is lost" in page.get_by_role("main").inner_text()
+        restore = page.get_by_role("button", name=re.compile("^Restore the version of "))
+        assert restore.count() == 2
+        restore.last.focus()  # the oldest, from the keyboard
+        page.keyboard.press("Enter")
+        status.filter(has_text="What the file held before is now among its versions.").wait_for()
+        assert (space / "plan.txt").read_bytes() == b"version 1"
+        restore.nth(1).wait_for()
+        with page.expect_download() as downloading:
+            page.get_by_role("link", name=re.compile("^Download the version of ")).first.click()
+        assert Path(downloading.value.path()).read_bytes() in (b"version 2", b"version 3")
+        kept = sorted(
+            page.request.get(drive.swan.url + href).body()
+            for href in page.locator("a.download").evaluate_all(
+                "links => links.map(a => a.getAttribute('href'))"
+            )
+        )
+        assert kept == [b"version 2", b"version 3"]  # what the restore replaced is kept
         assert dialogs == []

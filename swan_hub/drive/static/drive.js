@@ -2,7 +2,8 @@
 // the page's request token (cookie-authenticated writes need it): uploads by WebDAV PUT, new
 // folders by MKCOL, rename and move by MOVE (never over an existing name), delete by DELETE (the
 // drive keeps what is deleted in the trash), share accept/decline by OCS; on the trash page,
-// restore by MOVE to the trashbin's restore folder and delete forever by DELETE. A refused change
+// restore by MOVE to the trashbin's restore folder and delete forever by DELETE; on a file's
+// versions page, restore by MOVE to the versions' restore/target. A refused change
 // is said in the status line in words; a done one reloads the table.
 "use strict";
 
@@ -107,7 +108,7 @@
       return;
     }
     const fresh = new DOMParser().parseFromString(await reply.text(), "text/html");
-    for (const selector of ["div.table", "nav.pages"]) {
+    for (const selector of ["div.table", "nav.pages", "p.current"]) {
       const now = root.querySelector(selector);
       const then = fresh.querySelector("#drive " + selector);
       if (now && then) now.replaceWith(document.adoptNode(then));
@@ -125,6 +126,7 @@
     remove: document.getElementById("delete"),
     restore: document.getElementById("restore"),
     purge: document.getElementById("purge"),
+    versions: document.getElementById("versions"),
   };
 
   // the rows the actions may change: a folder's entries (data-path) or the trash's (data-item)
@@ -149,6 +151,12 @@
     if (buttons.remove) buttons.remove.disabled = count === 0;
     if (buttons.restore) buttons.restore.disabled = count === 0;
     if (buttons.purge) buttons.purge.disabled = count === 0;
+    if (buttons.versions) {
+      // a folder's name ends in "/" in its row; only files have versions
+      const rows = selectedRows();
+      const link = rows.length === 1 && rows[0].querySelector("td a");
+      buttons.versions.disabled = !link || link.textContent.endsWith("/");
+    }
     const all = document.getElementById("select-all");
     if (all) {
       const total = boxes().length;
@@ -427,6 +435,42 @@
         if (conflicted) say("“" + conflicted.name + "” stays in the trash.");
         offerRenamed(null);
       }
+    });
+  }
+
+  // -- versions: the Files page's button opens a file's page; there, Restore -------------------
+
+  if (buttons.versions) {
+    buttons.versions.addEventListener("click", () => {
+      const path = selected()[0];
+      if (path) window.location.assign(root.dataset.versions + "?path=" + encodeURIComponent(path));
+    });
+  }
+
+  const versionsUrl = root.dataset.versionsDav;
+  if (versionsUrl) {
+    // MOVE to .../restore/target, as Nextcloud restores: the drive keeps the current content
+    // as a version before it puts this one back.
+    async function restoreVersion(row) {
+      const destination = new URL(root.dataset.restore, window.location.href).href;
+      const reply = await request("MOVE", versionsUrl + encodeURIComponent(row.dataset.version), {
+        Destination: destination,
+      });
+      const when = row.dataset.when;
+      if (!reply.ok) {
+        await reloadListing();
+        if (reply.status === 404) return say("The version of " + when + " is not there any more; the list shows what is.");
+        if (reply.status === 507) return say("There is not enough space left in your drive to restore the version of " + when + ".");
+        if (reply.status === 423) return say("The file is locked by another program. Try again later.");
+        return say("The drive could not restore the version of " + when + " (error " + reply.status + "). Nothing was changed.");
+      }
+      await reloadListing();
+      say("Restored the version of " + when + ". What the file held before is now among its versions.");
+    }
+
+    root.addEventListener("click", (event) => {
+      const button = event.target.closest("tr[data-version] button.restore");
+      if (button) restoreVersion(button.closest("tr")).catch((e) => say(String(e.message || e)));
     });
   }
 
