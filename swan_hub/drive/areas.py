@@ -192,20 +192,12 @@ class TrashProvider(_AreaProvider):
     listing = "trash"
 
     def items(self, user: str) -> dict[str, TrashRecord]:
-        named: dict[str, TrashRecord] = {}
-        for item in self.spaces.state.trash(user):
-            name = f"{item.name}.d{int(item.deleted_at)}"
-            if name in named:
-                name = f"{name}-{item.id}"
-            named[name] = item
-        return named
+        return self.spaces.trash_by_name(user)
 
     def listed_resource(self, path: str, environ: dict, user: str, below: list[str]) -> Any:
         items = self.items(user)
         if not below:
-            # newest first, so that entries deleted in the same second keep their order
-            newest_first = sorted(items, key=lambda name: -items[name].deleted_at)
-            return VirtualFolder(path, environ, lambda: newest_first)
+            return VirtualFolder(path, environ, lambda: list(items))
         item = items.get(below[0])
         if item is None:
             return None

@@ -189,7 +189,9 @@ class DriveWSGI:
         if path.startswith("/static/"):
             return self.pages.static(path[len("/static/") :], start_response)
         if method in ("GET", "HEAD") and (
-            path in ("/", "/index.php", "/preview", "/preview/render", "/zip")
+            path
+            in ("/", "/index.php", "/preview", "/preview/render", "/zip", "/trash", "/versions")
+            or path == "/versions/download"
             or path.startswith("/apps/files")
         ):
             caller = self.auth.caller(environ)
@@ -200,6 +202,11 @@ class DriveWSGI:
                 return self.pages.preview(caller, sub, environ, start_response)
             if path == "/zip":
                 return self.pages.folder_download(caller, environ, start_response)
+            if path == "/trash":
+                return self.pages.trash(caller, environ, start_response)
+            if path.startswith("/versions"):
+                sub = path[len("/versions/") :]
+                return self.pages.versions(caller, sub, environ, start_response)
             return self.pages.drive(caller, environ, start_response)
         if path == "/logout" and method == "POST":
             return self.auth.logout(environ, start_response)

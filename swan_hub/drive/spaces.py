@@ -37,6 +37,7 @@ from .state import (
     FileRecord,
     Seen,
     ShareRecord,
+    TrashRecord,
     VersionRecord,
 )
 from .tree import SubtreeCache, TreeSummary
@@ -695,6 +696,19 @@ class Spaces:
                 name = f"{name}-{version.id}"
             named[name] = version
         return named
+
+    def trash_by_name(self, owner: str) -> dict[str, TrashRecord]:
+        """What ``owner``'s trash holds, newest first, by the name each item is listed under:
+        ``<name>.d<deletion time>`` as Nextcloud names them, and ``...-<id>`` for a later item
+        of the same name and second. Entries deleted in the same second keep their order."""
+        named: dict[str, TrashRecord] = {}
+        for item in self.state.trash(owner):
+            name = f"{item.name}.d{int(item.deleted_at)}"
+            if name in named:
+                name = f"{name}-{item.id}"
+            named[name] = item
+        newest_first = sorted(named, key=lambda name: -named[name].deleted_at)
+        return {name: named[name] for name in newest_first}
 
     def _keep_version(self, place: Place, old: os.stat_result, folder: int, name: str) -> None:
         """Keep the content ``old`` of ``place`` (``name`` in the open ``folder``) as a

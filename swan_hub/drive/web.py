@@ -1,7 +1,8 @@
 """The drive's web pages: the signed-in user's drive (browse, upload, download, shares, "Open in
-SWAN"), the page of a public link and its password form, the preview page of a file (what it
-shows by type: `previews`; notebooks rendered by `render`), rendered from the Jinja2 templates
-in ``templates/`` with autoescape, and the drive's own small script.
+SWAN", the trash, a file's versions), the page of a public link and its password form, the
+preview page of a file (what it shows by type: `previews`; notebooks rendered by `render`),
+rendered from the Jinja2 templates in ``templates/`` with autoescape, and the drive's own small
+script.
 
 This module owns HTML only. It reads through `Spaces` and leaves every change (upload, new folder,
 rename, move, delete, shares) to the WebDAV and OCS endpoints, which the script calls with the
@@ -29,7 +30,7 @@ from .identity import Caller
 from .ocs import link_expired
 from .render import RENDERED, Renderer
 from .responses import StartResponse, answer, client_address, redirect
-from .spaces import DriveError, Place, Spaces, file_etag, split_segments
+from .spaces import PERM_READ, DriveError, Place, Spaces, file_etag, split_segments
 from .state import STATE_PENDING
 from .tree import is_hidden_entry
 
@@ -251,6 +252,38 @@ def sort_columns(sort: Sort, here: dict[str, str]) -> list[Column]:
     return columns
 
 
+@dataclass
+class TrashRow:
+    """One item of the trash page: what it was called (``shown`` with a slash for a folder) and
+    where, when it was deleted, its size, and ``item``, the name it has in the trashbin's WebDAV
+    (for Restore and Delete forever)."""
+
+    name: str
+    shown: str
+    folder: str
+    location: str
+    deleted: str
+    size: str
+    item: str
+
+
+@dataclass
+class VersionRow:
+    """One earlier version of a file on its versions page: when its content was written, its
+    size, the link that downloads it and ``name``, the name the versions' WebDAV lists it under
+    (for Restore)."""
+
+    modified: str
+    size: str
+    download: str
+    name: str
+
+
+def _modified_exactly(mtime: float) -> str:
+    """A version's time to the second: saves a minute apart are told apart."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime))
+
+
 class Pages:
     """The pages of the drive behind ``base_path``; ``origin`` tells a request's scheme and host."""
 
@@ -427,6 +460,7 @@ class Pages:
             dav=dav,
             folder=folder,
             ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
+            versions=self._url("/versions"),
             csrf=caller.csrf,
             pending=pending,
             entries=rows,
@@ -452,6 +486,127 @@ class Pages:
         if place is None:
             return _message(start_response, 404, "No such folder.")
         return self._download_folder(place, start_response)
+
+    # -- trash ------------------------------------------------------------------------------------
+
+    def trash(
+        self, caller: Caller, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``/trash``: what the signed-in user deleted, newest first, as the trashbin's WebDAV
+        lists it (`Spaces.trash_by_name`); restoring and deleting forever are the script's."""
+        page = page_number(_query(environ))
+        if page is None:
+            return _message(start_response, 400, BAD_PAGE)
+        items = list(self.spaces.trash_by_name(caller.name).items())
+        pager = Pager.of(page, len(items), lambda number: "?" + urlencode({"page": number}))
+        rows = []
+        for item_name, item in items[pager.shown]:
+            folder = item.original_path.rpartition("/")[0]
+            rows.append(
+                TrashRow(
+                    name=item.name,
+                    shown=item.name + ("/" if item.kind == "folder" else ""),
+                    folder=folder,
+                    location=folder or "the top of your space",
+                    deleted=_modified(item.deleted_at),
+                    size=_size(item.size),
+                    item=item_name,
+                )
+            )
+        user = quote(caller.name)
+        return self._full_page(
+            start_response,
+            "trash.html",
+            title=f"Trash · {caller.name} · SWAN drive",
+            user=caller.name,
+            entries=rows,
+            pager=pager,
+            trash=self._url(f"/remote.php/dav/trashbin/{user}/trash/"),
+            restore=self._url(f"/remote.php/dav/trashbin/{user}/restore/"),
+            csrf=caller.csrf,
+            lab=self.lab_url,
+            hub_logout=self.hub_logout_url,
+        )
+
+    # -- versions ---------------------------------------------------------------------------------
+
+    def _versioned_file(self, caller: Caller, rel: str) -> tuple[Place, int]:
+        """The place of the file ``rel`` of the signed-in user's own space and its id;
+        DriveError with a sentence for anything else (a folder, a share, nothing there)."""
+        if not rel:
+            raise DriveError(400, "Say which file: versions?path=<the file's path>.")
+        place = self.spaces.resolve(caller.name, rel)
+        if place is None or place.share is not None:
+            raise DriveError(
+                400,
+                "The versions of a file shared with you are kept in its owner's drive; "
+                "ask them for an earlier version.",
+            )
+        try:
+            st = os.lstat(place.fs_path)
+        except OSError:
+            raise DriveError(404, f"There is no file “{rel}” in your space.") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise DriveError(400, f"“{rel}” is a folder; only files have versions.")
+        if not stat.S_ISREG(st.st_mode):
+            raise DriveError(404, f"There is no file “{rel}” in your space.")
+        return place, self.spaces.file_id(caller.name, place.rel, st)
+
+    def versions(
+        self, caller: Caller, sub: str, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``/versions?path=``: the earlier versions of a file of the signed-in user's space,
+        newest first, as the versions' WebDAV keeps them (`Spaces.versions_by_name`);
+        ``/versions/download?path=&version=`` one of them, under the file's name. Restoring
+        one is the script's (a MOVE to the versions' ``restore/target``)."""
+        query = _query(environ)
+        rel = query.get("path", "").strip("/")
+        try:
+            place, file_id = self._versioned_file(caller, rel)
+        except DriveError as e:
+            return _message(start_response, e.status, e.message)
+        found = self.spaces.versions_by_name(caller.name, file_id)
+        if sub == "download":
+            version = found.get(query.get("version", ""))
+            if version is None:
+                return _message(start_response, 404, "This file has no such version (any more).")
+            blob = self.spaces.version_file(caller.name, version.id)
+            return self._download(Place(caller.name, place.name, blob, PERM_READ), start_response)
+        if sub:
+            return self._missing(start_response)
+        newest_first = sorted(found.items(), key=lambda kv: (kv[1].mtime, kv[1].id), reverse=True)
+        rows = [
+            VersionRow(
+                modified=_modified_exactly(version.mtime),
+                size=_size(version.size),
+                download=self._url(
+                    "/versions/download?" + urlencode({"path": place.rel, "version": name})
+                ),
+                name=name,
+            )
+            for name, version in newest_first
+        ]
+        st = os.lstat(place.fs_path)
+        folder = place.rel.rpartition("/")[0]
+        user = quote(caller.name)
+        return self._full_page(
+            start_response,
+            "versions.html",
+            title=f"Versions of {place.name} · SWAN drive",
+            name=place.name,
+            path=place.rel,
+            folder=self._url("/?" + urlencode({"dir": folder}) if folder else "/"),
+            folder_label=folder or caller.name,
+            preview=self._url("/preview?" + urlencode({"path": place.rel})),
+            size=_size(st.st_size),
+            modified=_modified_exactly(st.st_mtime),
+            entries=rows,
+            versions=self._url(f"/remote.php/dav/versions/{user}/versions/{file_id}/"),
+            restore=self._url(f"/remote.php/dav/versions/{user}/restore/target"),
+            csrf=caller.csrf,
+            lab=self.lab_url,
+            hub_logout=self.hub_logout_url,
+        )
 
     # -- previews ---------------------------------------------------------------------------------
 

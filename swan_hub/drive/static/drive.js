@@ -1,8 +1,10 @@
 // The drive page's behaviour, no framework. Every change goes to the drive's own endpoints with
 // the page's request token (cookie-authenticated writes need it): uploads by WebDAV PUT, new
 // folders by MKCOL, rename and move by MOVE (never over an existing name), delete by DELETE (the
-// drive keeps what is deleted in the trash), share accept/decline by OCS. A refused change is
-// said in the status line in words; a done one reloads the folder's table.
+// drive keeps what is deleted in the trash), share accept/decline by OCS; on the trash page,
+// restore by MOVE to the trashbin's restore folder and delete forever by DELETE; on a file's
+// versions page, restore by MOVE to the versions' restore/target. A refused change
+// is said in the status line in words; a done one reloads the table.
 "use strict";
 
 (function () {
@@ -56,10 +58,14 @@
     return sentence.replace("{}", () => what);
   }
 
-  async function dav(method, path, extra) {
+  function dav(method, path, extra) {
+    return request(method, davUrl(path), extra);
+  }
+
+  async function request(method, url, extra) {
     let reply;
     try {
-      reply = await fetch(davUrl(path), {
+      reply = await fetch(url, {
         method,
         headers: { ...headers, ...(extra || {}) },
         credentials: "same-origin",
@@ -98,7 +104,7 @@
       return;
     }
     const fresh = new DOMParser().parseFromString(await reply.text(), "text/html");
-    for (const selector of ["div.table", "nav.pages"]) {
+    for (const selector of ["div.table", "nav.pages", "p.current"]) {
       const now = root.querySelector(selector);
       const then = fresh.querySelector("#drive " + selector);
       if (now && then) now.replaceWith(document.adoptNode(then));
@@ -114,23 +120,39 @@
     rename: document.getElementById("rename"),
     move: document.getElementById("move"),
     remove: document.getElementById("delete"),
+    restore: document.getElementById("restore"),
+    purge: document.getElementById("purge"),
+    versions: document.getElementById("versions"),
   };
 
+  // the rows the actions may change: a folder's entries (data-path) or the trash's (data-item)
   function boxes() {
-    return Array.from(root.querySelectorAll("tbody tr[data-path] input[type=checkbox]"));
+    return Array.from(root.querySelectorAll("tbody tr:is([data-path], [data-item]) input[type=checkbox]"));
+  }
+
+  function selectedRows() {
+    return boxes()
+      .filter((box) => box.checked)
+      .map((box) => box.closest("tr"));
   }
 
   function selected() {
-    return boxes()
-      .filter((box) => box.checked)
-      .map((box) => box.closest("tr").dataset.path);
+    return selectedRows().map((row) => row.dataset.path);
   }
 
   function selectionChanged() {
-    const count = selected().length;
+    const count = selectedRows().length;
     if (buttons.rename) buttons.rename.disabled = count !== 1;
     if (buttons.move) buttons.move.disabled = count === 0;
     if (buttons.remove) buttons.remove.disabled = count === 0;
+    if (buttons.restore) buttons.restore.disabled = count === 0;
+    if (buttons.purge) buttons.purge.disabled = count === 0;
+    if (buttons.versions) {
+      // a folder's name ends in "/" in its row; only files have versions
+      const rows = selectedRows();
+      const link = rows.length === 1 && rows[0].querySelector("td a");
+      buttons.versions.disabled = !link || link.textContent.endsWith("/");
+    }
     const all = document.getElementById("select-all");
     if (all) {
       const total = boxes().length;
@@ -273,6 +295,179 @@
   ]) {
     const button = document.getElementById(id);
     if (button && open) button.addEventListener("click", open);
+  }
+
+  // -- the trash: restore (back where it was, or beside what took its place), delete forever --
+
+  const trashUrl = root.dataset.trash;
+  const restoreUrl = root.dataset.restore;
+  const conflict = document.getElementById("conflict");
+  let conflicted = null; // the item whose place was taken: {item, name, folder}
+
+  function trashItem(row) {
+    return { item: row.dataset.item, name: row.dataset.name, folder: row.dataset.folder };
+  }
+
+  function where(folder) {
+    return folder ? "“" + folder + "”" : "the top of your space";
+  }
+
+  // The name the drive gives an item restored beside what took its place.
+  function restoredName(name) {
+    const dot = name.lastIndexOf(".");
+    return dot > 0 ? name.slice(0, dot) + " (restored)" + name.slice(dot) : name + " (restored)";
+  }
+
+  function offerRenamed(item) {
+    conflicted = item;
+    if (conflict) conflict.hidden = !item;
+  }
+
+  // MOVE to .../restore/<name>; with `beside`, without Overwrite: F, so that a taken place
+  // makes the drive restore the item as "<name> (restored)". Returns a refusal, or "".
+  async function restore(item, beside) {
+    const destination = new URL(restoreUrl + encodeURIComponent(item.name), window.location.href).href;
+    const extra = { Destination: destination };
+    if (!beside) extra.Overwrite = "F";
+    const reply = await request("MOVE", trashUrl + encodeURIComponent(item.item), extra);
+    if (reply.ok) return "";
+    switch (reply.status) {
+      case 412:
+        return "taken";
+      case 409:
+        return "There is already “" + restoredName(item.name) + "” at " + where(item.folder) + " too. Rename or move it, then restore again.";
+      case 404:
+        return "“" + item.name + "” is not in the trash any more. Reload the page to see the trash as it is.";
+      case 507:
+        return "There is not enough space left in your drive to restore “" + item.name + "”.";
+      default:
+        return "The drive could not restore “" + item.name + "” (error " + reply.status + "). Nothing was changed.";
+    }
+  }
+
+  async function restoreAll(items) {
+    offerRenamed(null);
+    let restored = 0;
+    for (const item of items) {
+      const reason = await restore(item, false);
+      if (reason) {
+        await reloadListing();
+        const others = restored ? " " + plural(restored, "other item") + " did come back." : "";
+        if (reason !== "taken") return say(reason + others);
+        say(
+          "There is already a file or folder named “" + item.name + "” at " + where(item.folder) +
+            "; restore it under another name?" + others,
+        );
+        return offerRenamed(item);
+      }
+      restored += 1;
+    }
+    await reloadListing();
+    say(
+      items.length === 1
+        ? "Restored “" + items[0].name + "” to " + where(items[0].folder) + "."
+        : "Restored " + plural(items.length, "item") + " to where they were.",
+    );
+  }
+
+  async function restoreBeside() {
+    const item = conflicted;
+    offerRenamed(null);
+    if (!item) return;
+    const reason = await restore(item, true);
+    await reloadListing();
+    if (reason === "taken") return say("The drive could not restore “" + item.name + "” beside what took its place.");
+    if (reason) return say(reason);
+    say("Restored “" + item.name + "” as “" + restoredName(item.name) + "” at " + where(item.folder) + ".");
+  }
+
+  let purging = [];
+
+  const purge = ask(
+    "purge-dialog",
+    (dialog) => {
+      const what = purging.length === 1 ? "“" + purging[0].name + "”" : plural(purging.length, "item");
+      dialog.querySelector(".what").textContent = "Delete " + what + " forever? This cannot be undone.";
+    },
+    async () => {
+      offerRenamed(null);
+      const items = purging;
+      await each(
+        items,
+        async (item) => {
+          const reply = await request("DELETE", trashUrl + encodeURIComponent(item.item));
+          if (reply.ok) return "";
+          if (reply.status === 404) return "“" + item.name + "” is not in the trash any more.";
+          return "The drive could not delete “" + item.name + "” (error " + reply.status + ").";
+        },
+        "Deleted " + (items.length === 1 ? "“" + items[0].name + "”" : plural(items.length, "item")) + " forever.",
+      );
+    },
+  );
+
+  if (trashUrl) {
+    if (buttons.restore) {
+      buttons.restore.addEventListener("click", () => restoreAll(selectedRows().map(trashItem)));
+    }
+    if (buttons.purge && purge) {
+      buttons.purge.addEventListener("click", () => {
+        purging = selectedRows().map(trashItem);
+        purge();
+      });
+    }
+    root.addEventListener("click", (event) => {
+      const button = event.target.closest("tr[data-item] button");
+      if (button) {
+        const item = trashItem(button.closest("tr"));
+        if (button.classList.contains("restore")) restoreAll([item]).catch((e) => say(String(e.message || e)));
+        else if (purge) {
+          purging = [item];
+          purge();
+        }
+        return;
+      }
+      if (event.target.id === "restore-renamed") restoreBeside().catch((e) => say(String(e.message || e)));
+      if (event.target.id === "restore-cancel") {
+        if (conflicted) say("“" + conflicted.name + "” stays in the trash.");
+        offerRenamed(null);
+      }
+    });
+  }
+
+  // -- versions: the Files page's button opens a file's page; there, Restore -------------------
+
+  if (buttons.versions) {
+    buttons.versions.addEventListener("click", () => {
+      const path = selected()[0];
+      if (path) window.location.assign(root.dataset.versions + "?path=" + encodeURIComponent(path));
+    });
+  }
+
+  const versionsUrl = root.dataset.versionsDav;
+  if (versionsUrl) {
+    // MOVE to .../restore/target, as Nextcloud restores: the drive keeps the current content
+    // as a version before it puts this one back.
+    async function restoreVersion(row) {
+      const destination = new URL(root.dataset.restore, window.location.href).href;
+      const reply = await request("MOVE", versionsUrl + encodeURIComponent(row.dataset.version), {
+        Destination: destination,
+      });
+      const when = row.dataset.when;
+      if (!reply.ok) {
+        await reloadListing();
+        if (reply.status === 404) return say("The version of " + when + " is not there any more; the list shows what is.");
+        if (reply.status === 507) return say("There is not enough space left in your drive to restore the version of " + when + ".");
+        if (reply.status === 423) return say("The file is locked by another program. Try again later.");
+        return say("The drive could not restore the version of " + when + " (error " + reply.status + "). Nothing was changed.");
+      }
+      await reloadListing();
+      say("Restored the version of " + when + ". What the file held before is now among its versions.");
+    }
+
+    root.addEventListener("click", (event) => {
+      const button = event.target.closest("tr[data-version] button.restore");
+      if (button) restoreVersion(button.closest("tr")).catch((e) => say(String(e.message || e)));
+    });
   }
 
   // -- uploads: one PUT per file, each with its own progress -------------------------------
