@@ -53,9 +53,12 @@
     507: full,
   };
 
-  function refusal(status, what) {
-    const sentence = REFUSALS[status] || "The drive could not change “{}” (error " + status + "). Nothing was changed.";
-    return sentence.replace("{}", () => what);
+  // `own` holds sentences that say more for one kind of request; its `other` replaces the
+  // sentence for a status nobody foresaw.
+  function refusal(status, what, own = {}) {
+    const other = own.other || "The drive could not change “{}” (error {status}). Nothing was changed.";
+    const sentence = own[status] || REFUSALS[status] || other;
+    return sentence.replace("{status}", () => status).replace("{}", () => what);
   }
 
   function dav(method, path, extra) {
@@ -331,18 +334,13 @@
     if (!beside) extra.Overwrite = "F";
     const reply = await request("MOVE", trashUrl + encodeURIComponent(item.item), extra);
     if (reply.ok) return "";
-    switch (reply.status) {
-      case 412:
-        return "taken";
-      case 409:
-        return "There is already “" + restoredName(item.name) + "” at " + where(item.folder) + " too. Rename or move it, then restore again.";
-      case 404:
-        return "“" + item.name + "” is not in the trash any more. Reload the page to see the trash as it is.";
-      case 507:
-        return "There is not enough space left in your drive to restore “" + item.name + "”.";
-      default:
-        return "The drive could not restore “" + item.name + "” (error " + reply.status + "). Nothing was changed.";
-    }
+    if (reply.status === 412) return "taken";
+    return refusal(reply.status, item.name, {
+      409: "There is already “" + restoredName(item.name) + "” at " + where(item.folder) + " too. Rename or move it, then restore again.",
+      404: "“{}” is not in the trash any more. Reload the page to see the trash as it is.",
+      507: "There is not enough space left in your drive to restore “{}”.",
+      other: "The drive could not restore “{}” (error {status}). Nothing was changed.",
+    });
   }
 
   async function restoreAll(items) {
@@ -397,8 +395,10 @@
         async (item) => {
           const reply = await request("DELETE", trashUrl + encodeURIComponent(item.item));
           if (reply.ok) return "";
-          if (reply.status === 404) return "“" + item.name + "” is not in the trash any more.";
-          return "The drive could not delete “" + item.name + "” (error " + reply.status + ").";
+          return refusal(reply.status, item.name, {
+            404: "“{}” is not in the trash any more.",
+            other: "The drive could not delete “{}” (error {status}).",
+          });
         },
         "Deleted " + (items.length === 1 ? "“" + items[0].name + "”" : plural(items.length, "item")) + " forever.",
       );
@@ -455,10 +455,14 @@
       const when = row.dataset.when;
       if (!reply.ok) {
         await reloadListing();
-        if (reply.status === 404) return say("The version of " + when + " is not there any more; the list shows what is.");
-        if (reply.status === 507) return say("There is not enough space left in your drive to restore the version of " + when + ".");
-        if (reply.status === 423) return say("The file is locked by another program. Try again later.");
-        return say("The drive could not restore the version of " + when + " (error " + reply.status + "). Nothing was changed.");
+        return say(
+          refusal(reply.status, "the version of " + when, {
+            404: "The version of " + when + " is not there any more; the list shows what is.",
+            507: "There is not enough space left in your drive to restore {}.",
+            423: "The file is locked by another program. Try again later.",
+            other: "The drive could not restore {} (error {status}). Nothing was changed.",
+          }),
+        );
       }
       await reloadListing();
       say("Restored the version of " + when + ". What the file held before is now among its versions.");
