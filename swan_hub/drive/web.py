@@ -838,18 +838,15 @@ class Pages:
     def _password_page(
         self, token: str, start_response: StartResponse, *, wrong: bool
     ) -> list[bytes]:
-        """The form that opens a password link in this browser (a cookie for this link only),
-        and how programs send the password instead: Basic auth, user the link's token."""
+        """The form that opens a password link in this browser (a cookie for this link only).
+        Programs send the password as Basic auth instead (docs/drive.md says how)."""
         return _page(
             start_response,
             "password.html",
             401,
             title="Protected link",
             wrong=wrong,
-            token=token,
             link=self._url(f"/s/{token}"),
-            download=self._url(f"/s/{token}/download"),
-            webdav=self._url("/public.php/webdav/"),
         )
 
     def _unlock(self, token: str, environ: dict, start_response: StartResponse) -> list[bytes]:
