@@ -9,6 +9,7 @@ or public link into the WSGI environ before a request gets here).
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 import xml.etree.ElementTree as ET  # noqa: S405 - writes XML, never parses any
@@ -120,6 +121,10 @@ class RefusedError(DAVError):
         ET.SubElement(root, f"{SABRE}message").text = message
         body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
         return "application/xml; charset=utf-8", body
+
+
+#: WsgiDAV's RFC 1123 date of a second, remembered: a big folder's files share their seconds
+http_date = functools.lru_cache(maxsize=65536)(util.get_rfc1123_time)
 
 
 def dav_error(e: DriveError | OSError) -> RefusedError:
@@ -346,6 +351,8 @@ class _Node:
             if roots is not None and normalize_lock_root(self.get_ref_url()) not in roots:
                 # the PROPFIND of `propfind` looked up the locks once for all its entries
                 return ET.Element(name)
+        if name == "{DAV:}getlastmodified" and self.st is not None:
+            return http_date(int(self.st.st_mtime))
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'  # type: ignore[attr-defined]
         if name in OC_PROPERTIES:
