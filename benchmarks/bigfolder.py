@@ -2,7 +2,10 @@
 with SwanContentsManager on the folder (POSIX) and on the drive (WebDAV), the drive's own
 PROPFIND Depth 1 of it (the drive's side of that listing), and the first page of the drive's web
 page. Baselines measured in the same run: one `os.scandir` with a stat per entry in this
-process (the file system's floor), and the drive's page of a folder of 10 entries.
+process (the file system's floor), the drive's PROPFIND through WsgiDAV's own per-resource path
+(what it answered before its streamed PROPFIND; a conditional request still takes it), the same
+PROPFIND of the same folder served by stock WsgiDAV and by Apache (where installed), and the
+drive's page of a folder of 10 entries.
 
 Prints medians (goals of issue 17: < 1 s on POSIX, < 3 s through the drive).
 """
@@ -23,7 +26,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
-from harness.dav_servers import DriveDavServer  # noqa: E402
+from harness.dav_servers import (  # noqa: E402
+    ApacheDavServer,
+    DavServer,
+    DriveDavServer,
+    WsgiDavServer,
+    apache_available,
+    raw_client,
+    shared_root,
+)
 from harness.jupyter_process import JupyterProcess  # noqa: E402
 from stalls import webdav_options  # noqa: E402
 from webdav import SWAN, goal  # noqa: E402
@@ -93,22 +104,55 @@ def on_drive(work: Path) -> dict[str, float]:
             (space / "small" / f"{i}.csv").write_bytes(b"a,b\n")
         auth = (dav.username, dav.password)
         with httpx.Client(auth=auth, timeout=600) as raw:
-
-            def propfind() -> None:
-                answer = raw.request(
-                    "PROPFIND", f"{url}big/", headers={"Depth": "1"}, content=PROPFIND_BODY
-                )
-                assert answer.status_code == 207
-
-            drive_side = median_s(propfind)
+            drive_side = median_s(lambda: propfind(raw, f"{url}big/"))
+            wsgidav_path = median_s(lambda: propfind(raw, f"{url}big/", OLD_PATH))
         page, small_page = web_pages(dav)
         options, env = webdav_options(url, auth)
         (work / "cwd").mkdir()
         with JupyterProcess(work / "cwd", work / "state-drive", SWAN, options, env=env) as server:
             through = contents_listing(server, "big")
-        return {"drive": through, "drive_side": drive_side, "page": page, "small_page": small_page}
+        return {
+            "drive": through,
+            "drive_side": drive_side,
+            "drive_wsgidav_path": wsgidav_path,
+            "page": page,
+            "small_page": small_page,
+        }
     finally:
         dav.stop()
+
+
+#: a condition that always holds, which sends a PROPFIND down WsgiDAV's own path on the drive
+OLD_PATH = {"If-Unmodified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}
+
+
+def propfind(client: httpx.Client, url: str, headers: dict | None = None) -> None:
+    headers = {"Depth": "1", **(headers or {})}
+    answer = client.request("PROPFIND", url, headers=headers, content=PROPFIND_BODY)
+    assert answer.status_code == 207
+    assert answer.content.count(b"response>") >= ENTRIES
+
+
+def stock_servers() -> dict[str, float]:
+    """The same PROPFIND of the same folder, served by stock WsgiDAV and by Apache."""
+    found = {}
+    kinds: list[type[DavServer]] = [WsgiDavServer]
+    if apache_available():
+        kinds.append(ApacheDavServer)
+    for kind in kinds:
+        root = shared_root()
+        server = kind(root)
+        server.start()
+        try:
+            local, url = server.folder("space")
+            fill(local / "big", ENTRIES)
+            with raw_client(server) as client:
+                client.timeout = httpx.Timeout(600)
+                found[kind.name] = median_s(lambda c=client, u=url: propfind(c, f"{u}big/"))
+        finally:
+            server.stop()
+            shutil.rmtree(root, ignore_errors=True)
+    return found
 
 
 def web_pages(dav: DriveDavServer) -> tuple[float, float]:
@@ -138,7 +182,7 @@ def main() -> dict:
     print(f"\n== One folder of {ENTRIES:,} entries, listed whole (median of {ROUNDS})")
     work = Path(tempfile.mkdtemp(prefix="swan-bench-bigfolder-"))
     try:
-        r = {**on_posix(work), **on_drive(work)}
+        r = {**on_posix(work), **on_drive(work), **stock_servers()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
@@ -146,7 +190,10 @@ def main() -> dict:
         f"  contents API on POSIX: {r['posix']:.2f} s ({r['posix'] / r['floor']:.1f}x the floor; "
         f"goal < 1 s: {goal(r['posix'] < 1)})\n"
         f"  the drive's PROPFIND Depth 1 (its side): {r['drive_side']:.2f} s (goal < 3 s: "
-        f"{goal(r['drive_side'] < 3)})\n"
+        f"{goal(r['drive_side'] < 3)}); through WsgiDAV's own path "
+        f"{r['drive_wsgidav_path']:.2f} s; stock WsgiDAV {r['wsgidav']:.2f} s"
+        + (f"; Apache {r['apache']:.2f} s" if "apache" in r else "")
+        + "\n"
         f"  contents API through the drive: {r['drive']:.2f} s\n"
         f"  the drive's web page, first page: {r['page']:.2f} s, against "
         f"{r['small_page']:.3f} s for a folder of 10 ({r['page'] / r['small_page']:.1f}x)"

@@ -9,6 +9,7 @@ or public link into the WSGI environ before a request gets here).
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 import xml.etree.ElementTree as ET  # noqa: S405 - writes XML, never parses any
@@ -25,6 +26,7 @@ from wsgidav.dav_error import (
     get_http_status_string,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+from wsgidav.lock_man.lock_manager import normalize_lock_root
 
 from swan_contents.storage.ondisk import TEMP_PREFIX
 
@@ -79,6 +81,8 @@ ENV_LINK = "swan_drive.link"
 ENV_HEADERS = "swan_drive.response_headers"
 ENV_TREE = "swan_drive.tree"
 ENV_DESTINATION = "swan_drive.destination"
+#: the keys of the locks held, where a PROPFIND looked them up once (`propfind.lock_roots`)
+ENV_LOCK_ROOTS = "swan_drive.lock_roots"
 
 #: The name of the stand-in Destination (see `stand_in_destination`); names with the reserved
 #: temp-file prefix can never exist in a space, so no real path can be taken for it.
@@ -117,6 +121,10 @@ class RefusedError(DAVError):
         ET.SubElement(root, f"{SABRE}message").text = message
         body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
         return "application/xml; charset=utf-8", body
+
+
+#: WsgiDAV's RFC 1123 date of a second, remembered: a big folder's files share their seconds
+http_date = functools.lru_cache(maxsize=65536)(util.get_rfc1123_time)
 
 
 def dav_error(e: DriveError | OSError) -> RefusedError:
@@ -338,6 +346,13 @@ class _Node:
         return self._ref_url
 
     def get_property_value(self, name: str) -> Any:
+        if name == "{DAV:}lockdiscovery":
+            roots = self.environ.get(ENV_LOCK_ROOTS)
+            if roots is not None and normalize_lock_root(self.get_ref_url()) not in roots:
+                # the PROPFIND of `propfind` looked up the locks once for all its entries
+                return ET.Element(name)
+        if name == "{DAV:}getlastmodified" and self.st is not None:
+            return http_date(int(self.st.st_mtime))
         if name == "{DAV:}getetag":
             return f'"{self.get_etag()}"'  # type: ignore[attr-defined]
         if name in OC_PROPERTIES:

@@ -14,7 +14,7 @@ from typing import Any
 
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from . import areas, ocs, search, web
+from . import areas, ocs, propfind, search, web
 from .auth import WWW_AUTHENTICATE, DriveAuth, TooManyAttempts
 from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
 from .identity import HubIdentity, HubUnavailable
@@ -105,6 +105,7 @@ class DriveWSGI:
                 "wsgidav.error_printer.ErrorPrinter",
                 areas.OwnCloudMiddleware,
                 search.SearchMiddleware,
+                propfind.PropfindMiddleware,
                 "wsgidav.request_resolver.RequestResolver",
             ],
             # Dead properties are kept by the resources themselves, in SQLite by file id.
