@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from .mesh import API_VERSION, Mesh, PeerError, provider_of, split_address
+from .mesh import API_VERSION, HTTP_SIG, Mesh, PeerError, provider_of, split_address
 from .ocs import OCSError
+from .signing import SignatureRefused, Verifier, key_provider
 from .spaces import PERM_CREATE, PERM_DELETE, PERM_READ, PERM_UPDATE, Spaces
 from .state import (
     SHARE_FEDERATED,
@@ -68,8 +69,8 @@ class OCMRefused(Exception):
         return found
 
 
-def read_json(environ: dict) -> dict[str, Any]:
-    """The request's body as a JSON object, or OCMRefused(400) saying what is wrong with it."""
+def read_body(environ: dict) -> bytes:
+    """The request's body (at most `MAX_BODY_BYTES`), or OCMRefused(400)."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -79,6 +80,11 @@ def read_json(environ: dict) -> dict[str, Any]:
     body = environ["wsgi.input"].read(length) if length else b""
     if len(body) != length:
         raise OCMRefused(400, f"The request broke off after {len(body)} of {length} bytes.")
+    return body
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """``body`` as a JSON object, or OCMRefused(400) saying what is wrong with it."""
     try:
         found = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -154,6 +160,7 @@ class OCM:
         self.base_path = base_path
         self.public_url = public_url.rstrip("/")
         self.provider_name = provider_name
+        self.verifier = Verifier()
 
     # -- discovery --------------------------------------------------------------------------------
 
@@ -176,8 +183,71 @@ class OCM:
                 {"name": name, "shareTypes": ["user"], "protocols": protocols}
                 for name in RESOURCE_TYPES
             ],
-            "capabilities": ["/notifications"],
+            "capabilities": ["/notifications"] + ([HTTP_SIG] if self.mesh.key else []),
         }
+
+    def jwks(self) -> dict[str, Any]:
+        """``/.well-known/jwks.json``: this site's public signing key (none without one)."""
+        return self.mesh.key.jwks() if self.mesh.key else {"keys": []}
+
+    # -- signatures -------------------------------------------------------------------------------
+
+    def signer(self, method: str, url: str, headers: dict[str, str], body: bytes) -> str | None:
+        """The trusted provider whose valid signature the request carries (``url`` as the
+        sender addressed it), None if it carries none; OCMRefused if one is there and fails."""
+        try:
+            provider = key_provider(headers)
+            if provider is None:
+                return None
+            if self.mesh.trusted(provider) is None:
+                raise OCMRefused(
+                    403,
+                    f"The request is signed by {provider}, which is not a trusted provider of "
+                    "this site; nothing was changed.",
+                )
+            try:
+                self.verifier.verify(
+                    method, url, headers, body, lambda: self.mesh.public_keys(provider)
+                )
+            except SignatureRefused:
+                # the peer may have a new key: once more with its keys of the last minute
+                self.verifier.verify(
+                    method,
+                    url,
+                    headers,
+                    body,
+                    lambda: self.mesh.public_keys(provider, fresh=True),
+                )
+        except SignatureRefused as e:
+            raise OCMRefused(e.status, e.message) from None
+        except PeerError as e:
+            raise OCMRefused(
+                503, f"The signing keys of {provider} cannot be fetched: {e.message}"
+            ) from None
+        return provider
+
+    def _require_signer(self, provider: str, signer: str | None) -> None:
+        """Refuse a request about ``provider`` signed by another one, or unsigned while
+        ``provider`` says it signs its requests."""
+        if signer is not None:
+            if signer != provider:
+                raise OCMRefused(
+                    403,
+                    f"The request is signed by {signer} but speaks for {provider}; "
+                    "nothing was changed.",
+                )
+            return
+        try:
+            signs = self.mesh.discover(provider).signs
+        except PeerError as e:
+            raise OCMRefused(
+                503, f"Whether {provider} signs its requests cannot be checked: {e.message}"
+            ) from None
+        if signs:
+            raise OCMRefused(
+                401,
+                f"{provider} signs its requests, and this one is not signed; nothing was changed.",
+            )
 
     # -- POST <endPoint>/shares -------------------------------------------------------------------
 
@@ -187,12 +257,14 @@ class OCM:
                 501, "This site does not accept federated shares (it trusts no other site)."
             )
 
-    def receive_share(self, document: dict[str, Any]) -> dict[str, Any]:
-        """Store a share another site made with one of our users (pending); the 201 answer."""
+    def receive_share(self, document: dict[str, Any], signer: str | None = None) -> dict[str, Any]:
+        """Store a share another site made with one of our users (pending); the 201 answer.
+        ``signer``: the provider whose signature the request carries (`signer`)."""
         self._require_enabled()
         _missing(document, NEW_SHARE_FIELDS, {"protocol": dict})
         provider = self._trusted_provider(document, "sender")
         owner_provider = self._trusted_provider(document, "owner")
+        self._require_signer(provider, signer)
         if document["shareType"] != "user":
             raise OCMRefused(501, f"Share type {document['shareType']!r} is not supported here.")
         if document["resourceType"] not in RESOURCE_TYPES:
@@ -341,9 +413,12 @@ class OCM:
 
     # -- POST <endPoint>/notifications ------------------------------------------------------------
 
-    def receive_notification(self, document: dict[str, Any]) -> dict[str, Any]:
+    def receive_notification(
+        self, document: dict[str, Any], signer: str | None = None
+    ) -> dict[str, Any]:
         """Apply a notification about a share; the 201 answer. Only a notification that carries
-        the share's secret changes anything."""
+        the share's secret changes anything, and only when it comes from the share's other site
+        (signed by it when it signs its requests)."""
         self._require_enabled()
         _missing(document, NOTIFICATION_FIELDS, {})
         details = document.get("notification") or {}
@@ -357,6 +432,8 @@ class OCM:
         )
         owned = self._owned_share(note)
         if owned is not None:
+            _, recipient_provider = split_address(owned.share_with or "")
+            self._require_signer(recipient_provider, signer)
             self._about_sent_share(owned, note)
             return {}
         received = [
@@ -368,6 +445,8 @@ class OCM:
             raise OCMRefused(
                 403, "No share of this site matches this providerId and secret; nothing changed."
             )
+        for share in received:
+            self._require_signer(share.provider, signer)
         if note.kind == "SHARE_UNSHARED":
             for share in received:
                 self.state.forget_received_share(share.id)
