@@ -10,6 +10,7 @@ internet): the required fields and their types are written out below from the sp
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import email.utils
@@ -582,6 +583,85 @@ def test_an_unsigned_notification_about_a_share_with_a_signing_site_changes_noth
     r = ocm_post(sites.b, "notifications", key=sites.key_a, json=unshare)
     assert r.status_code == 201, r.text
     assert sites.received_rows() == []
+
+
+# -- the invite flow -----------------------------------------------------------------------------
+
+
+def invite_of(drive: Drive, user: str) -> str:
+    r = drive.ocs(user, "POST", "ocm_invites")
+    assert r.status_code == 200, r.text
+    return r.json()["ocs"]["data"]["invite"]
+
+
+def accept_invite(drive: Drive, user: str, invite: str) -> httpx.Response:
+    return drive.ocs(user, "POST", "ocm_invites/accept", data={"invite": invite})
+
+
+def contacts(drive: Drive, user: str) -> list[str]:
+    r = drive.ocs(user, "GET", "ocm_contacts")
+    assert r.status_code == 200, r.text
+    return [c["address"] for c in r.json()["ocs"]["data"]]
+
+
+def sharees(drive: Drive, user: str, search: str) -> list[str]:
+    r = drive.ocs(user, "GET", "sharees", params={"search": search})
+    assert r.status_code == 200, r.text
+    data = r.json()["ocs"]["data"]
+    return [m["value"]["shareWith"] for m in data["exact"]["remotes"] + data["remotes"]]
+
+
+def test_an_accepted_invite_makes_both_users_contacts_offered_by_the_sharee_search(sites):
+    invite = invite_of(sites.a, "alice")
+    token, _, provider = base64.b64decode(invite).decode().rpartition("@")
+    assert provider == sites.provider_a and len(token) >= 32
+    r = accept_invite(sites.b, "bob", invite)
+    assert r.status_code == 200, r.text
+    assert r.json()["ocs"]["data"]["address"] == f"alice@{sites.provider_a}"
+    assert contacts(sites.a, "alice") == [f"bob@{sites.provider_b}"]
+    assert contacts(sites.b, "bob") == [f"alice@{sites.provider_a}"]
+    # each finds the other by a part of the name, as a person on another site
+    assert sharees(sites.a, "alice", "bo") == [f"bob@{sites.provider_b}"]
+    assert sharees(sites.b, "bob", "ali") == [f"alice@{sites.provider_a}"]
+    assert sharees(sites.a, "carol", "bo") == [] and contacts(sites.a, "carol") == []
+    # an invite is used once: by the same user or another
+    for user in ("bob", "carol"):
+        r = accept_invite(sites.b, user, invite)
+        assert r.status_code == 409 and "accepted already" in r.text, r.text
+    assert contacts(sites.b, "carol") == []
+
+
+def test_unknown_expired_forged_or_foreign_invites_are_refused_and_change_nothing(sites):
+    def accepted(token: str, key: SiteKey | None = None, **changes) -> httpx.Response:
+        document = {"recipientProvider": sites.provider_b, "token": token, "userID": "carol",
+                    "email": "", "name": "Carol", **changes}  # fmt: skip
+        return ocm_post(sites.a, "invite-accepted", key=key, json=document)
+
+    key_b = SiteKey(str(sites.b.swan.data / "drive" / "ocm-signing-key.pem"), sites.provider_b)
+    r = accepted("no-such-token", key_b)
+    assert r.status_code == 400 and "does not exist" in r.json()["message"], r.text
+    token = base64.b64decode(invite_of(sites.a, "carol")).decode().rpartition("@")[0]
+    r = accepted(token)  # unsigned, while site B signs
+    assert r.status_code == 401, r.text
+    r = accepted(token, key_b, recipientProvider="evil.example")
+    assert r.status_code == 403, r.text
+    r = accepted(token, sites.key_a)  # site A's signature speaking for site B
+    assert r.status_code == 403, r.text
+    r = accepted(token, key_b, userID=["carol"])
+    assert r.status_code == 400, r.text
+    with sites.database(sites.a) as db:
+        db.execute("UPDATE ocm_invites SET expires = 1 WHERE token = ?", (token,))
+    r = accepted(token, key_b)
+    assert r.status_code == 400 and "expired" in r.json()["message"], r.text
+    # at the accepting side: not an invite, an invite of a site not in the mesh
+    assert accept_invite(sites.b, "carol", "not base64!").status_code == 400
+    foreign = base64.b64encode(b"some-token@evil.example").decode()
+    r = accept_invite(sites.b, "carol", foreign)
+    assert r.status_code == 403 and "not a trusted provider" in r.text, r.text
+    unknown = base64.b64encode(f"no-such-token@{sites.provider_a}".encode()).decode()
+    r = accept_invite(sites.b, "carol", unknown)
+    assert r.status_code == 400 and "does not exist" in r.text, r.text
+    assert contacts(sites.b, "carol") == [] and contacts(sites.a, "carol") == []
 
 
 # -- the outgoing calls follow the open-in rules -------------------------------------------------

@@ -9,12 +9,15 @@ public-link WebDAV of `routes`) nor make calls except through `mesh.Mesh`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import json
 import logging
 import posixpath
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +50,9 @@ NEW_SHARE_FIELDS = (
     "protocol",
 )
 NOTIFICATION_FIELDS = ("notificationType", "resourceType", "providerId")
+INVITE_ACCEPTED_FIELDS = ("recipientProvider", "token", "userID", "email", "name")
+#: how long an invite can be accepted (seconds)
+INVITE_SECONDS = 7 * 24 * 3600
 RESOURCE_TYPES = ("file", "folder")
 PERMISSION_WORDS = ("read", "write", "share")
 _PROVIDER_ID = re.compile(r"[\x21-\x7e]{1,255}")
@@ -116,6 +122,15 @@ def _secret(found: dict, where: str, message: str) -> str:
     return secret
 
 
+def _contact_data(row: Any) -> dict[str, Any]:
+    return {
+        "address": row["address"],
+        "name": row["name"],
+        "email": row["email"],
+        "added": row["added"],
+    }
+
+
 def permission_words(perms: int) -> list[str]:
     """The OCM words of an OCS permission bitmask (resharing is never offered)."""
     return ["read", "write"] if perms & PERM_WRITE else ["read"]
@@ -183,7 +198,8 @@ class OCM:
                 {"name": name, "shareTypes": ["user"], "protocols": protocols}
                 for name in RESOURCE_TYPES
             ],
-            "capabilities": ["/notifications"] + ([HTTP_SIG] if self.mesh.key else []),
+            "capabilities": ["/notifications", "/invite-accepted"]
+            + ([HTTP_SIG] if self.mesh.key else []),
         }
 
     def jwks(self) -> dict[str, Any]:
@@ -475,6 +491,147 @@ class OCM:
             self.state.set_share_state(share.id, recipient, STATE_ACCEPTED, None)
         elif note.kind in ("SHARE_DECLINED", "SHARE_UNSHARED"):
             self.state.delete_share(share.id)
+
+    # -- the invite flow ---------------------------------------------------------------------------
+
+    def receive_invite_accepted(
+        self, document: dict[str, Any], signer: str | None = None
+    ) -> dict[str, Any]:
+        """``POST <endPoint>/invite-accepted``: a user of a trusted site accepted an invite of
+        one of ours; both are now each other's contacts. The 200 answer names our user."""
+        self._require_enabled()
+        _missing(document, INVITE_ACCEPTED_FIELDS[:3], {})
+        for name in INVITE_ACCEPTED_FIELDS:  # email and name may be empty, not absent
+            if not isinstance(document.get(name), str):
+                raise OCMRefused(400, f"{name} must be a string.", [(name, "INVALID_TYPE")])
+        provider = document["recipientProvider"].strip().lower()
+        if self.mesh.trusted(provider) is None:
+            raise OCMRefused(
+                403,
+                f"{provider} is not a trusted provider of this site; the invite stays open. "
+                "Ask the administrators of both sites to trust each other.",
+            )
+        self._require_signer(provider, signer)
+        user_id = document["userID"]
+        if len(user_id) > 255 or any(ord(c) < 32 for c in user_id):
+            raise OCMRefused(400, "userID is not a user identifier.", [("userID", "INVALID")])
+        invite = self.state.invite(document["token"])
+        if invite is None:
+            raise OCMRefused(400, "This invite does not exist (mistyped, or withdrawn).")
+        if invite["accepted"] is not None:
+            raise OCMRefused(409, "This invite was accepted already; an invite is used once.")
+        if invite["expires"] < time.time():
+            raise OCMRefused(400, "This invite has expired; ask for a new one.")
+        contact = {
+            "address": f"{user_id}@{provider}",
+            "name": document["name"][:255] or user_id,
+            "email": document["email"][:255],
+        }
+        if not self.state.use_invite(document["token"], contact):
+            raise OCMRefused(409, "This invite was accepted already; an invite is used once.")
+        inviter = invite["user"]
+        log.info("OCM: %s accepted the invite of %s", contact["address"], inviter)
+        return {"userID": inviter, "email": "", "name": inviter}
+
+    def invites(self, user: str, method: str, parts: list[str], invite: str | None) -> Any:
+        """The user's side of the invite flow below ``apps/files_sharing/api/v1/``:
+        ``POST ocm_invites`` makes an invite, ``POST ocm_invites/accept`` (``invite=``)
+        accepts one of another site, ``GET ocm_contacts`` lists the contacts."""
+        if parts == ["ocm_invites"] and method == "POST":
+            return self.create_invite(user)
+        if parts == ["ocm_invites", "accept"] and method == "POST":
+            return self.accept_invite(user, invite or "")
+        if parts == ["ocm_contacts"] and method == "GET":
+            return [_contact_data(row) for row in self.state.contacts_of(user)]
+        raise OCSError(404, "Unknown invite endpoint")
+
+    def create_invite(self, user: str) -> dict[str, Any]:
+        if not self.mesh.enabled:
+            raise OCSError(403, "Federated sharing is off: this site trusts no other site.")
+        token = secrets.token_urlsafe(24)
+        expires = int(time.time()) + INVITE_SECONDS
+        self.state.create_invite(user, token, expires)
+        invite = base64.b64encode(f"{token}@{self.mesh.provider}".encode()).decode()
+        return {
+            "token": token,
+            "provider": self.mesh.provider,
+            "invite": invite,
+            "expiration": datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+            .isoformat()
+            .replace("+00:00", "Z"),
+        }
+
+    def accept_invite(self, user: str, invite: str) -> dict[str, Any]:
+        """Accept the invite string ``invite`` (base64 of ``token@provider``) of a user of a
+        trusted site: tell that site, and keep its user as a contact of ``user``."""
+        try:
+            decoded = base64.b64decode(invite.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            decoded = ""
+        token, at, provider = decoded.rpartition("@")
+        if not at or not token or not provider:
+            raise OCSError(400, "This is not an invite: paste the invite string you were sent.")
+        provider = provider.lower()
+        if not self.mesh.enabled or self.mesh.trusted(provider) is None:
+            raise OCSError(
+                403,
+                f"The invite is from {provider}, which is not a trusted provider of this site; "
+                "ask your administrators to trust it.",
+            )
+        document = {
+            "recipientProvider": self.mesh.provider,
+            "token": token,
+            "userID": user,
+            "email": "",
+            "name": user,
+        }
+        try:
+            answer = self.mesh.post(provider, "invite-accepted", document)
+        except PeerError as e:
+            message = f"The invite could not be accepted at {provider}: {e.message}"
+            raise OCSError(503, message) from None
+        found = answer.document if isinstance(answer.document, dict) else {}
+        if answer.status != 200:
+            said = found.get("message")
+            code = answer.status if answer.status in (400, 403, 409) else 503
+            raise OCSError(
+                code, f"{provider} refused the invite ({answer.status}: {said or 'no reason'})."
+            )
+        user_id = found.get("userID")
+        if not isinstance(user_id, str) or not user_id or len(user_id) > 255:
+            raise OCSError(503, f"{provider} took the invite but did not say whose it is.")
+        name = found.get("name")
+        email = found.get("email")
+        contact = {
+            "address": f"{user_id}@{provider}",
+            "name": name[:255] if isinstance(name, str) and name else user_id,
+            "email": email[:255] if isinstance(email, str) else "",
+        }
+        self.state.add_contact(user, contact)
+        return {**contact, "provider": provider, "userID": user_id}
+
+    def contact_sharees(self, user: str, search: str) -> list[dict[str, Any]]:
+        """The sharee search's entries for ``user``'s contacts whose address or name holds
+        ``search`` (lower case), as federated sharees."""
+        found = []
+        for row in self.state.contacts_of(user):
+            if search not in row["address"].lower() and search not in row["name"].lower():
+                continue
+            _, provider = split_address(row["address"])
+            peer = self.mesh.trusted(provider)
+            if peer is None:
+                continue  # a site no longer in the mesh: nothing can be shared with it
+            found.append(
+                {
+                    "label": f"{row['name']} ({row['address']})",
+                    "value": {
+                        "shareType": SHARE_FEDERATED,
+                        "shareWith": row["address"],
+                        "server": peer.root,
+                    },
+                }
+            )
+        return found
 
     # -- sending (OCS share type 6) ---------------------------------------------------------------
 

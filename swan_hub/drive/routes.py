@@ -202,7 +202,7 @@ class DriveWSGI:
             return self._discovery(environ, start_response)
         if path == JWKS_PATH:
             return self._jwks(environ, start_response)
-        if path in ("/ocm/shares", "/ocm/notifications"):
+        if path in ("/ocm/shares", "/ocm/notifications", "/ocm/invite-accepted"):
             return self._ocm(path, environ, start_response)
         if path.startswith("/remote.php/"):
             return self._user_dav(environ, start_response)
@@ -276,7 +276,8 @@ class DriveWSGI:
         return json_answer(start_response, 200, self.ocm.jwks())
 
     def _ocm(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        """``POST <endPoint>/shares`` and ``/notifications``: other sites, no hub user."""
+        """``POST <endPoint>/shares``, ``/notifications`` and ``/invite-accepted``: other
+        sites, no hub user."""
         if environ["REQUEST_METHOD"].upper() != "POST":
             return json_answer(start_response, 405, {"message": "Use POST"}, [("Allow", "POST")])
         try:
@@ -288,6 +289,9 @@ class DriveWSGI:
             document = parse_json(body)
             if path == "/ocm/shares":
                 return json_answer(start_response, 201, self.ocm.receive_share(document, signer))
+            if path == "/ocm/invite-accepted":
+                answer = self.ocm.receive_invite_accepted(document, signer)
+                return json_answer(start_response, 200, answer)
             answer = self.ocm.receive_notification(document, signer)
             return json_answer(start_response, 201, answer)
         except OCMRefused as e:
