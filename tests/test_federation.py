@@ -226,6 +226,42 @@ def test_an_expiry_date_travels_with_the_share(sites):
     assert sites.federated_rows() == []
 
 
+def test_changed_rights_and_expiry_of_a_sent_share_reach_the_recipients_site(sites):
+    make_folder(sites.a, "alice", "changing", {})
+    r = share_folder(sites, "changing", f"bob@{sites.provider_b}", 1)
+    assert r.status_code == 200, r.text
+    share_id = r.json()["ocs"]["data"]["id"]
+    [pending] = pending_at_b(sites)
+    assert pending["ocm_permissions"] == ["read"] and pending["expiration"] is None
+    changes = {"permissions": 15, "expireDate": "2099-12-31"}
+    r = sites.a.ocs("alice", "PUT", f"shares/{share_id}", data=changes)
+    assert r.status_code == 200, r.text
+    [pending] = pending_at_b(sites)
+    assert pending["ocm_permissions"] == ["read", "write"]
+    assert pending["expiration"] == 4102444800
+    r = sites.a.ocs("alice", "PUT", f"shares/{share_id}", data={"permissions": 1, "expireDate": ""})
+    assert r.status_code == 200, r.text
+    [pending] = pending_at_b(sites)
+    assert pending["ocm_permissions"] == ["read"] and pending["expiration"] is None
+    # only with the share's secret, and in the known words
+    change = {
+        "notificationType": "SHARE_CHANGE_PERMISSION",
+        "resourceType": "folder",
+        "providerId": str(share_id),
+        "notification": {"sharedSecret": "a-wrong-secret-0123456789", "permissions": ["write"]},
+    }
+    r = ocm_post(sites.b, "notifications", key=sites.key_a, json=change)
+    assert r.status_code == 403, r.text
+    change["notification"]["sharedSecret"] = secret_of(sites, pending["id"])
+    change["notification"]["permissions"] = ["delete-everything"]
+    r = ocm_post(sites.b, "notifications", key=sites.key_a, json=change)
+    assert r.status_code == 400, r.text
+    [pending] = pending_at_b(sites)
+    assert pending["ocm_permissions"] == ["read"]
+    assert sites.a.ocs("alice", "DELETE", f"shares/{share_id}").status_code == 200
+    assert pending_at_b(sites) == []
+
+
 # -- the walk: share, accept, read and write, revoke ---------------------------------------------
 
 

@@ -51,6 +51,9 @@ NEW_SHARE_FIELDS = (
 )
 NOTIFICATION_FIELDS = ("notificationType", "resourceType", "providerId")
 INVITE_ACCEPTED_FIELDS = ("recipientProvider", "token", "userID", "email", "name")
+#: the notification of a sent share's new permissions or expiry (this drive's; OCM leaves such
+#: a notification out of its scope)
+SHARE_CHANGE = "SHARE_CHANGE_PERMISSION"
 #: how long an invite can be accepted (seconds)
 INVITE_SECONDS = 7 * 24 * 3600
 RESOURCE_TYPES = ("file", "folder")
@@ -120,6 +123,31 @@ def _secret(found: dict, where: str, message: str) -> str:
     if not isinstance(secret, str) or not secret:
         raise OCMRefused(400, message, [(f"{where}.sharedSecret", "REQUIRED")])
     return secret
+
+
+def _changed_terms(details: dict[str, Any]) -> tuple[list[str], int | None]:
+    """(permission words, expiration) of a `SHARE_CHANGE` notification, or OCMRefused(400)."""
+    words = details.get("permissions")
+    if not isinstance(words, list) or not all(w in PERMISSION_WORDS for w in words):
+        raise OCMRefused(
+            400,
+            "notification.permissions must be a list of read, write and share.",
+            [("notification.permissions", "INVALID")],
+        )
+    expiration = details.get("expiration")
+    if expiration is not None and type(expiration) is not int:
+        raise OCMRefused(400, "notification.expiration must be seconds since the epoch.")
+    return sorted(set(words) - {"share"} | {"read"}), expiration
+
+
+def _expiration(share: ShareRecord) -> int | None:
+    """OCM's ``expiration`` of ``share``: OCS keeps the last day the share works, OCM the
+    second it stops working."""
+    if not share.expiration:
+        return None
+    last_day = datetime.date.fromisoformat(share.expiration[:10])
+    end = datetime.datetime.combine(last_day, datetime.time(), datetime.timezone.utc)
+    return int(end.timestamp()) + 86400
 
 
 def _contact_data(row: Any) -> dict[str, Any]:
@@ -466,6 +494,10 @@ class OCM:
         if note.kind == "SHARE_UNSHARED":
             for share in received:
                 self.state.forget_received_share(share.id)
+        elif note.kind == SHARE_CHANGE:
+            words, expiration = _changed_terms(details)
+            for share in received:
+                self.state.change_received_share(share.id, words, expiration)
         return {}
 
     def _owned_share(self, note: Notification) -> ShareRecord | None:
@@ -700,11 +732,17 @@ class OCM:
         if share.note:
             document["description"] = share.note
         if share.expiration:
-            # OCS keeps the last day the share works; OCM the second it stops working
-            last_day = datetime.date.fromisoformat(share.expiration[:10])
-            end = datetime.datetime.combine(last_day, datetime.time(), datetime.timezone.utc)
-            document["expiration"] = int(end.timestamp()) + 86400
+            document["expiration"] = _expiration(share)
         return document
+
+    def changed(self, share: ShareRecord) -> None:
+        """Tell the recipient's site the new permissions and expiry of ``share`` (sent from
+        here), as `SHARE_CHANGE_PERMISSION`; best effort, like every notification."""
+        _, provider = split_address(share.share_with or "")
+        document = self._notification(SHARE_CHANGE, share.id, share)
+        document["notification"]["permissions"] = permission_words(share.permissions)
+        document["notification"]["expiration"] = _expiration(share)
+        self.mesh.notify(provider, document)
 
     def sharee(self, typed: str) -> dict[str, Any] | None:
         """The sharee search's entry for ``typed`` when it is an address ``user@provider`` of

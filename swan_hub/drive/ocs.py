@@ -538,6 +538,9 @@ class ShareAPI:
                 changes[name] = req.arg(name)
         updated = self.state.update_share(share_id, **changes)
         assert updated is not None
+        terms = changes.keys() & {"permissions", "expiration"}
+        if updated.share_type == SHARE_FEDERATED and self.federation and terms:
+            self.federation.changed(updated)
         return self.share_data(updated, req)
 
     def _owned(self, req: Request, share_id: int) -> ShareRecord:

@@ -736,6 +736,15 @@ class DriveState:
                 (state, mount_name, share_id),
             )
 
+    def change_received_share(
+        self, share_id: int, permissions: list[str], expiration: int | None
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE received_shares SET permissions = ?, expiration = ? WHERE id = ?",
+                (json.dumps(permissions), expiration, share_id),
+            )
+
     def forget_received_share(self, share_id: int) -> None:
         with self._write() as db:
             db.execute("DELETE FROM received_shares WHERE id = ?", (share_id,))
