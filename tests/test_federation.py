@@ -550,6 +550,11 @@ def test_a_forged_or_altered_signature_is_refused_and_nothing_stored(sites, tmp_
     headers["Content-Length"] = str(len(altered))
     r = httpx.post(str(request.url), content=altered, headers=headers, timeout=30)
     assert r.status_code == 401, r.text
+    # signature headers that are no ocm signature at all
+    for value in ("garbage((", 'proxy=("@method");keyid="x"', 'ocm=("@method")'):
+        headers = {"Signature-Input": value, "Signature": "ocm=:AAAA:"}
+        r = ocm_post(sites.b, "shares", key=None, json=new_share(sites), headers=headers)
+        assert r.status_code == 401 and "no ocm signature" in r.text, r.text
     # signed for another endpoint (the notifications), sent to the shares
     headers = {"Content-Type": "application/json"}
     body = json.dumps(new_share(sites)).encode()

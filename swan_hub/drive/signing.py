@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
+import http_sf
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from http_message_signatures import (
@@ -181,13 +182,15 @@ def key_provider(headers: Mapping[str, str]) -> str | None:
     value = headers.get("Signature-Input")
     if value is None:
         return None
-    start = value.find("keyid=")
-    if start < 0:
-        raise SignatureRefused("The request's signature names no keyid; nothing was changed.")
-    rest = value[start + len("keyid=") :]
-    if not rest.startswith('"') or '"' not in rest[1:]:
-        raise SignatureRefused("The request's signature has a malformed keyid.")
-    keyid = rest[1 : rest.index('"', 1)]
+    try:
+        members = http_sf.parse(value.encode(), tltype="dictionary")
+        keyid = members[LABEL][1]["keyid"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        keyid = None
+    if not isinstance(keyid, str) or not keyid:
+        raise SignatureRefused(
+            "The request carries no ocm signature with a keyid; nothing was changed."
+        )
     return keyid.partition("#")[0].lower()
 
 
