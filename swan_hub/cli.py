@@ -187,7 +187,8 @@ def add_drive_service(
     Users' tokens may use it (``access:services!service=drive`` in the user role), and the
     service may read user and group names for share recipients and group shares.
     ``public_url`` is where browsers reach it (for the URLs of public links). The proxy routes
-    the site's Open Cloud Mesh discovery (``/.well-known/ocm``, ``/ocm-provider``) to it, and
+    the site's Open Cloud Mesh discovery (``/.well-known/ocm``, ``/ocm-provider``) and its
+    public signing key (``/.well-known/jwks.json``) to it, and
     it trusts the providers ``ocm_peers`` (``HOST:PORT``, reached over http like this site, or
     a full ``https://`` URL).
     """
@@ -196,7 +197,8 @@ def add_drive_service(
         peer_url = peer if "://" in peer else f"http://{peer}"
         command.append(f"--DriveService.ocm_trusted_providers={peer_url}")
     c.Proxy.extra_routes = {
-        f"{path}/": f"http://127.0.0.1:{port}" for path in ("/.well-known/ocm", "/ocm-provider")
+        f"{path}/": f"http://127.0.0.1:{port}"
+        for path in ("/.well-known/ocm", "/ocm-provider", "/.well-known/jwks.json")
     }
     c.JupyterHub.services.append(
         {

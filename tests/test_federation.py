@@ -10,7 +10,10 @@ internet): the required fields and their types are written out below from the sp
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime
+import email.utils
 import http.server
 import json
 import sqlite3
@@ -22,17 +25,19 @@ import httpx
 import pytest
 from harness.drive import DAV, PROPFIND_BODY, Drive, answering_drive, parse_xml
 from harness.swan import log_in, start_server, start_swan, user_api
+from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
 
 from swan_hub.cli import free_port, make_parser
 from swan_hub.drive.mesh import Mesh, PeerError
+from swan_hub.drive.signing import SiteKey
 
 pytestmark = pytest.mark.hub
 
 #: spec.yaml, definitions/Discovery: required, and the types of the fields the drive sends
 DISCOVERY_REQUIRED = {"enabled": bool, "apiVersion": str, "endPoint": str, "resourceTypes": list}
 DISCOVERY_OPTIONAL = {"provider": str, "capabilities": list, "publicKey": dict}
-#: spec.yaml, Discovery.capabilities.items.enum
-CAPABILITIES = {"/notifications", "/invite-accepted", "/mfa-capable"}
+#: spec.yaml, Discovery.capabilities.items.enum (1.1), and `http-sig` (1.2, RFC 9421 signatures)
+CAPABILITIES = {"/notifications", "/invite-accepted", "/mfa-capable", "http-sig"}
 #: spec.yaml, Discovery.resourceTypes.items.shareTypes.items.enum
 SHARE_TYPES = {"user", "group", "federation"}
 
@@ -46,6 +51,8 @@ class Sites:
         self.provider_a = f"127.0.0.1:{port_a}"
         self.provider_b = f"127.0.0.1:{port_b}"
         self.dead = f"127.0.0.1:{dead}"
+        #: site A's signing key, read from its data directory: tests that speak as site A
+        self.key_a = SiteKey(str(a.swan.data / "drive" / "ocm-signing-key.pem"), self.provider_a)
 
     def database(self, drive: Drive) -> sqlite3.Connection:
         db = sqlite3.connect(drive.swan.data / "drive" / "drive.sqlite")
@@ -83,8 +90,16 @@ def sites(tmp_path_factory):
             swan.kill_everything()
 
 
-def ocm_post(drive: Drive, what: str, **kw) -> httpx.Response:
-    return httpx.post(f"{drive.base}/ocm/{what}", timeout=30, **kw)
+def ocm_post(drive: Drive, what: str, *, key: SiteKey | None, **kw) -> httpx.Response:
+    """POST to ``drive``'s OCM endpoint ``what``, signed with ``key`` as its site signs (None:
+    unsigned); ``kw`` as for `httpx.Request` (``json=``, ``content=``, ``headers=``)."""
+    request = httpx.Request("POST", f"{drive.base}/ocm/{what}", **kw)
+    if key is not None:
+        headers = dict(request.headers)
+        key.sign("POST", str(request.url), headers, request.read())
+        request.headers.update(headers)
+    with httpx.Client(timeout=30) as client:
+        return client.send(request)
 
 
 def new_share(sites: Sites, **changes) -> dict:
@@ -209,6 +224,42 @@ def test_an_expiry_date_travels_with_the_share(sites):
     assert pending["expiration"] == 4102444800
     assert sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}").status_code == 200
     assert sites.federated_rows() == []
+
+
+def test_changed_rights_and_expiry_of_a_sent_share_reach_the_recipients_site(sites):
+    make_folder(sites.a, "alice", "changing", {})
+    r = share_folder(sites, "changing", f"bob@{sites.provider_b}", 1)
+    assert r.status_code == 200, r.text
+    share_id = r.json()["ocs"]["data"]["id"]
+    [pending] = pending_at_b(sites)
+    assert pending["ocm_permissions"] == ["read"] and pending["expiration"] is None
+    changes = {"permissions": 15, "expireDate": "2099-12-31"}
+    r = sites.a.ocs("alice", "PUT", f"shares/{share_id}", data=changes)
+    assert r.status_code == 200, r.text
+    [pending] = pending_at_b(sites)
+    assert pending["ocm_permissions"] == ["read", "write"]
+    assert pending["expiration"] == 4102444800
+    r = sites.a.ocs("alice", "PUT", f"shares/{share_id}", data={"permissions": 1, "expireDate": ""})
+    assert r.status_code == 200, r.text
+    [pending] = pending_at_b(sites)
+    assert pending["ocm_permissions"] == ["read"] and pending["expiration"] is None
+    # only with the share's secret, and in the known words
+    change = {
+        "notificationType": "SHARE_CHANGE_PERMISSION",
+        "resourceType": "folder",
+        "providerId": str(share_id),
+        "notification": {"sharedSecret": "a-wrong-secret-0123456789", "permissions": ["write"]},
+    }
+    r = ocm_post(sites.b, "notifications", key=sites.key_a, json=change)
+    assert r.status_code == 403, r.text
+    change["notification"]["sharedSecret"] = secret_of(sites, pending["id"])
+    change["notification"]["permissions"] = ["delete-everything"]
+    r = ocm_post(sites.b, "notifications", key=sites.key_a, json=change)
+    assert r.status_code == 400, r.text
+    [pending] = pending_at_b(sites)
+    assert pending["ocm_permissions"] == ["read"]
+    assert sites.a.ocs("alice", "DELETE", f"shares/{share_id}").status_code == 200
+    assert pending_at_b(sites) == []
 
 
 # -- the walk: share, accept, read and write, revoke ---------------------------------------------
@@ -344,18 +395,22 @@ def test_sharing_with_a_provider_the_site_does_not_trust_is_refused(sites):
 
 def test_a_share_from_an_unknown_provider_is_refused_with_403_and_nothing_stored(sites):
     for field in ("sender", "owner"):
-        r = ocm_post(sites.b, "shares", json=new_share(sites, **{field: "eve@evil.example"}))
+        r = ocm_post(
+            sites.b, "shares", key=sites.key_a, json=new_share(sites, **{field: "eve@evil.example"})
+        )
         assert r.status_code == 403, r.text
         assert "evil.example is not a trusted provider" in r.json()["message"]
     # a trusted provider on another port is another provider
-    r = ocm_post(sites.b, "shares", json=new_share(sites, sender="alice@127.0.0.1:1"))
+    r = ocm_post(
+        sites.b, "shares", key=sites.key_a, json=new_share(sites, sender="alice@127.0.0.1:1")
+    )
     assert r.status_code == 403
     assert sites.received_rows() == [] and pending_at_b(sites) == []
 
 
 def test_malformed_share_bodies_are_answered_400_with_the_fields_named(sites):
     def refused(status: int, **kw) -> dict:
-        r = ocm_post(sites.b, "shares", **kw)
+        r = ocm_post(sites.b, "shares", key=sites.key_a, **kw)
         assert r.status_code == status, r.text
         assert r.json()["message"]
         return r.json()
@@ -400,7 +455,7 @@ def test_the_ocm_1_0_form_that_nextcloud_sends_is_reached_at_the_senders_webdav(
         },
     }
     shared = new_share(sites, protocol=legacy, providerId="legacy-1", resourceType="file")
-    r = ocm_post(sites.b, "shares", json=shared)
+    r = ocm_post(sites.b, "shares", key=sites.key_a, json=shared)
     assert r.status_code == 201, r.text
     [row] = sites.received_rows()
     # the WebDAV path of site A's discovery, reached with the secret as Basic user name
@@ -414,18 +469,23 @@ def test_the_ocm_1_0_form_that_nextcloud_sends_is_reached_at_the_senders_webdav(
 def test_a_share_for_a_user_that_does_not_exist_is_refused(sites):
     for recipient in ("nobody", "ALICE"):
         shared = new_share(sites, shareWith=f"{recipient}@{sites.provider_b}")
-        r = ocm_post(sites.b, "shares", json=shared)
+        r = ocm_post(sites.b, "shares", key=sites.key_a, json=shared)
         assert r.status_code == 400, r.text
         assert r.json()["validationErrors"] == [{"name": "shareWith", "message": "NOT_FOUND"}]
     # bob, but of another provider
-    r = ocm_post(sites.b, "shares", json=new_share(sites, shareWith=f"bob@{sites.provider_a}"))
+    r = ocm_post(
+        sites.b,
+        "shares",
+        key=sites.key_a,
+        json=new_share(sites, shareWith=f"bob@{sites.provider_a}"),
+    )
     assert r.status_code == 400
     assert sites.received_rows() == []
 
 
 def test_a_share_sent_twice_is_stored_once_and_unshared_only_with_its_secret(sites):
     for _ in range(2):
-        r = ocm_post(sites.b, "shares", json=new_share(sites))
+        r = ocm_post(sites.b, "shares", key=sites.key_a, json=new_share(sites))
         assert r.status_code == 201, r.text
         assert r.json() == {"recipientDisplayName": "bob"}
     [pending] = pending_at_b(sites)
@@ -435,25 +495,222 @@ def test_a_share_sent_twice_is_stored_once_and_unshared_only_with_its_secret(sit
         "providerId": "direct-1",
         "notification": {"sharedSecret": "a-wrong-secret-0123456789"},
     }
-    r = ocm_post(sites.b, "notifications", json=unshare)
+    r = ocm_post(sites.b, "notifications", key=sites.key_a, json=unshare)
     assert r.status_code == 403 and "nothing changed" in r.json()["message"]
-    r = ocm_post(sites.b, "notifications", json={**unshare, "notification": {}})
+    r = ocm_post(sites.b, "notifications", key=sites.key_a, json={**unshare, "notification": {}})
     assert r.status_code == 400
-    r = ocm_post(sites.b, "notifications", json={"notificationType": "SHARE_UNSHARED"})
+    r = ocm_post(
+        sites.b, "notifications", key=sites.key_a, json={"notificationType": "SHARE_UNSHARED"}
+    )
     assert r.status_code == 400
     assert {e["name"] for e in r.json()["validationErrors"]} == {"resourceType", "providerId"}
     assert [s["id"] for s in pending_at_b(sites)] == [pending["id"]]
     right = {"sharedSecret": "not-a-share-of-site-a-0123456789"}
-    r = ocm_post(sites.b, "notifications", json={**unshare, "notification": right})
+    r = ocm_post(sites.b, "notifications", key=sites.key_a, json={**unshare, "notification": right})
     assert r.status_code == 201, r.text
     assert pending_at_b(sites) == [] and sites.received_rows() == []
+
+
+# -- request signatures (RFC 9421) ---------------------------------------------------------------
+
+
+def test_each_site_publishes_its_signing_key_and_says_it_signs(sites, tmp_path):
+    for site, provider in ((sites.a, sites.provider_a), (sites.b, sites.provider_b)):
+        assert "http-sig" in httpx.get(f"{site.swan.url}/.well-known/ocm").json()["capabilities"]
+        r = httpx.get(f"{site.swan.url}/.well-known/jwks.json", timeout=30)
+        assert r.status_code == 200, r.text
+        [key] = r.json()["keys"]
+        assert key["kty"] == "OKP" and key["crv"] == "Ed25519"
+        assert key["kid"] == f"{provider}#key1" and "d" not in key  # the public half only
+        key_file = site.swan.data / "drive" / "ocm-signing-key.pem"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (
+        sites.key_a.jwks()["keys"]
+        == httpx.get(f"{sites.a.swan.url}/.well-known/jwks.json").json()["keys"]
+    )
+
+
+def test_an_unsigned_share_from_a_site_that_signs_is_refused_and_nothing_stored(sites):
+    r = ocm_post(sites.b, "shares", key=None, json=new_share(sites))
+    assert r.status_code == 401, r.text
+    assert "not signed" in r.json()["message"] and "nothing was changed" in r.json()["message"]
+    assert sites.received_rows() == []
+
+
+def test_a_forged_or_altered_signature_is_refused_and_nothing_stored(sites, tmp_path):
+    forger = SiteKey(str(tmp_path / "forged.pem"), sites.provider_a)  # A's kid, another key
+    r = ocm_post(sites.b, "shares", key=forger, json=new_share(sites))
+    assert r.status_code == 401, r.text
+    assert "does not verify" in r.json()["message"]
+    # a request signed by site A, its body changed on the way
+    request = httpx.Request("POST", f"{sites.b.base}/ocm/shares", json=new_share(sites))
+    headers = dict(request.headers)
+    sites.key_a.sign("POST", str(request.url), headers, request.read())
+    altered = json.dumps(new_share(sites, shareWith=f"carol@{sites.provider_b}")).encode()
+    headers["Content-Length"] = str(len(altered))
+    r = httpx.post(str(request.url), content=altered, headers=headers, timeout=30)
+    assert r.status_code == 401, r.text
+    # signature headers that are no ocm signature at all
+    for value in ("garbage((", 'proxy=("@method");keyid="x"', 'ocm=("@method")'):
+        headers = {"Signature-Input": value, "Signature": "ocm=:AAAA:"}
+        r = ocm_post(sites.b, "shares", key=None, json=new_share(sites), headers=headers)
+        assert r.status_code == 401 and "no ocm signature" in r.text, r.text
+    # signed for another endpoint (the notifications), sent to the shares
+    headers = {"Content-Type": "application/json"}
+    body = json.dumps(new_share(sites)).encode()
+    sites.key_a.sign("POST", f"{sites.b.base}/ocm/notifications", headers, body)
+    r = httpx.post(f"{sites.b.base}/ocm/shares", content=body, headers=headers, timeout=30)
+    assert r.status_code == 401, r.text
+    assert sites.received_rows() == []
+
+
+def test_a_replayed_or_stale_signed_request_is_refused(sites):
+    request = httpx.Request("POST", f"{sites.b.base}/ocm/shares", json=new_share(sites))
+    headers = dict(request.headers)
+    sites.key_a.sign("POST", str(request.url), headers, request.read())
+    first = httpx.post(str(request.url), content=request.read(), headers=headers, timeout=30)
+    assert first.status_code == 201, first.text
+    [row] = sites.received_rows()
+    again = httpx.post(str(request.url), content=request.read(), headers=headers, timeout=30)
+    assert again.status_code == 401 and "replay" in again.json()["message"]
+    assert sites.received_rows() == [row]  # not touched (a retry would replace its fields)
+    # a request signed two minutes ago
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=120)
+    headers = {"Content-Type": "application/json", "Date": email.utils.format_datetime(old)}
+    body = json.dumps(new_share(sites, providerId="stale-1")).encode()
+    headers["Content-Length"] = str(len(body))
+    signer = HTTPMessageSigner(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(
+            public_keys={}, private_keys={sites.key_a.kid: sites.key_a.private}
+        ),
+    )
+    message = httpx.Request("POST", f"{sites.b.base}/ocm/shares", headers=headers, content=body)
+    signer.sign(message, key_id=sites.key_a.kid, created=old, label="ocm", body=body,
+                covered_component_ids=("@method", "@target-uri", "content-digest",
+                                       "content-length", "date"))  # fmt: skip
+    r = httpx.post(str(message.url), content=body, headers=dict(message.headers), timeout=30)
+    assert r.status_code == 401 and "age" in r.json()["message"], r.text
+    pending = pending_at_b(sites)
+    assert [p["remote_id"] for p in pending] == ["direct-1"]
+    assert (
+        sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending[0]['id']}").status_code == 200
+    )
+
+
+def test_a_signature_of_an_unknown_provider_or_for_another_provider_is_refused(sites, tmp_path):
+    stranger = SiteKey(str(tmp_path / "evil.pem"), "evil.example")
+    r = ocm_post(sites.b, "shares", key=stranger, json=new_share(sites))
+    assert r.status_code == 403, r.text
+    assert "evil.example, which is not a trusted provider" in r.json()["message"]
+    # site A's valid signature on a share that claims to come from another trusted site
+    claimed = f"dave@{sites.dead}"
+    r = ocm_post(sites.b, "shares", key=sites.key_a, json=new_share(sites, sender=claimed))
+    assert r.status_code == 403 and "speaks for" in r.json()["message"], r.text
+    assert sites.received_rows() == []
+
+
+def test_an_unsigned_notification_about_a_share_with_a_signing_site_changes_nothing(sites):
+    assert ocm_post(sites.b, "shares", key=sites.key_a, json=new_share(sites)).status_code == 201
+    unshare = {
+        "notificationType": "SHARE_UNSHARED",
+        "resourceType": "folder",
+        "providerId": "direct-1",
+        "notification": {"sharedSecret": "not-a-share-of-site-a-0123456789"},
+    }
+    r = ocm_post(sites.b, "notifications", key=None, json=unshare)
+    assert r.status_code == 401, r.text
+    assert len(sites.received_rows()) == 1
+    r = ocm_post(sites.b, "notifications", key=sites.key_a, json=unshare)
+    assert r.status_code == 201, r.text
+    assert sites.received_rows() == []
+
+
+# -- the invite flow -----------------------------------------------------------------------------
+
+
+def invite_of(drive: Drive, user: str) -> str:
+    r = drive.ocs(user, "POST", "ocm_invites")
+    assert r.status_code == 200, r.text
+    return r.json()["ocs"]["data"]["invite"]
+
+
+def accept_invite(drive: Drive, user: str, invite: str) -> httpx.Response:
+    return drive.ocs(user, "POST", "ocm_invites/accept", data={"invite": invite})
+
+
+def contacts(drive: Drive, user: str) -> list[str]:
+    r = drive.ocs(user, "GET", "ocm_contacts")
+    assert r.status_code == 200, r.text
+    return [c["address"] for c in r.json()["ocs"]["data"]]
+
+
+def sharees(drive: Drive, user: str, search: str) -> list[str]:
+    r = drive.ocs(user, "GET", "sharees", params={"search": search})
+    assert r.status_code == 200, r.text
+    data = r.json()["ocs"]["data"]
+    return [m["value"]["shareWith"] for m in data["exact"]["remotes"] + data["remotes"]]
+
+
+def test_an_accepted_invite_makes_both_users_contacts_offered_by_the_sharee_search(sites):
+    invite = invite_of(sites.a, "alice")
+    token, _, provider = base64.b64decode(invite).decode().rpartition("@")
+    assert provider == sites.provider_a and len(token) >= 32
+    r = accept_invite(sites.b, "bob", invite)
+    assert r.status_code == 200, r.text
+    assert r.json()["ocs"]["data"]["address"] == f"alice@{sites.provider_a}"
+    assert contacts(sites.a, "alice") == [f"bob@{sites.provider_b}"]
+    assert contacts(sites.b, "bob") == [f"alice@{sites.provider_a}"]
+    # each finds the other by a part of the name, as a person on another site
+    assert sharees(sites.a, "alice", "bo") == [f"bob@{sites.provider_b}"]
+    assert sharees(sites.b, "bob", "ali") == [f"alice@{sites.provider_a}"]
+    assert sharees(sites.a, "carol", "bo") == [] and contacts(sites.a, "carol") == []
+    # an invite is used once: by the same user or another
+    for user in ("bob", "carol"):
+        r = accept_invite(sites.b, user, invite)
+        assert r.status_code == 409 and "accepted already" in r.text, r.text
+    assert contacts(sites.b, "carol") == []
+
+
+def test_unknown_expired_forged_or_foreign_invites_are_refused_and_change_nothing(sites):
+    def accepted(token: str, key: SiteKey | None = None, **changes) -> httpx.Response:
+        document = {"recipientProvider": sites.provider_b, "token": token, "userID": "carol",
+                    "email": "", "name": "Carol", **changes}  # fmt: skip
+        return ocm_post(sites.a, "invite-accepted", key=key, json=document)
+
+    key_b = SiteKey(str(sites.b.swan.data / "drive" / "ocm-signing-key.pem"), sites.provider_b)
+    r = accepted("no-such-token", key_b)
+    assert r.status_code == 400 and "does not exist" in r.json()["message"], r.text
+    token = base64.b64decode(invite_of(sites.a, "carol")).decode().rpartition("@")[0]
+    r = accepted(token)  # unsigned, while site B signs
+    assert r.status_code == 401, r.text
+    r = accepted(token, key_b, recipientProvider="evil.example")
+    assert r.status_code == 403, r.text
+    r = accepted(token, sites.key_a)  # site A's signature speaking for site B
+    assert r.status_code == 403, r.text
+    r = accepted(token, key_b, userID=["carol"])
+    assert r.status_code == 400, r.text
+    with sites.database(sites.a) as db:
+        db.execute("UPDATE ocm_invites SET expires = 1 WHERE token = ?", (token,))
+    r = accepted(token, key_b)
+    assert r.status_code == 400 and "expired" in r.json()["message"], r.text
+    # at the accepting side: not an invite, an invite of a site not in the mesh
+    assert accept_invite(sites.b, "carol", "not base64!").status_code == 400
+    foreign = base64.b64encode(b"some-token@evil.example").decode()
+    r = accept_invite(sites.b, "carol", foreign)
+    assert r.status_code == 403 and "not a trusted provider" in r.text, r.text
+    unknown = base64.b64encode(f"no-such-token@{sites.provider_a}".encode()).decode()
+    r = accept_invite(sites.b, "carol", unknown)
+    assert r.status_code == 400 and "does not exist" in r.text, r.text
+    assert contacts(sites.b, "carol") == [] and contacts(sites.a, "carol") == []
 
 
 # -- the outgoing calls follow the open-in rules -------------------------------------------------
 
 
 class Misbehaving(http.server.BaseHTTPRequestHandler):
-    """A peer that redirects its discovery, answers it too slowly or with too much."""
+    """A peer that redirects its discovery, answers it too slowly or with too much; or
+    (``plain``) a peer that answers a discovery without signatures, and nothing else."""
 
     def do_GET(self):  # noqa: N802 - the standard library's name
         if self.server.mode == "slow":
@@ -462,6 +719,11 @@ class Misbehaving(http.server.BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", "http://127.0.0.1:1/.well-known/ocm")
             body = b""
+        elif self.server.mode == "plain":
+            self.send_response(200)
+            port = self.server.server_address[1]
+            body = json.dumps({"enabled": True, "endPoint": f"http://127.0.0.1:{port}/ocm"})
+            body = body.encode()
         else:
             self.send_response(200)
             body = b'{"enabled": true, "pad": "' + b"x" * (1024 * 1024) + b'"}'
@@ -474,10 +736,11 @@ class Misbehaving(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def misbehaving():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
+@contextlib.contextmanager
+def peer_server(port: int = 0, mode: str = ""):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Misbehaving)
     server.daemon_threads = True
+    server.mode = mode
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -485,6 +748,12 @@ def misbehaving():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def misbehaving():
+    with peer_server() as server:
+        yield server
 
 
 @pytest.mark.parametrize(
@@ -728,7 +997,9 @@ def test_a_share_whose_site_is_down_answers_503_and_changes_nothing(sites, lab_b
             },
         },
     )
-    assert ocm_post(sites.b, "shares", json=document).status_code == 201
+    # dave's site, up for a moment to send the share (it does not sign its requests)
+    with peer_server(int(dead.rpartition(":")[2]), "plain"):
+        assert ocm_post(sites.b, "shares", key=None, json=document).status_code == 201
     accepted = accept_in_lab(sites, lab_b, "away")  # telling dave's site fails: logged only
     assert accepted["location"] == "Shared/away"
 

@@ -21,6 +21,8 @@ from urllib.parse import urljoin, urlsplit
 from swan_share_ext.open_in.fetch import Fetcher, JsonAnswer
 from swan_share_ext.open_in.safety import OpenRefused, UrlPolicy, literal_address
 
+from .signing import JWKS_PATH, SiteKey, public_keys
+
 log = logging.getLogger("swan_hub.drive")
 
 #: the OCM version whose request and answer shapes the drive speaks
@@ -28,6 +30,10 @@ API_VERSION = "1.1.0"
 DISCOVERY_PATHS = ("/.well-known/ocm", "/ocm-provider")
 #: how long a peer's discovery document is reused (seconds)
 DISCOVERY_SECONDS = 60.0
+#: how long a peer's public signing keys are reused (seconds)
+KEYS_SECONDS = 600.0
+#: the capability by which a site says it signs its requests (RFC 9421) and verifies others'
+HTTP_SIG = "http-sig"
 #: the largest answer a peer may send (bytes)
 MAX_ANSWER_BYTES = 256 * 1024
 
@@ -88,10 +94,12 @@ def split_address(address: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class PeerEndpoint:
-    """What a peer's discovery says: its OCM endpoint and its WebDAV prefix."""
+    """What a peer's discovery says: its OCM endpoint, its WebDAV prefix, and whether it
+    signs its requests (and so wants ours signed)."""
 
     end_point: str
     webdav: str
+    signs: bool = False
 
 
 class Mesh:
@@ -105,7 +113,10 @@ class Mesh:
         public_url: str,
         allowed_networks: Iterable[str] = (),
         timeout: float = 10.0,
+        key: SiteKey | None = None,
     ):
+        #: this site's signing key; None: it neither signs nor says it does
+        self.key = key
         self.peers = {peer.provider: peer for peer in map(parse_peer, trusted)}
         #: this site's own provider (``host[:port]`` of its public URL), "" if unknown
         self.provider = provider_of(public_url) if public_url else ""
@@ -126,6 +137,7 @@ class Mesh:
             self.policy, max_bytes=MAX_ANSWER_BYTES, timeout=timeout, max_redirects=0
         )
         self._discovered: dict[str, tuple[float, PeerEndpoint]] = {}
+        self._keys: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -137,11 +149,16 @@ class Mesh:
 
     # -- calls ------------------------------------------------------------------------------------
 
-    def _call(self, method: str, url: str, document: Any = None) -> JsonAnswer:
+    def _call(
+        self, method: str, url: str, document: Any = None, *, signed: bool = False
+    ) -> JsonAnswer:
         if self.trusted(provider_of(url)) is None:
             raise PeerError(f"{provider_of(url)} is not a trusted provider of this site.")
+        sign = self.key.sign if signed and self.key is not None else None
         try:
-            return asyncio.run(self.fetcher.send_json(method, url, document, user_agent="SWAN OCM"))
+            return asyncio.run(
+                self.fetcher.send_json(method, url, document, user_agent="SWAN OCM", sign=sign)
+            )
         except OpenRefused as e:
             raise PeerError(e.message) from e
 
@@ -181,12 +198,36 @@ class Mesh:
         for kind in found.get("resourceTypes") or []:
             if isinstance(kind, dict) and isinstance(kind.get("protocols"), dict):
                 webdav = webdav or str(kind["protocols"].get("webdav") or "")
-        return PeerEndpoint(end_point, webdav)
+        capabilities = found.get("capabilities")
+        signs = isinstance(capabilities, list) and HTTP_SIG in capabilities
+        return PeerEndpoint(end_point, webdav, signs)
+
+    def public_keys(self, provider: str, *, fresh: bool = False) -> dict:
+        """The Ed25519 keys the trusted ``provider`` publishes (``/.well-known/jwks.json``) by
+        ``kid``, reused for `KEYS_SECONDS`; empty if it publishes none. ``fresh``: fetched
+        again if the copy here is older than `DISCOVERY_SECONDS` (a peer's new key is seen
+        within a minute, and a flood of bad signatures costs at most one fetch a minute)."""
+        peer = self.trusted(provider)
+        if peer is None:
+            raise PeerError(f"{provider} is not a trusted provider of this site.")
+        with self._lock:
+            cached = self._keys.get(peer.provider)
+        lifetime = DISCOVERY_SECONDS if fresh else KEYS_SECONDS
+        if cached and time.monotonic() - cached[0] < lifetime:
+            return cached[1]
+        answer = self._call("GET", peer.root + JWKS_PATH)
+        if answer.status != 200:
+            raise PeerError(f"{peer.provider} publishes no signing keys ({answer.status}).")
+        keys = public_keys(answer.document)
+        with self._lock:
+            self._keys[peer.provider] = (time.monotonic(), keys)
+        return keys
 
     def post(self, provider: str, what: str, document: dict) -> JsonAnswer:
-        """POST ``document`` to ``<endPoint>/<what>`` of the trusted ``provider``."""
+        """POST ``document`` to ``<endPoint>/<what>`` of the trusted ``provider``, signed when
+        it says it verifies signatures."""
         endpoint = self.discover(provider)
-        return self._call("POST", f"{endpoint.end_point}/{what}", document)
+        return self._call("POST", f"{endpoint.end_point}/{what}", document, signed=endpoint.signs)
 
     def notify(self, provider: str, document: dict) -> bool:
         """Send a notification; whether the peer took it (failures are logged, not raised:

@@ -9,19 +9,23 @@ public-link WebDAV of `routes`) nor make calls except through `mesh.Mesh`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import json
 import logging
 import posixpath
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from .mesh import API_VERSION, Mesh, PeerError, provider_of, split_address
+from .mesh import API_VERSION, HTTP_SIG, Mesh, PeerError, provider_of, split_address
 from .ocs import OCSError
+from .signing import SignatureRefused, Verifier, key_provider
 from .spaces import PERM_CREATE, PERM_DELETE, PERM_READ, PERM_UPDATE, Spaces
 from .state import (
     SHARE_FEDERATED,
@@ -46,6 +50,12 @@ NEW_SHARE_FIELDS = (
     "protocol",
 )
 NOTIFICATION_FIELDS = ("notificationType", "resourceType", "providerId")
+INVITE_ACCEPTED_FIELDS = ("recipientProvider", "token", "userID", "email", "name")
+#: the notification of a sent share's new permissions or expiry (this drive's; OCM leaves such
+#: a notification out of its scope)
+SHARE_CHANGE = "SHARE_CHANGE_PERMISSION"
+#: how long an invite can be accepted (seconds)
+INVITE_SECONDS = 7 * 24 * 3600
 RESOURCE_TYPES = ("file", "folder")
 PERMISSION_WORDS = ("read", "write", "share")
 _PROVIDER_ID = re.compile(r"[\x21-\x7e]{1,255}")
@@ -68,8 +78,8 @@ class OCMRefused(Exception):
         return found
 
 
-def read_json(environ: dict) -> dict[str, Any]:
-    """The request's body as a JSON object, or OCMRefused(400) saying what is wrong with it."""
+def read_body(environ: dict) -> bytes:
+    """The request's body (at most `MAX_BODY_BYTES`), or OCMRefused(400)."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -79,6 +89,11 @@ def read_json(environ: dict) -> dict[str, Any]:
     body = environ["wsgi.input"].read(length) if length else b""
     if len(body) != length:
         raise OCMRefused(400, f"The request broke off after {len(body)} of {length} bytes.")
+    return body
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """``body`` as a JSON object, or OCMRefused(400) saying what is wrong with it."""
     try:
         found = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -108,6 +123,40 @@ def _secret(found: dict, where: str, message: str) -> str:
     if not isinstance(secret, str) or not secret:
         raise OCMRefused(400, message, [(f"{where}.sharedSecret", "REQUIRED")])
     return secret
+
+
+def _changed_terms(details: dict[str, Any]) -> tuple[list[str], int | None]:
+    """(permission words, expiration) of a `SHARE_CHANGE` notification, or OCMRefused(400)."""
+    words = details.get("permissions")
+    if not isinstance(words, list) or not all(w in PERMISSION_WORDS for w in words):
+        raise OCMRefused(
+            400,
+            "notification.permissions must be a list of read, write and share.",
+            [("notification.permissions", "INVALID")],
+        )
+    expiration = details.get("expiration")
+    if expiration is not None and type(expiration) is not int:
+        raise OCMRefused(400, "notification.expiration must be seconds since the epoch.")
+    return sorted(set(words) - {"share"} | {"read"}), expiration
+
+
+def _expiration(share: ShareRecord) -> int | None:
+    """OCM's ``expiration`` of ``share``: OCS keeps the last day the share works, OCM the
+    second it stops working."""
+    if not share.expiration:
+        return None
+    last_day = datetime.date.fromisoformat(share.expiration[:10])
+    end = datetime.datetime.combine(last_day, datetime.time(), datetime.timezone.utc)
+    return int(end.timestamp()) + 86400
+
+
+def _contact_data(row: Any) -> dict[str, Any]:
+    return {
+        "address": row["address"],
+        "name": row["name"],
+        "email": row["email"],
+        "added": row["added"],
+    }
 
 
 def permission_words(perms: int) -> list[str]:
@@ -154,6 +203,7 @@ class OCM:
         self.base_path = base_path
         self.public_url = public_url.rstrip("/")
         self.provider_name = provider_name
+        self.verifier = Verifier()
 
     # -- discovery --------------------------------------------------------------------------------
 
@@ -176,8 +226,72 @@ class OCM:
                 {"name": name, "shareTypes": ["user"], "protocols": protocols}
                 for name in RESOURCE_TYPES
             ],
-            "capabilities": ["/notifications"],
+            "capabilities": ["/notifications", "/invite-accepted"]
+            + ([HTTP_SIG] if self.mesh.key else []),
         }
+
+    def jwks(self) -> dict[str, Any]:
+        """``/.well-known/jwks.json``: this site's public signing key (none without one)."""
+        return self.mesh.key.jwks() if self.mesh.key else {"keys": []}
+
+    # -- signatures -------------------------------------------------------------------------------
+
+    def signer(self, method: str, url: str, headers: dict[str, str], body: bytes) -> str | None:
+        """The trusted provider whose valid signature the request carries (``url`` as the
+        sender addressed it), None if it carries none; OCMRefused if one is there and fails."""
+        try:
+            provider = key_provider(headers)
+            if provider is None:
+                return None
+            if self.mesh.trusted(provider) is None:
+                raise OCMRefused(
+                    403,
+                    f"The request is signed by {provider}, which is not a trusted provider of "
+                    "this site; nothing was changed.",
+                )
+            try:
+                self.verifier.verify(
+                    method, url, headers, body, lambda: self.mesh.public_keys(provider)
+                )
+            except SignatureRefused:
+                # the peer may have a new key: once more with its keys of the last minute
+                self.verifier.verify(
+                    method,
+                    url,
+                    headers,
+                    body,
+                    lambda: self.mesh.public_keys(provider, fresh=True),
+                )
+        except SignatureRefused as e:
+            raise OCMRefused(e.status, e.message) from None
+        except PeerError as e:
+            raise OCMRefused(
+                503, f"The signing keys of {provider} cannot be fetched: {e.message}"
+            ) from None
+        return provider
+
+    def _require_signer(self, provider: str, signer: str | None) -> None:
+        """Refuse a request about ``provider`` signed by another one, or unsigned while
+        ``provider`` says it signs its requests."""
+        if signer is not None:
+            if signer != provider:
+                raise OCMRefused(
+                    403,
+                    f"The request is signed by {signer} but speaks for {provider}; "
+                    "nothing was changed.",
+                )
+            return
+        try:
+            signs = self.mesh.discover(provider).signs
+        except PeerError as e:
+            raise OCMRefused(
+                503, f"Whether {provider} signs its requests cannot be checked: {e.message}"
+            ) from None
+        if signs:
+            raise OCMRefused(
+                401,
+                f"{provider} signs its requests, and this one is not signed; nothing was changed.",
+            )
 
     # -- POST <endPoint>/shares -------------------------------------------------------------------
 
@@ -187,12 +301,14 @@ class OCM:
                 501, "This site does not accept federated shares (it trusts no other site)."
             )
 
-    def receive_share(self, document: dict[str, Any]) -> dict[str, Any]:
-        """Store a share another site made with one of our users (pending); the 201 answer."""
+    def receive_share(self, document: dict[str, Any], signer: str | None = None) -> dict[str, Any]:
+        """Store a share another site made with one of our users (pending); the 201 answer.
+        ``signer``: the provider whose signature the request carries (`signer`)."""
         self._require_enabled()
         _missing(document, NEW_SHARE_FIELDS, {"protocol": dict})
         provider = self._trusted_provider(document, "sender")
         owner_provider = self._trusted_provider(document, "owner")
+        self._require_signer(provider, signer)
         if document["shareType"] != "user":
             raise OCMRefused(501, f"Share type {document['shareType']!r} is not supported here.")
         if document["resourceType"] not in RESOURCE_TYPES:
@@ -341,9 +457,12 @@ class OCM:
 
     # -- POST <endPoint>/notifications ------------------------------------------------------------
 
-    def receive_notification(self, document: dict[str, Any]) -> dict[str, Any]:
+    def receive_notification(
+        self, document: dict[str, Any], signer: str | None = None
+    ) -> dict[str, Any]:
         """Apply a notification about a share; the 201 answer. Only a notification that carries
-        the share's secret changes anything."""
+        the share's secret changes anything, and only when it comes from the share's other site
+        (signed by it when it signs its requests)."""
         self._require_enabled()
         _missing(document, NOTIFICATION_FIELDS, {})
         details = document.get("notification") or {}
@@ -357,6 +476,8 @@ class OCM:
         )
         owned = self._owned_share(note)
         if owned is not None:
+            _, recipient_provider = split_address(owned.share_with or "")
+            self._require_signer(recipient_provider, signer)
             self._about_sent_share(owned, note)
             return {}
         received = [
@@ -368,9 +489,15 @@ class OCM:
             raise OCMRefused(
                 403, "No share of this site matches this providerId and secret; nothing changed."
             )
+        for share in received:
+            self._require_signer(share.provider, signer)
         if note.kind == "SHARE_UNSHARED":
             for share in received:
                 self.state.forget_received_share(share.id)
+        elif note.kind == SHARE_CHANGE:
+            words, expiration = _changed_terms(details)
+            for share in received:
+                self.state.change_received_share(share.id, words, expiration)
         return {}
 
     def _owned_share(self, note: Notification) -> ShareRecord | None:
@@ -396,6 +523,147 @@ class OCM:
             self.state.set_share_state(share.id, recipient, STATE_ACCEPTED, None)
         elif note.kind in ("SHARE_DECLINED", "SHARE_UNSHARED"):
             self.state.delete_share(share.id)
+
+    # -- the invite flow ---------------------------------------------------------------------------
+
+    def receive_invite_accepted(
+        self, document: dict[str, Any], signer: str | None = None
+    ) -> dict[str, Any]:
+        """``POST <endPoint>/invite-accepted``: a user of a trusted site accepted an invite of
+        one of ours; both are now each other's contacts. The 200 answer names our user."""
+        self._require_enabled()
+        _missing(document, INVITE_ACCEPTED_FIELDS[:3], {})
+        for name in INVITE_ACCEPTED_FIELDS:  # email and name may be empty, not absent
+            if not isinstance(document.get(name), str):
+                raise OCMRefused(400, f"{name} must be a string.", [(name, "INVALID_TYPE")])
+        provider = document["recipientProvider"].strip().lower()
+        if self.mesh.trusted(provider) is None:
+            raise OCMRefused(
+                403,
+                f"{provider} is not a trusted provider of this site; the invite stays open. "
+                "Ask the administrators of both sites to trust each other.",
+            )
+        self._require_signer(provider, signer)
+        user_id = document["userID"]
+        if len(user_id) > 255 or any(ord(c) < 32 for c in user_id):
+            raise OCMRefused(400, "userID is not a user identifier.", [("userID", "INVALID")])
+        invite = self.state.invite(document["token"])
+        if invite is None:
+            raise OCMRefused(400, "This invite does not exist (mistyped, or withdrawn).")
+        if invite["accepted"] is not None:
+            raise OCMRefused(409, "This invite was accepted already; an invite is used once.")
+        if invite["expires"] < time.time():
+            raise OCMRefused(400, "This invite has expired; ask for a new one.")
+        contact = {
+            "address": f"{user_id}@{provider}",
+            "name": document["name"][:255] or user_id,
+            "email": document["email"][:255],
+        }
+        if not self.state.use_invite(document["token"], contact):
+            raise OCMRefused(409, "This invite was accepted already; an invite is used once.")
+        inviter = invite["user"]
+        log.info("OCM: %s accepted the invite of %s", contact["address"], inviter)
+        return {"userID": inviter, "email": "", "name": inviter}
+
+    def invites(self, user: str, method: str, parts: list[str], invite: str | None) -> Any:
+        """The user's side of the invite flow below ``apps/files_sharing/api/v1/``:
+        ``POST ocm_invites`` makes an invite, ``POST ocm_invites/accept`` (``invite=``)
+        accepts one of another site, ``GET ocm_contacts`` lists the contacts."""
+        if parts == ["ocm_invites"] and method == "POST":
+            return self.create_invite(user)
+        if parts == ["ocm_invites", "accept"] and method == "POST":
+            return self.accept_invite(user, invite or "")
+        if parts == ["ocm_contacts"] and method == "GET":
+            return [_contact_data(row) for row in self.state.contacts_of(user)]
+        raise OCSError(404, "Unknown invite endpoint")
+
+    def create_invite(self, user: str) -> dict[str, Any]:
+        if not self.mesh.enabled:
+            raise OCSError(403, "Federated sharing is off: this site trusts no other site.")
+        token = secrets.token_urlsafe(24)
+        expires = int(time.time()) + INVITE_SECONDS
+        self.state.create_invite(user, token, expires)
+        invite = base64.b64encode(f"{token}@{self.mesh.provider}".encode()).decode()
+        return {
+            "token": token,
+            "provider": self.mesh.provider,
+            "invite": invite,
+            "expiration": datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+            .isoformat()
+            .replace("+00:00", "Z"),
+        }
+
+    def accept_invite(self, user: str, invite: str) -> dict[str, Any]:
+        """Accept the invite string ``invite`` (base64 of ``token@provider``) of a user of a
+        trusted site: tell that site, and keep its user as a contact of ``user``."""
+        try:
+            decoded = base64.b64decode(invite.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            decoded = ""
+        token, at, provider = decoded.rpartition("@")
+        if not at or not token or not provider:
+            raise OCSError(400, "This is not an invite: paste the invite string you were sent.")
+        provider = provider.lower()
+        if not self.mesh.enabled or self.mesh.trusted(provider) is None:
+            raise OCSError(
+                403,
+                f"The invite is from {provider}, which is not a trusted provider of this site; "
+                "ask your administrators to trust it.",
+            )
+        document = {
+            "recipientProvider": self.mesh.provider,
+            "token": token,
+            "userID": user,
+            "email": "",
+            "name": user,
+        }
+        try:
+            answer = self.mesh.post(provider, "invite-accepted", document)
+        except PeerError as e:
+            message = f"The invite could not be accepted at {provider}: {e.message}"
+            raise OCSError(503, message) from None
+        found = answer.document if isinstance(answer.document, dict) else {}
+        if answer.status != 200:
+            said = found.get("message")
+            code = answer.status if answer.status in (400, 403, 409) else 503
+            raise OCSError(
+                code, f"{provider} refused the invite ({answer.status}: {said or 'no reason'})."
+            )
+        user_id = found.get("userID")
+        if not isinstance(user_id, str) or not user_id or len(user_id) > 255:
+            raise OCSError(503, f"{provider} took the invite but did not say whose it is.")
+        name = found.get("name")
+        email = found.get("email")
+        contact = {
+            "address": f"{user_id}@{provider}",
+            "name": name[:255] if isinstance(name, str) and name else user_id,
+            "email": email[:255] if isinstance(email, str) else "",
+        }
+        self.state.add_contact(user, contact)
+        return {**contact, "provider": provider, "userID": user_id}
+
+    def contact_sharees(self, user: str, search: str) -> list[dict[str, Any]]:
+        """The sharee search's entries for ``user``'s contacts whose address or name holds
+        ``search`` (lower case), as federated sharees."""
+        found = []
+        for row in self.state.contacts_of(user):
+            if search not in row["address"].lower() and search not in row["name"].lower():
+                continue
+            _, provider = split_address(row["address"])
+            peer = self.mesh.trusted(provider)
+            if peer is None:
+                continue  # a site no longer in the mesh: nothing can be shared with it
+            found.append(
+                {
+                    "label": f"{row['name']} ({row['address']})",
+                    "value": {
+                        "shareType": SHARE_FEDERATED,
+                        "shareWith": row["address"],
+                        "server": peer.root,
+                    },
+                }
+            )
+        return found
 
     # -- sending (OCS share type 6) ---------------------------------------------------------------
 
@@ -464,11 +732,17 @@ class OCM:
         if share.note:
             document["description"] = share.note
         if share.expiration:
-            # OCS keeps the last day the share works; OCM the second it stops working
-            last_day = datetime.date.fromisoformat(share.expiration[:10])
-            end = datetime.datetime.combine(last_day, datetime.time(), datetime.timezone.utc)
-            document["expiration"] = int(end.timestamp()) + 86400
+            document["expiration"] = _expiration(share)
         return document
+
+    def changed(self, share: ShareRecord) -> None:
+        """Tell the recipient's site the new permissions and expiry of ``share`` (sent from
+        here), as `SHARE_CHANGE_PERMISSION`; best effort, like every notification."""
+        _, provider = split_address(share.share_with or "")
+        document = self._notification(SHARE_CHANGE, share.id, share)
+        document["notification"]["permissions"] = permission_words(share.permissions)
+        document["notification"]["expiration"] = _expiration(share)
+        self.mesh.notify(provider, document)
 
     def sharee(self, typed: str) -> dict[str, Any] | None:
         """The sharee search's entry for ``typed`` when it is an address ``user@provider`` of

@@ -332,6 +332,8 @@ class ShareAPI:
         parts = [p for p in rest.split("/") if p]
         if parts[:1] == ["remote_shares"] and self.federation is not None:
             return self.federation.remote_shares(req.user, req.method, parts[1:], via=req.via)
+        if parts[:1] in (["ocm_invites"], ["ocm_contacts"]) and self.federation is not None:
+            return self.federation.invites(req.user, req.method, parts, req.arg("invite"))
         if parts == ["shares"]:
             if req.method == "GET":
                 return self.list_shares(req)
@@ -536,6 +538,9 @@ class ShareAPI:
                 changes[name] = req.arg(name)
         updated = self.state.update_share(share_id, **changes)
         assert updated is not None
+        terms = changes.keys() & {"permissions", "expiration"}
+        if updated.share_type == SHARE_FEDERATED and self.federation and terms:
+            self.federation.changed(updated)
         return self.share_data(updated, req)
 
     def _owned(self, req: Request, share_id: int) -> ShareRecord:
@@ -604,15 +609,17 @@ class ShareAPI:
         exact_users = [entry(u, SHARE_USER) for u in users if u.lower() == search]
         exact_groups = [entry(g, SHARE_GROUP) for g in groups if g.lower() == search]
         remote = self.federation.sharee(typed) if self.federation is not None else None
+        contacts = (
+            self.federation.contact_sharees(req.user, search) if self.federation is not None else []
+        )
+        exact_remotes = [c for c in contacts if c["value"]["shareWith"].lower() == search]
+        if remote and not exact_remotes:
+            exact_remotes = [remote]
         return {
-            "exact": {
-                "users": exact_users,
-                "groups": exact_groups,
-                "remotes": [remote] if remote else [],
-            },
+            "exact": {"users": exact_users, "groups": exact_groups, "remotes": exact_remotes},
             "users": [entry(u, SHARE_USER) for u in users if u.lower() != search],
             "groups": [entry(g, SHARE_GROUP) for g in groups if g.lower() != search],
-            "remotes": [],
+            "remotes": [c for c in contacts if c not in exact_remotes][:limit],
         }
 
 

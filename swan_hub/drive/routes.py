@@ -8,6 +8,7 @@ pages `web`'s. Handlers run in cheroot's worker threads, so blocking calls block
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -18,10 +19,11 @@ from . import areas, ocs, propfind, search, web
 from .auth import WWW_AUTHENTICATE, DriveAuth, TooManyAttempts
 from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
 from .identity import HubIdentity, HubUnavailable
-from .mesh import DISCOVERY_PATHS, Mesh
-from .ocm import OCM, OCMRefused, read_json
+from .mesh import DISCOVERY_PATHS, Mesh, provider_of
+from .ocm import OCM, OCMRefused, parse_json, read_body
 from .render import Limits, Renderer
 from .responses import StartResponse, answer, json_answer, plain
+from .signing import JWKS_PATH, SiteKey
 from .spaces import Spaces
 
 log = logging.getLogger("swan_hub.drive")
@@ -33,6 +35,20 @@ STATUS_PATHS = ("/status.php", "/ocs/v1.php/cloud/status", "/ocs/v2.php/cloud/st
 def _unauthorized(start_response: StartResponse, credentials: str) -> list[bytes]:
     """A 401 that asks WebDAV clients for Basic auth with ``credentials``."""
     return plain(start_response, 401, f"Log in with {credentials}", [WWW_AUTHENTICATE])
+
+
+def request_headers(environ: dict) -> dict[str, str]:
+    """The request's header fields by their usual names (``Signature-Input``), from WSGI's."""
+    found = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:]
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            name = key
+        else:
+            continue
+        found["-".join(part.capitalize() for part in name.split("_"))] = value
+    return found
 
 
 class DriveWSGI:
@@ -50,6 +66,12 @@ class DriveWSGI:
             public_url=service.public_url,
             allowed_networks=service.ocm_allowed_networks,
             timeout=service.ocm_timeout,
+            key=SiteKey(
+                os.path.join(os.path.abspath(service.data_dir), "drive", "ocm-signing-key.pem"),
+                provider_of(service.public_url),
+            )
+            if service.public_url
+            else None,
         )
         self.ocm = OCM(
             spaces,
@@ -137,8 +159,10 @@ class DriveWSGI:
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         if path.rstrip("/") in DISCOVERY_PATHS:
-            # served at the site's root (`swan up` routes these two paths here)
+            # served at the site's root (`swan up` routes these paths here)
             return self._discovery(environ, start_response)
+        if path.rstrip("/") == JWKS_PATH:
+            return self._jwks(environ, start_response)
         if self.base_path:
             if path == self.base_path:
                 path = "/"
@@ -177,7 +201,9 @@ class DriveWSGI:
             return self._ocs(path, environ, start_response)
         if path in DISCOVERY_PATHS:
             return self._discovery(environ, start_response)
-        if path in ("/ocm/shares", "/ocm/notifications"):
+        if path == JWKS_PATH:
+            return self._jwks(environ, start_response)
+        if path in ("/ocm/shares", "/ocm/notifications", "/ocm/invite-accepted"):
             return self._ocm(path, environ, start_response)
         if path.startswith("/remote.php/"):
             return self._user_dav(environ, start_response)
@@ -244,15 +270,31 @@ class DriveWSGI:
             return json_answer(start_response, 405, {"message": "Use GET"}, allow)
         return json_answer(start_response, 200, self.ocm.discovery(self.origin(environ)))
 
+    def _jwks(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"].upper() not in ("GET", "HEAD"):
+            allow = [("Allow", "GET, HEAD")]
+            return json_answer(start_response, 405, {"message": "Use GET"}, allow)
+        return json_answer(start_response, 200, self.ocm.jwks())
+
     def _ocm(self, path: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        """``POST <endPoint>/shares`` and ``/notifications``: other sites, no hub user."""
+        """``POST <endPoint>/shares``, ``/notifications`` and ``/invite-accepted``: other
+        sites, no hub user."""
         if environ["REQUEST_METHOD"].upper() != "POST":
             return json_answer(start_response, 405, {"message": "Use POST"}, [("Allow", "POST")])
         try:
-            document = read_json(environ)
+            body = read_body(environ)
+            public_url = self.ocm.public_url or self.origin(environ) + self.base_path
+            query = environ.get("QUERY_STRING")
+            url = public_url + path + (f"?{query}" if query else "")
+            signer = self.ocm.signer("POST", url, request_headers(environ), body)
+            document = parse_json(body)
             if path == "/ocm/shares":
-                return json_answer(start_response, 201, self.ocm.receive_share(document))
-            return json_answer(start_response, 201, self.ocm.receive_notification(document))
+                return json_answer(start_response, 201, self.ocm.receive_share(document, signer))
+            if path == "/ocm/invite-accepted":
+                answer = self.ocm.receive_invite_accepted(document, signer)
+                return json_answer(start_response, 200, answer)
+            answer = self.ocm.receive_notification(document, signer)
+            return json_answer(start_response, 201, answer)
         except OCMRefused as e:
             return json_answer(start_response, e.status, e.document())
         except HubUnavailable:

@@ -160,8 +160,39 @@ def _received_shares(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+OCM_INVITES = """
+CREATE TABLE ocm_invites (
+    token TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    accepted INTEGER
+);
+CREATE TABLE ocm_contacts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL,
+    address TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '',
+    added INTEGER NOT NULL,
+    UNIQUE (user, address)
+)
+"""
+
+
+def _ocm_invites(db: sqlite3.Connection) -> None:
+    """Invites of the Open Cloud Mesh invite flow, and the contacts they made."""
+    for statement in _statements(OCM_INVITES):
+        db.execute(statement)
+
+
 #: Step N takes a database from user_version N - 1 to N.
-MIGRATIONS: tuple[Migration, ...] = (_schema_1, _trash_file_ids, _received_shares)
+MIGRATIONS: tuple[Migration, ...] = (
+    _schema_1,
+    _trash_file_ids,
+    _received_shares,
+    _ocm_invites,
+)
 
 
 def schema_version(db: sqlite3.Connection) -> int:
@@ -705,9 +736,62 @@ class DriveState:
                 (state, mount_name, share_id),
             )
 
+    def change_received_share(
+        self, share_id: int, permissions: list[str], expiration: int | None
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE received_shares SET permissions = ?, expiration = ? WHERE id = ?",
+                (json.dumps(permissions), expiration, share_id),
+            )
+
     def forget_received_share(self, share_id: int) -> None:
         with self._write() as db:
             db.execute("DELETE FROM received_shares WHERE id = ?", (share_id,))
+
+    # -- OCM invites and contacts -----------------------------------------------------------------
+
+    def create_invite(self, user: str, token: str, expires: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO ocm_invites (token, user, created, expires) VALUES (?, ?, ?, ?)",
+                (token, user, int(time.time()), expires),
+            )
+
+    def invite(self, token: str) -> sqlite3.Row | None:
+        return self._db().execute("SELECT * FROM ocm_invites WHERE token = ?", (token,)).fetchone()
+
+    def use_invite(self, token: str, contact: dict[str, str]) -> bool:
+        """Mark the invite ``token`` accepted and add ``contact`` (address, name, email) to
+        its user's contacts, in one step; False if it was accepted already."""
+        now = int(time.time())
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE ocm_invites SET accepted = ? WHERE token = ? AND accepted IS NULL "
+                "RETURNING user",
+                (now, token),
+            ).fetchone()
+            if row is None:
+                return False
+            self._add_contact(db, row["user"], contact, now)
+        return True
+
+    def add_contact(self, user: str, contact: dict[str, str]) -> None:
+        with self._write() as db:
+            self._add_contact(db, user, contact, int(time.time()))
+
+    @staticmethod
+    def _add_contact(db: sqlite3.Connection, user: str, contact: dict[str, str], now: int) -> None:
+        db.execute(
+            "INSERT INTO ocm_contacts (user, address, name, email, added) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (user, address) DO UPDATE SET name = excluded.name, "
+            "email = excluded.email",
+            (user, contact["address"], contact["name"], contact["email"], now),
+        )
+
+    def contacts_of(self, user: str) -> list[sqlite3.Row]:
+        query = "SELECT * FROM ocm_contacts WHERE user = ? ORDER BY added, id"
+        return self._db().execute(query, (user,)).fetchall()
 
     # -- trash and versions -----------------------------------------------------------------------
 

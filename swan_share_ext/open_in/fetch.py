@@ -187,24 +187,36 @@ class Fetcher:
             raise OpenRefused(f"The link redirected more than {self.max_redirects} times; stopped.")
 
     async def send_json(
-        self, method: str, url: str, document: object = None, *, user_agent: str = "SWAN"
+        self,
+        method: str,
+        url: str,
+        document: object = None,
+        *,
+        user_agent: str = "SWAN",
+        sign: Callable[[str, str, dict[str, str], bytes], None] | None = None,
     ) -> JsonAnswer:
         """One request to ``url`` with ``document`` as its JSON body (None: no body), within the
-        policy, the time and the size limits; the answer's status and JSON body.
+        policy, the time and the size limits; the answer's status and JSON body. ``sign``, if
+        given, adds its headers for the method, ``url``, the headers and the exact body sent.
 
         Redirects are not followed, whatever the method: a server-to-server call (Open Cloud
         Mesh) goes exactly to the host it was meant for. Raises `OpenRefused` (the policy),
         `SourceFailed` (unreachable, a redirect), `TooSlow` or `TooLarge`."""
         try:
             return await asyncio.wait_for(
-                self._send_json(method, url, document, user_agent), self.timeout
+                self._send_json(method, url, document, user_agent, sign), self.timeout
             )
         except asyncio.TimeoutError:
             host = urlsplit(url).hostname
             raise TooSlow(f"{host} did not answer within {self.timeout:g} s.") from None
 
     async def _send_json(
-        self, method: str, url: str, document: object, user_agent: str
+        self,
+        method: str,
+        url: str,
+        document: object,
+        user_agent: str,
+        sign: Callable[[str, str, dict[str, str], bytes], None] | None,
     ) -> JsonAnswer:
         target, headers, extensions = await self._target(url, self.trusts(url))
         headers = {"User-Agent": user_agent, "Accept": "application/json", **headers}
@@ -212,6 +224,8 @@ class Fetcher:
         if document is not None:
             content = json.dumps(document).encode()
             headers["Content-Type"] = "application/json"
+        if sign is not None:
+            sign(method, url, headers, content or b"")
         host = urlsplit(url).hostname
         async with httpx.AsyncClient(
             trust_env=False, follow_redirects=False, verify=self.verify, timeout=self.timeout
