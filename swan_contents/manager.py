@@ -64,6 +64,9 @@ from .trust import NotebookTrust
 from .uploads import StreamedUpload, check_upload_target
 from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource
 
+#: Characters that Windows, and so the sync clients there, refuse in a file name.
+_PORTABLE_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
 
 def _utc(timestamp: float) -> datetime:
     try:
@@ -209,8 +212,8 @@ class SwanContentsManager(AsyncContentsManager):
     user_name = Unicode(
         config=True,
         help="""The user's name as it appears in conflict copies
-        (`name (conflict <user_name> <YYYY-MM-DD HHMMSS>).ipynb`). Defaults to JUPYTERHUB_USER,
-        else the name of the system user running the server.""",
+        (`name (<user_name>'s copy, conflict <YYYY-MM-DD HH.MM>).ipynb`). Defaults to
+        JUPYTERHUB_USER, else the name of the system user running the server.""",
     )
 
     @default("user_name")
@@ -647,11 +650,14 @@ class SwanContentsManager(AsyncContentsManager):
         return await self._write_conflict_copy(path, data)
 
     def conflict_name(self, name: str, attempt: int = 1) -> str:
-        """The ownCloud-style name of a conflict copy of `name`, made now by this user."""
+        """The name of a conflict copy of `name` made now by this user, in words:
+        ``nb (alice's copy, conflict 2026-12-04 10.32).ipynb``; `attempt` 2, 3, … adds ``, 2``.
+        No character that Windows or a sync client refuses (no ``:``, no ``/``)."""
         stem, ext = os.path.splitext(name)
-        stamp = datetime.now().strftime("%Y-%m-%d %H%M%S")
-        number = f" {attempt}" if attempt > 1 else ""
-        return f"{stem} (conflict {self.user_name} {stamp}{number}){ext}"
+        stamp = datetime.now().strftime("%Y-%m-%d %H.%M")
+        number = f", {attempt}" if attempt > 1 else ""
+        user = _PORTABLE_UNSAFE.sub("-", self.user_name)
+        return f"{stem} ({user}'s copy, conflict {stamp}{number}){ext}"
 
     async def _write_conflict_copy(self, path: str, data: bytes) -> Entry:
         parent, name = split_path(path)

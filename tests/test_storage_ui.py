@@ -113,12 +113,12 @@ def test_keep_both_saves_mine_as_a_conflict_copy_and_shows_theirs(page, lab, scr
     box.screenshot(path=str(screenshots / "conflict-dialog.png"))
     box.get_by_role("button", name=KEEP_BOTH).click()
 
-    copies = lambda: list(lab.root.glob("analysis (conflict *).ipynb"))  # noqa: E731
+    copies = lambda: list(lab.root.glob("analysis (*conflict *).ipynb"))  # noqa: E731
     eventually(lambda: len(copies()) == 1)
     assert source_of(lab, copies()[0].name) == "x = 1  # mine"
     assert source_of(lab, "analysis.ipynb") == "x = 'theirs'"
     # the copy opens in a new tab; the original's tab now shows theirs
-    page.locator(".lm-TabBar-tabLabel", has_text="(conflict").wait_for()
+    page.locator(".lm-TabBar-tabLabel", has_text="copy, conflict").wait_for()
     page.locator(".lm-TabBar-tabLabel", has_text=re.compile(r"^analysis\.ipynb$")).click()
     eventually(lambda: visible_cell_text(page) == "x = 'theirs'")
 
@@ -137,7 +137,7 @@ def test_cancel_keeps_my_edits_unsaved_and_reload_theirs_drops_them(page, lab):
     dialog(page, CHANGED).get_by_role("button", name="Reload theirs").click()
     eventually(lambda: visible_cell_text(page) == "y = 'theirs'")
     assert source_of(lab, "reload.ipynb") == "y = 'theirs'"
-    assert list(lab.root.glob("reload (conflict *")) == []
+    assert list(lab.root.glob("reload (*conflict *")) == []
 
 
 def save_after_a_delete(page, lab: Lab, path: str, source: str):
@@ -162,7 +162,7 @@ def test_saving_again_never_replaces_a_file_made_meanwhile_but_asks_about_it(pag
     write_notebook(lab, "remade.ipynb", "w = 'theirs, new'")
     box.get_by_role("button", name="Save mine again").click()
     dialog(page, CHANGED).get_by_role("button", name=KEEP_BOTH).click()
-    copies = lambda: list(lab.root.glob("remade (conflict *).ipynb"))  # noqa: E731
+    copies = lambda: list(lab.root.glob("remade (*conflict *).ipynb"))  # noqa: E731
     eventually(lambda: len(copies()) == 1)
     assert source_of(lab, copies()[0].name) == "w = 1  # mine"
     assert source_of(lab, "remade.ipynb") == "w = 'theirs, new'"
