@@ -748,6 +748,24 @@ class SwanContentsManager(AsyncContentsManager):
             return
         self.local_versions.record_later(path, data, self.log)
 
+    async def read_version(self, path: str, version_id: str) -> bytes:
+        """The content of the version `version_id` of the file at `path`."""
+        path = self.storage_path(path)
+        self._refuse_hidden(path)
+        source = await self._source_of(version_id)
+        with storage_errors():
+            try:
+                return await source.read(path, version_id)
+            except NotFound as e:
+                if e.path == path:
+                    raise
+                raise self._no_such_version(path, version_id, e) from e
+
+    @staticmethod
+    def _no_such_version(path: str, version_id: str, e: NotFound) -> HTTPError:
+        why = f" ({e.detail})" if e.detail else ""
+        return HTTPError(404, f"No such version of /{path}: {version_id}{why}")
+
     async def restore_version(self, path: str, version_id: str) -> dict[str, Any]:
         """Make the version `version_id` the current content of `path` and return its model.
 
@@ -771,8 +789,7 @@ class SwanContentsManager(AsyncContentsManager):
             except NotFound as e:
                 if e.path == path:
                     raise
-                why = f" ({e.detail})" if e.detail else ""
-                raise HTTPError(404, f"No such version of /{path}: {version_id}{why}") from e
+                raise self._no_such_version(path, version_id, e) from e
         self.emit(data={"action": "save", "path": path})
         return self._model(entry)
 
