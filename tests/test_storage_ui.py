@@ -222,6 +222,42 @@ def test_restoring_a_version_from_the_file_menu_reloads_the_open_notebook(page, 
     assert source_of(lab, "open-report.ipynb") == "w = 1"
 
 
+def test_a_version_is_compared_cell_by_cell_before_restoring(page, lab, screenshots):
+    for text in ("total = 1\nprint(total)", "total = 2\nprint(total)"):
+        write_notebook(lab, "compare.ipynb", text)
+    open_lab(page, lab)
+    page.locator(".jp-DirListing-item", has_text="compare.ipynb").click(button="right")
+    page.get_by_role("menuitem", name="Versions…").click()
+    oldest = page.locator(".swan-Versions .swan-Versions-version").nth(1)
+    oldest.get_by_role("button", name="Compare").click()
+    changed = page.locator(".swan-Diff-cell[data-status=changed]")
+    changed.wait_for()
+    lines = changed.locator(".swan-Diff-line")
+    # from the current file to the version: what restoring it would change
+    texts = [t.strip() for t in lines.all_inner_texts()]
+    assert texts == ["− total = 2", "+ total = 1", "print(total)"], texts
+    page.locator(".swan-Diff .swan-Dialog-status", has_text="1 cell differs").wait_for()
+    page.locator(".jp-Dialog-content").screenshot(path=str(screenshots / "versions-compare.png"))
+    assert source_of(lab, "compare.ipynb") == "total = 2\nprint(total)"  # comparing changed nothing
+
+
+def test_the_conflict_dialog_compares_theirs_with_my_unsaved_notebook(page, lab):
+    write_notebook(lab, "both.ipynb", "a = 1")
+    open_notebook(page, lab, "both.ipynb")
+    write_notebook(lab, "both.ipynb", "a = 'theirs'")
+    edit_first_cell_and_save(page, "  # mine")
+    box = dialog(page, CHANGED)
+    box.get_by_role("button", name="Compare theirs with mine").click()
+    changed = box.locator(".swan-Diff-cell[data-status=changed]")
+    changed.wait_for()
+    assert changed.locator(".swan-Diff-removed").inner_text().endswith("a = 'theirs'")
+    assert changed.locator(".swan-Diff-added").inner_text().endswith("a = 1  # mine")
+    # the choices are still there, and comparing saved nothing
+    box.get_by_role("button", name=KEEP_BOTH).click()
+    eventually(lambda: len(list(lab.root.glob("both (*conflict *).ipynb"))) == 1)
+    assert source_of(lab, "both.ipynb") == "a = 'theirs'"
+
+
 def test_a_deleted_file_comes_back_from_the_trash(page, lab, screenshots):
     write_notebook(lab, "old-results.ipynb", "r = 1")
     assert lab.api("DELETE", "api/contents/old-results.ipynb").status_code == 204
