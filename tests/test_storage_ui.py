@@ -241,6 +241,15 @@ def test_a_version_is_compared_cell_by_cell_before_restoring(page, lab, screensh
     assert source_of(lab, "compare.ipynb") == "total = 2\nprint(total)"  # comparing changed nothing
 
 
+def test_nbdime_serves_only_through_the_contents_manager(lab):
+    """nbdime comes as a library: its own server extension (which reads local paths, not the
+    user's storage) and its JupyterLab extension are switched off; Compare is the way."""
+    assert lab.api("GET", "nbdime/difftool").status_code == 404
+    page = lab.api("GET", "lab").text
+    config = json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S)[1])
+    assert "nbdime-jupyterlab" in config["disabledExtensions"]
+
+
 def test_the_conflict_dialog_compares_theirs_with_my_unsaved_notebook(page, lab):
     write_notebook(lab, "both.ipynb", "a = 1")
     open_notebook(page, lab, "both.ipynb")
