@@ -39,8 +39,14 @@ def _refuse_non_notebook(path: str) -> None:
         raise web.HTTPError(400, f"/{path} is not a notebook; only notebooks can be compared.")
 
 
-def _notebook(data: Any, what: str) -> nbformat.NotebookNode:
-    """`data` (JSON text or an object) as a version-4 notebook; 400 when it is none."""
+#: One side of a comparison as read: its content (JSON text, or a notebook as a JSON object) and
+#: what it is called in a refusal ("/a.ipynb", "That version of /a.ipynb").
+Side = tuple[Any, str]
+
+
+def _notebook(side: Side) -> nbformat.NotebookNode:
+    """A side as a version-4 notebook; 400 when it is none (CPU work: in the thread)."""
+    data, what = side
     try:
         text = data if isinstance(data, str) else json.dumps(data)
         notebook = nbformat.reads(text, as_version=4)
@@ -53,7 +59,7 @@ def _notebook(data: Any, what: str) -> nbformat.NotebookNode:
     return notebook
 
 
-async def read_notebook(contents_manager: Any, path: str) -> nbformat.NotebookNode:
+async def read_notebook(contents_manager: Any, path: str) -> Side:
     """The stored notebook at `path`, its size checked before its content is read."""
     path = path.strip("/")
     _refuse_non_notebook(path)
@@ -63,10 +69,10 @@ async def read_notebook(contents_manager: Any, path: str) -> nbformat.NotebookNo
     if (stat.get("size") or 0) > MAX_BYTES:
         raise _too_large(f"/{path}", stat["size"])
     model = await contents_manager.get(path, content=True, type="notebook")
-    return _notebook(model["content"], f"/{path}")
+    return model["content"], f"/{path}"
 
 
-async def read_version(contents_manager: Any, path: str, version_id: str) -> nbformat.NotebookNode:
+async def read_version(contents_manager: Any, path: str, version_id: str) -> Side:
     """The version `version_id` of the notebook at `path`."""
     path = path.strip("/")
     _refuse_non_notebook(path)
@@ -77,7 +83,7 @@ async def read_version(contents_manager: Any, path: str, version_id: str) -> nbf
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise web.HTTPError(400, f"That version of /{path} is not a valid notebook.") from e
-    return _notebook(text, f"That version of /{path}")
+    return text, f"That version of /{path}"
 
 
 def _lines(source: Any) -> list[str]:
@@ -157,6 +163,20 @@ def notebook_diff(left: nbformat.NotebookNode, right: nbformat.NotebookNode) -> 
     return {"diff": diff, **readable(left, diff)}
 
 
+def answer_text(path: str, against: dict[str, Any], left: Side, right: Side) -> str:
+    """The JSON answer comparing two sides as read: parsed, diffed and written here, in a
+    thread, so that a large notebook does not hold up the event loop."""
+    base = _notebook(left)
+    other = _notebook(right)
+    try:
+        answer = notebook_diff(base, other)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as e:
+        raise web.HTTPError(
+            400, f"/{path} and the other side could not be compared as notebooks ({e})."
+        ) from e
+    return json.dumps({"path": path, "against": against, "base": base, **answer}, default=str)
+
+
 class NotebookDiffHandler(StorageAPIHandler):
     """POST /swan/api/diff {path, version | other | content}: what differs from the stored
     notebook at `path` to the other side (a version of it, another notebook, unsaved content)."""
@@ -183,15 +203,10 @@ class NotebookDiffHandler(StorageAPIHandler):
             right = await read_notebook(cm, other)
             against = {"other": other}
         else:
-            size = len(json.dumps(body["content"]))
-            if size > MAX_BYTES:
-                raise _too_large("The notebook sent", size)
-            right = _notebook(body["content"], "The notebook sent")
+            if len(self.request.body) > MAX_BYTES:
+                raise _too_large("The notebook sent", len(self.request.body))
+            right = body["content"], "The notebook sent"
             against = {"content": True}
-        try:
-            answer = await asyncio.to_thread(notebook_diff, left, right)
-        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as e:
-            raise web.HTTPError(
-                400, f"/{path} and the other side could not be compared as notebooks ({e})."
-            ) from e
-        self.reply({"path": path, "against": against, "base": left, **answer})
+        text = await asyncio.to_thread(answer_text, path, against, left, right)
+        self.set_header("Content-Type", "application/json")
+        self.finish(text)
