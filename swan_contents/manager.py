@@ -64,6 +64,9 @@ from .trust import NotebookTrust
 from .uploads import StreamedUpload, check_upload_target
 from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource
 
+#: Characters that Windows, and so the sync clients there, refuse in a file name.
+_PORTABLE_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
 
 def _utc(timestamp: float) -> datetime:
     try:
@@ -209,8 +212,8 @@ class SwanContentsManager(AsyncContentsManager):
     user_name = Unicode(
         config=True,
         help="""The user's name as it appears in conflict copies
-        (`name (conflict <user_name> <YYYY-MM-DD HHMMSS>).ipynb`). Defaults to JUPYTERHUB_USER,
-        else the name of the system user running the server.""",
+        (`name (<user_name>'s copy, conflict <YYYY-MM-DD HH.MM>).ipynb`). Defaults to
+        JUPYTERHUB_USER, else the name of the system user running the server.""",
     )
 
     @default("user_name")
@@ -647,11 +650,14 @@ class SwanContentsManager(AsyncContentsManager):
         return await self._write_conflict_copy(path, data)
 
     def conflict_name(self, name: str, attempt: int = 1) -> str:
-        """The ownCloud-style name of a conflict copy of `name`, made now by this user."""
+        """The name of a conflict copy of `name` made now by this user, in words:
+        ``nb (alice's copy, conflict 2026-12-04 10.32).ipynb``; `attempt` 2, 3, … adds ``, 2``.
+        No character that Windows or a sync client refuses (no ``:``, no ``/``)."""
         stem, ext = os.path.splitext(name)
-        stamp = datetime.now().strftime("%Y-%m-%d %H%M%S")
-        number = f" {attempt}" if attempt > 1 else ""
-        return f"{stem} (conflict {self.user_name} {stamp}{number}){ext}"
+        stamp = datetime.now().strftime("%Y-%m-%d %H.%M")
+        number = f", {attempt}" if attempt > 1 else ""
+        user = _PORTABLE_UNSAFE.sub("-", self.user_name)
+        return f"{stem} ({user}'s copy, conflict {stamp}{number}){ext}"
 
     async def _write_conflict_copy(self, path: str, data: bytes) -> Entry:
         parent, name = split_path(path)
@@ -742,6 +748,24 @@ class SwanContentsManager(AsyncContentsManager):
             return
         self.local_versions.record_later(path, data, self.log)
 
+    async def read_version(self, path: str, version_id: str) -> bytes:
+        """The content of the version `version_id` of the file at `path`."""
+        path = self.storage_path(path)
+        self._refuse_hidden(path)
+        source = await self._source_of(version_id)
+        with storage_errors():
+            try:
+                return await source.read(path, version_id)
+            except NotFound as e:
+                if e.path == path:
+                    raise
+                raise self._no_such_version(path, version_id, e) from e
+
+    @staticmethod
+    def _no_such_version(path: str, version_id: str, e: NotFound) -> HTTPError:
+        why = f" ({e.detail})" if e.detail else ""
+        return HTTPError(404, f"No such version of /{path}: {version_id}{why}")
+
     async def restore_version(self, path: str, version_id: str) -> dict[str, Any]:
         """Make the version `version_id` the current content of `path` and return its model.
 
@@ -765,8 +789,7 @@ class SwanContentsManager(AsyncContentsManager):
             except NotFound as e:
                 if e.path == path:
                     raise
-                why = f" ({e.detail})" if e.detail else ""
-                raise HTTPError(404, f"No such version of /{path}: {version_id}{why}") from e
+                raise self._no_such_version(path, version_id, e) from e
         self.emit(data={"action": "save", "path": path})
         return self._model(entry)
 

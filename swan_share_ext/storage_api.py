@@ -317,12 +317,15 @@ class TrashRestoreHandler(StorageAPIHandler):
 
 def storage_handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
     """Routes to add ahead of jupyter_server's own: its contents routes with
-    `SwanContentsHandler` (`contents_swap`), and the versions and trash endpoints."""
+    `SwanContentsHandler` (`contents_swap`), and the versions, trash and diff endpoints."""
+    from .notebook_diff import NotebookDiffHandler  # it builds on StorageAPIHandler, above
+
     routes = contents_routes(SwanContentsHandler)
     routes += [
         ("/swan/api/versions", VersionsHandler),
         ("/swan/api/versions/restore", VersionRestoreHandler),
         ("/swan/api/trash", TrashHandler),
         ("/swan/api/trash/restore", TrashRestoreHandler),
+        ("/swan/api/diff", NotebookDiffHandler),
     ]
     return [(url_path_join(base_url, pattern), handler) for pattern, handler in routes]

@@ -162,6 +162,25 @@ class Reply:
 
 
 @pytest.fixture
+def swan_api(jp_fetch):
+    """`await swan_api(method, "versions", body, **query)` on /swan/api/; never raises."""
+
+    async def call(method: str, endpoint: str, body=None, **params):
+        r = await jp_fetch(
+            "swan",
+            "api",
+            *endpoint.split("/"),
+            method=method,
+            body=None if body is None else json.dumps(body),
+            params=params,
+            raise_error=False,
+        )
+        return r.code, json.loads(r.body) if r.body else None
+
+    return call
+
+
+@pytest.fixture
 def api(jp_fetch):
     """`await api(method, path, body, **query)` on /api/contents; never raises on HTTP errors."""
 

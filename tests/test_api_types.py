@@ -54,6 +54,8 @@ ANSWERS = [
     ("IFilesForCode", SCHEMAS + "FilesForCode", True),
     ("IUploadOffer", SCHEMAS + "UploadOffer", True),
     ("IServerInfo", answer("/swan/api/info", "get", 200), False),
+    ("IDiffCell", SCHEMAS + "DiffCell", True),
+    ("INotebookDiff", answer("/swan/api/diff", "post", 200), True),
 ]
 #: What the browser sends: (interface, schema, whether the interface has every field of it).
 REQUESTS = [
@@ -64,6 +66,7 @@ REQUESTS = [
     ("ITrashRestore", request("/swan/api/trash/restore", "post"), True),
     ("ILinkQuery", SCHEMAS + "LinkQuery", True),
     ("ISaveFields", SCHEMAS + "SaveModel", False),
+    ("IDiffRequest", request("/swan/api/diff", "post"), True),
 ]
 
 INTERFACE = re.compile(r"^export interface (\w+)(?: extends [\w.]+)? \{\n(.*?)^\}", re.M | re.S)
@@ -93,6 +96,8 @@ def ts_alternatives(text: str) -> Alternatives:
             alternatives.add(("literal", part[1:-1]))
         elif part in ("string", "number", "boolean", "null"):
             alternatives.add(part)
+        elif part == "Record<string, unknown>":
+            alternatives.add("object")
         elif re.fullmatch(r"I[A-Z]\w*", part):
             alternatives.add(("ref", part))
         else:

@@ -18,6 +18,8 @@ import re
 import pytest
 from conftest import notebook_body, put_with_headers, swan_on_every_storage, text_body
 
+from swan_contents import SwanContentsManager
+
 manager, backend = swan_on_every_storage()
 
 
@@ -128,7 +130,8 @@ async def test_a_conflict_copy_keeps_both_edits(api, jp_root_dir):
     copied = await api("PUT", "nb.ipynb", body)
     assert copied.code == 200
     name = copied.body["name"]
-    assert re.fullmatch(r"nb \(conflict \S+ \d{4}-\d\d-\d\d \d{6}\)\.ipynb", name), name
+    stamp = r"\d{4}-\d\d-\d\d \d\d\.\d\d"
+    assert re.fullmatch(rf"nb \(\S+'s copy, conflict {stamp}\)\.ipynb", name), name
     assert copied.body["path"] == name and copied.body["type"] == "notebook"
     assert source(await api("GET", "nb.ipynb")) == "their edit"
     assert source(await api("GET", name)) == "my edit"
@@ -142,8 +145,15 @@ async def test_the_conflict_copy_names_the_user(api):
     body = {**text_body("c"), "etag": mine.body["etag"], "on_conflict": "copy"}
     copied = await api("PUT", "data.csv", body)
     user = os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
-    assert copied.body["name"].startswith(f"data (conflict {user} ")
+    assert copied.body["name"].startswith(f"data ({user}'s copy, conflict ")
     assert copied.body["name"].endswith(").csv")
+
+
+def test_a_conflict_copy_name_holds_no_character_windows_refuses(tmp_path):
+    manager = SwanContentsManager(root_dir=str(tmp_path), user_name='a:b/c\\d"e')
+    name = manager.conflict_name("week 1.ipynb", attempt=3)
+    assert not set('<>:"/\\|?*') & set(name), name
+    assert name.startswith("week 1 (a-b-c-d-e's copy, conflict ") and name.endswith(", 3).ipynb")
 
 
 async def test_a_save_without_a_version_is_last_writer_wins(api):

@@ -910,7 +910,7 @@ def test_a_share_of_another_site_is_accepted_in_shared_with_me_and_edited_in_jup
     )
     assert r.status_code == 200, r.text
     copy = r.json()["path"]
-    assert copy.startswith("Shared/course/intro (conflict bob ")
+    assert copy.startswith("Shared/course/intro (bob's copy, conflict ")
     assert (sites.a.space("alice") / "course" / copy.rpartition("/")[2]).exists()
 
     # revoked at site A: the open notebook's next save says so, and the folder goes

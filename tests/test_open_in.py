@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -152,7 +153,7 @@ async def test_clicking_again_keeps_an_edited_file_and_puts_the_new_version_besi
     [change] = [e for e in events if e["event"] == "file"]
     assert change["action"] == "beside"
     beside = mine.parent / change["beside"]
-    assert beside.parent == mine.parent and beside.name.startswith("lesson.upstream-")
+    assert beside.name == f"lesson (new version {date.today():%Y-%m-%d}).ipynb"
     assert beside.read_text() == notebook("v2")
     assert "new version beside" in done["summary"]
 
@@ -161,6 +162,15 @@ async def test_clicking_again_keeps_an_edited_file_and_puts_the_new_version_besi
     assert [e["action"] for e in again if e["event"] == "file"] == ["kept"]
     assert sorted(p.name for p in mine.parent.iterdir()) == sorted([mine.name, beside.name])
     assert mine.read_text() == notebook("my edit")
+
+    # Another upstream version gets the next name; going back to one kept already finds it.
+    source.routes["/lesson.ipynb"] = reply(200, notebook("v3").encode())
+    [third] = [e for e in await open_api(url=url) if e["event"] == "file"]
+    assert third["beside"] == f"lesson (new version {date.today():%Y-%m-%d}, 2).ipynb"
+    source.routes["/lesson.ipynb"] = reply(200, notebook("v2").encode())
+    [back] = [e for e in await open_api(url=url) if e["event"] == "file"]
+    assert back["action"] == "beside" and back["beside"] == beside.name
+    assert len(list(mine.parent.iterdir())) == 3
 
 
 async def test_an_unedited_file_is_updated_in_place_when_upstream_changes(open_api, source, space):

@@ -113,12 +113,12 @@ def test_keep_both_saves_mine_as_a_conflict_copy_and_shows_theirs(page, lab, scr
     box.screenshot(path=str(screenshots / "conflict-dialog.png"))
     box.get_by_role("button", name=KEEP_BOTH).click()
 
-    copies = lambda: list(lab.root.glob("analysis (conflict *).ipynb"))  # noqa: E731
+    copies = lambda: list(lab.root.glob("analysis (*conflict *).ipynb"))  # noqa: E731
     eventually(lambda: len(copies()) == 1)
     assert source_of(lab, copies()[0].name) == "x = 1  # mine"
     assert source_of(lab, "analysis.ipynb") == "x = 'theirs'"
     # the copy opens in a new tab; the original's tab now shows theirs
-    page.locator(".lm-TabBar-tabLabel", has_text="(conflict").wait_for()
+    page.locator(".lm-TabBar-tabLabel", has_text="copy, conflict").wait_for()
     page.locator(".lm-TabBar-tabLabel", has_text=re.compile(r"^analysis\.ipynb$")).click()
     eventually(lambda: visible_cell_text(page) == "x = 'theirs'")
 
@@ -137,7 +137,7 @@ def test_cancel_keeps_my_edits_unsaved_and_reload_theirs_drops_them(page, lab):
     dialog(page, CHANGED).get_by_role("button", name="Reload theirs").click()
     eventually(lambda: visible_cell_text(page) == "y = 'theirs'")
     assert source_of(lab, "reload.ipynb") == "y = 'theirs'"
-    assert list(lab.root.glob("reload (conflict *")) == []
+    assert list(lab.root.glob("reload (*conflict *")) == []
 
 
 def save_after_a_delete(page, lab: Lab, path: str, source: str):
@@ -162,7 +162,7 @@ def test_saving_again_never_replaces_a_file_made_meanwhile_but_asks_about_it(pag
     write_notebook(lab, "remade.ipynb", "w = 'theirs, new'")
     box.get_by_role("button", name="Save mine again").click()
     dialog(page, CHANGED).get_by_role("button", name=KEEP_BOTH).click()
-    copies = lambda: list(lab.root.glob("remade (conflict *).ipynb"))  # noqa: E731
+    copies = lambda: list(lab.root.glob("remade (*conflict *).ipynb"))  # noqa: E731
     eventually(lambda: len(copies()) == 1)
     assert source_of(lab, copies()[0].name) == "w = 1  # mine"
     assert source_of(lab, "remade.ipynb") == "w = 'theirs, new'"
@@ -220,6 +220,51 @@ def test_restoring_a_version_from_the_file_menu_reloads_the_open_notebook(page, 
     page.get_by_role("button", name="Done").click()
     eventually(lambda: visible_cell_text(page) == "w = 1")
     assert source_of(lab, "open-report.ipynb") == "w = 1"
+
+
+def test_a_version_is_compared_cell_by_cell_before_restoring(page, lab, screenshots):
+    for text in ("total = 1\nprint(total)", "total = 2\nprint(total)"):
+        write_notebook(lab, "compare.ipynb", text)
+    open_lab(page, lab)
+    page.locator(".jp-DirListing-item", has_text="compare.ipynb").click(button="right")
+    page.get_by_role("menuitem", name="Versions…").click()
+    oldest = page.locator(".swan-Versions .swan-Versions-version").nth(1)
+    oldest.get_by_role("button", name="Compare").click()
+    changed = page.locator(".swan-Diff-cell[data-status=changed]")
+    changed.wait_for()
+    lines = changed.locator(".swan-Diff-line")
+    # from the current file to the version: what restoring it would change
+    texts = [t.strip() for t in lines.all_inner_texts()]
+    assert texts == ["− total = 2", "+ total = 1", "print(total)"], texts
+    page.locator(".swan-Diff .swan-Dialog-status", has_text="1 cell differs").wait_for()
+    page.locator(".jp-Dialog-content").screenshot(path=str(screenshots / "versions-compare.png"))
+    assert source_of(lab, "compare.ipynb") == "total = 2\nprint(total)"  # comparing changed nothing
+
+
+def test_nbdime_serves_only_through_the_contents_manager(lab):
+    """nbdime comes as a library: its own server extension (which reads local paths, not the
+    user's storage) and its JupyterLab extension are switched off; Compare is the way."""
+    assert lab.api("GET", "nbdime/difftool").status_code == 404
+    page = lab.api("GET", "lab").text
+    config = json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S)[1])
+    assert "nbdime-jupyterlab" in config["disabledExtensions"]
+
+
+def test_the_conflict_dialog_compares_theirs_with_my_unsaved_notebook(page, lab):
+    write_notebook(lab, "both.ipynb", "a = 1")
+    open_notebook(page, lab, "both.ipynb")
+    write_notebook(lab, "both.ipynb", "a = 'theirs'")
+    edit_first_cell_and_save(page, "  # mine")
+    box = dialog(page, CHANGED)
+    box.get_by_role("button", name="Compare theirs with mine").click()
+    changed = box.locator(".swan-Diff-cell[data-status=changed]")
+    changed.wait_for()
+    assert changed.locator(".swan-Diff-removed").inner_text().endswith("a = 'theirs'")
+    assert changed.locator(".swan-Diff-added").inner_text().endswith("a = 1  # mine")
+    # the choices are still there, and comparing saved nothing
+    box.get_by_role("button", name=KEEP_BOTH).click()
+    eventually(lambda: len(list(lab.root.glob("both (*conflict *).ipynb"))) == 1)
+    assert source_of(lab, "both.ipynb") == "a = 'theirs'"
 
 
 def test_a_deleted_file_comes_back_from_the_trash(page, lab, screenshots):

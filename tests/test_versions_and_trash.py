@@ -16,25 +16,6 @@ from harness.dav_servers import raw_client
 manager, backend = swan_on_every_storage()
 
 
-@pytest.fixture
-def swan_api(jp_fetch):
-    """`await swan_api(method, "versions", body, **query)` on /swan/api/; never raises."""
-
-    async def call(method: str, endpoint: str, body=None, **params):
-        r = await jp_fetch(
-            "swan",
-            "api",
-            *endpoint.split("/"),
-            method=method,
-            body=None if body is None else json.dumps(body),
-            params=params,
-            raise_error=False,
-        )
-        return r.code, json.loads(r.body) if r.body else None
-
-    return call
-
-
 def source(reply) -> str:
     return reply.body["content"]["cells"][0]["source"]
 

@@ -198,6 +198,35 @@ export interface IVersionRestore {
   id: string;
 }
 
+/** What to compare the notebook at `path` with (POST /swan/api/diff): exactly one of
+ * `version`, `other` (another notebook's path) or `content` (a notebook held here). */
+export interface IDiffRequest {
+  path: string;
+  version?: string;
+  other?: string;
+  content?: Record<string, unknown>;
+}
+
+/** One cell of a notebook diff, as a person reads it; `lines` are [mark, text], the mark
+ * " " (kept), "-" (only in the notebook at `path`) or "+" (only on the other side). */
+export interface IDiffCell {
+  status: 'added' | 'removed' | 'changed' | 'unchanged';
+  cell_type: string;
+  lines: string[][];
+  outputs_changed?: boolean;
+  metadata_changed?: boolean;
+}
+
+/** A notebook-aware diff (POST /swan/api/diff): nbdime's `diff` of `base` and its reading. */
+export interface INotebookDiff {
+  path: string;
+  against: Record<string, unknown>;
+  base: Record<string, unknown>;
+  diff: Record<string, unknown>[];
+  cells: IDiffCell[];
+  metadata_changed: boolean;
+}
+
 /** The trash of the space (GET /swan/api/trash); without one, `supported` is false. */
 export interface ITrash {
   supported: boolean;

@@ -11,6 +11,7 @@ import { Widget } from '@lumino/widgets';
 import { OpenDocuments } from './documents';
 import { h } from './dom';
 import { ConflictChoice, IConflict, IConflictResolver } from './drive';
+import { NotebookDiffView } from './notebookDiff';
 
 /** The labels of the choices, the buttons the browser tests click. */
 interface IChoiceLabels {
@@ -106,6 +107,7 @@ function changedBody(
           when
         )
       ),
+      compareMine(conflict, trans),
       h(
         'dl',
         {},
@@ -137,6 +139,31 @@ function changedBody(
     )
   });
   return body;
+}
+
+/** A "Compare" button and the comparison of theirs (stored) with mine, for a notebook. */
+function compareMine(
+  conflict: IConflict,
+  trans: TranslationBundle
+): HTMLElement | null {
+  const mine = conflict.mine;
+  if (!mine || !conflict.path.endsWith('.ipynb')) {
+    return null;
+  }
+  const view = new NotebookDiffView(trans);
+  const button = h(
+    'button',
+    { class: 'jp-mod-styled swan-Conflict-compare', type: 'button' },
+    trans.__('Compare theirs with mine')
+  );
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    void view.compare(
+      { path: conflict.path, content: mine },
+      { left: trans.__('theirs (stored)'), right: trans.__('mine (not saved)') }
+    );
+  });
+  return h('div', {}, button, view.node);
 }
 
 function deletedBody(

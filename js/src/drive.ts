@@ -17,6 +17,8 @@ export interface IConflict {
   path: string;
   /** The stored file now (without content); null when it was deleted or moved. */
   theirs: Contents.IModel | null;
+  /** The notebook being saved (the person's version), to compare with theirs. */
+  mine?: Record<string, unknown>;
 }
 
 /** The front-end side of a conflict: asks the person, and acts on the open documents. */
@@ -161,7 +163,11 @@ export class SwanDrive extends Drive {
     let choice: ConflictChoice;
     try {
       theirs = await this._stored(localPath);
-      choice = await resolver.choose({ path: localPath, theirs });
+      const mine =
+        options.type === 'notebook' && options.content
+          ? (options.content as Record<string, unknown>)
+          : undefined;
+      choice = await resolver.choose({ path: localPath, theirs, mine });
     } finally {
       this._asking.delete(localPath);
     }

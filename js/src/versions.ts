@@ -10,6 +10,7 @@ import { Widget } from '@lumino/widgets';
 
 import { IVersion, IVersionRestore, IVersions, jsonBody, swanAPI } from './api';
 import { formatSize, formatTime, h, StatusLine } from './dom';
+import { NotebookDiffView } from './notebookDiff';
 
 /** What the dialog asks of the open documents. */
 export interface IVersionsActions {
@@ -53,7 +54,8 @@ export class VersionsBody extends Widget {
     this.node.append(
       h('p', { class: 'swan-Dialog-path' }, `/${path}`),
       this.list,
-      this.status.node
+      this.status.node,
+      this.diff.node
     );
     void this.refresh();
   }
@@ -94,6 +96,14 @@ export class VersionsBody extends Widget {
         'click',
         () => void this.restore(version, restore)
       );
+      const compare = this.path.endsWith('.ipynb')
+        ? h(
+            'button',
+            { class: 'jp-mod-styled', type: 'button' },
+            this.trans.__('Compare')
+          )
+        : null;
+      compare?.addEventListener('click', () => void this.compare(version));
       this.list.append(
         h(
           'li',
@@ -120,10 +130,22 @@ export class VersionsBody extends Widget {
                 .join(' · ')
             )
           ),
+          compare,
           restore
         )
       );
     }
+  }
+
+  /** Show what restoring `version` would change: from the current file to that version. */
+  private compare(version: IVersion): Promise<void> {
+    return this.diff.compare(
+      { path: this.path, version: version.id },
+      {
+        left: this.trans.__('current file'),
+        right: this.trans.__('version of %1', formatTime(version.last_modified))
+      }
+    );
   }
 
   private async restore(
@@ -167,4 +189,5 @@ export class VersionsBody extends Widget {
   private confirming: string | null = null;
   private readonly list = h('ul', { class: 'swan-Dialog-list' });
   private readonly status = new StatusLine('swan-Dialog-status');
+  private readonly diff = new NotebookDiffView(this.trans);
 }

@@ -19,6 +19,7 @@ import os
 import posixpath
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -35,23 +36,32 @@ _LOCKS: dict[str, asyncio.Lock] = {}
 CHANGED_MEANWHILE = "it was saved while the new version was being written"
 #: Why a file that was about to be created is kept: one of that name was saved in between.
 CREATED_MEANWHILE = "a file of that name was saved while the new version was being written"
+#: The words in the name of a new version put beside an edited file.
+BESIDE_WORDS = "new version"
 
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def beside_name(path: str, data: bytes) -> str:
-    """Where the new version of an edited file goes: ``b.ipynb`` -> ``b.upstream-1a2b3c4.ipynb``.
-
-    Named after the content, so clicking again with the same upstream version finds it there
-    instead of making another copy.
+def beside_name(path: str, day: str, attempt: int = 1) -> str:
+    """Where the new version of an edited file goes, in words a student reads:
+    ``b.ipynb`` -> ``b (new version 2026-12-04).ipynb``; `attempt` 2, 3, … adds ``, 2``.
     """
     folder, name = posixpath.split(path)
     stem, ext = posixpath.splitext(name)
     if not stem:
         stem, ext = name, ""
-    return posixpath.join(folder, f"{stem}.upstream-{digest(data)[:7]}{ext}")
+    number = f", {attempt}" if attempt > 1 else ""
+    return posixpath.join(folder, f"{stem} ({BESIDE_WORDS} {day}{number}){ext}")
+
+
+def is_beside_name(path: str, name: str) -> bool:
+    """Whether `name` (in the folder of `path`) is one of `beside_name(path, …)`."""
+    stem, ext = posixpath.splitext(posixpath.basename(path))
+    if not stem:
+        stem, ext = posixpath.basename(path), ""
+    return name.startswith(f"{stem} ({BESIDE_WORDS} ") and name.endswith(f"){ext}")
 
 
 class ProjectState:
@@ -256,17 +266,42 @@ class ProjectWriter:
     async def _beside(
         self, relative: str, new: bytes, new_digest: str, outcome: Outcome, why: str = ""
     ) -> dict[str, str]:
-        """Keep the user's file and put the new version beside it (once per upstream version)."""
-        other = beside_name(relative, new)
+        """Keep the user's file and put the new version beside it (once per upstream version:
+        a copy beside that holds it already is found again, whatever day it was made)."""
         kept = f"your edits are kept ({why})" if why else "your edits are kept"
-        existing = await self.read(other)
-        if existing is None:
-            if await self.write(other, new, create=True):
-                return outcome.add(
-                    "beside", relative, f"{kept}; the new version is {other}", beside=other
-                )
-            # saved meanwhile under that name too: it is the new version only if it holds it
-            existing = await self.read(other)
-        if existing is None or digest(existing.data) != new_digest:
-            return outcome.add("kept", relative, f"{kept}; {other} exists already, so not updated")
+        other = await self._beside_holding(relative, new, new_digest)
+        day = datetime.now().strftime("%Y-%m-%d")
+        attempt = 0
+        while other is None and attempt < 99:
+            attempt += 1
+            candidate = beside_name(relative, day, attempt)
+            if await self.write(candidate, new, create=True):
+                other = candidate
+            else:  # saved meanwhile under that name: it is the new version only if it holds it
+                existing = await self.read(candidate)
+                if existing is not None and digest(existing.data) == new_digest:
+                    other = candidate
+        if other is None:
+            return outcome.add("kept", relative, f"{kept}; no free name for the new version")
         return outcome.add("beside", relative, f"{kept}; the new version is {other}", beside=other)
+
+    async def _beside_holding(self, relative: str, new: bytes, new_digest: str) -> str | None:
+        """The copy beside `relative` that holds `new` already, if one does (only copies of
+        the same size are read)."""
+        folder = posixpath.dirname(self._path(relative))
+        try:
+            listing = await ensure_async(self.cm.get(folder, content=True, type="directory"))
+        except HTTPError as e:
+            if e.status_code == 404:
+                return None
+            raise
+        for entry in listing["content"]:
+            if entry["type"] == "directory" or not is_beside_name(relative, entry["name"]):
+                continue
+            if entry.get("size") not in (None, len(new)):
+                continue
+            candidate = posixpath.join(posixpath.dirname(relative), entry["name"])
+            existing = await self.read(candidate)
+            if existing is not None and digest(existing.data) == new_digest:
+                return candidate
+        return None
