@@ -30,8 +30,25 @@ from .identity import Caller
 from .ocs import link_expired
 from .render import RENDERED, Renderer
 from .responses import StartResponse, answer, client_address, redirect
-from .spaces import PERM_READ, DriveError, Place, Spaces, file_etag, split_segments
-from .state import STATE_PENDING
+from .spaces import (
+    PERM_CREATE,
+    PERM_READ,
+    PERM_UPDATE,
+    DriveError,
+    Place,
+    Spaces,
+    file_etag,
+    split_segments,
+)
+from .state import (
+    SHARE_FEDERATED,
+    SHARE_GROUP,
+    SHARE_LINK,
+    SHARE_USER,
+    STATE_ACCEPTED,
+    STATE_PENDING,
+    ShareRecord,
+)
 from .tree import is_hidden_entry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -284,6 +301,44 @@ def _modified_exactly(mtime: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime))
 
 
+#: The sharing views: their path below the drive page, their heading and what they list
+SHARE_VIEWS = {
+    "shared-with-me": "Shared with me",
+    "shared-by-me": "Shared by me",
+    "links": "Links",
+}
+
+
+def permission_label(permissions: int) -> str:
+    """What a share lets its recipients do, in words."""
+    if not permissions & PERM_READ:
+        return "upload only"
+    return "can edit" if permissions & (PERM_UPDATE | PERM_CREATE) else "view only"
+
+
+@dataclass
+class ShareRow:
+    """One share of a sharing view: its id (for the OCS actions), the item's name and where it
+    opens, and the view's other columns."""
+
+    id: int
+    name: str
+    href: str
+    who: str
+    permission: str
+    expiry: str = ""
+    state: str = ""
+    url: str = ""
+    password: str = ""
+
+
+def _expiry(share: ShareRecord) -> str:
+    if not share.expiration:
+        return "never"
+    day = share.expiration[:10]
+    return f"{day} (expired)" if link_expired(share) else day
+
+
 class Pages:
     """The pages of the drive behind ``base_path``; ``origin`` tells a request's scheme and host."""
 
@@ -523,6 +578,67 @@ class Pages:
             pager=pager,
             trash=self._url(f"/remote.php/dav/trashbin/{user}/trash/"),
             restore=self._url(f"/remote.php/dav/trashbin/{user}/restore/"),
+            csrf=caller.csrf,
+            lab=self.lab_url,
+            hub_logout=self.hub_logout_url,
+        )
+
+    # -- sharing ----------------------------------------------------------------------------------
+
+    def shares(
+        self, caller: Caller, view: str, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``/shared-with-me``, ``/shared-by-me`` and ``/links``: the signed-in user's received
+        shares (pending ones to accept or decline), outgoing shares with users, groups and other
+        sites, and public links, read from the drive's state as the OCS API lists them; every
+        change is the script's, through the OCS API."""
+        rows = []
+        if view == "shared-with-me":
+            for s in self.spaces.received(caller.name):
+                who = s.owner if s.share_type == SHARE_USER else f"{s.owner} (to {s.share_with})"
+                state = {STATE_PENDING: "pending", STATE_ACCEPTED: "accepted"}.get(
+                    s.state or 0, "declined"
+                )
+                mount = f"{self.spaces.share_folder}/{s.mount_name or s.name}"
+                href = self._url("/?" + urlencode({"dir": mount}))
+                if s.item_type == "file":
+                    href = self._url("/preview?" + urlencode({"path": mount}))
+                shown = s.name + ("/" if s.item_type == "folder" else "")
+                perm = permission_label(s.permissions)
+                rows.append(ShareRow(s.id, shown, href, who, perm, state=state))
+        else:
+            wanted = (
+                (SHARE_LINK,) if view == "links" else (SHARE_USER, SHARE_GROUP, SHARE_FEDERATED)
+            )
+            for s in self.spaces.state.shares_of_owner(caller.name):
+                if s.share_type not in wanted:
+                    continue
+                href = self._url("/?" + urlencode({"dir": s.path}))
+                if s.item_type == "file":
+                    href = self._url("/preview?" + urlencode({"path": s.path}))
+                who = s.share_with or ""
+                if s.share_type == SHARE_GROUP:
+                    who = f"group {who}"
+                rows.append(
+                    ShareRow(
+                        s.id,
+                        s.path + ("/" if s.item_type == "folder" else ""),
+                        href,
+                        who,
+                        permission_label(s.permissions),
+                        expiry=_expiry(s),
+                        url=self.link_url(environ, s.token or "") if s.token else "",
+                        password="yes" if s.password_hash else "no",
+                    )
+                )
+        return self._full_page(
+            start_response,
+            "shares.html",
+            title=f"{SHARE_VIEWS[view]} · {caller.name} · SWAN drive",
+            view=view,
+            heading=SHARE_VIEWS[view],
+            entries=rows,
+            ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
             csrf=caller.csrf,
             lab=self.lab_url,
             hub_logout=self.hub_logout_url,

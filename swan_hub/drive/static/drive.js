@@ -1,7 +1,7 @@
 // The drive page's behaviour, no framework. Every change goes to the drive's own endpoints with
 // the page's request token (cookie-authenticated writes need it): uploads by WebDAV PUT, new
 // folders by MKCOL, rename and move by MOVE (never over an existing name), delete by DELETE (the
-// drive keeps what is deleted in the trash), share accept/decline by OCS; on the trash page,
+// drive keeps what is deleted in the trash), share accept/decline and unshare by OCS; on the trash page,
 // restore by MOVE to the trashbin's restore folder and delete forever by DELETE; on a file's
 // versions page, restore by MOVE to the versions' restore/target. A refused change
 // is said in the status line in words; a done one reloads the table.
@@ -107,7 +107,7 @@
       return;
     }
     const fresh = new DOMParser().parseFromString(await reply.text(), "text/html");
-    for (const selector of ["div.table", "nav.pages", "p.current"]) {
+    for (const selector of ["div.table", "nav.pages", "p.current", "section.pending"]) {
       const now = root.querySelector(selector);
       const then = fresh.querySelector("#drive " + selector);
       if (now && then) now.replaceWith(document.adoptNode(then));
@@ -548,20 +548,39 @@
     });
   }
 
-  // -- shares waiting for an answer ----------------------------------------------------------
+  // -- shares: accept or decline one received, unshare one given or a link -------------------
 
-  async function answer(id, method) {
-    const url = root.dataset.ocs + "/shares/pending/" + encodeURIComponent(id) + "?format=json";
-    const reply = await fetch(url, { method, headers, credentials: "same-origin" });
-    if (!reply.ok) throw new Error("The share could not be updated (" + reply.status + ")");
-    window.location.reload();
+  const SHARE_REFUSALS = {
+    404: "The share of “{}” is not there any more; the list now shows what is.",
+    403: "Only the owner of “{}” can change its share.",
+    other: "The drive could not change the share of “{}” (error {status}). Nothing was changed.",
+  };
+
+  async function changeShare(method, path, name, done) {
+    const url = root.dataset.ocs + path + "?format=json";
+    const reply = await request(method, url);
+    await reloadListing();
+    say(reply.ok ? done : refusal(reply.status, name, SHARE_REFUSALS));
   }
 
   root.addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-accept], button[data-decline]");
+    const button = event.target.closest("button[data-accept], button[data-decline], tr[data-share] button.unshare");
     if (!button) return;
-    const accept = button.dataset.accept;
-    answer(accept || button.dataset.decline, accept ? "POST" : "DELETE").catch((e) => say(e.message));
+    const holder = button.closest("[data-name]");
+    const name = holder ? holder.dataset.name : "the item";
+    let change;
+    if (button.dataset.accept) {
+      change = changeShare("POST", "/shares/pending/" + encodeURIComponent(button.dataset.accept), name,
+        "Accepted “" + name + "”: it is in your Shared folder.");
+    } else if (button.dataset.decline) {
+      change = changeShare("DELETE", "/shares/pending/" + encodeURIComponent(button.dataset.decline), name,
+        "Declined “" + name + "”.");
+    } else {
+      const row = button.closest("tr");
+      change = changeShare("DELETE", "/shares/" + encodeURIComponent(row.dataset.share), name,
+        "“" + name + "” is no longer shared that way.");
+    }
+    change.catch((e) => say(String(e.message || e)));
   });
 
   // -- log out: the drive's session, then the hub's ------------------------------------------

@@ -1,0 +1,182 @@
+"""The drive page's sharing views, through `swan up` (real hub, proxy and drive on 127.0.0.1):
+over HTTP, Shared with me lists what others share (pending, accepted, declined; who and how),
+Shared by me lists the user's shares with people and groups, Links lists public links with
+their URL, password, expiry and what visitors may do; hostile names are text and another user's
+shares are never shown. In Debian's Chromium, bob accepts and declines, alice unshares and
+deletes a link, and a share gone meanwhile is said in a sentence.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import httpx
+import pytest
+from harness.drive import ocs_share, running_drive
+from harness.lab_browser import (
+    chromium_browser,
+    fill_hub_login,
+    needs_chromium,
+    person,
+    screenshot_dir,
+)
+from harness.swan import SWAN_UP_MARKS
+from test_drive import signed_in
+
+pytestmark = SWAN_UP_MARKS
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def drive(tmp_path_factory):
+    with running_drive(tmp_path_factory.mktemp("shares-page")) as drive:
+        yield drive
+
+
+def rows(page: httpx.Response) -> list[list[str]]:
+    """The text of each cell of each share row, in the page's order."""
+    found = []
+    for row in re.findall(r"<tr data-share='\d+'.*?</tr>", page.text, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        found.append([html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells])
+    return found
+
+
+def forget_shares(drive, user: str) -> None:
+    for share in drive.ocs(user, "GET", "shares").json()["ocs"]["data"]:
+        assert drive.ocs(user, "DELETE", f"shares/{share['id']}").status_code == 200
+
+
+def test_each_view_lists_its_shares_with_who_and_how(drive):
+    forget_shares(drive, "alice")
+    assert drive.dav("alice", "MKCOL", "results").status_code == 201
+    assert drive.dav("alice", "PUT", "report.txt", content=b"r").is_success
+    assert drive.dav("alice", "MKCOL", "inbox").status_code == 201
+    to_bob = ocs_share(drive, "alice", path="results", shareType=0, shareWith="bob", permissions=1)
+    ocs_share(drive, "alice", path="report.txt", shareType=1, shareWith="class-2026")
+    link = ocs_share(
+        drive, "alice", path="report.txt", shareType=3, password="s3cret", expireDate="2099-01-02"
+    )
+    drop = ocs_share(drive, "alice", path="inbox", shareType=3, permissions=4)
+    with signed_in(drive, "alice") as (browser, files):
+        assert "<a href='/services/drive/shared-by-me'>Shared by me</a>" in files.text
+        by_me = browser.get(f"{drive.base}/shared-by-me")
+        assert by_me.status_code == 200
+        assert "aria-current='page'>Shared by me</a>" in by_me.text
+        assert rows(by_me) == [
+            ["results/", "bob", "view only", "never", "Unshare"],
+            ["report.txt", "group class-2026", "can edit", "never", "Unshare"],
+        ]
+        links = browser.get(f"{drive.base}/links")
+        assert rows(links) == [
+            ["report.txt", link["url"], "yes", "2099-01-02", "view only", "Delete"],
+            ["inbox/", drop["url"], "no", "never", "upload only", "Delete"],
+        ]
+        assert f"<a href='{link['url']}'>{link['url']}</a>" in links.text
+        assert "s3cret" not in links.text and "scrypt" not in links.text
+    with signed_in(drive, "bob") as (browser, _):
+        with_me = browser.get(f"{drive.base}/shared-with-me")
+        assert rows(with_me) == [
+            ["results/", "alice", "view only", "pending", "Accept Decline"],
+            ["report.txt", "alice (to class-2026)", "can edit", "pending", "Accept Decline"],
+        ]
+        assert drive.ocs("bob", "POST", f"shares/pending/{to_bob['id']}").status_code == 200
+        with_me = browser.get(f"{drive.base}/shared-with-me")
+        assert rows(with_me)[0] == ["results/", "alice", "view only", "accepted", "Decline"]
+        assert "href='/services/drive/?dir=Shared%2Fresults'" in with_me.text
+        # bob shares nothing: his views say so, and never show alice's
+        for view, empty in (
+            ("shared-by-me", "You share nothing with other people."),
+            ("links", "You have no public links."),
+        ):
+            page = browser.get(f"{drive.base}/{view}", params={"user": "alice"})
+            assert page.status_code == 200 and empty in page.text
+            assert rows(page) == [] and link["token"] not in page.text
+    anonymous = httpx.get(f"{drive.base}/shared-by-me", timeout=30)
+    assert anonymous.status_code == 302 and "/hub/" in anonymous.headers["location"]
+
+
+def test_a_hostile_name_is_shown_as_text_in_every_view(drive):
+    assert drive.dav("alice", "MKCOL", HOSTILE).status_code == 201
+    ocs_share(drive, "alice", path=HOSTILE, shareType=0, shareWith="bob")
+    ocs_share(drive, "alice", path=HOSTILE, shareType=3)
+    for user, view in (("alice", "shared-by-me"), ("alice", "links"), ("bob", "shared-with-me")):
+        with signed_in(drive, user) as (browser, _):
+            page = browser.get(f"{drive.base}/{view}")
+            assert "<img" not in page.text
+            assert any(row[0] == HOSTILE + "/" for row in rows(page)), view
+
+
+def test_bob_cannot_change_alices_shares_through_the_pages_api(drive):
+    share = ocs_share(drive, "alice", path="report.txt", shareType=3)
+    with signed_in(drive, "bob") as (browser, page):
+        token = re.search(r"data-requesttoken='([^']*)'", page.text)[1]
+        gone = browser.delete(
+            f"{drive.base}/ocs/v2.php/apps/files_sharing/api/v1/shares/{share['id']}",
+            params={"format": "json"},
+            headers={"requesttoken": token, "OCS-APIRequest": "true"},
+        )
+        assert gone.status_code == 404
+        # without the page's request token, nothing at all
+        planted = browser.delete(
+            f"{drive.base}/ocs/v2.php/apps/files_sharing/api/v1/shares/{share['id']}",
+            headers={"OCS-APIRequest": "true"},
+        )
+        assert planted.status_code == 403
+    assert drive.ocs("alice", "GET", f"shares/{share['id']}").status_code == 200
+
+
+# -- in a browser -----------------------------------------------------------------------------
+
+
+@needs_chromium
+def test_in_a_browser_shares_are_answered_unshared_and_a_stale_one_said(drive, tmp_path):
+    pytest.importorskip("playwright.sync_api")
+    forget_shares(drive, "alice")
+    assert drive.dav("alice", "MKCOL", "lecture").status_code == 201
+    assert drive.dav("alice", "MKCOL", "drafts").status_code == 201
+    lecture = ocs_share(drive, "alice", path="lecture", shareType=0, shareWith="bob")
+    drafts = ocs_share(drive, "alice", path="drafts", shareType=0, shareWith="bob")
+    link = ocs_share(drive, "alice", path="lecture", shareType=3, password="pw")
+    with chromium_browser() as browser:
+        page = person(browser)
+        page.goto(f"{drive.base}/shared-with-me")
+        fill_hub_login(page, "bob", drive.swan.passwords()["bob"])
+        page.wait_for_url("**/services/drive/shared-with-me")
+        status = page.get_by_role("status")
+        page.get_by_role("button", name="Accept lecture/").click()
+        status.filter(has_text="Accepted “lecture/”: it is in your Shared folder.").wait_for()
+        page.get_by_role("button", name="Decline drafts/").click()
+        status.filter(has_text="Declined “drafts/”.").wait_for()
+        assert page.get_by_role("button", name="Accept drafts/").is_visible()
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-shared-with-me.png"))
+        page.get_by_role("link", name="lecture/", exact=True).click()
+        page.wait_for_url(re.compile(r"/services/drive/\?dir=Shared%2Flecture$"))
+        page.context.clear_cookies()
+
+        page.goto(f"{drive.base}/shared-by-me")
+        fill_hub_login(page, "alice", drive.swan.passwords()["alice"])
+        page.wait_for_url("**/services/drive/shared-by-me")
+        status = page.get_by_role("status")
+        page.get_by_role("button", name="Unshare drafts/ with bob").click()
+        status.filter(has_text="“drafts/” is no longer shared that way.").wait_for()
+        assert drive.ocs("alice", "GET", f"shares/{drafts['id']}").status_code == 404
+        # unshared meanwhile elsewhere: the page says so and shows the list as it is
+        assert drive.ocs("alice", "DELETE", f"shares/{lecture['id']}").status_code == 200
+        page.get_by_role("button", name="Unshare lecture/ with bob").click()
+        status.filter(
+            has_text="The share of “lecture/” is not there any more; the list now shows what is."
+        ).wait_for()
+        page.get_by_text("You share nothing with other people.").wait_for()
+
+        page.get_by_role("link", name="Links", exact=True).click()
+        page.wait_for_url("**/services/drive/links")
+        page.get_by_role("link", name=link["url"]).wait_for()
+        assert page.get_by_role("cell", name="yes", exact=True).count() == 1
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-links.png"))
+        page.get_by_role("button", name="Delete the link of lecture/").click()
+        status.filter(has_text="“lecture/” is no longer shared that way.").wait_for()
+        page.get_by_text("You have no public links.").wait_for()
+        assert drive.ocs("alice", "GET", f"shares/{link['id']}").status_code == 404
