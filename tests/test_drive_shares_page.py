@@ -128,6 +128,49 @@ def test_bob_cannot_change_alices_shares_through_the_pages_api(drive):
     assert drive.ocs("alice", "GET", f"shares/{share['id']}").status_code == 200
 
 
+def marks(page: httpx.Response) -> dict[str, list[str]]:
+    """The markers' labels after each name of a folder's table, by name."""
+    found = {}
+    for name, cell in re.findall(r"<td><a href='[^']*'>([^<]*)</a>(.*?)</td>", page.text, re.S):
+        found[html.unescape(name)] = re.findall(r"role='img' aria-label='([^']*)'", cell)
+    return found
+
+
+def test_files_mark_what_is_shared_linked_and_read_only(drive):
+    forget_shares(drive, "alice")
+    assert drive.dav("alice", "MKCOL", "marked").status_code == 201
+    for name in ("both.txt", "linked.txt", "plain.txt"):
+        assert drive.dav("alice", "PUT", f"marked/{name}", content=b"x").is_success
+    assert drive.dav("alice", "MKCOL", "marked/with bob").status_code == 201
+    ocs_share(drive, "alice", path="marked/both.txt", shareType=0, shareWith="bob", permissions=1)
+    ocs_share(drive, "alice", path="marked/both.txt", shareType=3)
+    ocs_share(drive, "alice", path="marked/linked.txt", shareType=3)
+    seen = ocs_share(
+        drive, "alice", path="marked/with bob", shareType=0, shareWith="bob", permissions=1
+    )
+    ocs_share(drive, "alice", path="marked", shareType=1, shareWith="class-2026")
+    with signed_in(drive, "alice") as (browser, top):
+        assert marks(top)["marked/"] == ["Shared with others"]
+        assert "<svg aria-hidden='true'" in top.text
+        inside = marks(browser.get(f"{drive.base}/", params={"dir": "marked"}))
+        assert inside == {
+            "with bob/": ["Shared with others"],
+            "both.txt": ["Shared with others", "Has a public link"],
+            "linked.txt": ["Has a public link"],
+            "plain.txt": [],
+        }
+    assert drive.ocs("bob", "POST", f"shares/pending/{seen['id']}").status_code == 200
+    assert drive.dav("alice", "PUT", "marked/with bob/data.csv", content=b"a").is_success
+    with signed_in(drive, "bob") as (browser, _):
+        shared = marks(browser.get(f"{drive.base}/", params={"dir": "Shared"}))
+        assert shared["with bob/"] == ["Read-only"]
+        inside = marks(browser.get(f"{drive.base}/", params={"dir": "Shared/with bob"}))
+        assert inside == {"data.csv": ["Read-only"]}
+        # bob's own files carry none of alice's marks
+        own = marks(browser.get(f"{drive.base}/"))
+        assert all(labels == [] for name, labels in own.items() if name != "Shared/")
+
+
 # -- in a browser -----------------------------------------------------------------------------
 
 
@@ -170,6 +213,13 @@ def test_in_a_browser_shares_are_answered_unshared_and_a_stale_one_said(drive, t
             has_text="The share of “lecture/” is not there any more; the list now shows what is."
         ).wait_for()
         page.get_by_text("You share nothing with other people.").wait_for()
+
+        # the Files view marks the folder with a public link, for eyes and screen readers
+        page.get_by_role("link", name="Files", exact=True).click()
+        row = page.locator("tr", has=page.get_by_role("link", name="lecture/", exact=True))
+        row.get_by_role("img", name="Has a public link").wait_for()
+        assert row.get_by_role("img", name="Shared with others").count() == 0
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-marks.png"))
 
         page.get_by_role("link", name="Links", exact=True).click()
         page.wait_for_url("**/services/drive/links")

@@ -130,6 +130,17 @@ class Row:
     download: str = ""
     #: the entry's path in the user's view, for the page's actions (empty: no actions)
     path: str = ""
+    #: what the name's markers say (`MARKS`): shared with others, a public link, read-only
+    marks: tuple[str, ...] = ()
+
+
+#: The markers a row of the Files view may carry after its name, each an inline SVG with a text
+#: alternative (the template's ``mark``)
+MARKS = ("shared", "link", "read-only")
+
+
+def _writable(perms: int) -> bool:
+    return bool(perms & (PERM_UPDATE | PERM_CREATE))
 
 
 @dataclass
@@ -465,7 +476,12 @@ class Pages:
         share_folder = self.spaces.share_folder
         if place is None:
             rows = [
-                Row(f"{name}/", f"?dir={quote(share_folder + '/' + name)}", note=f"from {s.owner}")
+                Row(
+                    f"{name}/",
+                    f"?dir={quote(share_folder + '/' + name)}",
+                    note=f"from {s.owner}",
+                    marks=() if _writable(s.permissions) else ("read-only",),
+                )
                 for name, s in sorted(self.spaces.mounts(caller.name).items())
             ]
             empty = "Nothing shared with you yet."
@@ -495,6 +511,7 @@ class Pages:
                 sort=sort,
                 path=shown,
             )
+            self._mark(caller, place, rows)
             columns = sort_columns(sort, here)
             empty = "This folder is empty."
             if not folder and self.spaces.mounts(caller.name):
@@ -526,6 +543,23 @@ class Pages:
             lab=self.lab_url,
             hub_logout=self.hub_logout_url,
         )
+
+    def _mark(self, caller: Caller, place: Place, rows: list[Row]) -> None:
+        """Marks the rows of ``place`` that the user shares with others or by a public link
+        (their own space), or every row as read-only (a share they may not change)."""
+        if place.share is not None:
+            if not _writable(place.perms):
+                for row in rows:
+                    row.marks = ("read-only",)
+            return
+        kinds: dict[str, set[str]] = {}
+        for share in self.spaces.state.shares_of_owner(caller.name, place.rel, subfiles=True):
+            if share.path.rpartition("/")[0] == place.rel:
+                kind = "link" if share.share_type == SHARE_LINK else "shared"
+                kinds.setdefault(share.path, set()).add(kind)
+        for row in rows:
+            found = kinds.get(row.path, set())
+            row.marks = tuple(kind for kind in MARKS if kind in found)
 
     def folder_download(
         self, caller: Caller, environ: dict, start_response: StartResponse
