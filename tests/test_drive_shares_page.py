@@ -230,3 +230,100 @@ def test_in_a_browser_shares_are_answered_unshared_and_a_stale_one_said(drive, t
         status.filter(has_text="“lecture/” is no longer shared that way.").wait_for()
         page.get_by_text("You have no public links.").wait_for()
         assert drive.ocs("alice", "GET", f"shares/{link['id']}").status_code == 404
+
+
+def test_share_is_offered_only_on_what_one_owns(drive):
+    assert drive.dav("alice", "MKCOL", "offered").status_code == 201
+    assert drive.dav("alice", "PUT", "offered/a.txt", content=b"a").is_success
+    share = ocs_share(drive, "alice", path="offered", shareType=0, shareWith="bob")
+    assert drive.ocs("bob", "POST", f"shares/pending/{share['id']}").status_code == 200
+    with signed_in(drive, "alice") as (browser, _):
+        own = browser.get(f"{drive.base}/", params={"dir": "offered"})
+        assert "aria-label='Share a.txt'" in own.text and "id='share-dialog'" in own.text
+    with signed_in(drive, "bob") as (browser, _):
+        received = browser.get(f"{drive.base}/", params={"dir": "Shared/offered"})
+        assert "a.txt" in received.text
+        assert "class='share'" not in received.text and "id='share-dialog'" not in received.text
+    # and the API refuses sharing it onward, in words the dialog shows
+    onward = drive.ocs("bob", "POST", "shares", data={"path": "Shared/offered", "shareType": 3})
+    assert onward.status_code == 403
+    assert "resharing is not allowed" in onward.json()["ocs"]["meta"]["message"]
+
+
+@needs_chromium
+def test_in_a_browser_alice_shares_from_the_dialog_and_refusals_are_sentences(drive, tmp_path):
+    pytest.importorskip("playwright.sync_api")
+    forget_shares(drive, "alice")
+    assert drive.dav("alice", "MKCOL", "dialog").status_code == 201
+    assert drive.dav("alice", "MKCOL", "dialog/plots").status_code == 201
+    assert drive.dav("alice", "PUT", "dialog/notes.txt", content=b"n").is_success
+
+    def shares() -> list[dict]:
+        found = drive.ocs("alice", "GET", "shares", params={"path": "dialog/plots"})
+        return found.json()["ocs"]["data"]
+
+    with chromium_browser() as browser:
+        page = person(browser)
+        page.goto(f"{drive.base}/?dir=dialog")
+        fill_hub_login(page, "alice", drive.swan.passwords()["alice"])
+        status = page.get_by_role("status")
+        page.get_by_role("button", name="Share plots/").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_role("heading", name="Share “plots”").wait_for()
+        alert = dialog.get_by_role("alert")
+        dialog.get_by_text("Not shared yet.").wait_for()
+
+        # an unknown user: a sentence, nothing made
+        dialog.get_by_label("User or group").fill("nobody")
+        dialog.get_by_role("button", name="Add").click()
+        alert.filter(has_text="There is no user or group named “nobody” here.").wait_for()
+        assert shares() == []
+
+        # bob, view only, then can edit
+        dialog.get_by_label("User or group").fill("bob")
+        dialog.get_by_role("button", name="Add").click()
+        status.filter(has_text="Shared “plots” with bob.").wait_for()
+        assert [(s["share_with"], s["permissions"]) for s in shares()] == [("bob", 1)]
+        dialog.get_by_label("Permission of bob").select_option(label="can edit")
+        status.filter(has_text="“plots” is now editable for that share.").wait_for()
+        assert [s["permissions"] for s in shares()] == [15]
+
+        # a link: an expiry in the past refused in the drive's words, then a file drop
+        dialog.get_by_label("Expires on (optional)").fill("2000-01-01")
+        dialog.get_by_role("button", name="Create link").click()
+        alert.filter(has_text="Expiration date is in the past. Nothing was changed.").wait_for()
+        assert len(shares()) == 1
+        dialog.get_by_label("Password (optional)").fill("pw")
+        dialog.get_by_label("Expires on (optional)").fill("2099-03-04")
+        dialog.get_by_label("Upload only").check()
+        dialog.get_by_role("button", name="Create link").click()
+        status.filter(has_text="Made a public link to “plots”: ").wait_for()
+        link = next(s for s in shares() if s["share_type"] == 3)
+        assert link["permissions"] == 4 and link["share_with"] == "***redacted***"
+        assert link["expiration"].startswith("2099-03-04")
+        dialog.get_by_role("link", name=link["url"]).wait_for()
+        assert "(password, expires 2099-03-04, upload only)" in dialog.inner_text()
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-share-dialog.png"))
+
+        # bob's share removed behind the page: Remove says so and shows what is
+        bobs = next(s for s in shares() if s["share_type"] == 0)
+        assert drive.ocs("alice", "DELETE", f"shares/{bobs['id']}").status_code == 200
+        dialog.get_by_role("button", name="Remove the share with bob").click()
+        alert.filter(has_text="or that share is gone. Nothing was changed.").wait_for()
+        dialog.get_by_role("button", name="Remove the share with bob").wait_for(state="detached")
+        dialog.get_by_role("button", name="Remove the public link").click()
+        status.filter(has_text="Removed a share of “plots”.").wait_for()
+        assert shares() == []
+        dialog.get_by_role("button", name="Close").click()
+        dialog.wait_for(state="hidden")
+
+        # from the toolbar, for a file: no file drop offered
+        page.get_by_role("checkbox", name="Select notes.txt").check()
+        page.get_by_role("toolbar").get_by_role("button", name="Share").click()
+        dialog.get_by_role("heading", name="Share “notes.txt”").wait_for()
+        assert dialog.get_by_label("Upload only").is_hidden()
+        dialog.get_by_role("button", name="Create link").click()
+        status.filter(has_text="Made a public link to “notes.txt”").wait_for()
+        page.keyboard.press("Escape")
+        row = page.locator("tr", has=page.get_by_role("link", name="notes.txt", exact=True))
+        row.get_by_role("img", name="Has a public link").wait_for()

@@ -542,6 +542,7 @@ class Pages:
             columns=columns,
             lab=self.lab_url,
             hub_logout=self.hub_logout_url,
+            can_share=place is not None and place.share is None,
         )
 
     def _mark(self, caller: Caller, place: Place, rows: list[Row]) -> None:
@@ -633,10 +634,7 @@ class Pages:
                 state = {STATE_PENDING: "pending", STATE_ACCEPTED: "accepted"}.get(
                     s.state or 0, "declined"
                 )
-                mount = f"{self.spaces.share_folder}/{s.mount_name or s.name}"
-                href = self._url("/?" + urlencode({"dir": mount}))
-                if s.item_type == "file":
-                    href = self._url("/preview?" + urlencode({"path": mount}))
+                href = self._opens(f"{self.spaces.share_folder}/{s.mount_name or s.name}", s)
                 shown = s.name + ("/" if s.item_type == "folder" else "")
                 perm = permission_label(s.permissions)
                 rows.append(ShareRow(s.id, shown, href, who, perm, state=state))
@@ -647,9 +645,7 @@ class Pages:
             for s in self.spaces.state.shares_of_owner(caller.name):
                 if s.share_type not in wanted:
                     continue
-                href = self._url("/?" + urlencode({"dir": s.path}))
-                if s.item_type == "file":
-                    href = self._url("/preview?" + urlencode({"path": s.path}))
+                href = self._opens(s.path, s)
                 who = s.share_with or ""
                 if s.share_type == SHARE_GROUP:
                     who = f"group {who}"
@@ -677,6 +673,13 @@ class Pages:
             lab=self.lab_url,
             hub_logout=self.hub_logout_url,
         )
+
+    def _opens(self, path: str, share: ShareRecord) -> str:
+        """Where the shared item at ``path`` (of the user's view) opens: a folder's page or a
+        file's preview."""
+        if share.item_type == "file":
+            return self._url("/preview?" + urlencode({"path": path}))
+        return self._url("/?" + urlencode({"dir": path}))
 
     # -- versions ---------------------------------------------------------------------------------
 
