@@ -219,6 +219,7 @@ class DriveWSGI:
             path
             in ("/", "/index.php", "/preview", "/preview/render", "/zip", "/trash", "/versions")
             or path == "/versions/download"
+            or path[1:] in web.SHARE_VIEWS
             or path.startswith("/apps/files")
         ):
             caller = self.auth.caller(environ)
@@ -231,6 +232,8 @@ class DriveWSGI:
                 return self.pages.folder_download(caller, environ, start_response)
             if path == "/trash":
                 return self.pages.trash(caller, environ, start_response)
+            if path[1:] in web.SHARE_VIEWS:
+                return self.pages.shares(caller, path[1:], environ, start_response)
             if path.startswith("/versions"):
                 sub = path[len("/versions/") :]
                 return self.pages.versions(caller, sub, environ, start_response)

@@ -30,8 +30,25 @@ from .identity import Caller
 from .ocs import link_expired
 from .render import RENDERED, Renderer
 from .responses import StartResponse, answer, client_address, redirect
-from .spaces import PERM_READ, DriveError, Place, Spaces, file_etag, split_segments
-from .state import STATE_PENDING
+from .spaces import (
+    PERM_CREATE,
+    PERM_READ,
+    PERM_UPDATE,
+    DriveError,
+    Place,
+    Spaces,
+    file_etag,
+    split_segments,
+)
+from .state import (
+    SHARE_FEDERATED,
+    SHARE_GROUP,
+    SHARE_LINK,
+    SHARE_USER,
+    STATE_ACCEPTED,
+    STATE_PENDING,
+    ShareRecord,
+)
 from .tree import is_hidden_entry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -113,6 +130,17 @@ class Row:
     download: str = ""
     #: the entry's path in the user's view, for the page's actions (empty: no actions)
     path: str = ""
+    #: what the name's markers say (`MARKS`): shared with others, a public link, read-only
+    marks: tuple[str, ...] = ()
+
+
+#: The markers a row of the Files view may carry after its name, each an inline SVG with a text
+#: alternative (the template's ``mark``)
+MARKS = ("shared", "link", "read-only")
+
+
+def _writable(perms: int) -> bool:
+    return bool(perms & (PERM_UPDATE | PERM_CREATE))
 
 
 @dataclass
@@ -284,6 +312,44 @@ def _modified_exactly(mtime: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime))
 
 
+#: The sharing views: their path below the drive page, their heading and what they list
+SHARE_VIEWS = {
+    "shared-with-me": "Shared with me",
+    "shared-by-me": "Shared by me",
+    "links": "Links",
+}
+
+
+def permission_label(permissions: int) -> str:
+    """What a share lets its recipients do, in words."""
+    if not permissions & PERM_READ:
+        return "upload only"
+    return "can edit" if permissions & (PERM_UPDATE | PERM_CREATE) else "view only"
+
+
+@dataclass
+class ShareRow:
+    """One share of a sharing view: its id (for the OCS actions), the item's name and where it
+    opens, and the view's other columns."""
+
+    id: int
+    name: str
+    href: str
+    who: str
+    permission: str
+    expiry: str = ""
+    state: str = ""
+    url: str = ""
+    password: str = ""
+
+
+def _expiry(share: ShareRecord) -> str:
+    if not share.expiration:
+        return "never"
+    day = share.expiration[:10]
+    return f"{day} (expired)" if link_expired(share) else day
+
+
 class Pages:
     """The pages of the drive behind ``base_path``; ``origin`` tells a request's scheme and host."""
 
@@ -410,7 +476,12 @@ class Pages:
         share_folder = self.spaces.share_folder
         if place is None:
             rows = [
-                Row(f"{name}/", f"?dir={quote(share_folder + '/' + name)}", note=f"from {s.owner}")
+                Row(
+                    f"{name}/",
+                    f"?dir={quote(share_folder + '/' + name)}",
+                    note=f"from {s.owner}",
+                    marks=() if _writable(s.permissions) else ("read-only",),
+                )
                 for name, s in sorted(self.spaces.mounts(caller.name).items())
             ]
             empty = "Nothing shared with you yet."
@@ -440,6 +511,7 @@ class Pages:
                 sort=sort,
                 path=shown,
             )
+            self._mark(caller, place, rows)
             columns = sort_columns(sort, here)
             empty = "This folder is empty."
             if not folder and self.spaces.mounts(caller.name):
@@ -470,7 +542,25 @@ class Pages:
             columns=columns,
             lab=self.lab_url,
             hub_logout=self.hub_logout_url,
+            can_share=place is not None and place.share is None,
         )
+
+    def _mark(self, caller: Caller, place: Place, rows: list[Row]) -> None:
+        """Marks the rows of ``place`` that the user shares with others or by a public link
+        (their own space), or every row as read-only (a share they may not change)."""
+        if place.share is not None:
+            if not _writable(place.perms):
+                for row in rows:
+                    row.marks = ("read-only",)
+            return
+        kinds: dict[str, set[str]] = {}
+        for share in self.spaces.state.shares_of_owner(caller.name, place.rel, subfiles=True):
+            if share.path.rpartition("/")[0] == place.rel:
+                kind = "link" if share.share_type == SHARE_LINK else "shared"
+                kinds.setdefault(share.path, set()).add(kind)
+        for row in rows:
+            found = kinds.get(row.path, set())
+            row.marks = tuple(kind for kind in MARKS if kind in found)
 
     def folder_download(
         self, caller: Caller, environ: dict, start_response: StartResponse
@@ -527,6 +617,69 @@ class Pages:
             lab=self.lab_url,
             hub_logout=self.hub_logout_url,
         )
+
+    # -- sharing ----------------------------------------------------------------------------------
+
+    def shares(
+        self, caller: Caller, view: str, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``/shared-with-me``, ``/shared-by-me`` and ``/links``: the signed-in user's received
+        shares (pending ones to accept or decline), outgoing shares with users, groups and other
+        sites, and public links, read from the drive's state as the OCS API lists them; every
+        change is the script's, through the OCS API."""
+        rows = []
+        if view == "shared-with-me":
+            for s in self.spaces.received(caller.name):
+                who = s.owner if s.share_type == SHARE_USER else f"{s.owner} (to {s.share_with})"
+                state = {STATE_PENDING: "pending", STATE_ACCEPTED: "accepted"}.get(
+                    s.state or 0, "declined"
+                )
+                href = self._opens(f"{self.spaces.share_folder}/{s.mount_name or s.name}", s)
+                shown = s.name + ("/" if s.item_type == "folder" else "")
+                perm = permission_label(s.permissions)
+                rows.append(ShareRow(s.id, shown, href, who, perm, state=state))
+        else:
+            wanted = (
+                (SHARE_LINK,) if view == "links" else (SHARE_USER, SHARE_GROUP, SHARE_FEDERATED)
+            )
+            for s in self.spaces.state.shares_of_owner(caller.name):
+                if s.share_type not in wanted:
+                    continue
+                href = self._opens(s.path, s)
+                who = s.share_with or ""
+                if s.share_type == SHARE_GROUP:
+                    who = f"group {who}"
+                rows.append(
+                    ShareRow(
+                        s.id,
+                        s.path + ("/" if s.item_type == "folder" else ""),
+                        href,
+                        who,
+                        permission_label(s.permissions),
+                        expiry=_expiry(s),
+                        url=self.link_url(environ, s.token or "") if s.token else "",
+                        password="yes" if s.password_hash else "no",
+                    )
+                )
+        return self._full_page(
+            start_response,
+            "shares.html",
+            title=f"{SHARE_VIEWS[view]} · {caller.name} · SWAN drive",
+            view=view,
+            heading=SHARE_VIEWS[view],
+            entries=rows,
+            ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
+            csrf=caller.csrf,
+            lab=self.lab_url,
+            hub_logout=self.hub_logout_url,
+        )
+
+    def _opens(self, path: str, share: ShareRecord) -> str:
+        """Where the shared item at ``path`` (of the user's view) opens: a folder's page or a
+        file's preview."""
+        if share.item_type == "file":
+            return self._url("/preview?" + urlencode({"path": path}))
+        return self._url("/?" + urlencode({"dir": path}))
 
     # -- versions ---------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 // The drive page's behaviour, no framework. Every change goes to the drive's own endpoints with
 // the page's request token (cookie-authenticated writes need it): uploads by WebDAV PUT, new
 // folders by MKCOL, rename and move by MOVE (never over an existing name), delete by DELETE (the
-// drive keeps what is deleted in the trash), share accept/decline by OCS; on the trash page,
+// drive keeps what is deleted in the trash), share accept/decline and unshare by OCS; on the trash page,
 // restore by MOVE to the trashbin's restore folder and delete forever by DELETE; on a file's
-// versions page, restore by MOVE to the versions' restore/target. A refused change
+// versions page, restore by MOVE to the versions' restore/target; the share dialog makes,
+// changes and removes shares and links by OCS. A refused change
 // is said in the status line in words; a done one reloads the table.
 "use strict";
 
@@ -65,13 +66,14 @@
     return request(method, davUrl(path), extra);
   }
 
-  async function request(method, url, extra) {
+  async function request(method, url, extra, body) {
     let reply;
     try {
       reply = await fetch(url, {
         method,
         headers: { ...headers, ...(extra || {}) },
         credentials: "same-origin",
+        body,
       });
     } catch (error) {
       return { ok: false, status: 0 };
@@ -107,7 +109,7 @@
       return;
     }
     const fresh = new DOMParser().parseFromString(await reply.text(), "text/html");
-    for (const selector of ["div.table", "nav.pages", "p.current"]) {
+    for (const selector of ["div.table", "nav.pages", "p.current", "section.pending"]) {
       const now = root.querySelector(selector);
       const then = fresh.querySelector("#drive " + selector);
       if (now && then) now.replaceWith(document.adoptNode(then));
@@ -126,6 +128,7 @@
     restore: document.getElementById("restore"),
     purge: document.getElementById("purge"),
     versions: document.getElementById("versions"),
+    share: document.getElementById("share"),
   };
 
   // the rows the actions may change: a folder's entries (data-path) or the trash's (data-item)
@@ -149,6 +152,7 @@
     if (buttons.move) buttons.move.disabled = count === 0;
     if (buttons.remove) buttons.remove.disabled = count === 0;
     if (buttons.restore) buttons.restore.disabled = count === 0;
+    if (buttons.share) buttons.share.disabled = count !== 1;
     if (buttons.purge) buttons.purge.disabled = count === 0;
     if (buttons.versions) {
       // a folder's name ends in "/" in its row; only files have versions
@@ -548,21 +552,219 @@
     });
   }
 
-  // -- shares waiting for an answer ----------------------------------------------------------
+  // -- shares: accept or decline one received, unshare one given or a link -------------------
 
-  async function answer(id, method) {
-    const url = root.dataset.ocs + "/shares/pending/" + encodeURIComponent(id) + "?format=json";
-    const reply = await fetch(url, { method, headers, credentials: "same-origin" });
-    if (!reply.ok) throw new Error("The share could not be updated (" + reply.status + ")");
-    window.location.reload();
+  const SHARE_REFUSALS = {
+    404: "The share of “{}” is not there any more; the list now shows what is.",
+    403: "Only the owner of “{}” can change its share.",
+    other: "The drive could not change the share of “{}” (error {status}). Nothing was changed.",
+  };
+
+  async function changeShare(method, path, name, done) {
+    const reply = await ocs(method, path);
+    await reloadListing();
+    say(reply.ok ? done : refusal(reply.status, name, SHARE_REFUSALS));
   }
 
   root.addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-accept], button[data-decline]");
+    const button = event.target.closest("button[data-accept], button[data-decline], tr[data-share] button.unshare");
     if (!button) return;
-    const accept = button.dataset.accept;
-    answer(accept || button.dataset.decline, accept ? "POST" : "DELETE").catch((e) => say(e.message));
+    const holder = button.closest("[data-name]");
+    const name = holder ? holder.dataset.name : "the item";
+    let change;
+    if (button.dataset.accept) {
+      change = changeShare("POST", "/shares/pending/" + encodeURIComponent(button.dataset.accept), name,
+        "Accepted “" + name + "”: it is in your Shared folder.");
+    } else if (button.dataset.decline) {
+      change = changeShare("DELETE", "/shares/pending/" + encodeURIComponent(button.dataset.decline), name,
+        "Declined “" + name + "”.");
+    } else {
+      const row = button.closest("tr");
+      change = changeShare("DELETE", "/shares/" + encodeURIComponent(row.dataset.share), name,
+        "“" + name + "” is no longer shared that way.");
+    }
+    change.catch((e) => say(String(e.message || e)));
   });
+
+  // -- the share dialog: people, groups and users of other sites; public links -------------
+
+  // An OCS request with a form; the reply's status, its data and the drive's own sentence.
+  async function ocs(method, path, form) {
+    const body = form ? new URLSearchParams(form) : undefined;
+    const url = root.dataset.ocs + path + (path.includes("?") ? "&" : "?") + "format=json";
+    const reply = await request(method, url, {}, body);
+    let doc = null;
+    try {
+      doc = await reply.json();
+    } catch (error) {
+      doc = null;
+    }
+    const meta = (doc && doc.ocs && doc.ocs.meta) || {};
+    return { ok: reply.ok, status: reply.status, data: doc && doc.ocs && doc.ocs.data, message: meta.message || "" };
+  }
+
+  const shareDialog = document.getElementById("share-dialog");
+  let sharing = null; // {path, name, folder}
+  let sharees = new Map(); // what the last search found: shareWith -> shareType
+
+  function permissionOf(share) {
+    if (!(share.permissions & 1)) return "upload only";
+    return share.permissions & 6 ? "can edit" : "view only";
+  }
+
+  function tell(text) {
+    shareDialog.querySelector(".refusal").textContent = text;
+  }
+
+  // The drive's refusal in a sentence: ours where we know better, else the drive's own words.
+  function shareRefusal(reply, what, own = {}) {
+    const told = reply.message ? reply.message.replace(/\.?$/, ".") + " " : "";
+    return refusal(reply.status, what, {
+      404: "“{}” is not there any more, or that share is gone. Nothing was changed.",
+      400: told + "Nothing was changed.",
+      403: told + "Nothing was changed.",
+      other: "The drive could not share “{}” (error {status}). " + told + "Nothing was changed.",
+      ...own,
+    });
+  }
+
+  async function listShares() {
+    const list = shareDialog.querySelector(".existing");
+    const reply = await ocs("GET", "/shares?path=" + encodeURIComponent(sharing.path));
+    if (!reply.ok) return tell(shareRefusal(reply, sharing.name));
+    const items = reply.data.map((share) => {
+      const item = document.createElement("li");
+      item.dataset.share = share.id;
+      if (share.share_type === 3) {
+        const link = document.createElement("a");
+        link.href = link.textContent = share.url;
+        const facts = [share.share_with ? "password" : "no password", share.expiration ? "expires " + share.expiration.slice(0, 10) : "no expiry", permissionOf(share)];
+        item.append("Public link ", link, " (" + facts.join(", ") + ") ");
+      } else {
+        const who = share.share_type === 1 ? "group " + share.share_with : share.share_with;
+        const choice = document.createElement("select");
+        choice.setAttribute("aria-label", "Permission of " + who);
+        for (const [value, label] of [["view", "view only"], ["edit", "can edit"]]) {
+          choice.add(new Option(label, value, false, permissionOf(share) === label));
+        }
+        choice.className = "permission";
+        item.append(who + " ", choice, " ");
+      }
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", share.share_type === 3 ? "Remove the public link" : "Remove the share with " + share.share_with);
+      item.append(remove);
+      return item;
+    });
+    if (!items.length) {
+      const none = document.createElement("li");
+      none.textContent = "Not shared yet.";
+      items.push(none);
+    }
+    list.replaceChildren(...items);
+  }
+
+  // After a change: the dialog's list and the table's markers as they are now.
+  async function shared(sentence) {
+    await listShares();
+    await reloadListing();
+    tell("");
+    say(sentence);
+  }
+
+  async function search(text) {
+    const reply = await ocs("GET", "/sharees?search=" + encodeURIComponent(text));
+    if (!reply.ok) return;
+    const found = new Map();
+    const data = reply.data;
+    for (const group of [data.exact, data]) {
+      for (const entry of [...group.users, ...group.groups, ...group.remotes]) {
+        found.set(entry.value.shareWith, entry.value.shareType);
+      }
+    }
+    sharees = found;
+    shareDialog.querySelector("#sharees").replaceChildren(
+      ...Array.from(found, ([value, kind]) => new Option(kind === 1 ? "group" : kind === 6 ? "another site" : "user", value)),
+    );
+  }
+
+  function openShare(row) {
+    const link = row.querySelector("td a");
+    sharing = { path: row.dataset.path, name: baseName(row.dataset.path), folder: link.textContent.endsWith("/") };
+    shareDialog.querySelector("h2").textContent = "Share “" + sharing.name + "”";
+    for (const form of shareDialog.querySelectorAll("form")) form.reset();
+    shareDialog.querySelector(".drop").hidden = !sharing.folder;
+    tell("");
+    shareDialog.querySelector(".existing").replaceChildren();
+    shareDialog.showModal();
+    listShares().catch((e) => tell(String(e.message || e)));
+  }
+
+  if (shareDialog) {
+    const person = shareDialog.querySelector("form.person");
+    const linkForm = shareDialog.querySelector("form.link");
+    person.elements.with.addEventListener("input", (event) => {
+      const text = event.target.value.trim();
+      if (text) search(text).catch(() => {});
+    });
+    person.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const who = person.elements.with.value.trim();
+      if (!sharees.has(who)) await search(who);
+      if (!sharees.has(who)) return tell("There is no user or group named “" + who + "” here. Nothing was shared.");
+      const edit = person.elements.permission.value === "edit";
+      const reply = await ocs("POST", "/shares", {
+        path: sharing.path,
+        shareType: sharees.get(who),
+        shareWith: who,
+        permissions: edit ? 15 : 1,
+      });
+      if (!reply.ok) return tell(shareRefusal(reply, sharing.name));
+      person.reset();
+      await shared("Shared “" + sharing.name + "” with " + who + ".");
+    });
+    linkForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = { path: sharing.path, shareType: 3, permissions: 1 };
+      if (linkForm.elements.password.value) form.password = linkForm.elements.password.value;
+      if (linkForm.elements.expire.value) form.expireDate = linkForm.elements.expire.value;
+      if (sharing.folder && linkForm.elements.drop.checked) form.permissions = 4;
+      const reply = await ocs("POST", "/shares", form);
+      if (!reply.ok) return tell(shareRefusal(reply, sharing.name));
+      linkForm.reset();
+      await shared("Made a public link to “" + sharing.name + "”: " + reply.data.url);
+    });
+    shareDialog.addEventListener("change", async (event) => {
+      if (!event.target.classList.contains("permission")) return;
+      const id = event.target.closest("li").dataset.share;
+      const edit = event.target.value === "edit";
+      const reply = await ocs("PUT", "/shares/" + encodeURIComponent(id), { permissions: edit ? 15 : 1 });
+      if (!reply.ok) return tell(shareRefusal(reply, sharing.name));
+      await shared("“" + sharing.name + "” is now " + (edit ? "editable" : "view only") + " for that share.");
+    });
+    shareDialog.addEventListener("click", async (event) => {
+      if (event.target.classList.contains("close")) return shareDialog.close();
+      if (!event.target.classList.contains("remove")) return;
+      const id = event.target.closest("li").dataset.share;
+      const reply = await ocs("DELETE", "/shares/" + encodeURIComponent(id));
+      if (!reply.ok) {
+        await listShares();
+        return tell(shareRefusal(reply, sharing.name));
+      }
+      await shared("Removed a share of “" + sharing.name + "”.");
+    });
+    const shareButton = document.getElementById("share");
+    shareButton.addEventListener("click", () => {
+      const rows = selectedRows();
+      if (rows.length === 1) openShare(rows[0]);
+    });
+    root.addEventListener("click", (event) => {
+      const button = event.target.closest("tr[data-path] button.share");
+      if (button) openShare(button.closest("tr"));
+    });
+  }
 
   // -- log out: the drive's session, then the hub's ------------------------------------------
 
