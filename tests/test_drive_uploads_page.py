@@ -73,7 +73,7 @@ def count_parts(page) -> Counter:
 
 def choose_and_upload(page, path: Path) -> None:
     page.get_by_label("Choose files").set_input_files(str(path))
-    page.get_by_role("button", name="Upload").click()
+    page.get_by_role("button", name="Upload", exact=True).click()
 
 
 def test_files_dropped_on_the_page_or_a_folder_row_upload_there(drive, page):
