@@ -68,6 +68,7 @@
       if (!retryable(status) || tries >= TRIES) return status;
       const wait = 1000 * 2 ** (tries - 1);
       job.outcome.textContent = "the drive did not take a part (" + (status || "connection broke off") + "); trying again in " + wait / 1000 + " s";
+      say(job.name + ": " + job.outcome.textContent + ".");
       await pause(wait, job);
       if (job.cancelled) return -1;
       job.outcome.textContent = "";
