@@ -1,8 +1,8 @@
 """Uploads on the drive page, through `swan up` (real hub, proxy and drive on 127.0.0.1), in
-Debian's Chromium: files dropped on the Files view or onto a folder's row, a large file sent in
-parts (Nextcloud chunking v2) that survives a refused part and a reload without sending again
-what the drive holds, a cancel that leaves nothing behind, and a taken name that asks before
-anything is replaced; the file that was there stays intact on every failure.
+Debian's Chromium: files and a folder dropped on the Files view or onto a folder's row, a large
+file sent in parts (Nextcloud chunking v2) that survives a refused part and a reload without
+sending again what the drive holds, a cancel that leaves nothing behind, and a taken name that
+asks before anything is replaced; the file that was there stays intact on every failure.
 """
 
 from __future__ import annotations
@@ -31,6 +31,31 @@ DROP = """([names, rowPath]) => {
   for (const type of ["dragenter", "dragover", "drop"]) {
     const event = { dataTransfer: data, bubbles: true, cancelable: true };
     target.dispatchEvent(new DragEvent(type, event));
+  }
+}"""
+
+
+#: a folder dropped as Chromium hands one over: a directory entry whose reader gives its
+#: entries in batches, then an empty one (a synthetic DataTransfer cannot hold folders)
+DROP_FOLDER = """(tree) => {
+  const entry = (name, content) =>
+    typeof content === "string"
+      ? { isFile: true, isDirectory: false, name, file: (ok) => ok(new File([content], name)) }
+      : {
+          isFile: false, isDirectory: true, name,
+          createReader() {
+            const batches = [Object.entries(content).map(([n, c]) => entry(n, c)), []];
+            return { readEntries: (ok) => ok(batches.shift()) };
+          },
+        };
+  const [name, content] = Object.entries(tree)[0];
+  const item = { kind: "file", webkitGetAsEntry: () => entry(name, content) };
+  const data = { types: ["Files"], items: [item], files: [] };
+  const target = document.querySelector("#drive div.table");
+  for (const type of ["dragover", "drop"]) {
+    const event = new DragEvent(type, { bubbles: true, cancelable: true });
+    Object.defineProperty(event, "dataTransfer", { value: data });
+    target.dispatchEvent(event);
   }
 }"""
 
@@ -90,6 +115,12 @@ def test_files_dropped_on_the_page_or_a_folder_row_upload_there(drive, page):
     status.filter(has_text="Uploaded 1 file.").wait_for()
     assert (space / "inbox" / "d.txt").read_bytes() == b"dropped d.txt"
     assert not (space / "d.txt").exists()
+
+    # a dropped folder comes with what is in it, its folders made on the way
+    page.evaluate(DROP_FOLDER, {"run": {"log.txt": "log", "plots": {"a.csv": "1,2"}}})
+    status.filter(has_text="Uploaded 2 files.").wait_for()
+    assert (space / "run" / "log.txt").read_bytes() == b"log"
+    assert (space / "run" / "plots" / "a.csv").read_bytes() == b"1,2"
 
     # a taken name asks; Skip keeps it, Keep both adds a name, Replace replaces
     for choice, expected in (("Skip", None), ("Keep both", "a (2).txt"), ("Replace", "a.txt")):
