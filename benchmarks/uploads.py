@@ -15,6 +15,11 @@ same bytes to the same storage in the same run:
 
 The parts are encoded before the clock starts (a browser encodes them while it reads the file),
 so the time is the server's and the round trips', not this client's base64.
+
+`uploads.py --page [MiB]` measures the drive page's own uploads in Debian's Chromium through
+`swan up`: one file sent in 8 MiB parts (chunking v2) and as one PUT from the page, each against a
+raw PUT of the same bytes to the same drive from this process, in the same run (best of three;
+the page's times include its name check and the listing it reloads after).
 """
 
 from __future__ import annotations
@@ -291,8 +296,59 @@ def main(megabytes: int = 200) -> dict:
     return results
 
 
+def page_uploads(megabytes: int = 200) -> dict:
+    """The drive page's upload in parts and as one PUT, against a raw PUT of the same bytes."""
+    from harness.drive import running_drive
+    from harness.lab_browser import chromium_browser, fill_hub_login, person
+
+    print(f"\n== The drive page uploading {megabytes} MiB in Chromium, in parts and as one PUT")
+    work = Path(tempfile.mkdtemp(prefix="swan-bench-page-uploads-"))
+    block = os.urandom(MIB)
+    source = work / "source.bin"
+    with source.open("wb") as out:
+        for _ in range(megabytes):
+            out.write(block)
+    timings: dict[str, list[float]] = {"parts": [], "one PUT": [], "raw": []}
+    try:
+        (work / "swan").mkdir()
+        with running_drive(work / "swan") as drive, chromium_browser() as browser:
+            page = person(browser)
+            page.goto(f"{drive.base}/")
+            fill_hub_login(page, "alice", drive.swan.passwords()["alice"])
+            status = page.get_by_role("status")
+            url = f"{drive.base}/remote.php/dav/files/alice/raw-%d.bin"
+            for run in range(3):
+                for way, above in (("parts", 0), ("one PUT", 1 << 62)):
+                    name = work / f"{way.replace(' ', '-')}-{run}.bin"
+                    os.link(source, name)
+                    # the threshold the page reads before each upload; 0 keeps its own
+                    page.evaluate(
+                        "above => { const root = document.getElementById('drive');"
+                        " if (above) root.dataset.partsAbove = above;"
+                        " else delete root.dataset.partsAbove; }",
+                        above,
+                    )
+                    page.get_by_label("Choose files").set_input_files(str(name))
+                    start = time.perf_counter()
+                    page.get_by_role("button", name="Upload", exact=True).click()
+                    status.filter(has_text="Uploaded 1 file.").wait_for(timeout=600_000)
+                    timings[way].append(time.perf_counter() - start)
+                auth = drive.client("alice").auth
+                timings["raw"].append(raw_put(url % run, block, megabytes, auth))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    raw = min(timings["raw"])
+    print(f"  raw PUT from this process: {raw:.2f} s")
+    for way in ("parts", "one PUT"):
+        best = min(timings[way])
+        print(f"  the page, {way:>7}: {best:.2f} s = {best / raw:.2f}x the raw PUT")
+    return {way: min(times) for way, times in timings.items()}
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--put-sink"]:
         serve_put_sink(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1:2] == ["--page"]:
+        page_uploads(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)

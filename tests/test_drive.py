@@ -229,6 +229,24 @@ def test_chunked_upload_v2_publishes_the_parts_at_once(drive):
     assert not (drive.swan.data / "drive" / "uploads" / "alice" / "web-1234").exists()
 
 
+def test_if_none_match_star_keeps_a_file_there_from_a_put_and_from_parts_published(drive):
+    c = drive.client("alice")
+    there = drive.space("alice") / "theirs.txt"
+    there.write_bytes(b"theirs")
+    dest = f"{drive.base}/remote.php/dav/files/alice/theirs.txt"
+    refused = c.put(dest, content=b"mine", headers={"If-None-Match": "*"})
+    assert refused.status_code == 412
+    upload = f"{drive.base}/remote.php/dav/uploads/alice/web-none-match"
+    assert c.request("MKCOL", upload).status_code == 201
+    assert c.put(f"{upload}/00001", content=b"mine").status_code == 201
+    headers = {"Destination": dest, "OC-Total-Length": "4", "If-None-Match": "*"}
+    assert c.request("MOVE", f"{upload}/.file", headers=headers).status_code == 412
+    assert there.read_bytes() == b"theirs"
+    there.unlink()
+    assert c.request("MOVE", f"{upload}/.file", headers=headers).status_code == 201
+    assert there.read_bytes() == b"mine"
+
+
 def test_an_upload_abandoned_for_a_day_is_swept_when_the_next_one_starts(drive):
     uploads = f"{drive.base}/remote.php/dav/uploads/alice"
     c = drive.client("alice")

@@ -292,7 +292,11 @@ def finish_chunked_upload(
             out.flush()
             os.fsync(out.fileno())
         st = provider.spaces.publish(
-            dest, temp, if_match=environ.get("HTTP_IF_MATCH"), mtime=parse_mtime(environ)
+            dest,
+            temp,
+            if_match=environ.get("HTTP_IF_MATCH"),
+            if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
+            mtime=parse_mtime(environ),
         )
     except BaseException:
         provider.spaces.discard(temp)

@@ -554,6 +554,7 @@ class DriveFile(_Node, DAVNonCollection):
                     self.place,
                     writer.path,
                     if_match=self.environ.get("HTTP_IF_MATCH"),
+                    if_none_match=self.environ.get("HTTP_IF_NONE_MATCH"),
                     mtime=mtime,
                 )
             else:

@@ -629,20 +629,24 @@ class Spaces:
         temp: str,
         *,
         if_match: str | None = None,
+        if_none_match: str | None = None,
         mtime: int | None = None,
     ) -> os.stat_result:
         """Move the finished upload ``temp`` (from `temp_beside` ``place``) to ``place``
         atomically; keep the old as a version.
 
-        ``if_match`` (an ETag, quotes optional) is compared again under a lock right before the
-        rename, so two writers that both passed the HTTP precondition cannot both win. Every
+        ``if_match`` (an ETag, quotes optional) and ``if_none_match`` ``*`` (only where nothing
+        is) are checked again under a lock right before the rename, so two writers that both
+        passed the HTTP precondition cannot both win. Every
         step names its file in the folder `parent_folder` opened: a link swapped in for a
         folder on the way since the checks is never followed.
         """
         with self._temp_folder(temp) as (temp_folder, temp_name):
             try:
                 with self.parent_folder(place.fs_path) as target:
-                    return self._publish(place, (temp_folder, temp_name), target, if_match, mtime)
+                    return self._publish(
+                        place, (temp_folder, temp_name), target, if_match, if_none_match, mtime
+                    )
             except BaseException:
                 # deleted where it was made: its folder's path may lead elsewhere by now
                 with contextlib.suppress(OSError):
@@ -657,6 +661,7 @@ class Spaces:
         temp: tuple[int, str],
         target: tuple[int, str],
         if_match: str | None,
+        if_none_match: str | None,
         mtime: int | None,
     ) -> os.stat_result:
         (temp_folder, temp_name), (folder, name) = temp, target
@@ -675,6 +680,8 @@ class Spaces:
                 tags = {t.strip().strip('"') for t in if_match.split(",")}
                 if old is None or file_etag(old) not in tags:
                     raise DriveError(412, "The file was changed by someone else (If-Match)")
+            if old is not None and (if_none_match or "").strip() == "*":
+                raise DriveError(412, f"{place.name} exists already (If-None-Match: *)")
             size = os.stat(temp_name, dir_fd=temp_folder, follow_symlinks=False).st_size
             self.check_quota(place.owner, size, old.st_size if old else 0)
             if old is not None:

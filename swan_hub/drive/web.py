@@ -533,6 +533,7 @@ class Pages:
             folder=folder,
             ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
             versions=self._url("/versions"),
+            uploads=self._url(f"/remote.php/dav/uploads/{quote(caller.name)}/"),
             csrf=caller.csrf,
             pending=pending,
             entries=rows,

@@ -1,5 +1,6 @@
 // The drive page's behaviour, no framework. Every change goes to the drive's own endpoints with
-// the page's request token (cookie-authenticated writes need it): uploads by WebDAV PUT, new
+// the page's request token (cookie-authenticated writes need it): uploads (upload.js, which
+// uses the helpers this script gives it as `window.swanDrive`), new
 // folders by MKCOL, rename and move by MOVE (never over an existing name), delete by DELETE (the
 // drive keeps what is deleted in the trash), share accept/decline and unshare by OCS; on the trash page,
 // restore by MOVE to the trashbin's restore folder and delete forever by DELETE; on a file's
@@ -478,80 +479,6 @@
     });
   }
 
-  // -- uploads: one PUT per file, each with its own progress -------------------------------
-
-  function upload(file, item) {
-    const bar = item.querySelector("progress");
-    const outcome = item.querySelector(".outcome");
-    return new Promise((resolve) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("PUT", davUrl(joined(here, file.name)));
-      xhr.withCredentials = true;
-      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-      xhr.upload.addEventListener("progress", (event) => {
-        if (event.lengthComputable) {
-          bar.max = event.total;
-          bar.value = event.loaded;
-        }
-      });
-      xhr.addEventListener("load", () => {
-        const ok = xhr.status >= 200 && xhr.status < 300;
-        if (ok) {
-          bar.max = Math.max(file.size, 1);
-          bar.value = bar.max;
-          outcome.textContent = "uploaded";
-        } else {
-          outcome.textContent = "not uploaded: " + refusal(xhr.status, file.name);
-        }
-        item.classList.add(ok ? "done" : "failed");
-        resolve(ok);
-      });
-      xhr.addEventListener("error", () => {
-        outcome.textContent = "not uploaded: the connection to the drive broke off.";
-        item.classList.add("failed");
-        resolve(false);
-      });
-      xhr.send(file);
-    });
-  }
-
-  const form = document.getElementById("upload");
-  const list = document.getElementById("uploads");
-  if (form && list) {
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const files = Array.from(form.elements.file.files);
-      if (!files.length) return say("Choose the files to upload first.");
-      list.replaceChildren();
-      const items = files.map((file) => {
-        const item = document.createElement("li");
-        const label = document.createElement("span");
-        label.textContent = file.name;
-        const bar = document.createElement("progress");
-        bar.max = Math.max(file.size, 1);
-        bar.value = 0;
-        bar.setAttribute("aria-label", "Upload of " + file.name);
-        const outcome = document.createElement("span");
-        outcome.className = "outcome";
-        item.append(label, " ", bar, " ", outcome);
-        list.appendChild(item);
-        return item;
-      });
-      let uploaded = 0;
-      for (const [i, file] of files.entries()) {
-        say("Uploading " + (i + 1) + " of " + files.length + ": " + file.name);
-        if (await upload(file, items[i])) uploaded += 1;
-      }
-      form.reset();
-      if (uploaded) await reloadListing();
-      say(
-        uploaded === files.length
-          ? "Uploaded " + plural(uploaded, "file") + "."
-          : "Uploaded " + uploaded + " of " + plural(files.length, "file") + "; the list says why the others were not.",
-      );
-    });
-  }
-
   // -- shares: accept or decline one received, unshare one given or a link -------------------
 
   const SHARE_REFUSALS = {
@@ -776,6 +703,8 @@
       window.location.assign(logout.dataset.next);
     });
   }
+
+  window.swanDrive = { root, here, headers, say, refusal, plural, joined, davUrl, request, reloadListing };
 
   selectionChanged();
 })();
