@@ -390,6 +390,20 @@ class Pages:
         self.renderer.start()
         return _page(start_response, template, status, assets=True, base=self.base_path, **context)
 
+    def _signed_in_page(
+        self, caller: Caller, start_response: StartResponse, template: str, **context: Any
+    ) -> list[bytes]:
+        """A page of the signed-in user's drive: their request token for the script's writes,
+        and the header's links to JupyterLab and to log out."""
+        return self._full_page(
+            start_response,
+            template,
+            csrf=caller.csrf,
+            lab=self.lab_url,
+            hub_logout=self.hub_logout_url,
+            **context,
+        )
+
     def static(self, name: str, start_response: StartResponse) -> Iterable[bytes]:
         ext = os.path.splitext(name)[1]
         if "/" in name or ext not in STATIC_TYPES:
@@ -524,7 +538,8 @@ class Pages:
             walked = f"{walked}/{part}" if walked else part
             crumbs.append(Row(part, f"?dir={quote(walked)}"))
         pending = [s for s in self.spaces.received(caller.name) if s.state == STATE_PENDING]
-        return self._full_page(
+        return self._signed_in_page(
+            caller,
             start_response,
             "drive.html",
             title=f"{caller.name} · SWAN drive",
@@ -534,15 +549,12 @@ class Pages:
             ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
             versions=self._url("/versions"),
             uploads=self._url(f"/remote.php/dav/uploads/{quote(caller.name)}/"),
-            csrf=caller.csrf,
             pending=pending,
             entries=rows,
             empty=empty,
             lead=lead,
             pager=pager,
             columns=columns,
-            lab=self.lab_url,
-            hub_logout=self.hub_logout_url,
             can_share=place is not None and place.share is None,
         )
 
@@ -605,7 +617,8 @@ class Pages:
                 )
             )
         user = quote(caller.name)
-        return self._full_page(
+        return self._signed_in_page(
+            caller,
             start_response,
             "trash.html",
             title=f"Trash · {caller.name} · SWAN drive",
@@ -614,9 +627,6 @@ class Pages:
             pager=pager,
             trash=self._url(f"/remote.php/dav/trashbin/{user}/trash/"),
             restore=self._url(f"/remote.php/dav/trashbin/{user}/restore/"),
-            csrf=caller.csrf,
-            lab=self.lab_url,
-            hub_logout=self.hub_logout_url,
         )
 
     # -- sharing ----------------------------------------------------------------------------------
@@ -662,7 +672,8 @@ class Pages:
                         password="yes" if s.password_hash else "no",
                     )
                 )
-        return self._full_page(
+        return self._signed_in_page(
+            caller,
             start_response,
             "shares.html",
             title=f"{SHARE_VIEWS[view]} · {caller.name} · SWAN drive",
@@ -670,9 +681,6 @@ class Pages:
             heading=SHARE_VIEWS[view],
             entries=rows,
             ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
-            csrf=caller.csrf,
-            lab=self.lab_url,
-            hub_logout=self.hub_logout_url,
         )
 
     def _opens(self, path: str, share: ShareRecord) -> str:
@@ -743,7 +751,8 @@ class Pages:
         st = os.lstat(place.fs_path)
         folder = place.rel.rpartition("/")[0]
         user = quote(caller.name)
-        return self._full_page(
+        return self._signed_in_page(
+            caller,
             start_response,
             "versions.html",
             title=f"Versions of {place.name} · SWAN drive",
@@ -757,9 +766,6 @@ class Pages:
             entries=rows,
             versions=self._url(f"/remote.php/dav/versions/{user}/versions/{file_id}/"),
             restore=self._url(f"/remote.php/dav/versions/{user}/restore/target"),
-            csrf=caller.csrf,
-            lab=self.lab_url,
-            hub_logout=self.hub_logout_url,
         )
 
     # -- previews ---------------------------------------------------------------------------------
