@@ -14,8 +14,10 @@ import base64
 import contextlib
 import datetime
 import email.utils
+import html
 import http.server
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -26,6 +28,7 @@ import pytest
 from harness.drive import DAV, PROPFIND_BODY, Drive, answering_drive, parse_xml
 from harness.swan import log_in, start_server, start_swan, user_api
 from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+from test_drive import signed_in
 
 from swan_hub.cli import free_port, make_parser
 from swan_hub.drive.mesh import Mesh, PeerError
@@ -356,6 +359,40 @@ def test_declining_tells_the_sender_whose_share_and_secret_end_at_once(sites):
     assert pending_at_b(sites) == [] and sites.received_rows() == []
     assert sites.federated_rows() == []
     assert as_recipient(sites, secret, "GET", "f.txt").status_code == 401
+
+
+def test_the_recipients_drive_page_lists_a_share_of_the_other_site_to_accept_and_leave(sites):
+    """Shared with me on the drive's page holds shares of other sites too; its buttons go to
+    the OCS endpoints of received remote shares, with the page's request token."""
+    make_folder(sites.a, "alice", "handouts", {"f.txt": b"1"})
+    assert share_folder(sites, "handouts", f"bob@{sites.provider_b}", 1).status_code == 200
+    [pending] = [s for s in pending_at_b(sites) if s["name"] == "/handouts"]
+    ocs = f"{sites.b.base}/ocs/v2.php/apps/files_sharing/api/v1"
+    with signed_in(sites.b, "bob") as (browser, first):
+        token = re.search(r"data-requesttoken='([^']*)'", first.text)[1]
+        headers = {"requesttoken": token, "OCS-APIRequest": "true"}
+
+        def row() -> str:
+            page = browser.get(f"{sites.b.base}/shared-with-me")
+            assert page.status_code == 200
+            [found] = re.findall(
+                r"<tr data-share=[^>]*data-name='handouts/'.*?</tr>", page.text, re.S
+            )
+            return html.unescape(found)
+
+        shown = row()
+        assert f"alice@{sites.provider_a}" in shown and "view only" in shown and "pending" in shown
+        accept = re.search(r"data-accept='([^']*)'", shown)[1]
+        assert accept == f"/remote_shares/pending/{pending['id']}"
+        assert browser.post(ocs + accept, params={"format": "json"}).status_code == 403
+        assert browser.post(ocs + accept, params={"format": "json"}, headers=headers).is_success
+        shown = row()
+        assert "accepted" in shown and "data-accept" not in shown
+        leave = re.search(r"data-decline='([^']*)'", shown)[1]
+        assert leave == f"/remote_shares/{pending['id']}"
+        assert browser.delete(ocs + leave, params={"format": "json"}, headers=headers).is_success
+        assert "handouts/" not in browser.get(f"{sites.b.base}/shared-with-me").text
+    assert [r for r in sites.federated_rows() if r["path"] == "handouts"] == []
 
 
 # -- refusals at the sender ----------------------------------------------------------------------

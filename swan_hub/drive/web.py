@@ -341,6 +341,10 @@ class ShareRow:
     state: str = ""
     url: str = ""
     password: str = ""
+    #: a received share's OCS path to accept it and to decline or leave it (a share of this
+    #: site and one of another site have their own endpoints)
+    accept: str = ""
+    decline: str = ""
 
 
 def _expiry(share: ShareRecord) -> str:
@@ -648,7 +652,26 @@ class Pages:
                 href = self._opens(f"{self.spaces.share_folder}/{s.mount_name or s.name}", s)
                 shown = s.name + ("/" if s.item_type == "folder" else "")
                 perm = permission_label(s.permissions)
-                rows.append(ShareRow(s.id, shown, href, who, perm, state=state))
+                answer = f"/shares/pending/{s.id}"
+                rows.append(
+                    ShareRow(
+                        s.id, shown, href, who, perm, state=state, accept=answer, decline=answer
+                    )
+                )
+            for r in self.spaces.state.received_shares_of(caller.name):
+                # shares of other sites: they open in JupyterLab, where the user's server
+                # reaches the other site; the page has no view of their files
+                pending = r.state == STATE_PENDING
+                state = "pending" if pending else "accepted"
+                shown = r.name + ("/" if r.resource_type == "folder" else "")
+                perm = "can edit" if "write" in r.permissions else "view only"
+                answer = f"/remote_shares/pending/{r.id}"
+                leave = answer if pending else f"/remote_shares/{r.id}"
+                rows.append(
+                    ShareRow(
+                        r.id, shown, "", r.owner, perm, state=state, accept=answer, decline=leave
+                    )
+                )
         else:
             wanted = (
                 (SHARE_LINK,) if view == "links" else (SHARE_USER, SHARE_GROUP, SHARE_FEDERATED)

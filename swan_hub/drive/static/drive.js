@@ -500,11 +500,9 @@
     const name = holder ? holder.dataset.name : "the item";
     let change;
     if (button.dataset.accept) {
-      change = changeShare("POST", "/shares/pending/" + encodeURIComponent(button.dataset.accept), name,
-        "Accepted “" + name + "”: it is in your Shared folder.");
+      change = changeShare("POST", button.dataset.accept, name, "Accepted “" + name + "”: it is in your Shared folder.");
     } else if (button.dataset.decline) {
-      change = changeShare("DELETE", "/shares/pending/" + encodeURIComponent(button.dataset.decline), name,
-        "Declined “" + name + "”.");
+      change = changeShare("DELETE", button.dataset.decline, name, "Declined “" + name + "”.");
     } else {
       const row = button.closest("tr");
       change = changeShare("DELETE", "/shares/" + encodeURIComponent(row.dataset.share), name,
