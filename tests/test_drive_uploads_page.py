@@ -241,3 +241,29 @@ def test_a_file_made_meanwhile_is_not_replaced_by_the_upload_in_parts(drive, pag
     assert "changed or made by someone else" in page.locator("ul#uploads").inner_text()
     assert (space / "raced.bin").read_bytes() == b"theirs"
     assert uploads_held(drive) == []
+
+
+def test_a_publish_whose_answer_is_lost_is_not_reported_as_a_failed_upload(drive, page, tmp_path):
+    space = drive.space("alice") / "up"
+    data = os.urandom(BIG)
+    source = tmp_path / "lost.bin"
+    source.write_bytes(data)
+    lost: list[int] = []
+
+    def lose_the_answer(route):
+        # the drive publishes the file, but its answer never reaches the page
+        if route.request.method == "MOVE" and not lost:
+            lost.append(route.fetch().status)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/remote.php/dav/uploads/**", lose_the_answer)
+    choose_and_upload(page, source)
+    page.get_by_role("status").filter(has_text="Uploaded 0 of 1 file").wait_for(timeout=60_000)
+    assert lost and 200 <= lost[0] < 300
+    assert "it is probably there" in page.locator("ul#uploads").inner_text()
+    assert (space / "lost.bin").read_bytes() == data
+    page.get_by_role("link", name="lost.bin", exact=True).wait_for()
+    assert uploads_held(drive) == []
+    assert page.evaluate("Object.keys(localStorage).length") == 0

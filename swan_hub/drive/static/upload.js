@@ -240,13 +240,24 @@
       "OC-Total-Length": String(file.size),
       "X-OC-Mtime": String(Math.floor(file.lastModified / 1000)),
     };
-    const status = await persist(job, () => send("MOVE", folderUrl + ".file", undefined, publish, null, job));
+    let answerLost = false; // a MOVE the drive may have done, its answer lost on the way
+    const status = await persist(job, async () => {
+      const sent = await send("MOVE", folderUrl + ".file", undefined, publish, null, job);
+      answerLost = answerLost || sent === 0;
+      return sent;
+    });
     if (job.cancelled) return false;
     if (status >= 200 && status < 300) {
       remembered.forget(key);
       return true;
     }
     if (status === 0) return stop(job, "the connection to the drive broke off. Upload the same file again to finish.");
+    if (status === 404 && answerLost) {
+      // the parts are gone: the drive most likely put the file in place before the answer was lost
+      remembered.forget(key);
+      await reloadListing();
+      return stop(job, "the connection broke off as the drive was putting the file in place: it is probably there; the list shows what is.");
+    }
     // refused for good (the file changed meanwhile, no space): the parts go too
     await request("DELETE", folderUrl);
     remembered.forget(key);
