@@ -612,11 +612,40 @@ def test_over_quota_uploads_answer_507_and_leave_no_partial_file(drive):
     upload = f"{drive.base}/remote.php/dav/uploads/carol/q-1"
     c = drive.client("carol")
     c.request("MKCOL", upload)
-    c.put(f"{upload}/1", content=big)
+    # the parts of uploads in progress may hold the quota at most, whatever becomes of them
+    assert c.put(f"{upload}/1", content=big).status_code == 507
+    half = QUOTA // 2
+    assert c.put(f"{upload}/1", content=big[:half]).status_code == 201
+    assert c.put(f"{upload}/2", content=big[: half + 1]).status_code == 507
+    assert c.put(f"{upload}/1", content=big[: half + 1]).status_code in (201, 204)
+    # parts that fit make a file that does not fit beside what carol keeps
+    assert drive.dav("carol", "PUT", "kept.bin", content=big[:half]).status_code == 201
     dest = f"{drive.base}/remote.php/dav/files/carol/huge.bin"
     assert c.request("MOVE", f"{upload}/.file", headers={"Destination": dest}).status_code == 507
     assert not (drive.space("carol") / "huge.bin").exists()
     assert not [p for p in drive.space("carol").iterdir() if p.name.startswith(".")]
+    assert drive.dav("carol", "DELETE", "kept.bin").status_code == 204
+    c.request("DELETE", upload)
+
+
+def test_unfinished_uploads_of_either_chunking_hold_the_quota_at_most(drive):
+    """Parts of uploads never finished count: a client cannot fill the disk with them."""
+    c = drive.client("carol")
+    part = os.urandom(QUOTA * 6 // 10)
+    headers = {"OC-Chunked": "1"}
+
+    def v1(transfer: int) -> str:  # part 1 of 2 of an ownCloud chunking v1 transfer
+        return f"{drive.base}/remote.php/webdav/big-{transfer}.bin-chunking-{transfer}-2-0"
+
+    assert c.put(v1(11), content=part, headers=headers).status_code == 201
+    assert c.put(v1(12), content=part, headers=headers).status_code == 507
+    upload = f"{drive.base}/remote.php/dav/uploads/carol/q-2"
+    c.request("MKCOL", upload)
+    assert c.put(f"{upload}/1", content=part).status_code == 507
+    assert not [p for p in drive.space("carol").iterdir() if p.name.startswith("big-")]
+    c.request("DELETE", upload)
+    # the drive sweeps abandoned transfers; here, their parts go at once
+    shutil.rmtree(drive.swan.data / "drive" / "uploads" / "carol", ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -116,6 +116,14 @@ def put_part(environ: dict, provider: DriveProvider) -> tuple[int, list[tuple[st
     stored = sum(e.stat().st_size for e in os.scandir(folder) if e.name.isdigit())
     old_size = os.path.getsize(dest.fs_path) if os.path.isfile(dest.fs_path) else 0
     spaces.check_quota(dest.owner, stored + (announced or 0), old_size)
+    # and, as for chunking v2, all the uploader's parts in progress hold the quota at most
+    quota = spaces.quota_bytes
+    if quota is not None and spaces.uploads_bytes(uploader) + (announced or 0) > quota:
+        raise DriveError(
+            507,
+            "Not enough space: your unfinished uploads fill your quota. Finish or cancel them, "
+            "or wait until they are swept, and try again.",
+        )
 
     _receive(environ, os.path.join(folder, str(index)), announced)
     claimed = _claim_if_complete(folder, count)

@@ -515,8 +515,14 @@ class DriveFile(_Node, DAVNonCollection):
     def begin_write(self, *, content_type: str | None = None) -> _QuotaWriter:
         require(self.place, PERM_UPDATE if self.st else PERM_CREATE, "write this file")
         limit = None
-        if self.provider.area == "space" and self.spaces.quota_bytes is not None:
-            used = self.spaces.used_bytes(self.place.owner)
+        if self.spaces.quota_bytes is not None and self.provider.area in ("space", "uploads"):
+            # a file counts against its owner's quota; the parts of uploads in progress may
+            # hold as much again at most, so that a client never finishing them cannot fill
+            # the disk
+            if self.provider.area == "space":
+                used = self.spaces.used_bytes(self.place.owner)
+            else:
+                used = self.spaces.uploads_bytes(self.place.owner)
             limit = self.spaces.quota_bytes - used + (self.st.st_size if self.st else 0)
             announced = util.get_content_length(self.environ)
             if announced and announced > limit:

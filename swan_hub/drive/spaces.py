@@ -613,6 +613,15 @@ class Spaces:
     def used_bytes(self, user: str) -> int:
         return self.tree().size(self.space_dir(user))
 
+    def uploads_bytes(self, user: str) -> int:
+        """The bytes of the parts of the user's chunked uploads in progress."""
+        total = 0
+        for folder, _, files in os.walk(self.area_dir("uploads", user)):
+            for name in files:
+                with contextlib.suppress(OSError):  # a part joined or swept meanwhile
+                    total += os.lstat(os.path.join(folder, name)).st_size
+        return total
+
     def check_quota(self, owner: str, adding: int, replacing: int = 0) -> None:
         if self.quota_bytes is None:
             return
