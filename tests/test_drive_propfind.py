@@ -9,7 +9,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from harness.drive import PROPFIND_BODY, ocs_share, parse_xml, running_drive
+from harness.drive import DAV, PROPFIND_BODY, ocs_share, parse_xml, running_drive
 
 pytestmark = pytest.mark.hub
 
@@ -136,16 +136,30 @@ def test_odd_names_come_back_escaped_and_the_lock_shows_once(drive):
     assert b"alice &amp; co" in new.content
 
 
-@pytest.mark.parametrize("depth", ["infinity", None, "2"])
-def test_other_depths_take_wsgidavs_path(drive, depth):
-    headers = {} if depth is None else {"Depth": depth}
+def test_other_depths_take_wsgidavs_path(drive):
     answers = [
-        drive.dav("alice", "PROPFIND", "mix", headers={**headers, **extra}, content=PROPFIND_BODY)
+        drive.dav(
+            "alice", "PROPFIND", "mix", headers={"Depth": "2", **extra}, content=PROPFIND_BODY
+        )
         for extra in ({}, OLD_PATH)
     ]
-    assert answers[0].status_code == answers[1].status_code
-    assert answers[0].status_code in (207, 400, 403)
+    assert [a.status_code for a in answers] == [400, 400]
     assert "content-length" in answers[0].headers
+
+
+@pytest.mark.parametrize("depth", ["infinity", "Infinity", None])
+def test_depth_infinity_or_none_is_answered_as_depth_1_as_sabre_does(drive, depth):
+    """No request walks a whole tree: the folder and its members, not their members."""
+    headers = {} if depth is None else {"Depth": depth}
+    deep, one = (
+        drive.dav("alice", "PROPFIND", "", headers=h, content=PROPFIND_BODY)
+        for h in (headers, {"Depth": "1"})
+    )
+    assert deep.status_code == one.status_code == 207
+    hrefs = [[h.text for h in parse_xml(r.content).iter(f"{DAV}href")] for r in (deep, one)]
+    assert hrefs[0] == hrefs[1]
+    assert any(h.rstrip("/").endswith("/mix") for h in hrefs[0])
+    assert not [h for h in hrefs[0] if re.search(r"/mix/.", h)]
 
 
 def test_what_does_not_exist_is_404(drive):

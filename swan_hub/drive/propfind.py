@@ -19,7 +19,8 @@ from wsgidav.mw.base_mw import BaseMiddleware
 
 from .dav import ENV_LOCK_ROOTS, DriveProvider
 
-#: the depths answered here; ``infinity`` (also a missing Depth) goes to WsgiDAV, which refuses it
+#: the depths answered here (``infinity``, also a missing Depth, is taken as 1 before: see
+#: `PropfindMiddleware`); others go to WsgiDAV, which refuses them
 STREAMED_DEPTHS = ("0", "1")
 #: requests with conditions go to WsgiDAV, which evaluates them
 CONDITIONS = (
@@ -198,9 +199,17 @@ def lock_roots(provider: Any) -> set[str] | None:
 
 
 class PropfindMiddleware(BaseMiddleware):
-    """WsgiDAV middleware answering PROPFIND of Depth 0 and 1 in users' spaces, streamed."""
+    """WsgiDAV middleware answering PROPFIND of Depth 0 and 1 in users' spaces, streamed.
+
+    A PROPFIND of Depth ``infinity`` (or without Depth, which RFC 4918 makes the same) is
+    answered as Depth 1 in every area, as Sabre (Nextcloud, ownCloud) does: one request must
+    not make the drive walk a whole tree of a hundred thousand files for anybody who asks."""
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Any:
+        if environ["REQUEST_METHOD"].upper() == "PROPFIND":
+            depth = environ.get("HTTP_DEPTH")
+            if depth is None or depth.strip().lower() == "infinity":
+                environ["HTTP_DEPTH"] = "1"
         if not self._answers(environ):
             return self.next_app(environ, start_response)
         provider = environ["wsgidav.provider"]
