@@ -68,7 +68,8 @@ async def read_notebook(contents_manager: Any, path: str) -> Side:
         raise web.HTTPError(400, f"/{path} is not a notebook; only notebooks can be compared.")
     if (stat.get("size") or 0) > MAX_BYTES:
         raise _too_large(f"/{path}", stat["size"])
-    model = await contents_manager.get(path, content=True, type="notebook")
+    # its text: parsed once, with the diff, in the thread (not by the manager, on the loop)
+    model = await contents_manager.get(path, content=True, type="file", format="text")
     return model["content"], f"/{path}"
 
 

@@ -27,6 +27,7 @@ from . import previews
 from .auth import DriveAuth
 from .dav import user_content_headers
 from .identity import Caller
+from .ocm import permission_bits
 from .ocs import link_expired
 from .render import RENDERED, Renderer
 from .responses import StartResponse, answer, client_address, redirect
@@ -664,7 +665,7 @@ class Pages:
                 pending = r.state == STATE_PENDING
                 state = "pending" if pending else "accepted"
                 shown = r.name + ("/" if r.resource_type == "folder" else "")
-                perm = "can edit" if "write" in r.permissions else "view only"
+                perm = permission_label(permission_bits(r.permissions, r.resource_type))
                 answer = f"/remote_shares/pending/{r.id}"
                 leave = answer if pending else f"/remote_shares/{r.id}"
                 rows.append(
