@@ -95,6 +95,11 @@ def dialog(page, title: str):
     return box
 
 
+def is_checkpoint_made(response) -> bool:
+    """Whether a response answers the checkpoint JupyterLab makes at the end of each save."""
+    return response.request.method == "POST" and response.url.split("?")[0].endswith("/checkpoints")
+
+
 def visible_cell_text(page) -> str:
     return page.locator(".jp-NotebookPanel:visible .jp-Cell .cm-content").first.inner_text()
 
@@ -174,8 +179,11 @@ def test_notebook_7_asks_too_and_overwrite_saves_mine_over_theirs(page, lab):
     write_notebook(lab, "classic.ipynb", "a = 'theirs'")
 
     edit_first_cell_and_save(page, "  # mine")
-    dialog(page, CHANGED).get_by_role("button", name="Overwrite with mine").click()
-    eventually(lambda: source_of(lab, "classic.ipynb") == "a = 1  # mine")
+    # JupyterLab ignores Ctrl+S while a save of the document runs, and a save runs until its
+    # checkpoint is made (after the file is written): the next save waits for that
+    with page.expect_response(is_checkpoint_made):
+        dialog(page, CHANGED).get_by_role("button", name="Overwrite with mine").click()
+    assert source_of(lab, "classic.ipynb") == "a = 1  # mine"
     # the version now known is mine: the next save is an ordinary one
     edit_first_cell_and_save(page, "!")
     eventually(lambda: source_of(lab, "classic.ipynb") == "a = 1  # mine!")
