@@ -55,6 +55,7 @@ from .storage.base import (
     StorageError,
     TrashItem,
     join_path,
+    kept_copy_name,
     normalize_path,
     split_path,
 )
@@ -65,7 +66,6 @@ from .uploads import StreamedUpload, check_upload_target
 from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource
 
 #: Characters that Windows, and so the sync clients there, refuse in a file name.
-_PORTABLE_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
 def _utc(timestamp: float) -> datetime:
@@ -650,14 +650,8 @@ class SwanContentsManager(AsyncContentsManager):
         return await self._write_conflict_copy(path, data)
 
     def conflict_name(self, name: str, attempt: int = 1) -> str:
-        """The name of a conflict copy of `name` made now by this user, in words:
-        ``nb (alice's copy, conflict 2026-12-04 10.32).ipynb``; `attempt` 2, 3, … adds ``, 2``.
-        No character that Windows or a sync client refuses (no ``:``, no ``/``)."""
-        stem, ext = os.path.splitext(name)
-        stamp = datetime.now().strftime("%Y-%m-%d %H.%M")
-        number = f", {attempt}" if attempt > 1 else ""
-        user = _PORTABLE_UNSAFE.sub("-", self.user_name)
-        return f"{stem} ({user}'s copy, conflict {stamp}{number}){ext}"
+        """The name of a conflict copy of `name` made now by this user (`kept_copy_name`)."""
+        return kept_copy_name(name, f"{self.user_name}'s copy", attempt)
 
     async def _write_conflict_copy(self, path: str, data: bytes) -> Entry:
         parent, name = split_path(path)

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -44,6 +45,8 @@ REMOTE = "swan"
 SKELETON = "swan-skeleton"
 #: What the server's root mounts: the storage with the skeleton under it.
 TREE = "swan-tree"
+#: The header naming the mount each of its requests comes from (see `start_rclone`).
+MOUNT_HEADER = "X-Swan-Mount"
 #: The folder of the drive (and of ownCloud-style storages) that holds accepted shares.
 SHARES_FOLDER = "Shared"
 #: How long a listing is trusted by the mount: a share accepted or revoked, or a folder made in
@@ -349,6 +352,10 @@ def start_rclone(
         os.path.join(work_dir, "rclone.log"),
         "--log-level",
         "INFO",
+        # Which mount a request comes from: the drive keeps a change this mount never saw
+        # as a conflict copy instead of letting its upload replace it (swan_hub.drive.sightings).
+        "--webdav-headers",
+        f"{MOUNT_HEADER},{secrets.token_hex(8)}",
     ]
     if read_only:
         args.append("--read-only")

@@ -322,7 +322,7 @@ def test_a_file_another_device_replaces_while_a_kernel_reads_it_is_read_whole_th
     assert execute(swan, "bob", kernel, fresh.format(new=new)) == ("new\n", "")
 
 
-def test_a_kernel_write_over_another_devices_change_keeps_that_change_as_a_version(swan):
+def test_a_kernel_write_over_another_devices_change_keeps_that_change_as_a_conflict_copy(swan):
     put_text(swan, "bob", "notes.txt", "first\n")
     path = os.path.join(mount_point(swan, "bob"), "notes.txt")
     wait_for("notes.txt in bob's mount", lambda: os.path.isfile(path))
@@ -334,20 +334,20 @@ def test_a_kernel_write_over_another_devices_change_keeps_that_change_as_a_versi
     assert drive.dav("bob", "PUT", "notes.txt", content=laptop).status_code == 204
     code = "f.seek(0)\nf.write('from the kernel\\n')\nf.truncate()\nf.close()"
     assert execute(swan, "bob", kernel, code) == ("", "")
-    # the kernel's upload replaces the file (last writer wins) ...
+    # the kernel's file takes the name (code goes on reading what it wrote) ...
     wait_for(
         "the kernel's upload",
         lambda: drive.dav("bob", "GET", "notes.txt").text.startswith("from the kernel"),
     )
-    # ... and the laptop's change is one of the file's versions, which the owner restores
-    versions = swan_api(swan, "bob", "GET", "versions?path=notes.txt").json()["versions"]
-    kept = [v for v in versions if v["size"] == len(laptop)]
-    assert kept, versions
-    r = swan_api(
-        swan, "bob", "POST", "versions/restore", json={"path": "notes.txt", "id": kept[0]["id"]}
-    )
-    assert r.status_code == 200, r.text
-    assert drive.dav("bob", "GET", "notes.txt").content == laptop
+    # ... and the laptop's change, which the kernel never saw, is a conflict copy beside it
+    kept = list(drive.space("bob").glob("notes (changed elsewhere, conflict *).txt"))
+    assert [p.read_bytes() for p in kept] == [laptop]
+    # a kernel writing the same file again and again makes no more copies
+    again = "for i in range(3):\n    open('notes.txt', 'w').write(f'run {i}\\n')\n"
+    again += "    import time; time.sleep(1.5)\n"
+    assert execute(swan, "bob", kernel, again) == ("", "")
+    wait_for("the last run", lambda: drive.dav("bob", "GET", "notes.txt").text == "run 2\n")
+    assert len(list(drive.space("bob").glob("notes (*conflict*"))) == 1
 
 
 def stop_server(swan, user: str) -> None:

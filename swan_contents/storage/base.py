@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import abc
 import posixpath
+import re
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 EntryKind = Literal["file", "directory"]
@@ -185,6 +187,22 @@ def split_path(path: str) -> tuple[str, str]:
 def join_path(parent: str, name: str) -> str:
     """Join a normalized parent path and a single name."""
     return posixpath.join(parent, name) if parent else name
+
+
+#: characters Windows or a sync client refuses in a name
+_PORTABLE_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def kept_copy_name(name: str, whose: str, attempt: int = 1) -> str:
+    """The name of a conflict copy of ``name`` kept now, in words: ``whose`` says whose version
+    it holds (``nb (alice's copy, conflict 2026-12-04 10.32).ipynb``, ``data (changed
+    elsewhere, conflict 2026-12-04 10.32).csv``); ``attempt`` 2, 3, … adds ``, 2``. No character
+    that Windows or a sync client refuses (no ``:``, no ``/``)."""
+    stem, ext = posixpath.splitext(name)
+    stamp = datetime.now().strftime("%Y-%m-%d %H.%M")
+    number = f", {attempt}" if attempt > 1 else ""
+    words = _PORTABLE_UNSAFE.sub("-", whose)
+    return f"{stem} ({words}, conflict {stamp}{number}){ext}"
 
 
 class VersionHistory(Protocol):

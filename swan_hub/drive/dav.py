@@ -77,6 +77,8 @@ OC_PROPERTIES = [
 FOLDER_MIME = "httpd/unix-directory"
 
 ENV_USER = "swan_drive.user"
+#: what the mount a PUT comes from saw of its path (`sightings.Seen`), when it is a mount's
+ENV_SEEN = "swan_drive.seen"
 ENV_LINK = "swan_drive.link"
 ENV_HEADERS = "swan_drive.response_headers"
 ENV_TREE = "swan_drive.tree"
@@ -562,6 +564,7 @@ class DriveFile(_Node, DAVNonCollection):
                     if_match=self.environ.get("HTTP_IF_MATCH"),
                     if_none_match=self.environ.get("HTTP_IF_NONE_MATCH"),
                     mtime=mtime,
+                    seen=self.environ.get(ENV_SEEN),
                 )
             else:
                 self.spaces.rename(writer.path, self.place.fs_path)

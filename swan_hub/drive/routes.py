@@ -15,7 +15,7 @@ from typing import Any
 
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from . import areas, ocs, propfind, search, web
+from . import areas, ocs, propfind, search, sightings, web
 from .auth import WWW_AUTHENTICATE, DriveAuth, TooManyAttempts
 from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
 from .identity import HubIdentity, HubUnavailable
@@ -125,6 +125,7 @@ class DriveWSGI:
             "provider_mapping": {self.base_path + k: v for k, v in providers.items()},
             "middleware_stack": [
                 "wsgidav.error_printer.ErrorPrinter",
+                sightings.SightingsMiddleware,
                 areas.OwnCloudMiddleware,
                 search.SearchMiddleware,
                 propfind.PropfindMiddleware,

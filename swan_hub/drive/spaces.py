@@ -18,8 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from swan_contents.storage.base import kept_copy_name
 from swan_contents.storage.ondisk import (
     TEMP_PREFIX,
     TEMP_SUFFIX,
@@ -41,6 +42,9 @@ from .state import (
     VersionRecord,
 )
 from .tree import SubtreeCache, TreeSummary
+
+if TYPE_CHECKING:
+    from .sightings import Seen
 
 PERM_READ = 1
 PERM_UPDATE = 2
@@ -640,9 +644,11 @@ class Spaces:
         if_match: str | None = None,
         if_none_match: str | None = None,
         mtime: int | None = None,
+        seen: Seen | None = None,
     ) -> os.stat_result:
         """Move the finished upload ``temp`` (from `temp_beside` ``place``) to ``place``
-        atomically; keep the old as a version.
+        atomically; keep the old as a version, or, when the uploader never ``seen`` it (a mount
+        of code, see `sightings`), as a conflict copy beside it.
 
         ``if_match`` (an ETag, quotes optional) and ``if_none_match`` ``*`` (only where nothing
         is) are checked again under a lock right before the rename, so two writers that both
@@ -654,7 +660,11 @@ class Spaces:
             try:
                 with self.parent_folder(place.fs_path) as target:
                     return self._publish(
-                        place, (temp_folder, temp_name), target, if_match, if_none_match, mtime
+                        place,
+                        (temp_folder, temp_name),
+                        target,
+                        (if_match, if_none_match, seen),
+                        mtime,
                     )
             except BaseException:
                 # deleted where it was made: its folder's path may lead elsewhere by now
@@ -669,11 +679,11 @@ class Spaces:
         place: Place,
         temp: tuple[int, str],
         target: tuple[int, str],
-        if_match: str | None,
-        if_none_match: str | None,
+        conditions: tuple[str | None, str | None, Seen | None],
         mtime: int | None,
     ) -> os.stat_result:
         (temp_folder, temp_name), (folder, name) = temp, target
+        if_match, if_none_match, seen = conditions
         if mtime is not None:
             os.utime(temp_name, (mtime, mtime), dir_fd=temp_folder, follow_symlinks=False)
         with self._publish_lock:
@@ -691,15 +701,36 @@ class Spaces:
                     raise DriveError(412, "The file was changed by someone else (If-Match)")
             if old is not None and (if_none_match or "").strip() == "*":
                 raise DriveError(412, f"{place.name} exists already (If-None-Match: *)")
+            # a change the uploading mount never saw stays beside the upload, not in versions
+            aside = bool(old and seen and seen.missed(old.st_ctime_ns, file_etag(old)))
             size = os.stat(temp_name, dir_fd=temp_folder, follow_symlinks=False).st_size
-            self.check_quota(place.owner, size, old.st_size if old else 0)
-            if old is not None:
+            self.check_quota(place.owner, size, old.st_size if old and not aside else 0)
+            if old is not None and aside:
+                self.file_id(place.owner, place.rel, old)
+                self._keep_aside(place, folder, name)
+            elif old is not None:
                 self._keep_version(place, old, folder, name)
             user_ids = self._space_user(place.owner)
             if user_ids is not None and os.geteuid() == 0:
                 os.chown(temp_name, *user_ids, dir_fd=temp_folder, follow_symlinks=False)
             os.replace(temp_name, name, src_dir_fd=temp_folder, dst_dir_fd=folder)
-        return os.stat(name, dir_fd=folder, follow_symlinks=False)
+            new = os.stat(name, dir_fd=folder, follow_symlinks=False)
+            if aside:
+                # the name's id stays with the name: the copy, holding the old inode, is a new file
+                self.file_id(place.owner, place.rel, new)
+        return new
+
+    def _keep_aside(self, place: Place, folder: int, name: str) -> str:
+        """Keep the file ``name`` (of ``place``, in the open ``folder``) under the name of a
+        conflict copy beside it, in words (`kept_copy_name`); returns that name."""
+        for attempt in range(1, 100):
+            copy = kept_copy_name(name, "changed elsewhere", attempt)
+            try:
+                os.link(name, copy, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+            except FileExistsError:
+                continue
+            return copy
+        raise DriveError(409, f"Too many conflict copies of {place.name} this minute; try again")
 
     def versions_by_name(self, owner: str, file_id: int) -> dict[str, VersionRecord]:
         """The versions of a file by the name they are listed under: the mtime (seconds) of the
