@@ -45,6 +45,18 @@ REMOTE = "swan"
 SKELETON = "swan-skeleton"
 #: What the server's root mounts: the storage with the skeleton under it.
 TREE = "swan-tree"
+#: A local folder holding an empty folder for each share of another site, read-only.
+FEDERATED_POINTS = "swan-federated"
+#: What the read-only ``Shared/`` mounts: the storage's ``Shared/`` with those folders in it,
+#: over which each share of another site is mounted from that site (`match_federated`).
+SHARED_TREE = "swan-shared"
+#: The drive's list of the shares of other sites the user accepted, with each one's WebDAV
+#: address and secret (its own API, next to Nextcloud's ``remote_shares``), below the site's
+#: root: other storages have none (Nextcloud places such shares in the user's files itself).
+FEDERATED_MOUNTS_API = "ocs/v2.php/apps/files_sharing/api/v1/remote_shares/mounts"
+#: Seconds before the mount of a share of another site that failed (its site down) is tried
+#: again.
+FEDERATED_RETRY = 60.0
 #: The header naming the mount each of its requests comes from (see `start_rclone`).
 MOUNT_HEADER = "X-Swan-Mount"
 #: The folder of the drive (and of ownCloud-style storages) that holds accepted shares.
@@ -169,7 +181,11 @@ def token_command(credentials_path: str) -> str:
 
 
 def rclone_config(
-    url: str, credentials: dict[str, Any] | None, credentials_path: str, skeleton: str
+    url: str,
+    credentials: dict[str, Any] | None,
+    credentials_path: str,
+    skeleton: str,
+    federated_points: str,
 ) -> str:
     """The text of our rclone config: the WebDAV remote of the ownCloud kind (the drive,
     ownCloud, Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums), and
@@ -177,8 +193,10 @@ def rclone_config(
     folder ``skeleton``, which holds an empty ``Shared/``. So ``Shared/`` is a folder of the
     mount from its first instant, even before the storage has one (the drive shows it once a
     first share is accepted), and the read-only mount of the shares can be stacked over it
-    before any share can be reached through the writable root."""
-    if any(ch.isspace() for ch in skeleton):
+    before any share can be reached through the writable root. That mount is the storage's
+    ``Shared/`` joined with the read-only local folder ``federated_points``, which holds an
+    empty folder for each share of another site, the point its own mount is stacked on."""
+    if any(ch.isspace() for ch in skeleton + federated_points):
         raise MountError("the runtime folder's path holds a space")
     lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud"]
     kind = (credentials or {}).get("kind")
@@ -193,7 +211,62 @@ def rclone_config(
     # The storage first: new files and folders go to the first writable upstream that has
     # their parent, and the skeleton is never writable.
     lines += [f"[{TREE}]", "type = union", f"upstreams = {REMOTE}: {SKELETON}::ro"]
+    lines += [f"[{FEDERATED_POINTS}]", "type = alias", f"remote = {federated_points}"]
+    lines += [
+        f"[{SHARED_TREE}]",
+        "type = union",
+        f"upstreams = {REMOTE}:{SHARES_FOLDER} {FEDERATED_POINTS}::ro",
+    ]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class FederatedShare:
+    """A folder another site shares with the user, as the drive lists it: its name under
+    ``Shared/``, its WebDAV address at that site and the secret that opens it (``bearer``, or
+    ``basic`` as the Basic user name), and whether the user may write in it."""
+
+    id: str
+    name: str
+    url: str
+    secret: str = field(repr=False)
+    auth: str = "bearer"
+    writable: bool = False
+
+    def config(self) -> str:
+        """The rclone config of its remote (named REMOTE): the secret lives in this file
+        only, never in a command line or an environment."""
+        lines = [f"[{REMOTE}]", "type = webdav", f"url = {self.url}", "vendor = owncloud"]
+        if self.auth == "basic":
+            lines.append(f"user = {self.secret}")
+        else:
+            lines.append(f"bearer_token = {self.secret}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def of(cls, record: Any) -> FederatedShare | None:
+        """The share a record of the drive's list describes; None for what cannot be mounted
+        (a single file, a name that is not one plain name, a URL or secret unfit for a
+        config line)."""
+        if not isinstance(record, dict) or record.get("type") != "dir":
+            return None
+        name, url, secret = (record.get(k) for k in ("mount_name", "webdav_uri", "shared_secret"))
+        fields = (name, url, secret)
+        if not all(isinstance(v, str) and v and v == v.strip() for v in fields):
+            return None
+        if any(ch in v for v in fields for ch in "\r\n\0") or "/" in name or name in (".", ".."):
+            return None
+        if urlsplit(url).scheme not in ("http", "https"):
+            return None
+        permissions = record.get("ocm_permissions")
+        return cls(
+            id=str(record.get("id")),
+            name=name,
+            url=url,
+            secret=secret,
+            auth="basic" if record.get("webdav_auth") == "basic" else "bearer",
+            writable=isinstance(permissions, list) and "write" in permissions,
+        )
 
 
 def _write_private(path: str, text: str) -> None:
@@ -313,18 +386,20 @@ def start_rclone(
     stacked: bool = False,
     owner: tuple[int, int] | None = None,
     read_cache: bool = False,
+    config: str = "",
     timeout: float = 30.0,
 ) -> RcloneMount:
     """Start ``rclone mount`` of ``remote_path`` (inside ``remote`` of our config) at ``point``
     with the config and log in ``work_dir`` and the write cache in ``cache_dir``, and wait until
     the mount answers. ``stacked``: over a folder of another mount. ``owner``: the (uid, gid)
     whose code uses the mount, when not this process's (see for_another_user). ``read_cache``:
-    keep what is read in the cache too (READ_CACHE_MAX_SIZE). Blocking; raises MountError."""
+    keep what is read in the cache too (READ_CACHE_MAX_SIZE). ``config``: another config file
+    than ``work_dir``'s. Blocking; raises MountError."""
     os.makedirs(point, mode=0o700, exist_ok=True)
     args = [
         RCLONE,
         "--config",
-        os.path.join(work_dir, "rclone.conf"),
+        config or os.path.join(work_dir, "rclone.conf"),
         "mount",
         f"{remote}:{remote_path}",
         point,
@@ -434,7 +509,10 @@ class StorageMounts:
       read-only for code; nothing inside ``Shared/`` is ever reachable through the writable
       root;
     - a read-write mount stacked over each edit share (a folder whose ``oc:permissions``
-      allow creating), made once the hub has seen it (``match_writable``).
+      allow creating), made once the hub has seen it (``match_writable``);
+    - a mount of each folder another site shares with the user (on the drive, which lists
+      them), from that site with the share's secret, read-only unless the share lets the
+      user write, stacked over an empty folder of ``Shared/`` (``match_federated``).
 
     ``work_dir`` (private) holds the config, the skeleton, the write caches and the log.
     ``owner``: the (uid, gid) of the code that uses the mounts when it is not this process's
@@ -463,6 +541,14 @@ class StorageMounts:
         self.shared: RcloneMount | None = None
         #: edit share name -> its read-write mount
         self.writable: dict[str, RcloneMount] = {}
+        #: name of a share of another site -> its mount, and the share it was made for (None
+        #: when taken over from a state after a restart of the hub)
+        self.federated: dict[str, RcloneMount] = {}
+        self._federated_shares: dict[str, FederatedShare | None] = {}
+        #: whether the storage has no list of shares of other sites (not the drive)
+        self._without_federation = False
+        #: name of a share of another site whose mount failed -> when, and why
+        self._federated_failed: dict[str, tuple[float, str]] = {}
         # A stop may come while the follower's thread is still stacking a mount: one at a time.
         self._changing = threading.Lock()
 
@@ -473,28 +559,46 @@ class StorageMounts:
     def _share_cache(self, name: str) -> str:
         return os.path.join(self.work_dir, "share-cache", name)
 
+    @property
+    def _federated_points(self) -> str:
+        return os.path.join(self.work_dir, "federated-points")
+
+    def _federated_file(self, kind: str, name: str) -> str:
+        """The private config (``kind`` "config") or write cache ("cache") of a share of
+        another site."""
+        return os.path.join(self.work_dir, f"federated-{kind}", name)
+
     def _mounts(self) -> list[RcloneMount]:
         """Every mount, the stacked ones first (the order to take them down)."""
-        found = [*self.writable.values(), self.shared, self.root]
+        found = [*self.federated.values(), *self.writable.values(), self.shared, self.root]
         return [m for m in found if m is not None]
 
     # -- state, so that a restarted hub can take the mounts down --------------------------
 
     def state(self) -> dict[str, Any]:
-        return {"point": self.point, "pids": {m.point: m.pid for m in self._mounts()}}
+        return {
+            "point": self.point,
+            "pids": {m.point: m.pid for m in self._mounts()},
+            "federated": sorted(m.point for m in self.federated.values()),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], **options: Any) -> StorageMounts:
         """The mounts ``state()`` described, with the constructor's other ``options``."""
         mounts = cls(point=state["point"], **options)
+        federated = set(state.get("federated", []))
         for point, pid in state.get("pids", {}).items():
             found = RcloneMount(point, int(pid))
+            name = os.path.basename(point)
             if point == mounts.point:
                 mounts.root = found
             elif point == mounts.shared_point:
                 mounts.shared = found
+            elif point in federated:
+                mounts.federated[name] = found
+                mounts._federated_shares[name] = None
             else:
-                mounts.writable[os.path.basename(point)] = found
+                mounts.writable[name] = found
         return mounts
 
     # -- life cycle (blocking: call in a thread) -------------------------------------------
@@ -516,7 +620,12 @@ class StorageMounts:
         os.chmod(self.work_dir, 0o700)
         skeleton = os.path.join(self.work_dir, "skeleton")
         os.makedirs(os.path.join(skeleton, SHARES_FOLDER), exist_ok=True)
-        config = rclone_config(self.url, credentials, credentials_path, skeleton)
+        # the points of the shares of other sites are made anew as they are listed
+        shutil.rmtree(self._federated_points, ignore_errors=True)
+        os.makedirs(self._federated_points)
+        config = rclone_config(
+            self.url, credentials, credentials_path, skeleton, self._federated_points
+        )
         _write_private(os.path.join(self.work_dir, "rclone.conf"), config)
         with self._changing:
             self.root = start_rclone(
@@ -532,7 +641,8 @@ class StorageMounts:
                 if self.shared_propagation:
                     make_shared(self.point)
                 self.shared = start_rclone(
-                    remote_path=SHARES_FOLDER,
+                    remote=SHARED_TREE,
+                    remote_path="",
                     point=self.shared_point,
                     work_dir=self.work_dir,
                     read_only=True,
@@ -551,6 +661,7 @@ class StorageMounts:
         """Files closed in a writable mount that have not reached the storage yet."""
         caches = [os.path.join(self.work_dir, "cache")]
         caches += [self._share_cache(name) for name in self.writable]
+        caches += [self._federated_file("cache", name) for name in self.federated]
         return [p for cache in caches for p in pending_uploads(cache)]
 
     def stop(self, upload_wait: float = 30.0) -> list[str]:
@@ -562,8 +673,12 @@ class StorageMounts:
             for mount in self._mounts():
                 mount.stop()
             self.writable.clear()
+            self.federated.clear()
+            self._federated_shares.clear()
             self.shared = self.root = None
             self.clean_stale()
+            # the secrets of the shares of other sites stay on disk no longer than the mounts
+            shutil.rmtree(os.path.join(self.work_dir, "federated-config"), ignore_errors=True)
         return pending
 
     def _root_alive(self) -> bool:
@@ -636,23 +751,122 @@ class StorageMounts:
                     timeout=timeout,
                 )
 
+    # -- shares of other sites --------------------------------------------------------------
 
-async def keep_edit_shares_writable(
+    async def federated_shares(
+        self, credentials: dict[str, Any] | None
+    ) -> dict[str, FederatedShare] | None:
+        """The folders other sites share with the user, by their name under ``Shared/`` (one
+        request to the drive's list); {} on a storage without that list, None when the storage
+        did not answer (then nothing is changed)."""
+        root, found, _ = self.url.partition("/remote.php/")
+        if self._without_federation or not found:
+            return {}
+        try:
+            async with httpx.AsyncClient(auth=_authorization(credentials), timeout=10) as client:
+                r = await client.get(
+                    f"{root}/{FEDERATED_MOUNTS_API}",
+                    params={"format": "json"},
+                    headers={"OCS-APIRequest": "true"},
+                )
+        except httpx.HTTPError:
+            return None
+        if r.status_code in (404, 501):
+            self._without_federation = True
+            return {}
+        if r.status_code != 200:
+            return None
+        try:
+            records = r.json()["ocs"]["data"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        shares = [FederatedShare.of(record) for record in records or []]
+        return {share.name: share for share in shares if share is not None}
+
+    def match_federated(self, shares: dict[str, FederatedShare], timeout: float) -> None:
+        """Mount each of ``shares`` not mounted yet over its folder of ``Shared/``; take down
+        the mounts of shares that ended or changed (a new secret, rights or address). A share's
+        folder shows up in the read-only ``Shared/`` within its listing time (DIR_CACHE_TIME):
+        until then it waits for the next round. Blocking."""
+        with self._changing:
+            if self.shared is None:
+                return
+            for name in sorted(self.federated):
+                known = self._federated_shares.get(name)
+                if name not in shares or (known is not None and known != shares[name]):
+                    self.federated.pop(name).stop()
+                    self._federated_shares.pop(name, None)
+                    with contextlib.suppress(OSError):
+                        os.rmdir(os.path.join(self._federated_points, name))
+            for name in sorted(set(shares) - set(self.federated)):
+                os.makedirs(os.path.join(self._federated_points, name), exist_ok=True)
+                point = os.path.join(self.shared_point, name)
+                if not os.path.isdir(point):
+                    continue  # not in the read-only mount's listing yet: the next round
+                failed = self._federated_failed.get(name)
+                if failed is not None and time.monotonic() - failed[0] < FEDERATED_RETRY:
+                    continue
+                config = self._federated_file("config", f"{name}.conf")
+                os.makedirs(os.path.dirname(config), mode=0o700, exist_ok=True)
+                _write_private(config, shares[name].config())
+                try:
+                    self.federated[name] = start_rclone(
+                        remote_path="",
+                        point=point,
+                        work_dir=self.work_dir,
+                        read_only=not shares[name].writable,
+                        cache_dir=self._federated_file("cache", name),
+                        stacked=True,
+                        owner=self.owner,
+                        read_cache=self.read_cache,
+                        config=config,
+                        timeout=timeout,
+                    )
+                except MountError as e:
+                    # the other site down, say: the other mounts go on; tried again later
+                    self._federated_failed[name] = (time.monotonic(), str(e))
+                    continue
+                self._federated_failed.pop(name, None)
+                self._federated_shares[name] = shares[name]
+
+    async def follow_shares(
+        self, credentials: dict[str, Any] | None, timeout: float, log: Any = None
+    ) -> None:
+        """Make the stacked mounts follow the user's shares: edit shares (accepted, revoked,
+        changed to view-only) and shares of other sites (whose mounts failing are said in
+        ``log`` and tried again after FEDERATED_RETRY seconds)."""
+        names = await self.writable_shares(credentials)
+        if names is not None and names != set(self.writable):
+            await asyncio.to_thread(self.match_writable, names, timeout)
+        shares = await self.federated_shares(credentials)
+        if shares is not None and (
+            set(shares) != set(self.federated)
+            or any(
+                self._federated_shares.get(name) not in (None, share)
+                for name, share in shares.items()
+            )
+        ):
+            failed = dict(self._federated_failed)
+            await asyncio.to_thread(self.match_federated, shares, timeout)
+            for name, (when, why) in self._federated_failed.items():
+                if log is not None and failed.get(name, (None,))[0] != when:
+                    log.warning("Cannot mount the share %s of another site: %s", name, why)
+
+
+async def keep_following_shares(
     mounts: StorageMounts,
     credentials: Callable[[], dict[str, Any] | None],
     interval: float,
     timeout: float,
     log: Any,
 ) -> None:
-    """Every ``interval`` seconds, make the stacked read-write mounts follow the user's edit
-    shares (accepted, revoked, or changed to view-only)."""
+    """Every ``interval`` seconds, make the stacked mounts follow the user's shares
+    (`StorageMounts.follow_shares`)."""
     while True:
         try:
-            names = await mounts.writable_shares(credentials())
-            if names is not None and names != set(mounts.writable):
-                await asyncio.to_thread(mounts.match_writable, names, timeout)
+            await mounts.follow_shares(credentials(), timeout, log)
         except Exception:
-            log.exception("Following the edit shares in %s", mounts.point)
+            log.exception("Following the shares in %s", mounts.point)
         await asyncio.sleep(interval)
 
 
@@ -813,22 +1027,21 @@ class StorageMountMixin(StorageMountConfig):
                 mounts.start, credentials, self.credentials_path, self.mount_timeout
             )
             self._mounts = mounts
-            names = await mounts.writable_shares(credentials)
-            await asyncio.to_thread(mounts.match_writable, names or set(), self.mount_timeout)
+            await mounts.follow_shares(credentials, self.mount_timeout, self.log)
         except (MountError, OSError, subprocess.SubprocessError) as e:
             self.log.error("Mounting the storage of %s failed: %s", self.user.name, e)
             await self.unmount_storage_for_code()
             self.report_progress(35, f"Code sees only the local folder: {e}")
             return
-        self._follow_edit_shares()
+        self._follow_shares()
         self.report_progress(35, "Your files are mounted for kernels and terminals")
 
-    def _follow_edit_shares(self) -> None:
+    def _follow_shares(self) -> None:
         running = self._mount_task is not None and not self._mount_task.done()
         if self._mounts is None or running or self.mount_refresh_interval <= 0:
             return
         self._mount_task = asyncio.ensure_future(
-            keep_edit_shares_writable(
+            keep_following_shares(
                 self._mounts,
                 lambda: getattr(self, "_credentials", None),
                 self.mount_refresh_interval,
@@ -884,7 +1097,7 @@ class StorageMountMixin(StorageMountConfig):
             self.log.warning("The server of %s is gone: unmounting its files", self.user.name)
             await self.unmount_storage_for_code()
         elif status is None:
-            self._follow_edit_shares()  # after a restart of the hub
+            self._follow_shares()  # after a restart of the hub
         return status
 
     def get_state(self) -> dict[str, Any]:
@@ -982,15 +1195,14 @@ async def serve_in_sidecar(
     credentials = read_credentials(credentials_path)
     try:
         await asyncio.to_thread(mounts.start, credentials, credentials_path, timeout)
-        names = await mounts.writable_shares(credentials)
-        await asyncio.to_thread(mounts.match_writable, names or set(), timeout)
+        await mounts.follow_shares(credentials, timeout, log)
     except (MountError, OSError, subprocess.SubprocessError) as e:
         log.error("Mounting %s at %s failed: %s", mounts.url, mounts.point, e)
         await asyncio.to_thread(mounts.stop, 0)
         return 1
     log.info("Mounted %s at %s", mounts.url, mounts.point)
     follower = asyncio.ensure_future(
-        keep_edit_shares_writable(
+        keep_following_shares(
             mounts, lambda: read_credentials(credentials_path), interval, timeout, log
         )
     )

@@ -17,6 +17,7 @@ import email.utils
 import html
 import http.server
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -26,13 +27,15 @@ from urllib.parse import quote, unquote
 import httpx
 import pytest
 from harness.drive import DAV, PROPFIND_BODY, Drive, answering_drive, parse_xml
-from harness.swan import log_in, start_server, start_swan, user_api
+from harness.swan import _processes, log_in, start_server, start_swan, user_api
 from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
 from test_drive import signed_in
+from test_kernel_mount import execute, mount_point, start_kernel, wait_for
 
 from swan_hub.cli import free_port, make_parser
 from swan_hub.drive.mesh import Mesh, PeerError
 from swan_hub.drive.signing import SiteKey
+from swan_hub.mounts import missing_parts
 
 pytestmark = pytest.mark.hub
 
@@ -1056,3 +1059,54 @@ def test_the_drive_gives_a_shares_secret_only_to_its_recipients_token(sites, lab
     assert sites.b.ocs("carol", "GET", "remote_shares/mounts").json()["ocs"]["data"] == []
     listed = sites.b.ocs("bob", "GET", "remote_shares").json()["ocs"]["data"]
     assert all("shared_secret" not in s for s in listed)
+
+
+# -- kernels and terminals ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount here: {missing_parts()}")
+def test_kernels_see_folders_of_another_site_and_write_as_each_share_allows(sites, lab_b):
+    csv = b"time,energy\n1,10.5\n"
+    make_folder(sites.a, "alice", "physics", {"events.csv": csv, "run.ipynb": notebook("1")})
+    assert share_folder(sites, "physics", f"bob@{sites.provider_b}", 15).status_code == 200
+    make_folder(sites.a, "alice", "tables", {"table.csv": b"x\n1\n"})
+    assert share_folder(sites, "tables", f"bob@{sites.provider_b}", 1).status_code == 200
+    accept_in_lab(sites, lab_b, "physics")
+    accept_in_lab(sites, lab_b, "tables")
+    shared = os.path.join(mount_point(lab_b, "bob"), "Shared")
+    for name in ("physics/events.csv", "tables/table.csv"):
+        wait_for(f"{name} for code", lambda n=name: os.path.isfile(os.path.join(shared, n)))
+
+    # a kernel next to the notebook of the other site reads the data beside it ...
+    kernel = start_kernel(lab_b, "bob", "Shared/physics/run.ipynb")
+    code = "import os\nprint(os.path.basename(os.getcwd()))\nprint(open('events.csv').read())"
+    assert execute(lab_b, "bob", kernel, code) == (f"physics\n{csv.decode()}\n", "")
+    # ... writes into the edit share, and alice has it at site A ...
+    code = "open('result.txt', 'w').write('from bob at site B')"
+    assert execute(lab_b, "bob", kernel, code)[1] == ""
+    at_a = sites.a.space("alice") / "physics" / "result.txt"
+    wait_for("result.txt at site A", lambda: at_a.is_file() and at_a.read_text().endswith("B"))
+    # ... and cannot write into the view-only one: nothing reaches site A
+    out, error = execute(lab_b, "bob", kernel, "open('../tables/mine.txt', 'w').write('no')")
+    assert error.startswith(("OSError", "PermissionError")), (out, error)
+    assert not (sites.a.space("alice") / "tables" / "mine.txt").exists()
+    # the mounts hold the share's secret in a private file only, never in a command line
+    secrets_seen = [m["shared_secret"] for m in mounts_of(sites, "bob")]
+    for pid, (_, _, command) in _processes().items():
+        assert not any(secret in command for secret in secrets_seen), pid
+
+    # revoked at site A: gone for code within seconds
+    [sent] = [
+        s
+        for s in sites.a.ocs("alice", "GET", "shares").json()["ocs"]["data"]
+        if s["path"].strip("/") == "physics"
+    ]
+    assert sites.a.ocs("alice", "DELETE", f"shares/{sent['id']}").status_code == 200
+    events = os.path.join(shared, "physics", "events.csv")
+    wait_for("the revoked share gone for code", lambda: not os.path.exists(events), timeout=30)
+
+
+def mounts_of(sites: Sites, user: str) -> list[dict]:
+    r = sites.b.ocs(user, "GET", "remote_shares/mounts")
+    assert r.status_code == 200, r.text
+    return r.json()["ocs"]["data"]
