@@ -913,6 +913,20 @@ class Pages:
         if place is None:
             return _message(start_response, 404, "This link does not exist or has expired.")
         place.mount = False
+        if not share.permissions & PERM_READ:
+            # a file drop: its visitors add files and see none, here as through WebDAV
+            if sub:
+                return _message(
+                    start_response, 404, "This link is a file drop: nothing in it is shown."
+                )
+            return self._full_page(
+                start_response,
+                "drop.html",
+                title=share.name,
+                share=share,
+                token=token,
+                webdav=self.origin(environ) + self._url("/public.php/webdav/"),
+            )
         query = _query(environ)
         inner = query.get("path", "").strip("/") if share.item_type != "file" else ""
         try:
