@@ -2,8 +2,9 @@
 Debian's Chromium through Playwright) on a real `swan up`: the drive's page (with a share waiting,
 a dialog open, its Trash and a file's Versions; Shared by me, Shared with me, and Links with
 its link editor open), a notebook's preview, a public folder link, a public file link, a
-password link's form and a file drop as an anonymous visitor sees them, the link generator, and the Open-in-SWAN page of a share not accepted yet. None may have a violation axe
-rates serious or critical.
+password link's form and a file drop as an anonymous visitor sees them, the link generator,
+and the Open-in-SWAN page of a share not accepted yet. None may have a violation axe rates
+serious or critical.
 
 JupyterLab's own pages and the hub's (JupyterHub's templates) are upstream's and not audited;
 the rendered notebook inside a preview is a sandboxed frame in which no script, axe's included,

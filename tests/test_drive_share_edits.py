@@ -14,7 +14,13 @@ import re
 import httpx
 import pytest
 from harness.drive import ocs_share, running_drive
-from harness.lab_browser import chromium_browser, fill_hub_login, needs_chromium, person
+from harness.lab_browser import (
+    chromium_browser,
+    fill_hub_login,
+    needs_chromium,
+    person,
+    screenshot_dir,
+)
 from harness.swan import SWAN_UP_MARKS
 from test_drive import signed_in
 from test_drive_shares_page import rows
@@ -169,7 +175,7 @@ def visitor_sees(browser, url: str, password: str | None) -> str:
 
 
 @needs_chromium
-def test_in_a_browser_alice_changes_a_link_and_a_share_in_place(drive):
+def test_in_a_browser_alice_changes_a_link_and_a_share_in_place(drive, tmp_path):
     pytest.importorskip("playwright.sync_api")
     assert drive.dav("alice", "MKCOL", "trip").status_code == 201
     assert drive.dav("alice", "PUT", "trip/photos.txt", content=b"p").is_success
@@ -209,6 +215,7 @@ def test_in_a_browser_alice_changes_a_link_and_a_share_in_place(drive):
         dialog.get_by_role("button", name="Save").click()
         alert.filter(has_text="Expiration date is in the past. Nothing was changed.").wait_for()
         assert dialog.get_by_label("Expires on").input_value() == "2000-01-01"
+        page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-link-editor.png"))
         assert share_of(drive, "alice", link["id"])["expiration"] is None
         dialog.get_by_label("Expires on").fill("2099-05-06")
         dialog.get_by_role("button", name="Save").click()
