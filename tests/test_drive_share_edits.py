@@ -156,6 +156,26 @@ def test_a_user_with_120_links_pages_through_them_newest_first(drive):
         assert pager_text(browser.get(f"{drive.base}/shared-by-me")) == ""
 
 
+def test_shares_given_and_received_page_the_same_way(drive):
+    names = [f"hand-out {n:02}.txt" for n in range(51)]
+    for name in names:
+        assert drive.dav("carol", "PUT", name, content=b"h").is_success
+        ocs_share(drive, "carol", path=name, shareType=0, shareWith="bob", permissions=1)
+    with signed_in(drive, "carol") as (browser, _):
+        first = browser.get(f"{drive.base}/shared-by-me")
+        assert [row[0] for row in rows(first)] == names[::-1][:50]
+        assert pager_text(first) == "1-50 of 51 (page 1 of 2)"
+        last = browser.get(f"{drive.base}/shared-by-me", params={"page": "2"})
+        assert [row[0] for row in rows(last)] == [names[0]]
+    with signed_in(drive, "bob") as (browser, _):
+        # bob may have received a few from alice before: carol's are in the same order
+        pages = [browser.get(f"{drive.base}/shared-with-me", params={"page": n}) for n in (1, 2)]
+        assert pager_text(pages[1]).endswith("(page 2 of 2)")
+        from_carol = [row for page in pages for row in rows(page) if row[1] == "carol"]
+        assert [row[0] for row in from_carol] == names[::-1]
+        assert from_carol[-1][2:4] == ["view only", "pending"]
+
+
 # -- in a browser -----------------------------------------------------------------------------
 
 
