@@ -1,9 +1,10 @@
 """The pages this project serves, audited with axe-core (Deque's accessibility rules, run in
 Debian's Chromium through Playwright) on a real `swan up`: the drive's page (with a share waiting,
-a dialog open, its Trash and a file's Versions), a notebook's preview, a public folder link, a
-public file link and a password link's form as an anonymous visitor sees them, the link
-generator, and the Open-in-SWAN page of a share not accepted yet. None may have a violation axe
-rates serious or critical.
+a dialog open, its Trash and a file's Versions; Shared by me, Shared with me, and Links with
+its link editor open), a notebook's preview, a public folder link, a public file link, a
+password link's form and a file drop as an anonymous visitor sees them, the link generator,
+and the Open-in-SWAN page of a share not accepted yet. None may have a violation axe rates
+serious or critical.
 
 JupyterLab's own pages and the hub's (JupyterHub's templates) are upstream's and not audited;
 the rendered notebook inside a preview is a sandboxed frame in which no script, axe's included,
@@ -41,9 +42,9 @@ def notebook(source: str) -> bytes:
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory) -> Iterator[Drive]:
     """alice's space: a folder with a notebook (saved twice: it has a version) and a CSV file, a
-    file in the trash, a share of a folder with a notebook
-    from bob waiting for her,
-    a public folder link, a public file link and a password link of hers."""
+    file in the trash, a share of a folder with a notebook from bob waiting for her, a public
+    folder link, a public file link, a password link and a file drop of hers, and her share of
+    the folder with bob."""
     with running_drive(tmp_path_factory.mktemp("a11y")) as drive:
         assert drive.dav("alice", "MKCOL", "course").status_code == 201
         drive.dav("alice", "PUT", "course/week1.ipynb", content=notebook("# Week 1\n\n*Hello*"))
@@ -60,7 +61,9 @@ def drive(tmp_path_factory) -> Iterator[Drive]:
             "password": ocs_share(
                 drive, "alice", path="course/data.csv", shareType="3", password="Pass-4-audit"
             )["url"],
+            "drop": ocs_share(drive, "alice", path="course", shareType="3", permissions="4")["url"],
         }
+        ocs_share(drive, "alice", path="course", shareType="0", shareWith="bob")
         yield drive
 
 
@@ -101,6 +104,24 @@ def test_the_drive_page_has_no_serious_violation(drive):
         assert failing_violations(page) == []
 
 
+def test_the_sharing_views_and_the_link_editor_have_no_serious_violation(drive):
+    """Shared by me with its permission choice, Links with its editor open, Shared with me."""
+    with chromium_browser() as browser:
+        page = person(browser)
+        page.goto(f"{drive.base}/shared-by-me")
+        fill_hub_login(page, "alice", drive.swan.passwords()["alice"])
+        page.get_by_label("Permission of course/ for bob").wait_for()
+        assert failing_violations(page) == []
+        page.goto(f"{drive.base}/links")
+        page.get_by_role("button", name="Edit the link of course/").first.click()
+        page.get_by_role("dialog").wait_for()
+        assert failing_violations(page) == []
+        page.keyboard.press("Escape")
+        page.goto(f"{drive.base}/shared-with-me")
+        page.get_by_role("button", name="Accept from-bob/").wait_for()
+        assert failing_violations(page) == []
+
+
 def test_a_preview_and_the_link_generator_have_no_serious_violation(drive):
     with chromium_browser() as browser:
         page = person(browser)
@@ -116,7 +137,7 @@ def test_a_preview_and_the_link_generator_have_no_serious_violation(drive):
 def test_public_link_pages_have_no_serious_violation(drive):
     with chromium_browser() as browser:
         page = person(browser)  # an anonymous visitor: nobody signed in
-        for kind in ("folder", "file", "password"):
+        for kind in ("folder", "file", "password", "drop"):
             page.goto(drive.links[kind])
             page.locator("main").wait_for()
             assert failing_violations(page) == [], kind

@@ -27,6 +27,8 @@ from test_drive import signed_in
 pytestmark = SWAN_UP_MARKS
 
 HOSTILE = "<img src=x onerror=alert(1)>"
+#: a choice in a row, and the option chosen in it
+CHOICE = re.compile(r"<select.*?<option[^>]* selected>(.*?)</option>.*?</select>")
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +38,12 @@ def drive(tmp_path_factory):
 
 
 def rows(page: httpx.Response) -> list[list[str]]:
-    """The text of each cell of each share row, in the page's order."""
+    """The text of each cell of each share row, in the page's order (a choice as the option
+    chosen)."""
     found = []
     for row in re.findall(r"<tr data-share='\d+'.*?</tr>", page.text, re.S):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        cells = [re.sub(CHOICE, r"\1", cell) for cell in cells]
         found.append([html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells])
     return found
 
@@ -65,26 +69,27 @@ def test_each_view_lists_its_shares_with_who_and_how(drive):
         by_me = browser.get(f"{drive.base}/shared-by-me")
         assert by_me.status_code == 200
         assert "aria-current='page'>Shared by me</a>" in by_me.text
+        # newest first
         assert rows(by_me) == [
-            ["results/", "bob", "view only", "never", "Unshare"],
             ["report.txt", "group class-2026", "can edit", "never", "Unshare"],
+            ["results/", "bob", "view only", "never", "Unshare"],
         ]
         links = browser.get(f"{drive.base}/links")
         assert rows(links) == [
-            ["report.txt", link["url"], "yes", "2099-01-02", "view only", "Delete"],
-            ["inbox/", drop["url"], "no", "never", "upload only", "Delete"],
+            ["inbox/", drop["url"], "no", "never", "upload only", "Edit Delete"],
+            ["report.txt", link["url"], "yes", "2099-01-02", "view only", "Edit Delete"],
         ]
         assert f"<a href='{link['url']}'>{link['url']}</a>" in links.text
         assert "s3cret" not in links.text and "scrypt" not in links.text
     with signed_in(drive, "bob") as (browser, _):
         with_me = browser.get(f"{drive.base}/shared-with-me")
         assert rows(with_me) == [
-            ["results/", "alice", "view only", "pending", "Accept Decline"],
             ["report.txt", "alice (to class-2026)", "can edit", "pending", "Accept Decline"],
+            ["results/", "alice", "view only", "pending", "Accept Decline"],
         ]
         assert drive.ocs("bob", "POST", f"shares/pending/{to_bob['id']}").status_code == 200
         with_me = browser.get(f"{drive.base}/shared-with-me")
-        assert rows(with_me)[0] == ["results/", "alice", "view only", "accepted", "Decline"]
+        assert rows(with_me)[1] == ["results/", "alice", "view only", "accepted", "Decline"]
         assert "href='/services/drive/?dir=Shared%2Fresults'" in with_me.text
         # bob shares nothing: his views say so, and never show alice's
         for view, empty in (

@@ -230,6 +230,38 @@ def _parse_permissions(value: str | None, default: int) -> int:
     return perms
 
 
+#: The longest link password: the link's password form (`web.MAX_FORM_BYTES`) must still carry
+#: it, each character percent-encoded as up to 12 bytes
+MAX_LINK_PASSWORD = 256
+
+
+def _link_password(value: str) -> str:
+    """A new link password as given, or OCSError(400) where a visitor could never type it in."""
+    if len(value) > MAX_LINK_PASSWORD:
+        raise OCSError(
+            400,
+            f"A link password may have at most {MAX_LINK_PASSWORD} characters; "
+            "choose a shorter one",
+        )
+    return value
+
+
+def _share_permissions(perms: int, share_type: int, is_dir: bool) -> int:
+    """What a share of this type on a file or folder may grant of ``perms``: never resharing,
+    never creating or deleting inside a file; a share with people must at least allow reading
+    (a public link may be upload-only, a file drop)."""
+    if share_type in (SHARE_USER, SHARE_GROUP) and not perms & PERM_READ:
+        raise OCSError(400, "A share must at least allow reading")
+    perms &= ~PERM_SHARE
+    if not is_dir:
+        perms &= ~(PERM_CREATE | PERM_DELETE)
+    return perms or PERM_READ
+
+
+#: a public link visitors may add to, change and delete in
+PUBLIC_UPLOAD = PERM_READ | PERM_UPDATE | PERM_CREATE | PERM_DELETE
+
+
 class ShareAPI:
     """The files_sharing API on top of `Spaces` and the hub's users and groups."""
 
@@ -479,19 +511,17 @@ class ShareAPI:
             elif share_with not in self.groups():
                 raise OCSError(404, "Please specify a valid group")
             perms = _parse_permissions(req.arg("permissions"), PERM_ALL)
-            if not perms & PERM_READ:
-                raise OCSError(400, "A share must at least allow reading")
             fields.update(share_type=share_type, share_with=share_with)
         elif share_type == SHARE_LINK:
             if not self.public_links:
                 raise OCSError(403, "Public links are disabled on this drive")
             perms = _parse_permissions(req.arg("permissions"), PERM_READ)
             if (req.arg("publicUpload") or "").lower() == "true":
-                perms = PERM_READ | PERM_UPDATE | PERM_CREATE | PERM_DELETE
+                perms = PUBLIC_UPLOAD
             fields.update(share_type=SHARE_LINK, token=secrets.token_urlsafe(24))
             password = req.arg("password")
             if password:
-                fields["password_hash"] = json.dumps(hash_password(password))
+                fields["password_hash"] = json.dumps(hash_password(_link_password(password)))
         elif share_type == SHARE_FEDERATED and self.federation is not None:
             perms = _parse_permissions(req.arg("permissions"), PERM_READ)
         else:
@@ -500,10 +530,7 @@ class ShareAPI:
                 "Unknown share type: use 0 (user), 1 (group), 3 (public link) "
                 "or 6 (a user of another site)",
             )
-        perms &= ~PERM_SHARE  # resharing is not offered
-        if not is_dir:
-            perms &= ~(PERM_CREATE | PERM_DELETE)
-        fields["permissions"] = perms or PERM_READ
+        fields["permissions"] = _share_permissions(perms, share_type, is_dir)
         expire = req.arg("expireDate")
         if expire:
             fields["expiration"] = _parse_date(expire)
@@ -516,19 +543,19 @@ class ShareAPI:
 
     def update_share(self, req: Request, share_id: int) -> dict:
         share = self._owned(req, share_id)
+        # every field is checked before anything is written: a refused change changes nothing
         changes: dict[str, Any] = {}
+        perms = None
         if req.arg("permissions") is not None:
-            perms = _parse_permissions(req.arg("permissions"), share.permissions) & ~PERM_SHARE
-            if share.item_type == "file":
-                perms &= ~(PERM_CREATE | PERM_DELETE)
-            changes["permissions"] = perms or PERM_READ
+            perms = _parse_permissions(req.arg("permissions"), share.permissions)
         if (req.arg("publicUpload") or "") != "" and share.share_type == SHARE_LINK:
             upload = req.arg("publicUpload", "").lower() == "true"
-            changes["permissions"] = (
-                PERM_READ | PERM_UPDATE | PERM_CREATE | PERM_DELETE if upload else PERM_READ
-            )
+            perms = PUBLIC_UPLOAD if upload else PERM_READ
+        if perms is not None:
+            is_dir = share.item_type == "folder"
+            changes["permissions"] = _share_permissions(perms, share.share_type, is_dir)
         if req.arg("password") is not None and share.share_type == SHARE_LINK:
-            password = req.arg("password") or ""
+            password = _link_password(req.arg("password") or "")
             changes["password_hash"] = json.dumps(hash_password(password)) if password else None
         if req.arg("expireDate") is not None:
             expire = req.arg("expireDate") or ""

@@ -48,6 +48,7 @@ from .state import (
     SHARE_USER,
     STATE_ACCEPTED,
     STATE_PENDING,
+    ReceivedShare,
     ShareRecord,
 )
 from .tree import is_hidden_entry
@@ -173,10 +174,13 @@ class Pager:
     previous: str = ""
     next: str = ""
     last: str = ""
+    per_page: int = ROWS_PER_PAGE
 
     @classmethod
-    def of(cls, page: int, total: int, link: Callable[[int], str]) -> Pager:
-        pages = max(1, -(-total // ROWS_PER_PAGE))
+    def of(
+        cls, page: int, total: int, link: Callable[[int], str], per_page: int = ROWS_PER_PAGE
+    ) -> Pager:
+        pages = max(1, -(-total // per_page))
         page = min(page, pages)  # the folder may have shrunk since the link was made
         return cls(
             page=page,
@@ -186,11 +190,12 @@ class Pager:
             previous=link(page - 1) if page > 1 else "",
             next=link(page + 1) if page < pages else "",
             last=link(pages) if page < pages else "",
+            per_page=per_page,
         )
 
     @property
     def shown(self) -> slice:
-        return slice((self.page - 1) * ROWS_PER_PAGE, self.page * ROWS_PER_PAGE)
+        return slice((self.page - 1) * self.per_page, self.page * self.per_page)
 
     @property
     def label(self) -> str:
@@ -313,6 +318,9 @@ def _modified_exactly(mtime: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime))
 
 
+#: Rows on one page of a sharing view
+SHARES_PER_PAGE = 50
+
 #: The sharing views: their path below the drive page, their heading and what they list
 SHARE_VIEWS = {
     "shared-with-me": "Shared with me",
@@ -346,6 +354,11 @@ class ShareRow:
     #: site and one of another site have their own endpoints)
     accept: str = ""
     decline: str = ""
+    #: what the owner's editors start from: the share's permission bits, its expiry day
+    #: (YYYY-MM-DD, empty for none) and whether the item is a folder
+    permissions: int = 0
+    expires_on: str = ""
+    folder: bool = False
 
 
 def _expiry(share: ShareRecord) -> str:
@@ -641,61 +654,28 @@ class Pages:
     ) -> Iterable[bytes]:
         """``/shared-with-me``, ``/shared-by-me`` and ``/links``: the signed-in user's received
         shares (pending ones to accept or decline), outgoing shares with users, groups and other
-        sites, and public links, read from the drive's state as the OCS API lists them; every
-        change is the script's, through the OCS API."""
-        rows = []
+        sites, and public links, read from the drive's state as the OCS API lists them, newest
+        first, `SHARES_PER_PAGE` to a page; every change is the script's, through the OCS API."""
+        page = page_number(_query(environ))
+        if page is None:
+            return _message(start_response, 400, BAD_PAGE)
+        found: list[tuple[int, int, Callable[[], ShareRow]]] = []
         if view == "shared-with-me":
             for s in self.spaces.received(caller.name):
-                who = s.owner if s.share_type == SHARE_USER else f"{s.owner} (to {s.share_with})"
-                state = {STATE_PENDING: "pending", STATE_ACCEPTED: "accepted"}.get(
-                    s.state or 0, "declined"
-                )
-                href = self._opens(f"{self.spaces.share_folder}/{s.mount_name or s.name}", s)
-                shown = s.name + ("/" if s.item_type == "folder" else "")
-                perm = permission_label(s.permissions)
-                answer = f"/shares/pending/{s.id}"
-                rows.append(
-                    ShareRow(
-                        s.id, shown, href, who, perm, state=state, accept=answer, decline=answer
-                    )
-                )
+                found.append((s.stime, s.id, lambda s=s: self._received_row(s)))
             for r in self.spaces.state.received_shares_of(caller.name):
-                # shares of other sites: they open in JupyterLab, where the user's server
-                # reaches the other site; the page has no view of their files
-                pending = r.state == STATE_PENDING
-                state = "pending" if pending else "accepted"
-                shown = r.name + ("/" if r.resource_type == "folder" else "")
-                perm = permission_label(permission_bits(r.permissions, r.resource_type))
-                answer = f"/remote_shares/pending/{r.id}"
-                leave = answer if pending else f"/remote_shares/{r.id}"
-                rows.append(
-                    ShareRow(
-                        r.id, shown, "", r.owner, perm, state=state, accept=answer, decline=leave
-                    )
-                )
+                found.append((r.created, r.id, lambda r=r: self._remote_row(r)))
         else:
             wanted = (
                 (SHARE_LINK,) if view == "links" else (SHARE_USER, SHARE_GROUP, SHARE_FEDERATED)
             )
             for s in self.spaces.state.shares_of_owner(caller.name):
-                if s.share_type not in wanted:
-                    continue
-                href = self._opens(s.path, s)
-                who = s.share_with or ""
-                if s.share_type == SHARE_GROUP:
-                    who = f"group {who}"
-                rows.append(
-                    ShareRow(
-                        s.id,
-                        s.path + ("/" if s.item_type == "folder" else ""),
-                        href,
-                        who,
-                        permission_label(s.permissions),
-                        expiry=_expiry(s),
-                        url=self.link_url(environ, s.token or "") if s.token else "",
-                        password="yes" if s.password_hash else "no",
-                    )
-                )
+                if s.share_type in wanted:
+                    found.append((s.stime, s.id, lambda s=s: self._given_row(s, environ)))
+        found.sort(key=lambda item: item[:2], reverse=True)
+        pager = Pager.of(
+            page, len(found), lambda number: "?" + urlencode({"page": number}), SHARES_PER_PAGE
+        )
         return self._signed_in_page(
             caller,
             start_response,
@@ -703,8 +683,50 @@ class Pages:
             title=f"{SHARE_VIEWS[view]} · {caller.name} · SWAN drive",
             view=view,
             heading=SHARE_VIEWS[view],
-            entries=rows,
+            entries=[row() for _, _, row in found[pager.shown]],
+            pager=pager,
             ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
+        )
+
+    def _received_row(self, s: ShareRecord) -> ShareRow:
+        """A share of this site in Shared with me."""
+        who = s.owner if s.share_type == SHARE_USER else f"{s.owner} (to {s.share_with})"
+        state = {STATE_PENDING: "pending", STATE_ACCEPTED: "accepted"}.get(s.state or 0, "declined")
+        href = self._opens(f"{self.spaces.share_folder}/{s.mount_name or s.name}", s)
+        shown = s.name + ("/" if s.item_type == "folder" else "")
+        answer = f"/shares/pending/{s.id}"
+        perm = permission_label(s.permissions)
+        return ShareRow(s.id, shown, href, who, perm, state=state, accept=answer, decline=answer)
+
+    def _remote_row(self, r: ReceivedShare) -> ShareRow:
+        """A share of another site in Shared with me: it opens in JupyterLab, where the user's
+        server reaches the other site; the page has no view of its files."""
+        pending = r.state == STATE_PENDING
+        state = "pending" if pending else "accepted"
+        shown = r.name + ("/" if r.resource_type == "folder" else "")
+        perm = permission_label(permission_bits(r.permissions, r.resource_type))
+        answer = f"/remote_shares/pending/{r.id}"
+        leave = answer if pending else f"/remote_shares/{r.id}"
+        return ShareRow(r.id, shown, "", r.owner, perm, state=state, accept=answer, decline=leave)
+
+    def _given_row(self, s: ShareRecord, environ: dict) -> ShareRow:
+        """A share of the user's in Shared by me, or one of their links in Links."""
+        who = s.share_with or ""
+        if s.share_type == SHARE_GROUP:
+            who = f"group {who}"
+        folder = s.item_type == "folder"
+        return ShareRow(
+            s.id,
+            s.path + ("/" if folder else ""),
+            self._opens(s.path, s),
+            who,
+            permission_label(s.permissions),
+            expiry=_expiry(s),
+            url=self.link_url(environ, s.token or "") if s.token else "",
+            password="yes" if s.password_hash else "no",
+            permissions=s.permissions,
+            expires_on=(s.expiration or "")[:10],
+            folder=folder,
         )
 
     def _opens(self, path: str, share: ShareRecord) -> str:
@@ -913,6 +935,20 @@ class Pages:
         if place is None:
             return _message(start_response, 404, "This link does not exist or has expired.")
         place.mount = False
+        if not share.permissions & PERM_READ:
+            # a file drop: its visitors add files and see none, here as through WebDAV
+            if sub:
+                return _message(
+                    start_response, 404, "This link is a file drop: nothing in it is shown."
+                )
+            return self._full_page(
+                start_response,
+                "drop.html",
+                title=share.name,
+                share=share,
+                token=token,
+                webdav=self.origin(environ) + self._url("/public.php/webdav/"),
+            )
         query = _query(environ)
         inner = query.get("path", "").strip("/") if share.item_type != "file" else ""
         try:

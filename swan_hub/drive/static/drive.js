@@ -5,7 +5,8 @@
 // drive keeps what is deleted in the trash), share accept/decline and unshare by OCS; on the trash page,
 // restore by MOVE to the trashbin's restore folder and delete forever by DELETE; on a file's
 // versions page, restore by MOVE to the versions' restore/target; the share dialog makes,
-// changes and removes shares and links by OCS. A refused change
+// changes and removes shares and links by OCS, and so do the Shared by me and Links views (a
+// share's permission; a link's password, expiry and visitors' rights). A refused change
 // is said in the status line in words; a done one reloads the table.
 "use strict";
 
@@ -537,6 +538,15 @@
     return share.permissions & 6 ? "can edit" : "view only";
   }
 
+  // A link as the dialog's list and the link editor's sentences say it (never its password).
+  function linkFacts(share) {
+    return [
+      share.share_with ? "password" : "no password",
+      share.expiration ? "expires " + share.expiration.slice(0, 10) : "no expiry",
+      permissionOf(share),
+    ].join(", ");
+  }
+
   function tell(text) {
     shareDialog.querySelector(".refusal").textContent = text;
   }
@@ -553,6 +563,120 @@
     });
   }
 
+  // -- a public link changed in place: its password, expiry and what visitors may do ---------
+
+  const linkDialog = document.getElementById("link-dialog");
+  let editing = null; // the link in the editor: see linkOf
+  const VISITORS = { view: 1, edit: 15, drop: 4 };
+
+  function visitorsOf(permissions) {
+    if (!(permissions & 1)) return "drop";
+    return permissions & 6 ? "edit" : "view";
+  }
+
+  // What the editor needs of a link; `done` says the sentence after a change and shows the
+  // list as it is then.
+  function linkOf(share, name, done) {
+    return {
+      id: share.id,
+      name,
+      permissions: Number(share.permissions),
+      expires: (share.expiration || "").slice(0, 10),
+      folder: share.item_type === "folder",
+      password: Boolean(share.share_with),
+      done,
+    };
+  }
+
+  function editLink(link) {
+    editing = link;
+    const form = linkDialog.querySelector("form");
+    form.reset();
+    form.elements.password.disabled = false;
+    linkDialog.querySelector("h2").textContent = "Edit the link of “" + link.name + "”";
+    linkDialog.querySelector(".refusal").textContent = "";
+    linkDialog.querySelector(".now").textContent = link.password
+      ? "The link has a password (it is never shown)."
+      : "The link has no password.";
+    linkDialog.querySelector(".unset").hidden = !link.password;
+    form.elements.expire.value = link.expires;
+    const drop = form.elements.visitors.querySelector("option[value=drop]");
+    drop.hidden = drop.disabled = !link.folder;
+    form.elements.visitors.value = visitorsOf(link.permissions);
+    linkDialog.showModal();
+  }
+
+  // Only what the person changed is sent: an expired link keeps its day unless it is changed.
+  async function saveLink(form) {
+    const link = editing;
+    const change = {};
+    if (form.elements.nopassword.checked) change.password = "";
+    else if (form.elements.password.value) change.password = form.elements.password.value;
+    if (form.elements.expire.value !== link.expires) change.expireDate = form.elements.expire.value;
+    const visitors = form.elements.visitors.value;
+    if (visitors !== visitorsOf(link.permissions)) change.permissions = VISITORS[visitors];
+    if (!Object.keys(change).length) {
+      linkDialog.close();
+      return link.done("The link of “" + link.name + "” stays as it was.");
+    }
+    const reply = await ocs("PUT", "/shares/" + encodeURIComponent(link.id), change);
+    if (!reply.ok) {
+      linkDialog.querySelector(".refusal").textContent = shareRefusal(reply, link.name);
+      return;
+    }
+    linkDialog.close();
+    await link.done("Changed the link of “" + link.name + "” (" + linkFacts(reply.data) + ").");
+  }
+
+  if (linkDialog) {
+    const form = linkDialog.querySelector("form");
+    form.elements.nopassword.addEventListener("change", (event) => {
+      form.elements.password.disabled = event.target.checked;
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      saveLink(form).catch((e) => (linkDialog.querySelector(".refusal").textContent = String(e.message || e)));
+    });
+    linkDialog.querySelector(".close").addEventListener("click", () => linkDialog.close());
+  }
+
+  async function listed(sentence) {
+    await reloadListing();
+    say(sentence);
+  }
+
+  // The Links view's Edit, and Shared by me's choice of a share's permission.
+  root.addEventListener("click", (event) => {
+    const button = event.target.closest("tr[data-share] button.edit-link");
+    if (!button || !linkDialog) return;
+    const row = button.closest("tr");
+    const share = {
+      id: row.dataset.share,
+      permissions: row.dataset.permissions,
+      expiration: row.dataset.expires,
+      item_type: "folder" in row.dataset ? "folder" : "file",
+      share_with: row.dataset.password === "yes",
+    };
+    editLink(linkOf(share, row.dataset.name, listed));
+  });
+
+  root.addEventListener("change", (event) => {
+    const choice = event.target.closest("tr[data-share] select.permission");
+    if (!choice) return;
+    const row = choice.closest("tr");
+    const name = row.dataset.name;
+    const edit = choice.value === "edit";
+    ocs("PUT", "/shares/" + encodeURIComponent(row.dataset.share), { permissions: edit ? 15 : 1 })
+      .then((reply) =>
+        listed(
+          reply.ok
+            ? "“" + name + "” is now " + (edit ? "editable" : "view only") + " for " + row.cells[1].textContent + "."
+            : shareRefusal(reply, name),
+        ),
+      )
+      .catch((e) => say(String(e.message || e)));
+  });
+
   async function listShares() {
     const list = shareDialog.querySelector(".existing");
     const reply = await ocs("GET", "/shares?path=" + encodeURIComponent(sharing.path));
@@ -563,8 +687,12 @@
       if (share.share_type === 3) {
         const link = document.createElement("a");
         link.href = link.textContent = share.url;
-        const facts = [share.share_with ? "password" : "no password", share.expiration ? "expires " + share.expiration.slice(0, 10) : "no expiry", permissionOf(share)];
-        item.append("Public link ", link, " (" + facts.join(", ") + ") ");
+        const edit = document.createElement("button");
+        edit.type = "button";
+        edit.textContent = "Edit";
+        edit.setAttribute("aria-label", "Edit the public link");
+        edit.addEventListener("click", () => editLink(linkOf(share, sharing.name, shared)));
+        item.append("Public link ", link, " (" + linkFacts(share) + ") ", edit, " ");
       } else {
         const who = share.share_type === 1 ? "group " + share.share_with : share.share_with;
         const choice = document.createElement("select");
