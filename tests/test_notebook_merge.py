@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from conftest import swan_on_every_storage, text_body
 from test_notebook_diff import body, cell, notebook
 
@@ -144,16 +143,3 @@ async def test_a_notebook_too_large_is_refused(api, swan_api, monkeypatch):
         "POST", "merge", {"path": "small.ipynb", "base": huge, "mine": huge}
     )
     assert code == 413 and "together" in answer["message"]
-
-
-@pytest.mark.parametrize("token", [None, "wrong"])
-async def test_a_request_without_the_users_token_is_refused(http_server_client, jp_base_url, token):
-    headers = {"Authorization": f"token {token}"} if token else {}
-    r = await http_server_client.fetch(
-        jp_base_url.rstrip("/") + "/swan/api/merge",
-        method="POST",
-        body='{"path": "nb.ipynb", "base": {}, "mine": {}}',
-        headers=headers,
-        raise_error=False,
-    )
-    assert r.code in (401, 403)
