@@ -199,6 +199,18 @@ def test_merge_saves_my_change_and_theirs_to_other_cells_and_the_next_save_is_or
     assert page.locator(".jp-Dialog").count() == 0
 
 
+def test_a_merge_is_not_saved_over_a_third_change_made_meanwhile_but_asks_again(page, lab):
+    box = merge_after_a_change(page, lab, "third.ipynb", ("e = 1", "f = 1"), ("e = 1", "f = 2"))
+    box.locator(".swan-Merge-summary li").first.wait_for()
+    write_notebook(lab, "third.ipynb", "e = 1", "f = 'a third writer'")
+    box.get_by_role("button", name="Save the merge").click()
+    dialog(page, CHANGED).get_by_role("button", name="Cancel").click()
+    assert sources_of(lab, "third.ipynb") == ["e = 1", "f = 'a third writer'"]
+    # the tab holds the merge, unsaved
+    assert [visible_cell_text(page, i) for i in (0, 1)] == ["e = 1  # mine", "f = 2"]
+    page.locator(".lm-TabBar-tab.jp-mod-dirty", has_text="third.ipynb").wait_for()
+
+
 def test_a_merge_with_a_conflict_opens_unsaved_with_both_versions_marked(page, lab):
     box = merge_after_a_change(
         page, lab, "clash.ipynb", ("c = 1", "d = 1"), ("c = 'theirs'", "d = 1")

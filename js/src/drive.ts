@@ -49,8 +49,8 @@ type SaveOptions = Partial<Contents.IModel> & ISaveFields;
 
 /** The largest notebook kept as a merge base: the server merges none larger (MAX_BYTES). */
 const MAX_BASE_BYTES = 20 * 1024 * 1024;
-/** How many merge bases are kept; the least recently loaded or saved is forgotten first. */
-const MAX_BASES = 20;
+/** How many bytes of merge bases are kept at most; the least recently kept is forgotten first. */
+const MAX_BASES_BYTES = 64 * 1024 * 1024;
 
 export class SwanDrive extends Drive {
   /** Set by the front-end; without one, a conflict is the server's 409 error. */
@@ -209,7 +209,7 @@ export class SwanDrive extends Drive {
           : undefined;
       const conflict: IConflict = { path: localPath, theirs, mine };
       if (mine && theirs !== null) {
-        conflict.base = this._bases.get(localPath);
+        conflict.base = this._bases.get(localPath)?.content;
       }
       choice = await resolver.choose(conflict);
       while (choice === 'merge' && merge === null) {
@@ -360,7 +360,7 @@ export class SwanDrive extends Drive {
 
   /**
    * Keep a notebook as the base of a later merge at `path`, when it is small enough for the
-   * server to merge (the model's `size`); the least recently kept is forgotten past MAX_BASES.
+   * server to merge (the model's `size`); the least recently kept go past MAX_BASES_BYTES.
    */
   private _rememberBase(
     path: string,
@@ -378,12 +378,20 @@ export class SwanDrive extends Drive {
     ) {
       return;
     }
-    this._bases.set(path, content as Record<string, unknown>);
-    for (const oldest of this._bases.keys()) {
-      if (this._bases.size <= MAX_BASES) {
+    this._bases.set(path, {
+      content: content as Record<string, unknown>,
+      size
+    });
+    let kept = 0;
+    for (const { size } of this._bases.values()) {
+      kept += size;
+    }
+    for (const [oldest, { size }] of this._bases) {
+      if (kept <= MAX_BASES_BYTES) {
         break;
       }
       this._bases.delete(oldest);
+      kept -= size;
     }
   }
 
@@ -403,7 +411,10 @@ export class SwanDrive extends Drive {
 
   private readonly _versions = new Map<string, string>();
   /** Per notebook path, the notebook last loaded or saved there (in insertion order). */
-  private readonly _bases = new Map<string, Record<string, unknown>>();
+  private readonly _bases = new Map<
+    string,
+    { content: Record<string, unknown>; size: number }
+  >();
   /** Paths whose tab holds a merge with conflict markers, not saved since. */
   private readonly _unresolved = new Set<string>();
   private readonly _shareable = new Map<string, boolean>();
