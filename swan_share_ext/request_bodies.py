@@ -37,6 +37,7 @@ LINKS = request_schema("/swan/api/links", "post")
 VERSION_RESTORE = request_schema("/swan/api/versions/restore", "post")
 TRASH_RESTORE = request_schema("/swan/api/trash/restore", "post")
 NOTEBOOK_DIFF = request_schema("/swan/api/diff", "post")
+NOTEBOOK_MERGE = request_schema("/swan/api/merge", "post")
 
 #: What a value of each JSON type is, in words.
 TYPE_WORDS = {

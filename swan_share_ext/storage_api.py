@@ -317,8 +317,9 @@ class TrashRestoreHandler(StorageAPIHandler):
 
 def storage_handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
     """Routes to add ahead of jupyter_server's own: its contents routes with
-    `SwanContentsHandler` (`contents_swap`), and the versions, trash and diff endpoints."""
-    from .notebook_diff import NotebookDiffHandler  # it builds on StorageAPIHandler, above
+    `SwanContentsHandler` (`contents_swap`), and the versions, trash, diff and merge endpoints."""
+    # they build on StorageAPIHandler, above
+    from .notebook_diff import NotebookDiffHandler, NotebookMergeHandler
 
     routes = contents_routes(SwanContentsHandler)
     routes += [
@@ -327,5 +328,6 @@ def storage_handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]
         ("/swan/api/trash", TrashHandler),
         ("/swan/api/trash/restore", TrashRestoreHandler),
         ("/swan/api/diff", NotebookDiffHandler),
+        ("/swan/api/merge", NotebookMergeHandler),
     ]
     return [(url_path_join(base_url, pattern), handler) for pattern, handler in routes]

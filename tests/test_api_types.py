@@ -56,6 +56,8 @@ ANSWERS = [
     ("IServerInfo", answer("/swan/api/info", "get", 200), False),
     ("IDiffCell", SCHEMAS + "DiffCell", True),
     ("INotebookDiff", answer("/swan/api/diff", "post", 200), True),
+    ("IMergeCell", SCHEMAS + "MergeCell", True),
+    ("INotebookMerge", answer("/swan/api/merge", "post", 200), True),
 ]
 #: What the browser sends: (interface, schema, whether the interface has every field of it).
 REQUESTS = [
@@ -67,6 +69,7 @@ REQUESTS = [
     ("ILinkQuery", SCHEMAS + "LinkQuery", True),
     ("ISaveFields", SCHEMAS + "SaveModel", False),
     ("IDiffRequest", request("/swan/api/diff", "post"), True),
+    ("IMergeRequest", request("/swan/api/merge", "post"), True),
 ]
 
 INTERFACE = re.compile(r"^export interface (\w+)(?: extends [\w.]+)? \{\n(.*?)^\}", re.M | re.S)

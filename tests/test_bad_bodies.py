@@ -22,6 +22,7 @@ ROUTES = [
     ("trash-restore", "POST", ("swan", "api", "trash", "restore"), {"id": 12}),
     ("share-create", "POST", ("swan", "api", "shares"), ["kind", "user"]),
     ("share-change", "PATCH", ("swan", "api", "shares", "12"), "read"),
+    ("merge", "POST", ("swan", "api", "merge"), {"path": "kept.ipynb", "base": 5, "mine": {}}),
     ("contents-put", "PUT", ("api", "contents", "kept.txt"), {"type": "file", "content": 5}),
     ("contents-patch", "PATCH", ("api", "contents", "kept.txt"), ["moved.txt"]),
     ("contents-post", "POST", ("api", "contents", ""), {"type": "notebook", "ext": 1}),

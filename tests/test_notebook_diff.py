@@ -156,12 +156,21 @@ async def test_a_notebook_too_large_is_refused_before_it_is_read(
 
 
 @pytest.mark.parametrize("token", [None, "wrong"])
-async def test_a_request_without_the_users_token_is_refused(http_server_client, jp_base_url, token):
+@pytest.mark.parametrize(
+    ("endpoint", "body"),
+    [
+        ("diff", '{"path": "nb.ipynb", "other": "x.ipynb"}'),
+        ("merge", '{"path": "nb.ipynb", "base": {}, "mine": {}}'),  # tests/test_notebook_merge.py
+    ],
+)
+async def test_a_request_without_the_users_token_is_refused(
+    http_server_client, jp_base_url, token, endpoint, body
+):
     headers = {"Authorization": f"token {token}"} if token else {}
     r = await http_server_client.fetch(
-        jp_base_url.rstrip("/") + "/swan/api/diff",
+        jp_base_url.rstrip("/") + f"/swan/api/{endpoint}",
         method="POST",
-        body='{"path": "nb.ipynb", "other": "x.ipynb"}',
+        body=body,
         headers=headers,
         raise_error=False,
     )

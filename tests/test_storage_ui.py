@@ -53,18 +53,25 @@ def screenshots(tmp_path) -> Path:
     return screenshot_dir(tmp_path)
 
 
-def write_notebook(lab: Lab, path: str, source: str) -> None:
-    """Save a notebook through the REST API, as another client (a second writer) would."""
-    reply = lab.api(
-        "PUT", f"api/contents/{path}", {"type": "notebook", "content": notebook_json(source)}
-    )
+def write_notebook(lab: Lab, path: str, source: str, *more: str) -> None:
+    """Save a notebook of a cell of `source` (and one for each of `more`) through the REST API,
+    as another client (a second writer) would."""
+    content = notebook_json(source)
+    first = content["cells"][0]
+    content["cells"] += [{**first, "id": f"cell-{i}", "source": s} for i, s in enumerate(more, 2)]
+    reply = lab.api("PUT", f"api/contents/{path}", {"type": "notebook", "content": content})
     assert reply.status_code in (200, 201), reply.text
 
 
+def sources_of(lab: Lab, path: str) -> list[str]:
+    """The cells' sources as stored (JupyterLab saves each as a list of lines)."""
+    cells = json.loads((lab.root / path).read_text())["cells"]
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells]
+
+
 def source_of(lab: Lab, path: str) -> str:
-    """The first cell's source as stored (JupyterLab saves it as a list of lines)."""
-    source = json.loads((lab.root / path).read_text())["cells"][0]["source"]
-    return "".join(source) if isinstance(source, list) else source
+    """The first cell's source as stored."""
+    return sources_of(lab, path)[0]
 
 
 def open_lab(page, lab: Lab, at: str = "lab") -> None:
@@ -100,8 +107,8 @@ def is_checkpoint_made(response) -> bool:
     return response.request.method == "POST" and response.url.split("?")[0].endswith("/checkpoints")
 
 
-def visible_cell_text(page) -> str:
-    return page.locator(".jp-NotebookPanel:visible .jp-Cell .cm-content").first.inner_text()
+def visible_cell_text(page, index: int = 0) -> str:
+    return page.locator(".jp-NotebookPanel:visible .jp-Cell .cm-content").nth(index).inner_text()
 
 
 # -- conflicts -----------------------------------------------------------------------------------
@@ -152,6 +159,89 @@ def save_after_a_delete(page, lab: Lab, path: str, source: str):
     assert lab.api("DELETE", f"api/contents/{path}").status_code == 204
     edit_first_cell_and_save(page, "  # mine")
     return dialog(page, "was deleted or moved elsewhere")
+
+
+def merge_after_a_change(
+    page, lab: Lab, path: str, cells: tuple[str, str], theirs: tuple[str, str]
+):
+    """Open a two-cell notebook, have another client save `theirs`, add "  # mine" to the first
+    cell, save and choose Merge: the dialog that shows the merge."""
+    write_notebook(lab, path, *cells)
+    open_notebook(page, lab, path)
+    write_notebook(lab, path, *theirs)
+    edit_first_cell_and_save(page, "  # mine")
+    dialog(page, CHANGED).get_by_role("button", name="Merge", exact=True).click()
+    return dialog(page, "Merge your changes with theirs")
+
+
+def test_merge_saves_my_change_and_theirs_to_other_cells_and_the_next_save_is_ordinary(
+    page, lab, screenshots
+):
+    box = merge_after_a_change(
+        page, lab, "merge.ipynb", ("a = 1", "b = 1"), ("a = 1", "b = 'theirs'")
+    )
+    summary = box.locator(".swan-Merge-summary li")
+    summary.first.wait_for()
+    texts = summary.all_inner_texts()
+    assert any(t.startswith("Your changes: cell 1") for t in texts), texts
+    assert "Their changes: cell 2" in texts
+    assert not any(t.startswith("Conflicts") for t in texts)
+    box.screenshot(path=str(screenshots / "conflict-merge.png"))
+    with page.expect_response(is_checkpoint_made):
+        box.get_by_role("button", name="Save the merge").click()
+    assert sources_of(lab, "merge.ipynb") == ["a = 1  # mine", "b = 'theirs'"]
+    assert list(lab.root.glob("merge (*conflict *")) == []
+    eventually(lambda: visible_cell_text(page, 1) == "b = 'theirs'")  # the tab shows the merge
+    # the version now known is the merge's: the next save is an ordinary one
+    edit_first_cell_and_save(page, "!")
+    eventually(lambda: source_of(lab, "merge.ipynb") == "a = 1  # mine!")
+    assert sources_of(lab, "merge.ipynb")[1] == "b = 'theirs'"
+    assert page.locator(".jp-Dialog").count() == 0
+
+
+def test_a_merge_is_not_saved_over_a_third_change_made_meanwhile_but_asks_again(page, lab):
+    box = merge_after_a_change(page, lab, "third.ipynb", ("e = 1", "f = 1"), ("e = 1", "f = 2"))
+    box.locator(".swan-Merge-summary li").first.wait_for()
+    write_notebook(lab, "third.ipynb", "e = 1", "f = 'a third writer'")
+    box.get_by_role("button", name="Save the merge").click()
+    dialog(page, CHANGED).get_by_role("button", name="Cancel").click()
+    assert sources_of(lab, "third.ipynb") == ["e = 1", "f = 'a third writer'"]
+    # the tab holds the merge, unsaved
+    assert [visible_cell_text(page, i) for i in (0, 1)] == ["e = 1  # mine", "f = 2"]
+    page.locator(".lm-TabBar-tab.jp-mod-dirty", has_text="third.ipynb").wait_for()
+
+
+def test_a_merge_with_a_conflict_opens_unsaved_with_both_versions_marked(page, lab):
+    box = merge_after_a_change(
+        page, lab, "clash.ipynb", ("c = 1", "d = 1"), ("c = 'theirs'", "d = 1")
+    )
+    box.locator(".swan-Merge-summary li", has_text="Conflicts: cell 1").wait_for()
+    assert "remove the markers, then save" in box.locator(".swan-Merge-outcome").inner_text()
+    box.get_by_role("button", name="Open the merge to resolve").click()
+    eventually(lambda: visible_cell_text(page).startswith("<<<<<<< local"))
+    assert visible_cell_text(page).splitlines() == [
+        "<<<<<<< local",
+        "c = 1  # mine",
+        "=======",
+        "c = 'theirs'",
+        ">>>>>>> remote",
+    ]
+    # nothing is saved until the person has resolved it; the tab says it has unsaved changes
+    assert sources_of(lab, "clash.ipynb") == ["c = 'theirs'", "d = 1"]
+    page.locator(".lm-TabBar-tab.jp-mod-dirty", has_text="clash.ipynb").wait_for()
+    assert page.locator(".jp-Dialog").count() == 0
+    # a save (or an autosave) while the markers are there asks first
+    page.keyboard.press("Control+s")
+    dialog(page, "still has conflicts to resolve").get_by_role("button", name="Not yet").click()
+    assert sources_of(lab, "clash.ipynb") == ["c = 'theirs'", "d = 1"]
+    # resolved, it is saved over theirs as an ordinary save
+    page.locator(".jp-NotebookPanel:visible .jp-Cell .cm-content").first.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("c = 'both'")
+    page.keyboard.press("Control+s")
+    eventually(lambda: sources_of(lab, "clash.ipynb") == ["c = 'both'", "d = 1"])
+    assert page.locator(".jp-Dialog").count() == 0
+    assert list(lab.root.glob("clash (*conflict *")) == []
 
 
 def test_a_file_deleted_meanwhile_can_be_saved_again(page, lab):

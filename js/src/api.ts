@@ -227,6 +227,30 @@ export interface INotebookDiff {
   metadata_changed: boolean;
 }
 
+/** What to merge (POST /swan/api/merge): `mine` with the stored notebook at `path`, both
+ * changed from `base`. */
+export interface IMergeRequest {
+  path: string;
+  base: Record<string, unknown>;
+  mine: Record<string, unknown>;
+}
+
+/** What a merge did to one cell of the base (numbered from 1; null: the notebook's metadata). */
+export interface IMergeCell {
+  cell: number | null;
+  by: 'mine' | 'theirs' | 'both';
+  conflict: boolean;
+}
+
+/** A three-way merge (POST /swan/api/merge): `merged`, to save over the stored `etag`. */
+export interface INotebookMerge {
+  path: string;
+  merged: Record<string, unknown>;
+  conflicts: number;
+  etag: string | null;
+  cells: IMergeCell[];
+}
+
 /** The trash of the space (GET /swan/api/trash); without one, `supported` is false. */
 export interface ITrash {
   supported: boolean;

@@ -1,10 +1,11 @@
 /**
  * The documents open in the application, as the SWAN features need them: is one unsaved, load
- * the stored content into it, open a file, which file a widget shows. It only asks JupyterLab's
- * document manager; it keeps no state of its own.
+ * the stored content or a merge into it, open a file, which file a widget shows. It only asks
+ * JupyterLab's document manager; it keeps no state of its own.
  */
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { ReadonlyPartialJSONValue } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
 export class OpenDocuments {
@@ -18,6 +19,15 @@ export class OpenDocuments {
   /** Load the stored content into the document open at `path`, if one is. */
   async reload(path: string): Promise<void> {
     await this.context(path)?.revert();
+  }
+
+  /** Put `content` into the document open at `path`, if one is, as an unsaved change. */
+  load(path: string, content: Record<string, unknown>): void {
+    const model = this.context(path)?.model;
+    if (model) {
+      model.fromJSON(content as ReadonlyPartialJSONValue);
+      model.dirty = true;
+    }
   }
 
   /** Open `path` in its default editor, or bring its tab forward. */
