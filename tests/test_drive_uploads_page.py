@@ -1,20 +1,23 @@
 """Uploads on the drive page, through `swan up` (real hub, proxy and drive on 127.0.0.1), in
 Debian's Chromium: files and a folder dropped on the Files view or onto a folder's row, a large
 file sent in parts (Nextcloud chunking v2) that survives a refused part and a reload without
-sending again what the drive holds, a cancel that leaves nothing behind, and a taken name that
+sending again what the drive holds (also after the drive was killed and started again by
+the hub), a cancel that leaves nothing behind, and a taken name that
 asks before anything is replaced; the file that was there stays intact on every failure.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from harness.drive import running_drive
+from harness.drive import answering_drive, running_drive
 from harness.lab_browser import chromium_browser, fill_hub_login, needs_chromium, person
-from harness.swan import SWAN_UP_MARKS
+from harness.swan import SWAN_UP_MARKS, _processes
 
 pytestmark = [*SWAN_UP_MARKS, needs_chromium]
 
@@ -267,3 +270,52 @@ def test_a_publish_whose_answer_is_lost_is_not_reported_as_a_failed_upload(drive
     page.get_by_role("link", name="lost.bin", exact=True).wait_for()
     assert uploads_held(drive) == []
     assert page.evaluate("Object.keys(localStorage).length") == 0
+
+
+def drive_processes(drive) -> list[int]:
+    """The pids of this `swan up`'s drive process (the hub's managed service)."""
+    data = f"--data-dir={drive.swan.data}"
+    return [
+        pid
+        for pid, (_, state, command) in _processes().items()
+        if "-m swan_hub.drive" in command and data in command and state != "Z"
+    ]
+
+
+def test_a_drive_killed_mid_upload_is_started_again_and_the_upload_resumes(drive, page, tmp_path):
+    space = drive.space("alice") / "up"
+    data = os.urandom(BIG)
+    source = tmp_path / "killed.bin"
+    source.write_bytes(data)
+    [before] = drive_processes(drive)
+    killed: list[int] = []
+
+    def kill_the_drive(route):
+        # the drive dies as the third part is on its way: the part never arrives
+        if route.request.url.endswith("/00003") and not killed:
+            os.kill(before, signal.SIGKILL)
+            killed.append(before)
+        route.continue_()
+
+    page.route("**/remote.php/dav/uploads/**", kill_the_drive)
+    choose_and_upload(page, source)
+    page.locator("ul#uploads").filter(has_text="trying again").wait_for(timeout=60_000)
+    page.unroute("**/remote.php/dav/uploads/**")
+    assert killed and not (space / "killed.bin").exists()
+
+    # the hub starts its drive again (it looks at its services every 30 s or so) ...
+    deadline = time.monotonic() + 120
+    while not (drive_processes(drive) and drive_processes(drive) != [before]):
+        assert time.monotonic() < deadline, "the hub did not start the drive again"
+        time.sleep(0.5)
+    answering_drive(drive.swan)
+    # ... and the upload, chosen again after a reload, sends only what the drive lacks
+    page.reload()
+    page.get_by_role("button", name="Upload").wait_for()
+    sent = count_parts(page)
+    choose_and_upload(page, source)
+    page.get_by_role("status").filter(has_text="Uploaded 1 file.").wait_for(timeout=60_000)
+    assert (space / "killed.bin").read_bytes() == data
+    puts = {name for (method, name), _ in sent.items() if method == "PUT"}
+    assert "00001" not in puts and "00002" not in puts
+    assert uploads_held(drive) == []
