@@ -100,6 +100,7 @@ class DriveWSGI:
             open_link_url=service.open_link_url,
             lab_url=service.lab_url,
             hub_logout_url=service.hub_logout_url,
+            provider=mesh.provider if mesh.enabled else "",
             renderer=Renderer(
                 Limits(
                     seconds=service.preview_seconds,
@@ -219,7 +220,7 @@ class DriveWSGI:
         if method in ("GET", "HEAD") and (
             path
             in ("/", "/index.php", "/preview", "/preview/render", "/zip", "/trash", "/versions")
-            or path == "/versions/download"
+            or path in ("/versions/download", "/people")
             or path[1:] in web.SHARE_VIEWS
             or path.startswith("/apps/files")
         ):
@@ -233,6 +234,8 @@ class DriveWSGI:
                 return self.pages.folder_download(caller, environ, start_response)
             if path == "/trash":
                 return self.pages.trash(caller, environ, start_response)
+            if path == "/people":
+                return self.pages.people(caller, start_response)
             if path[1:] in web.SHARE_VIEWS:
                 return self.pages.shares(caller, path[1:], environ, start_response)
             if path.startswith("/versions"):

@@ -789,9 +789,34 @@ class DriveState:
             (user, contact["address"], contact["name"], contact["email"], now),
         )
 
+    def open_invites_of(self, user: str, now: float) -> list[sqlite3.Row]:
+        """``user``'s invites not accepted yet and not expired at ``now``, newest first."""
+        query = (
+            "SELECT * FROM ocm_invites WHERE user = ? AND accepted IS NULL AND expires >= ? "
+            "ORDER BY created DESC, token"
+        )
+        return self._db().execute(query, (user, now)).fetchall()
+
+    def withdraw_invite(self, user: str, token: str) -> bool:
+        """Forget ``user``'s invite ``token`` if it is still open; whether it was."""
+        with self._write() as db:
+            cur = db.execute(
+                "DELETE FROM ocm_invites WHERE token = ? AND user = ? AND accepted IS NULL",
+                (token, user),
+            )
+            return cur.rowcount > 0
+
     def contacts_of(self, user: str) -> list[sqlite3.Row]:
         query = "SELECT * FROM ocm_contacts WHERE user = ? ORDER BY added, id"
         return self._db().execute(query, (user,)).fetchall()
+
+    def remove_contact(self, user: str, address: str) -> bool:
+        """Forget ``address`` among ``user``'s contacts; whether it was one."""
+        with self._write() as db:
+            cur = db.execute(
+                "DELETE FROM ocm_contacts WHERE user = ? AND address = ?", (user, address)
+            )
+            return cur.rowcount > 0
 
     # -- trash and versions -----------------------------------------------------------------------
 
