@@ -25,6 +25,7 @@ from urllib.parse import urljoin
 
 from .mesh import API_VERSION, HTTP_SIG, Mesh, PeerError, provider_of, split_address
 from .ocs import OCSError
+from .outbox import Outbox
 from .signing import SignatureRefused, Verifier, key_provider
 from .spaces import PERM_CREATE, PERM_DELETE, PERM_READ, PERM_UPDATE, Spaces
 from .state import (
@@ -207,10 +208,13 @@ class OCM:
         base_path: str,
         public_url: str,
         provider_name: str = "SWAN",
+        outbox: Outbox | None = None,
     ):
         self.spaces = spaces
         self.state = spaces.state
         self.mesh = mesh
+        #: notifications to other sites, kept until delivered
+        self.outbox = outbox or Outbox(self.state, mesh)
         self.users = users
         self.base_path = base_path
         self.public_url = public_url.rstrip("/")
@@ -777,12 +781,12 @@ class OCM:
 
     def changed(self, share: ShareRecord) -> None:
         """Tell the recipient's site the new permissions and expiry of ``share`` (sent from
-        here), as `SHARE_CHANGE_PERMISSION`; best effort, like every notification."""
+        here), as `SHARE_CHANGE_PERMISSION`; sent again while that site cannot be reached."""
         _, provider = split_address(share.share_with or "")
         document = self._notification(SHARE_CHANGE, share.id, share)
         document["notification"]["permissions"] = permission_words(share.permissions)
         document["notification"]["expiration"] = _expiration(share)
-        self.mesh.notify(provider, document)
+        self.outbox.notify(provider, document)
 
     def sharee(self, typed: str) -> dict[str, Any] | None:
         """The sharee search's entry for ``typed`` when it is an address ``user@provider`` of
@@ -803,7 +807,7 @@ class OCM:
     def unshared(self, share: ShareRecord) -> None:
         """Tell the recipient's site that ``share`` (already deleted here) is gone."""
         _, provider = split_address(share.share_with or "")
-        self.mesh.notify(provider, self._notification("SHARE_UNSHARED", share.id, share))
+        self.outbox.notify(provider, self._notification("SHARE_UNSHARED", share.id, share))
 
     @staticmethod
     def _notification(kind: str, provider_id: Any, share: Any) -> dict[str, Any]:
@@ -874,7 +878,7 @@ class OCM:
             name = f"{share.name} ({n})"
             n += 1
         self.state.set_received_state(share.id, STATE_ACCEPTED, name)
-        self.mesh.notify(
+        self.outbox.notify(
             share.provider, self._notification("SHARE_ACCEPTED", share.provider_id, share)
         )
         return []
@@ -883,7 +887,7 @@ class OCM:
         """Decline a pending share or leave an accepted one: it is forgotten here, and the
         sender is told (it then ends the share)."""
         self.state.forget_received_share(share.id)
-        self.mesh.notify(
+        self.outbox.notify(
             share.provider, self._notification("SHARE_DECLINED", share.provider_id, share)
         )
         return []

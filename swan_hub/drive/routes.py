@@ -21,6 +21,7 @@ from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsP
 from .identity import HubIdentity, HubUnavailable
 from .mesh import DISCOVERY_PATHS, Mesh, provider_of
 from .ocm import OCM, OCMRefused, parse_json, read_body
+from .outbox import Outbox
 from .render import Limits, Renderer
 from .responses import StartResponse, answer, json_answer, plain
 from .signing import JWKS_PATH, SiteKey
@@ -80,6 +81,13 @@ class DriveWSGI:
             base_path=self.base_path,
             public_url=service.public_url,
             provider_name=service.ocm_provider_name,
+            outbox=Outbox(
+                spaces.state,
+                mesh,
+                first_pause=service.ocm_retry_pause,
+                longest_pause=service.ocm_retry_longest_pause,
+                give_up_after=service.ocm_retry_days * 86400,
+            ),
         )
         self.shares = ocs.ShareAPI(
             spaces,
