@@ -7,10 +7,22 @@ invite of someone else, a contact that is not one; each is a sentence and stores
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from harness.lab_browser import chromium_browser, fill_hub_login, needs_chromium, person
 from harness.swan import SWAN_UP_MARKS
-from test_federation import accept_invite, contacts, make_folder, sharees, two_sites
+from test_drive import signed_in
+from test_federation import (
+    accept_invite,
+    contacts,
+    make_folder,
+    ocm_post,
+    sharees,
+    two_sites,
+)
+
+from swan_hub.drive.signing import SiteKey
 
 pytestmark = SWAN_UP_MARKS
 
@@ -113,6 +125,32 @@ def test_wrong_expired_or_hostile_tokens_are_sentences_and_store_nothing(sites):
         assert r.status_code == status and said in r.text, (token[:20], provider, r.text)
         assert "Traceback" not in r.text
     assert contacts(sites.b, "bob") == [] and contacts(sites.a, "alice") == []
+
+
+def test_the_page_shows_hostile_names_as_text_and_its_changes_need_the_request_token(sites):
+    forget_contacts(sites)
+    hostile = "<img src=x onerror=alert(1)>'\""
+    token = make_invite(sites.a, "alice")["token"]
+    key_b = SiteKey(str(sites.b.swan.data / "drive" / "ocm-signing-key.pem"), sites.provider_b)
+    document = {"recipientProvider": sites.provider_b, "token": token, "userID": "bob",
+                "email": "", "name": hostile}  # fmt: skip
+    assert ocm_post(sites.a, "invite-accepted", key=key_b, json=document).status_code == 200
+    ocs = f"{sites.a.base}/ocs/v2.php/apps/files_sharing/api/v1"
+    with signed_in(sites.a, "alice") as (browser, first):
+        page = browser.get(f"{sites.a.base}/people")
+        assert page.status_code == 200
+        assert "<img" not in page.text and "&lt;img src=x onerror=alert(1)&gt;" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        request_token = re.search(r"data-requesttoken='([^']*)'", first.text)[1]
+        json = {"format": "json"}
+        # the session alone changes nothing: another site's page cannot make or remove
+        remove = f"/ocm_contacts/bob@{sites.provider_b}"
+        for method, path in (("POST", "/ocm_invites"), ("DELETE", remove)):
+            assert browser.request(method, ocs + path, params=json).status_code == 403
+        assert len(contacts(sites.a, "alice")) == 1 and open_invites(sites.a, "alice") == []
+        headers = {"requesttoken": request_token, "OCS-APIRequest": "true"}
+        r = browser.post(ocs + "/ocm_invites", params=json, headers=headers)
+        assert r.status_code == 200, r.text
 
 
 @needs_chromium
