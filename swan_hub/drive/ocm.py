@@ -640,8 +640,7 @@ class OCM:
         ``host[:port]``, or its URL): tell that site, and keep its user as a contact of
         ``user``."""
         token, provider = token.strip(), provider.strip().lower()
-        if "://" in provider:
-            provider = provider_of(provider)
+        provider = provider_of(provider) if "://" in provider else provider.rstrip("/")
         if not token or not provider:
             raise OCSError(
                 400, "Give the invite's token and the site it is from, as you were sent them."
