@@ -14,6 +14,8 @@ runs (its structure is nbconvert's).
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -21,6 +23,8 @@ import pytest
 from harness.drive import Drive, ocs_share, running_drive
 from harness.lab_browser import chromium_browser, fill_hub_login, needs_chromium, person
 from harness.swan import SWAN_UP_MARKS
+
+from swan_hub.cli import free_port
 
 pytestmark = [*SWAN_UP_MARKS, needs_chromium]
 
@@ -45,7 +49,10 @@ def drive(tmp_path_factory) -> Iterator[Drive]:
     file in the trash, a share of a folder with a notebook from bob waiting for her, a public
     folder link, a public file link, a password link and a file drop of hers, and her share of
     the folder with bob."""
-    with running_drive(tmp_path_factory.mktemp("a11y")) as drive:
+    # another site trusted (never running): the page of people of other sites has its forms
+    with running_drive(
+        tmp_path_factory.mktemp("a11y"), "--ocm-peer", f"127.0.0.1:{free_port()}"
+    ) as drive:
         assert drive.dav("alice", "MKCOL", "course").status_code == 201
         drive.dav("alice", "PUT", "course/week1.ipynb", content=notebook("# Week 1\n\n*Hello*"))
         drive.dav("alice", "PUT", "course/data.csv", content=b"x,y\n1,2\n")
@@ -119,6 +126,28 @@ def test_the_sharing_views_and_the_link_editor_have_no_serious_violation(drive):
         page.keyboard.press("Escape")
         page.goto(f"{drive.base}/shared-with-me")
         page.get_by_role("button", name="Accept from-bob/").wait_for()
+        assert failing_violations(page) == []
+
+
+def test_the_people_of_other_sites_view_has_no_serious_violation(drive):
+    """With a contact, an invite just made and listed, and an invite refused."""
+    with sqlite3.connect(drive.swan.data / "drive" / "drive.sqlite") as db:
+        db.execute(
+            "INSERT OR IGNORE INTO ocm_contacts (user, address, name, added) VALUES (?, ?, ?, ?)",
+            ("alice", "dora@swan.example.org", "Dora", int(time.time())),
+        )
+    with chromium_browser() as browser:
+        page = person(browser)
+        page.goto(f"{drive.base}/people")
+        fill_hub_login(page, "alice", drive.swan.passwords()["alice"])
+        page.get_by_role("cell", name="dora@swan.example.org", exact=True).wait_for()
+        page.get_by_role("button", name="Make an invite").click()
+        page.get_by_role("status").filter(has_text="Made an invite").wait_for()
+        assert failing_violations(page) == []
+        page.get_by_label("Token").fill("a-token-nobody-made")
+        page.get_by_label("Their site").fill("not-trusted.example")
+        page.get_by_role("button", name="Accept the invite").click()
+        page.get_by_role("status").filter(has_text="not a trusted provider").wait_for()
         assert failing_violations(page) == []
 
 

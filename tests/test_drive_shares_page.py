@@ -332,3 +332,13 @@ def test_in_a_browser_alice_shares_from_the_dialog_and_refusals_are_sentences(dr
         page.keyboard.press("Escape")
         row = page.locator("tr", has=page.get_by_role("link", name="notes.txt", exact=True))
         row.get_by_role("img", name="Has a public link").wait_for()
+
+
+def test_people_of_other_sites_says_when_the_site_trusts_no_other_site(drive):
+    with signed_in(drive, "alice") as (browser, _):
+        page = browser.get(f"{drive.base}/people")
+        assert page.status_code == 200
+        assert "This site trusts no other site" in page.text
+        assert "make-invite" not in page.text and "accept-invite" not in page.text
+    r = drive.ocs("alice", "POST", "ocm_invites")
+    assert r.status_code == 403 and "Federated sharing is off" in r.text, r.text

@@ -22,12 +22,20 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from urllib.parse import quote, unquote
 
 import httpx
 import pytest
 from harness.drive import DAV, PROPFIND_BODY, Drive, answering_drive, parse_xml
-from harness.swan import _processes, log_in, start_server, start_swan, user_api
+from harness.swan import (
+    _processes,
+    log_in,
+    start_server,
+    start_swan,
+    user_api,
+    write_drive_config,
+)
 from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
 from test_drive import signed_in
 from test_kernel_mount import execute, mount_point, start_kernel, wait_for
@@ -74,8 +82,10 @@ class Sites:
             return db.execute("SELECT * FROM shares WHERE share_type = 6").fetchall()
 
 
-@pytest.fixture(scope="module")
-def sites(tmp_path_factory):
+@contextlib.contextmanager
+def two_sites(tmp_path_factory, settings: str = "") -> Iterator[Sites]:
+    """Sites A and B (and the dead peer both trust), each drive with ``settings`` (lines of
+    `c.DriveService.*`) beside its access log; everything is stopped after."""
     port_a, port_b, dead = free_port(), free_port(), free_port()
     started = []
     try:
@@ -85,15 +95,20 @@ def sites(tmp_path_factory):
         ):
             workdir = tmp_path_factory.mktemp(f"site-{name}")
             # every request a drive serves, one line each (the cost of a federated open)
-            config = workdir / "swan-data" / "drive" / "drive_config.py"
-            config.parent.mkdir(parents=True)
-            config.write_text(f"c.DriveService.access_log = {str(workdir / 'access.log')!r}\n")
+            log = f"c.DriveService.access_log = {str(workdir / 'access.log')!r}\n"
+            write_drive_config(workdir, log + settings)
             args = [arg for peer in peers for arg in ("--ocm-peer", peer)]
             started.append(start_swan(workdir, *args, users="alice,bob,carol", port=port))
         yield Sites(*(answering_drive(s) for s in started), port_a, port_b, dead)
     finally:
         for swan in started:
             swan.kill_everything()
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    with two_sites(tmp_path_factory) as found:
+        yield found
 
 
 def ocm_post(drive: Drive, what: str, *, key: SiteKey | None, **kw) -> httpx.Response:

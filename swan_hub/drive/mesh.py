@@ -228,23 +228,3 @@ class Mesh:
         it says it verifies signatures."""
         endpoint = self.discover(provider)
         return self._call("POST", f"{endpoint.end_point}/{what}", document, signed=endpoint.signs)
-
-    def notify(self, provider: str, document: dict) -> bool:
-        """Send a notification; whether the peer took it (failures are logged, not raised:
-        notifications are optional in OCM, and the local change stands either way)."""
-        try:
-            answer = self.post(provider, "notifications", document)
-        except PeerError as e:
-            kind = document.get("notificationType")
-            log.warning("OCM notification %s to %s failed: %s", kind, provider, e.message)
-            return False
-        if answer.status not in (200, 201):
-            log.warning(
-                "OCM notification %s to %s answered %s: %s",
-                document.get("notificationType"),
-                provider,
-                answer.status,
-                answer.document,
-            )
-            return False
-        return True

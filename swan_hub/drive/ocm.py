@@ -25,6 +25,7 @@ from urllib.parse import urljoin
 
 from .mesh import API_VERSION, HTTP_SIG, Mesh, PeerError, provider_of, split_address
 from .ocs import OCSError
+from .outbox import Outbox
 from .signing import SignatureRefused, Verifier, key_provider
 from .spaces import PERM_CREATE, PERM_DELETE, PERM_READ, PERM_UPDATE, Spaces
 from .state import (
@@ -159,6 +160,18 @@ def _contact_data(row: Any) -> dict[str, Any]:
     }
 
 
+def _decoded_invite(invite: str) -> tuple[str, str]:
+    """(token, provider) of an OCM invite string (base64 of ``token@provider``)."""
+    try:
+        decoded = base64.b64decode(invite.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    token, at, provider = decoded.rpartition("@")
+    if not at or not token or not provider:
+        raise OCSError(400, "This is not an invite: paste the invite string you were sent.")
+    return token, provider
+
+
 def permission_words(perms: int) -> list[str]:
     """The OCM words of an OCS permission bitmask (resharing is never offered)."""
     return ["read", "write"] if perms & PERM_WRITE else ["read"]
@@ -195,10 +208,13 @@ class OCM:
         base_path: str,
         public_url: str,
         provider_name: str = "SWAN",
+        outbox: Outbox | None = None,
     ):
         self.spaces = spaces
         self.state = spaces.state
         self.mesh = mesh
+        #: notifications to other sites, kept until delivered
+        self.outbox = outbox or Outbox(self.state, mesh)
         self.users = users
         self.base_path = base_path
         self.public_url = public_url.rstrip("/")
@@ -565,16 +581,39 @@ class OCM:
         log.info("OCM: %s accepted the invite of %s", contact["address"], inviter)
         return {"userID": inviter, "email": "", "name": inviter}
 
-    def invites(self, user: str, method: str, parts: list[str], invite: str | None) -> Any:
+    def invites(
+        self, user: str, method: str, parts: list[str], arg: Callable[[str], str | None]
+    ) -> Any:
         """The user's side of the invite flow below ``apps/files_sharing/api/v1/``:
-        ``POST ocm_invites`` makes an invite, ``POST ocm_invites/accept`` (``invite=``)
-        accepts one of another site, ``GET ocm_contacts`` lists the contacts."""
+        ``POST ocm_invites`` makes an invite, ``GET ocm_invites`` lists the open ones,
+        ``DELETE ocm_invites/<token>`` withdraws one, ``POST ocm_invites/accept`` accepts one
+        of another site (``invite=`` the invite string, or ``token=`` and ``provider=``),
+        ``GET ocm_contacts`` lists the contacts and ``DELETE ocm_contacts/<address>`` forgets
+        one."""
         if parts == ["ocm_invites"] and method == "POST":
             return self.create_invite(user)
+        if parts == ["ocm_invites"] and method == "GET":
+            now = time.time()
+            return [self._invite_data(row) for row in self.state.open_invites_of(user, now)]
         if parts == ["ocm_invites", "accept"] and method == "POST":
-            return self.accept_invite(user, invite or "")
+            if arg("invite") is None:
+                return self.accept_invite(user, arg("token") or "", arg("provider") or "")
+            return self.accept_invite(user, *_decoded_invite(arg("invite") or ""))
+        if len(parts) == 2 and parts[0] == "ocm_invites" and method == "DELETE":
+            if not self.state.withdraw_invite(user, parts[1]):
+                raise OCSError(
+                    404,
+                    "You have no open invite with this token: it was accepted or withdrawn "
+                    "already, or it is not yours. Nothing was changed.",
+                )
+            return []
         if parts == ["ocm_contacts"] and method == "GET":
             return [_contact_data(row) for row in self.state.contacts_of(user)]
+        if len(parts) >= 2 and parts[0] == "ocm_contacts" and method == "DELETE":
+            address = "/".join(parts[1:])
+            if not self.state.remove_contact(user, address):
+                raise OCSError(404, f"{address} is not one of your contacts. Nothing was changed.")
+            return []
         raise OCSError(404, "Unknown invite endpoint")
 
     def create_invite(self, user: str) -> dict[str, Any]:
@@ -583,27 +622,31 @@ class OCM:
         token = secrets.token_urlsafe(24)
         expires = int(time.time()) + INVITE_SECONDS
         self.state.create_invite(user, token, expires)
-        invite = base64.b64encode(f"{token}@{self.mesh.provider}".encode()).decode()
+        return self._invite_data({"token": token, "expires": expires})
+
+    def _invite_data(self, row: Any) -> dict[str, Any]:
+        token = row["token"]
         return {
             "token": token,
             "provider": self.mesh.provider,
-            "invite": invite,
-            "expiration": datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+            "invite": base64.b64encode(f"{token}@{self.mesh.provider}".encode()).decode(),
+            "expiration": datetime.datetime.fromtimestamp(row["expires"], datetime.timezone.utc)
             .isoformat()
             .replace("+00:00", "Z"),
         }
 
-    def accept_invite(self, user: str, invite: str) -> dict[str, Any]:
-        """Accept the invite string ``invite`` (base64 of ``token@provider``) of a user of a
-        trusted site: tell that site, and keep its user as a contact of ``user``."""
-        try:
-            decoded = base64.b64decode(invite.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            decoded = ""
-        token, at, provider = decoded.rpartition("@")
-        if not at or not token or not provider:
-            raise OCSError(400, "This is not an invite: paste the invite string you were sent.")
-        provider = provider.lower()
+    def accept_invite(self, user: str, token: str, provider: str) -> dict[str, Any]:
+        """Accept the invite ``token`` of a user of the trusted site ``provider`` (its
+        ``host[:port]``, or its URL): tell that site, and keep its user as a contact of
+        ``user``."""
+        token, provider = token.strip(), provider.strip().lower()
+        provider = provider_of(provider) if "://" in provider else provider.rstrip("/")
+        if not token or not provider:
+            raise OCSError(
+                400, "Give the invite's token and the site it is from, as you were sent them."
+            )
+        if len(token) > 255 or any(ord(c) < 33 for c in token):
+            raise OCSError(400, "This is not an invite's token: paste the token you were sent.")
         if not self.mesh.enabled or self.mesh.trusted(provider) is None:
             raise OCSError(
                 403,
@@ -737,12 +780,12 @@ class OCM:
 
     def changed(self, share: ShareRecord) -> None:
         """Tell the recipient's site the new permissions and expiry of ``share`` (sent from
-        here), as `SHARE_CHANGE_PERMISSION`; best effort, like every notification."""
+        here), as `SHARE_CHANGE_PERMISSION`; sent again while that site cannot be reached."""
         _, provider = split_address(share.share_with or "")
         document = self._notification(SHARE_CHANGE, share.id, share)
         document["notification"]["permissions"] = permission_words(share.permissions)
         document["notification"]["expiration"] = _expiration(share)
-        self.mesh.notify(provider, document)
+        self.outbox.notify(provider, document)
 
     def sharee(self, typed: str) -> dict[str, Any] | None:
         """The sharee search's entry for ``typed`` when it is an address ``user@provider`` of
@@ -763,7 +806,7 @@ class OCM:
     def unshared(self, share: ShareRecord) -> None:
         """Tell the recipient's site that ``share`` (already deleted here) is gone."""
         _, provider = split_address(share.share_with or "")
-        self.mesh.notify(provider, self._notification("SHARE_UNSHARED", share.id, share))
+        self.outbox.notify(provider, self._notification("SHARE_UNSHARED", share.id, share))
 
     @staticmethod
     def _notification(kind: str, provider_id: Any, share: Any) -> dict[str, Any]:
@@ -834,7 +877,7 @@ class OCM:
             name = f"{share.name} ({n})"
             n += 1
         self.state.set_received_state(share.id, STATE_ACCEPTED, name)
-        self.mesh.notify(
+        self.outbox.notify(
             share.provider, self._notification("SHARE_ACCEPTED", share.provider_id, share)
         )
         return []
@@ -843,7 +886,7 @@ class OCM:
         """Decline a pending share or leave an accepted one: it is forgotten here, and the
         sender is told (it then ends the share)."""
         self.state.forget_received_share(share.id)
-        self.mesh.notify(
+        self.outbox.notify(
             share.provider, self._notification("SHARE_DECLINED", share.provider_id, share)
         )
         return []

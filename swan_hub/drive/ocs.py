@@ -365,7 +365,7 @@ class ShareAPI:
         if parts[:1] == ["remote_shares"] and self.federation is not None:
             return self.federation.remote_shares(req.user, req.method, parts[1:], via=req.via)
         if parts[:1] in (["ocm_invites"], ["ocm_contacts"]) and self.federation is not None:
-            return self.federation.invites(req.user, req.method, parts, req.arg("invite"))
+            return self.federation.invites(req.user, req.method, parts, req.arg)
         if parts == ["shares"]:
             if req.method == "GET":
                 return self.list_shares(req)

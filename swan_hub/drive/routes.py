@@ -21,6 +21,7 @@ from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsP
 from .identity import HubIdentity, HubUnavailable
 from .mesh import DISCOVERY_PATHS, Mesh, provider_of
 from .ocm import OCM, OCMRefused, parse_json, read_body
+from .outbox import Outbox
 from .render import Limits, Renderer
 from .responses import StartResponse, answer, json_answer, plain
 from .signing import JWKS_PATH, SiteKey
@@ -80,6 +81,13 @@ class DriveWSGI:
             base_path=self.base_path,
             public_url=service.public_url,
             provider_name=service.ocm_provider_name,
+            outbox=Outbox(
+                spaces.state,
+                mesh,
+                first_pause=service.ocm_retry_pause,
+                longest_pause=service.ocm_retry_longest_pause,
+                give_up_after=service.ocm_retry_days * 86400,
+            ),
         )
         self.shares = ocs.ShareAPI(
             spaces,
@@ -100,6 +108,7 @@ class DriveWSGI:
             open_link_url=service.open_link_url,
             lab_url=service.lab_url,
             hub_logout_url=service.hub_logout_url,
+            provider=mesh.provider if mesh.enabled else "",
             renderer=Renderer(
                 Limits(
                     seconds=service.preview_seconds,
@@ -219,7 +228,7 @@ class DriveWSGI:
         if method in ("GET", "HEAD") and (
             path
             in ("/", "/index.php", "/preview", "/preview/render", "/zip", "/trash", "/versions")
-            or path == "/versions/download"
+            or path in ("/versions/download", "/people")
             or path[1:] in web.SHARE_VIEWS
             or path.startswith("/apps/files")
         ):
@@ -233,6 +242,8 @@ class DriveWSGI:
                 return self.pages.folder_download(caller, environ, start_response)
             if path == "/trash":
                 return self.pages.trash(caller, environ, start_response)
+            if path == "/people":
+                return self.pages.people(caller, start_response)
             if path[1:] in web.SHARE_VIEWS:
                 return self.pages.shares(caller, path[1:], environ, start_response)
             if path.startswith("/versions"):

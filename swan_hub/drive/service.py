@@ -336,6 +336,32 @@ class DriveService(Application):
         help="Seconds a call to another site (discovery, a share, a notification) may take.",
     )
 
+    ocm_retry_pause = Float(
+        10.0,
+        config=True,
+        help="""
+        Seconds before a notification to another site (a share's changed permissions or
+        expiry, its end, an accept or decline) that could not be delivered is sent again; the
+        pause doubles after each failed try, up to ``ocm_retry_longest_pause``. Undelivered
+        notifications are kept in the drive's database, so they are sent after a restart too.
+        """,
+    )
+
+    ocm_retry_longest_pause = Float(
+        3600.0,
+        config=True,
+        help="The longest pause (seconds) between two tries of an undelivered notification.",
+    )
+
+    ocm_retry_days = Float(
+        3.0,
+        config=True,
+        help="""
+        Days an undelivered notification is sent again before it is given up (and logged).
+        A newer notification about the same share replaces one not delivered yet.
+        """,
+    )
+
     ocm_provider_name = Unicode(
         "SWAN",
         config=True,
@@ -451,12 +477,15 @@ class DriveService(Application):
             self.base_path,
             self.data_dir,
         )
+        if wsgi_app.ocm.mesh.enabled:
+            wsgi_app.ocm.outbox.start()
         try:
             server.start()
         except KeyboardInterrupt:
             pass
         finally:
             server.stop()
+            wsgi_app.ocm.outbox.stop()
             wsgi_app.pages.renderer.stop()
 
 

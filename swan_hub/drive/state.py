@@ -186,12 +186,32 @@ def _ocm_invites(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+OCM_OUTBOX = """
+CREATE TABLE ocm_outbox (
+    key TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    document TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    first_tried REAL NOT NULL,
+    next_try REAL NOT NULL
+);
+CREATE INDEX ocm_outbox_by_time ON ocm_outbox (next_try)
+"""
+
+
+def _ocm_outbox(db: sqlite3.Connection) -> None:
+    """Notifications to other sites not delivered yet (`outbox`)."""
+    for statement in _statements(OCM_OUTBOX):
+        db.execute(statement)
+
+
 #: Step N takes a database from user_version N - 1 to N.
 MIGRATIONS: tuple[Migration, ...] = (
     _schema_1,
     _trash_file_ids,
     _received_shares,
     _ocm_invites,
+    _ocm_outbox,
 )
 
 
@@ -789,9 +809,73 @@ class DriveState:
             (user, contact["address"], contact["name"], contact["email"], now),
         )
 
+    def open_invites_of(self, user: str, now: float) -> list[sqlite3.Row]:
+        """``user``'s invites not accepted yet and not expired at ``now``, newest first."""
+        query = (
+            "SELECT * FROM ocm_invites WHERE user = ? AND accepted IS NULL AND expires >= ? "
+            "ORDER BY created DESC, token"
+        )
+        return self._db().execute(query, (user, now)).fetchall()
+
+    def withdraw_invite(self, user: str, token: str) -> bool:
+        """Forget ``user``'s invite ``token`` if it is still open; whether it was."""
+        with self._write() as db:
+            cur = db.execute(
+                "DELETE FROM ocm_invites WHERE token = ? AND user = ? AND accepted IS NULL",
+                (token, user),
+            )
+            return cur.rowcount > 0
+
     def contacts_of(self, user: str) -> list[sqlite3.Row]:
         query = "SELECT * FROM ocm_contacts WHERE user = ? ORDER BY added, id"
         return self._db().execute(query, (user,)).fetchall()
+
+    def remove_contact(self, user: str, address: str) -> bool:
+        """Forget ``address`` among ``user``'s contacts; whether it was one."""
+        with self._write() as db:
+            cur = db.execute(
+                "DELETE FROM ocm_contacts WHERE user = ? AND address = ?", (user, address)
+            )
+            return cur.rowcount > 0
+
+    # -- OCM notifications not delivered yet -----------------------------------------------------
+
+    def keep_notification(self, key: str, provider: str, document: str, now: float) -> None:
+        """Keep ``document`` (JSON) for ``provider``, due at once, in place of any kept under
+        ``key``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO ocm_outbox (key, provider, document, first_tried, next_try) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "provider = excluded.provider, document = excluded.document, attempts = 0, "
+                "first_tried = excluded.first_tried, next_try = excluded.next_try",
+                (key, provider, document, now, now),
+            )
+
+    def kept_notification(self, key: str) -> sqlite3.Row | None:
+        query = "SELECT * FROM ocm_outbox WHERE key = ?"
+        return self._db().execute(query, (key,)).fetchone()
+
+    def due_notifications(self, now: float) -> list[sqlite3.Row]:
+        query = "SELECT key FROM ocm_outbox WHERE next_try <= ? ORDER BY next_try"
+        return self._db().execute(query, (now,)).fetchall()
+
+    def next_notification_time(self) -> float | None:
+        row = self._db().execute("SELECT min(next_try) FROM ocm_outbox").fetchone()
+        return row[0]
+
+    def retry_notification(self, key: str, document: str, attempts: int, at: float) -> None:
+        """Count a failed try of ``document`` (unless a newer one replaced it meanwhile)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE ocm_outbox SET attempts = ?, next_try = ? WHERE key = ? AND document = ?",
+                (attempts, at, key, document),
+            )
+
+    def forget_notification(self, key: str, document: str) -> None:
+        """Forget ``document`` (delivered, refused or given up), not a newer one."""
+        with self._write() as db:
+            db.execute("DELETE FROM ocm_outbox WHERE key = ? AND document = ?", (key, document))
 
     # -- trash and versions -----------------------------------------------------------------------
 

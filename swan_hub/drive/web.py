@@ -329,6 +329,28 @@ SHARE_VIEWS = {
 }
 
 
+#: The view of the user's contacts at other sites and their invites, at ``/people``
+PEOPLE_VIEW = "People of other sites"
+
+
+@dataclass
+class Contact:
+    """A person of another site the user may share with: their OCM address, name, and when
+    they became a contact."""
+
+    address: str
+    name: str
+    added: str
+
+
+@dataclass
+class OpenInvite:
+    """One of the user's invites not accepted yet: its token and until when it is valid."""
+
+    token: str
+    expires: str
+
+
 def permission_label(permissions: int) -> str:
     """What a share lets its recipients do, in words."""
     if not permissions & PERM_READ:
@@ -384,6 +406,7 @@ class Pages:
         renderer: Renderer | None = None,
         lab_url: str = "/hub/user-redirect/lab",
         hub_logout_url: str = "/hub/logout",
+        provider: str = "",
     ):
         self.spaces = spaces
         self.auth = auth
@@ -395,6 +418,8 @@ class Pages:
         self.renderer = renderer or Renderer()
         self.lab_url = lab_url
         self.hub_logout_url = hub_logout_url
+        #: this site's OCM provider (``host[:port]``), "" when it trusts no other site
+        self.provider = provider
 
     def _url(self, path: str) -> str:
         return self.base_path + path
@@ -735,6 +760,35 @@ class Pages:
         if share.item_type == "file":
             return self._url("/preview?" + urlencode({"path": path}))
         return self._url("/?" + urlencode({"dir": path}))
+
+    # -- people of other sites ---------------------------------------------------------------------
+
+    def people(self, caller: Caller, start_response: StartResponse) -> list[bytes]:
+        """``/people``: the user's contacts at other sites and open invites, read from the
+        drive's state; making, withdrawing and accepting invites and removing a contact are
+        the script's, through the OCS API."""
+        state = self.spaces.state
+        contacts = [
+            Contact(row["address"], row["name"], _modified(row["added"]))
+            for row in state.contacts_of(caller.name)
+        ]
+        invites = [
+            OpenInvite(row["token"], _modified(row["expires"]))
+            for row in state.open_invites_of(caller.name, time.time())
+        ]
+        return self._signed_in_page(
+            caller,
+            start_response,
+            "people.html",
+            title=f"{PEOPLE_VIEW} · {caller.name} · SWAN drive",
+            view="people",
+            heading=PEOPLE_VIEW,
+            user=caller.name,
+            provider=self.provider,
+            contacts=contacts,
+            invites=invites,
+            ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
+        )
 
     # -- versions ---------------------------------------------------------------------------------
 

@@ -111,7 +111,7 @@
       return;
     }
     const fresh = new DOMParser().parseFromString(await reply.text(), "text/html");
-    for (const selector of ["div.table", "nav.pages", "p.current", "section.pending"]) {
+    for (const selector of ["div.table", "#invites", "nav.pages", "p.current", "section.pending"]) {
       const now = root.querySelector(selector);
       const then = fresh.querySelector("#drive " + selector);
       if (now && then) now.replaceWith(document.adoptNode(then));
@@ -551,16 +551,24 @@
     shareDialog.querySelector(".refusal").textContent = text;
   }
 
-  // The drive's refusal in a sentence: ours where we know better, else the drive's own words.
-  function shareRefusal(reply, what, own = {}) {
+  // The drive's refusal of an OCS request in a sentence: ours where we know better, else the
+  // drive's own words.
+  function ocsRefusal(reply, what, own = {}) {
     const told = reply.message ? reply.message.replace(/\.?$/, ".") + " " : "";
     return refusal(reply.status, what, {
-      404: "“{}” is not there any more, or that share is gone. Nothing was changed.",
       400: told + "Nothing was changed.",
       403: told + "Nothing was changed.",
+      other: "The drive could not change “{}” (error {status}). " + told + "Nothing was changed.",
+      ...(typeof own === "function" ? own(told) : own),
+    });
+  }
+
+  function shareRefusal(reply, what, own = {}) {
+    return ocsRefusal(reply, what, (told) => ({
+      404: "“{}” is not there any more, or that share is gone. Nothing was changed.",
       other: "The drive could not share “{}” (error {status}). " + told + "Nothing was changed.",
       ...own,
-    });
+    }));
   }
 
   // -- a public link changed in place: its password, expiry and what visitors may do ---------
@@ -816,6 +824,80 @@
     root.addEventListener("click", (event) => {
       const button = event.target.closest("tr[data-path] button.share");
       if (button) openShare(button.closest("tr"));
+    });
+  }
+
+  // -- people of other sites: invites made, withdrawn and accepted, contacts removed ---------
+
+  // The other site's or the drive's own words (mistyped, expired, withdrawn, used, untrusted).
+  function inviteRefusal(reply, what) {
+    return ocsRefusal(reply, what, (told) => ({
+      404: told + "The lists now show what is.",
+      409: told + "Nothing was changed.",
+      503: told + "Nothing was changed; try again later.",
+    }));
+  }
+
+  const makeInvite = document.getElementById("make-invite");
+  const newInvite = document.getElementById("new-invite");
+  if (makeInvite) {
+    makeInvite.addEventListener("click", async () => {
+      const reply = await ocs("POST", "/ocm_invites");
+      if (!reply.ok) return say(inviteRefusal(reply, "the invite"));
+      const until = new Date(reply.data.expiration);
+      const days = Math.round((until - Date.now()) / 86400000);
+      newInvite.querySelector(".token").textContent = reply.data.token;
+      newInvite.querySelector(".site").textContent = reply.data.provider;
+      newInvite.querySelector(".valid").textContent =
+        "Valid for " + plural(days, "day") + ", until " + until.toLocaleString() + ", for one person, once.";
+      newInvite.hidden = false;
+      await listed("Made an invite: send its token and your site's address to the person you invite.");
+    });
+    document.getElementById("copy-invite").addEventListener("click", async () => {
+      const token = newInvite.querySelector(".token").textContent;
+      const site = newInvite.querySelector(".site").textContent;
+      try {
+        await navigator.clipboard.writeText("Invite token: " + token + "\nSite: " + site);
+        say("Copied the invite's token and site: paste them into your message.");
+      } catch (error) {
+        window.getSelection().selectAllChildren(newInvite.querySelector("dl"));
+        say("The browser did not let the page copy: the token and site are selected, copy them yourself.");
+      }
+    });
+  }
+
+  root.addEventListener("click", (event) => {
+    const button = event.target.closest("tr[data-token] button.withdraw, tr[data-contact] button.remove-contact");
+    if (!button) return;
+    const row = button.closest("tr");
+    let path, what, done;
+    if (row.dataset.token !== undefined) {
+      path = "/ocm_invites/" + encodeURIComponent(row.dataset.token);
+      what = "the invite";
+      done = "Withdrew the invite: its token is no good any more.";
+      if (newInvite && newInvite.querySelector(".token").textContent === row.dataset.token) newInvite.hidden = true;
+    } else {
+      path = "/ocm_contacts/" + encodeURIComponent(row.dataset.contact);
+      what = row.dataset.contact;
+      done = row.dataset.contact + " is no longer one of your contacts (you stay one of theirs until they remove you).";
+    }
+    ocs("DELETE", path)
+      .then((reply) => listed(reply.ok ? done : inviteRefusal(reply, what)))
+      .catch((e) => say(String(e.message || e)));
+  });
+
+  const acceptInvite = document.getElementById("accept-invite");
+  if (acceptInvite) {
+    acceptInvite.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      say("Accepting the invite…");
+      const reply = await ocs("POST", "/ocm_invites/accept", {
+        token: acceptInvite.elements.token.value.trim(),
+        provider: acceptInvite.elements.provider.value.trim(),
+      });
+      if (!reply.ok) return say(inviteRefusal(reply, "the invite"));
+      acceptInvite.reset();
+      await listed(reply.data.address + " is now one of your contacts: share with them by typing their name.");
     });
   }
 
