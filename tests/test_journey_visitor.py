@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from harness.drive import Drive, answering_drive, ocs_share
 from harness.lab_browser import (
@@ -167,16 +168,47 @@ def test_a_visitor_opens_a_password_link_cold_and_takes_a_copy_into_swan(drive, 
     assert page.errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a file-drop link's page has no upload form; it names a WebDAV client instead",
-)
 def test_a_file_drop_link_offers_an_upload_and_shows_none_of_the_files(drive, browser):
-    link = ocs_share(drive, "alice", path="/hand-in", shareType=3, permissions=4)["url"]
+    made = ocs_share(
+        drive, "alice", path="/hand-in", shareType=3, permissions=4, password="Hand-in-3"
+    )
+    hand_in = drive.space("alice") / "hand-in"
     page = visitor(browser, [], [])
-    page.goto(link)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(made["url"])
+    page.get_by_label("Password").fill("Hand-in-3")
+    page.get_by_role("button", name="Open").click()
     page.get_by_role("heading", name="hand-in").wait_for()
     assert_a_page_of_ours(page)
     assert "carol" not in page.content()
-    page.get_by_role("button", name="Upload").wait_for(timeout=5_000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # two essays added from the page; a taken name is said so and the file there stays
+    status = page.get_by_role("status")
+    sent = page.get_by_role("list", name="Sent files")
+    essays = [
+        {"name": "bob-essay.txt", "mimeType": "text/plain", "buffer": b"bob's essay"},
+        {"name": "carol-essay.txt", "mimeType": "text/plain", "buffer": b"not carol's"},
+    ]
+    page.get_by_label("Choose files").set_input_files(files=essays)
+    page.get_by_role("button", name="Upload").click()
+    status.filter(has_text="Done: 2 files sent.").wait_for()
+    assert sent.get_by_role("listitem").all_inner_texts() == [
+        "Added “bob-essay.txt”.",
+        "A file named “carol-essay.txt” is there already; rename yours and send it again.",
+    ]
+    assert (hand_in / "bob-essay.txt").read_bytes() == b"bob's essay"
+    assert (hand_in / "carol-essay.txt").read_text() == "carol's"
+    assert "carol's" not in page.content()
     assert page.errors == []
+
+    # without the link's cookie (another browser, another site's request) nothing is added
+    token = made["url"].rsplit("/", 1)[1]
+    forged = httpx.put(f"{drive.base}/s/{token}/drop/forged.txt", content=b"forged", timeout=30)
+    assert forged.status_code == 404 and "does not exist" in forged.text
+    assert not (hand_in / "forged.txt").exists()
+    # a link to view a folder adds nothing through a drop's address
+    viewed = ocs_share(drive, "alice", path="/field-trip", shareType=3)["url"]
+    refused = httpx.put(f"{viewed}/drop/added.txt", content=b"added", timeout=30)
+    assert refused.status_code == 404 and "file drop" in refused.text
+    assert not (drive.space("alice") / "field-trip" / "added.txt").exists()
