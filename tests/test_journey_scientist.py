@@ -17,7 +17,6 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from harness.lab_browser import (
@@ -61,11 +60,11 @@ def swan(tmp_path_factory) -> Iterator[Swan]:
         swan.kill_everything()
 
 
-def watched(page) -> Any:
-    """``page``, recording its uncaught script errors in ``page.errors``."""
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    return page
+def assert_a_page_of_ours(page) -> None:
+    """A page of the drive (not a browser's own error page), and no stack trace shown."""
+    text = page.locator("body").inner_text()
+    assert "Traceback" not in text and "This site can" not in text
+    assert page.locator("main").count() == 1
 
 
 def new_folder(page, name: str) -> None:
@@ -79,7 +78,7 @@ def new_folder(page, name: str) -> None:
 def test_a_scientist_uploads_runs_edits_restores_and_downloads_her_work(swan, browser, tmp_path):
     shots = screenshot_dir(tmp_path)
     space = swan.data / "users" / "alice"
-    page = watched(person(browser))
+    page = person(browser)
 
     # signed in to the hub, the drive is one of its services
     page.goto(f"{swan.url}/hub/home")
@@ -89,6 +88,7 @@ def test_a_scientist_uploads_runs_edits_restores_and_downloads_her_work(swan, br
     page.wait_for_url(f"{swan.url}/services/drive/")
     page.get_by_role("heading", name="SWAN drive").wait_for()
     page.get_by_role("link", name="Shared with me").wait_for()
+    assert_a_page_of_ours(page)
 
     # a new folder, then into it
     new_folder(page, "higgs-search")
@@ -114,6 +114,7 @@ def test_a_scientist_uploads_runs_edits_restores_and_downloads_her_work(swan, br
     page.get_by_role("link", name="analysis.ipynb", exact=True).click()
     page.get_by_role("heading", name="analysis.ipynb").wait_for()
     page.frame_locator("iframe.rendered").get_by_text("csv.DictReader").wait_for()
+    assert_a_page_of_ours(page)
 
     # Open in SWAN: JupyterLab opens the notebook, and its kernel reads the CSV beside it
     page.get_by_role("link", name="Open in SWAN").click()
@@ -139,6 +140,7 @@ def test_a_scientist_uploads_runs_edits_restores_and_downloads_her_work(swan, br
     page.wait_for_url("**/services/drive/versions?path=higgs-search%2Fanalysis.ipynb")
     page.get_by_role("heading", name="Versions of analysis.ipynb").wait_for()
     assert "nothing is lost" in page.get_by_role("main").inner_text()
+    assert_a_page_of_ours(page)
     restore = page.get_by_role("button", name=re.compile("^Restore the version of "))
     assert restore.count() == 1
     restore.click()

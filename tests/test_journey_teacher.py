@@ -24,7 +24,7 @@ from harness.lab_browser import (
     screenshot_dir,
 )
 from harness.swan import SWAN_UP_MARKS, Swan, ready_for_browsers, start_swan, user_api
-from test_journey_scientist import new_folder, watched
+from test_journey_scientist import assert_a_page_of_ours, new_folder
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [*SWAN_UP_MARKS, needs_chromium]
@@ -48,7 +48,7 @@ def swan(tmp_path_factory) -> Iterator[Swan]:
 def test_a_teacher_shares_a_week_of_her_class_from_the_drive_page(swan, browser, tmp_path):
     shots = screenshot_dir(tmp_path)
     space = swan.data / "users" / "alice"
-    page = watched(person(browser))
+    page = person(browser)
     page.goto(f"{swan.url}/services/drive/")
     fill_hub_login(page, "alice", swan.passwords()["alice"])
     status = page.get_by_role("status")
@@ -113,6 +113,7 @@ def test_a_teacher_shares_a_week_of_her_class_from_the_drive_page(swan, browser,
     status.filter(has_text=f"(password, expires {IN_60_DAYS}, view only).").wait_for()
     row.filter(has_text=IN_60_DAYS).wait_for()
     assert IN_30_DAYS not in row.inner_text()
+    assert_a_page_of_ours(page)
 
     # under Shared by me: the group, view only
     page.get_by_role("link", name="Shared by me", exact=True).click()
@@ -120,6 +121,7 @@ def test_a_teacher_shares_a_week_of_her_class_from_the_drive_page(swan, browser,
     share.wait_for()
     assert "week1" in share.inner_text()
     assert share.get_by_role("combobox").input_value() == "view"
+    assert_a_page_of_ours(page)
 
     # a student accepts and saves his own copy: it is his, in none of her files
     (waiting,) = user_api(

@@ -27,7 +27,7 @@ from harness.lab_browser import (
     screenshot_dir,
 )
 from harness.swan import SPAWN_TIMEOUT, SWAN_UP_MARKS, ready_for_browsers, start_swan
-from test_journey_scientist import watched
+from test_journey_scientist import assert_a_page_of_ours
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [*SWAN_UP_MARKS, needs_chromium]
@@ -77,17 +77,10 @@ def drive(tmp_path_factory) -> Iterator[Drive]:
 
 def visitor(browser, planted: list[str], dialogs: list[str]):
     """A page of a browser context that never saw the hub, watching what scripts would do."""
-    page = watched(person(browser))
+    page = person(browser)
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.on("request", lambda request: PLANTED in request.url and planted.append(request.url))
     return page
-
-
-def assert_a_page_of_ours(page) -> None:
-    """Not a browser's own error page, and no stack trace shown."""
-    text = page.locator("body").inner_text()
-    assert "Traceback" not in text and "This site can" not in text
-    assert page.locator("main").count() == 1
 
 
 def test_a_visitor_opens_a_password_link_cold_and_takes_a_copy_into_swan(drive, browser, tmp_path):
