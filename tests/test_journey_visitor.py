@@ -12,7 +12,6 @@ Screenshots (phone width, as the drive's docs show its pages) go to $SWAN_SCREEN
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,37 +21,21 @@ from harness.drive import Drive, answering_drive, ocs_share
 from harness.lab_browser import (
     fill_hub_login,
     needs_chromium,
-    notebook_json,
     person,
     screenshot_dir,
 )
 from harness.swan import SPAWN_TIMEOUT, SWAN_UP_MARKS, ready_for_browsers, start_swan
+from test_drive_browser import PLANTED, hostile_notebook
 from test_journey_scientist import assert_a_page_of_ours
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [*SWAN_UP_MARKS, needs_chromium]
 
 PASSWORD = "Field-Trip-7"
-#: what a notebook's script would do, had it run: a dialog, and a request to a planted URL
-PLANTED = "planted-by-a-visited-notebook"
-SCRIPT = f"alert('scripted'); document.title = 'scripted'; fetch('/{PLANTED}')"
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
 RUNS = "run,energy\n1,13.6\n2,7.2\n"
-
-
-def field_trip_notebook() -> bytes:
-    notebook = notebook_json("print('measured at the lake')")
-    notebook["cells"][0]["outputs"] = [
-        {"output_type": "stream", "name": "stdout", "text": "measured at the lake\n"},
-        {
-            "output_type": "display_data",
-            "metadata": {},
-            "data": {"text/html": f"<p>a table of depths</p><script>{SCRIPT}</script>"},
-        },
-    ]
-    return (json.dumps(notebook) + "\n").encode()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +46,7 @@ def drive(tmp_path_factory) -> Iterator[Drive]:
     try:
         trip = swan.data / "users" / "alice" / "field-trip"
         trip.mkdir(parents=True)
-        (trip / "lake.ipynb").write_bytes(field_trip_notebook())
+        (trip / "lake.ipynb").write_bytes(hostile_notebook())
         (trip / "runs.csv").write_text(RUNS)
         (trip / "README.md").write_text("# Field trip\n\nBring *boots*.\n")
         (trip / "lake.png").write_bytes(PNG)
@@ -113,10 +96,10 @@ def test_a_visitor_opens_a_password_link_cold_and_takes_a_copy_into_swan(drive, 
     page.get_by_role("link", name="lake.ipynb", exact=True).click()
     page.get_by_role("heading", name="lake.ipynb").wait_for()
     rendered = page.frame_locator("iframe.rendered")
-    rendered.get_by_text("measured at the lake").first.wait_for()
-    rendered.get_by_text("a table of depths").wait_for()
+    rendered.get_by_text("the answer is 42").first.wait_for()
+    rendered.get_by_text("bold table").wait_for()
     page.wait_for_timeout(1500)  # a script would have run by now
-    assert dialogs == [] and planted == [] and page.title() != "scripted"
+    assert dialogs == [] and planted == []
     assert page.get_by_role("heading", name="Protected link").count() == 0
     page.screenshot(path=str(shots / "journey-visitor-notebook-phone.png"))
 
@@ -150,14 +133,15 @@ def test_a_visitor_opens_a_password_link_cold_and_takes_a_copy_into_swan(drive, 
     page.click("#open-confirm")
     page.wait_for_url("**/user/bob/lab/tree/SWAN_projects/field-trip/lake.ipynb")
     notebook = page.locator(".jp-NotebookPanel:visible")
-    notebook.locator(".jp-Cell", has_text="measured at the lake").first.wait_for()
+    notebook.locator(".jp-Cell", has_text="the answer is 42").first.wait_for()
     page.locator(".jp-FileBrowser .jp-DirListing-header").wait_for()
     page.wait_for_timeout(1500)  # a "Path Not Found" dialog follows the first listing
     assert page.locator(".jp-Dialog", has_text="Path Not Found").count() == 0
     project = drive.space("bob") / "SWAN_projects" / "field-trip"
     assert (project / "runs.csv").read_text() == RUNS
     assert (project / "lake.png").read_bytes() == PNG
-    assert dialogs == [] and planted == []
+    # JupyterLab shows the untrusted output's image (a plain GET of its src); no script ran
+    assert dialogs == [] and not [url for url in planted if f"{PLANTED}?" in url]
     assert page.errors == []
 
 
