@@ -145,7 +145,7 @@ def test_a_visitor_opens_a_password_link_cold_and_takes_a_copy_into_swan(drive, 
     assert page.errors == []
 
 
-def test_a_file_drop_link_offers_an_upload_and_shows_none_of_the_files(drive, browser):
+def test_a_file_drop_link_offers_an_upload_and_shows_none_of_the_files(drive, browser, tmp_path):
     made = ocs_share(
         drive, "alice", path="/hand-in", shareType=3, permissions=4, password="Hand-in-3"
     )
@@ -177,6 +177,8 @@ def test_a_file_drop_link_offers_an_upload_and_shows_none_of_the_files(drive, br
     assert (hand_in / "bob-essay.txt").read_bytes() == b"bob's essay"
     assert (hand_in / "carol-essay.txt").read_text() == "carol's"
     assert "carol's" not in page.content()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-file-drop-phone.png"))
     assert page.errors == []
 
     # without the link's cookie (another browser, another site's request) nothing is added
