@@ -181,8 +181,17 @@ def test_a_file_drop_link_offers_an_upload_and_shows_none_of_the_files(drive, br
     page.screenshot(path=str(screenshot_dir(tmp_path) / "drive-file-drop-phone.png"))
     assert page.errors == []
 
-    # without the link's cookie (another browser, another site's request) nothing is added
+    # names that would climb out of the folder: refused, or a file of that odd name in it
     token = made["url"].rsplit("/", 1)[1]
+    before = set((drive.swan.data / "users").rglob("*"))
+    for name in ("..", ".", "%2e%2e", "..%2fescaped.txt", "a%2fb.txt", "%00.txt"):
+        sent = page.request.put(f"{made['url']}/drop/{name}", data=b"climbing")
+        assert sent.status < 500, (name, sent.status, sent.text())
+    added = set((drive.swan.data / "users").rglob("*")) - before
+    assert added and {p.parent for p in added} == {hand_in}
+    assert all(p.read_bytes() == b"climbing" for p in added)
+
+    # without the link's cookie (another browser, another site's request) nothing is added
     forged = httpx.put(f"{drive.base}/s/{token}/drop/forged.txt", content=b"forged", timeout=30)
     assert forged.status_code == 404 and "does not exist" in forged.text
     assert not (hand_in / "forged.txt").exists()
