@@ -19,6 +19,7 @@ import httpx
 import pytest
 from harness.drive import Drive, answering_drive, ocs_share
 from harness.lab_browser import (
+    eventually,
     fill_hub_login,
     needs_chromium,
     person,
@@ -119,7 +120,7 @@ def test_a_visitor_opens_a_password_link_cold_and_takes_a_copy_into_swan(drive, 
     page.get_by_role("link", name="lake.png", exact=True).click()
     image = page.locator("main img")
     image.wait_for()
-    assert image.evaluate("img => img.complete && img.naturalWidth") == 1
+    eventually(lambda: image.evaluate("img => img.complete && img.naturalWidth") == 1)
     assert page.get_by_role("heading", name="Protected link").count() == 0
 
     # Open in SWAN: the hub's login, then the copy in SWAN_projects/ opens in JupyterLab
@@ -193,7 +194,10 @@ def test_a_file_drop_link_offers_an_upload_and_shows_none_of_the_files(drive, br
 
     # without the link's cookie (another browser, another site's request) nothing is added
     forged = httpx.put(f"{drive.base}/s/{token}/drop/forged.txt", content=b"forged", timeout=30)
-    assert forged.status_code == 404 and "does not exist" in forged.text
+    assert forged.status_code == 401 and "password" in forged.text
+    assert "WWW-Authenticate" not in forged.headers
+    unknown = httpx.put(f"{drive.base}/s/{'x' * 32}/drop/forged.txt", content=b"x", timeout=30)
+    assert unknown.status_code == 404 and "does not exist" in unknown.text
     assert not (hand_in / "forged.txt").exists()
     # a link to view a folder adds nothing through a drop's address
     viewed = ocs_share(drive, "alice", path="/field-trip", shareType=3)["url"]

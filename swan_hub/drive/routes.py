@@ -270,6 +270,9 @@ class DriveWSGI:
         token, _, name = rest.partition("/drop/")
         link = self.auth.unlocked_link(token, environ)
         if link is None:
+            known = self.spaces.state.share_by_token(token)
+            if known is not None and known.password_hash and not ocs.link_expired(known):
+                return plain(start_response, 401, "Open the link with its password again")
             return plain(start_response, 404, "This link does not exist or has expired")
         if link.permissions & PERM_READ or not name or "/" in name:
             return plain(start_response, 404, "Only a file drop's page adds files here")

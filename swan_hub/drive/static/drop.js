@@ -6,7 +6,7 @@
   const status = document.getElementById("status");
   const sent = document.getElementById("dropped");
   const REFUSALS = {
-    401: "This link needs its password again: reload the page. “{}” was not sent.",
+    401: "This link asks for its password again: reload the page and type it. “{}” was not sent.",
     404: "This link does not exist or has expired. “{}” was not sent.",
     412: "A file named “{}” is there already; rename yours and send it again.",
     413: "“{}” is larger than this drive accepts.",
