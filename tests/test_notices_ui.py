@@ -71,11 +71,8 @@ def alice_saves(swan: Swan, path: str, source: str) -> None:
 
 
 def bobs_lab(browser, swan: Swan, path: str = ""):
-    """bob's JupyterLab (at ``path`` when given), after the hub's login form; the page records
-    the uncaught errors of its scripts in ``page.errors``."""
+    """bob's JupyterLab (at ``path`` when given), after the hub's login form."""
     page = person(browser)
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.goto(f"{swan.url}/user/bob/lab" + (f"/tree/{path}" if path else ""))
     fill_hub_login(page, "bob", swan.passwords()["bob"])
     page.locator(".jp-FileBrowser .jp-DirListing-header").wait_for()

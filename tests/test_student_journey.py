@@ -74,11 +74,8 @@ def received(swan: Swan, name: str) -> list[dict]:
 
 
 def logged_in_page(browser, swan: Swan, name: str, url: str):
-    """A browser of ``name``'s own at ``url`` (a hub URL), through the hub's login form; the
-    page records the uncaught errors of its scripts in ``page.errors``."""
+    """A browser of ``name``'s own at ``url`` (a hub URL), through the hub's login form."""
     page = person(browser, permissions=("clipboard-read", "clipboard-write"))
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.goto(url)
     fill_hub_login(page, name, swan.passwords()[name])
     return page

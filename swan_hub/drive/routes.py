@@ -25,7 +25,7 @@ from .outbox import Outbox
 from .render import Limits, Renderer
 from .responses import StartResponse, answer, json_answer, plain
 from .signing import JWKS_PATH, SiteKey
-from .spaces import Spaces
+from .spaces import PERM_READ, Spaces
 
 log = logging.getLogger("swan_hub.drive")
 
@@ -221,6 +221,8 @@ class DriveWSGI:
             return self._link_dav(environ, start_response)
         if path == "/oauth_callback":
             return self.auth.oauth_callback(environ, start_response)
+        if path.startswith("/s/") and method == "PUT":
+            return self._drop(path[3:], environ, start_response)
         if path.startswith("/s/"):
             return self.pages.public(path[3:], environ, start_response)
         if path.startswith("/static/"):
@@ -270,6 +272,25 @@ class DriveWSGI:
             return _unauthorized(start_response, "the link token and its password")
         environ[ENV_LINK] = link
         environ["wsgidav.auth.user_name"] = f"link:{link.id}"
+        return self._dav(environ, start_response)
+
+    def _drop(self, rest: str, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        """``PUT /s/<token>/drop/<name>``: a file a file drop's page adds, opened by the link's
+        cookie where it has a password (a cookie other sites' requests never carry). The
+        link's own WebDAV takes it, as a new file only: a taken name is refused, not replaced."""
+        token, _, name = rest.partition("/drop/")
+        link = self.auth.unlocked_link(token, environ)
+        if link is None:
+            known = self.spaces.state.share_by_token(token)
+            if known is not None and known.password_hash and not ocs.link_expired(known):
+                return plain(start_response, 401, "Open the link with its password again")
+            return plain(start_response, 404, "This link does not exist or has expired")
+        if link.permissions & PERM_READ or not name or "/" in name:
+            return plain(start_response, 404, "Only a file drop's page adds files here")
+        environ[ENV_LINK] = link
+        environ["wsgidav.auth.user_name"] = f"link:{link.id}"
+        environ["PATH_INFO"] = "/public.php/webdav/" + name
+        environ["HTTP_IF_NONE_MATCH"] = "*"
         return self._dav(environ, start_response)
 
     def _dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:

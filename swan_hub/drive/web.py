@@ -1002,6 +1002,7 @@ class Pages:
                 share=share,
                 token=token,
                 webdav=self.origin(environ) + self._url("/public.php/webdav/"),
+                drop=self._url(f"/s/{token}/drop/"),
             )
         query = _query(environ)
         inner = query.get("path", "").strip("/") if share.item_type != "file" else ""

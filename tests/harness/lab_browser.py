@@ -183,12 +183,16 @@ def chromium_browser() -> Iterator[Any]:
 
 
 def person(browser: Any, permissions: tuple[str, ...] = ()) -> Any:
-    """A page of a fresh context of ``browser`` (close it with ``page.context.close()``)."""
+    """A page of a fresh context of ``browser`` (close it with ``page.context.close()``); the
+    page records the uncaught errors of its scripts in ``page.errors``."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(UI_TIMEOUT_MS)
     if permissions:
         context.grant_permissions(list(permissions))
-    return context.new_page()
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    return page
 
 
 def fill_hub_login(page: Any, name: str, password: str) -> None:
