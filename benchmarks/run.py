@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bigfolder  # noqa: E402
 import drive  # noqa: E402
+import drivepage  # noqa: E402
 import federation  # noqa: E402
 import folders  # noqa: E402
 import hubload  # noqa: E402
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "stalls": stalls.main,
     "bigfolder": bigfolder.main,
     "preview": preview.main,
+    "drivepage": drivepage.main,
     "lecture": lecture.main,
 }
 
