@@ -26,6 +26,7 @@ from harness.drive import (
     ocs_share,
     parse_xml,
     running_drive,
+    send_password_form,
 )
 from harness.swan import drive_url, log_in, start_swan, write_drive_config
 
@@ -587,15 +588,22 @@ def test_a_password_link_opens_in_a_browser_by_its_form_and_for_programs_by_basi
     assert "answers.ipynb" not in asked.text
 
     browser = httpx.Client()
-    wrong = browser.post(page, data={"password": "guess"})
-    assert wrong.status_code == 401 and "not right" in wrong.text and not browser.cookies
-    opened = browser.post(page, data={"password": "open sesame"}, follow_redirects=True)
+    wrong = send_password_form(browser, page, "guess")
+    assert wrong.status_code == 401 and "not right" in wrong.text
+    assert "swan_link" not in browser.cookies
+    opened = send_password_form(browser, page, "open sesame", follow_redirects=True)
     assert opened.status_code == 200 and "answers.ipynb" in opened.text
     assert browser.get(f"{page}/download").headers["content-type"] == "application/zip"
     # the cookie opens this link only, and only while the password stays the same
     assert browser.get(f"{drive.base}/s/{other}").status_code == 401
     forged = httpx.get(page, cookies={"swan_link": "0" * 64})
     assert forged.status_code == 401
+    # a form posted from another page or site (no form token, or none that its cookie repeats)
+    # opens nothing, even with the right password
+    for stranger in (httpx.Client(), httpx.Client(cookies={"swan_link_form": "mine"})):
+        refused = stranger.post(page, data={"password": "open sesame", "form_token": "other"})
+        assert refused.status_code == 403 and "type the password again" in refused.text
+        assert "swan_link" not in stranger.cookies and "answers.ipynb" not in refused.text
 
     # programs: Basic auth with the link's token as the user
     zipped = httpx.get(f"{page}/download", auth=(token, "open sesame"))

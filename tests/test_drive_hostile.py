@@ -27,6 +27,7 @@ from harness.drive import (
     ocs_share,
     parse_xml,
     running_drive,
+    send_password_form,
 )
 
 pytestmark = pytest.mark.hub
@@ -625,11 +626,11 @@ def test_link_passwords_are_refused_for_a_while_after_a_few_wrong_guesses(drive)
         assert guesser.get(webdav, auth=(token, "right one")).status_code == 429
         # the page's form counts the same way
         page = f"{drive.base}/s/{token}"
-        assert guesser.post(page, data={"password": "right one"}).status_code == 429
+        assert send_password_form(guesser, page, "right one").status_code == 429
     with from_address("127.0.0.4") as typer:
         for _ in range(5):
-            assert typer.post(page, data={"password": "guess"}).status_code == 401
-        r = typer.post(page, data={"password": "right one"})
+            assert send_password_form(typer, page, "guess").status_code == 401
+        r = send_password_form(typer, page, "right one")
         assert r.status_code == 429 and r.headers["Retry-After"]
 
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from harness.drive import ocs_share, running_drive
+from harness.drive import ocs_share, running_drive, send_password_form
 from test_drive import signed_in
 
 pytestmark = pytest.mark.hub
@@ -288,7 +288,7 @@ def test_a_password_link_previews_nothing_before_its_password(drive):
         r = httpx.get(f"{link['url']}{sub}")
         assert r.status_code in (401, 404) and "answers" not in r.text
     browser = httpx.Client(timeout=60)
-    opened = browser.post(link["url"], data={"password": "Pass-4-exam"}, follow_redirects=True)
+    opened = send_password_form(browser, link["url"], "Pass-4-exam", follow_redirects=True)
     assert opened.status_code == 200 and "<iframe class='rendered'" in opened.text
     assert "the answers" in browser.get(f"{link['url']}/render").text
 

@@ -12,6 +12,7 @@ page's request token.
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import time
 import zipfile
@@ -30,7 +31,7 @@ from .identity import Caller
 from .ocm import permission_bits
 from .ocs import link_expired
 from .render import RENDERED, Renderer
-from .responses import StartResponse, answer, client_address, redirect
+from .responses import StartResponse, answer, client_address, cookies_of, redirect, set_cookie
 from .spaces import (
     PERM_CREATE,
     PERM_READ,
@@ -59,6 +60,10 @@ STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; char
 OPENABLE = (".ipynb",)
 #: the largest password form read
 MAX_FORM_BYTES = 4096
+#: the cookie repeating the password form's token (see `WebUI._password_page`), and how long a
+#: form shown stays good to send
+FORM_COOKIE = "swan_link_form"
+FORM_COOKIE_SECONDS = 3600
 #: 1980-01-02, a day into the zip format's first year whatever the time zone
 ZIP_EPOCH = 315619200
 PAGE_HEADERS = [
@@ -89,12 +94,18 @@ TEMPLATES = jinja2.Environment(
 
 
 def _page(
-    start_response: StartResponse, template: str, status: int = 200, **context: Any
+    start_response: StartResponse,
+    template: str,
+    status: int = 200,
+    headers: tuple[tuple[str, str], ...] = (),
+    **context: Any,
 ) -> list[bytes]:
     context.setdefault("assets", False)
     context.setdefault("base", "")
     body = TEMPLATES.get_template(template).render(**context).encode()
-    return answer(start_response, status, body, "text/html; charset=utf-8", PAGE_HEADERS)
+    return answer(
+        start_response, status, body, "text/html; charset=utf-8", (*PAGE_HEADERS, *headers)
+    )
 
 
 def _message(start_response: StartResponse, status: int, message: str) -> list[bytes]:
@@ -981,7 +992,7 @@ class Pages:
         known = self.spaces.state.share_by_token(token) if share is None else None
         protected = known is not None and bool(known.password_hash) and not link_expired(known)
         if protected and sub in ("", "download"):
-            return self._password_page(token, start_response, wrong=False)
+            return self._password_page(token, start_response)
         try:
             place = self.spaces.place_of_share(share) if share is not None else None
         except DriveError:
@@ -1111,17 +1122,24 @@ class Pages:
         return iter(lambda: f.read(1 << 16), b"")
 
     def _password_page(
-        self, token: str, start_response: StartResponse, *, wrong: bool
+        self, token: str, start_response: StartResponse, *, said: str = "", status: int = 401
     ) -> list[bytes]:
-        """The form that opens a password link in this browser (a cookie for this link only).
-        Programs send the password as Basic auth instead (docs/drive.md says how)."""
+        """The form that opens a password link in this browser (a cookie for this link only),
+        with ``said`` above it. Programs send the password as Basic auth instead (docs/drive.md
+        says how). The form carries a token that a cookie of its own repeats (double submit):
+        a form posted from another site comes without that cookie (SameSite) and is refused."""
+        link = self._url(f"/s/{token}")
+        form_token = secrets.token_urlsafe(18)
+        cookie = set_cookie(FORM_COOKIE, form_token, link, FORM_COOKIE_SECONDS)
         return _page(
             start_response,
             "password.html",
-            401,
+            status,
+            headers=(cookie,),
             title="Protected link",
-            wrong=wrong,
-            link=self._url(f"/s/{token}"),
+            said=said,
+            link=link,
+            form_token=form_token,
         )
 
     def _unlock(self, token: str, environ: dict, start_response: StartResponse) -> list[bytes]:
@@ -1133,10 +1151,16 @@ class Pages:
         if not 0 < length <= MAX_FORM_BYTES:
             return _message(start_response, 400, "Send the password form.")
         form = parse_qs(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
+        sent = (form.get("form_token") or [""])[0]
+        expected = cookies_of(environ).get(FORM_COOKIE, "")
+        if not (sent and expected and secrets.compare_digest(sent, expected)):
+            said = "This form was too old or came from another page; type the password again."
+            return self._password_page(token, start_response, said=said, status=403)
         password = (form.get("password") or [""])[0]
         share = self.auth.open_link(token, password, client_address(environ))
         if share is None or not share.password_hash:
-            return self._password_page(token, start_response, wrong=True)
+            said = "That password is not right."
+            return self._password_page(token, start_response, said=said)
         link = self._url(f"/s/{token}")
         return redirect(start_response, 303, link, [self.auth.link_cookie_header(share, link)])
 

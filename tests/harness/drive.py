@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - parses our own server's answers
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -113,3 +115,12 @@ def ocs_share(drive: Drive, owner: str, **form: str | int) -> dict:
     r = drive.ocs(owner, "POST", "shares", data=form)
     assert r.status_code == 200, r.text
     return r.json()["ocs"]["data"]
+
+
+def send_password_form(client: httpx.Client, url: str, password: str, **kw: Any) -> httpx.Response:
+    """Open the password link ``url`` by its form as a browser does: the page first (its form
+    token, and the cookie that repeats it), then the form with the password."""
+    asked = client.get(url)
+    found = re.search(r"name='form_token' value='([^']+)'", asked.text)
+    data = {"password": password, "form_token": found[1] if found else ""}
+    return client.post(url, data=data, **kw)
