@@ -29,6 +29,7 @@ from wsgidav.dav_error import (
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 from wsgidav.lock_man.lock_manager import normalize_lock_root
 
+from swan_contents.gc_pause import gc_paused
 from swan_contents.storage.ondisk import TEMP_PREFIX, make_etag
 
 from .spaces import (
@@ -719,12 +720,21 @@ class DriveFolder(_Node, DAVCollection):
 
     def get_member_list(self) -> list[Any]:
         require(self.place, PERM_READ, "list this folder")
-        members: list[Any] = []
         try:
             with os.scandir(self.place.fs_path) as it:
                 entries = [e for e in it if not is_hidden_entry(e.name)]
         except OSError as e:
             raise dav_error(e) from e
+        with gc_paused():  # a big folder's nodes: no cycles for the collector to find
+            members = self._members(entries)
+        if self.with_shares_folder and self.spaces.mounts(self.place.owner):
+            members = [m for m in members if m.name != self.spaces.share_folder]
+            members.append(self._shares_folder())
+        return members
+
+    def _members(self, entries: list[os.DirEntry]) -> list[Any]:
+        members: list[Any] = []
+        base = util.join_uri(self.path, "_")[:-1]  # + a name: `util.join_uri(self.path, name)`
         for e in entries:
             try:
                 if e.is_symlink():
@@ -733,7 +743,7 @@ class DriveFolder(_Node, DAVCollection):
             except FileNotFoundError:
                 continue
             child = self.place.child(e.name)
-            path = util.join_uri(self.path, e.name)
+            path = base + e.name
             if stat.S_ISDIR(st.st_mode):
                 member: Any = DriveFolder(path, self.environ, child, st, self.provider)
             elif stat.S_ISREG(st.st_mode):
@@ -746,9 +756,6 @@ class DriveFolder(_Node, DAVCollection):
             ids = self.spaces.file_ids(self.place.owner, self.place.rel, found)
             for member in members:
                 member._file_id = ids[member.name]
-        if self.with_shares_folder and self.spaces.mounts(self.place.owner):
-            members = [m for m in members if m.name != self.spaces.share_folder]
-            members.append(self._shares_folder())
         return members
 
     def create_empty_resource(self, name: str) -> DriveFile:

@@ -17,6 +17,8 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError, get_http_status_string
 from wsgidav.lock_man.lock_manager import normalize_lock_root
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from swan_contents.gc_pause import gc_paused
+
 from .dav import ENV_LOCK_ROOTS, DriveProvider, listed_with_stat, listing_getters
 
 #: the depths answered here (``infinity``, also a missing Depth, is taken as 1 before: see
@@ -252,18 +254,18 @@ class PropfindMiddleware(BaseMiddleware):
 
     @staticmethod
     def _body(resources: list[Any], mode: str, names: list[str] | None) -> Iterator[bytes]:
-        out = [ROOT_OPEN]
         tags = _Tags()
         getters = listing_getters(names) if mode == "named" and names is not None else {}
-        for i, res in enumerate(resources, 1):
-            found = getters.get(type(res))
-            if found is not None and listed_with_stat(res):
-                properties = [(name, get(res)) for name, get in found]
-            else:
-                properties = res.get_properties(mode, name_list=names)
-            write_response(res.get_href(), properties, out, tags)
-            if i % RESPONSES_PER_CHUNK == 0:
-                yield "".join(out).encode()
-                out = []
-        out.append("</d:multistatus>")
-        yield "".join(out).encode()
+        yield ROOT_OPEN.encode()
+        for start in range(0, len(resources), RESPONSES_PER_CHUNK):
+            out: list[str] = []
+            with gc_paused():  # strings and short lists only: no cycles for the collector
+                for res in resources[start : start + RESPONSES_PER_CHUNK]:
+                    found = getters.get(type(res))
+                    if found is not None and listed_with_stat(res):
+                        properties = [(name, get(res)) for name, get in found]
+                    else:
+                        properties = res.get_properties(mode, name_list=names)
+                    write_response(res.get_href(), properties, out, tags)
+            yield "".join(out).encode()
+        yield b"</d:multistatus>"
