@@ -1,13 +1,14 @@
 """`gc_paused()`: hold Python's cyclic garbage collector off while a listing is turned into
-thousands of small objects. It must only wrap synchronous code that makes no reference cycles
-(never an `await`), so pausing the collector loses nothing. `freeze_once()`: keep the objects
-of a started server out of every later collection.
+thousands of small objects, in any thread. It must only wrap synchronous code that makes no
+reference cycles (never an `await`), so pausing the collector loses nothing. `freeze_once()`:
+keep the objects of a started server out of every later collection.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Iterator
 
 
@@ -20,14 +21,30 @@ def gc_paused() -> Iterator[None]:
     hundred thousand objects, so many survivors make the collector scan the whole heap several
     times per listing: measured, that is half the time of parsing the listing. Nothing built here
     forms a cycle, so reference counting frees all of it without the collector.
+
+    Blocks may run at once in several threads (a listing's stats in a worker thread while the
+    event loop makes models, the drive's requests in its worker threads): the collector is
+    back on, if it was on before the first of them, when the last of them ends.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _pausing, _was_enabled
+    with _pause_lock:
+        if not _pausing:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pausing += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _pause_lock:
+            _pausing -= 1
+            if not _pausing and _was_enabled:
+                gc.enable()
+
+
+_pause_lock = threading.Lock()
+#: the blocks running with the collector paused, and whether it was on before the first
+_pausing = 0
+_was_enabled = False
 
 
 _frozen = False

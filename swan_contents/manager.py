@@ -259,13 +259,13 @@ class SwanContentsManager(AsyncContentsManager):
         """As jupyter_server's (hide_globs), with the globs compiled once, not per entry."""
         return self._hide_pattern().match(name) is None
 
-    def _listed_names(self) -> Callable[[str], bool]:
-        """Whether a name is listed in a folder: not hidden (unless allowed), not matched by
-        hide_globs. Made once per listing, not looked up per entry."""
-        hidden_by_globs = self._hide_pattern().match
+    def _unlisted_names(self) -> Callable[[str], Any]:
+        """What says a name is not listed in a folder (a match, else None): hidden (unless
+        allowed) or matched by hide_globs. Made once per listing, one regular expression."""
+        globs = self._hide_pattern()
         if self.allow_hidden:
-            return lambda name: hidden_by_globs(name) is None
-        return lambda name: not name.startswith(".") and hidden_by_globs(name) is None
+            return globs.match
+        return re.compile(rf"\.|(?:{globs.pattern})").match
 
     def _refuse_hidden(self, path: str) -> None:
         if not self.allow_hidden and self._hidden(path):
@@ -306,23 +306,26 @@ class SwanContentsManager(AsyncContentsManager):
 
     def _model(self, entry: Entry, type: str | None = None) -> dict[str, Any]:
         """The model (without content) of an entry; `type` forces notebook/file for files."""
-        if entry.kind == "directory":
-            kind = "directory"
+        name = entry.name
+        kind = entry.kind
+        if kind == "directory":
+            pass
         elif type in ("notebook", "file"):
             kind = type
         else:
-            kind = "notebook" if entry.name.endswith(".ipynb") else "file"
-        modified = _utc(entry.mtime)
+            kind = "notebook" if name.endswith(".ipynb") else "file"
+        mtime = entry.mtime
+        modified = _utc(mtime)
         return {
-            "name": entry.name,
+            "name": name,
             "path": entry.path,
             "type": kind,
             "last_modified": modified,
-            "created": modified if entry.ctime == entry.mtime else _utc(entry.ctime),
+            "created": modified if entry.ctime == mtime else _utc(entry.ctime),
             "content": None,
             "format": None,
-            "mimetype": mimetype_of(entry.name) if kind == "file" else None,
-            "size": None if entry.is_dir else entry.size,
+            "mimetype": mimetype_of(name) if kind == "file" else None,
+            "size": None if kind == "directory" else entry.size,
             "writable": entry.writable,
             "hash": None,
             "hash_algorithm": None,
@@ -464,11 +467,12 @@ class SwanContentsManager(AsyncContentsManager):
 
     async def _child_models(self, entry: Entry) -> list[dict[str, Any]]:
         """The models of a folder's listed children, made in steps (`in_steps`)."""
-        listed = self._listed_names()
+        unlisted = self._unlisted_names()
+        model = self._model
         models: list[dict[str, Any]] = []
         async for children in in_steps(entry.children or ()):
             with gc_paused():
-                models += [self._model(child) for child in children if listed(child.name)]
+                models += [model(child) for child in children if unlisted(child.name) is None]
         return models
 
     async def _storage_has_checksums(self) -> bool:

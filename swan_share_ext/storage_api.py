@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from jupyter_client.jsonutil import json_default
@@ -77,6 +79,76 @@ def check_model_shape(model: Any) -> None:
 
 #: JSON of a notebook's cells written between two turns of the event loop (about 1 ms of work).
 BYTES_PER_STEP = 256 * 1024
+
+
+#: The fields of a listed child's model, in the order `SwanContentsManager` makes them
+CHILD_FIELDS = (
+    "name",
+    "path",
+    "type",
+    "last_modified",
+    "created",
+    "content",
+    "format",
+    "mimetype",
+    "size",
+    "writable",
+    "hash",
+    "hash_algorithm",
+    "etag",
+    "shareable",
+)
+
+
+def _json_text(value: Any) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _json_flag(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    raise TypeError(value)
+
+
+def child_json(child: dict[str, Any]) -> str:
+    """A child's model as `json.dumps(child, default=json_default)` writes it, in one format
+    string: twice as fast for the usual shape of model (fields `CHILD_FIELDS`, no content,
+    the times `datetime`), which a listing of 100,000 entries writes 100,000 times. Any other
+    shape goes to `json.dumps`."""
+    modified = child["last_modified"]
+    created = child["created"]
+    size = child["size"]
+    if (
+        tuple(child) != CHILD_FIELDS
+        or child["content"] is not None
+        or child["format"] is not None
+        or child["hash"] is not None
+        or child["hash_algorithm"] is not None
+        or type(modified) is not datetime
+        or type(created) is not datetime
+        or not (size is None or type(size) is int)
+    ):
+        return json.dumps(child, default=json_default)
+    try:
+        modified_text = json_default(modified)
+        created_text = modified_text if created is modified else json_default(created)
+        return (
+            f'{{"name": {encode_basestring_ascii(child["name"])}, '
+            f'"path": {encode_basestring_ascii(child["path"])}, '
+            f'"type": {encode_basestring_ascii(child["type"])}, '
+            f'"last_modified": "{modified_text}", "created": "{created_text}", '
+            f'"content": null, "format": null, "mimetype": {_json_text(child["mimetype"])}, '
+            f'"size": {"null" if size is None else int.__repr__(size)}, '
+            f'"writable": {_json_flag(child["writable"])}, "hash": null, '
+            f'"hash_algorithm": null, "etag": {_json_text(child["etag"])}, '
+            f'"shareable": {_json_flag(child["shareable"])}}}'
+        )
+    except (TypeError, KeyError):  # a value of another type: json.dumps knows what to do
+        return json.dumps(child, default=json_default)
 
 
 def _long_list(model: dict[str, Any]) -> list[Any] | None:
@@ -196,7 +268,7 @@ class SwanContentsHandler(ErrorFieldsMixin, ModelAnswerMixin, JsonBodyMixin, Con
         if model["type"] == "directory":
             async for children in in_steps(items):
                 with gc_paused():  # strings and lists only: no cycles for the collector to find
-                    self.write(separator + json.dumps(children, default=json_default)[1:-1])
+                    self.write(separator + ", ".join([child_json(c) for c in children]))
                 separator = ", "
         else:
             written = 0

@@ -176,3 +176,22 @@ def test_a_body_that_is_not_a_propfind_is_refused(drive):
 def test_another_users_space_is_not_listed(drive):
     answer = drive.dav("bob", "PROPFIND", "mix", owner="alice", headers={"Depth": "1"})
     assert answer.status_code == 404
+
+
+def test_a_folder_of_more_entries_than_one_statement_lists_the_same(drive):
+    """A folder of more than 500 entries reads its file ids in one statement; files made
+    beside the drive get their ids on the first listing."""
+    folder = drive.space("alice") / "many"
+    folder.mkdir()
+    for i in range(700):
+        (folder / f"f{i:04d}.txt").write_bytes(b"x" * (i % 7))
+    (folder / "a folder").mkdir()
+    for body in ("drive harness", "nextcloud desktop"):
+        new, old = both(drive, "alice", "many", "1", BODIES[body])
+        assert canonical(new.content) == canonical(old.content)
+        assert len(canonical(new.content)) == 702
+    ids = [
+        props.get("{http://owncloud.org/ns}fileid")
+        for props in (r["HTTP/1.1 200 OK"] for r in canonical(new.content).values())
+    ]
+    assert len(set(ids)) == 702

@@ -7,9 +7,11 @@ gives, and a bad answer is refused as before. (How long the loop is held is meas
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 from conftest import notebook_body
@@ -17,6 +19,7 @@ from harness.dav_servers import raw_client
 from jupyter_client.jsonutil import json_default
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 
+from swan_contents.gc_pause import gc_paused
 from swan_contents.steps import ENTRIES_PER_STEP, in_steps
 from swan_contents.storage.base import StorageUnavailable
 from swan_contents.storage.webdav import WebDAVStorage
@@ -194,3 +197,26 @@ print(before, gc.get_freeze_count())
     )
     before, after = (int(n) for n in done.stdout.split())
     assert before == 0 and after > 10_000
+
+
+def test_the_collector_is_back_on_when_the_last_of_overlapping_pauses_ends():
+    assert gc.isenabled()
+    first, second = gc_paused(), gc_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()  # the second block still runs
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+    def pause_often() -> None:
+        for _ in range(2000):
+            with gc_paused():
+                pass
+
+    threads = [threading.Thread(target=pause_often) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert gc.isenabled()

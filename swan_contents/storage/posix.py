@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TypeVar
 
+from ..gc_pause import gc_paused
 from .base import (
     AlreadyExists,
     Conflict,
@@ -201,12 +202,11 @@ class PosixStorage(Storage):
             return bool(st.st_mode & stat.S_IWGRP)
         return bool(st.st_mode & stat.S_IWOTH)
 
-    def _entry(self, path: str, st: os.stat_result) -> Entry:
-        is_dir = stat.S_ISDIR(st.st_mode)
-        return Entry(
-            name=split_path(path)[1],
+    def _entry(self, path: str, st: os.stat_result, name: str | None = None) -> Entry:
+        return Entry.listed(
+            name=split_path(path)[1] if name is None else name,
             path=path,
-            kind="directory" if is_dir else "file",
+            kind="directory" if stat.S_ISDIR(st.st_mode) else "file",
             size=st.st_size,
             mtime=st.st_mtime,
             ctime=st.st_ctime,
@@ -217,7 +217,8 @@ class PosixStorage(Storage):
 
     def _children(self, path: str, os_path: str) -> tuple[Entry, ...]:
         children = []
-        with os.scandir(os_path) as it:
+        prefix = join_path(path, "")
+        with os.scandir(os_path) as it, gc_paused():
             for de in it:
                 name = de.name
                 if name.startswith(TEMP_PREFIX):
@@ -234,7 +235,7 @@ class PosixStorage(Storage):
                     continue  # vanished, broken link or unreadable: not listed
                 if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
                     continue
-                children.append(self._entry(join_path(path, name), st))
+                children.append(self._entry(prefix + name, st, name))
         return tuple(children)
 
     def _stat(self, path: str, children: bool) -> Entry:

@@ -17,7 +17,9 @@ from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError, get_http_status_string
 from wsgidav.lock_man.lock_manager import normalize_lock_root
 from wsgidav.mw.base_mw import BaseMiddleware
 
-from .dav import ENV_LOCK_ROOTS, DriveProvider
+from swan_contents.gc_pause import gc_paused
+
+from .dav import ENV_LOCK_ROOTS, DriveProvider, listed_with_stat, listing_getters
 
 #: the depths answered here (``infinity``, also a missing Depth, is taken as 1 before: see
 #: `PropfindMiddleware`); others go to WsgiDAV, which refuses them
@@ -109,53 +111,62 @@ def _write(element: Any, out: list[str], names: _Names) -> None:
     names.declared = scope
 
 
-class _Tags:
+class _Tags(dict):
     """The opening, closing and empty tags of each property name, made once per request."""
 
-    def __init__(self) -> None:
-        self.known: dict[str, tuple[str, str, str]] = {}
-
-    def __getitem__(self, name: str) -> tuple[str, str, str]:
-        found = self.known.get(name)
-        if found is None:
-            declarations: list[str] = []
-            tag = _Names()(name, declarations)
-            opening = f"<{tag}{''.join(declarations)}"
-            found = self.known[name] = (f"{opening}>", f"</{tag}>", f"{opening}/>")
+    def __missing__(self, name: str) -> tuple[str, str, str]:
+        declarations: list[str] = []
+        tag = _Names()(name, declarations)
+        opening = f"<{tag}{''.join(declarations)}"
+        found = self[name] = (f"{opening}>", f"</{tag}>", f"{opening}/>")
         return found
+
+
+OK = "200 OK"
 
 
 def write_response(
     href: str, properties: list[tuple[str, Any]], out: list[str], tags: _Tags | None = None
 ) -> None:
     """One ``d:response``: its href and a ``d:propstat`` per status, as WsgiDAV groups them
-    (a property that failed is an empty element under its status)."""
-    tags = tags or _Tags()
-    by_status: dict[str, list[tuple[str, Any]]] = {"200 OK": properties} if properties else {}
-    if any(isinstance(value, DAVError) for _, value in properties):
-        by_status = {}
-        for name, value in properties:
-            status = "200 OK"
-            if isinstance(value, DAVError):
-                status, value = get_http_status_string(value), None
-            by_status.setdefault(status, []).append((name, value))
+    (a property that failed is an empty element under its status; statuses in the order of
+    their first property)."""
+    if tags is None:
+        tags = _Tags()
+    ok: list[str] = []
+    by_status: dict[str, list[str]] | None = None  # made at the first property that failed
+    for name, value in properties:
+        if type(value) is str:
+            if value:
+                opening, closing, _ = tags[name]
+                if "&" in value or "<" in value or ">" in value:
+                    value = escape_text(value)
+                ok.append(f"{opening}{value}{closing}")
+            else:
+                ok.append(tags[name][2])
+        elif isinstance(value, DAVError):
+            if by_status is None:
+                by_status = {OK: ok} if ok else {}
+            by_status.setdefault(get_http_status_string(value), []).append(tags[name][2])
+            continue
+        elif value is None or value == "":
+            ok.append(tags[name][2])
+        elif util.is_etree_element(value):
+            if not len(value) and not value.text and not value.attrib:
+                ok.append(tags[value.tag][2])
+            else:
+                write_element(value, ok)
+        else:
+            opening, closing, _ = tags[name]
+            ok.append(f"{opening}{escape_text(util.to_unicode_safe(value))}{closing}")
+        if by_status is not None and OK not in by_status:
+            by_status[OK] = ok
+    if by_status is None:
+        by_status = {OK: ok} if ok else {}
     out.append(f"<d:response><d:href>{escape_text(href)}</d:href>")
     for status, found in by_status.items():
         out.append("<d:propstat><d:prop>")
-        for name, value in found:
-            if value is None or value == "":
-                out.append(tags[name][2])
-            elif type(value) is str:
-                opening, closing, _ = tags[name]
-                out.append(f"{opening}{escape_text(value)}{closing}")
-            elif util.is_etree_element(value):
-                if not len(value) and not value.text and not value.attrib:
-                    out.append(tags[value.tag][2])
-                else:
-                    write_element(value, out)
-            else:
-                opening, closing, _ = tags[name]
-                out.append(f"{opening}{escape_text(util.to_unicode_safe(value))}{closing}")
+        out += found
         out.append(f"</d:prop><d:status>HTTP/1.1 {status}</d:status></d:propstat>")
     out.append("</d:response>")
 
@@ -243,13 +254,18 @@ class PropfindMiddleware(BaseMiddleware):
 
     @staticmethod
     def _body(resources: list[Any], mode: str, names: list[str] | None) -> Iterator[bytes]:
-        out = [ROOT_OPEN]
         tags = _Tags()
-        for i, res in enumerate(resources, 1):
-            properties = res.get_properties(mode, name_list=names)
-            write_response(res.get_href(), properties, out, tags)
-            if i % RESPONSES_PER_CHUNK == 0:
-                yield "".join(out).encode()
-                out = []
-        out.append("</d:multistatus>")
-        yield "".join(out).encode()
+        getters = listing_getters(names) if mode == "named" and names is not None else {}
+        yield ROOT_OPEN.encode()
+        for start in range(0, len(resources), RESPONSES_PER_CHUNK):
+            out: list[str] = []
+            with gc_paused():  # strings and short lists only: no cycles for the collector
+                for res in resources[start : start + RESPONSES_PER_CHUNK]:
+                    found = getters.get(type(res))
+                    if found is not None and listed_with_stat(res):
+                        properties = [(name, get(res)) for name, get in found]
+                    else:
+                        properties = res.get_properties(mode, name_list=names)
+                    write_response(res.get_href(), properties, out, tags)
+            yield "".join(out).encode()
+        yield b"</d:multistatus>"

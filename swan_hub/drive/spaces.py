@@ -161,7 +161,12 @@ class Place:
 
     def child(self, name: str) -> Place:
         rel = f"{self.rel}/{name}" if self.rel else name
-        return Place(self.owner, rel, os.path.join(self.fs_path, name), self.perms, self.share)
+        fs_path = self.fs_path
+        if not fs_path or fs_path.endswith("/") or name.startswith("/"):
+            fs_path = os.path.join(fs_path, name)
+        else:  # what os.path.join gives, at a fifth of its cost: a listing asks once per entry
+            fs_path = f"{fs_path}/{name}"
+        return Place(self.owner, rel, fs_path, self.perms, self.share)
 
     def require(self, perm: int, what: str) -> None:
         if not self.perms & perm:

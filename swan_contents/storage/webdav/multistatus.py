@@ -260,7 +260,7 @@ def entry_of(path: str, props: Properties, version: Callable[[str | None], str])
         if checksums_element is not None
         else ()
     )
-    return Entry(
+    return Entry.listed(
         name=path.rpartition("/")[2],
         path=path,
         kind="directory" if is_dir else "file",
