@@ -51,17 +51,19 @@ fi
 # change in js/ it is built again here and copied where JupyterLab (and the browser tests)
 # load it from.
 js_stamp_file=.venv/swan-labextension.stamp
-js_stamp="$(find js/src js/style js/package.json -type f | LC_ALL=C sort | xargs cat |
-  sha256sum | cut -d' ' -f1)"
-installed_js="$(cat "$js_stamp_file" 2>/dev/null || true)"
-if [ "$installed_js" != "$js_stamp" ]; then
-  if [ -n "$installed_js" ] || [ ! -f swan_share_ext/labextension/package.json ]; then
-    echo "==> building the labextension"
-    (cd js && PATH="$PWD/../.venv/bin:$PATH" jlpm build)
+if [ -d js/src ]; then
+  js_stamp="$(find js/src js/style js/package.json -type f | LC_ALL=C sort | xargs cat |
+    sha256sum | cut -d' ' -f1)"
+  installed_js="$(cat "$js_stamp_file" 2>/dev/null || true)"
+  if [ "$installed_js" != "$js_stamp" ]; then
+    if [ -n "$installed_js" ] || [ ! -f swan_share_ext/labextension/package.json ]; then
+      echo "==> building the labextension"
+      (cd js && PATH="$PWD/../.venv/bin:$PATH" jlpm build)
+    fi
+    target=.venv/share/jupyter/labextensions/@swan-suite/labextension
+    rm -rf "$target"
+    mkdir -p "$(dirname "$target")"
+    cp -r swan_share_ext/labextension "$target"
+    echo "$js_stamp" >"$js_stamp_file"
   fi
-  target=.venv/share/jupyter/labextensions/@swan-suite/labextension
-  rm -rf "$target"
-  mkdir -p "$(dirname "$target")"
-  cp -r swan_share_ext/labextension "$target"
-  echo "$js_stamp" >"$js_stamp_file"
 fi

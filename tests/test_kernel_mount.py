@@ -182,6 +182,17 @@ def test_a_kernel_next_to_a_shared_notebook_reads_the_data_beside_it(swan, week1
     assert text.rstrip("\n") == EVENTS.rstrip("\n")
 
 
+def test_a_kernel_of_a_folder_made_a_moment_ago_starts_in_it(swan):
+    name = f"fresh-{uuid.uuid4().hex[:8]}"
+    os.listdir(mount_point(swan, "bob"))  # the mount's listing of the root, without the folder
+    assert contents(swan, "bob", "PUT", name, json={"type": "directory"}).status_code == 201
+    put_text(swan, "bob", f"{name}/data.txt", "beside the notebook")
+    assert not os.path.isdir(os.path.join(mount_point(swan, "bob"), name))  # not listed yet
+    kernel = start_kernel(swan, "bob", f"{name}/analysis.ipynb")
+    code = "import os\nprint(os.path.basename(os.getcwd()))\nprint(open('data.txt').read())"
+    assert execute(swan, "bob", kernel, code) == (f"{name}\nbeside the notebook\n", "")
+
+
 def test_a_view_only_share_refuses_writes_from_code_and_the_owner_keeps_the_file(swan, week1):
     point = os.path.join(mount_point(swan, "bob"), week1)
     wait_for("the view-only share in bob's mount", lambda: os.path.isdir(point))

@@ -139,3 +139,18 @@ def test_jupyterlabs_file_browser_model_still_sends_uploads_through_its_private_
             "(replaceUploadSender) then leaves uploads to JupyterLab's base64 parts; use the "
             "seam JupyterLab offers now, or follow its new private names"
         )
+
+
+def test_jupyter_servers_sessions_start_kernels_by_the_managers_start_kernel_with_a_path():
+    from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+    from jupyter_server.services.sessions.sessionmanager import SessionManager
+
+    assert "path" in inspect.signature(MappingKernelManager.start_kernel).parameters, (
+        "MappingKernelManager.start_kernel takes no `path` any more: a kernel's start would no "
+        "longer wait for its notebook's folder new to the mount (swan_share_ext/kernel_folders.py)"
+    )
+    source = inspect.getsource(SessionManager.start_kernel_for_session)
+    assert "self.kernel_manager.start_kernel(" in source and "path=" in source, (
+        "SessionManager no longer starts a session's kernel through kernel_manager.start_kernel"
+        "(path=...): revisit swan_share_ext/kernel_folders.py, which waits there"
+    )
