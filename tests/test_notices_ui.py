@@ -71,9 +71,11 @@ def alice_saves(swan: Swan, path: str, source: str) -> None:
 
 
 def bobs_lab(browser, swan: Swan, path: str = ""):
-    """bob's JupyterLab (at ``path`` when given), after the hub's login form."""
+    """bob's JupyterLab (at ``path`` when given), after the hub's login form, from an empty
+    layout (`reset`): not with the side panel an earlier test's page left open in bob's
+    workspace, which JupyterLab saves on the server."""
     page = person(browser)
-    page.goto(f"{swan.url}/user/bob/lab" + (f"/tree/{path}" if path else ""))
+    page.goto(f"{swan.url}/user/bob/lab" + (f"/tree/{path}" if path else "") + "?reset")
     fill_hub_login(page, "bob", swan.passwords()["bob"])
     page.locator(".jp-FileBrowser .jp-DirListing-header").wait_for()
     return page

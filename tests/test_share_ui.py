@@ -64,7 +64,7 @@ def page(tmp_path):
 
 
 def _open_lab(page, lab: Lab) -> None:
-    page.goto(f"{lab.url}/lab?token={lab.token}")
+    page.goto(f"{lab.url}/lab?reset&token={lab.token}")
     page.locator(".jp-DirListing-item", has_text="class-2026").wait_for()
 
 
