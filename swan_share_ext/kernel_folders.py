@@ -34,6 +34,8 @@ async def folder_for_code(root_dir: str, path: str, contents_manager: Any) -> No
     """Wait until the folder of ``path`` (itself if it is a folder, else its parent) shows in
     the mount at ``root_dir``, while the storage says that folder exists."""
     path = path.strip("/")
+    if await asyncio.to_thread(os.path.isdir, to_os_path(path, root_dir)):
+        return  # the usual case, a session's folder the mount lists: no question to the storage
     for folder in (path, posixpath.dirname(path)):
         if await ensure_async(contents_manager.dir_exists(folder)):
             break
