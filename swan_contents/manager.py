@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextvars
 import fnmatch
 import functools
 import getpass
@@ -20,6 +21,7 @@ import os
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import nbformat
@@ -46,6 +48,7 @@ from .gc_pause import freeze_once, gc_paused
 from .steps import in_steps
 from .storage.base import (
     AlreadyExists,
+    ChildRenderer,
     Conflict,
     Entry,
     IsADirectory,
@@ -66,6 +69,24 @@ from .uploads import StreamedUpload, check_upload_target
 from .versions import EosVersions, LocalVersions, ServerVersions, Version, VersionSource
 
 #: Characters that Windows, and so the sync clients there, refuse in a file name.
+
+
+#: Set (by the contents API's handler) while a `get` of a folder may answer its children as
+#: `ChildrenJSON`, the JSON text of each, made straight from the storage's listing
+#: (`Storage.listing`; in its thread on POSIX): no entry or model object per child, for a
+#: listing of 100,000 entries.
+CHILDREN_AS_JSON: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "children_as_json", default=False
+)
+
+
+class ChildrenJSON(list):
+    """A folder's children as the JSON text of each one's model: what
+    `json.dumps(child, default=json_default)` writes of the model `get` otherwise lists."""
+
+
+#: JSON of an optional flag
+_JSON_FLAGS = {None: "null", True: "true", False: "false"}
 
 
 def _utc(timestamp: float) -> datetime:
@@ -426,6 +447,7 @@ class SwanContentsManager(AsyncContentsManager):
         path = self.storage_path(path)
         self._refuse_hidden(path)
         data: bytes | None = None
+        listed: list[str] | None = None
         stored_hash_first = require_hash and not content and await self._storage_has_checksums()
         with storage_errors():
             if type in ("file", "notebook") and (content or require_hash) and not stored_hash_first:
@@ -435,6 +457,8 @@ class SwanContentsManager(AsyncContentsManager):
                     raise HTTPError(
                         400, f"{path} is a directory, not a {type}", reason="bad type"
                     ) from None
+            elif content and CHILDREN_AS_JSON.get():
+                entry, listed = await self.storage.listing(path, self._child_json())
             else:
                 entry = await self.storage.stat(path, children=content)
         if entry.is_dir:
@@ -442,7 +466,9 @@ class SwanContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
             model = self._model(entry)
             if content:
-                model["content"] = await self._child_models(entry)
+                model["content"] = (
+                    ChildrenJSON(listed) if listed is not None else await self._child_models(entry)
+                )
                 model["format"] = "json"
         else:
             if type == "directory":
@@ -464,6 +490,36 @@ class SwanContentsManager(AsyncContentsManager):
                 model.update({"hash": stored_hash, "hash_algorithm": self.hash_algorithm})
         self.emit(data={"action": "get", "path": path})
         return model
+
+    def _child_json(self) -> ChildRenderer:
+        """What renders a child as `_model` makes it, in JSON, or None for a name not listed
+        (`_unlisted_names`). Called from the storage's thread: it reads nothing that changes."""
+        unlisted = self._unlisted_names()
+        text = encode_basestring_ascii
+
+        def render(name, path, is_dir, size, mtime, ctime, etag, writable, shareable):  # noqa: ANN001, ANN202
+            if unlisted(name) is not None:
+                return None
+            if is_dir:
+                kind, mimetype, size = "directory", None, None
+            elif name.endswith(".ipynb"):
+                kind, mimetype = "notebook", None
+            else:
+                kind, mimetype = "file", mimetype_of(name)
+            size_text = "null" if size is None else repr(size)
+            modified = _utc(mtime).isoformat().replace("+00:00", "Z")
+            created = modified if ctime == mtime else _utc(ctime).isoformat().replace("+00:00", "Z")
+            return (
+                f'{{"name": {text(name)}, "path": {text(path)}, "type": "{kind}", '
+                f'"last_modified": "{modified}", "created": "{created}", "content": null, '
+                f'"format": null, "mimetype": {"null" if mimetype is None else text(mimetype)}, '
+                f'"size": {size_text}, '
+                f'"writable": {"true" if writable else "false"}, "hash": null, '
+                f'"hash_algorithm": null, "etag": {text(etag) if etag else "null"}, '
+                f'"shareable": {_JSON_FLAGS[shareable]}}}'
+            )
+
+        return render
 
     async def _child_models(self, entry: Entry) -> list[dict[str, Any]]:
         """The models of a folder's listed children, made in steps (`in_steps`)."""

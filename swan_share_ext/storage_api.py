@@ -7,10 +7,8 @@ contents manager decides. Routes here are added only when the server runs SwanCo
 
 from __future__ import annotations
 
-import asyncio
 import json
-from datetime import datetime
-from json.encoder import encode_basestring_ascii
+from collections.abc import Iterable
 from typing import Any
 
 from jupyter_client.jsonutil import json_default
@@ -19,10 +17,11 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.services.contents.handlers import ContentsHandler, validate_model
 from jupyter_server.utils import url_escape, url_path_join
 from tornado import web
+from tornado.iostream import StreamClosedError
 
 from swan_contents.errors import StorageHTTPError
-from swan_contents.gc_pause import gc_paused
-from swan_contents.steps import ENTRIES_PER_STEP, in_steps
+from swan_contents.manager import CHILDREN_AS_JSON, ChildrenJSON
+from swan_contents.steps import ENTRIES_PER_STEP
 
 from .contents_swap import contents_routes
 from .handlers import JsonBodyMixin
@@ -81,82 +80,13 @@ def check_model_shape(model: Any) -> None:
 BYTES_PER_STEP = 256 * 1024
 
 
-#: The fields of a listed child's model, in the order `SwanContentsManager` makes them
-CHILD_FIELDS = (
-    "name",
-    "path",
-    "type",
-    "last_modified",
-    "created",
-    "content",
-    "format",
-    "mimetype",
-    "size",
-    "writable",
-    "hash",
-    "hash_algorithm",
-    "etag",
-    "shareable",
-)
-
-
-def _json_text(value: Any) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
-
-
-def _json_flag(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    raise TypeError(value)
-
-
-def child_json(child: dict[str, Any]) -> str:
-    """A child's model as `json.dumps(child, default=json_default)` writes it, in one format
-    string: twice as fast for the usual shape of model (fields `CHILD_FIELDS`, no content,
-    the times `datetime`), which a listing of 100,000 entries writes 100,000 times. Any other
-    shape goes to `json.dumps`."""
-    modified = child["last_modified"]
-    created = child["created"]
-    size = child["size"]
-    if (
-        tuple(child) != CHILD_FIELDS
-        or child["content"] is not None
-        or child["format"] is not None
-        or child["hash"] is not None
-        or child["hash_algorithm"] is not None
-        or type(modified) is not datetime
-        or type(created) is not datetime
-        or not (size is None or type(size) is int)
-    ):
-        return json.dumps(child, default=json_default)
-    try:
-        modified_text = json_default(modified)
-        created_text = modified_text if created is modified else json_default(created)
-        return (
-            f'{{"name": {encode_basestring_ascii(child["name"])}, '
-            f'"path": {encode_basestring_ascii(child["path"])}, '
-            f'"type": {encode_basestring_ascii(child["type"])}, '
-            f'"last_modified": "{modified_text}", "created": "{created_text}", '
-            f'"content": null, "format": null, "mimetype": {_json_text(child["mimetype"])}, '
-            f'"size": {"null" if size is None else int.__repr__(size)}, '
-            f'"writable": {_json_flag(child["writable"])}, "hash": null, '
-            f'"hash_algorithm": null, "etag": {_json_text(child["etag"])}, '
-            f'"shareable": {_json_flag(child["shareable"])}}}'
-        )
-    except (TypeError, KeyError):  # a value of another type: json.dumps knows what to do
-        return json.dumps(child, default=json_default)
-
-
 def _long_list(model: dict[str, Any]) -> list[Any] | None:
     """The list of a model worth writing in steps: the children of a folder of more than
-    `ENTRIES_PER_STEP` entries, or the cells of a notebook (whose size only its JSON tells)."""
+    `ENTRIES_PER_STEP` entries or given as JSON text (`ChildrenJSON`, which only this
+    handler's writing knows), or the cells of a notebook (whose size only its JSON tells)."""
     content = model.get("content")
     if model.get("type") == "directory" and isinstance(content, list):
-        return content if len(content) > ENTRIES_PER_STEP else None
+        return content if len(content) > ENTRIES_PER_STEP or type(content) is ChildrenJSON else None
     if model.get("type") == "notebook" and isinstance(content, dict):
         cells = content.get("cells")
         return cells if isinstance(cells, list) and cells else None
@@ -233,10 +163,16 @@ class SwanContentsHandler(ErrorFieldsMixin, ModelAnswerMixin, JsonBodyMixin, Con
     @web.authenticated
     @authorized
     async def get(self, path: str = "") -> None:
-        """As jupyter_server's, but the JSON of a big folder or of a notebook is written in
-        steps (`_write_in_steps`), not in one `json.dumps` that holds the event loop."""
+        """As jupyter_server's, but a folder's children come as JSON made straight from the
+        storage's listing (`CHILDREN_AS_JSON`), and a big folder's JSON or a notebook's is
+        written in steps (`_write_in_steps`), not in one `json.dumps` that holds the event
+        loop."""
         self._in_steps = True
-        await super().get(path)
+        as_json = CHILDREN_AS_JSON.set(True)
+        try:
+            await super().get(path)
+        finally:
+            CHILDREN_AS_JSON.reset(as_json)
         if self._long_model is not None:
             await self._write_in_steps(self._long_model)
 
@@ -251,8 +187,7 @@ class SwanContentsHandler(ErrorFieldsMixin, ModelAnswerMixin, JsonBodyMixin, Con
 
     async def _write_in_steps(self, model: dict[str, Any]) -> None:
         """The model as JSON, the same as one `json.dumps` gives but for the order of the
-        fields: its own fields, then its long list (a folder's children 500 at a time, a
-        notebook's cells one at a time), with a turn of the event loop between steps."""
+        fields: its own fields, then its long list (a folder's children, a notebook's cells)."""
         if model["type"] == "directory":
             around = [(model, "content")]
         else:
@@ -262,26 +197,34 @@ class SwanContentsHandler(ErrorFieldsMixin, ModelAnswerMixin, JsonBodyMixin, Con
             rest = {name: value for name, value in fields.items() if name != key}
             opening += json.dumps(rest, default=json_default)[:-1]
             opening += (", " if rest else "") + json.dumps(key) + ": "
-        self.write(opening + "[")
         items = _long_list(model) or []
+        pieces = (
+            items
+            if isinstance(items, ChildrenJSON)
+            else (json.dumps(item, default=json_default) for item in items)
+        )
+        await self._write_list(opening, pieces, "}" * len(around))
+
+    async def _write_list(self, opening: str, pieces: Iterable[str], closing: str) -> None:
+        """`opening`, the JSON list of `pieces` (each an item's JSON), `closing`, and finish:
+        about `BYTES_PER_STEP` of JSON between two turns of the event loop, each step sent
+        once made. A short answer is one write, which tornado still gives its ETag."""
+        parts = [opening, "["]
         separator = ""
-        if model["type"] == "directory":
-            async for children in in_steps(items):
-                with gc_paused():  # strings and lists only: no cycles for the collector to find
-                    self.write(separator + ", ".join([child_json(c) for c in children]))
-                separator = ", "
-        else:
-            written = 0
-            for cell in items:
-                with gc_paused():
-                    piece = json.dumps(cell, default=json_default)
-                self.write(separator + piece)
-                separator = ", "
-                written += len(piece)
-                if written > BYTES_PER_STEP:
-                    written = 0
-                    await asyncio.sleep(0)
-        self.write("]" + "}" * len(around))
+        size = 0
+        for piece in pieces:
+            parts.append(separator + piece)
+            separator = ", "
+            size += len(piece)
+            if size > BYTES_PER_STEP:
+                self.write("".join(parts))
+                parts, size = [], 0
+                try:
+                    await self.flush()
+                except StreamClosedError:
+                    return  # the client went away
+        parts += ["]", closing]
+        self.write("".join(parts))
         await self.finish()
 
     @web.authenticated

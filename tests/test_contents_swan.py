@@ -62,6 +62,24 @@ async def test_listing_models_equal_the_stock_managers_field_for_field(api, jp_r
         assert ours == theirs
 
 
+@pytest.mark.parametrize("query", [{}, {"type": "directory"}, {"content": "0"}])
+async def test_a_long_listing_written_in_steps_is_the_stock_managers(api, jp_root_dir, query):
+    # 3,000 children are some 1 MB of JSON: sent in several steps, each flushed
+    (jp_root_dir / "big").mkdir()
+    for i in range(3000):
+        (
+            jp_root_dir / "big" / (f"n {i}.ipynb" if i % 7 else f"d {i}")
+        ).mkdir() if i % 100 == 0 else (jp_root_dir / "big" / f"ü {i}.csv").write_text("a")
+    stock = AsyncLargeFileManager(root_dir=str(jp_root_dir))
+    ours = _without_etags((await api("GET", "big", **query)).body)
+    theirs = _as_json(await stock.get("big", content=query.get("content", "1") == "1"))
+    key = lambda m: m["name"]  # noqa: E731
+    if ours["content"] is not None:
+        assert len(ours["content"]) == 3000
+        assert sorted(ours.pop("content"), key=key) == sorted(theirs.pop("content"), key=key)
+    assert ours == theirs
+
+
 async def test_file_models_with_content_equal_the_stock_managers(api, jp_root_dir):
     _make_tree(jp_root_dir)
     stock = AsyncLargeFileManager(root_dir=str(jp_root_dir))

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import mimetypes
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from jupyter_client.jsonutil import json_default
 
-from swan_contents.manager import SwanContentsManager, mimetype_of
-from swan_contents.storage.base import Entry
-from swan_share_ext.storage_api import child_json
+from swan_contents.manager import CHILDREN_AS_JSON, ChildrenJSON, SwanContentsManager, mimetype_of
+from swan_contents.storage.base import Entry, Storage
 
 NAMES = [
     "data.csv",
@@ -52,66 +51,71 @@ def test_an_entry_made_for_a_listing_is_the_entry_the_constructor_makes():
         listed.name = "b.csv"  # type: ignore[misc]
 
 
-UTC_TIME = datetime(2026, 12, 6, 3, 4, 5, 123456, tzinfo=timezone.utc)
+def entry(**changes) -> Entry:
+    fields = dict(name='ünï "quoted" \\ & <tag>.csv', path='big/ünï "quoted" \\ & <tag>.csv')
+    fields |= dict(kind="file", size=12, mtime=1796526245.123456, ctime=1796526245.123456)
+    fields |= dict(etag='"1a-2b-c"', writable=True)
+    return Entry.listed(**(fields | changes))
 
 
-def child(**changes) -> dict:
-    model = {
-        "name": 'ünï "quoted" \\ & <tag>.csv',
-        "path": 'big/ünï "quoted" \\ & <tag>.csv',
-        "type": "file",
-        "last_modified": UTC_TIME,
-        "created": UTC_TIME,
-        "content": None,
-        "format": None,
-        "mimetype": "text/csv",
-        "size": 12,
-        "writable": True,
-        "hash": None,
-        "hash_algorithm": None,
-        "etag": '"1a-2b-c"',
-        "shareable": None,
-    }
-    return model | changes
-
-
-CHILDREN = {
-    "usual": child(),
-    "folder": child(type="directory", mimetype=None, size=None, etag=None, shareable=True),
-    "notebook, read-only, not shareable": child(type="notebook", writable=False, shareable=False),
-    "created apart": child(created=UTC_TIME.replace(microsecond=0, second=1)),
-    "on the second": child(last_modified=UTC_TIME.replace(microsecond=0)),
-    "another time zone": child(last_modified=UTC_TIME.astimezone(timezone(timedelta(hours=2)))),
-    "a float size": child(size=12.0),
-    "a bool size": child(size=True),
-    "writable as a number": child(writable=1),
-    "hash": child(hash="abc", hash_algorithm="sha256"),
-    "a time as text": child(created="2026-12-06T03:04:05Z"),
-    "a field more": child(extra=[1, 2]),
-    "a field less": {k: v for k, v in child().items() if k != "shareable"},
-    "fields in another order": dict(reversed(child().items())),
-    "a name not text": child(name=7),
+ENTRIES = {
+    "usual": entry(),
+    "folder": entry(kind="directory", size=4096, etag="", shareable=True),
+    "notebook, read-only, not shareable": entry(
+        name="n.ipynb", path="n.ipynb", writable=False, shareable=False
+    ),
+    "created apart": entry(ctime=1796526246.0),
+    "on the second": entry(mtime=1796526245.0, ctime=1796526245.0),
+    "before 1970": entry(mtime=-86400.5),
+    "beyond what a date holds": entry(mtime=1e20),
+    "no size": entry(size=None),
+    "no suffix": entry(name="README", path="README"),
+    "a gzipped tar": entry(name="a.tar.gz", path="a.tar.gz"),
 }
 
 
-@pytest.mark.parametrize("name", CHILDREN)
-def test_a_childs_json_is_what_json_dumps_writes(name):
-    model = CHILDREN[name]
-    assert child_json(model) == json.dumps(model, default=json_default)
+@pytest.mark.parametrize("name", ENTRIES)
+def test_a_childs_json_is_what_json_dumps_writes_of_its_model(name):
+    manager = SwanContentsManager(root_dir="/tmp")
+    c = ENTRIES[name]
+    fields = (c.name, c.path, c.is_dir, c.size, c.mtime, c.ctime, c.etag, c.writable, c.shareable)
+    written = manager._child_json()(*fields)
+    assert written == json.dumps(manager._model(c), default=json_default)
 
 
-async def test_a_listings_json_is_what_json_dumps_writes(tmp_path):
-    (tmp_path / "big").mkdir()
-    (tmp_path / "big" / "sub folder").mkdir()
+@pytest.mark.parametrize("driver", ["posix", "any storage"])
+async def test_a_listings_json_is_what_json_dumps_writes_of_the_models_get_lists(tmp_path, driver):
+    space = tmp_path / "space"
+    (space / "big" / "sub folder").mkdir(parents=True)
     for name in ["a.csv", "b.ipynb", "no suffix", "ünï & <c>.txt", ".hidden", "x.pyc"]:
-        (tmp_path / "big" / name).write_text("1")
-    manager = SwanContentsManager(root_dir=str(tmp_path))
-    listed = (await manager.get("big"))["content"]
-    assert {m["name"] for m in listed} == {"a.csv", "b.ipynb", "no suffix", "ünï & <c>.txt"} | {
-        "sub folder"
+        (space / "big" / name).write_text("1")
+    (space / "big" / "read-only.txt").write_text("1")
+    (space / "big" / "read-only.txt").chmod(0o444)
+    (space / "big" / "link inside.csv").symlink_to(space / "big" / "a.csv")
+    (tmp_path / "outside.csv").write_text("secret")
+    (space / "big" / "link outside.csv").symlink_to(tmp_path / "outside.csv")
+    manager = SwanContentsManager(root_dir=str(space))
+    if driver == "any storage":  # the default of the Storage interface, from `stat`
+        manager.storage.listing = functools.partial(Storage.listing, manager.storage)
+    model = await manager.get("big")
+    as_json = CHILDREN_AS_JSON.set(True)
+    try:
+        listed = await manager.get("big")
+        file = await manager.get("big/a.csv")
+    finally:
+        CHILDREN_AS_JSON.reset(as_json)
+    children = listed.pop("content")
+    assert type(children) is ChildrenJSON
+    assert listed == {k: v for k, v in model.items() if k != "content"}
+    assert [json.loads(c) for c in children] == json.loads(
+        json.dumps(model["content"], default=json_default)
+    )
+    names = {json.loads(c)["name"] for c in children}
+    assert names == {"a.csv", "b.ipynb", "no suffix", "ünï & <c>.txt", "sub folder"} | {
+        "read-only.txt",
+        "link inside.csv",
     }
-    for model in listed:
-        assert child_json(model) == json.dumps(model, default=json_default)
+    assert file == await manager.get("big/a.csv")  # a file is answered as without it
 
 
 @pytest.mark.parametrize("allow_hidden", [False, True])

@@ -9,10 +9,14 @@ from __future__ import annotations
 import abc
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any, Literal, Protocol
+
+from ..gc_pause import gc_paused
+from ..steps import in_steps
 
 EntryKind = Literal["file", "directory"]
 
@@ -250,6 +254,13 @@ class LocalFolder(Protocol):
     async def move_in(self, os_src: str, path: str) -> Entry: ...
 
 
+#: What `Storage.listing` makes of one child of a folder, from (name, path, is a folder, size,
+#: mtime, ctime, etag, writable, shareable) as an `Entry` has them; None leaves it out.
+ChildRenderer = Callable[
+    [str, str, bool, "int | None", float, float, str, bool, "bool | None"], "str | None"
+]
+
+
 class Storage(abc.ABC):
     """A user's space in a sync&share storage, reached asynchronously.
 
@@ -288,6 +299,24 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def stat(self, path: str, *, children: bool = False) -> Entry:
         """The entry at `path`; with `children=True` a directory comes with its children."""
+
+    async def listing(self, path: str, render: ChildRenderer) -> tuple[Entry, list[str]]:
+        """The entry at `path` and, for a folder, what `render` makes of each child it keeps
+        (a child it answers None for is left out), in the storage's order; a file comes with
+        an empty list. The same children as `stat(path, children=True)`: drivers that list in
+        a thread (POSIX) render there too, without making entries of the children."""
+        entry = await self.stat(path, children=True)
+        pieces: list[str] = []
+        async for children in in_steps(entry.children or ()):
+            with gc_paused():
+                for c in children:
+                    piece = render(
+                        c.name, c.path, c.is_dir, c.size, c.mtime, c.ctime, c.etag, c.writable,
+                        c.shareable,
+                    )  # fmt: skip
+                    if piece is not None:
+                        pieces.append(piece)
+        return entry, pieces
 
     @abc.abstractmethod
     async def read(self, path: str, *, stated: Entry | None = None) -> tuple[Entry, bytes]:

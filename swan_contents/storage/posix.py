@@ -24,6 +24,7 @@ from typing import TypeVar
 from ..gc_pause import gc_paused
 from .base import (
     AlreadyExists,
+    ChildRenderer,
     Conflict,
     DirectoryNotEmpty,
     Entry,
@@ -215,10 +216,10 @@ class PosixStorage(Storage):
             file_id=f"{st.st_dev:x}:{st.st_ino:x}",
         )
 
-    def _children(self, path: str, os_path: str) -> tuple[Entry, ...]:
-        children = []
-        prefix = join_path(path, "")
-        with os.scandir(os_path) as it, gc_paused():
+    def _scan(self, os_path: str) -> Iterator[tuple[str, os.stat_result]]:
+        """The name and stat of each file and folder listed in `os_path`: our temp files, links
+        out of the space, vanished or unreadable entries and special files left out."""
+        with os.scandir(os_path) as it:
             for de in it:
                 name = de.name
                 if name.startswith(TEMP_PREFIX):
@@ -233,10 +234,32 @@ class PosixStorage(Storage):
                         st = de.stat(follow_symlinks=False)
                 except OSError:
                     continue  # vanished, broken link or unreadable: not listed
-                if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-                    continue
-                children.append(self._entry(prefix + name, st, name))
-        return tuple(children)
+                if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+                    yield name, st
+
+    def _children(self, path: str, os_path: str) -> tuple[Entry, ...]:
+        prefix = join_path(path, "")
+        with gc_paused():
+            return tuple(self._entry(prefix + name, st, name) for name, st in self._scan(os_path))
+
+    def _listing(self, path: str, render: ChildRenderer) -> tuple[Entry, list[str]]:
+        os_path, st = self._existing(path)
+        entry = self._entry(path, st)
+        pieces: list[str] = []
+        if not entry.is_dir:
+            return entry, pieces
+        prefix = join_path(path, "")
+        writable = self._writable
+        is_dir = stat.S_ISDIR
+        with gc_paused():
+            for name, st in self._scan(os_path):
+                piece = render(
+                    name, prefix + name, is_dir(st.st_mode), st.st_size, st.st_mtime,
+                    st.st_ctime, make_etag(st), writable(st), None,
+                )  # fmt: skip
+                if piece is not None:
+                    pieces.append(piece)
+        return entry, pieces
 
     def _stat(self, path: str, children: bool) -> Entry:
         os_path, st = self._existing(path)
@@ -569,6 +592,9 @@ class PosixStorage(Storage):
 
     async def stat(self, path: str, *, children: bool = False) -> Entry:
         return await self._run(path, self._stat, path, children)
+
+    async def listing(self, path: str, render: ChildRenderer) -> tuple[Entry, list[str]]:
+        return await self._run(path, self._listing, path, render)
 
     async def read(self, path: str, *, stated: Entry | None = None) -> tuple[Entry, bytes]:
         entry, data = await self._run(path, self._read, path)
