@@ -269,6 +269,26 @@ def test_an_unsigned_request_to_b_is_refused_with_401_and_nothing_is_stored(mesh
 # -- draft-cavage signatures of a Nextcloud peer -------------------------------------------------
 
 
+def verified_by_httpsig(site, request: tuple[str, dict, bytes]) -> bool:
+    """Whether `httpsig` verifies ``request`` (path, headers, body, as a peer received it)
+    with the draft-cavage key ``site`` publishes, covering all of `COVERED`, and its
+    ``Digest`` and ``Content-Length`` are its body's."""
+    path, headers, body = request
+    published = httpx.get(f"{site.swan.url}/.well-known/ocm", timeout=30).json()["publicKey"]
+    assert f'keyId="{published["keyId"]}"' in headers["Signature"]
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    if headers["Digest"] != f"SHA-256={digest}" or headers["Content-Length"] != str(len(body)):
+        return False
+    return HeaderVerifier(
+        headers,
+        published["publicKeyPem"].encode(),
+        required_headers=COVERED,
+        method="POST",
+        path=path,
+        sign_header="signature",
+    ).verify()
+
+
 def test_a_share_signed_the_cavage_way_by_a_nextcloud_peer_is_taken(mesh):
     body = json.dumps(nc_share(mesh, providerId="nc-taken")).encode()
     r = post_b(mesh, body, cavage_signed(mesh, body))
@@ -277,6 +297,14 @@ def test_a_share_signed_the_cavage_way_by_a_nextcloud_peer_is_taken(mesh):
     assert pending["owner_address"] == f"nina@{mesh.dead}"
     r = mesh.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}")
     assert r.status_code == 200, r.text
+    # bob's decline reached the peer, signed the cavage way too
+    [declined] = [
+        sent
+        for sent in mesh.nextcloud.received
+        if sent[0] == "/ocm/notifications" and json.loads(sent[2])["providerId"] == "nc-taken"
+    ]
+    assert json.loads(declined[2])["notificationType"] == "SHARE_DECLINED"
+    assert verified_by_httpsig(mesh.b, declined)
 
 
 def test_altered_stale_replayed_or_misattributed_cavage_requests_change_nothing(mesh, tmp_path):
@@ -343,29 +371,13 @@ def test_a_share_to_a_nextcloud_peer_is_signed_the_cavage_way_and_httpsig_verifi
     [(path, headers, body)] = [sent for sent in mesh.nextcloud.received if "/shares" in sent[0]]
     assert path == "/ocm/shares" and json.loads(body)["shareWith"] == f"nina@{mesh.dead}"
     assert "Signature-Input" not in headers  # the cavage kind only, as the peer asks
-    published = httpx.get(f"{mesh.a.swan.url}/.well-known/ocm").json()["publicKey"]
-    assert f'keyId="{published["keyId"]}"' in headers["Signature"]
-    verifier = HeaderVerifier(
-        headers,
-        published["publicKeyPem"].encode(),
-        required_headers=COVERED,
-        method="POST",
-        path=path,
-        sign_header="signature",
-    )
-    assert verifier.verify()
-    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    assert headers["Digest"] == f"SHA-256={digest}"
-    assert headers["Host"] == mesh.dead and headers["Content-Length"] == str(len(body))
-    # the same headers over another body do not verify
-    assert not HeaderVerifier(
-        {**headers, "Digest": "SHA-256=" + base64.b64encode(b"x" * 32).decode()},
-        published["publicKeyPem"].encode(),
-        required_headers=COVERED,
-        method="POST",
-        path=path,
-        sign_header="signature",
-    ).verify()
+    assert headers["Host"] == mesh.dead
+    assert verified_by_httpsig(mesh.a, (path, headers, body))
+    # the same signature over another body, or with a signed header changed, does not
+    digest = base64.b64encode(hashlib.sha256(body + b" ").digest()).decode()
+    altered = {**headers, "Content-Length": str(len(body) + 1), "Digest": f"SHA-256={digest}"}
+    assert not verified_by_httpsig(mesh.a, (path, altered, body + b" "))
+    assert not verified_by_httpsig(mesh.a, (path, {**headers, "Host": "elsewhere"}, body))
 
 
 def test_a_peer_that_takes_only_signatures_not_made_here_gets_nothing_and_the_owner_a_502(mesh):
