@@ -211,16 +211,17 @@ class Mesh:
             answer = self._call("GET", peer.root + path)
             found = answer.document
             if answer.status == 200 and isinstance(found, dict):
-                endpoint = self._endpoint(peer, found)
+                keys = cavage_public_keys(found)
+                endpoint = self._endpoint(peer, found, cavage=bool(keys))
                 now = time.monotonic()
                 with self._lock:
                     self._discovered[peer.provider] = (now, endpoint)
-                    self._keys[("publicKey", peer.provider)] = (now, cavage_public_keys(found))
+                    self._keys[("publicKey", peer.provider)] = (now, keys)
                 return endpoint
             problem = f"{path} answered {answer.status}"
         raise PeerError(f"{peer.provider} offers no Open Cloud Mesh discovery ({problem}).")
 
-    def _endpoint(self, peer: Peer, found: dict) -> PeerEndpoint:
+    def _endpoint(self, peer: Peer, found: dict, *, cavage: bool) -> PeerEndpoint:
         end_point = found.get("endPoint")
         if found.get("enabled") is not True or not isinstance(end_point, str) or not end_point:
             raise PeerError(f"{peer.provider} does not accept federated shares now.")
@@ -242,7 +243,7 @@ class Mesh:
             end_point,
             webdav,
             signs=HTTP_SIG in capabilities,
-            cavage=bool(cavage_public_keys(found)),
+            cavage=cavage,
             requires_signatures=any(name in criteria for name in MUST_SIGN_NAMES),
         )
 
