@@ -269,6 +269,29 @@ def test_an_unsigned_request_to_b_is_refused_with_401_and_nothing_is_stored(mesh
 # -- draft-cavage signatures of a Nextcloud peer -------------------------------------------------
 
 
+def test_malformed_cavage_signatures_are_refused_with_a_sentence(mesh):
+    before = received_at_b(mesh)
+    body = json.dumps(nc_share(mesh, providerId="nc-malformed")).encode()
+
+    def refused(headers: dict, words: str) -> None:
+        r = post_b(mesh, body, headers)
+        assert r.status_code == 401, r.text
+        assert words in r.json()["message"] and "nothing was changed" in r.text, r.text
+
+    good = cavage_signed(mesh, body)
+    refused({**good, "signature": 'algorithm="rsa-sha256"'}, "names no keyId")
+    refused({**good, "signature": good["signature"].replace(mesh.nc_key_id, "https://[::1")},
+            "names no provider")  # fmt: skip
+    refused({**good, "signature": good["signature"].replace("rsa-sha256", "hmac-sha256")},
+            "is not taken here")  # fmt: skip
+    garbled = good["signature"].replace('signature="', 'signature="!!')
+    refused({**cavage_signed(mesh, body), "signature": garbled}, "does not verify")
+    refused({k: v for k, v in cavage_signed(mesh, body).items() if k != "digest"},
+            "carries no Digest")  # fmt: skip
+    refused({**cavage_signed(mesh, body), "date": "yesterday"}, "no valid Date")
+    assert received_at_b(mesh) == before
+
+
 def verified_by_httpsig(site, request: tuple[str, dict, bytes]) -> bool:
     """Whether `httpsig` verifies ``request`` (path, headers, body, as a peer received it)
     with the draft-cavage key ``site`` publishes, covering all of `COVERED`, and its
