@@ -98,7 +98,7 @@ def discovery_of(port: int, **more) -> dict:
     }
 
 
-class Mesh4(Sites):
+class FourSites(Sites):
     """Sites A and B (B takes signed requests only), the Nextcloud peer and the demanding
     peer."""
 
@@ -108,9 +108,14 @@ class Mesh4(Sites):
     nc_key_id: str
     nc_private: bytes
 
+    @property
+    def provider_nc(self) -> str:
+        """The Nextcloud peer's provider (`Sites` calls this third provider ``dead``)."""
+        return self.dead
+
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory) -> Iterator[Mesh4]:
+def mesh(tmp_path_factory) -> Iterator[FourSites]:
     port_a, port_b, port_nc, port_odd = (free_port() for _ in range(4))
     nc_key = rsa.generate_private_key(65537, 2048)
     nc_key_id = f"https://127.0.0.1:{port_nc}/ocm#signature"
@@ -132,7 +137,7 @@ def mesh(tmp_path_factory) -> Iterator[Mesh4]:
                 peers = [f"127.0.0.1:{p}" for p in (other, port_nc, port_odd)]
                 args = [arg for p in peers for arg in ("--ocm-peer", p)] + extra
                 started.append(start_swan(workdir, *args, users="alice,bob,carol", port=port))
-            found = Mesh4(*(answering_drive(s) for s in started), port_a, port_b, port_nc)
+            found = FourSites(*(answering_drive(s) for s in started), port_a, port_b, port_nc)
             found.nextcloud, found.demanding = nextcloud, demanding
             found.nc_key_id = nc_key_id
             found.nc_private = nc_key.private_bytes(
@@ -146,12 +151,12 @@ def mesh(tmp_path_factory) -> Iterator[Mesh4]:
                 swan.kill_everything()
 
 
-def nc_share(sites: Mesh4, **changes) -> dict:
+def nc_share(sites: FourSites, **changes) -> dict:
     """A NewShare from nina of the Nextcloud peer to bob of site B."""
     document = new_share(
         sites,
-        owner=f"nina@{sites.dead}",
-        sender=f"nina@{sites.dead}",
+        owner=f"nina@{sites.provider_nc}",
+        sender=f"nina@{sites.provider_nc}",
         providerId="nc-1",
         protocol={"name": "webdav", "options": {"sharedSecret": "nc-secret-0123456789"}},
     )
@@ -160,7 +165,7 @@ def nc_share(sites: Mesh4, **changes) -> dict:
 
 
 def cavage_signed(
-    sites: Mesh4,
+    sites: FourSites,
     body: bytes,
     *,
     key_id: str | None = None,
@@ -188,11 +193,11 @@ def cavage_signed(
     return signer.sign(headers, method="POST", path=path)
 
 
-def post_b(sites: Mesh4, body: bytes, headers: dict[str, str], what: str = "shares"):
+def post_b(sites: FourSites, body: bytes, headers: dict[str, str], what: str = "shares"):
     return httpx.post(f"{sites.b.base}/ocm/{what}", content=body, headers=headers, timeout=30)
 
 
-def received_at_b(sites: Mesh4) -> list[tuple]:
+def received_at_b(sites: FourSites) -> list[tuple]:
     with sites.database(sites.b) as db:
         return [tuple(r) for r in db.execute("SELECT * FROM received_shares ORDER BY id")]
 
@@ -317,7 +322,7 @@ def test_a_share_signed_the_cavage_way_by_a_nextcloud_peer_is_taken(mesh):
     r = post_b(mesh, body, cavage_signed(mesh, body))
     assert r.status_code == 201, r.text
     [pending] = [p for p in pending_at_b(mesh) if p["remote_id"] == "nc-taken"]
-    assert pending["owner_address"] == f"nina@{mesh.dead}"
+    assert pending["owner_address"] == f"nina@{mesh.provider_nc}"
     r = mesh.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}")
     assert r.status_code == 200, r.text
     # bob's decline reached the peer, signed the cavage way too
@@ -389,12 +394,12 @@ def test_altered_stale_replayed_or_misattributed_cavage_requests_change_nothing(
 
 def test_a_share_to_a_nextcloud_peer_is_signed_the_cavage_way_and_httpsig_verifies_it(mesh):
     make_folder(mesh.a, "alice", "for-nina", {})
-    r = share_folder(mesh, "for-nina", f"nina@{mesh.dead}", 1)
+    r = share_folder(mesh, "for-nina", f"nina@{mesh.provider_nc}", 1)
     assert r.status_code == 200, r.text
     [(path, headers, body)] = [sent for sent in mesh.nextcloud.received if "/shares" in sent[0]]
-    assert path == "/ocm/shares" and json.loads(body)["shareWith"] == f"nina@{mesh.dead}"
+    assert path == "/ocm/shares" and json.loads(body)["shareWith"] == f"nina@{mesh.provider_nc}"
     assert "Signature-Input" not in headers  # the cavage kind only, as the peer asks
-    assert headers["Host"] == mesh.dead
+    assert headers["Host"] == mesh.provider_nc
     assert verified_by_httpsig(mesh.a, (path, headers, body))
     # the same signature over another body, or with a signed header changed, does not
     digest = base64.b64encode(hashlib.sha256(body + b" ").digest()).decode()
