@@ -294,6 +294,9 @@ def test_malformed_cavage_signatures_are_refused_with_a_sentence(mesh):
     refused({k: v for k, v in cavage_signed(mesh, body).items() if k != "digest"},
             "carries no Digest")  # fmt: skip
     refused({**cavage_signed(mesh, body), "date": "yesterday"}, "no valid Date")
+    # the key id of a trusted site that publishes no publicKey
+    odd = f"https://127.0.0.1:{mesh.demanding.server_address[1]}/ocm#signature"
+    refused(cavage_signed(mesh, body, key_id=odd), "publishes no key")
     assert received_at_b(mesh) == before
 
 
