@@ -23,6 +23,7 @@ import listing  # noqa: E402
 import mount  # noqa: E402
 import openin  # noqa: E402
 import preview  # noqa: E402
+import signatures  # noqa: E402
 import spawn  # noqa: E402
 import stalls  # noqa: E402
 import startup  # noqa: E402
@@ -47,6 +48,7 @@ BENCHMARKS = {
     "preview": preview.main,
     "drivepage": drivepage.main,
     "lecture": lecture.main,
+    "signatures": signatures.main,
 }
 
 #: Smaller runs of the longest benchmarks when every benchmark runs; named, they run in full

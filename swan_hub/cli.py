@@ -143,6 +143,7 @@ def build_config(args: argparse.Namespace, data: DataDir) -> Config:
         drive_port,
         public_url=_public_url(args) + DRIVE_PREFIX,
         ocm_peers=getattr(args, "ocm_peer", None) or [],
+        require_signatures=getattr(args, "ocm_require_signatures", False),
     )
     # Public links of the drive (…/services/drive/s/TOKEN on this hub) open in SWAN: the
     # servers fetch them from the drive's loopback port, the one address trusted without the
@@ -180,7 +181,13 @@ def _public_url(args: argparse.Namespace) -> str:
 
 
 def add_drive_service(
-    c: Config, data: DataDir, port: int, *, public_url: str, ocm_peers: Sequence[str] = ()
+    c: Config,
+    data: DataDir,
+    port: int,
+    *,
+    public_url: str,
+    ocm_peers: Sequence[str] = (),
+    require_signatures: bool = False,
 ) -> None:
     """Run the drive (``python -m swan_hub.drive``) as a hub-managed service at /services/drive/.
 
@@ -190,12 +197,15 @@ def add_drive_service(
     the site's Open Cloud Mesh discovery (``/.well-known/ocm``, ``/ocm-provider``) and its
     public signing key (``/.well-known/jwks.json``) to it, and
     it trusts the providers ``ocm_peers`` (``HOST:PORT``, reached over http like this site, or
-    a full ``https://`` URL).
+    a full ``https://`` URL); with ``require_signatures`` it takes only signed requests from
+    them.
     """
     command = [sys.executable, "-m", "swan_hub.drive", f"--data-dir={data.root}"]
     for peer in ocm_peers:
         peer_url = peer if "://" in peer else f"http://{peer}"
         command.append(f"--DriveService.ocm_trusted_providers={peer_url}")
+    if require_signatures:
+        command.append("--ocm-require-signatures")
     c.Proxy.extra_routes = {
         f"{path}/": f"http://127.0.0.1:{port}"
         for path in ("/.well-known/ocm", "/ocm-provider", "/.well-known/jwks.json")
@@ -420,6 +430,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="another site whose users may share with this one's and receive its users' "
         "shares over Open Cloud Mesh (repeat for several; HOST:PORT is reached over http "
         "like swan up itself, or give an https:// URL)",
+    )
+    up.add_argument(
+        "--ocm-require-signatures",
+        action="store_true",
+        help="take only signed requests from the other sites (RFC 9421 or Nextcloud's "
+        "draft-cavage signatures); unsigned ones are refused",
     )
     cull = up.add_mutually_exclusive_group()
     cull.add_argument(

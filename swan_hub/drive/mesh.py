@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 from swan_share_ext.open_in.fetch import Fetcher, JsonAnswer
 from swan_share_ext.open_in.safety import OpenRefused, UrlPolicy, literal_address
 
-from .signing import JWKS_PATH, SiteKey, public_keys
+from .signing import JWKS_PATH, CavageKey, SiteKey, cavage_public_keys, public_keys
 
 log = logging.getLogger("swan_hub.drive")
 
@@ -34,6 +34,10 @@ DISCOVERY_SECONDS = 60.0
 KEYS_SECONDS = 600.0
 #: the capability by which a site says it signs its requests (RFC 9421) and verifies others'
 HTTP_SIG = "http-sig"
+#: the discovery's criterion by which a site says it takes signed requests only (OCM 1.2)
+MUST_SIGN = "must-use-http-sig"
+#: the same criterion as drafts of OCM 1.2 named it, still read from other sites
+MUST_SIGN_NAMES = (MUST_SIGN, "http-request-signatures")
 #: the largest answer a peer may send (bytes)
 MAX_ANSWER_BYTES = 256 * 1024
 
@@ -41,9 +45,19 @@ MAX_ANSWER_BYTES = 256 * 1024
 class PeerError(Exception):
     """A call to another site failed; `message` says why, for a person."""
 
+    #: the HTTP status of the failure, as this site answers its own user
+    status = 503
+
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class PeerCannotSign(PeerError):
+    """The other site takes signed requests only, of no kind this site makes: nothing was
+    sent (sending it again will not help)."""
+
+    status = 502
 
 
 @dataclass(frozen=True)
@@ -94,12 +108,15 @@ def split_address(address: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class PeerEndpoint:
-    """What a peer's discovery says: its OCM endpoint, its WebDAV prefix, and whether it
-    signs its requests (and so wants ours signed)."""
+    """What a peer's discovery says: its OCM endpoint, its WebDAV prefix, whether it signs its
+    requests the RFC 9421 way (``signs``, and so wants ours signed so) or the draft-cavage way
+    (``cavage``: it publishes a ``publicKey``), and whether it takes signed requests only."""
 
     end_point: str
     webdav: str
     signs: bool = False
+    cavage: bool = False
+    requires_signatures: bool = False
 
 
 class Mesh:
@@ -114,9 +131,12 @@ class Mesh:
         allowed_networks: Iterable[str] = (),
         timeout: float = 10.0,
         key: SiteKey | None = None,
+        cavage_key: CavageKey | None = None,
     ):
         #: this site's signing key; None: it neither signs nor says it does
         self.key = key
+        #: this site's draft-cavage key (for peers that verify only those); None: none
+        self.cavage_key = cavage_key
         self.peers = {peer.provider: peer for peer in map(parse_peer, trusted)}
         #: this site's own provider (``host[:port]`` of its public URL), "" if unknown
         self.provider = provider_of(public_url) if public_url else ""
@@ -137,7 +157,9 @@ class Mesh:
             self.policy, max_bytes=MAX_ANSWER_BYTES, timeout=timeout, max_redirects=0
         )
         self._discovered: dict[str, tuple[float, PeerEndpoint]] = {}
-        self._keys: dict[str, tuple[float, dict]] = {}
+        #: the public keys of peers by (kind, provider): ``jwks`` (RFC 9421) and
+        #: ``publicKey`` (draft-cavage, from the discovery)
+        self._keys: dict[tuple[str, str], tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -150,11 +172,15 @@ class Mesh:
     # -- calls ------------------------------------------------------------------------------------
 
     def _call(
-        self, method: str, url: str, document: Any = None, *, signed: bool = False
+        self,
+        method: str,
+        url: str,
+        document: Any = None,
+        *,
+        sign: Callable[[str, str, dict[str, str], bytes], None] | None = None,
     ) -> JsonAnswer:
         if self.trusted(provider_of(url)) is None:
             raise PeerError(f"{provider_of(url)} is not a trusted provider of this site.")
-        sign = self.key.sign if signed and self.key is not None else None
         try:
             return asyncio.run(
                 self.fetcher.send_json(method, url, document, user_agent="SWAN OCM", sign=sign)
@@ -165,26 +191,37 @@ class Mesh:
     def discover(self, provider: str) -> PeerEndpoint:
         """The OCM endpoint of the trusted ``provider`` (``/.well-known/ocm``, else the legacy
         ``/ocm-provider``), reused for `DISCOVERY_SECONDS`."""
-        peer = self.trusted(provider)
-        if peer is None:
-            raise PeerError(f"{provider} is not a trusted provider of this site.")
+        peer = self._peer(provider)
         with self._lock:
             cached = self._discovered.get(peer.provider)
         if cached and time.monotonic() - cached[0] < DISCOVERY_SECONDS:
             return cached[1]
+        return self._discover(peer)
+
+    def _peer(self, provider: str) -> Peer:
+        peer = self.trusted(provider)
+        if peer is None:
+            raise PeerError(f"{provider} is not a trusted provider of this site.")
+        return peer
+
+    def _discover(self, peer: Peer) -> PeerEndpoint:
+        """Fetch the discovery of ``peer``; keep its endpoint and its ``publicKey``."""
         problem = ""
         for path in DISCOVERY_PATHS:
             answer = self._call("GET", peer.root + path)
             found = answer.document
             if answer.status == 200 and isinstance(found, dict):
-                endpoint = self._endpoint(peer, found)
+                keys = cavage_public_keys(found)
+                endpoint = self._endpoint(peer, found, cavage=bool(keys))
+                now = time.monotonic()
                 with self._lock:
-                    self._discovered[peer.provider] = (time.monotonic(), endpoint)
+                    self._discovered[peer.provider] = (now, endpoint)
+                    self._keys[("publicKey", peer.provider)] = (now, keys)
                 return endpoint
             problem = f"{path} answered {answer.status}"
         raise PeerError(f"{peer.provider} offers no Open Cloud Mesh discovery ({problem}).")
 
-    def _endpoint(self, peer: Peer, found: dict) -> PeerEndpoint:
+    def _endpoint(self, peer: Peer, found: dict, *, cavage: bool) -> PeerEndpoint:
         end_point = found.get("endPoint")
         if found.get("enabled") is not True or not isinstance(end_point, str) or not end_point:
             raise PeerError(f"{peer.provider} does not accept federated shares now.")
@@ -198,33 +235,80 @@ class Mesh:
         for kind in found.get("resourceTypes") or []:
             if isinstance(kind, dict) and isinstance(kind.get("protocols"), dict):
                 webdav = webdav or str(kind["protocols"].get("webdav") or "")
-        capabilities = found.get("capabilities")
-        signs = isinstance(capabilities, list) and HTTP_SIG in capabilities
-        return PeerEndpoint(end_point, webdav, signs)
+        capabilities = _strings(found.get("capabilities"))
+        # OCM 1.2 puts the criterion in `criteria`; a site that lists it among its
+        # capabilities means the same
+        criteria = _strings(found.get("criteria")) | capabilities
+        return PeerEndpoint(
+            end_point,
+            webdav,
+            signs=HTTP_SIG in capabilities,
+            cavage=cavage,
+            requires_signatures=any(name in criteria for name in MUST_SIGN_NAMES),
+        )
 
     def public_keys(self, provider: str, *, fresh: bool = False) -> dict:
         """The Ed25519 keys the trusted ``provider`` publishes (``/.well-known/jwks.json``) by
         ``kid``, reused for `KEYS_SECONDS`; empty if it publishes none. ``fresh``: fetched
         again if the copy here is older than `DISCOVERY_SECONDS` (a peer's new key is seen
         within a minute, and a flood of bad signatures costs at most one fetch a minute)."""
-        peer = self.trusted(provider)
-        if peer is None:
-            raise PeerError(f"{provider} is not a trusted provider of this site.")
-        with self._lock:
-            cached = self._keys.get(peer.provider)
-        lifetime = DISCOVERY_SECONDS if fresh else KEYS_SECONDS
-        if cached and time.monotonic() - cached[0] < lifetime:
-            return cached[1]
+        peer = self._peer(provider)
+        cached = self._cached_keys("jwks", peer, fresh)
+        if cached is not None:
+            return cached
         answer = self._call("GET", peer.root + JWKS_PATH)
         if answer.status != 200:
             raise PeerError(f"{peer.provider} publishes no signing keys ({answer.status}).")
         keys = public_keys(answer.document)
         with self._lock:
-            self._keys[peer.provider] = (time.monotonic(), keys)
+            self._keys[("jwks", peer.provider)] = (time.monotonic(), keys)
         return keys
 
+    def cavage_keys(self, provider: str, *, fresh: bool = False) -> dict:
+        """The RSA key the trusted ``provider`` publishes in its discovery (``publicKey``, for
+        draft-cavage signatures) by key id, reused as `public_keys` are; empty if none."""
+        peer = self._peer(provider)
+        cached = self._cached_keys("publicKey", peer, fresh)
+        if cached is not None:
+            return cached
+        self._discover(peer)
+        with self._lock:
+            return self._keys[("publicKey", peer.provider)][1]
+
+    def _cached_keys(self, kind: str, peer: Peer, fresh: bool) -> dict | None:
+        with self._lock:
+            cached = self._keys.get((kind, peer.provider))
+        lifetime = DISCOVERY_SECONDS if fresh else KEYS_SECONDS
+        if cached and time.monotonic() - cached[0] < lifetime:
+            return cached[1]
+        return None
+
     def post(self, provider: str, what: str, document: dict) -> JsonAnswer:
-        """POST ``document`` to ``<endPoint>/<what>`` of the trusted ``provider``, signed when
-        it says it verifies signatures."""
+        """POST ``document`` to ``<endPoint>/<what>`` of the trusted ``provider``, signed as
+        it verifies signatures (`signature_for`)."""
         endpoint = self.discover(provider)
-        return self._call("POST", f"{endpoint.end_point}/{what}", document, signed=endpoint.signs)
+        sign = self.signature_for(provider, endpoint)
+        return self._call("POST", f"{endpoint.end_point}/{what}", document, sign=sign)
+
+    def signature_for(
+        self, provider: str, endpoint: PeerEndpoint
+    ) -> Callable[[str, str, dict[str, str], bytes], None] | None:
+        """How a request to ``provider`` is signed: RFC 9421 where it lists ``http-sig``,
+        draft-cavage where it publishes only a ``publicKey`` (Nextcloud), else not at all;
+        `PeerCannotSign` where it takes signed requests only, of no kind made here."""
+        if endpoint.signs and self.key is not None:
+            return self.key.sign
+        if endpoint.cavage and self.cavage_key is not None:
+            return self.cavage_key.sign
+        if endpoint.requires_signatures:
+            raise PeerCannotSign(
+                f"{provider} takes signed requests only, and names no kind of signature this "
+                "site makes (RFC 9421 with the capability http-sig, or draft-cavage with a "
+                "publicKey); ask its administrators which it verifies."
+            )
+        return None
+
+
+def _strings(value: object) -> set[str]:
+    """The strings of a list in a discovery document (nothing, if it is not a list)."""
+    return {item for item in value if isinstance(item, str)} if isinstance(value, list) else set()

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from .mesh import API_VERSION, HTTP_SIG, Mesh, PeerError, provider_of, split_address
+from .mesh import API_VERSION, HTTP_SIG, MUST_SIGN, Mesh, PeerError, provider_of, split_address
 from .ocs import OCSError
 from .outbox import Outbox
-from .signing import SignatureRefused, Verifier, key_provider
+from .signing import SignatureRefused, Verifier, cavage_parameters, key_provider
 from .spaces import PERM_CREATE, PERM_DELETE, PERM_READ, PERM_UPDATE, Spaces
 from .state import (
     SHARE_FEDERATED,
@@ -160,6 +160,20 @@ def _contact_data(row: Any) -> dict[str, Any]:
     }
 
 
+def _key_id_provider(key_id: str) -> str:
+    """The provider a draft-cavage ``keyId`` names: the ``host[:port]`` of its URL
+    (``https://cloud.example.org/ocm#signature``), or what comes before ``#``."""
+    try:
+        provider = provider_of(key_id) if "://" in key_id else key_id.partition("#")[0].lower()
+    except ValueError:
+        provider = ""
+    if not provider:
+        raise SignatureRefused(
+            f"The signature's keyId {key_id!r} names no provider; nothing was changed."
+        )
+    return provider
+
+
 def _decoded_invite(invite: str) -> tuple[str, str]:
     """(token, provider) of an OCM invite string (base64 of ``token@provider``)."""
     try:
@@ -209,6 +223,7 @@ class OCM:
         public_url: str,
         provider_name: str = "SWAN",
         outbox: Outbox | None = None,
+        require_signatures: bool = False,
     ):
         self.spaces = spaces
         self.state = spaces.state
@@ -220,6 +235,8 @@ class OCM:
         self.public_url = public_url.rstrip("/")
         self.provider_name = provider_name
         self.verifier = Verifier()
+        #: every incoming server-to-server request must be signed (either kind)
+        self.require_signatures = require_signatures
 
     # -- discovery --------------------------------------------------------------------------------
 
@@ -233,7 +250,7 @@ class OCM:
         endpoint where no public URL is set, and federation is off then."""
         protocols = {"webdav": self.webdav_path}
         public_url = self.public_url or origin + self.base_path
-        return {
+        found: dict[str, Any] = {
             "enabled": self.mesh.enabled,
             "apiVersion": API_VERSION,
             "endPoint": f"{public_url}/ocm",
@@ -245,6 +262,11 @@ class OCM:
             "capabilities": ["/notifications", "/invite-accepted"]
             + ([HTTP_SIG] if self.mesh.key else []),
         }
+        if self.mesh.cavage_key is not None:
+            found["publicKey"] = self.mesh.cavage_key.public_key()
+        if self.require_signatures:
+            found["criteria"] = [MUST_SIGN]
+        return found
 
     def jwks(self) -> dict[str, Any]:
         """``/.well-known/jwks.json``: this site's public signing key (none without one)."""
@@ -254,10 +276,25 @@ class OCM:
 
     def signer(self, method: str, url: str, headers: dict[str, str], body: bytes) -> str | None:
         """The trusted provider whose valid signature the request carries (``url`` as the
-        sender addressed it), None if it carries none; OCMRefused if one is there and fails."""
+        sender addressed it), None if it carries none; OCMRefused if one is there and fails,
+        or if none is there while this site requires signatures. An RFC 9421 signature
+        (``Signature-Input``) is the one checked when the request carries both kinds."""
+        provider: str | None = None
         try:
             provider = key_provider(headers)
-            if provider is None:
+            if provider is not None:
+                verify, keys = self.verifier.verify, self.mesh.public_keys
+            elif (params := cavage_parameters(headers)) is not None:
+                provider = _key_id_provider(params["keyId"])
+                verify, keys = self.verifier.verify_cavage, self.mesh.cavage_keys
+            elif self.require_signatures:
+                raise OCMRefused(
+                    401,
+                    "This site accepts only signed requests (RFC 9421 HTTP Message Signatures, "
+                    "or draft-cavage HTTP signatures as Nextcloud makes them), and this one is "
+                    "not signed; nothing was changed.",
+                )
+            else:
                 return None
             if self.mesh.trusted(provider) is None:
                 raise OCMRefused(
@@ -265,19 +302,12 @@ class OCM:
                     f"The request is signed by {provider}, which is not a trusted provider of "
                     "this site; nothing was changed.",
                 )
+            signer = provider
             try:
-                self.verifier.verify(
-                    method, url, headers, body, lambda: self.mesh.public_keys(provider)
-                )
+                verify(method, url, headers, body, lambda: keys(signer))
             except SignatureRefused:
                 # the peer may have a new key: once more with its keys of the last minute
-                self.verifier.verify(
-                    method,
-                    url,
-                    headers,
-                    body,
-                    lambda: self.mesh.public_keys(provider, fresh=True),
-                )
+                verify(method, url, headers, body, lambda: keys(signer, fresh=True))
         except SignatureRefused as e:
             raise OCMRefused(e.status, e.message) from None
         except PeerError as e:
@@ -298,12 +328,12 @@ class OCM:
                 )
             return
         try:
-            signs = self.mesh.discover(provider).signs
+            endpoint = self.mesh.discover(provider)
         except PeerError as e:
             raise OCMRefused(
                 503, f"Whether {provider} signs its requests cannot be checked: {e.message}"
             ) from None
-        if signs:
+        if endpoint.signs or endpoint.cavage:
             raise OCMRefused(
                 401,
                 f"{provider} signs its requests, and this one is not signed; nothing was changed.",
@@ -664,7 +694,7 @@ class OCM:
             answer = self.mesh.post(provider, "invite-accepted", document)
         except PeerError as e:
             message = f"The invite could not be accepted at {provider}: {e.message}"
-            raise OCSError(503, message) from None
+            raise OCSError(e.status, message) from None
         found = answer.document if isinstance(answer.document, dict) else {}
         if answer.status != 200:
             said = found.get("message")
@@ -737,7 +767,8 @@ class OCM:
         except PeerError as e:
             self.state.delete_share(share.id)
             raise OCSError(
-                503, f"The share could not be sent to {provider}: {e.message} Nothing was shared."
+                e.status,
+                f"The share could not be sent to {provider}: {e.message} Nothing was shared.",
             ) from None
         if answer.status != 201:
             self.state.delete_share(share.id)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .mesh import Mesh, PeerError
+from .mesh import Mesh, PeerCannotSign, PeerError
 from .state import DriveState
 
 log = logging.getLogger("swan_hub.drive")
@@ -125,6 +125,9 @@ class Outbox:
                     problem,
                     answer.document,
                 )
+        except PeerCannotSign as e:
+            problem, retry = e.message, False
+            log.warning("OCM notification %s to %s not sent: %s", kind, provider, problem)
         except PeerError as e:
             problem, retry = e.message, True
         if not problem or not retry:

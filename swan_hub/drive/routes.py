@@ -24,7 +24,7 @@ from .ocm import OCM, OCMRefused, parse_json, read_body
 from .outbox import Outbox
 from .render import Limits, Renderer
 from .responses import StartResponse, answer, json_answer, plain
-from .signing import JWKS_PATH, SiteKey
+from .signing import JWKS_PATH, CavageKey, SiteKey
 from .spaces import PERM_READ, Spaces
 
 log = logging.getLogger("swan_hub.drive")
@@ -62,16 +62,20 @@ class DriveWSGI:
         self.spaces = spaces
         self.base_path = service.base_path.rstrip("/")
         self.auth = DriveAuth(identity, spaces, self.base_path, service.link_password_attempts)
+        keys = os.path.join(os.path.abspath(service.data_dir), "drive")
+        public_url = service.public_url.rstrip("/")
         mesh = Mesh(
             service.ocm_trusted_providers,
             public_url=service.public_url,
             allowed_networks=service.ocm_allowed_networks,
             timeout=service.ocm_timeout,
-            key=SiteKey(
-                os.path.join(os.path.abspath(service.data_dir), "drive", "ocm-signing-key.pem"),
-                provider_of(service.public_url),
+            key=SiteKey(os.path.join(keys, "ocm-signing-key.pem"), provider_of(public_url))
+            if public_url
+            else None,
+            cavage_key=CavageKey(
+                os.path.join(keys, "ocm-cavage-key.pem"), f"{public_url}/ocm#signature"
             )
-            if service.public_url
+            if public_url
             else None,
         )
         self.ocm = OCM(
@@ -81,6 +85,7 @@ class DriveWSGI:
             base_path=self.base_path,
             public_url=service.public_url,
             provider_name=service.ocm_provider_name,
+            require_signatures=service.ocm_require_signatures,
             outbox=Outbox(
                 spaces.state,
                 mesh,

@@ -362,6 +362,20 @@ class DriveService(Application):
         """,
     )
 
+    ocm_require_signatures = Bool(
+        False,
+        config=True,
+        help="""
+        Take only signed server-to-server requests from other sites (new shares,
+        notifications, accepted invites): signed with RFC 9421 HTTP Message Signatures, or
+        with draft-cavage HTTP signatures as Nextcloud makes them. An unsigned request is
+        refused with 401 and changes nothing, whatever the other site's discovery says; the
+        discovery lists the criterion ``must-use-http-sig``. Off (the default): an unsigned
+        request is taken from a site that neither lists ``http-sig`` nor publishes a
+        ``publicKey``.
+        """,
+    )
+
     ocm_provider_name = Unicode(
         "SWAN",
         config=True,
@@ -396,6 +410,10 @@ class DriveService(Application):
         "auto-accept-shares": (
             {"DriveService": {"auto_accept_shares": True}},
             "Accept new shares for the recipients.",
+        ),
+        "ocm-require-signatures": (
+            {"DriveService": {"ocm_require_signatures": True}},
+            "Take only signed requests from other sites.",
         ),
     }
 
