@@ -215,6 +215,8 @@ class DriveWSGI:
             return self._jwks(environ, start_response)
         if path in ("/ocm/shares", "/ocm/notifications", "/ocm/invite-accepted"):
             return self._ocm(path, environ, start_response)
+        if path.startswith("/ocm/app/") and method in ("GET", "HEAD"):
+            return self.pages.shared_app(path[len("/ocm/app/") :], environ, start_response)
         if path.startswith("/remote.php/"):
             return self._user_dav(environ, start_response)
         if path.startswith("/public.php/webdav"):

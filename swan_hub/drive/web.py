@@ -70,6 +70,14 @@ PAGE_HEADERS = [
     ("Content-Security-Policy", "default-src 'self'; style-src 'self'; frame-ancestors 'none'"),
     ("X-Content-Type-Options", "nosniff"),
 ]
+#: The view-only page of a share sent to another site (OCM ``webapp``) is reached by anyone
+#: holding its URL: it is kept out of search engines and caches, and its URL (the share's id)
+#: is never sent on as a Referer.
+APP_HEADERS = (
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Robots-Tag", "noindex, nofollow"),
+    ("Cache-Control", "private, no-store"),
+)
 #: A rendered notebook is a user's content, sanitised: it still gets the rules of every file the
 #: drive serves (no script, a unique origin), may only be framed by the drive's preview page,
 #: and fetches nothing (its images are data: URLs inside it).
@@ -436,13 +444,26 @@ class Pages:
         return self.base_path + path
 
     def _full_page(
-        self, start_response: StartResponse, template: str, status: int = 200, **context: Any
+        self,
+        start_response: StartResponse,
+        template: str,
+        status: int = 200,
+        headers: tuple[tuple[str, str], ...] = (),
+        **context: Any,
     ) -> list[bytes]:
         """A page with the drive's style sheet and script. The first one starts the renderer
         (it loads nbconvert for 1-2 s), so that the preview a visitor opens next need not wait,
         while a drive that only syncs never loads it."""
         self.renderer.start()
-        return _page(start_response, template, status, assets=True, base=self.base_path, **context)
+        return _page(
+            start_response,
+            template,
+            status,
+            headers,
+            assets=True,
+            base=self.base_path,
+            **context,
+        )
 
     def _signed_in_page(
         self, caller: Caller, start_response: StartResponse, template: str, **context: Any
@@ -908,7 +929,12 @@ class Pages:
         return self._preview_page(place, links, start_response)
 
     def _preview_page(
-        self, place: Place, links: PreviewLinks, start_response: StartResponse, shared_by: str = ""
+        self,
+        place: Place,
+        links: PreviewLinks,
+        start_response: StartResponse,
+        shared_by: str = "",
+        headers: tuple[tuple[str, str], ...] = (),
     ) -> list[bytes]:
         """The page of one file: its facts, "Open in SWAN" and "Download", and what its kind
         shows (`previews`)."""
@@ -927,6 +953,7 @@ class Pages:
         return self._full_page(
             start_response,
             "preview.html",
+            headers=headers,
             title=place.name,
             name=place.name,
             kind=kind,
@@ -1080,6 +1107,106 @@ class Pages:
             open=opened,
             webdav=self.origin(environ) + self._url("/public.php/webdav/"),
         )
+
+    # -- the view-only page of a share sent to another site (OCM webapp) -----------------------
+
+    def shared_app(
+        self, rest: str, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``/ocm/app/<id>/<path>``: the page a share sent to another site offers its recipient
+        (OCM ``webapp``, ``viewMode`` view), with no login: the shared file's preview, or the
+        shared folder's listing and the previews of the files in it (``?view=render`` a
+        notebook rendered, ``?view=raw`` an image shown), within the shared item only. View
+        only: nothing is downloaded, uploaded or changed here. It ends with the share."""
+        token, _, inner = rest.partition("/")
+        share = self.auth.shared_app(token)
+        try:
+            # WSGI hands the path over as Latin-1 of its bytes
+            inner = inner.encode("latin-1").decode("utf-8").strip("/")
+            place = self.spaces.place_of_share(share) if share is not None else None
+        except (UnicodeError, DriveError):
+            place = None
+        if place is None:
+            return self._app_message(
+                start_response, 404, "This share does not exist, was ended or has expired."
+            )
+        place.mount = False
+        if share.item_type == "file" and inner:
+            return self._app_message(start_response, 404, "No such file or folder in this share.")
+        try:
+            target = self._inside(place, inner)
+        except DriveError as e:
+            return self._app_message(start_response, e.status, e.message)
+        view = _query(environ).get("view", "")
+        app = self._url(f"/ocm/app/{token}")
+
+        def url(rel: str, **query: str) -> str:
+            return f"{app}/{quote(rel)}" + ("?" + urlencode(query) if query else "")
+
+        is_dir = os.path.isdir(target.fs_path)
+        if view == "render" and not is_dir:
+            return self._rendered(target, environ, start_response)
+        if view == "raw" and not is_dir:
+            return self._shown_image(target, start_response)
+        if view:
+            return self._app_message(start_response, 404, "This page offers no such view.")
+        shared_by = f"{share.owner}@{self.provider}" if self.provider else share.owner
+        parts = [p for p in inner.split("/") if p]
+        up = url("/".join(parts[:-1])) if parts else ""
+        if not is_dir:
+            links = PreviewLinks(
+                back=up,
+                back_label=share.name,
+                download="",
+                raw=url(inner, view="raw"),
+                render=url(inner, view="render"),
+            )
+            return self._preview_page(
+                target, links, start_response, shared_by=shared_by, headers=APP_HEADERS
+            )
+        query = _query(environ)
+        page = page_number(query)
+        if page is None:
+            return self._app_message(start_response, 400, BAD_PAGE)
+
+        def inside(rel: str) -> str:
+            return "/".join([*parts, rel.rsplit("/", 1)[-1]])
+
+        entries, pager = self._rows(
+            target,
+            lambda rel, _is_dir: url(inside(rel)),
+            open_in=False,
+            page=page,
+            link=lambda number: url(inner, page=str(number)),
+        )
+        crumbs = [Row(share.name, url(""))]
+        for n, part in enumerate(parts, 1):
+            crumbs.append(Row(part, url("/".join(parts[:n]))))
+        return self._full_page(
+            start_response,
+            "app.html",
+            headers=APP_HEADERS,
+            title=share.name,
+            name=target.name if parts else share.name,
+            shared_by=shared_by,
+            shared_with=share.share_with,
+            crumbs=crumbs,
+            entries=entries,
+            pager=pager,
+        )
+
+    def _app_message(self, start_response: StartResponse, status: int, message: str) -> list[bytes]:
+        title = "Bad request" if status == 400 else "Not found"
+        return _page(start_response, "page.html", status, APP_HEADERS, title=title, message=message)
+
+    def _shown_image(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
+        """An image of a view-only page, as its ``<img>`` asks for it; other files are not
+        given out (view only: nothing to download)."""
+        media = previews.content_type(place.name)
+        # an SVG image would be served as an attachment (it can hold script): not shown here
+        if previews.kind_of(place.name, b"") != previews.IMAGE or "svg" in media:
+            return self._app_message(start_response, 404, "Only images are shown this way.")
+        return self._download(place, start_response, media)
 
     def _inside(self, place: Place, inner: str) -> Place:
         """The place of ``inner`` (a path below a folder link's folder), reached through no
