@@ -1,8 +1,8 @@
 """A class shared between two SWAN sites, in a real browser: two `swan up` on two ports of
 127.0.0.1, trusted to each other (`--ocm-peer`), Debian's Chromium driven by Playwright, one
 browser context per person. The teacher at site A shares a folder with the student at site B in
-the share dialog; the student views it at site A from Shared with me ("View at"), accepts it
-there, opens and runs the notebook in their own JupyterLab and saves; the teacher sees the
+the share dialog; the student views it at site A ("View at" in Shared with me), accepts it,
+opens and runs the notebook in their own JupyterLab and saves; the teacher sees the
 change at A; revoked, the share is gone at B and the student's next save says so.
 """
 

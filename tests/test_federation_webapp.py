@@ -12,7 +12,7 @@ import http.server
 import json
 import os
 import threading
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -255,6 +255,14 @@ def test_shared_with_me_lists_the_page_and_an_owner_link_opens_the_file_through_
     assert r.headers["Location"].endswith("/lab/tree/Shared/course/nb.ipynb")
     r = lab(lab_b, "GET", f"api/contents/{quote('Shared/course/nb.ipynb')}")
     assert r.status_code == 200 and "course" in json.dumps(r.json()["content"])
+
+    # "Copy Open-in-SWAN link" of the file at site B names it by its owner's address
+    r = lab(lab_b, "POST", "swan/api/links", json={"path": "Shared/course/nb.ipynb"})
+    assert r.status_code == 200, r.text
+    query = parse_qs(urlsplit(r.json()["link"]).query)
+    assert query == {"path": ["course/nb.ipynb"], "owner": [owner]}
+    r = lab(lab_b, "POST", "swan/api/links", json={"path": "own.ipynb"})
+    assert parse_qs(urlsplit(r.json()["link"]).query)["owner"] == ["bob"]
 
     # someone else of site A, or a path the share does not hold: the ask page
     for params in (

@@ -137,6 +137,27 @@ class ShareLookup:
             ) from e
         return sorted(waiting)
 
+    async def origin_of(self, path: str) -> tuple[str, str] | None:
+        """(owner's address, path) of ``path`` (in this user's view) when it lies in a share
+        of another site the user accepted: a link made of it opens through that share for any
+        user of this site who has it, as the owner's own link would. None elsewhere (and where
+        the storage cannot say now: the link is then the user's own)."""
+        backend = self.backend
+        if backend is None or not getattr(backend, "shares_of_other_sites", False):
+            return None
+        try:
+            received = await backend.received_shares("accepted")
+        except ShareError:
+            return None
+        segments = [s for s in path.split("/") if s]
+        for share in received:
+            if share.kind != "federated" or not share.location or not share.name:
+                continue
+            mount = [s for s in share.location.split("/") if s]
+            if segments[: len(mount)] == mount:
+                return share.owner, posixpath.join(share.name, *segments[len(mount) :])
+        return None
+
     async def _exists(self, path: str) -> bool:
         if self.contents_manager is None:
             return True
