@@ -8,9 +8,11 @@ host, lists it in Shared with me, and opens `owner=alice@<site A>` links through
 from __future__ import annotations
 
 import contextlib
+import html
 import http.server
 import json
 import os
+import re
 import threading
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -236,6 +238,14 @@ def test_shared_with_me_lists_the_page_and_an_owner_link_opens_the_file_through_
     assert urlsplit(listed["view_url"]).netloc == sites.provider_a
 
     owner = f"alice@{sites.provider_a}"
+    # the page at site A offers "Open in your SWAN": bob's own site's Open in SWAN page
+    for page, path in (("", "course"), ("nb.ipynb", "course/nb.ipynb")):
+        shown = get(listed["view_url"] + page).text
+        [target] = re.findall(r"<a class='open' href='([^']*)'>Open in your SWAN</a>", shown)
+        target = urlsplit(html.unescape(target))
+        assert f"{target.scheme}://{target.netloc}" == sites.b.swan.url
+        assert target.path == "/hub/user-redirect/swan/open"
+        assert parse_qs(target.query) == {"path": [path], "owner": [owner]}
     # waiting for bob: the page offers "Accept and open"
     r = open_link(lab_b, path="course/nb.ipynb", owner=owner)
     assert r.status_code == 409, r.text

@@ -109,6 +109,11 @@ class DriveWSGI:
             lab_url=service.lab_url,
             hub_logout_url=service.hub_logout_url,
             provider=mesh.provider if mesh.enabled else "",
+            swan_sites={
+                provider.strip().lower(): url
+                for provider, url in service.ocm_swan_sites.items()
+                if url.startswith(("https://", "http://"))
+            },
             renderer=Renderer(
                 Limits(
                     seconds=service.preview_seconds,

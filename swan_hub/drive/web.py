@@ -175,6 +175,7 @@ class PreviewLinks:
     raw: str
     render: str
     open: str = ""
+    open_label: str = "Open in SWAN"
 
 
 #: Rows on one page of a folder: a folder of 100,000 entries shows its first page at once and
@@ -426,6 +427,7 @@ class Pages:
         lab_url: str = "/hub/user-redirect/lab",
         hub_logout_url: str = "/hub/logout",
         provider: str = "",
+        swan_sites: dict[str, str] | None = None,
     ):
         self.spaces = spaces
         self.auth = auth
@@ -439,6 +441,8 @@ class Pages:
         self.hub_logout_url = hub_logout_url
         #: this site's OCM provider (``host[:port]``), "" when it trusts no other site
         self.provider = provider
+        #: the "Open in SWAN" page of each trusted provider that is a SWAN site
+        self.swan_sites = swan_sites or {}
 
     def _url(self, path: str) -> str:
         return self.base_path + path
@@ -1153,6 +1157,7 @@ class Pages:
         shared_by = f"{share.owner}@{self.provider}" if self.provider else share.owner
         parts = [p for p in inner.split("/") if p]
         up = url("/".join(parts[:-1])) if parts else ""
+        opened = self._open_at_recipient(share, shared_by, parts)
         if not is_dir:
             links = PreviewLinks(
                 back=up,
@@ -1160,6 +1165,8 @@ class Pages:
                 download="",
                 raw=url(inner, view="raw"),
                 render=url(inner, view="render"),
+                open=opened,
+                open_label="Open in your SWAN",
             )
             return self._preview_page(
                 target, links, start_response, shared_by=shared_by, headers=APP_HEADERS
@@ -1193,7 +1200,19 @@ class Pages:
             crumbs=crumbs,
             entries=entries,
             pager=pager,
+            open=opened,
         )
+
+    def _open_at_recipient(self, share: ShareRecord, shared_by: str, parts: list[str]) -> str:
+        """ "Open in your SWAN" of a view-only page: the recipient's own site's Open in SWAN
+        page, which opens the file through the share they accepted there; "" where their
+        site is not known as a SWAN site."""
+        _, _, provider = (share.share_with or "").rpartition("@")
+        target = self.swan_sites.get(provider.lower()) if self.provider else None
+        if not target:
+            return ""
+        query = urlencode({"path": "/".join([share.name, *parts]), "owner": shared_by})
+        return f"{target}{'&' if '?' in target else '?'}{query}"
 
     def _app_message(self, start_response: StartResponse, status: int, message: str) -> list[bytes]:
         title = "Bad request" if status == 400 else "Not found"
