@@ -189,7 +189,7 @@ export class SharedWithMePanel extends Widget {
     return h(
       'a',
       {
-        class: 'jp-mod-styled swan-SharedWithMe-view',
+        class: 'swan-SharedWithMe-view',
         href: url,
         target: '_blank',
         rel: 'noopener noreferrer'
