@@ -116,9 +116,14 @@ def _page(
     )
 
 
-def _message(start_response: StartResponse, status: int, message: str) -> list[bytes]:
+def _message(
+    start_response: StartResponse,
+    status: int,
+    message: str,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> list[bytes]:
     title = "Bad request" if status == 400 else "Not found"
-    return _page(start_response, "page.html", status, title=title, message=message)
+    return _page(start_response, "page.html", status, headers, title=title, message=message)
 
 
 def _query(environ: dict) -> dict[str, str]:
@@ -1204,9 +1209,9 @@ class Pages:
         )
 
     def _open_at_recipient(self, share: ShareRecord, shared_by: str, parts: list[str]) -> str:
-        """ "Open in your SWAN" of a view-only page: the recipient's own site's Open in SWAN
-        page, which opens the file through the share they accepted there; "" where their
-        site is not known as a SWAN site."""
+        """The target of a view-only page's "Open in your SWAN": the Open in SWAN page of the
+        recipient's own site, which opens the file through the share they accepted there;
+        "" where their site is not known as a SWAN site."""
         _, _, provider = (share.share_with or "").rpartition("@")
         target = self.swan_sites.get(provider.lower()) if self.provider else None
         if not target:
@@ -1214,9 +1219,9 @@ class Pages:
         query = urlencode({"path": "/".join([share.name, *parts]), "owner": shared_by})
         return f"{target}{'&' if '?' in target else '?'}{query}"
 
-    def _app_message(self, start_response: StartResponse, status: int, message: str) -> list[bytes]:
-        title = "Bad request" if status == 400 else "Not found"
-        return _page(start_response, "page.html", status, APP_HEADERS, title=title, message=message)
+    @staticmethod
+    def _app_message(start_response: StartResponse, status: int, message: str) -> list[bytes]:
+        return _message(start_response, status, message, APP_HEADERS)
 
     def _shown_image(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
         """An image of a view-only page, as its ``<img>`` asks for it; other files are not
