@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
+from harness.lab_browser import chromium_browser, needs_chromium, person
+from test_accessibility import failing_violations
 from test_federation import (
     Sites,
     lab,
@@ -169,6 +171,20 @@ def test_a_shared_file_has_its_own_page_and_a_declined_share_ends_it(sites):
     assert get(view + "anything").status_code == 404
     assert sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}").is_success
     assert get(view).status_code == 404
+
+
+@needs_chromium
+def test_the_view_only_pages_have_no_serious_accessibility_violation(sites):
+    """axe-core in Chromium, as tests/test_accessibility.py audits the public link pages."""
+    files = {"week1.ipynb": notebook("print('audited')"), "data.csv": b"x,y\n1,2\n"}
+    _, pending = shared_with_view(sites, "audited", files)
+    with chromium_browser() as browser:
+        page = person(browser)  # nobody signed in at site A
+        for sub in ("", "week1.ipynb", "data.csv"):
+            page.goto(pending["webapp_url"] + sub)
+            page.locator("main").wait_for()
+            assert failing_violations(page) == [], sub
+    assert sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}").is_success
 
 
 @pytest.mark.parametrize(
