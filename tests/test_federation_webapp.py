@@ -8,6 +8,7 @@ host, lists it in Shared with me, and opens `owner=alice@<site A>` links through
 from __future__ import annotations
 
 import contextlib
+import datetime
 import html
 import http.server
 import json
@@ -171,6 +172,24 @@ def test_a_shared_file_has_its_own_page_and_a_declined_share_ends_it(sites):
     assert get(view + "anything").status_code == 404
     assert sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}").is_success
     assert get(view).status_code == 404
+
+
+def test_the_page_of_an_expired_share_is_gone_and_names_of_any_script_are_shown(sites):
+    files = {"données é.txt": "ça va".encode(), "a&b <c>.txt": b"x"}
+    sent, pending = shared_with_view(sites, "expiring", files)
+    view = pending["webapp_url"]
+    listing = get(view).text
+    assert ">a&amp;b &lt;c&gt;.txt<" in listing and "<c>" not in listing
+    assert f"href='{urlsplit(view).path}{quote('données é.txt')}'" in listing
+    r = get(view + quote("données é.txt"))
+    assert r.status_code == 200 and "ça va" in r.text
+    assert httpx.head(view, timeout=30).status_code == 200
+    # its last day was yesterday: the page ends as the secret does
+    yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+    with sites.database(sites.a) as db:
+        db.execute("UPDATE shares SET expiration = ? WHERE id = ?", (yesterday, sent["id"]))
+    assert get(view).status_code == 404
+    assert get(view + quote("données é.txt")).status_code == 404
 
 
 @needs_chromium
