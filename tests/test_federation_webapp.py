@@ -21,6 +21,7 @@ import httpx
 import pytest
 from harness.lab_browser import chromium_browser, needs_chromium, person
 from test_accessibility import failing_violations
+from test_drive import signed_in
 from test_federation import (
     Sites,
     lab,
@@ -190,6 +191,19 @@ def test_the_page_of_an_expired_share_is_gone_and_names_of_any_script_are_shown(
         db.execute("UPDATE shares SET expiration = ? WHERE id = ?", (yesterday, sent["id"]))
     assert get(view).status_code == 404
     assert get(view + quote("données é.txt")).status_code == 404
+
+
+def test_the_recipients_drive_page_links_to_the_view_only_page(sites):
+    _, pending = shared_with_view(sites, "linked", {"f.txt": b"1"})
+    with signed_in(sites.b, "bob") as (browser, _):
+        page = browser.get(f"{sites.b.base}/shared-with-me")
+        assert page.status_code == 200
+        [row] = re.findall(r"<tr data-share=[^>]*data-name='linked/'.*?</tr>", page.text, re.S)
+    [link] = re.findall(r"<a class='view' [^>]*>[^<]*</a>", row)
+    assert f"href='{pending['webapp_url']}'" in link
+    assert "target='_blank' rel='noopener noreferrer'" in link
+    assert f">View at {sites.provider_a}</a>" in link
+    assert sites.b.ocs("bob", "DELETE", f"remote_shares/pending/{pending['id']}").is_success
 
 
 @needs_chromium

@@ -176,6 +176,12 @@ def _decoded_invite(invite: str) -> tuple[str, str]:
     return token, provider
 
 
+def webapp_url(share: ReceivedShare) -> str | None:
+    """The sender's view-only page of the received ``share`` itself (its ``uriTemplate`` with
+    the relative path left empty), None where it sent none this site kept."""
+    return share.webapp_uri.replace(RELATIVE_PATH, "") if share.webapp_uri else None
+
+
 def permission_words(perms: int) -> list[str]:
     """The OCM words of an OCS permission bitmask (resharing is never offered)."""
     return ["read", "write"] if perms & PERM_WRITE else ["read"]
@@ -967,6 +973,5 @@ class OCM:
             "ocm_permissions": share.permissions,
             "mtime": share.created,
             "expiration": share.expiration,
-            # the sender's view-only page of the share itself (the template's path left empty)
-            "webapp_url": share.webapp_uri.replace(RELATIVE_PATH, "") if share.webapp_uri else None,
+            "webapp_url": webapp_url(share),
         }

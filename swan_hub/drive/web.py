@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import jinja2
 from markupsafe import Markup
@@ -28,7 +28,7 @@ from . import previews
 from .auth import DriveAuth
 from .dav import user_content_headers
 from .identity import Caller
-from .ocm import permission_bits
+from .ocm import permission_bits, webapp_url
 from .ocs import link_expired
 from .render import RENDERED, Renderer
 from .responses import StartResponse, answer, client_address, cookies_of, redirect, set_cookie
@@ -406,6 +406,9 @@ class ShareRow:
     permissions: int = 0
     expires_on: str = ""
     folder: bool = False
+    #: a share of another site: its view-only page there, and that site's name
+    view: str = ""
+    view_site: str = ""
 
 
 def _expiry(share: ShareRecord) -> str:
@@ -766,14 +769,27 @@ class Pages:
 
     def _remote_row(self, r: ReceivedShare) -> ShareRow:
         """A share of another site in Shared with me: it opens in JupyterLab, where the user's
-        server reaches the other site; the page has no view of its files."""
+        server reaches the other site; this page links to the other site's view-only page of
+        it, where that site offers one."""
         pending = r.state == STATE_PENDING
         state = "pending" if pending else "accepted"
         shown = r.name + ("/" if r.resource_type == "folder" else "")
         perm = permission_label(permission_bits(r.permissions, r.resource_type))
         answer = f"/remote_shares/pending/{r.id}"
         leave = answer if pending else f"/remote_shares/{r.id}"
-        return ShareRow(r.id, shown, "", r.owner, perm, state=state, accept=answer, decline=leave)
+        view = webapp_url(r) or ""
+        return ShareRow(
+            r.id,
+            shown,
+            "",
+            r.owner,
+            perm,
+            state=state,
+            accept=answer,
+            decline=leave,
+            view=view,
+            view_site=urlsplit(view).netloc,
+        )
 
     def _given_row(self, s: ShareRecord, environ: dict) -> ShareRow:
         """A share of the user's in Shared by me, or one of their links in Links."""
