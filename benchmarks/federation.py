@@ -1,14 +1,16 @@
 """Open Cloud Mesh between two `swan up` sites on one machine (two ports of 127.0.0.1, trusted to
 each other): how long a share takes to reach the other site, what reading a shared folder with
-its secret costs the other site, and what the recipient's JupyterLab pays to list the folder and
-open a notebook in it (`Shared/<name>`, through the other site's WebDAV).
+its secret costs the other site, what the recipient's JupyterLab pays to list the folder and
+open a notebook in it (`Shared/<name>`, through the other site's WebDAV), and the view-only page
+of the folder at the sender's site (OCM `webapp`).
 
 Baselines, measured in the same run: a share with a user of the same site (OCS type 0, nothing
-leaves the drive), the owner's own PROPFIND of the same folder, and the same folder and notebook
-in the recipient's own space. The issue's budgets: a share reaches the peer in < 1 s on
-loopback; opening a federated notebook is one PROPFIND and one GET to the other site, listing a
-federated folder one PROPFIND (counted in site A's access log). Medians of several rounds; the
-first federated share (with the peer's discovery) is shown on its own.
+leaves the drive), the owner's own PROPFIND of the same folder, the same folder and notebook in
+the recipient's own space, and the page of a public link to the same folder (against its
+view-only page). The issue's budgets: a share reaches the peer in < 1 s on loopback; opening a
+federated notebook is one PROPFIND and one GET to the other site, listing a federated folder one
+PROPFIND (counted in site A's access log). Medians of several rounds; the first federated share
+(with the peer's discovery) is shown on its own.
 """
 
 from __future__ import annotations
@@ -107,11 +109,27 @@ def measure(a, b, port_b: int, rounds: int) -> dict:
             timed(lambda: owner.request("PROPFIND", own_url, **body))[0] for _ in range(rounds)
         ]
 
+    # the recipient looks at the same folder on the sender's view-only page (OCM webapp),
+    # against a public link's page of it
+    link = a.ocs("alice", "POST", "shares", data={"path": "class 00", "shareType": 3})
+    assert link.status_code == 200, link.text
+    pages = {"link": link.json()["ocs"]["data"]["url"], "webapp": first["webapp_url"]}
+    page_ms = {}
+    with httpx.Client(timeout=60) as browser:
+        for name, page in pages.items():
+            for _ in range(3):
+                assert browser.get(page).status_code == 200
+            page_ms[name] = [timed(lambda p=page: browser.get(p))[0] for _ in range(rounds)]
+
     results = {
         "share (OCS create)": (statistics.median(local), statistics.median(federated)),
         f"PROPFIND Depth 1, {ENTRIES} entries": (
             statistics.median(by_owner),
             statistics.median(by_secret),
+        ),
+        f"folder page, {ENTRIES} (link; view-only)": (
+            statistics.median(page_ms["link"]),
+            statistics.median(page_ms["webapp"]),
         ),
     }
     lab, counts = in_jupyterlab(a, b, first["id"], rounds)

@@ -17,6 +17,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from traitlets.config import Config
@@ -204,6 +205,10 @@ def add_drive_service(
     for peer in ocm_peers:
         peer_url = peer if "://" in peer else f"http://{peer}"
         command.append(f"--DriveService.ocm_trusted_providers={peer_url}")
+        # a peer of `swan up` is a SWAN site too, with its pages where this site has them
+        provider = urlsplit(peer_url).netloc.lower()
+        open_url = f"{peer_url.rstrip('/')}/hub/user-redirect/swan/open"
+        command.append(f"--DriveService.ocm_swan_sites={provider}={open_url}")
     if require_signatures:
         command.append("--ocm-require-signatures")
     c.Proxy.extra_routes = {

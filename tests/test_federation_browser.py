@@ -1,9 +1,9 @@
 """A class shared between two SWAN sites, in a real browser: two `swan up` on two ports of
 127.0.0.1, trusted to each other (`--ocm-peer`), Debian's Chromium driven by Playwright, one
 browser context per person. The teacher at site A shares a folder with the student at site B in
-the share dialog; the student accepts in Shared with me, opens and runs the notebook in their own
-JupyterLab and saves; the teacher sees the change at A; revoked, the share is gone at B and the
-student's next save says so.
+the share dialog; the student views it at site A ("View at" in Shared with me), accepts it,
+opens and runs the notebook in their own JupyterLab and saves; the teacher sees the
+change at A; revoked, the share is gone at B and the student's next save says so.
 """
 
 from __future__ import annotations
@@ -102,6 +102,19 @@ def test_a_teacher_shares_a_folder_with_a_student_of_another_site_who_runs_and_s
     panel = student.locator(".swan-SharedWithMe")
     share = panel.locator(".swan-SharedWithMe-share", has_text="course")
     assert f"from alice@{sites.provider_a}" in share.inner_text()
+    # the teacher's site offers a view-only page of the share: a new tab, told nothing of this one
+    view = share.get_by_role("link", name=f"View at {sites.provider_a}")
+    assert (view.get_attribute("target"), view.get_attribute("rel")) == (
+        "_blank",
+        "noopener noreferrer",
+    )
+    with student.context.expect_page() as opened:
+        view.click()
+    shown = opened.value
+    shown.get_by_role("link", name="intro.ipynb").click()
+    shown.frame_locator("iframe.rendered").get_by_text("the teacher wrote this").wait_for()
+    assert shown.evaluate("window.opener") is None
+    shown.close()
     share.get_by_role("button", name="Accept").click()
     share.get_by_role("button", name="Open").click()
     student.locator(".jp-BreadCrumbs", has_text="course").wait_for()

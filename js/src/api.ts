@@ -46,6 +46,8 @@ export interface IShare {
   created: number | null;
   state: 'accepted' | 'pending' | 'declined' | null;
   location: string | null;
+  /** A share of another site: its view-only page there (OCM webapp). */
+  view_url: string | null;
 }
 
 /** Someone to share with (GET /swan/api/sharees). */

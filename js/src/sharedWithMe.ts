@@ -1,7 +1,8 @@
 /**
  * The "Shared with me" side panel: shares other people made with the user, waiting ones to
  * accept or decline, accepted ones to open in place (read-only when view only) or to clone into
- * the user's own space. It shows what /swan/api/shared-with-me says and nothing it remembers.
+ * the user's own space; a share of another site also links to its view-only page there. It
+ * shows what /swan/api/shared-with-me says and nothing it remembers.
  * Its tab in the side bar carries the number of shares waiting for an answer: the same request,
  * made at most once a minute while the panel is closed and at once after accept or decline.
  */
@@ -169,8 +170,32 @@ export class SharedWithMePanel extends Widget {
         this.button(this.trans.__('Leave'), () => this.post(share, 'decline'))
       );
     }
+    if (share.view_url) {
+      buttons.append(this.viewLink(share.view_url));
+    }
     row.append(buttons);
     return row;
+  }
+
+  /** A share of another site: its view-only page there, in a new tab that learns nothing
+   * of this one (no opener, no referrer). */
+  private viewLink(url: string): HTMLElement {
+    let site = url;
+    try {
+      site = new URL(url).host;
+    } catch {
+      // the server vetted the URL; a name that cannot be parsed is shown as it is
+    }
+    return h(
+      'a',
+      {
+        class: 'swan-SharedWithMe-view',
+        href: url,
+        target: '_blank',
+        rel: 'noopener noreferrer'
+      },
+      this.trans.__('View at %1', site)
+    );
   }
 
   private button(

@@ -232,6 +232,16 @@ class DriveAuth:
             return None
         return share
 
+    def shared_app(self, app_token: str) -> Any:
+        """The federated share whose view-only page (OCM ``webapp``) ``app_token`` names; None
+        once it is revoked, declined or expired, as for its secret."""
+        if not LINK_TOKEN.fullmatch(app_token or ""):
+            return None
+        share = self.spaces.state.share_by_app_token(app_token)
+        if share is None or ocs.link_expired(share):
+            return None
+        return share
+
     def link_cookie(self, share: Any) -> str:
         """The value of the cookie that keeps a password link open in a browser: a MAC of the
         link and its password's hash, so a new password closes it."""

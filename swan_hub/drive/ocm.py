@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from .mesh import API_VERSION, HTTP_SIG, MUST_SIGN, Mesh, PeerError, provider_of, split_address
 from .ocs import OCSError
@@ -61,6 +61,10 @@ RESOURCE_TYPES = ("file", "folder")
 PERMISSION_WORDS = ("read", "write", "share")
 _PROVIDER_ID = re.compile(r"[\x21-\x7e]{1,255}")
 PERM_WRITE = PERM_UPDATE | PERM_CREATE | PERM_DELETE
+#: the placeholder of a ``webapp.uriTemplate`` (OCM 1.1)
+RELATIVE_PATH = "{relative-path-to-shared-resource}"
+#: the longest ``webapp.uriTemplate`` kept
+MAX_URI_CHARS = 2048
 
 
 class OCMRefused(Exception):
@@ -186,6 +190,12 @@ def _decoded_invite(invite: str) -> tuple[str, str]:
     return token, provider
 
 
+def webapp_url(share: ReceivedShare) -> str | None:
+    """The sender's view-only page of the received ``share`` itself (its ``uriTemplate`` with
+    the relative path left empty), None where it sent none this site kept."""
+    return share.webapp_uri.replace(RELATIVE_PATH, "") if share.webapp_uri else None
+
+
 def permission_words(perms: int) -> list[str]:
     """The OCM words of an OCS permission bitmask (resharing is never offered)."""
     return ["read", "write"] if perms & PERM_WRITE else ["read"]
@@ -245,10 +255,16 @@ class OCM:
         """Where shared secrets open their shares over WebDAV (the public-link WebDAV)."""
         return f"{self.base_path}/public.php/webdav/"
 
+    @property
+    def webapp_path(self) -> str:
+        """Where the view-only pages of sent shares are (OCM ``webapp``; each share's
+        ``uriTemplate`` names its own page below it)."""
+        return f"{self.base_path}/ocm/app/"
+
     def discovery(self, origin: str) -> dict[str, Any]:
         """``/.well-known/ocm`` and ``/ocm-provider``; ``origin`` (the request's) names the
         endpoint where no public URL is set, and federation is off then."""
-        protocols = {"webdav": self.webdav_path}
+        protocols = {"webdav": self.webdav_path, "webapp": self.webapp_path}
         public_url = self.public_url or origin + self.base_path
         found: dict[str, Any] = {
             "enabled": self.mesh.enabled,
@@ -369,6 +385,7 @@ class OCM:
         else:
             uri, secret, words = self._webdav(protocol)
             auth = "bearer"
+        webapp_uri = self._webapp(protocol, provider)
         name = document["name"].replace("\\", "/").rstrip("/")
         name = posixpath.basename(name)
         if name in ("", ".", "..") or "\x00" in name or len(name) > 255:
@@ -393,6 +410,7 @@ class OCM:
             shared_secret=secret,
             webdav_auth=auth,
             expiration=expiration,
+            webapp_uri=webapp_uri,
         )
         log.info(
             "OCM: %s of %s shared %s with %s (received share %d, from %s)",
@@ -477,6 +495,27 @@ class OCM:
                 [("protocol.webdav.permissions", "INVALID")],
             )
         return uri, webdav["sharedSecret"], sorted(set(words) - {"share"} | {"read"})
+
+    def _webapp(self, protocol: dict[str, Any], provider: str) -> str | None:
+        """The ``webapp.uriTemplate`` of the protocol object when it is an absolute http(s)
+        URL at the sender's own provider (host and port exactly), else None: the share is
+        taken without it, since a recipient clicks it."""
+        webapp = protocol.get("webapp")
+        template = webapp.get("uriTemplate") if isinstance(webapp, dict) else None
+        if not isinstance(template, str):
+            return None
+        parts = urlsplit(template)
+        if (
+            len(template) > MAX_URI_CHARS
+            or parts.scheme not in ("http", "https")
+            or any(ord(c) <= 32 or c in "\"<>\\'`" for c in template)
+            or parts.username is not None
+            or parts.password is not None
+            or provider_of(template) != provider
+        ):
+            log.info("OCM: a share from %s came with a webapp link elsewhere, dropped", provider)
+            return None
+        return template
 
     def _legacy_webdav(self, options: dict[str, Any], provider: str) -> tuple[str, str, list[str]]:
         """(uri, sharedSecret, permissions) of OCM 1.0's ``{name: webdav, options: {...}}``
@@ -760,6 +799,7 @@ class OCM:
             share_type=SHARE_FEDERATED,
             share_with=f"{user}@{provider}",
             token=secrets.token_urlsafe(32),
+            app_token=secrets.token_urlsafe(32),
             **fields,
         )
         try:
@@ -803,6 +843,12 @@ class OCM:
                 },
             },
         }
+        if share.app_token:
+            # the page needs no secret: its URL names the share by an id of its own
+            document["protocol"]["webapp"] = {
+                "uriTemplate": f"{self.public_url}/ocm/app/{share.app_token}/{RELATIVE_PATH}",
+                "viewMode": "view",
+            }
         if share.note:
             document["description"] = share.note
         if share.expiration:
@@ -958,4 +1004,5 @@ class OCM:
             "ocm_permissions": share.permissions,
             "mtime": share.created,
             "expiration": share.expiration,
+            "webapp_url": webapp_url(share),
         }

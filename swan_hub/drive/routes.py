@@ -114,6 +114,11 @@ class DriveWSGI:
             lab_url=service.lab_url,
             hub_logout_url=service.hub_logout_url,
             provider=mesh.provider if mesh.enabled else "",
+            swan_sites={
+                provider.strip().lower(): url
+                for provider, url in service.ocm_swan_sites.items()
+                if url.startswith(("https://", "http://"))
+            },
             renderer=Renderer(
                 Limits(
                     seconds=service.preview_seconds,
@@ -220,6 +225,8 @@ class DriveWSGI:
             return self._jwks(environ, start_response)
         if path in ("/ocm/shares", "/ocm/notifications", "/ocm/invite-accepted"):
             return self._ocm(path, environ, start_response)
+        if path.startswith("/ocm/app/") and method in ("GET", "HEAD"):
+            return self.pages.shared_app(path[len("/ocm/app/") :], environ, start_response)
         if path.startswith("/remote.php/"):
             return self._user_dav(environ, start_response)
         if path.startswith("/public.php/webdav"):

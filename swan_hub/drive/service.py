@@ -17,7 +17,7 @@ from urllib.parse import quote, urlparse
 
 from cheroot import wsgi
 from jupyterhub.services.auth import HubOAuth
-from traitlets import Bool, Enum, Float, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from swan_hub.redaction import RedactingFilter, redact_handlers
@@ -314,6 +314,21 @@ class DriveService(Application):
         users of these sites only (OCS share type 6, ``user@provider``). Empty (the default):
         federation is off, and the discovery document says so (``enabled: false``). Needs
         ``public_url``, whose host is this site's own provider name.
+        """,
+    )
+
+    ocm_swan_sites = Dict(
+        Unicode(),
+        default_value={},
+        config=True,
+        help="""
+        Trusted providers (``host[:port]``, as in ``ocm_trusted_providers``) that are SWAN
+        sites, each with the address of its "Open in SWAN" page, e.g.
+        ``{"cernbox.cern.ch": "https://swan.cern.ch/hub/user-redirect/swan/open"}``. The
+        view-only page of a share sent to a user of such a site offers "Open in your SWAN": a
+        link to that page with ``path=<the share's name>/<the file>`` and ``owner=<the
+        sharer's address>``, which opens the file there through the accepted share. ``swan
+        up`` lists each ``--ocm-peer``.
         """,
     )
 

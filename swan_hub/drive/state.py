@@ -205,6 +205,14 @@ def _ocm_outbox(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _ocm_webapp(db: sqlite3.Connection) -> None:
+    """OCM's ``webapp`` protocol: the id of a sent share's view-only page (never its secret),
+    and the page a received share's sender offers."""
+    db.execute("ALTER TABLE shares ADD COLUMN app_token TEXT")
+    db.execute("CREATE UNIQUE INDEX shares_by_app_token ON shares (app_token)")
+    db.execute("ALTER TABLE received_shares ADD COLUMN webapp_uri TEXT")
+
+
 #: Step N takes a database from user_version N - 1 to N.
 MIGRATIONS: tuple[Migration, ...] = (
     _schema_1,
@@ -212,6 +220,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _received_shares,
     _ocm_invites,
     _ocm_outbox,
+    _ocm_webapp,
 )
 
 
@@ -291,6 +300,9 @@ class ShareRecord:
     #: the shares a recipient's one entry stands for (a group share and a direct share of the
     #: same item); empty for a share read on its own
     member_ids: tuple[int, ...] = ()
+    #: the id in the URL of a federated share's view-only page (OCM ``webapp``); never its
+    #: secret, which opens WebDAV only
+    app_token: str | None = None
 
     @property
     def name(self) -> str:
@@ -359,6 +371,9 @@ class ReceivedShare:
     state: int
     mount_name: str | None
     created: int
+    #: the sender's view-only page of the share (OCM ``webapp.uriTemplate``), None when it
+    #: sent none or one this site does not take
+    webapp_uri: str | None = None
 
 
 #: the most parameters of one statement that lists names or inodes
@@ -601,7 +616,8 @@ class DriveState:
 
     _SHARE_COLUMNS = (
         "s.id, s.share_type, s.owner, s.path, s.item_type, s.file_id, s.share_with, "
-        "s.permissions, s.token, s.password_hash, s.expiration, s.label, s.note, s.stime"
+        "s.permissions, s.token, s.password_hash, s.expiration, s.label, s.note, s.stime, "
+        "s.app_token"
     )
 
     def _share(self, row: sqlite3.Row) -> ShareRecord:
@@ -631,6 +647,19 @@ class DriveState:
                 f"SELECT {self._SHARE_COLUMNS} FROM shares s "  # noqa: S608
                 "WHERE s.token = ? AND s.share_type = ?",
                 (token, share_type),
+            )
+            .fetchone()
+        )
+        return self._share(row) if row else None
+
+    def share_by_app_token(self, app_token: str) -> ShareRecord | None:
+        """The federated share whose view-only page (OCM ``webapp``) ``app_token`` names."""
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {self._SHARE_COLUMNS} FROM shares s "  # noqa: S608
+                "WHERE s.app_token = ? AND s.share_type = ?",
+                (app_token, SHARE_FEDERATED),
             )
             .fetchone()
         )

@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import jinja2
 from markupsafe import Markup
@@ -28,7 +28,7 @@ from . import previews
 from .auth import DriveAuth
 from .dav import user_content_headers
 from .identity import Caller
-from .ocm import permission_bits
+from .ocm import permission_bits, webapp_url
 from .ocs import link_expired
 from .render import RENDERED, Renderer
 from .responses import StartResponse, answer, client_address, cookies_of, redirect, set_cookie
@@ -70,6 +70,14 @@ PAGE_HEADERS = [
     ("Content-Security-Policy", "default-src 'self'; style-src 'self'; frame-ancestors 'none'"),
     ("X-Content-Type-Options", "nosniff"),
 ]
+#: The view-only page of a share sent to another site (OCM ``webapp``) is reached by anyone
+#: holding its URL: it is kept out of search engines and caches, and its URL (the share's id)
+#: is never sent on as a Referer.
+APP_HEADERS = (
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Robots-Tag", "noindex, nofollow"),
+    ("Cache-Control", "private, no-store"),
+)
 #: A rendered notebook is a user's content, sanitised: it still gets the rules of every file the
 #: drive serves (no script, a unique origin), may only be framed by the drive's preview page,
 #: and fetches nothing (its images are data: URLs inside it).
@@ -108,9 +116,14 @@ def _page(
     )
 
 
-def _message(start_response: StartResponse, status: int, message: str) -> list[bytes]:
+def _message(
+    start_response: StartResponse,
+    status: int,
+    message: str,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> list[bytes]:
     title = "Bad request" if status == 400 else "Not found"
-    return _page(start_response, "page.html", status, title=title, message=message)
+    return _page(start_response, "page.html", status, headers, title=title, message=message)
 
 
 def _query(environ: dict) -> dict[str, str]:
@@ -167,6 +180,7 @@ class PreviewLinks:
     raw: str
     render: str
     open: str = ""
+    open_label: str = "Open in SWAN"
 
 
 #: Rows on one page of a folder: a folder of 100,000 entries shows its first page at once and
@@ -392,6 +406,9 @@ class ShareRow:
     permissions: int = 0
     expires_on: str = ""
     folder: bool = False
+    #: a share of another site: its view-only page there, and that site's name
+    view: str = ""
+    view_site: str = ""
 
 
 def _expiry(share: ShareRecord) -> str:
@@ -418,6 +435,7 @@ class Pages:
         lab_url: str = "/hub/user-redirect/lab",
         hub_logout_url: str = "/hub/logout",
         provider: str = "",
+        swan_sites: dict[str, str] | None = None,
     ):
         self.spaces = spaces
         self.auth = auth
@@ -431,18 +449,33 @@ class Pages:
         self.hub_logout_url = hub_logout_url
         #: this site's OCM provider (``host[:port]``), "" when it trusts no other site
         self.provider = provider
+        #: the "Open in SWAN" page of each trusted provider that is a SWAN site
+        self.swan_sites = swan_sites or {}
 
     def _url(self, path: str) -> str:
         return self.base_path + path
 
     def _full_page(
-        self, start_response: StartResponse, template: str, status: int = 200, **context: Any
+        self,
+        start_response: StartResponse,
+        template: str,
+        status: int = 200,
+        headers: tuple[tuple[str, str], ...] = (),
+        **context: Any,
     ) -> list[bytes]:
         """A page with the drive's style sheet and script. The first one starts the renderer
         (it loads nbconvert for 1-2 s), so that the preview a visitor opens next need not wait,
         while a drive that only syncs never loads it."""
         self.renderer.start()
-        return _page(start_response, template, status, assets=True, base=self.base_path, **context)
+        return _page(
+            start_response,
+            template,
+            status,
+            headers,
+            assets=True,
+            base=self.base_path,
+            **context,
+        )
 
     def _signed_in_page(
         self, caller: Caller, start_response: StartResponse, template: str, **context: Any
@@ -736,14 +769,27 @@ class Pages:
 
     def _remote_row(self, r: ReceivedShare) -> ShareRow:
         """A share of another site in Shared with me: it opens in JupyterLab, where the user's
-        server reaches the other site; the page has no view of its files."""
+        server reaches the other site; this page links to the other site's view-only page of
+        it, where that site offers one."""
         pending = r.state == STATE_PENDING
         state = "pending" if pending else "accepted"
         shown = r.name + ("/" if r.resource_type == "folder" else "")
         perm = permission_label(permission_bits(r.permissions, r.resource_type))
         answer = f"/remote_shares/pending/{r.id}"
         leave = answer if pending else f"/remote_shares/{r.id}"
-        return ShareRow(r.id, shown, "", r.owner, perm, state=state, accept=answer, decline=leave)
+        view = webapp_url(r) or ""
+        return ShareRow(
+            r.id,
+            shown,
+            "",
+            r.owner,
+            perm,
+            state=state,
+            accept=answer,
+            decline=leave,
+            view=view,
+            view_site=urlsplit(view).netloc,
+        )
 
     def _given_row(self, s: ShareRecord, environ: dict) -> ShareRow:
         """A share of the user's in Shared by me, or one of their links in Links."""
@@ -908,7 +954,12 @@ class Pages:
         return self._preview_page(place, links, start_response)
 
     def _preview_page(
-        self, place: Place, links: PreviewLinks, start_response: StartResponse, shared_by: str = ""
+        self,
+        place: Place,
+        links: PreviewLinks,
+        start_response: StartResponse,
+        shared_by: str = "",
+        headers: tuple[tuple[str, str], ...] = (),
     ) -> list[bytes]:
         """The page of one file: its facts, "Open in SWAN" and "Download", and what its kind
         shows (`previews`)."""
@@ -927,6 +978,7 @@ class Pages:
         return self._full_page(
             start_response,
             "preview.html",
+            headers=headers,
             title=place.name,
             name=place.name,
             kind=kind,
@@ -1080,6 +1132,121 @@ class Pages:
             open=opened,
             webdav=self.origin(environ) + self._url("/public.php/webdav/"),
         )
+
+    # -- the view-only page of a share sent to another site (OCM webapp) -----------------------
+
+    def shared_app(
+        self, rest: str, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``/ocm/app/<id>/<path>``: the page a share sent to another site offers its recipient
+        (OCM ``webapp``, ``viewMode`` view), with no login: the shared file's preview, or the
+        shared folder's listing and the previews of the files in it (``?view=render`` a
+        notebook rendered, ``?view=raw`` an image shown), within the shared item only. View
+        only: nothing is downloaded, uploaded or changed here. It ends with the share."""
+        token, _, inner = rest.partition("/")
+        share = self.auth.shared_app(token)
+        try:
+            # WSGI hands the path over as Latin-1 of its bytes
+            inner = inner.encode("latin-1").decode("utf-8").strip("/")
+            place = self.spaces.place_of_share(share) if share is not None else None
+        except (UnicodeError, DriveError):
+            place = None
+        if place is None:
+            return self._app_message(
+                start_response, 404, "This share does not exist, was ended or has expired."
+            )
+        place.mount = False
+        if share.item_type == "file" and inner:
+            return self._app_message(start_response, 404, "No such file or folder in this share.")
+        try:
+            target = self._inside(place, inner)
+        except DriveError as e:
+            return self._app_message(start_response, e.status, e.message)
+        view = _query(environ).get("view", "")
+        app = self._url(f"/ocm/app/{token}")
+
+        def url(rel: str, **query: str) -> str:
+            return f"{app}/{quote(rel)}" + ("?" + urlencode(query) if query else "")
+
+        is_dir = os.path.isdir(target.fs_path)
+        if view == "render" and not is_dir:
+            return self._rendered(target, environ, start_response)
+        if view == "raw" and not is_dir:
+            return self._shown_image(target, start_response)
+        if view:
+            return self._app_message(start_response, 404, "This page offers no such view.")
+        shared_by = f"{share.owner}@{self.provider}" if self.provider else share.owner
+        parts = [p for p in inner.split("/") if p]
+        up = url("/".join(parts[:-1])) if parts else ""
+        opened = self._open_at_recipient(share, shared_by, parts)
+        if not is_dir:
+            links = PreviewLinks(
+                back=up,
+                back_label=share.name,
+                download="",
+                raw=url(inner, view="raw"),
+                render=url(inner, view="render"),
+                open=opened,
+                open_label="Open in your SWAN",
+            )
+            return self._preview_page(
+                target, links, start_response, shared_by=shared_by, headers=APP_HEADERS
+            )
+        query = _query(environ)
+        page = page_number(query)
+        if page is None:
+            return self._app_message(start_response, 400, BAD_PAGE)
+
+        def inside(rel: str) -> str:
+            return "/".join([*parts, rel.rsplit("/", 1)[-1]])
+
+        entries, pager = self._rows(
+            target,
+            lambda rel, _is_dir: url(inside(rel)),
+            open_in=False,
+            page=page,
+            link=lambda number: url(inner, page=str(number)),
+        )
+        crumbs = [Row(share.name, url(""))]
+        for n, part in enumerate(parts, 1):
+            crumbs.append(Row(part, url("/".join(parts[:n]))))
+        return self._full_page(
+            start_response,
+            "app.html",
+            headers=APP_HEADERS,
+            title=share.name,
+            name=target.name if parts else share.name,
+            shared_by=shared_by,
+            shared_with=share.share_with,
+            crumbs=crumbs,
+            entries=entries,
+            pager=pager,
+            open=opened,
+        )
+
+    def _open_at_recipient(self, share: ShareRecord, shared_by: str, parts: list[str]) -> str:
+        """The target of a view-only page's "Open in your SWAN": the Open in SWAN page of the
+        recipient's own site, which opens the file through the share they accepted there;
+        "" where their site is not known as a SWAN site."""
+        _, _, provider = (share.share_with or "").rpartition("@")
+        target = self.swan_sites.get(provider.lower()) if self.provider else None
+        if not target:
+            return ""
+        query = urlencode({"path": "/".join([share.name, *parts]), "owner": shared_by})
+        return f"{target}{'&' if '?' in target else '?'}{query}"
+
+    @staticmethod
+    def _app_message(start_response: StartResponse, status: int, message: str) -> list[bytes]:
+        return _message(start_response, status, message, APP_HEADERS)
+
+    def _shown_image(self, place: Place, start_response: StartResponse) -> Iterable[bytes]:
+        """An image of a view-only page, as its ``<img>`` asks for it; other files are not
+        given out (view only: nothing to download)."""
+        media = previews.content_type(place.name)
+        # an SVG image would be served as an attachment (it can hold script): not shown here
+        if previews.kind_of(place.name, b"") != previews.IMAGE or "svg" in media:
+            return self._app_message(start_response, 404, "Only images are shown this way.")
+        return self._download(place, start_response, media)
 
     def _inside(self, place: Place, inner: str) -> Place:
         """The place of ``inner`` (a path below a folder link's folder), reached through no

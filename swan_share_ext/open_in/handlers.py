@@ -243,8 +243,13 @@ class OpenLinksApiHandler(OpenMixin, JsonBodyMixin, APIHandler):
         body = check_body(self.get_json_body() or {}, LINKS, left_to_caller=LINK_READER_CHECKS)
         params = {k: v for k, v in body.items() if v}
         if params.get("path") and not params.get("owner"):
-            # A link is for others: it names whose space the path is in.
-            params["owner"] = self.username
+            # A link is for others: it names whose space the path is in (for a file in a
+            # share of another site, its owner's, by their address).
+            lookup = self.open_settings.share_lookup_class(
+                self.settings.get(BACKEND_SETTING), self.contents_manager
+            )
+            origin = await lookup.origin_of(params["path"])
+            params["owner"], params["path"] = origin or (self.username, params["path"])
         try:
             self.link_reader().plan(params)
         except OpenRefused as e:

@@ -34,6 +34,16 @@ def item_names(share: StorageShare) -> set[str]:
     return {posixpath.basename(p.rstrip("/")) for p in (share.path, share.location or "") if p}
 
 
+def _same_owner(share: StorageShare, owner: str) -> bool:
+    """Whether ``owner`` (a link's) names the owner of ``share``; a person of another site by
+    their address ``user@host[:port]``, whose host is compared in any case."""
+    if share.kind != "federated":
+        return share.owner == owner
+    user, at, provider = owner.rpartition("@")
+    known_user, _, known_provider = share.owner.rpartition("@")
+    return bool(at and user) and (user, provider.lower()) == (known_user, known_provider.lower())
+
+
 def routes(shares: Iterable[StorageShare], owner: str, path: str) -> Iterator[Route]:
     """Every received share of ``owner`` that can hold ``path`` (a path in the owner's space), and
     where that path then is for the recipient. OCS does not say where a received item lies in its
@@ -41,17 +51,23 @@ def routes(shares: Iterable[StorageShare], owner: str, path: str) -> Iterator[Ro
     the caller checks that the path is really there."""
     segments = [s for s in path.split("/") if s]
     for share in shares:
-        if share.owner != owner or share.location is None or not segments:
+        # a folder of another site has no place in the space before it is accepted: it can
+        # still be the one to accept (its route's path is then never opened); a file of
+        # another site has none either way (only folders are mounted)
+        location = share.location
+        if share.kind == "federated" and share.state == "pending" and share.item_type == "folder":
+            location = ""
+        if not _same_owner(share, owner) or location is None or not segments:
             continue
-        names = item_names(share)
+        names = item_names(share) | ({share.name} if share.kind == "federated" else set())
         if share.item_type == "file":
             if segments[-1] in names:
-                yield Route(share, share.location, len(segments))
+                yield Route(share, location, len(segments))
             continue
         for i, segment in enumerate(segments):
             if segment in names:
                 rest = segments[i + 1 :]
-                yield Route(share, posixpath.join(share.location, *rest), i + 1)
+                yield Route(share, posixpath.join(location, *rest), i + 1)
 
 
 class ShareWaiting(OpenRefused):
@@ -121,6 +137,27 @@ class ShareLookup:
                 status=503,
             ) from e
         return sorted(waiting)
+
+    async def origin_of(self, path: str) -> tuple[str, str] | None:
+        """(owner's address, path) of ``path`` (in this user's view) when it lies in a share
+        of another site the user accepted: a link made of it opens through that share for any
+        user of this site who has it, as the owner's own link would. None elsewhere (and where
+        the storage cannot say now: the link is then the user's own)."""
+        backend = self.backend
+        if backend is None or not getattr(backend, "shares_of_other_sites", False):
+            return None
+        try:
+            received = await backend.received_shares("accepted")
+        except ShareError:
+            return None
+        segments = [s for s in path.split("/") if s]
+        for share in received:
+            if share.kind != "federated" or not share.location or not share.name:
+                continue
+            mount = [s for s in share.location.split("/") if s]
+            if segments[: len(mount)] == mount:
+                return share.owner, posixpath.join(share.name, *segments[len(mount) :])
+        return None
 
     async def _exists(self, path: str) -> bool:
         if self.contents_manager is None:

@@ -48,6 +48,8 @@ class StorageShare:
     created: int | None = None
     state: str | None = None
     location: str | None = None
+    #: a page at the owner's site that shows the shared item, view only (OCM ``webapp``)
+    view_url: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

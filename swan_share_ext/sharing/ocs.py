@@ -75,6 +75,17 @@ def _share_kind(share_type: Any) -> str:
         return "other"
 
 
+def _web_page(value: Any) -> str | None:
+    """``value`` if it is an http(s) URL a page may link to, else None (the storage vetted
+    it already; a page puts it in an ``href``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return value
+
+
 def _permissions(data: dict[str, Any]) -> int:
     """The permission bits of an OCS share record; 0 where they are unreadable."""
     try:
@@ -577,6 +588,7 @@ class OCSShareBackend(ShareBackend):
             state="accepted" if accepted else "pending",
             # only folders are mounted under Shared/ (federated.py)
             location=self.api_path(mountpoint) if accepted and folder and mountpoint else None,
+            view_url=_web_page(data.get("webapp_url")),
         )
 
     @staticmethod
