@@ -94,12 +94,15 @@ def split_address(address: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class PeerEndpoint:
-    """What a peer's discovery says: its OCM endpoint, its WebDAV prefix, and whether it
-    signs its requests (and so wants ours signed)."""
+    """What a peer's discovery says: its OCM endpoint, its WebDAV prefix, whether it
+    signs its requests (and so wants ours signed), and the absolute URL of its page where a
+    user accepts an invite (OCM 1.2's ``inviteAcceptDialog``; "" when it names none on a
+    trusted provider)."""
 
     end_point: str
     webdav: str
     signs: bool = False
+    invite_accept_dialog: str = ""
 
 
 class Mesh:
@@ -200,7 +203,20 @@ class Mesh:
                 webdav = webdav or str(kind["protocols"].get("webdav") or "")
         capabilities = found.get("capabilities")
         signs = isinstance(capabilities, list) and HTTP_SIG in capabilities
-        return PeerEndpoint(end_point, webdav, signs)
+        return PeerEndpoint(end_point, webdav, signs, self._invite_dialog(peer, found))
+
+    def _invite_dialog(self, peer: Peer, found: dict) -> str:
+        """The peer's ``inviteAcceptDialog`` as an absolute URL (the spec calls it a path;
+        Nextcloud sends a URL), "" if it names none or names a page off the mesh: a browser
+        is sent there, so it must be a site this one trusts."""
+        dialog = found.get("inviteAcceptDialog")
+        if not isinstance(dialog, str) or not dialog.strip():
+            return ""
+        url = urljoin(peer.root + "/", dialog.strip()).split("#", 1)[0]
+        target = self.trusted(provider_of(url))
+        if target is None or urlsplit(url).scheme != target.scheme:
+            return ""
+        return url
 
     def public_keys(self, provider: str, *, fresh: bool = False) -> dict:
         """The Ed25519 keys the trusted ``provider`` publishes (``/.well-known/jwks.json``) by
