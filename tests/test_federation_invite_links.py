@@ -8,9 +8,11 @@ withdrawn or wrong token, a GET that never accepts, a form without the request t
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,10 +21,14 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from harness.swan import SWAN_UP_MARKS
+from harness.lab_browser import chromium_browser, fill_hub_login, needs_chromium, open_lab, person
+from harness.swan import SWAN_UP_MARKS, log_in, start_server, start_swan, user_api
 from test_drive import signed_in
 from test_federation import contacts, two_sites
-from test_federation_people import forget_contacts, make_invite
+from test_federation_people import forget_contacts, make_invite, open_invites
+
+from swan_share_ext.sharing.backend import SharingUnavailable
+from swan_share_ext.sharing.ocs import OCSShareBackend
 
 pytestmark = SWAN_UP_MARKS
 
@@ -252,3 +258,100 @@ def test_the_accept_page_says_why_for_wrong_tokens_and_sites_and_stores_nothing(
         r = browser.post(page_url, data=form)
         assert r.status_code == 503 and "could not be accepted" in said(r), r.text
     assert contacts(sites.b, "bob") == [] and contacts(sites.a, "alice") == []
+
+
+# -- JupyterLab and the whole way in a browser ----------------------------------------------------
+
+NO_NEWS = {"raw": json.dumps({"fetchNews": "false"})}
+
+
+@needs_chromium
+def test_alice_invites_in_jupyterlab_and_bob_follows_the_link_to_his_site_and_accepts(sites):
+    pytest.importorskip("playwright.sync_api")
+    forget_contacts(sites)
+    log_in(sites.a.swan, "alice")
+    start_server(sites.a.swan, "alice")
+    settings = "alice/lab/api/settings/@jupyterlab/apputils-extension:notification"
+    assert user_api(sites.a.swan, "alice", "PUT", settings, json=NO_NEWS).status_code == 204
+    info = user_api(sites.a.swan, "alice", "GET", "alice/swan/api/info").json()
+    assert info["invites"] is True
+    with chromium_browser() as browser:
+        alice = open_lab(browser, sites.a.swan, "alice")
+        alice.locator('.lm-TabBar-tab[data-id="swan-shared-with-me"]').click()
+        panel = alice.locator(".swan-SharedWithMe")
+        panel.get_by_role("button", name="Invite someone of another site…").click()
+        dialog = alice.get_by_role("dialog")
+        link = dialog.get_by_label("Link", exact=True).input_value()
+        token = dialog.get_by_label("Token", exact=True).input_value()
+        assert dialog.get_by_label("Your site", exact=True).input_value() == sites.provider_a
+        assert link == f"{sites.a.base}/ocm/wayf?token={token}"
+        assert "Valid for 7 days" in dialog.locator(".swan-Invite-valid").inner_text()
+        dialog.get_by_role("button", name="Copy Link").click()
+        dialog.get_by_text("Link copied to the clipboard.").wait_for()
+        dialog.get_by_role("button", name="Done").click()
+        assert [i["token"] for i in open_invites(sites.a, "alice")] == [token]
+        # the browser's session alone makes none: another site's page cannot
+        status = alice.evaluate(
+            "fetch('/user/alice/swan/api/invites', {method: 'POST', credentials: 'include'})"
+            ".then(r => r.status)"
+        )
+        assert status == 403 and len(open_invites(sites.a, "alice")) == 1
+        # the command palette offers it too
+        alice.keyboard.press("Control+Shift+C")
+        palette = alice.locator("#command-palette")
+        palette.locator("input").fill("Invite someone")
+        palette.get_by_text("Invite someone of another site…").wait_for()
+        alice.keyboard.press("Escape")
+
+        bob = person(browser)
+        bob.goto(link)
+        bob.get_by_role("heading", name="Where are you from?").wait_for()
+        bob.get_by_text(f"alice of {sites.provider_a} invites you").wait_for()
+        bob.get_by_role("button", name=sites.provider_b, exact=True).click()
+        fill_hub_login(bob, "bob", sites.b.swan.passwords()["bob"])
+        bob.get_by_role("heading", name="Accept an invite").wait_for()
+        assert bob.url.startswith(f"{sites.b.base}/ocm/accept-invite?")
+        bob.get_by_text(f"A person of {sites.provider_a}").wait_for()
+        assert contacts(sites.b, "bob") == []  # seeing the page accepts nothing
+        bob.get_by_role("button", name="Accept", exact=True).click()
+        bob.get_by_text(f"alice@{sites.provider_a} is now one of your contacts").wait_for()
+        bob.get_by_role("link", name="People of other sites").last.click()
+        bob.get_by_role("cell", name=f"alice@{sites.provider_a}", exact=True).wait_for()
+        assert bob.errors == [] and alice.errors == []
+    assert contacts(sites.b, "bob") == [f"alice@{sites.provider_a}"]
+    assert contacts(sites.a, "alice") == [f"bob@{sites.provider_b}"]
+    assert open_invites(sites.a, "alice") == []
+
+
+def test_a_site_that_trusts_nobody_offers_no_invite_and_says_why_when_asked(tmp_path_factory):
+    lonely = start_swan(tmp_path_factory.mktemp("lonely"), users="alice")
+    try:
+        log_in(lonely, "alice")
+        start_server(lonely, "alice")
+        info = user_api(lonely, "alice", "GET", "alice/swan/api/info").json()
+        assert info["invites"] is False
+        r = user_api(lonely, "alice", "POST", "alice/swan/api/invites")
+        assert r.status_code == 403, r.text
+        assert "this site trusts no other site" in r.json()["message"]
+        found = httpx.get(f"{lonely.url}/.well-known/ocm", timeout=30).json()
+        assert "inviteAcceptDialog" not in found and "invite-wayf" not in found["capabilities"]
+        r = httpx.get(f"{lonely.url}/services/drive/ocm/wayf", params={"token": "t"}, timeout=30)
+        assert r.status_code == 404 and "trusts no other site" in said(r)
+    finally:
+        lonely.kill_everything()
+
+
+def test_a_storage_that_cannot_be_reached_makes_no_invite():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before the call
+    backend = OCSShareBackend(url=f"http://127.0.0.1:{port}/", dialect="owncloud")
+
+    async def invite() -> None:
+        try:
+            await backend.create_invite()
+        finally:
+            await backend.close()
+
+    with pytest.raises(SharingUnavailable, match="cannot be reached"):
+        asyncio.run(invite())
