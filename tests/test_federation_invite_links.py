@@ -308,7 +308,7 @@ def test_alice_invites_in_jupyterlab_and_bob_follows_the_link_to_his_site_and_ac
         assert dialog.get_by_label("Your site", exact=True).input_value() == sites.provider_a
         assert link == f"{sites.a.base}/ocm/wayf?token={token}"
         assert "Valid for 7 days" in dialog.locator(".swan-Invite-valid").inner_text()
-        dialog.get_by_role("button", name="Copy Link").click()
+        dialog.get_by_role("button", name="Copy", exact=True).first.click()  # the link's
         dialog.get_by_text("Link copied to the clipboard.").wait_for()
         dialog.get_by_role("button", name="Done").click()
         assert [i["token"] for i in open_invites(sites.a, "alice")] == [token]

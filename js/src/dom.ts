@@ -103,11 +103,7 @@ export function copyField(
   text.addEventListener('focus', () => text.select());
   const copy = h(
     'button',
-    {
-      class: 'jp-mod-styled',
-      type: 'button',
-      'aria-label': trans.__('Copy %1', label)
-    },
+    { class: 'jp-mod-styled', type: 'button' },
     trans.__('Copy')
   );
   copy.addEventListener('click', () => {
