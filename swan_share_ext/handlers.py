@@ -68,8 +68,9 @@ def upload_offer(settings: Any) -> dict[str, Any] | None:
 class InfoHandler(APIHandler):
     """GET /swan/api/info: the suite's version, the kind of storage behind this server,
     whether kernels and terminals see it (``files_for_code``), whether it takes streamed
-    uploads (``upload``) and whether deleted files go to a trash (``trash``: JupyterLab then
-    says "move to trash", not "permanently delete")."""
+    uploads (``upload``), whether deleted files go to a trash (``trash``: JupyterLab then
+    says "move to trash", not "permanently delete") and whether the user can invite people of
+    other sites (``invites``)."""
 
     auth_resource = "contents"
 
@@ -78,6 +79,10 @@ class InfoHandler(APIHandler):
         cm = self.contents_manager
         storage = getattr(cm, "storage", None)
         has_trash = getattr(cm, "has_trash", None)
+        # imported here: the sharing handlers import this module
+        from .sharing.handlers import BACKEND_SETTING
+
+        sharing = self.settings.get(BACKEND_SETTING)
         self.finish(
             json.dumps(
                 {
@@ -87,6 +92,7 @@ class InfoHandler(APIHandler):
                     "files_for_code": files_for_code(),
                     "upload": upload_offer(self.settings.get("swan_upload")),
                     "trash": bool(has_trash and await has_trash()),
+                    "invites": bool(getattr(sharing, "offers_invites", False)),
                 }
             )
         )

@@ -43,6 +43,7 @@ CLONE = "/swan/api/shared-with-me/{id}/clone"
 ANSWERS = [
     ("IShare", SCHEMAS + "Share", True),
     ("ISharee", SCHEMAS + "Sharee", True),
+    ("IInvite", SCHEMAS + "Invite", True),
     ("IVersion", SCHEMAS + "Version", True),
     ("IVersions", answer("/swan/api/versions", "get", 200), True),
     ("ITrashItem", SCHEMAS + "TrashItem", True),

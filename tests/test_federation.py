@@ -49,9 +49,15 @@ pytestmark = pytest.mark.hub
 
 #: spec.yaml, definitions/Discovery: required, and the types of the fields the drive sends
 DISCOVERY_REQUIRED = {"enabled": bool, "apiVersion": str, "endPoint": str, "resourceTypes": list}
-DISCOVERY_OPTIONAL = {"provider": str, "capabilities": list, "publicKey": dict}
+DISCOVERY_OPTIONAL = {
+    "provider": str,
+    "capabilities": list,
+    "publicKey": dict,
+    "inviteAcceptDialog": str,
+}
 #: spec.yaml, Discovery.capabilities.items.enum (1.1), and `http-sig` (1.2, RFC 9421 signatures)
-CAPABILITIES = {"/notifications", "/invite-accepted", "/mfa-capable", "http-sig"}
+#: and `invite-wayf` (1.2, a WAYF page for invite links)
+CAPABILITIES = {"/notifications", "/invite-accepted", "/mfa-capable", "http-sig", "invite-wayf"}
 #: spec.yaml, Discovery.resourceTypes.items.shareTypes.items.enum
 SHARE_TYPES = {"user", "group", "federation"}
 

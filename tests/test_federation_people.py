@@ -174,9 +174,11 @@ def test_in_a_browser_alice_invites_bob_of_the_other_site_and_then_shares_with_h
         assert "Valid for 7 days" in alice.locator("#new-invite .valid").inner_text()
         alice.get_by_role("button", name="Withdraw the invite " + token).wait_for()
         alice.get_by_role("button", name="Copy").click()
-        status.filter(has_text="Copied the invite's token and site").wait_for()
+        status.filter(has_text="Copied the invite's link, token and site").wait_for()
         copied = alice.evaluate("navigator.clipboard.readText()")
-        assert token in copied and site in copied
+        link = alice.locator("#new-invite .link").inner_text()
+        assert link == f"{sites.a.base}/ocm/wayf?token={token}"
+        assert token in copied and site in copied and link in copied
 
         bob = person(browser)
         bob.goto(f"{sites.b.base}/people")

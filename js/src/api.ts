@@ -26,6 +26,8 @@ export interface IServerInfo {
   /** Null where the server has no upload route (another contents manager). */
   upload: IUploadOffer | null;
   trash: boolean;
+  /** Whether the user can invite people of other sites (POST /swan/api/invites). */
+  invites: boolean;
 }
 
 /** A share as /swan/api/ answers it. */
@@ -56,6 +58,17 @@ export interface ISharee {
   share_with: string;
   name: string;
   info: string;
+}
+
+/** An invite for a person of another site (POST /swan/api/invites). */
+export interface IInvite {
+  token: string;
+  /** This site's address (host[:port]), to type at the other site with the token. */
+  provider: string;
+  /** Until when it can be accepted (ISO 8601, UTC). */
+  expiration: string;
+  /** The link to this site's page where the person invited picks their own site. */
+  link: string | null;
 }
 
 /** What a new share asks for (POST /swan/api/shares). */

@@ -2,6 +2,7 @@
  * Small helpers to build the extension's DOM without a framework. They only create elements
  * and words (in the person's language); behaviour lives in the widgets.
  */
+import { Clipboard } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 
 type Child = Node | string | null | undefined | false;
@@ -79,6 +80,42 @@ export function formatSize(
 /** A time in seconds since the epoch, in the person's own format. */
 export function formatTime(seconds: number): string {
   return new Date(seconds * 1000).toLocaleString();
+}
+
+/**
+ * A read-only text a person copies into a message, with its label and a Copy button; `status`
+ * says what was copied.
+ */
+export function copyField(
+  label: string,
+  className: string,
+  value: string,
+  status: StatusLine,
+  trans: TranslationBundle,
+  tag: 'input' | 'textarea' = 'input'
+): HTMLElement {
+  const text = h(tag, {
+    class: `jp-mod-styled ${className}`,
+    readonly: true,
+    'aria-label': label
+  });
+  text.value = value;
+  text.addEventListener('focus', () => text.select());
+  const copy = h(
+    'button',
+    { class: 'jp-mod-styled', type: 'button' },
+    trans.__('Copy')
+  );
+  copy.addEventListener('click', () => {
+    Clipboard.copyToSystem(value);
+    status.say(trans.__('%1 copied to the clipboard.', label));
+  });
+  return h(
+    'div',
+    { class: 'swan-CopyField' },
+    h('label', {}, label),
+    h('div', { class: 'swan-Dialog-row' }, text, copy)
+  );
 }
 
 /** The line under a dialog's content that says what just happened, or what went wrong. */

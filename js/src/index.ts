@@ -45,6 +45,7 @@ import { canShare } from './api';
 import { ConflictDialogs } from './conflicts';
 import { OpenDocuments } from './documents';
 import { SwanDrive } from './drive';
+import { openInviteDialog } from './invites';
 import { ItemMarks } from './itemMarks';
 import { NewerVersionWatcher } from './newerVersion';
 import {
@@ -65,6 +66,7 @@ const PANEL_COMMAND = 'swan:shared-with-me';
 const VERSIONS_COMMAND = 'swan:versions';
 const TRASH_COMMAND = 'swan:trash';
 const LINK_COMMAND = 'swan:copy-open-link';
+const INVITE_COMMAND = 'swan:invite';
 
 /** Context-menu items of the file browser pass this, so commands act on its selection. */
 const FROM_FILE_BROWSER = { origin: 'file-browser' };
@@ -435,6 +437,29 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
     palette?.addItem({ command: PANEL_COMMAND, category: trans.__('Sharing') });
+
+    // offered where the storage makes invites and the site trusts another one
+    let invites = false;
+    app.commands.addCommand(INVITE_COMMAND, {
+      label: trans.__('Invite someone of another site…'),
+      caption: trans.__(
+        'An invite link for a person of another site: accepted, you can share with each other by name'
+      ),
+      describedBy: { args: { type: 'object', properties: {} } },
+      isVisible: () => invites,
+      execute: () => openInviteDialog(trans)
+    });
+    void serverInfo(trans).then(info => {
+      if (!info?.invites) {
+        return;
+      }
+      invites = true;
+      panel.offerInvites(() => void app.commands.execute(INVITE_COMMAND));
+      palette?.addItem({
+        command: INVITE_COMMAND,
+        category: trans.__('Sharing')
+      });
+    });
   }
 };
 

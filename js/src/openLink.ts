@@ -9,7 +9,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { ILinkQuery, ILinks, jsonBody, swanAPI } from './api';
-import { h, StatusLine } from './dom';
+import { copyField, h, StatusLine } from './dom';
 
 /** Make the link of `path`, copy it, and show it with its badge markdown. */
 export async function copyOpenLink(
@@ -34,11 +34,7 @@ export async function copyOpenLink(
 }
 
 export class OpenLinkBody extends Widget {
-  constructor(
-    path: string,
-    links: ILinks,
-    private readonly trans: TranslationBundle
-  ) {
+  constructor(path: string, links: ILinks, trans: TranslationBundle) {
     super();
     this.addClass('swan-OpenLink');
     this.status.say(trans.__('The link is copied to the clipboard.'));
@@ -51,43 +47,22 @@ export class OpenLinkBody extends Widget {
           path
         )
       ),
-      this.field(trans.__('Link'), 'swan-OpenLink-link', links.link, 'input'),
-      this.field(
+      copyField(
+        trans.__('Link'),
+        'swan-OpenLink-link',
+        links.link,
+        this.status,
+        trans
+      ),
+      copyField(
         trans.__('Badge for a README (Markdown)'),
         'swan-OpenLink-markdown',
-        links.markdown
+        links.markdown,
+        this.status,
+        trans,
+        'textarea'
       ),
       this.status.node
-    );
-  }
-
-  private field(
-    label: string,
-    className: string,
-    value: string,
-    tag: 'input' | 'textarea' = 'textarea'
-  ): HTMLElement {
-    const text = h(tag, {
-      class: `jp-mod-styled ${className}`,
-      readonly: true,
-      'aria-label': label
-    });
-    text.value = value;
-    text.addEventListener('focus', () => text.select());
-    const copy = h(
-      'button',
-      { class: 'jp-mod-styled', type: 'button' },
-      this.trans.__('Copy')
-    );
-    copy.addEventListener('click', () => {
-      Clipboard.copyToSystem(value);
-      this.status.say(this.trans.__('%1 copied to the clipboard.', label));
-    });
-    return h(
-      'div',
-      { class: 'swan-OpenLink-field' },
-      h('label', {}, label),
-      h('div', { class: 'swan-Dialog-row' }, text, copy)
     );
   }
 

@@ -53,6 +53,17 @@ export class SharedWithMePanel extends Widget {
     );
   }
 
+  /** Offer "Invite someone of another site…" in the header, which calls `invite`. */
+  offerInvites(invite: () => void): void {
+    const button = h(
+      'button',
+      { class: 'jp-mod-styled swan-SharedWithMe-invite', type: 'button' },
+      this.trans.__('Invite someone of another site…')
+    );
+    button.addEventListener('click', invite);
+    this.node.querySelector('header')?.append(button);
+  }
+
   protected onAfterShow(): void {
     void this.refresh();
   }

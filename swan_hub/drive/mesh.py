@@ -110,13 +110,16 @@ def split_address(address: str) -> tuple[str, str]:
 class PeerEndpoint:
     """What a peer's discovery says: its OCM endpoint, its WebDAV prefix, whether it signs its
     requests the RFC 9421 way (``signs``, and so wants ours signed so) or the draft-cavage way
-    (``cavage``: it publishes a ``publicKey``), and whether it takes signed requests only."""
+    (``cavage``: it publishes a ``publicKey``), whether it takes signed requests only, and the
+    absolute URL of its page where a user accepts an invite (OCM 1.2's ``inviteAcceptDialog``;
+    "" when it names none on a trusted provider)."""
 
     end_point: str
     webdav: str
     signs: bool = False
     cavage: bool = False
     requires_signatures: bool = False
+    invite_accept_dialog: str = ""
 
 
 class Mesh:
@@ -245,7 +248,21 @@ class Mesh:
             signs=HTTP_SIG in capabilities,
             cavage=cavage,
             requires_signatures=any(name in criteria for name in MUST_SIGN_NAMES),
+            invite_accept_dialog=self._invite_dialog(peer, found),
         )
+
+    def _invite_dialog(self, peer: Peer, found: dict) -> str:
+        """The peer's ``inviteAcceptDialog`` as an absolute URL (the spec calls it a path;
+        Nextcloud sends a URL), "" if it names none or names a page off the mesh: a browser
+        is sent there, so it must be a site this one trusts."""
+        dialog = found.get("inviteAcceptDialog")
+        if not isinstance(dialog, str) or not dialog.strip():
+            return ""
+        url = urljoin(peer.root + "/", dialog.strip()).split("#", 1)[0]
+        target = self.trusted(provider_of(url))
+        if target is None or urlsplit(url).scheme != target.scheme:
+            return ""
+        return url
 
     def public_keys(self, provider: str, *, fresh: bool = False) -> dict:
         """The Ed25519 keys the trusted ``provider`` publishes (``/.well-known/jwks.json``) by

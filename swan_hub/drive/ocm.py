@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from .mesh import API_VERSION, HTTP_SIG, MUST_SIGN, Mesh, PeerError, provider_of, split_address
 from .ocs import OCSError
@@ -57,6 +57,13 @@ INVITE_ACCEPTED_FIELDS = ("recipientProvider", "token", "userID", "email", "name
 SHARE_CHANGE = "SHARE_CHANGE_PERMISSION"
 #: how long an invite can be accepted (seconds)
 INVITE_SECONDS = 7 * 24 * 3600
+#: the drive's pages of the invite flow, below its public URL: where an invite link leads (the
+#: WAYF page: "where are you from?") and where a user of this site accepts one (OCM 1.2's
+#: ``inviteAcceptDialog``)
+WAYF_PATH = "/ocm/wayf"
+ACCEPT_INVITE_PATH = "/ocm/accept-invite"
+#: the capability of a site with a WAYF page (OCM 1.2)
+INVITE_WAYF = "invite-wayf"
 RESOURCE_TYPES = ("file", "folder")
 PERMISSION_WORDS = ("read", "write", "share")
 _PROVIDER_ID = re.compile(r"[\x21-\x7e]{1,255}")
@@ -196,6 +203,12 @@ def webapp_url(share: ReceivedShare) -> str | None:
     return share.webapp_uri.replace(RELATIVE_PATH, "") if share.webapp_uri else None
 
 
+def check_invite_token(token: str) -> None:
+    """OCSError unless ``token`` (stripped) can be an invite's token."""
+    if len(token) > 255 or any(ord(c) < 33 for c in token):
+        raise OCSError(400, "This is not an invite's token: paste the token you were sent.")
+
+
 def permission_words(perms: int) -> list[str]:
     """The OCM words of an OCS permission bitmask (resharing is never offered)."""
     return ["read", "write"] if perms & PERM_WRITE else ["read"]
@@ -276,7 +289,13 @@ class OCM:
                 for name in RESOURCE_TYPES
             ],
             "capabilities": ["/notifications", "/invite-accepted"]
-            + ([HTTP_SIG] if self.mesh.key else []),
+            + ([HTTP_SIG] if self.mesh.key else [])
+            + ([INVITE_WAYF] if self.mesh.enabled else []),
+            **(
+                {"inviteAcceptDialog": f"{public_url}{ACCEPT_INVITE_PATH}"}
+                if self.mesh.enabled
+                else {}
+            ),
         }
         if self.mesh.cavage_key is not None:
             found["publicKey"] = self.mesh.cavage_key.public_key()
@@ -699,6 +718,7 @@ class OCM:
             "token": token,
             "provider": self.mesh.provider,
             "invite": base64.b64encode(f"{token}@{self.mesh.provider}".encode()).decode(),
+            "link": self.invite_link(token),
             "expiration": datetime.datetime.fromtimestamp(row["expires"], datetime.timezone.utc)
             .isoformat()
             .replace("+00:00", "Z"),
@@ -708,20 +728,7 @@ class OCM:
         """Accept the invite ``token`` of a user of the trusted site ``provider`` (its
         ``host[:port]``, or its URL): tell that site, and keep its user as a contact of
         ``user``."""
-        token, provider = token.strip(), provider.strip().lower()
-        provider = provider_of(provider) if "://" in provider else provider.rstrip("/")
-        if not token or not provider:
-            raise OCSError(
-                400, "Give the invite's token and the site it is from, as you were sent them."
-            )
-        if len(token) > 255 or any(ord(c) < 33 for c in token):
-            raise OCSError(400, "This is not an invite's token: paste the token you were sent.")
-        if not self.mesh.enabled or self.mesh.trusted(provider) is None:
-            raise OCSError(
-                403,
-                f"The invite is from {provider}, which is not a trusted provider of this site; "
-                "ask your administrators to trust it.",
-            )
+        token, provider = self.checked_invite(token, provider)
         document = {
             "recipientProvider": self.mesh.provider,
             "token": token,
@@ -753,6 +760,41 @@ class OCM:
         }
         self.state.add_contact(user, contact)
         return {**contact, "provider": provider, "userID": user_id}
+
+    def checked_invite(self, token: str, provider: str) -> tuple[str, str]:
+        """(token, provider) of an invite of another site as a person typed or a link
+        carried them (``provider`` as ``host[:port]`` or a URL); OCSError with a sentence for
+        a missing or malformed token, or a site outside the mesh."""
+        token, provider = token.strip(), provider.strip().lower()
+        provider = provider_of(provider) if "://" in provider else provider.rstrip("/")
+        if not token or not provider:
+            raise OCSError(
+                400, "Give the invite's token and the site it is from, as you were sent them."
+            )
+        check_invite_token(token)
+        if not self.mesh.enabled or self.mesh.trusted(provider) is None:
+            raise OCSError(
+                403,
+                f"The invite is from {provider}, which is not a trusted provider of this site; "
+                "ask your administrators to trust it.",
+            )
+        return token, provider
+
+    def invite_link(self, token: str) -> str:
+        """The link that leads the person invited to this site's WAYF page, which sends them
+        on to their own site."""
+        return f"{self.public_url}{WAYF_PATH}?{urlencode({'token': token})}"
+
+    def invite_accept_dialog(self, provider: str, token: str) -> str:
+        """Where the WAYF page sends a person of the trusted site ``provider`` to accept the
+        invite ``token`` of this site: that site's ``inviteAcceptDialog`` with ``token`` and
+        ``providerDomain``; "" when it names no such page; PeerError with a sentence when its
+        discovery fails."""
+        dialog = self.mesh.discover(provider).invite_accept_dialog
+        if not dialog:
+            return ""
+        query = urlencode({"token": token, "providerDomain": self.mesh.provider})
+        return f"{dialog}{'&' if '?' in dialog else '?'}{query}"
 
     def contact_sharees(self, user: str, search: str) -> list[dict[str, Any]]:
         """The sharee search's entries for ``user``'s contacts whose address or name holds

@@ -20,7 +20,7 @@ from .auth import WWW_AUTHENTICATE, DriveAuth, TooManyAttempts
 from .dav import ENV_LINK, ENV_USER, DriveProvider, PublicLinkProvider, UploadsProvider
 from .identity import HubIdentity, HubUnavailable
 from .mesh import DISCOVERY_PATHS, Mesh, provider_of
-from .ocm import OCM, OCMRefused, parse_json, read_body
+from .ocm import ACCEPT_INVITE_PATH, OCM, WAYF_PATH, OCMRefused, parse_json, read_body
 from .outbox import Outbox
 from .render import Limits, Renderer
 from .responses import StartResponse, answer, json_answer, plain
@@ -119,6 +119,7 @@ class DriveWSGI:
                 for provider, url in service.ocm_swan_sites.items()
                 if url.startswith(("https://", "http://"))
             },
+            ocm=self.ocm,
             renderer=Renderer(
                 Limits(
                     seconds=service.preview_seconds,
@@ -223,6 +224,10 @@ class DriveWSGI:
             return self._discovery(environ, start_response)
         if path == JWKS_PATH:
             return self._jwks(environ, start_response)
+        if path == WAYF_PATH and method in ("GET", "HEAD"):
+            return self.pages.wayf(environ, start_response)
+        if path == ACCEPT_INVITE_PATH and method in ("GET", "HEAD", "POST"):
+            return self._accept_invite_page(method, environ, start_response)
         if path in ("/ocm/shares", "/ocm/notifications", "/ocm/invite-accepted"):
             return self._ocm(path, environ, start_response)
         if path.startswith("/ocm/app/") and method in ("GET", "HEAD"):
@@ -267,6 +272,19 @@ class DriveWSGI:
         if path == "/logout" and method == "POST":
             return self.auth.logout(environ, start_response)
         return plain(start_response, 404, "Not found")
+
+    def _accept_invite_page(
+        self, method: str, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The page where a user of this site accepts an invite of another site: signed in
+        in this browser (a GET logs in first and comes back; a POST must come from the page)."""
+        caller = self.auth.caller(environ)
+        if caller is None or caller.via != "session":
+            if method == "POST":
+                said = "Log in first: open the invite link again. Nothing was stored."
+                return plain(start_response, 403, said)
+            return self.auth.login(environ, start_response)
+        return self.pages.accept_invite(caller, environ, start_response)
 
     def _user_dav(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         caller = self.auth.caller(environ)

@@ -6,7 +6,8 @@ script.
 
 This module owns HTML only. It reads through `Spaces` and leaves every change (upload, new folder,
 rename, move, delete, shares) to the WebDAV and OCS endpoints, which the script calls with the
-page's request token.
+page's request token; the one form that changes something itself, the invite accept page's,
+posts the same request token and leaves the accepting to `ocm`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from . import previews
 from .auth import DriveAuth
 from .dav import user_content_headers
 from .identity import Caller
-from .ocm import permission_bits, webapp_url
-from .ocs import link_expired
+from .mesh import PeerError
+from .ocm import OCM, check_invite_token, permission_bits, webapp_url
+from .ocs import OCSError, link_expired
 from .render import RENDERED, Renderer
 from .responses import StartResponse, answer, client_address, cookies_of, redirect, set_cookie
 from .spaces import (
@@ -436,6 +438,7 @@ class Pages:
         hub_logout_url: str = "/hub/logout",
         provider: str = "",
         swan_sites: dict[str, str] | None = None,
+        ocm: OCM | None = None,
     ):
         self.spaces = spaces
         self.auth = auth
@@ -451,6 +454,8 @@ class Pages:
         self.provider = provider
         #: the "Open in SWAN" page of each trusted provider that is a SWAN site
         self.swan_sites = swan_sites or {}
+        #: the drive's OCM side, for the pages of the invite flow (None: they answer 404)
+        self.ocm = ocm
 
     def _url(self, path: str) -> str:
         return self.base_path + path
@@ -478,13 +483,19 @@ class Pages:
         )
 
     def _signed_in_page(
-        self, caller: Caller, start_response: StartResponse, template: str, **context: Any
+        self,
+        caller: Caller,
+        start_response: StartResponse,
+        template: str,
+        status: int = 200,
+        **context: Any,
     ) -> list[bytes]:
         """A page of the signed-in user's drive: their request token for the script's writes,
         and the header's links to JupyterLab and to log out."""
         return self._full_page(
             start_response,
             template,
+            status,
             csrf=caller.csrf,
             lab=self.lab_url,
             hub_logout=self.hub_logout_url,
@@ -846,6 +857,128 @@ class Pages:
             invites=invites,
             ocs=self._url("/ocs/v2.php/apps/files_sharing/api/v1"),
         )
+
+    # -- the invite flow's pages (OCM 1.2: WAYF and inviteAcceptDialog) ---------------------------
+
+    def wayf(self, environ: dict, start_response: StartResponse) -> list[bytes]:
+        """``/ocm/wayf?token=…``, public (whoever was sent the link has no account here): the
+        sites of the mesh, to pick one's own. ``&site=<host:port>`` sends the browser (303) to
+        that site's page for accepting invites, found in its discovery through the mesh's
+        checked client; only a site of the mesh can be a target. A site that names no such
+        page, or cannot be reached, gets the token and this site's address to type there."""
+        query = _query(environ)
+        token = query.get("token", "").strip()
+        ocm = self.ocm
+
+        def shown(status: int, said: str = "", **context: Any) -> list[bytes]:
+            context.setdefault("sites", [])
+            context.setdefault("inviter", "")
+            return self._full_page(
+                start_response,
+                "wayf.html",
+                status,
+                title="Where are you from? · SWAN",
+                said=said,
+                token=token,
+                provider=self.provider,
+                **context,
+            )
+
+        if ocm is None or not self.provider:
+            return shown(404, "This site invites nobody of other sites: it trusts no other site.")
+        if not token:
+            return shown(400, "This link holds no invite: open the whole link you were sent.")
+        try:
+            check_invite_token(token)
+        except OCSError as e:
+            return shown(400, e.message)
+        invite = self.spaces.state.invite(token)
+        if invite is None or invite["accepted"] is not None or invite["expires"] < time.time():
+            said = (
+                "This invite is not open any more: it was used, withdrawn or has expired, or "
+                "the link was cut short. Ask the person who invited you for a new one."
+            )
+            return shown(404, said)
+        sites = sorted(p for p in ocm.mesh.peers if p != self.provider)
+        context = {"sites": sites, "inviter": invite["user"]}
+        site = query.get("site", "").strip().lower()
+        if not site:
+            return shown(200, **context)
+        if site not in sites:
+            said = f"“{site}” is not a site of this mesh: pick yours from the list."
+            return shown(400, said, **context)
+        by_hand = (
+            f" Log in at {site}, open its page for invites (the drive's People of other "
+            "sites), and type this invite's token and site there."
+        )
+        try:
+            target = ocm.invite_accept_dialog(site, token)
+        except PeerError as e:
+            said = f"{site} cannot be reached right now: {e.message}{by_hand}"
+            return shown(503, said, fallback=site, **context)
+        if not target:
+            said = f"{site} has no page that takes an invite link.{by_hand}"
+            return shown(200, said, fallback=site, **context)
+        return redirect(start_response, 303, target)
+
+    def accept_invite(
+        self, caller: Caller, environ: dict, start_response: StartResponse
+    ) -> list[bytes]:
+        """``/ocm/accept-invite?token=…&providerDomain=…`` (OCM 1.2's ``inviteAcceptDialog``),
+        for the signed-in user: whose site the invite is from and an Accept button, a form
+        posted with the page's request token; a GET never accepts. The POST tells the other
+        site (`OCM.accept_invite`) and says who the new contact is."""
+        method = environ["REQUEST_METHOD"].upper()
+        fields = _query(environ)
+        if method == "POST":
+            fields = self._form(environ) or {}
+        token, provider = fields.get("token", ""), fields.get("providerDomain", "")
+
+        def shown(status: int, said: str = "", **context: Any) -> list[bytes]:
+            context.setdefault("contact", "")
+            context.setdefault("offer", False)
+            return self._signed_in_page(
+                caller,
+                start_response,
+                "accept-invite.html",
+                status=status,
+                title=f"Accept an invite · {caller.name} · SWAN drive",
+                view="",
+                said=said,
+                token=token.strip(),
+                provider=provider,
+                **context,
+            )
+
+        if self.ocm is None:
+            return shown(404, "This site trusts no other site, so it takes no invites.")
+        if method == "POST" and not secrets.compare_digest(
+            fields.get("requesttoken", ""), caller.csrf
+        ):
+            said = "This form came from another page or is too old: open the invite link again."
+            return shown(403, said)
+        try:
+            token, provider = self.ocm.checked_invite(token, provider)
+        except OCSError as e:
+            return shown(e.code, e.message)
+        if method != "POST":
+            return shown(200, offer=True)
+        try:
+            contact = self.ocm.accept_invite(caller.name, token, provider)
+        except OCSError as e:
+            return shown(e.code, e.message)
+        return shown(200, contact=contact["address"])
+
+    def _form(self, environ: dict) -> dict[str, str] | None:
+        """The fields of a small form posted to a page; None if it is not one."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        if not 0 < length <= MAX_FORM_BYTES:
+            return None
+        body = environ["wsgi.input"].read(length).decode("utf-8", "replace")
+        return {k: v[-1] for k, v in parse_qs(body).items()}
 
     # -- versions ---------------------------------------------------------------------------------
 
@@ -1311,19 +1444,15 @@ class Pages:
 
     def _unlock(self, token: str, environ: dict, start_response: StartResponse) -> list[bytes]:
         """POST /s/<token> with the link's password (a form): the link's cookie, then its page."""
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if not 0 < length <= MAX_FORM_BYTES:
+        form = self._form(environ)
+        if form is None:
             return _message(start_response, 400, "Send the password form.")
-        form = parse_qs(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
-        sent = (form.get("form_token") or [""])[0]
+        sent = form.get("form_token", "")
         expected = cookies_of(environ).get(FORM_COOKIE, "")
         if not (sent and expected and secrets.compare_digest(sent, expected)):
             said = "This form was too old or came from another page; type the password again."
             return self._password_page(token, start_response, said=said, status=403)
-        password = (form.get("password") or [""])[0]
+        password = form.get("password", "")
         share = self.auth.open_link(token, password, client_address(environ))
         if share is None or not share.password_hash:
             said = "That password is not right."

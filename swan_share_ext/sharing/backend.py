@@ -70,6 +70,21 @@ class Sharee:
 
 
 @dataclass(frozen=True)
+class Invite:
+    """An invite for a person of another site (Open Cloud Mesh): the `link` they open (None
+    where the storage makes none), or the `token` and this site's address (`provider`) to type
+    at their own site; valid until `expiration` (ISO 8601, UTC) and used once."""
+
+    token: str
+    provider: str
+    expiration: str
+    link: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class NewShare:
     """What a person asked to share, already checked for form (not for rights: the storage
     decides those)."""
@@ -157,6 +172,13 @@ class ShareBackend(LoggingConfigurable):
     async def search_sharees(self, search: str, item_type: str = "file") -> list[Sharee]:
         """Users and groups matching `search`, exact matches first."""
         raise NotImplementedError
+
+    #: Whether the user can invite people of other sites here (the labextension then offers it).
+    offers_invites: bool = False
+
+    async def create_invite(self) -> Invite:
+        """A new invite of the user for a person of another site."""
+        raise ShareForbidden("This storage makes no invites for people of other sites.")
 
     async def close(self) -> None:
         """Release connections; the default holds none."""

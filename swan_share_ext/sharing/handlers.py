@@ -1,5 +1,6 @@
 """REST handlers of sharing under /swan/api/: shares the user makes, shares made with the user
-(accept, decline, clone) and the search for people to share with.
+(accept, decline, clone), the search for people to share with, and invites for people of other
+sites.
 
 They check the form of a request, then ask the share backend; what a user may share is the
 storage's decision. Files are reached only through the contents manager, never directly.
@@ -339,6 +340,18 @@ class ShareesHandler(ShareHandler):
         self.reply([s.to_json() for s in sharees])
 
 
+class InvitesHandler(ShareHandler):
+    """POST /swan/api/invites: a new invite of the user for a person of another site, made by
+    the storage (the drive's OCS ``ocm_invites``); a refusal is the storage's status and words."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        with share_errors():
+            invite = await self.backend.create_invite()
+        self.log.info("Made an invite for a person of another site")
+        self.reply(invite.to_json(), 201)
+
+
 _ID = r"([^/]+)"
 
 
@@ -355,6 +368,7 @@ def setup_share_handlers(web_app: web.Application, backend: ShareBackend) -> Non
             (f"{api}/shared-with-me/{_ID}/decline", DeclineHandler),
             (f"{api}/shared-with-me/{_ID}/clone", CloneHandler),
             (f"{api}/sharees", ShareesHandler),
+            (f"{api}/invites", InvitesHandler),
         ],
     )
 

@@ -24,6 +24,7 @@ from swan_contents.storage.connection import StorageConnection
 
 from .backend import (
     InvalidShareRequest,
+    Invite,
     NewShare,
     ShareBackend,
     Sharee,
@@ -666,6 +667,27 @@ class OCSShareBackend(ShareBackend):
                     if sharee is not None:
                         found.setdefault((sharee.kind, sharee.share_with), sharee)
         return list(found.values())
+
+    @property
+    def offers_invites(self) -> bool:  # type: ignore[override]
+        return self.configured and self.shares_of_other_sites
+
+    async def create_invite(self) -> Invite:
+        """``POST ocm_invites``, as the embedded drive answers it (Nextcloud's invites are its
+        Contacts app's, not this API)."""
+        data = await self._request("POST", f"{SHARES_API}/ocm_invites")
+        fields = data if isinstance(data, dict) else {}
+        try:
+            return Invite(
+                token=str(fields["token"]),
+                provider=str(fields["provider"]),
+                expiration=str(fields["expiration"]),
+                link=str(fields["link"]) if fields.get("link") else None,
+            )
+        except KeyError as e:
+            raise SharingUnavailable(
+                f"The storage's share service answered an invite without its {e.args[0]}."
+            ) from None
 
     async def close(self) -> None:
         if self._client is not None:

@@ -846,22 +846,24 @@
       if (!reply.ok) return say(inviteRefusal(reply, "the invite"));
       const until = new Date(reply.data.expiration);
       const days = Math.round((until - Date.now()) / 86400000);
+      newInvite.querySelector(".link").textContent = reply.data.link;
       newInvite.querySelector(".token").textContent = reply.data.token;
       newInvite.querySelector(".site").textContent = reply.data.provider;
       newInvite.querySelector(".valid").textContent =
         "Valid for " + plural(days, "day") + ", until " + until.toLocaleString() + ", for one person, once.";
       newInvite.hidden = false;
-      await listed("Made an invite: send its token and your site's address to the person you invite.");
+      await listed("Made an invite: send its link (or its token and your site's address) to the person you invite.");
     });
     document.getElementById("copy-invite").addEventListener("click", async () => {
+      const link = newInvite.querySelector(".link").textContent;
       const token = newInvite.querySelector(".token").textContent;
       const site = newInvite.querySelector(".site").textContent;
       try {
-        await navigator.clipboard.writeText("Invite token: " + token + "\nSite: " + site);
-        say("Copied the invite's token and site: paste them into your message.");
+        await navigator.clipboard.writeText("Invite link: " + link + "\nInvite token: " + token + "\nSite: " + site);
+        say("Copied the invite's link, token and site: paste them into your message.");
       } catch (error) {
         window.getSelection().selectAllChildren(newInvite.querySelector("dl"));
-        say("The browser did not let the page copy: the token and site are selected, copy them yourself.");
+        say("The browser did not let the page copy: the link, token and site are selected, copy them yourself.");
       }
     });
   }
