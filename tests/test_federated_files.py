@@ -7,6 +7,7 @@ mounts folders only (docs/federation.md, In JupyterLab)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from urllib.parse import quote
@@ -108,6 +109,15 @@ def test_a_file_of_another_site_is_opened_saved_copied_and_revoked_in_shared(sit
     assert len(copies) == 2
     for name in copies:
         assert json.loads((sites.b.space("bob") / name).read_bytes()) == json.loads(notebook("v2"))
+
+    # uploaded over it in parts, as JupyterLab uploads a large file: alice has it whole
+    v3 = notebook("v3")
+    for chunk, part in ((1, v3[:20]), (-1, v3[20:])):
+        body = {"type": "file", "format": "base64", "chunk": chunk}
+        body["content"] = base64.b64encode(part).decode()
+        r = lab(lab_b, "PUT", "api/contents/Shared/answers.ipynb", json=body)
+        assert r.status_code in (200, 201), r.text
+    assert at_a.read_bytes() == v3
 
     # renamed or deleted from JupyterLab: refused as for a folder of another site
     path = f"api/contents/{quote('Shared/answers.ipynb')}"
