@@ -146,6 +146,8 @@ def test_a_read_only_file_of_another_site_refuses_saves_as_a_local_one_does(site
     local = sites.b.ocs("carol", "POST", "shares", data=form).json()["ocs"]["data"]
     assert lab(lab_b, "POST", f"swan/api/shared-with-me/{local['id']}/accept").status_code == 200
 
+    # another user of site B gets nothing of it: no secret, no file
+    assert sites.b.ocs("carol", "GET", "remote_shares/mounts").json()["ocs"]["data"] == []
     opened = contents(lab_b, "Shared/sheet.txt").json()
     assert opened["type"] == "file" and opened["content"] == "read me"
     assert opened["writable"] is False
