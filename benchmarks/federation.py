@@ -1,8 +1,9 @@
 """Open Cloud Mesh between two `swan up` sites on one machine (two ports of 127.0.0.1, trusted to
 each other): how long a share takes to reach the other site, what reading a shared folder with
 its secret costs the other site, what the recipient's JupyterLab pays to list the folder and
-open a notebook in it (`Shared/<name>`, through the other site's WebDAV), and the view-only page
-of the folder at the sender's site (OCM `webapp`).
+open a notebook in it (`Shared/<name>`, through the other site's WebDAV) or a notebook shared on
+its own (the file `Shared/<name>`), and the view-only page of the folder at the sender's site
+(OCM `webapp`).
 
 Baselines, measured in the same run: a share with a user of the same site (OCS type 0, nothing
 leaves the drive), the owner's own PROPFIND of the same folder, the same folder and notebook in
@@ -132,7 +133,13 @@ def measure(a, b, port_b: int, rounds: int) -> dict:
             statistics.median(page_ms["webapp"]),
         ),
     }
-    lab, counts = in_jupyterlab(a, b, first["id"], rounds)
+    # a single notebook shared on its own, opened as Shared/open me.ipynb
+    form = {"path": "class 00/open me.ipynb", "shareType": 6, "shareWith": remote}
+    assert a.ocs("alice", "POST", "shares", data={**form, "permissions": 1}).status_code == 200
+    pending = b.ocs("bob", "GET", "remote_shares/pending").json()["ocs"]["data"]
+    [single] = [s["id"] for s in pending if s["name"] == "/open me.ipynb"]
+
+    lab, counts = in_jupyterlab(a, b, (first["id"], single), rounds)
     results.update(lab)
     print("\nOpen Cloud Mesh between two swan up sites on loopback (median ms)")
     print(f"  {'operation':<40} {'same site':>10} {'federated':>10} {'ratio':>7}")
@@ -156,9 +163,10 @@ def secret_requests(a) -> list[str]:
     return [line.split(" ")[0] for line in lines if "/public.php/webdav" in line]
 
 
-def in_jupyterlab(a, b, received_id: int, rounds: int) -> tuple[dict, dict]:
-    """bob at site B lists the shared folder and opens a notebook in it through his own
-    server, against the same folder in his own space."""
+def in_jupyterlab(a, b, received_ids: tuple[int, ...], rounds: int) -> tuple[dict, dict]:
+    """bob at site B lists the shared folder and opens a notebook in it, and the notebook
+    shared on its own, through his own server, against the same folder and notebook in his
+    own space."""
     log_in(b.swan, "bob")
     start_server(b.swan, "bob")
 
@@ -167,10 +175,11 @@ def in_jupyterlab(a, b, received_id: int, rounds: int) -> tuple[dict, dict]:
         assert r.status_code == 200, r.text
         return r
 
-    accepted = user_api(
-        b.swan, "bob", "POST", f"bob/swan/api/shared-with-me/ocm-{received_id}/accept"
-    )
-    assert accepted.status_code == 200, accepted.text
+    for received_id in received_ids:
+        accepted = user_api(
+            b.swan, "bob", "POST", f"bob/swan/api/shared-with-me/ocm-{received_id}/accept"
+        )
+        assert accepted.status_code == 200, accepted.text
     own = b.space("bob") / "own class"
     own.mkdir()
     for i in range(ENTRIES):
@@ -184,6 +193,12 @@ def in_jupyterlab(a, b, received_id: int, rounds: int) -> tuple[dict, dict]:
             "open a notebook (JupyterLab)",
             "own class/open me.ipynb",
             "Shared/class 00/open me.ipynb",
+            {"type": "notebook"},
+        ),
+        (
+            "open a notebook shared alone (JupyterLab)",
+            "own class/open me.ipynb",
+            "Shared/open me.ipynb",
             {"type": "notebook"},
         ),
     ):

@@ -69,11 +69,17 @@ def _http_error(e: StorageError) -> HTTPError:
             happened = "was deleted or moved by someone else since you opened it"
         else:
             happened = "was changed by someone else since you opened it"
+        if e.copy_beside:
+            choices = "Reload it, save yours as a conflict copy, or save again without a version"
+        else:
+            choices = (
+                "No conflict copy can be made beside a single shared file: reload it, save "
+                "yours into your own space, or save again without a version"
+            )
         return StorageHTTPError(
             409,
             f"{where} {happened}; your version was not saved and the stored file is unchanged. "
-            "Reload it, save yours as a conflict copy, or save again without a version to "
-            "overwrite.",
+            f"{choices} to overwrite.",
             etag=e.current_etag,
         )
     if isinstance(e, AlreadyExists):

@@ -701,11 +701,11 @@ class SwanContentsManager(AsyncContentsManager):
     ) -> Entry:
         try:
             return await self.storage.write(path, data, if_match=base_etag, create_only=create_only)
-        except Conflict:
-            if on_conflict != "copy":
+        except Conflict as e:
+            if on_conflict != "copy" or not e.copy_beside:
                 raise
         except AlreadyExists as e:
-            if on_conflict != "copy" or e.current_etag is None:
+            if on_conflict != "copy" or e.current_etag is None or not e.copy_beside:
                 raise
         return await self._write_conflict_copy(path, data)
 

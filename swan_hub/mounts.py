@@ -247,7 +247,8 @@ class FederatedShare:
     def of(cls, record: Any) -> FederatedShare | None:
         """The share a record of the drive's list describes; None for what cannot be mounted
         (a single file, a name that is not one plain name, a URL or secret unfit for a
-        config line)."""
+        config line). A single file stays for the file browser only: rclone mounts a
+        folder, and the share's secret opens no folder around the file."""
         if not isinstance(record, dict) or record.get("type") != "dir":
             return None
         name, url, secret = (record.get(k) for k in ("mount_name", "webdav_uri", "shared_secret"))

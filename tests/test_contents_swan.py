@@ -444,3 +444,37 @@ async def test_an_abandoned_upload_into_a_mounted_share_drops_its_parts_there(tm
     assert [p.name for p in (tmp_path / "theirs").iterdir() if p.name.startswith(TEMP_PREFIX)]
     await storage.drop_upload("Shared/x/data.bin")
     assert list((tmp_path / "theirs").iterdir()) == []
+
+
+async def test_a_mounted_single_file_is_reached_at_its_name_and_leaves_no_conflict_copy(tmp_path):
+    from swan_contents.errors import http_error
+    from swan_contents.storage import PosixStorage
+    from swan_contents.storage.base import Conflict, NotFound
+    from swan_contents.storage.mounted import Mount, MountedStorage
+
+    (tmp_path / "own" / "Shared").mkdir(parents=True)
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "report.txt").write_text("theirs")
+    (tmp_path / "theirs" / "beside.txt").write_text("not shared")
+    theirs = PosixStorage(str(tmp_path / "theirs"))
+    mount = Mount(
+        "notes.txt", theirs, "bob@other.example", kind="file", writable=True, root="report.txt"
+    )
+    storage = MountedStorage(PosixStorage(str(tmp_path / "own")), _OneMount(mount))
+
+    listed = await storage.stat("Shared", children=True)
+    assert [(c.name, c.kind) for c in listed.children] == [("notes.txt", "file")]
+    entry, data = await storage.read("Shared/notes.txt")
+    assert (entry.name, entry.path, data) == ("notes.txt", "Shared/notes.txt", b"theirs")
+    for inside in ("Shared/notes.txt/beside.txt", "Shared/notes.txt/x/y"):
+        with pytest.raises(NotFound):
+            await storage.stat(inside)
+
+    saved = await storage.write("Shared/notes.txt", b"mine", if_match=entry.etag)
+    assert saved.path == "Shared/notes.txt"
+    with pytest.raises(Conflict) as lost:
+        await storage.write("Shared/notes.txt", b"late", if_match=entry.etag)
+    assert lost.value.path == "Shared/notes.txt" and not lost.value.copy_beside
+    assert "No conflict copy can be made beside" in http_error(lost.value).log_message
+    assert (tmp_path / "theirs" / "report.txt").read_bytes() == b"mine"
+    assert sorted(p.name for p in (tmp_path / "own" / "Shared").iterdir()) == []

@@ -577,6 +577,16 @@ def test_a_public_link_with_password_serves_its_folder_read_only(drive):
     assert page.status_code == 200 and "poster.pdf" in page.text
 
 
+def test_a_public_link_of_a_single_file_refuses_a_write_to_its_own_url(drive):
+    drive.dav("alice", "PUT", "flyer.txt", content=b"come along")
+    token = ocs_share(drive, "alice", path="flyer.txt", shareType="3")["token"]
+    for url in (f"{drive.base}/public.php/webdav", f"{drive.base}/public.php/webdav/"):
+        assert httpx.get(url, auth=(token, "")).content == b"come along"
+        put = httpx.put(url, content=b"defaced", auth=(token, ""))
+        assert put.status_code == 403, put.text
+    assert (drive.space("alice") / "flyer.txt").read_bytes() == b"come along"
+
+
 def test_a_password_link_opens_in_a_browser_by_its_form_and_for_programs_by_basic_auth(drive):
     drive.dav("alice", "MKCOL", "exam")
     drive.dav("alice", "PUT", "exam/answers.ipynb", content=b"{}")

@@ -907,6 +907,16 @@ def secret_requests_since(sites: Sites, mark: int) -> list[str]:
     return [m for m, p in requests_at_a(sites)[mark:] if "/public.php/webdav" in p]
 
 
+def revoke_then_save(sites: Sites, swan, share_id: int, path: str) -> None:
+    """alice revokes her share at site A: bob's next save of ``path`` in it is a 404 that says
+    so at once."""
+    assert sites.a.ocs("alice", "DELETE", f"shares/{share_id}").status_code == 200
+    r = save(swan, path, "print('after')")
+    assert r.status_code == 404, r.text
+    assert "this share was removed by alice@" in r.json()["message"]
+    assert "Traceback" not in r.text
+
+
 def test_a_share_of_another_site_is_accepted_in_shared_with_me_and_edited_in_jupyterlab(
     sites, lab_b
 ):
@@ -975,11 +985,7 @@ def test_a_share_of_another_site_is_accepted_in_shared_with_me_and_edited_in_jup
     assert (sites.a.space("alice") / "course" / copy.rpartition("/")[2]).exists()
 
     # revoked at site A: the open notebook's next save says so, and the folder goes
-    assert sites.a.ocs("alice", "DELETE", f"shares/{sent['id']}").status_code == 200
-    r = save(lab_b, "Shared/course/intro.ipynb", "print('after')")
-    assert r.status_code == 404, r.text
-    assert "this share was removed by alice@" in r.json()["message"]
-    assert "Traceback" not in r.text
+    revoke_then_save(sites, lab_b, sent["id"], "Shared/course/intro.ipynb")
     assert contents(lab_b, "Shared/course").status_code == 404
     assert "after" not in (sites.a.space("alice") / "course" / "intro.ipynb").read_text()
     assert "course" not in [s["name"] for s in received_in_lab(lab_b)]
@@ -1041,26 +1047,33 @@ def test_a_share_of_another_site_named_as_a_local_one_gets_a_name_of_its_own(sit
     assert contents(lab_b, "Shared/lab").json()["content"] == []  # carol's, empty
 
 
-def test_a_share_whose_site_is_down_answers_503_and_changes_nothing(sites, lab_b):
+def share_of_a_site_that_is_down(sites: Sites, name: str, resource_type: str = "folder") -> None:
+    """dave of the site that is down shares ``name`` (to read and write) with bob of site B,
+    sent while his site was up for a moment (it does not sign its requests)."""
     dead = sites.dead
     document = new_share(
         sites,
-        name="away",
-        providerId="dead-1",
+        name=name,
+        providerId=f"dead-{name}",
         owner=f"dave@{dead}",
         sender=f"dave@{dead}",
+        resourceType=resource_type,
         protocol={
             "name": "multi",
             "webdav": {
                 "uri": f"http://{dead}/services/drive/public.php/webdav/",
-                "sharedSecret": "a-secret-of-a-site-that-is-down-0123",
+                "sharedSecret": f"a-secret-of-a-site-that-is-down-{name}-0123",
                 "permissions": ["read", "write"],
             },
         },
     )
-    # dave's site, up for a moment to send the share (it does not sign its requests)
     with peer_server(int(dead.rpartition(":")[2]), "plain"):
         assert ocm_post(sites.b, "shares", key=None, json=document).status_code == 201
+
+
+def test_a_share_whose_site_is_down_answers_503_and_changes_nothing(sites, lab_b):
+    dead = sites.dead
+    share_of_a_site_that_is_down(sites, "away")
     accepted = accept_in_lab(sites, lab_b, "away")  # telling dave's site fails: logged only
     assert accepted["location"] == "Shared/away"
 

@@ -97,6 +97,11 @@ class StorageError(Exception):
     error body), shown to the user as it came; "" when it gave none.
     """
 
+    #: whether a conflict copy can be made beside the path, after a `Conflict` or an
+    #: `AlreadyExists` (not beside a single file shared from another site: its folder is
+    #: not the user's)
+    copy_beside = True
+
     def __init__(self, path: str, detail: str = "", *, said: str = ""):
         self.path = path
         self.detail = detail

@@ -1,5 +1,5 @@
-"""`MountedStorage`: the user's own storage with other storages mounted as folders of one folder
-(`Shared/<name>`): the shares of other sites, each reached through a storage of its own.
+"""`MountedStorage`: the user's own storage with other storages mounted as folders and files of
+one folder (`Shared/<name>`): the shares of other sites, each reached through a storage of its own.
 
 It owns the routing of paths to the storage that holds them, the entries of the mount points in
 listings, and the errors of a mount that went away or cannot be reached. It must not know how a
@@ -16,6 +16,7 @@ from typing import Protocol
 
 from .base import (
     AlreadyExists,
+    Conflict,
     Entry,
     EntryKind,
     InvalidPath,
@@ -33,8 +34,10 @@ from .base import (
 
 @dataclass(frozen=True)
 class Mount:
-    """One folder mounted at `<folder>/<name>`: `storage` reaches it ("" is the folder itself);
-    `origin` names who shares it, for messages (`alice@swan.example.org`)."""
+    """One folder or file mounted at `<folder>/<name>`: `storage` reaches it at `root`, ""
+    (the storage's root) for a folder, and for a single file its path in a storage of the
+    folder above it (a storage's root is a folder); `origin` names who shares it, for
+    messages (`alice@swan.example.org`)."""
 
     name: str
     storage: Storage
@@ -42,6 +45,17 @@ class Mount:
     kind: EntryKind = "directory"
     mtime: float = 0.0
     writable: bool = False
+    root: str = ""
+
+    def at(self, inner: str) -> str:
+        """The storage's path of a path inside the mount."""
+        return join_path(self.root, inner) if inner else self.root
+
+    def inner(self, path: str) -> str:
+        """The path inside the mount of a path of its storage."""
+        if path == self.root:
+            return ""
+        return path.removeprefix(f"{self.root}/") if self.root else path
 
 
 class MountSource(Protocol):
@@ -59,11 +73,12 @@ REMOVED = (
     "this share was removed by {origin} (or you left it): nothing was changed; "
     "copy your work into your own space to keep it"
 )
-UNREACHABLE = "the site of {origin}, who shares this folder, cannot be reached right now ({detail})"
+UNREACHABLE = "the site of {origin}, who shares this {what}, cannot be reached right now ({detail})"
 
 
 class MountedStorage(Storage):
-    """`own` with the mounts of `source` as the folders of `folder` (`Shared` by default).
+    """`own` with the mounts of `source` as the folders and files of `folder` (`Shared` by
+    default).
 
     A path outside `folder` costs nothing more than `own` does; one inside a mount is one
     call to the mount's storage. Listing `folder` asks no mount's storage: the mount points
@@ -122,14 +137,18 @@ class MountedStorage(Storage):
         mount = mounts.get(split[0])
         if mount is None and split[0] in self._origins:
             raise NotFound(path, REMOVED.format(origin=self._origins[split[0]]))
+        if mount is not None and mount.kind == "file" and split[1]:
+            raise NotFound(path, f"{mount.name} is a single file shared by {mount.origin}")
         return None if mount is None else (mount, split[1])
 
     def _outer(self, mount: Mount, inner: str) -> str:
-        return join_path(join_path(self.folder, mount.name), inner)
+        point = join_path(self.folder, mount.name)
+        return join_path(point, inner) if inner else point
 
     def _outer_entry(self, mount: Mount, entry: Entry) -> Entry:
-        path = self._outer(mount, entry.path)
-        name = mount.name if not entry.path else entry.name
+        inner = mount.inner(entry.path)
+        path = self._outer(mount, inner)
+        name = mount.name if not inner else entry.name
         children = entry.children
         if children is not None:
             children = tuple(self._outer_entry(mount, child) for child in children)
@@ -141,18 +160,20 @@ class MountedStorage(Storage):
         try:
             yield
         except StorageError as e:
-            e.path = self._outer(mount, e.path)
+            e.path = self._outer(mount, mount.inner(e.path))
             if isinstance(e, StorageUnavailable) and not e.detail.startswith("the site of"):
-                e.detail = UNREACHABLE.format(origin=mount.origin, detail=e.detail or "no answer")
+                what = "file" if mount.kind == "file" else "folder"
+                detail = e.detail or "no answer"
+                e.detail = UNREACHABLE.format(origin=mount.origin, what=what, detail=detail)
             raise
 
     async def _in_mount(self, mount: Mount, inner: str, call):  # noqa: ANN001, ANN202
-        """`call(storage, inner)` on the mount; a refusal that may mean the share is gone
-        (401, 403, or the shared folder missing) is checked with the source, and said plainly
-        when it is."""
+        """`call(storage, path)` on the mount, at the storage's path of `inner`; a refusal that
+        may mean the share is gone (401, 403, or the shared folder or file missing) is checked
+        with the source, and said plainly when it is."""
         with self._errors_of(mount):
             try:
-                return await call(mount.storage, inner)
+                return await call(mount.storage, mount.at(inner))
             except (PermissionDenied, NotFound) as e:
                 # a file missing inside the share is just missing; a refused secret or a
                 # missing shared folder may be a share that ended
@@ -228,11 +249,16 @@ class MountedStorage(Storage):
         if routed is None:
             return await self.own.write(path, data, if_match=if_match, create_only=create_only)
         mount, inner = routed
-        entry = await self._in_mount(
-            mount,
-            inner,
-            lambda s, p: s.write(p, data, if_match=if_match, create_only=create_only),
-        )
+        try:
+            entry = await self._in_mount(
+                mount,
+                inner,
+                lambda s, p: s.write(p, data, if_match=if_match, create_only=create_only),
+            )
+        except (Conflict, AlreadyExists) as e:
+            # beside a single shared file is the `folder` of shares, where nothing can be made
+            e.copy_beside = mount.kind != "file"
+            raise
         return self._outer_entry(mount, entry)
 
     async def write_chunk(
@@ -263,7 +289,7 @@ class MountedStorage(Storage):
             await self.own.drop_upload(path)
             return
         mount, inner = routed
-        await mount.storage.drop_upload(inner)
+        await mount.storage.drop_upload(mount.at(inner))
 
     async def mkdir(self, path: str) -> Entry:
         routed = await self._route(path)
@@ -306,7 +332,7 @@ class MountedStorage(Storage):
             return await call(src, dst)
         if same:
             mount, inner = from_mount
-            to_inner = to_mount[1]
+            to_inner = mount.at(to_mount[1])
             method = "move" if move else "copy"
             entry = await self._in_mount(mount, inner, lambda s, p: getattr(s, method)(p, to_inner))
             return self._outer_entry(mount, entry)

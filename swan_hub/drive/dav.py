@@ -995,11 +995,35 @@ class DriveProvider(DAVProvider):
         return None
 
 
+class SharedFileParent(DAVCollection):
+    """What WsgiDAV's PUT finds as the parent of a link's or share's own URL where that is a
+    single file (it writes a file only into a folder): a folder that lists nothing and takes
+    no new file. The file itself is written as any other, with its own permissions."""
+
+    def __init__(self, environ: dict):
+        super().__init__("", environ)
+
+    def get_member_names(self) -> list[str]:
+        return []
+
+    def create_empty_resource(self, name: str) -> Any:
+        raise RefusedError(HTTP_NOT_FOUND, "The shared file is gone")
+
+
 class PublicLinkProvider(DriveProvider):
     """``/public.php/webdav/``: the file or folder of the public link in the environ."""
 
     def __init__(self, spaces: Spaces):
         super().__init__(spaces, user_in_path=False)
+
+    def get_resource_inst(self, path: str | None, environ: dict) -> Any:
+        if path is None:
+            # the parent of the root, which a PUT asks for: of a single file, a folder to
+            # write it in; nothing above a shared folder
+            link: ShareRecord | None = environ.get(ENV_LINK)
+            is_file = link is not None and link.item_type == "file"
+            return SharedFileParent(environ) if is_file else None
+        return super().get_resource_inst(path, environ)
 
     def root_name(self, environ: dict) -> str:
         link: ShareRecord = environ[ENV_LINK]

@@ -1,6 +1,6 @@
-"""The shares of other sites (Open Cloud Mesh) as folders of `Shared/`: `FederatedMounts` asks
-the storage's share service which ones the user accepted and opens each with a `WebDAVStorage`
-of its own, at the other site's WebDAV with the share's secret.
+"""The shares of other sites (Open Cloud Mesh) as folders and files of `Shared/`:
+`FederatedMounts` asks the storage's share service which ones the user accepted and opens each
+with a `WebDAVStorage` of its own, at the other site's WebDAV with the share's secret.
 
 It owns the list of mounts and their storages (made once per share, closed when the share
 ends). It must not read files (the contents manager does, through `MountedStorage`) nor show a
@@ -16,17 +16,21 @@ import math
 import time
 from collections.abc import Generator
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 from traitlets import TraitError
 
 from swan_contents import SwanContentsManager
-from swan_contents.storage.base import InvalidPath, StorageError, normalize_path
+from swan_contents.storage.base import EntryKind, InvalidPath, StorageError, normalize_path
 from swan_contents.storage.mounted import Mount, MountedStorage
 from swan_contents.storage.webdav.storage import WebDAVStorage
 
 from .backend import ShareError
 from .ocs import OCSShareBackend
+
+#: what a share of the drive's list (its `type`) appears as under `Shared/`
+KINDS: dict[str, EntryKind] = {"dir": "directory", "file": "file"}
 
 
 class SecretAuth(httpx.Auth):
@@ -56,6 +60,30 @@ def _mount_name(record: dict[str, Any]) -> str | None:
     except InvalidPath:
         return None
     return normal if normal and "/" not in normal else None
+
+
+class SharedFileStorage(WebDAVStorage):
+    """The storage of a single shared file, at the parent of the file's URL (`_address`):
+    only the file is ever asked, since its secret opens nothing else, so a refused write
+    means what its status says (not a missing folder above it, which the secret cannot
+    see)."""
+
+    async def write_failure(self, path: str, response: httpx.Response) -> StorageError:
+        return self.error_of(response, path)
+
+
+def _address(uri: str, kind: str) -> tuple[str, str]:
+    """The URL of the storage that reaches a share at `uri`, and the share's path in it: a
+    folder is the storage's root; a single file is the last segment of its URL, reached
+    from the storage of the URL's parent, since a storage's root is a folder (the secret
+    opens the file only: nothing but that path is ever asked of the parent)."""
+    if kind != "file":
+        return uri, ""
+    parts = urlsplit(uri)
+    parent, _, name = parts.path.rstrip("/").rpartition("/")
+    if not name:
+        return "", ""
+    return urlunsplit(parts._replace(path=f"{parent}/", query="", fragment="")), unquote(name)
 
 
 class FederatedMounts:
@@ -109,13 +137,15 @@ class FederatedMounts:
         storages: dict[tuple[str, ...], WebDAVStorage] = {}
         for record in records:
             name = _mount_name(record)
-            if name is None or record.get("type") != "dir" or name in mounts:
+            kind = KINDS.get(str(record.get("type")))
+            if name is None or kind is None or name in mounts:
                 continue
             key = tuple(
                 str(record.get(k) or "")
                 for k in ("id", "webdav_uri", "webdav_auth", "shared_secret")
             )
-            storage = self._storages.get(key) or storages.get(key) or self._open(record)
+            url, root = _address(str(record.get("webdav_uri") or ""), kind)
+            storage = self._storages.get(key) or storages.get(key) or self._open(record, url, kind)
             if storage is None:
                 continue
             storages[key] = storage
@@ -124,22 +154,25 @@ class FederatedMounts:
                 name=name,
                 storage=storage,
                 origin=str(record.get("owner_address") or record.get("remote") or "another site"),
+                kind=kind,
                 mtime=float(record.get("mtime") or 0),
                 writable=isinstance(permissions, list) and "write" in permissions,
+                root=root,
             )
         for key, storage in self._storages.items():
             if key not in storages:
                 await storage.close()
         self._storages, self._mounts = storages, mounts
 
-    def _open(self, record: dict[str, Any]) -> WebDAVStorage | None:
+    def _open(self, record: dict[str, Any], url: str, kind: str) -> WebDAVStorage | None:
         origin = str(record.get("owner_address") or "another site")
         secret = record.get("shared_secret")
-        if not isinstance(secret, str) or not secret:
+        if not isinstance(secret, str) or not secret or not url:
             return None
         try:
-            return WebDAVStorage(
-                url=str(record.get("webdav_uri") or ""),
+            opened = SharedFileStorage if kind == "file" else WebDAVStorage
+            return opened(
+                url=url,
                 auth=SecretAuth(secret, str(record.get("webdav_auth") or "bearer"), origin),
                 # the ownCloud family's properties (a share's permissions); its versions and
                 # trash stay the owner's

@@ -587,8 +587,7 @@ class OCSShareBackend(ShareBackend):
             name=str(data.get("name") or "").strip("/"),
             created=int(data["mtime"]) if str(data.get("mtime", "")).isdigit() else None,
             state="accepted" if accepted else "pending",
-            # only folders are mounted under Shared/ (federated.py)
-            location=self.api_path(mountpoint) if accepted and folder and mountpoint else None,
+            location=self.api_path(mountpoint) if accepted and mountpoint else None,
             view_url=_web_page(data.get("webapp_url")),
         )
 
