@@ -349,15 +349,26 @@ def test_an_owner_of_a_site_outside_the_mesh_gets_the_ask_page_and_no_request(si
         assert stranger.seen == []
 
 
-def test_a_link_to_a_single_file_of_another_site_asks_and_its_page_shows_it(sites, lab_b):
-    """Only folders of other sites are placed in Shared/: a link to a shared file is not offered
-    to accept (it could not be opened after), and Shared with me links to its page."""
+def test_a_link_to_a_single_file_of_another_site_accepts_and_opens_it_and_its_page_shows_it(
+    sites, lab_b
+):
+    """A file of another site is placed in Shared/ once accepted: a link to it offers to
+    accept and opens it, and Shared with me links to its page."""
     assert sites.a.dav("alice", "PUT", "sheet.ipynb", content=notebook("print(1)")).is_success
     form = {"path": "sheet.ipynb", "shareType": 6, "permissions": 1}
     form["shareWith"] = f"bob@{sites.provider_b}"
     assert sites.a.ocs("alice", "POST", "shares", data=form).status_code == 200
     [listed] = [s for s in received_in_lab(lab_b, "pending") if s["name"] == "sheet.ipynb"]
     assert get(listed["view_url"]).status_code == 200
-    r = open_link(lab_b, path="sheet.ipynb", owner=f"alice@{sites.provider_a}")
-    assert r.status_code == 403, r.text
-    assert "it is not shared with you" in r.text and "Accept and open" not in r.text
+    owner = f"alice@{sites.provider_a}"
+    r = open_link(lab_b, path="sheet.ipynb", owner=owner)
+    assert r.status_code == 409, r.text
+    assert "Accept and open" in r.text
+    r = lab(lab_b, "POST", "swan/open", data={"path": "sheet.ipynb", "owner": owner})
+    assert r.status_code == 302, r.text
+    assert r.headers["Location"].endswith("/lab/tree/Shared/sheet.ipynb")
+    r = open_link(lab_b, path="sheet.ipynb", owner=owner)
+    assert r.status_code == 302, r.text
+    assert r.headers["Location"].endswith("/lab/tree/Shared/sheet.ipynb")
+    r = lab(lab_b, "GET", "api/contents/Shared/sheet.ipynb")
+    assert r.status_code == 200 and "print(1)" in json.dumps(r.json()["content"])

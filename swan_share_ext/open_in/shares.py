@@ -51,11 +51,10 @@ def routes(shares: Iterable[StorageShare], owner: str, path: str) -> Iterator[Ro
     the caller checks that the path is really there."""
     segments = [s for s in path.split("/") if s]
     for share in shares:
-        # a folder of another site has no place in the space before it is accepted: it can
-        # still be the one to accept (its route's path is then never opened); a file of
-        # another site has none either way (only folders are mounted)
+        # a share of another site has no place in the space before it is accepted: it can
+        # still be the one to accept (its route's path is then never opened)
         location = share.location
-        if share.kind == "federated" and share.state == "pending" and share.item_type == "folder":
+        if share.kind == "federated" and share.state == "pending":
             location = ""
         if not _same_owner(share, owner) or location is None or not segments:
             continue
