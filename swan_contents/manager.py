@@ -16,6 +16,7 @@ import fnmatch
 import functools
 import getpass
 import hashlib
+import math
 import mimetypes
 import os
 import re
@@ -87,6 +88,29 @@ class ChildrenJSON(list):
 
 #: JSON of an optional flag
 _JSON_FLAGS = {None: "null", True: "true", False: "false"}
+
+
+def _iso_times() -> Callable[[float], str]:
+    """What writes a timestamp as `json_default` writes `_utc(timestamp)` (ISO 8601, "Z"), with
+    the part down to the second remembered: the files of a folder often share their seconds.
+    Microseconds rounded half to even, as `datetime.fromtimestamp` rounds them. One per
+    listing (what it remembers is not shared between threads)."""
+    seconds: dict[int, str] = {}
+
+    def iso(timestamp: float) -> str:
+        if not 0 <= timestamp < 253402300799:  # before 1970, or past what a datetime holds
+            return _utc(timestamp).isoformat().replace("+00:00", "Z")
+        fraction, whole = math.modf(timestamp)
+        micro = round(fraction * 1e6)
+        second = int(whole)
+        if micro >= 1000000:
+            second, micro = second + 1, micro - 1000000
+        text = seconds.get(second)
+        if text is None:
+            text = seconds[second] = _utc(second).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{text}.{micro:06d}Z" if micro else f"{text}Z"
+
+    return iso
 
 
 def _utc(timestamp: float) -> datetime:
@@ -496,6 +520,7 @@ class SwanContentsManager(AsyncContentsManager):
         (`_unlisted_names`). Called from the storage's thread: it reads nothing that changes."""
         unlisted = self._unlisted_names()
         text = encode_basestring_ascii
+        iso = _iso_times()
 
         def render(name, path, is_dir, size, mtime, ctime, etag, writable, shareable):  # noqa: ANN001, ANN202
             if unlisted(name) is not None:
@@ -507,8 +532,8 @@ class SwanContentsManager(AsyncContentsManager):
             else:
                 kind, mimetype = "file", mimetype_of(name)
             size_text = "null" if size is None else repr(size)
-            modified = _utc(mtime).isoformat().replace("+00:00", "Z")
-            created = modified if ctime == mtime else _utc(ctime).isoformat().replace("+00:00", "Z")
+            modified = iso(mtime)
+            created = modified if ctime == mtime else iso(ctime)
             return (
                 f'{{"name": {text(name)}, "path": {text(path)}, "type": "{kind}", '
                 f'"last_modified": "{modified}", "created": "{created}", "content": null, '

@@ -6,11 +6,19 @@ import dataclasses
 import functools
 import json
 import mimetypes
+import random
 
 import pytest
 from jupyter_client.jsonutil import json_default
 
-from swan_contents.manager import CHILDREN_AS_JSON, ChildrenJSON, SwanContentsManager, mimetype_of
+from swan_contents.manager import (
+    CHILDREN_AS_JSON,
+    ChildrenJSON,
+    SwanContentsManager,
+    _iso_times,
+    _utc,
+    mimetype_of,
+)
 from swan_contents.storage.base import Entry, Storage
 
 NAMES = [
@@ -126,3 +134,14 @@ def test_a_listing_hides_the_names_jupyter_server_hides(allow_hidden):
     listed = [name for name in names if unlisted(name) is None]
     hidden = (lambda name: False) if allow_hidden else (lambda name: name.startswith("."))
     assert listed == [n for n in names if not hidden(n) and manager.should_list(n)]
+
+
+def test_a_listings_times_are_written_as_json_default_writes_them():
+    iso = _iso_times()
+    edges = [0.0, 0.5, 1e9 + 0.9999995, 1e9 + 0.0000005, 1e9 + 0.0000015, 1796526245.9999999]
+    edges += [1796526245.0, 253402300798.9999999, -0.5, -86400.5, 1e20, float("nan")]
+    rng = random.Random(17)  # noqa: S311 - test data, not secrets
+    spread = [rng.uniform(0, 4e9) for _ in range(20000)]
+    close = [1796526245 + rng.randrange(10**6) / 1e6 for _ in range(20000)]  # shared seconds
+    for timestamp in edges + spread + close:
+        assert iso(timestamp) == json_default(_utc(timestamp)), timestamp
