@@ -16,7 +16,9 @@ import posixpath
 import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
+from xml.etree.ElementTree import SubElement, tostring  # noqa: S405 - builds, parses nothing
 
 import httpx
 from tornado.httpserver import HTTPServer
@@ -25,7 +27,7 @@ from tornado.web import Application, HTTPError, RequestHandler, stream_request_b
 
 from swan_contents.storage.base import kept_copy_name
 from swan_contents.storage.webdav.etags import ETags, normalize_etag
-from swan_contents.storage.webdav.multistatus import prop_text, responses
+from swan_contents.storage.webdav.multistatus import parse_xml, prop_text, responses
 
 log = logging.getLogger("swan-mount-guard")
 
@@ -55,7 +57,10 @@ HOP_BY_HOP = frozenset(
 )
 #: the headers the guard's own requests carry from rclone's (who it is)
 AUTH_HEADERS = ("authorization", "cookie")
-GETETAG = "{DAV:}getetag"
+DAV = "{DAV:}"
+GETETAG = f"{DAV}getetag"
+#: a PROPFIND body longer than this is passed on as it is (rclone's are a few hundred bytes)
+MAX_PROPFIND_BODY = 64 << 10
 PROPFIND_ETAG = (
     b'<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/>'
     b"<d:resourcetype/></d:prop></d:propfind>"
@@ -120,17 +125,47 @@ class Knowledge:
         tick, body = listed
         if self._parsed[:2] != (folder, tick):
             etags = await asyncio.to_thread(_etags_in, body, folder)
+            if etags is None:
+                return None if own is None else own[1]
             self._parsed = (folder, tick, etags)
         return self._parsed[2].get(path, ABSENT)
 
 
-def _etags_in(body: bytes, where: str) -> dict[str, str]:
-    """Path -> normalized ETag of each entry of a multistatus answer ({} when unreadable)."""
+def _etags_in(body: bytes, where: str) -> dict[str, str] | None:
+    """Path -> normalized ETag of each entry of a multistatus answer (None when unreadable)."""
     try:
         found = responses(body, where)
     except Exception:
-        return {}
+        return None
     return {_path_of(href): normalize_etag(prop_text(props, GETETAG)) for href, props in found}
+
+
+def with_etags(body: bytes) -> bytes:
+    """A PROPFIND body that asks for ``getetag`` too: rclone lists folders without it, and a
+    listing is what tells the guard the state of most files the mount writes. The body as it
+    is when it asks for all properties, already has it, or is not one we can read."""
+    if not body.strip() or b"getetag" in body or len(body) > MAX_PROPFIND_BODY:
+        return body
+    try:
+        root = parse_xml(body)
+    except Exception:
+        return body
+    prop = root.find(f"{DAV}prop")
+    if root.tag != f"{DAV}propfind" or prop is None:
+        return body
+    SubElement(prop, GETETAG)
+    return tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+class Found(NamedTuple):
+    """What a storage has at a path: its ``answer`` to a PROPFIND Depth 0, the ``etag``
+    (ABSENT when nothing is there, None when it did not say), whether it called that ETag
+    ``weak``, and whether it is a ``folder``."""
+
+    answer: httpx.Response
+    etag: str | None
+    weak: bool = False
+    folder: bool = False
 
 
 class Guard:
@@ -160,11 +195,8 @@ class Guard:
     def url(self, path: str) -> str:
         return self.origin + quote(path)
 
-    async def etag_now(
-        self, path: str, auth: dict[str, str]
-    ) -> tuple[httpx.Response, str | None, bool]:
-        """The storage's answer to a PROPFIND Depth 0 of ``path``, the ETag it tells (ABSENT on
-        404, None when it answered otherwise or tells none), and whether it called it weak."""
+    async def look(self, path: str, auth: dict[str, str]) -> Found:
+        """What the storage has at ``path`` now (one PROPFIND Depth 0)."""
         r = await self.client.request(
             "PROPFIND",
             self.url(path),
@@ -172,9 +204,20 @@ class Guard:
             content=PROPFIND_ETAG,
         )
         if r.status_code == 404:
-            return r, ABSENT, False
-        if r.status_code != 207:
-            return r, None, False
+            return Found(r, ABSENT)
+        if r.status_code == 207:
+            with contextlib.suppress(Exception):
+                for href, props in responses(r.content, path):
+                    if _path_of(href) == path:
+                        raw = prop_text(props, GETETAG) or ""
+                        folder = props.get(f"{DAV}resourcetype")
+                        return Found(
+                            r,
+                            normalize_etag(raw) or None,
+                            raw.startswith("W/"),
+                            folder is not None and folder.find(f"{DAV}collection") is not None,
+                        )
+        return Found(r, None)
         with contextlib.suppress(Exception):
             for href, props in responses(r.content, path):
                 if _path_of(href) == path:
@@ -214,6 +257,8 @@ class PassThrough(RequestHandler):
         self._body: asyncio.Queue[bytes | None] = asyncio.Queue(BODY_QUEUE)
         self._upstream: asyncio.Task[httpx.Response] | None = None
         self._response: httpx.Response | None = None
+        self._propfind_body: bytearray | None = None
+        self._headers_on: list[tuple[str, str]] = []
 
     def compute_etag(self) -> None:
         return None  # the storage's ETags only
@@ -223,6 +268,8 @@ class PassThrough(RequestHandler):
 
     def write_error(self, status_code: int, **kwargs) -> None:
         self.set_header("Content-Type", "text/plain; charset=utf-8")
+        # tornado drops a connection whose request body was not read: say so to the client
+        self.set_header("Connection", "close")
         self.finish(f"{self._reason}\n")
 
     def _auth(self) -> dict[str, str]:
@@ -262,17 +309,29 @@ class PassThrough(RequestHandler):
             headers = await self._guard_write(self.path, headers, "put")
         elif destination is not None and self.request.headers.get("Overwrite", "T") != "F":
             headers = await self._guard_write(destination, headers, "replace")
+        elif method == "DELETE":
+            headers = await self._guard_delete(self.path, headers)
         if self._finished:
             return
+        self._headers_on = headers
+        if method == "PROPFIND":
+            self._propfind_body = bytearray()
+            return  # sent once its (small) body is read: see _send
         has_body = "Content-Length" in self.request.headers or (
             "Transfer-Encoding" in self.request.headers
         )
+        self._send(self._stream() if has_body else None)
+
+    def _send(self, content: AsyncIterator[bytes] | bytes | None) -> None:
         client = self.guard.client
+        headers = self._headers_on
+        if isinstance(content, bytes):
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         request = client.build_request(
-            method,
+            self.request.method,
             self.guard.origin + self.request.uri,
             headers=headers,
-            content=self._stream() if has_body else None,
+            content=content,
         )
         self._upstream = asyncio.ensure_future(client.send(request, stream=True))
 
@@ -284,9 +343,10 @@ class PassThrough(RequestHandler):
         knowledge = self.guard.knowledge
         auth = self._auth()
         try:
-            answer, now, weak = await self.guard.etag_now(path, auth)
+            found = await self.guard.look(path, auth)
         except httpx.HTTPError:
             self.refuse(502, "The storage did not answer; the write was not passed on.")
+        answer, now = found.answer, found.etag
         if now is None and answer.status_code != 207:
             # 401 (a token to renew), 403, 5xx: rclone hears what the storage said
             self._answer_with(answer)
@@ -304,13 +364,47 @@ class PassThrough(RequestHandler):
             return headers  # a storage without ETags: nothing to compare (docs: limits)
         if known is not None and known == now:
             if kind == "put":
-                return [*headers, *ETags.condition(now, weak).items()]
+                return [*headers, *ETags.condition(now, found.weak).items()]
             return [*headers, ("Overwrite", "T")]
         copy = await self._keep_aside(path, auth)
         if copy is None:
             return headers
-        log.info("kept %s aside as %s (changed where the mount did not see it)", path, copy)
+        log.info(
+            "kept %s aside as %s: the storage has %s, the mount knew %s",
+            path,
+            copy,
+            now,
+            "nothing there" if known == ABSENT else known or "nothing of it",
+        )
         return [*headers, *self._create_only(kind)]
+
+    async def _guard_delete(
+        self, path: str, headers: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Before a DELETE of a file: keep it aside instead when the mount never saw it as it
+        is. rclone sends one after every failed upload ("remove the failed upload"), which
+        would otherwise delete the very change whose 412 failed it."""
+        auth = self._auth()
+        try:
+            found = await self.guard.look(path, auth)
+        except httpx.HTTPError:
+            self.refuse(502, "The storage did not answer; nothing was deleted.")
+        if found.folder or not found.etag:
+            return headers  # a folder, nothing there, or no ETag to compare
+        known = await self.guard.knowledge.of(path)
+        if known == found.etag:
+            return [*headers, *ETags.condition(found.etag, found.weak).items()]
+        copy = await self._keep_aside(path, auth)
+        if copy is not None:
+            log.info(
+                "kept %s aside as %s instead of deleting a change the mount never saw", path, copy
+            )
+            self.guard.knowledge.note(path, ABSENT)
+            self.set_status(204)
+            self._clear_headers()
+            self.set_header("Connection", "close")  # as in write_error
+            self.finish()
+        return headers
 
     @staticmethod
     def _create_only(kind: str) -> list[tuple[str, str]]:
@@ -348,6 +442,7 @@ class PassThrough(RequestHandler):
         self._clear_headers()
         for k, v in _forwarded(answer.headers, ("content-length", "content-encoding")):
             self.add_header(k, v)
+        self.set_header("Connection", "close")  # the request's body was not read
         self.finish(answer.content)
 
     def _clear_headers(self) -> None:
@@ -362,7 +457,11 @@ class PassThrough(RequestHandler):
             yield chunk
 
     async def data_received(self, chunk: bytes) -> None:
-        if self._upstream is not None:
+        if self._propfind_body is not None:
+            self._propfind_body += chunk
+            if len(self._propfind_body) > MAX_PROPFIND_BODY:
+                self.refuse(413, "This PROPFIND body is too large for a WebDAV listing.")
+        elif self._upstream is not None:
             await self._body.put(chunk)
 
     def on_connection_close(self) -> None:
@@ -370,6 +469,8 @@ class PassThrough(RequestHandler):
             self._upstream.cancel()
 
     async def _pass_on(self) -> None:
+        if self._propfind_body is not None:
+            self._send(with_etags(bytes(self._propfind_body)))
         await self._body.put(None)
         assert self._upstream is not None
         try:
@@ -414,8 +515,9 @@ class PassThrough(RequestHandler):
                 knowledge.note(path, etag)
         elif method == "PROPFIND" and listing is not None:
             if depth == "0":
-                for found, tag in (await asyncio.to_thread(_etags_in, listing, path)).items():
-                    knowledge.note(found, tag)
+                found = await asyncio.to_thread(_etags_in, listing, path)
+                for entry, tag in (found or {}).items():
+                    knowledge.note(entry, tag)
             else:
                 knowledge.note_listing(path, listing)
         elif method == "PUT":
@@ -434,8 +536,7 @@ class PassThrough(RequestHandler):
         answered, else the one it tells now."""
         if not etag:
             with contextlib.suppress(httpx.HTTPError):
-                _, now, _ = await self.guard.etag_now(path, self._auth())
-                etag = now or ""
+                etag = (await self.guard.look(path, self._auth())).etag or ""
         if etag:
             self.guard.knowledge.note(path, etag)
         else:
