@@ -38,6 +38,8 @@ MAX_PATHS = 100_000
 MAX_LISTING_BYTES = 64 << 20
 #: a listing larger than this is passed on but not kept (its folder counts as never seen)
 MAX_LISTING = 16 << 20
+#: bytes of an answer passed on per write: fewer, larger writes to rclone's connection
+STREAM_CHUNK = 256 << 10
 #: how many chunks of a request body wait for the storage at most (back pressure on rclone)
 BODY_QUEUE = 8
 #: what a conflict copy says whose version it holds (as on the drive)
@@ -110,6 +112,21 @@ class Knowledge:
         while self._listing_bytes > self.max_bytes or len(self._listings) > self.max_paths:
             _, (_, dropped) = self._listings.popitem(last=False)
             self._listing_bytes -= len(dropped)
+
+    async def moved(self, source: str, target: str) -> None:
+        """The mount moved the folder ``source`` to ``target``: it knows what it knew inside."""
+
+        def inside(path: str) -> bool:
+            return path == source or path.startswith(source + "/")
+
+        for path in [p for p in self._files if inside(p)]:
+            self.note(target + path[len(source) :], self._files.pop(path)[1])
+        for folder in [f for f in self._listings if inside(f)]:
+            _, body = self._listings.pop(folder)
+            self._listing_bytes -= len(body)
+            for path, etag in (await asyncio.to_thread(_etags_in, body, folder) or {}).items():
+                if inside(path):
+                    self.note(target + path[len(source) :], etag)
 
     def forget(self, path: str) -> None:
         self._files.pop(path, None)
@@ -488,7 +505,7 @@ class PassThrough(RequestHandler):
         kept: list[bytes] = []
         size = 0
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_raw(STREAM_CHUNK):
                 if keep:
                     size += len(chunk)
                     if size > MAX_LISTING:
@@ -524,6 +541,11 @@ class PassThrough(RequestHandler):
             await self._learn(path, etag)
         elif method == "DELETE":
             knowledge.note(path, ABSENT)
+        elif method == "MOVE" and self.request.headers.get("Destination", "").endswith("/"):
+            # rclone names a folder's new place with a slash: what the mount knew inside moves
+            target = self._destination()
+            if target is not None:
+                await knowledge.moved(path, target)
         elif method in ("MOVE", "COPY", "PROPPATCH"):
             target = self._destination() if method != "PROPPATCH" else path
             if method == "MOVE":

@@ -42,6 +42,8 @@ RCLONE = "rclone"
 FUSERMOUNT = "fusermount3"
 #: The storage's WebDAV remote in our rclone config.
 REMOTE = "swan"
+#: The storage itself, not through the mount guard: for the read-only mount of ``Shared/``.
+READ_REMOTE = "swan-read"
 #: A local folder holding only an empty ``Shared/``, read-only (see rclone_config).
 SKELETON = "swan-skeleton"
 #: What the server's root mounts: the storage with the skeleton under it.
@@ -187,6 +189,7 @@ def rclone_config(
     credentials_path: str,
     skeleton: str,
     federated_points: str,
+    read_url: str = "",
 ) -> str:
     """The text of our rclone config: the WebDAV remote of the ownCloud kind (the drive,
     ownCloud, Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums), and
@@ -196,16 +199,24 @@ def rclone_config(
     first share is accepted), and the read-only mount of the shares can be stacked over it
     before any share can be reached through the writable root. That mount is the storage's
     ``Shared/`` joined with the read-only local folder ``federated_points``, which holds an
-    empty folder for each share of another site, the point its own mount is stacked on."""
+    empty folder for each share of another site, the point its own mount is stacked on.
+    ``read_url``: the storage's own address for that read-only mount, when ``url`` is a mount
+    guard's (what never writes needs no guard, and reads skip its hop)."""
     if any(ch.isspace() for ch in skeleton + federated_points):
         raise MountError("the runtime folder's path holds a space")
-    lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud"]
+    auth = []
     kind = (credentials or {}).get("kind")
     if kind == "bearer":
-        lines.append(f"bearer_token_command = {token_command(credentials_path)}")
+        auth.append(f"bearer_token_command = {token_command(credentials_path)}")
     elif kind == "basic":
         username = credentials.get("username") or ""  # type: ignore[union-attr]
-        lines += [f"user = {username}", f"pass = {_obscured(credentials['password'])}"]  # type: ignore[index]
+        auth += [f"user = {username}", f"pass = {_obscured(credentials['password'])}"]  # type: ignore[index]
+    lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud", *auth]
+    shares = REMOTE
+    if read_url and read_url != url:
+        shares = READ_REMOTE
+        lines += [f"[{READ_REMOTE}]", "type = webdav", f"url = {read_url}", "vendor = owncloud"]
+        lines += auth
     if any("\n" in line or "\r" in line for line in lines):
         raise MountError("the storage URL or user name holds a line break")
     lines += [f"[{SKELETON}]", "type = alias", f"remote = {skeleton}"]
@@ -216,7 +227,7 @@ def rclone_config(
     lines += [
         f"[{SHARED_TREE}]",
         "type = union",
-        f"upstreams = {REMOTE}:{SHARES_FOLDER} {FEDERATED_POINTS}::ro",
+        f"upstreams = {shares}:{SHARES_FOLDER} {FEDERATED_POINTS}::ro",
     ]
     return "\n".join(lines) + "\n"
 
@@ -714,7 +725,7 @@ class StorageMounts:
             url = self.guard.url()
         try:
             config = rclone_config(
-                url, credentials, credentials_path, skeleton, self._federated_points
+                url, credentials, credentials_path, skeleton, self._federated_points, self.url
             )
             _write_private(os.path.join(self.work_dir, "rclone.conf"), config)
             self._start_mounts(timeout)

@@ -202,6 +202,17 @@ def test_a_temporary_file_renamed_over_a_file_the_mount_saw_makes_no_copy(guarde
     assert (local / "notes.txt").read_text() == "newer\n"
 
 
+def test_files_of_a_folder_the_mount_renamed_are_still_its_own(guarded, wsgidav):
+    local, client, guard = guarded
+    (local / "week1").mkdir()
+    (local / "week1" / "a.txt").write_text("a\n")
+    assert client.request("PROPFIND", "week1/", headers={"Depth": "1"}).status_code == 207
+    destination = {"Destination": guard.url() + "week2/"}
+    assert client.request("MOVE", "week1/", headers=destination).status_code == 201
+    assert client.put("week2/a.txt", content=b"b\n").status_code == 204
+    assert os.listdir(local / "week2") == ["a.txt"]
+
+
 def test_requests_outside_the_guards_folder_and_redirects_are_not_followed(guarded, wsgidav):
     local, client, guard = guarded
     root = guard.url().rsplit("/", 2)[0] + "/"
