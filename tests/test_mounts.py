@@ -170,6 +170,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     assert point and mounted_at_or_below(point) == [os.path.join(point, "Shared"), point]
     assert before.get_env()["SWAN_FILES_MOUNTED"] == "1"  # the server tells no notice
     rclone = before._mounts.root.pid
+    guard = before._mounts.guard.pid  # the mount guard (on by default) goes with the mounts
     gone = subprocess.Popen(["true"])
     gone.wait()
     state = {**before.get_state(), "pid": gone.pid}  # the server died while the hub was down
@@ -182,6 +183,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     assert mounted_at_or_below(point) == []
     assert after.get_env()["SWAN_FILES_MOUNTED"] == "0"  # nothing mounted any more
     eventually("rclone gone", lambda: not Path(f"/proc/{rclone}").exists() or _zombie(rclone))
+    eventually("the guard gone", lambda: not Path(f"/proc/{guard}").exists() or _zombie(guard))
     before._mounts.root.proc.wait(timeout=BOUND)
 
 
