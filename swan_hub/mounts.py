@@ -337,21 +337,27 @@ class RcloneMount:
         """Unmount (fusermount3 -u), end the process group (TERM, then KILL), and as a last
         resort detach a mount that is still busy (lazy unmount). Blocking."""
         _unmount_points(self.point, lazy=False)
-        if _is_rclone_mount_of(self.pid, self.point):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not _dead(self.pid):
-                if self.proc is not None and self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-            if not _dead(self.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
-        if self.proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=timeout)
+        _end_group(self.pid, self.proc, _is_rclone_mount_of(self.pid, self.point), timeout)
         _unmount_points(self.point, lazy=True)
+
+
+def _end_group(pid: int, proc: subprocess.Popen | None, ours: bool, timeout: float) -> None:
+    """End the process group ``pid`` leads (TERM, then KILL after ``timeout`` seconds) when
+    ``ours`` (still our process, not a recycled pid), and reap ``proc``."""
+    if ours:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not _dead(pid):
+            if proc is not None and proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not _dead(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
 
 
 def for_another_user(owner: tuple[int, int] | None) -> list[str]:
@@ -507,20 +513,7 @@ class GuardProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """End its process group (TERM, then KILL). Blocking."""
-        if self.running() and not _dead(self.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not _dead(self.pid):
-                if self.proc is not None and self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-            if not _dead(self.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
-        if self.proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=timeout)
+        _end_group(self.pid, self.proc, self.running() and not _dead(self.pid), timeout)
 
 
 def start_guard(upstream: str, work_dir: str, timeout: float = 30.0) -> GuardProcess:

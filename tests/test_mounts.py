@@ -191,7 +191,8 @@ def _zombie(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers(tmp_path):
+@pytest.mark.parametrize("guard", [False, True], ids=["direct", "through-the-guard"])
+def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers(tmp_path, guard):
     server = WsgiDavServer(tmp_path / "dav")
     (tmp_path / "dav").mkdir()
     server.start()
@@ -199,7 +200,7 @@ def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers
     for name in ("data.csv", "refused.csv", "hung.csv"):
         (local / name).write_text(f"{name}\n")
     mounts = StorageMounts(
-        url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rclone")
+        url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rclone"), guard=guard
     )
     credentials = {"kind": "basic", "username": server.username, "password": server.password}
     mounts.start(credentials, "", timeout=BOUND)
@@ -222,6 +223,7 @@ def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers
         Path(mounts.point, "after.csv").write_text("written after the outage\n")
         eventually("after.csv on the server", lambda: (local / "after.csv").is_file())
         assert mounts.root.proc.poll() is None  # the same mount, never restarted
+        assert guard is (mounts.guard is not None and mounts.guard.running())
     finally:
         mounts.stop(upload_wait=BOUND)
         server.stop()
