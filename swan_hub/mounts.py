@@ -483,6 +483,8 @@ def start_rclone(
 
 #: The module of the mount guard (`swan_hub.mount_guard`), run as its own process.
 GUARD_MODULE = "swan_hub.mount_guard"
+#: The file in the mounts' work folder naming the guard's pid.
+GUARD_PID = "guard.pid"
 
 
 @dataclass
@@ -538,7 +540,19 @@ def start_guard(upstream: str, work_dir: str, timeout: float = 30.0) -> GuardPro
         guard.stop()
         raise MountError(f"the mount guard did not start: {_log_tail(work_dir, 'guard.log')}")
     guard.port = int(line)
+    _write_private(os.path.join(work_dir, GUARD_PID), str(guard.pid))
     return guard
+
+
+def stale_guard(upstream: str, work_dir: str) -> GuardProcess | None:
+    """The guard of ``upstream`` an earlier start in ``work_dir`` left running (its mounts
+    killed, or a crashed sidecar), if any."""
+    try:
+        with open(os.path.join(work_dir, GUARD_PID), encoding="utf-8") as f:
+            guard = GuardProcess(int(f.read().strip()), upstream)
+    except (OSError, ValueError):
+        return None
+    return guard if guard.running() else None
 
 
 def _log_tail(work_dir: str, name: str = "rclone.log") -> str:
@@ -693,11 +707,14 @@ class StorageMounts:
     # -- life cycle (blocking: call in a thread) -------------------------------------------
 
     def clean_stale(self) -> list[str]:
-        """Unmount whatever a crashed hub or server left at or under the mount point; returns
-        the mount points it found."""
+        """Unmount whatever a crashed hub or server left at or under the mount point, and end
+        a mount guard it left; returns the mount points it found."""
         stale = mounted_at_or_below(self.point)
         _unmount_points(self.point, lazy=False)
         _unmount_points(self.point, lazy=True)
+        guard = stale_guard(self.url, self.work_dir)
+        if guard is not None and (self.guard is None or guard.pid != self.guard.pid):
+            guard.stop()
         return stale
 
     def start(
@@ -1361,6 +1378,7 @@ def _sidecar_mounts(options: argparse.Namespace) -> StorageMounts:
         # the shares stacked later reach the server's container whatever the runtime did.
         shared=True,
         read_cache=options.read_cache,
+        guard=options.guard,
     )
 
 
@@ -1380,6 +1398,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     sidecar.add_argument("--timeout", type=float, default=30.0)
     sidecar.add_argument("--upload-wait", type=float, default=30.0)
     sidecar.add_argument("--read-cache", action="store_true")
+    sidecar.add_argument("--guard", action="store_true", help="through a mount guard")
     mounted = commands.add_parser("mounted", help="exit 0 when a sidecar's mounts are up")
     mounted.add_argument("point")
     unmount = commands.add_parser("unmount", help="a sidecar's preStop: upload, then unmount")

@@ -21,7 +21,13 @@ import pytest
 from harness.dav_servers import ApacheDavServer, WsgiDavServer, apache_available, shared_root
 from test_mounts import eventually, read_in_a_process
 
-from swan_hub.mounts import GuardProcess, StorageMounts, missing_parts, start_guard
+from swan_hub.mounts import (
+    GuardProcess,
+    StorageMounts,
+    missing_parts,
+    mounted_at_or_below,
+    start_guard,
+)
 
 COPY = re.compile(r"^notes \(changed elsewhere, conflict \d{4}-\d\d-\d\d \d\d\.\d\d\)\.txt$")
 
@@ -453,3 +459,17 @@ def test_a_dead_guard_fails_the_mounts_io_and_nothing_bypasses_it(wsgidav, tmp_p
     finally:
         mounts.stop(upload_wait=0)
     assert not mounts.alive()
+
+
+@mountable
+def test_a_guard_left_by_a_crash_is_ended_before_the_next_mounts(wsgidav, tmp_path):
+    mounts, _ = guarded_mount(wsgidav, tmp_path, {"data.csv": "a\n"})
+    left = mounts.guard
+    for mount in (mounts.shared, mounts.root):
+        os.killpg(mount.pid, signal.SIGKILL)  # the mounts die, their guard stays
+        mount.proc.wait(timeout=BOUND)
+    assert left.running()
+    again = StorageMounts(url=mounts.url, point=mounts.point, work_dir=mounts.work_dir)
+    again.clean_stale()
+    assert not left.running() and left.proc.wait(timeout=BOUND) is not None
+    assert mounted_at_or_below(mounts.point) == []
