@@ -84,12 +84,13 @@ def mount_folder_of(
     return mounts, local, credentials_file
 
 
-@pytest.fixture
-def mounted(gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
-    """The gate's folder ``alice`` mounted with a bearer token from a credentials file:
-    (mounts, the folder on the server's disk, the credentials file)."""
+@pytest.fixture(params=[False, True], ids=["direct", "through-the-guard"])
+def mounted(request, gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
+    """The gate's folder ``alice`` mounted with a bearer token from a credentials file, directly
+    and through a mount guard: (mounts, the folder on the server's disk, the credentials
+    file)."""
     mounts, local, credentials_file = mount_folder_of(
-        gate, tmp_path, "alice", {"data.csv": "a,b\n1,2\n"}
+        gate, tmp_path, "alice", {"data.csv": "a,b\n1,2\n"}, guard=request.param
     )
     try:
         yield mounts, local, credentials_file
@@ -103,9 +104,9 @@ def test_a_plain_webdav_storage_is_mounted_with_the_token_of_the_credentials_fil
     config = Path(mounts.work_dir, "rclone.conf")
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert "token-1" not in config.read_text()
-    pid = mounts.root.pid
-    assert b"token-1" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    assert b"token-1" not in Path(f"/proc/{pid}/environ").read_bytes()
+    for pid in [mounts.root.pid, *([mounts.guard.pid] if mounts.guard else [])]:
+        assert b"token-1" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert b"token-1" not in Path(f"/proc/{pid}/environ").read_bytes()
 
 
 def test_a_token_renewed_in_the_credentials_file_is_followed_without_a_new_mount(mounted, gate):
