@@ -321,7 +321,8 @@ class PassThrough(RequestHandler):
         destination = self._destination() if method in ("MOVE", "COPY") else None
         if destination is not None:
             headers = [(k, v) for k, v in headers if k.lower() != "destination"]
-            headers.append(("Destination", self.guard.url(destination)))
+            slash = "/" if urlsplit(self.request.headers["Destination"]).path.endswith("/") else ""
+            headers.append(("Destination", self.guard.url(destination) + slash))
         if method == "PUT":
             headers = await self._guard_write(self.path, headers, "put")
         elif destination is not None and self.request.headers.get("Overwrite", "T") != "F":
