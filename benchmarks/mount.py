@@ -10,7 +10,11 @@ baselines taken in the same run on the same Apache mod_dav server and the same f
   local disk (goal: within 1.5x): a first read, and the median of three more;
 - the same reads through a mount with the read cache on (StorageMountMixin.mount_read_cache);
 - where the floors lie: `rclone cat` of the large file and `rclone lsl` of the 10,000 files
-  (rclone's own WebDAV client, no FUSE) against the same GET and PROPFIND.
+  (rclone's own WebDAV client, no FUSE) against the same GET and PROPFIND;
+- the same read and listing through a mount behind its mount guard (StorageMountMixin.
+  mount_guard, swan_hub.mount_guard), and code writing WRITES small files (closed, then waited
+  for on the storage) through both mounts; the guard's start time and memory (RSS) idle and at
+  its peak.
 
 Run: `./scripts/bench mount` (or `.venv/bin/python benchmarks/mount.py`). Needs rclone and fuse3,
 and pandas (the `bench` extra) for the CSV read.
@@ -33,9 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from harness.dav_servers import ApacheDavServer, shared_root  # noqa: E402
 
-from swan_hub.mounts import RCLONE, REMOTE, StorageMounts, missing_parts  # noqa: E402
+from swan_hub.mounts import (  # noqa: E402
+    RCLONE,
+    REMOTE,
+    StorageMounts,
+    missing_parts,
+    start_guard,
+)
 
 FILES = 10_000
+WRITES = 20
 BLOCK = 1024 * 1024
 
 
@@ -81,6 +92,26 @@ def read_csv_seconds(path: str) -> tuple[float, float] | None:
     return first, statistics.median(timed(lambda: pandas.read_csv(path)) for _ in range(3))
 
 
+def write_files(point: str, local: Path, prefix: str) -> None:
+    """Code writes WRITES small files through a mount; returns once the storage has them all."""
+    for i in range(WRITES):
+        Path(point, f"{prefix}-{i}.txt").write_text(f"result {i}\n")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if all((local / f"{prefix}-{i}.txt").exists() for i in range(WRITES)):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the {prefix} writes did not reach the storage")
+
+
+def memory_kb(pid: int, field: str) -> int:
+    """A field of /proc/<pid>/status in kB (VmRSS now, VmHWM the peak)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
 def rclone(work_dir: str, *args: str) -> None:
     """rclone itself (no FUSE) with the mounts' config, its output thrown away."""
     config = os.path.join(work_dir, "rclone.conf")
@@ -88,12 +119,15 @@ def rclone(work_dir: str, *args: str) -> None:
         subprocess.run([RCLONE, "--config", config, *args], stdout=sink, check=True)
 
 
-def mounted(url: str, work: Path, name: str, *, read_cache: bool) -> StorageMounts:
+def mounted(
+    url: str, work: Path, name: str, *, read_cache: bool, guard: bool = False
+) -> StorageMounts:
     mounts = StorageMounts(
         url=url,
         point=str(work / name / "files"),
         work_dir=str(work / name / "rclone"),
         read_cache=read_cache,
+        guard=guard,
     )
     mounts.start(None, "", timeout=60)
     return mounts
@@ -159,6 +193,24 @@ def main() -> None:
         ]
         csv_cached = read_csv_seconds(os.path.join(cached.point, "events.csv"))
 
+        guarded = mounted(url, work, "guarded", read_cache=False, guard=True)
+        started.append(guarded)
+        idle_kb = memory_kb(guarded.guard.pid, "VmRSS")
+        g_list_cold = timed(lambda: list_with_stats(os.path.join(guarded.point, "many")))
+        g_list_warm = timed(lambda: list_with_stats(os.path.join(guarded.point, "many")))
+        g_read = timed(lambda: read_file(os.path.join(guarded.point, "big.bin")))
+        write_plain = timed(lambda: write_files(point, local, "plain"))
+        write_guarded = timed(lambda: write_files(guarded.point, local, "guarded"))
+        peak_kb = memory_kb(guarded.guard.pid, "VmHWM")
+        guard_dir = work / "guard-start"
+        guard_dir.mkdir()
+        starts = []
+        for _ in range(3):
+            begun = time.perf_counter()
+            guard = start_guard(url, str(guard_dir))
+            starts.append(time.perf_counter() - begun)
+            guard.stop()
+
         def mbps(seconds: float) -> float:
             return size_mb / seconds
 
@@ -190,6 +242,26 @@ def main() -> None:
         row("list+stat, mount, cached", f"{list_warm * 1000:.0f} ms", list_warm / list_raw)
         row("list, rclone lsl (no FUSE)", f"{list_rclone * 1000:.0f} ms", list_rclone / list_raw)
         row("list+stat, local disk", f"{list_local * 1000:.0f} ms", list_local / list_raw)
+        print("(behind the mount guard; read: throughput / the GET's, list: time / PROPFIND's)")
+        row("read, guarded mount", f"{mbps(g_read):.0f} MB/s", read_raw / g_read, ">= 0.50")
+        row(
+            "list+stat, guarded mount, first listing",
+            f"{g_list_cold * 1000:.0f} ms",
+            g_list_cold / list_raw,
+            "<= 2",
+        )
+        row(
+            "list+stat, guarded mount, cached",
+            f"{g_list_warm * 1000:.0f} ms",
+            g_list_warm / list_raw,
+        )
+        print(f"(writes: {WRITES} small files closed until all are on the storage; / the mount's)")
+        row("write, mount (baseline)", f"{write_plain * 1000:.0f} ms", 1)
+        row("write, guarded mount", f"{write_guarded * 1000:.0f} ms", write_guarded / write_plain)
+        print(
+            f"mount guard: start {statistics.median(starts) * 1000:.0f} ms (median of 3), "
+            f"RSS idle {idle_kb / 1024:.0f} MB, peak {peak_kb / 1024:.0f} MB"
+        )
         if csv_local is None or csv_mount is None or csv_cached is None:
             print("pandas.read_csv: not measured (install the bench extra: pandas)")
             return

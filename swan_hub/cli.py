@@ -247,6 +247,8 @@ def use_drive_as_storage(c: Config, port: int) -> None:
         f"http://127.0.0.1:{port}/{DRIVE_PREFIX}/remote.php/dav/files/{{username}}/"
     )
     c.SwanSpawnerMixin.storage_credentials = credentials_from_api_token
+    # the drive keeps what a mount's upload would replace itself (swan_hub.drive.sightings)
+    c.StorageMountConfig.mount_guard = False
     c.Spawner.server_token_scopes = list(SERVER_TOKEN_SCOPES)
     c.Spawner.args = [*c.Spawner.args, *DRIVE_SERVER_ARGS]
 

@@ -285,6 +285,8 @@ class SwanKubeSpawner(SwanContainerMixin, StorageMountConfig, KubeSpawner):
             command.append(f"--credentials={self.server_credentials_path()}")
         if self.mount_read_cache:
             command.append("--read-cache")
+        if self.mount_guard:
+            command.append("--guard")
         mounts = [
             {
                 "name": FILES_VOLUME,

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -41,6 +42,8 @@ RCLONE = "rclone"
 FUSERMOUNT = "fusermount3"
 #: The storage's WebDAV remote in our rclone config.
 REMOTE = "swan"
+#: The storage itself, not through the mount guard: for the read-only mount of ``Shared/``.
+READ_REMOTE = "swan-read"
 #: A local folder holding only an empty ``Shared/``, read-only (see rclone_config).
 SKELETON = "swan-skeleton"
 #: What the server's root mounts: the storage with the skeleton under it.
@@ -186,6 +189,7 @@ def rclone_config(
     credentials_path: str,
     skeleton: str,
     federated_points: str,
+    read_url: str = "",
 ) -> str:
     """The text of our rclone config: the WebDAV remote of the ownCloud kind (the drive,
     ownCloud, Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums), and
@@ -195,16 +199,24 @@ def rclone_config(
     first share is accepted), and the read-only mount of the shares can be stacked over it
     before any share can be reached through the writable root. That mount is the storage's
     ``Shared/`` joined with the read-only local folder ``federated_points``, which holds an
-    empty folder for each share of another site, the point its own mount is stacked on."""
+    empty folder for each share of another site, the point its own mount is stacked on.
+    ``read_url``: the storage's own address for that read-only mount, when ``url`` is a mount
+    guard's (what never writes needs no guard, and reads skip its hop)."""
     if any(ch.isspace() for ch in skeleton + federated_points):
         raise MountError("the runtime folder's path holds a space")
-    lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud"]
+    auth = []
     kind = (credentials or {}).get("kind")
     if kind == "bearer":
-        lines.append(f"bearer_token_command = {token_command(credentials_path)}")
+        auth.append(f"bearer_token_command = {token_command(credentials_path)}")
     elif kind == "basic":
         username = credentials.get("username") or ""  # type: ignore[union-attr]
-        lines += [f"user = {username}", f"pass = {_obscured(credentials['password'])}"]  # type: ignore[index]
+        auth += [f"user = {username}", f"pass = {_obscured(credentials['password'])}"]  # type: ignore[index]
+    lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud", *auth]
+    shares = REMOTE
+    if read_url and read_url != url:
+        shares = READ_REMOTE
+        lines += [f"[{READ_REMOTE}]", "type = webdav", f"url = {read_url}", "vendor = owncloud"]
+        lines += auth
     if any("\n" in line or "\r" in line for line in lines):
         raise MountError("the storage URL or user name holds a line break")
     lines += [f"[{SKELETON}]", "type = alias", f"remote = {skeleton}"]
@@ -215,7 +227,7 @@ def rclone_config(
     lines += [
         f"[{SHARED_TREE}]",
         "type = union",
-        f"upstreams = {REMOTE}:{SHARES_FOLDER} {FEDERATED_POINTS}::ro",
+        f"upstreams = {shares}:{SHARES_FOLDER} {FEDERATED_POINTS}::ro",
     ]
     return "\n".join(lines) + "\n"
 
@@ -326,21 +338,27 @@ class RcloneMount:
         """Unmount (fusermount3 -u), end the process group (TERM, then KILL), and as a last
         resort detach a mount that is still busy (lazy unmount). Blocking."""
         _unmount_points(self.point, lazy=False)
-        if _is_rclone_mount_of(self.pid, self.point):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not _dead(self.pid):
-                if self.proc is not None and self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-            if not _dead(self.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
-        if self.proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=timeout)
+        _end_group(self.pid, self.proc, _is_rclone_mount_of(self.pid, self.point), timeout)
         _unmount_points(self.point, lazy=True)
+
+
+def _end_group(pid: int, proc: subprocess.Popen | None, ours: bool, timeout: float) -> None:
+    """End the process group ``pid`` leads (TERM, then KILL after ``timeout`` seconds) when
+    ``ours`` (still our process, not a recycled pid), and reap ``proc``."""
+    if ours:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not _dead(pid):
+            if proc is not None and proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not _dead(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
 
 
 def for_another_user(owner: tuple[int, int] | None) -> list[str]:
@@ -464,9 +482,83 @@ def start_rclone(
     raise MountError(f"the mount did not answer within {timeout:g}s: {_log_tail(work_dir)}")
 
 
-def _log_tail(work_dir: str) -> str:
+#: The module of the mount guard (`swan_hub.mount_guard`), run as its own process.
+GUARD_MODULE = "swan_hub.mount_guard"
+#: The file in the mounts' work folder naming the guard's pid.
+GUARD_PID = "guard.pid"
+
+
+@dataclass
+class GuardProcess:
+    """One running mount guard for ``upstream``, listening on 127.0.0.1:``port``; ``pid``
+    leads its own process group."""
+
+    pid: int
+    upstream: str
+    port: int = 0
+    proc: subprocess.Popen | None = field(default=None, repr=False, compare=False)
+
+    def url(self) -> str:
+        """The address rclone is given instead of the storage's: the same folder, through the
+        guard."""
+        parts = urlsplit(self.upstream)
+        query = f"?{parts.query}" if parts.query else ""
+        return f"http://127.0.0.1:{self.port}{parts.path}{query}"
+
+    def running(self) -> bool:
+        """Whether ``pid`` is still our guard of ``upstream`` (not a recycled pid)."""
+        try:
+            with open(f"/proc/{self.pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            return False
+        return GUARD_MODULE.encode() in argv and self.upstream.encode() in argv
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End its process group (TERM, then KILL). Blocking."""
+        _end_group(self.pid, self.proc, self.running() and not _dead(self.pid), timeout)
+
+
+def start_guard(upstream: str, work_dir: str, timeout: float = 30.0) -> GuardProcess:
+    """Start a mount guard for the storage folder ``upstream`` (its log in ``work_dir``) and
+    wait until it listens. Blocking; raises MountError."""
+    with open(os.path.join(work_dir, "guard.log"), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", GUARD_MODULE, upstream],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=_rclone_env(work_dir),
+            cwd=work_dir,
+            start_new_session=True,
+        )
+    guard = GuardProcess(proc.pid, upstream, proc=proc)
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else b""
+    proc.stdout.close()
+    if not line.strip().isdigit():
+        guard.stop()
+        raise MountError(f"the mount guard did not start: {_log_tail(work_dir, 'guard.log')}")
+    guard.port = int(line)
+    _write_private(os.path.join(work_dir, GUARD_PID), str(guard.pid))
+    return guard
+
+
+def stale_guard(upstream: str, work_dir: str) -> GuardProcess | None:
+    """The guard of ``upstream`` an earlier start in ``work_dir`` left running (its mounts
+    killed, or a crashed sidecar), if any."""
     try:
-        with open(os.path.join(work_dir, "rclone.log"), encoding="utf-8", errors="replace") as f:
+        with open(os.path.join(work_dir, GUARD_PID), encoding="utf-8") as f:
+            guard = GuardProcess(int(f.read().strip()), upstream)
+    except (OSError, ValueError):
+        return None
+    return guard if guard.running() else None
+
+
+def _log_tail(work_dir: str, name: str = "rclone.log") -> str:
+    try:
+        with open(os.path.join(work_dir, name), encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
     except OSError:
         return "(no log)"
@@ -520,6 +612,9 @@ class StorageMounts:
     (a container's user). ``shared``: the space's mount is made a shared mount, so that the
     mounts stacked over it later reach a container's bind mount of it (``rslave``) as well.
     ``read_cache``: every mount keeps what code reads in its cache (READ_CACHE_MAX_SIZE).
+    ``guard``: the mounts of the user's storage reach it through a mount guard of their own
+    (`swan_hub.mount_guard`), which keeps a file an upload would replace aside as a conflict
+    copy when the mounts never saw it as it is; it starts before them and ends after them.
     """
 
     def __init__(
@@ -531,8 +626,11 @@ class StorageMounts:
         owner: tuple[int, int] | None = None,
         shared: bool = False,
         read_cache: bool = False,
+        guard: bool = False,
     ) -> None:
         self.url = url if url.endswith("/") else url + "/"
+        self.use_guard = guard
+        self.guard: GuardProcess | None = None
         self.point = point
         self.work_dir = work_dir
         self.owner = owner
@@ -577,17 +675,22 @@ class StorageMounts:
     # -- state, so that a restarted hub can take the mounts down --------------------------
 
     def state(self) -> dict[str, Any]:
-        return {
+        found = {
             "point": self.point,
             "pids": {m.point: m.pid for m in self._mounts()},
             "federated": sorted(m.point for m in self.federated.values()),
         }
+        if self.guard is not None:
+            found["guard"] = self.guard.pid
+        return found
 
     @classmethod
     def from_state(cls, state: dict[str, Any], **options: Any) -> StorageMounts:
         """The mounts ``state()`` described, with the constructor's other ``options``."""
         mounts = cls(point=state["point"], **options)
         federated = set(state.get("federated", []))
+        if state.get("guard"):
+            mounts.guard = GuardProcess(int(state["guard"]), mounts.url)
         for point, pid in state.get("pids", {}).items():
             found = RcloneMount(point, int(pid))
             name = os.path.basename(point)
@@ -605,11 +708,14 @@ class StorageMounts:
     # -- life cycle (blocking: call in a thread) -------------------------------------------
 
     def clean_stale(self) -> list[str]:
-        """Unmount whatever a crashed hub or server left at or under the mount point; returns
-        the mount points it found."""
+        """Unmount whatever a crashed hub or server left at or under the mount point, and end
+        a mount guard it left; returns the mount points it found."""
         stale = mounted_at_or_below(self.point)
         _unmount_points(self.point, lazy=False)
         _unmount_points(self.point, lazy=True)
+        guard = stale_guard(self.url, self.work_dir)
+        if guard is not None and (self.guard is None or guard.pid != self.guard.pid):
+            guard.stop()
         return stale
 
     def start(
@@ -624,10 +730,21 @@ class StorageMounts:
         # the points of the shares of other sites are made anew as they are listed
         shutil.rmtree(self._federated_points, ignore_errors=True)
         os.makedirs(self._federated_points)
-        config = rclone_config(
-            self.url, credentials, credentials_path, skeleton, self._federated_points
-        )
-        _write_private(os.path.join(self.work_dir, "rclone.conf"), config)
+        url = self.url
+        if self.use_guard:
+            self.guard = start_guard(self.url, self.work_dir, timeout)
+            url = self.guard.url()
+        try:
+            config = rclone_config(
+                url, credentials, credentials_path, skeleton, self._federated_points, self.url
+            )
+            _write_private(os.path.join(self.work_dir, "rclone.conf"), config)
+            self._start_mounts(timeout)
+        except BaseException:
+            self._stop_guard()
+            raise
+
+    def _start_mounts(self, timeout: float) -> None:
         with self._changing:
             self.root = start_rclone(
                 remote=TREE,
@@ -678,9 +795,15 @@ class StorageMounts:
             self._federated_shares.clear()
             self.shared = self.root = None
             self.clean_stale()
+            self._stop_guard()
             # the secrets of the shares of other sites stay on disk no longer than the mounts
             shutil.rmtree(os.path.join(self.work_dir, "federated-config"), ignore_errors=True)
         return pending
+
+    def _stop_guard(self) -> None:
+        if self.guard is not None:
+            self.guard.stop()
+            self.guard = None
 
     def _root_alive(self) -> bool:
         return self.root is not None and _is_rclone_mount_of(self.root.pid, self.root.point)
@@ -688,8 +811,10 @@ class StorageMounts:
     def alive(self) -> bool:
         """Whether anything of these mounts is still there (a mount or an rclone process)."""
         pids = self.state()["pids"].items()
-        return bool(mounted_at_or_below(self.point)) or any(
-            _is_rclone_mount_of(pid, point) for point, pid in pids
+        return (
+            bool(mounted_at_or_below(self.point))
+            or any(_is_rclone_mount_of(pid, point) for point, pid in pids)
+            or (self.guard is not None and self.guard.running())
         )
 
     # -- edit shares ------------------------------------------------------------------------
@@ -940,6 +1065,20 @@ class StorageMountConfig(_MixinBase):
         """,
     )
 
+    mount_guard = Bool(
+        True,
+        config=True,
+        help="""
+        Let the mounts reach the storage through a mount guard of the server's own (a WebDAV
+        pass-through on 127.0.0.1, started and ended with the mounts): before an upload from
+        code replaces a file, it asks the storage for the file's ETag, and when the mounts
+        never saw the file as it is (another device changed it meanwhile) it keeps that file
+        as a conflict copy beside it, so no change is lost on any WebDAV storage. ``swan up``
+        turns it off for its drive, which does the same itself. See docs/storage.md, "When
+        another device changes a file code has open".
+        """,
+    )
+
     mount_upload_wait = Float(
         30.0,
         config=True,
@@ -993,6 +1132,7 @@ class StorageMountMixin(StorageMountConfig):
             "owner": self.storage_owner(),
             "shared": self.mount_for_container(),
             "read_cache": self.mount_read_cache,
+            "guard": self.mount_guard,
         }
 
     def mounted_root(self) -> str:
@@ -1239,6 +1379,7 @@ def _sidecar_mounts(options: argparse.Namespace) -> StorageMounts:
         # the shares stacked later reach the server's container whatever the runtime did.
         shared=True,
         read_cache=options.read_cache,
+        guard=options.guard,
     )
 
 
@@ -1258,6 +1399,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     sidecar.add_argument("--timeout", type=float, default=30.0)
     sidecar.add_argument("--upload-wait", type=float, default=30.0)
     sidecar.add_argument("--read-cache", action="store_true")
+    sidecar.add_argument("--guard", action="store_true", help="through a mount guard")
     mounted = commands.add_parser("mounted", help="exit 0 when a sidecar's mounts are up")
     mounted.add_argument("point")
     unmount = commands.add_parser("unmount", help="a sidecar's preStop: upload, then unmount")

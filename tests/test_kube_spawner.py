@@ -569,6 +569,7 @@ async def test_the_sidecar_pod_is_valid_kubernetes_with_native_sidecars():
     assert [c["name"] for c in pod["spec"]["initContainers"]] == [MOUNT_SIDECAR, "setup"]
     assert sidecar_of(pod)["image"] == "registry.example.org/swan/storage-mount:1"
     assert "--read-cache" in sidecar_of(pod)["command"]
+    assert "--guard" in sidecar_of(pod)["command"]  # mount_guard is on by default
     pod = {"apiVersion": "v1", "kind": "Pod", **pod}
     # Native sidecars (restartPolicy in an init container) came with Kubernetes 1.29.
     kubernetes_validate.validate(pod, "1.29.0", strict=True)

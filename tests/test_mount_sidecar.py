@@ -66,6 +66,7 @@ class Sidecar:
                 f"--timeout={BOUND:g}",
                 f"--upload-wait={BOUND:g}",
                 f"--credentials={credentials_file}",
+                "--guard",  # as SwanKubeSpawner starts it (mount_guard is on by default)
             ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

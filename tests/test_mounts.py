@@ -84,12 +84,13 @@ def mount_folder_of(
     return mounts, local, credentials_file
 
 
-@pytest.fixture
-def mounted(gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
-    """The gate's folder ``alice`` mounted with a bearer token from a credentials file:
-    (mounts, the folder on the server's disk, the credentials file)."""
+@pytest.fixture(params=[False, True], ids=["direct", "through-the-guard"])
+def mounted(request, gate, tmp_path) -> Iterator[tuple[StorageMounts, Path, Path]]:
+    """The gate's folder ``alice`` mounted with a bearer token from a credentials file, directly
+    and through a mount guard: (mounts, the folder on the server's disk, the credentials
+    file)."""
     mounts, local, credentials_file = mount_folder_of(
-        gate, tmp_path, "alice", {"data.csv": "a,b\n1,2\n"}
+        gate, tmp_path, "alice", {"data.csv": "a,b\n1,2\n"}, guard=request.param
     )
     try:
         yield mounts, local, credentials_file
@@ -103,9 +104,9 @@ def test_a_plain_webdav_storage_is_mounted_with_the_token_of_the_credentials_fil
     config = Path(mounts.work_dir, "rclone.conf")
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert "token-1" not in config.read_text()
-    pid = mounts.root.pid
-    assert b"token-1" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    assert b"token-1" not in Path(f"/proc/{pid}/environ").read_bytes()
+    for pid in [mounts.root.pid, *([mounts.guard.pid] if mounts.guard else [])]:
+        assert b"token-1" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert b"token-1" not in Path(f"/proc/{pid}/environ").read_bytes()
 
 
 def test_a_token_renewed_in_the_credentials_file_is_followed_without_a_new_mount(mounted, gate):
@@ -170,6 +171,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     assert point and mounted_at_or_below(point) == [os.path.join(point, "Shared"), point]
     assert before.get_env()["SWAN_FILES_MOUNTED"] == "1"  # the server tells no notice
     rclone = before._mounts.root.pid
+    guard = before._mounts.guard.pid  # the mount guard (on by default) goes with the mounts
     gone = subprocess.Popen(["true"])
     gone.wait()
     state = {**before.get_state(), "pid": gone.pid}  # the server died while the hub was down
@@ -182,6 +184,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     assert mounted_at_or_below(point) == []
     assert after.get_env()["SWAN_FILES_MOUNTED"] == "0"  # nothing mounted any more
     eventually("rclone gone", lambda: not Path(f"/proc/{rclone}").exists() or _zombie(rclone))
+    eventually("the guard gone", lambda: not Path(f"/proc/{guard}").exists() or _zombie(guard))
     before._mounts.root.proc.wait(timeout=BOUND)
 
 
@@ -189,7 +192,8 @@ def _zombie(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers(tmp_path):
+@pytest.mark.parametrize("guard", [False, True], ids=["direct", "through-the-guard"])
+def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers(tmp_path, guard):
     server = WsgiDavServer(tmp_path / "dav")
     (tmp_path / "dav").mkdir()
     server.start()
@@ -197,7 +201,7 @@ def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers
     for name in ("data.csv", "refused.csv", "hung.csv"):
         (local / name).write_text(f"{name}\n")
     mounts = StorageMounts(
-        url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rclone")
+        url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rclone"), guard=guard
     )
     credentials = {"kind": "basic", "username": server.username, "password": server.password}
     mounts.start(credentials, "", timeout=BOUND)
@@ -220,6 +224,7 @@ def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers
         Path(mounts.point, "after.csv").write_text("written after the outage\n")
         eventually("after.csv on the server", lambda: (local / "after.csv").is_file())
         assert mounts.root.proc.poll() is None  # the same mount, never restarted
+        assert guard is (mounts.guard is not None and mounts.guard.running())
     finally:
         mounts.stop(upload_wait=BOUND)
         server.stop()

@@ -1,0 +1,475 @@
+"""The mount guard request by request, in front of a real WsgiDAV (and Apache where present): an
+upload over a change the mount never saw keeps that change aside first, one over what the mount
+last saw is conditional on it, a race in between is the storage's 412, and nothing outside the
+guard's folder is reached."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+from harness.dav_servers import ApacheDavServer, WsgiDavServer, apache_available, shared_root
+from test_mounts import eventually, read_in_a_process
+
+from swan_hub.mounts import (
+    GuardProcess,
+    StorageMounts,
+    missing_parts,
+    mounted_at_or_below,
+    start_guard,
+)
+
+COPY = re.compile(r"^notes \(changed elsewhere, conflict \d{4}-\d\d-\d\d \d\d\.\d\d\)\.txt$")
+
+
+class WatchedWsgiDav(WsgiDavServer):
+    """WsgiDAV noting each request's method, path and conditional headers, and running
+    ``after`` (if set) once a request it matches was answered."""
+
+    def __init__(self, root: Path):
+        super().__init__(root)
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.after: tuple[Callable[[dict], bool], Callable[[], None]] | None = None
+
+    def wsgi_app(self, dav_app):
+        def app(environ, start_response):
+            headers = {
+                name: environ[key]
+                for name, key in (
+                    ("If-Match", "HTTP_IF_MATCH"),
+                    ("If-None-Match", "HTTP_IF_NONE_MATCH"),
+                    ("Overwrite", "HTTP_OVERWRITE"),
+                    ("Depth", "HTTP_DEPTH"),
+                )
+                if key in environ
+            }
+            self.seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], headers))
+            if environ["PATH_INFO"].endswith("/elsewhere"):
+                start_response("302 Found", [("Location", "http://127.0.0.1:9/stolen")])
+                return [b""]
+            answer = list(dav_app(environ, start_response))
+            if self.after is not None and self.after[0](environ):
+                action, self.after = self.after[1], None
+                action()
+            return answer
+
+        return app
+
+
+@pytest.fixture(scope="module")
+def wsgidav() -> Iterator[WatchedWsgiDav]:
+    server = WatchedWsgiDav(shared_root())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def guarded(wsgidav, tmp_path) -> Iterator[tuple[Path, httpx.Client, GuardProcess]]:
+    """A new folder of WsgiDAV holding ``notes.txt``, its guard, and a client of the guard
+    (what rclone is): (the folder on disk, client, guard)."""
+    name = f"alice-{tmp_path.name[-12:]}"
+    local, url = wsgidav.folder(name)
+    (local / "notes.txt").write_text("first\n")
+    guard = start_guard(url, str(tmp_path))
+    auth = (wsgidav.username, wsgidav.password)
+    with httpx.Client(base_url=guard.url(), auth=auth, timeout=30) as client:
+        wsgidav.seen.clear()
+        try:
+            yield local, client, guard
+        finally:
+            guard.stop()
+
+
+def listed(client: httpx.Client) -> None:
+    """The mount lists its folder, as rclone does before it opens a file."""
+    assert client.request("PROPFIND", "", headers={"Depth": "1"}).status_code == 207
+
+
+def change_elsewhere(local: Path, text: str) -> None:
+    time.sleep(1.05)  # WsgiDAV's ETags have 1 s granularity
+    (local / "notes.txt").write_text(text)
+
+
+def copies(local: Path) -> list[str]:
+    return sorted(n for n in os.listdir(local) if COPY.match(n))
+
+
+def test_an_upload_over_a_change_the_mount_never_saw_keeps_that_change_as_a_conflict_copy(
+    guarded, wsgidav
+):
+    local, client, _ = guarded
+    listed(client)
+    change_elsewhere(local, "from the laptop\n")
+    wsgidav.seen.clear()
+    r = client.put("notes.txt", content=b"from code\n")
+    assert r.status_code == 201
+    assert (local / "notes.txt").read_text() == "from code\n"
+    [copy] = copies(local)
+    assert (local / copy).read_text() == "from the laptop\n"
+    methods = [(m, h) for m, _, h in wsgidav.seen]
+    assert methods[:3] == [
+        ("PROPFIND", {"Depth": "0"}),
+        ("MOVE", {"Overwrite": "F"}),
+        ("PUT", {"If-None-Match": "*"}),  # create-only: nothing can slip in between
+    ]
+
+
+def test_uploads_of_what_the_mount_last_saw_are_conditional_on_it_and_make_no_copy(
+    guarded, wsgidav
+):
+    local, client, _ = guarded
+    listed(client)
+    for n in range(3):
+        wsgidav.seen.clear()
+        r = client.put("notes.txt", content=f"write {n}\n".encode())
+        assert r.status_code in (201, 204), r.text
+        put = next(h for m, _, h in wsgidav.seen if m == "PUT")
+        assert put.get("If-Match", "").startswith('"'), put
+        assert [m for m, _, _ in wsgidav.seen if m == "MOVE"] == []
+    assert copies(local) == []
+    assert (local / "notes.txt").read_text() == "write 2\n"
+
+
+def test_a_change_between_the_guards_look_and_the_upload_is_the_storages_412_for_rclone(
+    guarded, wsgidav
+):
+    local, client, _ = guarded
+    listed(client)
+
+    def the_guards_look(environ: dict) -> bool:
+        return environ["REQUEST_METHOD"] == "PROPFIND" and environ.get("HTTP_DEPTH") == "0"
+
+    wsgidav.after = (the_guards_look, lambda: change_elsewhere(local, "just in between\n"))
+    r = client.put("notes.txt", content=b"from code\n")
+    assert r.status_code == 412
+    assert (local / "notes.txt").read_text() == "just in between\n"
+    # rclone uploads again: now the change is one the mount never saw, kept aside
+    r = client.put("notes.txt", content=b"from code\n")
+    assert r.status_code == 201
+    [copy] = copies(local)
+    assert (local / copy).read_text() == "just in between\n"
+
+
+def test_a_delete_of_a_change_the_mount_never_saw_keeps_it_aside_and_one_it_saw_is_conditional(
+    guarded, wsgidav
+):
+    local, client, _ = guarded
+    listed(client)
+    change_elsewhere(local, "from the laptop\n")
+    assert client.delete("notes.txt").status_code == 204
+    [copy] = copies(local)
+    assert (local / copy).read_text() == "from the laptop\n"
+    assert not (local / "notes.txt").exists()
+    assert client.put("notes.txt", content=b"code's\n").status_code == 201
+    wsgidav.seen.clear()
+    assert client.delete("notes.txt").status_code == 204
+    delete = next(h for m, _, h in wsgidav.seen if m == "DELETE")
+    assert delete.get("If-Match", "").startswith('"')
+    assert copies(local) == [copy] and not (local / "notes.txt").exists()
+
+
+def test_a_file_another_client_made_under_a_name_code_then_writes_is_kept_aside(guarded):
+    local, client, _ = guarded
+    listed(client)  # the mount knows there is no fresh.txt
+    (local / "fresh.txt").write_text("the laptop's\n")
+    assert client.put("fresh.txt", content=b"code's\n").status_code == 201
+    kept = [n for n in os.listdir(local) if n.startswith("fresh (changed elsewhere")]
+    assert len(kept) == 1 and (local / kept[0]).read_text() == "the laptop's\n"
+    assert (local / "fresh.txt").read_text() == "code's\n"
+
+
+def test_a_temporary_file_renamed_over_a_file_the_mount_saw_makes_no_copy(guarded, wsgidav):
+    local, client, guard = guarded
+    listed(client)
+    assert client.put("notes.txt.tmp", content=b"new\n").status_code == 201
+    destination = guard.url() + "notes.txt"
+    r = client.request("MOVE", "notes.txt.tmp", headers={"Destination": destination})
+    assert r.status_code == 204
+    assert (local / "notes.txt").read_text() == "new\n" and copies(local) == []
+    # a rename over a change it never saw keeps the change
+    assert client.put("notes.txt.tmp", content=b"newer\n").status_code == 201
+    change_elsewhere(local, "from the laptop\n")
+    r = client.request("MOVE", "notes.txt.tmp", headers={"Destination": destination})
+    assert r.status_code == 201
+    [copy] = copies(local)
+    assert (local / copy).read_text() == "from the laptop\n"
+    assert (local / "notes.txt").read_text() == "newer\n"
+
+
+def test_files_of_a_folder_the_mount_renamed_are_still_its_own(guarded, wsgidav):
+    local, client, guard = guarded
+    (local / "week1").mkdir()
+    (local / "week1" / "a.txt").write_text("a\n")
+    assert client.request("PROPFIND", "week1/", headers={"Depth": "1"}).status_code == 207
+    destination = {"Destination": guard.url() + "week2/"}
+    assert client.request("MOVE", "week1/", headers=destination).status_code == 201
+    assert client.put("week2/a.txt", content=b"b\n").status_code == 204
+    assert os.listdir(local / "week2") == ["a.txt"]
+
+
+def test_requests_outside_the_guards_folder_and_redirects_are_not_followed(guarded, wsgidav):
+    local, client, guard = guarded
+    root = guard.url().rsplit("/", 2)[0] + "/"
+    for path in (root + "other/notes.txt", guard.url() + "../other/x", guard.url() + "%2e%2e/x"):
+        r = client.get(path)
+        assert r.status_code == 403 and "inside" in r.text, (path, r.text)
+    outside = {"Destination": root + "other/notes.txt"}
+    r = client.request("MOVE", "notes.txt", headers=outside)
+    assert r.status_code == 403 and "outside" in r.text
+    another = {"Destination": "http://example.org" + urlsplit(guard.url()).path + "x"}
+    assert client.request("COPY", "notes.txt", headers=another).status_code == 403
+    assert (local / "notes.txt").read_text() == "first\n"
+    wsgidav.seen.clear()
+    r = client.get("elsewhere")
+    assert r.status_code == 302 and r.headers["Location"] == "http://127.0.0.1:9/stolen"
+    assert len(wsgidav.seen) == 1
+
+
+def test_a_storage_that_is_down_is_a_502_with_a_reason_and_nothing_is_written(tmp_path):
+    guard = start_guard("http://127.0.0.1:9/alice/", str(tmp_path))
+    try:
+        r = httpx.put(guard.url() + "notes.txt", content=b"x")
+        assert r.status_code == 502 and "did not answer" in r.text
+    finally:
+        guard.stop()
+    assert not guard.running()
+
+
+@pytest.mark.skipif(not apache_available(), reason="Apache (apache2) is not installed")
+def test_on_apache_a_large_upload_and_download_stream_through_and_young_etags_match(tmp_path):
+    server = ApacheDavServer(shared_root())
+    server.start()
+    try:
+        local, url = server.folder("bob")
+        guard = start_guard(url, str(tmp_path))
+        size = 256 << 20
+        chunk = os.urandom(1 << 20)
+
+        def body() -> Iterator[bytes]:
+            for _ in range(size // len(chunk)):
+                yield chunk
+
+        with httpx.Client(base_url=guard.url(), timeout=120) as client:
+            headers = {"Content-Length": str(size)}
+            assert client.put("big.bin", content=body(), headers=headers).status_code == 201
+            with client.stream("GET", "big.bin") as r:
+                got = sum(len(part) for part in r.iter_raw())
+            assert got == size
+            # a file younger than a second has a weak ETag on Apache: still the mount's own
+            for n in range(3):
+                assert client.put("notes.txt", content=f"{n}\n".encode()).status_code < 300
+            assert [n for n in os.listdir(local) if "conflict" in n] == []
+        peak = Path(f"/proc/{guard.pid}/status").read_text()
+        high_water_kb = int(re.search(r"VmHWM:\s+(\d+)", peak)[1])
+        assert high_water_kb < 120_000, f"the guard held {high_water_kb} kB: a body was buffered"
+        guard.stop()
+        assert (local / "big.bin").stat().st_size == size
+    finally:
+        server.stop()
+        server.cleanup()
+
+
+# -- through a real rclone mount ------------------------------------------------------------
+
+BOUND = 30.0
+mountable = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {missing_parts()}")
+
+
+@pytest.fixture(params=["wsgidav", "apache"])
+def storage(request, wsgidav) -> Iterator[WsgiDavServer | ApacheDavServer]:
+    if request.param == "wsgidav":
+        yield wsgidav
+        return
+    if not apache_available():
+        pytest.skip("Apache (apache2) is not installed")
+    server = ApacheDavServer(shared_root())
+    server.start()
+    yield server
+    server.stop()
+    server.cleanup()
+
+
+def guarded_mount(server, tmp_path: Path, files: dict[str, str]) -> tuple[StorageMounts, Path]:
+    """A new folder of ``server`` holding ``files``, mounted through a guard."""
+    local, url = server.folder(f"code-{uuid.uuid4().hex[:8]}")
+    for name, text in files.items():
+        (local / name).write_text(text)
+        os.chmod(local / name, 0o666)  # noqa: S103 - Apache's user replaces it
+    mounts = StorageMounts(
+        url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rclone"), guard=True
+    )
+    credentials = (
+        {"kind": "basic", "username": server.username, "password": server.password}
+        if server.username
+        else None
+    )
+    mounts.start(credentials, "", timeout=BOUND)
+    return mounts, local
+
+
+def other_client_puts(server, local: Path, name: str, text: str) -> None:
+    """Another device uploads ``name`` (curl, with its own connection and credentials)."""
+    time.sleep(1.05)  # a new ETag on servers whose ETags have 1 s granularity
+    url = server.url + quote(f"{local.name}/{name}")
+    auth = ["-u", f"{server.username}:{server.password}"] if server.username else []
+    done = subprocess.run(
+        ["curl", "-sS", "-f", "-T", "-", *auth, url], input=text.encode(), capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+class Writer:
+    """A process that opens a file of the mount for writing, then writes and closes it when
+    told: as a kernel holding a file open."""
+
+    CODE = (
+        "import sys\n"
+        "f = open(sys.argv[1], 'w')\n"
+        "print('open', flush=True)\n"
+        "text = sys.stdin.readline()\n"
+        "f.write(text)\n"
+        "f.close()\n"
+        "print('closed', flush=True)\n"
+    )
+
+    def __init__(self, path: Path):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.CODE, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout.readline() == "open\n"
+
+    def close_with(self, text: str) -> None:
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline() == "closed\n"
+        self.proc.wait(timeout=BOUND)
+
+
+def kept(local: Path, stem: str) -> list[str]:
+    return sorted(n for n in os.listdir(local) if n.startswith(f"{stem} (changed elsewhere"))
+
+
+@mountable
+def test_code_closing_a_file_another_device_changed_meanwhile_keeps_that_change_aside(
+    storage, tmp_path
+):
+    mounts, local = guarded_mount(storage, tmp_path, {"notes.txt": "first\n"})
+    try:
+        notes = Path(mounts.point, "notes.txt")
+        assert notes.read_text() == "first\n"
+        writer = Writer(notes)
+        other_client_puts(storage, local, "notes.txt", "from the laptop\n")
+        writer.close_with("from code\n")
+        eventually(
+            "the code's notes.txt", lambda: (local / "notes.txt").read_text() == "from code\n"
+        )
+        [copy] = eventually("a conflict copy", lambda: kept(local, "notes"))
+        assert (local / copy).read_text() == "from the laptop\n"
+        # three more writes of the code's own file make no copy
+        for n in range(3):
+            notes.write_text(f"again {n}\n")
+            eventually(
+                f"write {n} up", lambda n=n: (local / "notes.txt").read_text() == f"again {n}\n"
+            )
+        # nor a temporary file renamed into place
+        Path(mounts.point, "notes.txt.tmp").write_text("renamed into place\n")
+        os.replace(Path(mounts.point, "notes.txt.tmp"), notes)
+        eventually(
+            "the renamed file up",
+            lambda: (local / "notes.txt").read_text() == "renamed into place\n",
+        )
+        time.sleep(2)
+        assert kept(local, "notes") == [copy]
+        # a file another device made under a name code then writes
+        writer = Writer(Path(mounts.point, "fresh.txt"))
+        other_client_puts(storage, local, "fresh.txt", "the laptop's\n")
+        writer.close_with("code's\n")
+        [fresh] = eventually("fresh.txt kept aside", lambda: kept(local, "fresh"))
+        assert (local / fresh).read_text() == "the laptop's\n"
+        eventually("code's fresh.txt", lambda: (local / "fresh.txt").read_text() == "code's\n")
+        eventually("nothing left to upload", lambda: mounts.pending() == [])
+    finally:
+        mounts.stop(upload_wait=BOUND)
+    assert not mounts.alive()
+
+
+@mountable
+def test_rclone_uploads_again_after_the_412_of_a_change_just_between(wsgidav, tmp_path):
+    mounts, local = guarded_mount(wsgidav, tmp_path, {"notes.txt": "first\n"})
+    try:
+        notes = Path(mounts.point, "notes.txt")
+        assert notes.read_text() == "first\n"
+
+        def the_guards_look(environ: dict) -> bool:
+            return (
+                environ["REQUEST_METHOD"] == "PROPFIND"
+                and environ.get("HTTP_DEPTH") == "0"
+                and environ["PATH_INFO"].endswith("/notes.txt")
+            )
+
+        def in_between() -> None:
+            time.sleep(1.05)
+            (local / "notes.txt").write_text("just in between\n")
+
+        wsgidav.seen.clear()
+        wsgidav.after = (the_guards_look, in_between)
+        notes.write_text("from code\n")
+        eventually(
+            "the code's notes.txt", lambda: (local / "notes.txt").read_text() == "from code\n"
+        )
+        [copy] = kept(local, "notes")
+        assert (local / copy).read_text() == "just in between\n"
+        puts = [h for m, p, h in wsgidav.seen if m == "PUT" and p.endswith("/notes.txt")]
+        assert "If-Match" in puts[0] and puts[-1] == {"If-None-Match": "*"}, puts
+        # rclone answered the 412 by deleting "the failed upload" and uploading again: the
+        # guard kept the change aside instead of letting it be deleted
+        log = Path(mounts.work_dir, "rclone.log").read_text()
+        assert "412 Precondition Failed" in log and "upload succeeded try #2" in log
+    finally:
+        mounts.stop(upload_wait=BOUND)
+
+
+@mountable
+def test_a_dead_guard_fails_the_mounts_io_and_nothing_bypasses_it(wsgidav, tmp_path):
+    mounts, local = guarded_mount(wsgidav, tmp_path, {"data.csv": "a\n", "unread.csv": "b\n"})
+    try:
+        assert Path(mounts.point, "data.csv").read_text() == "a\n"
+        os.killpg(mounts.guard.pid, signal.SIGKILL)
+        mounts.guard.proc.wait(timeout=BOUND)
+        reader = read_in_a_process(Path(mounts.point, "unread.csv"))
+        assert "Input/output error" in reader.stderr, reader.stderr
+        Path(mounts.point, "results.csv").write_text("from code\n")
+        time.sleep(5)
+        assert not (local / "results.csv").exists()  # not published behind the guard's back
+        assert [p for p in mounts.pending() if p.endswith("/results.csv")]  # waits in the cache
+    finally:
+        mounts.stop(upload_wait=0)
+    assert not mounts.alive()
+
+
+@mountable
+def test_a_guard_left_by_a_crash_is_ended_before_the_next_mounts(wsgidav, tmp_path):
+    mounts, _ = guarded_mount(wsgidav, tmp_path, {"data.csv": "a\n"})
+    left = mounts.guard
+    for mount in (mounts.shared, mounts.root):
+        os.killpg(mount.pid, signal.SIGKILL)  # the mounts die, their guard stays
+        mount.proc.wait(timeout=BOUND)
+    assert left.running()
+    again = StorageMounts(url=mounts.url, point=mounts.point, work_dir=mounts.work_dir)
+    again.clean_stale()
+    assert not left.running() and left.proc.wait(timeout=BOUND) is not None
+    assert mounted_at_or_below(mounts.point) == []
