@@ -27,7 +27,7 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 def _load_jupyter_server_extension(server_app: Any) -> None:
     from swan_contents import SwanContentsManager
 
-    from .handlers import setup_handlers
+    from .handlers import setup_handlers, tell_pages_where_deletes_go
     from .kernel_folders import start_kernels_in_their_folders
     from .open_in.handlers import setup_open_in
     from .sharing.federated import mount_shares_of_other_sites
@@ -49,6 +49,7 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
         web_app.add_handlers(".*$", storage_handlers(web_app.settings["base_url"]))
         setup_upload(server_app)
     start_kernels_in_their_folders(server_app)
+    tell_pages_where_deletes_go(server_app)
     server_app.log.info("swan_share_ext %s: /swan/api/ is enabled", __version__)
 
 

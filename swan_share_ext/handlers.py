@@ -5,6 +5,7 @@ They never touch storage directly: what they know of it comes from the contents 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -63,6 +64,33 @@ def upload_offer(settings: Any) -> dict[str, Any] | None:
     """Whether this server takes streamed uploads (PUT /swan/api/upload/<path>) and up to what
     size in bytes (0: any); None where it does not (another contents manager)."""
     return None if settings is None else {"max_size": settings.max_size}
+
+
+#: JupyterLab labels its file browser's delete command once, as the page starts, from this page
+#: option: "Move to Trash" where it is true, "Delete" otherwise.
+DELETE_TO_TRASH_OPTION = "delete_to_trash"
+
+
+def tell_pages_where_deletes_go(server_app: Any, tries: int = 12, pause: float = 5.0) -> None:
+    """Put in every page's options whether a delete goes to a trash (`has_trash`), as soon as
+    the storage says so after the start; a storage that does not answer yet is asked again,
+    `tries` times at most. (The front-end reads the same answer from /swan/api/info, but a
+    command's label is fixed before that answer comes.)"""
+    has_trash = getattr(server_app.contents_manager, "has_trash", None)
+    if has_trash is None:
+        return
+    options = server_app.web_app.settings.setdefault("page_config_data", {})
+
+    async def ask() -> None:
+        for _ in range(tries):
+            try:
+                options[DELETE_TO_TRASH_OPTION] = bool(await has_trash())
+                return
+            except Exception as e:  # a storage still starting or out: asked again
+                server_app.log.info("swan_share_ext: whether deletes go to a trash: %s", e)
+                await asyncio.sleep(pause)
+
+    server_app.io_loop.add_callback(ask)
 
 
 class InfoHandler(APIHandler):

@@ -6,6 +6,7 @@ with SwanContentsManager, on a real directory, and asserts the same statuses and
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -415,6 +416,23 @@ async def test_server_info_lists_the_extension(jp_fetch, manager, backend):
     assert (info["upload"] is None) == (manager == "stock")
     r = await jp_fetch("swan", "api", "upload", "x.bin", method="PUT", body=b"x", raise_error=False)
     assert r.code == (404 if manager == "stock" else 201)
+
+
+async def test_pages_say_whether_deletes_go_to_a_trash_before_jupyterlab_starts(
+    jp_serverapp, manager, backend
+):
+    """JupyterLab names its delete command ("Move to Trash" or "Delete") once, from the page's
+    options: the answer must be in the page, not only in /swan/api/info, which comes later."""
+    options = jp_serverapp.web_app.settings.setdefault("page_config_data", {})
+    if manager == "stock":
+        return
+    for _ in range(200):
+        if "delete_to_trash" in options:
+            break
+        await asyncio.sleep(0.05)
+    expected = backend in ("posix", *SERVER_HISTORY)
+    assert options["delete_to_trash"] is expected
+    assert options["delete_to_trash"] is await jp_serverapp.contents_manager.has_trash()
 
 
 async def test_server_info_says_when_code_sees_only_the_local_folder(jp_fetch, monkeypatch):
