@@ -46,7 +46,7 @@ import { ConflictDialogs } from './conflicts';
 import { OpenDocuments } from './documents';
 import { SwanDrive } from './drive';
 import { openInviteDialog } from './invites';
-import { ItemMarks } from './itemMarks';
+import { findListing, ItemMarks } from './itemMarks';
 import { NewerVersionWatcher } from './newerVersion';
 import {
   noticeFilesForCode,
@@ -345,11 +345,17 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const trans = bundle(translator);
     const marks = new ItemMarks(trans);
+    const watch = (browser: FileBrowser) => {
+      const listing = findListing(browser);
+      if (listing) {
+        marks.watch(listing);
+      }
+    };
     if (fileBrowser) {
-      marks.watch(fileBrowser);
+      watch(fileBrowser);
     }
-    factory?.tracker.forEach(browser => marks.watch(browser));
-    factory?.tracker.widgetAdded.connect((_, browser) => marks.watch(browser));
+    factory?.tracker.forEach(watch);
+    factory?.tracker.widgetAdded.connect((_, browser) => watch(browser));
     marks.watchOwnShares();
     // the marks follow what the person just shared or stopped sharing
     const share = async (target: IShareTarget) => {

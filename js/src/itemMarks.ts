@@ -5,7 +5,7 @@
  * (`sortedItems()` in the order of the content's item nodes) whenever a listing redraws its
  * items, and never changes a file.
  */
-import { DirListing, FileBrowser } from '@jupyterlab/filebrowser';
+import { DirListing } from '@jupyterlab/filebrowser';
 import { Contents } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { LabIcon, lockIcon, shareIcon } from '@jupyterlab/ui-components';
@@ -22,15 +22,14 @@ const MARKS_CLASS = 'swan-ItemMarks';
 export class ItemMarks {
   constructor(private readonly trans: TranslationBundle) {}
 
-  /** Mark the items of `browser`'s listing from now on. */
-  watch(browser: FileBrowser): void {
-    const listing = findListing(browser);
-    if (!listing || this._listings.has(listing)) {
+  /** Mark the items of `listing` from now on. */
+  watch(listing: DirListing): void {
+    if (this._listings.has(listing)) {
       return;
     }
     this._listings.add(listing);
     // after each redraw of the items; marking an item again changes nothing, so this settles
-    const observer = new MutationObserver(() => this.mark(listing));
+    const observer = new MutationObserver(() => this.markSoon(listing));
     observer.observe(listing.contentNode, {
       childList: true,
       subtree: true,
@@ -78,6 +77,22 @@ export class ItemMarks {
     this._listings.forEach(listing => this.mark(listing));
   }
 
+  /**
+   * Mark `listing` in the next frame, once for all the changes made before it. JupyterLab draws
+   * each item's icon in an animation frame of its own, so marking on every change would go over
+   * all the items once per item: seconds for a folder of a few thousand entries.
+   */
+  private markSoon(listing: DirListing): void {
+    if (this._pending.has(listing)) {
+      return;
+    }
+    this._pending.add(listing);
+    requestAnimationFrame(() => {
+      this._pending.delete(listing);
+      this.mark(listing);
+    });
+  }
+
   private mark(listing: DirListing): void {
     const nodes = Array.from(listing.contentNode.children).filter(node =>
       node.classList.contains('jp-DirListing-item')
@@ -97,18 +112,18 @@ export class ItemMarks {
       this._sharedByMe.has(model.path) || this._received.has(model.path);
     const viewOnly = model.writable === false;
     const wanted = `${shared ? 's' : ''}${viewOnly ? 'v' : ''}`;
-    const column = node.querySelector('.jp-DirListing-itemName') ?? node;
-    let marks = column.querySelector(`.${MARKS_CLASS}`) as HTMLElement | null;
-    if (marks?.dataset.marks === wanted) {
-      return; // a node drawn again for the same kind of item
+    const drawn = this._drawn.get(node);
+    if (drawn ? drawn.wanted === wanted && drawn.marks.isConnected : !wanted) {
+      return; // a node drawn again for the same kind of item: most items, unmarked
     }
-    marks?.remove();
+    drawn?.marks.remove();
+    this._drawn.delete(node);
     node.classList.toggle('swan-mod-shared', shared);
     node.classList.toggle('swan-mod-viewOnly', viewOnly);
     if (!wanted) {
       return;
     }
-    marks = h('span', { class: MARKS_CLASS, 'data-marks': wanted });
+    const marks = h('span', { class: MARKS_CLASS, 'data-marks': wanted });
     if (shared) {
       marks.append(this.markNode(shareIcon, 'shared', this.trans.__('shared')));
     }
@@ -117,7 +132,8 @@ export class ItemMarks {
         this.markNode(lockIcon, 'viewOnly', this.trans.__('view only'))
       );
     }
-    column.append(marks);
+    (node.querySelector('.jp-DirListing-itemName') ?? node).append(marks);
+    this._drawn.set(node, { wanted, marks });
   }
 
   private markNode(icon: LabIcon, kind: string, label: string): HTMLElement {
@@ -134,10 +150,16 @@ export class ItemMarks {
   private _sharedByMe = new Set<string>();
   private _received = new Set<string>();
   private readonly _listings = new Set<DirListing>();
+  private readonly _pending = new Set<DirListing>();
+  /** The marks drawn on each item node, so that the unmarked majority costs no DOM lookups. */
+  private readonly _drawn = new WeakMap<
+    HTMLElement,
+    { wanted: string; marks: HTMLElement }
+  >();
 }
 
 /** The listing inside `browser`, found among its child widgets (the property is protected). */
-function findListing(widget: Widget): DirListing | null {
+export function findListing(widget: Widget): DirListing | null {
   if (widget instanceof DirListing) {
     return widget;
   }
