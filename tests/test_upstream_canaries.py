@@ -141,6 +141,25 @@ def test_jupyterlabs_file_browser_model_still_sends_uploads_through_its_private_
         )
 
 
+def test_jupyterlabs_file_listing_still_draws_what_its_models_items_give_sorted_by_sort():
+    listing = FILEBROWSER_MODEL.with_name("listing.js")
+    if not listing.exists():
+        pytest.skip("the labextension's JavaScript dependencies are not installed (jlpm install)")
+    source = listing.read_text()
+    for expected in (
+        "sort(state) {\n        this._sortedItems = Private.sort(this.model.items(), state,",
+        "this._sortedItems = Private.sort(this.model.items(), sortState,",
+        "const state = { direction, key: column.id };",
+    ):
+        assert expected in source, (
+            f"JupyterLab's DirListing no longer has {expected!r}: js/src/bigFolders.ts "
+            "(limitBigFolders) gives a file browser at most the first 1,000 entries of a folder "
+            "through its model's items() and follows a new order through the listing's sort(); "
+            "find how the listing now gets and sorts its items, or JupyterLab draws whole "
+            "folders again"
+        )
+
+
 def test_jupyter_servers_sessions_start_kernels_by_the_managers_start_kernel_with_a_path():
     from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
     from jupyter_server.services.sessions.sessionmanager import SessionManager

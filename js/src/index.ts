@@ -42,6 +42,7 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
 import { canShare } from './api';
+import { limitBigFolders } from './bigFolders';
 import { ConflictDialogs } from './conflicts';
 import { OpenDocuments } from './documents';
 import { SwanDrive } from './drive';
@@ -349,6 +350,7 @@ const sharingPlugin: JupyterFrontEndPlugin<void> = {
       const listing = findListing(browser);
       if (listing) {
         marks.watch(listing);
+        limitBigFolders(browser, listing, trans);
       }
     };
     if (fileBrowser) {
