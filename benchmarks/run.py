@@ -17,6 +17,7 @@ import drivepage  # noqa: E402
 import federation  # noqa: E402
 import folders  # noqa: E402
 import hubload  # noqa: E402
+import labfolder  # noqa: E402
 import layers  # noqa: E402
 import lecture  # noqa: E402
 import listing  # noqa: E402
@@ -47,6 +48,7 @@ BENCHMARKS = {
     "bigfolder": bigfolder.main,
     "preview": preview.main,
     "drivepage": drivepage.main,
+    "labfolder": labfolder.main,
     "lecture": lecture.main,
     "signatures": signatures.main,
 }
