@@ -519,12 +519,12 @@ class GuardProcess:
         _end_group(self.pid, self.proc, self.running() and not _dead(self.pid), timeout)
 
 
-def start_guard(upstream: str, work_dir: str, timeout: float = 30.0) -> GuardProcess:
-    """Start a mount guard for the storage folder ``upstream`` (its log in ``work_dir``) and
-    wait until it listens. Blocking; raises MountError."""
+def start_guard(upstream: str, work_dir: str, timeout: float = 30.0, port: int = 0) -> GuardProcess:
+    """Start a mount guard for the storage folder ``upstream`` (its log in ``work_dir``) on
+    ``port`` (0: a free one) and wait until it listens. Blocking; raises MountError."""
     with open(os.path.join(work_dir, "guard.log"), "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", GUARD_MODULE, upstream],
+            [sys.executable, "-m", GUARD_MODULE, upstream, f"--port={port}"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -682,6 +682,7 @@ class StorageMounts:
         }
         if self.guard is not None:
             found["guard"] = self.guard.pid
+            found["guard_port"] = self.guard.port
         return found
 
     @classmethod
@@ -690,7 +691,9 @@ class StorageMounts:
         mounts = cls(point=state["point"], **options)
         federated = set(state.get("federated", []))
         if state.get("guard"):
-            mounts.guard = GuardProcess(int(state["guard"]), mounts.url)
+            mounts.guard = GuardProcess(
+                int(state["guard"]), mounts.url, port=int(state.get("guard_port", 0))
+            )
         for point, pid in state.get("pids", {}).items():
             found = RcloneMount(point, int(pid))
             name = os.path.basename(point)
@@ -799,6 +802,20 @@ class StorageMounts:
             # the secrets of the shares of other sites stay on disk no longer than the mounts
             shutil.rmtree(os.path.join(self.work_dir, "federated-config"), ignore_errors=True)
         return pending
+
+    def revive_guard(self, timeout: float) -> bool:
+        """Start the mount guard again if it ended (killed, say, or out of memory), on the
+        port the mounts' config names, so that their I/O goes on; whether it was started.
+        Until then the mounts' requests are refused, so nothing bypasses it. Blocking; raises
+        MountError."""
+        with self._changing:
+            guard = self.guard
+            if guard is None or not guard.port or guard.running():
+                return False
+            if guard.proc is not None:
+                guard.proc.poll()  # reaped
+            self.guard = start_guard(self.url, self.work_dir, timeout, port=guard.port)
+            return True
 
     def _stop_guard(self) -> None:
         if self.guard is not None:
@@ -960,7 +977,14 @@ class StorageMounts:
     ) -> None:
         """Make the stacked mounts follow the user's shares: edit shares (accepted, revoked,
         changed to view-only) and shares of other sites (whose mounts failing are said in
-        ``log`` and tried again after FEDERATED_RETRY seconds)."""
+        ``log`` and tried again after FEDERATED_RETRY seconds); first, a mount guard that
+        ended is started again."""
+        try:
+            if await asyncio.to_thread(self.revive_guard, timeout) and log is not None:
+                log.warning("The mount guard of %s had ended: started again", self.point)
+        except MountError as e:
+            if log is not None:
+                log.warning("The mount guard of %s cannot start again: %s", self.point, e)
         names = await self.writable_shares(credentials)
         if names is not None and names != set(self.writable):
             await asyncio.to_thread(self.match_writable, names, timeout)
@@ -1046,7 +1070,8 @@ class StorageMountConfig(_MixinBase):
         Seconds between two looks at the user's ``Shared/`` folder while the server runs, to
         stack a read-write mount over each edit share accepted meanwhile (and drop those of
         revoked ones). Until then an edit share is read-only for code; a view-only share is
-        read-only from its first instant whatever this is.
+        read-only from its first instant whatever this is. A mount guard that ended is
+        started again at the same look.
         """,
     )
 

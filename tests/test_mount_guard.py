@@ -5,6 +5,7 @@ guard's folder is reached."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -458,6 +459,52 @@ def test_a_dead_guard_fails_the_mounts_io_and_nothing_bypasses_it(wsgidav, tmp_p
         assert [p for p in mounts.pending() if p.endswith("/results.csv")]  # waits in the cache
     finally:
         mounts.stop(upload_wait=0)
+    assert not mounts.alive()
+
+
+class Said:
+    """A log that keeps what was said (the spawner's logger's `warning`)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def warning(self, message: str, *args: object) -> None:
+        self.lines.append(message % args)
+
+
+@mountable
+def test_a_guard_that_ended_is_started_again_on_its_port_and_the_mounts_go_on(wsgidav, tmp_path):
+    mounts, local = guarded_mount(wsgidav, tmp_path, {"data.csv": "a\n", "unread.csv": "b\n"})
+    try:
+        notes = Path(mounts.point, "notes.txt")
+        notes.write_text("first\n")
+        eventually("notes.txt up", lambda: (local / "notes.txt").exists())
+        ended = mounts.guard
+        os.killpg(ended.pid, signal.SIGKILL)
+        ended.proc.wait(timeout=BOUND)
+        assert "Input/output error" in read_in_a_process(Path(mounts.point, "unread.csv")).stderr
+        said = Said()
+        # the follower's round (every few seconds while the server runs)
+        asyncio.run(mounts.follow_shares(None, BOUND, said))
+        assert mounts.guard.running() and mounts.guard.pid != ended.pid
+        assert mounts.guard.port == ended.port  # the address in the mounts' config
+        assert said.lines == [f"The mount guard of {mounts.point} had ended: started again"]
+        assert Path(mounts.point, "unread.csv").read_text() == "b\n"
+        assert StorageMounts.from_state(mounts.state(), url=mounts.url, work_dir="").guard == (
+            mounts.guard
+        )
+        # and it guards as before: a change the mount never saw is kept aside
+        writer = Writer(notes)
+        other_client_puts(wsgidav, local, "notes.txt", "from the laptop\n")
+        writer.close_with("from code\n")
+        [copy] = eventually("a conflict copy", lambda: kept(local, "notes"))
+        assert (local / copy).read_text() == "from the laptop\n"
+        eventually("code's notes.txt", lambda: (local / "notes.txt").read_text() == "from code\n")
+        # a guard that runs is left alone
+        asyncio.run(mounts.follow_shares(None, BOUND, said))
+        assert len(said.lines) == 1
+    finally:
+        mounts.stop(upload_wait=BOUND)
     assert not mounts.alive()
 
 
