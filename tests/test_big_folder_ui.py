@@ -4,7 +4,8 @@ alone draws every entry and redraws them all on each click and refresh (half a m
 folder, seconds per click, measured by `./scripts/bench labfolder`); with the labextension the
 browser draws the first 1,000 in the order the person chose, says how many there are, and stays
 usable: a click selects, a double-click opens, sorting by date shows the newest of the whole
-folder, and the browser's filter finds any entry by name.
+folder, a new file shows (and is named in place) wherever it sorts, and the browser's filter
+finds any entry by name.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def test_a_folder_of_20000_entries_shows_its_first_1000_and_stays_usable(lab, tm
         assert shown[-1] == f"run-{SHOWN - 2:06d}.csv"
         notice = page.locator(".swan-BigFolderNotice")
         assert notice.is_visible()
-        assert "Showing the first 1,000 of 20,001 entries." in notice.inner_text()
+        assert "Showing 1,000 of 20,001 entries." in notice.inner_text()
 
         page.locator(".jp-DirListing-itemText", has_text="run-000003.csv").click()
         assert (
@@ -73,13 +74,26 @@ def test_a_folder_of_20000_entries_shows_its_first_1000_and_stays_usable(lab, tm
         page.locator(".jp-DirListing-headerItem.jp-id-modified").click()
         eventually(lambda: names_shown(page)[1] == "run-019999.csv")
         shown = names_shown(page)
-        assert len(shown) == SHOWN
         assert shown[:3] == ["calibration", "run-019999.csv", "run-019998.csv"]
+        # and the file open in a tab, which sorts far from them now
+        assert len(shown) == SHOWN + 1 and shown[-1] == "run-000005.csv"
         # again: the oldest first
         page.locator(".jp-DirListing-headerItem.jp-id-modified").click()
         eventually(lambda: names_shown(page)[1] == "run-000000.csv")
 
-        # the browser's filter looks through all 20,001 entries
+        # a new file shows, and is named in place, though it sorts far beyond the first 1,000
+        page.locator(".jp-DirListing-itemText", has_text="run-000010.csv").click(button="right")
+        page.locator(".lm-Menu-itemLabel", has_text="New File").first.click()
+        editor = page.locator(".jp-DirListing-editor")
+        editor.wait_for()
+        editor.fill("fresh-notes.txt")
+        editor.press("Enter")
+        page.locator(".jp-DirListing-itemText", has_text="fresh-notes.txt").wait_for()
+        eventually(lambda: (lab.root / "runs" / "fresh-notes.txt").exists())
+        assert page.locator(".jp-Dialog").count() == 0  # no "Item does not exist"
+        assert "Showing 1,001 of 20,002 entries." in notice.inner_text()
+
+        # the browser's filter looks through all 20,002 entries
         notice.get_by_role("button", name="Find by name").click()
         search = page.locator(".jp-FileBrowser-filterBox input")
         search.wait_for(state="visible")

@@ -5,8 +5,12 @@
  * `SHOWN_AT_MOST` entries of a folder: the first ones in the order the person chose (all of the
  * folder is sorted, so "newest first" shows the newest of them all), with a line above the
  * listing saying how many there are and a button that opens the browser's filter, which looks
- * through every entry. Nothing else changes: the contents API still lists the whole folder.
+ * through every entry. Entries the person works on show as well, wherever they sort: what they
+ * just made, uploaded, saved or renamed there, and what JupyterLab selects for them (a new file
+ * to name, "Show in File Browser"). Nothing else changes: the contents API still lists the
+ * whole folder.
  */
+import { PathExt } from '@jupyterlab/coreutils';
 import { DirListing, FileBrowser } from '@jupyterlab/filebrowser';
 import { Contents } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
@@ -20,7 +24,10 @@ const NOTICE_CLASS = 'swan-BigFolderNotice';
 
 const limited = new WeakSet<FileBrowser>();
 
-/** Let `browser` (whose listing is `listing`) draw at most `shownAtMost` entries of a folder. */
+/**
+ * Let `browser` (whose listing is `listing`) draw at most `shownAtMost` entries of a folder,
+ * and the entries the person works on.
+ */
 export function limitBigFolders(
   browser: FileBrowser,
   listing: DirListing,
@@ -32,7 +39,11 @@ export function limitBigFolders(
   }
   limited.add(browser);
   const model = browser.model;
-  if (typeof model.items !== 'function' || typeof listing.sort !== 'function') {
+  if (
+    typeof model.items !== 'function' ||
+    typeof listing.sort !== 'function' ||
+    typeof listing.selectItemByName !== 'function'
+  ) {
     console.warn(
       "SWAN: this JupyterLab's file browser is not the one known; it draws whole folders"
     );
@@ -50,13 +61,29 @@ export function limitBigFolders(
       sortingBy = null;
     }
   };
+  // what the person works on shows too: what they made, saved or renamed in the folder, and
+  // what JupyterLab selects for them ("Show in File Browser", a new file to name)
+  const pinned = new Set<string>();
+  model.pathChanged.connect(() => pinned.clear());
+  model.fileChanged.connect((_, change) => {
+    const path = change.newValue?.path;
+    const prefix = model.driveName ? `${model.driveName}:` : '';
+    if (path && prefix + PathExt.dirname(path) === model.path) {
+      pinned.add(PathExt.basename(path));
+    }
+  });
+  const select = listing.selectItemByName.bind(listing);
+  listing.selectItemByName = (name: string, focus?: boolean) => {
+    pinned.add(name);
+    return select(name, focus);
+  };
   const notice = new BigFolderNotice(browser, trans);
   listing.contentNode.before(notice.node);
   let last: IChosen | null = null;
   model.items = () => {
     const items = Array.from(allItems());
-    notice.show(items.length, shownAtMost);
     if (items.length <= shownAtMost) {
+      notice.show(items.length, items.length);
       return items[Symbol.iterator]();
     }
     const order: IOrder = {
@@ -73,6 +100,13 @@ export function limitBigFolders(
       last = { items, order, first: firstInOrder(items, order, shownAtMost) };
     }
     const chosen = last.first.map(index => items[index]);
+    if (pinned.size) {
+      const shown = new Set(chosen.map(item => item.name));
+      chosen.push(
+        ...items.filter(item => pinned.has(item.name) && !shown.has(item.name))
+      );
+    }
+    notice.show(chosen.length, items.length);
     return chosen[Symbol.iterator]();
   };
 }
@@ -252,13 +286,12 @@ class BigFolderNotice {
     }
   }
 
-  show(total: number, shownAtMost: number): void {
-    const big = total > shownAtMost;
-    this.node.hidden = !big;
-    if (big) {
+  show(shown: number, total: number): void {
+    this.node.hidden = shown >= total;
+    if (shown < total) {
       this.text.textContent = this.trans.__(
-        'Showing the first %1 of %2 entries.',
-        shownAtMost.toLocaleString(),
+        'Showing %1 of %2 entries.',
+        shown.toLocaleString(),
         total.toLocaleString()
       );
     }
