@@ -121,10 +121,17 @@ def test_a_scientist_uploads_runs_edits_restores_and_downloads_her_work(swan, br
     page.wait_for_url("**/user/alice/lab/tree/higgs-search/analysis.ipynb")
     notebook = page.locator(".jp-NotebookPanel:visible")
     notebook.locator(".jp-Cell", has_text="csv.DictReader").wait_for()
-    notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
+    # run once the notebook's session has its kernel: the toolbar's indicator says idle before
+    # that, and a cell run then runs nothing
+    page.locator("#jp-main-statusbar", has_text="(ipykernel) | Idle").wait_for(timeout=90_000)
     notebook.locator(".jp-Cell .cm-content").first.click()
     page.keyboard.press("Shift+Enter")
-    notebook.locator(".jp-OutputArea-output", has_text="total energy 30.0").wait_for(timeout=90_000)
+    output = notebook.locator(".jp-OutputArea-output", has_text="total energy 30.0")
+    try:
+        output.wait_for(timeout=90_000)
+    except Exception as e:  # say what the cell gave instead
+        shown = notebook.locator(".jp-OutputArea-output").all_inner_texts()
+        raise AssertionError(f"the cell gave {shown!r}") from e
 
     # edited and saved: the drive holds the edit
     time.sleep(1.1)  # the drive names versions by their second
