@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from drivepage import make_folder  # noqa: E402
 from harness.lab_browser import chromium_page, running_lab  # noqa: E402
 
 ROUNDS = 3
@@ -34,12 +35,6 @@ LONG_TASKS = """() => {
     for (const task of list.getEntries()) window.__longTasks.push(task.duration);
   }).observe({ type: 'longtask' });
 }"""
-
-
-def make_folder(root: Path, count: int) -> None:
-    root.mkdir(parents=True)
-    for i in range(count):
-        (root / f"run-{i:06d}.csv").write_bytes(b"t,e\n1,2\n")
 
 
 def one_round(page, url: str, token: str, name: str) -> dict[str, float]:

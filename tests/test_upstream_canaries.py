@@ -150,13 +150,14 @@ def test_jupyterlabs_file_listing_still_draws_what_its_models_items_give_sorted_
         "sort(state) {\n        this._sortedItems = Private.sort(this.model.items(), state,",
         "this._sortedItems = Private.sort(this.model.items(), sortState,",
         "const state = { direction, key: column.id };",
+        "void this.selectItemByName(name).catch(",
     ):
         assert expected in source, (
             f"JupyterLab's DirListing no longer has {expected!r}: js/src/bigFolders.ts "
             "(limitBigFolders) gives a file browser at most the first 1,000 entries of a folder "
-            "through its model's items() and follows a new order through the listing's sort(); "
-            "find how the listing now gets and sorts its items, or JupyterLab draws whole "
-            "folders again"
+            "through its model's items(), follows a new order through the listing's sort() and "
+            "shows what JupyterLab selects through selectItemByName(); find how the listing now "
+            "gets, sorts and selects its items, or JupyterLab draws whole folders again"
         )
 
 
