@@ -979,12 +979,13 @@ class StorageMounts:
         changed to view-only) and shares of other sites (whose mounts failing are said in
         ``log`` and tried again after FEDERATED_RETRY seconds); first, a mount guard that
         ended is started again."""
-        try:
-            if await asyncio.to_thread(self.revive_guard, timeout) and log is not None:
-                log.warning("The mount guard of %s had ended: started again", self.point)
-        except MountError as e:
-            if log is not None:
-                log.warning("The mount guard of %s cannot start again: %s", self.point, e)
+        if self.guard is not None:  # most mounts have none (the drive guards itself)
+            try:
+                if await asyncio.to_thread(self.revive_guard, timeout) and log is not None:
+                    log.warning("The mount guard of %s had ended: started again", self.point)
+            except MountError as e:
+                if log is not None:
+                    log.warning("The mount guard of %s cannot start again: %s", self.point, e)
         names = await self.writable_shares(credentials)
         if names is not None and names != set(self.writable):
             await asyncio.to_thread(self.match_writable, names, timeout)
