@@ -33,6 +33,8 @@ import httpx
 from traitlets import Bool, Float
 from traitlets.config import LoggingConfigurable
 
+from .federated_copies import FederatedFileCopies
+
 if TYPE_CHECKING:
     from jupyterhub.spawner import Spawner as _MixinBase
 else:
@@ -48,7 +50,8 @@ READ_REMOTE = "swan-read"
 SKELETON = "swan-skeleton"
 #: What the server's root mounts: the storage with the skeleton under it.
 TREE = "swan-tree"
-#: A local folder holding an empty folder for each share of another site, read-only.
+#: A local folder holding an empty folder for each folder another site shares, and a copy of
+#: each single file another site shares, read-only.
 FEDERATED_POINTS = "swan-federated"
 #: What the read-only ``Shared/`` mounts: the storage's ``Shared/`` with those folders in it,
 #: over which each share of another site is mounted from that site (`match_federated`).
@@ -199,7 +202,8 @@ def rclone_config(
     first share is accepted), and the read-only mount of the shares can be stacked over it
     before any share can be reached through the writable root. That mount is the storage's
     ``Shared/`` joined with the read-only local folder ``federated_points``, which holds an
-    empty folder for each share of another site, the point its own mount is stacked on.
+    empty folder for each folder shared from another site, the point its own mount is stacked
+    on, and a copy of each single file shared from another site (`FederatedFileCopies`).
     ``read_url``: the storage's own address for that read-only mount, when ``url`` is a mount
     guard's (what never writes needs no guard, and reads skip its hop)."""
     if any(ch.isspace() for ch in skeleton + federated_points):
@@ -234,9 +238,10 @@ def rclone_config(
 
 @dataclass(frozen=True)
 class FederatedShare:
-    """A folder another site shares with the user, as the drive lists it: its name under
-    ``Shared/``, its WebDAV address at that site and the secret that opens it (``bearer``, or
-    ``basic`` as the Basic user name), and whether the user may write in it."""
+    """A folder or single file (``kind`` "dir" or "file") another site shares with the user,
+    as the drive lists it: its name under ``Shared/``, its WebDAV address at that site and the
+    secret that opens it (``bearer``, or ``basic`` as the Basic user name), and whether the
+    user may write in it."""
 
     id: str
     name: str
@@ -244,6 +249,7 @@ class FederatedShare:
     secret: str = field(repr=False)
     auth: str = "bearer"
     writable: bool = False
+    kind: str = "dir"
 
     def config(self) -> str:
         """The rclone config of its remote (named REMOTE): the secret lives in this file
@@ -257,11 +263,12 @@ class FederatedShare:
 
     @classmethod
     def of(cls, record: Any) -> FederatedShare | None:
-        """The share a record of the drive's list describes; None for what cannot be mounted
-        (a single file, a name that is not one plain name, a URL or secret unfit for a
-        config line). A single file stays for the file browser only: rclone mounts a
-        folder, and the share's secret opens no folder around the file."""
-        if not isinstance(record, dict) or record.get("type") != "dir":
+        """The share a record of the drive's list describes; None for what cannot be reached
+        (not a folder or a file, a name that is not one plain name, a URL or secret unfit for
+        a config line). A folder is mounted (`match_federated`); a single file is copied for
+        code (`swan_hub.federated_copies`): rclone mounts folders only, and the share's
+        secret opens no folder around the file."""
+        if not isinstance(record, dict) or record.get("type") not in ("dir", "file"):
             return None
         name, url, secret = (record.get(k) for k in ("mount_name", "webdav_uri", "shared_secret"))
         fields = (name, url, secret)
@@ -279,6 +286,7 @@ class FederatedShare:
             secret=secret,
             auth="basic" if record.get("webdav_auth") == "basic" else "bearer",
             writable=isinstance(permissions, list) and "write" in permissions,
+            kind=record["type"],
         )
 
 
@@ -605,7 +613,9 @@ class StorageMounts:
       allow creating), made once the hub has seen it (``match_writable``);
     - a mount of each folder another site shares with the user (on the drive, which lists
       them), from that site with the share's secret, read-only unless the share lets the
-      user write, stacked over an empty folder of ``Shared/`` (``match_federated``).
+      user write, stacked over an empty folder of ``Shared/`` (``match_federated``);
+    - a read-only copy of each single file another site shares with the user, in
+      ``Shared/`` (``swan_hub.federated_copies``).
 
     ``work_dir`` (private) holds the config, the skeleton, the write caches and the log.
     ``owner``: the (uid, gid) of the code that uses the mounts when it is not this process's
@@ -648,6 +658,7 @@ class StorageMounts:
         self._without_federation = False
         #: name of a share of another site whose mount failed -> when, and why
         self._federated_failed: dict[str, tuple[float, str]] = {}
+        self.federated_files = FederatedFileCopies(self._federated_points, work_dir)
         # A stop may come while the follower's thread is still stacking a mount: one at a time.
         self._changing = threading.Lock()
 
@@ -799,8 +810,12 @@ class StorageMounts:
             self.shared = self.root = None
             self.clean_stale()
             self._stop_guard()
-            # the secrets of the shares of other sites stay on disk no longer than the mounts
+            self.federated_files.stop()
+            # the secrets of the shares of other sites, and the copies of their files, stay on
+            # disk no longer than the mounts
             shutil.rmtree(os.path.join(self.work_dir, "federated-config"), ignore_errors=True)
+            shutil.rmtree(self._federated_points, ignore_errors=True)
+            shutil.rmtree(self.federated_files.fetching, ignore_errors=True)
         return pending
 
     def revive_guard(self, timeout: float) -> bool:
@@ -976,9 +991,9 @@ class StorageMounts:
         self, credentials: dict[str, Any] | None, timeout: float, log: Any = None
     ) -> None:
         """Make the stacked mounts follow the user's shares: edit shares (accepted, revoked,
-        changed to view-only) and shares of other sites (whose mounts failing are said in
-        ``log`` and tried again after FEDERATED_RETRY seconds); first, a mount guard that
-        ended is started again."""
+        changed to view-only) and folders of other sites (whose mounts failing are said in
+        ``log`` and tried again after FEDERATED_RETRY seconds), and the copies of single files
+        of other sites follow them; first, a mount guard that ended is started again."""
         if self.guard is not None:  # most mounts have none (the drive guards itself)
             try:
                 if await asyncio.to_thread(self.revive_guard, timeout) and log is not None:
@@ -989,13 +1004,13 @@ class StorageMounts:
         names = await self.writable_shares(credentials)
         if names is not None and names != set(self.writable):
             await asyncio.to_thread(self.match_writable, names, timeout)
-        shares = await self.federated_shares(credentials)
-        if shares is not None and (
-            set(shares) != set(self.federated)
-            or any(
-                self._federated_shares.get(name) not in (None, share)
-                for name, share in shares.items()
-            )
+        found = await self.federated_shares(credentials)
+        if found is None:
+            return
+        self.federated_files.follow({n: s for n, s in found.items() if s.kind == "file"}, log)
+        shares = {name: share for name, share in found.items() if share.kind == "dir"}
+        if set(shares) != set(self.federated) or any(
+            self._federated_shares.get(name) not in (None, share) for name, share in shares.items()
         ):
             failed = dict(self._federated_failed)
             await asyncio.to_thread(self.match_federated, shares, timeout)

@@ -2,14 +2,16 @@
 JupyterLab: two real `swan up` sites on 127.0.0.1, trusted to each other, as in
 test_federation.py. alice of site A shares a file with bob of site B, who accepts it; his
 server opens, saves, downloads and copies it at site A with the share's secret, and is told
-plainly when the share is read-only, revoked, or its site is down. Code does not see it: rclone
-mounts folders only (docs/federation.md, In JupyterLab)."""
+plainly when the share is read-only, revoked, or its site is down. Code reads a copy of it, kept
+read-only and up to date by the hub (swan_hub.federated_copies; docs/federation.md)."""
 
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -52,6 +54,17 @@ def lab_b(sites):
 
 def put_file(drive, user: str, path: str, content: bytes) -> None:
     assert drive.dav(user, "PUT", path, content=content).status_code in (201, 204)
+
+
+def read_or_none(path: str) -> bytes | None:
+    """The bytes of ``path``, None while a read fails with EIO: in the mount's listing time
+    after the copy was replaced, rclone refuses a file whose size or time changed under it."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        if e.errno != errno.EIO:
+            raise
+        return None
 
 
 def sent_share(sites, path: str) -> dict:
@@ -186,7 +199,7 @@ def test_a_file_whose_site_is_down_answers_503_naming_it_and_changes_nothing(sit
 
 
 @pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount here: {missing_parts()}")
-def test_code_sees_folders_of_another_site_but_not_its_single_files(sites, lab_b):
+def test_code_sees_folders_of_another_site_and_a_read_only_copy_of_its_single_files(sites, lab_b):
     make_folder(sites.a, "alice", "data", {"events.csv": b"x\n1\n"})
     assert share_folder(sites, "data", f"bob@{sites.provider_b}", 1).status_code == 200
     put_file(sites.a, "alice", "table.csv", b"y\n2\n")
@@ -195,13 +208,25 @@ def test_code_sees_folders_of_another_site_but_not_its_single_files(sites, lab_b
     accept_in_lab(sites, lab_b, "data")
     shared = os.path.join(mount_point(lab_b, "bob"), "Shared")
     wait_for("the shared folder for code", lambda: os.path.isfile(f"{shared}/data/events.csv"))
+    table = os.path.join(shared, "table.csv")
+    wait_for("the shared file for code", lambda: os.path.isfile(table))
 
-    # the file browser has the file; code, which sees the folder, does not
-    assert contents(lab_b, "Shared/table.csv").json()["content"] == "y\n2\n"
-    assert not os.path.exists(os.path.join(shared, "table.csv"))
     kernel = start_kernel(lab_b, "bob", "Shared/data/events.csv")
     out, error = execute(lab_b, "bob", kernel, "print(open('events.csv').read())")
     assert out == "x\n1\n\n" and error == ""
+    out, error = execute(lab_b, "bob", kernel, "print(open('../table.csv').read())")
+    assert out == "y\n2\n\n" and error == ""
+    # a copy, read-only for code even where the share lets bob write (the file browser saves)
     out, error = execute(lab_b, "bob", kernel, "open('../table.csv', 'w').write('no')")
-    assert error.startswith(("OSError", "FileNotFoundError", "PermissionError")), (out, error)
+    assert error.startswith(("OSError", "PermissionError")), (out, error)
     assert (sites.a.space("alice") / "table.csv").read_bytes() == b"y\n2\n"
+    assert contents(lab_b, "Shared/table.csv").json()["content"] == "y\n2\n"
+
+    # alice changes it: code reads the new bytes soon after; she revokes it: it goes
+    put_file(sites.a, "alice", "table.csv", b"y\n2\n3\n")
+    wait_for("the change for code", lambda: read_or_none(table) == b"y\n2\n3\n")
+    shares = sites.a.ocs("alice", "GET", "shares").json()["ocs"]["data"]
+    [sent] = [s for s in shares if s["path"].strip("/") == "table.csv"]
+    assert sites.a.ocs("alice", "DELETE", f"shares/{sent['id']}").status_code == 200
+    wait_for("the revoked file gone for code", lambda: not os.path.exists(table))
+    assert os.path.isfile(f"{shared}/data/events.csv")  # the folder's share goes on
