@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -229,6 +231,154 @@ def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers
         mounts.stop(upload_wait=BOUND)
         server.stop()
     assert (local / "after.csv").read_text() == "written after the outage\n"
+
+
+class FaultyLink:
+    """A TCP relay on 127.0.0.1 in front of a server, to break a storage in the middle of an
+    answer: ``cut()`` closes every connection and refuses new ones (a storage gone),
+    ``freeze()`` keeps every connection, new ones too, open and silent (a hung storage);
+    ``heal()`` undoes either."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.frozen = threading.Event()
+        self.refusing = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refusing.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while True:
+                block = source.recv(65536)
+                if not block:
+                    break
+                while self.frozen.is_set():
+                    time.sleep(0.05)
+                sink.sendall(block)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        self.refusing.set()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                    sock.close()
+            self._sockets.clear()
+
+    def freeze(self) -> None:
+        self.frozen.set()
+
+    def heal(self) -> None:
+        self.refusing.clear()
+        self.frozen.clear()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+#: Reads 4 MiB of a file, says how far it got, waits for a line on stdin, reads the rest; prints
+#: how many bytes it read in all and their SHA-256, then the error that ended the read, if any.
+READ_ON_CUE = """
+import hashlib, sys
+digest, count = hashlib.sha256(), 0
+with open(sys.argv[1], 'rb', buffering=0) as f:
+    first = f.read(4 << 20)
+    digest.update(first); count += len(first)
+    print('started', flush=True)
+    sys.stdin.readline()
+    error = ''
+    try:
+        while block := f.read(1 << 20):
+            digest.update(block); count += len(block)
+    except OSError as e:
+        error = e.strerror
+print(count, digest.hexdigest(), error, flush=True)
+"""
+
+
+#: A read under way when the storage hangs gets EIO after each of the kernel's requests for its
+#: pages tried three times (rclone: 10 s without a byte, then twice 20 s without an answer):
+#: 170 s measured on a quiet machine; the bound leaves room for a busy one.
+HUNG_READ_BOUND = 300
+
+
+@pytest.mark.parametrize("fault", ["cut", "freeze"])
+def test_a_read_under_way_when_the_storage_goes_or_hangs_ends_with_an_error_never_wrong_bytes(
+    tmp_path, fault
+):
+    server = WsgiDavServer(tmp_path / "dav")
+    (tmp_path / "dav").mkdir()
+    server.start()
+    link = FaultyLink(server.port)
+    local, _ = server.folder("erin")
+    content = os.urandom(96 << 20)  # beyond what rclone reads ahead (16 MiB)
+    (local / "big.bin").write_bytes(content)
+    mounts = StorageMounts(
+        url=f"http://127.0.0.1:{link.port}/erin/",
+        point=str(tmp_path / "files"),
+        work_dir=str(tmp_path / "rclone"),
+    )
+    credentials = {"kind": "basic", "username": server.username, "password": server.password}
+    mounts.start(credentials, "", timeout=BOUND)
+    path = Path(mounts.point, "big.bin")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READ_ON_CUE, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline() == "started\n"
+        getattr(link, fault)()
+        try:
+            out, err = reader.communicate("go\n", timeout=HUNG_READ_BOUND)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"a read through the mount still waits after the storage's {fault}")
+        count, digest, error = (out.split(" ", 2) + [""])[:3]
+        assert error.strip() == "Input/output error", (out, err)
+        # what was read before the error is the file's own beginning
+        assert 4 << 20 <= int(count) < len(content)
+        assert digest == hashlib.sha256(content[: int(count)]).hexdigest()
+
+        link.heal()
+        eventually(
+            "the whole file readable again",
+            lambda: hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(content).digest(),
+        )
+        assert mounts.root.proc.poll() is None  # the same mount, never restarted
+    finally:
+        reader.kill()
+        link.heal()
+        mounts.stop(upload_wait=0)
+        link.close()
+        server.stop()
 
 
 @contextlib.contextmanager
