@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
-from harness.drive import running_drive
+from harness.drive import ocs_share, running_drive
 
 pytestmark = pytest.mark.hub
 
@@ -26,7 +27,8 @@ def as_mount(drive, mount: str, method: str, path: str, *, user: str = "alice", 
 
 
 def listed_by(drive, mount: str, folder: str, user: str = "alice") -> None:
-    r = as_mount(drive, mount, "PROPFIND", folder, user=user, headers={"Depth": "1"})
+    """A listing as rclone asks for it: the folder's path with a last slash."""
+    r = as_mount(drive, mount, "PROPFIND", f"{folder}/", user=user, headers={"Depth": "1"})
     assert r.status_code == 207, r.text
 
 
@@ -119,3 +121,26 @@ def test_a_file_the_mount_moved_into_place_is_its_own(drive):
     assert as_mount(drive, "m6", "PUT", "run6/final.csv", content=b"done").status_code == 204
     assert copies(drive, "run6", "final") == {}
     assert drive.dav("alice", "GET", "run6/final.csv").content == b"done"
+
+
+def test_a_mount_of_a_share_opened_by_its_secret_keeps_a_change_it_never_saw_beside_it(drive):
+    """As a mount of another site reaches a folder shared with one of its users (Open Cloud
+    Mesh): through the public WebDAV, with the share's secret; here a public link's, which
+    opens the folder the same way."""
+    assert drive.dav("alice", "MKCOL", "lab").status_code == 201
+    put(drive, "lab/runs.csv", b"r,1\n")
+    link = ocs_share(drive, "alice", path="lab", shareType="3", permissions="15")
+    webdav, secret = f"{drive.base}/public.php/webdav", (link["token"], "")
+
+    def through_link(method: str, path: str, **kw):
+        headers = {"X-Swan-Mount": "site-b-mount", **kw.pop("headers", {})}
+        return httpx.request(method, f"{webdav}/{path}", auth=secret, headers=headers, **kw)
+
+    assert through_link("PROPFIND", "", headers={"Depth": "1"}).status_code == 207
+    put(drive, "lab/runs.csv", b"r,1\nfrom alice\n")
+    assert through_link("PUT", "runs.csv", content=b"from site B\n").status_code == 204
+    assert drive.dav("alice", "GET", "lab/runs.csv").content == b"from site B\n"
+    assert list(copies(drive, "lab", "runs").values()) == [b"r,1\nfrom alice\n"]
+    # what the mount listed and then wrote again is its own: no more copies
+    assert through_link("PUT", "runs.csv", content=b"again\n").status_code == 204
+    assert len(copies(drive, "lab", "runs")) == 1

@@ -1120,6 +1120,20 @@ def test_kernels_see_folders_of_another_site_and_write_as_each_share_allows(site
     assert execute(lab_b, "bob", kernel, code)[1] == ""
     at_a = sites.a.space("alice") / "physics" / "result.txt"
     wait_for("result.txt at site A", lambda: at_a.is_file() and at_a.read_text().endswith("B"))
+    # ... and over a change at site A it never saw, keeps that change as a conflict copy there
+    code = "f = open('events.csv', 'r+')\nprint(f.read(4))"
+    assert execute(lab_b, "bob", kernel, code) == ("time\n", "")
+    at_site_a = b"time,energy\n1,10.5\n2,11.0\n"
+    assert sites.a.dav("alice", "PUT", "physics/events.csv", content=at_site_a).status_code == 204
+    code = "f.seek(0)\nf.write('from the kernel\\n')\nf.truncate()\nf.close()"
+    assert execute(lab_b, "bob", kernel, code) == ("", "")
+    physics = sites.a.space("alice") / "physics"
+    wait_for(
+        "the kernel's events.csv at site A",
+        lambda: (physics / "events.csv").read_bytes() == b"from the kernel\n",
+    )
+    kept = list(physics.glob("events (changed elsewhere, conflict *).csv"))
+    assert [p.read_bytes() for p in kept] == [at_site_a]
     # ... and cannot write into the view-only one: nothing reaches site A
     out, error = execute(lab_b, "bob", kernel, "open('../tables/mine.txt', 'w').write('no')")
     assert error.startswith(("OSError", "PermissionError")), (out, error)

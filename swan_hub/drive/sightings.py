@@ -31,13 +31,17 @@ from typing import Any
 from wsgidav import util
 from wsgidav.mw.base_mw import BaseMiddleware
 
-from .dav import ENV_SEEN, DriveProvider, RefusedError, destination_path
+from .dav import ENV_SEEN, DriveProvider, PublicLinkProvider, RefusedError, destination_path
 
 #: the header with the id of the mount a request comes from (`swan_hub.mounts.MOUNT_HEADER`),
 #: as WSGI names it
 MOUNT_HEADER = "HTTP_X_SWAN_MOUNT"
 #: how far a sighting reaches back before its request began (the kernel's ctime ticks)
 MARGIN_NS = 20_000_000
+#: the spaces mounts write in: users' own (and their shares), and a share of another site's
+#: user, which that site's mount reaches with the share's secret where public links are served
+#: (a mount's id is its own, so its paths below the share's root name no other share's)
+WATCHED = (DriveProvider, PublicLinkProvider)
 #: sightings kept for all mounts together; the oldest are forgotten first
 MAX_SIGHTINGS = 100_000
 #: a mount id longer than this is no id of ours
@@ -96,6 +100,12 @@ class Sightings:
         return own
 
 
+def _path(raw: str) -> str:
+    """A request's path as sightings are kept: a folder's without its last slash, which rclone
+    sends with every listing and a PUT's parent lacks."""
+    return util.normalize_path(raw).rstrip("/") or "/"
+
+
 def _etag(headers: list[tuple[str, str]]) -> str | None:
     for name, value in headers:
         if name.lower() in ("oc-etag", "etag"):
@@ -116,19 +126,19 @@ class SightingsMiddleware(BaseMiddleware):
         if (
             not mount
             or len(mount) > MAX_ID_LENGTH
-            or type(environ.get("wsgidav.provider")) is not DriveProvider
+            or type(environ.get("wsgidav.provider")) not in WATCHED
             or method not in OWN_WRITES + OBSERVATIONS
         ):
             return self.next_app(environ, start_response)
         mount = f"{environ.get('wsgidav.auth.user_name', '')}:{mount}"
-        path = util.normalize_path(environ.get("SCRIPT_NAME", "") + environ["PATH_INFO"])
+        path = _path(environ.get("SCRIPT_NAME", "") + environ["PATH_INFO"])
         began = time.time_ns() - MARGIN_NS
         if method == "PUT":
             seen = self.sightings.of(mount, path)
             if seen is not None:
                 environ[ENV_SEEN] = seen
         try:
-            target = destination_path(environ) if method in ("MOVE", "COPY") else None
+            target = _path(destination_path(environ)) if method in ("MOVE", "COPY") else None
         except RefusedError:
             target = None
 
