@@ -84,10 +84,14 @@ class FederatedFileCopies:
     # -- a round (blocking) ------------------------------------------------------------------
 
     def round(self, files: dict[str, Any], log: Any = None) -> None:
-        """Remove the copies of shares that ended, then fetch what is new or changed."""
-        for name in sorted(set(self._copies) - set(files)):
-            self._remove(name)
+        """Remove the copies of shares that ended (also those a restarted hub finds, made
+        before it), then fetch what is new or changed."""
+        for name in set(self._copies) - set(files):
             del self._copies[name]
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.folder) as entries:
+            ended = [e.name for e in entries if e.name not in files and not e.is_dir()]
+        for name in ended:
+            self._remove(name)
         with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
             for name, share in sorted(files.items()):
                 if self._stopped.is_set():

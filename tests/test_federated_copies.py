@@ -113,6 +113,16 @@ def test_a_share_that_ends_loses_its_copy_and_another_secret_fetches_afresh(site
     assert gets(site) == before + 1 and Path(copies.folder, "b.csv").read_text() == "b"
 
 
+def test_a_copy_left_from_before_a_restart_of_the_hub_goes_when_its_share_is_not_listed(
+    site, copies
+):
+    (site.root / "kept.csv").write_bytes(b"k")
+    Path(copies.folder, "ended.csv").write_bytes(b"a share that ended while the hub was down")
+    Path(copies.folder, "course").mkdir()  # the point of a folder's mount stays
+    copies.round({"kept.csv": share(site, "kept.csv")})
+    assert sorted(os.listdir(copies.folder)) == ["course", "kept.csv"]
+
+
 def test_a_file_beyond_the_limit_is_not_copied(site, copies, monkeypatch):
     monkeypatch.setattr(federated_copies, "MAX_BYTES", 1000)
     (site.root / "big.bin").write_bytes(b"x" * 1001)
