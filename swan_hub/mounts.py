@@ -84,6 +84,12 @@ READ_CACHE_MAX_SIZE = "5G"
 READ_CACHE_MAX_AGE = "1h"
 #: How soon after a file is closed rclone uploads it (its default is 5 s).
 WRITE_BACK = "1s"
+#: Without the read cache, a file code wrote leaves the mount's cache this long after it was
+#: uploaded and last used, looked for this often. rclone keeps it an hour by default: a kernel
+#: writing 100 GB of results in an hour kept 100 GB on the hub's disk, and a full disk makes
+#: rclone publish the part of a file it could stage (docs/storage.md, "Writes").
+WRITE_CACHE_MAX_AGE = "10s"
+CACHE_POLL_INTERVAL = "10s"
 #: While the storage is down, code gets EIO after about this many tries of a request, instead
 #: of rclone's 10 with growing pauses (about 25 s for a refused connection).
 LOW_LEVEL_RETRIES = "2"
@@ -464,6 +470,9 @@ def start_rclone(
     if read_cache:
         args += ["--vfs-cache-max-size", READ_CACHE_MAX_SIZE]
         args += ["--vfs-cache-max-age", READ_CACHE_MAX_AGE]
+    elif not read_only:
+        args += ["--vfs-cache-max-age", WRITE_CACHE_MAX_AGE]
+        args += ["--vfs-cache-poll-interval", CACHE_POLL_INTERVAL]
     if stacked:
         args.append("--allow-non-empty")
     args += for_another_user(owner)

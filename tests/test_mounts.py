@@ -382,6 +382,50 @@ def test_a_read_under_way_when_the_storage_goes_or_hangs_ends_with_an_error_neve
 
 
 @contextlib.contextmanager
+def a_small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``path``, as a hub's runtime disk with little room left."""
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def cached_files(work_dir: Path) -> list[str]:
+    return [p.name for p in (work_dir / "cache" / "vfs").rglob("*") if p.is_file()]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small disk (tmpfs) needs root")
+def test_what_code_wrote_leaves_the_mounts_cache_once_uploaded(tmp_path):
+    """rclone keeps written files in its cache for an hour unless told otherwise: results
+    written one after another would fill the hub's disk (here 48 MiB: the second file of 32 MiB
+    would not fit, and rclone would publish the part of it that did)."""
+    server = WsgiDavServer(tmp_path / "dav")
+    (tmp_path / "dav").mkdir()
+    server.start()
+    local, url = server.folder("gil")
+    with a_small_disk(tmp_path / "runtime", "48m") as runtime:
+        work_dir = runtime / "rclone"
+        mounts = StorageMounts(url=url, point=str(tmp_path / "files"), work_dir=str(work_dir))
+        credentials = {"kind": "basic", "username": server.username, "password": server.password}
+        mounts.start(credentials, "", timeout=BOUND)
+        try:
+            for name in ("first.bin", "second.bin"):
+                content = os.urandom(32 << 20)
+                Path(mounts.point, name).write_bytes(content)
+                eventually(
+                    f"{name} on the server", lambda n=name, c=content: (local / n).read_bytes() == c
+                )
+                eventually(
+                    f"{name} out of the cache", lambda n=name: n not in cached_files(work_dir)
+                )
+        finally:
+            mounts.stop(upload_wait=BOUND)
+            server.stop()
+
+
+@contextlib.contextmanager
 def a_server_that_never_answers(port: int) -> Iterator[None]:
     """A listener on ``port`` whose connections are made by the kernel and then never served,
     as a hung storage's are."""
