@@ -90,6 +90,9 @@ WRITE_BACK = "1s"
 #: rclone publish the part of a file it could stage (docs/storage.md, "Writes").
 WRITE_CACHE_MAX_AGE = "10s"
 CACHE_POLL_INTERVAL = "10s"
+#: The hub warns (once, until there is room again) when the disk of a server's mount caches
+#: has less than this left: code writing a larger file would fill it.
+LOW_ROOM_BYTES = 2 * 1024**3
 #: While the storage is down, code gets EIO after about this many tries of a request, instead
 #: of rclone's 10 with growing pauses (about 25 s for a refused connection).
 LOW_LEVEL_RETRIES = "2"
@@ -668,6 +671,8 @@ class StorageMounts:
         #: name of a share of another site whose mount failed -> when, and why
         self._federated_failed: dict[str, tuple[float, str]] = {}
         self.federated_files = FederatedFileCopies(self._federated_points, work_dir)
+        #: whether the hub last found the disk of the caches short of room (`check_room`)
+        self._short_of_room = False
         # A stop may come while the follower's thread is still stacking a mount: one at a time.
         self._changing = threading.Lock()
 
@@ -996,6 +1001,24 @@ class StorageMounts:
                 self._federated_failed.pop(name, None)
                 self._federated_shares[name] = shares[name]
 
+    def check_room(self, log: Any) -> None:
+        """Say in ``log``, once until there is room again, that the disk where code's writes
+        are staged has less than LOW_ROOM_BYTES left (one statvfs)."""
+        try:
+            free = shutil.disk_usage(self.work_dir).free
+        except OSError:
+            return
+        short = free < LOW_ROOM_BYTES
+        if short and not self._short_of_room and log is not None:
+            log.warning(
+                "Only %d MiB left on the disk of %s, where code's writes wait for their upload:"
+                " a larger file written by code fails, and rclone uploads the part of it that"
+                " fitted (docs/storage.md, Writes)",
+                free >> 20,
+                self.work_dir,
+            )
+        self._short_of_room = short
+
     async def follow_shares(
         self, credentials: dict[str, Any] | None, timeout: float, log: Any = None
     ) -> None:
@@ -1003,6 +1026,7 @@ class StorageMounts:
         changed to view-only) and folders of other sites (whose mounts failing are said in
         ``log`` and tried again after FEDERATED_RETRY seconds), and the copies of single files
         of other sites follow them; first, a mount guard that ended is started again."""
+        self.check_room(log)
         if self.guard is not None:  # most mounts have none (the drive guards itself)
             try:
                 if await asyncio.to_thread(self.revive_guard, timeout) and log is not None:

@@ -26,8 +26,10 @@ import pytest
 import test_credentials_hub
 import test_spawner
 from harness.dav_servers import WsgiDavServer
+from test_federated_copies import Log
 from traitlets.config import Config
 
+import swan_hub.mounts
 from swan_hub.mounts import TREE as REMOTE_TREE
 from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below
 
@@ -423,6 +425,24 @@ def test_what_code_wrote_leaves_the_mounts_cache_once_uploaded(tmp_path):
         finally:
             mounts.stop(upload_wait=BOUND)
             server.stop()
+
+
+def test_the_hub_says_once_when_the_disk_of_codes_writes_runs_short_of_room(tmp_path, monkeypatch):
+    log = Log()
+    mounts = StorageMounts(
+        url="http://127.0.0.1:1/", point=str(tmp_path / "f"), work_dir=str(tmp_path)
+    )
+    free = shutil.disk_usage(tmp_path).free
+    monkeypatch.setattr(swan_hub.mounts, "LOW_ROOM_BYTES", free + (1 << 30))
+    for _ in range(3):
+        mounts.check_room(log)
+    [line] = log.lines
+    assert line.startswith("Only ") and str(tmp_path) in line and "docs/storage.md" in line
+    monkeypatch.setattr(swan_hub.mounts, "LOW_ROOM_BYTES", 0)  # room again, then short again
+    mounts.check_room(log)
+    monkeypatch.setattr(swan_hub.mounts, "LOW_ROOM_BYTES", free + (1 << 30))
+    mounts.check_room(log)
+    assert len(log.lines) == 2
 
 
 @contextlib.contextmanager
