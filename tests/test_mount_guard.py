@@ -438,8 +438,12 @@ def test_rclone_uploads_again_after_the_412_of_a_change_just_between(wsgidav, tm
         assert "If-Match" in puts[0] and puts[-1] == {"If-None-Match": "*"}, puts
         # rclone answered the 412 by deleting "the failed upload" and uploading again: the
         # guard kept the change aside instead of letting it be deleted
-        log = Path(mounts.work_dir, "rclone.log").read_text()
-        assert "412 Precondition Failed" in log and "upload succeeded try #2" in log
+        log = Path(mounts.work_dir, "rclone.log")
+        eventually(  # rclone logs the try's success just after the file is at the storage
+            "rclone's second try in its log",
+            lambda: "upload succeeded try #2" in log.read_text(),
+        )
+        assert "412 Precondition Failed" in log.read_text()
     finally:
         mounts.stop(upload_wait=BOUND)
 
