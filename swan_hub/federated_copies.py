@@ -60,14 +60,19 @@ class FederatedFileCopies:
         self._copies: dict[str, _Copy] = {}
         self._round: threading.Thread | None = None
         self._stopped = threading.Event()
+        #: whether a round looked for copies left from before (a restarted hub's)
+        self._swept = False
 
     # -- called from the hub's event loop -------------------------------------------------------
 
     def follow(self, files: dict[str, Any], log: Any = None) -> None:
         """Start a round over ``files`` (name under ``Shared/`` -> FederatedShare of a single
         file) in a thread of its own, unless the last round still runs (a large file on its
-        way): the next call starts the next round."""
+        way): the next call starts the next round. Nothing starts where there is nothing to
+        copy or remove (most servers: the hub calls this every few seconds)."""
         if self._stopped.is_set() or (self._round is not None and self._round.is_alive()):
+            return
+        if not files and not self._copies and self._swept:
             return
         self._round = threading.Thread(
             target=self.round, args=(dict(files), log), name="federated-copies", daemon=True
@@ -92,17 +97,22 @@ class FederatedFileCopies:
             ended = [e.name for e in entries if e.name not in files and not e.is_dir()]
         for name in ended:
             self._remove(name)
+        self._swept = True
+        due = []
+        for name, share in sorted(files.items()):
+            known = self._copies.get(name)
+            if known is None or known.share != share:
+                if known is not None:
+                    self._remove(name)  # another secret or address: start afresh
+                known = self._copies[name] = _Copy(share)
+            if time.monotonic() - known.checked >= self.refresh_every:
+                due.append((name, known))
+        if not due:
+            return
         with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-            for name, share in sorted(files.items()):
+            for name, known in due:
                 if self._stopped.is_set():
                     return
-                known = self._copies.get(name)
-                if known is None or known.share != share:
-                    if known is not None:
-                        self._remove(name)  # another secret or address: start afresh
-                    known = self._copies[name] = _Copy(share)
-                if time.monotonic() - known.checked < self.refresh_every:
-                    continue
                 known.checked = time.monotonic()
                 trouble = self._fetch(client, name, known)
                 if trouble != known.trouble and trouble and log is not None:

@@ -147,3 +147,14 @@ def test_follow_runs_one_round_at_a_time_in_a_thread_and_stop_ends_them(site, co
     count = len(seen)
     copies.follow({"t.csv": share(site, "t.csv")})
     assert len(seen) == count  # no round after the stop
+
+
+def test_a_server_without_files_of_other_sites_costs_one_look_for_leftovers_then_nothing(
+    site, copies
+):
+    copies.follow({})
+    first = copies._round
+    first.join(10)
+    for _ in range(3):
+        copies.follow({})
+    assert copies._round is first and site.requests() == []  # no thread, no request
