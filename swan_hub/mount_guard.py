@@ -76,8 +76,8 @@ def _path_of(href: str) -> str:
 
 
 class Knowledge:
-    """What the mount last knew of each path: an ETag it was told (GET, HEAD, PUT, PROPFIND of
-    the file) or a listing of its folder, whichever came later. Listings are kept as the raw
+    """What the mount last knew of each path: an ETag it was told (GET, HEAD, its own PUT) or a
+    listing of its folder, whichever came later. Listings are kept as the raw
     multistatus bodies rclone was sent and parsed only when a write needs one (in a thread)."""
 
     def __init__(self, max_paths: int = MAX_PATHS, max_bytes: int = MAX_LISTING_BYTES) -> None:
@@ -502,7 +502,11 @@ class PassThrough(RequestHandler):
         for k, v in _forwarded(response.headers):
             self.add_header(k, v)
         depth = self.request.headers.get("Depth", "infinity")
-        keep = method == "PROPFIND" and response.status_code == 207
+        # A listing tells what the mount knows; a PROPFIND Depth 0 tells nothing: it is rclone's
+        # own look, not code's (code's lookups list the folder), and rclone looks a file up
+        # just before uploading one code made, which would take another device's file there
+        # for one the mount had seen.
+        keep = method == "PROPFIND" and depth != "0" and response.status_code == 207
         kept: list[bytes] = []
         size = 0
         try:
@@ -518,12 +522,10 @@ class PassThrough(RequestHandler):
         finally:
             await response.aclose()
         if response.status_code < 300 or (keep and kept):
-            await self._note(method, response, b"".join(kept) if keep else None, depth)
+            await self._note(method, response, b"".join(kept) if keep else None)
         self.finish()
 
-    async def _note(
-        self, method: str, response: httpx.Response, listing: bytes | None, depth: str
-    ) -> None:
+    async def _note(self, method: str, response: httpx.Response, listing: bytes | None) -> None:
         """What the mount knows after a successful answer."""
         knowledge = self.guard.knowledge
         path = self.path
@@ -532,12 +534,7 @@ class PassThrough(RequestHandler):
             if etag:
                 knowledge.note(path, etag)
         elif method == "PROPFIND" and listing is not None:
-            if depth == "0":
-                found = await asyncio.to_thread(_etags_in, listing, path)
-                for entry, tag in (found or {}).items():
-                    knowledge.note(entry, tag)
-            else:
-                knowledge.note_listing(path, listing)
+            knowledge.note_listing(path, listing)
         elif method == "PUT":
             await self._learn(path, etag)
         elif method == "DELETE":

@@ -92,6 +92,19 @@ def test_a_file_made_elsewhere_after_the_mount_listed_its_folder_is_kept_beside_
     assert list(copies(drive, "run4", "plot").values()) == [b"the laptop's plot"]
 
 
+def test_rclones_own_look_at_a_file_before_uploading_it_is_no_sighting(drive):
+    """rclone looks up (PROPFIND Depth 0) a file code made just before uploading it: what that
+    look finds, another device's file, is not what code saw."""
+    assert drive.dav("alice", "MKCOL", "run4b").status_code == 201
+    listed_by(drive, "m4b", "run4b")
+    put(drive, "run4b/fit.txt", b"the laptop's fit")
+    time.sleep(0.1)  # well past the margin of the files' ctime
+    looked = as_mount(drive, "m4b", "PROPFIND", "run4b/fit.txt", headers={"Depth": "0"})
+    assert looked.status_code == 207
+    assert as_mount(drive, "m4b", "PUT", "run4b/fit.txt", content=b"code's fit").status_code == 204
+    assert list(copies(drive, "run4b", "fit").values()) == [b"the laptop's fit"]
+
+
 def test_what_a_mount_never_looked_at_or_another_mount_saw_is_replaced_as_by_any_client(drive):
     assert drive.dav("alice", "MKCOL", "run5").status_code == 201
     put(drive, "run5/a.txt", b"one")

@@ -126,6 +126,20 @@ def test_an_upload_over_a_change_the_mount_never_saw_keeps_that_change_as_a_conf
     ]
 
 
+def test_rclones_own_look_at_a_file_before_uploading_it_tells_the_guard_nothing(guarded):
+    """rclone looks up (PROPFIND Depth 0) a file code made just before uploading it: another
+    device's file found there is still kept aside."""
+    local, client, _ = guarded
+    listed(client)
+    (local / "fit.txt").write_text("the laptop's fit\n")
+    looked = client.request("PROPFIND", "fit.txt", headers={"Depth": "0"})
+    assert looked.status_code == 207
+    assert client.put("fit.txt", content=b"code's fit\n").status_code == 201
+    assert (local / "fit.txt").read_text() == "code's fit\n"
+    [copy] = [n for n in os.listdir(local) if n.startswith("fit (changed elsewhere")]
+    assert (local / copy).read_text() == "the laptop's fit\n"
+
+
 def test_uploads_of_what_the_mount_last_saw_are_conditional_on_it_and_make_no_copy(
     guarded, wsgidav
 ):

@@ -5,7 +5,7 @@ Code writes through an `rclone mount`, whose uploads are plain PUTs: rclone has 
 upload for WebDAV. Each mount names itself in the ``X-Swan-Mount`` header (an id the spawner
 draws per mount), and this middleware notes, per mount and path, from when on the mount knows
 the path's state: a listing of a folder (PROPFIND) tells it the state of the folder's entries, a
-PROPFIND, GET or HEAD of a file that file's, and the mount's own changes (PUT, MOVE, COPY,
+GET or HEAD of a file that file's, and the mount's own changes (PUT, MOVE, COPY,
 DELETE, PROPPATCH) what it did. A PUT of that mount then carries `Seen` to `Spaces.publish`,
 which keeps the file the upload would replace as a visible conflict copy when that file was
 changed after the mount last knew it (by a sync client, the file browser, another person): the
@@ -160,11 +160,17 @@ class SightingsMiddleware(BaseMiddleware):
         headers: list[tuple[str, str]],
     ) -> None:
         sightings = self.sightings
+        if method == "PROPFIND":
+            # A PROPFIND Depth 0 is rclone's own look, not code's (as in the mount guard,
+            # swan_hub.mount_guard): code's lookups list the folder, and rclone looks a file up
+            # just before uploading one code made. The drive answers a listing of any other
+            # depth as one of Depth 1.
+            if environ.get("HTTP_DEPTH", "1") != "0":
+                sightings.note(mount, path, Seen(began, _etag(headers)))
+                sightings.note(mount, path + LISTED, Seen(began))
+            return
         if method in OBSERVATIONS:
             sightings.note(mount, path, Seen(began, _etag(headers)))
-            # the drive answers a listing of any depth as one of Depth 1
-            if method == "PROPFIND" and environ.get("HTTP_DEPTH", "1") != "0":
-                sightings.note(mount, path + LISTED, Seen(began))
             return
         # the mount's own change: it knows what it wrote, as of now
         done = time.time_ns()
