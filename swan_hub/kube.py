@@ -122,7 +122,7 @@ class SwanKubeSpawner(SwanContainerMixin, StorageMountConfig, KubeSpawner):
         config=True,
         help="""
         Image of the sidecar that mounts the storage for kernels and terminals
-        (``mount_storage``): this project with Debian's ``rclone`` and ``fuse3``
+        (``mount_storage``): this project (with the rclone it installs) and Debian's ``fuse3``
         (``docker/build-image --target storage-mount``). Empty: the server's image, which must
         then hold them.
         """,

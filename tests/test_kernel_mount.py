@@ -66,7 +66,7 @@ def rclone_processes(swan, user: str) -> dict[int, str]:
     return {
         pid: cmd
         for pid, (_, state, cmd) in _processes().items()
-        if cmd.startswith("rclone ") and point in cmd and state != "Z"
+        if os.path.basename(cmd.split(" ", 1)[0]) == "rclone" and point in cmd and state != "Z"
     }
 
 
