@@ -273,10 +273,12 @@ class FederatedShare:
     writable: bool = False
     kind: str = "dir"
 
-    def config(self) -> str:
-        """The rclone config of its remote (named REMOTE): the secret lives in this file
-        only, never in a command line or an environment."""
-        lines = [f"[{REMOTE}]", "type = webdav", f"url = {self.url}", "vendor = owncloud"]
+    def config(self, url: str = "") -> str:
+        """The rclone config of its remote (named REMOTE), reaching the share at ``url`` (its
+        mount guard's address) or else its own: the secret lives in this file only, never in
+        a command line or an environment."""
+        url = url or self.url
+        lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud"]
         if self.auth == "basic":
             lines.append(f"user = {self.secret}")
         else:
@@ -683,6 +685,10 @@ class StorageMounts:
         self._without_federation = False
         #: name of a share of another site whose mount failed -> when, and why
         self._federated_failed: dict[str, tuple[float, str]] = {}
+        #: name of a writable share of another site -> the mount guard its mount writes
+        #: through (another device's change there is kept as a conflict copy, as in the own
+        #: space, whatever storage that site runs)
+        self.federated_guards: dict[str, GuardProcess] = {}
         self.federated_files = FederatedFileCopies(self._federated_points, work_dir)
         #: whether the hub last found the disk of the caches short of room (`check_room`)
         self._short_of_room = False
@@ -701,8 +707,8 @@ class StorageMounts:
         return os.path.join(self.work_dir, "federated-points")
 
     def _federated_file(self, kind: str, name: str) -> str:
-        """The private config (``kind`` "config") or write cache ("cache") of a share of
-        another site."""
+        """The private config (``kind`` "config"), write cache ("cache") or mount guard's
+        folder ("guard") of a share of another site."""
         return os.path.join(self.work_dir, f"federated-{kind}", name)
 
     def _mounts(self) -> list[RcloneMount]:
@@ -721,6 +727,10 @@ class StorageMounts:
         if self.guard is not None:
             found["guard"] = self.guard.pid
             found["guard_port"] = self.guard.port
+        if self.federated_guards:
+            found["federated_guards"] = {
+                name: [guard.pid, guard.upstream] for name, guard in self.federated_guards.items()
+            }
         return found
 
     @classmethod
@@ -732,6 +742,8 @@ class StorageMounts:
             mounts.guard = GuardProcess(
                 int(state["guard"]), mounts.url, port=int(state.get("guard_port", 0))
             )
+        for name, (pid, upstream) in state.get("federated_guards", {}).items():
+            mounts.federated_guards[name] = GuardProcess(int(pid), upstream)
         for point, pid in state.get("pids", {}).items():
             found = RcloneMount(point, int(pid))
             name = os.path.basename(point)
@@ -757,7 +769,31 @@ class StorageMounts:
         guard = stale_guard(self.url, self.work_dir)
         if guard is not None and (self.guard is None or guard.pid != self.guard.pid):
             guard.stop()
+        self._stop_federated_guards(set())
         return stale
+
+    def _stop_federated_guards(self, keep: set[str]) -> None:
+        """End the mount guards of shares of other sites but those named in ``keep``: ours,
+        and those an earlier start left running (found by their folders)."""
+        folder = os.path.dirname(self._federated_file("guard", "x"))
+        try:
+            left = set(os.listdir(folder))
+        except OSError:
+            left = set()
+        for name in sorted((left | set(self.federated_guards)) - keep):
+            guard = self.federated_guards.pop(name, None)
+            if guard is not None:
+                guard.stop()
+            work = os.path.join(folder, name)
+            try:
+                with open(os.path.join(work, "upstream"), encoding="utf-8") as f:
+                    upstream = f.read()
+            except OSError:
+                upstream = ""
+            found = stale_guard(upstream, work) if upstream else None
+            if found is not None:
+                found.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
     def start(
         self, credentials: dict[str, Any] | None, credentials_path: str, timeout: float
@@ -874,6 +910,7 @@ class StorageMounts:
             bool(mounted_at_or_below(self.point))
             or any(_is_rclone_mount_of(pid, point) for point, pid in pids)
             or (self.guard is not None and self.guard.running())
+            or any(guard.running() for guard in self.federated_guards.values())
         )
 
     # -- edit shares ------------------------------------------------------------------------
@@ -978,11 +1015,17 @@ class StorageMounts:
                 return
             for name in sorted(self.federated):
                 known = self._federated_shares.get(name)
-                if name not in shares or (known is not None and known != shares[name]):
+                guard = self.federated_guards.get(name)
+                if (
+                    name not in shares
+                    or (known is not None and known != shares[name])
+                    or (guard is not None and not guard.running())  # mounted anew, guarded
+                ):
                     self.federated.pop(name).stop()
                     self._federated_shares.pop(name, None)
                     with contextlib.suppress(OSError):
                         os.rmdir(os.path.join(self._federated_points, name))
+            self._stop_federated_guards(set(self.federated))
             for name in sorted(set(shares) - set(self.federated)):
                 os.makedirs(os.path.join(self._federated_points, name), exist_ok=True)
                 point = os.path.join(self.shared_point, name)
@@ -993,8 +1036,9 @@ class StorageMounts:
                     continue
                 config = self._federated_file("config", f"{name}.conf")
                 os.makedirs(os.path.dirname(config), mode=0o700, exist_ok=True)
-                _write_private(config, shares[name].config())
                 try:
+                    guard = self._federated_guard(name, shares[name], timeout)
+                    _write_private(config, shares[name].config(guard.url() if guard else ""))
                     self.federated[name] = start_rclone(
                         remote_path="",
                         point=point,
@@ -1010,9 +1054,24 @@ class StorageMounts:
                 except MountError as e:
                     # the other site down, say: the other mounts go on; tried again later
                     self._federated_failed[name] = (time.monotonic(), str(e))
+                    self._stop_federated_guards(set(self.federated))
                     continue
                 self._federated_failed.pop(name, None)
                 self._federated_shares[name] = shares[name]
+
+    def _federated_guard(
+        self, name: str, share: FederatedShare, timeout: float
+    ) -> GuardProcess | None:
+        """A mount guard of its own for the writable share ``name`` of another site (None for
+        a view-only one: what never writes needs no guard). Blocking; raises MountError."""
+        if not share.writable:
+            return None
+        work = self._federated_file("guard", name)
+        os.makedirs(work, mode=0o700, exist_ok=True)
+        _write_private(os.path.join(work, "upstream"), share.url)
+        guard = start_guard(share.url, work, timeout)
+        self.federated_guards[name] = guard
+        return guard
 
     def check_room(self, log: Any) -> None:
         """Say in ``log``, once until there is room again, that the disk where code's writes

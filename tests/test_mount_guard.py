@@ -23,6 +23,7 @@ from harness.dav_servers import ApacheDavServer, WsgiDavServer, apache_available
 from test_mounts import eventually, read_in_a_process
 
 from swan_hub.mounts import (
+    FederatedShare,
     GuardProcess,
     StorageMounts,
     missing_parts,
@@ -538,3 +539,84 @@ def test_a_guard_left_by_a_crash_is_ended_before_the_next_mounts(wsgidav, tmp_pa
     again.clean_stale()
     assert not left.running() and left.proc.wait(timeout=BOUND) is not None
     assert mounted_at_or_below(mounts.point) == []
+
+
+class OtherSite(WsgiDavServer):
+    """Another site's WebDAV that is no SWAN drive (anonymous: the share's secret is any
+    header)."""
+
+    name = "wsgidav (anonymous)"
+    username = None
+    password = None
+
+
+@mountable
+def test_a_writable_folder_of_another_site_is_mounted_through_a_guard_of_its_own(wsgidav, tmp_path):
+    """A folder another site shares with the right to write: code's upload over a change
+    there the mount never saw keeps that change as a conflict copy at that site, as in the
+    own space; the guard goes with the share, is started anew with its mount when it ended,
+    and a restarted hub ends one a crash left."""
+    site = OtherSite(tmp_path / "site")
+    (tmp_path / "site").mkdir()
+    site.start()
+    try:
+        there, url = site.folder("week1")
+        (there / "notes.txt").write_text("first\n")
+        mounts, local = guarded_mount(wsgidav, tmp_path, {})
+        (local / "Shared").mkdir()
+        share = FederatedShare(id="1", name="week1", url=url, secret="s3cret", writable=True)
+        viewed = FederatedShare(id="2", name="view", url=url, secret="s3cret")
+        try:
+
+            def mounted() -> bool:
+                mounts.match_federated({"week1": share, "view": viewed}, BOUND)
+                return {"week1", "view"} <= set(mounts.federated)
+
+            eventually("both shares mounted", mounted)
+            assert set(mounts.federated_guards) == {"week1"}  # what never writes needs none
+            guard = mounts.federated_guards["week1"]
+            notes = Path(mounts.shared_point, "week1", "notes.txt")
+            assert notes.read_text() == "first\n"
+            writer = Writer(notes)
+            time.sleep(1.05)  # a new ETag on WsgiDAV, whose ETags have 1 s granularity
+            (there / "notes.txt").write_text("from the laptop\n")
+            writer.close_with("from code\n")
+            [copy] = eventually("a conflict copy at the other site", lambda: kept(there, "notes"))
+            assert (there / copy).read_text() == "from the laptop\n"
+            eventually("code's notes", lambda: (there / "notes.txt").read_text() == "from code\n")
+            assert (
+                "s3cret"
+                not in Path(mounts.work_dir, "federated-guard", "week1", "guard.log").read_text()
+            )
+
+            # a guard that ended: the share is mounted anew, through a new guard
+            os.killpg(guard.pid, signal.SIGKILL)
+            guard.proc.wait(timeout=BOUND)
+            eventually(
+                "mounted anew",
+                lambda: mounted() and mounts.federated_guards["week1"].pid != guard.pid,
+            )
+            assert mounts.federated_guards["week1"].running()
+            assert Path(mounts.shared_point, "week1", "notes.txt").read_text() == "from code\n"
+
+            # the share ends: its mount and its guard go
+            ended = mounts.federated_guards["week1"]
+            mounts.match_federated({"view": viewed}, BOUND)
+            assert "week1" not in mounts.federated and not mounts.federated_guards
+            assert not ended.running()
+            assert not Path(mounts.work_dir, "federated-guard", "week1").exists()
+
+            # a hub restarted after a crash ends the guard the share's mount left
+            eventually("mounted again", mounted)
+            left = mounts.federated_guards["week1"]
+            for mount in mounts._mounts():
+                os.killpg(mount.pid, signal.SIGKILL)
+                mount.proc.wait(timeout=BOUND)
+            again = StorageMounts(url=mounts.url, point=mounts.point, work_dir=mounts.work_dir)
+            again.clean_stale()
+            assert not left.running()
+        finally:
+            mounts.stop(upload_wait=BOUND)
+        assert not mounts.alive()
+    finally:
+        site.stop()
