@@ -6,6 +6,7 @@ arrives byte for byte, and JupyterLab's progress and overwrite question are stil
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from harness.lab_browser import chromium_page, eventually, needs_chromium, running_lab
@@ -14,6 +15,8 @@ pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
 
 MIB = 1024 * 1024
+#: seconds an upload of a few MiB throttled to 2 MiB/s may take on a busy machine, at most
+UPLOAD_BOUND = 120
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +36,32 @@ def page(tmp_path):
 
 class Requests:
     """The writes of files a page sends: the URL path of each PUT to the contents API or the
-    upload route (not the workspace saves)."""
+    upload route (not the workspace saves), and how each ended (its status, or the browser's
+    error), for a test to say what happened when an upload never ends."""
 
     def __init__(self, page) -> None:
         self.puts: list[str] = []
+        self.ended: list[str] = []
         page.on("request", self._seen)
+        page.on("requestfinished", lambda r: self._ended(r, "answered"))
+        page.on("requestfailed", lambda r: self._ended(r, f"failed: {r.failure}"))
 
-    def _seen(self, request) -> None:
+    @staticmethod
+    def _write(request) -> str | None:
         path = request.url.split("?")[0].split("://", 1)[1].split("/", 1)[1]
         if request.method == "PUT" and path.startswith(("api/contents/", "swan/api/upload/")):
+            return path
+        return None
+
+    def _seen(self, request) -> None:
+        path = self._write(request)
+        if path is not None:
             self.puts.append(path)
+
+    def _ended(self, request, how: str) -> None:
+        path = self._write(request)
+        if path is not None:
+            self.ended.append(f"{path}: {how}")
 
 
 def choose_file(page, source) -> None:
@@ -83,8 +102,18 @@ def test_jupyterlab_streams_an_upload_and_shows_its_progress(lab, page, tmp_path
     status.wait_for(state="visible")
     bar = page.locator(".jp-Statusbar-ProgressBar-progress-bar")
     shown: set[float] = set()
+    deadline = time.monotonic() + UPLOAD_BOUND
     while status.is_visible():
         shown.update(float(b.get_attribute("aria-valuenow") or 0) for b in bar.all())
+        if time.monotonic() > deadline:
+            arrived = lab.root / "measurements.bin"
+            pytest.fail(
+                f"still uploading after {UPLOAD_BOUND:g} s (3 s of it at the throttled rate):"
+                f" progress shown {sorted(shown)}, requests {requests.puts}, ended"
+                f" {requests.ended}, on the server"
+                f" {arrived.stat().st_size if arrived.exists() else 'nothing'} of {len(data)}"
+                " bytes"
+            )
         page.wait_for_timeout(200)
     page.locator(".jp-StatusBar-Widget", has_text="Complete!").wait_for(state="visible")
     page.locator(".jp-DirListing-item", has_text="measurements.bin").wait_for()
