@@ -30,8 +30,8 @@ from test_federated_copies import Log
 from traitlets.config import Config
 
 import swan_hub.mounts
+from swan_hub.mounts import DIR_CACHE_TIME, StorageMounts, missing_parts, mounted_at_or_below
 from swan_hub.mounts import TREE as REMOTE_TREE
-from swan_hub.mounts import StorageMounts, missing_parts, mounted_at_or_below
 
 pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {missing_parts()}")
 
@@ -233,6 +233,67 @@ def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers
         mounts.stop(upload_wait=BOUND)
         server.stop()
     assert (local / "after.csv").read_text() == "written after the outage\n"
+
+
+def mounted_then_down(tmp_path: Path, reader: str = "") -> tuple[StorageMounts, subprocess.Popen]:
+    """A mount of a WsgiDAV folder holding ``top.csv`` and ``run/data.csv``, both listed, and a
+    process working in ``run/`` (as a kernel beside its notebook) that reads the path named in
+    its first line of input; then the storage stops and the mount's listing time passes."""
+    server = WsgiDavServer(tmp_path / "dav")
+    (tmp_path / "dav").mkdir()
+    server.start()
+    local, url = server.folder("erin")
+    (local / "run").mkdir()
+    (local / "top.csv").write_text("top\n")
+    (local / "run" / "data.csv").write_text("data\n")
+    mounts = StorageMounts(url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rc"))
+    credentials = {"kind": "basic", "username": server.username, "password": server.password}
+    mounts.start(credentials, "", timeout=BOUND)
+    assert sorted(os.listdir(mounts.point)) == ["Shared", "run", "top.csv"]
+    code = "import sys; print(open(sys.stdin.readline().strip()).read(), end='')"
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(mounts.point, "run"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    server.stop()
+    time.sleep(float(DIR_CACHE_TIME.rstrip("s")) + 1)
+    return mounts, kernel
+
+
+def read_by(kernel: subprocess.Popen, path: str) -> str:
+    """What ``kernel`` of mounted_then_down says reading ``path``: its error's last line."""
+    try:
+        out, err = kernel.communicate(path + "\n", timeout=90)
+    except subprocess.TimeoutExpired:
+        kernel.kill()
+        pytest.fail(f"reading {path} through the mount still waits after 90 s")
+    return (err.strip().splitlines() or [out])[-1]
+
+
+def test_an_outage_is_an_error_for_code_working_in_a_folder_after_the_listing_time(tmp_path):
+    mounts, kernel = mounted_then_down(tmp_path)
+    try:
+        assert "Input/output error" in read_by(kernel, "data.csv")
+    finally:
+        mounts.stop(upload_wait=0)
+
+
+@pytest.mark.xfail(
+    reason="the top folder is a union of the storage and a local folder giving Shared/, and "
+    "rclone's union lists the local part alone when the storage fails: a path through the top "
+    "folder is ENOENT (docs/storage.md, When the storage is down)",
+)
+@pytest.mark.parametrize("path", ["top.csv", "run/data.csv"])
+def test_an_outage_is_an_error_for_a_path_through_the_top_folder_too(tmp_path, path):
+    mounts, kernel = mounted_then_down(tmp_path)
+    try:
+        assert "Input/output error" in read_by(kernel, str(Path(mounts.point, path)))
+    finally:
+        mounts.stop(upload_wait=0)
 
 
 class FaultyLink:
