@@ -775,7 +775,7 @@ class StorageMounts:
     def _stop_federated_guards(self, keep: set[str]) -> None:
         """End the mount guards of shares of other sites but those named in ``keep``: ours,
         and those an earlier start left running (found by their folders)."""
-        folder = os.path.dirname(self._federated_file("guard", "x"))
+        folder = self._federated_file("guard", "")
         try:
             left = set(os.listdir(folder))
         except OSError:

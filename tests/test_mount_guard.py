@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 from harness.dav_servers import ApacheDavServer, WsgiDavServer, apache_available, shared_root
+from test_federated_copies import OtherSite
 from test_mounts import eventually, read_in_a_process
 
 from swan_hub.mounts import (
@@ -539,15 +540,6 @@ def test_a_guard_left_by_a_crash_is_ended_before_the_next_mounts(wsgidav, tmp_pa
     again.clean_stale()
     assert not left.running() and left.proc.wait(timeout=BOUND) is not None
     assert mounted_at_or_below(mounts.point) == []
-
-
-class OtherSite(WsgiDavServer):
-    """Another site's WebDAV that is no SWAN drive (anonymous: the share's secret is any
-    header)."""
-
-    name = "wsgidav (anonymous)"
-    username = None
-    password = None
 
 
 @mountable

@@ -235,7 +235,7 @@ def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers
     assert (local / "after.csv").read_text() == "written after the outage\n"
 
 
-def mounted_then_down(tmp_path: Path, reader: str = "") -> tuple[StorageMounts, subprocess.Popen]:
+def mounted_then_down(tmp_path: Path) -> tuple[StorageMounts, subprocess.Popen]:
     """A mount of a WsgiDAV folder holding ``top.csv`` and ``run/data.csv``, both listed, and a
     process working in ``run/`` (as a kernel beside its notebook) that reads the path named in
     its first line of input; then the storage stops and the mount's listing time passes."""
