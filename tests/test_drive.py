@@ -373,7 +373,13 @@ def test_a_user_share_waits_for_acceptance_then_appears_with_its_permissions(dri
 
     pending = drive.ocs("bob", "GET", "shares", params={"shared_with_me": "true", "state": "1"})
     assert [s["id"] for s in pending.json()["ocs"]["data"]] == [share["id"]]
-    assert "Shared" not in drive.propfind("bob", "", "1").__repr__()
+    # Shared/ is there from the start (for every client, and for the mounts for code), empty
+    # until a share is accepted, and stays as it is
+    assert [h for h in drive.propfind("bob", "", "1") if h.endswith("/Shared/")]
+    assert [h.rsplit("/", 2)[-2] for h in drive.propfind("bob", "Shared", "1")] == ["Shared"]
+    for method in ("DELETE", "MKCOL"):
+        assert drive.dav("bob", method, "Shared").status_code in (403, 405)
+    assert drive.dav("bob", "PUT", "Shared/x.csv", content=b"x").status_code == 403
 
     accepted = drive.ocs("bob", "POST", f"shares/pending/{share['id']}")
     assert accepted.status_code == 200, accepted.text

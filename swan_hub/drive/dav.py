@@ -8,6 +8,7 @@ or public link into the WSGI environ before a request gets here).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -730,7 +731,7 @@ class DriveFolder(_Node, DAVCollection):
             raise dav_error(e) from e
         with gc_paused():  # a big folder's nodes: no cycles for the collector to find
             members = self._members(entries)
-        if self.with_shares_folder and self.spaces.mounts(self.place.owner):
+        if self.with_shares_folder:
             members = [m for m in members if m.name != self.spaces.share_folder]
             members.append(self._shares_folder())
         return members
@@ -833,6 +834,17 @@ class SharesFolder(_Node, DAVCollection):
             inner = self.tree().etag(place.fs_path) if stat.S_ISDIR(st.st_mode) else ""
             parts.append(f"{name}:{share.id}:{share.permissions}:{file_etag(st)}:{inner}")
         return TreeSummary.digest_of(parts)
+
+    def get_last_modified(self) -> float | None:
+        """The newest time among the shares, else the space's own: a sync client refuses a
+        folder without one (nextcloudcmd: "invalid modification time")."""
+        times = []
+        for share in self._mounts().values():
+            with contextlib.suppress(OSError, DriveError):
+                times.append(os.stat(self.spaces.place_of_share(share).fs_path).st_mtime)
+        with contextlib.suppress(OSError):
+            times = times or [os.stat(self.spaces.space_dir(self.user)).st_mtime]
+        return int(max(times)) if times else None
 
     def support_etag(self) -> bool:
         return True

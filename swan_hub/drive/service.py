@@ -187,8 +187,9 @@ class DriveService(Application):
         config=True,
         help="""
         Name of the virtual folder at the root of each user's space where accepted shares
-        appear. A real folder of that name at the root is hidden from WebDAV while the user has
-        accepted shares, and cannot be created through the drive.
+        appear. It is always there, empty until a first share is accepted, so that every
+        client (and the mounts for code) finds it in the same place. A real folder of that
+        name at the root is hidden from WebDAV, and cannot be created through the drive.
         """,
     )
 

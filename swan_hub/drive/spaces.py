@@ -443,11 +443,10 @@ class Spaces:
         Raises DriveError(404) when ``rel`` goes through a share folder name that does not exist.
         """
         segments = split_segments(rel)
-        mounts = self.mounts(user) if segments and segments[0] == self.share_folder else {}
-        if mounts:
+        if segments and segments[0] == self.share_folder:
             if len(segments) == 1:
                 return None
-            share = mounts.get(segments[1])
+            share = self.mounts(user).get(segments[1])
             if share is None:
                 raise DriveError(404, f"No share named {segments[1]!r}")
             place = self.place_of_share(share)

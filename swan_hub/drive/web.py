@@ -626,7 +626,7 @@ class Pages:
             self._mark(caller, place, rows)
             columns = sort_columns(sort, here)
             empty = "This folder is empty."
-            if not folder and self.spaces.mounts(caller.name):
+            if not folder:
                 lead = Row(
                     f"{share_folder}/", f"?dir={quote(share_folder)}", note="shared with you"
                 )
