@@ -55,10 +55,6 @@ FUSERMOUNT = "fusermount3"
 REMOTE = "swan"
 #: The storage itself, not through the mount guard: for the read-only mount of ``Shared/``.
 READ_REMOTE = "swan-read"
-#: A local folder holding only an empty ``Shared/``, read-only (see rclone_config).
-SKELETON = "swan-skeleton"
-#: What the server's root mounts: the storage with the skeleton under it.
-TREE = "swan-tree"
 #: A local folder holding an empty folder for each folder another site shares, and a copy of
 #: each single file another site shares, read-only.
 FEDERATED_POINTS = "swan-federated"
@@ -72,6 +68,9 @@ FEDERATED_MOUNTS_API = "ocs/v2.php/apps/files_sharing/api/v1/remote_shares/mount
 #: Seconds before the mount of a share of another site that failed (its site down) is tried
 #: again.
 FEDERATED_RETRY = 60.0
+#: Seconds between two looks at ``Shared/`` while its mount waits to be made again after an
+#: outage (`StorageMounts.restack`): until then the writable root answers for it.
+RESTACK_INTERVAL = 0.25
 #: The header naming the mount each of its requests comes from (see `start_rclone`).
 MOUNT_HEADER = "X-Swan-Mount"
 #: The folder of the drive (and of ownCloud-style storages) that holds accepted shares.
@@ -212,23 +211,19 @@ def rclone_config(
     url: str,
     credentials: dict[str, Any] | None,
     credentials_path: str,
-    skeleton: str,
     federated_points: str,
     read_url: str = "",
 ) -> str:
     """The text of our rclone config: the WebDAV remote of the ownCloud kind (the drive,
-    ownCloud, Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums), and
-    the tree the root mounts: that remote joined (rclone's union) with the read-only local
-    folder ``skeleton``, which holds an empty ``Shared/``. So ``Shared/`` is a folder of the
-    mount from its first instant, even before the storage has one (the drive shows it once a
-    first share is accepted), and the read-only mount of the shares can be stacked over it
-    before any share can be reached through the writable root. That mount is the storage's
-    ``Shared/`` joined with the read-only local folder ``federated_points``, which holds an
+    ownCloud, Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums), which
+    the root mounts as it is (its ``Shared/`` made first: `make_shares_folder`), and the tree
+    of the read-only mount stacked over that ``Shared/``: the storage's ``Shared/`` joined
+    (rclone's union) with the read-only local folder ``federated_points``, which holds an
     empty folder for each folder shared from another site, the point its own mount is stacked
     on, and a copy of each single file shared from another site (`FederatedFileCopies`).
     ``read_url``: the storage's own address for that read-only mount, when ``url`` is a mount
     guard's (what never writes needs no guard, and reads skip its hop)."""
-    if any(ch.isspace() for ch in skeleton + federated_points):
+    if any(ch.isspace() for ch in federated_points):
         raise MountError("the runtime folder's path holds a space")
     auth = []
     kind = (credentials or {}).get("kind")
@@ -245,10 +240,6 @@ def rclone_config(
         lines += auth
     if any("\n" in line or "\r" in line for line in lines):
         raise MountError("the storage URL or user name holds a line break")
-    lines += [f"[{SKELETON}]", "type = alias", f"remote = {skeleton}"]
-    # The storage first: new files and folders go to the first writable upstream that has
-    # their parent, and the skeleton is never writable.
-    lines += [f"[{TREE}]", "type = union", f"upstreams = {REMOTE}: {SKELETON}::ro"]
     lines += [f"[{FEDERATED_POINTS}]", "type = alias", f"remote = {federated_points}"]
     lines += [
         f"[{SHARED_TREE}]",
@@ -339,6 +330,13 @@ def _is_rclone_mount_of(pid: int, point: str) -> bool:
     except OSError:
         return False
     return bool(argv) and os.path.basename(argv[0]) == b"rclone" and os.fsencode(point) in argv
+
+
+def _dead_mount(mount: RcloneMount) -> bool:
+    """Whether the rclone of ``mount`` ended (reaped when it is our child)."""
+    if mount.proc is not None:
+        return mount.proc.poll() is not None
+    return not _is_rclone_mount_of(mount.pid, mount.point)
 
 
 def _dead(pid: int) -> bool:
@@ -614,6 +612,47 @@ def _authorization(credentials: dict[str, Any] | None) -> httpx.Auth | None:
     return httpx.BasicAuth(credentials.get("username") or "", credentials["password"])
 
 
+def make_shares_folder(url: str, credentials: dict[str, Any] | None) -> None:
+    """Make sure the storage at ``url`` has the folder ``Shared/`` (MKCOL when it has none:
+    a plain WebDAV server, an ownCloud before its first share; the drive always lists it), so
+    that the read-only mount of the shares can be stacked over it at once. The root mounts
+    the storage as it is (no local folder joined to it to give ``Shared/``), so that while
+    the storage is down its top folder is an error (EIO) for code, never a folder that seems
+    to hold nothing but ``Shared/``. Blocking; raises MountError."""
+    target = url + SHARES_FOLDER + "/"
+    try:
+        with httpx.Client(auth=_authorization(credentials), timeout=10) as client:
+
+            def look() -> httpx.Response:
+                headers = {"Depth": "0"}
+                return client.request("PROPFIND", target, headers=headers, content=PROPFIND_SHARES)
+
+            r = look()
+            if r.status_code == 404:
+                made = client.request("MKCOL", target)
+                if made.status_code == 201:
+                    return
+                if made.status_code != 405:  # 405: something has that name (made meanwhile?)
+                    raise MountError(
+                        f"the storage has no {SHARES_FOLDER}/ folder, where shares appear, and "
+                        f"refused to make one (MKCOL answered {made.status_code})"
+                    )
+                r = look()
+    except httpx.HTTPError as e:
+        raise MountError(f"the storage did not answer ({type(e).__name__}: {e})") from e
+    # Imported here: the hub imports no single-user server package at import time.
+    from swan_contents.storage.webdav.multistatus import parse_xml
+
+    try:
+        answer = parse_xml(r.content) if r.status_code == 207 else None
+    except ValueError:
+        answer = None
+    if answer is None or answer.find(f".//{DAV}collection") is None:
+        raise MountError(
+            f"the storage's {SHARES_FOLDER} is not a folder (PROPFIND answered {r.status_code})"
+        )
+
+
 def wait_for_uploads(
     pending: Callable[[], list[str]], upload_wait: float, alive: Callable[[], bool]
 ) -> list[str]:
@@ -631,11 +670,12 @@ class StorageMounts:
     """The mounts of one server, made so that code can never write where the file browser
     cannot, not even for an instant:
 
-    - the user's space at ``point`` (read-write), whose ``Shared/`` is always a folder;
+    - the user's space at ``point`` (read-write), whose ``Shared/`` is always a folder
+      (`make_shares_folder`);
     - all of ``Shared/`` read-only, stacked over that folder before the server starts, so
       every share, accepted before or while the server runs, folder or single file, comes up
-      read-only for code; nothing inside ``Shared/`` is ever reachable through the writable
-      root;
+      read-only for code; nothing inside ``Shared/`` is reachable through the writable root
+      (but for a moment after an outage: `restack`);
     - a read-write mount stacked over each edit share (a folder whose ``oc:permissions``
       allow creating), made once the hub has seen it (``match_writable``);
     - a mount of each folder another site shares with the user (on the drive, which lists
@@ -644,7 +684,7 @@ class StorageMounts:
     - a read-only copy of each single file another site shares with the user, in
       ``Shared/`` (``swan_hub.federated_copies``).
 
-    ``work_dir`` (private) holds the config, the skeleton, the write caches and the log.
+    ``work_dir`` (private) holds the config, the write caches and the log.
     ``owner``: the (uid, gid) of the code that uses the mounts when it is not this process's
     (a container's user). ``shared``: the space's mount is made a shared mount, so that the
     mounts stacked over it later reach a container's bind mount of it (``rslave``) as well.
@@ -690,6 +730,9 @@ class StorageMounts:
         #: space, whatever storage that site runs)
         self.federated_guards: dict[str, GuardProcess] = {}
         self.federated_files = FederatedFileCopies(self._federated_points, work_dir)
+        #: stacked mounts the kernel took off their folders (`restack`), whose rclone still
+        #: serves the processes working inside them; ended at the stop at the latest
+        self.detached: list[RcloneMount] = []
         #: whether the hub last found the disk of the caches short of room (`check_room`)
         self._short_of_room = False
         # A stop may come while the follower's thread is still stacking a mount: one at a time.
@@ -727,6 +770,8 @@ class StorageMounts:
         if self.guard is not None:
             found["guard"] = self.guard.pid
             found["guard_port"] = self.guard.port
+        if self.detached:
+            found["detached"] = [[m.point, m.pid] for m in self.detached]
         if self.federated_guards:
             found["federated_guards"] = {
                 name: [guard.pid, guard.upstream] for name, guard in self.federated_guards.items()
@@ -744,6 +789,7 @@ class StorageMounts:
             )
         for name, (pid, upstream) in state.get("federated_guards", {}).items():
             mounts.federated_guards[name] = GuardProcess(int(pid), upstream)
+        mounts.detached = [RcloneMount(point, int(pid)) for point, pid in state.get("detached", [])]
         for point, pid in state.get("pids", {}).items():
             found = RcloneMount(point, int(pid))
             name = os.path.basename(point)
@@ -802,8 +848,7 @@ class StorageMounts:
         nothing stays mounted."""
         os.makedirs(self.work_dir, mode=0o700, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
-        skeleton = os.path.join(self.work_dir, "skeleton")
-        os.makedirs(os.path.join(skeleton, SHARES_FOLDER), exist_ok=True)
+        make_shares_folder(self.url, credentials)
         # the points of the shares of other sites are made anew as they are listed
         shutil.rmtree(self._federated_points, ignore_errors=True)
         os.makedirs(self._federated_points)
@@ -813,7 +858,7 @@ class StorageMounts:
             url = self.guard.url()
         try:
             config = rclone_config(
-                url, credentials, credentials_path, skeleton, self._federated_points, self.url
+                url, credentials, credentials_path, self._federated_points, self.url
             )
             _write_private(os.path.join(self.work_dir, "rclone.conf"), config)
             self._start_mounts(timeout)
@@ -824,7 +869,6 @@ class StorageMounts:
     def _start_mounts(self, timeout: float) -> None:
         with self._changing:
             self.root = start_rclone(
-                remote=TREE,
                 remote_path="",
                 point=self.point,
                 work_dir=self.work_dir,
@@ -835,22 +879,69 @@ class StorageMounts:
             try:
                 if self.shared_propagation:
                     make_shared(self.point)
-                self.shared = start_rclone(
-                    remote=SHARED_TREE,
-                    remote_path="",
-                    point=self.shared_point,
-                    work_dir=self.work_dir,
-                    read_only=True,
-                    cache_dir=os.path.join(self.work_dir, "read-only-cache"),
-                    stacked=True,
-                    owner=self.owner,
-                    read_cache=self.read_cache,
-                    timeout=timeout,
-                )
+                self.shared = self._start_shared(timeout)
             except BaseException:
                 self.root.stop()
                 self.root = None
                 raise
+
+    def _start_shared(self, timeout: float) -> RcloneMount:
+        return start_rclone(
+            remote=SHARED_TREE,
+            remote_path="",
+            point=self.shared_point,
+            work_dir=self.work_dir,
+            read_only=True,
+            cache_dir=os.path.join(self.work_dir, "read-only-cache"),
+            stacked=True,
+            owner=self.owner,
+            read_cache=self.read_cache,
+            timeout=timeout,
+        )
+
+    @property
+    def restacking(self) -> bool:
+        """Whether the mount of ``Shared/`` is off and waits for `restack` to be made again."""
+        return self.root is not None and self.shared is None
+
+    def restack(self, timeout: float) -> bool:
+        """Take note of stacked mounts the kernel took off their folders, and mount
+        ``Shared/`` again once its folder can be reached; whether any was found off.
+
+        While the storage is down, the kernel's look at a folder a mount is stacked on fails
+        (rclone cannot list the folder holding it), and the kernel then detaches whatever is
+        mounted there: ``Shared/`` with every share's mount in it, once a path through it is
+        used after the listing time. What then answers for ``Shared/`` is the writable root
+        (an error while the storage is down). The detached mounts keep serving the processes
+        working inside them (a kernel beside its notebook) and end with them or at the stop;
+        ``Shared/`` is mounted again as soon as its folder answers, and the edit shares and
+        shares of other sites at the next `match_writable` and `match_federated`. Blocking."""
+        with self._changing:
+            if self.root is None or not self._root_alive():
+                return False
+            mounted = set(mounted_at_or_below(self.point))
+            off = False
+            if self.shared is not None and self.shared.point not in mounted:
+                self.detached.append(self.shared)
+                self.shared = None
+                off = True
+            for name in [n for n, m in self.writable.items() if m.point not in mounted]:
+                self.detached.append(self.writable.pop(name))
+                off = True
+            for name in [n for n, m in self.federated.items() if m.point not in mounted]:
+                self.detached.append(self.federated.pop(name))
+                self._federated_shares.pop(name, None)
+                off = True
+            self.detached = [m for m in self.detached if not _dead_mount(m)]
+            if self.shared is not None:
+                return off
+        # Outside the lock: while the storage hangs, this look waits for rclone's timeouts.
+        if not os.path.isdir(self.shared_point):
+            return off
+        with self._changing:
+            if self.restacking:
+                self.shared = self._start_shared(timeout)
+        return True
 
     def pending(self) -> list[str]:
         """Files closed in a writable mount that have not reached the storage yet."""
@@ -865,8 +956,9 @@ class StorageMounts:
         (they stay in the cache and go up at the next start)."""
         pending = wait_for_uploads(self.pending, upload_wait, self._root_alive)
         with self._changing:
-            for mount in self._mounts():
+            for mount in [*self._mounts(), *self.detached]:
                 mount.stop()
+            self.detached.clear()
             self.writable.clear()
             self.federated.clear()
             self._federated_shares.clear()
@@ -909,6 +1001,7 @@ class StorageMounts:
         return (
             bool(mounted_at_or_below(self.point))
             or any(_is_rclone_mount_of(pid, point) for point, pid in pids)
+            or any(_is_rclone_mount_of(m.pid, m.point) for m in self.detached)
             or (self.guard is not None and self.guard.running())
             or any(guard.running() for guard in self.federated_guards.values())
         )
@@ -1097,7 +1190,8 @@ class StorageMounts:
         """Make the stacked mounts follow the user's shares: edit shares (accepted, revoked,
         changed to view-only) and folders of other sites (whose mounts failing are said in
         ``log`` and tried again after FEDERATED_RETRY seconds), and the copies of single files
-        of other sites follow them; first, a mount guard that ended is started again."""
+        of other sites follow them; first, a mount guard that ended is started again, and
+        what an outage took off is mounted again (`restack`)."""
         self.check_room(log)
         if self.guard is not None:  # most mounts have none (the drive guards itself)
             try:
@@ -1106,6 +1200,21 @@ class StorageMounts:
             except MountError as e:
                 if log is not None:
                     log.warning("The mount guard of %s cannot start again: %s", self.point, e)
+        was_off = self.restacking
+        try:
+            found_off = await asyncio.to_thread(self.restack, timeout)
+        except MountError as e:
+            found_off = False
+            if log is not None:
+                log.warning("Cannot mount %s again yet: %s", self.shared_point, e)
+        if log is not None and found_off and not was_off:
+            log.warning(
+                "The storage of %s stopped answering and the kernel took the mounts of shares"
+                " off: mounted again as soon as it answers",
+                self.point,
+            )
+        if log is not None and was_off and not self.restacking:
+            log.info("Mounted %s again", self.shared_point)
         names = await self.writable_shares(credentials)
         if names is not None and names != set(self.writable):
             await asyncio.to_thread(self.match_writable, names, timeout)
@@ -1132,13 +1241,14 @@ async def keep_following_shares(
     log: Any,
 ) -> None:
     """Every ``interval`` seconds, make the stacked mounts follow the user's shares
-    (`StorageMounts.follow_shares`)."""
+    (`StorageMounts.follow_shares`); every RESTACK_INTERVAL while ``Shared/`` waits to be
+    mounted again after an outage."""
     while True:
         try:
             await mounts.follow_shares(credentials(), timeout, log)
         except Exception:
             log.exception("Following the shares in %s", mounts.point)
-        await asyncio.sleep(interval)
+        await asyncio.sleep(min(interval, RESTACK_INTERVAL) if mounts.restacking else interval)
 
 
 def private_folder(path: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -30,8 +31,14 @@ from test_federated_copies import Log
 from traitlets.config import Config
 
 import swan_hub.mounts
-from swan_hub.mounts import DIR_CACHE_TIME, StorageMounts, missing_parts, mounted_at_or_below
-from swan_hub.mounts import TREE as REMOTE_TREE
+from swan_hub.mounts import (
+    DIR_CACHE_TIME,
+    REMOTE,
+    MountError,
+    StorageMounts,
+    missing_parts,
+    mounted_at_or_below,
+)
 
 pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {missing_parts()}")
 
@@ -235,25 +242,36 @@ def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers
     assert (local / "after.csv").read_text() == "written after the outage\n"
 
 
-def mounted_then_down(tmp_path: Path) -> tuple[StorageMounts, subprocess.Popen]:
-    """A mount of a WsgiDAV folder holding ``top.csv`` and ``run/data.csv``, both listed, and a
-    process working in ``run/`` (as a kernel beside its notebook) that reads the path named in
-    its first line of input; then the storage stops and the mount's listing time passes."""
+def mounted_then_down(
+    tmp_path: Path, cwd: str = "run", writable: frozenset[str] = frozenset()
+) -> tuple[StorageMounts, subprocess.Popen, WsgiDavServer, Path]:
+    """A mount of a WsgiDAV folder holding ``top.csv``, ``run/data.csv`` and the shares
+    ``Shared/view/v.csv`` and ``Shared/edit/`` (those named in ``writable`` mounted
+    read-write), all listed, and a process working in ``cwd`` (as a kernel beside its
+    notebook) that reads the path named in its first line of input; then the storage stops
+    and the mount's listing time passes. Returns the mounts, that process, the stopped
+    server and the folder on its disk."""
     server = WsgiDavServer(tmp_path / "dav")
     (tmp_path / "dav").mkdir()
     server.start()
     local, url = server.folder("erin")
-    (local / "run").mkdir()
-    (local / "top.csv").write_text("top\n")
-    (local / "run" / "data.csv").write_text("data\n")
+    for path, text in {
+        "top.csv": "top\n",
+        "run/data.csv": "data\n",
+        "Shared/view/v.csv": "view\n",
+        "Shared/edit/e.csv": "edit\n",
+    }.items():
+        (local / path).parent.mkdir(parents=True, exist_ok=True)
+        (local / path).write_text(text)
     mounts = StorageMounts(url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rc"))
     credentials = {"kind": "basic", "username": server.username, "password": server.password}
     mounts.start(credentials, "", timeout=BOUND)
+    mounts.match_writable(set(writable), timeout=BOUND)
     assert sorted(os.listdir(mounts.point)) == ["Shared", "run", "top.csv"]
     code = "import sys; print(open(sys.stdin.readline().strip()).read(), end='')"
     kernel = subprocess.Popen(
         [sys.executable, "-c", code],
-        cwd=Path(mounts.point, "run"),
+        cwd=Path(mounts.point, cwd),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -261,7 +279,7 @@ def mounted_then_down(tmp_path: Path) -> tuple[StorageMounts, subprocess.Popen]:
     )
     server.stop()
     time.sleep(float(DIR_CACHE_TIME.rstrip("s")) + 1)
-    return mounts, kernel
+    return mounts, kernel, server, local
 
 
 def read_by(kernel: subprocess.Popen, path: str) -> str:
@@ -275,25 +293,79 @@ def read_by(kernel: subprocess.Popen, path: str) -> str:
 
 
 def test_an_outage_is_an_error_for_code_working_in_a_folder_after_the_listing_time(tmp_path):
-    mounts, kernel = mounted_then_down(tmp_path)
+    mounts, kernel, _, _ = mounted_then_down(tmp_path)
     try:
         assert "Input/output error" in read_by(kernel, "data.csv")
     finally:
         mounts.stop(upload_wait=0)
 
 
-@pytest.mark.xfail(
-    reason="the top folder is a union of the storage and a local folder giving Shared/, and "
-    "rclone's union lists the local part alone when the storage fails: a path through the top "
-    "folder is ENOENT (docs/storage.md, When the storage is down)",
-)
 @pytest.mark.parametrize("path", ["top.csv", "run/data.csv"])
 def test_an_outage_is_an_error_for_a_path_through_the_top_folder_too(tmp_path, path):
-    mounts, kernel = mounted_then_down(tmp_path)
+    mounts, kernel, _, _ = mounted_then_down(tmp_path)
     try:
         assert "Input/output error" in read_by(kernel, str(Path(mounts.point, path)))
     finally:
         mounts.stop(upload_wait=0)
+
+
+def test_shares_an_outage_took_off_are_mounted_again_as_they_were_once_the_storage_answers(
+    tmp_path,
+):
+    """The kernel takes the mounts stacked on ``Shared/`` off once a path through it is used
+    while the storage is down (it cannot look the folder up); `restack` mounts them again, the
+    view-only shares read-only, and a process that worked inside the old mount goes on."""
+    mounts, kernel, server, local = mounted_then_down(
+        tmp_path, cwd="Shared/view", writable=frozenset({"edit"})
+    )
+    point = Path(mounts.point)
+    stacked = [str(point / "Shared" / "edit"), str(point / "Shared"), str(point)]
+    try:
+        for path in ("top.csv", "Shared/view/v.csv"):
+            assert "Input/output error" in read_in_a_process(point / path).stderr
+        assert mounts.restack(timeout=BOUND) is True  # found off; the storage is still down
+        assert mounts.restacking and mounts.writable == {}
+        assert mounted_at_or_below(mounts.point) == [str(point)]
+        assert len(mounts.state()["detached"]) == 2  # rclone goes on for the process inside
+
+        server.start()
+        eventually(
+            "Shared/ mounted again", lambda: mounts.restack(timeout=BOUND) and not mounts.restacking
+        )
+        mounts.match_writable({"edit"}, timeout=BOUND)  # as the next look at the shares does
+        assert mounted_at_or_below(mounts.point) == stacked
+        with pytest.raises(OSError) as refused:
+            (point / "Shared" / "view" / "new.csv").write_text("from code\n")
+        assert refused.value.errno == errno.EROFS
+        (point / "Shared" / "edit" / "out.csv").write_text("from code\n")
+        eventually("out.csv at the storage", (local / "Shared" / "edit" / "out.csv").is_file)
+        assert read_by(kernel, "v.csv") == "view\n"
+        assert not (local / "Shared" / "view" / "new.csv").exists()
+    finally:
+        detached = list(mounts.detached)
+        mounts.stop(upload_wait=BOUND)
+        server.stop()
+    assert mounted_at_or_below(mounts.point) == []
+    for mount in detached:
+        eventually("the detached mount's rclone ended", lambda m=mount: _gone(m.pid))
+
+
+def _gone(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists() or _zombie(pid)
+
+
+def test_a_storage_gets_its_shared_folder_before_the_mount_and_one_with_a_file_there_mounts_nothing(
+    gate, tmp_path
+):
+    mounts, local, _ = mount_folder_of(gate, tmp_path, "gil", {"a.txt": "a\n"})
+    try:
+        assert (local / "Shared").is_dir() and os.listdir(Path(mounts.point, "Shared")) == []
+    finally:
+        mounts.stop(upload_wait=0)
+    with pytest.raises(MountError, match="Shared is not a folder"):
+        mount_folder_of(gate, tmp_path, "hal", {"Shared": "a file\n"}, runtime="other", guard=True)
+    assert mounted_at_or_below(str(tmp_path / "other" / "files")) == []
+    assert not Path(tmp_path, "other", "rclone", "guard.pid").exists()
 
 
 class FaultyLink:
@@ -616,7 +688,7 @@ def test_with_the_read_cache_what_code_reads_is_kept_in_the_mounts_cache(gate, t
         )
         try:
             assert Path(mounts.point, "data.csv").read_text() == "a,b\n" * 1000
-            kept = Path(mounts.work_dir, "cache", "vfs", REMOTE_TREE, "data.csv")
+            kept = Path(mounts.work_dir, "cache", "vfs", REMOTE, "data.csv")
             assert kept.is_file() is read_cache
         finally:
             mounts.stop(upload_wait=0)
