@@ -1303,7 +1303,8 @@ class StorageMountConfig(_MixinBase):
         stack a read-write mount over each edit share accepted meanwhile (and drop those of
         revoked ones). Until then an edit share is read-only for code; a view-only share is
         read-only from its first instant whatever this is. A mount guard that ended is
-        started again at the same look.
+        started again at the same look, and the shares' mounts that a storage outage took
+        off are found and mounted again (looked for every 0.25 s until the storage answers).
         """,
     )
 
