@@ -68,8 +68,9 @@ FEDERATED_MOUNTS_API = "ocs/v2.php/apps/files_sharing/api/v1/remote_shares/mount
 #: Seconds before the mount of a share of another site that failed (its site down) is tried
 #: again.
 FEDERATED_RETRY = 60.0
-#: Seconds between two looks at ``Shared/`` while its mount waits to be made again after an
-#: outage (`StorageMounts.restack`): until then the writable root answers for it.
+#: Seconds between two looks for mounts an outage took off, and at ``Shared/`` while its
+#: mount waits to be made again (`StorageMounts.restack`): until then the writable root
+#: answers for it.
 RESTACK_INTERVAL = 0.25
 #: The header naming the mount each of its requests comes from (see `start_rclone`).
 MOUNT_HEADER = "X-Swan-Mount"
@@ -643,14 +644,17 @@ def make_shares_folder(url: str, credentials: dict[str, Any] | None) -> None:
     # Imported here: the hub imports no single-user server package at import time.
     from swan_contents.storage.webdav.multistatus import parse_xml
 
+    if r.status_code != 207:
+        raise MountError(
+            f"the storage answered {r.status_code} {r.reason_phrase} to a look at its "
+            f"{SHARES_FOLDER}/ folder"
+        )
     try:
-        answer = parse_xml(r.content) if r.status_code == 207 else None
+        answer = parse_xml(r.content)
     except ValueError:
         answer = None
     if answer is None or answer.find(f".//{DAV}collection") is None:
-        raise MountError(
-            f"the storage's {SHARES_FOLDER} is not a folder (PROPFIND answered {r.status_code})"
-        )
+        raise MountError(f"the storage's {SHARES_FOLDER} is not a folder")
 
 
 def wait_for_uploads(
@@ -921,16 +925,16 @@ class StorageMounts:
                 return False
             mounted = set(mounted_at_or_below(self.point))
             off = False
-            if self.shared is not None and self.shared.point not in mounted:
-                self.detached.append(self.shared)
-                self.shared = None
-                off = True
             for name in [n for n, m in self.writable.items() if m.point not in mounted]:
                 self.detached.append(self.writable.pop(name))
                 off = True
             for name in [n for n, m in self.federated.items() if m.point not in mounted]:
                 self.detached.append(self.federated.pop(name))
                 self._federated_shares.pop(name, None)
+                off = True
+            if self.shared is not None and self.shared.point not in mounted:
+                self.detached.append(self.shared)
+                self.shared = None
                 off = True
             self.detached = [m for m in self.detached if not _dead_mount(m)]
             if self.shared is not None:
@@ -1184,14 +1188,30 @@ class StorageMounts:
             )
         self._short_of_room = short
 
+    async def look_for_mounts_taken_off(self, timeout: float, log: Any) -> None:
+        """`restack` in a thread, saying in ``log`` what it found and did."""
+        was_off = self.restacking
+        try:
+            found_off = await asyncio.to_thread(self.restack, timeout)
+        except MountError as e:
+            found_off = False
+            log.warning("Cannot mount %s again yet: %s", self.shared_point, e)
+        if found_off and not was_off:
+            log.warning(
+                "The storage of %s stopped answering and the kernel took the mounts of shares"
+                " off: mounted again as soon as it answers",
+                self.point,
+            )
+        if was_off and not self.restacking:
+            log.info("Mounted %s again", self.shared_point)
+
     async def follow_shares(
         self, credentials: dict[str, Any] | None, timeout: float, log: Any = None
     ) -> None:
         """Make the stacked mounts follow the user's shares: edit shares (accepted, revoked,
         changed to view-only) and folders of other sites (whose mounts failing are said in
         ``log`` and tried again after FEDERATED_RETRY seconds), and the copies of single files
-        of other sites follow them; first, a mount guard that ended is started again, and
-        what an outage took off is mounted again (`restack`)."""
+        of other sites follow them; first, a mount guard that ended is started again."""
         self.check_room(log)
         if self.guard is not None:  # most mounts have none (the drive guards itself)
             try:
@@ -1200,21 +1220,6 @@ class StorageMounts:
             except MountError as e:
                 if log is not None:
                     log.warning("The mount guard of %s cannot start again: %s", self.point, e)
-        was_off = self.restacking
-        try:
-            found_off = await asyncio.to_thread(self.restack, timeout)
-        except MountError as e:
-            found_off = False
-            if log is not None:
-                log.warning("Cannot mount %s again yet: %s", self.shared_point, e)
-        if log is not None and found_off and not was_off:
-            log.warning(
-                "The storage of %s stopped answering and the kernel took the mounts of shares"
-                " off: mounted again as soon as it answers",
-                self.point,
-            )
-        if log is not None and was_off and not self.restacking:
-            log.info("Mounted %s again", self.shared_point)
         names = await self.writable_shares(credentials)
         if names is not None and names != set(self.writable):
             await asyncio.to_thread(self.match_writable, names, timeout)
@@ -1241,14 +1246,20 @@ async def keep_following_shares(
     log: Any,
 ) -> None:
     """Every ``interval`` seconds, make the stacked mounts follow the user's shares
-    (`StorageMounts.follow_shares`); every RESTACK_INTERVAL while ``Shared/`` waits to be
-    mounted again after an outage."""
+    (`StorageMounts.follow_shares`); every RESTACK_INTERVAL, look for mounts an outage took
+    off (a look at the mount table, no request), and while ``Shared/`` waits to be mounted
+    again, do nothing else (a request to a storage that hangs would keep it waiting)."""
+    loop = asyncio.get_running_loop()
+    due = loop.time()
     while True:
         try:
-            await mounts.follow_shares(credentials(), timeout, log)
+            await mounts.look_for_mounts_taken_off(timeout, log)
+            if not mounts.restacking and loop.time() >= due:
+                due = loop.time() + interval
+                await mounts.follow_shares(credentials(), timeout, log)
         except Exception:
             log.exception("Following the shares in %s", mounts.point)
-        await asyncio.sleep(min(interval, RESTACK_INTERVAL) if mounts.restacking else interval)
+        await asyncio.sleep(min(interval, RESTACK_INTERVAL))
 
 
 def private_folder(path: str) -> None:

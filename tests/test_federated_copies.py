@@ -33,6 +33,8 @@ class Log:
     def warning(self, text: str, *args) -> None:
         self.lines.append(text % args)
 
+    info = exception = warning
+
 
 @pytest.fixture
 def site(tmp_path):

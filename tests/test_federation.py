@@ -895,16 +895,24 @@ def accept_in_lab(sites: Sites, swan, folder: str) -> dict:
     return r.json()
 
 
-def requests_at_a(sites: Sites) -> list[tuple[str, str]]:
-    """(method, path) of each request site A's drive served so far."""
+def answered_at_a(sites: Sites) -> list[tuple[str, str, str]]:
+    """(method, path, status) of each request site A's drive served so far."""
     log = sites.a.swan.data.parent / "access.log"
     lines = log.read_text().splitlines() if log.exists() else []
-    return [(m, unquote(p)) for m, p, _ in (line.split(" ") for line in lines if line)]
+    return [(m, unquote(p), status) for m, p, status in (line.split(" ") for line in lines if line)]
 
 
-def secret_requests_since(sites: Sites, mark: int) -> list[str]:
-    """The methods of the requests that reached A's drive with a share's secret since ``mark``."""
-    return [m for m, p in requests_at_a(sites)[mark:] if "/public.php/webdav" in p]
+def requests_at_a(sites: Sites) -> list[tuple[str, str]]:
+    """(method, path) of each request site A's drive served so far."""
+    return [(m, p) for m, p, _ in answered_at_a(sites)]
+
+
+def secret_requests_since(sites: Sites, mark: int, *, unchanged: bool = True) -> list[str]:
+    """The methods of the requests that reached A's drive with a share's secret since ``mark``;
+    without those answered "304 Not Modified" (the hub's looks at a file it keeps a copy of
+    for code, every 10 s) unless ``unchanged``."""
+    found = answered_at_a(sites)[mark:]
+    return [m for m, p, s in found if "/public.php/webdav" in p and (unchanged or s != "304")]
 
 
 def revoke_then_save(sites: Sites, swan, share_id: int, path: str) -> None:

@@ -555,7 +555,6 @@ def test_a_writable_folder_of_another_site_is_mounted_through_a_guard_of_its_own
         there, url = site.folder("week1")
         (there / "notes.txt").write_text("first\n")
         mounts, local = guarded_mount(wsgidav, tmp_path, {})
-        (local / "Shared").mkdir()
         share = FederatedShare(id="1", name="week1", url=url, secret="s3cret", writable=True)
         viewed = FederatedShare(id="2", name="view", url=url, secret="s3cret")
         try:

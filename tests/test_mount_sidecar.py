@@ -171,7 +171,10 @@ def test_a_sidecar_that_cannot_mount_exits_with_an_error_and_leaves_nothing(gate
     finally:
         if sidecar.proc.poll() is None:
             sidecar.end()
-    assert b"failed" in sidecar.proc.stderr.read()
-    assert b"a-token-the-storage-refuses" not in Path(sidecar.work_dir, "rclone.log").read_bytes()
+    said = sidecar.proc.stderr.read()
+    assert b"failed" in said and b"401 Unauthorized" in said, said
+    log = Path(sidecar.work_dir, "rclone.log")
+    for text in (said, log.read_bytes() if log.exists() else b""):
+        assert b"a-token-the-storage-refuses" not in text
     assert mounted_at_or_below(str(sidecar.point)) == []
     assert rclone_pids_of(tmp_path) == []
