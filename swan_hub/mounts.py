@@ -908,9 +908,9 @@ class StorageMounts:
         """Whether the mount of ``Shared/`` is off and waits for `restack` to be made again."""
         return self.root is not None and self.shared is None
 
-    def restack(self, timeout: float) -> bool:
+    def restack(self, timeout: float) -> tuple[bool, bool]:
         """Take note of stacked mounts the kernel took off their folders, and mount
-        ``Shared/`` again once its folder can be reached; whether any was found off.
+        ``Shared/`` again once its folder can be reached.
 
         While the storage is down, the kernel's look at a folder a mount is stacked on fails
         (rclone cannot list the folder holding it), and the kernel then detaches whatever is
@@ -919,33 +919,33 @@ class StorageMounts:
         (an error while the storage is down). The detached mounts keep serving the processes
         working inside them (a kernel beside its notebook) and end with them or at the stop;
         ``Shared/`` is mounted again as soon as its folder answers, and the edit shares and
-        shares of other sites at the next `match_writable` and `match_federated`. Blocking."""
+        shares of other sites at the next `match_writable` and `match_federated`. Returns
+        whether the mount of ``Shared/`` was found off, and whether it was mounted again.
+        Blocking."""
         with self._changing:
             if self.root is None or not self._root_alive():
-                return False
+                return False, False
             mounted = set(mounted_at_or_below(self.point))
-            off = False
             for name in [n for n, m in self.writable.items() if m.point not in mounted]:
                 self.detached.append(self.writable.pop(name))
-                off = True
             for name in [n for n, m in self.federated.items() if m.point not in mounted]:
                 self.detached.append(self.federated.pop(name))
                 self._federated_shares.pop(name, None)
-                off = True
-            if self.shared is not None and self.shared.point not in mounted:
-                self.detached.append(self.shared)
+            off = self.shared is not None and self.shared.point not in mounted
+            if off:
+                self.detached.append(self.shared)  # type: ignore[arg-type]
                 self.shared = None
-                off = True
             self.detached = [m for m in self.detached if not _dead_mount(m)]
             if self.shared is not None:
-                return off
+                return off, False
         # Outside the lock: while the storage hangs, this look waits for rclone's timeouts.
         if not os.path.isdir(self.shared_point):
-            return off
+            return off, False
         with self._changing:
-            if self.restacking:
-                self.shared = self._start_shared(timeout)
-        return True
+            if not self.restacking:
+                return off, False
+            self.shared = self._start_shared(timeout)
+        return off, True
 
     def pending(self) -> list[str]:
         """Files closed in a writable mount that have not reached the storage yet."""
@@ -1190,19 +1190,18 @@ class StorageMounts:
 
     async def look_for_mounts_taken_off(self, timeout: float, log: Any) -> None:
         """`restack` in a thread, saying in ``log`` what it found and did."""
-        was_off = self.restacking
         try:
-            found_off = await asyncio.to_thread(self.restack, timeout)
+            found_off, again = await asyncio.to_thread(self.restack, timeout)
         except MountError as e:
-            found_off = False
             log.warning("Cannot mount %s again yet: %s", self.shared_point, e)
-        if found_off and not was_off:
+            return
+        if found_off:
             log.warning(
                 "The storage of %s stopped answering and the kernel took the mounts of shares"
                 " off: mounted again as soon as it answers",
                 self.point,
             )
-        if was_off and not self.restacking:
+        if again:
             log.info("Mounted %s again", self.shared_point)
 
     async def follow_shares(
@@ -1314,8 +1313,9 @@ class StorageMountConfig(_MixinBase):
         stack a read-write mount over each edit share accepted meanwhile (and drop those of
         revoked ones). Until then an edit share is read-only for code; a view-only share is
         read-only from its first instant whatever this is. A mount guard that ended is
-        started again at the same look, and the shares' mounts that a storage outage took
-        off are found and mounted again (looked for every 0.25 s until the storage answers).
+        started again at the same look. Apart from this, the shares' mounts that a storage
+        outage took off are looked for every 0.25 s (in the mount table) and mounted again as
+        soon as the storage answers.
         """,
     )
 
