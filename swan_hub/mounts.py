@@ -1328,9 +1328,9 @@ class StorageMountConfig(_MixinBase):
         mount, for an hour after the last use), instead of streaming each read from the
         storage: ``pandas.read_csv`` of a 100 MB CSV about 4 times faster, and a file read
         again is not downloaded again while the storage lists it unchanged. Costs disk space
-        in the runtime area, and during a storage outage code waits longer for its error
-        (rclone's cache retries a download up to 10 times) and may see a file it has not
-        read yet as missing. See docs/storage.md, "Fast enough to compute on".
+        in the runtime area (files code writes stay there as long), and during a storage
+        outage code waits longer for its error (rclone's cache retries a download up to 10
+        times). See docs/storage.md, "Fast enough to compute on".
         """,
     )
 
