@@ -68,9 +68,9 @@ FEDERATED_MOUNTS_API = "ocs/v2.php/apps/files_sharing/api/v1/remote_shares/mount
 #: Seconds before the mount of a share of another site that failed (its site down) is tried
 #: again.
 FEDERATED_RETRY = 60.0
-#: Seconds between two looks for mounts an outage took off, and at ``Shared/`` while its
-#: mount waits to be made again (`StorageMounts.restack`): until then the writable root
-#: answers for it.
+#: Seconds between two looks for a mount guard that ended and mounts an outage took off, and
+#: at ``Shared/`` while its mount waits to be made again (`StorageMounts.mend`): until then
+#: the writable root answers for it.
 RESTACK_INTERVAL = 0.25
 #: The header naming the mount each of its requests comes from (see `start_rclone`).
 MOUNT_HEADER = "X-Swan-Mount"
@@ -1188,8 +1188,16 @@ class StorageMounts:
             )
         self._short_of_room = short
 
-    async def look_for_mounts_taken_off(self, timeout: float, log: Any) -> None:
-        """`restack` in a thread, saying in ``log`` what it found and did."""
+    async def mend(self, timeout: float, log: Any) -> None:
+        """Start again what ended, saying so in ``log``: a mount guard (killed, say, or out
+        of memory: `revive_guard`), and the shares' mounts an outage took off (`restack`).
+        Cheap when nothing ended: a look at the guard's process and at the mount table."""
+        if self.guard is not None:  # most mounts have none (the drive guards itself)
+            try:
+                if await asyncio.to_thread(self.revive_guard, timeout):
+                    log.warning("The mount guard of %s had ended: started again", self.point)
+            except MountError as e:
+                log.warning("The mount guard of %s cannot start again: %s", self.point, e)
         try:
             found_off, again = await asyncio.to_thread(self.restack, timeout)
         except MountError as e:
@@ -1210,15 +1218,8 @@ class StorageMounts:
         """Make the stacked mounts follow the user's shares: edit shares (accepted, revoked,
         changed to view-only) and folders of other sites (whose mounts failing are said in
         ``log`` and tried again after FEDERATED_RETRY seconds), and the copies of single files
-        of other sites follow them; first, a mount guard that ended is started again."""
+        of other sites follow them."""
         self.check_room(log)
-        if self.guard is not None:  # most mounts have none (the drive guards itself)
-            try:
-                if await asyncio.to_thread(self.revive_guard, timeout) and log is not None:
-                    log.warning("The mount guard of %s had ended: started again", self.point)
-            except MountError as e:
-                if log is not None:
-                    log.warning("The mount guard of %s cannot start again: %s", self.point, e)
         names = await self.writable_shares(credentials)
         if names is not None and names != set(self.writable):
             await asyncio.to_thread(self.match_writable, names, timeout)
@@ -1245,14 +1246,15 @@ async def keep_following_shares(
     log: Any,
 ) -> None:
     """Every ``interval`` seconds, make the stacked mounts follow the user's shares
-    (`StorageMounts.follow_shares`); every RESTACK_INTERVAL, look for mounts an outage took
-    off (a look at the mount table, no request), and while ``Shared/`` waits to be mounted
-    again, do nothing else (a request to a storage that hangs would keep it waiting)."""
+    (`StorageMounts.follow_shares`); every RESTACK_INTERVAL, start again what ended
+    (`StorageMounts.mend`: no request to the storage), and while ``Shared/`` waits to be
+    mounted again, do nothing else (a request to a storage that hangs would keep it
+    waiting)."""
     loop = asyncio.get_running_loop()
     due = loop.time()
     while True:
         try:
-            await mounts.look_for_mounts_taken_off(timeout, log)
+            await mounts.mend(timeout, log)
             if not mounts.restacking and loop.time() >= due:
                 due = loop.time() + interval
                 await mounts.follow_shares(credentials(), timeout, log)
@@ -1312,9 +1314,9 @@ class StorageMountConfig(_MixinBase):
         Seconds between two looks at the user's ``Shared/`` folder while the server runs, to
         stack a read-write mount over each edit share accepted meanwhile (and drop those of
         revoked ones). Until then an edit share is read-only for code; a view-only share is
-        read-only from its first instant whatever this is. A mount guard that ended is
-        started again at the same look. Apart from this, the shares' mounts that a storage
-        outage took off are looked for every 0.25 s (in the mount table) and mounted again as
+        read-only from its first instant whatever this is. Apart from this, a mount guard
+        that ended, and the shares' mounts that a storage outage took off, are looked for
+        every 0.25 s (no request to the storage) and started again, the shares' mounts as
         soon as the storage answers.
         """,
     )

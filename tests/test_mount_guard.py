@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 from harness.dav_servers import ApacheDavServer, WsgiDavServer, apache_available, shared_root
-from test_federated_copies import OtherSite
+from test_federated_copies import Log, OtherSite
 from test_mounts import eventually, read_in_a_process
 
 from swan_hub.mounts import (
@@ -482,16 +482,6 @@ def test_a_dead_guard_fails_the_mounts_io_and_nothing_bypasses_it(wsgidav, tmp_p
     assert not mounts.alive()
 
 
-class Said:
-    """A log that keeps what was said (the spawner's logger's `warning`)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def warning(self, message: str, *args: object) -> None:
-        self.lines.append(message % args)
-
-
 @mountable
 def test_a_guard_that_ended_is_started_again_on_its_port_and_the_mounts_go_on(wsgidav, tmp_path):
     mounts, local = guarded_mount(wsgidav, tmp_path, {"data.csv": "a\n", "unread.csv": "b\n"})
@@ -503,9 +493,9 @@ def test_a_guard_that_ended_is_started_again_on_its_port_and_the_mounts_go_on(ws
         os.killpg(ended.pid, signal.SIGKILL)
         ended.proc.wait(timeout=BOUND)
         assert "Input/output error" in read_in_a_process(Path(mounts.point, "unread.csv")).stderr
-        said = Said()
-        # the follower's round (every few seconds while the server runs)
-        asyncio.run(mounts.follow_shares(None, BOUND, said))
+        said = Log()
+        # the follower's look (every 0.25 s while the server runs)
+        asyncio.run(mounts.mend(BOUND, said))
         assert mounts.guard.running() and mounts.guard.pid != ended.pid
         assert mounts.guard.port == ended.port  # the address in the mounts' config
         assert said.lines == [f"The mount guard of {mounts.point} had ended: started again"]
@@ -521,7 +511,7 @@ def test_a_guard_that_ended_is_started_again_on_its_port_and_the_mounts_go_on(ws
         assert (local / copy).read_text() == "from the laptop\n"
         eventually("code's notes.txt", lambda: (local / "notes.txt").read_text() == "from code\n")
         # a guard that runs is left alone
-        asyncio.run(mounts.follow_shares(None, BOUND, said))
+        asyncio.run(mounts.mend(BOUND, said))
         assert len(said.lines) == 1
     finally:
         mounts.stop(upload_wait=BOUND)
