@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -242,15 +243,33 @@ def test_a_storage_outage_is_an_error_for_code_not_a_hang_and_the_mount_recovers
     assert (local / "after.csv").read_text() == "written after the outage\n"
 
 
-def mounted_then_down(
-    tmp_path: Path, cwd: str = "run", writable: frozenset[str] = frozenset()
-) -> tuple[StorageMounts, subprocess.Popen, WsgiDavServer, Path]:
+@dataclass
+class Outage:
+    """What `storage_down` made: the mounts, the folder code uses (the mount point, or a
+    bind of it as Docker makes a container's), a process working in a folder there, the
+    stopped WsgiDAV server and the folder on its disk."""
+
+    mounts: StorageMounts
+    root: Path
+    kernel: subprocess.Popen
+    server: WsgiDavServer
+    local: Path
+
+
+@contextlib.contextmanager
+def storage_down(
+    tmp_path: Path,
+    cwd: str = "run",
+    writable: frozenset[str] = frozenset(),
+    docker_bind: bool = False,
+) -> Iterator[Outage]:
     """A mount of a WsgiDAV folder holding ``top.csv``, ``run/data.csv`` and the shares
     ``Shared/view/v.csv`` and ``Shared/edit/`` (those named in ``writable`` mounted
     read-write), all listed, and a process working in ``cwd`` (as a kernel beside its
     notebook) that reads the path named in its first line of input; then the storage stops
-    and the mount's listing time passes. Returns the mounts, that process, the stopped
-    server and the folder on its disk."""
+    and the mount's listing time passes. ``docker_bind``: code reaches the mount through a
+    bind of it as Docker makes one (`bound_as_docker_binds`). Everything ends with the
+    block."""
     server = WsgiDavServer(tmp_path / "dav")
     (tmp_path / "dav").mkdir()
     server.start()
@@ -263,27 +282,40 @@ def mounted_then_down(
     }.items():
         (local / path).parent.mkdir(parents=True, exist_ok=True)
         (local / path).write_text(text)
-    mounts = StorageMounts(url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rc"))
+    mounts = StorageMounts(
+        url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rc"), shared=docker_bind
+    )
     credentials = {"kind": "basic", "username": server.username, "password": server.password}
     mounts.start(credentials, "", timeout=BOUND)
-    mounts.match_writable(set(writable), timeout=BOUND)
-    assert sorted(os.listdir(mounts.point)) == ["Shared", "run", "top.csv"]
-    code = "import sys; print(open(sys.stdin.readline().strip()).read(), end='')"
-    kernel = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=Path(mounts.point, cwd),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server.stop()
-    time.sleep(float(DIR_CACHE_TIME.rstrip("s")) + 1)
-    return mounts, kernel, server, local
+    try:
+        mounts.match_writable(set(writable), timeout=BOUND)
+        with contextlib.ExitStack() as binds:
+            root = mounts.point
+            if docker_bind:
+                root = binds.enter_context(bound_as_docker_binds(mounts.point))
+            assert sorted(os.listdir(root)) == ["Shared", "run", "top.csv"]
+            code = "import sys; print(open(sys.stdin.readline().strip()).read(), end='')"
+            kernel = subprocess.Popen(
+                [sys.executable, "-c", code],
+                cwd=Path(root, cwd),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            server.stop()
+            time.sleep(float(DIR_CACHE_TIME.rstrip("s")) + 1)
+            try:
+                yield Outage(mounts, Path(root), kernel, server, local)
+            finally:
+                kernel.kill()
+    finally:
+        mounts.stop(upload_wait=BOUND)
+        server.stop()
 
 
 def read_by(kernel: subprocess.Popen, path: str) -> str:
-    """What ``kernel`` of mounted_then_down says reading ``path``: its error's last line."""
+    """What ``kernel`` of storage_down says reading ``path``: its error's last line."""
     try:
         out, err = kernel.communicate(path + "\n", timeout=90)
     except subprocess.TimeoutExpired:
@@ -293,20 +325,14 @@ def read_by(kernel: subprocess.Popen, path: str) -> str:
 
 
 def test_an_outage_is_an_error_for_code_working_in_a_folder_after_the_listing_time(tmp_path):
-    mounts, kernel, _, _ = mounted_then_down(tmp_path)
-    try:
-        assert "Input/output error" in read_by(kernel, "data.csv")
-    finally:
-        mounts.stop(upload_wait=0)
+    with storage_down(tmp_path) as down:
+        assert "Input/output error" in read_by(down.kernel, "data.csv")
 
 
 @pytest.mark.parametrize("path", ["top.csv", "run/data.csv"])
 def test_an_outage_is_an_error_for_a_path_through_the_top_folder_too(tmp_path, path):
-    mounts, kernel, _, _ = mounted_then_down(tmp_path)
-    try:
-        assert "Input/output error" in read_by(kernel, str(Path(mounts.point, path)))
-    finally:
-        mounts.stop(upload_wait=0)
+    with storage_down(tmp_path) as down:
+        assert "Input/output error" in read_by(down.kernel, str(down.root / path))
 
 
 @contextlib.contextmanager
@@ -332,52 +358,50 @@ def following(mounts: StorageMounts, log: Log) -> Iterator[None]:
         thread.join(BOUND)
 
 
+@pytest.mark.parametrize("docker_bind", [False, True], ids=["on-the-host", "in-a-docker-bind"])
 def test_shares_an_outage_took_off_are_mounted_again_as_they_were_once_the_storage_answers(
-    tmp_path,
+    tmp_path, docker_bind
 ):
     """The kernel takes the mounts stacked on ``Shared/`` off once a path through it is used
-    while the storage is down (it cannot look the folder up); the hub's look at the shares
-    finds them off and mounts them again once the storage answers, the view-only shares
-    read-only, and a process that worked inside the old mount goes on."""
-    mounts, kernel, server, local = mounted_then_down(
-        tmp_path, cwd="Shared/view", writable=frozenset({"edit"})
-    )
-
-    async def edit_share(credentials: object) -> set[str]:
-        return {"edit"}  # WsgiDAV has no oc:permissions: what the drive would answer
-
-    mounts.writable_shares = edit_share  # type: ignore[method-assign]
-    point = Path(mounts.point)
-    stacked = [str(point / "Shared" / "edit"), str(point / "Shared"), str(point)]
-    inside = mounts.shared.pid  # the mount the process works in
+    while the storage is down (it cannot look the folder up), also when the path goes through
+    a container's bind of the mount; the hub's look finds them off and mounts them again
+    once the storage answers, the view-only shares read-only, in the bind too, and a process
+    that worked inside the old mount goes on."""
     said = Log()
-    try:
+    with storage_down(
+        tmp_path, cwd="Shared/view", writable=frozenset({"edit"}), docker_bind=docker_bind
+    ) as down:
+        mounts, root = down.mounts, down.root
+
+        async def edit_share(credentials: object) -> set[str]:
+            return {"edit"}  # WsgiDAV has no oc:permissions: what the drive would answer
+
+        mounts.writable_shares = edit_share  # type: ignore[method-assign]
+        stacked = [str(root / "Shared" / "edit"), str(root / "Shared"), str(root)]
+        inside = mounts.shared.pid  # the mount the process works in
         with following(mounts, said):
             for path in ("top.csv", "Shared/view/v.csv"):
-                assert "Input/output error" in read_in_a_process(point / path).stderr
+                assert "Input/output error" in read_in_a_process(root / path).stderr
             eventually("the mounts found off", lambda: mounts.restacking)
             assert mounts.writable == {}
-            assert mounted_at_or_below(mounts.point) == [str(point)]
+            assert mounted_at_or_below(str(root)) == [str(root)]
             # its rclone goes on for the process inside, and is in the state a restarted hub uses
             assert inside in [pid for _, pid in mounts.state()["detached"]]
 
-            server.start()
+            down.server.start()
             eventually(
-                "the shares mounted again", lambda: mounted_at_or_below(mounts.point) == stacked
+                "the shares mounted again", lambda: mounted_at_or_below(str(root)) == stacked
             )
         assert any("took the mounts of shares off" in line for line in said.lines), said.lines
-        assert f"Mounted {point / 'Shared'} again" in said.lines
+        assert f"Mounted {mounts.shared_point} again" in said.lines
         with pytest.raises(OSError) as refused:
-            (point / "Shared" / "view" / "new.csv").write_text("from code\n")
+            (root / "Shared" / "view" / "new.csv").write_text("from code\n")
         assert refused.value.errno == errno.EROFS
-        (point / "Shared" / "edit" / "out.csv").write_text("from code\n")
-        eventually("out.csv at the storage", (local / "Shared" / "edit" / "out.csv").is_file)
-        assert read_by(kernel, "v.csv") == "view\n"
-        assert not (local / "Shared" / "view" / "new.csv").exists()
-    finally:
+        (root / "Shared" / "edit" / "out.csv").write_text("from code\n")
+        eventually("out.csv at the storage", (down.local / "Shared" / "edit" / "out.csv").is_file)
+        assert read_by(down.kernel, "v.csv") == "view\n"
+        assert not (down.local / "Shared" / "view" / "new.csv").exists()
         detached = list(mounts.detached)
-        mounts.stop(upload_wait=BOUND)
-        server.stop()
     assert mounted_at_or_below(mounts.point) == []
     for mount in detached:
         eventually("the detached mount's rclone ended", lambda m=mount: _gone(m.pid))
