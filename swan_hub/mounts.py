@@ -1279,18 +1279,18 @@ async def keep_following_shares(
     (`StorageMounts.follow_shares`); every RESTACK_INTERVAL, start again what ended
     (`StorageMounts.mend`: no request to the storage), and while ``Shared/`` waits to be
     mounted again, do nothing else (a request to a storage that hangs would keep it
-    waiting)."""
+    waiting). ``interval`` 0: the shares are not followed, what ended is still mended."""
     loop = asyncio.get_running_loop()
     due = loop.time()
     while True:
         try:
             await mounts.mend(timeout, log)
-            if not mounts.restacking and loop.time() >= due:
+            if interval > 0 and not mounts.restacking and loop.time() >= due:
                 due = loop.time() + interval
                 await mounts.follow_shares(credentials(), timeout, log)
         except Exception:
             log.exception("Following the shares in %s", mounts.point)
-        await asyncio.sleep(min(interval, RESTACK_INTERVAL))
+        await asyncio.sleep(min(interval, RESTACK_INTERVAL) if interval > 0 else RESTACK_INTERVAL)
 
 
 def private_folder(path: str) -> None:
@@ -1343,8 +1343,8 @@ class StorageMountConfig(_MixinBase):
         help="""
         Seconds between two looks at the user's ``Shared/`` folder while the server runs, to
         stack a read-write mount over each edit share accepted meanwhile (and drop those of
-        revoked ones). Until then an edit share is read-only for code; a view-only share is
-        read-only from its first instant whatever this is. Apart from this, a mount guard
+        revoked ones; 0: never). Until then an edit share is read-only for code; a view-only
+        share is read-only from its first instant whatever this is. Apart from this, a mount guard
         that ended, and the shares' mounts that a storage outage took off, are looked for
         every 0.25 s (no request to the storage) and started again, the shares' mounts as
         soon as the storage answers.
@@ -1480,7 +1480,7 @@ class StorageMountMixin(StorageMountConfig):
 
     def _follow_shares(self) -> None:
         running = self._mount_task is not None and not self._mount_task.done()
-        if self._mounts is None or running or self.mount_refresh_interval <= 0:
+        if self._mounts is None or running:
             return
         self._mount_task = asyncio.ensure_future(
             keep_following_shares(

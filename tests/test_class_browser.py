@@ -195,8 +195,10 @@ def test_a_teacher_shares_a_class_folder_and_a_student_reads_clones_and_loses_it
     # until it is asked again)
     student.locator(".jp-DirListing-item", has_text="Shared").dblclick()
     eventually(
-        lambda: student.locator(".jp-DirListing-item", has_text="Shared").count() == 0
-        and student.locator(".jp-DirListing-item", has_text="class-2026").count() == 0
+        lambda: (
+            student.locator(".jp-DirListing-item", has_text="Shared").count() == 0
+            and student.locator(".jp-DirListing-item", has_text="class-2026").count() == 0
+        )
     )
     gone = user_api(swan, "bob", "GET", "bob/api/contents/Shared/class-2026/exercise-1.ipynb")
     assert gone.status_code == 404

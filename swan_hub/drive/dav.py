@@ -14,7 +14,7 @@ import functools
 import os
 import stat
 import xml.etree.ElementTree as ET  # noqa: S405 - writes XML, never parses any
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, unquote, urlparse, urlsplit, urlunsplit
 
@@ -823,14 +823,18 @@ class SharesFolder(_Node, DAVCollection):
     def _mounts(self) -> dict[str, ShareRecord]:
         return self.spaces.mounts(self.user)
 
-    def get_etag(self) -> str:
-        parts = []
+    def _found(self) -> Iterator[tuple[str, ShareRecord, Place, os.stat_result]]:
+        """Each share that is there, by name: its record, place and stat."""
         for name, share in sorted(self._mounts().items()):
             try:
                 place = self.spaces.place_of_share(share)
-                st = os.stat(place.fs_path)
+                yield name, share, place, os.stat(place.fs_path)
             except (FileNotFoundError, DriveError):
                 continue
+
+    def get_etag(self) -> str:
+        parts = []
+        for name, share, place, st in self._found():
             inner = self.tree().etag(place.fs_path) if stat.S_ISDIR(st.st_mode) else ""
             parts.append(f"{name}:{share.id}:{share.permissions}:{file_etag(st)}:{inner}")
         return TreeSummary.digest_of(parts)
@@ -838,10 +842,7 @@ class SharesFolder(_Node, DAVCollection):
     def get_last_modified(self) -> float | None:
         """The newest time among the shares, else the space's own: a sync client refuses a
         folder without one (nextcloudcmd: "invalid modification time")."""
-        times = []
-        for share in self._mounts().values():
-            with contextlib.suppress(OSError, DriveError):
-                times.append(os.stat(self.spaces.place_of_share(share).fs_path).st_mtime)
+        times = [st.st_mtime for *_, st in self._found()]
         with contextlib.suppress(OSError):
             times = times or [os.stat(self.spaces.space_dir(self.user)).st_mtime]
         return int(max(times)) if times else None
