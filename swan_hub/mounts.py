@@ -74,6 +74,13 @@ FEDERATED_RETRY = 60.0
 RESTACK_INTERVAL = 0.25
 #: The header naming the mount each of its requests comes from (see `start_rclone`).
 MOUNT_HEADER = "X-Swan-Mount"
+#: Characters code may put in a file name that the storages refuse in one (the drive, ownCloud
+#: and Nextcloud answer 400 to a backslash or a control character; a name that is not UTF-8
+#: cannot even be sent): rclone stores them as look-alike characters (a backslash as U+FF3C
+#: "＼", a tab as U+2409 "␉", ...; rclone's --webdav-encoding) and gives code its own name
+#: back. Without it, a file written under such a name was kept in the mount's cache and its
+#: upload tried again and again, never reaching the storage, with no error for code.
+NAME_ENCODING = "BackSlash,Ctl,Del,InvalidUtf8"
 #: The folder of the drive (and of ownCloud-style storages) that holds accepted shares.
 SHARES_FOLDER = "Shared"
 #: How long a listing is trusted by the mount: a share accepted or revoked, or a folder made in
@@ -183,6 +190,55 @@ def pending_uploads(cache_dir: str) -> list[str]:
     return sorted(pending)
 
 
+#: rclone's log lines for an upload the storage refused (rclone tries again, waiting twice as
+#: long each time, for as long as it runs) and for one that went through.
+UPLOAD_REFUSED = re.compile(
+    r"ERROR : (?P<path>.+?): vfs cache: failed to upload try #\d+, will retry in \S+: "
+    r"(?:vfs cache: failed to transfer file from cache to remote: )?"
+    r"(?:unchunked simple update failed: )?(?P<why>.*)$"
+)
+UPLOAD_DONE = re.compile(r"INFO  : (?P<path>.+?): vfs cache: upload succeeded try #\d+")
+
+
+class RefusedUploads:
+    """The uploads the storage refuses, as rclone logs them in ``log_path`` (every mount of
+    a server logs there): a quota exceeded (507), a name the storage forbids, a folder that
+    became read-only. Read from where the log ended when this began; `read` gives the files
+    refused since the last read that were not refused already, and forgets those that went
+    up since."""
+
+    def __init__(self, log_path: str) -> None:
+        self.log_path = log_path
+        try:
+            self._offset = os.path.getsize(log_path)
+        except OSError:
+            self._offset = 0
+        #: path (as rclone names it, inside its mount) -> the storage's reason
+        self.refused: dict[str, str] = {}
+
+    def read(self) -> list[tuple[str, str]]:
+        try:
+            with open(self.log_path, "rb") as f:
+                if os.fstat(f.fileno()).st_size < self._offset:
+                    self._offset = 0  # a new log
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return []
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        newly = []
+        for line in complete.decode("utf-8", "replace").splitlines():
+            if refused := UPLOAD_REFUSED.search(line):
+                path, why = refused["path"], refused["why"]
+                if path not in self.refused:
+                    newly.append((path, why))
+                self.refused[path] = why
+            elif done := UPLOAD_DONE.search(line):
+                self.refused.pop(done["path"], None)
+        return newly
+
+
 def _obscured(password: str) -> str:
     # rclone's config keeps passwords obscured; the password goes in on stdin, never in argv.
     done = subprocess.run(
@@ -208,6 +264,19 @@ def token_command(credentials_path: str) -> str:
     return " ".join(parts)
 
 
+def webdav_remote(name: str, url: str) -> list[str]:
+    """The config lines of a WebDAV remote of the ownCloud kind (the drive, ownCloud,
+    Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums) whose names are
+    stored with NAME_ENCODING."""
+    return [
+        f"[{name}]",
+        "type = webdav",
+        f"url = {url}",
+        "vendor = owncloud",
+        f"encoding = {NAME_ENCODING}",
+    ]
+
+
 def rclone_config(
     url: str,
     credentials: dict[str, Any] | None,
@@ -215,8 +284,7 @@ def rclone_config(
     federated_points: str,
     read_url: str = "",
 ) -> str:
-    """The text of our rclone config: the WebDAV remote of the ownCloud kind (the drive,
-    ownCloud, Nextcloud, oCIS and CERNBox speak its dialect: X-OC-Mtime, oc:checksums), which
+    """The text of our rclone config: the storage's WebDAV remote (`webdav_remote`), which
     the root mounts as it is (its ``Shared/`` made first: `make_shares_folder`), and the tree
     of the read-only mount stacked over that ``Shared/``: the storage's ``Shared/`` joined
     (rclone's union) with the read-only local folder ``federated_points``, which holds an
@@ -233,12 +301,11 @@ def rclone_config(
     elif kind == "basic":
         username = credentials.get("username") or ""  # type: ignore[union-attr]
         auth += [f"user = {username}", f"pass = {_obscured(credentials['password'])}"]  # type: ignore[index]
-    lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud", *auth]
+    lines = [*webdav_remote(REMOTE, url), *auth]
     shares = REMOTE
     if read_url and read_url != url:
         shares = READ_REMOTE
-        lines += [f"[{READ_REMOTE}]", "type = webdav", f"url = {read_url}", "vendor = owncloud"]
-        lines += auth
+        lines += [*webdav_remote(READ_REMOTE, read_url), *auth]
     if any("\n" in line or "\r" in line for line in lines):
         raise MountError("the storage URL or user name holds a line break")
     lines += [f"[{FEDERATED_POINTS}]", "type = alias", f"remote = {federated_points}"]
@@ -270,7 +337,7 @@ class FederatedShare:
         mount guard's address) or else its own: the secret lives in this file only, never in
         a command line or an environment."""
         url = url or self.url
-        lines = [f"[{REMOTE}]", "type = webdav", f"url = {url}", "vendor = owncloud"]
+        lines = webdav_remote(REMOTE, url)
         if self.auth == "basic":
             lines.append(f"user = {self.secret}")
         else:
@@ -762,6 +829,8 @@ class StorageMounts:
         self._table: MountTableWatch | None = None
         #: whether the hub last found the disk of the caches short of room (`check_room`)
         self._short_of_room = False
+        #: uploads of code's files the storage refuses (`check_uploads`)
+        self.refused_uploads = RefusedUploads(os.path.join(work_dir, "rclone.log"))
         # A stop may come while the follower's thread is still stacking a mount: one at a time.
         self._changing = threading.Lock()
 
@@ -1218,6 +1287,21 @@ class StorageMounts:
             )
         self._short_of_room = short
 
+    def check_uploads(self, log: Any) -> None:
+        """Say in ``log``, once for each, which files code wrote the storage refuses to take
+        (rclone keeps each in its cache and tries again, ever less often): without this, the
+        file stayed in code's listing and never reached the storage, and nobody was told."""
+        for path, why in self.refused_uploads.read():
+            if log is not None:
+                log.warning(
+                    "The storage refuses %s, written by code through %s: %s. It waits in %s"
+                    " and its upload is tried again (docs/storage.md, Writes)",
+                    path,
+                    self.point,
+                    why,
+                    self.work_dir,
+                )
+
     async def mend(self, timeout: float, log: Any) -> None:
         """Start again what ended, saying so in ``log``: a mount guard (killed, say, or out
         of memory: `revive_guard`), and the shares' mounts an outage took off (`restack`).
@@ -1248,8 +1332,10 @@ class StorageMounts:
         """Make the stacked mounts follow the user's shares: edit shares (accepted, revoked,
         changed to view-only) and folders of other sites (whose mounts failing are said in
         ``log`` and tried again after FEDERATED_RETRY seconds), and the copies of single files
-        of other sites follow them."""
+        of other sites follow them. Says in ``log`` when the disk of the caches runs short of
+        room and which uploads the storage refuses."""
         self.check_room(log)
+        self.check_uploads(log)
         names = await self.writable_shares(credentials)
         if names is not None and names != set(self.writable):
             await asyncio.to_thread(self.match_writable, names, timeout)

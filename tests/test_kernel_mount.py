@@ -12,6 +12,7 @@ import stat
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -286,6 +287,78 @@ def test_a_kernel_writes_results_into_the_own_space_and_the_drive_has_them_whole
     wait_for("results.csv on the drive", uploaded)
     r = drive.dav("bob", "GET", "results.csv")
     assert r.status_code == 200 and r.text == rows
+
+
+#: Names code may write that the drive refuses (400, as ownCloud and Nextcloud do): a
+#: backslash, a tab, a DEL, a Latin-1 byte that is no UTF-8. Given as bytes, hex-encoded, so
+#: that the kernel's source holds no escape to get wrong.
+REFUSED_NAMES = [b"run\\1.csv", b"tab\tx.csv", b"del\x7f.csv", b"caf\xe9.csv"]
+
+
+def test_a_kernels_file_under_a_name_the_drive_refuses_arrives_under_a_look_alike_name(swan):
+    """Before the mounts encoded such names, rclone's upload of the file was refused and
+    tried again and again: the file never reached the storage, and code got no error."""
+    kernel = start_kernel(swan, "bob", "naming.ipynb")
+    hexes = [n.hex() for n in REFUSED_NAMES]
+    code = (
+        f"import os\nos.mkdir('naming')\nfor h in {hexes!r}:\n"
+        "    with open(os.path.join(b'naming', bytes.fromhex(h)), 'w') as f:\n"
+        "        f.write(h)\nprint('ok')"
+    )
+    assert execute(swan, "bob", kernel, code) == ("ok\n", "")
+    drive = Drive(swan)
+
+    def arrived() -> list[str]:
+        listing = drive.propfind("bob", "naming/", depth="1")
+        files = [h for h, p in listing.items() if p.get("{DAV:}getcontentlength")]
+        return files if len(files) == len(REFUSED_NAMES) else []
+
+    stored = [unquote(h.rsplit("/", 1)[1]) for h in wait_for("the files on the drive", arrived)]
+    # as look-alike characters (a backslash as a full-width one, a tab as the tab's symbol)
+    assert "run\uff3c1.csv" in stored and "tab\u2409x.csv" in stored, stored
+    for name in stored:
+        assert drive.dav("bob", "GET", f"naming/{name}").text in hexes
+    runtime = swan.data / "runtime" / "bob" / "rclone"
+    wait_for("no upload left", lambda: pending_uploads(str(runtime / "cache")) == [])
+    # past the mount's listing time, code lists them from the storage: a backslash and a
+    # byte that is no UTF-8 under the names it gave, a control character as its symbol
+    # (as the file browser shows it)
+    code = (
+        "import os, time\ntime.sleep(6)\n"
+        "print(sorted((n.hex(), open(os.path.join(b'naming', n)).read()) "
+        "for n in os.listdir(b'naming')))"
+    )
+    listed = [(b"del\xe2\x90\xa1.csv", b"del\x7f.csv"), (b"tab\xe2\x90\x89x.csv", b"tab\tx.csv")]
+    listed += [(n, n) for n in REFUSED_NAMES if b"\\" in n or b"\xe9" in n]
+    expected = sorted((shown.hex(), written.hex()) for shown, written in listed)
+    assert execute(swan, "bob", kernel, code) == (f"{expected}\n", "")
+
+
+def test_a_file_from_code_the_drive_refuses_to_take_is_said_once_in_the_hubs_log(swan):
+    """The drive keeps names starting with `.~swan-` for itself: code's file under such a name
+    stays in the mount's cache, its upload refused again and again; the hub says so once."""
+    kernel = start_kernel(swan, "bob", "naming.ipynb")
+    code = "with open('.~swan-notes.txt', 'w') as f:\n    f.write('x')\nprint('ok')"
+    assert execute(swan, "bob", kernel, code) == ("ok\n", "")
+    said = "The storage refuses .~swan-notes.txt, written by code through "
+    wait_for("the hub's word", lambda: said in swan.output())
+    line = next(line for line in swan.output().splitlines() if said in line)
+    assert "Names starting with '.~swan-' are reserved" in line and "400" in line, line
+    rclone_log = swan.data / "runtime" / "bob" / "rclone" / "rclone.log"
+    wait_for(
+        "a third try",
+        lambda: (
+            "notes.txt: vfs cache: failed to upload try #3"
+            in rclone_log.read_text(errors="replace")
+        ),
+    )
+    time.sleep(4)  # a look of the hub's after it
+    assert swan.output().count(said) == 1
+    # removed by code, the file waits for no upload any more
+    code = "import os\nos.remove('.~swan-notes.txt')\nprint('ok')"
+    assert execute(swan, "bob", kernel, code) == ("ok\n", "")
+    cache = swan.data / "runtime" / "bob" / "rclone" / "cache"
+    wait_for("no upload left", lambda: pending_uploads(str(cache)) == [])
 
 
 def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner(swan):

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import test_credentials_hub
 import test_spawner
-from harness.dav_servers import WsgiDavServer
+from harness.dav_servers import DriveDavServer, WsgiDavServer
 from test_federated_copies import Log
 from traitlets.config import Config
 
@@ -615,6 +615,55 @@ def test_what_code_wrote_leaves_the_mounts_cache_once_uploaded(tmp_path):
         finally:
             mounts.stop(upload_wait=BOUND)
             server.stop()
+
+
+def test_an_upload_the_storage_refuses_is_said_once_and_forgotten_when_it_went_up(tmp_path):
+    """Over the drive's quota, rclone keeps code's file in its cache and tries its upload
+    again and again, ever less often, and code never hears of it: the hub says it once, with
+    the storage's reason, and forgets it once the file, written again smaller, went up."""
+    (tmp_path / "drive").mkdir()
+    server = DriveDavServer(tmp_path / "drive", "c.DriveService.quota_bytes = 1 << 20\n")
+    server.start()
+    try:
+        local, url = server.folder("space")
+        work_dir = tmp_path / "rclone"
+        mounts = StorageMounts(url=url, point=str(tmp_path / "files"), work_dir=str(work_dir))
+        credentials = {"kind": "basic", "username": server.username, "password": server.password}
+        mounts.start(credentials, "", timeout=BOUND)
+        try:
+            log = Log()
+            Path(mounts.point, "results.bin").write_bytes(os.urandom(2 << 20))
+            eventually(
+                "the upload tried twice",
+                lambda: "failed to upload try #2" in (work_dir / "rclone.log").read_text(),
+            )
+            mounts.check_uploads(log)
+            mounts.check_uploads(log)
+            [line] = log.lines
+            assert line.startswith("The storage refuses results.bin, written by code through ")
+            assert ": Not enough space for this upload; nothing was changed: " in line, line
+            assert "507" in line
+            assert not (local / "results.bin").exists()
+
+            Path(mounts.point, "results.bin").write_text("a summary\n")
+            eventually(
+                "the smaller file on the drive",
+                lambda: (
+                    (local / "results.bin").is_file()
+                    and (local / "results.bin").read_text() == "a summary\n"
+                ),
+            )
+
+            def forgotten() -> bool:
+                mounts.check_uploads(log)
+                return not mounts.refused_uploads.refused
+
+            eventually("the refusal forgotten", forgotten)
+            assert len(log.lines) == 1
+        finally:
+            mounts.stop(upload_wait=BOUND)
+    finally:
+        server.stop()
 
 
 def test_the_hub_says_once_when_the_disk_of_codes_writes_runs_short_of_room(tmp_path, monkeypatch):

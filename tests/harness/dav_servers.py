@@ -277,11 +277,13 @@ class DriveDavServer(DavServer):
     name = "drive"
     username = DAV_USER
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, settings: str = ""):
         super().__init__(root)
         self.swan = None
         self.drive_url = ""
         self.access_log = root / "drive-access.log"
+        #: more of the drive's settings (``c.DriveService.*`` lines)
+        self.settings = settings
 
     @property
     def data(self) -> Path:
@@ -299,7 +301,8 @@ class DriveDavServer(DavServer):
     def start(self) -> None:
         from harness.swan import drive_url, log_in, start_swan, write_drive_config
 
-        write_drive_config(self.root, f"c.DriveService.access_log = {str(self.access_log)!r}\n")
+        settings = f"c.DriveService.access_log = {str(self.access_log)!r}\n{self.settings}"
+        write_drive_config(self.root, settings)
         self.swan = start_swan(self.root, users=self.username)
         self.password = log_in(self.swan, self.username)
         self.drive_url = drive_url(self.swan)
