@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -615,6 +616,75 @@ def test_what_code_wrote_leaves_the_mounts_cache_once_uploaded(tmp_path):
         finally:
             mounts.stop(upload_wait=BOUND)
             server.stop()
+
+
+def git(folder: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Gil", "GIT_AUTHOR_EMAIL": "gil@example.org"}
+    env.update(GIT_COMMITTER_NAME="Gil", GIT_COMMITTER_EMAIL="gil@example.org")
+    done = subprocess.run(
+        ["git", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=BOUND
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_git_sqlite_and_tar_work_in_the_mount_and_links_are_refused(tmp_path):
+    """What code runs in a folder (git with its lock files renamed into place, SQLite writing
+    in the middle of its file, tar) through the drive's mount: the drive gets every file
+    whole and keeps no conflict copy of the tools' own renames. What WebDAV cannot keep is
+    refused: a symbolic or hard link is an error and leaves nothing; a mode is not kept."""
+    (tmp_path / "drive").mkdir()
+    server = DriveDavServer(tmp_path / "drive")
+    server.start()
+    try:
+        local, url = server.folder("space")
+        mounts = StorageMounts(url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "w"))
+        credentials = {"kind": "basic", "username": server.username, "password": server.password}
+        mounts.start(credentials, "", timeout=BOUND)
+        point = Path(mounts.point)
+        try:
+            repo = point / "analysis"
+            repo.mkdir()
+            git(repo, "init", "-q")
+            for step in ("first", "second"):
+                (repo / "fit.py").write_text(f"# {step} fit\n")
+                git(repo, "add", "fit.py")
+                git(repo, "commit", "-q", "-m", step)
+            db = sqlite3.connect(point / "runs.db")
+            db.execute("CREATE TABLE runs (id INTEGER, energy REAL)")
+            db.executemany("INSERT INTO runs VALUES (?, ?)", [(i, i * 0.5) for i in range(5000)])
+            db.commit()
+            db.execute("UPDATE runs SET energy = -1 WHERE id = 2500")  # a page in the middle
+            db.commit()
+            db.close()
+            source = tmp_path / "source"
+            (source / "inputs").mkdir(parents=True)
+            (source / "inputs" / "events.csv").write_text("1,2\n")
+            archive = tmp_path / "inputs.tar"
+            subprocess.run(["tar", "-cf", str(archive), "-C", str(source), "inputs"], check=True)
+            subprocess.run(["tar", "-xf", str(archive), "-C", str(point)], check=True)
+            eventually("every upload done", lambda: mounts.pending() == [])
+
+            assert git(local / "analysis", "log", "--format=%s").split() == ["second", "first"]
+            git(local / "analysis", "fsck", "--strict")
+            stored = sqlite3.connect(local / "runs.db")
+            assert stored.execute("SELECT count(*), min(energy) FROM runs").fetchone() == (5000, -1)
+            stored.close()
+            assert (local / "inputs" / "events.csv").read_text() == "1,2\n"
+            assert not [p for p in local.rglob("*") if "conflict" in p.name]
+
+            with pytest.raises(OSError):
+                os.symlink("/etc/passwd", point / "passwords")
+            with pytest.raises(PermissionError):
+                os.link(point / "runs.db", point / "runs-again.db")
+            os.chmod(point / "analysis" / "fit.py", 0o755)  # noqa: S103 - accepted, not kept
+            assert stat.S_IMODE(os.stat(point / "analysis" / "fit.py").st_mode) == 0o644
+            eventually("every upload done", lambda: mounts.pending() == [])
+            assert not (local / "passwords").exists() and not (local / "runs-again.db").exists()
+        finally:
+            mounts.stop(upload_wait=BOUND)
+    finally:
+        server.stop()
 
 
 def test_an_upload_the_storage_refuses_is_said_once_and_forgotten_when_it_went_up(tmp_path):
