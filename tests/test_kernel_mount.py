@@ -26,6 +26,7 @@ from harness.swan import (
     wait_until_stopped,
 )
 from test_docker_spawner import spawn_through_api
+from test_drive_clients import sync
 from test_swan_up_drive import accept, contents, swan_api
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
@@ -295,7 +296,9 @@ def test_a_kernel_writes_results_into_the_own_space_and_the_drive_has_them_whole
 REFUSED_NAMES = [b"run\\1.csv", b"tab\tx.csv", b"del\x7f.csv", b"caf\xe9.csv"]
 
 
-def test_a_kernels_file_under_a_name_the_drive_refuses_arrives_under_a_look_alike_name(swan):
+def test_a_kernels_file_under_a_name_the_drive_refuses_arrives_under_a_look_alike_name(
+    swan, tmp_path
+):
     """Before the mounts encoded such names, rclone's upload of the file was refused and
     tried again and again: the file never reached the storage, and code got no error."""
     kernel = start_kernel(swan, "bob", "naming.ipynb")
@@ -318,6 +321,12 @@ def test_a_kernels_file_under_a_name_the_drive_refuses_arrives_under_a_look_alik
     assert "run\uff3c1.csv" in stored and "tab\u2409x.csv" in stored, stored
     for name in stored:
         assert drive.dav("bob", "GET", f"naming/{name}").text in hexes
+    # and so they reach a laptop through a desktop sync client (Nextcloud's)
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    sync(drive, "nextcloudcmd", "bob", laptop)
+    synced = {p.name: p.read_text() for p in (laptop / "naming").iterdir()}
+    assert sorted(synced) == sorted(stored) and sorted(synced.values()) == sorted(hexes)
     runtime = swan.data / "runtime" / "bob" / "rclone"
     wait_for("no upload left", lambda: pending_uploads(str(runtime / "cache")) == [])
     # past the mount's listing time, code lists them from the storage: a backslash and a
@@ -361,7 +370,9 @@ def test_a_file_from_code_the_drive_refuses_to_take_is_said_once_in_the_hubs_log
     wait_for("no upload left", lambda: pending_uploads(str(cache)) == [])
 
 
-def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner(swan):
+def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner_and_in_her_sync_client(
+    swan, tmp_path
+):
     assert contents(swan, "alice", "PUT", "lab", json={"type": "directory"}).status_code == 201
     put_text(swan, "alice", "lab/notes.txt", "teacher\n")
     body = {"path": "lab", "kind": "user", "share_with": "bob", "permissions": 15}
@@ -382,6 +393,13 @@ def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner(swan):
     assert (owners / "answer.csv").read_text() == "42\n"
     wait_for("notes.txt changed at alice", lambda: "student" in (owners / "notes.txt").read_text())
     assert (owners / "notes.txt").read_text() == "teacher\nstudent\n"
+    # the teacher's desktop sync client (Nextcloud's) brings both to her laptop
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    Drive(swan).client("alice")  # her app password for the client
+    sync(Drive(swan), "nextcloudcmd", "alice", laptop)
+    assert (laptop / "lab" / "answer.csv").read_text() == "42\n"
+    assert (laptop / "lab" / "notes.txt").read_text() == "teacher\nstudent\n"
 
 
 def test_a_revoked_share_is_gone_for_code_within_seconds(swan):
