@@ -227,8 +227,13 @@ class RefusedUploads:
             return []
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self._offset += len(complete)
-        newly = []
-        for line in complete.decode("utf-8", "replace").splitlines():
+        newly: list[tuple[str, str]] = []
+        if not self.refused and b"failed to upload" not in complete:
+            return newly  # the common case: a bytes search, no line looked at
+        for raw in complete.splitlines():
+            if b"failed to upload" not in raw and b"upload succeeded" not in raw:
+                continue
+            line = raw.decode("utf-8", "replace")
             if refused := UPLOAD_REFUSED.search(line):
                 path, why = refused["path"], refused["why"]
                 if path not in self.refused:
@@ -1335,7 +1340,7 @@ class StorageMounts:
         of other sites follow them. Says in ``log`` when the disk of the caches runs short of
         room and which uploads the storage refuses."""
         self.check_room(log)
-        self.check_uploads(log)
+        await asyncio.to_thread(self.check_uploads, log)
         names = await self.writable_shares(credentials)
         if names is not None and names != set(self.writable):
             await asyncio.to_thread(self.match_writable, names, timeout)
