@@ -18,7 +18,7 @@ from jupyterhub.utils import random_port
 from traitlets import Unicode, default
 
 from swan_hub.form import Choice
-from swan_hub.mounts import StorageMountMixin
+from swan_hub.mounts import CONTAINER_MOUNT_STATUS, STATUS_FILE, StorageMountMixin
 from swan_hub.spawner import SwanContainerMixin
 
 
@@ -56,8 +56,9 @@ class SwanDockerSpawner(SwanContainerMixin, StorageMountMixin, DockerSpawner):
         help="""
         Host path of a per-user private folder (mode 0700, the hub's user's) that holds, with
         a WebDAV storage, the mount of the user's space that is bound into the container
-        (``files/``) and rclone's config, write cache and log (``rclone/``). None of it but
-        the mount is seen by the container. ``{username}`` is replaced as in
+        (``files/``), rclone's config, write cache and log (``rclone/``) and the list of
+        uploads the storage refuses (``mount-status/``). The container sees the mount, and
+        that list read-only. ``{username}`` is replaced as in
         ``space_template``.
         """,
     )
@@ -95,6 +96,9 @@ class SwanDockerSpawner(SwanContainerMixin, StorageMountMixin, DockerSpawner):
     def mount_for_container(self) -> bool:
         return True
 
+    def mount_status_for_server(self) -> str:
+        return f"{CONTAINER_MOUNT_STATUS}/{STATUS_FILE}"
+
     @property
     def volume_binds(self) -> dict[str, dict[str, str]]:
         # The SWAN mounts are absolute paths already; they bypass format_volume_name, which
@@ -109,6 +113,8 @@ class SwanDockerSpawner(SwanContainerMixin, StorageMountMixin, DockerSpawner):
                 "mode": "rw",
                 "propagation": "rslave",
             }
+            # what the hub says of the mounts (refused uploads), for the server to show
+            binds[self.mount_status_dir()] = {"bind": CONTAINER_MOUNT_STATUS, "mode": "ro"}
         else:
             binds[self.space_path] = {"bind": self.server_space_path(), "mode": "rw"}
         binds[self.versions_path] = {"bind": self.server_versions_path(), "mode": "rw"}

@@ -26,7 +26,12 @@ from kubespawner.utils import recursive_update
 from traitlets import CaselessStrEnum, Dict, Unicode, default
 
 from swan_hub.form import Choice
-from swan_hub.mounts import StorageMountConfig
+from swan_hub.mounts import (
+    CONTAINER_MOUNT_STATUS,
+    MOUNT_STATUS_ENV,
+    STATUS_FILE,
+    StorageMountConfig,
+)
 from swan_hub.singleuser import SINGLEUSER_COMMAND
 from swan_hub.spawner import CREDENTIALS_FILE, SwanContainerMixin
 
@@ -45,6 +50,8 @@ MOUNT_CONTAINER = "swan-storage-mount"
 FILES_VOLUME = "swan-files"
 MOUNT_WORK_VOLUME = "swan-mount-work"
 MOUNT_WORK_DIR = "/var/lib/swan/mount"
+#: the sidecar's list of uploads the storage refuses, read by the server (read-only there)
+MOUNT_STATUS_VOLUME = "swan-mount-status"
 #: Seconds between two looks of the sidecar's readiness probe at its mounts.
 MOUNT_READINESS_PERIOD = 10
 
@@ -253,13 +260,19 @@ class SwanKubeSpawner(SwanContainerMixin, StorageMountConfig, KubeSpawner):
         volumes = [
             {"name": FILES_VOLUME, "emptyDir": {}},
             {"name": MOUNT_WORK_VOLUME, "emptyDir": {}},
+            {"name": MOUNT_STATUS_VOLUME, "emptyDir": {}},
         ]
         mount = {
             "name": FILES_VOLUME,
             "mountPath": self.files_volume_path(),
             "mountPropagation": "HostToContainer",
         }
-        return volumes, [mount]
+        status = {
+            "name": MOUNT_STATUS_VOLUME,
+            "mountPath": CONTAINER_MOUNT_STATUS,
+            "readOnly": True,
+        }
+        return volumes, [mount, status]
 
     def _mounts_command(self, *args: str) -> list[str]:
         return ["python3", "-m", "swan_hub.mounts", *args]
@@ -280,6 +293,7 @@ class SwanKubeSpawner(SwanContainerMixin, StorageMountConfig, KubeSpawner):
             f"--interval={self.mount_refresh_interval:g}",
             f"--timeout={self.mount_timeout:g}",
             f"--upload-wait={self.mount_upload_wait:g}",
+            f"--status-dir={CONTAINER_MOUNT_STATUS}",
         )
         if self._credentials:
             command.append(f"--credentials={self.server_credentials_path()}")
@@ -294,6 +308,7 @@ class SwanKubeSpawner(SwanContainerMixin, StorageMountConfig, KubeSpawner):
                 "mountPropagation": "Bidirectional",
             },
             {"name": MOUNT_WORK_VOLUME, "mountPath": MOUNT_WORK_DIR},
+            {"name": MOUNT_STATUS_VOLUME, "mountPath": CONTAINER_MOUNT_STATUS},
         ]
         # Only the credentials file: the token command reads it whenever the storage
         # answers 401, so a renewed token is used without a restart.
@@ -357,6 +372,8 @@ class SwanKubeSpawner(SwanContainerMixin, StorageMountConfig, KubeSpawner):
         if self.webdav_url():
             # The server tells the user once when code sees only the local folder.
             env["SWAN_FILES_MOUNTED"] = "1" if self.mounts_in_sidecar() else "0"
+            if self.mounts_in_sidecar():
+                env[MOUNT_STATUS_ENV] = f"{CONTAINER_MOUNT_STATUS}/{STATUS_FILE}"
         return env
 
     # --- the credentials Secret ----------------------------------------------------------

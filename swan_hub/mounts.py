@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import posixpath
 import re
 import secrets
 import select
@@ -72,6 +73,9 @@ FEDERATED_RETRY = 60.0
 #: at ``Shared/`` while its mount waits to be made again (`StorageMounts.mend`): until then
 #: the writable root answers for it.
 RESTACK_INTERVAL = 0.25
+#: Seconds between two looks at the room left for code's writes and at the uploads the storage
+#: refuses (`StorageMounts.watch`: a statvfs and the new lines of rclone's log).
+WATCH_INTERVAL = 3.0
 #: The header naming the mount each of its requests comes from (see `start_rclone`).
 MOUNT_HEADER = "X-Swan-Mount"
 #: Characters code may put in a file name that the storages refuse in one (the drive, ownCloud
@@ -192,12 +196,41 @@ def pending_uploads(cache_dir: str) -> list[str]:
 
 #: rclone's log lines for an upload the storage refused (rclone tries again, waiting twice as
 #: long each time, for as long as it runs) and for one that went through.
+#: Each line names the mount's process (rclone's --log-format pid: `LOG_FORMAT`), since every
+#: mount of a server logs to the same file and names a file by its path inside that mount.
 UPLOAD_REFUSED = re.compile(
+    r"(?:\[(?P<pid>\d+)\] )?"
     r"ERROR : (?P<path>.+?): vfs cache: failed to upload try #\d+, will retry in \S+: "
     r"(?:vfs cache: failed to transfer file from cache to remote: )?"
     r"(?:unchunked simple update failed: )?(?P<why>.*)$"
 )
-UPLOAD_DONE = re.compile(r"INFO  : (?P<path>.+?): vfs cache: upload succeeded try #\d+")
+UPLOAD_DONE = re.compile(
+    r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: upload succeeded try #\d+"
+)
+#: ... and for a file code removed or renamed before an upload of it went through.
+UPLOAD_GONE = re.compile(
+    r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: "
+    r"(?:removed cache file as |renamed in cache to )"
+)
+#: The storage's own words in rclone's error for a WebDAV error answer: "<message>:
+#: <exception>: <status code> <status>" (`plain_reason`).
+DAV_ERROR = re.compile(r"^(?P<message>.+?): (?:[\w\\]+): (?P<code>\d{3})\b[^:]*$")
+LOG_FORMAT = "date,time,pid"
+#: The file in a server's mount status folder (StorageMounts' ``status_dir``) that lists the
+#: uploads the storage refuses, for the server to show them (swan_share_ext's
+#: /swan/api/refused-uploads): JSON ``{"refused": [{"path": ..., "why": ...}, ...]}``, paths
+#: from the server's root.
+STATUS_FILE = "status.json"
+#: The server's environment variable naming that file (swan_share_ext reads it).
+MOUNT_STATUS_ENV = "SWAN_MOUNT_STATUS"
+#: Where a container (Docker, and the pod's server container) sees that folder, read-only.
+CONTAINER_MOUNT_STATUS = "/run/swan-mount-status"
+#: At most this many refused files are listed there (the hub's log says every one).
+MAX_LISTED_REFUSALS = 100
+#: rclone's log of a server's mounts (every mount logs each upload, and a line of its cache
+#: every CACHE_POLL_INTERVAL: about 1 MB a day, and 2 MB per 10,000 uploads) is cut when it
+#: has grown past this; its lines until then are kept in ``rclone.log.1``.
+MAX_LOG_BYTES = 16 << 20
 
 
 class RefusedUploads:
@@ -213,10 +246,13 @@ class RefusedUploads:
             self._offset = os.path.getsize(log_path)
         except OSError:
             self._offset = 0
-        #: path (as rclone names it, inside its mount) -> the storage's reason
+        #: path (from the server's root) -> the storage's reason
         self.refused: dict[str, str] = {}
 
-    def read(self) -> list[tuple[str, str]]:
+    def read(self, folders: dict[int, str] | None = None) -> list[tuple[str, str]]:
+        """The newly refused files, each named from the server's root: ``folders`` gives the
+        folder (from that root) each mount's process serves; a line of another process is
+        named as rclone names it."""
         try:
             with open(self.log_path, "rb") as f:
                 if os.fstat(f.fileno()).st_size < self._offset:
@@ -230,18 +266,36 @@ class RefusedUploads:
         newly: list[tuple[str, str]] = []
         if not self.refused and b"failed to upload" not in complete:
             return newly  # the common case: a bytes search, no line looked at
+        folders = folders or {}
+
+        def named(found: re.Match[str]) -> str:
+            folder = folders.get(int(found["pid"] or 0), "")
+            return posixpath.join(folder, found["path"]) if folder else found["path"]
+
         for raw in complete.splitlines():
-            if b"failed to upload" not in raw and b"upload succeeded" not in raw:
+            if not any(mark in raw for mark in RELEVANT):
                 continue
             line = raw.decode("utf-8", "replace")
             if refused := UPLOAD_REFUSED.search(line):
-                path, why = refused["path"], refused["why"]
+                path, why = named(refused), refused["why"]
                 if path not in self.refused:
                     newly.append((path, why))
                 self.refused[path] = why
-            elif done := UPLOAD_DONE.search(line):
-                self.refused.pop(done["path"], None)
+            elif done := UPLOAD_DONE.search(line) or UPLOAD_GONE.search(line):
+                self.refused.pop(named(done), None)
         return newly
+
+
+#: What the lines `RefusedUploads` reads hold (a bytes search before any decoding).
+RELEVANT = (b"failed to upload", b"upload succeeded", b"removed cache file", b"renamed in cache")
+
+
+def plain_reason(why: str) -> str:
+    """The storage's own words of rclone's error, with its status code: "Not enough space
+    for this upload; nothing was changed (507)", not the error's exception class; another
+    error as it is."""
+    found = DAV_ERROR.match(why)
+    return f"{found['message']} ({found['code']})" if found else why
 
 
 def _obscured(password: str) -> str:
@@ -571,6 +625,8 @@ def start_rclone(
         os.path.join(work_dir, "rclone.log"),
         "--log-level",
         "INFO",
+        "--log-format",
+        LOG_FORMAT,
         # Which mount a request comes from: the drive keeps a change this mount never saw
         # as a conflict copy instead of letting its upload replace it (swan_hub.drive.sightings).
         "--webdav-headers",
@@ -802,6 +858,7 @@ class StorageMounts:
         shared: bool = False,
         read_cache: bool = False,
         guard: bool = False,
+        status_dir: str = "",
     ) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.use_guard = guard
@@ -836,6 +893,8 @@ class StorageMounts:
         self._short_of_room = False
         #: uploads of code's files the storage refuses (`check_uploads`)
         self.refused_uploads = RefusedUploads(os.path.join(work_dir, "rclone.log"))
+        #: the folder where the refused uploads are listed for the server (STATUS_FILE), or ""
+        self.status_dir = status_dir
         # A stop may come while the follower's thread is still stacking a mount: one at a time.
         self._changing = threading.Lock()
 
@@ -949,6 +1008,7 @@ class StorageMounts:
         nothing stays mounted."""
         os.makedirs(self.work_dir, mode=0o700, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
+        self.write_status()  # nothing refused yet: not what an earlier start listed
         make_shares_folder(self.url, credentials)
         # the points of the shares of other sites are made anew as they are listed
         shutil.rmtree(self._federated_points, ignore_errors=True)
@@ -1294,9 +1354,15 @@ class StorageMounts:
 
     def check_uploads(self, log: Any) -> None:
         """Say in ``log``, once for each, which files code wrote the storage refuses to take
-        (rclone keeps each in its cache and tries again, ever less often): without this, the
-        file stayed in code's listing and never reached the storage, and nobody was told."""
-        for path, why in self.refused_uploads.read():
+        (rclone keeps each in its cache and tries again, ever less often), and list them for
+        the server (`write_status`): without this, the file stayed in code's listing and
+        never reached the storage, and nobody was told."""
+        before = dict(self.refused_uploads.refused)
+        folders = {
+            m.pid: "" if m.point == self.point else os.path.relpath(m.point, self.point)
+            for m in (*self._mounts(), *self.detached)
+        }
+        for path, why in self.refused_uploads.read(folders):
             if log is not None:
                 log.warning(
                     "The storage refuses %s, written by code through %s: %s. It waits in %s"
@@ -1306,6 +1372,49 @@ class StorageMounts:
                     why,
                     self.work_dir,
                 )
+        if self.refused_uploads.refused != before:
+            self.write_status()
+
+    def write_status(self) -> None:
+        """List the refused uploads in ``status_dir``'s STATUS_FILE, which the server reads
+        (replaced whole: a reader never sees half of it)."""
+        if not self.status_dir:
+            return
+        refused = sorted(self.refused_uploads.refused.items())[:MAX_LISTED_REFUSALS]
+        listed = [{"path": p, "why": plain_reason(why)} for p, why in refused]
+        body = json.dumps({"refused": listed})
+        path = os.path.join(self.status_dir, STATUS_FILE)
+        try:
+            os.makedirs(self.status_dir, mode=0o755, exist_ok=True)
+            with open(path + ".new", "w", encoding="utf-8") as f:
+                f.write(body)
+            os.chmod(path + ".new", 0o644)  # the server may run as another user
+            os.replace(path + ".new", path)
+        except OSError:
+            return
+
+    def watch(self, log: Any) -> None:
+        """What the hub watches on its own machine, without a request to the storage: the
+        room left for code's writes and the uploads the storage refuses, and the size of
+        rclone's log (`trim_log`). Blocking (a statvfs and a read of the new part of the
+        log)."""
+        self.check_room(log)
+        self.check_uploads(log)
+        self.trim_log()
+
+    def trim_log(self) -> None:
+        """Cut rclone's log once it is larger than MAX_LOG_BYTES, its lines kept in
+        ``rclone.log.1`` (replacing the lines kept before). rclone appends to it (O_APPEND),
+        so it goes on writing at the start of the emptied file; read just before, the log
+        has told `check_uploads` all it held."""
+        path = self.refused_uploads.log_path
+        try:
+            if os.path.getsize(path) <= MAX_LOG_BYTES:
+                return
+            shutil.copyfile(path, path + ".1")
+            os.truncate(path, 0)
+        except OSError:
+            return
 
     async def mend(self, timeout: float, log: Any) -> None:
         """Start again what ended, saying so in ``log``: a mount guard (killed, say, or out
@@ -1337,10 +1446,7 @@ class StorageMounts:
         """Make the stacked mounts follow the user's shares: edit shares (accepted, revoked,
         changed to view-only) and folders of other sites (whose mounts failing are said in
         ``log`` and tried again after FEDERATED_RETRY seconds), and the copies of single files
-        of other sites follow them. Says in ``log`` when the disk of the caches runs short of
-        room and which uploads the storage refuses."""
-        self.check_room(log)
-        await asyncio.to_thread(self.check_uploads, log)
+        of other sites follow them."""
         names = await self.writable_shares(credentials)
         if names is not None and names != set(self.writable):
             await asyncio.to_thread(self.match_writable, names, timeout)
@@ -1370,12 +1476,17 @@ async def keep_following_shares(
     (`StorageMounts.follow_shares`); every RESTACK_INTERVAL, start again what ended
     (`StorageMounts.mend`: no request to the storage), and while ``Shared/`` waits to be
     mounted again, do nothing else (a request to a storage that hangs would keep it
-    waiting). ``interval`` 0: the shares are not followed, what ended is still mended."""
+    waiting); every WATCH_INTERVAL, look at the room for code's writes and the uploads the
+    storage refuses (`StorageMounts.watch`). ``interval`` 0: the shares are not followed,
+    the rest goes on."""
     loop = asyncio.get_running_loop()
-    due = loop.time()
+    due = watched = loop.time()
     while True:
         try:
             await mounts.mend(timeout, log)
+            if loop.time() >= watched:
+                watched = loop.time() + WATCH_INTERVAL
+                await asyncio.to_thread(mounts.watch, log)
             if interval > 0 and not mounts.restacking and loop.time() >= due:
                 due = loop.time() + interval
                 await mounts.follow_shares(credentials(), timeout, log)
@@ -1516,6 +1627,15 @@ class StorageMountMixin(StorageMountConfig):
         """Where the user's space is mounted (in the runtime area)."""
         return os.path.join(self.mount_area(), "files")
 
+    def mount_status_dir(self) -> str:
+        """The folder where the hub lists the uploads the storage refuses (STATUS_FILE), for
+        the server to show them (in the runtime area)."""
+        return os.path.join(self.mount_area(), "mount-status")
+
+    def mount_status_for_server(self) -> str:
+        """The path of that list as the server sees it."""
+        return os.path.join(self.mount_status_dir(), STATUS_FILE)
+
     def _mount_options(self) -> dict[str, Any]:
         """StorageMounts' options for this server, but the mount point."""
         return {
@@ -1525,6 +1645,7 @@ class StorageMountMixin(StorageMountConfig):
             "shared": self.mount_for_container(),
             "read_cache": self.mount_read_cache,
             "guard": self.mount_guard,
+            "status_dir": self.mount_status_dir(),
         }
 
     def mounted_root(self) -> str:
@@ -1607,6 +1728,8 @@ class StorageMountMixin(StorageMountConfig):
             # The server tells the user once when code sees only the local folder
             # (swan_share_ext's /swan/api/info and the labextension's notice).
             env["SWAN_FILES_MOUNTED"] = "1" if self._mounts is not None else "0"
+            if self._mounts is not None:
+                env[MOUNT_STATUS_ENV] = self.mount_status_for_server()
         return env
 
     async def start(self) -> Any:
@@ -1772,6 +1895,7 @@ def _sidecar_mounts(options: argparse.Namespace) -> StorageMounts:
         shared=True,
         read_cache=options.read_cache,
         guard=options.guard,
+        status_dir=options.status_dir,
     )
 
 
@@ -1792,6 +1916,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     sidecar.add_argument("--upload-wait", type=float, default=30.0)
     sidecar.add_argument("--read-cache", action="store_true")
     sidecar.add_argument("--guard", action="store_true", help="through a mount guard")
+    sidecar.add_argument("--status-dir", default="", help="where to list refused uploads")
     mounted = commands.add_parser("mounted", help="exit 0 when a sidecar's mounts are up")
     mounted.add_argument("point")
     unmount = commands.add_parser("unmount", help="a sidecar's preStop: upload, then unmount")

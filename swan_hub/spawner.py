@@ -893,7 +893,8 @@ class SwanLocalSpawner(SwanSpawnerMixin, StorageMountMixin, LocalProcessSpawner)
         JUPYTER_RUNTIME_DIR), the IPython profile (IPYTHONDIR), the XDG config/cache/data/state
         directories and npm's cache. Keeping them out of the space keeps hidden state out of
         the sync. With a WebDAV storage it also holds the mount kernels and terminals work in
-        (``files/``) and rclone's private config, write cache and log (``rclone/``).
+        (``files/``), rclone's private config, write cache and log (``rclone/``) and the list
+        of uploads the storage refuses, which the server reads (``mount-status/``).
 
         ``{username}`` is replaced as in ``space_template``. Created (mode 0700) when missing.
         """,

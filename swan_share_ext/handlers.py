@@ -54,10 +54,44 @@ LOCAL_FOLDER_ONLY = (
 )
 
 
+#: Set by the hub's spawner where it mounts the storage: the file where the side that mounts
+#: lists the files code wrote that the storage refuses to take (swan_hub.mounts.STATUS_FILE).
+MOUNT_STATUS_ENV = "SWAN_MOUNT_STATUS"
+#: The list is small (the hub lists 100 files at most); a larger file is not read.
+MAX_STATUS_BYTES = 1 << 20
+
+
 def files_for_code() -> dict[str, Any]:
-    """Whether code sees the files of the file browser, and what to tell the user when not."""
+    """Whether code sees the files of the file browser, what to tell the user when not, and
+    whether the server lists the files code wrote that the storage refuses."""
     mounted = {"1": True, "0": False}.get(os.environ.get(FILES_MOUNTED_ENV, ""))
-    return {"mounted": mounted, "notice": LOCAL_FOLDER_ONLY if mounted is False else ""}
+    return {
+        "mounted": mounted,
+        "notice": LOCAL_FOLDER_ONLY if mounted is False else "",
+        "refused_uploads": bool(os.environ.get(MOUNT_STATUS_ENV)),
+    }
+
+
+def refused_uploads() -> list[dict[str, str]]:
+    """The files code wrote that the storage refuses, as the side that mounts lists them
+    (path from the server's root, the storage's reason); none when it lists nothing or its
+    list cannot be read. Blocking (a read of a small local file)."""
+    path = os.environ.get(MOUNT_STATUS_ENV)
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as f:
+            found = json.loads(f.read(MAX_STATUS_BYTES + 1)[:MAX_STATUS_BYTES])
+    except (OSError, ValueError):
+        return []
+    listed = found.get("refused") if isinstance(found, dict) else None
+    return [
+        {"path": item["path"], "why": item["why"]}
+        for item in (listed if isinstance(listed, list) else [])
+        if isinstance(item, dict)
+        and isinstance(item.get("path"), str)
+        and isinstance(item.get("why"), str)
+    ]
 
 
 def upload_offer(settings: Any) -> dict[str, Any] | None:
@@ -126,9 +160,25 @@ class InfoHandler(APIHandler):
         )
 
 
+class RefusedUploadsHandler(APIHandler):
+    """GET /swan/api/refused-uploads: the files code wrote through the mount that the storage
+    refuses to take (over quota, a name it forbids, a folder no longer writable). Each waits
+    in the mount's cache while its upload is tried again; the labextension tells the user."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    async def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps({"refused": await asyncio.to_thread(refused_uploads)}))
+
+
 def setup_handlers(web_app: web.Application) -> None:
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(
         ".*$",
-        [(url_path_join(base_url, "swan/api/info"), InfoHandler)],
+        [
+            (url_path_join(base_url, "swan/api/info"), InfoHandler),
+            (url_path_join(base_url, "swan/api/refused-uploads"), RefusedUploadsHandler),
+        ],
     )

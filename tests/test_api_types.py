@@ -53,6 +53,8 @@ ANSWERS = [
     ("IContentsModel", answer(CLONE, "post", 201), False),
     ("ISwanModel", SCHEMAS + "Model", False),
     ("IFilesForCode", SCHEMAS + "FilesForCode", True),
+    ("IRefusedUpload", SCHEMAS + "RefusedUpload", True),
+    ("IRefusedUploads", answer("/swan/api/refused-uploads", "get", 200), True),
     ("IUploadOffer", SCHEMAS + "UploadOffer", True),
     ("IServerInfo", answer("/swan/api/info", "get", 200), False),
     ("IDiffCell", SCHEMAS + "DiffCell", True),

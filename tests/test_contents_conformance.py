@@ -411,7 +411,7 @@ async def test_server_info_lists_the_extension(jp_fetch, manager, backend):
     expected = {"stock": "unknown"}.get(manager, "posix" if backend == "posix" else "webdav")
     assert info["storage"]["kind"] == expected
     # no spawner said whether code sees the files: no notice
-    assert info["files_for_code"] == {"mounted": None, "notice": ""}
+    assert info["files_for_code"] == {"mounted": None, "notice": "", "refused_uploads": False}
     # streamed uploads need our manager; with the stock one the browser uploads as JupyterLab does
     assert (info["upload"] is None) == (manager == "stock")
     r = await jp_fetch("swan", "api", "upload", "x.bin", method="PUT", body=b"x", raise_error=False)
@@ -440,6 +440,43 @@ async def test_server_info_says_when_code_sees_only_the_local_folder(jp_fetch, m
     info = json.loads((await jp_fetch("swan", "api", "info")).body)
     assert info["files_for_code"]["mounted"] is False
     assert "Code sees only this server's local folder" in info["files_for_code"]["notice"]
+    assert info["files_for_code"]["refused_uploads"] is False  # nothing to watch
     monkeypatch.setenv("SWAN_FILES_MOUNTED", "1")
     info = json.loads((await jp_fetch("swan", "api", "info")).body)
-    assert info["files_for_code"] == {"mounted": True, "notice": ""}
+    assert info["files_for_code"] == {"mounted": True, "notice": "", "refused_uploads": False}
+
+
+async def test_the_server_lists_the_uploads_the_storage_refuses_as_the_hub_wrote_them(
+    jp_fetch, monkeypatch, tmp_path
+):
+    """The hub (or the pod's sidecar) lists in a file the files code wrote that the storage
+    refuses (swan_hub.mounts.StorageMounts.write_status); the server passes the list on, and
+    an absent, broken or strange file lists nothing rather than failing."""
+
+    async def refused() -> list:
+        answer = await jp_fetch("swan", "api", "refused-uploads")
+        assert answer.headers["Cache-Control"] == "no-store"
+        return json.loads(answer.body)["refused"]
+
+    assert await refused() == []  # no mount: nothing to list
+    status = tmp_path / "mount-status" / "status.json"
+    monkeypatch.setenv("SWAN_FILES_MOUNTED", "1")
+    monkeypatch.setenv("SWAN_MOUNT_STATUS", str(status))
+    info = json.loads((await jp_fetch("swan", "api", "info")).body)
+    assert info["files_for_code"]["refused_uploads"] is True
+    assert await refused() == []  # not written yet
+    status.parent.mkdir()
+    item = {"path": "Shared/week1/results.bin", "why": "Not enough space (507)"}
+    status.write_text(json.dumps({"refused": [item]}))
+    assert await refused() == [item]
+    for broken in (
+        "{",
+        "[]",
+        '{"refused": 3}',
+        '{"refused": [1, {"path": 2, "why": "x"}, {"path": "a"}]}',
+        "x" * (2 << 20),
+    ):
+        status.write_text(broken)
+        assert await refused() == []
+    status.write_bytes(b"\xff\xfe")
+    assert await refused() == []

@@ -4,6 +4,7 @@ spawner said it could not mount the storage (SWAN_FILES_MOUNTED=0)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -13,6 +14,8 @@ pytest.importorskip("playwright.sync_api")
 pytestmark = needs_chromium
 
 NOTICE = "Code sees only this server's local folder"
+#: how often the labextension reads the list of refused uploads (js/src/filesNotice.ts)
+REFUSED_UPLOADS_SECONDS = 5
 
 
 def test_a_server_without_a_mount_tells_the_user_once_that_code_sees_only_the_local_folder(
@@ -31,3 +34,46 @@ def test_a_server_without_a_mount_tells_the_user_once_that_code_sees_only_the_lo
         page.locator(".jp-DirListing-content").wait_for(state="visible")
         time.sleep(3)  # longer than the info request takes when it is made
         assert page.get_by_text(NOTICE).count() == 0  # once: not again in this browser
+
+
+def test_a_file_the_storage_refuses_is_shown_once_and_taken_back_once_it_went_up(
+    tmp_path, monkeypatch
+):
+    """The hub lists the files code wrote that the storage refuses (swan_hub.mounts.
+    StorageMounts.write_status); JupyterLab shows a notice for each, once, and takes it back
+    once the file is no longer listed."""
+    status = tmp_path / "mount-status" / "status.json"
+    status.parent.mkdir()
+    status.write_text(json.dumps({"refused": []}))
+    monkeypatch.setenv("SWAN_FILES_MOUNTED", "1")
+    monkeypatch.setenv("SWAN_MOUNT_STATUS", str(status))
+    root = tmp_path / "space"
+    root.mkdir()
+    quota = {"path": "results.bin", "why": "Not enough space for this upload (507)"}
+    name = {"path": "Shared/week1/run\\1.csv", "why": "The name is not allowed (400)"}
+    with running_lab(tmp_path, root) as lab, chromium_page(tmp_path) as page:
+        page.goto(f"{lab.url}/lab?reset&token={lab.token}")
+        page.locator(".jp-DirListing-content").wait_for(state="visible")
+        assert page.get_by_text(NOTICE).count() == 0  # mounted: no word of a local folder
+        status.write_text(json.dumps({"refused": [quota]}))
+        first = page.get_by_text("The storage refuses results.bin, which code wrote")
+        first.wait_for(state="visible", timeout=30_000)
+        assert "Not enough space for this upload (507)" in first.inner_text()
+        # the notice's Details tell the rest; the notice stays
+        page.locator(".jp-toast-button", has_text="Details").first.click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.wait_for(state="visible")
+        assert "Its upload is tried again until the storage takes it" in dialog.inner_text()
+        dialog.get_by_role("button", name="OK").click()
+        dialog.wait_for(state="detached")
+        assert first.count() == 1
+
+        status.write_text(json.dumps({"refused": [quota, name]}))
+        second = page.get_by_text("The storage refuses Shared/week1/run\\1.csv")
+        second.wait_for(state="visible", timeout=30_000)
+        time.sleep(2 * REFUSED_UPLOADS_SECONDS)  # more looks: still one notice for each
+        assert first.count() == 1 and second.count() == 1
+
+        status.write_text(json.dumps({"refused": [name]}))  # results.bin went up
+        first.wait_for(state="detached", timeout=30_000)
+        assert second.count() == 1

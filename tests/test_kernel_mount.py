@@ -343,9 +343,19 @@ def test_a_kernels_file_under_a_name_the_drive_refuses_arrives_under_a_look_alik
     assert execute(swan, "bob", kernel, code) == (f"{expected}\n", "")
 
 
+def refused_uploads(swan, user: str) -> dict[str, str]:
+    """What the user's server lists of the files code wrote that the storage refuses."""
+    r = swan_api(swan, user, "GET", "refused-uploads")
+    assert r.status_code == 200, r.text
+    return {item["path"]: item["why"] for item in r.json()["refused"]}
+
+
 def test_a_file_from_code_the_drive_refuses_to_take_is_said_once_in_the_hubs_log(swan):
     """The drive keeps names starting with `.~swan-` for itself: code's file under such a name
-    stays in the mount's cache, its upload refused again and again; the hub says so once."""
+    stays in the mount's cache, its upload refused again and again; the hub says so once, and
+    the server lists it for JupyterLab's notice until code removes it."""
+    info = swan_api(swan, "bob", "GET", "info").json()
+    assert info["files_for_code"]["refused_uploads"] is True
     kernel = start_kernel(swan, "bob", "naming.ipynb")
     code = "with open('.~swan-notes.txt', 'w') as f:\n    f.write('x')\nprint('ok')"
     assert execute(swan, "bob", kernel, code) == ("ok\n", "")
@@ -353,6 +363,9 @@ def test_a_file_from_code_the_drive_refuses_to_take_is_said_once_in_the_hubs_log
     wait_for("the hub's word", lambda: said in swan.output())
     line = next(line for line in swan.output().splitlines() if said in line)
     assert "Names starting with '.~swan-' are reserved" in line and "400" in line, line
+    wait_for("the server's list", lambda: ".~swan-notes.txt" in refused_uploads(swan, "bob"))
+    why = refused_uploads(swan, "bob")[".~swan-notes.txt"]
+    assert why == "Names starting with '.~swan-' are reserved: '.~swan-notes.txt' (400)"
     rclone_log = swan.data / "runtime" / "bob" / "rclone" / "rclone.log"
     wait_for(
         "a third try",
@@ -368,6 +381,7 @@ def test_a_file_from_code_the_drive_refuses_to_take_is_said_once_in_the_hubs_log
     assert execute(swan, "bob", kernel, code) == ("ok\n", "")
     cache = swan.data / "runtime" / "bob" / "rclone" / "cache"
     wait_for("no upload left", lambda: pending_uploads(str(cache)) == [])
+    wait_for("off the server's list", lambda: refused_uploads(swan, "bob") == {})
 
 
 def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner_and_in_her_sync_client(
@@ -385,9 +399,13 @@ def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner_and_in_her_sync_c
     kernel = start_kernel(swan, "bob", f"{location}/work.ipynb")
     code = (
         "open('notes.txt', 'a').write('student\\n')\n"
-        "open('answer.csv', 'w').write('42\\n')\nprint('ok')"
+        "open('answer.csv', 'w').write('42\\n')\n"
+        "open('.~swan-draft.txt', 'w').write('x')\nprint('ok')"
     )
     assert execute(swan, "bob", kernel, code) == ("ok\n", "")
+    # a file the drive refuses there is listed under the share's folder, as the browser names it
+    draft = f"{location}/.~swan-draft.txt"
+    wait_for("the refused draft listed", lambda: draft in refused_uploads(swan, "bob"))
     owners = swan.data / "users" / "alice" / "lab"
     wait_for("answer.csv at alice", lambda: (owners / "answer.csv").is_file())
     assert (owners / "answer.csv").read_text() == "42\n"
@@ -400,6 +418,10 @@ def test_a_kernel_write_in_an_edit_share_shows_up_at_the_owner_and_in_her_sync_c
     sync(Drive(swan), "nextcloudcmd", "alice", laptop)
     assert (laptop / "lab" / "answer.csv").read_text() == "42\n"
     assert (laptop / "lab" / "notes.txt").read_text() == "teacher\nstudent\n"
+    assert not (laptop / "lab" / ".~swan-draft.txt").exists()
+    code = "import os\nos.remove('.~swan-draft.txt')\nprint('ok')"
+    assert execute(swan, "bob", kernel, code) == ("ok\n", "")
+    wait_for("the draft off the list", lambda: draft not in refused_uploads(swan, "bob"))
 
 
 def test_a_revoked_share_is_gone_for_code_within_seconds(swan):

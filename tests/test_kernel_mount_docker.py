@@ -95,13 +95,18 @@ def test_the_host_mounts_and_the_container_gets_only_a_bind_with_no_fuse_nor_sec
     binds = {m["Destination"]: m for m in config["Mounts"]}
     space = binds[space_in_container(hub, "bob")]
     assert (space["Source"], space["Propagation"], space["RW"]) == (point, "rslave", True)
-    # nothing else of the runtime area (rclone's config, caches, log) enters the container
-    assert [m for m in config["Mounts"] if m["Source"].startswith(runtime)] == [space]
+    # the hub's list of refused uploads enters read-only; nothing else of the runtime area
+    # (rclone's config, caches, log) does
+    status = binds["/run/swan-mount-status"]
+    assert (status["Source"], status["RW"]) == (os.path.join(runtime, "mount-status"), False)
+    from_runtime = [m["Destination"] for m in config["Mounts"] if m["Source"].startswith(runtime)]
+    assert sorted(from_runtime) == sorted([space["Destination"], status["Destination"]])
     host = config["HostConfig"]
     assert not host["Privileged"] and not host["CapAdd"] and not host["Devices"]
     assert "SWAN_FILES_MOUNTED=1" in config["Config"]["Env"]
+    assert "SWAN_MOUNT_STATUS=/run/swan-mount-status/status.json" in config["Config"]["Env"]
     info = user_api(hub, "bob", "GET", "bob/swan/api/info").json()
-    assert info["files_for_code"] == {"mounted": True, "notice": ""}
+    assert info["files_for_code"] == {"mounted": True, "notice": "", "refused_uploads": True}
 
 
 def in_bobs_mount(hub: Swan, location: str) -> None:
@@ -178,6 +183,24 @@ def test_a_kernel_write_in_the_own_space_reaches_the_drive_whole(hub):
 
     wait_for("results.csv whole on the drive", uploaded)
     assert (hub.data / "users" / "bob" / "results.csv").read_text() == rows
+
+
+def test_a_file_the_drive_refuses_is_listed_by_the_server_in_the_container(hub):
+    """The hub lists what the storage refuses of code's writes in a folder the container sees
+    read-only; the server there passes the list on to JupyterLab."""
+    kernel = start_kernel(hub, "bob", "drafts.ipynb")
+    code = "open('.~swan-draft.txt', 'w').write('x')\nprint('ok')"
+    assert execute(hub, "bob", kernel, code) == ("ok\n", "")
+
+    def listed() -> list:
+        return user_api(hub, "bob", "GET", "bob/swan/api/refused-uploads").json()["refused"]
+
+    wait_for("the refused draft listed", lambda: listed() != [])
+    [item] = listed()
+    assert item["path"] == ".~swan-draft.txt" and "(400)" in item["why"], item
+    code = "import os\nos.remove('.~swan-draft.txt')\nprint('ok')"
+    assert execute(hub, "bob", kernel, code) == ("ok\n", "")
+    wait_for("the draft off the list", lambda: listed() == [])
 
 
 def test_a_server_whose_mount_cannot_come_up_starts_and_says_code_sees_the_local_folder(hub):

@@ -515,6 +515,16 @@ async def test_the_sidecar_mounts_the_space_where_the_server_sees_it():
     assert container(pod)["workingDir"] == "/home/alice"
     assert "--ServerApp.root_dir=/home/alice" in container(pod)["args"]
     assert env_of(pod)["SWAN_FILES_MOUNTED"] == "1"
+    # the sidecar lists the uploads the storage refuses where the server reads them
+    assert "--status-dir=/run/swan-mount-status" in sidecar["command"]
+    status = {m["name"]: m for m in sidecar["volumeMounts"]}["swan-mount-status"]
+    assert status["mountPath"] == "/run/swan-mount-status" and not status.get("readOnly")
+    assert mounts_of(pod)["swan-mount-status"] == {
+        "name": "swan-mount-status",
+        "mountPath": "/run/swan-mount-status",
+        "readOnly": True,
+    }
+    assert env_of(pod)["SWAN_MOUNT_STATUS"] == "/run/swan-mount-status/status.json"
 
 
 async def test_only_the_sidecar_is_privileged_and_it_holds_no_secret():

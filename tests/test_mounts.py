@@ -36,6 +36,7 @@ import swan_hub.mounts
 from swan_hub.mounts import (
     DIR_CACHE_TIME,
     REMOTE,
+    STATUS_FILE,
     MountError,
     StorageMounts,
     missing_parts,
@@ -183,6 +184,10 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     point = before.mounted_root()
     assert point and mounted_at_or_below(point) == [os.path.join(point, "Shared"), point]
     assert before.get_env()["SWAN_FILES_MOUNTED"] == "1"  # the server tells no notice
+    # where the server reads the uploads the storage refuses: none yet
+    status = before.get_env()["SWAN_MOUNT_STATUS"]
+    assert status == os.path.join(before.mount_area(), "mount-status", STATUS_FILE)
+    assert json.loads(Path(status).read_text()) == {"refused": []}
     rclone = before._mounts.root.pid
     guard = before._mounts.guard.pid  # the mount guard (on by default) goes with the mounts
     gone = subprocess.Popen(["true"])
@@ -196,6 +201,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     assert asyncio.run(after.poll()) is not None
     assert mounted_at_or_below(point) == []
     assert after.get_env()["SWAN_FILES_MOUNTED"] == "0"  # nothing mounted any more
+    assert "SWAN_MOUNT_STATUS" not in after.get_env()
     eventually("rclone gone", lambda: not Path(f"/proc/{rclone}").exists() or _zombie(rclone))
     eventually("the guard gone", lambda: not Path(f"/proc/{guard}").exists() or _zombie(guard))
     before._mounts.root.proc.wait(timeout=BOUND)
@@ -337,12 +343,12 @@ def test_an_outage_is_an_error_for_a_path_through_the_top_folder_too(tmp_path, p
 
 
 @contextlib.contextmanager
-def following(mounts: StorageMounts, log: Log) -> Iterator[None]:
-    """The hub's look at the shares (keep_following_shares, every 3 s) running for ``mounts``
-    in a thread of its own, as in the hub's event loop."""
+def following(mounts: StorageMounts, log: Log, interval: float = 3.0) -> Iterator[None]:
+    """The hub's look at the shares (keep_following_shares, every ``interval`` seconds)
+    running for ``mounts`` in a thread of its own, as in the hub's event loop."""
     loop = asyncio.new_event_loop()
     task = loop.create_task(
-        swan_hub.mounts.keep_following_shares(mounts, lambda: None, 3.0, BOUND, log)
+        swan_hub.mounts.keep_following_shares(mounts, lambda: None, interval, BOUND, log)
     )
 
     def run() -> None:
@@ -690,31 +696,51 @@ def test_git_sqlite_and_tar_work_in_the_mount_and_links_are_refused(tmp_path):
 def test_an_upload_the_storage_refuses_is_said_once_and_forgotten_when_it_went_up(tmp_path):
     """Over the drive's quota, rclone keeps code's file in its cache and tries its upload
     again and again, ever less often, and code never hears of it: the hub says it once, with
-    the storage's reason, and forgets it once the file, written again smaller, went up."""
+    the storage's reason, and lists it for the server (STATUS_FILE) in the storage's own
+    words. A file code removes, or one that went up once written again smaller, is forgotten."""
     (tmp_path / "drive").mkdir()
     server = DriveDavServer(tmp_path / "drive", "c.DriveService.quota_bytes = 1 << 20\n")
     server.start()
     try:
         local, url = server.folder("space")
         work_dir = tmp_path / "rclone"
-        mounts = StorageMounts(url=url, point=str(tmp_path / "files"), work_dir=str(work_dir))
+        status = tmp_path / "status"
+        mounts = StorageMounts(
+            url=url, point=str(tmp_path / "files"), work_dir=str(work_dir), status_dir=str(status)
+        )
         credentials = {"kind": "basic", "username": server.username, "password": server.password}
         mounts.start(credentials, "", timeout=BOUND)
+
+        def listed() -> dict[str, str]:
+            found = json.loads((status / STATUS_FILE).read_text())["refused"]
+            return {item["path"]: item["why"] for item in found}
+
+        assert listed() == {}  # written at the start: nothing an earlier start listed
         try:
             log = Log()
             Path(mounts.point, "results.bin").write_bytes(os.urandom(2 << 20))
+            Path(mounts.point, ".~swan-draft.txt").write_text("x")
             eventually(
-                "the upload tried twice",
-                lambda: "failed to upload try #2" in (work_dir / "rclone.log").read_text(),
+                "both uploads tried twice",
+                lambda: (work_dir / "rclone.log").read_text().count("failed to upload try #2") == 2,
             )
             mounts.check_uploads(log)
             mounts.check_uploads(log)
-            [line] = log.lines
+            assert len(log.lines) == 2
+            [line] = [line for line in log.lines if "results.bin" in line]
             assert line.startswith("The storage refuses results.bin, written by code through ")
             assert ": Not enough space for this upload; nothing was changed: " in line, line
             assert "507" in line
             assert not (local / "results.bin").exists()
+            assert listed() == {
+                "results.bin": "Not enough space for this upload; nothing was changed (507)",
+                ".~swan-draft.txt": (
+                    "Names starting with '.~swan-' are reserved: '.~swan-draft.txt' (400)"
+                ),
+            }
+            assert stat.S_IMODE((status / STATUS_FILE).stat().st_mode) == 0o644
 
+            os.remove(Path(mounts.point, ".~swan-draft.txt"))
             Path(mounts.point, "results.bin").write_text("a summary\n")
             eventually(
                 "the smaller file on the drive",
@@ -728,8 +754,61 @@ def test_an_upload_the_storage_refuses_is_said_once_and_forgotten_when_it_went_u
                 mounts.check_uploads(log)
                 return not mounts.refused_uploads.refused
 
-            eventually("the refusal forgotten", forgotten)
-            assert len(log.lines) == 1
+            eventually("the refusals forgotten", forgotten)
+            assert len(log.lines) == 2
+            assert listed() == {}
+        finally:
+            mounts.stop(upload_wait=BOUND)
+    finally:
+        server.stop()
+
+
+def test_the_hub_watches_room_and_refusals_also_when_it_does_not_follow_the_shares(
+    tmp_path, monkeypatch
+):
+    """With ``mount_refresh_interval`` 0 the shares are not followed, but the room for code's
+    writes and the uploads the storage refuses are still watched (every WATCH_INTERVAL)."""
+    log = Log()
+    mounts = StorageMounts(
+        url="http://127.0.0.1:1/", point=str(tmp_path / "f"), work_dir=str(tmp_path)
+    )
+    monkeypatch.setattr(swan_hub.mounts, "LOW_ROOM_BYTES", shutil.disk_usage(tmp_path).free << 1)
+    with following(mounts, log, interval=0):
+        eventually("the hub's word", lambda: any(line.startswith("Only ") for line in log.lines))
+
+
+def test_rclones_log_is_cut_when_it_grew_large_and_rclone_goes_on_logging(tmp_path, monkeypatch):
+    """A server running for weeks would grow its mounts' log without end: the hub's watch
+    cuts it past MAX_LOG_BYTES (its lines kept in rclone.log.1), and rclone, which appends,
+    goes on writing at the start of the emptied log, where the watch still finds refusals."""
+    (tmp_path / "dav").mkdir()
+    server = WsgiDavServer(tmp_path / "dav")
+    server.start()
+    try:
+        local, url = server.folder("gina")
+        work_dir = tmp_path / "rclone"
+        mounts = StorageMounts(url=url, point=str(tmp_path / "files"), work_dir=str(work_dir))
+        credentials = {"kind": "basic", "username": server.username, "password": server.password}
+        mounts.start(credentials, "", timeout=BOUND)
+        rclone_log = work_dir / "rclone.log"
+        try:
+            for i in range(3):
+                Path(mounts.point, f"r{i}.csv").write_text(f"{i}\n")
+            eventually("the uploads", lambda: all((local / f"r{i}.csv").exists() for i in range(3)))
+            eventually("their lines", lambda: rclone_log.read_text().count("upload succeeded") == 3)
+            size = rclone_log.stat().st_size
+            mounts.watch(Log())
+            assert rclone_log.stat().st_size == size  # small enough: as it was
+            monkeypatch.setattr(swan_hub.mounts, "MAX_LOG_BYTES", size - 1)
+            mounts.watch(Log())
+            assert rclone_log.stat().st_size == 0
+            assert (work_dir / "rclone.log.1").read_text().count("upload succeeded") == 3
+            Path(mounts.point, "r3.csv").write_text("3\n")
+            eventually(
+                "r3.csv's line",
+                lambda: "r3.csv: vfs cache: upload succeeded" in (rclone_log.read_text()),
+            )
+            assert not rclone_log.read_bytes().startswith(b"\0")  # appended, no hole
         finally:
             mounts.stop(upload_wait=BOUND)
     finally:

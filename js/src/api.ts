@@ -12,6 +12,19 @@ import { TranslationBundle } from '@jupyterlab/translation';
 export interface IFilesForCode {
   mounted: boolean | null;
   notice: string;
+  /** Whether GET /swan/api/refused-uploads lists what the storage refuses of code's writes. */
+  refused_uploads: boolean;
+}
+
+/** A file code wrote that the storage refuses to take, and the storage's reason. */
+export interface IRefusedUpload {
+  path: string;
+  why: string;
+}
+
+/** GET /swan/api/refused-uploads */
+export interface IRefusedUploads {
+  refused: IRefusedUpload[];
 }
 
 /** That the server takes streamed uploads (PUT /swan/api/upload/<path>), and up to what size. */

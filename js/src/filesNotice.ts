@@ -4,13 +4,19 @@
  * their path. It reads GET /swan/api/info once and changes nothing on the server. The same
  * answer says whether deletes go to a trash, so JupyterLab's delete dialog says "move to
  * trash" rather than "permanently delete".
+ *
+ * Where the storage is mounted, a file code wrote that the storage refuses (over quota, a name
+ * it forbids, a folder no longer writable) stays in the mount while its upload is tried again:
+ * `RefusedUploadsWatcher` tells the user of each such file once, and takes the notice back when
+ * an upload of it went through.
  */
-import { Notification } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
 
-import { IServerInfo, swanAPI } from './api';
+import { IRefusedUploads, IServerInfo, swanAPI } from './api';
 
 /** Shown once per server and browser: the key remembers that it was. */
 function shownKey(): string {
@@ -55,5 +61,115 @@ export function noticeFilesForCode(
 export function sayWhereDeletesGo(info: IServerInfo | null): void {
   if (info && typeof info.trash === 'boolean') {
     PageConfig.setOption('delete_to_trash', info.trash ? 'true' : 'false');
+  }
+}
+
+/** How often the list of refused uploads is read while the page is visible. */
+export const REFUSED_UPLOADS_SECONDS = 5;
+
+/** Tells the user of each file code wrote that the storage refuses (GET /swan/api/refused-uploads). */
+export class RefusedUploadsWatcher {
+  constructor(
+    private readonly trans: TranslationBundle,
+    intervalSeconds = REFUSED_UPLOADS_SECONDS
+  ) {
+    void this.check();
+    window.setInterval(() => {
+      if (!document.hidden) {
+        void this.check();
+      }
+    }, intervalSeconds * 1000);
+  }
+
+  /** Read the list once: a notice for each file newly in it, none any more for those gone. */
+  async check(): Promise<void> {
+    if (this._checking) {
+      return;
+    }
+    this._checking = true;
+    try {
+      let answer: IRefusedUploads;
+      try {
+        answer = await swanAPI<IRefusedUploads>(this.trans, 'refused-uploads');
+      } catch {
+        return; // the server away for a moment: the next look says it
+      }
+      const now = new Map(answer.refused.map(item => [item.path, item.why]));
+      for (const [path, id] of this._shown) {
+        if (!now.has(path)) {
+          Notification.dismiss(id);
+          this._shown.delete(path);
+        }
+      }
+      for (const [path, why] of now) {
+        if (!this._shown.has(path)) {
+          this._shown.set(
+            path,
+            Notification.warning(
+              this.trans.__(
+                'The storage refuses %1, which code wrote: %2',
+                path,
+                why
+              ),
+              {
+                autoClose: false,
+                actions: [
+                  {
+                    label: this.trans.__('Details'),
+                    callback: event => {
+                      event.preventDefault(); // the notice stays until the file went up
+                      void this.explain(path, why);
+                    }
+                  }
+                ]
+              }
+            )
+          );
+        }
+      }
+    } finally {
+      this._checking = false;
+    }
+  }
+
+  /** The whole story of one refused file (a notice shows 140 characters at most). */
+  private async explain(path: string, why: string): Promise<void> {
+    const body = document.createElement('div');
+    for (const text of [
+      this.trans.__(
+        'Code wrote %1, and the storage refuses to take it: %2',
+        path,
+        why
+      ),
+      this.trans.__(
+        'Code still sees the file, but it is not stored: other devices and the file browser do not have it. Its upload is tried again until the storage takes it.'
+      ),
+      this.trans.__(
+        'Make room (over quota), rename the file (a name the storage forbids) or write it elsewhere (a folder you may no longer change). This notice goes away once the file is stored.'
+      )
+    ]) {
+      const paragraph = document.createElement('p');
+      paragraph.textContent = text;
+      body.appendChild(paragraph);
+    }
+    await showDialog({
+      title: this.trans.__('A file code wrote is not stored'),
+      body: new Widget({ node: body }),
+      buttons: [Dialog.okButton({ label: this.trans.__('OK') })]
+    });
+  }
+
+  private _checking = false;
+  /** path -> the id of its notice */
+  private readonly _shown = new Map<string, string>();
+}
+
+/** Watch for refused uploads where the server lists them. */
+export function watchRefusedUploads(
+  info: IServerInfo | null,
+  trans: TranslationBundle
+): void {
+  if (info?.files_for_code?.refused_uploads) {
+    new RefusedUploadsWatcher(trans);
   }
 }

@@ -52,7 +52,8 @@ import { NewerVersionWatcher } from './newerVersion';
 import {
   noticeFilesForCode,
   sayWhereDeletesGo,
-  serverInfo
+  serverInfo,
+  watchRefusedUploads
 } from './filesNotice';
 import { copyOpenLink } from './openLink';
 import { IShareTarget, openShareDialog } from './shareDialog';
@@ -233,6 +234,7 @@ const storagePlugin: JupyterFrontEndPlugin<void> = {
     const trans = bundle(translator);
     void serverInfo(trans).then(info => {
       noticeFilesForCode(info, trans);
+      watchRefusedUploads(info, trans);
       sayWhereDeletesGo(info);
     });
     const documents = new OpenDocuments(documentManager);
