@@ -5,8 +5,10 @@ pod that starts these commands is tested as a manifest in test_kube_spawner.py."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import uuid
@@ -17,7 +19,7 @@ import pytest
 import test_credentials_hub
 from test_mounts import BOUND, CONTAINER_UID, eventually, write_credentials
 
-from swan_hub.mounts import SHARES_FOLDER, missing_parts, mounted_at_or_below
+from swan_hub.mounts import SHARES_FOLDER, STATUS_FILE, missing_parts, mounted_at_or_below
 
 pytestmark = pytest.mark.skipif(bool(missing_parts()), reason=f"cannot mount: {missing_parts()}")
 
@@ -53,6 +55,8 @@ class Sidecar:
     def __init__(self, url: str, tmp_path: Path, credentials_file: Path) -> None:
         self.point = tmp_path / "home" / "alice"
         self.work_dir = tmp_path / "mount-work"
+        #: the volume the server's container mounts read-only to read the refused uploads
+        self.status_dir = tmp_path / "mount-status"
         self.point.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             mounts_command(
@@ -67,6 +71,7 @@ class Sidecar:
                 f"--upload-wait={BOUND:g}",
                 f"--credentials={credentials_file}",
                 "--guard",  # as SwanKubeSpawner starts it (mount_guard is on by default)
+                f"--status-dir={self.status_dir}",
             ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -112,6 +117,10 @@ def test_the_sidecar_mounts_the_space_and_its_prestop_uploads_then_unmounts(stor
             str(sidecar.point),
             str(sidecar.point / SHARES_FOLDER),
         ]
+        # the list of refused uploads, for the server's JupyterLab: none, readable by the server
+        status = sidecar.status_dir / STATUS_FILE
+        assert json.loads(status.read_text()) == {"refused": []}
+        assert stat.S_IMODE(status.stat().st_mode) == 0o644
         # the files are the server container's user's, and the secret is in no process
         assert (sidecar.point / "events.csv").stat().st_uid == CONTAINER_UID
         for pid in [sidecar.proc.pid, *rclone_pids_of(tmp_path)]:
