@@ -166,6 +166,8 @@ class RefusedUploadsHandler(APIHandler):
     in the mount's cache while its upload is tried again; the labextension tells the user."""
 
     auth_resource = "contents"
+    # read every few seconds by an open JupyterLab: no sign that the person is at work
+    _track_activity = False
 
     @web.authenticated
     async def get(self) -> None:

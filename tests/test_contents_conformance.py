@@ -447,7 +447,7 @@ async def test_server_info_says_when_code_sees_only_the_local_folder(jp_fetch, m
 
 
 async def test_the_server_lists_the_uploads_the_storage_refuses_as_the_hub_wrote_them(
-    jp_fetch, monkeypatch, tmp_path
+    jp_fetch, jp_serverapp, monkeypatch, tmp_path
 ):
     """The hub (or the pod's sidecar) lists in a file the files code wrote that the storage
     refuses (swan_hub.mounts.StorageMounts.write_status); the server passes the list on, and
@@ -458,7 +458,12 @@ async def test_the_server_lists_the_uploads_the_storage_refuses_as_the_hub_wrote
         assert answer.headers["Cache-Control"] == "no-store"
         return json.loads(answer.body)["refused"]
 
+    settings = jp_serverapp.web_app.settings
+    settings.pop("api_last_activity", None)
     assert await refused() == []  # no mount: nothing to list
+    # JupyterLab reads it every few seconds: not a sign of work that would keep the server from
+    # being culled as idle
+    assert "api_last_activity" not in settings
     status = tmp_path / "mount-status" / "status.json"
     monkeypatch.setenv("SWAN_FILES_MOUNTED", "1")
     monkeypatch.setenv("SWAN_MOUNT_STATUS", str(status))
