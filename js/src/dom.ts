@@ -29,6 +29,22 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
+/**
+ * Call `fn` every `seconds` while the page is visible (a hidden tab waits its turn) and `when()`
+ * allows it.
+ */
+export function everyVisible(
+  seconds: number,
+  fn: () => void,
+  when: () => boolean = () => true
+): void {
+  window.setInterval(() => {
+    if (!document.hidden && when()) {
+      fn();
+    }
+  }, seconds * 1000);
+}
+
 /** Run `fn` once calls have stopped for `wait` milliseconds. */
 export function debounce<A extends unknown[]>(
   fn: (...args: A) => void,

@@ -17,6 +17,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { IRefusedUploads, IServerInfo, swanAPI } from './api';
+import { everyVisible, h } from './dom';
 
 /** Shown once per server and browser: the key remembers that it was. */
 function shownKey(): string {
@@ -74,11 +75,7 @@ export class RefusedUploadsWatcher {
     intervalSeconds = REFUSED_UPLOADS_SECONDS
   ) {
     void this.check();
-    window.setInterval(() => {
-      if (!document.hidden) {
-        void this.check();
-      }
-    }, intervalSeconds * 1000);
+    everyVisible(intervalSeconds, () => void this.check());
   }
 
   /** Read the list once: a notice for each file newly in it, none any more for those gone. */
@@ -134,8 +131,7 @@ export class RefusedUploadsWatcher {
 
   /** The whole story of one refused file (a notice shows 140 characters at most). */
   private async explain(path: string, why: string): Promise<void> {
-    const body = document.createElement('div');
-    for (const text of [
+    const texts = [
       this.trans.__(
         'Code wrote %1, and the storage refuses to take it: %2',
         path,
@@ -147,11 +143,8 @@ export class RefusedUploadsWatcher {
       this.trans.__(
         'Make room (over quota), rename the file (a name the storage forbids) or write it elsewhere (a folder you may no longer change). This notice goes away once the file is stored.'
       )
-    ]) {
-      const paragraph = document.createElement('p');
-      paragraph.textContent = text;
-      body.appendChild(paragraph);
-    }
+    ];
+    const body = h('div', {}, ...texts.map(text => h('p', {}, text)));
     await showDialog({
       title: this.trans.__('A file code wrote is not stored'),
       body: new Widget({ node: body }),

@@ -12,7 +12,7 @@ import { LabIcon, lockIcon, shareIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { IShare, swanAPI } from './api';
-import { h } from './dom';
+import { everyVisible, h } from './dom';
 
 /** How often the user's own shares are listed again (a share made elsewhere shows by then). */
 export const OWN_SHARES_SECONDS = 60;
@@ -45,11 +45,7 @@ export class ItemMarks {
   /** List the user's own shares now and then every `seconds`. */
   watchOwnShares(seconds = OWN_SHARES_SECONDS): void {
     void this.refreshOwnShares();
-    window.setInterval(() => {
-      if (!document.hidden) {
-        void this.refreshOwnShares();
-      }
-    }, seconds * 1000);
+    everyVisible(seconds, () => void this.refreshOwnShares());
   }
 
   /** What the user shares, as the storage says now (after the share dialog closes, too). */

@@ -12,6 +12,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { ISwanModel } from './api';
+import { everyVisible } from './dom';
 import { SwanDrive } from './drive';
 
 /** How often the open documents are checked while the window keeps the focus. */
@@ -26,11 +27,7 @@ export class NewerVersionWatcher {
     intervalSeconds = NEWER_VERSION_SECONDS
   ) {
     window.addEventListener('focus', () => void this.check());
-    window.setInterval(() => {
-      if (!document.hidden) {
-        void this.check();
-      }
-    }, intervalSeconds * 1000);
+    everyVisible(intervalSeconds, () => void this.check());
   }
 
   /** Compare the stored version of every open document with the one it was loaded with. */

@@ -18,7 +18,7 @@ import {
   jsonBody,
   swanAPI
 } from './api';
-import { describeKind, h } from './dom';
+import { describeKind, everyVisible, h } from './dom';
 
 /** What the panel asks of the application around it. */
 export interface ISharedWithMeActions {
@@ -71,12 +71,12 @@ export class SharedWithMePanel extends Widget {
   /** Count the waiting shares now and then every `seconds` while the panel is closed. */
   watchPending(seconds = PENDING_POLL_SECONDS): void {
     void this.refresh();
-    window.setInterval(() => {
-      // open, the panel is refreshed by what the person does; a hidden page waits its turn
-      if (!this.isVisible && !document.hidden) {
-        void this.refresh();
-      }
-    }, seconds * 1000);
+    // open, the panel is refreshed by what the person does
+    everyVisible(
+      seconds,
+      () => void this.refresh(),
+      () => !this.isVisible
+    );
   }
 
   /** Reload the received shares. */
