@@ -174,3 +174,17 @@ def test_jupyter_servers_sessions_start_kernels_by_the_managers_start_kernel_wit
         "SessionManager no longer starts a session's kernel through kernel_manager.start_kernel"
         "(path=...): revisit swan_share_ext/kernel_folders.py, which waits there"
     )
+
+
+def test_httpcore_still_reads_an_answer_in_pieces_of_its_connections_read_num_bytes():
+    import httpcore
+    from httpcore._async.http11 import AsyncHTTP11Connection
+
+    assert AsyncHTTP11Connection is httpcore.AsyncHTTP11Connection
+    assert isinstance(getattr(AsyncHTTP11Connection, "READ_NUM_BYTES", None), int) and (
+        "self.READ_NUM_BYTES" in inspect.getsource(AsyncHTTP11Connection._receive_event)
+    ), (
+        "httpcore's AsyncHTTP11Connection no longer reads an answer in pieces of its "
+        "READ_NUM_BYTES: swan_hub/mount_guard.py's read_a_chunk_at_once no longer makes the "
+        "mount guard read STREAM_CHUNK at a time, and guarded reads are slower; find the new seam"
+    )
