@@ -895,6 +895,9 @@ class StorageMounts:
         self.refused_uploads = RefusedUploads(os.path.join(work_dir, "rclone.log"))
         #: the folder where the refused uploads are listed for the server (STATUS_FILE), or ""
         self.status_dir = status_dir
+        #: what STATUS_FILE lists now (None: not written by this hub yet, e.g. after its
+        #: restart, when it may still list what an earlier hub saw)
+        self._listed: dict[str, str] | None = None
         # A stop may come while the follower's thread is still stacking a mount: one at a time.
         self._changing = threading.Lock()
 
@@ -1357,7 +1360,6 @@ class StorageMounts:
         (rclone keeps each in its cache and tries again, ever less often), and list them for
         the server (`write_status`): without this, the file stayed in code's listing and
         never reached the storage, and nobody was told."""
-        before = dict(self.refused_uploads.refused)
         folders = {
             m.pid: "" if m.point == self.point else os.path.relpath(m.point, self.point)
             for m in (*self._mounts(), *self.detached)
@@ -1372,26 +1374,27 @@ class StorageMounts:
                     why,
                     self.work_dir,
                 )
-        if self.refused_uploads.refused != before:
+        if self.refused_uploads.refused != self._listed:
             self.write_status()
 
     def write_status(self) -> None:
         """List the refused uploads in ``status_dir``'s STATUS_FILE, which the server reads
-        (replaced whole: a reader never sees half of it)."""
-        if not self.status_dir:
-            return
-        refused = sorted(self.refused_uploads.refused.items())[:MAX_LISTED_REFUSALS]
-        listed = [{"path": p, "why": plain_reason(why)} for p, why in refused]
-        body = json.dumps({"refused": listed})
-        path = os.path.join(self.status_dir, STATUS_FILE)
-        try:
-            os.makedirs(self.status_dir, mode=0o755, exist_ok=True)
-            with open(path + ".new", "w", encoding="utf-8") as f:
-                f.write(body)
-            os.chmod(path + ".new", 0o644)  # the server may run as another user
-            os.replace(path + ".new", path)
-        except OSError:
-            return
+        (replaced whole: a reader never sees half of it); a write that fails is tried again
+        at the next watch."""
+        now = dict(self.refused_uploads.refused)
+        if self.status_dir:
+            refused = sorted(now.items())[:MAX_LISTED_REFUSALS]
+            listed = [{"path": p, "why": plain_reason(why)} for p, why in refused]
+            path = os.path.join(self.status_dir, STATUS_FILE)
+            try:
+                os.makedirs(self.status_dir, mode=0o755, exist_ok=True)
+                with open(path + ".new", "w", encoding="utf-8") as f:
+                    f.write(json.dumps({"refused": listed}))
+                os.chmod(path + ".new", 0o644)  # the server may run as another user
+                os.replace(path + ".new", path)
+            except OSError:
+                return
+        self._listed = now
 
     def watch(self, log: Any) -> None:
         """What the hub watches on its own machine, without a request to the storage: the

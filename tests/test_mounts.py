@@ -815,6 +815,21 @@ def test_rclones_log_is_cut_when_it_grew_large_and_rclone_goes_on_logging(tmp_pa
         server.stop()
 
 
+def test_a_restarted_hub_replaces_the_list_of_refused_uploads_an_earlier_one_wrote(tmp_path):
+    """After a restart the hub takes the mounts over without starting them (`from_state`), so
+    what the list says is not yet what it knows; its first watch lists what it knows."""
+    status = tmp_path / "mount-status"
+    status.mkdir()
+    stale = {"refused": [{"path": "old.bin", "why": "Not enough space (507)"}]}
+    (status / STATUS_FILE).write_text(json.dumps(stale))
+    state = {"point": str(tmp_path / "files"), "pids": {}}
+    mounts = StorageMounts.from_state(
+        state, url="http://127.0.0.1:1/", work_dir=str(tmp_path), status_dir=str(status)
+    )
+    mounts.watch(Log())
+    assert json.loads((status / STATUS_FILE).read_text()) == {"refused": []}
+
+
 def test_the_hub_says_once_when_the_disk_of_codes_writes_runs_short_of_room(tmp_path, monkeypatch):
     log = Log()
     mounts = StorageMounts(
