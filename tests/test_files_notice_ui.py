@@ -50,7 +50,11 @@ def test_a_file_the_storage_refuses_is_shown_once_and_taken_back_once_it_went_up
     root = tmp_path / "space"
     root.mkdir()
     quota = {"path": "results.bin", "why": "Not enough space for this upload (507)"}
-    name = {"path": "Shared/week1/run\\1.csv", "why": "The name is not allowed (400)"}
+    # a name and a reason are text, never markup, in the notice and its Details
+    name = {
+        "path": "Shared/week1/<img src=x onerror=window.__named=1>.csv",
+        "why": "Not allowed: <b onmouseover=window.__why=1>why</b> (400)",
+    }
     with running_lab(tmp_path, root) as lab, chromium_page(tmp_path) as page:
         page.goto(f"{lab.url}/lab?reset&token={lab.token}")
         page.locator(".jp-DirListing-content").wait_for(state="visible")
@@ -69,8 +73,16 @@ def test_a_file_the_storage_refuses_is_shown_once_and_taken_back_once_it_went_up
         assert first.count() == 1
 
         status.write_text(json.dumps({"refused": [quota, name]}))
-        second = page.get_by_text("The storage refuses Shared/week1/run\\1.csv")
+        second = page.get_by_text("The storage refuses Shared/week1/<img src=x onerror=")
         second.wait_for(state="visible", timeout=30_000)
+        toast = page.locator(".Toastify__toast", has_text="Shared/week1/<img")
+        toast.locator(".jp-toast-button", has_text="Details").click()
+        dialog.wait_for(state="visible")
+        assert "<b onmouseover=window.__why=1>why</b> (400)" in dialog.inner_text()
+        assert dialog.locator("img, b").count() == 0
+        dialog.get_by_role("button", name="OK").click()
+        dialog.wait_for(state="detached")
+        assert page.evaluate("[window.__named, window.__why]") == [None, None]
         time.sleep(REFUSED_UPLOADS_SECONDS + 1)  # another look: still one notice for each
         assert first.count() == 1 and second.count() == 1
 
