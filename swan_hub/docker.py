@@ -18,7 +18,7 @@ from jupyterhub.utils import random_port
 from traitlets import Unicode, default
 
 from swan_hub.form import Choice
-from swan_hub.mounts import CONTAINER_MOUNT_STATUS, STATUS_FILE, StorageMountMixin
+from swan_hub.mounts import CONTAINER_MOUNT_STATUS, CONTAINER_STATUS_FILE, StorageMountMixin
 from swan_hub.spawner import SwanContainerMixin
 
 
@@ -97,7 +97,7 @@ class SwanDockerSpawner(SwanContainerMixin, StorageMountMixin, DockerSpawner):
         return True
 
     def mount_status_for_server(self) -> str:
-        return f"{CONTAINER_MOUNT_STATUS}/{STATUS_FILE}"
+        return CONTAINER_STATUS_FILE
 
     @property
     def volume_binds(self) -> dict[str, dict[str, str]]:

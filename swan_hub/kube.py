@@ -28,8 +28,8 @@ from traitlets import CaselessStrEnum, Dict, Unicode, default
 from swan_hub.form import Choice
 from swan_hub.mounts import (
     CONTAINER_MOUNT_STATUS,
+    CONTAINER_STATUS_FILE,
     MOUNT_STATUS_ENV,
-    STATUS_FILE,
     StorageMountConfig,
 )
 from swan_hub.singleuser import SINGLEUSER_COMMAND
@@ -373,7 +373,7 @@ class SwanKubeSpawner(SwanContainerMixin, StorageMountConfig, KubeSpawner):
             # The server tells the user once when code sees only the local folder.
             env["SWAN_FILES_MOUNTED"] = "1" if self.mounts_in_sidecar() else "0"
             if self.mounts_in_sidecar():
-                env[MOUNT_STATUS_ENV] = f"{CONTAINER_MOUNT_STATUS}/{STATUS_FILE}"
+                env[MOUNT_STATUS_ENV] = CONTAINER_STATUS_FILE
         return env
 
     # --- the credentials Secret ----------------------------------------------------------

@@ -225,6 +225,8 @@ STATUS_FILE = "status.json"
 MOUNT_STATUS_ENV = "SWAN_MOUNT_STATUS"
 #: Where a container (Docker, and the pod's server container) sees that folder, read-only.
 CONTAINER_MOUNT_STATUS = "/run/swan-mount-status"
+#: ... and that file there.
+CONTAINER_STATUS_FILE = f"{CONTAINER_MOUNT_STATUS}/{STATUS_FILE}"
 #: At most this many refused files are listed there (the hub's log says every one).
 MAX_LISTED_REFUSALS = 100
 #: rclone's log of a server's mounts (every mount logs each upload, and a line of its cache
@@ -1011,7 +1013,8 @@ class StorageMounts:
         nothing stays mounted."""
         os.makedirs(self.work_dir, mode=0o700, exist_ok=True)
         os.chmod(self.work_dir, 0o700)
-        self.write_status()  # nothing refused yet: not what an earlier start listed
+        # the list's folder exists before a container binds it, listing nothing yet
+        self.write_status()
         make_shares_folder(self.url, credentials)
         # the points of the shares of other sites are made anew as they are listed
         shutil.rmtree(self._federated_points, ignore_errors=True)

@@ -81,7 +81,8 @@ def refused_uploads() -> list[dict[str, str]]:
         return []
     try:
         with open(path, "rb") as f:
-            found = json.loads(f.read(MAX_STATUS_BYTES + 1)[:MAX_STATUS_BYTES])
+            body = f.read(MAX_STATUS_BYTES + 1)
+        found = json.loads(body) if len(body) <= MAX_STATUS_BYTES else None
     except (OSError, ValueError):
         return []
     listed = found.get("refused") if isinstance(found, dict) else None
