@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 
 import httpx
 import pytest
@@ -332,6 +333,32 @@ def test_in_a_browser_alice_shares_from_the_dialog_and_refusals_are_sentences(dr
         page.keyboard.press("Escape")
         row = page.locator("tr", has=page.get_by_role("link", name="notes.txt", exact=True))
         row.get_by_role("img", name="Has a public link").wait_for()
+
+
+@needs_chromium
+def test_in_a_browser_a_click_that_comes_before_the_pages_script_waits_for_it(drive):
+    """On a slow network the page shows its buttons before its script arrives. A click on
+    Share then did nothing, and no dialog ever opened; now the buttons take no click until the
+    script has run, so the click lands once it has."""
+    pytest.importorskip("playwright.sync_api")
+    assert drive.dav("alice", "MKCOL", "early").status_code == 201
+    assert drive.dav("alice", "MKCOL", "early/plots").status_code == 201
+
+    def late(route):
+        time.sleep(2)
+        route.continue_()
+
+    with chromium_browser() as browser:
+        page = person(browser)
+        page.goto(f"{drive.base}/?dir=early")
+        fill_hub_login(page, "alice", drive.swan.passwords()["alice"])
+        share = page.get_by_role("button", name="Share plots/")
+        share.wait_for()
+        page.route("**/static/drive.js", late)
+        page.reload(wait_until="commit")
+        share.click()
+        page.get_by_role("dialog").get_by_text("Not shared yet.").wait_for()
+        assert page.evaluate("document.body.classList.contains('scripted')")
 
 
 def test_people_of_other_sites_says_when_the_site_trusts_no_other_site(drive):

@@ -10,6 +10,11 @@
 // is said in the status line in words; a done one reloads the table.
 "use strict";
 
+// Until every script of the page has run, its controls take no clicks (drive.css), so a click
+// that comes early waits for them instead of doing nothing. Deferred scripts all run before
+// DOMContentLoaded.
+document.addEventListener("DOMContentLoaded", () => document.body.classList.add("scripted"));
+
 (function () {
   const root = document.getElementById("drive");
   if (!root) return;
