@@ -212,14 +212,20 @@ UPLOAD_GONE = re.compile(
     r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: "
     r"(?:removed cache file as |renamed in cache to )"
 )
+#: ... and for a write that failed because the disk of the mount's cache is full: rclone
+#: names the file by where its cache keeps it (`MountPlace.of_cache_file`), and uploads the
+#: part written before, which replaces the stored file (`RefusedUploads.cut`).
+WRITE_CUT = re.compile(
+    r"(?:\[(?P<pid>\d+)\] )?ERROR : IO error: write (?P<file>/.+): no space left on device$"
+)
 #: The storage's own words in rclone's error for a WebDAV error answer: "<message>:
 #: <exception>: <status code> <status>" (`plain_reason`).
 DAV_ERROR = re.compile(r"^(?P<message>.+?): (?:[\w\\]+): (?P<code>\d{3})\b[^:]*$")
 LOG_FORMAT = "date,time,pid"
 #: The file in a server's mount status folder (StorageMounts' ``status_dir``) that lists the
-#: uploads the storage refuses, for the server to show them (swan_share_ext's
-#: /swan/api/refused-uploads): JSON ``{"refused": [{"path": ..., "why": ...}, ...]}``, paths
-#: from the server's root.
+#: uploads the storage refuses and those cut short, for the server to show them
+#: (swan_share_ext's /swan/api/refused-uploads): JSON ``{"refused": [{"path": ..., "why":
+#: ...}, ...], "cut": [{"path": ...}, ...]}``, paths from the server's root.
 STATUS_FILE = "status.json"
 #: The server's environment variable naming that file (swan_share_ext reads it).
 MOUNT_STATUS_ENV = "SWAN_MOUNT_STATUS"
@@ -227,7 +233,8 @@ MOUNT_STATUS_ENV = "SWAN_MOUNT_STATUS"
 CONTAINER_MOUNT_STATUS = "/run/swan-mount-status"
 #: ... and that file there.
 CONTAINER_STATUS_FILE = f"{CONTAINER_MOUNT_STATUS}/{STATUS_FILE}"
-#: At most this many refused files are listed there (the hub's log says every one).
+#: At most this many refused files, and as many cut short, are listed there (the hub's log
+#: says every one).
 MAX_LISTED_REFUSALS = 100
 #: rclone's log of a server's mounts (every mount logs each upload, and a line of its cache
 #: every CACHE_POLL_INTERVAL: about 1 MB a day, and 2 MB per 10,000 uploads) is cut when it
@@ -235,12 +242,41 @@ MAX_LISTED_REFUSALS = 100
 MAX_LOG_BYTES = 16 << 20
 
 
+@dataclass(frozen=True)
+class MountPlace:
+    """Where one mount's files are: the ``folder`` it serves (from the server's root), and
+    the ``cache`` folder where it stages code's writes (`start_rclone`'s cache_dir; "" for a
+    mount that writes nothing), of its storage's ``remote_path``."""
+
+    folder: str = ""
+    cache: str = ""
+    remote_path: str = ""
+
+    def named(self, path: str) -> str:
+        """A file as rclone names it in this mount, from the server's root."""
+        return posixpath.join(self.folder, path) if self.folder else path
+
+    def of_cache_file(self, file: str) -> str | None:
+        """The file (from the server's root) whose staged copy is ``file``: rclone keeps it at
+        ``<cache>/vfs/<the storage's name>/<remote_path>/<path in the mount>``; None when
+        ``file`` is not in this mount's cache."""
+        data = os.path.join(self.cache, "vfs") + "/"
+        if not self.cache or not file.startswith(data):
+            return None
+        inside = file[len(data) :].partition("/")[2]
+        if self.remote_path:
+            inside = inside.removeprefix(self.remote_path.strip("/") + "/")
+        return self.named(inside) if inside else None
+
+
 class RefusedUploads:
-    """The uploads the storage refuses, as rclone logs them in ``log_path`` (every mount of
-    a server logs there): a quota exceeded (507), a name the storage forbids, a folder that
-    became read-only. Read from where the log ended when this began; `read` gives the files
-    refused since the last read that were not refused already, and forgets those that went
-    up since."""
+    """The uploads that went wrong, as rclone logs them in ``log_path`` (every mount of a
+    server logs there). Refused by the storage: a quota exceeded (507), a name the storage
+    forbids, a folder that became read-only (rclone tries again for as long as it runs). Cut:
+    code's write failed for want of room on the disk of the mount's cache, and rclone uploads
+    the part written before, which replaces the stored file. Read from where the log ended
+    when this began; `read` gives the files that went wrong since the last read (and had not
+    already), and forgets those that went up whole since."""
 
     def __init__(self, log_path: str) -> None:
         self.log_path = log_path
@@ -250,11 +286,15 @@ class RefusedUploads:
             self._offset = 0
         #: path (from the server's root) -> the storage's reason
         self.refused: dict[str, str] = {}
+        #: path (from the server's root) of a file cut short -> how many of its uploads are
+        #: still the cut part's (1 until rclone uploaded it; a later one is of a new write)
+        self.cut: dict[str, int] = {}
 
-    def read(self, folders: dict[int, str] | None = None) -> list[tuple[str, str]]:
-        """The newly refused files, each named from the server's root: ``folders`` gives the
-        folder (from that root) each mount's process serves; a line of another process is
-        named as rclone names it."""
+    def read(self, places: dict[int, MountPlace] | None = None) -> list[tuple[str, str | None]]:
+        """The files that newly went wrong, each named from the server's root, with the
+        storage's reason for a refused one and None for one cut short. ``places`` gives where
+        each mount's process keeps its files; a line of another process is named as rclone
+        names it."""
         try:
             with open(self.log_path, "rb") as f:
                 if os.fstat(f.fileno()).st_size < self._offset:
@@ -265,31 +305,60 @@ class RefusedUploads:
             return []
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self._offset += len(complete)
-        newly: list[tuple[str, str]] = []
-        if not self.refused and b"failed to upload" not in complete:
-            return newly  # the common case: a bytes search, no line looked at
-        folders = folders or {}
+        return self.read_lines(complete, places or {})
 
-        def named(found: re.Match[str]) -> str:
-            folder = folders.get(int(found["pid"] or 0), "")
-            return posixpath.join(folder, found["path"]) if folder else found["path"]
+    def read_lines(
+        self, complete: bytes, places: dict[int, MountPlace]
+    ) -> list[tuple[str, str | None]]:
+        """`read`'s work on whole lines of the log."""
+        newly: list[tuple[str, str | None]] = []
+        if not (self.refused or self.cut) and not any(m in complete for m in WENT_WRONG):
+            return newly  # the common case: a bytes search, no line looked at
+
+        def place(found: re.Match[str]) -> MountPlace:
+            return places.get(int(found["pid"] or 0), MountPlace())
 
         for raw in complete.splitlines():
             if not any(mark in raw for mark in RELEVANT):
                 continue
             line = raw.decode("utf-8", "replace")
             if refused := UPLOAD_REFUSED.search(line):
-                path, why = named(refused), refused["why"]
+                path, why = place(refused).named(refused["path"]), refused["why"]
                 if path not in self.refused:
                     newly.append((path, why))
                 self.refused[path] = why
-            elif done := UPLOAD_DONE.search(line) or UPLOAD_GONE.search(line):
-                self.refused.pop(named(done), None)
+            elif cut := WRITE_CUT.search(line):
+                path = place(cut).of_cache_file(cut["file"]) or cache_named(cut["file"])
+                if path is None:
+                    continue  # not a staged file (its bookkeeping): nothing goes up
+                if path not in self.cut:
+                    newly.append((path, None))
+                self.cut[path] = 1
+            elif done := UPLOAD_DONE.search(line):
+                path = place(done).named(done["path"])
+                self.refused.pop(path, None)
+                if self.cut.get(path):
+                    self.cut[path] -= 1  # the cut part went up
+                else:
+                    self.cut.pop(path, None)  # a later write went up whole
+            elif gone := UPLOAD_GONE.search(line):
+                path = place(gone).named(gone["path"])
+                self.refused.pop(path, None)
+                self.cut.pop(path, None)
         return newly
 
 
-#: What the lines `RefusedUploads` reads hold (a bytes search before any decoding).
-RELEVANT = (b"failed to upload", b"upload succeeded", b"removed cache file", b"renamed in cache")
+def cache_named(file: str) -> str | None:
+    """A file staged in a cache no known mount has, named as its mount would name it when
+    that mount serves its storage's root: the path after ``…/vfs/<the storage's name>/``."""
+    return file.partition("/vfs/")[2].partition("/")[2] or None
+
+
+#: What the lines `RefusedUploads` reads hold (a bytes search before any decoding): those
+#: that say something went wrong ...
+WENT_WRONG = (b"failed to upload", b"no space left on device")
+#: ... and every line it looks at.
+RELEVANT = (*WENT_WRONG, b"upload succeeded", b"removed cache file", b"renamed in cache")
 
 
 def plain_reason(why: str) -> str:
@@ -893,13 +962,13 @@ class StorageMounts:
         self._table: MountTableWatch | None = None
         #: whether the hub last found the disk of the caches short of room (`check_room`)
         self._short_of_room = False
-        #: uploads of code's files the storage refuses (`check_uploads`)
+        #: uploads of code's files that went wrong: refused or cut short (`check_uploads`)
         self.refused_uploads = RefusedUploads(os.path.join(work_dir, "rclone.log"))
-        #: the folder where the refused uploads are listed for the server (STATUS_FILE), or ""
+        #: the folder where those are listed for the server (STATUS_FILE), or ""
         self.status_dir = status_dir
         #: what STATUS_FILE lists now (None: not written by this hub yet, e.g. after its
         #: restart, when it may still list what an earlier hub saw)
-        self._listed: dict[str, str] | None = None
+        self._listed: tuple[dict[str, str], list[str]] | None = None
         # A stop may come while the follower's thread is still stacking a mount: one at a time.
         self._changing = threading.Lock()
 
@@ -1358,17 +1427,41 @@ class StorageMounts:
             )
         self._short_of_room = short
 
+    def _places(self) -> dict[int, MountPlace]:
+        """Where each mount's process keeps its files (`MountPlace`), by its pid."""
+        places = {}
+        for m in (*self._mounts(), *self.detached):
+            folder = "" if m.point == self.point else os.path.relpath(m.point, self.point)
+            name = os.path.basename(m.point)
+            if m is self.root:
+                place = MountPlace(folder, os.path.join(self.work_dir, "cache"))
+            elif self.writable.get(name) is m:
+                place = MountPlace(folder, self._share_cache(name), f"{SHARES_FOLDER}/{name}")
+            elif self.federated.get(name) is m:
+                place = MountPlace(folder, self._federated_file("cache", name))
+            else:
+                place = MountPlace(folder)  # writes nothing, or no longer ours to name
+            places[m.pid] = place
+        return places
+
     def check_uploads(self, log: Any) -> None:
         """Say in ``log``, once for each, which files code wrote the storage refuses to take
-        (rclone keeps each in its cache and tries again, ever less often), and list them for
-        the server (`write_status`): without this, the file stayed in code's listing and
-        never reached the storage, and nobody was told."""
-        folders = {
-            m.pid: "" if m.point == self.point else os.path.relpath(m.point, self.point)
-            for m in (*self._mounts(), *self.detached)
-        }
-        for path, why in self.refused_uploads.read(folders):
-            if log is not None:
+        (rclone keeps each in its cache and tries again, ever less often) and which were cut
+        short (the disk of the cache full: the part written went up), and list them for the
+        server (`write_status`): without this, nobody but code was told."""
+        for path, why in self.refused_uploads.read(self._places()):
+            if log is None:
+                continue
+            if why is None:
+                log.warning(
+                    "Only part of %s, written by code through %s, reached the storage: the"
+                    " disk of %s was full. The storage keeps the file as it was before as a"
+                    " version (docs/storage.md, Writes)",
+                    path,
+                    self.point,
+                    self.work_dir,
+                )
+            else:
                 log.warning(
                     "The storage refuses %s, written by code through %s: %s. It waits in %s"
                     " and its upload is tried again (docs/storage.md, Writes)",
@@ -1377,22 +1470,32 @@ class StorageMounts:
                     why,
                     self.work_dir,
                 )
-        if self.refused_uploads.refused != self._listed:
+        if self._now_wrong() != self._listed:
             self.write_status()
 
+    def _now_wrong(self) -> tuple[dict[str, str], list[str]]:
+        """The refused files with their reasons, and the files cut short."""
+        return dict(self.refused_uploads.refused), sorted(self.refused_uploads.cut)
+
     def write_status(self) -> None:
-        """List the refused uploads in ``status_dir``'s STATUS_FILE, which the server reads
-        (replaced whole: a reader never sees half of it); a write that fails is tried again
-        at the next watch."""
-        now = dict(self.refused_uploads.refused)
+        """List the refused and cut uploads in ``status_dir``'s STATUS_FILE, which the server
+        reads (replaced whole: a reader never sees half of it); a write that fails is tried
+        again at the next watch."""
+        now = self._now_wrong()
         if self.status_dir:
-            refused = sorted(now.items())[:MAX_LISTED_REFUSALS]
-            listed = [{"path": p, "why": plain_reason(why)} for p, why in refused]
+            refused, cut = now
+            listed = {
+                "refused": [
+                    {"path": p, "why": plain_reason(why)}
+                    for p, why in sorted(refused.items())[:MAX_LISTED_REFUSALS]
+                ],
+                "cut": [{"path": p} for p in cut[:MAX_LISTED_REFUSALS]],
+            }
             path = os.path.join(self.status_dir, STATUS_FILE)
             try:
                 os.makedirs(self.status_dir, mode=0o755, exist_ok=True)
                 with open(path + ".new", "w", encoding="utf-8") as f:
-                    f.write(json.dumps({"refused": listed}))
+                    f.write(json.dumps(listed))
                 os.chmod(path + ".new", 0o644)  # the server may run as another user
                 os.replace(path + ".new", path)
             except OSError:

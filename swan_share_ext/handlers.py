@@ -72,27 +72,32 @@ def files_for_code() -> dict[str, Any]:
     }
 
 
-def refused_uploads() -> list[dict[str, str]]:
-    """The files code wrote that the storage refuses, as the side that mounts lists them
-    (path from the server's root, the storage's reason); none when it lists nothing or its
-    list cannot be read. Blocking (a read of a small local file)."""
-    path = os.environ.get(MOUNT_STATUS_ENV)
-    if not path:
-        return []
-    try:
-        with open(path, "rb") as f:
-            body = f.read(MAX_STATUS_BYTES + 1)
-        found = json.loads(body) if len(body) <= MAX_STATUS_BYTES else None
-    except (OSError, ValueError):
-        return []
-    listed = found.get("refused") if isinstance(found, dict) else None
-    return [
-        {"path": item["path"], "why": item["why"]}
-        for item in (listed if isinstance(listed, list) else [])
-        if isinstance(item, dict)
-        and isinstance(item.get("path"), str)
-        and isinstance(item.get("why"), str)
-    ]
+def refused_uploads() -> dict[str, list[dict[str, str]]]:
+    """The files code wrote that went wrong, as the side that mounts lists them (paths from
+    the server's root): ``refused``, those the storage refuses (with its reason), and
+    ``cut``, those cut short (the disk where the mount stages writes was full, and the part
+    written went up). Empty lists when it lists nothing or its list cannot be read. Blocking
+    (a read of a small local file)."""
+    found: Any = None
+    if path := os.environ.get(MOUNT_STATUS_ENV):
+        try:
+            with open(path, "rb") as f:
+                body = f.read(MAX_STATUS_BYTES + 1)
+            found = json.loads(body) if len(body) <= MAX_STATUS_BYTES else None
+        except (OSError, ValueError):
+            found = None
+    if not isinstance(found, dict):
+        found = {}
+
+    def items(key: str, *fields: str) -> list[dict[str, str]]:
+        listed = found.get(key)
+        return [
+            {name: item[name] for name in fields}
+            for item in (listed if isinstance(listed, list) else [])
+            if isinstance(item, dict) and all(isinstance(item.get(name), str) for name in fields)
+        ]
+
+    return {"refused": items("refused", "path", "why"), "cut": items("cut", "path")}
 
 
 def upload_offer(settings: Any) -> dict[str, Any] | None:
@@ -163,8 +168,9 @@ class InfoHandler(APIHandler):
 
 class RefusedUploadsHandler(APIHandler):
     """GET /swan/api/refused-uploads: the files code wrote through the mount that the storage
-    refuses to take (over quota, a name it forbids, a folder no longer writable). Each waits
-    in the mount's cache while its upload is tried again; the labextension tells the user."""
+    refuses to take (over quota, a name it forbids, a folder no longer writable; each waits
+    in the mount's cache while its upload is tried again), and those cut short (the part
+    written before the hub's disk was full went up). The labextension tells the user."""
 
     auth_resource = "contents"
     # read every few seconds by an open JupyterLab: no sign that the person is at work
@@ -173,7 +179,7 @@ class RefusedUploadsHandler(APIHandler):
     @web.authenticated
     async def get(self) -> None:
         self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps({"refused": await asyncio.to_thread(refused_uploads)}))
+        self.finish(json.dumps(await asyncio.to_thread(refused_uploads)))
 
 
 def setup_handlers(web_app: web.Application) -> None:

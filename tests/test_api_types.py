@@ -54,6 +54,7 @@ ANSWERS = [
     ("ISwanModel", SCHEMAS + "Model", False),
     ("IFilesForCode", SCHEMAS + "FilesForCode", True),
     ("IRefusedUpload", SCHEMAS + "RefusedUpload", True),
+    ("ICutUpload", SCHEMAS + "CutUpload", True),
     ("IRefusedUploads", answer("/swan/api/refused-uploads", "get", 200), True),
     ("IUploadOffer", SCHEMAS + "UploadOffer", True),
     ("IServerInfo", answer("/swan/api/info", "get", 200), False),

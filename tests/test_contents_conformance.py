@@ -453,14 +453,17 @@ async def test_the_server_lists_the_uploads_the_storage_refuses_as_the_hub_wrote
     refuses (swan_hub.mounts.StorageMounts.write_status); the server passes the list on, and
     an absent, broken or strange file lists nothing rather than failing."""
 
-    async def refused() -> list:
+    async def listed() -> dict:
         answer = await jp_fetch("swan", "api", "refused-uploads")
         assert answer.headers["Cache-Control"] == "no-store"
-        return json.loads(answer.body)["refused"]
+        return json.loads(answer.body)
+
+    async def refused() -> list:
+        return (await listed())["refused"]
 
     settings = jp_serverapp.web_app.settings
     settings.pop("api_last_activity", None)
-    assert await refused() == []  # no mount: nothing to list
+    assert await listed() == {"refused": [], "cut": []}  # no mount: nothing to list
     # JupyterLab reads it every few seconds: not a sign of work that would keep the server from
     # being culled as idle
     assert "api_last_activity" not in settings
@@ -472,16 +475,19 @@ async def test_the_server_lists_the_uploads_the_storage_refuses_as_the_hub_wrote
     assert await refused() == []  # not written yet
     status.parent.mkdir()
     item = {"path": "Shared/week1/results.bin", "why": "Not enough space (507)"}
-    status.write_text(json.dumps({"refused": [item]}))
-    assert await refused() == [item]
+    status.write_text(json.dumps({"refused": [item]}))  # as a hub of before cut files were listed
+    assert await listed() == {"refused": [item], "cut": []}
+    cut = {"path": "results.csv"}
+    status.write_text(json.dumps({"refused": [item], "cut": [cut]}))
+    assert await listed() == {"refused": [item], "cut": [cut]}
     for broken in (
         "{",
         "[]",
-        '{"refused": 3}',
-        '{"refused": [1, {"path": 2, "why": "x"}, {"path": "a"}]}',
+        '{"refused": 3, "cut": {}}',
+        '{"refused": [1, {"path": 2, "why": "x"}, {"path": "a"}], "cut": [2, {"path": 3}]}',
         "x" * (2 << 20),
     ):
         status.write_text(broken)
-        assert await refused() == []
+        assert await listed() == {"refused": [], "cut": []}
     status.write_bytes(b"\xff\xfe")
     assert await refused() == []

@@ -36,12 +36,12 @@ def test_a_server_without_a_mount_tells_the_user_once_that_code_sees_only_the_lo
         assert page.get_by_text(NOTICE).count() == 0  # once: not again in this browser
 
 
-def test_a_file_the_storage_refuses_is_shown_once_and_taken_back_once_it_went_up(
+def test_a_file_the_storage_refuses_or_one_cut_short_is_shown_once_and_taken_back_after(
     tmp_path, monkeypatch
 ):
-    """The hub lists the files code wrote that the storage refuses (swan_hub.mounts.
-    StorageMounts.write_status); JupyterLab shows a notice for each, once, and takes it back
-    once the file is no longer listed."""
+    """The hub lists the files code wrote that the storage refuses, and those cut short
+    (swan_hub.mounts.StorageMounts.write_status); JupyterLab shows a notice for each, once,
+    and takes it back once the file is no longer listed."""
     status = tmp_path / "mount-status" / "status.json"
     status.parent.mkdir()
     status.write_text(json.dumps({"refused": []}))
@@ -88,4 +88,20 @@ def test_a_file_the_storage_refuses_is_shown_once_and_taken_back_once_it_went_up
 
         status.write_text(json.dumps({"refused": [name]}))  # results.bin went up
         first.wait_for(state="detached", timeout=30_000)
+        assert second.count() == 1
+
+        # a file cut short (the disk of the uploads full): its own notice, and Details say
+        # where the file as it was is kept
+        status.write_text(json.dumps({"refused": [name], "cut": [{"path": "runs.csv"}]}))
+        cut = page.get_by_text("Only part of runs.csv, which code wrote, reached the storage")
+        cut.wait_for(state="visible", timeout=30_000)
+        toast = page.locator(".Toastify__toast", has_text="Only part of runs.csv")
+        toast.locator(".jp-toast-button", has_text="Details").click()
+        dialog.wait_for(state="visible")
+        assert "A file code wrote was cut short" in dialog.inner_text()
+        assert "restore it from its versions" in dialog.inner_text()
+        dialog.get_by_role("button", name="OK").click()
+        dialog.wait_for(state="detached")
+        status.write_text(json.dumps({"refused": [name], "cut": []}))  # written again, whole
+        cut.wait_for(state="detached", timeout=30_000)
         assert second.count() == 1

@@ -119,7 +119,7 @@ def test_the_sidecar_mounts_the_space_and_its_prestop_uploads_then_unmounts(stor
         ]
         # the list of refused uploads, for the server's JupyterLab: none, readable by the server
         status = sidecar.status_dir / STATUS_FILE
-        assert json.loads(status.read_text()) == {"refused": []}
+        assert json.loads(status.read_text()) == {"refused": [], "cut": []}
         assert stat.S_IMODE(status.stat().st_mode) == 0o644
         # the files are the server container's user's, and the secret is in no process
         assert (sidecar.point / "events.csv").stat().st_uid == CONTAINER_UID

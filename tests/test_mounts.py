@@ -38,6 +38,8 @@ from swan_hub.mounts import (
     REMOTE,
     STATUS_FILE,
     MountError,
+    MountPlace,
+    RefusedUploads,
     StorageMounts,
     missing_parts,
     mounted_at_or_below,
@@ -187,7 +189,7 @@ def test_a_restarted_hub_takes_down_the_mounts_of_a_server_that_died_meanwhile(g
     # where the server reads the uploads the storage refuses: none yet
     status = before.get_env()["SWAN_MOUNT_STATUS"]
     assert status == os.path.join(before.mount_area(), "mount-status", STATUS_FILE)
-    assert json.loads(Path(status).read_text()) == {"refused": []}
+    assert json.loads(Path(status).read_text()) == {"refused": [], "cut": []}
     rclone = before._mounts.root.pid
     guard = before._mounts.guard.pid  # the mount guard (on by default) goes with the mounts
     gone = subprocess.Popen(["true"])
@@ -746,7 +748,7 @@ def test_an_upload_the_storage_refuses_is_said_once_and_forgotten_when_it_went_u
                 "the smaller file on the drive",
                 lambda: (
                     (local / "results.bin").is_file()
-                    and (local / "results.bin").read_text() == "a summary\n"
+                    and (local / "results.bin").read_bytes() == b"a summary\n"
                 ),
             )
 
@@ -761,6 +763,105 @@ def test_an_upload_the_storage_refuses_is_said_once_and_forgotten_when_it_went_u
             mounts.stop(upload_wait=BOUND)
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small disk (tmpfs) needs root")
+def test_a_file_cut_short_by_a_full_disk_is_said_once_and_forgotten_when_written_whole(tmp_path):
+    """A hub's runtime disk (here 32 MiB) fills while code writes a larger file: code's write
+    fails (EIO), and rclone uploads the part written before, replacing the stored file. The
+    hub says so once and lists the file as cut for the server; a later write that goes up
+    whole takes it off the list."""
+    (tmp_path / "drive").mkdir()
+    server = DriveDavServer(tmp_path / "drive")
+    server.start()
+    try:
+        local, url = server.folder("space")
+        (local / "results.bin").write_bytes(b"before" * 500)
+        with a_small_disk(tmp_path / "runtime", "32m") as runtime:
+            work_dir = runtime / "rclone"
+            status = tmp_path / "status"
+            mounts = StorageMounts(
+                url=url,
+                point=str(tmp_path / "files"),
+                work_dir=str(work_dir),
+                status_dir=str(status),
+            )
+            credentials = {
+                "kind": "basic",
+                "username": server.username,
+                "password": server.password,
+            }
+            mounts.start(credentials, "", timeout=BOUND)
+            log = Log()
+
+            def cut() -> list[dict]:
+                mounts.check_uploads(log)
+                return json.loads((status / STATUS_FILE).read_text())["cut"]
+
+            try:
+                with pytest.raises(OSError), open(Path(mounts.point, "results.bin"), "wb") as f:
+                    for _ in range(48):
+                        f.write(os.urandom(1 << 20))
+                eventually(
+                    "the part written on the drive",
+                    lambda: (local / "results.bin").stat().st_size > 3000,
+                )
+                assert (local / "results.bin").stat().st_size < 32 << 20
+                eventually("the cut file listed", lambda: cut() == [{"path": "results.bin"}])
+                eventually(
+                    "its upload said",
+                    lambda: "upload succeeded" in (work_dir / "rclone.log").read_text(),
+                )
+                assert cut() == [{"path": "results.bin"}]  # that upload was the cut part's
+                [line] = log.lines
+                assert line.startswith("Only part of results.bin, written by code through ")
+                assert "the disk of " in line and "was full" in line
+
+                eventually("room again", lambda: "results.bin" not in cached_files(work_dir))
+                Path(mounts.point, "results.bin").write_text("a summary\n")
+                eventually(
+                    "the whole file on the drive",
+                    lambda: (local / "results.bin").read_bytes() == b"a summary\n",
+                )
+                eventually("the cut file forgotten", lambda: cut() == [])
+                assert len(log.lines) == 1
+            finally:
+                mounts.stop(upload_wait=BOUND)
+    finally:
+        server.stop()
+
+
+def test_which_file_a_full_disk_cut_short_is_named_from_the_servers_root():
+    """rclone names a file cut short by where its cache stages it (lines as rclone 1.75 wrote
+    them on a full tmpfs, for the server's own mount and for a share's); its bookkeeping
+    failing to be written cuts nothing."""
+    uploads = RefusedUploads("/nonexistent/rclone.log")
+    places = {
+        7: MountPlace("", "/w/cache"),
+        8: MountPlace("Shared/lab", "/w/share-cache/lab", "Shared/lab"),
+    }
+    cut = "ERROR : IO error: write {}: no space left on device"
+    lines = [
+        "[7] " + cut.format("/w/cache/vfs/swan{PfvzN}/runs/a.bin"),
+        "[8] " + cut.format("/w/share-cache/lab/vfs/swan{APWfW}/Shared/lab/b.bin"),
+        "[8] " + cut.format("/w/share-cache/lab/vfs/swan{APWfW}/Shared/lab/b.bin"),
+        "[7] ERROR : IO error: cache open with O_TRUNC: failed to truncate: "
+        + "write /w/cache/vfsMeta/swan{PfvzN}/c.bin: no space left on device",
+        "[9] " + cut.format("/elsewhere/vfs/swan{X}/d.bin"),
+        "[8] INFO  : b.bin: vfs cache: upload succeeded try #1",
+    ]
+    assert uploads.read_lines("\n".join(lines).encode() + b"\n", places) == [
+        ("runs/a.bin", None),
+        ("Shared/lab/b.bin", None),
+        ("d.bin", None),
+    ]
+    assert uploads.cut == {"runs/a.bin": 1, "Shared/lab/b.bin": 0, "d.bin": 1}
+    lines = [
+        "[8] INFO  : b.bin: vfs cache: upload succeeded try #1",  # written again, whole
+        "[7] INFO  : runs/a.bin: vfs cache: removed cache file as removed",
+    ]
+    assert uploads.read_lines("\n".join(lines).encode() + b"\n", places) == []
+    assert uploads.cut == {"d.bin": 1}
 
 
 def test_the_hub_watches_room_and_refusals_also_when_it_does_not_follow_the_shares(
@@ -827,7 +928,7 @@ def test_a_restarted_hub_replaces_the_list_of_refused_uploads_an_earlier_one_wro
         state, url="http://127.0.0.1:1/", work_dir=str(tmp_path), status_dir=str(status)
     )
     mounts.watch(Log())
-    assert json.loads((status / STATUS_FILE).read_text()) == {"refused": []}
+    assert json.loads((status / STATUS_FILE).read_text()) == {"refused": [], "cut": []}
 
 
 def test_the_hub_says_once_when_the_disk_of_codes_writes_runs_short_of_room(tmp_path, monkeypatch):

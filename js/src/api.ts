@@ -22,9 +22,15 @@ export interface IRefusedUpload {
   why: string;
 }
 
+/** A file code wrote of which only the part written before the disk was full went up. */
+export interface ICutUpload {
+  path: string;
+}
+
 /** GET /swan/api/refused-uploads */
 export interface IRefusedUploads {
   refused: IRefusedUpload[];
+  cut: ICutUpload[];
 }
 
 /** That the server takes streamed uploads (PUT /swan/api/upload/<path>), and up to what size. */
