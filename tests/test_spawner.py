@@ -5,6 +5,7 @@ unsafe user names are refused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import stat
@@ -41,6 +42,10 @@ def data(tmp_path) -> DataDir:
 
 @pytest.fixture
 def make_spawner(db, data):
+    """Makes spawners; any mounts one still has at the end are taken down, so that a test
+    that failed halfway leaves no FUSE process behind."""
+    made: list[SwanLocalSpawner] = []
+
     def make(
         name: str = "alice",
         config: Config | None = None,
@@ -60,15 +65,21 @@ def make_spawner(db, data):
         if config is not None:
             c.merge(config)
         user = User(orm_user, {"config": c})
-        return user._new_spawner(
+        spawner = user._new_spawner(
             "",
             spawner_class=spawner_class,
             hub=Hub(),
             oauth_client_id="swan-test-client",
             **kwargs,
         )
+        made.append(spawner)
+        return spawner
 
-    return make
+    yield make
+    for spawner in made:
+        if mounts := getattr(spawner, "_mounts", None):
+            with contextlib.suppress(Exception):
+                mounts.stop(upload_wait=0)
 
 
 def test_the_server_serves_the_space_with_the_swan_contents_manager(make_spawner, data):
