@@ -656,6 +656,7 @@ def start_rclone(
     owner: tuple[int, int] | None = None,
     read_cache: bool = False,
     config: str = "",
+    hidden: str = "",
     timeout: float = 30.0,
 ) -> RcloneMount:
     """Start ``rclone mount`` of ``remote_path`` (inside ``remote`` of our config) at ``point``
@@ -663,7 +664,9 @@ def start_rclone(
     the mount answers. ``stacked``: over a folder of another mount. ``owner``: the (uid, gid)
     whose code uses the mount, when not this process's (see for_another_user). ``read_cache``:
     keep what is read in the cache too (READ_CACHE_MAX_SIZE). ``config``: another config file
-    than ``work_dir``'s. Blocking; raises MountError."""
+    than ``work_dir``'s. ``hidden``: a folder whose content this mount never shows (another
+    mount is stacked on it), so a path into it fails rather than reaching the storage through
+    this mount. Blocking; raises MountError."""
     os.makedirs(point, mode=0o700, exist_ok=True)
     args = [
         RCLONE,
@@ -713,6 +716,9 @@ def start_rclone(
         args += ["--vfs-cache-poll-interval", CACHE_POLL_INTERVAL]
     if stacked:
         args.append("--allow-non-empty")
+    if hidden:
+        # the folder itself stays, empty (a mount point); what is in it, at any depth, is not
+        args += ["--exclude", f"/{hidden}/*", "--exclude", f"/{hidden}/*/**"]
     args += for_another_user(owner)
     parent = os.stat(os.path.dirname(point)).st_dev
     proc = subprocess.Popen(
@@ -1110,6 +1116,9 @@ class StorageMounts:
                 work_dir=self.work_dir,
                 owner=self.owner,
                 read_cache=self.read_cache,
+                # the shares are the read-only mount's: when the kernel took that mount off
+                # (an outage), a path into a share must not reach it through this one
+                hidden=SHARES_FOLDER,
                 timeout=timeout,
             )
             try:

@@ -416,6 +416,52 @@ def test_shares_an_outage_took_off_are_mounted_again_as_they_were_once_the_stora
         eventually("the detached mount's rclone ended", lambda m=mount: _gone(m.pid))
 
 
+def test_in_the_moment_before_the_shares_are_mounted_again_a_path_into_one_finds_nothing(
+    tmp_path,
+):
+    """Once the kernel took the mount of ``Shared/`` off (an outage), the space's read-write
+    mount answers for ``Shared/`` until the hub mounts it again. It shows that folder empty,
+    so code writing into a view-only share right then gets "No such file or directory"
+    instead of its file waiting in the cache for an upload the storage refuses."""
+    server = WsgiDavServer(tmp_path / "dav")
+    (tmp_path / "dav").mkdir()
+    server.start()
+    try:
+        local, url = server.folder("erin")
+        (local / "Shared" / "view").mkdir(parents=True)
+        (local / "Shared" / "view" / "v.csv").write_text("view\n")
+        mounts = StorageMounts(
+            url=url, point=str(tmp_path / "files"), work_dir=str(tmp_path / "rc")
+        )
+        credentials = {"kind": "basic", "username": server.username, "password": server.password}
+        mounts.start(credentials, "", timeout=BOUND)
+        root = Path(mounts.point)
+        try:
+            assert (root / "Shared" / "view" / "v.csv").read_text() == "view\n"
+            # as the kernel takes it off when it cannot look the folder up
+            subprocess.run(["fusermount3", "-uz", str(root / "Shared")], check=True)
+            assert mounted_at_or_below(str(root)) == [str(root)]
+            assert os.listdir(root / "Shared") == []
+            with pytest.raises(FileNotFoundError):
+                (root / "Shared" / "view" / "new.csv").write_text("from code\n")
+            with pytest.raises(FileNotFoundError):
+                (root / "Shared" / "view" / "v.csv").read_text()
+            assert mounts.pending() == []
+
+            log = Log()
+            asyncio.run(mounts.mend(BOUND, log))
+            assert f"Mounted {mounts.shared_point} again" in log.lines
+            assert (root / "Shared" / "view" / "v.csv").read_text() == "view\n"
+            with pytest.raises(OSError) as refused:
+                (root / "Shared" / "view" / "new.csv").write_text("from code\n")
+            assert refused.value.errno == errno.EROFS
+            assert not (local / "Shared" / "view" / "new.csv").exists()
+        finally:
+            mounts.stop(upload_wait=0)
+    finally:
+        server.stop()
+
+
 def _gone(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists() or _zombie(pid)
 
