@@ -36,6 +36,19 @@ def test_a_server_without_a_mount_tells_the_user_once_that_code_sees_only_the_lo
         assert page.get_by_text(NOTICE).count() == 0  # once: not again in this browser
 
 
+def details_of(page, notice: str) -> tuple[str, int]:
+    """Open the Details of the notice holding the text ``notice`` and close them again: what
+    they said, and how many elements of markup were in them."""
+    toast = page.locator(".Toastify__toast", has_text=notice)
+    toast.locator(".jp-toast-button", has_text="Details").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(state="visible")
+    said, markup = dialog.inner_text(), dialog.locator("img, b").count()
+    dialog.get_by_role("button", name="OK").click()
+    dialog.wait_for(state="detached")
+    return said, markup
+
+
 def test_a_file_the_storage_refuses_or_one_cut_short_is_shown_once_and_taken_back_after(
     tmp_path, monkeypatch
 ):
@@ -75,13 +88,9 @@ def test_a_file_the_storage_refuses_or_one_cut_short_is_shown_once_and_taken_bac
         status.write_text(json.dumps({"refused": [quota, name]}))
         second = page.get_by_text("The storage refuses Shared/week1/<img src=x onerror=")
         second.wait_for(state="visible", timeout=30_000)
-        toast = page.locator(".Toastify__toast", has_text="Shared/week1/<img")
-        toast.locator(".jp-toast-button", has_text="Details").click()
-        dialog.wait_for(state="visible")
-        assert "<b onmouseover=window.__why=1>why</b> (400)" in dialog.inner_text()
-        assert dialog.locator("img, b").count() == 0
-        dialog.get_by_role("button", name="OK").click()
-        dialog.wait_for(state="detached")
+        said, markup = details_of(page, "Shared/week1/<img")
+        assert "<b onmouseover=window.__why=1>why</b> (400)" in said
+        assert markup == 0
         assert page.evaluate("[window.__named, window.__why]") == [None, None]
         time.sleep(REFUSED_UPLOADS_SECONDS + 1)  # another look: still one notice for each
         assert first.count() == 1 and second.count() == 1
@@ -95,13 +104,9 @@ def test_a_file_the_storage_refuses_or_one_cut_short_is_shown_once_and_taken_bac
         status.write_text(json.dumps({"refused": [name], "cut": [{"path": "runs.csv"}]}))
         cut = page.get_by_text("Only part of runs.csv, which code wrote, reached the storage")
         cut.wait_for(state="visible", timeout=30_000)
-        toast = page.locator(".Toastify__toast", has_text="Only part of runs.csv")
-        toast.locator(".jp-toast-button", has_text="Details").click()
-        dialog.wait_for(state="visible")
-        assert "A file code wrote was cut short" in dialog.inner_text()
-        assert "restore it from its versions" in dialog.inner_text()
-        dialog.get_by_role("button", name="OK").click()
-        dialog.wait_for(state="detached")
+        said, _ = details_of(page, "Only part of runs.csv")
+        assert "A file code wrote was cut short" in said
+        assert "restore it from its versions" in said
         status.write_text(json.dumps({"refused": [name], "cut": []}))  # written again, whole
         cut.wait_for(state="detached", timeout=30_000)
         assert second.count() == 1
