@@ -10,6 +10,7 @@ contents manager reaches the storage (that stays WebDAV, with its ETags and conf
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import contextlib
 import json
@@ -207,10 +208,13 @@ UPLOAD_REFUSED = re.compile(
 UPLOAD_DONE = re.compile(
     r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: upload succeeded try #\d+"
 )
-#: ... and for a file code removed or renamed before an upload of it went through.
+#: ... and for a file code removed or renamed before an upload of it went through (the new
+#: name as Go quotes a string).
 UPLOAD_GONE = re.compile(
-    r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: "
-    r"(?:removed cache file as |renamed in cache to )"
+    r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: removed cache file as "
+)
+UPLOAD_RENAMED = re.compile(
+    r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: renamed in cache to (?P<to>\".*\")$"
 )
 #: ... and for a write that failed because the disk of the mount's cache is full: rclone
 #: names the file by where its cache keeps it (`MountPlace.of_cache_file`), and uploads the
@@ -345,7 +349,22 @@ class RefusedUploads:
                 path = place(gone).named(gone["path"])
                 self.refused.pop(path, None)
                 self.cut.pop(path, None)
+            elif moved := UPLOAD_RENAMED.search(line):
+                path = place(moved).named(moved["path"])
+                self.refused.pop(path, None)  # tried again under its new name
+                if path in self.cut:  # what goes up under the new name is still the part
+                    self.cut[place(moved).named(go_unquoted(moved["to"]))] = self.cut.pop(path)
         return newly
+
+
+def go_unquoted(quoted: str) -> str:
+    """A string as Go's %q wrote it (rclone's log), unquoted: its escapes are Python's
+    too (a byte that is not UTF-8, ``\\xff``, comes back as the character of that number)."""
+    try:
+        found = ast.literal_eval(quoted)
+    except (ValueError, SyntaxError):
+        return quoted.strip('"')
+    return found if isinstance(found, str) else quoted.strip('"')
 
 
 def cache_named(file: str) -> str | None:

@@ -905,9 +905,13 @@ def test_which_file_a_full_disk_cut_short_is_named_from_the_servers_root():
     lines = [
         "[8] INFO  : b.bin: vfs cache: upload succeeded try #1",  # written again, whole
         "[7] INFO  : runs/a.bin: vfs cache: removed cache file as removed",
+        # renamed before its upload: what goes up under the new name is the part
+        "[7] " + cut.format('/w/cache/vfs/swan{f_Wjj}/res "1".tmp'),
+        '[7] INFO  : res "1".tmp: vfs cache: renamed in cache to "rés \\"1\\".bin"',
+        '[7] INFO  : rés "1".bin: vfs cache: upload succeeded try #1',
     ]
-    assert uploads.read_lines("\n".join(lines).encode() + b"\n", places) == []
-    assert uploads.cut == {"d.bin": 1}
+    assert uploads.read_lines("\n".join(lines).encode() + b"\n", places) == [('res "1".tmp', None)]
+    assert uploads.cut == {"d.bin": 1, 'rés "1".bin': 0}
 
 
 def test_the_hub_watches_room_and_refusals_also_when_it_does_not_follow_the_shares(

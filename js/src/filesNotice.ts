@@ -164,7 +164,7 @@ export class RefusedUploadsWatcher {
               'The part written before went up and replaced the stored file. The storage keeps the file as it was before as a version: restore it from its versions if you need it.'
             ),
             this.trans.__(
-              'Write the file again, smaller or once there is room (ask whoever runs this service). This notice goes away once the file is stored whole, or once code removes or renames it.'
+              'Write the file again, smaller or once there is room (ask whoever runs this service). This notice goes away once the file is stored whole, or once code removes it.'
             )
           ]
         : [
