@@ -208,11 +208,11 @@ UPLOAD_REFUSED = re.compile(
 UPLOAD_DONE = re.compile(
     r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: upload succeeded try #\d+"
 )
-#: ... and for a file code removed or renamed before an upload of it went through (the new
-#: name as Go quotes a string).
+#: ... and for a file code removed before an upload of it went through, ...
 UPLOAD_GONE = re.compile(
     r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: removed cache file as "
 )
+#: ... or renamed (its new name as Go's %q writes a string: `go_unquoted`).
 UPLOAD_RENAMED = re.compile(
     r"(?:\[(?P<pid>\d+)\] )?INFO  : (?P<path>.+?): vfs cache: renamed in cache to (?P<to>\".*\")$"
 )
