@@ -201,7 +201,13 @@ def add_drive_service(
     a full ``https://`` URL); with ``require_signatures`` it takes only signed requests from
     them.
     """
-    command = [sys.executable, "-m", "swan_hub.drive", f"--data-dir={data.root}"]
+    command = [
+        sys.executable,
+        "-m",
+        "swan_hub.stoppable",
+        "swan_hub.drive",
+        f"--data-dir={data.root}",
+    ]
     for peer in ocm_peers:
         peer_url = peer if "://" in peer else f"http://{peer}"
         command.append(f"--DriveService.ocm_trusted_providers={peer_url}")

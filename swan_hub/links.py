@@ -152,7 +152,7 @@ def links_service(port: int) -> dict[str, Any]:
     return {
         "name": SERVICE_NAME,
         "url": f"http://127.0.0.1:{port}",
-        "command": [sys.executable, "-m", "swan_hub.links"],
+        "command": [sys.executable, "-m", "swan_hub.stoppable", "swan_hub.links"],
         "display": True,
         "info": {"description": "Open-in-SWAN links and badges"},
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from harness.swan import request_token, run_swan_up, start_swan, swan_env
 
 from swan_hub.cli import free_port
+from swan_hub.links import links_service
 
 pytestmark = pytest.mark.hub
 
@@ -130,3 +132,25 @@ def test_a_culler_that_dies_at_start_fails_the_start_and_stops_everything(tmp_pa
     done = run_swan_up(tmp_path, "--users", "alice", PYTHONPATH=path)
     with nothing_left_in(tmp_path):
         assert_said_why_in_one_sentence(done, "idle-culler", "exited with status 3")
+
+
+def test_a_service_stopped_while_it_still_imports_ends_without_a_traceback(tmp_path):
+    """The hub stops its services with SIGINT, also one still importing when a start failed
+    elsewhere (the culler above, on a slow machine). Started as `python -m MODULE`, the drive
+    and the link service each printed a KeyboardInterrupt traceback on the hub's terminal;
+    through `swan_hub.stoppable` the stop ends them quietly. Here the stop comes from the
+    module itself, in the middle of its import."""
+    (tmp_path / "stopped_at_import.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n"
+    )
+    env = swan_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    done = subprocess.run(
+        [sys.executable, "-m", "swan_hub.stoppable", "stopped_at_import"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert links_service(1)["command"][1:] == ["-m", "swan_hub.stoppable", "swan_hub.links"]
