@@ -278,7 +278,7 @@ def drive_processes(drive) -> list[int]:
     return [
         pid
         for pid, (_, state, command) in _processes().items()
-        if "-m swan_hub.drive" in command and data in command and state != "Z"
+        if f"swan_hub.stoppable swan_hub.drive {data}" in command and state != "Z"
     ]
 
 
