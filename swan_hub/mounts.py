@@ -350,10 +350,15 @@ class RefusedUploads:
                 self.refused.pop(path, None)
                 self.cut.pop(path, None)
             elif moved := UPLOAD_RENAMED.search(line):
+                # rclone tries the upload again under the new name: a refused file stays
+                # listed under it until that upload goes through, and what goes up of a cut
+                # one is still the part
                 path = place(moved).named(moved["path"])
-                self.refused.pop(path, None)  # tried again under its new name
-                if path in self.cut:  # what goes up under the new name is still the part
-                    self.cut[place(moved).named(go_unquoted(moved["to"]))] = self.cut.pop(path)
+                to = place(moved).named(go_unquoted(moved["to"]))
+                if path in self.refused:
+                    self.refused[to] = self.refused.pop(path)
+                if path in self.cut:
+                    self.cut[to] = self.cut.pop(path)
         return newly
 
 

@@ -764,6 +764,10 @@ def test_an_upload_the_storage_refuses_is_said_once_and_forgotten_when_it_went_u
             return {item["path"]: item["why"] for item in found}
 
         assert listed() == {}  # written at the start: nothing an earlier start listed
+
+        def log_text() -> str:
+            return (work_dir / "rclone.log").read_text()
+
         try:
             log = Log()
             Path(mounts.point, "results.bin").write_bytes(os.urandom(2 << 20))
@@ -788,13 +792,22 @@ def test_an_upload_the_storage_refuses_is_said_once_and_forgotten_when_it_went_u
             }
             assert stat.S_IMODE((status / STATUS_FILE).stat().st_mode) == 0o644
 
+            # renamed by code, it is still refused, and listed, under its new name
+            os.rename(Path(mounts.point, "results.bin"), Path(mounts.point, "run 1.bin"))
+            eventually("the rename in rclone's log", lambda: "renamed in cache" in log_text())
+            mounts.check_uploads(log)
+            assert list(listed()) == [".~swan-draft.txt", "run 1.bin"]
+            assert listed()["run 1.bin"] == (
+                "Not enough space for this upload; nothing was changed (507)"
+            )
+
             os.remove(Path(mounts.point, ".~swan-draft.txt"))
-            Path(mounts.point, "results.bin").write_text("a summary\n")
+            Path(mounts.point, "run 1.bin").write_text("a summary\n")
             eventually(
                 "the smaller file on the drive",
                 lambda: (
-                    (local / "results.bin").is_file()
-                    and (local / "results.bin").read_bytes() == b"a summary\n"
+                    (local / "run 1.bin").is_file()
+                    and (local / "run 1.bin").read_bytes() == b"a summary\n"
                 ),
             )
 
@@ -912,6 +925,37 @@ def test_which_file_a_full_disk_cut_short_is_named_from_the_servers_root():
     ]
     assert uploads.read_lines("\n".join(lines).encode() + b"\n", places) == [('res "1".tmp', None)]
     assert uploads.cut == {"d.bin": 1, 'rés "1".bin': 0}
+
+
+def test_a_refused_file_that_code_renames_stays_listed_under_its_new_name_until_it_went_up():
+    """rclone tries a refused upload again under the file's new name (lines as rclone 1.75
+    wrote them for a file over the drive's quota, renamed by code, then written smaller)."""
+    uploads = RefusedUploads("/nonexistent/rclone.log")
+    places = {8: MountPlace("Shared/lab", "/w/share-cache/lab", "Shared/lab")}
+    refused = (
+        "[8] ERROR : {}: vfs cache: failed to upload try #1, will retry in 10s: vfs cache: "
+        "failed to transfer file from cache to remote: unchunked simple update failed: "
+        "Not enough space for this upload; nothing was changed: "
+        "Sabre\\DAV\\Exception\\InsufficientStorage: 507 Status"
+    )
+    lines = [
+        refused.format("big.tmp"),
+        '[8] INFO  : big.tmp: vfs cache: renamed in cache to "run 1/big.bin"',
+    ]
+    assert uploads.read_lines("\n".join(lines).encode() + b"\n", places) == [
+        (
+            "Shared/lab/big.tmp",
+            "Not enough space for this upload; nothing was changed: "
+            "Sabre\\DAV\\Exception\\InsufficientStorage: 507 Status",
+        )
+    ]
+    assert list(uploads.refused) == ["Shared/lab/run 1/big.bin"]
+    # refused again under the new name: already said
+    lines = [refused.format("run 1/big.bin")]
+    assert uploads.read_lines("\n".join(lines).encode() + b"\n", places) == []
+    lines = ["[8] INFO  : run 1/big.bin: vfs cache: upload succeeded try #3"]
+    assert uploads.read_lines("\n".join(lines).encode() + b"\n", places) == []
+    assert uploads.refused == {}
 
 
 def test_the_hub_watches_room_and_refusals_also_when_it_does_not_follow_the_shares(
