@@ -184,6 +184,67 @@ def test_a_kernel_next_to_a_shared_notebook_reads_the_data_beside_it(swan, week1
     assert text.rstrip("\n") == EVENTS.rstrip("\n")
 
 
+async def _terminal(url: str, token: str, lines: list[str], until: str) -> str:
+    """Type ``lines`` into a terminal (terminado's websocket) and collect what it shows until
+    ``until`` appears."""
+    request = HTTPRequest(url, headers={"Authorization": f"token {token}"}, request_timeout=BOUND)
+    ws = await websocket_connect(request)
+    shown = ""
+    for line in lines:
+        await ws.write_message(json.dumps(["stdin", line + "\r"]))
+    deadline = time.monotonic() + BOUND
+    while until not in shown:
+        try:
+            raw = await asyncio.wait_for(ws.read_message(), max(deadline - time.monotonic(), 0.1))
+        except TimeoutError:
+            pytest.fail(f"not within {BOUND:g}s: {until!r} in the terminal, which showed {shown!r}")
+        assert raw is not None, f"the terminal's websocket closed; it showed: {shown!r}"
+        kind, *rest = json.loads(raw)
+        if kind == "stdout":
+            shown += rest[0]
+    ws.close()
+    return shown
+
+
+def in_a_terminal(swan, user: str, lines: list[str], until: str) -> str:
+    """What ``user``'s new terminal shows for ``lines``, up to ``until``; the terminal is
+    closed again."""
+    r = user_api(swan, user, "POST", f"{user}/api/terminals")
+    assert r.status_code == 200, r.text
+    name = r.json()["name"]
+    url = f"{swan.url.replace('http', 'ws', 1)}/user/{user}/terminals/websocket/{name}"
+    try:
+        return asyncio.run(_terminal(url, swan.tokens[user], lines, until))
+    finally:
+        user_api(swan, user, "DELETE", f"{user}/api/terminals/{name}")
+
+
+def test_a_terminal_starts_in_the_mount_sees_the_shares_and_writes_only_where_allowed(swan, week1):
+    point = mount_point(swan, "bob")
+    wait_for("week1 in bob's mount", lambda: os.path.isdir(os.path.join(point, week1)))
+    shown = in_a_terminal(
+        swan,
+        "bob",
+        [
+            'echo "cwd=$(pwd) home=$HOME"',
+            f"cat '{week1}/events.csv'",
+            f"echo student > '{week1}/events.csv'; echo rc=$?",
+            "echo 42 > from-terminal.txt; echo rc=$?",
+            "echo done-$((40 + 2))",  # what the shell prints, not what it echoes of the line
+        ],
+        until="done-42",
+    )
+    assert f"cwd={point} home={point}" in shown
+    assert "time,energy\r\n1,10.5\r\n2,11.25" in shown
+    assert "Read-only file system" in shown
+    assert "rc=1" in shown and "rc=0" in shown
+    owners = swan.data / "users" / "alice" / "week1"
+    mine = swan.data / "users" / "bob" / "from-terminal.txt"
+    wait_for("the terminal's file on the drive", lambda: mine.is_file())
+    assert mine.read_text() == "42\n"
+    assert (owners / "events.csv").read_text() == EVENTS
+
+
 def folder_the_mount_does_not_list_yet(swan, user: str, attempts: int = 5) -> str:
     """A folder with data.txt made through the contents API just after the mount listed the
     root, so that the mount's listing (trusted for DIR_CACHE_TIME) does not show it yet. A slow
