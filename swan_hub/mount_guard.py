@@ -3,7 +3,9 @@ storage that is not the drive, so that an upload from code never silently replac
 another device made; the file it would replace is kept aside as a conflict copy first.
 
 It must not buffer a body (bodies stream both ways), follow a redirect, reach anything but the
-one upstream folder it was started for, or change an answer it passes on.
+one upstream folder it was started for, or change an answer it passes on. Started for a share
+of another site (``--no-redirects``), it passes on no redirect either: rclone would follow one
+anywhere (`refuse_redirect`).
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ HOP_BY_HOP = frozenset(
 )
 #: the headers the guard's own requests carry from rclone's (who it is)
 AUTH_HEADERS = ("authorization", "cookie")
+#: what a guard of a view-only share passes on
+READS = frozenset(("GET", "HEAD", "OPTIONS", "PROPFIND"))
 DAV = "{DAV:}"
 GETETAG = f"{DAV}getetag"
 #: a PROPFIND body longer than this is passed on as it is (rclone's are a few hundred bytes)
@@ -189,8 +193,12 @@ class Found(NamedTuple):
 class Guard:
     """One guard: its upstream folder, its client and what the mount knows."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, redirects: bool = True, read_only: bool = False) -> None:
         parts = urlsplit(upstream)
+        #: whether a redirect of the storage is passed on to rclone (which follows it)
+        self.redirects = redirects
+        #: whether only reads are passed on (a view-only share; nothing to remember then)
+        self.read_only = read_only
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"not an http(s) URL: {upstream}")
         self.origin = f"{parts.scheme}://{parts.netloc}"
@@ -319,6 +327,8 @@ class PassThrough(RequestHandler):
         self.request.connection.set_body_timeout(3600)
         headers = _forwarded(self.request.headers)
         method = self.request.method
+        if self.guard.read_only and method not in READS:
+            self.refuse(403, "This share is view-only: nothing in it can be changed.")
         destination = self._destination() if method in ("MOVE", "COPY") else None
         if destination is not None:
             headers = [(k, v) for k, v in headers if k.lower() != "destination"]
@@ -456,7 +466,23 @@ class PassThrough(RequestHandler):
         self.refuse(409, "Too many conflict copies of this file this minute; try again.")
         return None
 
+    def refuse_redirect(self, answer: httpx.Response) -> None:
+        """Refuse (502) an answer that sends rclone elsewhere, when this guard passes on no
+        redirect: rclone follows a redirect to any address, with the same method and body, so
+        another site could have the hub's host fetch or send to what only it reaches (its
+        loopback services, a cloud's metadata address) and show the answer to code."""
+        if self.guard.redirects or not 300 <= answer.status_code < 400:
+            return
+        if answer.status_code == 304:
+            return  # not modified: no other address
+        self.refuse(
+            502,
+            f"The other site answered with a redirect ({answer.status_code}); a share of "
+            "another site is reached at its own address only, so it was not followed.",
+        )
+
     def _answer_with(self, answer: httpx.Response) -> None:
+        self.refuse_redirect(answer)
         self.set_status(answer.status_code, answer.reason_phrase or None)
         self._clear_headers()
         for k, v in _forwarded(answer.headers, ("content-length", "content-encoding")):
@@ -497,6 +523,9 @@ class PassThrough(RequestHandler):
         except httpx.HTTPError as e:
             self.refuse(502, f"The storage did not answer ({type(e).__name__}); try again later.")
         self._response = response
+        if not self.guard.redirects and 300 <= response.status_code < 400:
+            await response.aclose()
+            self.refuse_redirect(response)
         method = self.request.method
         self.set_status(response.status_code, response.reason_phrase or None)
         self._clear_headers()
@@ -508,6 +537,7 @@ class PassThrough(RequestHandler):
         # just before uploading one code made, which would take another device's file there
         # for one the mount had seen.
         keep = method == "PROPFIND" and depth != "0" and response.status_code == 207
+        keep = keep and not self.guard.read_only
         kept: list[bytes] = []
         size = 0
         try:
@@ -522,7 +552,7 @@ class PassThrough(RequestHandler):
                 await self.flush()
         finally:
             await response.aclose()
-        if response.status_code < 300 or (keep and kept):
+        if not self.guard.read_only and (response.status_code < 300 or (keep and kept)):
             await self._note(method, response, b"".join(kept) if keep else None)
         self.finish()
 
@@ -578,14 +608,21 @@ def read_a_chunk_at_once() -> None:
         httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = STREAM_CHUNK
 
 
-def make_app(upstream: str) -> Application:
-    return Application([(r".*", PassThrough, {"guard": Guard(upstream)})])
+def make_app(upstream: str, *, redirects: bool = True, read_only: bool = False) -> Application:
+    guard = Guard(upstream, redirects=redirects, read_only=read_only)
+    return Application([(r".*", PassThrough, {"guard": guard})])
 
 
-async def serve(upstream: str, port: int = 0) -> None:
+async def serve(
+    upstream: str, port: int = 0, *, redirects: bool = True, read_only: bool = False
+) -> None:
     """Listen on 127.0.0.1 (``port``, 0 for a free one), print the port on stdout, then serve
     until ended."""
-    server = HTTPServer(make_app(upstream), idle_connection_timeout=300, max_body_size=1 << 50)
+    server = HTTPServer(
+        make_app(upstream, redirects=redirects, read_only=read_only),
+        idle_connection_timeout=300,
+        max_body_size=1 << 50,
+    )
     sockets = bind_sockets(port, "127.0.0.1")
     server.add_sockets(sockets)
     print(sockets[0].getsockname()[1], flush=True)
@@ -596,6 +633,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m swan_hub.mount_guard")
     parser.add_argument("upstream", help="the storage folder's WebDAV URL")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--no-redirects",
+        action="store_true",
+        help="answer a redirect of the storage with an error instead of passing it on",
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", help="pass on reads only (GET, HEAD, PROPFIND)"
+    )
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # one line per request would cost more than it tells: what the guard did is logged
@@ -603,7 +648,14 @@ def main(argv: list[str]) -> int:
         logging.getLogger(quiet).setLevel(logging.WARNING)
     read_a_chunk_at_once()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(options.upstream, options.port))
+        asyncio.run(
+            serve(
+                options.upstream,
+                options.port,
+                redirects=not options.no_redirects,
+                read_only=options.read_only,
+            )
+        )
     return 0
 
 

@@ -804,12 +804,25 @@ class GuardProcess:
         _end_group(self.pid, self.proc, self.running() and not _dead(self.pid), timeout)
 
 
-def start_guard(upstream: str, work_dir: str, timeout: float = 30.0, port: int = 0) -> GuardProcess:
+def start_guard(
+    upstream: str,
+    work_dir: str,
+    timeout: float = 30.0,
+    port: int = 0,
+    *,
+    redirects: bool = True,
+    read_only: bool = False,
+) -> GuardProcess:
     """Start a mount guard for the storage folder ``upstream`` (its log in ``work_dir``) on
-    ``port`` (0: a free one) and wait until it listens. Blocking; raises MountError."""
+    ``port`` (0: a free one) and wait until it listens; ``redirects``: whether it passes the
+    storage's redirects on (not for another site's share); ``read_only``: whether it passes
+    on reads only. Blocking; raises MountError."""
+    argv = [sys.executable, "-m", GUARD_MODULE, upstream, f"--port={port}"]
+    argv += ["--no-redirects"] if not redirects else []
+    argv += ["--read-only"] if read_only else []
     with open(os.path.join(work_dir, "guard.log"), "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", GUARD_MODULE, upstream, f"--port={port}"],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -934,8 +947,9 @@ class StorageMounts:
     - a read-write mount stacked over each edit share (a folder whose ``oc:permissions``
       allow creating), made once the hub has seen it (``match_writable``);
     - a mount of each folder another site shares with the user (on the drive, which lists
-      them), from that site with the share's secret, read-only unless the share lets the
-      user write, stacked over an empty folder of ``Shared/`` (``match_federated``);
+      them), from that site with the share's secret through a mount guard of its own that
+      follows no redirect, read-only unless the share lets the user write, stacked over an
+      empty folder of ``Shared/`` (``match_federated``);
     - a read-only copy of each single file another site shares with the user, in
       ``Shared/`` (``swan_hub.federated_copies``).
 
@@ -981,9 +995,10 @@ class StorageMounts:
         self._without_federation = False
         #: name of a share of another site whose mount failed -> when, and why
         self._federated_failed: dict[str, tuple[float, str]] = {}
-        #: name of a writable share of another site -> the mount guard its mount writes
-        #: through (another device's change there is kept as a conflict copy, as in the own
-        #: space, whatever storage that site runs)
+        #: name of a share of another site -> the mount guard its mount reaches it through:
+        #: it follows no redirect of that site, passes on no write to a view-only share, and
+        #: in a writable one keeps another device's change as a conflict copy, as in the own
+        #: space, whatever storage that site runs
         self.federated_guards: dict[str, GuardProcess] = {}
         self.federated_files = FederatedFileCopies(self._federated_points, work_dir)
         #: stacked mounts the kernel took off their folders (`restack`), whose rclone still
@@ -1407,7 +1422,7 @@ class StorageMounts:
                 os.makedirs(os.path.dirname(config), mode=0o700, exist_ok=True)
                 try:
                     guard = self._federated_guard(name, shares[name], timeout)
-                    _write_private(config, shares[name].config(guard.url() if guard else ""))
+                    _write_private(config, shares[name].config(guard.url()))
                     self.federated[name] = start_rclone(
                         remote_path="",
                         point=point,
@@ -1428,17 +1443,15 @@ class StorageMounts:
                 self._federated_failed.pop(name, None)
                 self._federated_shares[name] = shares[name]
 
-    def _federated_guard(
-        self, name: str, share: FederatedShare, timeout: float
-    ) -> GuardProcess | None:
-        """A mount guard of its own for the writable share ``name`` of another site (None for
-        a view-only one: what never writes needs no guard). Blocking; raises MountError."""
-        if not share.writable:
-            return None
+    def _federated_guard(self, name: str, share: FederatedShare, timeout: float) -> GuardProcess:
+        """The mount guard of its own through which the share ``name`` of another site is
+        mounted. It passes on no redirect (rclone would follow one to any address, such as
+        the hub's loopback services), and for a view-only share no write. Blocking; raises
+        MountError."""
         work = self._federated_file("guard", name)
         os.makedirs(work, mode=0o700, exist_ok=True)
         _write_private(os.path.join(work, "upstream"), share.url)
-        guard = start_guard(share.url, work, timeout)
+        guard = start_guard(share.url, work, timeout, redirects=False, read_only=not share.writable)
         self.federated_guards[name] = guard
         return guard
 

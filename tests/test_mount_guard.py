@@ -6,11 +6,14 @@ guard's folder is reached."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import http.server
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -251,6 +254,41 @@ def test_requests_outside_the_guards_folder_and_redirects_are_not_followed(guard
     r = client.get("elsewhere")
     assert r.status_code == 302 and r.headers["Location"] == "http://127.0.0.1:9/stolen"
     assert len(wsgidav.seen) == 1
+
+
+def test_a_guard_of_a_view_only_share_of_another_site_passes_on_reads_alone_and_no_redirect(
+    wsgidav, tmp_path
+):
+    local, url = wsgidav.folder(f"view-{tmp_path.name[-12:]}")
+    (local / "notes.txt").write_text("first\n")
+    guard = start_guard(url, str(tmp_path), redirects=False, read_only=True)
+    auth = (wsgidav.username, wsgidav.password)
+    try:
+        with httpx.Client(base_url=guard.url(), auth=auth, timeout=30) as client:
+            assert client.get("notes.txt").text == "first\n"
+            assert client.request("PROPFIND", "", headers={"Depth": "1"}).status_code == 207
+            wsgidav.seen.clear()
+            r = client.get("elsewhere")
+            assert r.status_code == 502 and "Location" not in r.headers
+            assert "answered with a redirect (302)" in r.text and "not followed" in r.text
+            assert len(wsgidav.seen) == 1
+            wsgidav.seen.clear()
+            moved = {"Destination": guard.url() + "moved.txt"}
+            for method, path, headers in (
+                ("PUT", "notes.txt", {}),
+                ("PUT", "new.txt", {}),
+                ("DELETE", "notes.txt", {}),
+                ("MOVE", "notes.txt", moved),
+                ("MKCOL", "folder", {}),
+                ("PROPPATCH", "notes.txt", {}),
+            ):
+                r = client.request(method, path, headers=headers, content=b"x")
+                assert r.status_code == 403 and "view-only" in r.text, (method, r.text)
+            assert wsgidav.seen == []
+        assert sorted(os.listdir(local)) == ["notes.txt"]
+        assert (local / "notes.txt").read_text() == "first\n"
+    finally:
+        guard.stop()
 
 
 def test_a_storage_that_is_down_is_a_502_with_a_reason_and_nothing_is_written(tmp_path):
@@ -554,7 +592,7 @@ def test_a_writable_folder_of_another_site_is_mounted_through_a_guard_of_its_own
                 return {"week1", "view"} <= set(mounts.federated)
 
             eventually("both shares mounted", mounted)
-            assert set(mounts.federated_guards) == {"week1"}  # what never writes needs none
+            assert set(mounts.federated_guards) == {"week1", "view"}
             guard = mounts.federated_guards["week1"]
             notes = Path(mounts.shared_point, "week1", "notes.txt")
             assert notes.read_text() == "first\n"
@@ -583,7 +621,7 @@ def test_a_writable_folder_of_another_site_is_mounted_through_a_guard_of_its_own
             # the share ends: its mount and its guard go
             ended = mounts.federated_guards["week1"]
             mounts.match_federated({"view": viewed}, BOUND)
-            assert "week1" not in mounts.federated and not mounts.federated_guards
+            assert "week1" not in mounts.federated and set(mounts.federated_guards) == {"view"}
             assert not ended.running()
             assert not Path(mounts.work_dir, "federated-guard", "week1").exists()
 
@@ -601,3 +639,119 @@ def test_a_writable_folder_of_another_site_is_mounted_through_a_guard_of_its_own
         assert not mounts.alive()
     finally:
         site.stop()
+
+
+class HostileSite(http.server.BaseHTTPRequestHandler):
+    """Another site's WebDAV share at ``/share/`` whose listing also names entries outside it
+    (``..`` encoded or plain, a subfolder's file) and one by a URL of another host, and which
+    answers a GET of ``away.txt`` with a redirect; it records each request's method and
+    path."""
+
+    LISTED = (
+        "..%2F..%2F..%2F..%2F..%2F..%2Ftmp%2Fescaped.txt",
+        "%2E%2E%2Fup.txt",
+        "../beside.txt",
+        "sub%2Finner.txt",
+        "http://127.0.0.1:1/share/elsewhere.txt",
+        "away.txt",
+        "ok.txt",
+    )
+
+    def entry(self, href: str, folder: bool = False) -> str:
+        kind = "<d:collection/>" if folder else ""
+        return (
+            f"<d:response><d:href>{href}</d:href><d:propstat><d:prop>"
+            f"<d:resourcetype>{kind}</d:resourcetype><d:getcontentlength>5</d:getcontentlength>"
+            "<d:getlastmodified>Mon, 07 Dec 2026 10:00:00 GMT</d:getlastmodified>"
+            '<d:getetag>"e1"</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status>'
+            "</d:propstat></d:response>"
+        )
+
+    def answer(self, status: int, body: bytes = b"", **headers: str) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PROPFIND(self):  # noqa: N802 - the standard library's name
+        self.server.seen.append(("PROPFIND", self.path))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        entries = [self.entry("/share/", folder=True)]
+        if self.path.rstrip("/") != "/share":
+            if self.path not in ("/share/ok.txt", "/share/away.txt", "/share/elsewhere.txt"):
+                self.answer(404)
+                return
+            entries = [self.entry(self.path)]
+        elif self.headers.get("Depth") != "0":
+            entries += [
+                self.entry(href if "/" in href else "/share/" + href) for href in self.LISTED
+            ]
+        body = '<?xml version="1.0"?><d:multistatus xmlns:d="DAV:">' + "".join(entries)
+        body += "</d:multistatus>"
+        self.answer(207, body.encode(), **{"Content-Type": "application/xml"})
+
+    def do_GET(self):  # noqa: N802
+        self.server.seen.append(("GET", self.path))
+        if self.path.endswith("/away.txt"):
+            port = self.server.server_address[1]
+            self.answer(302, Location=f"http://127.0.0.1:{port}/secret")
+        else:
+            self.answer(200, b"hello")
+
+    def do_PUT(self):  # noqa: N802
+        self.server.seen.append(("PUT", self.path))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.answer(201)
+
+    def log_message(self, *args):
+        pass
+
+
+@mountable
+def test_a_share_of_another_site_is_reached_at_its_address_alone_whatever_its_answers(
+    wsgidav, tmp_path
+):
+    """A hostile site's shares, view-only and writable, mounted as any (`match_federated`):
+    code sees only the entries inside the share, reads and writes there alone, and a redirect
+    of that site (which rclone would follow to any address, with the share's secret when the
+    host is the same) is an error for code, not a read of what the hub's host reaches."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HostileSite)
+    server.daemon_threads = True
+    server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/share/"
+    edit = FederatedShare(id="1", name="lab", url=url, secret="s3cret", writable=True)
+    view = FederatedShare(id="2", name="view", url=url, secret="s3cret")
+    mounts, _ = guarded_mount(wsgidav, tmp_path, {})
+    try:
+
+        def mounted() -> bool:
+            mounts.match_federated({"lab": edit, "view": view}, BOUND)
+            return {"lab", "view"} <= set(mounts.federated)
+
+        eventually("both shares mounted", mounted)
+        for name in ("lab", "view"):
+            folder = Path(mounts.shared_point, name)
+            # an entry named by a URL of another host is read from the share's own
+            assert sorted(os.listdir(folder)) == ["away.txt", "elsewhere.txt", "ok.txt"]
+            assert (folder / "ok.txt").read_text() == "hello"
+            assert (folder / "elsewhere.txt").read_text() == "hello"
+            with pytest.raises(OSError) as refused:
+                (folder / "away.txt").read_text()
+            assert refused.value.errno == errno.EIO
+        with pytest.raises(OSError) as refused:
+            Path(mounts.shared_point, "view", "new.txt").write_text("mine")
+        assert refused.value.errno == errno.EROFS
+        Path(mounts.shared_point, "lab", "new.txt").write_text("mine")
+        eventually("the upload", lambda: ("PUT", "/share/new.txt") in server.seen)
+        assert ("GET", "/share/away.txt") in server.seen
+        assert ("GET", "/secret") not in server.seen, server.seen
+        assert all(path.startswith("/share/") for _, path in server.seen), server.seen
+    finally:
+        mounts.stop(upload_wait=BOUND)
+        server.shutdown()
+        server.server_close()
+    assert not Path("/tmp/escaped.txt").exists()  # noqa: S108
+    outside = [p for p in tmp_path.rglob("*") if p.name in ("escaped.txt", "up.txt", "beside.txt")]
+    assert outside == []
