@@ -13,6 +13,8 @@ installed. `docs/capacity.md` has the measurement.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 
 #: the console script of `main` (pyproject.toml), the spawners' default command
@@ -28,9 +30,19 @@ def leave_out_unused_format_checkers() -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
+def choose_shell() -> None:
+    """Give terminals bash where the server's environment names no shell (a container's, whose
+    user has no login shell the spawner could know): jupyter-server would start ``sh``, which in
+    a Debian image is dash, with no line editing, completion or history."""
+    if not os.environ.get("SHELL"):
+        os.environ["SHELL"] = shutil.which("bash") or shutil.which("sh") or "/bin/sh"
+
+
 def main() -> None:
-    """Run JupyterHub's single-user server, with its arguments, lighter by the above."""
+    """Run JupyterHub's single-user server, with its arguments, lighter by the above, and with
+    bash for its terminals (`choose_shell`)."""
     leave_out_unused_format_checkers()
+    choose_shell()
     from jupyterhub.singleuser import main as singleuser_main
 
     sys.exit(singleuser_main())

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import stat
 import sys
 import time
@@ -550,3 +551,16 @@ async def test_a_slow_start_leaves_the_end_of_its_start_timeout_to_the_hub(make_
     spawner._start_began_at = time.monotonic() - 54
     nobody = LateServer(200)  # a port nothing listens on
     await asyncio.wait_for(spawner._until_answering(("127.0.0.1", nobody.port)), 5)
+
+
+def test_a_server_whose_environment_names_no_shell_gives_its_terminals_bash(monkeypatch):
+    """A container's user has no login shell the spawner could know; jupyter-server would
+    start ``sh`` (dash on Debian) for terminals. One named by the environment is kept."""
+    from swan_hub.singleuser import choose_shell
+
+    monkeypatch.delenv("SHELL", raising=False)
+    choose_shell()
+    assert os.environ["SHELL"] == shutil.which("bash")
+    monkeypatch.setenv("SHELL", "/usr/bin/zsh")
+    choose_shell()
+    assert os.environ["SHELL"] == "/usr/bin/zsh"
