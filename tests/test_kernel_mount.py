@@ -219,14 +219,15 @@ def in_a_terminal(swan, user: str, lines: list[str], until: str) -> str:
         user_api(swan, user, "DELETE", f"{user}/api/terminals/{name}")
 
 
-def test_a_terminal_starts_in_the_mount_sees_the_shares_and_writes_only_where_allowed(swan, week1):
-    point = mount_point(swan, "bob")
-    wait_for("week1 in bob's mount", lambda: os.path.isdir(os.path.join(point, week1)))
+def terminal_in_the_class(swan, week1: str) -> str:
+    """bob's new terminal reads the view-only share's CSV, is refused a write there, and
+    writes from-terminal.txt into his space, which reaches the drive; what it showed, whose
+    first line says ``shell=… id=… cwd=… home=…``."""
     shown = in_a_terminal(
         swan,
         "bob",
         [
-            'echo "cwd=$(pwd) home=$HOME"',
+            'echo "shell=$(basename "${0#-}") id=$(id -u) cwd=$(pwd) home=$HOME"',
             f"cat '{week1}/events.csv'",
             f"echo student > '{week1}/events.csv'; echo rc=$?",
             "echo 42 > from-terminal.txt; echo rc=$?",
@@ -234,15 +235,21 @@ def test_a_terminal_starts_in_the_mount_sees_the_shares_and_writes_only_where_al
         ],
         until="done-42",
     )
-    assert f"cwd={point} home={point}" in shown
     assert "time,energy\r\n1,10.5\r\n2,11.25" in shown
     assert "Read-only file system" in shown
     assert "rc=1" in shown and "rc=0" in shown
-    owners = swan.data / "users" / "alice" / "week1"
     mine = swan.data / "users" / "bob" / "from-terminal.txt"
     wait_for("the terminal's file on the drive", lambda: mine.is_file())
     assert mine.read_text() == "42\n"
-    assert (owners / "events.csv").read_text() == EVENTS
+    assert (swan.data / "users" / "alice" / "week1" / "events.csv").read_text() == EVENTS
+    return shown
+
+
+def test_a_terminal_starts_in_the_mount_sees_the_shares_and_writes_only_where_allowed(swan, week1):
+    point = mount_point(swan, "bob")
+    wait_for("week1 in bob's mount", lambda: os.path.isdir(os.path.join(point, week1)))
+    shown = terminal_in_the_class(swan, week1)
+    assert f"cwd={point} home={point}" in shown
 
 
 def folder_the_mount_does_not_list_yet(swan, user: str, attempts: int = 5) -> str:
