@@ -1403,7 +1403,10 @@ class StorageMounts:
                 if (
                     name not in shares
                     or (known is not None and known != shares[name])
-                    or (guard is not None and not guard.running())  # mounted anew, guarded
+                    # mounted anew, through a guard: its guard ended, or it has none (an
+                    # earlier version mounted a view-only share straight from its site)
+                    or guard is None
+                    or not guard.running()
                 ):
                     self.federated.pop(name).stop()
                     self._federated_shares.pop(name, None)

@@ -33,6 +33,7 @@ from swan_hub.mounts import (
     missing_parts,
     mounted_at_or_below,
     start_guard,
+    start_rclone,
 )
 
 COPY = re.compile(r"^notes \(changed elsewhere, conflict \d{4}-\d\d-\d\d \d\d\.\d\d\)\.txt$")
@@ -554,6 +555,56 @@ def test_a_guard_that_ended_is_started_again_on_its_port_and_the_mounts_go_on(ws
     finally:
         mounts.stop(upload_wait=BOUND)
     assert not mounts.alive()
+
+
+@mountable
+def test_a_share_of_another_site_an_earlier_hub_mounted_without_a_guard_gets_one(wsgidav, tmp_path):
+    """Earlier versions mounted a view-only share of another site straight from that site: a
+    hub that takes such a mount over (after its restart) mounts the share again through a
+    guard, which follows none of that site's redirects."""
+    site = OtherSite(tmp_path / "site")
+    (tmp_path / "site").mkdir()
+    site.start()
+    try:
+        there, url = site.folder("tables")
+        (there / "t.csv").write_text("x\n")
+        mounts, _ = guarded_mount(wsgidav, tmp_path, {})
+        view = FederatedShare(id="2", name="tables", url=url, secret="s3cret")
+        try:
+
+            def guarded() -> bool:
+                mounts.match_federated({"tables": view}, BOUND)
+                return "tables" in mounts.federated and "tables" in mounts.federated_guards
+
+            eventually("mounted through a guard", guarded)
+            # as an earlier hub left it: straight from the site, and taken over from a state
+            mounts.federated.pop("tables").stop()
+            mounts.federated_guards.pop("tables").stop()
+            config = mounts._federated_file("config", "tables.conf")
+            Path(config).write_text(view.config())
+            old = start_rclone(
+                remote_path="",
+                point=os.path.join(mounts.shared_point, "tables"),
+                work_dir=mounts.work_dir,
+                read_only=True,
+                cache_dir=mounts._federated_file("cache", "tables"),
+                stacked=True,
+                config=config,
+                timeout=BOUND,
+            )
+            mounts.federated["tables"] = old
+            mounts._federated_shares["tables"] = None
+            assert Path(mounts.shared_point, "tables", "t.csv").read_text() == "x\n"
+
+            eventually("mounted again through a guard", guarded)
+            assert mounts.federated["tables"].pid != old.pid
+            guard = mounts.federated_guards["tables"]
+            assert guard.running() and f"127.0.0.1:{guard.port}/" in Path(config).read_text()
+            assert Path(mounts.shared_point, "tables", "t.csv").read_text() == "x\n"
+        finally:
+            mounts.stop(upload_wait=BOUND)
+    finally:
+        site.stop()
 
 
 @mountable
