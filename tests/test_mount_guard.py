@@ -6,6 +6,7 @@ guard's folder is reached."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import http.server
 import os
@@ -557,17 +558,30 @@ def test_a_guard_that_ended_is_started_again_on_its_port_and_the_mounts_go_on(ws
     assert not mounts.alive()
 
 
+@contextlib.contextmanager
+def folder_of_another_site(
+    tmp_path: Path, name: str, files: dict[str, str]
+) -> Iterator[tuple[Path, str]]:
+    """A folder ``name`` holding ``files`` at another site (WsgiDAV): its place on disk and
+    its address."""
+    (tmp_path / "site").mkdir()
+    site = OtherSite(tmp_path / "site")
+    site.start()
+    try:
+        there, url = site.folder(name)
+        for file, text in files.items():
+            (there / file).write_text(text)
+        yield there, url
+    finally:
+        site.stop()
+
+
 @mountable
 def test_a_share_of_another_site_an_earlier_hub_mounted_without_a_guard_gets_one(wsgidav, tmp_path):
     """Earlier versions mounted a view-only share of another site straight from that site: a
     hub that takes such a mount over (after its restart) mounts the share again through a
     guard, which follows none of that site's redirects."""
-    site = OtherSite(tmp_path / "site")
-    (tmp_path / "site").mkdir()
-    site.start()
-    try:
-        there, url = site.folder("tables")
-        (there / "t.csv").write_text("x\n")
+    with folder_of_another_site(tmp_path, "tables", {"t.csv": "x\n"}) as (there, url):
         mounts, _ = guarded_mount(wsgidav, tmp_path, {})
         view = FederatedShare(id="2", name="tables", url=url, secret="s3cret")
         try:
@@ -603,8 +617,6 @@ def test_a_share_of_another_site_an_earlier_hub_mounted_without_a_guard_gets_one
             assert Path(mounts.shared_point, "tables", "t.csv").read_text() == "x\n"
         finally:
             mounts.stop(upload_wait=BOUND)
-    finally:
-        site.stop()
 
 
 @mountable
@@ -627,12 +639,7 @@ def test_a_writable_folder_of_another_site_is_mounted_through_a_guard_of_its_own
     there the mount never saw keeps that change as a conflict copy at that site, as in the
     own space; the guard goes with the share, is started anew with its mount when it ended,
     and a restarted hub ends one a crash left."""
-    site = OtherSite(tmp_path / "site")
-    (tmp_path / "site").mkdir()
-    site.start()
-    try:
-        there, url = site.folder("week1")
-        (there / "notes.txt").write_text("first\n")
+    with folder_of_another_site(tmp_path, "week1", {"notes.txt": "first\n"}) as (there, url):
         mounts, local = guarded_mount(wsgidav, tmp_path, {})
         share = FederatedShare(id="1", name="week1", url=url, secret="s3cret", writable=True)
         viewed = FederatedShare(id="2", name="view", url=url, secret="s3cret")
@@ -688,8 +695,6 @@ def test_a_writable_folder_of_another_site_is_mounted_through_a_guard_of_its_own
         finally:
             mounts.stop(upload_wait=BOUND)
         assert not mounts.alive()
-    finally:
-        site.stop()
 
 
 class HostileSite(http.server.BaseHTTPRequestHandler):
