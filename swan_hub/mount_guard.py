@@ -378,7 +378,7 @@ class PassThrough(RequestHandler):
         answer, now = found.answer, found.etag
         if now is None and answer.status_code != 207:
             # 401 (a token to renew), 403, 5xx: rclone hears what the storage said
-            self._answer_with(answer)
+            await self._answer_with(answer)
             return headers
         known = await knowledge.of(path)
         drop = (
@@ -466,23 +466,24 @@ class PassThrough(RequestHandler):
         self.refuse(409, "Too many conflict copies of this file this minute; try again.")
         return None
 
-    def refuse_redirect(self, answer: httpx.Response) -> None:
+    async def refuse_redirect(self, answer: httpx.Response) -> None:
         """Refuse (502) an answer that sends rclone elsewhere, when this guard passes on no
         redirect: rclone follows a redirect to any address, with the same method and body, so
         another site could have the hub's host fetch or send to what only it reaches (its
-        loopback services, a cloud's metadata address) and show the answer to code."""
-        if self.guard.redirects or not 300 <= answer.status_code < 400:
+        loopback services, a cloud's metadata address) and show the answer to code. A 304
+        (not modified) names no other address and passes."""
+        status = answer.status_code
+        if self.guard.redirects or not 300 <= status < 400 or status == 304:
             return
-        if answer.status_code == 304:
-            return  # not modified: no other address
+        await answer.aclose()
         self.refuse(
             502,
-            f"The other site answered with a redirect ({answer.status_code}); a share of "
-            "another site is reached at its own address only, so it was not followed.",
+            f"The other site answered with a redirect ({status}); a share of another site "
+            "is reached at its own address only, so it was not followed.",
         )
 
-    def _answer_with(self, answer: httpx.Response) -> None:
-        self.refuse_redirect(answer)
+    async def _answer_with(self, answer: httpx.Response) -> None:
+        await self.refuse_redirect(answer)
         self.set_status(answer.status_code, answer.reason_phrase or None)
         self._clear_headers()
         for k, v in _forwarded(answer.headers, ("content-length", "content-encoding")):
@@ -523,9 +524,7 @@ class PassThrough(RequestHandler):
         except httpx.HTTPError as e:
             self.refuse(502, f"The storage did not answer ({type(e).__name__}); try again later.")
         self._response = response
-        if not self.guard.redirects and 300 <= response.status_code < 400:
-            await response.aclose()
-            self.refuse_redirect(response)
+        await self.refuse_redirect(response)
         method = self.request.method
         self.set_status(response.status_code, response.reason_phrase or None)
         self._clear_headers()
@@ -536,8 +535,9 @@ class PassThrough(RequestHandler):
         # own look, not code's (code's lookups list the folder), and rclone looks a file up
         # just before uploading one code made, which would take another device's file there
         # for one the mount had seen.
-        keep = method == "PROPFIND" and depth != "0" and response.status_code == 207
-        keep = keep and not self.guard.read_only
+        # A view-only share's guard remembers nothing: nothing is written there.
+        remember = not self.guard.read_only
+        keep = remember and method == "PROPFIND" and depth != "0" and response.status_code == 207
         kept: list[bytes] = []
         size = 0
         try:
@@ -552,7 +552,7 @@ class PassThrough(RequestHandler):
                 await self.flush()
         finally:
             await response.aclose()
-        if not self.guard.read_only and (response.status_code < 300 or (keep and kept)):
+        if remember and (response.status_code < 300 or (keep and kept)):
             await self._note(method, response, b"".join(kept) if keep else None)
         self.finish()
 

@@ -267,7 +267,11 @@ def test_a_guard_of_a_view_only_share_of_another_site_passes_on_reads_alone_and_
     auth = (wsgidav.username, wsgidav.password)
     try:
         with httpx.Client(base_url=guard.url(), auth=auth, timeout=30) as client:
-            assert client.get("notes.txt").text == "first\n"
+            read = client.get("notes.txt")
+            assert read.text == "first\n"
+            # "not modified" names no other address: passed on
+            unchanged = {"If-None-Match": read.headers["ETag"]}
+            assert client.get("notes.txt", headers=unchanged).status_code == 304
             assert client.request("PROPFIND", "", headers={"Depth": "1"}).status_code == 207
             wsgidav.seen.clear()
             r = client.get("elsewhere")
