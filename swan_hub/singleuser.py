@@ -34,8 +34,9 @@ def choose_shell() -> None:
     """Give terminals bash where the server's environment names no shell (a container's, whose
     user has no login shell the spawner could know): jupyter-server would start ``sh``, which in
     a Debian image is dash, with no line editing, completion or history."""
-    if not os.environ.get("SHELL"):
-        os.environ["SHELL"] = shutil.which("bash") or shutil.which("sh") or "/bin/sh"
+    bash = shutil.which("bash")
+    if bash and not os.environ.get("SHELL"):
+        os.environ["SHELL"] = bash
 
 
 def main() -> None:
